@@ -1,0 +1,299 @@
+//! Probability distributions of durations: network latency, processing time.
+//!
+//! A [`Dist`] is what a scenario file says (`{ dist = "exponential",
+//! mean_ms = 1 }`); a [`Sampler`] is the same thing made ready to draw
+//! integer nanoseconds quickly in the hot loop.
+//!
+//! Simplification: the normal distribution is clamped at zero (a negative
+//! duration has no meaning), which raises its mean slightly when the standard
+//! deviation is large compared with the mean; use lognormal for that shape.
+
+use crate::rng::{unit, SimRng};
+use crate::units::{Millis, Positive};
+use rand::distr::Distribution;
+use serde::{Deserialize, Serialize};
+
+/// A distribution of durations, as written in a scenario file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "dist", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Dist {
+    /// Always the same duration.
+    Constant {
+        /// The duration.
+        ms: Millis,
+    },
+    /// Uniform between `min_ms` and `max_ms`.
+    Uniform {
+        /// Shortest.
+        min_ms: Millis,
+        /// Longest.
+        max_ms: Millis,
+    },
+    /// Exponential (memoryless) with the given mean.
+    Exponential {
+        /// Mean.
+        mean_ms: Millis,
+    },
+    /// Normal with the given mean and standard deviation, clamped at zero.
+    Normal {
+        /// Mean.
+        mean_ms: Millis,
+        /// Standard deviation.
+        stddev_ms: Millis,
+    },
+    /// Lognormal with the given mean and standard deviation (of the duration
+    /// itself, not of its logarithm): a right-skewed, always-positive shape.
+    Lognormal {
+        /// Mean.
+        mean_ms: Millis,
+        /// Standard deviation.
+        stddev_ms: Millis,
+    },
+    /// Pareto (heavy tail): never below `scale_ms`; a smaller `shape` means a
+    /// heavier tail (the mean is infinite when `shape` <= 1).
+    Pareto {
+        /// The minimum duration.
+        scale_ms: Millis,
+        /// The tail index.
+        shape: Positive,
+    },
+}
+
+impl Default for Dist {
+    fn default() -> Self {
+        Dist::Constant { ms: Millis(0.0) }
+    }
+}
+
+impl Dist {
+    /// A constant duration of `ms` milliseconds.
+    pub fn constant_ms(ms: f64) -> Self {
+        Dist::Constant { ms: Millis(ms) }
+    }
+
+    /// Checks relations between fields that a single field cannot check.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Dist::Uniform { min_ms, max_ms } if min_ms.0 > max_ms.0 => Err(format!(
+                "min_ms ({}) must not exceed max_ms ({})",
+                min_ms.0, max_ms.0
+            )),
+            Dist::Lognormal { mean_ms, .. } if mean_ms.0 <= 0.0 => {
+                Err("a lognormal mean_ms must be above 0".into())
+            }
+            Dist::Pareto { scale_ms, .. } if scale_ms.0 <= 0.0 => {
+                Err("a pareto scale_ms must be above 0".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The mean in milliseconds (infinite for a Pareto with shape <= 1).
+    pub fn mean_ms(&self) -> f64 {
+        match self {
+            Dist::Constant { ms } => ms.0,
+            Dist::Uniform { min_ms, max_ms } => (min_ms.0 + max_ms.0) / 2.0,
+            Dist::Exponential { mean_ms } => mean_ms.0,
+            Dist::Normal { mean_ms, .. } => mean_ms.0,
+            Dist::Lognormal { mean_ms, .. } => mean_ms.0,
+            Dist::Pareto { scale_ms, shape } => {
+                if shape.0 <= 1.0 {
+                    f64::INFINITY
+                } else {
+                    shape.0 * scale_ms.0 / (shape.0 - 1.0)
+                }
+            }
+        }
+    }
+
+    /// Prepares a sampler. Call [`Dist::check`] first: an unchecked invalid
+    /// distribution falls back to a constant at its mean.
+    pub fn sampler(&self) -> Sampler {
+        const NS: f64 = crate::time::NS_PER_MS as f64;
+        match *self {
+            Dist::Constant { ms } => Sampler::Constant(crate::time::ms_to_ns(ms.0)),
+            Dist::Uniform { min_ms, max_ms } => Sampler::Uniform {
+                low_ns: min_ms.0 * NS,
+                span_ns: (max_ms.0 - min_ms.0).max(0.0) * NS,
+            },
+            Dist::Exponential { mean_ms } => Sampler::Exponential {
+                mean_ns: mean_ms.0 * NS,
+            },
+            Dist::Normal { mean_ms, stddev_ms } => {
+                match rand_distr::Normal::new(mean_ms.0 * NS, stddev_ms.0 * NS) {
+                    Ok(d) => Sampler::Normal(d),
+                    Err(_) => Sampler::Constant(crate::time::ms_to_ns(mean_ms.0)),
+                }
+            }
+            Dist::Lognormal { mean_ms, stddev_ms } => {
+                // Solve for the parameters of the underlying normal from the
+                // mean and standard deviation of the duration itself.
+                let m = mean_ms.0 * NS;
+                let s = stddev_ms.0 * NS;
+                let sigma2 = (1.0 + (s * s) / (m * m)).ln();
+                let mu = m.ln() - sigma2 / 2.0;
+                match rand_distr::LogNormal::new(mu, sigma2.sqrt()) {
+                    Ok(d) if m > 0.0 => Sampler::LogNormal(d),
+                    _ => Sampler::Constant(crate::time::ms_to_ns(mean_ms.0)),
+                }
+            }
+            Dist::Pareto { scale_ms, shape } => {
+                match rand_distr::Pareto::new(scale_ms.0 * NS, shape.0) {
+                    Ok(d) => Sampler::Pareto(d),
+                    Err(_) => Sampler::Constant(crate::time::ms_to_ns(scale_ms.0)),
+                }
+            }
+        }
+    }
+}
+
+/// A distribution ready to draw durations in integer nanoseconds.
+#[derive(Debug, Clone)]
+pub enum Sampler {
+    /// Always this many nanoseconds.
+    Constant(u64),
+    /// Uniform in [low, low + span).
+    Uniform {
+        /// Low end.
+        low_ns: f64,
+        /// Width.
+        span_ns: f64,
+    },
+    /// Exponential with this mean.
+    Exponential {
+        /// Mean.
+        mean_ns: f64,
+    },
+    /// Normal, clamped at zero.
+    Normal(rand_distr::Normal<f64>),
+    /// Lognormal.
+    LogNormal(rand_distr::LogNormal<f64>),
+    /// Pareto.
+    Pareto(rand_distr::Pareto<f64>),
+}
+
+impl Sampler {
+    /// Draws one duration in nanoseconds. A constant draws no random numbers.
+    #[inline]
+    pub fn sample_ns(&self, rng: &mut SimRng) -> u64 {
+        let ns = match self {
+            Sampler::Constant(ns) => return *ns,
+            Sampler::Uniform { low_ns, span_ns } => low_ns + unit(rng) * span_ns,
+            Sampler::Exponential { mean_ns } => {
+                let e: f64 = rand_distr::Exp1.sample(rng);
+                e * mean_ns
+            }
+            Sampler::Normal(d) => d.sample(rng),
+            Sampler::LogNormal(d) => d.sample(rng),
+            Sampler::Pareto(d) => d.sample(rng),
+        };
+        to_ns(ns)
+    }
+
+    /// Draws one duration, stretched by `factor` (a slow node's multiplier).
+    #[inline]
+    pub fn sample_scaled_ns(&self, rng: &mut SimRng, factor: f64) -> u64 {
+        let ns = self.sample_ns(rng);
+        if factor == 1.0 {
+            ns
+        } else {
+            to_ns(ns as f64 * factor)
+        }
+    }
+
+    /// True when every draw is zero: such a link delivers in the same instant.
+    pub fn is_zero(&self) -> bool {
+        matches!(self, Sampler::Constant(0))
+    }
+}
+
+#[inline]
+fn to_ns(ns: f64) -> u64 {
+    if ns <= 0.0 || ns.is_nan() {
+        0
+    } else if ns >= 1.0e18 {
+        // Bound every duration (about 31 years) so time arithmetic cannot overflow.
+        1_000_000_000_000_000_000
+    } else {
+        ns.round() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mean_of(d: &Dist, n: usize) -> f64 {
+        let s = d.sampler();
+        let mut rng = crate::rng::stream(3, "dist-test");
+        (0..n).map(|_| s.sample_ns(&mut rng) as f64).sum::<f64>() / n as f64 / 1e6
+    }
+
+    #[test]
+    fn sample_means_match_the_stated_means() {
+        // With n draws the sample mean's standard error is sd/sqrt(n); allow 5 of them.
+        let n = 200_000;
+        let cases = [
+            (
+                Dist::Exponential {
+                    mean_ms: Millis(2.0),
+                },
+                2.0,
+            ),
+            (
+                Dist::Uniform {
+                    min_ms: Millis(1.0),
+                    max_ms: Millis(3.0),
+                },
+                2.0 / 12f64.sqrt(),
+            ),
+            (
+                Dist::Normal {
+                    mean_ms: Millis(10.0),
+                    stddev_ms: Millis(1.0),
+                },
+                1.0,
+            ),
+            (
+                Dist::Lognormal {
+                    mean_ms: Millis(5.0),
+                    stddev_ms: Millis(2.0),
+                },
+                2.0,
+            ),
+            (
+                Dist::Pareto {
+                    scale_ms: Millis(1.0),
+                    shape: Positive(3.0),
+                },
+                3f64.sqrt() / 2.0,
+            ),
+        ];
+        for (d, sd) in cases {
+            let got = mean_of(&d, n);
+            let bound = 5.0 * sd / (n as f64).sqrt();
+            assert!(
+                (got - d.mean_ms()).abs() < bound,
+                "{d:?}: mean {got} vs {}",
+                d.mean_ms()
+            );
+        }
+    }
+
+    #[test]
+    fn constant_draws_exactly() {
+        let s = Dist::constant_ms(1.25).sampler();
+        let mut rng = crate::rng::stream(1, "x");
+        assert_eq!(s.sample_ns(&mut rng), 1_250_000);
+        assert_eq!(s.sample_scaled_ns(&mut rng, 2.0), 2_500_000);
+    }
+
+    #[test]
+    fn uniform_with_min_above_max_is_refused() {
+        let d = Dist::Uniform {
+            min_ms: Millis(3.0),
+            max_ms: Millis(1.0),
+        };
+        assert!(d.check().is_err());
+    }
+}

@@ -1,0 +1,766 @@
+//! The discrete-event engine: one queue of events ordered by (time,
+//! insertion sequence), a dispatch loop, and the context through which
+//! components act.
+//!
+//! A run has three phases. **Run**: producers produce, faults come and go.
+//! It ends at the scenario's `duration_ms`, or as soon as every producer has
+//! produced its `messages`, whichever is first. **Drain**: producers stop,
+//! every fault is healed and random loss and duplication are turned off, so
+//! a guarantee that only promises "eventually" gets its chance; it ends when
+//! no message or timer is left (only periodic sampling), or after
+//! `drain_ms`. **Accounting**: the ledger settles each message as processed,
+//! lost, still in flight, or a send the producer knows failed.
+//!
+//! Ties in time break by insertion order, so a run is a pure function of its
+//! scenario and seed. Components never touch the queue: they act through
+//! [`Ctx`], and the engine applies the effects.
+
+use crate::ledger::{Counts, Ledger};
+use crate::message::{Msg, MsgId, NodeId};
+use crate::metrics::Metrics;
+use crate::net::{Fault, FaultAction, Network};
+use crate::rng::{stream, SimRng};
+use crate::time::{Duration, Time};
+use crate::trace::{Digest, DropReason, Trace, TraceEvent, TraceWhat, Wire};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// Something that happens at an instant.
+#[derive(Debug)]
+pub(crate) enum Ev {
+    /// A message arrives at `to`.
+    Arrive { from: NodeId, to: NodeId, msg: Msg },
+    /// A timer set by `node` in its `incarnation` fires.
+    Timer {
+        node: NodeId,
+        incarnation: u32,
+        tag: u64,
+    },
+    /// Fault number `.0` begins.
+    FaultBegin(usize),
+    /// Fault number `.0` ends.
+    FaultEnd(usize),
+    /// Take a time-series sample.
+    Sample,
+    /// The run phase's deadline.
+    EndRun,
+    /// The drain phase's deadline.
+    EndDrain,
+}
+
+impl Ev {
+    /// Messages and timers are work.
+    fn is_work(&self) -> bool {
+        matches!(self, Ev::Arrive { .. } | Ev::Timer { .. })
+    }
+
+    /// Faults and the run deadline steer the run; samples only observe.
+    fn is_steering(&self) -> bool {
+        matches!(self, Ev::FaultBegin(_) | Ev::FaultEnd(_) | Ev::EndRun)
+    }
+}
+
+struct Scheduled {
+    time: Time,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    // Reversed: BinaryHeap is a max-heap, and we want the earliest first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.time, other.seq).cmp(&(self.time, self.seq))
+    }
+}
+
+/// The pending events, earliest first, ties in insertion order.
+#[derive(Default)]
+pub(crate) struct EventQueue {
+    heap: BinaryHeap<Scheduled>,
+    seq: u64,
+    work: u64,
+    steering: u64,
+}
+
+impl EventQueue {
+    #[inline]
+    pub(crate) fn push(&mut self, time: Time, ev: Ev) {
+        self.work += u64::from(ev.is_work());
+        self.steering += u64::from(ev.is_steering());
+        self.heap.push(Scheduled {
+            time,
+            seq: self.seq,
+            ev,
+        });
+        self.seq += 1;
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<Scheduled> {
+        let s = self.heap.pop()?;
+        self.work -= u64::from(s.ev.is_work());
+        self.steering -= u64::from(s.ev.is_steering());
+        Some(s)
+    }
+}
+
+/// Which phase the run is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Producing, with faults.
+    Run,
+    /// Healed, producers stopped, waiting for in-flight work to finish.
+    Drain,
+    /// Over.
+    Done,
+}
+
+/// Shared engine state that components reach through [`Ctx`].
+pub(crate) struct Core {
+    pub(crate) queue: EventQueue,
+    pub(crate) net: Network,
+    pub(crate) ledger: Ledger,
+    pub(crate) metrics: Metrics,
+    pub(crate) trace: Trace,
+    alive: Vec<bool>,
+    incarnation: Vec<u32>,
+    phase: Phase,
+    producers_total: usize,
+    producers_active: usize,
+}
+
+/// A component's window on the simulation while it handles one event.
+pub struct Ctx<'a> {
+    now: Time,
+    me: NodeId,
+    rng: &'a mut SimRng,
+    core: &'a mut Core,
+}
+
+impl Ctx<'_> {
+    /// The current simulated time.
+    #[inline]
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// This component's node id.
+    #[inline]
+    pub fn me(&self) -> NodeId {
+        self.me
+    }
+
+    /// This component's own random stream.
+    #[inline]
+    pub fn rng(&mut self) -> &mut SimRng {
+        self.rng
+    }
+
+    /// Sends `msg` to `to` over the network (which may lose, duplicate or
+    /// delay it).
+    #[inline]
+    pub fn send(&mut self, to: NodeId, msg: Msg) {
+        let core = &mut *self.core;
+        core.net
+            .send(self.now, self.me, to, msg, &mut core.queue, &mut core.trace);
+    }
+
+    /// Calls [`Component::on_timer`] with `tag` after `delay`. A crash
+    /// cancels every timer the node had set.
+    #[inline]
+    pub fn set_timer(&mut self, delay: Duration, tag: u64) {
+        let incarnation = self.core.incarnation[self.me as usize];
+        self.core.queue.push(
+            self.now.saturating_add(delay),
+            Ev::Timer {
+                node: self.me,
+                incarnation,
+                tag,
+            },
+        );
+    }
+
+    /// True once the run phase is over: producers should stop producing.
+    #[inline]
+    pub fn draining(&self) -> bool {
+        self.core.phase != Phase::Run
+    }
+
+    /// This node's slow-node factor (1.0 normally): processing times are
+    /// multiplied by it.
+    #[inline]
+    pub fn slow_factor(&self) -> f64 {
+        self.core.net.slow_factor(self.me)
+    }
+
+    /// Registers a new message with the ledger and returns its id.
+    /// `fire_and_forget` means the producer considers it sent at once.
+    #[inline]
+    pub fn produce(&mut self, key: u64, fire_and_forget: bool) -> MsgId {
+        self.core.ledger.produce(self.now, key, fire_and_forget)
+    }
+
+    /// Reports that this node starts processing message `id`.
+    #[inline]
+    pub fn start_processing(&mut self, id: MsgId) {
+        self.core.ledger.started(self.now, id);
+    }
+
+    /// Reports that this node applied the effect of message `id`.
+    #[inline]
+    pub fn apply_effect(&mut self, id: MsgId) {
+        self.core.ledger.applied(self.now, id);
+    }
+
+    /// Counts an error of `kind` (a refused publish, a timeout, ...).
+    pub fn error(&mut self, kind: &'static str) {
+        self.core.metrics.error(kind);
+    }
+
+    /// Reports this node's queue depth (messages waiting).
+    #[inline]
+    pub fn set_queue_depth(&mut self, depth: u64) {
+        self.core.metrics.set_depth(self.me as usize, depth);
+    }
+
+    /// Reports that this producer has produced all it was asked to.
+    pub fn producer_done(&mut self) {
+        self.core.producers_active = self.core.producers_active.saturating_sub(1);
+    }
+}
+
+/// A simulated node: producer, broker, consumer, service, store...
+///
+/// Handlers react to one event each and act only through the [`Ctx`].
+pub trait Component {
+    /// Called once at time 0, and again after each restart.
+    fn start(&mut self, ctx: &mut Ctx);
+    /// A message arrived from `from`.
+    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg);
+    /// A timer set with [`Ctx::set_timer`] fired.
+    fn on_timer(&mut self, ctx: &mut Ctx, tag: u64);
+    /// The node crashed: drop every piece of volatile state, keep the
+    /// durable state.
+    fn crash(&mut self);
+    /// The node restarts after a crash.
+    fn restart(&mut self, ctx: &mut Ctx) {
+        self.start(ctx);
+    }
+    /// The run phase is over (producers stop here).
+    fn drain(&mut self, _ctx: &mut Ctx) {}
+    /// Appends the ids of the messages this node still holds (queued,
+    /// unacknowledged, being processed), for the final accounting.
+    fn held(&self, _out: &mut Vec<MsgId>) {}
+    /// True for components that produce: the run phase ends when all of them
+    /// report [`Ctx::producer_done`].
+    fn is_producer(&self) -> bool {
+        false
+    }
+}
+
+/// Knobs of one run that are not part of the topology.
+#[derive(Debug, Clone)]
+pub struct RunLimits {
+    /// End of the run phase, if any.
+    pub run_ns: Option<Duration>,
+    /// Longest drain.
+    pub drain_ns: Duration,
+    /// Time-series interval.
+    pub sample_ns: Duration,
+    /// Upper bound on dispatched events; a run that reaches it stops with an error.
+    pub max_events: u64,
+    /// Record a trace of at most this many events (0: no trace).
+    pub trace_limit: usize,
+}
+
+/// What a finished run produced.
+pub struct RunOutput {
+    /// The ledger's verdict.
+    pub counts: Counts,
+    /// Latency from production to first application.
+    pub latency: crate::metrics::LatencySummary,
+    /// Waiting time from production to first start of processing.
+    pub wait: crate::metrics::LatencySummary,
+    /// Time-average number of unapplied messages during the run (Little's L).
+    pub mean_in_system: f64,
+    /// Errors by kind.
+    pub errors: std::collections::BTreeMap<&'static str, u64>,
+    /// Total errors.
+    pub errors_total: u64,
+    /// Highest total queue depth.
+    pub max_queue_depth: u64,
+    /// The network's own counters.
+    pub network: crate::net::NetStats,
+    /// When the run phase ended.
+    pub run_end: Time,
+    /// The horizon for rates: the later of the run phase's end and the last
+    /// first application of an effect.
+    pub end: Time,
+    /// When the last message or timer was handled.
+    pub last_event: Time,
+    /// Events dispatched.
+    pub events: u64,
+    /// Digest of every dispatched event.
+    pub digest: String,
+    /// Faults as they began and ended: (time, label, begins).
+    pub fault_log: Vec<(Time, String, bool)>,
+    /// The time series.
+    pub samples: Vec<crate::metrics::Sample>,
+    /// The trace, if one was asked for.
+    pub trace: Vec<TraceEvent>,
+    /// True when the trace hit its limit.
+    pub trace_truncated: bool,
+    /// Node names, by id.
+    pub names: Vec<String>,
+}
+
+/// Errors that stop a run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The run dispatched more events than allowed.
+    #[error("the run reached its limit of {limit} events at t={time_ms} ms; raise run.max_events or shorten the run")]
+    EventLimit {
+        /// The limit.
+        limit: u64,
+        /// Simulated time when it was reached.
+        time_ms: f64,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FaultState {
+    Scheduled,
+    Active,
+    Over,
+}
+
+/// A simulation ready to run.
+pub struct Engine {
+    names: Vec<String>,
+    nodes: Vec<Box<dyn Component>>,
+    rngs: Vec<SimRng>,
+    core: Core,
+    faults: Vec<(Fault, FaultState)>,
+    fault_log: Vec<(Time, String, bool)>,
+    limits: RunLimits,
+    now: Time,
+    run_end: Time,
+    last_work: Time,
+    events: u64,
+    digest: Digest,
+    started: bool,
+}
+
+impl Engine {
+    /// Builds an engine over `nodes` (named, in id order) joined by
+    /// `network`, with `faults` scheduled. Each node's random stream is
+    /// derived from (`seed`, its name).
+    pub fn new(
+        seed: u64,
+        nodes: Vec<(String, Box<dyn Component>)>,
+        network: Network,
+        faults: Vec<Fault>,
+        limits: RunLimits,
+    ) -> Self {
+        let n = nodes.len();
+        let (names, nodes): (Vec<String>, Vec<Box<dyn Component>>) = nodes.into_iter().unzip();
+        let rngs = names
+            .iter()
+            .map(|name| stream(seed, &format!("node:{name}")))
+            .collect();
+        let producers_active = nodes.iter().filter(|c| c.is_producer()).count();
+        Engine {
+            core: Core {
+                queue: EventQueue::default(),
+                net: network,
+                ledger: Ledger::default(),
+                metrics: Metrics::new(n),
+                trace: Trace::new(limits.trace_limit > 0, limits.trace_limit),
+                alive: vec![true; n],
+                incarnation: vec![0; n],
+                phase: Phase::Run,
+                producers_total: producers_active,
+                producers_active,
+            },
+            names,
+            nodes,
+            rngs,
+            faults: faults
+                .into_iter()
+                .map(|f| (f, FaultState::Scheduled))
+                .collect(),
+            fault_log: Vec::new(),
+            limits,
+            now: 0,
+            run_end: 0,
+            last_work: 0,
+            events: 0,
+            digest: Digest::default(),
+            started: false,
+        }
+    }
+
+    /// The current simulated time.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        self.core.phase
+    }
+
+    /// Events dispatched so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// The ledger's counts so far.
+    pub fn counts(&self) -> &Counts {
+        self.core.ledger.counts()
+    }
+
+    /// The network's counters so far.
+    pub fn net_stats(&self) -> &crate::net::NetStats {
+        &self.core.net.stats
+    }
+
+    /// Whether `node` is up.
+    pub fn is_alive(&self, node: NodeId) -> bool {
+        self.core.alive[node as usize]
+    }
+
+    fn with_ctx<R>(
+        &mut self,
+        node: NodeId,
+        f: impl FnOnce(&mut dyn Component, &mut Ctx) -> R,
+    ) -> R {
+        let i = node as usize;
+        let mut ctx = Ctx {
+            now: self.now,
+            me: node,
+            rng: &mut self.rngs[i],
+            core: &mut self.core,
+        };
+        f(self.nodes[i].as_mut(), &mut ctx)
+    }
+
+    fn begin(&mut self) {
+        self.started = true;
+        self.core.trace.record(0, || TraceWhat::Phase("run"));
+        for i in 0..self.faults.len() {
+            let f = &self.faults[i].0;
+            let (start, end) = (f.start, f.end);
+            self.core.queue.push(start, Ev::FaultBegin(i));
+            if let Some(end) = end {
+                self.core.queue.push(end.max(start), Ev::FaultEnd(i));
+            }
+        }
+        if let Some(run_ns) = self.limits.run_ns {
+            self.core.queue.push(run_ns, Ev::EndRun);
+        }
+        self.core.queue.push(self.limits.sample_ns, Ev::Sample);
+        for node in 0..self.nodes.len() as NodeId {
+            self.with_ctx(node, |c, ctx| c.start(ctx));
+        }
+        if self.core.producers_total == 0 && self.limits.run_ns.is_none() {
+            self.start_drain();
+        }
+    }
+
+    /// Dispatches one event. Returns false once the run is over.
+    pub fn step(&mut self) -> Result<bool, RunError> {
+        if !self.started {
+            self.begin();
+        }
+        if self.core.phase == Phase::Done {
+            return Ok(false);
+        }
+        if self.core.queue.work == 0 {
+            match self.core.phase {
+                Phase::Drain => {
+                    self.finish_phase();
+                    return Ok(false);
+                }
+                // Nothing can ever happen again (a producer crashed for good,
+                // say): heal and drain rather than spin on samples.
+                Phase::Run if self.core.queue.steering == 0 => self.start_drain(),
+                _ => {}
+            }
+        }
+        let Some(Scheduled { time, ev, .. }) = self.core.queue.pop() else {
+            self.finish_phase();
+            return Ok(false);
+        };
+        self.now = time;
+        self.events += 1;
+        if self.events > self.limits.max_events {
+            return Err(RunError::EventLimit {
+                limit: self.limits.max_events,
+                time_ms: crate::time::ns_to_ms(time),
+            });
+        }
+        self.digest.add(time);
+        match ev {
+            Ev::Arrive { from, to, msg } => {
+                self.last_work = time;
+                self.digest
+                    .add(msg.code() << 48 | u64::from(from) << 24 | u64::from(to));
+                self.digest.add(msg.msg_id().unwrap_or(u64::MAX));
+                self.arrive(from, to, msg);
+            }
+            Ev::Timer {
+                node,
+                incarnation,
+                tag,
+            } => {
+                self.last_work = time;
+                self.digest.add(u64::from(node) << 32 | 0xff);
+                self.digest.add(tag);
+                if self.core.incarnation[node as usize] == incarnation
+                    && self.core.alive[node as usize]
+                {
+                    self.core.trace.record(time, || TraceWhat::Timer(node, tag));
+                    self.with_ctx(node, |c, ctx| c.on_timer(ctx, tag));
+                }
+            }
+            Ev::FaultBegin(i) => {
+                self.digest.add(0xfb00 | i as u64);
+                if self.core.phase == Phase::Run && self.faults[i].1 == FaultState::Scheduled {
+                    self.fault_begin(i);
+                }
+            }
+            Ev::FaultEnd(i) => {
+                self.digest.add(0xfe00 | i as u64);
+                if self.faults[i].1 == FaultState::Active {
+                    self.fault_end(i);
+                }
+            }
+            Ev::Sample => {
+                let l = &self.core.ledger;
+                let (p, c, lag) = (l.counts().produced, l.counts().processed, l.unapplied());
+                self.core.metrics.sample(time, p, c, lag);
+                self.core
+                    .queue
+                    .push(time + self.limits.sample_ns, Ev::Sample);
+            }
+            Ev::EndRun => {
+                if self.core.phase == Phase::Run {
+                    self.start_drain();
+                }
+            }
+            Ev::EndDrain => self.finish_phase(),
+        }
+        // The run phase also ends early once every producer has produced all it was asked to.
+        if self.core.phase == Phase::Run
+            && self.core.producers_total > 0
+            && self.core.producers_active == 0
+        {
+            self.start_drain();
+        }
+        Ok(self.core.phase != Phase::Done)
+    }
+
+    fn arrive(&mut self, from: NodeId, to: NodeId, msg: Msg) {
+        let reason = if self.core.net.is_blocked(from, to) {
+            Some(DropReason::Partition)
+        } else if !self.core.alive[to as usize] {
+            Some(DropReason::Crashed)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            match reason {
+                DropReason::Partition => self.core.net.stats.dropped_partition += 1,
+                _ => self.core.net.stats.dropped_crashed += 1,
+            }
+            let (name, id) = (msg.name(), msg.msg_id());
+            self.core.trace.record(self.now, || {
+                TraceWhat::Drop(
+                    Wire {
+                        from,
+                        to,
+                        msg: name,
+                        id,
+                    },
+                    reason,
+                )
+            });
+            return;
+        }
+        self.core.net.stats.arrived += 1;
+        self.core.trace.record(self.now, || {
+            TraceWhat::Arrive(Wire {
+                from,
+                to,
+                msg: msg.name(),
+                id: msg.msg_id(),
+            })
+        });
+        // The engine, not the components, tells the ledger what the wire saw.
+        match msg {
+            Msg::PublishAck { id, accepted: true } => self.core.ledger.acked(id),
+            Msg::Deliver { rec, .. } => self.core.ledger.delivered(rec.id),
+            _ => {}
+        }
+        self.with_ctx(to, |c, ctx| c.on_message(ctx, from, msg));
+    }
+
+    fn fault_begin(&mut self, i: usize) {
+        self.faults[i].1 = FaultState::Active;
+        let (action, label) = (
+            self.faults[i].0.action.clone(),
+            self.faults[i].0.label.clone(),
+        );
+        self.log_fault(label, true);
+        match action {
+            FaultAction::Crash { node } => self.crash(node),
+            other => self.core.net.begin(i, &other),
+        }
+    }
+
+    fn fault_end(&mut self, i: usize) {
+        self.faults[i].1 = FaultState::Over;
+        let (action, label) = (
+            self.faults[i].0.action.clone(),
+            self.faults[i].0.label.clone(),
+        );
+        self.log_fault(label, false);
+        match action {
+            FaultAction::Crash { node } => self.restart(node),
+            other => self.core.net.end(i, &other),
+        }
+    }
+
+    fn log_fault(&mut self, label: String, begins: bool) {
+        let l = label.clone();
+        self.core
+            .trace
+            .record(self.now, || TraceWhat::Fault(l, begins));
+        self.fault_log.push((self.now, label, begins));
+    }
+
+    fn crash(&mut self, node: NodeId) {
+        let i = node as usize;
+        if !self.core.alive[i] {
+            return;
+        }
+        self.core.alive[i] = false;
+        self.core.incarnation[i] += 1;
+        self.core
+            .trace
+            .record(self.now, || TraceWhat::Crash(node, false));
+        self.nodes[i].crash();
+    }
+
+    fn restart(&mut self, node: NodeId) {
+        let i = node as usize;
+        if self.core.alive[i] {
+            return;
+        }
+        self.core.alive[i] = true;
+        self.core
+            .trace
+            .record(self.now, || TraceWhat::Crash(node, true));
+        self.with_ctx(node, |c, ctx| c.restart(ctx));
+    }
+
+    fn start_drain(&mut self) {
+        self.core.phase = Phase::Drain;
+        self.run_end = self.now;
+        self.core
+            .trace
+            .record(self.now, || TraceWhat::Phase("drain"));
+        // Heal in fault order, so the trace shows each healing.
+        for i in 0..self.faults.len() {
+            match self.faults[i].1 {
+                FaultState::Active => self.fault_end(i),
+                FaultState::Scheduled => self.faults[i].1 = FaultState::Over,
+                FaultState::Over => {}
+            }
+        }
+        self.core.net.heal_randomness();
+        for node in 0..self.nodes.len() as NodeId {
+            if self.core.alive[node as usize] {
+                self.with_ctx(node, |c, ctx| c.drain(ctx));
+            }
+        }
+        self.core
+            .queue
+            .push(self.now.saturating_add(self.limits.drain_ns), Ev::EndDrain);
+    }
+
+    fn finish_phase(&mut self) {
+        if self.core.phase == Phase::Run {
+            self.run_end = self.now;
+        }
+        self.core.phase = Phase::Done;
+        self.core.trace.record(self.now, || TraceWhat::Phase("end"));
+    }
+
+    /// Runs to the end and settles the accounts.
+    pub fn run(mut self) -> Result<RunOutput, RunError> {
+        while self.step()? {}
+        Ok(self.finish())
+    }
+
+    fn finish(mut self) -> RunOutput {
+        // Rates and averages are taken over [0, end]: up to the last first
+        // application, so that a stale timer firing late in the drain does
+        // not dilute them.
+        let end = self.core.ledger.last_applied().max(self.run_end);
+        let l = &self.core.ledger;
+        let (p, c, lag) = (l.counts().produced, l.counts().processed, l.unapplied());
+        self.core.metrics.sample(end, p, c, lag);
+        let mean_in_system = self.core.ledger.mean_in_system(end);
+        // What is still somewhere: in a live node, or on the wire.
+        let mut held = Vec::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if self.core.alive[i] {
+                node.held(&mut held);
+            }
+        }
+        for s in self.core.queue.heap.iter() {
+            if let Ev::Arrive {
+                msg: Msg::Publish { rec, .. } | Msg::Deliver { rec, .. },
+                ..
+            } = &s.ev
+            {
+                held.push(rec.id);
+            }
+        }
+        let counts = self.core.ledger.finish(&mut held);
+        let truncated = self.core.trace.truncated();
+        RunOutput {
+            counts,
+            latency: self.core.ledger.latency.summary(),
+            wait: self.core.ledger.wait.summary(),
+            mean_in_system,
+            errors: std::mem::take(&mut self.core.metrics.errors),
+            errors_total: self.core.metrics.errors_total,
+            max_queue_depth: self.core.metrics.depth_max,
+            network: self.core.net.stats.clone(),
+            run_end: self.run_end,
+            end,
+            last_event: self.last_work,
+            events: self.events,
+            digest: self.digest.hex(),
+            fault_log: self.fault_log,
+            samples: std::mem::take(&mut self.core.metrics.samples),
+            trace: std::mem::take(&mut self.core.trace).into_events(),
+            trace_truncated: truncated,
+            names: self.names,
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The wire vocabulary: every message a component can send another. One enum
+//! for the whole simulator keeps dispatch a `match` and lets the engine and
+//! the ledger observe the messages that matter (a broker's ack reaching a
+//! producer, a delivery reaching a consumer) without trusting components.
+
+/// Global identity of one produced message, assigned by the ledger in
+/// production order (0, 1, 2, ...).
+pub type MsgId = u64;
+
+/// Index of a node (component) in the simulation, in topology order.
+pub type NodeId = u32;
+
+/// The part of a produced message every hop carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record {
+    /// The ledger's identity for the message.
+    pub id: MsgId,
+    /// The message key (ordering is judged within a key).
+    pub key: u64,
+}
+
+/// A message in flight between two nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    /// Producer to broker: append/enqueue this record.
+    Publish {
+        /// The record.
+        rec: Record,
+        /// Whether the producer waits for a [`Msg::PublishAck`].
+        want_ack: bool,
+    },
+    /// Broker to producer: the publish of `id` was accepted or refused.
+    PublishAck {
+        /// Which message.
+        id: MsgId,
+        /// False when the broker refused it (queue full).
+        accepted: bool,
+    },
+    /// Broker to consumer: process this record.
+    Deliver {
+        /// The record.
+        rec: Record,
+        /// Broker-assigned delivery tag, echoed back in the ack.
+        tag: u64,
+        /// True when this is a redelivery after a timeout or a reconnect.
+        redelivered: bool,
+    },
+    /// Consumer to broker: the delivery `tag` is done; forget it.
+    Ack {
+        /// The delivery tag from [`Msg::Deliver`].
+        tag: u64,
+    },
+    /// Consumer to broker: (re)connect and accept up to `prefetch` unacked
+    /// deliveries at once. Sent at start and after a restart.
+    Subscribe {
+        /// How many unacknowledged deliveries the consumer accepts at once.
+        prefetch: u32,
+    },
+}
+
+impl Msg {
+    /// The produced message this carries, if any.
+    pub fn msg_id(&self) -> Option<MsgId> {
+        match self {
+            Msg::Publish { rec, .. } | Msg::Deliver { rec, .. } => Some(rec.id),
+            Msg::PublishAck { id, .. } => Some(*id),
+            Msg::Ack { .. } | Msg::Subscribe { .. } => None,
+        }
+    }
+
+    /// A short name for traces.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Msg::Publish { .. } => "publish",
+            Msg::PublishAck { .. } => "publish-ack",
+            Msg::Deliver { .. } => "deliver",
+            Msg::Ack { .. } => "ack",
+            Msg::Subscribe { .. } => "subscribe",
+        }
+    }
+
+    pub(crate) fn code(&self) -> u64 {
+        match self {
+            Msg::Publish { .. } => 1,
+            Msg::PublishAck { .. } => 2,
+            Msg::Deliver { .. } => 3,
+            Msg::Ack { .. } => 4,
+            Msg::Subscribe { .. } => 5,
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! The network between nodes, and every fault the simulator can inject.
+//!
+//! A message sent from one node to another is, in this order: dropped if a
+//! partition separates the pair; dropped with the link's loss probability
+//! (raised by any active loss spike); duplicated with the link's duplication
+//! probability; and delayed by a draw from the link's latency distribution,
+//! stretched by the slower endpoint's slow-node factor. Each copy that
+//! survives becomes an arrival event. Reordering is not a separate knob: it
+//! comes from latency jitter, exactly as on a real network. With a constant
+//! latency a link is FIFO, because equal-time events keep their send order.
+//!
+//! An arrival is dropped too if, when it lands, a partition separates the
+//! pair or the destination is crashed: nothing crosses a partition while it
+//! is in force, and a crashed node receives nothing.
+//!
+//! Faults are data ([`FaultAction`]) with a start and an optional end; the
+//! drain phase heals them all, and also turns off random loss and
+//! duplication, so that "eventually" guarantees get their chance.
+//!
+//! Left out: bandwidth and message sizes (links have no capacity), and
+//! per-connection TCP semantics (each message is an independent datagram).
+
+use crate::dist::Sampler;
+use crate::engine::{Ev, EventQueue};
+use crate::message::{Msg, NodeId};
+use crate::rng::{chance, stream, SimRng};
+use crate::time::Time;
+use crate::trace::{DropReason, Trace, TraceWhat, Wire};
+use serde::Serialize;
+
+/// How one directed link behaves.
+#[derive(Debug, Clone)]
+pub struct LinkModel {
+    /// Latency of each message on the link.
+    pub latency: Sampler,
+    /// Probability that a message is lost.
+    pub loss_probability: f64,
+    /// Probability that a message is delivered twice.
+    pub duplicate_probability: f64,
+}
+
+struct Link {
+    model: LinkModel,
+    rng: SimRng,
+}
+
+/// What a fault does while it is in force.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultAction {
+    /// Messages from the first to the second node of each pair are dropped.
+    /// A two-way partition lists both directions.
+    Partition {
+        /// Directed (from, to) pairs that cannot talk.
+        blocked: Vec<(NodeId, NodeId)>,
+    },
+    /// The node stops: its volatile state is lost, its timers are cancelled,
+    /// messages to it are dropped. It restarts when the fault ends.
+    Crash {
+        /// Which node.
+        node: NodeId,
+    },
+    /// The node's links and processing take `factor` times longer.
+    Slow {
+        /// Which node.
+        node: NodeId,
+        /// The latency multiplier.
+        factor: f64,
+    },
+    /// Loss probability rises to at least `probability` on every link that
+    /// touches one of `nodes` (every link when `nodes` is empty).
+    LossSpike {
+        /// The raised loss probability.
+        probability: f64,
+        /// Links touching these nodes are affected; empty means all links.
+        nodes: Vec<NodeId>,
+    },
+}
+
+/// A scheduled fault: an action in force from `start` until `end` (or until
+/// the drain phase heals it).
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// When it begins.
+    pub start: Time,
+    /// When it ends by itself; `None` means at the drain.
+    pub end: Option<Time>,
+    /// What it does.
+    pub action: FaultAction,
+    /// A human description for traces and summaries.
+    pub label: String,
+}
+
+/// Counts of what the network did to messages. These are observations, not
+/// the ledger's verdicts: a dropped ack is not a lost message.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct NetStats {
+    /// Messages handed to the network.
+    pub sent: u64,
+    /// Copies that arrived at a live destination.
+    pub arrived: u64,
+    /// Dropped by random loss (including loss spikes).
+    pub dropped_loss: u64,
+    /// Dropped because a partition separated the endpoints.
+    pub dropped_partition: u64,
+    /// Dropped because the destination was crashed on arrival.
+    pub dropped_crashed: u64,
+    /// Extra copies created by duplication.
+    pub duplicated: u64,
+}
+
+/// The network: links, partitions, slow nodes and loss spikes.
+pub struct Network {
+    n: usize,
+    links: Vec<Link>,
+    /// Per directed pair, how many partitions currently block it, so that
+    /// overlapping partitions heal independently.
+    blocked: Vec<u16>,
+    slow: Vec<f64>,
+    spikes: Vec<(usize, f64, Vec<NodeId>)>,
+    healed: bool,
+    /// What the network did, for the summary.
+    pub stats: NetStats,
+}
+
+impl Network {
+    /// A network of `names.len()` nodes where every directed link uses
+    /// `model(from, to)`. Each link draws from its own stream, named after
+    /// its endpoints.
+    pub fn new(seed: u64, names: &[String], model: impl Fn(usize, usize) -> LinkModel) -> Self {
+        let n = names.len();
+        let mut links = Vec::with_capacity(n * n);
+        for from in 0..n {
+            for to in 0..n {
+                links.push(Link {
+                    model: model(from, to),
+                    rng: stream(seed, &format!("link:{}->{}", names[from], names[to])),
+                });
+            }
+        }
+        Network {
+            n,
+            links,
+            blocked: vec![0; n * n],
+            slow: vec![1.0; n],
+            spikes: Vec::new(),
+            healed: false,
+            stats: NetStats::default(),
+        }
+    }
+
+    /// True while a partition keeps messages from `from` reaching `to`.
+    #[inline]
+    pub fn is_blocked(&self, from: NodeId, to: NodeId) -> bool {
+        self.blocked[from as usize * self.n + to as usize] > 0
+    }
+
+    /// The slow-node factor of `node` (1.0 when not slowed).
+    #[inline]
+    pub fn slow_factor(&self, node: NodeId) -> f64 {
+        self.slow[node as usize]
+    }
+
+    /// Sends `msg`: applies partitions, loss, duplication and latency, and
+    /// schedules the surviving copies' arrivals.
+    pub(crate) fn send(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        to: NodeId,
+        msg: Msg,
+        queue: &mut EventQueue,
+        trace: &mut Trace,
+    ) {
+        self.stats.sent += 1;
+        let index = from as usize * self.n + to as usize;
+        if self.blocked[index] > 0 {
+            self.stats.dropped_partition += 1;
+            trace.record(now, || {
+                TraceWhat::Drop(
+                    Wire {
+                        from,
+                        to,
+                        msg: msg.name(),
+                        id: msg.msg_id(),
+                    },
+                    DropReason::Partition,
+                )
+            });
+            return;
+        }
+        let loss = if self.healed {
+            0.0
+        } else {
+            self.loss_probability(index, from, to)
+        };
+        let factor = self.slow[from as usize].max(self.slow[to as usize]);
+        let link = &mut self.links[index];
+        if chance(&mut link.rng, loss) {
+            self.stats.dropped_loss += 1;
+            trace.record(now, || {
+                TraceWhat::Drop(
+                    Wire {
+                        from,
+                        to,
+                        msg: msg.name(),
+                        id: msg.msg_id(),
+                    },
+                    DropReason::Loss,
+                )
+            });
+            return;
+        }
+        let duplicate = !self.healed && chance(&mut link.rng, link.model.duplicate_probability);
+        if duplicate {
+            let delay = link.model.latency.sample_scaled_ns(&mut link.rng, factor);
+            self.stats.duplicated += 1;
+            trace.record(now, || {
+                TraceWhat::Duplicate(Wire {
+                    from,
+                    to,
+                    msg: msg.name(),
+                    id: msg.msg_id(),
+                })
+            });
+            queue.push(
+                now.saturating_add(delay),
+                Ev::Arrive {
+                    from,
+                    to,
+                    msg: msg.clone(),
+                },
+            );
+        }
+        let delay = link.model.latency.sample_scaled_ns(&mut link.rng, factor);
+        trace.record(now, || {
+            TraceWhat::Send(
+                Wire {
+                    from,
+                    to,
+                    msg: msg.name(),
+                    id: msg.msg_id(),
+                },
+                delay,
+            )
+        });
+        queue.push(now.saturating_add(delay), Ev::Arrive { from, to, msg });
+    }
+
+    fn loss_probability(&self, index: usize, from: NodeId, to: NodeId) -> f64 {
+        let mut p = self.links[index].model.loss_probability;
+        for (_, spike, nodes) in &self.spikes {
+            if nodes.is_empty() || nodes.contains(&from) || nodes.contains(&to) {
+                p = p.max(*spike);
+            }
+        }
+        p
+    }
+
+    /// Puts the network part of fault number `id` in force. Crashes are the
+    /// engine's business and are ignored here.
+    pub(crate) fn begin(&mut self, id: usize, action: &FaultAction) {
+        match action {
+            FaultAction::Partition { blocked } => {
+                for &(a, b) in blocked {
+                    self.blocked[a as usize * self.n + b as usize] += 1;
+                }
+            }
+            FaultAction::Slow { node, factor } => self.slow[*node as usize] = *factor,
+            FaultAction::LossSpike { probability, nodes } => {
+                self.spikes.push((id, *probability, nodes.clone()))
+            }
+            FaultAction::Crash { .. } => {}
+        }
+    }
+
+    /// Lifts the network part of fault number `id`.
+    pub(crate) fn end(&mut self, id: usize, action: &FaultAction) {
+        match action {
+            FaultAction::Partition { blocked } => {
+                for &(a, b) in blocked {
+                    let c = &mut self.blocked[a as usize * self.n + b as usize];
+                    *c = c.saturating_sub(1);
+                }
+            }
+            FaultAction::Slow { node, .. } => self.slow[*node as usize] = 1.0,
+            FaultAction::LossSpike { .. } => self.spikes.retain(|(i, _, _)| *i != id),
+            FaultAction::Crash { .. } => {}
+        }
+    }
+
+    /// The drain: no more random loss or duplication (faults are ended one
+    /// by one by the engine, so that each end shows in the trace).
+    pub(crate) fn heal_randomness(&mut self) {
+        self.healed = true;
+    }
+}

@@ -1,0 +1,420 @@
+//! Producers: the sources of messages. A producer draws arrival times from
+//! an arrival process (constant rate, Poisson, or bursty on/off), keys from
+//! a key distribution (uniform or zipf), and sends each message to its
+//! broker either fire-and-forget (considered sent at once) or waiting for
+//! the broker's ack, with a timeout and optional retries.
+//!
+//! A retried message keeps its id, so if both copies get through the ledger
+//! sees the effect applied twice: that is how at-least-once duplicates are
+//! born. Idempotent producers and per-partition sequence numbers come with
+//! the log broker.
+//!
+//! Crash: messages awaiting an ack are forgotten (volatile); the count of
+//! messages produced so far is kept, so a restarted producer resumes its
+//! workload rather than starting it again.
+
+use crate::engine::{Component, Ctx};
+use crate::message::{Msg, MsgId, NodeId, Record};
+use crate::rng::{unit, SimRng};
+use crate::time::{ms_to_ns, Duration, Time, NS_PER_S};
+use crate::timers::Deadlines;
+use crate::units::{Millis, Positive, Rate, RateOrZero};
+use rand::distr::Distribution;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A producer as written in a scenario file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProducerSpec {
+    /// The broker it sends to.
+    pub target: String,
+    /// When messages are produced.
+    pub arrival: Arrival,
+    /// How many messages to produce; unlimited when absent (then the run
+    /// needs a `run.duration_ms`).
+    #[serde(default)]
+    pub messages: Option<u64>,
+    /// Which keys messages carry.
+    #[serde(default)]
+    pub keys: Keys,
+    /// Fire-and-forget, or wait for the broker's ack.
+    #[serde(default)]
+    pub acks: AckMode,
+    /// How long to wait for an ack before the attempt counts as failed.
+    #[serde(default = "default_ack_timeout")]
+    pub ack_timeout_ms: Millis,
+    /// How many times to resend after a timeout or a refusal.
+    #[serde(default)]
+    pub retries: u32,
+    /// Pause before each resend.
+    #[serde(default)]
+    pub retry_backoff_ms: Millis,
+}
+
+fn default_ack_timeout() -> Millis {
+    Millis(1000.0)
+}
+
+/// An arrival process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "process", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Arrival {
+    /// Exactly `rate_per_s` evenly spaced messages per second.
+    Constant {
+        /// Messages per second.
+        rate_per_s: Rate,
+    },
+    /// A Poisson process: exponential gaps with mean 1/`rate_per_s`.
+    Poisson {
+        /// Mean messages per second.
+        rate_per_s: Rate,
+    },
+    /// On/off bursts: Poisson at `on_rate_per_s` for `on_ms`, then at
+    /// `off_rate_per_s` (default 0) for `off_ms`, repeating from time 0.
+    Bursty {
+        /// Rate during a burst.
+        on_rate_per_s: Rate,
+        /// Rate between bursts.
+        #[serde(default = "zero_rate")]
+        off_rate_per_s: RateOrZero,
+        /// Length of a burst.
+        on_ms: Millis,
+        /// Length of a quiet period.
+        off_ms: Millis,
+    },
+}
+
+fn zero_rate() -> RateOrZero {
+    RateOrZero(0.0)
+}
+
+impl Arrival {
+    /// The long-run mean rate in messages per second.
+    pub fn mean_rate_per_s(&self) -> f64 {
+        match self {
+            Arrival::Constant { rate_per_s } | Arrival::Poisson { rate_per_s } => rate_per_s.0,
+            Arrival::Bursty {
+                on_rate_per_s,
+                off_rate_per_s,
+                on_ms,
+                off_ms,
+            } => {
+                let period = on_ms.0 + off_ms.0;
+                if period <= 0.0 {
+                    on_rate_per_s.0
+                } else {
+                    (on_rate_per_s.0 * on_ms.0 + off_rate_per_s.0 * off_ms.0) / period
+                }
+            }
+        }
+    }
+
+    /// Checks relations between fields.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Arrival::Bursty { on_ms, .. } if on_ms.0 <= 0.0 => Err("on_ms must be above 0".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Time from `now` to the next arrival.
+    fn next_gap(&self, now: Time, rng: &mut SimRng) -> Duration {
+        let exp_gap = |rate: f64, rng: &mut SimRng| -> f64 {
+            // Inverse transform on (0, 1]: never ln(0).
+            -(1.0 - unit(rng)).ln() / rate * NS_PER_S as f64
+        };
+        match self {
+            Arrival::Constant { rate_per_s } => {
+                ((NS_PER_S as f64 / rate_per_s.0).round() as u64).max(1)
+            }
+            Arrival::Poisson { rate_per_s } => (exp_gap(rate_per_s.0, rng).round() as u64).max(1),
+            Arrival::Bursty {
+                on_rate_per_s,
+                off_rate_per_s,
+                on_ms,
+                off_ms,
+            } => {
+                let (on, off) = (ms_to_ns(on_ms.0), ms_to_ns(off_ms.0));
+                let period = on + off;
+                // The process is memoryless, so at each period boundary we
+                // may draw afresh at the new rate.
+                let mut t = now;
+                for _ in 0..1_000_000 {
+                    let pos = t % period;
+                    let (rate, boundary) = if pos < on {
+                        (on_rate_per_s.0, t - pos + on)
+                    } else {
+                        (off_rate_per_s.0, t - pos + period)
+                    };
+                    if rate > 0.0 {
+                        let next = t + exp_gap(rate, rng).round() as u64;
+                        if next < boundary {
+                            return (next - now).max(1);
+                        }
+                    }
+                    t = boundary;
+                }
+                (t - now).max(1)
+            }
+        }
+    }
+}
+
+/// Which keys messages carry. Order is judged within a key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "distribution", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Keys {
+    /// Keys 0..count, equally likely.
+    Uniform {
+        /// How many distinct keys.
+        count: u64,
+    },
+    /// Keys 0..count with zipf popularity: key 0 is the hottest.
+    Zipf {
+        /// How many distinct keys.
+        count: u64,
+        /// Skew: larger means a few keys get most messages.
+        exponent: Positive,
+    },
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Keys::Uniform { count: 1 }
+    }
+}
+
+impl Keys {
+    /// The number of distinct keys.
+    pub fn count(&self) -> u64 {
+        match self {
+            Keys::Uniform { count } | Keys::Zipf { count, .. } => *count,
+        }
+    }
+}
+
+enum KeyGen {
+    One,
+    Uniform(u64),
+    Zipf(rand_distr::Zipf<f64>),
+}
+
+impl KeyGen {
+    fn new(keys: &Keys) -> Self {
+        match keys {
+            Keys::Uniform { count } if *count <= 1 => KeyGen::One,
+            Keys::Uniform { count } => KeyGen::Uniform(*count),
+            Keys::Zipf { count, exponent } => {
+                match rand_distr::Zipf::new(*count as f64, exponent.0) {
+                    Ok(z) => KeyGen::Zipf(z),
+                    Err(_) => KeyGen::One,
+                }
+            }
+        }
+    }
+
+    fn draw(&self, rng: &mut SimRng) -> u64 {
+        match self {
+            KeyGen::One => 0,
+            KeyGen::Uniform(n) => ((unit(rng) * *n as f64) as u64).min(n - 1),
+            KeyGen::Zipf(z) => (z.sample(rng) as u64).saturating_sub(1),
+        }
+    }
+}
+
+/// Whether a producer waits for the broker's ack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AckMode {
+    /// Fire-and-forget: the message counts as sent the moment it leaves.
+    #[default]
+    None,
+    /// Wait for the broker's ack; only then does it count as sent.
+    Broker,
+}
+
+const TAG_ARRIVAL: u64 = 0;
+const TAG_ACK_TIMEOUT: u64 = 1;
+const TAG_RETRY: u64 = 2;
+
+struct Outstanding {
+    key: u64,
+    attempts: u32,
+    /// The deadline of the current attempt, to ignore stale deadlines.
+    deadline: Time,
+}
+
+/// A running producer.
+pub struct Producer {
+    target: NodeId,
+    arrival: Arrival,
+    keys: KeyGen,
+    limit: Option<u64>,
+    wait_ack: bool,
+    ack_timeout_ns: Duration,
+    retries: u32,
+    backoff_ns: Duration,
+    // Durable: the workload's progress.
+    produced: u64,
+    done: bool,
+    // Volatile.
+    outstanding: BTreeMap<MsgId, Outstanding>,
+    ack_deadlines: Deadlines,
+    retry_at: Deadlines,
+}
+
+impl Producer {
+    /// A producer sending to `target` as `spec` says.
+    pub fn new(spec: &ProducerSpec, target: NodeId) -> Self {
+        Producer {
+            target,
+            arrival: spec.arrival.clone(),
+            keys: KeyGen::new(&spec.keys),
+            limit: spec.messages,
+            wait_ack: spec.acks == AckMode::Broker,
+            ack_timeout_ns: ms_to_ns(spec.ack_timeout_ms.0).max(1),
+            retries: spec.retries,
+            backoff_ns: ms_to_ns(spec.retry_backoff_ms.0),
+            produced: 0,
+            done: false,
+            outstanding: BTreeMap::new(),
+            ack_deadlines: Deadlines::default(),
+            retry_at: Deadlines::default(),
+        }
+    }
+
+    fn send(&mut self, ctx: &mut Ctx, id: MsgId) {
+        let Some(o) = self.outstanding.get_mut(&id) else {
+            return;
+        };
+        o.attempts += 1;
+        o.deadline = ctx.now() + self.ack_timeout_ns;
+        let rec = Record { id, key: o.key };
+        let deadline = o.deadline;
+        ctx.send(
+            self.target,
+            Msg::Publish {
+                rec,
+                want_ack: true,
+            },
+        );
+        self.ack_deadlines.add(ctx, deadline, id, TAG_ACK_TIMEOUT);
+    }
+
+    /// The attempt failed (timeout or refusal): retry or give up.
+    fn attempt_failed(&mut self, ctx: &mut Ctx, id: MsgId) {
+        let Some(o) = self.outstanding.get_mut(&id) else {
+            return;
+        };
+        if o.attempts > self.retries {
+            self.outstanding.remove(&id);
+        } else {
+            o.deadline = Time::MAX; // no attempt in progress
+            let at = ctx.now() + self.backoff_ns;
+            self.retry_at.add(ctx, at, id, TAG_RETRY);
+        }
+    }
+
+    fn produce_one(&mut self, ctx: &mut Ctx) {
+        let key = self.keys.draw(ctx.rng());
+        let id = ctx.produce(key, !self.wait_ack);
+        let rec = Record { id, key };
+        if self.wait_ack {
+            self.outstanding.insert(
+                id,
+                Outstanding {
+                    key,
+                    attempts: 0,
+                    deadline: 0,
+                },
+            );
+            self.send(ctx, id);
+        } else {
+            ctx.send(
+                self.target,
+                Msg::Publish {
+                    rec,
+                    want_ack: false,
+                },
+            );
+        }
+        self.produced += 1;
+    }
+
+    fn schedule_arrival(&mut self, ctx: &mut Ctx) {
+        let gap = self.arrival.next_gap(ctx.now(), ctx.rng());
+        ctx.set_timer(gap, TAG_ARRIVAL);
+    }
+}
+
+impl Component for Producer {
+    fn start(&mut self, ctx: &mut Ctx) {
+        if !self.done && !ctx.draining() {
+            self.schedule_arrival(ctx);
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) {
+        if let Msg::PublishAck { id, accepted } = msg {
+            if accepted {
+                self.outstanding.remove(&id);
+            } else if self
+                .outstanding
+                .get(&id)
+                .is_some_and(|o| o.deadline != Time::MAX)
+            {
+                self.attempt_failed(ctx, id);
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx, tag: u64) {
+        match tag {
+            TAG_ARRIVAL => {
+                if self.done || ctx.draining() {
+                    return;
+                }
+                self.produce_one(ctx);
+                if self.limit.is_some_and(|n| self.produced >= n) {
+                    self.done = true;
+                    ctx.producer_done();
+                } else {
+                    self.schedule_arrival(ctx);
+                }
+            }
+            TAG_ACK_TIMEOUT => {
+                let now = ctx.now();
+                for id in self.ack_deadlines.expire(ctx, TAG_ACK_TIMEOUT) {
+                    // Only the deadline of the attempt in progress counts.
+                    if self.outstanding.get(&id).is_some_and(|o| o.deadline <= now) {
+                        ctx.error("ack-timeout");
+                        self.attempt_failed(ctx, id);
+                    }
+                }
+            }
+            TAG_RETRY => {
+                for id in self.retry_at.expire(ctx, TAG_RETRY) {
+                    if self
+                        .outstanding
+                        .get(&id)
+                        .is_some_and(|o| o.deadline == Time::MAX)
+                    {
+                        self.send(ctx, id);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn crash(&mut self) {
+        self.outstanding.clear();
+        self.ack_deadlines.clear();
+        self.retry_at.clear();
+    }
+
+    fn is_producer(&self) -> bool {
+        true
+    }
+}

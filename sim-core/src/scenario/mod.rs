@@ -1,0 +1,544 @@
+//! Scenario files: reading them, applying variants and `--set` overrides,
+//! validating, and building a runnable engine.
+//!
+//! A scenario file is TOML. Its top level is the base configuration
+//! ([`Config`]); its `[variants.NAME]` tables each hold a `description`,
+//! extra `expect` lines, and a `set` table whose keys (dotted paths) override
+//! the base. Command-line `--set path=value` overrides apply on top of every
+//! variant. Every error names the file, the line and the field.
+
+mod build;
+mod schema;
+mod validate;
+
+pub use build::{build_engine, run_config};
+pub use schema::{Config, FaultSpec, LinkSpec, NetworkSpec, RunSpec};
+
+use std::fmt;
+use std::ops::Range;
+use toml::{Table, Value};
+
+/// Why a scenario could not be used. Displayed as
+/// `FILE:LINE: field `PATH`: MESSAGE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioError {
+    /// The file (as the user named it), or `--set` for command-line overrides.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// The field's dotted path, when known.
+    pub field: Option<String>,
+    /// The variant being built, when the error is specific to one.
+    pub variant: Option<String>,
+    /// What was wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        write!(f, ": ")?;
+        if let Some(field) = &self.field {
+            write!(f, "field `{field}`: ")?;
+        }
+        write!(f, "{}", self.message)?;
+        if let Some(v) = &self.variant {
+            write!(f, " (in variant `{v}`)")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// One variant as the file declares it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    /// Its name (`default` when the file has no variants).
+    pub name: String,
+    /// What it shows.
+    pub description: String,
+    /// Expectations checked on this variant only.
+    pub expect: Vec<String>,
+    /// Overrides of the base, as dotted paths.
+    pub set: Vec<(Vec<String>, Value)>,
+}
+
+/// A loaded, validated scenario file.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    file: String,
+    source: String,
+    base: Table,
+    variants: Vec<Variant>,
+    overrides: Vec<(String, Value)>,
+    /// The base configuration (no variant, no override).
+    pub config: Config,
+}
+
+/// Splits a dotted path, leaving quoted segments whole: `a."b.c".d`.
+fn split_path(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for ch in path.chars() {
+        match ch {
+            '"' => quoted = !quoted,
+            '.' if !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out.into_iter().map(|s| s.trim().to_string()).collect()
+}
+
+/// Flattens a `set` table into (path, value) pairs; keys that contain dots
+/// count as paths too, so `set = { "a.b" = 1 }` equals `[...set.a] b = 1`.
+fn flatten(prefix: &[String], table: &Table, out: &mut Vec<(Vec<String>, Value)>) {
+    for (k, v) in table {
+        let mut path = prefix.to_vec();
+        path.extend(split_path(k));
+        match v {
+            Value::Table(t) if !t.is_empty() => flatten(&path, t, out),
+            _ => out.push((path, v.clone())),
+        }
+    }
+}
+
+/// Sets `path` in `table` to `value`, creating tables on the way. A numeric
+/// segment indexes into an array.
+fn set_path(table: &mut Table, path: &[String], value: Value) -> Result<(), String> {
+    let mut root = Value::Table(std::mem::take(table));
+    let result = set_in(&mut root, path, value);
+    if let Value::Table(t) = root {
+        *table = t;
+    }
+    result
+}
+
+fn set_in(v: &mut Value, path: &[String], value: Value) -> Result<(), String> {
+    let (seg, rest) = path.split_first().ok_or("an empty path")?;
+    match v {
+        Value::Table(t) => {
+            if rest.is_empty() {
+                t.insert(seg.clone(), value);
+                return Ok(());
+            }
+            let child = t
+                .entry(seg.clone())
+                .or_insert_with(|| Value::Table(Table::new()));
+            set_in(child, rest, value)
+        }
+        Value::Array(a) => {
+            let n = a.len();
+            let i = seg
+                .parse::<usize>()
+                .ok()
+                .filter(|&i| i < n)
+                .ok_or_else(|| {
+                    format!("`{seg}` is not an index of this list (it has {n} items)")
+                })?;
+            if rest.is_empty() {
+                a[i] = value;
+                Ok(())
+            } else {
+                set_in(&mut a[i], rest, value)
+            }
+        }
+        _ => Err(format!(
+            "cannot set `{seg}` inside a value that is not a table"
+        )),
+    }
+}
+
+/// Parses the value of a `--set key=value`: TOML if it parses (`10`,
+/// `0.5`, `true`, `"x"`, `[1, 2]`, `{ dist = "constant", ms = 1 }`), else
+/// the raw text as a string.
+pub fn parse_value(raw: &str) -> Value {
+    match toml::from_str::<Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t.remove("v").unwrap_or(Value::String(raw.to_string())),
+        Err(_) => Value::String(raw.to_string()),
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Where `path` is written in the document: the span of the deepest key
+/// along it that exists (so a misspelt field points at its table).
+fn span_of(doc: &toml_edit::ImDocument<&str>, path: &[String]) -> Option<Range<usize>> {
+    span_in_table(doc.as_table(), path)
+}
+
+fn span_in_item(item: &toml_edit::Item, path: &[String]) -> Option<Range<usize>> {
+    use toml_edit::Item;
+    let Some((seg, rest)) = path.split_first() else {
+        return item.span();
+    };
+    match item {
+        Item::Table(t) => span_in_table(t, path),
+        Item::ArrayOfTables(a) => {
+            let t = seg.parse::<usize>().ok().and_then(|i| a.get(i))?;
+            let here = t.span().or_else(|| {
+                t.iter()
+                    .next()
+                    .and_then(|(k, _)| t.key(k))
+                    .and_then(|k| k.span())
+            });
+            span_in_table(t, rest).or(here)
+        }
+        Item::Value(v) => span_in_value(v, path),
+        Item::None => None,
+    }
+}
+
+fn span_in_table(t: &toml_edit::Table, path: &[String]) -> Option<Range<usize>> {
+    let Some((seg, rest)) = path.split_first() else {
+        return t.span();
+    };
+    let child = t.get(seg)?;
+    let here = t.key(seg).and_then(|k| k.span()).or_else(|| child.span());
+    if rest.is_empty() {
+        return here;
+    }
+    span_in_item(child, rest).or(here)
+}
+
+fn span_in_value(v: &toml_edit::Value, path: &[String]) -> Option<Range<usize>> {
+    use toml_edit::Value as V;
+    let Some((seg, rest)) = path.split_first() else {
+        return v.span();
+    };
+    match v {
+        V::InlineTable(t) => {
+            let child = t.get(seg)?;
+            let here = t.key(seg).and_then(|k| k.span()).or_else(|| child.span());
+            if rest.is_empty() {
+                return here;
+            }
+            span_in_value(child, rest).or(here)
+        }
+        V::Array(a) => {
+            let child = a.get(seg.parse::<usize>().ok()?)?;
+            if rest.is_empty() {
+                return child.span();
+            }
+            span_in_value(child, rest).or_else(|| child.span())
+        }
+        _ => None,
+    }
+}
+
+fn is_prefix(a: &[String], b: &[String]) -> bool {
+    a.len() <= b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+impl Scenario {
+    /// Reads and validates the scenario in `text`; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+        let err = |line: Option<usize>, field: Option<String>, message: String| ScenarioError {
+            file: file.to_string(),
+            line,
+            field,
+            variant: None,
+            message,
+        };
+        let mut base: Table = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            err(line, None, format!("invalid TOML: {}", e.message().trim()))
+        })?;
+        let doc = toml_edit::ImDocument::parse(text).map_err(|e| err(None, None, e.to_string()))?;
+        let at = |path: &[&str]| {
+            let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+            span_of(&doc, &path).map(|s| line_of(text, s.start))
+        };
+        let mut variants = Vec::new();
+        match base.remove("variants") {
+            None => {}
+            Some(Value::Table(vs)) => {
+                for (name, v) in vs {
+                    let Value::Table(mut v) = v else {
+                        return Err(err(
+                            at(&["variants", &name]),
+                            Some(format!("variants.{name}")),
+                            "expected a table with `description`, `expect` and `set`".into(),
+                        ));
+                    };
+                    let field = |k: &str| Some(format!("variants.{name}.{k}"));
+                    let description = match v.remove("description") {
+                        None => String::new(),
+                        Some(Value::String(s)) => s,
+                        Some(_) => {
+                            return Err(err(
+                                at(&["variants", &name, "description"]),
+                                field("description"),
+                                "expected a string".into(),
+                            ))
+                        }
+                    };
+                    let expect = match v.remove("expect") {
+                        None => Vec::new(),
+                        Some(Value::Array(a)) if a.iter().all(Value::is_str) => a
+                            .into_iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect(),
+                        Some(_) => {
+                            return Err(err(
+                                at(&["variants", &name, "expect"]),
+                                field("expect"),
+                                "expected a list of strings such as [\"lost == 0\"]".into(),
+                            ))
+                        }
+                    };
+                    let mut set = Vec::new();
+                    match v.remove("set") {
+                        None => {}
+                        Some(Value::Table(t)) => flatten(&[], &t, &mut set),
+                        Some(_) => {
+                            return Err(err(
+                                at(&["variants", &name, "set"]),
+                                field("set"),
+                                "expected a table of overrides".into(),
+                            ))
+                        }
+                    }
+                    if let Some((k, _)) = v.iter().next() {
+                        return Err(err(
+                            at(&["variants", &name, k]),
+                            field(k),
+                            format!(
+                                "unknown key `{k}`, expected one of `description`, `expect`, `set`"
+                            ),
+                        ));
+                    }
+                    variants.push(Variant {
+                        name,
+                        description,
+                        expect,
+                        set,
+                    });
+                }
+            }
+            Some(_) => {
+                return Err(err(
+                    at(&["variants"]),
+                    Some("variants".into()),
+                    "expected tables `[variants.NAME]`".into(),
+                ))
+            }
+        }
+        if variants.is_empty() {
+            variants.push(Variant {
+                name: "default".into(),
+                description: String::new(),
+                expect: Vec::new(),
+                set: Vec::new(),
+            });
+        }
+        let mut scenario = Scenario {
+            file: file.to_string(),
+            source: text.to_string(),
+            base: base.clone(),
+            variants,
+            overrides: Vec::new(),
+            config: placeholder_config(),
+        };
+        scenario.config = scenario.resolve(base, None)?;
+        scenario.configs()?;
+        Ok(scenario)
+    }
+
+    /// Applies command-line overrides (`path=value` each) to every variant,
+    /// and validates the result.
+    pub fn set_overrides(&mut self, sets: &[String]) -> Result<(), ScenarioError> {
+        for s in sets {
+            let Some((k, v)) = s.split_once('=') else {
+                return Err(ScenarioError {
+                    file: "--set".into(),
+                    line: None,
+                    field: None,
+                    variant: None,
+                    message: format!("`{s}` is not of the form path=value"),
+                });
+            };
+            self.overrides
+                .push((k.trim().to_string(), parse_value(v.trim())));
+        }
+        let mut base = self.base.clone();
+        self.apply_overrides(&mut base)?;
+        self.config = self.resolve(base, None)?;
+        self.configs()?;
+        Ok(())
+    }
+
+    fn apply_overrides(&self, table: &mut Table) -> Result<(), ScenarioError> {
+        for (k, v) in &self.overrides {
+            set_path(table, &split_path(k), v.clone()).map_err(|message| ScenarioError {
+                file: "--set".into(),
+                line: None,
+                field: Some(k.clone()),
+                variant: None,
+                message,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The file name given when loading.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// The variants, in file order.
+    pub fn variants(&self) -> &[Variant] {
+        &self.variants
+    }
+
+    /// The command-line overrides, as given.
+    pub fn overrides(&self) -> &[(String, Value)] {
+        &self.overrides
+    }
+
+    /// Every variant's resolved, validated configuration, in file order.
+    pub fn configs(&self) -> Result<Vec<(Variant, Config)>, ScenarioError> {
+        let mut out = Vec::with_capacity(self.variants.len());
+        for v in &self.variants {
+            let mut table = self.base.clone();
+            for (path, value) in &v.set {
+                set_path(&mut table, path, value.clone()).map_err(|message| ScenarioError {
+                    file: self.file.clone(),
+                    line: self.line(&self.variant_path(v, path)),
+                    field: Some(path.join(".")),
+                    variant: Some(v.name.clone()),
+                    message,
+                })?;
+            }
+            self.apply_overrides(&mut table)?;
+            let mut config = self.resolve(table, Some(v))?;
+            config.expect.extend(v.expect.iter().cloned());
+            if let Err(message) = crate::expect::check_all(&config.expect) {
+                let mut path = vec!["expect".to_string()];
+                if !v.expect.is_empty() {
+                    path = vec!["variants".into(), v.name.clone(), "expect".into()];
+                }
+                return Err(ScenarioError {
+                    file: self.file.clone(),
+                    line: self.line(&path),
+                    field: Some(path.join(".")),
+                    variant: Some(v.name.clone()),
+                    message,
+                });
+            }
+            out.push((v.clone(), config));
+        }
+        Ok(out)
+    }
+
+    fn variant_path(&self, v: &Variant, path: &[String]) -> Vec<String> {
+        let mut p = vec!["variants".to_string(), v.name.clone(), "set".to_string()];
+        p.extend(path.iter().cloned());
+        p
+    }
+
+    fn line(&self, path: &[String]) -> Option<usize> {
+        let doc = toml_edit::ImDocument::parse(self.source.as_str()).ok()?;
+        span_of(&doc, path).map(|s| line_of(&self.source, s.start))
+    }
+
+    /// Deserializes and validates one merged table, turning any error into
+    /// one that names where the offending field was written.
+    fn resolve(&self, table: Table, variant: Option<&Variant>) -> Result<Config, ScenarioError> {
+        let (path, message) =
+            match serde_path_to_error::deserialize::<_, Config>(Value::Table(table)) {
+                Ok(config) => match validate::validate(&config) {
+                    Ok(()) => return Ok(config),
+                    Err(e) => e,
+                },
+                Err(e) => {
+                    let path: Vec<String> = e
+                        .path()
+                        .iter()
+                        .filter_map(|seg| match seg {
+                            serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+                            serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    (path, e.into_inner().message().to_string())
+                }
+            };
+        Err(self.locate(path, message, variant))
+    }
+
+    fn locate(
+        &self,
+        path: Vec<String>,
+        message: String,
+        variant: Option<&Variant>,
+    ) -> ScenarioError {
+        let field = (!path.is_empty()).then(|| path.join("."));
+        let related = |p: &[String]| is_prefix(p, &path) || is_prefix(&path, p);
+        if let Some((k, _)) = self.overrides.iter().find(|(k, _)| related(&split_path(k))) {
+            return ScenarioError {
+                file: "--set".into(),
+                line: None,
+                field: Some(k.clone()),
+                variant: None,
+                message,
+            };
+        }
+        let line = variant
+            .and_then(|v| v.set.iter().find(|(p, _)| related(p)).map(|(p, _)| (v, p)))
+            .map(|(v, p)| {
+                let longer = if p.len() > path.len() {
+                    p.clone()
+                } else {
+                    path.clone()
+                };
+                self.line(&self.variant_path(v, &longer))
+            })
+            .unwrap_or_else(|| self.line(&path));
+        ScenarioError {
+            file: self.file.clone(),
+            line,
+            field,
+            variant: variant
+                .filter(|v| !v.set.is_empty() || !v.expect.is_empty())
+                .map(|v| v.name.clone()),
+            message,
+        }
+    }
+
+    /// The command-line overrides as JSON, for the summary.
+    pub fn overrides_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.overrides
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
+                )
+            })
+            .collect()
+    }
+}
+
+fn placeholder_config() -> Config {
+    Config {
+        name: String::new(),
+        concept: String::new(),
+        description: None,
+        seed: 1,
+        run: RunSpec::default(),
+        network: NetworkSpec::default(),
+        producers: Default::default(),
+        brokers: Default::default(),
+        consumers: Default::default(),
+        faults: Vec::new(),
+        expect: Vec::new(),
+    }
+}

@@ -1,0 +1,232 @@
+//! The scenario file schema: plain serde structs with units in their names.
+//! A scenario file (after its variant's overrides are merged in)
+//! deserializes straight into [`Config`]. Every field and its default is
+//! documented in `docs/scenario-format.md`.
+
+use crate::broker::BrokerSpec;
+use crate::consumer::ConsumerSpec;
+use crate::dist::Dist;
+use crate::producer::ProducerSpec;
+use crate::units::{Millis, Positive, Probability};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One fully resolved configuration: the base of a scenario with one
+/// variant's overrides (and any `--set`) applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Short name of the scenario.
+    pub name: String,
+    /// The concept it teaches, in one line.
+    pub concept: String,
+    /// A longer explanation, shown by `asyncsim list --long` and in reports.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The seed used when the command line gives none.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Durations and limits of the run.
+    #[serde(default)]
+    pub run: RunSpec,
+    /// The network between nodes.
+    #[serde(default)]
+    pub network: NetworkSpec,
+    /// Producers, by name.
+    #[serde(default)]
+    pub producers: BTreeMap<String, ProducerSpec>,
+    /// Brokers, by name.
+    #[serde(default)]
+    pub brokers: BTreeMap<String, BrokerSpec>,
+    /// Consumers, by name.
+    #[serde(default)]
+    pub consumers: BTreeMap<String, ConsumerSpec>,
+    /// Scheduled faults.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+    /// Expectations checked on every variant (`"lost == 0"`).
+    #[serde(default)]
+    pub expect: Vec<String>,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// Durations and limits of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    /// Length of the run phase; when absent, it ends once every producer
+    /// has produced its `messages`.
+    #[serde(default)]
+    pub duration_ms: Option<Millis>,
+    /// Longest drain phase (faults healed, producers stopped).
+    #[serde(default = "default_drain")]
+    pub drain_ms: Millis,
+    /// Interval of the time series.
+    #[serde(default = "default_sample")]
+    pub sample_interval_ms: Millis,
+    /// Most events a run may dispatch (a bound on runaway scenarios).
+    #[serde(default = "default_max_events")]
+    pub max_events: u64,
+}
+
+fn default_drain() -> Millis {
+    Millis(60_000.0)
+}
+fn default_sample() -> Millis {
+    Millis(1_000.0)
+}
+fn default_max_events() -> u64 {
+    2_000_000_000
+}
+
+impl Default for RunSpec {
+    fn default() -> Self {
+        RunSpec {
+            duration_ms: None,
+            drain_ms: default_drain(),
+            sample_interval_ms: default_sample(),
+            max_events: default_max_events(),
+        }
+    }
+}
+
+/// The network: defaults for every link, and per-link exceptions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Latency of every link without its own.
+    #[serde(default)]
+    pub latency: Dist,
+    /// Probability that a message is lost.
+    #[serde(default = "zero")]
+    pub loss_probability: Probability,
+    /// Probability that a message is delivered twice.
+    #[serde(default = "zero")]
+    pub duplicate_probability: Probability,
+    /// Links that differ from the defaults.
+    #[serde(default)]
+    pub links: Vec<LinkSpec>,
+}
+
+fn zero() -> Probability {
+    Probability(0.0)
+}
+
+/// A link that differs from the network's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    /// One end.
+    pub from: String,
+    /// The other end.
+    pub to: String,
+    /// Whether the settings apply in both directions (default true).
+    #[serde(default = "yes")]
+    pub both_ways: bool,
+    /// Latency on this link.
+    #[serde(default)]
+    pub latency: Option<Dist>,
+    /// Loss probability on this link.
+    #[serde(default)]
+    pub loss_probability: Option<Probability>,
+    /// Duplication probability on this link.
+    #[serde(default)]
+    pub duplicate_probability: Option<Probability>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A scheduled fault. Every fault begins at `at_ms` and, if `until_ms` is
+/// given, ends then; otherwise it lasts until the drain heals it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum FaultSpec {
+    /// Nodes in different groups cannot talk, either way. A single group is
+    /// cut off from every node not in it.
+    Partition {
+        /// Start.
+        at_ms: Millis,
+        /// End (heal).
+        #[serde(default)]
+        until_ms: Option<Millis>,
+        /// The sides of the partition.
+        groups: Vec<Vec<String>>,
+    },
+    /// Messages from `from` nodes to `to` nodes are dropped; the other way works.
+    OneWayPartition {
+        /// Start.
+        at_ms: Millis,
+        /// End (heal).
+        #[serde(default)]
+        until_ms: Option<Millis>,
+        /// Senders that are cut off.
+        from: Vec<String>,
+        /// Receivers they cannot reach.
+        to: Vec<String>,
+    },
+    /// The node crashes, losing volatile state; it restarts at `until_ms`.
+    Crash {
+        /// Crash time.
+        at_ms: Millis,
+        /// Restart time.
+        #[serde(default)]
+        until_ms: Option<Millis>,
+        /// Which node.
+        node: String,
+    },
+    /// The node's links and processing are `factor` times slower.
+    Slow {
+        /// Start.
+        at_ms: Millis,
+        /// End.
+        #[serde(default)]
+        until_ms: Option<Millis>,
+        /// Which node.
+        node: String,
+        /// Latency multiplier.
+        factor: Positive,
+    },
+    /// Loss rises to `probability` on links touching `nodes` (all links
+    /// when `nodes` is empty or absent).
+    LossSpike {
+        /// Start.
+        at_ms: Millis,
+        /// End.
+        #[serde(default)]
+        until_ms: Option<Millis>,
+        /// Loss probability during the spike.
+        probability: Probability,
+        /// Nodes whose links are affected.
+        #[serde(default)]
+        nodes: Vec<String>,
+    },
+}
+
+impl FaultSpec {
+    /// (start, end) in milliseconds.
+    pub fn window_ms(&self) -> (f64, Option<f64>) {
+        let (a, u) = match self {
+            FaultSpec::Partition {
+                at_ms, until_ms, ..
+            }
+            | FaultSpec::OneWayPartition {
+                at_ms, until_ms, ..
+            }
+            | FaultSpec::Crash {
+                at_ms, until_ms, ..
+            }
+            | FaultSpec::Slow {
+                at_ms, until_ms, ..
+            }
+            | FaultSpec::LossSpike {
+                at_ms, until_ms, ..
+            } => (at_ms, until_ms),
+        };
+        (a.0, u.map(|u| u.0))
+    }
+}

@@ -1,0 +1,174 @@
+//! The stable output of a run: what `summary.json` holds. Keys are part of
+//! the public contract (scripts and notebooks read them); add keys, never
+//! rename or remove them.
+
+use crate::engine::RunOutput;
+use crate::expect::{self, Outcome};
+use crate::metrics::LatencySummary;
+use crate::net::NetStats;
+use crate::time::{ns_to_ms, ns_to_s};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use std::collections::BTreeMap;
+
+/// Facts about the run itself.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct RunInfo {
+    /// When the run phase ended (simulated seconds).
+    pub run_end_s: f64,
+    /// The horizon of rates: the later of the run's end and the last first
+    /// application of an effect.
+    pub horizon_s: f64,
+    /// When the last message or timer was handled.
+    pub last_event_s: f64,
+    /// Events dispatched.
+    pub events: u64,
+    /// A digest of every dispatched event: equal digests, equal histories.
+    pub trace_digest: String,
+}
+
+/// A fault beginning or ending.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FaultEntry {
+    /// When (simulated milliseconds).
+    pub time_ms: f64,
+    /// Which fault.
+    pub fault: String,
+    /// "begins" or "ends".
+    pub event: &'static str,
+}
+
+/// One variant's results.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct VariantSummary {
+    /// What the variant shows.
+    pub description: String,
+    /// Messages produced.
+    pub produced: u64,
+    /// Messages the broker acknowledged to their producer.
+    pub acked: u64,
+    /// Messages that reached a consumer at least once.
+    pub delivered: u64,
+    /// Messages whose effect was applied at least once.
+    pub processed: u64,
+    /// Considered sent, never applied (see docs/concepts.md).
+    pub lost: u64,
+    /// Extra applications of effects.
+    pub duplicated: u64,
+    /// First applications out of production order within a key.
+    pub reordered: u64,
+    /// Errors of every kind.
+    pub errors: u64,
+    /// Not applied but still held somewhere at the end.
+    pub in_flight: u64,
+    /// Not applied, and the producer knew its send failed.
+    pub send_failed: u64,
+    /// First applications per simulated second over the horizon.
+    pub throughput_per_s: f64,
+    /// Production to first application.
+    pub latency_ms: LatencySummary,
+    /// Production to first start of processing.
+    pub wait_ms: LatencySummary,
+    /// Time-average number of produced, unapplied messages (Little's L).
+    pub mean_in_system: f64,
+    /// Highest total number of messages waiting in broker queues.
+    pub max_queue_depth: u64,
+    /// Errors by kind.
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// What the network did.
+    pub network: NetStats,
+    /// Facts about the run.
+    pub run: RunInfo,
+    /// Faults as they began and ended.
+    pub faults: Vec<FaultEntry>,
+    /// Each expectation and whether it held.
+    pub expectations: Vec<Outcome>,
+}
+
+impl VariantSummary {
+    /// Summarises `out`, then checks `expectations` against the summary.
+    pub fn new(description: &str, out: &RunOutput, expectations: &[String]) -> Self {
+        let c = &out.counts;
+        let horizon_s = ns_to_s(out.end);
+        let mut s = VariantSummary {
+            description: description.to_string(),
+            produced: c.produced,
+            acked: c.acked,
+            delivered: c.delivered,
+            processed: c.processed,
+            lost: c.lost,
+            duplicated: c.duplicated,
+            reordered: c.reordered,
+            errors: out.errors_total,
+            in_flight: c.in_flight,
+            send_failed: c.send_failed,
+            throughput_per_s: if horizon_s > 0.0 {
+                c.processed as f64 / horizon_s
+            } else {
+                0.0
+            },
+            latency_ms: out.latency.clone(),
+            wait_ms: out.wait.clone(),
+            mean_in_system: out.mean_in_system,
+            max_queue_depth: out.max_queue_depth,
+            errors_by_kind: out
+                .errors
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            network: out.network.clone(),
+            run: RunInfo {
+                run_end_s: ns_to_s(out.run_end),
+                horizon_s,
+                last_event_s: ns_to_s(out.last_event),
+                events: out.events,
+                trace_digest: out.digest.clone(),
+            },
+            faults: out
+                .fault_log
+                .iter()
+                .map(|(t, label, begins)| FaultEntry {
+                    time_ms: ns_to_ms(*t),
+                    fault: label.clone(),
+                    event: if *begins { "begins" } else { "ends" },
+                })
+                .collect(),
+            expectations: Vec::new(),
+        };
+        let json = serde_json::to_value(&s).unwrap_or_default();
+        s.expectations = expectations
+            .iter()
+            .map(|e| expect::evaluate(e, &json))
+            .collect();
+        s
+    }
+
+    /// True when every expectation held.
+    pub fn all_held(&self) -> bool {
+        self.expectations.iter().all(|e| e.held)
+    }
+}
+
+/// The whole `summary.json`: one scenario run, all its variants.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The concept it teaches.
+    pub concept: String,
+    /// The seed every variant ran with.
+    pub seed: u64,
+    /// Command-line overrides.
+    pub overrides: serde_json::Map<String, serde_json::Value>,
+    /// Results by variant, in file order.
+    #[serde(serialize_with = "ordered")]
+    pub variants: Vec<(String, VariantSummary)>,
+}
+
+fn ordered<S: Serializer>(v: &[(String, VariantSummary)], s: S) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_map(Some(v.len()))?;
+    for (k, val) in v {
+        map.serialize_entry(k, val)?;
+    }
+    map.end()
+}

@@ -1,0 +1,293 @@
+//! The `run`, `list` and `validate` commands, and the default job (every
+//! bundled scenario).
+
+use crate::table;
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+use sim_core::engine::RunOutput;
+use sim_core::scenario::{run_config, Scenario};
+use sim_core::summary::{Summary, VariantSummary};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Arguments of `asyncsim run`.
+#[derive(clap::Args, Clone)]
+pub struct RunArgs {
+    /// The scenario file.
+    pub file: PathBuf,
+    /// Seed for every random draw (default: the scenario's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output folder.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// Override a field for every variant, e.g. `--set network.loss_probability=0.1`.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// Run only this variant (repeatable).
+    #[arg(long = "variant", value_name = "NAME")]
+    pub variants: Vec<String>,
+    /// Also write trace-VARIANT.csv with every event (up to --trace-limit).
+    #[arg(long)]
+    pub trace: bool,
+    /// Most events a trace keeps.
+    #[arg(long, default_value_t = 5_000_000)]
+    pub trace_limit: usize,
+    /// Worker threads for running variants in parallel (default: one per core).
+    /// Results are identical whatever the number.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Write into --out even if it holds files asyncsim did not write.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Input errors exit with status 2: they are returned as `Err`.
+fn load(file: &Path, set: &[String]) -> Result<Scenario> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read scenario {}", file.display()))?;
+    let mut scenario = Scenario::parse(&file.display().to_string(), &text)?;
+    if !set.is_empty() {
+        scenario.set_overrides(set)?;
+    }
+    Ok(scenario)
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Runs one scenario file; returns whether every expectation held.
+fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
+    let scenario = load(&args.file, &args.set)?;
+    let mut chosen = scenario.configs()?;
+    if !args.variants.is_empty() {
+        let names: Vec<String> = chosen.iter().map(|(v, _)| v.name.clone()).collect();
+        if let Some(unknown) = args.variants.iter().find(|v| !names.contains(v)) {
+            bail!(
+                "{}: no variant named `{unknown}` (variants: {})",
+                args.file.display(),
+                names.join(", ")
+            );
+        }
+        chosen.retain(|(v, _)| args.variants.contains(&v.name));
+    }
+    let seed = args.seed.unwrap_or(scenario.config.seed);
+    if !quiet_header {
+        let from = if args.seed.is_some() {
+            "from --seed"
+        } else {
+            "the scenario's; pass --seed N to change it"
+        };
+        println!(
+            "{}: {} (seed {seed}, {from})",
+            scenario.config.name, scenario.config.concept
+        );
+    }
+    reports::prepare_dir(&args.out, args.force)?;
+
+    let trace_limit = if args.trace {
+        args.trace_limit.max(1)
+    } else {
+        0
+    };
+    let work = || -> Vec<Result<RunOutput, sim_core::engine::RunError>> {
+        chosen
+            .par_iter()
+            .map(|(_, config)| run_config(config, seed, trace_limit))
+            .collect()
+    };
+    let outputs = match args.threads {
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()?
+            .install(work),
+        None => work(),
+    };
+    let mut runs = Vec::with_capacity(outputs.len());
+    for ((variant, config), out) in chosen.iter().zip(outputs) {
+        let out =
+            out.with_context(|| format!("{}: variant `{}`", args.file.display(), variant.name))?;
+        let summary = VariantSummary::new(&variant.description, &out, &config.expect);
+        runs.push((variant.name.clone(), out, summary));
+    }
+
+    let summary = Summary {
+        scenario: scenario.config.name.clone(),
+        concept: scenario.config.concept.clone(),
+        seed,
+        overrides: scenario.overrides_json(),
+        variants: runs
+            .iter()
+            .map(|(n, _, s)| (n.clone(), s.clone()))
+            .collect(),
+    };
+    reports::write_atomic(
+        &args.out.join("summary.json"),
+        reports::summary_json(&summary).as_bytes(),
+    )?;
+    let series: Vec<(&str, &[sim_core::metrics::Sample])> = runs
+        .iter()
+        .map(|(n, o, _)| (n.as_str(), o.samples.as_slice()))
+        .collect();
+    reports::write_atomic(
+        &args.out.join("timeseries.csv"),
+        reports::timeseries_csv(&series).as_bytes(),
+    )?;
+    if args.trace {
+        for (name, out, _) in &runs {
+            let path = args.out.join(format!("trace-{name}.csv"));
+            reports::write_atomic(&path, reports::trace_csv(&out.names, &out.trace).as_bytes())?;
+            if out.trace_truncated {
+                eprintln!(
+                    "warning: {} holds only the first {} events (--trace-limit)",
+                    path.display(),
+                    args.trace_limit
+                );
+            }
+        }
+    }
+
+    print!("{}", table::render(&summary));
+    let mut all_held = true;
+    for (name, _, s) in &runs {
+        if !s.all_held() {
+            all_held = false;
+            let mut cmd = format!(
+                "asyncsim run {} --seed {seed} --variant {}",
+                shell_quote(&args.file.display().to_string()),
+                shell_quote(name)
+            );
+            for s in &args.set {
+                cmd.push_str(&format!(" --set {}", shell_quote(s)));
+            }
+            println!("reproduce `{name}`: {cmd}");
+        }
+    }
+    println!("wrote {}", args.out.display());
+    Ok(all_held)
+}
+
+/// `asyncsim run`.
+pub fn run(args: &RunArgs) -> Result<ExitCode> {
+    Ok(if run_one(args, false)? {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Where the bundled scenarios are: `./scenarios` when run from a checkout,
+/// else the folder beside the sources this binary was built from.
+pub fn bundled_dir() -> PathBuf {
+    let local = PathBuf::from("scenarios");
+    if local.is_dir() {
+        local
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+    }
+}
+
+fn bundled_files() -> Result<Vec<PathBuf>> {
+    let dir = bundled_dir();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot read the scenarios folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// The default job: every bundled scenario, each into `out/NAME/`.
+pub fn run_bundled() -> Result<ExitCode> {
+    let files = bundled_files()?;
+    let root = PathBuf::from("out");
+    reports::prepare_dir(&root, false)?;
+    let (mut failed, mut invalid) = (Vec::new(), Vec::new());
+    for file in &files {
+        let stem = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let args = RunArgs {
+            file: file.clone(),
+            seed: None,
+            out: root.join(&stem),
+            set: Vec::new(),
+            variants: Vec::new(),
+            trace: false,
+            trace_limit: 0,
+            threads: None,
+            force: false,
+        };
+        println!();
+        match run_one(&args, false) {
+            Ok(true) => {}
+            Ok(false) => failed.push(stem),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                invalid.push(stem);
+            }
+        }
+    }
+    println!();
+    println!(
+        "{} scenarios run; expectations failed in {}; invalid: {}. Output under {}/",
+        files.len(),
+        if failed.is_empty() {
+            "none".to_string()
+        } else {
+            failed.join(", ")
+        },
+        if invalid.is_empty() {
+            "none".to_string()
+        } else {
+            invalid.join(", ")
+        },
+        root.display()
+    );
+    Ok(if !invalid.is_empty() {
+        ExitCode::from(2)
+    } else if !failed.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `asyncsim list`.
+pub fn list() -> Result<ExitCode> {
+    for file in bundled_files()? {
+        let scenario = load(&file, &[])?;
+        let variants: Vec<String> = scenario.variants().iter().map(|v| v.name.clone()).collect();
+        println!("{:<28} {}", file.display(), scenario.config.concept);
+        println!("{:<28}   variants: {}", "", variants.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `asyncsim validate`.
+pub fn validate(files: &[PathBuf], set: &[String]) -> Result<ExitCode> {
+    let mut bad = false;
+    for file in files {
+        match load(file, set) {
+            Ok(s) => println!("{}: ok ({} variants)", file.display(), s.variants().len()),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                bad = true;
+            }
+        }
+    }
+    Ok(if bad {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

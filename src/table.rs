@@ -1,0 +1,82 @@
+//! The terminal table: variants side by side, then each expectation.
+
+use sim_core::summary::Summary;
+use std::fmt::Write as _;
+
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// Renders the summary as a table of variants and a list of expectations.
+pub fn render(s: &Summary) -> String {
+    let rows: [(&str, fn(&sim_core::summary::VariantSummary) -> f64); 15] = [
+        ("produced", |v| v.produced as f64),
+        ("acked", |v| v.acked as f64),
+        ("processed", |v| v.processed as f64),
+        ("lost", |v| v.lost as f64),
+        ("duplicated", |v| v.duplicated as f64),
+        ("reordered", |v| v.reordered as f64),
+        ("in flight at end", |v| v.in_flight as f64),
+        ("send failed", |v| v.send_failed as f64),
+        ("errors", |v| v.errors as f64),
+        ("throughput /s", |v| v.throughput_per_s),
+        ("latency mean ms", |v| v.latency_ms.mean),
+        ("latency p50 ms", |v| v.latency_ms.p50),
+        ("latency p99 ms", |v| v.latency_ms.p99),
+        ("latency max ms", |v| v.latency_ms.max),
+        ("max queue depth", |v| v.max_queue_depth as f64),
+    ];
+    let label_w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let cells: Vec<Vec<String>> = s
+        .variants
+        .iter()
+        .map(|(_, v)| rows.iter().map(|(_, f)| number(f(v))).collect())
+        .collect();
+    let widths: Vec<usize> = s
+        .variants
+        .iter()
+        .zip(&cells)
+        .map(|((name, _), col)| {
+            col.iter()
+                .map(String::len)
+                .chain([name.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    let _ = write!(out, "{:label_w$}", "");
+    for ((name, _), w) in s.variants.iter().zip(&widths) {
+        let _ = write!(out, "  {name:>w$}");
+    }
+    out.push('\n');
+    for (i, (label, _)) in rows.iter().enumerate() {
+        let _ = write!(out, "{label:label_w$}");
+        for (col, w) in cells.iter().zip(&widths) {
+            let _ = write!(out, "  {:>w$}", col[i]);
+        }
+        out.push('\n');
+    }
+    let any = s.variants.iter().any(|(_, v)| !v.expectations.is_empty());
+    if any {
+        out.push_str("expectations:\n");
+        for (name, v) in &s.variants {
+            for e in &v.expectations {
+                let mark = if e.held { "ok  " } else { "FAIL" };
+                let _ = writeln!(
+                    out,
+                    "  {mark} {name}: {} (was {})",
+                    e.expect,
+                    number(e.actual)
+                );
+            }
+        }
+    }
+    out
+}
