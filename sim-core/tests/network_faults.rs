@@ -1,0 +1,404 @@
+//! The network's faults, observed from the outside: through the trace (what
+//! crossed which link, and when) and through the ledger's counts. Bounds on
+//! random counts are derived from the binomial distribution.
+
+use sim_core::engine::RunOutput;
+use sim_core::scenario::{run_config, Scenario};
+use sim_core::time::NS_PER_MS;
+use sim_core::trace::{DropReason, TraceWhat};
+
+/// A producer -> broker -> consumer pipeline at a constant 1,000 msg/s with
+/// 1 ms links, plus `extra` TOML appended (faults, links, variants...).
+/// The consumer prefetches 100: with prefetch 1 it could take only one
+/// message per 2.5 ms round trip, slower than the producer.
+fn pipeline(messages: u64, extra: &str) -> String {
+    format!(
+        r#"
+name = "test"
+concept = "test"
+[network]
+latency = {{ dist = "constant", ms = 1 }}
+[producers.p]
+target = "b"
+arrival = {{ process = "constant", rate_per_s = 1000 }}
+messages = {messages}
+[brokers.b]
+kind = "queue"
+[consumers.c]
+source = "b"
+processing = {{ dist = "constant", ms = 0.5 }}
+prefetch = 100
+{extra}
+"#
+    )
+}
+
+fn run(text: &str, seed: u64, trace: bool) -> RunOutput {
+    let s = Scenario::parse("test.toml", text).unwrap_or_else(|e| panic!("{e}"));
+    let config = s.configs().unwrap().remove(0).1;
+    run_config(&config, seed, if trace { 10_000_000 } else { 0 }).unwrap()
+}
+
+fn id(out: &RunOutput, name: &str) -> u32 {
+    out.names.iter().position(|n| n == name).unwrap() as u32
+}
+
+#[test]
+fn a_partitioned_pair_exchanges_nothing_until_it_heals() {
+    let text = pipeline(
+        3000,
+        r#"
+[[faults]]
+kind = "partition"
+at_ms = 1000
+until_ms = 2000
+groups = [["p"], ["b", "c"]]
+"#,
+    );
+    let out = run(&text, 1, true);
+    let (p, b) = (id(&out, "p"), id(&out, "b"));
+    let (start, end) = (1000 * NS_PER_MS, 2000 * NS_PER_MS);
+    let mut arrivals_after = 0;
+    let mut partition_drops = 0;
+    for e in &out.trace {
+        match &e.what {
+            TraceWhat::Arrive(w) if w.from == p && w.to == b => {
+                assert!(
+                    !(start..end).contains(&e.time),
+                    "a publish crossed the partition at {}",
+                    e.time
+                );
+                if e.time >= end {
+                    arrivals_after += 1;
+                }
+            }
+            TraceWhat::Drop(w, DropReason::Partition) => {
+                assert!((start..end).contains(&e.time));
+                assert_eq!((w.from, w.to), (p, b));
+                partition_drops += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        arrivals_after > 900,
+        "traffic resumes after the heal ({arrivals_after})"
+    );
+    // Fire-and-forget publishes sent into the partition are exactly the lost ones.
+    assert_eq!(out.counts.lost, partition_drops);
+    assert!(
+        (990..=1001).contains(&partition_drops),
+        "one second at 1,000 msg/s: {partition_drops}"
+    );
+    assert_eq!(out.counts.produced, out.counts.processed + out.counts.lost);
+    // The fault shows in the trace and in the fault log.
+    let faults: Vec<_> = out
+        .trace
+        .iter()
+        .filter(|e| matches!(e.what, TraceWhat::Fault(..)))
+        .collect();
+    assert_eq!(faults.len(), 2);
+    assert_eq!(
+        out.fault_log.iter().map(|f| f.0).collect::<Vec<_>>(),
+        vec![start, end]
+    );
+}
+
+#[test]
+fn a_one_way_partition_blocks_one_direction_only() {
+    // The consumer can still hear the broker but its acks do not get back:
+    // every delivery times out and is redelivered during the cut.
+    let text = pipeline(
+        500,
+        r#"
+[brokers.b]
+kind = "queue"
+redelivery_timeout_ms = 100
+[[faults]]
+kind = "one-way-partition"
+at_ms = 100
+until_ms = 300
+from = ["c"]
+to = ["b"]
+"#,
+    )
+    .replacen("[brokers.b]\nkind = \"queue\"\n[consumers", "[consumers", 1);
+    let out = run(&text, 1, true);
+    let (b, c) = (id(&out, "b"), id(&out, "c"));
+    let mut b_to_c_during = 0;
+    for e in &out.trace {
+        let during = (100 * NS_PER_MS..300 * NS_PER_MS).contains(&e.time);
+        match &e.what {
+            TraceWhat::Arrive(w) if during && w.from == c && w.to == b => {
+                panic!("c reached b during the cut")
+            }
+            TraceWhat::Arrive(w) if during && w.from == b && w.to == c => b_to_c_during += 1,
+            _ => {}
+        }
+    }
+    assert!(b_to_c_during > 0, "the other direction still works");
+    assert_eq!(
+        out.counts.lost, 0,
+        "acks lost, not messages: at-least-once redelivers"
+    );
+    assert!(
+        out.counts.duplicated > 0,
+        "redelivered messages were applied again"
+    );
+}
+
+/// A binomial count is within 5 standard deviations of its mean (a false
+/// alarm about once in 3.5 million runs).
+fn assert_binomial(count: u64, n: u64, p: f64) {
+    let mean = n as f64 * p;
+    let sd = (n as f64 * p * (1.0 - p)).sqrt();
+    assert!(
+        (count as f64 - mean).abs() <= 5.0 * sd,
+        "{count} is not Binomial({n}, {p}): mean {mean}, sd {sd}"
+    );
+}
+
+#[test]
+fn loss_probability_gives_a_binomial_loss_count() {
+    // Loss on the producer -> broker direction only, fire-and-forget: each
+    // message is lost independently with probability p.
+    let n = 100_000;
+    let text = pipeline(
+        n,
+        r#"
+[[network.links]]
+from = "p"
+to = "b"
+both_ways = false
+loss_probability = 0.1
+"#,
+    )
+    .replace("rate_per_s = 1000", "rate_per_s = 10000")
+    .replace("ms = 0.5", "ms = 0.001");
+    let out = run(&text, 7, false);
+    assert_eq!(out.counts.produced, n);
+    assert_eq!(out.counts.in_flight, 0);
+    assert_binomial(out.counts.lost, n, 0.1);
+    assert_eq!(out.counts.lost, out.network.dropped_loss);
+    assert_eq!(out.counts.duplicated, 0);
+}
+
+#[test]
+fn duplication_probability_gives_a_binomial_duplicate_count() {
+    let n = 100_000;
+    let text = pipeline(
+        n,
+        r#"
+[[network.links]]
+from = "p"
+to = "b"
+both_ways = false
+duplicate_probability = 0.2
+"#,
+    )
+    .replace("rate_per_s = 1000", "rate_per_s = 10000")
+    .replace("ms = 0.5", "ms = 0.001");
+    let out = run(&text, 8, false);
+    assert_eq!(out.counts.in_flight, 0);
+    assert_binomial(out.counts.duplicated, n, 0.2);
+    assert_eq!(out.counts.duplicated, out.network.duplicated);
+    assert_eq!(out.counts.lost, 0);
+}
+
+#[test]
+fn latency_jitter_reorders_and_constant_latency_does_not() {
+    let steady = run(&pipeline(5000, ""), 3, false);
+    assert_eq!(
+        steady.counts.reordered, 0,
+        "a constant-latency link is FIFO"
+    );
+    let jittery = pipeline(5000, "").replace(
+        r#"latency = { dist = "constant", ms = 1 }"#,
+        r#"latency = { dist = "uniform", min_ms = 0.1, max_ms = 5 }"#,
+    );
+    let out = run(&jittery, 3, false);
+    assert!(
+        out.counts.reordered > 0,
+        "jitter larger than the gap between messages reorders them"
+    );
+    assert_eq!(out.counts.lost + out.counts.duplicated, 0);
+}
+
+#[test]
+fn a_crash_loses_a_volatile_queue_and_keeps_a_durable_one() {
+    // The consumer is slow (20 ms a message at 1,000 msg/s) and prefetches
+    // one, so the queue at the broker grows; the broker crashes at 500 ms
+    // and restarts at 600 ms.
+    let faults = r#"
+[[faults]]
+kind = "crash"
+node = "b"
+at_ms = 500
+until_ms = 600
+"#;
+    let slow = |durable: bool| {
+        pipeline(1000, faults)
+            .replace("ms = 0.5", "ms = 20")
+            .replace("prefetch = 100", "prefetch = 1")
+            .replace(
+                "kind = \"queue\"",
+                &format!("kind = \"queue\"\ndurable = {durable}"),
+            )
+    };
+    let volatile = run(&slow(false), 1, true);
+    // What was queued or unacked at the crash is gone; publishes sent while
+    // it was down were dropped on arrival. Everything else gets processed.
+    let b = id(&volatile, "b");
+    let dropped_while_down = volatile
+        .trace
+        .iter()
+        .filter(|e| matches!(&e.what, TraceWhat::Drop(w, DropReason::Crashed) if w.to == b && w.msg == "publish"))
+        .count() as u64;
+    assert!(
+        (99..=101).contains(&dropped_while_down),
+        "100 ms down at 1,000 msg/s: {dropped_while_down}"
+    );
+    assert!(
+        volatile.counts.lost > dropped_while_down + 400,
+        "the queued messages died with the broker: {}",
+        volatile.counts.lost
+    );
+    let durable = run(&slow(true), 1, false);
+    assert_eq!(
+        durable.counts.lost, dropped_while_down,
+        "a durable queue loses only what arrived while it was down"
+    );
+    for out in [&volatile, &durable] {
+        let c = &out.counts;
+        assert_eq!(
+            c.produced,
+            c.processed + c.lost + c.in_flight + c.send_failed
+        );
+    }
+}
+
+#[test]
+fn a_consumer_crash_drops_work_in_progress_and_the_broker_redelivers_it() {
+    // Processing takes 50 ms; the consumer crashes at 1,025 ms, in the middle
+    // of a message, and restarts at 1,200 ms.
+    let text = pipeline(
+        100,
+        r#"
+[[faults]]
+kind = "crash"
+node = "c"
+at_ms = 1025
+until_ms = 1200
+"#,
+    )
+    .replace("rate_per_s = 1000", "rate_per_s = 10")
+    .replace("ms = 0.5", "ms = 50");
+    let out = run(&text, 1, true);
+    let c = id(&out, "c");
+    // The timer of the interrupted work never fires: nothing is applied by c while down.
+    let timers_while_down = out
+        .trace
+        .iter()
+        .filter(|e| {
+            matches!(e.what, TraceWhat::Timer(n, _) if n == c)
+                && (1025 * NS_PER_MS..1200 * NS_PER_MS).contains(&e.time)
+        })
+        .count();
+    assert_eq!(timers_while_down, 0);
+    assert_eq!(
+        out.counts.processed, 100,
+        "the interrupted message is redelivered after the restart"
+    );
+    assert_eq!(out.counts.lost, 0);
+    assert_eq!(
+        out.counts.duplicated, 0,
+        "it was never applied before the crash"
+    );
+}
+
+#[test]
+fn a_loss_spike_drops_only_inside_its_window() {
+    let text = pipeline(
+        3000,
+        r#"
+[[faults]]
+kind = "loss-spike"
+at_ms = 1000
+until_ms = 1500
+probability = 0.5
+nodes = ["p"]
+"#,
+    );
+    let out = run(&text, 2, true);
+    let mut drops = 0;
+    for e in &out.trace {
+        if let TraceWhat::Drop(_, DropReason::Loss) = e.what {
+            assert!((1000 * NS_PER_MS..1500 * NS_PER_MS).contains(&e.time));
+            drops += 1;
+        }
+    }
+    // 500 messages cross the affected link during the spike.
+    assert_binomial(drops, 500, 0.5);
+    assert_eq!(out.counts.lost, drops);
+}
+
+#[test]
+fn a_slow_node_stretches_its_latency_while_slowed() {
+    let base = pipeline(2000, "");
+    let slowed = pipeline(
+        2000,
+        r#"
+[[faults]]
+kind = "slow"
+node = "c"
+at_ms = 0
+until_ms = 1000
+factor = 10
+"#,
+    );
+    let a = run(&base, 1, false);
+    let b = run(&slowed, 1, false);
+    // 1 ms links and 0.5 ms processing: 2.5 ms end to end; ten times slower
+    // on the consumer's link and processing for half the run.
+    assert!((a.latency.mean - 2.5).abs() < 1e-6, "{}", a.latency.mean);
+    assert!(b.latency.mean > 5.0, "{}", b.latency.mean);
+    assert_eq!(b.counts.processed, 2000);
+}
+
+#[test]
+fn the_drain_heals_faults_that_never_end_by_themselves() {
+    // A partition with no until_ms, and a crash with no restart: the drain
+    // heals both, and the queued messages get through.
+    let text = pipeline(
+        1000,
+        r#"
+[[faults]]
+kind = "partition"
+at_ms = 500
+groups = [["c"]]
+[[faults]]
+kind = "crash"
+node = "c"
+at_ms = 600
+"#,
+    );
+    let out = run(&text, 1, true);
+    assert_eq!(out.counts.lost, 0);
+    assert_eq!(out.counts.processed, 1000);
+    let healed: Vec<&str> = out
+        .fault_log
+        .iter()
+        .filter(|f| !f.2)
+        .map(|f| f.1.as_str())
+        .collect();
+    assert_eq!(
+        healed.len(),
+        2,
+        "both faults end in the drain: {:?}",
+        out.fault_log
+    );
+    assert!(
+        out.fault_log.iter().all(|f| !f.2 || f.0 < out.run_end),
+        "no fault begins after the run"
+    );
+}
