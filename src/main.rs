@@ -3,6 +3,7 @@
 //! when one failed, 2 for bad input (an unreadable or invalid scenario, a
 //! bad argument, an output folder we may not write into).
 
+mod bench;
 mod run;
 mod table;
 
@@ -25,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run a scenario's variants and write summary.json and timeseries.csv.
     Run(run::RunArgs),
+    /// Measure the engine: events per second and peak memory, one thread.
+    Bench(bench::BenchArgs),
     /// List the bundled scenarios and the concept each teaches.
     List,
     /// Check scenario files without running them.
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => run::run_bundled(),
         Some(Command::Run(args)) => run::run(&args),
+        Some(Command::Bench(args)) => bench::bench(&args),
         Some(Command::List) => run::list(),
         Some(Command::Validate { files, set }) => run::validate(&files, &set),
     };

@@ -60,34 +60,40 @@ impl Ev {
     }
 }
 
-struct Scheduled {
+/// A heap entry: the event's place in time and its slot in the slab. Only
+/// these 24 bytes move while the heap sifts; the event stays put.
+#[derive(Clone, Copy)]
+struct Key {
     time: Time,
     seq: u64,
-    ev: Ev,
+    slot: u32,
 }
 
-impl PartialEq for Scheduled {
+impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
         (self.time, self.seq) == (other.time, other.seq)
     }
 }
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
+impl Eq for Key {}
+impl PartialOrd for Key {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Scheduled {
+impl Ord for Key {
     // Reversed: BinaryHeap is a max-heap, and we want the earliest first.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.time, other.seq).cmp(&(self.time, self.seq))
     }
 }
 
-/// The pending events, earliest first, ties in insertion order.
+/// The pending events, earliest first, ties in insertion order. Events live
+/// in a slab whose slots are reused, so the steady state allocates nothing.
 #[derive(Default)]
 pub(crate) struct EventQueue {
-    heap: BinaryHeap<Scheduled>,
+    heap: BinaryHeap<Key>,
+    slab: Vec<Option<Ev>>,
+    free: Vec<u32>,
     seq: u64,
     work: u64,
     steering: u64,
@@ -98,20 +104,39 @@ impl EventQueue {
     pub(crate) fn push(&mut self, time: Time, ev: Ev) {
         self.work += u64::from(ev.is_work());
         self.steering += u64::from(ev.is_steering());
-        self.heap.push(Scheduled {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slab[slot as usize] = Some(ev);
+                slot
+            }
+            None => {
+                self.slab.push(Some(ev));
+                u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 pending events")
+            }
+        };
+        self.heap.push(Key {
             time,
             seq: self.seq,
-            ev,
+            slot,
         });
         self.seq += 1;
     }
 
     #[inline]
-    fn pop(&mut self) -> Option<Scheduled> {
-        let s = self.heap.pop()?;
-        self.work -= u64::from(s.ev.is_work());
-        self.steering -= u64::from(s.ev.is_steering());
-        Some(s)
+    fn pop(&mut self) -> Option<(Time, Ev)> {
+        let key = self.heap.pop()?;
+        let ev = self.slab[key.slot as usize]
+            .take()
+            .expect("a queued slot holds an event");
+        self.free.push(key.slot);
+        self.work -= u64::from(ev.is_work());
+        self.steering -= u64::from(ev.is_steering());
+        Some((key.time, ev))
+    }
+
+    /// The events still pending, in no particular order.
+    fn pending(&self) -> impl Iterator<Item = &Ev> {
+        self.slab.iter().flatten()
     }
 }
 
@@ -499,7 +524,7 @@ impl Engine {
                 _ => {}
             }
         }
-        let Some(Scheduled { time, ev, .. }) = self.core.queue.pop() else {
+        let Some((time, ev)) = self.core.queue.pop() else {
             self.finish_phase();
             return Ok(false);
         };
@@ -731,11 +756,11 @@ impl Engine {
                 node.held(&mut held);
             }
         }
-        for s in self.core.queue.heap.iter() {
+        for ev in self.core.queue.pending() {
             if let Ev::Arrive {
                 msg: Msg::Publish { rec, .. } | Msg::Deliver { rec, .. },
                 ..
-            } = &s.ev
+            } = ev
             {
                 held.push(rec.id);
             }

@@ -384,24 +384,27 @@ impl Component for Producer {
                 }
             }
             TAG_ACK_TIMEOUT => {
-                let now = ctx.now();
-                for id in self.ack_deadlines.expire(ctx, TAG_ACK_TIMEOUT) {
-                    // Only the deadline of the attempt in progress counts.
-                    if self.outstanding.get(&id).is_some_and(|o| o.deadline <= now) {
-                        ctx.error("ack-timeout");
-                        self.attempt_failed(ctx, id);
-                    }
+                // Only the deadline of the attempt in progress counts.
+                let outstanding = &self.outstanding;
+                let live = |id, at| {
+                    outstanding
+                        .get(&id)
+                        .is_some_and(|o: &Outstanding| o.deadline == at)
+                };
+                for id in self.ack_deadlines.expire(ctx, TAG_ACK_TIMEOUT, live) {
+                    ctx.error("ack-timeout");
+                    self.attempt_failed(ctx, id);
                 }
             }
             TAG_RETRY => {
-                for id in self.retry_at.expire(ctx, TAG_RETRY) {
-                    if self
-                        .outstanding
+                let outstanding = &self.outstanding;
+                let waiting = |id, _| {
+                    outstanding
                         .get(&id)
-                        .is_some_and(|o| o.deadline == Time::MAX)
-                    {
-                        self.send(ctx, id);
-                    }
+                        .is_some_and(|o: &Outstanding| o.deadline == Time::MAX)
+                };
+                for id in self.retry_at.expire(ctx, TAG_RETRY, waiting) {
+                    self.send(ctx, id);
                 }
             }
             _ => {}

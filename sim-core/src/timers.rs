@@ -1,20 +1,25 @@
 //! Deadlines: many logical timeouts behind few engine timers. A broker that
 //! waits for an ack on every delivery, or a producer that waits for an ack on
 //! every publish, would otherwise put one timer event per message in the
-//! queue, most of them to be ignored. Here a component keeps its deadlines in
-//! a small heap and keeps one engine timer armed for the earliest one.
+//! queue, most of them to be ignored. Here a component keeps its deadlines
+//! and keeps one engine timer armed for the earliest live one.
+//!
+//! Deadlines usually come in order (a constant timeout added to a clock that
+//! only moves forward), so they go to a FIFO, O(1) each; only one that is
+//! earlier than the last goes to a heap.
 
 use crate::engine::Ctx;
 use crate::time::Time;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 /// Timeouts keyed by a `u64` (a message id, a delivery tag), served by
-/// engine timers with one fixed tag. Cancellation is lazy: the owner checks,
-/// when a key expires, whether it still cares.
+/// engine timers with one fixed tag. Cancellation is lazy: the owner says,
+/// when a deadline comes up, whether it still cares.
 #[derive(Debug, Default)]
 pub struct Deadlines {
-    heap: BinaryHeap<Reverse<(Time, u64)>>,
+    in_order: VecDeque<(Time, u64)>,
+    out_of_order: BinaryHeap<Reverse<(Time, u64)>>,
     /// Engine timers already set, by firing time (with multiplicity).
     timers: BTreeMap<Time, u32>,
 }
@@ -30,13 +35,46 @@ impl Deadlines {
     /// Adds a deadline at `at` for `key`, setting the engine timer `tag` if
     /// no timer fires by then.
     pub fn add(&mut self, ctx: &mut Ctx, at: Time, key: u64, tag: u64) {
-        self.heap.push(Reverse((at, key)));
+        if self.in_order.back().is_none_or(|&(last, _)| last <= at) {
+            self.in_order.push_back((at, key));
+        } else {
+            self.out_of_order.push(Reverse((at, key)));
+        }
         self.arm(ctx, at, tag);
     }
 
+    fn peek(&self) -> Option<(Time, u64)> {
+        match (self.in_order.front(), self.out_of_order.peek()) {
+            (Some(&a), Some(&Reverse(b))) => Some(a.min(b)),
+            (Some(&a), None) => Some(a),
+            (None, Some(&Reverse(b))) => Some(b),
+            (None, None) => None,
+        }
+    }
+
+    fn pop(&mut self) {
+        let from_fifo = match (self.in_order.front(), self.out_of_order.peek()) {
+            (Some(&a), Some(&Reverse(b))) => a <= b,
+            (a, _) => a.is_some(),
+        };
+        if from_fifo {
+            self.in_order.pop_front();
+        } else {
+            self.out_of_order.pop();
+        }
+    }
+
     /// Call when timer `tag` fires: returns every key whose deadline has
-    /// passed, in deadline order, and makes sure a timer is set for the next.
-    pub fn expire(&mut self, ctx: &mut Ctx, tag: u64) -> Vec<u64> {
+    /// passed and that `live(key, deadline)` still cares about, in deadline
+    /// order, and makes sure a timer is set for the next live deadline.
+    /// Dead entries at the head are dropped first, so deadlines that were
+    /// cancelled (an ack came) cost no timer event of their own.
+    pub fn expire(
+        &mut self,
+        ctx: &mut Ctx,
+        tag: u64,
+        live: impl Fn(u64, Time) -> bool,
+    ) -> Vec<u64> {
         let now = ctx.now();
         if let Some(n) = self.timers.get_mut(&now) {
             *n -= 1;
@@ -45,32 +83,39 @@ impl Deadlines {
             }
         }
         let mut out = Vec::new();
-        while let Some(&Reverse((at, key))) = self.heap.peek() {
+        while let Some((at, key)) = self.peek() {
             if at > now {
                 break;
             }
-            self.heap.pop();
-            out.push(key);
+            self.pop();
+            if live(key, at) {
+                out.push(key);
+            }
         }
-        if let Some(&Reverse((at, _))) = self.heap.peek() {
-            self.arm(ctx, at, tag);
+        while let Some((at, key)) = self.peek() {
+            if live(key, at) {
+                self.arm(ctx, at, tag);
+                break;
+            }
+            self.pop();
         }
         out
     }
 
     /// Forgets everything (after a crash, which cancels the engine's timers).
     pub fn clear(&mut self) {
-        self.heap.clear();
+        self.in_order.clear();
+        self.out_of_order.clear();
         self.timers.clear();
     }
 
     /// Number of deadlines kept (including lazily cancelled ones).
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.in_order.len() + self.out_of_order.len()
     }
 
     /// True when no deadline is kept.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len() == 0
     }
 }

@@ -199,14 +199,14 @@ impl Component for QueueBroker {
 
     fn on_timer(&mut self, ctx: &mut Ctx, tag: u64) {
         if tag == TAG_REDELIVER {
-            let now = ctx.now();
-            let expired = self.deadlines.expire(ctx, TAG_REDELIVER);
+            let unacked = &self.unacked;
+            let expired = self.deadlines.expire(ctx, TAG_REDELIVER, |t, at| {
+                unacked.get(&t).is_some_and(|u| u.deadline == at)
+            });
             // Requeue in reverse so the oldest ends up first in line.
             for t in expired.into_iter().rev() {
-                if self.unacked.get(&t).is_some_and(|u| u.deadline <= now) {
-                    ctx.error("redelivery-timeout");
-                    self.requeue(t);
-                }
+                ctx.error("redelivery-timeout");
+                self.requeue(t);
             }
             self.dispatch(ctx);
         }
