@@ -44,8 +44,7 @@ pub struct RunArgs {
 
 /// Input errors exit with status 2: they are returned as `Err`.
 fn load(file: &Path, set: &[String]) -> Result<Scenario> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read scenario {}", file.display()))?;
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read scenario {}", file.display()))?;
     let mut scenario = Scenario::parse(&file.display().to_string(), &text)?;
     if !set.is_empty() {
         scenario.set_overrides(set)?;
@@ -54,9 +53,7 @@ fn load(file: &Path, set: &[String]) -> Result<Scenario> {
 }
 
 fn shell_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c))
-    {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c)) {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -70,50 +67,28 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
     if !args.variants.is_empty() {
         let names: Vec<String> = chosen.iter().map(|(v, _)| v.name.clone()).collect();
         if let Some(unknown) = args.variants.iter().find(|v| !names.contains(v)) {
-            bail!(
-                "{}: no variant named `{unknown}` (variants: {})",
-                args.file.display(),
-                names.join(", ")
-            );
+            bail!("{}: no variant named `{unknown}` (variants: {})", args.file.display(), names.join(", "));
         }
         chosen.retain(|(v, _)| args.variants.contains(&v.name));
     }
     let seed = args.seed.unwrap_or(scenario.config.seed);
     if !quiet_header {
-        let from = if args.seed.is_some() {
-            "from --seed"
-        } else {
-            "the scenario's; pass --seed N to change it"
-        };
-        println!(
-            "{}: {} (seed {seed}, {from})",
-            scenario.config.name, scenario.config.concept
-        );
+        let from = if args.seed.is_some() { "from --seed" } else { "the scenario's; pass --seed N to change it" };
+        println!("{}: {} (seed {seed}, {from})", scenario.config.name, scenario.config.concept);
     }
     reports::prepare_dir(&args.out, args.force)?;
 
-    let trace_limit = if args.trace {
-        args.trace_limit.max(1)
-    } else {
-        0
-    };
+    let trace_limit = if args.trace { args.trace_limit.max(1) } else { 0 };
     let work = || -> Vec<Result<RunOutput, sim_core::engine::RunError>> {
-        chosen
-            .par_iter()
-            .map(|(_, config)| run_config(config, seed, trace_limit))
-            .collect()
+        chosen.par_iter().map(|(_, config)| run_config(config, seed, trace_limit)).collect()
     };
     let outputs = match args.threads {
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()?
-            .install(work),
+        Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build()?.install(work),
         None => work(),
     };
     let mut runs = Vec::with_capacity(outputs.len());
     for ((variant, config), out) in chosen.iter().zip(outputs) {
-        let out =
-            out.with_context(|| format!("{}: variant `{}`", args.file.display(), variant.name))?;
+        let out = out.with_context(|| format!("{}: variant `{}`", args.file.display(), variant.name))?;
         let summary = VariantSummary::new(&variant.description, &out, &config.expect);
         runs.push((variant.name.clone(), out, summary));
     }
@@ -123,23 +98,12 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
         concept: scenario.config.concept.clone(),
         seed,
         overrides: scenario.overrides_json(),
-        variants: runs
-            .iter()
-            .map(|(n, _, s)| (n.clone(), s.clone()))
-            .collect(),
+        variants: runs.iter().map(|(n, _, s)| (n.clone(), s.clone())).collect(),
     };
-    reports::write_atomic(
-        &args.out.join("summary.json"),
-        reports::summary_json(&summary).as_bytes(),
-    )?;
-    let series: Vec<(&str, &[sim_core::metrics::Sample])> = runs
-        .iter()
-        .map(|(n, o, _)| (n.as_str(), o.samples.as_slice()))
-        .collect();
-    reports::write_atomic(
-        &args.out.join("timeseries.csv"),
-        reports::timeseries_csv(&series).as_bytes(),
-    )?;
+    reports::write_atomic(&args.out.join("summary.json"), reports::summary_json(&summary).as_bytes())?;
+    let series: Vec<(&str, &[sim_core::metrics::Sample])> =
+        runs.iter().map(|(n, o, _)| (n.as_str(), o.samples.as_slice())).collect();
+    reports::write_atomic(&args.out.join("timeseries.csv"), reports::timeseries_csv(&series).as_bytes())?;
     if args.trace {
         for (name, out, _) in &runs {
             let path = args.out.join(format!("trace-{name}.csv"));
@@ -176,11 +140,7 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
 
 /// `asyncsim run`.
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
-    Ok(if run_one(args, false)? {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if run_one(args, false)? { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// Where the bundled scenarios are: `./scenarios` when run from a checkout,
@@ -212,10 +172,7 @@ pub fn run_bundled() -> Result<ExitCode> {
     reports::prepare_dir(&root, false)?;
     let (mut failed, mut invalid) = (Vec::new(), Vec::new());
     for file in &files {
-        let stem = file
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let args = RunArgs {
             file: file.clone(),
             seed: None,
@@ -241,16 +198,8 @@ pub fn run_bundled() -> Result<ExitCode> {
     println!(
         "{} scenarios run; expectations failed in {}; invalid: {}. Output under {}/",
         files.len(),
-        if failed.is_empty() {
-            "none".to_string()
-        } else {
-            failed.join(", ")
-        },
-        if invalid.is_empty() {
-            "none".to_string()
-        } else {
-            invalid.join(", ")
-        },
+        if failed.is_empty() { "none".to_string() } else { failed.join(", ") },
+        if invalid.is_empty() { "none".to_string() } else { invalid.join(", ") },
         root.display()
     );
     Ok(if !invalid.is_empty() {
@@ -285,9 +234,5 @@ pub fn validate(files: &[PathBuf], set: &[String]) -> Result<ExitCode> {
             }
         }
     }
-    Ok(if bad {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if bad { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }

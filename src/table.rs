@@ -1,6 +1,9 @@
 //! The terminal table: variants side by side, then each expectation.
 
-use sim_core::summary::Summary;
+use sim_core::summary::{Summary, VariantSummary};
+
+/// A table row: its label and how to read its value from a variant.
+type Row = (&'static str, fn(&VariantSummary) -> f64);
 use std::fmt::Write as _;
 
 fn number(v: f64) -> String {
@@ -15,7 +18,7 @@ fn number(v: f64) -> String {
 
 /// Renders the summary as a table of variants and a list of expectations.
 pub fn render(s: &Summary) -> String {
-    let rows: [(&str, fn(&sim_core::summary::VariantSummary) -> f64); 15] = [
+    let rows: [Row; 15] = [
         ("produced", |v| v.produced as f64),
         ("acked", |v| v.acked as f64),
         ("processed", |v| v.processed as f64),
@@ -33,22 +36,13 @@ pub fn render(s: &Summary) -> String {
         ("max queue depth", |v| v.max_queue_depth as f64),
     ];
     let label_w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-    let cells: Vec<Vec<String>> = s
-        .variants
-        .iter()
-        .map(|(_, v)| rows.iter().map(|(_, f)| number(f(v))).collect())
-        .collect();
+    let cells: Vec<Vec<String>> =
+        s.variants.iter().map(|(_, v)| rows.iter().map(|(_, f)| number(f(v))).collect()).collect();
     let widths: Vec<usize> = s
         .variants
         .iter()
         .zip(&cells)
-        .map(|((name, _), col)| {
-            col.iter()
-                .map(String::len)
-                .chain([name.len()])
-                .max()
-                .unwrap_or(0)
-        })
+        .map(|((name, _), col)| col.iter().map(String::len).chain([name.len()]).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
     let _ = write!(out, "{:label_w$}", "");
@@ -69,12 +63,7 @@ pub fn render(s: &Summary) -> String {
         for (name, v) in &s.variants {
             for e in &v.expectations {
                 let mark = if e.held { "ok  " } else { "FAIL" };
-                let _ = writeln!(
-                    out,
-                    "  {mark} {name}: {} (was {})",
-                    e.expect,
-                    number(e.actual)
-                );
+                let _ = writeln!(out, "  {mark} {name}: {} (was {})", e.expect, number(e.actual));
             }
         }
     }

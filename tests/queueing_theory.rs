@@ -64,25 +64,13 @@ fn mm1_mean_latency_and_littles_law_match_theory() {
     let w = 1.0 / (mu - lambda); // mean time in system, ms
     let s = run(&c, c.seed);
     assert_eq!(s.processed, 1_000_000);
-    assert!(
-        within(s.latency_ms.mean, w, 0.02),
-        "mean latency {} vs M/M/1 {w}",
-        s.latency_ms.mean
-    );
+    assert!(within(s.latency_ms.mean, w, 0.02), "mean latency {} vs M/M/1 {w}", s.latency_ms.mean);
     // Little's law: the time-average number in the system equals the arrival
     // rate times the mean time in the system, and rho / (1 - rho).
     let l_little = lambda * s.latency_ms.mean;
-    assert!(
-        within(s.mean_in_system, l_little, 0.02),
-        "L {} vs lambda*W {l_little}",
-        s.mean_in_system
-    );
+    assert!(within(s.mean_in_system, l_little, 0.02), "L {} vs lambda*W {l_little}", s.mean_in_system);
     let rho = lambda / mu;
-    assert!(
-        within(s.mean_in_system, rho / (1.0 - rho), 0.02),
-        "L {} vs rho/(1-rho)",
-        s.mean_in_system
-    );
+    assert!(within(s.mean_in_system, rho / (1.0 - rho), 0.02), "L {} vs rho/(1-rho)", s.mean_in_system);
 }
 
 #[test]
@@ -91,17 +79,10 @@ fn mmc_mean_wait_matches_erlang_c() {
     let (lambda, service, servers) = parameters(&c);
     let mu = 1.0 / service;
     let a = lambda / mu;
-    assert!(
-        servers >= 3 && a / servers as f64 >= 0.8,
-        "the scenario must stay a hard M/M/c case"
-    );
+    assert!(servers >= 3 && a / servers as f64 >= 0.8, "the scenario must stay a hard M/M/c case");
     let wq = erlang_c(servers, a) / (servers as f64 * mu - lambda);
     let s = run(&c, c.seed);
-    assert!(
-        within(s.wait_ms.mean, wq, 0.03),
-        "mean wait {} vs Erlang C {wq}",
-        s.wait_ms.mean
-    );
+    assert!(within(s.wait_ms.mean, wq, 0.03), "mean wait {} vs Erlang C {wq}", s.wait_ms.mean);
     assert!(within(s.latency_ms.mean, wq + service, 0.03));
 }
 
@@ -114,29 +95,18 @@ fn md1_mean_wait_matches_pollaczek_khinchine() {
     // P-K for a deterministic service: Wq = rho * D / (2 (1 - rho)).
     let wq = rho * service / (2.0 * (1.0 - rho));
     let s = run(&c, c.seed);
-    assert!(
-        within(s.wait_ms.mean, wq, 0.03),
-        "mean wait {} vs P-K {wq}",
-        s.wait_ms.mean
-    );
+    assert!(within(s.wait_ms.mean, wq, 0.03), "mean wait {} vs P-K {wq}", s.wait_ms.mean);
     // Every service takes exactly the constant, so latency = wait + D exactly on average.
     assert!((s.latency_ms.mean - s.wait_ms.mean - service).abs() < 1e-9);
 }
 
 /// Runs `reps` independent seeds and checks that theory lies inside the
 /// 99.9% confidence interval of the mean of the replication means.
-fn replications_bracket(
-    name: &str,
-    messages: u64,
-    metric: fn(&VariantSummary) -> f64,
-    theory: f64,
-) {
+fn replications_bracket(name: &str, messages: u64, metric: fn(&VariantSummary) -> f64, theory: f64) {
     let sets = [format!("producers.producer.messages={messages}")];
     let c = load(name, &sets);
     let reps = 10;
-    let xs: Vec<f64> = (100..100 + reps)
-        .map(|seed| metric(&run(&c, seed)))
-        .collect();
+    let xs: Vec<f64> = (100..100 + reps).map(|seed| metric(&run(&c, seed))).collect();
     let mean = xs.iter().sum::<f64>() / reps as f64;
     let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (reps - 1) as f64;
     let t_9995_9dof = 4.781; // Student's t, two-sided 99.9%, 9 degrees of freedom
@@ -152,12 +122,7 @@ fn replications_bracket(
 fn independent_replications_bracket_theory() {
     let mm1 = load("mm1", &[]);
     let (lambda, service, _) = parameters(&mm1);
-    replications_bracket(
-        "mm1",
-        200_000,
-        |s| s.latency_ms.mean,
-        1.0 / (1.0 / service - lambda),
-    );
+    replications_bracket("mm1", 200_000, |s| s.latency_ms.mean, 1.0 / (1.0 / service - lambda));
 
     let mmc = load("mmc", &[]);
     let (lambda, service, servers) = parameters(&mmc);
@@ -168,12 +133,7 @@ fn independent_replications_bracket_theory() {
     let md1 = load("md1", &[]);
     let (lambda, service, _) = parameters(&md1);
     let rho = lambda * service;
-    replications_bracket(
-        "md1",
-        200_000,
-        |s| s.wait_ms.mean,
-        rho * service / (2.0 * (1.0 - rho)),
-    );
+    replications_bracket("md1", 200_000, |s| s.wait_ms.mean, rho * service / (2.0 * (1.0 - rho)));
 }
 
 #[test]

@@ -31,10 +31,7 @@ pub enum OutputError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
-    move |source| OutputError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| OutputError::Io { path: path.to_path_buf(), source }
 }
 
 /// Makes `dir` ready for output: creates it (and marks it as ours) if it does
@@ -51,10 +48,7 @@ pub fn prepare_dir(dir: &Path, force: bool) -> Result<(), OutputError> {
     }
     let marker = dir.join(MARKER);
     if !marker.exists() {
-        write_atomic(
-            &marker,
-            b"This folder holds asyncsim output; asyncsim may overwrite its files.\n",
-        )?;
+        write_atomic(&marker, b"This folder holds asyncsim output; asyncsim may overwrite its files.\n")?;
     }
     Ok(())
 }
@@ -62,10 +56,7 @@ pub fn prepare_dir(dir: &Path, force: bool) -> Result<(), OutputError> {
 /// Writes `bytes` to `path` through a temporary file in the same folder and a
 /// rename, so a reader never sees a half-written file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
@@ -88,9 +79,7 @@ pub fn summary_json(summary: &Summary) -> String {
 
 /// The text of `timeseries.csv`: one row per variant per interval.
 pub fn timeseries_csv(series: &[(&str, &[Sample])]) -> String {
-    let mut out = String::from(
-        "variant,time_s,produced_per_s,processed_per_s,errors_per_s,queue_depth,lag\n",
-    );
+    let mut out = String::from("variant,time_s,produced_per_s,processed_per_s,errors_per_s,queue_depth,lag\n");
     for (variant, samples) in series {
         for s in *samples {
             let _ = writeln!(
@@ -110,14 +99,7 @@ pub fn trace_csv(names: &[String], events: &[TraceEvent]) -> String {
     for e in events {
         let wire = |out: &mut String, ev: &str, w: &Wire, detail: &str| {
             let id = w.id.map(|i| i.to_string()).unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "{},{ev},{},{},{},{id},{detail}",
-                e.time,
-                name(w.from),
-                name(w.to),
-                w.msg
-            );
+            let _ = writeln!(out, "{},{ev},{},{},{},{id},{detail}", e.time, name(w.from), name(w.to), w.msg);
         };
         match &e.what {
             TraceWhat::Send(w, delay) => wire(&mut out, "send", w, &format!("delay_ns={delay}")),
@@ -128,11 +110,7 @@ pub fn trace_csv(names: &[String], events: &[TraceEvent]) -> String {
                 let _ = writeln!(out, "{},timer,{},,,,tag={tag}", e.time, name(*node));
             }
             TraceWhat::Fault(label, begins) => {
-                let ev = if *begins {
-                    "fault-begins"
-                } else {
-                    "fault-ends"
-                };
+                let ev = if *begins { "fault-begins" } else { "fault-ends" };
                 let _ = writeln!(out, "{},{ev},,,,,\"{}\"", e.time, label.replace('"', "'"));
             }
             TraceWhat::Crash(node, restarts) => {
@@ -153,22 +131,15 @@ mod tests {
 
     #[test]
     fn a_folder_with_foreign_files_is_not_used_without_force() {
-        let dir =
-            std::env::temp_dir().join(format!("asyncsim-reports-test-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("asyncsim-reports-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("thesis.tex"), "precious").unwrap();
-        assert!(matches!(
-            prepare_dir(&dir, false),
-            Err(OutputError::Foreign(_))
-        ));
+        assert!(matches!(prepare_dir(&dir, false), Err(OutputError::Foreign(_))));
         assert!(prepare_dir(&dir, true).is_ok());
         // Once marked, it is ours, and the user's file is untouched.
         assert!(prepare_dir(&dir, false).is_ok());
-        assert_eq!(
-            fs::read_to_string(dir.join("thesis.tex")).unwrap(),
-            "precious"
-        );
+        assert_eq!(fs::read_to_string(dir.join("thesis.tex")).unwrap(), "precious");
         write_atomic(&dir.join("summary.json"), b"{}").unwrap();
         assert_eq!(fs::read_to_string(dir.join("summary.json")).unwrap(), "{}");
         let _ = fs::remove_dir_all(&dir);

@@ -7,10 +7,13 @@
 //! Simplification: the normal distribution is clamped at zero (a negative
 //! duration has no meaning), which raises its mean slightly when the standard
 //! deviation is large compared with the mean; use lognormal for that shape.
+//!
+//! Every transcendental function here (log, exp, pow, cos) comes from the
+//! pure-Rust `libm` crate, never from the platform's math library, whose last
+//! bit may differ between systems: a seed gives the same draws on any machine.
 
 use crate::rng::{unit, SimRng};
 use crate::units::{Millis, Positive};
-use rand::distr::Distribution;
 use serde::{Deserialize, Serialize};
 
 /// A distribution of durations, as written in a scenario file.
@@ -74,16 +77,11 @@ impl Dist {
     /// Checks relations between fields that a single field cannot check.
     pub fn check(&self) -> Result<(), String> {
         match self {
-            Dist::Uniform { min_ms, max_ms } if min_ms.0 > max_ms.0 => Err(format!(
-                "min_ms ({}) must not exceed max_ms ({})",
-                min_ms.0, max_ms.0
-            )),
-            Dist::Lognormal { mean_ms, .. } if mean_ms.0 <= 0.0 => {
-                Err("a lognormal mean_ms must be above 0".into())
+            Dist::Uniform { min_ms, max_ms } if min_ms.0 > max_ms.0 => {
+                Err(format!("min_ms ({}) must not exceed max_ms ({})", min_ms.0, max_ms.0))
             }
-            Dist::Pareto { scale_ms, .. } if scale_ms.0 <= 0.0 => {
-                Err("a pareto scale_ms must be above 0".into())
-            }
+            Dist::Lognormal { mean_ms, .. } if mean_ms.0 <= 0.0 => Err("a lognormal mean_ms must be above 0".into()),
+            Dist::Pareto { scale_ms, .. } if scale_ms.0 <= 0.0 => Err("a pareto scale_ms must be above 0".into()),
             _ => Ok(()),
         }
     }
@@ -107,42 +105,25 @@ impl Dist {
     }
 
     /// Prepares a sampler. Call [`Dist::check`] first: an unchecked invalid
-    /// distribution falls back to a constant at its mean.
+    /// distribution may sample nonsense (but never panics).
     pub fn sampler(&self) -> Sampler {
         const NS: f64 = crate::time::NS_PER_MS as f64;
         match *self {
             Dist::Constant { ms } => Sampler::Constant(crate::time::ms_to_ns(ms.0)),
-            Dist::Uniform { min_ms, max_ms } => Sampler::Uniform {
-                low_ns: min_ms.0 * NS,
-                span_ns: (max_ms.0 - min_ms.0).max(0.0) * NS,
-            },
-            Dist::Exponential { mean_ms } => Sampler::Exponential {
-                mean_ns: mean_ms.0 * NS,
-            },
-            Dist::Normal { mean_ms, stddev_ms } => {
-                match rand_distr::Normal::new(mean_ms.0 * NS, stddev_ms.0 * NS) {
-                    Ok(d) => Sampler::Normal(d),
-                    Err(_) => Sampler::Constant(crate::time::ms_to_ns(mean_ms.0)),
-                }
+            Dist::Uniform { min_ms, max_ms } => {
+                Sampler::Uniform { low_ns: min_ms.0 * NS, span_ns: (max_ms.0 - min_ms.0).max(0.0) * NS }
             }
+            Dist::Exponential { mean_ms } => Sampler::Exponential { mean_ns: mean_ms.0 * NS },
+            Dist::Normal { mean_ms, stddev_ms } => Sampler::Normal { mean_ns: mean_ms.0 * NS, sd_ns: stddev_ms.0 * NS },
             Dist::Lognormal { mean_ms, stddev_ms } => {
                 // Solve for the parameters of the underlying normal from the
                 // mean and standard deviation of the duration itself.
-                let m = mean_ms.0 * NS;
+                let m = (mean_ms.0 * NS).max(f64::MIN_POSITIVE);
                 let s = stddev_ms.0 * NS;
-                let sigma2 = (1.0 + (s * s) / (m * m)).ln();
-                let mu = m.ln() - sigma2 / 2.0;
-                match rand_distr::LogNormal::new(mu, sigma2.sqrt()) {
-                    Ok(d) if m > 0.0 => Sampler::LogNormal(d),
-                    _ => Sampler::Constant(crate::time::ms_to_ns(mean_ms.0)),
-                }
+                let sigma2 = libm::log(1.0 + (s * s) / (m * m));
+                Sampler::LogNormal { mu: libm::log(m) - sigma2 / 2.0, sigma: libm::sqrt(sigma2) }
             }
-            Dist::Pareto { scale_ms, shape } => {
-                match rand_distr::Pareto::new(scale_ms.0 * NS, shape.0) {
-                    Ok(d) => Sampler::Pareto(d),
-                    Err(_) => Sampler::Constant(crate::time::ms_to_ns(scale_ms.0)),
-                }
-            }
+            Dist::Pareto { scale_ms, shape } => Sampler::Pareto { scale_ns: scale_ms.0 * NS, shape: shape.0 },
         }
     }
 }
@@ -165,27 +146,58 @@ pub enum Sampler {
         mean_ns: f64,
     },
     /// Normal, clamped at zero.
-    Normal(rand_distr::Normal<f64>),
-    /// Lognormal.
-    LogNormal(rand_distr::LogNormal<f64>),
-    /// Pareto.
-    Pareto(rand_distr::Pareto<f64>),
+    Normal {
+        /// Mean.
+        mean_ns: f64,
+        /// Standard deviation.
+        sd_ns: f64,
+    },
+    /// Lognormal: exp of a normal with these parameters.
+    LogNormal {
+        /// Mean of the logarithm.
+        mu: f64,
+        /// Standard deviation of the logarithm.
+        sigma: f64,
+    },
+    /// Pareto with this minimum and tail index.
+    Pareto {
+        /// Minimum.
+        scale_ns: f64,
+        /// Tail index.
+        shape: f64,
+    },
+}
+
+/// A draw in (0, 1]: safe to take the logarithm of.
+#[inline]
+fn open_unit(rng: &mut SimRng) -> f64 {
+    1.0 - unit(rng)
+}
+
+/// A standard exponential draw, by inverse transform.
+#[inline]
+pub fn standard_exponential(rng: &mut SimRng) -> f64 {
+    -libm::log(open_unit(rng))
+}
+
+/// A standard normal draw, by the Box-Muller transform.
+#[inline]
+pub fn standard_normal(rng: &mut SimRng) -> f64 {
+    let r = libm::sqrt(-2.0 * libm::log(open_unit(rng)));
+    r * libm::cos(std::f64::consts::TAU * unit(rng))
 }
 
 impl Sampler {
     /// Draws one duration in nanoseconds. A constant draws no random numbers.
     #[inline]
     pub fn sample_ns(&self, rng: &mut SimRng) -> u64 {
-        let ns = match self {
-            Sampler::Constant(ns) => return *ns,
+        let ns = match *self {
+            Sampler::Constant(ns) => return ns,
             Sampler::Uniform { low_ns, span_ns } => low_ns + unit(rng) * span_ns,
-            Sampler::Exponential { mean_ns } => {
-                let e: f64 = rand_distr::Exp1.sample(rng);
-                e * mean_ns
-            }
-            Sampler::Normal(d) => d.sample(rng),
-            Sampler::LogNormal(d) => d.sample(rng),
-            Sampler::Pareto(d) => d.sample(rng),
+            Sampler::Exponential { mean_ns } => standard_exponential(rng) * mean_ns,
+            Sampler::Normal { mean_ns, sd_ns } => mean_ns + sd_ns * standard_normal(rng),
+            Sampler::LogNormal { mu, sigma } => libm::exp(mu + sigma * standard_normal(rng)),
+            Sampler::Pareto { scale_ns, shape } => scale_ns * libm::pow(open_unit(rng), -1.0 / shape),
         };
         to_ns(ns)
     }
@@ -234,49 +246,16 @@ mod tests {
         // With n draws the sample mean's standard error is sd/sqrt(n); allow 5 of them.
         let n = 200_000;
         let cases = [
-            (
-                Dist::Exponential {
-                    mean_ms: Millis(2.0),
-                },
-                2.0,
-            ),
-            (
-                Dist::Uniform {
-                    min_ms: Millis(1.0),
-                    max_ms: Millis(3.0),
-                },
-                2.0 / 12f64.sqrt(),
-            ),
-            (
-                Dist::Normal {
-                    mean_ms: Millis(10.0),
-                    stddev_ms: Millis(1.0),
-                },
-                1.0,
-            ),
-            (
-                Dist::Lognormal {
-                    mean_ms: Millis(5.0),
-                    stddev_ms: Millis(2.0),
-                },
-                2.0,
-            ),
-            (
-                Dist::Pareto {
-                    scale_ms: Millis(1.0),
-                    shape: Positive(3.0),
-                },
-                3f64.sqrt() / 2.0,
-            ),
+            (Dist::Exponential { mean_ms: Millis(2.0) }, 2.0),
+            (Dist::Uniform { min_ms: Millis(1.0), max_ms: Millis(3.0) }, 2.0 / 12f64.sqrt()),
+            (Dist::Normal { mean_ms: Millis(10.0), stddev_ms: Millis(1.0) }, 1.0),
+            (Dist::Lognormal { mean_ms: Millis(5.0), stddev_ms: Millis(2.0) }, 2.0),
+            (Dist::Pareto { scale_ms: Millis(1.0), shape: Positive(3.0) }, 3f64.sqrt() / 2.0),
         ];
         for (d, sd) in cases {
             let got = mean_of(&d, n);
             let bound = 5.0 * sd / (n as f64).sqrt();
-            assert!(
-                (got - d.mean_ms()).abs() < bound,
-                "{d:?}: mean {got} vs {}",
-                d.mean_ms()
-            );
+            assert!((got - d.mean_ms()).abs() < bound, "{d:?}: mean {got} vs {}", d.mean_ms());
         }
     }
 
@@ -290,10 +269,7 @@ mod tests {
 
     #[test]
     fn uniform_with_min_above_max_is_refused() {
-        let d = Dist::Uniform {
-            min_ms: Millis(3.0),
-            max_ms: Millis(1.0),
-        };
+        let d = Dist::Uniform { min_ms: Millis(3.0), max_ms: Millis(1.0) };
         assert!(d.check().is_err());
     }
 }

@@ -31,11 +31,7 @@ pub(crate) enum Ev {
     /// A message arrives at `to`.
     Arrive { from: NodeId, to: NodeId, msg: Msg },
     /// A timer set by `node` in its `incarnation` fires.
-    Timer {
-        node: NodeId,
-        incarnation: u32,
-        tag: u64,
-    },
+    Timer { node: NodeId, incarnation: u32, tag: u64 },
     /// Fault number `.0` begins.
     FaultBegin(usize),
     /// Fault number `.0` ends.
@@ -93,6 +89,9 @@ impl Ord for Key {
 pub(crate) struct EventQueue {
     heap: BinaryHeap<Key>,
     slab: Vec<Option<Ev>>,
+    /// The sequence number of the event in each slot, to recognise it when
+    /// cancelling: a slot is reused once its key has left the heap.
+    slab_seq: Vec<u64>,
     free: Vec<u32>,
     seq: u64,
     work: u64,
@@ -101,43 +100,63 @@ pub(crate) struct EventQueue {
 
 impl EventQueue {
     #[inline]
-    pub(crate) fn push(&mut self, time: Time, ev: Ev) {
+    pub(crate) fn push(&mut self, time: Time, ev: Ev) -> TimerId {
         self.work += u64::from(ev.is_work());
         self.steering += u64::from(ev.is_steering());
+        let seq = self.seq;
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slab[slot as usize] = Some(ev);
+                self.slab_seq[slot as usize] = seq;
                 slot
             }
             None => {
                 self.slab.push(Some(ev));
+                self.slab_seq.push(seq);
                 u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 pending events")
             }
         };
-        self.heap.push(Key {
-            time,
-            seq: self.seq,
-            slot,
-        });
+        self.heap.push(Key { time, seq, slot });
         self.seq += 1;
+        TimerId { slot, seq }
+    }
+
+    /// Removes a pending event. Its key stays in the heap as a tombstone and
+    /// frees the slot when it comes up.
+    fn cancel(&mut self, id: TimerId) {
+        let i = id.slot as usize;
+        if self.slab_seq.get(i) == Some(&id.seq) {
+            if let Some(ev) = self.slab[i].take() {
+                self.work -= u64::from(ev.is_work());
+                self.steering -= u64::from(ev.is_steering());
+            }
+        }
     }
 
     #[inline]
     fn pop(&mut self) -> Option<(Time, Ev)> {
-        let key = self.heap.pop()?;
-        let ev = self.slab[key.slot as usize]
-            .take()
-            .expect("a queued slot holds an event");
-        self.free.push(key.slot);
-        self.work -= u64::from(ev.is_work());
-        self.steering -= u64::from(ev.is_steering());
-        Some((key.time, ev))
+        loop {
+            let key = self.heap.pop()?;
+            self.free.push(key.slot);
+            if let Some(ev) = self.slab[key.slot as usize].take() {
+                self.work -= u64::from(ev.is_work());
+                self.steering -= u64::from(ev.is_steering());
+                return Some((key.time, ev));
+            }
+        }
     }
 
     /// The events still pending, in no particular order.
     fn pending(&self) -> impl Iterator<Item = &Ev> {
         self.slab.iter().flatten()
     }
+}
+
+/// Identifies a timer, so that its owner can cancel it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerId {
+    slot: u32,
+    seq: u64,
 }
 
 /// Which phase the run is in.
@@ -197,23 +216,22 @@ impl Ctx<'_> {
     #[inline]
     pub fn send(&mut self, to: NodeId, msg: Msg) {
         let core = &mut *self.core;
-        core.net
-            .send(self.now, self.me, to, msg, &mut core.queue, &mut core.trace);
+        core.net.send(self.now, self.me, to, msg, &mut core.queue, &mut core.trace);
     }
 
     /// Calls [`Component::on_timer`] with `tag` after `delay`. A crash
     /// cancels every timer the node had set.
     #[inline]
-    pub fn set_timer(&mut self, delay: Duration, tag: u64) {
+    pub fn set_timer(&mut self, delay: Duration, tag: u64) -> TimerId {
         let incarnation = self.core.incarnation[self.me as usize];
-        self.core.queue.push(
-            self.now.saturating_add(delay),
-            Ev::Timer {
-                node: self.me,
-                incarnation,
-                tag,
-            },
-        );
+        self.core.queue.push(self.now.saturating_add(delay), Ev::Timer { node: self.me, incarnation, tag })
+    }
+
+    /// Cancels a timer that has not fired yet (a fired or unknown one is
+    /// ignored). Only needed where a pending timer would keep the drain
+    /// waiting for nothing: a crash cancels a node's timers anyway.
+    pub fn cancel_timer(&mut self, id: TimerId) {
+        self.core.queue.cancel(id);
     }
 
     /// True once the run phase is over: producers should stop producing.
@@ -317,7 +335,9 @@ pub struct RunOutput {
     pub latency: crate::metrics::LatencySummary,
     /// Waiting time from production to first start of processing.
     pub wait: crate::metrics::LatencySummary,
-    /// Time-average number of unapplied messages during the run (Little's L).
+    /// Time-average number of produced, unapplied messages over [0, end]
+    /// (Little's L). Lost messages stay counted once lost, so with loss this
+    /// overstates the number really waiting.
     pub mean_in_system: f64,
     /// Errors by kind.
     pub errors: std::collections::BTreeMap<&'static str, u64>,
@@ -377,6 +397,9 @@ pub struct Engine {
     rngs: Vec<SimRng>,
     core: Core,
     faults: Vec<(Fault, FaultState)>,
+    /// Per node, how many crash faults hold it down: overlapping crashes
+    /// restart it only when the last one ends.
+    down: Vec<u32>,
     fault_log: Vec<(Time, String, bool)>,
     limits: RunLimits,
     now: Time,
@@ -400,10 +423,7 @@ impl Engine {
     ) -> Self {
         let n = nodes.len();
         let (names, nodes): (Vec<String>, Vec<Box<dyn Component>>) = nodes.into_iter().unzip();
-        let rngs = names
-            .iter()
-            .map(|name| stream(seed, &format!("node:{name}")))
-            .collect();
+        let rngs = names.iter().map(|name| stream(seed, &format!("node:{name}"))).collect();
         let producers_active = nodes.iter().filter(|c| c.is_producer()).count();
         Engine {
             core: Core {
@@ -421,10 +441,8 @@ impl Engine {
             names,
             nodes,
             rngs,
-            faults: faults
-                .into_iter()
-                .map(|f| (f, FaultState::Scheduled))
-                .collect(),
+            faults: faults.into_iter().map(|f| (f, FaultState::Scheduled)).collect(),
+            down: vec![0; n],
             fault_log: Vec::new(),
             limits,
             now: 0,
@@ -466,18 +484,9 @@ impl Engine {
         self.core.alive[node as usize]
     }
 
-    fn with_ctx<R>(
-        &mut self,
-        node: NodeId,
-        f: impl FnOnce(&mut dyn Component, &mut Ctx) -> R,
-    ) -> R {
+    fn with_ctx<R>(&mut self, node: NodeId, f: impl FnOnce(&mut dyn Component, &mut Ctx) -> R) -> R {
         let i = node as usize;
-        let mut ctx = Ctx {
-            now: self.now,
-            me: node,
-            rng: &mut self.rngs[i],
-            core: &mut self.core,
-        };
+        let mut ctx = Ctx { now: self.now, me: node, rng: &mut self.rngs[i], core: &mut self.core };
         f(self.nodes[i].as_mut(), &mut ctx)
     }
 
@@ -531,31 +540,21 @@ impl Engine {
         self.now = time;
         self.events += 1;
         if self.events > self.limits.max_events {
-            return Err(RunError::EventLimit {
-                limit: self.limits.max_events,
-                time_ms: crate::time::ns_to_ms(time),
-            });
+            return Err(RunError::EventLimit { limit: self.limits.max_events, time_ms: crate::time::ns_to_ms(time) });
         }
         self.digest.add(time);
         match ev {
             Ev::Arrive { from, to, msg } => {
                 self.last_work = time;
-                self.digest
-                    .add(msg.code() << 48 | u64::from(from) << 24 | u64::from(to));
+                self.digest.add(msg.code() << 48 | u64::from(from) << 24 | u64::from(to));
                 self.digest.add(msg.msg_id().unwrap_or(u64::MAX));
                 self.arrive(from, to, msg);
             }
-            Ev::Timer {
-                node,
-                incarnation,
-                tag,
-            } => {
+            Ev::Timer { node, incarnation, tag } => {
                 self.last_work = time;
                 self.digest.add(u64::from(node) << 32 | 0xff);
                 self.digest.add(tag);
-                if self.core.incarnation[node as usize] == incarnation
-                    && self.core.alive[node as usize]
-                {
+                if self.core.incarnation[node as usize] == incarnation && self.core.alive[node as usize] {
                     self.core.trace.record(time, || TraceWhat::Timer(node, tag));
                     self.with_ctx(node, |c, ctx| c.on_timer(ctx, tag));
                 }
@@ -576,9 +575,7 @@ impl Engine {
                 let l = &self.core.ledger;
                 let (p, c, lag) = (l.counts().produced, l.counts().processed, l.unapplied());
                 self.core.metrics.sample(time, p, c, lag);
-                self.core
-                    .queue
-                    .push(time + self.limits.sample_ns, Ev::Sample);
+                self.core.queue.push(time + self.limits.sample_ns, Ev::Sample);
             }
             Ev::EndRun => {
                 if self.core.phase == Phase::Run {
@@ -588,10 +585,7 @@ impl Engine {
             Ev::EndDrain => self.finish_phase(),
         }
         // The run phase also ends early once every producer has produced all it was asked to.
-        if self.core.phase == Phase::Run
-            && self.core.producers_total > 0
-            && self.core.producers_active == 0
-        {
+        if self.core.phase == Phase::Run && self.core.producers_total > 0 && self.core.producers_active == 0 {
             self.start_drain();
         }
         Ok(self.core.phase != Phase::Done)
@@ -611,31 +605,14 @@ impl Engine {
                 _ => self.core.net.stats.dropped_crashed += 1,
             }
             let (name, id) = (msg.name(), msg.msg_id());
-            self.core.trace.record(self.now, || {
-                TraceWhat::Drop(
-                    Wire {
-                        from,
-                        to,
-                        msg: name,
-                        id,
-                    },
-                    reason,
-                )
-            });
+            self.core.trace.record(self.now, || TraceWhat::Drop(Wire { from, to, msg: name, id }, reason));
             return;
         }
         self.core.net.stats.arrived += 1;
-        self.core.trace.record(self.now, || {
-            TraceWhat::Arrive(Wire {
-                from,
-                to,
-                msg: msg.name(),
-                id: msg.msg_id(),
-            })
-        });
+        self.core.trace.record(self.now, || TraceWhat::Arrive(Wire { from, to, msg: msg.name(), id: msg.msg_id() }));
         // The engine, not the components, tells the ledger what the wire saw.
         match msg {
-            Msg::PublishAck { id, accepted: true } => self.core.ledger.acked(id),
+            Msg::PublishAck { id, accepted: true, .. } => self.core.ledger.acked(id),
             Msg::Deliver { rec, .. } => self.core.ledger.delivered(rec.id),
             _ => {}
         }
@@ -644,35 +621,38 @@ impl Engine {
 
     fn fault_begin(&mut self, i: usize) {
         self.faults[i].1 = FaultState::Active;
-        let (action, label) = (
-            self.faults[i].0.action.clone(),
-            self.faults[i].0.label.clone(),
-        );
+        let (action, label) = (self.faults[i].0.action.clone(), self.faults[i].0.label.clone());
         self.log_fault(label, true);
         match action {
-            FaultAction::Crash { node } => self.crash(node),
+            FaultAction::Crash { node } => {
+                self.down[node as usize] += 1;
+                if self.down[node as usize] == 1 {
+                    self.crash(node);
+                }
+            }
             other => self.core.net.begin(i, &other),
         }
     }
 
     fn fault_end(&mut self, i: usize) {
         self.faults[i].1 = FaultState::Over;
-        let (action, label) = (
-            self.faults[i].0.action.clone(),
-            self.faults[i].0.label.clone(),
-        );
+        let (action, label) = (self.faults[i].0.action.clone(), self.faults[i].0.label.clone());
         self.log_fault(label, false);
         match action {
-            FaultAction::Crash { node } => self.restart(node),
+            FaultAction::Crash { node } => {
+                let down = &mut self.down[node as usize];
+                *down = down.saturating_sub(1);
+                if *down == 0 {
+                    self.restart(node);
+                }
+            }
             other => self.core.net.end(i, &other),
         }
     }
 
     fn log_fault(&mut self, label: String, begins: bool) {
         let l = label.clone();
-        self.core
-            .trace
-            .record(self.now, || TraceWhat::Fault(l, begins));
+        self.core.trace.record(self.now, || TraceWhat::Fault(l, begins));
         self.fault_log.push((self.now, label, begins));
     }
 
@@ -683,9 +663,7 @@ impl Engine {
         }
         self.core.alive[i] = false;
         self.core.incarnation[i] += 1;
-        self.core
-            .trace
-            .record(self.now, || TraceWhat::Crash(node, false));
+        self.core.trace.record(self.now, || TraceWhat::Crash(node, false));
         self.nodes[i].crash();
     }
 
@@ -695,18 +673,14 @@ impl Engine {
             return;
         }
         self.core.alive[i] = true;
-        self.core
-            .trace
-            .record(self.now, || TraceWhat::Crash(node, true));
+        self.core.trace.record(self.now, || TraceWhat::Crash(node, true));
         self.with_ctx(node, |c, ctx| c.restart(ctx));
     }
 
     fn start_drain(&mut self) {
         self.core.phase = Phase::Drain;
         self.run_end = self.now;
-        self.core
-            .trace
-            .record(self.now, || TraceWhat::Phase("drain"));
+        self.core.trace.record(self.now, || TraceWhat::Phase("drain"));
         // Heal in fault order, so the trace shows each healing.
         for i in 0..self.faults.len() {
             match self.faults[i].1 {
@@ -721,9 +695,7 @@ impl Engine {
                 self.with_ctx(node, |c, ctx| c.drain(ctx));
             }
         }
-        self.core
-            .queue
-            .push(self.now.saturating_add(self.limits.drain_ns), Ev::EndDrain);
+        self.core.queue.push(self.now.saturating_add(self.limits.drain_ns), Ev::EndDrain);
     }
 
     fn finish_phase(&mut self) {
@@ -757,11 +729,7 @@ impl Engine {
             }
         }
         for ev in self.core.queue.pending() {
-            if let Ev::Arrive {
-                msg: Msg::Publish { rec, .. } | Msg::Deliver { rec, .. },
-                ..
-            } = ev
-            {
+            if let Ev::Arrive { msg: Msg::Publish { rec, .. } | Msg::Deliver { rec, .. }, .. } = ev {
                 held.push(rec.id);
             }
         }

@@ -39,8 +39,7 @@ struct Expr {
 
 fn parse(text: &str) -> Result<Expr, String> {
     let t: Vec<&str> = text.split_whitespace().collect();
-    let form =
-        "expected `PATH OP NUMBER` (OP one of == != < <= > >=) or `PATH within N% of NUMBER`";
+    let form = "expected `PATH OP NUMBER` (OP one of == != < <= > >=) or `PATH within N% of NUMBER`";
     let number = |s: &str| s.parse::<f64>().ok().filter(|v| v.is_finite());
     let (path, op, value) = match t.as_slice() {
         [p, op, v] => {
@@ -53,11 +52,7 @@ fn parse(text: &str) -> Result<Expr, String> {
                 ">=" => Op::Ge,
                 _ => return Err(format!("`{text}`: unknown comparison `{op}`; {form}")),
             };
-            (
-                p,
-                op,
-                number(v).ok_or_else(|| format!("`{text}`: `{v}` is not a number; {form}"))?,
-            )
+            (p, op, number(v).ok_or_else(|| format!("`{text}`: `{v}` is not a number; {form}"))?)
         }
         [p, "within", pct, "of", v] => {
             let pct = pct
@@ -65,19 +60,11 @@ fn parse(text: &str) -> Result<Expr, String> {
                 .and_then(number)
                 .filter(|x| *x >= 0.0)
                 .ok_or_else(|| format!("`{text}`: `{pct}` is not a percentage like 2%; {form}"))?;
-            (
-                p,
-                Op::Within(pct),
-                number(v).ok_or_else(|| format!("`{text}`: `{v}` is not a number; {form}"))?,
-            )
+            (p, Op::Within(pct), number(v).ok_or_else(|| format!("`{text}`: `{v}` is not a number; {form}"))?)
         }
         _ => return Err(format!("`{text}`: {form}")),
     };
-    Ok(Expr {
-        path: path.split('.').map(str::to_string).collect(),
-        op,
-        value,
-    })
+    Ok(Expr { path: path.split('.').map(str::to_string).collect(), op, value })
 }
 
 fn lookup(json: &Value, path: &[String]) -> Option<f64> {
@@ -94,11 +81,7 @@ pub fn known_paths() -> Vec<String> {
         match v {
             Value::Object(m) => {
                 for (k, x) in m {
-                    let p = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
+                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                     walk(&p, x, out);
                 }
             }
@@ -107,8 +90,7 @@ pub fn known_paths() -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    let example =
-        serde_json::to_value(crate::summary::VariantSummary::default()).unwrap_or_default();
+    let example = serde_json::to_value(crate::summary::VariantSummary::default()).unwrap_or_default();
     walk("", &example, &mut out);
     out
 }
@@ -120,11 +102,9 @@ pub fn check_all(exprs: &[String]) -> Result<(), String> {
         let x = parse(e)?;
         let p = x.path.join(".");
         // Error kinds are open-ended: any `errors_by_kind.NAME` is allowed (absent = 0).
-        if !known.contains(&p) && !(x.path.len() == 2 && x.path[0] == "errors_by_kind") {
-            return Err(format!(
-                "`{e}`: unknown key `{p}`; known keys: {}",
-                known.join(", ")
-            ));
+        let error_kind = x.path.len() == 2 && x.path[0] == "errors_by_kind";
+        if !(known.contains(&p) || error_kind) {
+            return Err(format!("`{e}`: unknown key `{p}`; known keys: {}", known.join(", ")));
         }
     }
     Ok(())
@@ -134,22 +114,12 @@ pub fn check_all(exprs: &[String]) -> Result<(), String> {
 /// expectation that does not parse, or names a missing key, does not hold.
 pub fn evaluate(text: &str, summary: &Value) -> Outcome {
     let Ok(x) = parse(text) else {
-        return Outcome {
-            expect: text.to_string(),
-            held: false,
-            actual: f64::NAN,
-        };
+        return Outcome { expect: text.to_string(), held: false, actual: f64::NAN };
     };
     let actual = match lookup(summary, &x.path) {
         Some(v) => v,
         None if x.path.first().is_some_and(|p| p == "errors_by_kind") => 0.0,
-        None => {
-            return Outcome {
-                expect: text.to_string(),
-                held: false,
-                actual: f64::NAN,
-            }
-        }
+        None => return Outcome { expect: text.to_string(), held: false, actual: f64::NAN },
     };
     let held = match x.op {
         Op::Eq => actual == x.value,
@@ -160,11 +130,7 @@ pub fn evaluate(text: &str, summary: &Value) -> Outcome {
         Op::Ge => actual >= x.value,
         Op::Within(pct) => (actual - x.value).abs() <= pct / 100.0 * x.value.abs(),
     };
-    Outcome {
-        expect: text.to_string(),
-        held,
-        actual,
-    }
+    Outcome { expect: text.to_string(), held, actual }
 }
 
 #[cfg(test)]

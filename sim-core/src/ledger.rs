@@ -63,6 +63,7 @@ pub struct Counts {
 }
 
 /// The omniscient record of every message's life.
+#[derive(Default)]
 pub struct Ledger {
     flags: Vec<u8>,
     pending: BTreeMap<MsgId, Pending>,
@@ -76,23 +77,6 @@ pub struct Ledger {
     in_system_area: u128,
     last_change: Time,
     last_applied: Time,
-}
-
-impl Default for Ledger {
-    fn default() -> Self {
-        Ledger {
-            flags: Vec::new(),
-            pending: BTreeMap::new(),
-            next_key_seq: Vec::new(),
-            max_applied_seq: Vec::new(),
-            counts: Counts::default(),
-            latency: LatencyStats::default(),
-            wait: LatencyStats::default(),
-            in_system_area: 0,
-            last_change: 0,
-            last_applied: 0,
-        }
-    }
 }
 
 impl Ledger {
@@ -115,14 +99,7 @@ impl Ledger {
         }
         self.next_key_seq[k] += 1;
         let key_seq = self.next_key_seq[k];
-        self.pending.insert(
-            id,
-            Pending {
-                produced_at: now,
-                key: k as u64,
-                key_seq,
-            },
-        );
+        self.pending.insert(id, Pending { produced_at: now, key: k as u64, key_seq });
         self.counts.produced += 1;
         id
     }
@@ -170,10 +147,7 @@ impl Ledger {
             return;
         }
         self.advance(now);
-        let p = self
-            .pending
-            .remove(&id)
-            .expect("an unapplied message is pending");
+        let p = self.pending.remove(&id).expect("an unapplied message is pending");
         self.counts.processed += 1;
         self.last_applied = now;
         self.latency.record(now - p.produced_at);
@@ -226,10 +200,7 @@ impl Ledger {
             }
         }
         // Every produced message ends as exactly one of these.
-        assert_eq!(
-            c.produced,
-            c.processed + c.lost + c.in_flight + c.send_failed
-        );
+        assert_eq!(c.produced, c.processed + c.lost + c.in_flight + c.send_failed);
         c
     }
 }
@@ -264,11 +235,7 @@ mod tests {
         let d = l.produce(0, 0, false);
         l.acked(d);
         let counts = l.finish(&mut vec![b]);
-        assert_eq!(
-            (counts.lost, counts.in_flight, counts.send_failed),
-            (2, 1, 1),
-            "{a} {c}"
-        );
+        assert_eq!((counts.lost, counts.in_flight, counts.send_failed), (2, 1, 1), "{a} {c}");
         assert_eq!(counts.acked, 1);
     }
 

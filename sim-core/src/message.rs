@@ -28,6 +28,8 @@ pub enum Msg {
         rec: Record,
         /// Whether the producer waits for a [`Msg::PublishAck`].
         want_ack: bool,
+        /// Which attempt this is (1 for the first send).
+        attempt: u32,
     },
     /// Broker to producer: the publish of `id` was accepted or refused.
     PublishAck {
@@ -35,6 +37,8 @@ pub enum Msg {
         id: MsgId,
         /// False when the broker refused it (queue full).
         accepted: bool,
+        /// The attempt being answered.
+        attempt: u32,
     },
     /// Broker to consumer: process this record.
     Deliver {
@@ -51,11 +55,14 @@ pub enum Msg {
         tag: u64,
     },
     /// Consumer to broker: (re)connect and accept up to `prefetch` unacked
-    /// deliveries at once. Sent at start and after a restart.
+    /// deliveries at once. Sent at start and after a restart, and repeated
+    /// until the broker confirms with [`Msg::Subscribed`].
     Subscribe {
         /// How many unacknowledged deliveries the consumer accepts at once.
         prefetch: u32,
     },
+    /// Broker to consumer: the subscription is in place.
+    Subscribed,
 }
 
 impl Msg {
@@ -64,7 +71,7 @@ impl Msg {
         match self {
             Msg::Publish { rec, .. } | Msg::Deliver { rec, .. } => Some(rec.id),
             Msg::PublishAck { id, .. } => Some(*id),
-            Msg::Ack { .. } | Msg::Subscribe { .. } => None,
+            Msg::Ack { .. } | Msg::Subscribe { .. } | Msg::Subscribed => None,
         }
     }
 
@@ -76,6 +83,7 @@ impl Msg {
             Msg::Deliver { .. } => "deliver",
             Msg::Ack { .. } => "ack",
             Msg::Subscribe { .. } => "subscribe",
+            Msg::Subscribed => "subscribed",
         }
     }
 
@@ -86,6 +94,7 @@ impl Msg {
             Msg::Deliver { .. } => 3,
             Msg::Ack { .. } => 4,
             Msg::Subscribe { .. } => 5,
+            Msg::Subscribed => 6,
         }
     }
 }

@@ -95,7 +95,8 @@ pub struct Sample {
     pub errors_per_s: f64,
     /// Messages waiting in broker queues at the end of the interval.
     pub queue_depth: u64,
-    /// Consumer lag: produced messages whose effect is not yet applied.
+    /// Consumer lag: produced messages whose effect is not yet applied
+    /// (lost ones included, once lost: the ledger only knows at the end).
     pub lag: u64,
 }
 
@@ -119,10 +120,7 @@ pub struct Metrics {
 impl Metrics {
     /// Metrics for `nodes` nodes.
     pub fn new(nodes: usize) -> Self {
-        Metrics {
-            depth_by_node: vec![0; nodes],
-            ..Default::default()
-        }
+        Metrics { depth_by_node: vec![0; nodes], ..Default::default() }
     }
 
     /// Counts one error of `kind`.

@@ -7,7 +7,9 @@
 //! stretched by the slower endpoint's slow-node factor. Each copy that
 //! survives becomes an arrival event. Reordering is not a separate knob: it
 //! comes from latency jitter, exactly as on a real network. With a constant
-//! latency a link is FIFO, because equal-time events keep their send order.
+//! latency a link is FIFO, because equal-time events keep their send order
+//! (except across the start or end of a slow-node fault, which changes the
+//! latency of later messages).
 //!
 //! An arrival is dropped too if, when it lands, a partition separates the
 //! pair or the destination is crashed: nothing crosses a partition while it
@@ -116,6 +118,9 @@ pub struct Network {
     /// overlapping partitions heal independently.
     blocked: Vec<u16>,
     slow: Vec<f64>,
+    /// Active slow faults (fault id, node, factor): a node is as slow as the
+    /// slowest fault on it, so overlapping faults end independently.
+    slowdowns: Vec<(usize, NodeId, f64)>,
     spikes: Vec<(usize, f64, Vec<NodeId>)>,
     healed: bool,
     /// What the network did, for the summary.
@@ -142,6 +147,7 @@ impl Network {
             links,
             blocked: vec![0; n * n],
             slow: vec![1.0; n],
+            slowdowns: Vec::new(),
             spikes: Vec::new(),
             healed: false,
             stats: NetStats::default(),
@@ -176,37 +182,17 @@ impl Network {
         if self.blocked[index] > 0 {
             self.stats.dropped_partition += 1;
             trace.record(now, || {
-                TraceWhat::Drop(
-                    Wire {
-                        from,
-                        to,
-                        msg: msg.name(),
-                        id: msg.msg_id(),
-                    },
-                    DropReason::Partition,
-                )
+                TraceWhat::Drop(Wire { from, to, msg: msg.name(), id: msg.msg_id() }, DropReason::Partition)
             });
             return;
         }
-        let loss = if self.healed {
-            0.0
-        } else {
-            self.loss_probability(index, from, to)
-        };
+        let loss = if self.healed { 0.0 } else { self.loss_probability(index, from, to) };
         let factor = self.slow[from as usize].max(self.slow[to as usize]);
         let link = &mut self.links[index];
         if chance(&mut link.rng, loss) {
             self.stats.dropped_loss += 1;
             trace.record(now, || {
-                TraceWhat::Drop(
-                    Wire {
-                        from,
-                        to,
-                        msg: msg.name(),
-                        id: msg.msg_id(),
-                    },
-                    DropReason::Loss,
-                )
+                TraceWhat::Drop(Wire { from, to, msg: msg.name(), id: msg.msg_id() }, DropReason::Loss)
             });
             return;
         }
@@ -214,35 +200,11 @@ impl Network {
         if duplicate {
             let delay = link.model.latency.sample_scaled_ns(&mut link.rng, factor);
             self.stats.duplicated += 1;
-            trace.record(now, || {
-                TraceWhat::Duplicate(Wire {
-                    from,
-                    to,
-                    msg: msg.name(),
-                    id: msg.msg_id(),
-                })
-            });
-            queue.push(
-                now.saturating_add(delay),
-                Ev::Arrive {
-                    from,
-                    to,
-                    msg: msg.clone(),
-                },
-            );
+            trace.record(now, || TraceWhat::Duplicate(Wire { from, to, msg: msg.name(), id: msg.msg_id() }));
+            queue.push(now.saturating_add(delay), Ev::Arrive { from, to, msg: msg.clone() });
         }
         let delay = link.model.latency.sample_scaled_ns(&mut link.rng, factor);
-        trace.record(now, || {
-            TraceWhat::Send(
-                Wire {
-                    from,
-                    to,
-                    msg: msg.name(),
-                    id: msg.msg_id(),
-                },
-                delay,
-            )
-        });
+        trace.record(now, || TraceWhat::Send(Wire { from, to, msg: msg.name(), id: msg.msg_id() }, delay));
         queue.push(now.saturating_add(delay), Ev::Arrive { from, to, msg });
     }
 
@@ -265,10 +227,11 @@ impl Network {
                     self.blocked[a as usize * self.n + b as usize] += 1;
                 }
             }
-            FaultAction::Slow { node, factor } => self.slow[*node as usize] = *factor,
-            FaultAction::LossSpike { probability, nodes } => {
-                self.spikes.push((id, *probability, nodes.clone()))
+            FaultAction::Slow { node, factor } => {
+                self.slowdowns.push((id, *node, *factor));
+                self.update_slow(*node);
             }
+            FaultAction::LossSpike { probability, nodes } => self.spikes.push((id, *probability, nodes.clone())),
             FaultAction::Crash { .. } => {}
         }
     }
@@ -282,10 +245,18 @@ impl Network {
                     *c = c.saturating_sub(1);
                 }
             }
-            FaultAction::Slow { node, .. } => self.slow[*node as usize] = 1.0,
+            FaultAction::Slow { node, .. } => {
+                self.slowdowns.retain(|(i, _, _)| *i != id);
+                self.update_slow(*node);
+            }
             FaultAction::LossSpike { .. } => self.spikes.retain(|(i, _, _)| *i != id),
             FaultAction::Crash { .. } => {}
         }
+    }
+
+    fn update_slow(&mut self, node: NodeId) {
+        self.slow[node as usize] =
+            self.slowdowns.iter().filter(|(_, n, _)| *n == node).map(|(_, _, f)| *f).fold(1.0, f64::max);
     }
 
     /// The drain: no more random loss or duplication (faults are ended one

@@ -19,7 +19,6 @@ use crate::rng::{unit, SimRng};
 use crate::time::{ms_to_ns, Duration, Time, NS_PER_S};
 use crate::timers::Deadlines;
 use crate::units::{Millis, Positive, Rate, RateOrZero};
-use rand::distr::Distribution;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -94,12 +93,7 @@ impl Arrival {
     pub fn mean_rate_per_s(&self) -> f64 {
         match self {
             Arrival::Constant { rate_per_s } | Arrival::Poisson { rate_per_s } => rate_per_s.0,
-            Arrival::Bursty {
-                on_rate_per_s,
-                off_rate_per_s,
-                on_ms,
-                off_ms,
-            } => {
+            Arrival::Bursty { on_rate_per_s, off_rate_per_s, on_ms, off_ms } => {
                 let period = on_ms.0 + off_ms.0;
                 if period <= 0.0 {
                     on_rate_per_s.0
@@ -120,21 +114,12 @@ impl Arrival {
 
     /// Time from `now` to the next arrival.
     fn next_gap(&self, now: Time, rng: &mut SimRng) -> Duration {
-        let exp_gap = |rate: f64, rng: &mut SimRng| -> f64 {
-            // Inverse transform on (0, 1]: never ln(0).
-            -(1.0 - unit(rng)).ln() / rate * NS_PER_S as f64
-        };
+        let exp_gap =
+            |rate: f64, rng: &mut SimRng| -> f64 { crate::dist::standard_exponential(rng) / rate * NS_PER_S as f64 };
         match self {
-            Arrival::Constant { rate_per_s } => {
-                ((NS_PER_S as f64 / rate_per_s.0).round() as u64).max(1)
-            }
+            Arrival::Constant { rate_per_s } => ((NS_PER_S as f64 / rate_per_s.0).round() as u64).max(1),
             Arrival::Poisson { rate_per_s } => (exp_gap(rate_per_s.0, rng).round() as u64).max(1),
-            Arrival::Bursty {
-                on_rate_per_s,
-                off_rate_per_s,
-                on_ms,
-                off_ms,
-            } => {
+            Arrival::Bursty { on_rate_per_s, off_rate_per_s, on_ms, off_ms } => {
                 let (on, off) = (ms_to_ns(on_ms.0), ms_to_ns(off_ms.0));
                 let period = on + off;
                 // The process is memoryless, so at each period boundary we
@@ -142,11 +127,8 @@ impl Arrival {
                 let mut t = now;
                 for _ in 0..1_000_000 {
                     let pos = t % period;
-                    let (rate, boundary) = if pos < on {
-                        (on_rate_per_s.0, t - pos + on)
-                    } else {
-                        (off_rate_per_s.0, t - pos + period)
-                    };
+                    let (rate, boundary) =
+                        if pos < on { (on_rate_per_s.0, t - pos + on) } else { (off_rate_per_s.0, t - pos + period) };
                     if rate > 0.0 {
                         let next = t + exp_gap(rate, rng).round() as u64;
                         if next < boundary {
@@ -197,7 +179,8 @@ impl Keys {
 enum KeyGen {
     One,
     Uniform(u64),
-    Zipf(rand_distr::Zipf<f64>),
+    /// Cumulative zipf weights of keys 0..count (exact, by table).
+    Zipf(Vec<f64>),
 }
 
 impl KeyGen {
@@ -206,10 +189,14 @@ impl KeyGen {
             Keys::Uniform { count } if *count <= 1 => KeyGen::One,
             Keys::Uniform { count } => KeyGen::Uniform(*count),
             Keys::Zipf { count, exponent } => {
-                match rand_distr::Zipf::new(*count as f64, exponent.0) {
-                    Ok(z) => KeyGen::Zipf(z),
-                    Err(_) => KeyGen::One,
-                }
+                let mut total = 0.0;
+                let cdf = (1..=*count.max(&1))
+                    .map(|k| {
+                        total += libm::pow(k as f64, -exponent.0);
+                        total
+                    })
+                    .collect();
+                KeyGen::Zipf(cdf)
             }
         }
     }
@@ -218,7 +205,10 @@ impl KeyGen {
         match self {
             KeyGen::One => 0,
             KeyGen::Uniform(n) => ((unit(rng) * *n as f64) as u64).min(n - 1),
-            KeyGen::Zipf(z) => (z.sample(rng) as u64).saturating_sub(1),
+            KeyGen::Zipf(cdf) => {
+                let u = unit(rng) * cdf.last().copied().unwrap_or(0.0);
+                (cdf.partition_point(|&c| c <= u) as u64).min(cdf.len() as u64 - 1)
+            }
         }
     }
 }
@@ -291,14 +281,8 @@ impl Producer {
         o.attempts += 1;
         o.deadline = ctx.now() + self.ack_timeout_ns;
         let rec = Record { id, key: o.key };
-        let deadline = o.deadline;
-        ctx.send(
-            self.target,
-            Msg::Publish {
-                rec,
-                want_ack: true,
-            },
-        );
+        let (deadline, attempt) = (o.deadline, o.attempts);
+        ctx.send(self.target, Msg::Publish { rec, want_ack: true, attempt });
         self.ack_deadlines.add(ctx, deadline, id, TAG_ACK_TIMEOUT);
     }
 
@@ -321,23 +305,10 @@ impl Producer {
         let id = ctx.produce(key, !self.wait_ack);
         let rec = Record { id, key };
         if self.wait_ack {
-            self.outstanding.insert(
-                id,
-                Outstanding {
-                    key,
-                    attempts: 0,
-                    deadline: 0,
-                },
-            );
+            self.outstanding.insert(id, Outstanding { key, attempts: 0, deadline: 0 });
             self.send(ctx, id);
         } else {
-            ctx.send(
-                self.target,
-                Msg::Publish {
-                    rec,
-                    want_ack: false,
-                },
-            );
+            ctx.send(self.target, Msg::Publish { rec, want_ack: false, attempt: 1 });
         }
         self.produced += 1;
     }
@@ -356,14 +327,16 @@ impl Component for Producer {
     }
 
     fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) {
-        if let Msg::PublishAck { id, accepted } = msg {
+        if let Msg::PublishAck { id, accepted, attempt } = msg {
             if accepted {
+                // Any attempt that got through is enough.
                 self.outstanding.remove(&id);
-            } else if self
-                .outstanding
-                .get(&id)
-                .is_some_and(|o| o.deadline != Time::MAX)
-            {
+                if ctx.draining() && self.outstanding.is_empty() {
+                    self.ack_deadlines.cancel_all(ctx);
+                    self.retry_at.cancel_all(ctx);
+                }
+            } else if self.outstanding.get(&id).is_some_and(|o| o.attempts == attempt && o.deadline != Time::MAX) {
+                // A refusal counts only for the attempt in progress, not a late one.
                 self.attempt_failed(ctx, id);
             }
         }
@@ -386,11 +359,7 @@ impl Component for Producer {
             TAG_ACK_TIMEOUT => {
                 // Only the deadline of the attempt in progress counts.
                 let outstanding = &self.outstanding;
-                let live = |id, at| {
-                    outstanding
-                        .get(&id)
-                        .is_some_and(|o: &Outstanding| o.deadline == at)
-                };
+                let live = |id, at| outstanding.get(&id).is_some_and(|o: &Outstanding| o.deadline == at);
                 for id in self.ack_deadlines.expire(ctx, TAG_ACK_TIMEOUT, live) {
                     ctx.error("ack-timeout");
                     self.attempt_failed(ctx, id);
@@ -398,11 +367,7 @@ impl Component for Producer {
             }
             TAG_RETRY => {
                 let outstanding = &self.outstanding;
-                let waiting = |id, _| {
-                    outstanding
-                        .get(&id)
-                        .is_some_and(|o: &Outstanding| o.deadline == Time::MAX)
-                };
+                let waiting = |id, _| outstanding.get(&id).is_some_and(|o: &Outstanding| o.deadline == Time::MAX);
                 for id in self.retry_at.expire(ctx, TAG_RETRY, waiting) {
                     self.send(ctx, id);
                 }
@@ -415,6 +380,11 @@ impl Component for Producer {
         self.outstanding.clear();
         self.ack_deadlines.clear();
         self.retry_at.clear();
+    }
+
+    fn held(&self, out: &mut Vec<MsgId>) {
+        // Messages waiting for an ack or a retry are still the producer's.
+        out.extend(self.outstanding.keys());
     }
 
     fn is_producer(&self) -> bool {

@@ -27,9 +27,9 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
 ///
 /// ```
 /// use rand::Rng;
-/// let mut a = sim_core::rng::stream(7, "producer:web");
-/// let mut b = sim_core::rng::stream(7, "producer:web");
-/// let mut c = sim_core::rng::stream(7, "consumer:worker");
+/// let mut a = sim_core::rng::stream(7, "node:web");
+/// let mut b = sim_core::rng::stream(7, "node:web");
+/// let mut c = sim_core::rng::stream(7, "node:worker");
 /// let x: u64 = a.random();
 /// assert_eq!(x, b.random::<u64>());
 /// assert_ne!(x, c.random::<u64>());

@@ -51,7 +51,7 @@ pub struct VariantSummary {
     pub delivered: u64,
     /// Messages whose effect was applied at least once.
     pub processed: u64,
-    /// Considered sent, never applied (see docs/concepts.md).
+    /// Considered sent, never applied, and held nowhere at the end (see docs/concepts.md).
     pub lost: u64,
     /// Extra applications of effects.
     pub duplicated: u64,
@@ -102,20 +102,12 @@ impl VariantSummary {
             errors: out.errors_total,
             in_flight: c.in_flight,
             send_failed: c.send_failed,
-            throughput_per_s: if horizon_s > 0.0 {
-                c.processed as f64 / horizon_s
-            } else {
-                0.0
-            },
+            throughput_per_s: if horizon_s > 0.0 { c.processed as f64 / horizon_s } else { 0.0 },
             latency_ms: out.latency.clone(),
             wait_ms: out.wait.clone(),
             mean_in_system: out.mean_in_system,
             max_queue_depth: out.max_queue_depth,
-            errors_by_kind: out
-                .errors
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
+            errors_by_kind: out.errors.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             network: out.network.clone(),
             run: RunInfo {
                 run_end_s: ns_to_s(out.run_end),
@@ -136,10 +128,7 @@ impl VariantSummary {
             expectations: Vec::new(),
         };
         let json = serde_json::to_value(&s).unwrap_or_default();
-        s.expectations = expectations
-            .iter()
-            .map(|e| expect::evaluate(e, &json))
-            .collect();
+        s.expectations = expectations.iter().map(|e| expect::evaluate(e, &json)).collect();
         s
     }
 

@@ -8,7 +8,7 @@
 //! only moves forward), so they go to a FIFO, O(1) each; only one that is
 //! earlier than the last goes to a heap.
 
-use crate::engine::Ctx;
+use crate::engine::{Ctx, TimerId};
 use crate::time::Time;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -20,15 +20,15 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 pub struct Deadlines {
     in_order: VecDeque<(Time, u64)>,
     out_of_order: BinaryHeap<Reverse<(Time, u64)>>,
-    /// Engine timers already set, by firing time (with multiplicity).
-    timers: BTreeMap<Time, u32>,
+    /// Engine timers already set, by firing time.
+    timers: BTreeMap<Time, Vec<TimerId>>,
 }
 
 impl Deadlines {
     fn arm(&mut self, ctx: &mut Ctx, at: Time, tag: u64) {
         if self.timers.first_key_value().is_none_or(|(&t, _)| at < t) {
-            *self.timers.entry(at).or_insert(0) += 1;
-            ctx.set_timer(at.saturating_sub(ctx.now()), tag);
+            let id = ctx.set_timer(at.saturating_sub(ctx.now()), tag);
+            self.timers.entry(at).or_default().push(id);
         }
     }
 
@@ -69,16 +69,11 @@ impl Deadlines {
     /// order, and makes sure a timer is set for the next live deadline.
     /// Dead entries at the head are dropped first, so deadlines that were
     /// cancelled (an ack came) cost no timer event of their own.
-    pub fn expire(
-        &mut self,
-        ctx: &mut Ctx,
-        tag: u64,
-        live: impl Fn(u64, Time) -> bool,
-    ) -> Vec<u64> {
+    pub fn expire(&mut self, ctx: &mut Ctx, tag: u64, live: impl Fn(u64, Time) -> bool) -> Vec<u64> {
         let now = ctx.now();
-        if let Some(n) = self.timers.get_mut(&now) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(ids) = self.timers.get_mut(&now) {
+            ids.pop();
+            if ids.is_empty() {
                 self.timers.remove(&now);
             }
         }
@@ -107,6 +102,15 @@ impl Deadlines {
         self.in_order.clear();
         self.out_of_order.clear();
         self.timers.clear();
+    }
+
+    /// Forgets everything and cancels the engine timers set for it: for when
+    /// the owner knows no deadline matters any more (every ack came).
+    pub fn cancel_all(&mut self, ctx: &mut Ctx) {
+        for id in std::mem::take(&mut self.timers).into_values().flatten() {
+            ctx.cancel_timer(id);
+        }
+        self.clear();
     }
 
     /// Number of deadlines kept (including lazily cancelled ones).

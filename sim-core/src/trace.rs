@@ -87,12 +87,7 @@ pub struct Trace {
 impl Trace {
     /// A recorder that keeps at most `limit` events when `enabled`.
     pub fn new(enabled: bool, limit: usize) -> Self {
-        Trace {
-            enabled,
-            limit,
-            events: Vec::new(),
-            truncated: false,
-        }
+        Trace { enabled, limit, events: Vec::new(), truncated: false }
     }
 
     /// Records the event `what()` at `time`, if recording.

@@ -63,11 +63,7 @@ groups = [["p"], ["b", "c"]]
     for e in &out.trace {
         match &e.what {
             TraceWhat::Arrive(w) if w.from == p && w.to == b => {
-                assert!(
-                    !(start..end).contains(&e.time),
-                    "a publish crossed the partition at {}",
-                    e.time
-                );
+                assert!(!(start..end).contains(&e.time), "a publish crossed the partition at {}", e.time);
                 if e.time >= end {
                     arrivals_after += 1;
                 }
@@ -80,28 +76,15 @@ groups = [["p"], ["b", "c"]]
             _ => {}
         }
     }
-    assert!(
-        arrivals_after > 900,
-        "traffic resumes after the heal ({arrivals_after})"
-    );
+    assert!(arrivals_after > 900, "traffic resumes after the heal ({arrivals_after})");
     // Fire-and-forget publishes sent into the partition are exactly the lost ones.
     assert_eq!(out.counts.lost, partition_drops);
-    assert!(
-        (990..=1001).contains(&partition_drops),
-        "one second at 1,000 msg/s: {partition_drops}"
-    );
+    assert!((990..=1001).contains(&partition_drops), "one second at 1,000 msg/s: {partition_drops}");
     assert_eq!(out.counts.produced, out.counts.processed + out.counts.lost);
     // The fault shows in the trace and in the fault log.
-    let faults: Vec<_> = out
-        .trace
-        .iter()
-        .filter(|e| matches!(e.what, TraceWhat::Fault(..)))
-        .collect();
+    let faults: Vec<_> = out.trace.iter().filter(|e| matches!(e.what, TraceWhat::Fault(..))).collect();
     assert_eq!(faults.len(), 2);
-    assert_eq!(
-        out.fault_log.iter().map(|f| f.0).collect::<Vec<_>>(),
-        vec![start, end]
-    );
+    assert_eq!(out.fault_log.iter().map(|f| f.0).collect::<Vec<_>>(), vec![start, end]);
 }
 
 #[test]
@@ -137,14 +120,8 @@ to = ["b"]
         }
     }
     assert!(b_to_c_during > 0, "the other direction still works");
-    assert_eq!(
-        out.counts.lost, 0,
-        "acks lost, not messages: at-least-once redelivers"
-    );
-    assert!(
-        out.counts.duplicated > 0,
-        "redelivered messages were applied again"
-    );
+    assert_eq!(out.counts.lost, 0, "acks lost, not messages: at-least-once redelivers");
+    assert!(out.counts.duplicated > 0, "redelivered messages were applied again");
 }
 
 /// A binomial count is within 5 standard deviations of its mean (a false
@@ -152,10 +129,7 @@ to = ["b"]
 fn assert_binomial(count: u64, n: u64, p: f64) {
     let mean = n as f64 * p;
     let sd = (n as f64 * p * (1.0 - p)).sqrt();
-    assert!(
-        (count as f64 - mean).abs() <= 5.0 * sd,
-        "{count} is not Binomial({n}, {p}): mean {mean}, sd {sd}"
-    );
+    assert!((count as f64 - mean).abs() <= 5.0 * sd, "{count} is not Binomial({n}, {p}): mean {mean}, sd {sd}");
 }
 
 #[test]
@@ -208,19 +182,13 @@ duplicate_probability = 0.2
 #[test]
 fn latency_jitter_reorders_and_constant_latency_does_not() {
     let steady = run(&pipeline(5000, ""), 3, false);
-    assert_eq!(
-        steady.counts.reordered, 0,
-        "a constant-latency link is FIFO"
-    );
+    assert_eq!(steady.counts.reordered, 0, "a constant-latency link is FIFO");
     let jittery = pipeline(5000, "").replace(
         r#"latency = { dist = "constant", ms = 1 }"#,
         r#"latency = { dist = "uniform", min_ms = 0.1, max_ms = 5 }"#,
     );
     let out = run(&jittery, 3, false);
-    assert!(
-        out.counts.reordered > 0,
-        "jitter larger than the gap between messages reorders them"
-    );
+    assert!(out.counts.reordered > 0, "jitter larger than the gap between messages reorders them");
     assert_eq!(out.counts.lost + out.counts.duplicated, 0);
 }
 
@@ -240,10 +208,7 @@ until_ms = 600
         pipeline(1000, faults)
             .replace("ms = 0.5", "ms = 20")
             .replace("prefetch = 100", "prefetch = 1")
-            .replace(
-                "kind = \"queue\"",
-                &format!("kind = \"queue\"\ndurable = {durable}"),
-            )
+            .replace("kind = \"queue\"", &format!("kind = \"queue\"\ndurable = {durable}"))
     };
     let volatile = run(&slow(false), 1, true);
     // What was queued or unacked at the crash is gone; publishes sent while
@@ -254,26 +219,17 @@ until_ms = 600
         .iter()
         .filter(|e| matches!(&e.what, TraceWhat::Drop(w, DropReason::Crashed) if w.to == b && w.msg == "publish"))
         .count() as u64;
-    assert!(
-        (99..=101).contains(&dropped_while_down),
-        "100 ms down at 1,000 msg/s: {dropped_while_down}"
-    );
+    assert!((99..=101).contains(&dropped_while_down), "100 ms down at 1,000 msg/s: {dropped_while_down}");
     assert!(
         volatile.counts.lost > dropped_while_down + 400,
         "the queued messages died with the broker: {}",
         volatile.counts.lost
     );
     let durable = run(&slow(true), 1, false);
-    assert_eq!(
-        durable.counts.lost, dropped_while_down,
-        "a durable queue loses only what arrived while it was down"
-    );
+    assert_eq!(durable.counts.lost, dropped_while_down, "a durable queue loses only what arrived while it was down");
     for out in [&volatile, &durable] {
         let c = &out.counts;
-        assert_eq!(
-            c.produced,
-            c.processed + c.lost + c.in_flight + c.send_failed
-        );
+        assert_eq!(c.produced, c.processed + c.lost + c.in_flight + c.send_failed);
     }
 }
 
@@ -300,20 +256,13 @@ until_ms = 1200
         .trace
         .iter()
         .filter(|e| {
-            matches!(e.what, TraceWhat::Timer(n, _) if n == c)
-                && (1025 * NS_PER_MS..1200 * NS_PER_MS).contains(&e.time)
+            matches!(e.what, TraceWhat::Timer(n, _) if n == c) && (1025 * NS_PER_MS..1200 * NS_PER_MS).contains(&e.time)
         })
         .count();
     assert_eq!(timers_while_down, 0);
-    assert_eq!(
-        out.counts.processed, 100,
-        "the interrupted message is redelivered after the restart"
-    );
+    assert_eq!(out.counts.processed, 100, "the interrupted message is redelivered after the restart");
     assert_eq!(out.counts.lost, 0);
-    assert_eq!(
-        out.counts.duplicated, 0,
-        "it was never applied before the crash"
-    );
+    assert_eq!(out.counts.duplicated, 0, "it was never applied before the crash");
 }
 
 #[test]
@@ -385,20 +334,7 @@ at_ms = 600
     let out = run(&text, 1, true);
     assert_eq!(out.counts.lost, 0);
     assert_eq!(out.counts.processed, 1000);
-    let healed: Vec<&str> = out
-        .fault_log
-        .iter()
-        .filter(|f| !f.2)
-        .map(|f| f.1.as_str())
-        .collect();
-    assert_eq!(
-        healed.len(),
-        2,
-        "both faults end in the drain: {:?}",
-        out.fault_log
-    );
-    assert!(
-        out.fault_log.iter().all(|f| !f.2 || f.0 < out.run_end),
-        "no fault begins after the run"
-    );
+    let healed: Vec<&str> = out.fault_log.iter().filter(|f| !f.2).map(|f| f.1.as_str()).collect();
+    assert_eq!(healed.len(), 2, "both faults end in the drain: {:?}", out.fault_log);
+    assert!(out.fault_log.iter().all(|f| !f.2 || f.0 < out.run_end), "no fault begins after the run");
 }

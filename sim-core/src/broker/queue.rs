@@ -14,6 +14,9 @@
 //! both. Subscriptions are reconnected on restart in either case, with fresh
 //! credit.
 //!
+//! The queue-depth gauge is updated when the broker acts, so while it is
+//! down the gauge keeps the depth it had when it crashed.
+//!
 //! Left out here: dead-lettering, TTL, nack and requeue, priorities,
 //! exchanges and fan-out; they come with the full queue model.
 
@@ -109,22 +112,8 @@ impl QueueBroker {
             let tag = self.next_tag;
             self.next_tag += 1;
             let deadline = ctx.now() + self.redelivery_ns;
-            self.unacked.insert(
-                tag,
-                Unacked {
-                    consumer: sub.node,
-                    rec,
-                    deadline,
-                },
-            );
-            ctx.send(
-                sub.node,
-                Msg::Deliver {
-                    rec,
-                    tag,
-                    redelivered,
-                },
-            );
+            self.unacked.insert(tag, Unacked { consumer: sub.node, rec, deadline });
+            ctx.send(sub.node, Msg::Deliver { rec, tag, redelivered });
             self.deadlines.add(ctx, deadline, tag, TAG_REDELIVER);
         }
         ctx.set_queue_depth(self.queue.len() as u64);
@@ -146,7 +135,7 @@ impl Component for QueueBroker {
 
     fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) {
         match msg {
-            Msg::Publish { rec, want_ack } => {
+            Msg::Publish { rec, want_ack, attempt } => {
                 let accepted = self.capacity.is_none_or(|c| (self.queue.len() as u64) < c);
                 if accepted {
                     self.queue.push_back((rec, false));
@@ -154,13 +143,7 @@ impl Component for QueueBroker {
                     ctx.error("rejected");
                 }
                 if want_ack {
-                    ctx.send(
-                        from,
-                        Msg::PublishAck {
-                            id: rec.id,
-                            accepted,
-                        },
-                    );
+                    ctx.send(from, Msg::PublishAck { id: rec.id, accepted, attempt });
                 }
                 self.dispatch(ctx);
             }
@@ -171,38 +154,35 @@ impl Component for QueueBroker {
                     }
                 }
                 self.dispatch(ctx);
+                // In the drain, a pending redelivery timer with nothing left to
+                // redeliver would only keep the run waiting. (During the run
+                // this would cancel and re-arm it for every message.)
+                if ctx.draining() && self.unacked.is_empty() {
+                    self.deadlines.cancel_all(ctx);
+                }
             }
             Msg::Subscribe { prefetch } => {
                 // A (re)connect: whatever this consumer had unacked goes back.
-                let mine: Vec<u64> = self
-                    .unacked
-                    .iter()
-                    .filter(|(_, u)| u.consumer == from)
-                    .map(|(&t, _)| t)
-                    .collect();
+                let mine: Vec<u64> = self.unacked.iter().filter(|(_, u)| u.consumer == from).map(|(&t, _)| t).collect();
                 for tag in mine.into_iter().rev() {
                     self.requeue(tag);
                 }
                 match self.subscribers.iter_mut().find(|s| s.node == from) {
                     Some(s) => s.prefetch = prefetch,
-                    None => self.subscribers.push(Subscriber {
-                        node: from,
-                        prefetch,
-                        unacked: 0,
-                    }),
+                    None => self.subscribers.push(Subscriber { node: from, prefetch, unacked: 0 }),
                 }
+                ctx.send(from, Msg::Subscribed);
                 self.dispatch(ctx);
             }
-            Msg::PublishAck { .. } | Msg::Deliver { .. } => {}
+            Msg::PublishAck { .. } | Msg::Deliver { .. } | Msg::Subscribed => {}
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx, tag: u64) {
         if tag == TAG_REDELIVER {
             let unacked = &self.unacked;
-            let expired = self.deadlines.expire(ctx, TAG_REDELIVER, |t, at| {
-                unacked.get(&t).is_some_and(|u| u.deadline == at)
-            });
+            let expired =
+                self.deadlines.expire(ctx, TAG_REDELIVER, |t, at| unacked.get(&t).is_some_and(|u| u.deadline == at));
             // Requeue in reverse so the oldest ends up first in line.
             for t in expired.into_iter().rev() {
                 ctx.error("redelivery-timeout");

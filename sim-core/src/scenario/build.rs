@@ -21,11 +21,7 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
     names.extend(config.producers.keys().cloned());
     names.extend(config.brokers.keys().cloned());
     names.extend(config.consumers.keys().cloned());
-    let ids: BTreeMap<&str, NodeId> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i as NodeId))
-        .collect();
+    let ids: BTreeMap<&str, NodeId> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i as NodeId)).collect();
     let id = |n: &str| ids[n];
 
     let mut nodes: Vec<(String, Box<dyn Component>)> = Vec::with_capacity(names.len());
@@ -72,11 +68,7 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
     }
     let network = Network::new(seed, &names, |from, to| links[from * n + to].clone());
 
-    let faults = config
-        .faults
-        .iter()
-        .map(|f| resolve_fault(f, &id, &names))
-        .collect();
+    let faults = config.faults.iter().map(|f| resolve_fault(f, &id, &names)).collect();
     let limits = RunLimits {
         run_ns: config.run.duration_ms.map(|d| ms_to_ns(d.0)),
         drain_ns: ms_to_ns(config.run.drain_ms.0),
@@ -94,16 +86,10 @@ fn resolve_fault(f: &FaultSpec, id: &dyn Fn(&str) -> NodeId, names: &[String]) -
     let (action, label) = match f {
         FaultSpec::Partition { groups, .. } => {
             let mut sides: Vec<Vec<NodeId>> = groups.iter().map(|g| ids(g)).collect();
-            let mut label = groups
-                .iter()
-                .map(|g| show(g))
-                .collect::<Vec<_>>()
-                .join(" | ");
+            let mut label = groups.iter().map(|g| show(g)).collect::<Vec<_>>().join(" | ");
             if sides.len() == 1 {
                 // One group: cut off from everyone else.
-                let rest: Vec<NodeId> = (0..names.len() as NodeId)
-                    .filter(|i| !sides[0].contains(i))
-                    .collect();
+                let rest: Vec<NodeId> = (0..names.len() as NodeId).filter(|i| !sides[0].contains(i)).collect();
                 sides.push(rest);
                 label.push_str(" | rest");
             }
@@ -115,56 +101,26 @@ fn resolve_fault(f: &FaultSpec, id: &dyn Fn(&str) -> NodeId, names: &[String]) -
                     }
                 }
             }
-            (
-                FaultAction::Partition { blocked },
-                format!("partition {label}"),
-            )
+            (FaultAction::Partition { blocked }, format!("partition {label}"))
         }
         FaultSpec::OneWayPartition { from, to, .. } => {
             let (a, b) = (ids(from), ids(to));
-            let blocked = a
-                .iter()
-                .flat_map(|&x| b.iter().map(move |&y| (x, y)))
-                .collect();
-            (
-                FaultAction::Partition { blocked },
-                format!("one-way partition {} -> {}", show(from), show(to)),
-            )
+            let blocked = a.iter().flat_map(|&x| b.iter().map(move |&y| (x, y))).collect();
+            (FaultAction::Partition { blocked }, format!("one-way partition {} -> {}", show(from), show(to)))
         }
-        FaultSpec::Crash { node, .. } => (
-            FaultAction::Crash { node: id(node) },
-            format!("crash {node}"),
-        ),
-        FaultSpec::Slow { node, factor, .. } => (
-            FaultAction::Slow {
-                node: id(node),
-                factor: factor.0,
-            },
-            format!("slow {node} x{}", factor.0),
-        ),
-        FaultSpec::LossSpike {
-            probability, nodes, ..
-        } => {
-            let on = if nodes.is_empty() {
-                "all links".to_string()
-            } else {
-                format!("links of {}", show(nodes))
-            };
+        FaultSpec::Crash { node, .. } => (FaultAction::Crash { node: id(node) }, format!("crash {node}")),
+        FaultSpec::Slow { node, factor, .. } => {
+            (FaultAction::Slow { node: id(node), factor: factor.0 }, format!("slow {node} x{}", factor.0))
+        }
+        FaultSpec::LossSpike { probability, nodes, .. } => {
+            let on = if nodes.is_empty() { "all links".to_string() } else { format!("links of {}", show(nodes)) };
             (
-                FaultAction::LossSpike {
-                    probability: probability.0,
-                    nodes: ids(nodes),
-                },
+                FaultAction::LossSpike { probability: probability.0, nodes: ids(nodes) },
                 format!("loss spike {} on {on}", probability.0),
             )
         }
     };
-    Fault {
-        start: ms_to_ns(at),
-        end: until.map(ms_to_ns),
-        action,
-        label,
-    }
+    Fault { start: ms_to_ns(at), end: until.map(ms_to_ns), action, label }
 }
 
 /// Builds and runs `config` with `seed` to the end.

@@ -74,6 +74,8 @@ pub struct Scenario {
     source: String,
     base: Table,
     variants: Vec<Variant>,
+    /// Whether the file declares variants (else there is one, `default`).
+    declared: bool,
     overrides: Vec<(String, Value)>,
     /// The base configuration (no variant, no override).
     pub config: Config,
@@ -95,16 +97,58 @@ fn split_path(path: &str) -> Vec<String> {
     out.into_iter().map(|s| s.trim().to_string()).collect()
 }
 
-/// Flattens a `set` table into (path, value) pairs; keys that contain dots
-/// count as paths too, so `set = { "a.b" = 1 }` equals `[...set.a] b = 1`.
-fn flatten(prefix: &[String], table: &Table, out: &mut Vec<(Vec<String>, Value)>) {
-    for (k, v) in table {
-        let mut path = prefix.to_vec();
-        path.extend(split_path(k));
-        match v {
-            Value::Table(t) if !t.is_empty() => flatten(&path, t, out),
-            _ => out.push((path, v.clone())),
+/// Flattens a variant's `set` into (path, value) pairs. The document's
+/// structure decides what merges and what replaces: tables written as
+/// headers or dotted keys (`brokers.b.capacity = 10`) are walked into, so
+/// they change single fields; an inline table (`processing = { dist =
+/// "uniform", ... }`) or a list is one value that replaces the old one
+/// whole, just as with `--set`. A top-level key of `set` that contains dots
+/// (`"brokers.b.capacity" = 10`) is a path; deeper keys are taken literally,
+/// so `producers."web.eu".messages` keeps the name `web.eu`.
+fn flatten_set(item: &toml_edit::Item, values: &Table, out: &mut Vec<(Vec<String>, Value)>) {
+    fn leaf(values: &Table, real: &[String]) -> Option<Value> {
+        let (first, rest) = real.split_first()?;
+        let mut v = values.get(first)?;
+        for k in rest {
+            v = v.as_table()?.get(k)?;
         }
+        Some(v.clone())
+    }
+    fn walk(
+        table: &toml_edit::Table,
+        values: &Table,
+        real: &mut Vec<String>,
+        path: &mut Vec<String>,
+        out: &mut Vec<(Vec<String>, Value)>,
+    ) {
+        for (k, child) in table.iter() {
+            let added = if real.is_empty() { split_path(k) } else { vec![k.to_string()] };
+            let n = added.len();
+            real.push(k.to_string());
+            path.extend(added);
+            match child {
+                toml_edit::Item::Table(t) => walk(t, values, real, path, out),
+                _ => {
+                    if let Some(v) = leaf(values, real) {
+                        out.push((path.clone(), v));
+                    }
+                }
+            }
+            real.pop();
+            path.truncate(path.len() - n);
+        }
+    }
+    match item {
+        toml_edit::Item::Table(t) => walk(t, values, &mut Vec::new(), &mut Vec::new(), out),
+        toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => {
+            // `set = { "a.b" = 1, c = { ... } }`: every entry is a leaf.
+            for (k, _) in t.iter() {
+                if let Some(v) = values.get(k) {
+                    out.push((split_path(k), v.clone()));
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -127,9 +171,10 @@ fn set_in(v: &mut Value, path: &[String], value: Value) -> Result<(), String> {
                 t.insert(seg.clone(), value);
                 return Ok(());
             }
-            let child = t
-                .entry(seg.clone())
-                .or_insert_with(|| Value::Table(Table::new()));
+            if !t.contains_key(seg) && rest[0].parse::<usize>().is_ok() {
+                return Err(format!("`{seg}` has no item {}: the list is empty or absent", rest[0]));
+            }
+            let child = t.entry(seg.clone()).or_insert_with(|| Value::Table(Table::new()));
             set_in(child, rest, value)
         }
         Value::Array(a) => {
@@ -138,9 +183,7 @@ fn set_in(v: &mut Value, path: &[String], value: Value) -> Result<(), String> {
                 .parse::<usize>()
                 .ok()
                 .filter(|&i| i < n)
-                .ok_or_else(|| {
-                    format!("`{seg}` is not an index of this list (it has {n} items)")
-                })?;
+                .ok_or_else(|| format!("`{seg}` is not an index of this list (it has {n} items)"))?;
             if rest.is_empty() {
                 a[i] = value;
                 Ok(())
@@ -148,9 +191,7 @@ fn set_in(v: &mut Value, path: &[String], value: Value) -> Result<(), String> {
                 set_in(&mut a[i], rest, value)
             }
         }
-        _ => Err(format!(
-            "cannot set `{seg}` inside a value that is not a table"
-        )),
+        _ => Err(format!("cannot set `{seg}` inside a value that is not a table")),
     }
 }
 
@@ -183,12 +224,7 @@ fn span_in_item(item: &toml_edit::Item, path: &[String]) -> Option<Range<usize>>
         Item::Table(t) => span_in_table(t, path),
         Item::ArrayOfTables(a) => {
             let t = seg.parse::<usize>().ok().and_then(|i| a.get(i))?;
-            let here = t.span().or_else(|| {
-                t.iter()
-                    .next()
-                    .and_then(|(k, _)| t.key(k))
-                    .and_then(|k| k.span())
-            });
+            let here = t.span().or_else(|| t.iter().next().and_then(|(k, _)| t.key(k)).and_then(|k| k.span()));
             span_in_table(t, rest).or(here)
         }
         Item::Value(v) => span_in_value(v, path),
@@ -282,10 +318,9 @@ impl Scenario {
                     };
                     let expect = match v.remove("expect") {
                         None => Vec::new(),
-                        Some(Value::Array(a)) if a.iter().all(Value::is_str) => a
-                            .into_iter()
-                            .filter_map(|x| x.as_str().map(str::to_string))
-                            .collect(),
+                        Some(Value::Array(a)) if a.iter().all(Value::is_str) => {
+                            a.into_iter().filter_map(|x| x.as_str().map(str::to_string)).collect()
+                        }
                         Some(_) => {
                             return Err(err(
                                 at(&["variants", &name, "expect"]),
@@ -297,7 +332,12 @@ impl Scenario {
                     let mut set = Vec::new();
                     match v.remove("set") {
                         None => {}
-                        Some(Value::Table(t)) => flatten(&[], &t, &mut set),
+                        Some(Value::Table(t)) => {
+                            let item = doc.get("variants").and_then(|v| v.get(&name)).and_then(|v| v.get("set"));
+                            if let Some(item) = item {
+                                flatten_set(item, &t, &mut set);
+                            }
+                        }
                         Some(_) => {
                             return Err(err(
                                 at(&["variants", &name, "set"]),
@@ -310,27 +350,17 @@ impl Scenario {
                         return Err(err(
                             at(&["variants", &name, k]),
                             field(k),
-                            format!(
-                                "unknown key `{k}`, expected one of `description`, `expect`, `set`"
-                            ),
+                            format!("unknown key `{k}`, expected one of `description`, `expect`, `set`"),
                         ));
                     }
-                    variants.push(Variant {
-                        name,
-                        description,
-                        expect,
-                        set,
-                    });
+                    variants.push(Variant { name, description, expect, set });
                 }
             }
             Some(_) => {
-                return Err(err(
-                    at(&["variants"]),
-                    Some("variants".into()),
-                    "expected tables `[variants.NAME]`".into(),
-                ))
+                return Err(err(at(&["variants"]), Some("variants".into()), "expected tables `[variants.NAME]`".into()))
             }
         }
+        let declared = !variants.is_empty();
         if variants.is_empty() {
             variants.push(Variant {
                 name: "default".into(),
@@ -344,6 +374,7 @@ impl Scenario {
             source: text.to_string(),
             base: base.clone(),
             variants,
+            declared,
             overrides: Vec::new(),
             config: placeholder_config(),
         };
@@ -365,8 +396,7 @@ impl Scenario {
                     message: format!("`{s}` is not of the form path=value"),
                 });
             };
-            self.overrides
-                .push((k.trim().to_string(), parse_value(v.trim())));
+            self.overrides.push((k.trim().to_string(), parse_value(v.trim())));
         }
         let mut base = self.base.clone();
         self.apply_overrides(&mut base)?;
@@ -413,26 +443,29 @@ impl Scenario {
                     file: self.file.clone(),
                     line: self.line(&self.variant_path(v, path)),
                     field: Some(path.join(".")),
-                    variant: Some(v.name.clone()),
+                    variant: self.declared.then(|| v.name.clone()),
                     message,
                 })?;
             }
             self.apply_overrides(&mut table)?;
             let mut config = self.resolve(table, Some(v))?;
-            config.expect.extend(v.expect.iter().cloned());
-            if let Err(message) = crate::expect::check_all(&config.expect) {
-                let mut path = vec!["expect".to_string()];
-                if !v.expect.is_empty() {
-                    path = vec!["variants".into(), v.name.clone(), "expect".into()];
+            // The base's expectations are the base's fault; the variant's are the variant's.
+            let variant_path = vec!["variants".to_string(), v.name.clone(), "expect".to_string()];
+            for (exprs, path, variant) in [
+                (&config.expect, vec!["expect".to_string()], None),
+                (&v.expect, variant_path, self.declared.then(|| v.name.clone())),
+            ] {
+                if let Err(message) = crate::expect::check_all(exprs) {
+                    return Err(ScenarioError {
+                        file: self.file.clone(),
+                        line: self.line(&path),
+                        field: Some(path.join(".")),
+                        variant,
+                        message,
+                    });
                 }
-                return Err(ScenarioError {
-                    file: self.file.clone(),
-                    line: self.line(&path),
-                    field: Some(path.join(".")),
-                    variant: Some(v.name.clone()),
-                    message,
-                });
             }
+            config.expect.extend(v.expect.iter().cloned());
             out.push((v.clone(), config));
         }
         Ok(out)
@@ -452,53 +485,37 @@ impl Scenario {
     /// Deserializes and validates one merged table, turning any error into
     /// one that names where the offending field was written.
     fn resolve(&self, table: Table, variant: Option<&Variant>) -> Result<Config, ScenarioError> {
-        let (path, message) =
-            match serde_path_to_error::deserialize::<_, Config>(Value::Table(table)) {
-                Ok(config) => match validate::validate(&config) {
-                    Ok(()) => return Ok(config),
-                    Err(e) => e,
-                },
-                Err(e) => {
-                    let path: Vec<String> = e
-                        .path()
-                        .iter()
-                        .filter_map(|seg| match seg {
-                            serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
-                            serde_path_to_error::Segment::Map { key } => Some(key.clone()),
-                            _ => None,
-                        })
-                        .collect();
-                    (path, e.into_inner().message().to_string())
-                }
-            };
+        let (path, message) = match serde_path_to_error::deserialize::<_, Config>(Value::Table(table)) {
+            Ok(config) => match validate::validate(&config) {
+                Ok(()) => return Ok(config),
+                Err(e) => e,
+            },
+            Err(e) => {
+                let path: Vec<String> = e
+                    .path()
+                    .iter()
+                    .filter_map(|seg| match seg {
+                        serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+                        serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                (path, e.into_inner().message().to_string())
+            }
+        };
         Err(self.locate(path, message, variant))
     }
 
-    fn locate(
-        &self,
-        path: Vec<String>,
-        message: String,
-        variant: Option<&Variant>,
-    ) -> ScenarioError {
+    fn locate(&self, path: Vec<String>, message: String, variant: Option<&Variant>) -> ScenarioError {
         let field = (!path.is_empty()).then(|| path.join("."));
         let related = |p: &[String]| is_prefix(p, &path) || is_prefix(&path, p);
         if let Some((k, _)) = self.overrides.iter().find(|(k, _)| related(&split_path(k))) {
-            return ScenarioError {
-                file: "--set".into(),
-                line: None,
-                field: Some(k.clone()),
-                variant: None,
-                message,
-            };
+            return ScenarioError { file: "--set".into(), line: None, field: Some(k.clone()), variant: None, message };
         }
         let line = variant
             .and_then(|v| v.set.iter().find(|(p, _)| related(p)).map(|(p, _)| (v, p)))
             .map(|(v, p)| {
-                let longer = if p.len() > path.len() {
-                    p.clone()
-                } else {
-                    path.clone()
-                };
+                let longer = if p.len() > path.len() { p.clone() } else { path.clone() };
                 self.line(&self.variant_path(v, &longer))
             })
             .unwrap_or_else(|| self.line(&path));
@@ -506,9 +523,7 @@ impl Scenario {
             file: self.file.clone(),
             line,
             field,
-            variant: variant
-                .filter(|v| !v.set.is_empty() || !v.expect.is_empty())
-                .map(|v| v.name.clone()),
+            variant: variant.filter(|_| self.declared).map(|v| v.name.clone()),
             message,
         }
     }
@@ -517,12 +532,7 @@ impl Scenario {
     pub fn overrides_json(&self) -> serde_json::Map<String, serde_json::Value> {
         self.overrides
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
-                )
-            })
+            .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null)))
             .collect()
     }
 }

@@ -20,7 +20,7 @@ pub struct Config {
     pub name: String,
     /// The concept it teaches, in one line.
     pub concept: String,
-    /// A longer explanation, shown by `asyncsim list --long` and in reports.
+    /// A longer explanation of what the scenario shows.
     #[serde(default)]
     pub description: Option<String>,
     /// The seed used when the command line gives none.
@@ -211,21 +211,11 @@ impl FaultSpec {
     /// (start, end) in milliseconds.
     pub fn window_ms(&self) -> (f64, Option<f64>) {
         let (a, u) = match self {
-            FaultSpec::Partition {
-                at_ms, until_ms, ..
-            }
-            | FaultSpec::OneWayPartition {
-                at_ms, until_ms, ..
-            }
-            | FaultSpec::Crash {
-                at_ms, until_ms, ..
-            }
-            | FaultSpec::Slow {
-                at_ms, until_ms, ..
-            }
-            | FaultSpec::LossSpike {
-                at_ms, until_ms, ..
-            } => (at_ms, until_ms),
+            FaultSpec::Partition { at_ms, until_ms, .. }
+            | FaultSpec::OneWayPartition { at_ms, until_ms, .. }
+            | FaultSpec::Crash { at_ms, until_ms, .. }
+            | FaultSpec::Slow { at_ms, until_ms, .. }
+            | FaultSpec::LossSpike { at_ms, until_ms, .. } => (at_ms, until_ms),
         };
         (a.0, u.map(|u| u.0))
     }

@@ -27,55 +27,33 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
         .chain(c.consumers.keys().map(|n| ("consumers", n)));
     for (kind, name) in named {
         if name.is_empty() || name.contains(char::is_whitespace) {
-            return fail(
-                &[kind, name],
-                "a node name must be non-empty and without spaces",
-            );
+            return fail(&[kind, name], "a node name must be non-empty and without spaces");
         }
         if let Some(other) = kinds.insert(name, kind) {
             return fail(
                 &[kind, name],
-                format!(
-                    "the name `{name}` is already used in `{other}`: node names must be unique"
-                ),
+                format!("the name `{name}` is already used in `{other}`: node names must be unique"),
             );
         }
     }
     if kinds.is_empty() {
-        return fail(
-            &["producers"],
-            "the scenario has no nodes: add producers, brokers and consumers",
-        );
+        return fail(&["producers"], "the scenario has no nodes: add producers, brokers and consumers");
     }
-    let list = |m: &mut dyn Iterator<Item = &String>| {
-        m.map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
-    };
+    let list = |m: &mut dyn Iterator<Item = &String>| m.map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
     let brokers = list(&mut c.brokers.keys());
     let is_broker = |n: &str| c.brokers.contains_key(n);
     let is_node = |n: &str| kinds.contains_key(n);
-    let all_nodes = list(
-        &mut kinds
-            .keys()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .iter(),
-    );
+    let all_nodes = list(&mut kinds.keys().map(|s| s.to_string()).collect::<Vec<_>>().iter());
 
     if c.run.sample_interval_ms.0 <= 0.0 {
-        return fail(
-            &["run", "sample_interval_ms"],
-            "expected a duration above 0",
-        );
+        return fail(&["run", "sample_interval_ms"], "expected a duration above 0");
     }
     if c.run.max_events == 0 {
         return fail(&["run", "max_events"], "expected at least 1");
     }
     if c.run.duration_ms.is_none() {
         if c.producers.is_empty() {
-            return fail(
-                &["run", "duration_ms"],
-                "the run never ends: with no producers, set run.duration_ms",
-            );
+            return fail(&["run", "duration_ms"], "the run never ends: with no producers, set run.duration_ms");
         }
         if let Some((name, _)) = c.producers.iter().find(|(_, p)| p.messages.is_none()) {
             return fail(
@@ -92,9 +70,10 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
                 format!("no broker named `{}` (brokers: {brokers})", p.target),
             );
         }
-        p.arrival
-            .check()
-            .or_else(|m| fail(&["producers", name, "arrival"], m))?;
+        p.arrival.check().or_else(|m| fail(&["producers", name, "arrival"], m))?;
+        if p.messages == Some(0) {
+            return fail(&["producers", name, "messages"], "expected at least 1 (remove the producer to send nothing)");
+        }
         let count = p.keys.count();
         if count == 0 || count > MAX_KEYS {
             return fail(
@@ -110,36 +89,24 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
                 format!("no broker named `{}` (brokers: {brokers})", k.source),
             );
         }
-        k.processing
-            .check()
-            .or_else(|m| fail(&["consumers", name, "processing"], m))?;
+        k.processing.check().or_else(|m| fail(&["consumers", name, "processing"], m))?;
         if !(1..=1_000_000).contains(&k.concurrency) {
-            return fail(
-                &["consumers", name, "concurrency"],
-                "expected from 1 to 1000000",
-            );
+            return fail(&["consumers", name, "concurrency"], "expected from 1 to 1000000");
         }
         if k.prefetch == Some(0) {
             return fail(&["consumers", name, "prefetch"], "expected at least 1");
         }
     }
-    c.network
-        .latency
-        .check()
-        .or_else(|m| fail(&["network", "latency"], m))?;
+    c.network.latency.check().or_else(|m| fail(&["network", "latency"], m))?;
     for (i, l) in c.network.links.iter().enumerate() {
         let i = i.to_string();
         for (field, n) in [("from", &l.from), ("to", &l.to)] {
             if !is_node(n) {
-                return fail(
-                    &["network", "links", &i, field],
-                    format!("no node named `{n}` (nodes: {all_nodes})"),
-                );
+                return fail(&["network", "links", &i, field], format!("no node named `{n}` (nodes: {all_nodes})"));
             }
         }
         if let Some(d) = &l.latency {
-            d.check()
-                .or_else(|m| fail(&["network", "links", &i, "latency"], m))?;
+            d.check().or_else(|m| fail(&["network", "links", &i, "latency"], m))?;
         }
     }
     for (i, f) in c.faults.iter().enumerate() {
@@ -147,43 +114,38 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
         let (at, until) = f.window_ms();
         if let Some(u) = until {
             if u < at {
-                return fail(
-                    &["faults", &i, "until_ms"],
-                    format!("ends ({u} ms) before it begins ({at} ms)"),
-                );
+                return fail(&["faults", &i, "until_ms"], format!("ends ({u} ms) before it begins ({at} ms)"));
             }
         }
         let check = |field: &str, names: &[String]| -> Result<(), Failure> {
             match names.iter().find(|n| !is_node(n)) {
-                Some(n) => fail(
-                    &["faults", &i, field],
-                    format!("no node named `{n}` (nodes: {all_nodes})"),
-                ),
+                Some(n) => fail(&["faults", &i, field], format!("no node named `{n}` (nodes: {all_nodes})")),
                 None => Ok(()),
             }
         };
         match f {
             FaultSpec::Partition { groups, .. } => {
                 if groups.is_empty() || groups.iter().any(Vec::is_empty) {
-                    return fail(
-                        &["faults", &i, "groups"],
-                        "expected one or more non-empty groups of node names",
-                    );
+                    return fail(&["faults", &i, "groups"], "expected one or more non-empty groups of node names");
                 }
                 check("groups", &groups.concat())?;
             }
             FaultSpec::OneWayPartition { from, to, .. } => {
                 if from.is_empty() || to.is_empty() {
-                    return fail(
-                        &["faults", &i, "from"],
-                        "expected non-empty `from` and `to` lists",
-                    );
+                    return fail(&["faults", &i, "from"], "expected non-empty `from` and `to` lists");
                 }
                 check("from", from)?;
                 check("to", to)?;
             }
-            FaultSpec::Crash { node, .. } | FaultSpec::Slow { node, .. } => {
-                check("node", std::slice::from_ref(node))?
+            FaultSpec::Crash { node, .. } => check("node", std::slice::from_ref(node))?,
+            FaultSpec::Slow { node, factor, .. } => {
+                check("node", std::slice::from_ref(node))?;
+                if factor.0 < 1.0 {
+                    return fail(
+                        &["faults", &i, "factor"],
+                        format!("expected a slowdown factor of 1 or more, got {}", factor.0),
+                    );
+                }
             }
             FaultSpec::LossSpike { nodes, .. } => check("nodes", nodes)?,
         }
