@@ -404,6 +404,8 @@ pub struct Engine {
     limits: RunLimits,
     now: Time,
     run_end: Time,
+    /// The run phase ended because no work and no fault was left.
+    quiescent: bool,
     last_work: Time,
     events: u64,
     digest: Digest,
@@ -447,6 +449,7 @@ impl Engine {
             limits,
             now: 0,
             run_end: 0,
+            quiescent: false,
             last_work: 0,
             events: 0,
             digest: Digest::default(),
@@ -529,7 +532,10 @@ impl Engine {
                 }
                 // Nothing can ever happen again (a producer crashed for good,
                 // say): heal and drain rather than spin on samples.
-                Phase::Run if self.core.queue.steering == 0 => self.start_drain(),
+                Phase::Run if self.core.queue.steering == 0 => {
+                    self.quiescent = true;
+                    self.start_drain();
+                }
                 _ => {}
             }
         }
@@ -716,7 +722,10 @@ impl Engine {
         // Rates and averages are taken over [0, end]: up to the last first
         // application, so that a stale timer firing late in the drain does
         // not dilute them.
-        let end = self.core.ledger.last_applied().max(self.run_end);
+        // A run that ended because nothing could happen any more (a producer
+        // crashed for good, say) ended, for rates, at its last application.
+        let run_end = if self.quiescent { 0 } else { self.run_end };
+        let end = self.core.ledger.last_applied().max(run_end);
         let l = &self.core.ledger;
         let (p, c, lag) = (l.counts().produced, l.counts().processed, l.unapplied());
         self.core.metrics.sample(end, p, c, lag);

@@ -13,7 +13,7 @@
 //! messages produced so far is kept, so a restarted producer resumes its
 //! workload rather than starting it again.
 
-use crate::engine::{Component, Ctx};
+use crate::engine::{Component, Ctx, TimerId};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::rng::{unit, SimRng};
 use crate::time::{ms_to_ns, Duration, Time, NS_PER_S};
@@ -252,6 +252,7 @@ pub struct Producer {
     outstanding: BTreeMap<MsgId, Outstanding>,
     ack_deadlines: Deadlines,
     retry_at: Deadlines,
+    next_arrival: Option<TimerId>,
 }
 
 impl Producer {
@@ -271,6 +272,7 @@ impl Producer {
             outstanding: BTreeMap::new(),
             ack_deadlines: Deadlines::default(),
             retry_at: Deadlines::default(),
+            next_arrival: None,
         }
     }
 
@@ -315,7 +317,7 @@ impl Producer {
 
     fn schedule_arrival(&mut self, ctx: &mut Ctx) {
         let gap = self.arrival.next_gap(ctx.now(), ctx.rng());
-        ctx.set_timer(gap, TAG_ARRIVAL);
+        self.next_arrival = Some(ctx.set_timer(gap, TAG_ARRIVAL));
     }
 }
 
@@ -345,6 +347,7 @@ impl Component for Producer {
     fn on_timer(&mut self, ctx: &mut Ctx, tag: u64) {
         match tag {
             TAG_ARRIVAL => {
+                self.next_arrival = None;
                 if self.done || ctx.draining() {
                     return;
                 }
@@ -376,7 +379,19 @@ impl Component for Producer {
         }
     }
 
+    fn drain(&mut self, ctx: &mut Ctx) {
+        // No more production; and if nothing awaits an ack, no timeout matters.
+        if let Some(id) = self.next_arrival.take() {
+            ctx.cancel_timer(id);
+        }
+        if self.outstanding.is_empty() {
+            self.ack_deadlines.cancel_all(ctx);
+            self.retry_at.cancel_all(ctx);
+        }
+    }
+
     fn crash(&mut self) {
+        self.next_arrival = None;
         self.outstanding.clear();
         self.ack_deadlines.clear();
         self.retry_at.clear();

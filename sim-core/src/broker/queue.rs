@@ -211,6 +211,12 @@ impl Component for QueueBroker {
         self.dispatch(ctx);
     }
 
+    fn drain(&mut self, ctx: &mut Ctx) {
+        if self.unacked.is_empty() {
+            self.deadlines.cancel_all(ctx);
+        }
+    }
+
     fn held(&self, out: &mut Vec<MsgId>) {
         out.extend(self.queue.iter().map(|(r, _)| r.id));
         out.extend(self.unacked.values().map(|u| u.rec.id));
