@@ -63,6 +63,8 @@ pub struct Consumer {
     processing: Sampler,
     prefetch: u32,
     resubscribe_ns: Duration,
+    /// Durable: counts starts, so the broker can tell a reconnect from a repeat.
+    session: u32,
     subscribed: bool,
     retry: Option<TimerId>,
     /// Work in progress, one entry per slot; the timer tag is the slot.
@@ -79,11 +81,18 @@ impl Consumer {
             processing: spec.processing.sampler(),
             prefetch: spec.prefetch.unwrap_or(concurrency).max(1),
             resubscribe_ns: ms_to_ns(spec.resubscribe_ms.0).max(1),
+            session: 0,
             subscribed: false,
             retry: None,
             slots: (0..concurrency).map(|_| None).collect(),
             buffer: VecDeque::new(),
         }
+    }
+
+    fn subscribe(&mut self, ctx: &mut Ctx) {
+        self.subscribed = false;
+        ctx.send(self.source, Msg::Subscribe { prefetch: self.prefetch, session: self.session });
+        self.retry = Some(ctx.set_timer(self.resubscribe_ns, TAG_RESUBSCRIBE));
     }
 
     fn begin(&mut self, ctx: &mut Ctx, slot: usize, job: Job) {
@@ -97,9 +106,8 @@ impl Consumer {
 
 impl Component for Consumer {
     fn start(&mut self, ctx: &mut Ctx) {
-        self.subscribed = false;
-        ctx.send(self.source, Msg::Subscribe { prefetch: self.prefetch });
-        self.retry = Some(ctx.set_timer(self.resubscribe_ns, TAG_RESUBSCRIBE));
+        self.session += 1;
+        self.subscribe(ctx);
     }
 
     fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) {
@@ -126,7 +134,7 @@ impl Component for Consumer {
             self.retry = None;
             // The subscribe or its confirmation was lost: ask again.
             if !self.subscribed {
-                self.start(ctx);
+                self.subscribe(ctx);
             }
             return;
         }

@@ -60,6 +60,9 @@ pub enum Msg {
     Subscribe {
         /// How many unacknowledged deliveries the consumer accepts at once.
         prefetch: u32,
+        /// Which (re)start of the consumer this is: a repeat with the same
+        /// session is a retransmission, not a reconnect.
+        session: u32,
     },
     /// Broker to consumer: the subscription is in place.
     Subscribed,

@@ -338,3 +338,17 @@ at_ms = 600
     assert_eq!(healed.len(), 2, "both faults end in the drain: {:?}", out.fault_log);
     assert!(out.fault_log.iter().all(|f| !f.2 || f.0 < out.run_end), "no fault begins after the run");
 }
+
+#[test]
+fn a_repeated_subscribe_is_not_mistaken_for_a_reconnect() {
+    // The confirmation takes 100 ms to come back but the consumer asks again
+    // every 10 ms: the repeats must not make the broker take back (and so
+    // redeliver) the messages the consumer is working on.
+    let text = pipeline(500, "")
+        .replace(r#"latency = { dist = "constant", ms = 1 }"#, r#"latency = { dist = "constant", ms = 50 }"#)
+        .replace("prefetch = 100", "prefetch = 100\nresubscribe_ms = 10");
+    let out = run(&text, 1, false);
+    assert_eq!(out.counts.processed, 500);
+    assert_eq!(out.counts.duplicated, 0);
+    assert_eq!(out.counts.lost, 0);
+}

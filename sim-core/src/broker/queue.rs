@@ -57,6 +57,7 @@ struct Subscriber {
     node: NodeId,
     prefetch: u32,
     unacked: u32,
+    session: u32,
 }
 
 struct Unacked {
@@ -161,15 +162,25 @@ impl Component for QueueBroker {
                     self.deadlines.cancel_all(ctx);
                 }
             }
-            Msg::Subscribe { prefetch } => {
-                // A (re)connect: whatever this consumer had unacked goes back.
+            Msg::Subscribe { prefetch, session } => {
+                let known = self.subscribers.iter().position(|s| s.node == from);
+                if known.is_some_and(|i| self.subscribers[i].session == session) {
+                    // A repeat of a subscribe we already have (its confirmation
+                    // was lost): confirm again, change nothing.
+                    ctx.send(from, Msg::Subscribed);
+                    return;
+                }
+                // A new connection: whatever this consumer had unacked goes back.
                 let mine: Vec<u64> = self.unacked.iter().filter(|(_, u)| u.consumer == from).map(|(&t, _)| t).collect();
                 for tag in mine.into_iter().rev() {
                     self.requeue(tag);
                 }
-                match self.subscribers.iter_mut().find(|s| s.node == from) {
-                    Some(s) => s.prefetch = prefetch,
-                    None => self.subscribers.push(Subscriber { node: from, prefetch, unacked: 0 }),
+                match known {
+                    Some(i) => {
+                        self.subscribers[i].prefetch = prefetch;
+                        self.subscribers[i].session = session;
+                    }
+                    None => self.subscribers.push(Subscriber { node: from, prefetch, unacked: 0, session }),
                 }
                 ctx.send(from, Msg::Subscribed);
                 self.dispatch(ctx);
