@@ -182,6 +182,20 @@ pub(crate) struct Core {
     phase: Phase,
     producers_total: usize,
     producers_active: usize,
+    /// Producers that will produce no more in the run phase: done, or
+    /// crashed with no restart before the drain.
+    retired: Vec<bool>,
+}
+
+impl Core {
+    /// Marks producer `node` as finished with the run phase (once).
+    fn retire(&mut self, node: NodeId) {
+        let retired = &mut self.retired[node as usize];
+        if !*retired {
+            *retired = true;
+            self.producers_active = self.producers_active.saturating_sub(1);
+        }
+    }
 }
 
 /// A component's window on the simulation while it handles one event.
@@ -279,7 +293,7 @@ impl Ctx<'_> {
 
     /// Reports that this producer has produced all it was asked to.
     pub fn producer_done(&mut self) {
-        self.core.producers_active = self.core.producers_active.saturating_sub(1);
+        self.core.retire(self.me);
     }
 }
 
@@ -439,6 +453,7 @@ impl Engine {
                 phase: Phase::Run,
                 producers_total: producers_active,
                 producers_active,
+                retired: vec![false; n],
             },
             names,
             nodes,
@@ -634,6 +649,11 @@ impl Engine {
                 self.down[node as usize] += 1;
                 if self.down[node as usize] == 1 {
                     self.crash(node);
+                }
+                // A producer down for good can never finish its count: it must
+                // not hold the run phase open (it restarts in the drain).
+                if self.faults[i].0.end.is_none() && self.nodes[node as usize].is_producer() {
+                    self.core.retire(node);
                 }
             }
             other => self.core.net.begin(i, &other),
