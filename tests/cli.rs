@@ -302,7 +302,6 @@ fn a_bad_expectation_names_file_line_and_field() {
 }
 
 #[test]
-#[ignore = "bug: a bad expectation inside a multi-line `expect = [ ... ]` list is reported at the line of `expect = [`, not at the line of the bad string"]
 fn a_bad_expectation_in_a_multi_line_list_names_its_own_line() {
     let base = without_top_level_expect(&mm1_text());
     let text = replace_line(&base, "seed =", "seed = 1\nexpect = [\n  \"lost == 0\",\n  \"duplicated = 0\",\n]");
@@ -352,7 +351,6 @@ fn an_error_in_a_variant_override_names_the_override_line() {
 }
 
 #[test]
-#[ignore = "bug: an override written as a quoted dotted key on its own line of a `[variants.X.set]` table (`\"network.loss_probability\" = 1.5`) is reported at the `[variants.X.set]` header line, not the override's line: the line lookup splits the path but the document holds one quoted key"]
 fn an_error_in_a_quoted_dotted_override_names_the_override_line() {
     let text = format!(
         "{}\n[variants.broken.set]\n\"consumers.consumer.concurrency\" = 2\n\"network.loss_probability\" = 1.5\n",

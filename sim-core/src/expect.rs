@@ -95,19 +95,26 @@ pub fn known_paths() -> Vec<String> {
     out
 }
 
-/// Checks that every expectation parses and names a known key.
-pub fn check_all(exprs: &[String]) -> Result<(), String> {
+/// Checks that every expectation parses and names a known key; on failure,
+/// says which one (its index) and why.
+pub fn check_all(exprs: &[String]) -> Result<(), (usize, String)> {
     let known = known_paths();
-    for e in exprs {
-        let x = parse(e)?;
-        let p = x.path.join(".");
-        // Error kinds are open-ended: any `errors_by_kind.NAME` is allowed (absent = 0).
-        let error_kind = x.path.len() == 2 && x.path[0] == "errors_by_kind";
-        if !(known.contains(&p) || error_kind) {
-            return Err(format!("`{e}`: unknown key `{p}`; known keys: {}", known.join(", ")));
-        }
+    for (i, e) in exprs.iter().enumerate() {
+        check_one(e, &known).map_err(|m| (i, m))?;
     }
     Ok(())
+}
+
+fn check_one(e: &str, known: &[String]) -> Result<(), String> {
+    let x = parse(e)?;
+    let p = x.path.join(".");
+    // Error kinds are open-ended: any `errors_by_kind.NAME` is allowed (absent = 0).
+    let error_kind = x.path.len() == 2 && x.path[0] == "errors_by_kind";
+    if known.iter().any(|k| *k == p) || error_kind {
+        Ok(())
+    } else {
+        Err(format!("`{e}`: unknown key `{p}`; known keys: {}", known.join(", ")))
+    }
 }
 
 /// Checks one expectation against a variant's summary (as JSON). An

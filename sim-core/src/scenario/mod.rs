@@ -63,8 +63,20 @@ pub struct Variant {
     pub description: String,
     /// Expectations checked on this variant only.
     pub expect: Vec<String>,
-    /// Overrides of the base, as dotted paths.
-    pub set: Vec<(Vec<String>, Value)>,
+    /// Overrides of the base, in file order.
+    pub set: Vec<Override>,
+}
+
+/// One override in a variant's `set`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    /// The field it sets, as a path into the configuration.
+    pub path: Vec<String>,
+    /// The keys as the file writes them under `set` (a quoted dotted key
+    /// is one key here), to find its line.
+    pub keys: Vec<String>,
+    /// The new value.
+    pub value: Value,
 }
 
 /// A loaded, validated scenario file.
@@ -105,7 +117,7 @@ fn split_path(path: &str) -> Vec<String> {
 /// whole, just as with `--set`. A top-level key of `set` that contains dots
 /// (`"brokers.b.capacity" = 10`) is a path; deeper keys are taken literally,
 /// so `producers."web.eu".messages` keeps the name `web.eu`.
-fn flatten_set(item: &toml_edit::Item, values: &Table, out: &mut Vec<(Vec<String>, Value)>) {
+fn flatten_set(item: &toml_edit::Item, values: &Table, out: &mut Vec<Override>) {
     fn leaf(values: &Table, real: &[String]) -> Option<Value> {
         let (first, rest) = real.split_first()?;
         let mut v = values.get(first)?;
@@ -119,7 +131,7 @@ fn flatten_set(item: &toml_edit::Item, values: &Table, out: &mut Vec<(Vec<String
         values: &Table,
         real: &mut Vec<String>,
         path: &mut Vec<String>,
-        out: &mut Vec<(Vec<String>, Value)>,
+        out: &mut Vec<Override>,
     ) {
         for (k, child) in table.iter() {
             let added = if real.is_empty() { split_path(k) } else { vec![k.to_string()] };
@@ -129,8 +141,8 @@ fn flatten_set(item: &toml_edit::Item, values: &Table, out: &mut Vec<(Vec<String
             match child {
                 toml_edit::Item::Table(t) => walk(t, values, real, path, out),
                 _ => {
-                    if let Some(v) = leaf(values, real) {
-                        out.push((path.clone(), v));
+                    if let Some(value) = leaf(values, real) {
+                        out.push(Override { path: path.clone(), keys: real.clone(), value });
                     }
                 }
             }
@@ -144,7 +156,7 @@ fn flatten_set(item: &toml_edit::Item, values: &Table, out: &mut Vec<(Vec<String
             // `set = { "a.b" = 1, c = { ... } }`: every entry is a leaf.
             for (k, _) in t.iter() {
                 if let Some(v) = values.get(k) {
-                    out.push((split_path(k), v.clone()));
+                    out.push(Override { path: split_path(k), keys: vec![k.to_string()], value: v.clone() });
                 }
             }
         }
@@ -438,11 +450,11 @@ impl Scenario {
         let mut out = Vec::with_capacity(self.variants.len());
         for v in &self.variants {
             let mut table = self.base.clone();
-            for (path, value) in &v.set {
-                set_path(&mut table, path, value.clone()).map_err(|message| ScenarioError {
+            for o in &v.set {
+                set_path(&mut table, &o.path, o.value.clone()).map_err(|message| ScenarioError {
                     file: self.file.clone(),
-                    line: self.line(&self.variant_path(v, path)),
-                    field: Some(path.join(".")),
+                    line: self.line(&self.variant_path(v, &o.keys)),
+                    field: Some(o.path.join(".")),
                     variant: self.declared.then(|| v.name.clone()),
                     message,
                 })?;
@@ -455,10 +467,12 @@ impl Scenario {
                 (&config.expect, vec!["expect".to_string()], None),
                 (&v.expect, variant_path, self.declared.then(|| v.name.clone())),
             ] {
-                if let Err(message) = crate::expect::check_all(exprs) {
+                if let Err((index, message)) = crate::expect::check_all(exprs) {
+                    let mut at = path.clone();
+                    at.push(index.to_string());
                     return Err(ScenarioError {
                         file: self.file.clone(),
-                        line: self.line(&path),
+                        line: self.line(&at),
                         field: Some(path.join(".")),
                         variant,
                         message,
@@ -512,11 +526,15 @@ impl Scenario {
         if let Some((k, _)) = self.overrides.iter().find(|(k, _)| related(&split_path(k))) {
             return ScenarioError { file: "--set".into(), line: None, field: Some(k.clone()), variant: None, message };
         }
+        // Where the file writes it: in the variant's override if one touches
+        // the field (plus whatever part of the path lies inside the override's
+        // value), else in the base.
         let line = variant
-            .and_then(|v| v.set.iter().find(|(p, _)| related(p)).map(|(p, _)| (v, p)))
-            .map(|(v, p)| {
-                let longer = if p.len() > path.len() { p.clone() } else { path.clone() };
-                self.line(&self.variant_path(v, &longer))
+            .and_then(|v| v.set.iter().find(|o| related(&o.path)).map(|o| (v, o)))
+            .map(|(v, o)| {
+                let mut keys = o.keys.clone();
+                keys.extend(path.iter().skip(o.path.len()).cloned());
+                self.line(&self.variant_path(v, &keys))
             })
             .unwrap_or_else(|| self.line(&path));
         ScenarioError {
