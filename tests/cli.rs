@@ -254,7 +254,6 @@ fn a_wrong_type_names_file_line_and_field() {
 }
 
 #[test]
-#[ignore = "bug: an error inside an internally tagged table (arrival, latency/processing `dist`, broker `kind`, [[faults]]) names only the enclosing table (`producers.producer.arrival`, `faults.0`) and reports that table's first line, not the bad key (`rate_per_s`) and its line; serde buffers tagged enums, so serde_path_to_error loses the inner path"]
 fn a_wrong_type_inside_a_tagged_table_names_the_key_and_its_line() {
     // The arrival process as its own table, the bad key on its own line.
     let text = replace_line(&mm1_text(), "arrival =", "");

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 /// A distribution of durations, as written in a scenario file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "dist", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "dist", rename_all = "lowercase", try_from = "DistTable")]
 pub enum Dist {
     /// Always the same duration.
     Constant {
@@ -60,6 +60,78 @@ pub enum Dist {
         /// The tail index.
         shape: Positive,
     },
+}
+
+/// A `dist` table as written, every field optional, so that serde can name
+/// the exact field of an error; [`Dist::try_from`] then checks the fields
+/// against the tag.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DistTable {
+    dist: DistKind,
+    ms: Option<Millis>,
+    min_ms: Option<Millis>,
+    max_ms: Option<Millis>,
+    mean_ms: Option<Millis>,
+    stddev_ms: Option<Millis>,
+    scale_ms: Option<Millis>,
+    shape: Option<Positive>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum DistKind {
+    Constant,
+    Uniform,
+    Exponential,
+    Normal,
+    Lognormal,
+    Pareto,
+}
+
+impl TryFrom<DistTable> for Dist {
+    type Error = String;
+
+    fn try_from(t: DistTable) -> Result<Self, String> {
+        use crate::tagged::{need, only, present};
+        let p = present!(t, ms, min_ms, max_ms, mean_ms, stddev_ms, scale_ms, shape);
+        let mean_sd = ["mean_ms", "stddev_ms"];
+        Ok(match t.dist {
+            DistKind::Constant => {
+                let w = "a constant `dist`";
+                only(&p, &["ms"], w)?;
+                Dist::Constant { ms: need(t.ms, "ms", w)? }
+            }
+            DistKind::Uniform => {
+                let w = "a uniform `dist`";
+                only(&p, &["min_ms", "max_ms"], w)?;
+                Dist::Uniform { min_ms: need(t.min_ms, "min_ms", w)?, max_ms: need(t.max_ms, "max_ms", w)? }
+            }
+            DistKind::Exponential => {
+                let w = "an exponential `dist`";
+                only(&p, &["mean_ms"], w)?;
+                Dist::Exponential { mean_ms: need(t.mean_ms, "mean_ms", w)? }
+            }
+            DistKind::Normal => {
+                let w = "a normal `dist`";
+                only(&p, &mean_sd, w)?;
+                Dist::Normal { mean_ms: need(t.mean_ms, "mean_ms", w)?, stddev_ms: need(t.stddev_ms, "stddev_ms", w)? }
+            }
+            DistKind::Lognormal => {
+                let w = "a lognormal `dist`";
+                only(&p, &mean_sd, w)?;
+                Dist::Lognormal {
+                    mean_ms: need(t.mean_ms, "mean_ms", w)?,
+                    stddev_ms: need(t.stddev_ms, "stddev_ms", w)?,
+                }
+            }
+            DistKind::Pareto => {
+                let w = "a pareto `dist`";
+                only(&p, &["scale_ms", "shape"], w)?;
+                Dist::Pareto { scale_ms: need(t.scale_ms, "scale_ms", w)?, shape: need(t.shape, "shape", w)? }
+            }
+        })
+    }
 }
 
 impl Default for Dist {

@@ -110,7 +110,7 @@ fn check_one(e: &str, known: &[String]) -> Result<(), String> {
     let p = x.path.join(".");
     // Error kinds are open-ended: any `errors_by_kind.NAME` is allowed (absent = 0).
     let error_kind = x.path.len() == 2 && x.path[0] == "errors_by_kind";
-    if known.iter().any(|k| *k == p) || error_kind {
+    if known.contains(&p) || error_kind {
         Ok(())
     } else {
         Err(format!("`{e}`: unknown key `{p}`; known keys: {}", known.join(", ")))

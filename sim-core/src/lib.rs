@@ -34,6 +34,7 @@ pub mod producer;
 pub mod rng;
 pub mod scenario;
 pub mod summary;
+mod tagged;
 pub mod time;
 pub mod timers;
 pub mod trace;

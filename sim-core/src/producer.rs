@@ -57,7 +57,7 @@ fn default_ack_timeout() -> Millis {
 
 /// An arrival process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "process", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "process", rename_all = "lowercase", try_from = "ArrivalTable")]
 pub enum Arrival {
     /// Exactly `rate_per_s` evenly spaced messages per second.
     Constant {
@@ -75,7 +75,6 @@ pub enum Arrival {
         /// Rate during a burst.
         on_rate_per_s: Rate,
         /// Rate between bursts.
-        #[serde(default = "zero_rate")]
         off_rate_per_s: RateOrZero,
         /// Length of a burst.
         on_ms: Millis,
@@ -84,8 +83,56 @@ pub enum Arrival {
     },
 }
 
-fn zero_rate() -> RateOrZero {
-    RateOrZero(0.0)
+/// An `arrival` table as written (see the `tagged` module).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArrivalTable {
+    process: ArrivalKind,
+    rate_per_s: Option<Rate>,
+    on_rate_per_s: Option<Rate>,
+    off_rate_per_s: Option<RateOrZero>,
+    on_ms: Option<Millis>,
+    off_ms: Option<Millis>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ArrivalKind {
+    Constant,
+    Poisson,
+    Bursty,
+}
+
+impl TryFrom<ArrivalTable> for Arrival {
+    type Error = String;
+
+    fn try_from(t: ArrivalTable) -> Result<Self, String> {
+        use crate::tagged::{need, only, present};
+        let p = present!(t, rate_per_s, on_rate_per_s, off_rate_per_s, on_ms, off_ms);
+        Ok(match t.process {
+            ArrivalKind::Constant | ArrivalKind::Poisson => {
+                let constant = matches!(t.process, ArrivalKind::Constant);
+                let w = if constant { "a constant `process`" } else { "a poisson `process`" };
+                only(&p, &["rate_per_s"], w)?;
+                let rate_per_s = need(t.rate_per_s, "rate_per_s", w)?;
+                if constant {
+                    Arrival::Constant { rate_per_s }
+                } else {
+                    Arrival::Poisson { rate_per_s }
+                }
+            }
+            ArrivalKind::Bursty => {
+                let w = "a bursty `process`";
+                only(&p, &["on_rate_per_s", "off_rate_per_s", "on_ms", "off_ms"], w)?;
+                Arrival::Bursty {
+                    on_rate_per_s: need(t.on_rate_per_s, "on_rate_per_s", w)?,
+                    off_rate_per_s: t.off_rate_per_s.unwrap_or(RateOrZero(0.0)),
+                    on_ms: need(t.on_ms, "on_ms", w)?,
+                    off_ms: need(t.off_ms, "off_ms", w)?,
+                }
+            }
+        })
+    }
 }
 
 impl Arrival {
@@ -145,7 +192,7 @@ impl Arrival {
 
 /// Which keys messages carry. Order is judged within a key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "distribution", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "distribution", rename_all = "lowercase", try_from = "KeysTable")]
 pub enum Keys {
     /// Keys 0..count, equally likely.
     Uniform {
@@ -159,6 +206,43 @@ pub enum Keys {
         /// Skew: larger means a few keys get most messages.
         exponent: Positive,
     },
+}
+
+/// A `keys` table as written (see the `tagged` module).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysTable {
+    distribution: KeysKind,
+    count: Option<u64>,
+    exponent: Option<Positive>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum KeysKind {
+    Uniform,
+    Zipf,
+}
+
+impl TryFrom<KeysTable> for Keys {
+    type Error = String;
+
+    fn try_from(t: KeysTable) -> Result<Self, String> {
+        use crate::tagged::{need, only, present};
+        let p = present!(t, count, exponent);
+        Ok(match t.distribution {
+            KeysKind::Uniform => {
+                let w = "a uniform `distribution`";
+                only(&p, &["count"], w)?;
+                Keys::Uniform { count: need(t.count, "count", w)? }
+            }
+            KeysKind::Zipf => {
+                let w = "a zipf `distribution`";
+                only(&p, &["count", "exponent"], w)?;
+                Keys::Zipf { count: need(t.count, "count", w)?, exponent: need(t.exponent, "exponent", w)? }
+            }
+        })
+    }
 }
 
 impl Default for Keys {

@@ -7,12 +7,44 @@ mod queue;
 
 pub use queue::{QueueBroker, QueueSpec};
 
+use crate::units::Millis;
 use serde::{Deserialize, Serialize};
 
 /// A broker as written in a scenario file: `kind` selects the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "lowercase", try_from = "BrokerTable")]
 pub enum BrokerSpec {
     /// One FIFO queue with acks, redelivery and optional capacity.
     Queue(QueueSpec),
+}
+
+/// A broker table as written (see the `tagged` module).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BrokerTable {
+    kind: BrokerKind,
+    capacity: Option<u64>,
+    durable: Option<bool>,
+    redelivery_timeout_ms: Option<Millis>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum BrokerKind {
+    Queue,
+}
+
+impl TryFrom<BrokerTable> for BrokerSpec {
+    type Error = String;
+
+    fn try_from(t: BrokerTable) -> Result<Self, String> {
+        let defaults = QueueSpec::default();
+        Ok(match t.kind {
+            BrokerKind::Queue => BrokerSpec::Queue(QueueSpec {
+                capacity: t.capacity,
+                durable: t.durable.unwrap_or(defaults.durable),
+                redelivery_timeout_ms: t.redelivery_timeout_ms.unwrap_or(defaults.redelivery_timeout_ms),
+            }),
+        })
+    }
 }

@@ -47,6 +47,12 @@ fn yes() -> bool {
     true
 }
 
+impl Default for QueueSpec {
+    fn default() -> Self {
+        QueueSpec { capacity: None, durable: true, redelivery_timeout_ms: default_redelivery() }
+    }
+}
+
 fn default_redelivery() -> Millis {
     Millis(30_000.0)
 }

@@ -144,7 +144,7 @@ fn yes() -> bool {
 /// A scheduled fault. Every fault begins at `at_ms` and, if `until_ms` is
 /// given, ends then; otherwise it lasts until the drain heals it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "kebab-case", try_from = "FaultTable")]
 pub enum FaultSpec {
     /// Nodes in different groups cannot talk, either way. A single group is
     /// cut off from every node not in it.
@@ -152,7 +152,6 @@ pub enum FaultSpec {
         /// Start.
         at_ms: Millis,
         /// End (heal).
-        #[serde(default)]
         until_ms: Option<Millis>,
         /// The sides of the partition.
         groups: Vec<Vec<String>>,
@@ -162,7 +161,6 @@ pub enum FaultSpec {
         /// Start.
         at_ms: Millis,
         /// End (heal).
-        #[serde(default)]
         until_ms: Option<Millis>,
         /// Senders that are cut off.
         from: Vec<String>,
@@ -174,7 +172,6 @@ pub enum FaultSpec {
         /// Crash time.
         at_ms: Millis,
         /// Restart time.
-        #[serde(default)]
         until_ms: Option<Millis>,
         /// Which node.
         node: String,
@@ -184,7 +181,6 @@ pub enum FaultSpec {
         /// Start.
         at_ms: Millis,
         /// End.
-        #[serde(default)]
         until_ms: Option<Millis>,
         /// Which node.
         node: String,
@@ -197,14 +193,95 @@ pub enum FaultSpec {
         /// Start.
         at_ms: Millis,
         /// End.
-        #[serde(default)]
         until_ms: Option<Millis>,
         /// Loss probability during the spike.
         probability: Probability,
         /// Nodes whose links are affected.
-        #[serde(default)]
         nodes: Vec<String>,
     },
+}
+
+/// A `[[faults]]` table as written (see the `tagged` module).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultTable {
+    kind: FaultKind,
+    at_ms: Option<Millis>,
+    until_ms: Option<Millis>,
+    groups: Option<Vec<Vec<String>>>,
+    from: Option<Vec<String>>,
+    to: Option<Vec<String>>,
+    node: Option<String>,
+    factor: Option<Positive>,
+    probability: Option<Probability>,
+    nodes: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum FaultKind {
+    Partition,
+    OneWayPartition,
+    Crash,
+    Slow,
+    LossSpike,
+}
+
+impl TryFrom<FaultTable> for FaultSpec {
+    type Error = String;
+
+    fn try_from(t: FaultTable) -> Result<Self, String> {
+        use crate::tagged::{need, only, present};
+        let p = present!(t, at_ms, until_ms, groups, from, to, node, factor, probability, nodes);
+        let with = |extra: &[&'static str]| [&["at_ms", "until_ms"][..], extra].concat();
+        let until_ms = t.until_ms;
+        Ok(match t.kind {
+            FaultKind::Partition => {
+                let w = "a `partition` fault";
+                only(&p, &with(&["groups"]), w)?;
+                FaultSpec::Partition {
+                    at_ms: need(t.at_ms, "at_ms", w)?,
+                    until_ms,
+                    groups: need(t.groups, "groups", w)?,
+                }
+            }
+            FaultKind::OneWayPartition => {
+                let w = "a `one-way-partition` fault";
+                only(&p, &with(&["from", "to"]), w)?;
+                FaultSpec::OneWayPartition {
+                    at_ms: need(t.at_ms, "at_ms", w)?,
+                    until_ms,
+                    from: need(t.from, "from", w)?,
+                    to: need(t.to, "to", w)?,
+                }
+            }
+            FaultKind::Crash => {
+                let w = "a `crash` fault";
+                only(&p, &with(&["node"]), w)?;
+                FaultSpec::Crash { at_ms: need(t.at_ms, "at_ms", w)?, until_ms, node: need(t.node, "node", w)? }
+            }
+            FaultKind::Slow => {
+                let w = "a `slow` fault";
+                only(&p, &with(&["node", "factor"]), w)?;
+                FaultSpec::Slow {
+                    at_ms: need(t.at_ms, "at_ms", w)?,
+                    until_ms,
+                    node: need(t.node, "node", w)?,
+                    factor: need(t.factor, "factor", w)?,
+                }
+            }
+            FaultKind::LossSpike => {
+                let w = "a `loss-spike` fault";
+                only(&p, &with(&["probability", "nodes"]), w)?;
+                FaultSpec::LossSpike {
+                    at_ms: need(t.at_ms, "at_ms", w)?,
+                    until_ms,
+                    probability: need(t.probability, "probability", w)?,
+                    nodes: t.nodes.unwrap_or_default(),
+                }
+            }
+        })
+    }
 }
 
 impl FaultSpec {
