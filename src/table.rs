@@ -19,14 +19,14 @@ fn number(v: f64) -> String {
 /// Renders the summary as a table of variants and a list of expectations.
 pub fn render(s: &Summary) -> String {
     let rows: [Row; 15] = [
-        ("produced", |v| v.produced as f64),
-        ("acked", |v| v.acked as f64),
-        ("processed", |v| v.processed as f64),
-        ("lost", |v| v.lost as f64),
-        ("duplicated", |v| v.duplicated as f64),
-        ("reordered", |v| v.reordered as f64),
-        ("in flight at end", |v| v.in_flight as f64),
-        ("send failed", |v| v.send_failed as f64),
+        ("produced", |v| v.counts.produced as f64),
+        ("acked", |v| v.counts.acked as f64),
+        ("processed", |v| v.counts.processed as f64),
+        ("lost", |v| v.counts.lost as f64),
+        ("duplicated", |v| v.counts.duplicated as f64),
+        ("reordered", |v| v.counts.reordered as f64),
+        ("in flight at end", |v| v.counts.in_flight as f64),
+        ("send failed", |v| v.counts.send_failed as f64),
         ("errors", |v| v.errors as f64),
         ("throughput /s", |v| v.throughput_per_s),
         ("latency mean ms", |v| v.latency_ms.mean),

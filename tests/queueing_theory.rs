@@ -63,7 +63,7 @@ fn mm1_mean_latency_and_littles_law_match_theory() {
     let mu = 1.0 / service;
     let w = 1.0 / (mu - lambda); // mean time in system, ms
     let s = run(&c, c.seed);
-    assert_eq!(s.processed, 1_000_000);
+    assert_eq!(s.counts.processed, 1_000_000);
     assert!(within(s.latency_ms.mean, w, 0.02), "mean latency {} vs M/M/1 {w}", s.latency_ms.mean);
     // Little's law: the time-average number in the system equals the arrival
     // rate times the mean time in the system, and rho / (1 - rho).

@@ -4,6 +4,7 @@
 
 use crate::engine::RunOutput;
 use crate::expect::{self, Outcome};
+use crate::ledger::Counts;
 use crate::metrics::LatencySummary;
 use crate::net::NetStats;
 use crate::time::{ns_to_ms, ns_to_s};
@@ -43,26 +44,12 @@ pub struct FaultEntry {
 pub struct VariantSummary {
     /// What the variant shows.
     pub description: String,
-    /// Messages produced.
-    pub produced: u64,
-    /// Messages the broker acknowledged to their producer.
-    pub acked: u64,
-    /// Messages that reached a consumer at least once.
-    pub delivered: u64,
-    /// Messages whose effect was applied at least once.
-    pub processed: u64,
-    /// Considered sent, never applied, and held nowhere at the end (see docs/concepts.md).
-    pub lost: u64,
-    /// Extra applications of effects.
-    pub duplicated: u64,
-    /// First applications out of production order within a key.
-    pub reordered: u64,
+    /// The ledger's counts: produced, acked, delivered, processed, lost,
+    /// duplicated, reordered, in_flight, send_failed (keys at this level).
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Errors of every kind.
     pub errors: u64,
-    /// Not applied but still held somewhere at the end.
-    pub in_flight: u64,
-    /// Not applied, and the producer knew its send failed.
-    pub send_failed: u64,
     /// First applications per simulated second over the horizon.
     pub throughput_per_s: f64,
     /// Production to first application.
@@ -92,16 +79,8 @@ impl VariantSummary {
         let horizon_s = ns_to_s(out.end);
         let mut s = VariantSummary {
             description: description.to_string(),
-            produced: c.produced,
-            acked: c.acked,
-            delivered: c.delivered,
-            processed: c.processed,
-            lost: c.lost,
-            duplicated: c.duplicated,
-            reordered: c.reordered,
+            counts: c.clone(),
             errors: out.errors_total,
-            in_flight: c.in_flight,
-            send_failed: c.send_failed,
             throughput_per_s: if horizon_s > 0.0 { c.processed as f64 / horizon_s } else { 0.0 },
             latency_ms: out.latency.clone(),
             wait_ms: out.wait.clone(),

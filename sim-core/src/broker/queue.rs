@@ -25,36 +25,25 @@ use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::time::{ms_to_ns, Duration, Time};
 use crate::timers::Deadlines;
 use crate::units::Millis;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 
-/// A queue broker as written in a scenario file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A queue broker as written in a scenario file (read through the broker
+/// table in `broker/mod.rs`, which fills in these defaults).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueueSpec {
     /// Most messages the queue holds (waiting, not counting unacked); unbounded when absent.
-    #[serde(default)]
     pub capacity: Option<u64>,
-    /// Whether the queue survives a crash of the broker.
-    #[serde(default = "yes")]
+    /// Whether the queue survives a crash of the broker (default true).
     pub durable: bool,
-    /// How long a delivery may stay unacked before it is redelivered.
-    #[serde(default = "default_redelivery")]
+    /// How long a delivery may stay unacked before it is redelivered (default 30 s).
     pub redelivery_timeout_ms: Millis,
-}
-
-fn yes() -> bool {
-    true
 }
 
 impl Default for QueueSpec {
     fn default() -> Self {
-        QueueSpec { capacity: None, durable: true, redelivery_timeout_ms: default_redelivery() }
+        QueueSpec { capacity: None, durable: true, redelivery_timeout_ms: Millis(30_000.0) }
     }
-}
-
-fn default_redelivery() -> Millis {
-    Millis(30_000.0)
 }
 
 const TAG_REDELIVER: u64 = 0;
