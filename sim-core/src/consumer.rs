@@ -1,7 +1,35 @@
 //! Consumers: subscribe to a broker, process each delivered message for a
 //! time drawn from a processing-time distribution, with at most
 //! `concurrency` messages in progress at once, then apply the message's
-//! effect and ack it (process-then-ack: at-least-once).
+//! effect.
+//!
+//! When the consumer acks decides its delivery guarantee:
+//!
+//! - `ack = "after"` (the default): process, apply the effect, then ack.
+//!   A crash between the effect and the ack, or a lost ack, makes the broker
+//!   deliver the message again and the effect is applied twice:
+//!   **at-least-once**.
+//! - `ack = "before"`: subscribe with auto-ack. The broker forgets each
+//!   message the moment it sends it (and ignores prefetch), so a message
+//!   lost on the way, or by a crash or a failure while processing, is lost:
+//!   **at-most-once**.
+//!
+//! `effect = "idempotent"` makes the effect safe to repeat: the id of every
+//! message applied goes into a dedup store, written in the same transaction
+//! as the effect (an `INSERT IGNORE` keyed by message id), and a message
+//! already there is skipped. The store is a database shared by every
+//! consumer that names it in `dedup_store` (by default, all consumers of
+//! the same broker), so a message redelivered to another consumer is caught
+//! too. With `ack = "after"` this gives an effect applied exactly once.
+//! Simplification: the store never fails, answers without network delay,
+//! survives every crash, and keeps every id (a real one would expire them).
+//!
+//! Processing can fail. A transient failure (`failure_probability`, drawn
+//! afresh each time) nacks the message for redelivery; a permanent one
+//! (`poison_probability`, a property of the message: it fails every time,
+//! on every consumer) nacks it without requeue, so the broker dead-letters
+//! it. With `ack = "before"` there is nothing left to nack: the message is
+//! lost.
 //!
 //! A consumer subscribes at start and after every restart, and asks again
 //! every `resubscribe_ms` until the broker confirms, so a subscription lost
@@ -10,14 +38,16 @@
 //! Deliveries that arrive while every slot is busy wait in a local buffer.
 //! A crash loses the work in progress and the buffer (volatile); the broker
 //! gets them back when the consumer re-subscribes on restart, or when their
-//! redelivery timeout passes. Commit-before-processing, idempotent effects
-//! and transactional consumers come with the delivery-guarantee models.
+//! redelivery timeout passes. Network duplication can still deliver a message
+//! twice even at most once (the network model has no transport-level
+//! dedup); transactional read-process-write comes with the log broker.
 
 use crate::dist::{Dist, Sampler};
 use crate::engine::{Component, Ctx, TimerId};
 use crate::message::{Msg, MsgId, NodeId, Record};
+use crate::rng::chance;
 use crate::time::{ms_to_ns, Duration};
-use crate::units::Millis;
+use crate::units::{Millis, Probability};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
@@ -39,6 +69,52 @@ pub struct ConsumerSpec {
     /// asking again.
     #[serde(default = "default_resubscribe")]
     pub resubscribe_ms: Millis,
+    /// When to ack: after the effect (at-least-once) or on receipt (at-most-once).
+    #[serde(default)]
+    pub ack: AckTiming,
+    /// Whether the effect is deduplicated by message id.
+    #[serde(default)]
+    pub effect: Effect,
+    /// Probability that one processing attempt fails (transient failure).
+    #[serde(default)]
+    pub failure_probability: Probability,
+    /// Probability that a message is poison: it fails every time (permanent failure).
+    #[serde(default)]
+    pub poison_probability: Probability,
+    /// The dedup store of an idempotent effect; consumers naming the same
+    /// store share it. Default: one store per source broker.
+    #[serde(default)]
+    pub dedup_store: Option<String>,
+}
+
+impl ConsumerSpec {
+    /// The name of the dedup store this consumer uses, if its effect is idempotent.
+    pub fn store_name(&self) -> Option<String> {
+        (self.effect == Effect::Idempotent)
+            .then(|| self.dedup_store.clone().unwrap_or_else(|| format!("dedup:{}", self.source)))
+    }
+}
+
+/// When a consumer acks a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AckTiming {
+    /// After applying the effect: at-least-once.
+    #[default]
+    After,
+    /// On receipt, before processing: at-most-once.
+    Before,
+}
+
+/// How a consumer applies a message's effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    /// Apply it every time the message is processed.
+    #[default]
+    Plain,
+    /// Apply it only if the message's id is not yet in the dedup store.
+    Idempotent,
 }
 
 fn one() -> u32 {
@@ -67,14 +143,20 @@ pub struct Consumer {
     session: u32,
     subscribed: bool,
     retry: Option<TimerId>,
+    ack: AckTiming,
+    failure_probability: f64,
+    poison_probability: f64,
+    /// The dedup store (an index into the engine's stores), when the effect is idempotent.
+    store: Option<usize>,
     /// Work in progress, one entry per slot; the timer tag is the slot.
     slots: Vec<Option<Job>>,
     buffer: VecDeque<Job>,
 }
 
 impl Consumer {
-    /// A consumer reading from `source` as `spec` says.
-    pub fn new(spec: &ConsumerSpec, source: NodeId) -> Self {
+    /// A consumer reading from `source` as `spec` says, with dedup store
+    /// number `store` when its effect is idempotent.
+    pub fn new(spec: &ConsumerSpec, source: NodeId, store: Option<usize>) -> Self {
         let concurrency = spec.concurrency.max(1);
         Consumer {
             source,
@@ -84,14 +166,40 @@ impl Consumer {
             session: 0,
             subscribed: false,
             retry: None,
+            ack: spec.ack,
+            failure_probability: spec.failure_probability.0,
+            poison_probability: spec.poison_probability.0,
+            store,
             slots: (0..concurrency).map(|_| None).collect(),
             buffer: VecDeque::new(),
         }
     }
 
+    /// Processing of `job` ended: apply its effect and ack, or nack.
+    fn finish(&mut self, ctx: &mut Ctx, job: Job) {
+        let id = job.rec.id;
+        let poison = self.poison_probability > 0.0 && ctx.message_draw(id, "poison") < self.poison_probability;
+        let failed = poison || chance(ctx.rng(), self.failure_probability);
+        if failed {
+            ctx.error(if poison { "permanent-failure" } else { "transient-failure" });
+            if self.ack == AckTiming::After {
+                ctx.send(self.source, Msg::Nack { tag: job.tag, requeue: !poison });
+            }
+            return;
+        }
+        // The dedup check and the effect are one transaction.
+        if self.store.is_none_or(|store| ctx.dedup_insert(store, id)) {
+            ctx.apply_effect(id);
+        }
+        if self.ack == AckTiming::After {
+            ctx.send(self.source, Msg::Ack { tag: job.tag });
+        }
+    }
+
     fn subscribe(&mut self, ctx: &mut Ctx) {
         self.subscribed = false;
-        ctx.send(self.source, Msg::Subscribe { prefetch: self.prefetch, session: self.session });
+        let auto_ack = self.ack == AckTiming::Before;
+        ctx.send(self.source, Msg::Subscribe { prefetch: self.prefetch, session: self.session, auto_ack });
         self.retry = Some(ctx.set_timer(self.resubscribe_ns, TAG_RESUBSCRIBE));
     }
 
@@ -142,8 +250,7 @@ impl Component for Consumer {
         let Some(job) = self.slots.get_mut(slot).and_then(Option::take) else {
             return;
         };
-        ctx.apply_effect(job.rec.id);
-        ctx.send(self.source, Msg::Ack { tag: job.tag });
+        self.finish(ctx, job);
         if let Some(next) = self.buffer.pop_front() {
             self.begin(ctx, slot, next);
         }

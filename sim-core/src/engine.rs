@@ -172,6 +172,9 @@ pub enum Phase {
 
 /// Shared engine state that components reach through [`Ctx`].
 pub(crate) struct Core {
+    seed: u64,
+    /// Dedup stores, by index: the ids whose effect each has recorded.
+    stores: Vec<std::collections::BTreeSet<MsgId>>,
     pub(crate) queue: EventQueue,
     pub(crate) net: Network,
     pub(crate) ledger: Ledger,
@@ -252,6 +255,31 @@ impl Ctx<'_> {
     #[inline]
     pub fn draining(&self) -> bool {
         self.core.phase != Phase::Run
+    }
+
+    /// Records `id` in dedup store number `store` and returns true if it was
+    /// not there yet: the check and the insert are one atomic step, as an
+    /// `INSERT IGNORE` in the same transaction as the effect. Stores are
+    /// shared by every node that names the same one, and durable.
+    pub fn dedup_insert(&mut self, store: usize, id: MsgId) -> bool {
+        if store >= self.core.stores.len() {
+            self.core.stores.resize_with(store + 1, Default::default);
+        }
+        self.core.stores[store].insert(id)
+    }
+
+    /// A uniform number in [0, 1) fixed by the seed, the message and
+    /// `purpose`: the same every time it is asked, by any node. For
+    /// properties of a message itself, such as whether it is a poison
+    /// message that fails every time it is processed.
+    pub fn message_draw(&self, id: MsgId, purpose: &str) -> f64 {
+        let mut x =
+            self.core.seed ^ crate::rng::stable_hash(purpose.as_bytes()) ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // splitmix64's finaliser: every input bit affects every output bit.
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^= x >> 31;
+        (x >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// This node's slow-node factor (1.0 normally): processing times are
@@ -443,6 +471,8 @@ impl Engine {
         let producers_active = nodes.iter().filter(|c| c.is_producer()).count();
         Engine {
             core: Core {
+                seed,
+                stores: Vec::new(),
                 queue: EventQueue::default(),
                 net: network,
                 ledger: Ledger::default(),

@@ -54,6 +54,14 @@ pub enum Msg {
         /// The delivery tag from [`Msg::Deliver`].
         tag: u64,
     },
+    /// Consumer to broker: processing delivery `tag` failed. With `requeue`
+    /// the broker delivers it again; without, it dead-letters it.
+    Nack {
+        /// The delivery tag from [`Msg::Deliver`].
+        tag: u64,
+        /// Whether to try again.
+        requeue: bool,
+    },
     /// Consumer to broker: (re)connect and accept up to `prefetch` unacked
     /// deliveries at once. Sent at start and after a restart, and repeated
     /// until the broker confirms with [`Msg::Subscribed`].
@@ -63,6 +71,9 @@ pub enum Msg {
         /// Which (re)start of the consumer this is: a repeat with the same
         /// session is a retransmission, not a reconnect.
         session: u32,
+        /// Auto-ack: the broker forgets each message the moment it sends it
+        /// and sends without limit (prefetch does not apply).
+        auto_ack: bool,
     },
     /// Broker to consumer: the subscription is in place.
     Subscribed,
@@ -74,7 +85,7 @@ impl Msg {
         match self {
             Msg::Publish { rec, .. } | Msg::Deliver { rec, .. } => Some(rec.id),
             Msg::PublishAck { id, .. } => Some(*id),
-            Msg::Ack { .. } | Msg::Subscribe { .. } | Msg::Subscribed => None,
+            Msg::Ack { .. } | Msg::Nack { .. } | Msg::Subscribe { .. } | Msg::Subscribed => None,
         }
     }
 
@@ -87,6 +98,7 @@ impl Msg {
             Msg::Ack { .. } => "ack",
             Msg::Subscribe { .. } => "subscribe",
             Msg::Subscribed => "subscribed",
+            Msg::Nack { .. } => "nack",
         }
     }
 
@@ -98,6 +110,7 @@ impl Msg {
             Msg::Ack { .. } => 4,
             Msg::Subscribe { .. } => 5,
             Msg::Subscribed => 6,
+            Msg::Nack { .. } => 7,
         }
     }
 }

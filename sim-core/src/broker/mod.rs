@@ -26,6 +26,9 @@ struct BrokerTable {
     capacity: Option<u64>,
     durable: Option<bool>,
     redelivery_timeout_ms: Option<Millis>,
+    max_deliveries: Option<u32>,
+    ttl_ms: Option<Millis>,
+    dead_letter: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -44,6 +47,9 @@ impl TryFrom<BrokerTable> for BrokerSpec {
                 capacity: t.capacity,
                 durable: t.durable.unwrap_or(defaults.durable),
                 redelivery_timeout_ms: t.redelivery_timeout_ms.unwrap_or(defaults.redelivery_timeout_ms),
+                max_deliveries: t.max_deliveries,
+                ttl_ms: t.ttl_ms,
+                dead_letter: t.dead_letter,
             }),
         })
     }

@@ -1,9 +1,20 @@
-//! The queue broker: one FIFO queue. Producers publish into it (and get an
-//! ack if they asked for one); subscribed consumers receive messages pushed
-//! to them, at most `prefetch` unacknowledged at a time each, and ack them
-//! when done. A delivery that is not acked within `redelivery_timeout_ms`
-//! goes back to the head of the queue, marked redelivered, and so does every
-//! unacked delivery of a consumer that re-subscribes after a restart.
+//! The queue broker: one FIFO queue, RabbitMQ-like. Producers publish into
+//! it (and get an ack if they asked for one); subscribed consumers receive
+//! messages pushed to them, at most `prefetch` unacknowledged at a time
+//! each, and ack them when done, or nack them when processing failed.
+//!
+//! A consumer that subscribes with auto-ack (it acks before processing)
+//! gets messages without limit, and the broker forgets each one the moment
+//! it sends it: nothing is ever redelivered to it, so whatever it loses, by
+//! a crash or on the network, is lost. That is at-most-once.
+//!
+//! A message comes back to the head of the queue, marked redelivered, when
+//! its delivery is not acked within `redelivery_timeout_ms`, when its
+//! consumer re-subscribes after a restart, or when it is nacked with
+//! requeue. It leaves the queue for good, and goes to the `dead_letter`
+//! broker if there is one (else it is discarded), when it is nacked without
+//! requeue, when it has been delivered `max_deliveries` times without an
+//! ack, or when it has waited `ttl_ms` since it was published.
 //!
 //! Capacity: when the queue holds `capacity` messages, a publish is refused
 //! (a negative ack when the producer waits for one; silently dropped when it
@@ -14,13 +25,18 @@
 //! both. Subscriptions are reconnected on restart in either case, with fresh
 //! credit.
 //!
+//! TTL is enforced at the head of the queue, as RabbitMQ does: a message
+//! expires when it is the oldest waiting and its time is up (messages behind
+//! it wait until they reach the head, so all messages share one TTL timer).
+//!
 //! The queue-depth gauge is updated when the broker acts, so while it is
 //! down the gauge keeps the depth it had when it crashed.
 //!
-//! Left out here: dead-lettering, TTL, nack and requeue, priorities,
-//! exchanges and fan-out; they come with the full queue model.
+//! Left out here: priorities, exchanges and fan-out (one broker is one
+//! queue), per-message TTL, and delayed retries (a nacked message is
+//! available again at once).
 
-use crate::engine::{Component, Ctx};
+use crate::engine::{Component, Ctx, TimerId};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::time::{ms_to_ns, Duration, Time};
 use crate::timers::Deadlines;
@@ -38,27 +54,78 @@ pub struct QueueSpec {
     pub durable: bool,
     /// How long a delivery may stay unacked before it is redelivered (default 30 s).
     pub redelivery_timeout_ms: Millis,
+    /// Deliveries without an ack after which a message is dead-lettered
+    /// instead of delivered again; unlimited when absent.
+    pub max_deliveries: Option<u32>,
+    /// How long a message may wait, from its publication, before it expires.
+    pub ttl_ms: Option<Millis>,
+    /// The broker that receives dead and expired messages; none means they
+    /// are discarded.
+    pub dead_letter: Option<String>,
 }
 
 impl Default for QueueSpec {
     fn default() -> Self {
-        QueueSpec { capacity: None, durable: true, redelivery_timeout_ms: Millis(30_000.0) }
+        QueueSpec {
+            capacity: None,
+            durable: true,
+            redelivery_timeout_ms: Millis(30_000.0),
+            max_deliveries: None,
+            ttl_ms: None,
+            dead_letter: None,
+        }
     }
 }
 
 const TAG_REDELIVER: u64 = 0;
+const TAG_EXPIRE: u64 = 1;
 
 struct Subscriber {
     node: NodeId,
     prefetch: u32,
     unacked: u32,
     session: u32,
+    auto_ack: bool,
+}
+
+impl Subscriber {
+    fn has_credit(&self) -> bool {
+        self.auto_ack || self.unacked < self.prefetch
+    }
+}
+
+/// A message in the queue, with what the broker knows about it.
+#[derive(Clone, Copy)]
+struct Entry {
+    rec: Record,
+    /// When it entered this queue (TTL counts from here).
+    published_at: Time,
+    /// How many times it was delivered.
+    deliveries: u32,
 }
 
 struct Unacked {
     consumer: NodeId,
-    rec: Record,
+    entry: Entry,
     deadline: Time,
+}
+
+/// Why a message left the queue without being acked.
+#[derive(Clone, Copy)]
+enum Death {
+    Rejected,
+    MaxDeliveries,
+    Expired,
+}
+
+impl Death {
+    fn kind(self) -> &'static str {
+        match self {
+            Death::Rejected => "rejected-by-consumer",
+            Death::MaxDeliveries => "max-deliveries",
+            Death::Expired => "expired",
+        }
+    }
 }
 
 /// A running queue broker.
@@ -66,62 +133,114 @@ pub struct QueueBroker {
     capacity: Option<u64>,
     durable: bool,
     redelivery_ns: Duration,
-    queue: VecDeque<(Record, bool)>,
+    max_deliveries: Option<u32>,
+    ttl_ns: Option<Duration>,
+    dead_letter: Option<NodeId>,
+    queue: VecDeque<Entry>,
     unacked: BTreeMap<u64, Unacked>,
     subscribers: Vec<Subscriber>,
     next_subscriber: usize,
     next_tag: u64,
     deadlines: Deadlines,
+    expiry: Option<(Time, TimerId)>,
 }
 
 impl QueueBroker {
-    /// A broker as `spec` says.
-    pub fn new(spec: &QueueSpec) -> Self {
+    /// A broker as `spec` says, dead-lettering to `dead_letter`.
+    pub fn new(spec: &QueueSpec, dead_letter: Option<NodeId>) -> Self {
         QueueBroker {
             capacity: spec.capacity,
             durable: spec.durable,
             redelivery_ns: ms_to_ns(spec.redelivery_timeout_ms.0).max(1),
+            max_deliveries: spec.max_deliveries,
+            ttl_ns: spec.ttl_ms.map(|t| ms_to_ns(t.0)),
+            dead_letter,
             queue: VecDeque::new(),
             unacked: BTreeMap::new(),
             subscribers: Vec::new(),
             next_subscriber: 0,
             next_tag: 0,
             deadlines: Deadlines::default(),
+            expiry: None,
         }
     }
 
-    /// Pushes queued messages to subscribers with free credit, round-robin.
+    fn expired(&self, entry: &Entry, now: Time) -> bool {
+        self.ttl_ns.is_some_and(|ttl| now >= entry.published_at.saturating_add(ttl))
+    }
+
+    /// Pushes queued messages to subscribers with free credit, round-robin,
+    /// expiring what has outlived its TTL on the way.
     fn dispatch(&mut self, ctx: &mut Ctx) {
         let n = self.subscribers.len();
+        self.expire_head(ctx);
         while !self.queue.is_empty() && n > 0 {
-            let Some(offset) = (0..n).find(|k| {
-                let s = &self.subscribers[(self.next_subscriber + k) % n];
-                s.unacked < s.prefetch
-            }) else {
+            let Some(offset) = (0..n).find(|k| self.subscribers[(self.next_subscriber + k) % n].has_credit()) else {
                 break;
             };
             let i = (self.next_subscriber + offset) % n;
             self.next_subscriber = (i + 1) % n;
-            let (rec, redelivered) = self.queue.pop_front().expect("queue is not empty");
+            let mut entry = self.queue.pop_front().expect("queue is not empty");
+            let redelivered = entry.deliveries > 0;
+            entry.deliveries += 1;
             let sub = &mut self.subscribers[i];
-            sub.unacked += 1;
             let tag = self.next_tag;
             self.next_tag += 1;
-            let deadline = ctx.now() + self.redelivery_ns;
-            self.unacked.insert(tag, Unacked { consumer: sub.node, rec, deadline });
-            ctx.send(sub.node, Msg::Deliver { rec, tag, redelivered });
-            self.deadlines.add(ctx, deadline, tag, TAG_REDELIVER);
+            ctx.send(sub.node, Msg::Deliver { rec: entry.rec, tag, redelivered });
+            if !sub.auto_ack {
+                sub.unacked += 1;
+                let deadline = ctx.now() + self.redelivery_ns;
+                self.unacked.insert(tag, Unacked { consumer: sub.node, entry, deadline });
+                self.deadlines.add(ctx, deadline, tag, TAG_REDELIVER);
+            }
+            self.expire_head(ctx);
         }
         ctx.set_queue_depth(self.queue.len() as u64);
+        self.arm_expiry(ctx);
     }
 
-    /// Takes back an unacked delivery and puts its message at the head.
-    fn requeue(&mut self, tag: u64) {
-        if let Some(u) = self.unacked.remove(&tag) {
-            if let Some(s) = self.subscribers.iter_mut().find(|s| s.node == u.consumer) {
-                s.unacked = s.unacked.saturating_sub(1);
+    /// Removes expired messages from the head of the queue.
+    fn expire_head(&mut self, ctx: &mut Ctx) {
+        while self.queue.front().is_some_and(|e| self.expired(e, ctx.now())) {
+            let entry = self.queue.pop_front().expect("the head exists");
+            self.dead_letter(ctx, entry, Death::Expired);
+        }
+    }
+
+    /// Keeps one timer set for when the head of the queue expires.
+    fn arm_expiry(&mut self, ctx: &mut Ctx) {
+        let (Some(ttl), Some(head)) = (self.ttl_ns, self.queue.front()) else { return };
+        let due = head.published_at.saturating_add(ttl);
+        if self.expiry.is_none_or(|(at, _)| due < at) {
+            if let Some((_, id)) = self.expiry.take() {
+                ctx.cancel_timer(id);
             }
-            self.queue.push_front((u.rec, true));
+            let id = ctx.set_timer(due.saturating_sub(ctx.now()), TAG_EXPIRE);
+            self.expiry = Some((due, id));
+        }
+    }
+
+    /// A message leaves the queue for good: to the dead-letter broker, or gone.
+    fn dead_letter(&mut self, ctx: &mut Ctx, entry: Entry, why: Death) {
+        ctx.error(why.kind());
+        if let Some(dlq) = self.dead_letter {
+            ctx.send(dlq, Msg::Publish { rec: entry.rec, want_ack: false, attempt: 1 });
+        }
+    }
+
+    /// Takes back an unacked delivery: to the head of the queue, or, past
+    /// `max_deliveries`, to the dead letters.
+    fn take_back(&mut self, ctx: &mut Ctx, tag: u64, requeue: bool) {
+        let Some(u) = self.unacked.remove(&tag) else { return };
+        if let Some(s) = self.subscribers.iter_mut().find(|s| s.node == u.consumer) {
+            s.unacked = s.unacked.saturating_sub(1);
+        }
+        if !requeue {
+            self.dead_letter(ctx, u.entry, Death::Rejected);
+        } else if self.max_deliveries.is_some_and(|m| u.entry.deliveries >= m) {
+            self.dead_letter(ctx, u.entry, Death::MaxDeliveries);
+        } else {
+            self.queue.push_front(u.entry);
         }
     }
 }
@@ -134,7 +253,7 @@ impl Component for QueueBroker {
             Msg::Publish { rec, want_ack, attempt } => {
                 let accepted = self.capacity.is_none_or(|c| (self.queue.len() as u64) < c);
                 if accepted {
-                    self.queue.push_back((rec, false));
+                    self.queue.push_back(Entry { rec, published_at: ctx.now(), deliveries: 0 });
                 } else {
                     ctx.error("rejected");
                 }
@@ -157,7 +276,11 @@ impl Component for QueueBroker {
                     self.deadlines.cancel_all(ctx);
                 }
             }
-            Msg::Subscribe { prefetch, session } => {
+            Msg::Nack { tag, requeue } => {
+                self.take_back(ctx, tag, requeue);
+                self.dispatch(ctx);
+            }
+            Msg::Subscribe { prefetch, session, auto_ack } => {
                 let known = self.subscribers.iter().position(|s| s.node == from);
                 if known.is_some_and(|i| self.subscribers[i].session == session) {
                     // A repeat of a subscribe we already have (its confirmation
@@ -165,17 +288,17 @@ impl Component for QueueBroker {
                     ctx.send(from, Msg::Subscribed);
                     return;
                 }
-                // A new connection: whatever this consumer had unacked goes back.
+                // A new connection: whatever this consumer had unacked comes back.
                 let mine: Vec<u64> = self.unacked.iter().filter(|(_, u)| u.consumer == from).map(|(&t, _)| t).collect();
                 for tag in mine.into_iter().rev() {
-                    self.requeue(tag);
+                    self.take_back(ctx, tag, true);
                 }
                 match known {
                     Some(i) => {
-                        self.subscribers[i].prefetch = prefetch;
-                        self.subscribers[i].session = session;
+                        let s = &mut self.subscribers[i];
+                        (s.prefetch, s.session, s.auto_ack) = (prefetch, session, auto_ack);
                     }
-                    None => self.subscribers.push(Subscriber { node: from, prefetch, unacked: 0, session }),
+                    None => self.subscribers.push(Subscriber { node: from, prefetch, unacked: 0, session, auto_ack }),
                 }
                 ctx.send(from, Msg::Subscribed);
                 self.dispatch(ctx);
@@ -185,24 +308,29 @@ impl Component for QueueBroker {
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx, tag: u64) {
-        if tag == TAG_REDELIVER {
-            let unacked = &self.unacked;
-            let expired =
-                self.deadlines.expire(ctx, TAG_REDELIVER, |t, at| unacked.get(&t).is_some_and(|u| u.deadline == at));
-            // Requeue in reverse so the oldest ends up first in line.
-            for t in expired.into_iter().rev() {
-                ctx.error("redelivery-timeout");
-                self.requeue(t);
+        match tag {
+            TAG_REDELIVER => {
+                let unacked = &self.unacked;
+                let expired = self
+                    .deadlines
+                    .expire(ctx, TAG_REDELIVER, |t, at| unacked.get(&t).is_some_and(|u| u.deadline == at));
+                // Take back in reverse so the oldest ends up first in line.
+                for t in expired.into_iter().rev() {
+                    ctx.error("redelivery-timeout");
+                    self.take_back(ctx, t, true);
+                }
             }
-            self.dispatch(ctx);
+            TAG_EXPIRE => self.expiry = None,
+            _ => {}
         }
+        self.dispatch(ctx);
     }
 
     fn crash(&mut self) {
         let unacked = std::mem::take(&mut self.unacked);
         if self.durable {
             for u in unacked.into_values().rev() {
-                self.queue.push_front((u.rec, true));
+                self.queue.push_front(u.entry);
             }
         } else {
             self.queue.clear();
@@ -211,6 +339,7 @@ impl Component for QueueBroker {
             s.unacked = 0;
         }
         self.deadlines.clear();
+        self.expiry = None;
     }
 
     fn restart(&mut self, ctx: &mut Ctx) {
@@ -224,7 +353,7 @@ impl Component for QueueBroker {
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {
-        out.extend(self.queue.iter().map(|(r, _)| r.id));
-        out.extend(self.unacked.values().map(|u| u.rec.id));
+        out.extend(self.queue.iter().map(|e| e.rec.id));
+        out.extend(self.unacked.values().map(|u| u.entry.rec.id));
     }
 }

@@ -30,12 +30,21 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
     }
     for (name, b) in &config.brokers {
         let component: Box<dyn Component> = match b {
-            BrokerSpec::Queue(q) => Box::new(QueueBroker::new(q)),
+            BrokerSpec::Queue(q) => Box::new(QueueBroker::new(q, q.dead_letter.as_deref().map(id))),
         };
         nodes.push((name.clone(), component));
     }
+    // Dedup stores by name, numbered in order of first use.
+    let mut stores: Vec<String> = Vec::new();
     for (name, c) in &config.consumers {
-        nodes.push((name.clone(), Box::new(Consumer::new(c, id(&c.source)))));
+        let store = c.store_name().map(|s| match stores.iter().position(|x| *x == s) {
+            Some(i) => i,
+            None => {
+                stores.push(s);
+                stores.len() - 1
+            }
+        });
+        nodes.push((name.clone(), Box::new(Consumer::new(c, id(&c.source), store))));
     }
 
     let n = names.len();

@@ -82,6 +82,20 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
             );
         }
     }
+    for (name, b) in &c.brokers {
+        let crate::broker::BrokerSpec::Queue(q) = b;
+        if let Some(dlq) = &q.dead_letter {
+            if !is_broker(dlq) || dlq == name {
+                return fail(
+                    &["brokers", name, "dead_letter"],
+                    format!("expected another broker (brokers: {brokers})"),
+                );
+            }
+        }
+        if q.max_deliveries == Some(0) {
+            return fail(&["brokers", name, "max_deliveries"], "expected at least 1");
+        }
+    }
     for (name, k) in &c.consumers {
         if !is_broker(&k.source) {
             return fail(

@@ -1,0 +1,222 @@
+//! What each delivery guarantee promises, checked over random fault
+//! schedules: consumer and broker crashes, partitions, loss spikes, random
+//! loss and transient processing failures. The drain heals every fault, so
+//! "eventually" promises get their chance.
+//!
+//! - at-most-once (ack before processing) never applies an effect twice;
+//! - at-least-once (ack after the effect, a producer that retries) never
+//!   loses a message;
+//! - an idempotent effect with ack after and retries does neither, even
+//!   when the network duplicates messages.
+
+use proptest::prelude::*;
+use sim_core::engine::RunOutput;
+use sim_core::scenario::{run_config, Scenario};
+
+#[derive(Debug, Clone)]
+struct Faults {
+    loss: f64,
+    duplicate: f64,
+    failure: f64,
+    crashes: Vec<(&'static str, u32, u32)>,
+    partition: Option<(u32, u32)>,
+}
+
+fn faults() -> impl Strategy<Value = Faults> {
+    let crash = (prop::sample::select(vec!["c1", "c2", "b"]), 0..2000u32, 1..800u32);
+    (
+        0.0..0.2f64,
+        0.0..0.2f64,
+        0.0..0.3f64,
+        prop::collection::vec(crash, 0..4),
+        prop::option::of((0..2000u32, 1..1000u32)),
+    )
+        .prop_map(|(loss, duplicate, failure, crashes, partition)| Faults {
+            loss,
+            duplicate,
+            failure,
+            crashes,
+            partition,
+        })
+}
+
+/// 300 messages at 200/s from p through broker b to consumers c1 and c2,
+/// with `consumer` settings and `producer` settings added.
+fn scenario(f: &Faults, producer: &str, consumer: &str) -> String {
+    let mut s = format!(
+        r#"
+name = "guarantees"
+concept = "test"
+[run]
+drain_ms = 120000
+[network]
+latency = {{ dist = "exponential", mean_ms = 2 }}
+loss_probability = {loss}
+duplicate_probability = {dup}
+[producers.p]
+target = "b"
+arrival = {{ process = "poisson", rate_per_s = 200 }}
+messages = 300
+keys = {{ distribution = "uniform", count = 5 }}
+{producer}
+[brokers.b]
+kind = "queue"
+redelivery_timeout_ms = 100
+[consumers.c1]
+source = "b"
+processing = {{ dist = "exponential", mean_ms = 3 }}
+concurrency = 2
+resubscribe_ms = 50
+failure_probability = {failure}
+{consumer}
+[consumers.c2]
+source = "b"
+processing = {{ dist = "exponential", mean_ms = 3 }}
+resubscribe_ms = 50
+failure_probability = {failure}
+{consumer}
+"#,
+        loss = f.loss,
+        dup = f.duplicate,
+        failure = f.failure
+    );
+    for (node, at, len) in &f.crashes {
+        s += &format!("[[faults]]\nkind = \"crash\"\nnode = \"{node}\"\nat_ms = {at}\nuntil_ms = {}\n", at + len);
+    }
+    if let Some((at, len)) = f.partition {
+        s += &format!(
+            "[[faults]]\nkind = \"partition\"\ngroups = [[\"c1\", \"c2\"]]\nat_ms = {at}\nuntil_ms = {}\n",
+            at + len
+        );
+    }
+    s
+}
+
+fn run(text: &str, seed: u64) -> RunOutput {
+    let s = Scenario::parse("guarantees.toml", text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let config = s.configs().unwrap().remove(0).1;
+    run_config(&config, seed, 0).unwrap()
+}
+
+const RETRYING: &str = "acks = \"broker\"\nack_timeout_ms = 50\nretries = 1000\nretry_backoff_ms = 10";
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn at_most_once_never_duplicates(mut f in faults(), seed in 0..1000u64) {
+        // Fire-and-forget producer, ack on receipt. Network duplication is a
+        // transport fault no consumer setting can hide, so it is off here.
+        f.duplicate = 0.0;
+        let out = run(&scenario(&f, "", "ack = \"before\""), seed);
+        prop_assert_eq!(out.counts.duplicated, 0);
+        let c = &out.counts;
+        prop_assert_eq!(c.produced, c.processed + c.lost + c.in_flight + c.send_failed);
+    }
+
+    #[test]
+    fn at_least_once_never_loses(f in faults(), seed in 0..1000u64) {
+        let out = run(&scenario(&f, RETRYING, ""), seed);
+        let c = &out.counts;
+        prop_assert_eq!(c.lost, 0, "{:?}", c);
+        prop_assert_eq!(c.send_failed, 0, "{:?}", c);
+        prop_assert_eq!(c.in_flight, 0, "{:?}", c);
+        prop_assert_eq!(c.processed, c.produced);
+    }
+
+    #[test]
+    fn an_idempotent_effect_is_applied_exactly_once(f in faults(), seed in 0..1000u64) {
+        let out = run(&scenario(&f, RETRYING, "effect = \"idempotent\""), seed);
+        let c = &out.counts;
+        prop_assert_eq!((c.lost, c.duplicated, c.in_flight, c.send_failed), (0, 0, 0, 0), "{:?}", c);
+        prop_assert_eq!(c.processed, c.produced);
+    }
+}
+
+#[test]
+fn at_least_once_does_duplicate_under_faults() {
+    // Not a property, a reminder of the price: with crashes and loss, some
+    // effects are applied twice when the effect is not idempotent.
+    let f = Faults { loss: 0.05, duplicate: 0.0, failure: 0.1, crashes: vec![("c1", 500, 300)], partition: None };
+    let out = run(&scenario(&f, RETRYING, ""), 1);
+    assert_eq!(out.counts.lost, 0);
+    assert!(out.counts.duplicated > 0, "{:?}", out.counts);
+}
+
+#[test]
+fn at_most_once_does_lose_under_faults() {
+    let f = Faults { loss: 0.05, duplicate: 0.0, failure: 0.1, crashes: vec![("c1", 500, 300)], partition: None };
+    let out = run(&scenario(&f, "", "ack = \"before\""), 1);
+    assert!(out.counts.lost > 0, "{:?}", out.counts);
+    assert_eq!(out.counts.duplicated, 0);
+}
+
+fn pipeline_with_dead_letters(consumer: &str, broker: &str) -> String {
+    format!(
+        r#"
+name = "dlq"
+concept = "test"
+[producers.p]
+target = "b"
+arrival = {{ process = "constant", rate_per_s = 1000 }}
+messages = 1000
+[brokers.b]
+kind = "queue"
+dead_letter = "dlq"
+{broker}
+[brokers.dlq]
+kind = "queue"
+[consumers.c]
+source = "b"
+processing = {{ dist = "constant", ms = 0.1 }}
+prefetch = 10
+{consumer}
+"#
+    )
+}
+
+#[test]
+fn poison_messages_go_to_the_dead_letter_queue_and_others_get_through() {
+    let out = run(&pipeline_with_dead_letters("poison_probability = 0.05", ""), 3);
+    let c = &out.counts;
+    let poisoned = out.errors.get("rejected-by-consumer").copied().unwrap_or(0);
+    // Each poison message fails once and is dead-lettered at once.
+    assert_eq!(out.errors.get("permanent-failure").copied().unwrap_or(0), poisoned);
+    // 5% of 1,000: Binomial(1000, 0.05) has sd 6.9; allow 5 sd.
+    assert!((poisoned as f64 - 50.0).abs() < 35.0, "{poisoned}");
+    // They wait in the dead-letter queue, which nobody reads: in flight, not lost.
+    assert_eq!(c.in_flight, poisoned);
+    assert_eq!(c.processed + poisoned, c.produced);
+    assert_eq!(c.lost, 0);
+}
+
+#[test]
+fn a_message_that_keeps_failing_is_dead_lettered_after_max_deliveries() {
+    // Every attempt fails transiently; after 3 deliveries a message goes to
+    // the dead letters instead of round again.
+    let out = run(&pipeline_with_dead_letters("failure_probability = 1", "max_deliveries = 3"), 1);
+    assert_eq!(out.counts.processed, 0);
+    assert_eq!(out.counts.in_flight, 1000, "all in the dead-letter queue");
+    assert_eq!(out.errors.get("transient-failure").copied(), Some(3000));
+    assert_eq!(out.errors.get("max-deliveries").copied(), Some(1000));
+}
+
+#[test]
+fn messages_that_wait_longer_than_their_ttl_expire() {
+    // The consumer takes 5 ms a message but they come every 1 ms: the queue
+    // grows, and whatever waits more than 50 ms expires to the dead letters.
+    let out = run(&pipeline_with_dead_letters("", "ttl_ms = 50").replace("ms = 0.1 }\nprefetch = 10", "ms = 5 }"), 1);
+    let expired = out.errors.get("expired").copied().unwrap_or(0);
+    assert!(expired > 0);
+    assert_eq!(out.counts.processed + expired, 1000);
+    assert!(out.wait.max <= 50.0 + 1e-9, "no message started after its TTL: {}", out.wait.max);
+    // Without a dead-letter queue, expired messages are gone: lost.
+    let gone = run(
+        &pipeline_with_dead_letters("", "ttl_ms = 50")
+            .replace("ms = 0.1 }\nprefetch = 10", "ms = 5 }")
+            .replace("dead_letter = \"dlq\"\n", ""),
+        1,
+    );
+    assert_eq!(gone.counts.lost, gone.errors.get("expired").copied().unwrap_or(0));
+    assert!(gone.counts.lost > 0);
+}
