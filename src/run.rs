@@ -119,6 +119,14 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
     }
 
     print!("{}", table::render(&summary));
+    for (name, _, s) in &runs {
+        for f in s.faults.iter().filter(|f| f.event == "skipped") {
+            println!(
+                "note: `{name}`: fault `{}` never happened: the run phase ended at {} ms, before it was due",
+                f.fault, f.time_ms
+            );
+        }
+    }
     let mut all_held = true;
     for (name, _, s) in &runs {
         if !s.all_held() {

@@ -109,9 +109,8 @@ pub fn trace_csv(names: &[String], events: &[TraceEvent]) -> String {
             TraceWhat::Timer(node, tag) => {
                 let _ = writeln!(out, "{},timer,{},,,,tag={tag}", e.time, name(*node));
             }
-            TraceWhat::Fault(label, begins) => {
-                let ev = if *begins { "fault-begins" } else { "fault-ends" };
-                let _ = writeln!(out, "{},{ev},,,,,\"{}\"", e.time, label.replace('"', "'"));
+            TraceWhat::Fault(label, event) => {
+                let _ = writeln!(out, "{},fault-{},,,,,\"{}\"", e.time, event.name(), label.replace('"', "'"));
             }
             TraceWhat::Crash(node, restarts) => {
                 let ev = if *restarts { "restart" } else { "crash" };

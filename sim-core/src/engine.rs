@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::net::{Fault, FaultAction, Network};
 use crate::rng::{stream, SimRng};
 use crate::time::{Duration, Time};
-use crate::trace::{Digest, DropReason, Trace, TraceEvent, TraceWhat, Wire};
+use crate::trace::{tag, DropReason, FaultEvent, Trace, TraceEvent, TraceWhat, Wire};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -142,6 +142,17 @@ impl EventQueue {
                 self.work -= u64::from(ev.is_work());
                 self.steering -= u64::from(ev.is_steering());
                 return Some((key.time, ev));
+            }
+        }
+    }
+
+    /// Cancels every pending timer of `node` (a crash). Scans the slab:
+    /// crashes are rare, and this keeps the hot path free of bookkeeping.
+    fn cancel_timers_of(&mut self, node: NodeId) {
+        for slot in self.slab.iter_mut() {
+            if matches!(slot, Some(Ev::Timer { node: n, .. }) if *n == node) {
+                *slot = None;
+                self.work -= 1;
             }
         }
     }
@@ -400,8 +411,8 @@ pub struct RunOutput {
     pub events: u64,
     /// Digest of every dispatched event.
     pub digest: String,
-    /// Faults as they began and ended: (time, label, begins).
-    pub fault_log: Vec<(Time, String, bool)>,
+    /// Faults as they began, ended or were skipped.
+    pub fault_log: Vec<(Time, String, FaultEvent)>,
     /// The time series.
     pub samples: Vec<crate::metrics::Sample>,
     /// The trace, if one was asked for.
@@ -442,7 +453,7 @@ pub struct Engine {
     /// Per node, how many crash faults hold it down: overlapping crashes
     /// restart it only when the last one ends.
     down: Vec<u32>,
-    fault_log: Vec<(Time, String, bool)>,
+    fault_log: Vec<(Time, String, FaultEvent)>,
     limits: RunLimits,
     now: Time,
     run_end: Time,
@@ -450,7 +461,6 @@ pub struct Engine {
     quiescent: bool,
     last_work: Time,
     events: u64,
-    digest: Digest,
     started: bool,
 }
 
@@ -497,7 +507,6 @@ impl Engine {
             quiescent: false,
             last_work: 0,
             events: 0,
-            digest: Digest::default(),
             started: false,
         }
     }
@@ -593,47 +602,59 @@ impl Engine {
         if self.events > self.limits.max_events {
             return Err(RunError::EventLimit { limit: self.limits.max_events, time_ms: crate::time::ns_to_ms(time) });
         }
-        self.digest.add(time);
+        let digest = &mut self.core.trace.digest;
+        digest.add(time);
         match ev {
             Ev::Arrive { from, to, msg } => {
                 self.last_work = time;
-                self.digest.add(msg.code() << 48 | u64::from(from) << 24 | u64::from(to));
-                self.digest.add(msg.msg_id().unwrap_or(u64::MAX));
+                digest.add(tag::ARRIVE);
+                digest.add(u64::from(from) << 32 | u64::from(to));
+                msg.fold(digest);
                 self.arrive(from, to, msg);
             }
-            Ev::Timer { node, incarnation, tag } => {
-                self.last_work = time;
-                self.digest.add(u64::from(node) << 32 | 0xff);
-                self.digest.add(tag);
+            Ev::Timer { node, incarnation, tag: t } => {
                 if self.core.incarnation[node as usize] == incarnation && self.core.alive[node as usize] {
-                    self.core.trace.record(time, || TraceWhat::Timer(node, tag));
-                    self.with_ctx(node, |c, ctx| c.on_timer(ctx, tag));
+                    self.last_work = time;
+                    digest.add(tag::TIMER);
+                    digest.add(u64::from(node));
+                    digest.add(t);
+                    self.core.trace.record(time, || TraceWhat::Timer(node, t));
+                    self.with_ctx(node, |c, ctx| c.on_timer(ctx, t));
+                } else {
+                    digest.add(tag::STALE_TIMER);
                 }
             }
             Ev::FaultBegin(i) => {
-                self.digest.add(0xfb00 | i as u64);
+                digest.add(tag::FAULT_BEGIN);
+                digest.add(i as u64);
                 if self.core.phase == Phase::Run && self.faults[i].1 == FaultState::Scheduled {
                     self.fault_begin(i);
                 }
             }
             Ev::FaultEnd(i) => {
-                self.digest.add(0xfe00 | i as u64);
+                digest.add(tag::FAULT_END);
+                digest.add(i as u64);
                 if self.faults[i].1 == FaultState::Active {
                     self.fault_end(i);
                 }
             }
             Ev::Sample => {
+                digest.add(tag::SAMPLE);
                 let l = &self.core.ledger;
                 let (p, c, lag) = (l.counts().produced, l.counts().processed, l.unapplied());
                 self.core.metrics.sample(time, p, c, lag);
-                self.core.queue.push(time + self.limits.sample_ns, Ev::Sample);
+                self.core.queue.push(time.saturating_add(self.limits.sample_ns), Ev::Sample);
             }
             Ev::EndRun => {
+                digest.add(tag::END_RUN);
                 if self.core.phase == Phase::Run {
                     self.start_drain();
                 }
             }
-            Ev::EndDrain => self.finish_phase(),
+            Ev::EndDrain => {
+                digest.add(tag::END_DRAIN);
+                self.finish_phase();
+            }
         }
         // The run phase also ends early once every producer has produced all it was asked to.
         if self.core.phase == Phase::Run && self.core.producers_total > 0 && self.core.producers_active == 0 {
@@ -651,6 +672,9 @@ impl Engine {
             None
         };
         if let Some(reason) = reason {
+            let digest = &mut self.core.trace.digest;
+            digest.add(tag::DROP);
+            digest.add(reason as u64);
             match reason {
                 DropReason::Partition => self.core.net.stats.dropped_partition += 1,
                 _ => self.core.net.stats.dropped_crashed += 1,
@@ -673,7 +697,7 @@ impl Engine {
     fn fault_begin(&mut self, i: usize) {
         self.faults[i].1 = FaultState::Active;
         let (action, label) = (self.faults[i].0.action.clone(), self.faults[i].0.label.clone());
-        self.log_fault(label, true);
+        self.log_fault(label, FaultEvent::Begins);
         match action {
             FaultAction::Crash { node } => {
                 self.down[node as usize] += 1;
@@ -693,7 +717,7 @@ impl Engine {
     fn fault_end(&mut self, i: usize) {
         self.faults[i].1 = FaultState::Over;
         let (action, label) = (self.faults[i].0.action.clone(), self.faults[i].0.label.clone());
-        self.log_fault(label, false);
+        self.log_fault(label, FaultEvent::Ends);
         match action {
             FaultAction::Crash { node } => {
                 let down = &mut self.down[node as usize];
@@ -706,10 +730,10 @@ impl Engine {
         }
     }
 
-    fn log_fault(&mut self, label: String, begins: bool) {
+    fn log_fault(&mut self, label: String, event: FaultEvent) {
         let l = label.clone();
-        self.core.trace.record(self.now, || TraceWhat::Fault(l, begins));
-        self.fault_log.push((self.now, label, begins));
+        self.core.trace.record(self.now, || TraceWhat::Fault(l, event));
+        self.fault_log.push((self.now, label, event));
     }
 
     fn crash(&mut self, node: NodeId) {
@@ -719,6 +743,10 @@ impl Engine {
         }
         self.core.alive[i] = false;
         self.core.incarnation[i] += 1;
+        // Its pending timers die with it (they must not keep the drain waiting).
+        self.core.queue.cancel_timers_of(node);
+        self.core.trace.digest.add(tag::CRASH);
+        self.core.trace.digest.add(u64::from(node));
         self.core.trace.record(self.now, || TraceWhat::Crash(node, false));
         self.nodes[i].crash();
     }
@@ -729,6 +757,8 @@ impl Engine {
             return;
         }
         self.core.alive[i] = true;
+        self.core.trace.digest.add(tag::RESTART);
+        self.core.trace.digest.add(u64::from(node));
         self.core.trace.record(self.now, || TraceWhat::Crash(node, true));
         self.with_ctx(node, |c, ctx| c.restart(ctx));
     }
@@ -736,12 +766,19 @@ impl Engine {
     fn start_drain(&mut self) {
         self.core.phase = Phase::Drain;
         self.run_end = self.now;
+        self.core.trace.digest.add(tag::DRAIN);
         self.core.trace.record(self.now, || TraceWhat::Phase("drain"));
-        // Heal in fault order, so the trace shows each healing.
+        // Heal in fault order, so the trace shows each healing; a fault that
+        // had not begun is reported as skipped, not silently dropped.
         for i in 0..self.faults.len() {
             match self.faults[i].1 {
                 FaultState::Active => self.fault_end(i),
-                FaultState::Scheduled => self.faults[i].1 = FaultState::Over,
+                FaultState::Scheduled => {
+                    self.faults[i].1 = FaultState::Over;
+                    self.core.trace.digest.add(tag::SKIPPED);
+                    let label = self.faults[i].0.label.clone();
+                    self.log_fault(label, FaultEvent::Skipped);
+                }
                 FaultState::Over => {}
             }
         }
@@ -807,7 +844,7 @@ impl Engine {
             end,
             last_event: self.last_work,
             events: self.events,
-            digest: self.digest.hex(),
+            digest: self.core.trace.digest.hex(),
             fault_log: self.fault_log,
             samples: std::mem::take(&mut self.core.metrics.samples),
             trace: std::mem::take(&mut self.core.trace).into_events(),

@@ -102,6 +102,39 @@ impl Msg {
         }
     }
 
+    /// Folds every field into `digest`, so that two histories that differ in
+    /// any message differ in digest.
+    pub(crate) fn fold(&self, digest: &mut crate::trace::Digest) {
+        digest.add(self.code());
+        match *self {
+            Msg::Publish { rec, want_ack, attempt } => {
+                digest.add(rec.id);
+                digest.add(rec.key);
+                digest.add(u64::from(want_ack) << 32 | u64::from(attempt));
+            }
+            Msg::PublishAck { id, accepted, attempt } => {
+                digest.add(id);
+                digest.add(u64::from(accepted) << 32 | u64::from(attempt));
+            }
+            Msg::Deliver { rec, tag, redelivered } => {
+                digest.add(rec.id);
+                digest.add(rec.key);
+                digest.add(tag);
+                digest.add(u64::from(redelivered));
+            }
+            Msg::Ack { tag } => digest.add(tag),
+            Msg::Nack { tag, requeue } => {
+                digest.add(tag);
+                digest.add(u64::from(requeue));
+            }
+            Msg::Subscribe { prefetch, session, auto_ack } => {
+                digest.add(u64::from(prefetch) << 32 | u64::from(session));
+                digest.add(u64::from(auto_ack));
+            }
+            Msg::Subscribed => {}
+        }
+    }
+
     pub(crate) fn code(&self) -> u64 {
         match self {
             Msg::Publish { .. } => 1,

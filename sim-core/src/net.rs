@@ -30,6 +30,14 @@ use crate::time::Time;
 use crate::trace::{DropReason, Trace, TraceWhat, Wire};
 use serde::Serialize;
 
+/// Folds a happening on the wire into the run's digest.
+fn fold_wire(trace: &mut Trace, tag: u64, now: Time, from: NodeId, to: NodeId, msg: &Msg) {
+    trace.digest.add(tag);
+    trace.digest.add(now);
+    trace.digest.add(u64::from(from) << 32 | u64::from(to));
+    msg.fold(&mut trace.digest);
+}
+
 /// How one directed link behaves.
 #[derive(Debug, Clone)]
 pub struct LinkModel {
@@ -181,6 +189,7 @@ impl Network {
         let index = from as usize * self.n + to as usize;
         if self.blocked[index] > 0 {
             self.stats.dropped_partition += 1;
+            fold_wire(trace, crate::trace::tag::DROP, now, from, to, &msg);
             trace.record(now, || {
                 TraceWhat::Drop(Wire { from, to, msg: msg.name(), id: msg.msg_id() }, DropReason::Partition)
             });
@@ -191,6 +200,7 @@ impl Network {
         let link = &mut self.links[index];
         if chance(&mut link.rng, loss) {
             self.stats.dropped_loss += 1;
+            fold_wire(trace, crate::trace::tag::DROP, now, from, to, &msg);
             trace.record(now, || {
                 TraceWhat::Drop(Wire { from, to, msg: msg.name(), id: msg.msg_id() }, DropReason::Loss)
             });
@@ -200,6 +210,7 @@ impl Network {
         if duplicate {
             let delay = link.model.latency.sample_scaled_ns(&mut link.rng, factor);
             self.stats.duplicated += 1;
+            fold_wire(trace, crate::trace::tag::DUPLICATE, now, from, to, &msg);
             trace.record(now, || TraceWhat::Duplicate(Wire { from, to, msg: msg.name(), id: msg.msg_id() }));
             queue.push(now.saturating_add(delay), Ev::Arrive { from, to, msg: msg.clone() });
         }

@@ -35,7 +35,7 @@ pub struct FaultEntry {
     pub time_ms: f64,
     /// Which fault.
     pub fault: String,
-    /// "begins" or "ends".
+    /// "begins", "ends", or "skipped" (scheduled after the run phase ended).
     pub event: &'static str,
 }
 
@@ -101,7 +101,7 @@ impl VariantSummary {
                 .map(|(t, label, begins)| FaultEntry {
                     time_ms: ns_to_ms(*t),
                     fault: label.clone(),
-                    event: if *begins { "begins" } else { "ends" },
+                    event: begins.name(),
                 })
                 .collect(),
             expectations: Vec::new(),

@@ -58,12 +58,34 @@ pub enum TraceWhat {
     Drop(Wire, DropReason),
     /// A node's timer fired: (node, tag).
     Timer(NodeId, u64),
-    /// A fault began (true) or ended (false).
-    Fault(String, bool),
+    /// A fault began, ended, or was skipped.
+    Fault(String, FaultEvent),
     /// A node crashed (false) or restarted (true).
     Crash(NodeId, bool),
     /// The run moved to another phase ("run", "drain", "end").
     Phase(&'static str),
+}
+
+/// What happened to a scheduled fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultEvent {
+    /// It came into force.
+    Begins,
+    /// It was lifted (at its end time, or healed by the drain).
+    Ends,
+    /// It never happened: the run phase was over before its start.
+    Skipped,
+}
+
+impl FaultEvent {
+    /// The name used in summaries and traces.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultEvent::Begins => "begins",
+            FaultEvent::Ends => "ends",
+            FaultEvent::Skipped => "skipped",
+        }
+    }
 }
 
 /// One trace line.
@@ -75,9 +97,11 @@ pub struct TraceEvent {
     pub what: TraceWhat,
 }
 
-/// A bounded trace recorder.
+/// A bounded trace recorder, and the run's digest (always kept).
 #[derive(Debug, Default)]
 pub struct Trace {
+    /// Every dispatched event and every drop, folded: equal digests, equal histories.
+    pub digest: Digest,
     enabled: bool,
     limit: usize,
     events: Vec<TraceEvent>,
@@ -87,7 +111,7 @@ pub struct Trace {
 impl Trace {
     /// A recorder that keeps at most `limit` events when `enabled`.
     pub fn new(enabled: bool, limit: usize) -> Self {
-        Trace { enabled, limit, events: Vec::new(), truncated: false }
+        Trace { digest: Digest::default(), enabled, limit, events: Vec::new(), truncated: false }
     }
 
     /// Records the event `what()` at `time`, if recording.
@@ -111,6 +135,24 @@ impl Trace {
     pub fn into_events(self) -> Vec<TraceEvent> {
         self.events
     }
+}
+
+/// Digest tags: the first word folded for each kind of happening.
+pub(crate) mod tag {
+    pub const ARRIVE: u64 = 0xA1;
+    pub const TIMER: u64 = 0xA2;
+    pub const STALE_TIMER: u64 = 0xA3;
+    pub const FAULT_BEGIN: u64 = 0xA4;
+    pub const FAULT_END: u64 = 0xA5;
+    pub const SAMPLE: u64 = 0xA6;
+    pub const END_RUN: u64 = 0xA7;
+    pub const END_DRAIN: u64 = 0xA8;
+    pub const DROP: u64 = 0xA9;
+    pub const DUPLICATE: u64 = 0xAA;
+    pub const CRASH: u64 = 0xAB;
+    pub const RESTART: u64 = 0xAC;
+    pub const DRAIN: u64 = 0xAD;
+    pub const SKIPPED: u64 = 0xAE;
 }
 
 /// A running 64-bit digest of a run's events (FNV-1a over words).

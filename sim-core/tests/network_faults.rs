@@ -5,7 +5,7 @@
 use sim_core::engine::RunOutput;
 use sim_core::scenario::{run_config, Scenario};
 use sim_core::time::NS_PER_MS;
-use sim_core::trace::{DropReason, TraceWhat};
+use sim_core::trace::{DropReason, FaultEvent, TraceWhat};
 
 /// A producer -> broker -> consumer pipeline at a constant 1,000 msg/s with
 /// 1 ms links, plus `extra` TOML appended (faults, links, variants...).
@@ -334,9 +334,12 @@ at_ms = 600
     let out = run(&text, 1, true);
     assert_eq!(out.counts.lost, 0);
     assert_eq!(out.counts.processed, 1000);
-    let healed: Vec<&str> = out.fault_log.iter().filter(|f| !f.2).map(|f| f.1.as_str()).collect();
+    let healed: Vec<&str> = out.fault_log.iter().filter(|f| f.2 == FaultEvent::Ends).map(|f| f.1.as_str()).collect();
     assert_eq!(healed.len(), 2, "both faults end in the drain: {:?}", out.fault_log);
-    assert!(out.fault_log.iter().all(|f| !f.2 || f.0 < out.run_end), "no fault begins after the run");
+    assert!(
+        out.fault_log.iter().all(|f| f.2 != FaultEvent::Begins || f.0 < out.run_end),
+        "no fault begins after the run"
+    );
 }
 
 #[test]
@@ -351,4 +354,53 @@ fn a_repeated_subscribe_is_not_mistaken_for_a_reconnect() {
     assert_eq!(out.counts.processed, 500);
     assert_eq!(out.counts.duplicated, 0);
     assert_eq!(out.counts.lost, 0);
+}
+
+#[test]
+fn histories_that_differ_only_in_message_fields_have_different_digests() {
+    // Capacity 1 versus 50: the same events at the same times, but the
+    // brokers' acks say accepted or refused. The digest must tell them apart.
+    let base = pipeline(20, "")
+        .replace("kind = \"queue\"", "kind = \"queue\"\ncapacity = CAP")
+        .replace("messages = 20", "messages = 20\nacks = \"broker\"\nack_timeout_ms = 5");
+    let base = base.replace("ms = 0.5", "ms = 30").replace("prefetch = 100", "prefetch = 1");
+    let a = run(&base.replace("CAP", "1"), 1, false);
+    let b = run(&base.replace("CAP", "50"), 1, false);
+    assert_ne!(a.counts.acked, b.counts.acked, "the two runs really differ");
+    assert_ne!(a.digest, b.digest);
+}
+
+#[test]
+fn a_crash_cancels_the_nodes_timers_so_the_drain_is_not_held_open() {
+    // The broker's 30 s redelivery timer was pending when it crashed; after
+    // the crash it must not keep the run waiting for nothing.
+    let text = pipeline(
+        100,
+        r#"
+[[faults]]
+kind = "crash"
+node = "b"
+at_ms = 50
+until_ms = 55
+"#,
+    );
+    let out = run(&text, 1, false);
+    assert!(out.last_event < 1_000 * NS_PER_MS, "last event at {} ns", out.last_event);
+}
+
+#[test]
+fn a_fault_due_after_the_run_phase_ended_is_reported_as_skipped() {
+    // 10 messages end the run phase at 10 ms; the crash at 300 ms never happens.
+    let text = pipeline(
+        10,
+        r#"
+[[faults]]
+kind = "crash"
+node = "c"
+at_ms = 300
+"#,
+    );
+    let out = run(&text, 1, false);
+    assert_eq!(out.fault_log.len(), 1);
+    assert_eq!(out.fault_log[0].2, FaultEvent::Skipped);
 }
