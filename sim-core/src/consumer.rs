@@ -6,9 +6,10 @@
 //! When the consumer acks decides its delivery guarantee:
 //!
 //! - `ack = "after"` (the default): process, apply the effect, then ack.
-//!   A crash between the effect and the ack, or a lost ack, makes the broker
-//!   deliver the message again and the effect is applied twice:
-//!   **at-least-once**.
+//!   An ack lost on the network, a consumer timeout, a broker crash before
+//!   the ack arrives, or a crash of the consumer with work in progress makes
+//!   the broker deliver the message again, and the effect may be applied
+//!   twice: **at-least-once**.
 //! - `ack = "before"`: subscribe with auto-ack. The broker forgets each
 //!   message the moment it sends it (and ignores prefetch), so a message
 //!   lost on the way, or by a crash or a failure while processing, is lost:
@@ -82,16 +83,16 @@ pub struct ConsumerSpec {
     #[serde(default)]
     pub poison_probability: Probability,
     /// The dedup store of an idempotent effect; consumers naming the same
-    /// store share it. Default: one store per source broker.
+    /// store share it. Default: the source broker's name (one store per broker).
     #[serde(default)]
     pub dedup_store: Option<String>,
 }
 
 impl ConsumerSpec {
-    /// The name of the dedup store this consumer uses, if its effect is idempotent.
+    /// The name of the dedup store this consumer uses, if its effect is
+    /// idempotent: `dedup_store`, or else the name of its source broker.
     pub fn store_name(&self) -> Option<String> {
-        (self.effect == Effect::Idempotent)
-            .then(|| self.dedup_store.clone().unwrap_or_else(|| format!("dedup:{}", self.source)))
+        (self.effect == Effect::Idempotent).then(|| self.dedup_store.clone().unwrap_or_else(|| self.source.clone()))
     }
 }
 
@@ -226,6 +227,16 @@ impl Component for Consumer {
                     Some(slot) => self.begin(ctx, slot, job),
                     None => self.buffer.push_back(job),
                 }
+            }
+            Msg::Cancelled => {
+                // The broker took back everything we held: the buffered
+                // deliveries are void, and we must subscribe afresh. Work in
+                // progress finishes (its effect applies); its ack is ignored.
+                self.buffer.clear();
+                if let Some(id) = self.retry.take() {
+                    ctx.cancel_timer(id);
+                }
+                self.start(ctx);
             }
             Msg::Subscribed => {
                 self.subscribed = true;

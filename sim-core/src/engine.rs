@@ -304,7 +304,14 @@ impl Ctx<'_> {
     /// `fire_and_forget` means the producer considers it sent at once.
     #[inline]
     pub fn produce(&mut self, key: u64, fire_and_forget: bool) -> MsgId {
-        self.core.ledger.produce(self.now, key, fire_and_forget)
+        self.core.ledger.produce(self.now, self.me, key, fire_and_forget)
+    }
+
+    /// Reports that this producer now considers message `id` sent (it
+    /// accepted the broker's ack for it).
+    #[inline]
+    pub fn confirm_sent(&mut self, id: MsgId) {
+        self.core.ledger.confirm(id);
     }
 
     /// Reports that this node starts processing message `id`.

@@ -8,8 +8,10 @@
 //! - **lost**: the producer considered it sent (the broker acked it, or it
 //!   was sent fire-and-forget) and its effect was never applied by the end;
 //! - **duplicated**: extra applications of an effect (applied twice = 1);
-//! - **reordered**: first applications whose per-key production sequence is
-//!   lower than one already applied for the same key;
+//! - **reordered**: first applications whose production sequence, per
+//!   producer and key, is lower than one already applied for the same
+//!   producer and key (independent producers promise no order between them,
+//!   and neither do Kafka or AMQP);
 //! - **latency**: from production to the first application of the effect.
 //!
 //! Memory: one byte of flags per produced message, plus a record for each
@@ -33,8 +35,16 @@ pub const MAX_KEYS: u64 = 1 << 20;
 
 struct Pending {
     produced_at: Time,
-    key: u64,
+    /// Index into `sequences`: which (producer, key) this message is ordered in.
+    stream: usize,
     key_seq: u64,
+}
+
+/// Production and application progress of one (producer, key).
+#[derive(Default, Clone, Copy)]
+struct Sequence {
+    produced: u64,
+    max_applied: u64,
 }
 
 /// The ledger's final verdict on a run.
@@ -67,8 +77,9 @@ pub struct Counts {
 pub struct Ledger {
     flags: Vec<u8>,
     pending: BTreeMap<MsgId, Pending>,
-    next_key_seq: Vec<u64>,
-    max_applied_seq: Vec<u64>,
+    /// Per producer (by node id), per key: an index into `sequences`.
+    streams: Vec<Vec<Option<u32>>>,
+    sequences: Vec<Sequence>,
     counts: Counts,
     /// Production to first application.
     pub latency: LatencyStats,
@@ -86,20 +97,32 @@ impl Ledger {
         self.last_change = now;
     }
 
-    /// Registers a newly produced message with `key`; `confirmed` is true for
-    /// a fire-and-forget send (the producer considers it sent at once).
-    pub fn produce(&mut self, now: Time, key: u64, confirmed: bool) -> MsgId {
+    /// Registers a message newly produced by `producer` with `key`;
+    /// `confirmed` is true for a fire-and-forget send (the producer considers
+    /// it sent at once).
+    pub fn produce(&mut self, now: Time, producer: u32, key: u64, confirmed: bool) -> MsgId {
         self.advance(now);
         let id = self.flags.len() as MsgId;
         self.flags.push(if confirmed { CONFIRMED } else { 0 });
-        let k = key.min(MAX_KEYS - 1) as usize;
-        if k >= self.next_key_seq.len() {
-            self.next_key_seq.resize(k + 1, 0);
-            self.max_applied_seq.resize(k + 1, 0);
+        let (p, k) = (producer as usize, key.min(MAX_KEYS - 1) as usize);
+        if p >= self.streams.len() {
+            self.streams.resize(p + 1, Vec::new());
         }
-        self.next_key_seq[k] += 1;
-        let key_seq = self.next_key_seq[k];
-        self.pending.insert(id, Pending { produced_at: now, key: k as u64, key_seq });
+        if k >= self.streams[p].len() {
+            self.streams[p].resize(k + 1, None);
+        }
+        let stream = match self.streams[p][k] {
+            Some(s) => s as usize,
+            None => {
+                self.sequences.push(Sequence::default());
+                let s = self.sequences.len() - 1;
+                self.streams[p][k] = Some(s as u32);
+                s
+            }
+        };
+        self.sequences[stream].produced += 1;
+        let key_seq = self.sequences[stream].produced;
+        self.pending.insert(id, Pending { produced_at: now, stream, key_seq });
         self.counts.produced += 1;
         id
     }
@@ -114,12 +137,19 @@ impl Ledger {
         }
     }
 
-    /// A broker's positive ack for `id` reached its producer.
+    /// A broker's positive ack for `id` reached its producer (a wire fact).
     pub fn acked(&mut self, id: MsgId) {
-        self.flag(id, CONFIRMED);
         if self.flag(id, ACKED) {
             self.counts.acked += 1;
         }
+    }
+
+    /// The producer of `id` now considers it sent: it accepted the broker's
+    /// ack for a send it was still waiting on. An ack that arrives after the
+    /// producer gave up (or forgot, in a crash) does not make it so: such a
+    /// message is a failed send, not a lost one.
+    pub fn confirm(&mut self, id: MsgId) {
+        self.flag(id, CONFIRMED);
     }
 
     /// A delivery of `id` reached a consumer.
@@ -151,7 +181,7 @@ impl Ledger {
         self.counts.processed += 1;
         self.last_applied = now;
         self.latency.record(now - p.produced_at);
-        let max = &mut self.max_applied_seq[p.key as usize];
+        let max = &mut self.sequences[p.stream].max_applied;
         if p.key_seq < *max {
             self.counts.reordered += 1;
         } else {
@@ -212,9 +242,9 @@ mod tests {
     #[test]
     fn duplicates_and_reorders_are_counted_by_the_ledger() {
         let mut l = Ledger::default();
-        let a = l.produce(0, 7, true);
-        let b = l.produce(1, 7, true);
-        let c = l.produce(2, 8, false);
+        let a = l.produce(0, 0, 7, true);
+        let b = l.produce(1, 0, 7, true);
+        let c = l.produce(2, 0, 8, false);
         l.applied(5, b);
         l.applied(6, a); // a was produced before b, same key: reordered
         l.applied(7, a); // second application: duplicated
@@ -229,21 +259,27 @@ mod tests {
     #[test]
     fn unapplied_messages_are_lost_in_flight_or_failed() {
         let mut l = Ledger::default();
-        let a = l.produce(0, 0, true);
-        let b = l.produce(0, 0, true);
-        let c = l.produce(0, 0, false);
-        let d = l.produce(0, 0, false);
+        let a = l.produce(0, 0, 0, true);
+        let b = l.produce(0, 0, 0, true);
+        let c = l.produce(0, 0, 0, false);
+        let d = l.produce(0, 0, 0, false);
+        let e = l.produce(0, 0, 0, false);
+        // d's ack reached a producer still waiting for it; e's came after the
+        // producer had given up: on the wire both were acked, but only d was
+        // considered sent.
         l.acked(d);
+        l.confirm(d);
+        l.acked(e);
         let counts = l.finish(&mut vec![b]);
-        assert_eq!((counts.lost, counts.in_flight, counts.send_failed), (2, 1, 1), "{a} {c}");
-        assert_eq!(counts.acked, 1);
+        assert_eq!((counts.lost, counts.in_flight, counts.send_failed), (2, 1, 2), "{a} {c} {e}");
+        assert_eq!(counts.acked, 2);
     }
 
     #[test]
     fn little_area_integrates_the_number_in_system() {
         let mut l = Ledger::default();
-        let a = l.produce(0, 0, true);
-        let b = l.produce(10, 0, true);
+        let a = l.produce(0, 0, 0, true);
+        let b = l.produce(10, 0, 0, true);
         l.applied(20, a);
         l.applied(30, b);
         // 1 in system for 10 ns, 2 for 10 ns, 1 for 10 ns: area 40 over 40 ns.

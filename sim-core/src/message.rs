@@ -77,6 +77,9 @@ pub enum Msg {
     },
     /// Broker to consumer: the subscription is in place.
     Subscribed,
+    /// Broker to consumer: your subscription was cancelled (you held a
+    /// delivery too long); everything you held was taken back.
+    Cancelled,
 }
 
 impl Msg {
@@ -85,7 +88,7 @@ impl Msg {
         match self {
             Msg::Publish { rec, .. } | Msg::Deliver { rec, .. } => Some(rec.id),
             Msg::PublishAck { id, .. } => Some(*id),
-            Msg::Ack { .. } | Msg::Nack { .. } | Msg::Subscribe { .. } | Msg::Subscribed => None,
+            Msg::Ack { .. } | Msg::Nack { .. } | Msg::Subscribe { .. } | Msg::Subscribed | Msg::Cancelled => None,
         }
     }
 
@@ -99,6 +102,7 @@ impl Msg {
             Msg::Subscribe { .. } => "subscribe",
             Msg::Subscribed => "subscribed",
             Msg::Nack { .. } => "nack",
+            Msg::Cancelled => "cancelled",
         }
     }
 
@@ -131,7 +135,7 @@ impl Msg {
                 digest.add(u64::from(prefetch) << 32 | u64::from(session));
                 digest.add(u64::from(auto_ack));
             }
-            Msg::Subscribed => {}
+            Msg::Subscribed | Msg::Cancelled => {}
         }
     }
 
@@ -144,6 +148,7 @@ impl Msg {
             Msg::Subscribe { .. } => 5,
             Msg::Subscribed => 6,
             Msg::Nack { .. } => 7,
+            Msg::Cancelled => 8,
         }
     }
 }

@@ -177,7 +177,7 @@ impl Arrival {
                     let (rate, boundary) =
                         if pos < on { (on_rate_per_s.0, t - pos + on) } else { (off_rate_per_s.0, t - pos + period) };
                     if rate > 0.0 {
-                        let next = t + exp_gap(rate, rng).round() as u64;
+                        let next = t.saturating_add(exp_gap(rate, rng).round() as u64);
                         if next < boundary {
                             return (next - now).max(1);
                         }
@@ -365,7 +365,7 @@ impl Producer {
             return;
         };
         o.attempts += 1;
-        o.deadline = ctx.now() + self.ack_timeout_ns;
+        o.deadline = ctx.now().saturating_add(self.ack_timeout_ns);
         let rec = Record { id, key: o.key };
         let (deadline, attempt) = (o.deadline, o.attempts);
         ctx.send(self.target, Msg::Publish { rec, want_ack: true, attempt });
@@ -381,7 +381,7 @@ impl Producer {
             self.outstanding.remove(&id);
         } else {
             o.deadline = Time::MAX; // no attempt in progress
-            let at = ctx.now() + self.backoff_ns;
+            let at = ctx.now().saturating_add(self.backoff_ns);
             self.retry_at.add(ctx, at, id, TAG_RETRY);
         }
     }
@@ -415,8 +415,11 @@ impl Component for Producer {
     fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) {
         if let Msg::PublishAck { id, accepted, attempt } = msg {
             if accepted {
-                // Any attempt that got through is enough.
-                self.outstanding.remove(&id);
+                // Any attempt that got through is enough; only an ack for a
+                // send still awaited makes the message count as sent.
+                if self.outstanding.remove(&id).is_some() {
+                    ctx.confirm_sent(id);
+                }
                 if ctx.draining() && self.outstanding.is_empty() {
                     self.ack_deadlines.cancel_all(ctx);
                     self.retry_at.cancel_all(ctx);

@@ -36,10 +36,11 @@ checked_f64!(
     "a probability between 0 and 1"
 );
 checked_f64!(
-    /// A duration in milliseconds: zero or more.
+    /// A duration in milliseconds: from zero to 1e12 (about 31 years), so
+    /// that time arithmetic in nanoseconds can never overflow.
     Millis,
-    |v| v >= 0.0,
-    "a duration in milliseconds of 0 or more"
+    |v| (0.0..=1e12).contains(&v),
+    "a duration in milliseconds from 0 to 1e12 (about 31 years)"
 );
 checked_f64!(
     /// A rate per second: above zero.

@@ -220,3 +220,91 @@ fn messages_that_wait_longer_than_their_ttl_expire() {
     assert_eq!(gone.counts.lost, gone.errors.get("expired").copied().unwrap_or(0));
     assert!(gone.counts.lost > 0);
 }
+
+#[test]
+fn a_consumer_slower_than_its_timeout_is_cancelled_and_max_deliveries_ends_the_loop() {
+    // Processing takes 60 ms but the broker cancels a consumer that holds a
+    // delivery for 50 ms: no ack can ever arrive in time. Each cancellation
+    // is counted, and after 3 deliveries each message is dead-lettered. The
+    // work in progress still finishes, so every effect was applied, some
+    // more than once: the acks were refused, not the work.
+    let text = pipeline_with_dead_letters("", "redelivery_timeout_ms = 50\nmax_deliveries = 3")
+        .replace("messages = 1000", "messages = 5")
+        .replace("ms = 0.1 }\nprefetch = 10", "ms = 60 }");
+    let out = run(&text, 1);
+    assert!(out.errors.get("consumer-timeout").copied().unwrap_or(0) >= 5);
+    assert_eq!(out.errors.get("max-deliveries").copied(), Some(5));
+    assert_eq!(out.counts.processed, 5);
+    assert!(out.counts.duplicated > 0);
+    assert!(out.last_event < 10 * sim_core::time::NS_PER_S, "the loop ends: {}", out.last_event);
+}
+
+#[test]
+fn the_drain_does_not_wait_for_timers_guarding_nothing() {
+    // A 10 s TTL and a 30 s redelivery timeout guard nothing once every
+    // message is processed or dead-lettered: the run ends with its work.
+    let text = pipeline_with_dead_letters("poison_probability = 0.05", "ttl_ms = 10000");
+    let out = run(&text, 3);
+    assert!(out.last_event < 2 * sim_core::time::NS_PER_S, "last event at {} ns", out.last_event);
+}
+
+#[test]
+fn an_ack_that_comes_after_the_producer_gave_up_is_a_failed_send_not_a_loss() {
+    // 5 ms links, a 1 ms ack timeout and no retries: the producer gives up
+    // on every message before its ack arrives. The consumer is down, and the
+    // non-durable broker crashes at 20 ms with what it had queued. Those
+    // messages are gone, but the producer never considered them sent:
+    // failed sends, not losses, even though their acks did arrive, late.
+    let text = r#"
+name = "late"
+concept = "test"
+[run]
+duration_ms = 20
+[network]
+latency = { dist = "constant", ms = 5 }
+[producers.p]
+target = "b"
+arrival = { process = "constant", rate_per_s = 1000 }
+acks = "broker"
+ack_timeout_ms = 1
+retries = 0
+[brokers.b]
+kind = "queue"
+durable = false
+[consumers.c]
+source = "b"
+processing = { dist = "constant", ms = 1 }
+[[faults]]
+kind = "crash"
+node = "c"
+at_ms = 0
+until_ms = 100
+[[faults]]
+kind = "crash"
+node = "b"
+at_ms = 20
+"#;
+    let out = run(text, 1);
+    let c = &out.counts;
+    assert_eq!(out.errors.get("ack-timeout").copied(), Some(c.produced), "the producer gave up on every send");
+    assert!(c.send_failed > 0, "{c:?}");
+    assert!(c.acked > c.processed, "acks came, late, for messages the crash then lost: {c:?}");
+    assert_eq!(c.lost, 0, "{c:?}");
+    assert_eq!(c.processed + c.send_failed, c.produced);
+}
+
+#[test]
+fn dead_letters_that_would_go_round_in_a_loop_are_refused() {
+    let text = pipeline_with_dead_letters("", "")
+        .replace("[brokers.dlq]\nkind = \"queue\"", "[brokers.dlq]\nkind = \"queue\"\ndead_letter = \"b\"");
+    let err = Scenario::parse("loop.toml", &text).unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("brokers.b.dead_letter"), "{err}");
+    assert!(err.message.contains("loop"), "{err}");
+}
+
+#[test]
+fn a_dedup_store_without_an_idempotent_effect_is_refused() {
+    let text = pipeline_with_dead_letters("dedup_store = \"db\"", "");
+    let err = Scenario::parse("store.toml", &text).unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("consumers.c.dedup_store"), "{err}");
+}

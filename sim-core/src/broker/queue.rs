@@ -9,12 +9,15 @@
 //! a crash or on the network, is lost. That is at-most-once.
 //!
 //! A message comes back to the head of the queue, marked redelivered, when
-//! its delivery is not acked within `redelivery_timeout_ms`, when its
-//! consumer re-subscribes after a restart, or when it is nacked with
-//! requeue. It leaves the queue for good, and goes to the `dead_letter`
-//! broker if there is one (else it is discarded), when it is nacked without
-//! requeue, when it has been delivered `max_deliveries` times without an
-//! ack, or when it has waited `ttl_ms` since it was published.
+//! it is nacked with requeue, and when its consumer's channel closes: the
+//! consumer re-subscribed after a restart, or it held a delivery longer than
+//! `redelivery_timeout_ms` without acking (RabbitMQ's consumer timeout: the
+//! broker then cancels the consumer, takes back every delivery it held, and
+//! the consumer must subscribe again). It leaves the queue for good, and
+//! goes to the `dead_letter` broker if there is one (else it is discarded),
+//! when it is nacked without requeue, when it is due to be delivered again
+//! after `max_deliveries` deliveries without an ack, or when it has waited
+//! `ttl_ms` since it was published.
 //!
 //! Capacity: when the queue holds `capacity` messages, a publish is refused
 //! (a negative ack when the producer waits for one; silently dropped when it
@@ -79,6 +82,7 @@ impl Default for QueueSpec {
 
 const TAG_REDELIVER: u64 = 0;
 const TAG_EXPIRE: u64 = 1;
+const TAG_CANCEL: u64 = 2;
 
 struct Subscriber {
     node: NodeId,
@@ -86,11 +90,14 @@ struct Subscriber {
     unacked: u32,
     session: u32,
     auto_ack: bool,
+    /// False once the broker cancelled it (consumer timeout), until it
+    /// subscribes again with a new session.
+    active: bool,
 }
 
 impl Subscriber {
     fn has_credit(&self) -> bool {
-        self.auto_ack || self.unacked < self.prefetch
+        self.active && (self.auto_ack || self.unacked < self.prefetch)
     }
 }
 
@@ -143,6 +150,9 @@ pub struct QueueBroker {
     next_tag: u64,
     deadlines: Deadlines,
     expiry: Option<(Time, TimerId)>,
+    /// Cancelled consumers are told again every `redelivery_timeout_ms`
+    /// until they subscribe anew: the notice may be lost on the network.
+    cancel_notices: Deadlines,
 }
 
 impl QueueBroker {
@@ -162,6 +172,7 @@ impl QueueBroker {
             next_tag: 0,
             deadlines: Deadlines::default(),
             expiry: None,
+            cancel_notices: Deadlines::default(),
         }
     }
 
@@ -181,6 +192,11 @@ impl QueueBroker {
             let i = (self.next_subscriber + offset) % n;
             self.next_subscriber = (i + 1) % n;
             let mut entry = self.queue.pop_front().expect("queue is not empty");
+            if self.max_deliveries.is_some_and(|m| entry.deliveries >= m) {
+                // Checked here, where every path back into the queue meets.
+                self.dead_letter(ctx, entry, Death::MaxDeliveries);
+                continue;
+            }
             let redelivered = entry.deliveries > 0;
             entry.deliveries += 1;
             let sub = &mut self.subscribers[i];
@@ -189,7 +205,7 @@ impl QueueBroker {
             ctx.send(sub.node, Msg::Deliver { rec: entry.rec, tag, redelivered });
             if !sub.auto_ack {
                 sub.unacked += 1;
-                let deadline = ctx.now() + self.redelivery_ns;
+                let deadline = ctx.now().saturating_add(self.redelivery_ns);
                 self.unacked.insert(tag, Unacked { consumer: sub.node, entry, deadline });
                 self.deadlines.add(ctx, deadline, tag, TAG_REDELIVER);
             }
@@ -228,19 +244,46 @@ impl QueueBroker {
         }
     }
 
-    /// Takes back an unacked delivery: to the head of the queue, or, past
-    /// `max_deliveries`, to the dead letters.
+    /// Takes back an unacked delivery: to the head of the queue, or, when
+    /// the consumer rejected it, to the dead letters.
     fn take_back(&mut self, ctx: &mut Ctx, tag: u64, requeue: bool) {
         let Some(u) = self.unacked.remove(&tag) else { return };
         if let Some(s) = self.subscribers.iter_mut().find(|s| s.node == u.consumer) {
             s.unacked = s.unacked.saturating_sub(1);
         }
-        if !requeue {
-            self.dead_letter(ctx, u.entry, Death::Rejected);
-        } else if self.max_deliveries.is_some_and(|m| u.entry.deliveries >= m) {
-            self.dead_letter(ctx, u.entry, Death::MaxDeliveries);
-        } else {
+        if requeue {
             self.queue.push_front(u.entry);
+        } else {
+            self.dead_letter(ctx, u.entry, Death::Rejected);
+        }
+    }
+
+    /// Closes `consumer`'s channel: every delivery it holds comes back, in
+    /// order, and it gets nothing more until it subscribes again.
+    fn close_channel(&mut self, consumer: NodeId) -> Vec<u64> {
+        if let Some(s) = self.subscribers.iter_mut().find(|s| s.node == consumer) {
+            s.active = false;
+        }
+        self.unacked.iter().filter(|(_, u)| u.consumer == consumer).map(|(&t, _)| t).collect()
+    }
+
+    /// In the drain, timers with nothing left to guard would only keep the
+    /// run waiting: cancel them. (During the run this would cancel and re-arm
+    /// them for every message.)
+    fn settle_timers(&mut self, ctx: &mut Ctx) {
+        if !ctx.draining() {
+            return;
+        }
+        if self.unacked.is_empty() {
+            self.deadlines.cancel_all(ctx);
+        }
+        if self.queue.is_empty() {
+            if let Some((_, id)) = self.expiry.take() {
+                ctx.cancel_timer(id);
+            }
+        }
+        if self.subscribers.iter().all(|s| s.active) {
+            self.cancel_notices.cancel_all(ctx);
         }
     }
 }
@@ -269,16 +312,12 @@ impl Component for QueueBroker {
                     }
                 }
                 self.dispatch(ctx);
-                // In the drain, a pending redelivery timer with nothing left to
-                // redeliver would only keep the run waiting. (During the run
-                // this would cancel and re-arm it for every message.)
-                if ctx.draining() && self.unacked.is_empty() {
-                    self.deadlines.cancel_all(ctx);
-                }
+                self.settle_timers(ctx);
             }
             Msg::Nack { tag, requeue } => {
                 self.take_back(ctx, tag, requeue);
                 self.dispatch(ctx);
+                self.settle_timers(ctx);
             }
             Msg::Subscribe { prefetch, session, auto_ack } => {
                 let known = self.subscribers.iter().position(|s| s.node == from);
@@ -289,21 +328,28 @@ impl Component for QueueBroker {
                     return;
                 }
                 // A new connection: whatever this consumer had unacked comes back.
-                let mine: Vec<u64> = self.unacked.iter().filter(|(_, u)| u.consumer == from).map(|(&t, _)| t).collect();
-                for tag in mine.into_iter().rev() {
+                for tag in self.close_channel(from).into_iter().rev() {
                     self.take_back(ctx, tag, true);
                 }
                 match known {
                     Some(i) => {
                         let s = &mut self.subscribers[i];
-                        (s.prefetch, s.session, s.auto_ack) = (prefetch, session, auto_ack);
+                        (s.prefetch, s.session, s.auto_ack, s.active) = (prefetch, session, auto_ack, true);
                     }
-                    None => self.subscribers.push(Subscriber { node: from, prefetch, unacked: 0, session, auto_ack }),
+                    None => self.subscribers.push(Subscriber {
+                        node: from,
+                        prefetch,
+                        unacked: 0,
+                        session,
+                        auto_ack,
+                        active: true,
+                    }),
                 }
                 ctx.send(from, Msg::Subscribed);
                 self.dispatch(ctx);
+                self.settle_timers(ctx);
             }
-            Msg::PublishAck { .. } | Msg::Deliver { .. } | Msg::Subscribed => {}
+            Msg::PublishAck { .. } | Msg::Deliver { .. } | Msg::Subscribed | Msg::Cancelled => {}
         }
     }
 
@@ -314,13 +360,30 @@ impl Component for QueueBroker {
                 let expired = self
                     .deadlines
                     .expire(ctx, TAG_REDELIVER, |t, at| unacked.get(&t).is_some_and(|u| u.deadline == at));
-                // Take back in reverse so the oldest ends up first in line.
-                for t in expired.into_iter().rev() {
-                    ctx.error("redelivery-timeout");
-                    self.take_back(ctx, t, true);
+                // A consumer that held a delivery too long is cancelled, and all
+                // it held comes back (in reverse, so the oldest is first in line).
+                for t in expired {
+                    let Some(consumer) = self.unacked.get(&t).map(|u| u.consumer) else { continue };
+                    ctx.error("consumer-timeout");
+                    for tag in self.close_channel(consumer).into_iter().rev() {
+                        self.take_back(ctx, tag, true);
+                    }
+                    ctx.send(consumer, Msg::Cancelled);
+                    let again = ctx.now().saturating_add(self.redelivery_ns);
+                    self.cancel_notices.add(ctx, again, u64::from(consumer), TAG_CANCEL);
                 }
             }
             TAG_EXPIRE => self.expiry = None,
+            TAG_CANCEL => {
+                let subs = &self.subscribers;
+                let cancelled = |node: u64| subs.iter().any(|s| u64::from(s.node) == node && !s.active);
+                for node in self.cancel_notices.expire(ctx, TAG_CANCEL, |node, _| cancelled(node)) {
+                    let consumer = node as NodeId;
+                    ctx.send(consumer, Msg::Cancelled);
+                    let again = ctx.now().saturating_add(self.redelivery_ns);
+                    self.cancel_notices.add(ctx, again, node, TAG_CANCEL);
+                }
+            }
             _ => {}
         }
         self.dispatch(ctx);
@@ -335,11 +398,14 @@ impl Component for QueueBroker {
         } else {
             self.queue.clear();
         }
+        // Connections reconnect when the broker comes back, cancelled ones too.
         for s in &mut self.subscribers {
             s.unacked = 0;
+            s.active = true;
         }
         self.deadlines.clear();
         self.expiry = None;
+        self.cancel_notices.clear();
     }
 
     fn restart(&mut self, ctx: &mut Ctx) {
@@ -347,9 +413,7 @@ impl Component for QueueBroker {
     }
 
     fn drain(&mut self, ctx: &mut Ctx) {
-        if self.unacked.is_empty() {
-            self.deadlines.cancel_all(ctx);
-        }
+        self.settle_timers(ctx);
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {

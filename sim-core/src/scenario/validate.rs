@@ -95,6 +95,22 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
         if q.max_deliveries == Some(0) {
             return fail(&["brokers", name, "max_deliveries"], "expected at least 1");
         }
+        // Dead letters must end somewhere: follow the chain, refuse a loop.
+        let mut seen = vec![name.as_str()];
+        let mut next = q.dead_letter.as_deref();
+        while let Some(b) = next {
+            if seen.contains(&b) {
+                return fail(
+                    &["brokers", name, "dead_letter"],
+                    format!("dead letters would go round in a loop: {} -> {b}", seen.join(" -> ")),
+                );
+            }
+            seen.push(b);
+            next = match c.brokers.get(b) {
+                Some(crate::broker::BrokerSpec::Queue(q)) => q.dead_letter.as_deref(),
+                None => None,
+            };
+        }
     }
     for (name, k) in &c.consumers {
         if !is_broker(&k.source) {
@@ -106,6 +122,12 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
         k.processing.check().or_else(|m| fail(&["consumers", name, "processing"], m))?;
         if !(1..=1_000_000).contains(&k.concurrency) {
             return fail(&["consumers", name, "concurrency"], "expected from 1 to 1000000");
+        }
+        if k.dedup_store.is_some() && k.effect != crate::consumer::Effect::Idempotent {
+            return fail(
+                &["consumers", name, "dedup_store"],
+                "only an idempotent effect uses a dedup store: set effect = \"idempotent\"",
+            );
         }
         if k.prefetch == Some(0) {
             return fail(&["consumers", name, "prefetch"], "expected at least 1");
