@@ -4,6 +4,7 @@
 //! bad argument, an output folder we may not write into).
 
 mod bench;
+mod check;
 mod run;
 mod table;
 
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run a scenario's variants and write summary.json and timeseries.csv.
     Run(run::RunArgs),
+    /// Run every variant twice and report the first divergence, if any.
+    Check(check::CheckArgs),
     /// Measure the engine: events per second and peak memory, one thread.
     Bench(bench::BenchArgs),
     /// List the bundled scenarios and the concept each teaches.
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         None => run::run_bundled(),
         Some(Command::Run(args)) => run::run(&args),
         Some(Command::Bench(args)) => bench::bench(&args),
+        Some(Command::Check(args)) => check::check(&args),
         Some(Command::List) => run::list(),
         Some(Command::Validate { files, set }) => run::validate(&files, &set),
     };

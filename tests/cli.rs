@@ -763,3 +763,19 @@ fn validate_accepts_every_bundled_scenario() {
         );
     }
 }
+
+#[test]
+fn check_finds_every_bundled_scenario_deterministic() {
+    let dir = format!("{}/scenarios", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for f in files.iter().filter(|p| p.extension().is_some_and(|x| x == "toml")) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_asyncsim"))
+            .args(["check", f.to_str().unwrap(), "--set", "producers.producer.messages=5000"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}: {stdout}{}", f.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("identical") && !stdout.contains("NOT DETERMINISTIC"), "{stdout}");
+    }
+}
