@@ -46,7 +46,7 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode> {
     scenario.set_overrides(&sets)?;
     let seed = args.seed.unwrap_or(scenario.config.seed);
     let rss_before = peak_rss_mib();
-    println!("variant               events    processed     wall s    events/s      msgs/s");
+    outln!("variant               events    processed     wall s    events/s      msgs/s");
     for (variant, config) in scenario.configs()? {
         let mut best: Option<(f64, u64, u64)> = None;
         for _ in 0..args.repeat.max(1) {
@@ -58,7 +58,7 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode> {
             }
         }
         let (wall, events, processed) = best.expect("at least one repetition");
-        println!(
+        outln!(
             "{:<16} {:>11} {:>12} {:>10.3} {:>11.0} {:>11.0}",
             variant.name,
             events,
@@ -69,7 +69,7 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode> {
         );
     }
     if let (Some(before), Some(after)) = (rss_before, peak_rss_mib()) {
-        println!("peak resident memory: {after:.1} MiB (before the runs: {before:.1} MiB)");
+        outln!("peak resident memory: {after:.1} MiB (before the runs: {before:.1} MiB)");
     }
     Ok(ExitCode::SUCCESS)
 }

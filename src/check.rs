@@ -69,10 +69,10 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     for (((variant, _), a), b) in configs.iter().zip(first).zip(second) {
         let (a, b) = (a?, b?);
         match first_divergence(&a, &b) {
-            None => println!("{}: identical ({} events, digest {})", variant.name, a.events, a.digest),
+            None => outln!("{}: identical ({} events, digest {})", variant.name, a.events, a.digest),
             Some(why) => {
                 same = false;
-                println!("{}: NOT DETERMINISTIC with seed {seed}: {why}", variant.name);
+                outln!("{}: NOT DETERMINISTIC with seed {seed}: {why}", variant.name);
             }
         }
     }

@@ -3,6 +3,23 @@
 //! when one failed, 2 for bad input (an unreadable or invalid scenario, a
 //! bad argument, an output folder we may not write into).
 
+/// Prints to standard output, ignoring a closed pipe (`asyncsim run ... |
+/// head` must not panic): what could not be printed was not wanted.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod bench;
 mod check;
 mod run;

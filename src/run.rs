@@ -74,7 +74,7 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
     let seed = args.seed.unwrap_or(scenario.config.seed);
     if !quiet_header {
         let from = if args.seed.is_some() { "from --seed" } else { "the scenario's; pass --seed N to change it" };
-        println!("{}: {} (seed {seed}, {from})", scenario.config.name, scenario.config.concept);
+        outln!("{}: {} (seed {seed}, {from})", scenario.config.name, scenario.config.concept);
     }
     reports::prepare_dir(&args.out, args.force)?;
 
@@ -118,12 +118,13 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
         }
     }
 
-    print!("{}", table::render(&summary));
+    out!("{}", table::render(&summary));
     for (name, _, s) in &runs {
         for f in s.faults.iter().filter(|f| f.event == "skipped") {
-            println!(
+            outln!(
                 "note: `{name}`: fault `{}` never happened: the run phase ended at {} ms, before it was due",
-                f.fault, f.time_ms
+                f.fault,
+                f.time_ms
             );
         }
     }
@@ -139,10 +140,10 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
             for s in &args.set {
                 cmd.push_str(&format!(" --set {}", shell_quote(s)));
             }
-            println!("reproduce `{name}`: {cmd}");
+            outln!("reproduce `{name}`: {cmd}");
         }
     }
-    println!("wrote {}", args.out.display());
+    outln!("wrote {}", args.out.display());
     Ok(all_held)
 }
 
@@ -192,7 +193,7 @@ pub fn run_bundled() -> Result<ExitCode> {
             threads: None,
             force: false,
         };
-        println!();
+        outln!();
         match run_one(&args, false) {
             Ok(true) => {}
             Ok(false) => failed.push(stem),
@@ -202,8 +203,8 @@ pub fn run_bundled() -> Result<ExitCode> {
             }
         }
     }
-    println!();
-    println!(
+    outln!();
+    outln!(
         "{} scenarios run; expectations failed in {}; invalid: {}. Output under {}/",
         files.len(),
         if failed.is_empty() { "none".to_string() } else { failed.join(", ") },
@@ -224,8 +225,8 @@ pub fn list() -> Result<ExitCode> {
     for file in bundled_files()? {
         let scenario = load(&file, &[])?;
         let variants: Vec<String> = scenario.variants().iter().map(|v| v.name.clone()).collect();
-        println!("{:<28} {}", file.display(), scenario.config.concept);
-        println!("{:<28}   variants: {}", "", variants.join(", "));
+        outln!("{:<28} {}", file.display(), scenario.config.concept);
+        outln!("{:<28}   variants: {}", "", variants.join(", "));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -235,7 +236,7 @@ pub fn validate(files: &[PathBuf], set: &[String]) -> Result<ExitCode> {
     let mut bad = false;
     for file in files {
         match load(file, set) {
-            Ok(s) => println!("{}: ok ({} variants)", file.display(), s.variants().len()),
+            Ok(s) => outln!("{}: ok ({} variants)", file.display(), s.variants().len()),
             Err(e) => {
                 eprintln!("error: {e:#}");
                 bad = true;

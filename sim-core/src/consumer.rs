@@ -38,8 +38,9 @@
 //!
 //! Deliveries that arrive while every slot is busy wait in a local buffer.
 //! A crash loses the work in progress and the buffer (volatile); the broker
-//! gets them back when the consumer re-subscribes on restart, or when their
-//! redelivery timeout passes. Network duplication can still deliver a message
+//! gets them back when the consumer re-subscribes on restart, or when it
+//! cancels the consumer for holding a delivery past its timeout (a notice
+//! for an older session than the current one is stale and ignored). Network duplication can still deliver a message
 //! twice even at most once (the network model has no transport-level
 //! dedup); transactional read-process-write comes with the log broker.
 
@@ -228,7 +229,7 @@ impl Component for Consumer {
                     None => self.buffer.push_back(job),
                 }
             }
-            Msg::Cancelled => {
+            Msg::Cancelled { session } if session == self.session => {
                 // The broker took back everything we held: the buffered
                 // deliveries are void, and we must subscribe afresh. Work in
                 // progress finishes (its effect applies); its ack is ignored.
@@ -238,7 +239,7 @@ impl Component for Consumer {
                 }
                 self.start(ctx);
             }
-            Msg::Subscribed => {
+            Msg::Subscribed { session } if session == self.session => {
                 self.subscribed = true;
                 if let Some(id) = self.retry.take() {
                     ctx.cancel_timer(id);

@@ -5,8 +5,9 @@
 //! a producer, a delivery reached a consumer). The ledger turns those facts
 //! into the numbers users read, with the definitions in `docs/`:
 //!
-//! - **lost**: the producer considered it sent (the broker acked it, or it
-//!   was sent fire-and-forget) and its effect was never applied by the end;
+//! - **lost**: the producer considered it sent (it accepted the broker's
+//!   ack while still waiting for it, or sent it fire-and-forget), its effect
+//!   was never applied, and it is held nowhere at the end;
 //! - **duplicated**: extra applications of an effect (applied twice = 1);
 //! - **reordered**: first applications whose production sequence, per
 //!   producer and key, is lower than one already applied for the same

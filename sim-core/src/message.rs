@@ -75,11 +75,17 @@ pub enum Msg {
         /// and sends without limit (prefetch does not apply).
         auto_ack: bool,
     },
-    /// Broker to consumer: the subscription is in place.
-    Subscribed,
-    /// Broker to consumer: your subscription was cancelled (you held a
-    /// delivery too long); everything you held was taken back.
-    Cancelled,
+    /// Broker to consumer: the subscription of `session` is in place.
+    Subscribed {
+        /// The session confirmed: a confirmation of an older one is stale.
+        session: u32,
+    },
+    /// Broker to consumer: your subscription of `session` was cancelled
+    /// (you held a delivery too long); everything you held was taken back.
+    Cancelled {
+        /// The session cancelled: a notice for an older session is stale.
+        session: u32,
+    },
 }
 
 impl Msg {
@@ -88,7 +94,11 @@ impl Msg {
         match self {
             Msg::Publish { rec, .. } | Msg::Deliver { rec, .. } => Some(rec.id),
             Msg::PublishAck { id, .. } => Some(*id),
-            Msg::Ack { .. } | Msg::Nack { .. } | Msg::Subscribe { .. } | Msg::Subscribed | Msg::Cancelled => None,
+            Msg::Ack { .. }
+            | Msg::Nack { .. }
+            | Msg::Subscribe { .. }
+            | Msg::Subscribed { .. }
+            | Msg::Cancelled { .. } => None,
         }
     }
 
@@ -100,9 +110,9 @@ impl Msg {
             Msg::Deliver { .. } => "deliver",
             Msg::Ack { .. } => "ack",
             Msg::Subscribe { .. } => "subscribe",
-            Msg::Subscribed => "subscribed",
+            Msg::Subscribed { .. } => "subscribed",
             Msg::Nack { .. } => "nack",
-            Msg::Cancelled => "cancelled",
+            Msg::Cancelled { .. } => "cancelled",
         }
     }
 
@@ -135,7 +145,7 @@ impl Msg {
                 digest.add(u64::from(prefetch) << 32 | u64::from(session));
                 digest.add(u64::from(auto_ack));
             }
-            Msg::Subscribed | Msg::Cancelled => {}
+            Msg::Cancelled { session } | Msg::Subscribed { session } => digest.add(u64::from(session)),
         }
     }
 
@@ -146,9 +156,9 @@ impl Msg {
             Msg::Deliver { .. } => 3,
             Msg::Ack { .. } => 4,
             Msg::Subscribe { .. } => 5,
-            Msg::Subscribed => 6,
+            Msg::Subscribed { .. } => 6,
             Msg::Nack { .. } => 7,
-            Msg::Cancelled => 8,
+            Msg::Cancelled { .. } => 8,
         }
     }
 }

@@ -399,6 +399,15 @@ impl Producer {
         self.produced += 1;
     }
 
+    /// In the drain, with nothing awaiting an ack or a retry, the timeout
+    /// timers guard nothing and would only keep the run waiting.
+    fn settle_timers(&mut self, ctx: &mut Ctx) {
+        if ctx.draining() && self.outstanding.is_empty() {
+            self.ack_deadlines.cancel_all(ctx);
+            self.retry_at.cancel_all(ctx);
+        }
+    }
+
     fn schedule_arrival(&mut self, ctx: &mut Ctx) {
         let gap = self.arrival.next_gap(ctx.now(), ctx.rng());
         self.next_arrival = Some(ctx.set_timer(gap, TAG_ARRIVAL));
@@ -420,15 +429,12 @@ impl Component for Producer {
                 if self.outstanding.remove(&id).is_some() {
                     ctx.confirm_sent(id);
                 }
-                if ctx.draining() && self.outstanding.is_empty() {
-                    self.ack_deadlines.cancel_all(ctx);
-                    self.retry_at.cancel_all(ctx);
-                }
             } else if self.outstanding.get(&id).is_some_and(|o| o.attempts == attempt && o.deadline != Time::MAX) {
                 // A refusal counts only for the attempt in progress, not a late one.
                 self.attempt_failed(ctx, id);
             }
         }
+        self.settle_timers(ctx);
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx, tag: u64) {
@@ -464,17 +470,15 @@ impl Component for Producer {
             }
             _ => {}
         }
+        self.settle_timers(ctx);
     }
 
     fn drain(&mut self, ctx: &mut Ctx) {
-        // No more production; and if nothing awaits an ack, no timeout matters.
+        // No more production.
         if let Some(id) = self.next_arrival.take() {
             ctx.cancel_timer(id);
         }
-        if self.outstanding.is_empty() {
-            self.ack_deadlines.cancel_all(ctx);
-            self.retry_at.cancel_all(ctx);
-        }
+        self.settle_timers(ctx);
     }
 
     fn crash(&mut self) {

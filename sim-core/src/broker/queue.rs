@@ -55,7 +55,8 @@ pub struct QueueSpec {
     pub capacity: Option<u64>,
     /// Whether the queue survives a crash of the broker (default true).
     pub durable: bool,
-    /// How long a delivery may stay unacked before it is redelivered (default 30 s).
+    /// How long a consumer may hold a delivery without acking before the
+    /// broker cancels it and takes back all it holds (default 30 s).
     pub redelivery_timeout_ms: Millis,
     /// Deliveries without an ack after which a message is dead-lettered
     /// instead of delivered again; unlimited when absent.
@@ -267,6 +268,14 @@ impl QueueBroker {
         self.unacked.iter().filter(|(_, u)| u.consumer == consumer).map(|(&t, _)| t).collect()
     }
 
+    /// Tells `consumer` its session is cancelled, and arranges to tell it again.
+    fn notify_cancelled(&mut self, ctx: &mut Ctx, consumer: NodeId) {
+        let Some(session) = self.subscribers.iter().find(|s| s.node == consumer).map(|s| s.session) else { return };
+        ctx.send(consumer, Msg::Cancelled { session });
+        let again = ctx.now().saturating_add(self.redelivery_ns);
+        self.cancel_notices.add(ctx, again, u64::from(consumer), TAG_CANCEL);
+    }
+
     /// In the drain, timers with nothing left to guard would only keep the
     /// run waiting: cancel them. (During the run this would cancel and re-arm
     /// them for every message.)
@@ -324,7 +333,7 @@ impl Component for QueueBroker {
                 if known.is_some_and(|i| self.subscribers[i].session == session) {
                     // A repeat of a subscribe we already have (its confirmation
                     // was lost): confirm again, change nothing.
-                    ctx.send(from, Msg::Subscribed);
+                    ctx.send(from, Msg::Subscribed { session });
                     return;
                 }
                 // A new connection: whatever this consumer had unacked comes back.
@@ -345,11 +354,11 @@ impl Component for QueueBroker {
                         active: true,
                     }),
                 }
-                ctx.send(from, Msg::Subscribed);
+                ctx.send(from, Msg::Subscribed { session });
                 self.dispatch(ctx);
                 self.settle_timers(ctx);
             }
-            Msg::PublishAck { .. } | Msg::Deliver { .. } | Msg::Subscribed | Msg::Cancelled => {}
+            Msg::PublishAck { .. } | Msg::Deliver { .. } | Msg::Subscribed { .. } | Msg::Cancelled { .. } => {}
         }
     }
 
@@ -368,9 +377,7 @@ impl Component for QueueBroker {
                     for tag in self.close_channel(consumer).into_iter().rev() {
                         self.take_back(ctx, tag, true);
                     }
-                    ctx.send(consumer, Msg::Cancelled);
-                    let again = ctx.now().saturating_add(self.redelivery_ns);
-                    self.cancel_notices.add(ctx, again, u64::from(consumer), TAG_CANCEL);
+                    self.notify_cancelled(ctx, consumer);
                 }
             }
             TAG_EXPIRE => self.expiry = None,
@@ -378,10 +385,7 @@ impl Component for QueueBroker {
                 let subs = &self.subscribers;
                 let cancelled = |node: u64| subs.iter().any(|s| u64::from(s.node) == node && !s.active);
                 for node in self.cancel_notices.expire(ctx, TAG_CANCEL, |node, _| cancelled(node)) {
-                    let consumer = node as NodeId;
-                    ctx.send(consumer, Msg::Cancelled);
-                    let again = ctx.now().saturating_add(self.redelivery_ns);
-                    self.cancel_notices.add(ctx, again, node, TAG_CANCEL);
+                    self.notify_cancelled(ctx, node as NodeId);
                 }
             }
             _ => {}
