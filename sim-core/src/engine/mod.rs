@@ -22,153 +22,14 @@ use crate::net::{Fault, FaultAction, Network};
 use crate::rng::{stream, SimRng};
 use crate::time::{Duration, Time};
 use crate::trace::{tag, DropReason, FaultEvent, Trace, TraceEvent, TraceWhat, Wire};
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 
-/// Something that happens at an instant.
-#[derive(Debug)]
-pub(crate) enum Ev {
-    /// A message arrives at `to`.
-    Arrive { from: NodeId, to: NodeId, msg: Msg },
-    /// A timer set by `node` in its `incarnation` fires.
-    Timer { node: NodeId, incarnation: u32, tag: u64 },
-    /// Fault number `.0` begins.
-    FaultBegin(usize),
-    /// Fault number `.0` ends.
-    FaultEnd(usize),
-    /// Take a time-series sample.
-    Sample,
-    /// The run phase's deadline.
-    EndRun,
-    /// The drain phase's deadline.
-    EndDrain,
-}
+mod context;
+mod queue;
 
-impl Ev {
-    /// Messages and timers are work.
-    fn is_work(&self) -> bool {
-        matches!(self, Ev::Arrive { .. } | Ev::Timer { .. })
-    }
-
-    /// Faults and the run deadline steer the run; samples only observe.
-    fn is_steering(&self) -> bool {
-        matches!(self, Ev::FaultBegin(_) | Ev::FaultEnd(_) | Ev::EndRun)
-    }
-}
-
-/// A heap entry: the event's place in time and its slot in the slab. Only
-/// these 24 bytes move while the heap sifts; the event stays put.
-#[derive(Clone, Copy)]
-struct Key {
-    time: Time,
-    seq: u64,
-    slot: u32,
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
-    }
-}
-impl Eq for Key {}
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Key {
-    // Reversed: BinaryHeap is a max-heap, and we want the earliest first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.seq).cmp(&(self.time, self.seq))
-    }
-}
-
-/// The pending events, earliest first, ties in insertion order. Events live
-/// in a slab whose slots are reused, so the steady state allocates nothing.
-#[derive(Default)]
-pub(crate) struct EventQueue {
-    heap: BinaryHeap<Key>,
-    slab: Vec<Option<Ev>>,
-    /// The sequence number of the event in each slot, to recognise it when
-    /// cancelling: a slot is reused once its key has left the heap.
-    slab_seq: Vec<u64>,
-    free: Vec<u32>,
-    seq: u64,
-    work: u64,
-    steering: u64,
-}
-
-impl EventQueue {
-    #[inline]
-    pub(crate) fn push(&mut self, time: Time, ev: Ev) -> TimerId {
-        self.work += u64::from(ev.is_work());
-        self.steering += u64::from(ev.is_steering());
-        let seq = self.seq;
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slab[slot as usize] = Some(ev);
-                self.slab_seq[slot as usize] = seq;
-                slot
-            }
-            None => {
-                self.slab.push(Some(ev));
-                self.slab_seq.push(seq);
-                u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 pending events")
-            }
-        };
-        self.heap.push(Key { time, seq, slot });
-        self.seq += 1;
-        TimerId { slot, seq }
-    }
-
-    /// Removes a pending event. Its key stays in the heap as a tombstone and
-    /// frees the slot when it comes up.
-    fn cancel(&mut self, id: TimerId) {
-        let i = id.slot as usize;
-        if self.slab_seq.get(i) == Some(&id.seq) {
-            if let Some(ev) = self.slab[i].take() {
-                self.work -= u64::from(ev.is_work());
-                self.steering -= u64::from(ev.is_steering());
-            }
-        }
-    }
-
-    #[inline]
-    fn pop(&mut self) -> Option<(Time, Ev)> {
-        loop {
-            let key = self.heap.pop()?;
-            self.free.push(key.slot);
-            if let Some(ev) = self.slab[key.slot as usize].take() {
-                self.work -= u64::from(ev.is_work());
-                self.steering -= u64::from(ev.is_steering());
-                return Some((key.time, ev));
-            }
-        }
-    }
-
-    /// Cancels every pending timer of `node` (a crash). Scans the slab:
-    /// crashes are rare, and this keeps the hot path free of bookkeeping.
-    fn cancel_timers_of(&mut self, node: NodeId) {
-        for slot in self.slab.iter_mut() {
-            if matches!(slot, Some(Ev::Timer { node: n, .. }) if *n == node) {
-                *slot = None;
-                self.work -= 1;
-            }
-        }
-    }
-
-    /// The events still pending, in no particular order.
-    fn pending(&self) -> impl Iterator<Item = &Ev> {
-        self.slab.iter().flatten()
-    }
-}
-
-/// Identifies a timer, so that its owner can cancel it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimerId {
-    slot: u32,
-    seq: u64,
-}
+pub(crate) use context::Core;
+pub use context::Ctx;
+pub use queue::TimerId;
+pub(crate) use queue::{Ev, EventQueue};
 
 /// Which phase the run is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,168 +40,6 @@ pub enum Phase {
     Drain,
     /// Over.
     Done,
-}
-
-/// Shared engine state that components reach through [`Ctx`].
-pub(crate) struct Core {
-    seed: u64,
-    /// Dedup stores, by index: the ids whose effect each has recorded.
-    stores: Vec<std::collections::BTreeSet<MsgId>>,
-    pub(crate) queue: EventQueue,
-    pub(crate) net: Network,
-    pub(crate) ledger: Ledger,
-    pub(crate) metrics: Metrics,
-    pub(crate) trace: Trace,
-    alive: Vec<bool>,
-    incarnation: Vec<u32>,
-    phase: Phase,
-    producers_total: usize,
-    producers_active: usize,
-    /// Producers that will produce no more in the run phase: done, or
-    /// crashed with no restart before the drain.
-    retired: Vec<bool>,
-}
-
-impl Core {
-    /// Marks producer `node` as finished with the run phase (once).
-    fn retire(&mut self, node: NodeId) {
-        let retired = &mut self.retired[node as usize];
-        if !*retired {
-            *retired = true;
-            self.producers_active = self.producers_active.saturating_sub(1);
-        }
-    }
-}
-
-/// A component's window on the simulation while it handles one event.
-pub struct Ctx<'a> {
-    now: Time,
-    me: NodeId,
-    rng: &'a mut SimRng,
-    core: &'a mut Core,
-}
-
-impl Ctx<'_> {
-    /// The current simulated time.
-    #[inline]
-    pub fn now(&self) -> Time {
-        self.now
-    }
-
-    /// This component's node id.
-    #[inline]
-    pub fn me(&self) -> NodeId {
-        self.me
-    }
-
-    /// This component's own random stream.
-    #[inline]
-    pub fn rng(&mut self) -> &mut SimRng {
-        self.rng
-    }
-
-    /// Sends `msg` to `to` over the network (which may lose, duplicate or
-    /// delay it).
-    #[inline]
-    pub fn send(&mut self, to: NodeId, msg: Msg) {
-        let core = &mut *self.core;
-        core.net.send(self.now, self.me, to, msg, &mut core.queue, &mut core.trace);
-    }
-
-    /// Calls [`Component::on_timer`] with `tag` after `delay`. A crash
-    /// cancels every timer the node had set.
-    #[inline]
-    pub fn set_timer(&mut self, delay: Duration, tag: u64) -> TimerId {
-        let incarnation = self.core.incarnation[self.me as usize];
-        self.core.queue.push(self.now.saturating_add(delay), Ev::Timer { node: self.me, incarnation, tag })
-    }
-
-    /// Cancels a timer that has not fired yet (a fired or unknown one is
-    /// ignored). Only needed where a pending timer would keep the drain
-    /// waiting for nothing: a crash cancels a node's timers anyway.
-    pub fn cancel_timer(&mut self, id: TimerId) {
-        self.core.queue.cancel(id);
-    }
-
-    /// True once the run phase is over: producers should stop producing.
-    #[inline]
-    pub fn draining(&self) -> bool {
-        self.core.phase != Phase::Run
-    }
-
-    /// Records `id` in dedup store number `store` and returns true if it was
-    /// not there yet: the check and the insert are one atomic step, as an
-    /// `INSERT IGNORE` in the same transaction as the effect. Stores are
-    /// shared by every node that names the same one, and durable.
-    pub fn dedup_insert(&mut self, store: usize, id: MsgId) -> bool {
-        if store >= self.core.stores.len() {
-            self.core.stores.resize_with(store + 1, Default::default);
-        }
-        self.core.stores[store].insert(id)
-    }
-
-    /// A uniform number in [0, 1) fixed by the seed, the message and
-    /// `purpose`: the same every time it is asked, by any node. For
-    /// properties of a message itself, such as whether it is a poison
-    /// message that fails every time it is processed.
-    pub fn message_draw(&self, id: MsgId, purpose: &str) -> f64 {
-        let mut x =
-            self.core.seed ^ crate::rng::stable_hash(purpose.as_bytes()) ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        // splitmix64's finaliser: every input bit affects every output bit.
-        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        x ^= x >> 31;
-        (x >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// This node's slow-node factor (1.0 normally): processing times are
-    /// multiplied by it.
-    #[inline]
-    pub fn slow_factor(&self) -> f64 {
-        self.core.net.slow_factor(self.me)
-    }
-
-    /// Registers a new message with the ledger and returns its id.
-    /// `fire_and_forget` means the producer considers it sent at once.
-    #[inline]
-    pub fn produce(&mut self, key: u64, fire_and_forget: bool) -> MsgId {
-        self.core.ledger.produce(self.now, self.me, key, fire_and_forget)
-    }
-
-    /// Reports that this producer now considers message `id` sent (it
-    /// accepted the broker's ack for it).
-    #[inline]
-    pub fn confirm_sent(&mut self, id: MsgId) {
-        self.core.ledger.confirm(id);
-    }
-
-    /// Reports that this node starts processing message `id`.
-    #[inline]
-    pub fn start_processing(&mut self, id: MsgId) {
-        self.core.ledger.started(self.now, id);
-    }
-
-    /// Reports that this node applied the effect of message `id`.
-    #[inline]
-    pub fn apply_effect(&mut self, id: MsgId) {
-        self.core.ledger.applied(self.now, id);
-    }
-
-    /// Counts an error of `kind` (a refused publish, a timeout, ...).
-    pub fn error(&mut self, kind: &'static str) {
-        self.core.metrics.error(kind);
-    }
-
-    /// Reports this node's queue depth (messages waiting).
-    #[inline]
-    pub fn set_queue_depth(&mut self, depth: u64) {
-        self.core.metrics.set_depth(self.me as usize, depth);
-    }
-
-    /// Reports that this producer has produced all it was asked to.
-    pub fn producer_done(&mut self) {
-        self.core.retire(self.me);
-    }
 }
 
 /// A simulated node: producer, broker, consumer, service, store...
@@ -550,7 +249,7 @@ impl Engine {
 
     fn with_ctx<R>(&mut self, node: NodeId, f: impl FnOnce(&mut dyn Component, &mut Ctx) -> R) -> R {
         let i = node as usize;
-        let mut ctx = Ctx { now: self.now, me: node, rng: &mut self.rngs[i], core: &mut self.core };
+        let mut ctx = Ctx::new(self.now, node, &mut self.rngs[i], &mut self.core);
         f(self.nodes[i].as_mut(), &mut ctx)
     }
 
@@ -585,7 +284,7 @@ impl Engine {
         if self.core.phase == Phase::Done {
             return Ok(false);
         }
-        if self.core.queue.work == 0 {
+        if self.core.queue.work() == 0 {
             match self.core.phase {
                 Phase::Drain => {
                     self.finish_phase();
@@ -593,7 +292,7 @@ impl Engine {
                 }
                 // Nothing can ever happen again (a producer crashed for good,
                 // say): heal and drain rather than spin on samples.
-                Phase::Run if self.core.queue.steering == 0 => {
+                Phase::Run if self.core.queue.steering() == 0 => {
                     self.quiescent = true;
                     self.start_drain();
                 }

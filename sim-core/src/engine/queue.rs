@@ -1,0 +1,165 @@
+//! The event queue: pending events ordered by (time, insertion sequence),
+//! earliest first. Heap entries are 24-byte keys; the events themselves sit
+//! in a slab whose slots are reused, so the steady state allocates nothing,
+//! and a cancelled timer leaves a tombstone key that frees its slot when it
+//! comes up.
+
+use crate::message::{Msg, NodeId};
+use crate::time::Time;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// Something that happens at an instant.
+#[derive(Debug)]
+pub(crate) enum Ev {
+    /// A message arrives at `to`.
+    Arrive { from: NodeId, to: NodeId, msg: Msg },
+    /// A timer set by `node` in its `incarnation` fires.
+    Timer { node: NodeId, incarnation: u32, tag: u64 },
+    /// Fault number `.0` begins.
+    FaultBegin(usize),
+    /// Fault number `.0` ends.
+    FaultEnd(usize),
+    /// Take a time-series sample.
+    Sample,
+    /// The run phase's deadline.
+    EndRun,
+    /// The drain phase's deadline.
+    EndDrain,
+}
+
+impl Ev {
+    /// Messages and timers are work.
+    pub(crate) fn is_work(&self) -> bool {
+        matches!(self, Ev::Arrive { .. } | Ev::Timer { .. })
+    }
+
+    /// Faults and the run deadline steer the run; samples only observe.
+    pub(crate) fn is_steering(&self) -> bool {
+        matches!(self, Ev::FaultBegin(_) | Ev::FaultEnd(_) | Ev::EndRun)
+    }
+}
+
+/// A heap entry: the event's place in time and its slot in the slab. Only
+/// these 24 bytes move while the heap sifts; the event stays put.
+#[derive(Clone, Copy)]
+struct Key {
+    time: Time,
+    seq: u64,
+    slot: u32,
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+impl Eq for Key {}
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Key {
+    // Reversed: BinaryHeap is a max-heap, and we want the earliest first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.time, other.seq).cmp(&(self.time, self.seq))
+    }
+}
+
+/// The pending events, earliest first, ties in insertion order. Events live
+/// in a slab whose slots are reused, so the steady state allocates nothing.
+#[derive(Default)]
+pub(crate) struct EventQueue {
+    heap: BinaryHeap<Key>,
+    slab: Vec<Option<Ev>>,
+    /// The sequence number of the event in each slot, to recognise it when
+    /// cancelling: a slot is reused once its key has left the heap.
+    slab_seq: Vec<u64>,
+    free: Vec<u32>,
+    seq: u64,
+    work: u64,
+    steering: u64,
+}
+
+impl EventQueue {
+    #[inline]
+    pub(crate) fn push(&mut self, time: Time, ev: Ev) -> TimerId {
+        self.work += u64::from(ev.is_work());
+        self.steering += u64::from(ev.is_steering());
+        let seq = self.seq;
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slab[slot as usize] = Some(ev);
+                self.slab_seq[slot as usize] = seq;
+                slot
+            }
+            None => {
+                self.slab.push(Some(ev));
+                self.slab_seq.push(seq);
+                u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 pending events")
+            }
+        };
+        self.heap.push(Key { time, seq, slot });
+        self.seq += 1;
+        TimerId { slot, seq }
+    }
+
+    /// Removes a pending event. Its key stays in the heap as a tombstone and
+    /// frees the slot when it comes up.
+    pub(crate) fn cancel(&mut self, id: TimerId) {
+        let i = id.slot as usize;
+        if self.slab_seq.get(i) == Some(&id.seq) {
+            if let Some(ev) = self.slab[i].take() {
+                self.work -= u64::from(ev.is_work());
+                self.steering -= u64::from(ev.is_steering());
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<(Time, Ev)> {
+        loop {
+            let key = self.heap.pop()?;
+            self.free.push(key.slot);
+            if let Some(ev) = self.slab[key.slot as usize].take() {
+                self.work -= u64::from(ev.is_work());
+                self.steering -= u64::from(ev.is_steering());
+                return Some((key.time, ev));
+            }
+        }
+    }
+
+    /// Cancels every pending timer of `node` (a crash). Scans the slab:
+    /// crashes are rare, and this keeps the hot path free of bookkeeping.
+    pub(crate) fn cancel_timers_of(&mut self, node: NodeId) {
+        for slot in self.slab.iter_mut() {
+            if matches!(slot, Some(Ev::Timer { node: n, .. }) if *n == node) {
+                *slot = None;
+                self.work -= 1;
+            }
+        }
+    }
+
+    /// The events still pending, in no particular order.
+    /// Pending messages and timers: while any is left, something can still happen.
+    pub(crate) fn work(&self) -> u64 {
+        self.work
+    }
+
+    /// Pending faults and the run deadline.
+    pub(crate) fn steering(&self) -> u64 {
+        self.steering
+    }
+
+    pub(crate) fn pending(&self) -> impl Iterator<Item = &Ev> {
+        self.slab.iter().flatten()
+    }
+}
+
+/// Identifies a timer, so that its owner can cancel it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerId {
+    slot: u32,
+    seq: u64,
+}
