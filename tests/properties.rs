@@ -83,6 +83,9 @@ struct Producer {
     ack_timeout_ms: f64,
     retries: u32,
     backoff_ms: f64,
+    /// Only written when the producer waits for acks.
+    max_in_flight: Option<u32>,
+    delivery_timeout_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -192,6 +195,12 @@ impl Gen {
             }
             if p.acks_broker {
                 s.push_str("acks = \"broker\"\n");
+                if let Some(m) = p.max_in_flight {
+                    writeln!(s, "max_in_flight = {m}").unwrap();
+                }
+                if let Some(t) = p.delivery_timeout_ms {
+                    writeln!(s, "delivery_timeout_ms = {t}").unwrap();
+                }
             } else {
                 s.push_str("acks = \"none\"\n");
             }
@@ -307,8 +316,9 @@ fn keys() -> impl Strategy<Value = Keys> {
 }
 
 fn producer() -> impl Strategy<Value = Producer> {
-    (0..4usize, arrival(), 1..=250u64, keys(), any::<bool>(), ms(0.0, 200.0), 0..=4u32, ms(0.0, 50.0)).prop_map(
-        |(target, arrival, messages, keys, acks_broker, ack_timeout_ms, retries, backoff_ms)| Producer {
+    let flow = (prop::option::of(1..=8u32), prop::option::of(ms(0.0, 2000.0)));
+    (0..4usize, arrival(), 1..=250u64, keys(), any::<bool>(), ms(0.0, 200.0), 0..=4u32, ms(0.0, 50.0), flow).prop_map(
+        |(target, arrival, messages, keys, acks_broker, ack_timeout_ms, retries, backoff_ms, flow)| Producer {
             target,
             arrival,
             messages,
@@ -317,6 +327,8 @@ fn producer() -> impl Strategy<Value = Producer> {
             ack_timeout_ms,
             retries,
             backoff_ms,
+            max_in_flight: flow.0,
+            delivery_timeout_ms: flow.1,
         },
     )
 }
@@ -454,6 +466,7 @@ fn orderly_gen() -> impl Strategy<Value = Gen> {
         }
         for p in &mut g.producers {
             p.ack_timeout_ms = 10_000_000.0;
+            p.delivery_timeout_ms = None;
         }
         g
     })
@@ -599,6 +612,8 @@ fn generated_scenarios_cover_every_kind() {
         "distribution = \"zipf\"",
         "acks = \"broker\"",
         "acks = \"none\"",
+        "max_in_flight = ",
+        "delivery_timeout_ms = ",
         "capacity = ",
         "durable = false",
         "durable = true",

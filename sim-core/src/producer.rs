@@ -6,7 +6,12 @@
 //!
 //! A retried message keeps its id, so if both copies get through the ledger
 //! sees the effect applied twice: that is how at-least-once duplicates are
-//! born. Idempotent producers and per-partition sequence numbers come with
+//! born. With several messages in flight, a retried message can also land
+//! after a later one: retries reorder. `max_in_flight = 1` prevents that
+//! (the next message is sent only once the previous one is acked), at the
+//! cost of one round trip per message; the rest wait in the producer's
+//! buffer. `delivery_timeout_ms` bounds the time, from production, that the
+//! producer keeps trying; then it gives the message up (a failed send). Idempotent producers and per-partition sequence numbers come with
 //! the log broker.
 //!
 //! Crash: messages awaiting an ack are forgotten (volatile); the count of
@@ -20,7 +25,7 @@ use crate::time::{ms_to_ns, Duration, Time, NS_PER_S};
 use crate::timers::Deadlines;
 use crate::units::{Millis, Positive, Rate, RateOrZero};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// A producer as written in a scenario file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +54,14 @@ pub struct ProducerSpec {
     /// Pause before each resend.
     #[serde(default)]
     pub retry_backoff_ms: Millis,
+    /// Most messages awaiting an ack at once (with `acks = "broker"`); the
+    /// rest wait in the producer's buffer. Unlimited when absent.
+    #[serde(default)]
+    pub max_in_flight: Option<u32>,
+    /// Longest time, from production, that the producer keeps trying to
+    /// send a message (with `acks = "broker"`); unlimited when absent.
+    #[serde(default)]
+    pub delivery_timeout_ms: Option<Millis>,
 }
 
 fn default_ack_timeout() -> Millis {
@@ -314,6 +327,8 @@ const TAG_RETRY: u64 = 2;
 
 struct Outstanding {
     key: u64,
+    /// When it was produced: the delivery timeout counts from here.
+    produced_at: Time,
     attempts: u32,
     /// The deadline of the current attempt, to ignore stale deadlines.
     deadline: Time,
@@ -329,11 +344,15 @@ pub struct Producer {
     ack_timeout_ns: Duration,
     retries: u32,
     backoff_ns: Duration,
+    max_in_flight: usize,
+    delivery_timeout_ns: Option<Duration>,
     // Durable: the workload's progress.
     produced: u64,
     done: bool,
     // Volatile.
     outstanding: BTreeMap<MsgId, Outstanding>,
+    /// Produced, not yet sent: waiting for a free in-flight slot.
+    buffer: VecDeque<(MsgId, u64, Time)>,
     ack_deadlines: Deadlines,
     retry_at: Deadlines,
     next_arrival: Option<TimerId>,
@@ -351,9 +370,12 @@ impl Producer {
             ack_timeout_ns: ms_to_ns(spec.ack_timeout_ms.0).max(1),
             retries: spec.retries,
             backoff_ns: ms_to_ns(spec.retry_backoff_ms.0),
+            max_in_flight: spec.max_in_flight.map_or(usize::MAX, |m| m.max(1) as usize),
+            delivery_timeout_ns: spec.delivery_timeout_ms.map(|t| ms_to_ns(t.0)),
             produced: 0,
             done: false,
             outstanding: BTreeMap::new(),
+            buffer: VecDeque::new(),
             ack_deadlines: Deadlines::default(),
             retry_at: Deadlines::default(),
             next_arrival: None,
@@ -372,17 +394,42 @@ impl Producer {
         self.ack_deadlines.add(ctx, deadline, id, TAG_ACK_TIMEOUT);
     }
 
+    /// True once the delivery timeout of a message produced at `produced_at` has passed.
+    fn expired(&self, now: Time, produced_at: Time) -> bool {
+        // Strictly past: a timeout of 0 still allows the first send (only it).
+        self.delivery_timeout_ns.is_some_and(|t| now > produced_at.saturating_add(t))
+    }
+
     /// The attempt failed (timeout or refusal): retry or give up.
     fn attempt_failed(&mut self, ctx: &mut Ctx, id: MsgId) {
-        let Some(o) = self.outstanding.get_mut(&id) else {
+        let Some(o) = self.outstanding.get(&id) else {
             return;
         };
-        if o.attempts > self.retries {
+        let out_of_time = self.expired(ctx.now(), o.produced_at);
+        if o.attempts > self.retries || out_of_time {
+            if out_of_time {
+                ctx.error("delivery-timeout");
+            }
             self.outstanding.remove(&id);
-        } else {
+            self.fill_in_flight(ctx);
+        } else if let Some(o) = self.outstanding.get_mut(&id) {
             o.deadline = Time::MAX; // no attempt in progress
             let at = ctx.now().saturating_add(self.backoff_ns);
             self.retry_at.add(ctx, at, id, TAG_RETRY);
+        }
+    }
+
+    /// Sends buffered messages while in-flight slots are free; a buffered
+    /// message whose delivery timeout has passed is given up unsent.
+    fn fill_in_flight(&mut self, ctx: &mut Ctx) {
+        while self.outstanding.len() < self.max_in_flight {
+            let Some((id, key, produced_at)) = self.buffer.pop_front() else { break };
+            if self.expired(ctx.now(), produced_at) {
+                ctx.error("delivery-timeout");
+                continue;
+            }
+            self.outstanding.insert(id, Outstanding { key, produced_at, attempts: 0, deadline: 0 });
+            self.send(ctx, id);
         }
     }
 
@@ -391,8 +438,8 @@ impl Producer {
         let id = ctx.produce(key, !self.wait_ack);
         let rec = Record { id, key };
         if self.wait_ack {
-            self.outstanding.insert(id, Outstanding { key, attempts: 0, deadline: 0 });
-            self.send(ctx, id);
+            self.buffer.push_back((id, key, ctx.now()));
+            self.fill_in_flight(ctx);
         } else {
             ctx.send(self.target, Msg::Publish { rec, want_ack: false, attempt: 1 });
         }
@@ -402,7 +449,7 @@ impl Producer {
     /// In the drain, with nothing awaiting an ack or a retry, the timeout
     /// timers guard nothing and would only keep the run waiting.
     fn settle_timers(&mut self, ctx: &mut Ctx) {
-        if ctx.draining() && self.outstanding.is_empty() {
+        if ctx.draining() && self.outstanding.is_empty() && self.buffer.is_empty() {
             self.ack_deadlines.cancel_all(ctx);
             self.retry_at.cancel_all(ctx);
         }
@@ -428,6 +475,7 @@ impl Component for Producer {
                 // send still awaited makes the message count as sent.
                 if self.outstanding.remove(&id).is_some() {
                     ctx.confirm_sent(id);
+                    self.fill_in_flight(ctx);
                 }
             } else if self.outstanding.get(&id).is_some_and(|o| o.attempts == attempt && o.deadline != Time::MAX) {
                 // A refusal counts only for the attempt in progress, not a late one.
@@ -484,13 +532,15 @@ impl Component for Producer {
     fn crash(&mut self) {
         self.next_arrival = None;
         self.outstanding.clear();
+        self.buffer.clear();
         self.ack_deadlines.clear();
         self.retry_at.clear();
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {
-        // Messages waiting for an ack or a retry are still the producer's.
+        // Messages waiting to be sent, for an ack or for a retry are still the producer's.
         out.extend(self.outstanding.keys());
+        out.extend(self.buffer.iter().map(|(id, _, _)| *id));
     }
 
     fn is_producer(&self) -> bool {

@@ -327,3 +327,62 @@ fn a_stale_subscription_confirmation_does_not_strand_a_consumer() {
     assert_eq!(out.counts.processed, 300, "{:?}", out.counts);
     assert_eq!(out.counts.lost, 0);
 }
+
+/// One producer, one broker, one serial consumer, 1% loss and jitter on
+/// every link, and a producer that retries; `producer` adds settings.
+fn retrying_pipeline(producer: &str) -> String {
+    format!(
+        r#"
+name = "order"
+concept = "test"
+[network]
+latency = {{ dist = "uniform", min_ms = 1, max_ms = 9 }}
+loss_probability = 0.05
+[producers.p]
+target = "b"
+arrival = {{ process = "poisson", rate_per_s = 500 }}
+messages = 2000
+keys = {{ distribution = "uniform", count = 4 }}
+acks = "broker"
+ack_timeout_ms = 30
+retries = 1000
+retry_backoff_ms = 5
+{producer}
+[brokers.b]
+kind = "queue"
+redelivery_timeout_ms = 200
+[consumers.c]
+source = "b"
+processing = {{ dist = "constant", ms = 0.1 }}
+"#
+    )
+}
+
+#[test]
+fn retries_with_many_in_flight_reorder_and_one_in_flight_does_not() {
+    let many = run(&retrying_pipeline(""), 1);
+    assert!(many.counts.reordered > 0, "a retried message lands after later ones: {:?}", many.counts);
+    let one = run(&retrying_pipeline("max_in_flight = 1"), 1);
+    assert_eq!(one.counts.reordered, 0, "{:?}", one.counts);
+    for out in [&many, &one] {
+        assert_eq!((out.counts.lost, out.counts.send_failed, out.counts.in_flight), (0, 0, 0), "{:?}", out.counts);
+    }
+}
+
+#[test]
+fn a_delivery_timeout_turns_a_long_outage_into_failed_sends() {
+    // The producer is cut off for a second; it gives up on what it could
+    // not deliver within 200 ms of producing it, instead of retrying on.
+    let text = retrying_pipeline("delivery_timeout_ms = 200")
+        + "[[faults]]\nkind = \"partition\"\ngroups = [[\"p\"]]\nat_ms = 1000\nuntil_ms = 2000\n";
+    let out = run(&text, 1);
+    let c = &out.counts;
+    assert!(c.send_failed > 0, "{c:?}");
+    // Every failed send was given up by the producer; but a message given up
+    // may still have arrived (only its ack was lost): giving up is not proof
+    // that it was not delivered.
+    let gave_up = out.errors.get("delivery-timeout").copied().unwrap_or(0);
+    assert!(gave_up >= c.send_failed, "{gave_up} {c:?}");
+    assert_eq!(c.lost, 0, "{c:?}");
+    assert_eq!(c.processed + c.send_failed, c.produced, "{c:?}");
+}

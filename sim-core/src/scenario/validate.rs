@@ -71,6 +71,21 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
             );
         }
         p.arrival.check().or_else(|m| fail(&["producers", name, "arrival"], m))?;
+        if p.acks == crate::producer::AckMode::None {
+            for (field, set) in
+                [("max_in_flight", p.max_in_flight.is_some()), ("delivery_timeout_ms", p.delivery_timeout_ms.is_some())]
+            {
+                if set {
+                    return fail(
+                        &["producers", name, field],
+                        "applies only when the producer waits for acks: set acks = \"broker\"",
+                    );
+                }
+            }
+        }
+        if p.max_in_flight == Some(0) {
+            return fail(&["producers", name, "max_in_flight"], "expected at least 1");
+        }
         if p.messages == Some(0) {
             return fail(&["producers", name, "messages"], "expected at least 1 (remove the producer to send nothing)");
         }
