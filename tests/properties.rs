@@ -86,6 +86,8 @@ struct Producer {
     /// Only written when the producer waits for acks.
     max_in_flight: Option<u32>,
     delivery_timeout_ms: Option<f64>,
+    /// Only with acks; then no retries or delivery timeout are written.
+    idempotent: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -198,14 +200,18 @@ impl Gen {
                 if let Some(m) = p.max_in_flight {
                     writeln!(s, "max_in_flight = {m}").unwrap();
                 }
-                if let Some(t) = p.delivery_timeout_ms {
+                if p.idempotent {
+                    s.push_str("idempotent = true\n");
+                } else if let Some(t) = p.delivery_timeout_ms {
                     writeln!(s, "delivery_timeout_ms = {t}").unwrap();
                 }
             } else {
                 s.push_str("acks = \"none\"\n");
             }
             writeln!(s, "ack_timeout_ms = {}", p.ack_timeout_ms).unwrap();
-            writeln!(s, "retries = {}", p.retries).unwrap();
+            if !(p.acks_broker && p.idempotent) {
+                writeln!(s, "retries = {}", p.retries).unwrap();
+            }
             writeln!(s, "retry_backoff_ms = {}", p.backoff_ms).unwrap();
         }
         for (i, b) in self.brokers.iter().enumerate() {
@@ -316,7 +322,7 @@ fn keys() -> impl Strategy<Value = Keys> {
 }
 
 fn producer() -> impl Strategy<Value = Producer> {
-    let flow = (prop::option::of(1..=8u32), prop::option::of(ms(0.0, 2000.0)));
+    let flow = (prop::option::of(1..=8u32), prop::option::of(ms(0.0, 2000.0)), any::<bool>());
     (0..4usize, arrival(), 1..=250u64, keys(), any::<bool>(), ms(0.0, 200.0), 0..=4u32, ms(0.0, 50.0), flow).prop_map(
         |(target, arrival, messages, keys, acks_broker, ack_timeout_ms, retries, backoff_ms, flow)| Producer {
             target,
@@ -329,6 +335,7 @@ fn producer() -> impl Strategy<Value = Producer> {
             backoff_ms,
             max_in_flight: flow.0,
             delivery_timeout_ms: flow.1,
+            idempotent: flow.2,
         },
     )
 }
@@ -614,6 +621,7 @@ fn generated_scenarios_cover_every_kind() {
         "acks = \"none\"",
         "max_in_flight = ",
         "delivery_timeout_ms = ",
+        "idempotent = true",
         "capacity = ",
         "durable = false",
         "durable = true",

@@ -30,6 +30,10 @@ pub enum Msg {
         want_ack: bool,
         /// Which attempt this is (1 for the first send).
         attempt: u32,
+        /// The idempotent producer's session (0: not idempotent).
+        epoch: u32,
+        /// The idempotent producer's sequence number within `epoch`.
+        seq: u64,
     },
     /// Broker to producer: the publish of `id` was accepted or refused.
     PublishAck {
@@ -121,10 +125,12 @@ impl Msg {
     pub(crate) fn fold(&self, digest: &mut crate::trace::Digest) {
         digest.add(self.code());
         match *self {
-            Msg::Publish { rec, want_ack, attempt } => {
+            Msg::Publish { rec, want_ack, attempt, epoch, seq } => {
                 digest.add(rec.id);
                 digest.add(rec.key);
                 digest.add(u64::from(want_ack) << 32 | u64::from(attempt));
+                digest.add(u64::from(epoch));
+                digest.add(seq);
             }
             Msg::PublishAck { id, accepted, attempt } => {
                 digest.add(id);

@@ -4,6 +4,15 @@
 //! broker either fire-and-forget (considered sent at once) or waiting for
 //! the broker's ack, with a timeout and optional retries.
 //!
+//! An idempotent producer (`idempotent = true`) numbers its sends: each
+//! session (a start or restart) has an epoch, each message a sequence number
+//! at its first send, and the broker appends the next number once, acks an
+//! earlier one without appending it again, and refuses a gap, which the
+//! producer resends after its ack timeout. So neither its retries nor the
+//! network can duplicate or reorder what it appends. It resends until acked
+//! (giving up would leave a gap, so `retries` and `delivery_timeout_ms` are
+//! refused); Kafka's epoch bump after a give-up is left out.
+//!
 //! A retried message keeps its id, so if both copies get through the ledger
 //! sees the effect applied twice: that is how at-least-once duplicates are
 //! born. With several messages in flight, a retried message can also land
@@ -48,9 +57,10 @@ pub struct ProducerSpec {
     /// How long to wait for an ack before the attempt counts as failed.
     #[serde(default = "default_ack_timeout")]
     pub ack_timeout_ms: Millis,
-    /// How many times to resend after a timeout or a refusal.
+    /// How many times to resend after a timeout or a refusal (default 0;
+    /// an idempotent producer resends until acked).
     #[serde(default)]
-    pub retries: u32,
+    pub retries: Option<u32>,
     /// Pause before each resend.
     #[serde(default)]
     pub retry_backoff_ms: Millis,
@@ -62,6 +72,10 @@ pub struct ProducerSpec {
     /// send a message (with `acks = "broker"`); unlimited when absent.
     #[serde(default)]
     pub delivery_timeout_ms: Option<Millis>,
+    /// Idempotent producer: every send carries a session epoch and sequence
+    /// number, and the broker appends each message once and in order.
+    #[serde(default)]
+    pub idempotent: bool,
 }
 
 fn default_ack_timeout() -> Millis {
@@ -327,6 +341,8 @@ const TAG_RETRY: u64 = 2;
 
 struct Outstanding {
     key: u64,
+    /// The idempotent sequence number, given at the first send.
+    seq: u64,
     /// When it was produced: the delivery timeout counts from here.
     produced_at: Time,
     attempts: u32,
@@ -346,9 +362,13 @@ pub struct Producer {
     backoff_ns: Duration,
     max_in_flight: usize,
     delivery_timeout_ns: Option<Duration>,
-    // Durable: the workload's progress.
+    idempotent: bool,
+    // Durable: the workload's progress, and the idempotent session count
+    // (a restart is a new session: epoch + 1, sequence from 0).
     produced: u64,
     done: bool,
+    epoch: u32,
+    next_seq: u64,
     // Volatile.
     outstanding: BTreeMap<MsgId, Outstanding>,
     /// Produced, not yet sent: waiting for a free in-flight slot.
@@ -368,12 +388,15 @@ impl Producer {
             limit: spec.messages,
             wait_ack: spec.acks == AckMode::Broker,
             ack_timeout_ns: ms_to_ns(spec.ack_timeout_ms.0).max(1),
-            retries: spec.retries,
+            retries: if spec.idempotent { u32::MAX } else { spec.retries.unwrap_or(0) },
             backoff_ns: ms_to_ns(spec.retry_backoff_ms.0),
             max_in_flight: spec.max_in_flight.map_or(usize::MAX, |m| m.max(1) as usize),
             delivery_timeout_ns: spec.delivery_timeout_ms.map(|t| ms_to_ns(t.0)),
+            idempotent: spec.idempotent,
             produced: 0,
             done: false,
+            epoch: 0,
+            next_seq: 0,
             outstanding: BTreeMap::new(),
             buffer: VecDeque::new(),
             ack_deadlines: Deadlines::default(),
@@ -389,8 +412,9 @@ impl Producer {
         o.attempts += 1;
         o.deadline = ctx.now().saturating_add(self.ack_timeout_ns);
         let rec = Record { id, key: o.key };
-        let (deadline, attempt) = (o.deadline, o.attempts);
-        ctx.send(self.target, Msg::Publish { rec, want_ack: true, attempt });
+        let (deadline, attempt, seq) = (o.deadline, o.attempts, o.seq);
+        let epoch = if self.idempotent { self.epoch } else { 0 };
+        ctx.send(self.target, Msg::Publish { rec, want_ack: true, attempt, epoch, seq });
         self.ack_deadlines.add(ctx, deadline, id, TAG_ACK_TIMEOUT);
     }
 
@@ -428,7 +452,9 @@ impl Producer {
                 ctx.error("delivery-timeout");
                 continue;
             }
-            self.outstanding.insert(id, Outstanding { key, produced_at, attempts: 0, deadline: 0 });
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.outstanding.insert(id, Outstanding { key, seq, produced_at, attempts: 0, deadline: 0 });
             self.send(ctx, id);
         }
     }
@@ -441,7 +467,7 @@ impl Producer {
             self.buffer.push_back((id, key, ctx.now()));
             self.fill_in_flight(ctx);
         } else {
-            ctx.send(self.target, Msg::Publish { rec, want_ack: false, attempt: 1 });
+            ctx.send(self.target, Msg::Publish { rec, want_ack: false, attempt: 1, epoch: 0, seq: 0 });
         }
         self.produced += 1;
     }
@@ -463,6 +489,9 @@ impl Producer {
 
 impl Component for Producer {
     fn start(&mut self, ctx: &mut Ctx) {
+        // A (re)start is a new idempotent session.
+        self.epoch += 1;
+        self.next_seq = 0;
         if !self.done && !ctx.draining() {
             self.schedule_arrival(ctx);
         }
@@ -477,6 +506,11 @@ impl Component for Producer {
                     ctx.confirm_sent(id);
                     self.fill_in_flight(ctx);
                 }
+            } else if self.idempotent {
+                // Refused (out of order, most likely: an earlier sequence is
+                // missing): let the attempt time out, by which time the gap
+                // has been retried. Resending at once could bounce forever on
+                // a zero-latency link without time moving.
             } else if self.outstanding.get(&id).is_some_and(|o| o.attempts == attempt && o.deadline != Time::MAX) {
                 // A refusal counts only for the attempt in progress, not a late one.
                 self.attempt_failed(ctx, id);

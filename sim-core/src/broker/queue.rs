@@ -118,6 +118,13 @@ struct Unacked {
     deadline: Time,
 }
 
+/// What the broker does with an idempotent producer's publish.
+enum Admit {
+    Append,
+    Duplicate,
+    Refuse(&'static str),
+}
+
 /// Why a message left the queue without being acked.
 #[derive(Clone, Copy)]
 enum Death {
@@ -150,6 +157,9 @@ pub struct QueueBroker {
     next_subscriber: usize,
     next_tag: u64,
     deadlines: Deadlines,
+    /// Idempotent producers: the last (epoch, sequence) appended from each.
+    /// Kept across every crash.
+    sequences: BTreeMap<NodeId, (u32, u64)>,
     expiry: Option<(Time, TimerId)>,
     /// Cancelled consumers are told again every `redelivery_timeout_ms`
     /// until they subscribe anew: the notice may be lost on the network.
@@ -172,6 +182,7 @@ impl QueueBroker {
             next_subscriber: 0,
             next_tag: 0,
             deadlines: Deadlines::default(),
+            sequences: BTreeMap::new(),
             expiry: None,
             cancel_notices: Deadlines::default(),
         }
@@ -241,7 +252,7 @@ impl QueueBroker {
     fn dead_letter(&mut self, ctx: &mut Ctx, entry: Entry, why: Death) {
         ctx.error(why.kind());
         if let Some(dlq) = self.dead_letter {
-            ctx.send(dlq, Msg::Publish { rec: entry.rec, want_ack: false, attempt: 1 });
+            ctx.send(dlq, Msg::Publish { rec: entry.rec, want_ack: false, attempt: 1, epoch: 0, seq: 0 });
         }
     }
 
@@ -266,6 +277,31 @@ impl QueueBroker {
             s.active = false;
         }
         self.unacked.iter().filter(|(_, u)| u.consumer == consumer).map(|(&t, _)| t).collect()
+    }
+
+    /// The idempotent producer's rule: append the next sequence number of
+    /// the current epoch (or sequence 0 of a newer epoch), acknowledge an
+    /// earlier one without appending it again, refuse a gap (the producer
+    /// retries, so order holds) and an older epoch (a stale session).
+    fn sequence_check(&self, producer: NodeId, epoch: u32, seq: u64) -> Admit {
+        match self.sequences.get(&producer) {
+            Some(&(e, _)) if epoch < e => Admit::Refuse("fenced"),
+            // A session starts at sequence 0: accepting a later number first
+            // would make the missing ones look like duplicates.
+            None => self.first_of_session(seq),
+            Some(&(e, _)) if epoch > e => self.first_of_session(seq),
+            Some(&(_, last)) if seq <= last => Admit::Duplicate,
+            Some(&(_, last)) if seq == last + 1 => Admit::Append,
+            Some(_) => Admit::Refuse("out-of-order"),
+        }
+    }
+
+    fn first_of_session(&self, seq: u64) -> Admit {
+        if seq == 0 {
+            Admit::Append
+        } else {
+            Admit::Refuse("out-of-order")
+        }
     }
 
     /// Tells `consumer` its session is cancelled, and arranges to tell it again.
@@ -302,13 +338,28 @@ impl Component for QueueBroker {
 
     fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) {
         match msg {
-            Msg::Publish { rec, want_ack, attempt } => {
-                let accepted = self.capacity.is_none_or(|c| (self.queue.len() as u64) < c);
-                if accepted {
-                    self.queue.push_back(Entry { rec, published_at: ctx.now(), deliveries: 0 });
-                } else {
-                    ctx.error("rejected");
-                }
+            Msg::Publish { rec, want_ack, attempt, epoch, seq } => {
+                let admit = if epoch == 0 { Admit::Append } else { self.sequence_check(from, epoch, seq) };
+                let full = self.capacity.is_some_and(|c| (self.queue.len() as u64) >= c);
+                let accepted = match admit {
+                    Admit::Append if full => {
+                        ctx.error("rejected");
+                        false
+                    }
+                    Admit::Append => {
+                        if epoch != 0 {
+                            self.sequences.insert(from, (epoch, seq));
+                        }
+                        self.queue.push_back(Entry { rec, published_at: ctx.now(), deliveries: 0 });
+                        true
+                    }
+                    // Already appended: a retry whose original got through.
+                    Admit::Duplicate => true,
+                    Admit::Refuse(kind) => {
+                        ctx.error(kind);
+                        false
+                    }
+                };
                 if want_ack {
                     ctx.send(from, Msg::PublishAck { id: rec.id, accepted, attempt });
                 }
@@ -400,6 +451,9 @@ impl Component for QueueBroker {
                 self.queue.push_front(u.entry);
             }
         } else {
+            // The messages are gone, but the record of producers' sequences
+            // is kept (a simplification): without it, a producer could never
+            // resume mid-session.
             self.queue.clear();
         }
         // Connections reconnect when the broker comes back, cancelled ones too.

@@ -71,10 +71,24 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
             );
         }
         p.arrival.check().or_else(|m| fail(&["producers", name, "arrival"], m))?;
-        if p.acks == crate::producer::AckMode::None {
+        if p.idempotent {
             for (field, set) in
-                [("max_in_flight", p.max_in_flight.is_some()), ("delivery_timeout_ms", p.delivery_timeout_ms.is_some())]
+                [("retries", p.retries.is_some()), ("delivery_timeout_ms", p.delivery_timeout_ms.is_some())]
             {
+                if set {
+                    return fail(
+                        &["producers", name, field],
+                        "an idempotent producer resends until acked (giving up would leave a gap in its sequence): remove it",
+                    );
+                }
+            }
+        }
+        if p.acks == crate::producer::AckMode::None {
+            for (field, set) in [
+                ("max_in_flight", p.max_in_flight.is_some()),
+                ("delivery_timeout_ms", p.delivery_timeout_ms.is_some()),
+                ("idempotent", p.idempotent),
+            ] {
                 if set {
                     return fail(
                         &["producers", name, field],
