@@ -39,10 +39,13 @@
 //! Deliveries that arrive while every slot is busy wait in a local buffer.
 //! A crash loses the work in progress and the buffer (volatile); the broker
 //! gets them back when the consumer re-subscribes on restart, or when it
-//! cancels the consumer for holding a delivery past its timeout (a notice
-//! for an older session than the current one is stale and ignored). Network duplication can still deliver a message
-//! twice even at most once (the network model has no transport-level
-//! dedup); transactional read-process-write comes with the log broker.
+//! cancels the consumer for holding a delivery past its timeout. The
+//! broker's `subscribed` and `cancelled` name the session they answer; one
+//! for an older session is stale and ignored.
+//!
+//! Network duplication can still deliver a message twice even at most once
+//! (the network model has no transport-level dedup). Transactional
+//! read-process-write comes with the log broker.
 
 use crate::dist::{Dist, Sampler};
 use crate::engine::{Component, Ctx, TimerId};

@@ -19,6 +19,12 @@
 //! after `max_deliveries` deliveries without an ack, or when it has waited
 //! `ttl_ms` since it was published.
 //!
+//! Idempotent producers number their sends. The broker keeps the last
+//! (epoch, sequence) it appended from each, appends a send only if it is the
+//! next one (or sequence 0 of a newer session), acks an earlier one again
+//! without appending it, and refuses a gap or an older session (see
+//! `producer.rs`). That record survives the broker's crashes.
+//!
 //! Capacity: when the queue holds `capacity` messages, a publish is refused
 //! (a negative ack when the producer waits for one; silently dropped when it
 //! does not, which the ledger then counts as lost).
