@@ -7,9 +7,9 @@
 //! An idempotent producer (`idempotent = true`) numbers its sends: each
 //! session (a start or restart) has an epoch, each message a sequence number
 //! at its first send, and the broker appends the next number once, acks an
-//! earlier one without appending it again, and refuses a gap, which the
-//! producer resends after its ack timeout. So neither its retries nor the
-//! network can duplicate or reorder what it appends. It resends until acked
+//! earlier one without appending it again, and holds one that arrives ahead
+//! of a gap until the gap fills. So neither its retries nor the network can
+//! duplicate or reorder what it appends. It resends until acked
 //! (giving up would leave a gap, so `retries` and `delivery_timeout_ms` are
 //! refused); Kafka's epoch bump after a give-up is left out.
 //!
@@ -17,9 +17,15 @@
 //! sees the effect applied twice: that is how at-least-once duplicates are
 //! born. With several messages in flight, a retried message can also land
 //! after a later one: retries reorder. `max_in_flight = 1` prevents that
-//! (the next message is sent only once the previous one is acked), at the
-//! cost of one round trip per message; the rest wait in the producer's
-//! buffer. `delivery_timeout_ms` bounds the time, from production, that the
+//! while no message is given up (the next message is sent only once the
+//! previous one is acked), at the cost of one round trip per message; the
+//! rest wait in the producer's buffer. A message given up may still have an
+//! attempt on the wire that lands after the next one: only an idempotent
+//! producer keeps order through give-ups and crashes.
+//!
+//! A refused attempt (a full queue) fails at its ack deadline, like a
+//! timeout but counted only as the broker's `rejected`, so time passes
+//! before the resend even with no backoff and no latency. `delivery_timeout_ms` bounds the time, from production, that the
 //! producer keeps trying; then it gives the message up (a failed send). Idempotent producers and per-partition sequence numbers come with
 //! the log broker.
 //!
@@ -348,6 +354,9 @@ struct Outstanding {
     attempts: u32,
     /// The deadline of the current attempt, to ignore stale deadlines.
     deadline: Time,
+    /// The broker refused the current attempt: it fails at its deadline,
+    /// without counting as a timeout.
+    refused: bool,
 }
 
 /// A running producer.
@@ -410,6 +419,7 @@ impl Producer {
             return;
         };
         o.attempts += 1;
+        o.refused = false;
         o.deadline = ctx.now().saturating_add(self.ack_timeout_ns);
         let rec = Record { id, key: o.key };
         let (deadline, attempt, seq) = (o.deadline, o.attempts, o.seq);
@@ -454,7 +464,8 @@ impl Producer {
             }
             let seq = self.next_seq;
             self.next_seq += 1;
-            self.outstanding.insert(id, Outstanding { key, seq, produced_at, attempts: 0, deadline: 0 });
+            self.outstanding
+                .insert(id, Outstanding { key, seq, produced_at, attempts: 0, deadline: 0, refused: false });
             self.send(ctx, id);
         }
     }
@@ -506,14 +517,11 @@ impl Component for Producer {
                     ctx.confirm_sent(id);
                     self.fill_in_flight(ctx);
                 }
-            } else if self.idempotent {
-                // Refused (out of order, most likely: an earlier sequence is
-                // missing): let the attempt time out, by which time the gap
-                // has been retried. Resending at once could bounce forever on
-                // a zero-latency link without time moving.
-            } else if self.outstanding.get(&id).is_some_and(|o| o.attempts == attempt && o.deadline != Time::MAX) {
-                // A refusal counts only for the attempt in progress, not a late one.
-                self.attempt_failed(ctx, id);
+            } else if let Some(o) = self.outstanding.get_mut(&id).filter(|o| o.attempts == attempt) {
+                // A refusal of the attempt in progress (not a late one for an
+                // earlier attempt): it fails at its deadline, so that time
+                // passes before the resend even on a zero-latency link.
+                o.refused = true;
             }
         }
         self.settle_timers(ctx);
@@ -539,7 +547,9 @@ impl Component for Producer {
                 let outstanding = &self.outstanding;
                 let live = |id, at| outstanding.get(&id).is_some_and(|o: &Outstanding| o.deadline == at);
                 for id in self.ack_deadlines.expire(ctx, TAG_ACK_TIMEOUT, live) {
-                    ctx.error("ack-timeout");
+                    if !self.outstanding.get(&id).is_some_and(|o| o.refused) {
+                        ctx.error("ack-timeout");
+                    }
                     self.attempt_failed(ctx, id);
                 }
             }

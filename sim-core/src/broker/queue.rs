@@ -22,8 +22,11 @@
 //! Idempotent producers number their sends. The broker keeps the last
 //! (epoch, sequence) it appended from each, appends a send only if it is the
 //! next one (or sequence 0 of a newer session), acks an earlier one again
-//! without appending it, and refuses a gap or an older session (see
-//! `producer.rs`). That record survives the broker's crashes.
+//! without appending it, and refuses an older session (see `producer.rs`).
+//! A send that arrives ahead of a gap is held (up to 1,024 per producer)
+//! and appended when the gap fills, standing in for the in-order delivery a
+//! real producer's connection gives. That record of sequences survives the
+//! broker's crashes; the held early sends do not.
 //!
 //! Capacity: when the queue holds `capacity` messages, a publish is refused
 //! (a negative ack when the producer waits for one; silently dropped when it
@@ -124,12 +127,17 @@ struct Unacked {
     deadline: Time,
 }
 
-/// What the broker does with an idempotent producer's publish.
-enum Admit {
-    Append,
-    Duplicate,
-    Refuse(&'static str),
+/// A publish as the broker handles it.
+#[derive(Clone, Copy)]
+struct Publish {
+    rec: Record,
+    want_ack: bool,
+    attempt: u32,
 }
+
+/// Most early sends held per idempotent producer while a gap fills; more
+/// are refused (the producer resends them after its ack timeout).
+const EARLY_WINDOW: usize = 1024;
 
 /// Why a message left the queue without being acked.
 #[derive(Clone, Copy)]
@@ -166,6 +174,9 @@ pub struct QueueBroker {
     /// Idempotent producers: the last (epoch, sequence) appended from each.
     /// Kept across every crash.
     sequences: BTreeMap<NodeId, (u32, u64)>,
+    /// Idempotent producers' early sends, held until the gap before them
+    /// fills: (epoch, sends by sequence). Volatile.
+    early: BTreeMap<NodeId, (u32, BTreeMap<u64, Publish>)>,
     expiry: Option<(Time, TimerId)>,
     /// Cancelled consumers are told again every `redelivery_timeout_ms`
     /// until they subscribe anew: the notice may be lost on the network.
@@ -189,6 +200,7 @@ impl QueueBroker {
             next_tag: 0,
             deadlines: Deadlines::default(),
             sequences: BTreeMap::new(),
+            early: BTreeMap::new(),
             expiry: None,
             cancel_notices: Deadlines::default(),
         }
@@ -285,28 +297,82 @@ impl QueueBroker {
         self.unacked.iter().filter(|(_, u)| u.consumer == consumer).map(|(&t, _)| t).collect()
     }
 
-    /// The idempotent producer's rule: append the next sequence number of
-    /// the current epoch (or sequence 0 of a newer epoch), acknowledge an
-    /// earlier one without appending it again, refuse a gap (the producer
-    /// retries, so order holds) and an older epoch (a stale session).
-    fn sequence_check(&self, producer: NodeId, epoch: u32, seq: u64) -> Admit {
-        match self.sequences.get(&producer) {
-            Some(&(e, _)) if epoch < e => Admit::Refuse("fenced"),
-            // A session starts at sequence 0: accepting a later number first
-            // would make the missing ones look like duplicates.
-            None => self.first_of_session(seq),
-            Some(&(e, _)) if epoch > e => self.first_of_session(seq),
-            Some(&(_, last)) if seq <= last => Admit::Duplicate,
-            Some(&(_, last)) if seq == last + 1 => Admit::Append,
-            Some(_) => Admit::Refuse("out-of-order"),
+    /// Appends a publish if the queue has room, and answers it.
+    fn append(&mut self, ctx: &mut Ctx, from: NodeId, p: Publish) -> bool {
+        let accepted = self.capacity.is_none_or(|c| (self.queue.len() as u64) < c);
+        if accepted {
+            self.queue.push_back(Entry { rec: p.rec, published_at: ctx.now(), deliveries: 0 });
+        } else {
+            ctx.error("rejected");
+        }
+        if p.want_ack {
+            ctx.send(from, Msg::PublishAck { id: p.rec.id, accepted, attempt: p.attempt });
+        }
+        accepted
+    }
+
+    /// The idempotent producer's rule. Append the next sequence number of the
+    /// current session (a session starts at 0: accepting a later number
+    /// first would make the missing ones look like duplicates); ack an
+    /// earlier number again without appending it; refuse an older session.
+    /// A number that comes early, ahead of a gap, is held until the gap
+    /// fills: the network keeps no order between messages, where a real
+    /// producer's connection (TCP) would.
+    fn publish_in_sequence(&mut self, ctx: &mut Ctx, from: NodeId, p: Publish, epoch: u32, seq: u64) {
+        let known = self.sequences.get(&from).copied();
+        let answer = |ctx: &mut Ctx, accepted: bool| {
+            if p.want_ack {
+                ctx.send(from, Msg::PublishAck { id: p.rec.id, accepted, attempt: p.attempt });
+            }
+        };
+        let next = match known {
+            Some((e, _)) if epoch < e => {
+                ctx.error("fenced");
+                return answer(ctx, false);
+            }
+            Some((e, last)) if epoch == e => {
+                if seq <= last {
+                    // Already appended: a retry whose original got through.
+                    return answer(ctx, true);
+                }
+                last + 1
+            }
+            _ => 0, // a new session (or the first contact) starts at 0
+        };
+        if seq == next {
+            if self.early.get(&from).is_some_and(|e| e.0 < epoch) {
+                self.early.remove(&from); // held sends of an ended session
+            }
+            if self.append(ctx, from, p) {
+                self.sequences.insert(from, (epoch, seq));
+                self.release_early(ctx, from);
+            }
+            return;
+        }
+        let early = self.early.entry(from).or_insert_with(|| (epoch, BTreeMap::new()));
+        if early.0 < epoch {
+            *early = (epoch, BTreeMap::new()); // the old session is over
+        }
+        if early.0 > epoch {
+            ctx.error("fenced");
+            answer(ctx, false);
+        } else if early.1.len() >= EARLY_WINDOW && !early.1.contains_key(&seq) {
+            ctx.error("out-of-order");
+            answer(ctx, false);
+        } else {
+            early.1.entry(seq).or_insert(p);
         }
     }
 
-    fn first_of_session(&self, seq: u64) -> Admit {
-        if seq == 0 {
-            Admit::Append
-        } else {
-            Admit::Refuse("out-of-order")
+    /// Appends held early sends that now come next, in order.
+    fn release_early(&mut self, ctx: &mut Ctx, from: NodeId) {
+        while let Some(&(epoch, last)) = self.sequences.get(&from) {
+            let Some(early) = self.early.get_mut(&from).filter(|e| e.0 == epoch) else { break };
+            let Some(p) = early.1.remove(&(last + 1)) else { break };
+            if !self.append(ctx, from, p) {
+                break; // full: the producer resends it after its ack timeout
+            }
+            self.sequences.insert(from, (epoch, last + 1));
         }
     }
 
@@ -345,29 +411,11 @@ impl Component for QueueBroker {
     fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) {
         match msg {
             Msg::Publish { rec, want_ack, attempt, epoch, seq } => {
-                let admit = if epoch == 0 { Admit::Append } else { self.sequence_check(from, epoch, seq) };
-                let full = self.capacity.is_some_and(|c| (self.queue.len() as u64) >= c);
-                let accepted = match admit {
-                    Admit::Append if full => {
-                        ctx.error("rejected");
-                        false
-                    }
-                    Admit::Append => {
-                        if epoch != 0 {
-                            self.sequences.insert(from, (epoch, seq));
-                        }
-                        self.queue.push_back(Entry { rec, published_at: ctx.now(), deliveries: 0 });
-                        true
-                    }
-                    // Already appended: a retry whose original got through.
-                    Admit::Duplicate => true,
-                    Admit::Refuse(kind) => {
-                        ctx.error(kind);
-                        false
-                    }
-                };
-                if want_ack {
-                    ctx.send(from, Msg::PublishAck { id: rec.id, accepted, attempt });
+                let publish = Publish { rec, want_ack, attempt };
+                if epoch == 0 {
+                    self.append(ctx, from, publish);
+                } else {
+                    self.publish_in_sequence(ctx, from, publish, epoch, seq);
                 }
                 self.dispatch(ctx);
             }
@@ -470,6 +518,7 @@ impl Component for QueueBroker {
         self.deadlines.clear();
         self.expiry = None;
         self.cancel_notices.clear();
+        self.early.clear();
     }
 
     fn restart(&mut self, ctx: &mut Ctx) {
@@ -483,5 +532,6 @@ impl Component for QueueBroker {
     fn held(&self, out: &mut Vec<MsgId>) {
         out.extend(self.queue.iter().map(|e| e.rec.id));
         out.extend(self.unacked.values().map(|u| u.entry.rec.id));
+        out.extend(self.early.values().flat_map(|(_, sends)| sends.values().map(|p| p.rec.id)));
     }
 }
