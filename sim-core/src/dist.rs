@@ -284,11 +284,6 @@ impl Sampler {
             to_ns(ns as f64 * factor)
         }
     }
-
-    /// True when every draw is zero: such a link delivers in the same instant.
-    pub fn is_zero(&self) -> bool {
-        matches!(self, Sampler::Constant(0))
-    }
 }
 
 #[inline]

@@ -169,21 +169,6 @@ impl TryFrom<ArrivalTable> for Arrival {
 }
 
 impl Arrival {
-    /// The long-run mean rate in messages per second.
-    pub fn mean_rate_per_s(&self) -> f64 {
-        match self {
-            Arrival::Constant { rate_per_s } | Arrival::Poisson { rate_per_s } => rate_per_s.0,
-            Arrival::Bursty { on_rate_per_s, off_rate_per_s, on_ms, off_ms } => {
-                let period = on_ms.0 + off_ms.0;
-                if period <= 0.0 {
-                    on_rate_per_s.0
-                } else {
-                    (on_rate_per_s.0 * on_ms.0 + off_rate_per_s.0 * off_ms.0) / period
-                }
-            }
-        }
-    }
-
     /// Checks relations between fields.
     pub fn check(&self) -> Result<(), String> {
         match self {
