@@ -90,6 +90,18 @@ pub struct ConsumerSpec {
     /// store share it. Default: the source broker's name (one store per broker).
     #[serde(default)]
     pub dedup_store: Option<String>,
+    /// The effect domain this consumer's effect belongs to (see the
+    /// ledger): consumers of one domain change the same state, and every
+    /// message must take effect once in every domain. Default: `default`.
+    #[serde(default)]
+    pub domain: Option<String>,
+}
+
+impl ConsumerSpec {
+    /// The name of this consumer's effect domain.
+    pub fn domain_name(&self) -> String {
+        self.domain.clone().unwrap_or_else(|| "default".to_string())
+    }
 }
 
 impl ConsumerSpec {

@@ -25,39 +25,44 @@ use crate::time::Time;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+// Per message.
+const CONFIRMED: u8 = 1;
+const ACKED: u8 = 2;
+const STARTED: u8 = 4;
+// Per message and domain.
 const APPLIED: u8 = 1;
-const CONFIRMED: u8 = 2;
-const ACKED: u8 = 4;
-const DELIVERED: u8 = 8;
-const STARTED: u8 = 16;
+const DELIVERED: u8 = 2;
 
 /// The highest key the ledger tracks order for (keys are dense integers).
 pub const MAX_KEYS: u64 = 1 << 20;
+
+/// Index of an effect domain (see [`Ledger`]).
+pub type DomainId = u16;
 
 struct Pending {
     produced_at: Time,
     /// Index into `sequences`: which (producer, key) this message is ordered in.
     stream: usize,
     key_seq: u64,
-}
-
-/// Production and application progress of one (producer, key).
-#[derive(Default, Clone, Copy)]
-struct Sequence {
-    produced: u64,
-    max_applied: u64,
+    /// Domains whose effect is not applied yet.
+    remaining: DomainId,
 }
 
 /// The ledger's final verdict on a run.
+///
+/// `produced` and `acked` count messages. The others count effects: with
+/// one effect domain they count messages too; with several (a fan-out to
+/// three subscribers, say) they are sums over the domains, so that
+/// `processed + lost + in_flight + send_failed = produced x domains`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Counts {
     /// Messages produced.
     pub produced: u64,
     /// Messages the broker acknowledged to their producer.
     pub acked: u64,
-    /// Messages that reached a consumer at least once.
+    /// Messages that reached a consumer at least once (per domain).
     pub delivered: u64,
-    /// Messages whose effect was applied at least once.
+    /// Messages whose effect was applied at least once (per domain).
     pub processed: u64,
     /// Considered sent by the producer, never applied, and nowhere at the end.
     pub lost: u64,
@@ -73,16 +78,72 @@ pub struct Counts {
     pub send_failed: u64,
 }
 
+/// One effect domain's verdict.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct DomainCounts {
+    /// Messages that reached a consumer of this domain at least once.
+    pub delivered: u64,
+    /// Messages whose effect in this domain was applied at least once.
+    pub processed: u64,
+    /// Considered sent, never applied in this domain, nowhere at the end.
+    pub lost: u64,
+    /// Extra applications in this domain.
+    pub duplicated: u64,
+    /// First applications in this domain out of production order within a key.
+    pub reordered: u64,
+    /// Not applied in this domain, still held somewhere.
+    pub in_flight: u64,
+    /// Not applied in this domain, and the producer knows the send failed.
+    pub send_failed: u64,
+    /// Production to first application in this domain.
+    pub latency_ms: crate::metrics::LatencySummary,
+}
+
+/// One effect domain: where a message's effect must be applied once.
+struct Domain {
+    name: String,
+    flags: Vec<u8>,
+    /// Highest production sequence applied, per (producer, key) stream.
+    max_applied: Vec<u64>,
+    counts: DomainCounts,
+    latency: LatencyStats,
+}
+
+impl Domain {
+    fn new(name: String) -> Self {
+        Domain {
+            name,
+            flags: Vec::new(),
+            max_applied: Vec::new(),
+            counts: DomainCounts::default(),
+            latency: LatencyStats::default(),
+        }
+    }
+}
+
 /// The omniscient record of every message's life.
-#[derive(Default)]
+///
+/// A message has an effect in every **effect domain** of the scenario: the
+/// state that consumers of one kind change (the orders table, the email
+/// outbox, one subscriber's view). A plain queue has one domain; a fan-out
+/// to three subscriptions, or two consumer groups on one topic, has one per
+/// subscription or group; a service that changes X and tells another to
+/// change Y has two. Each domain is judged on its own (lost, duplicated,
+/// reordered), and a message applied in some domains but not all at the
+/// end is **inconsistent**.
 pub struct Ledger {
     flags: Vec<u8>,
+    domains: Vec<Domain>,
     pending: BTreeMap<MsgId, Pending>,
     /// Per producer (by node id), per key: an index into `sequences`.
     streams: Vec<Vec<Option<u32>>>,
-    sequences: Vec<Sequence>,
-    counts: Counts,
-    /// Production to first application.
+    /// Per stream: messages produced so far.
+    sequences: Vec<u64>,
+    produced: u64,
+    acked: u64,
+    /// Effects not applied yet, over all domains.
+    unapplied: u64,
+    /// Production to first application (in any domain).
     pub latency: LatencyStats,
     /// Production to the first start of processing (waiting time).
     pub wait: LatencyStats,
@@ -91,10 +152,38 @@ pub struct Ledger {
     last_applied: Time,
 }
 
+impl Default for Ledger {
+    fn default() -> Self {
+        Ledger::new(vec!["default".to_string()])
+    }
+}
+
 impl Ledger {
+    /// A ledger with the given effect domains (at least one).
+    pub fn new(mut domains: Vec<String>) -> Self {
+        if domains.is_empty() {
+            domains.push("default".to_string());
+        }
+        Ledger {
+            flags: Vec::new(),
+            domains: domains.into_iter().map(Domain::new).collect(),
+            pending: BTreeMap::new(),
+            streams: Vec::new(),
+            sequences: Vec::new(),
+            produced: 0,
+            acked: 0,
+            unapplied: 0,
+            latency: LatencyStats::default(),
+            wait: LatencyStats::default(),
+            in_system_area: 0,
+            last_change: 0,
+            last_applied: 0,
+        }
+    }
+
     fn advance(&mut self, now: Time) {
         let dt = now.saturating_sub(self.last_change);
-        self.in_system_area += u128::from(dt) * self.pending.len() as u128;
+        self.in_system_area += u128::from(dt) * u128::from(self.unapplied);
         self.last_change = now;
     }
 
@@ -105,6 +194,9 @@ impl Ledger {
         self.advance(now);
         let id = self.flags.len() as MsgId;
         self.flags.push(if confirmed { CONFIRMED } else { 0 });
+        for d in &mut self.domains {
+            d.flags.push(0);
+        }
         let (p, k) = (producer as usize, key.min(MAX_KEYS - 1) as usize);
         if p >= self.streams.len() {
             self.streams.resize(p + 1, Vec::new());
@@ -115,16 +207,21 @@ impl Ledger {
         let stream = match self.streams[p][k] {
             Some(s) => s as usize,
             None => {
-                self.sequences.push(Sequence::default());
+                self.sequences.push(0);
+                for d in &mut self.domains {
+                    d.max_applied.push(0);
+                }
                 let s = self.sequences.len() - 1;
                 self.streams[p][k] = Some(s as u32);
                 s
             }
         };
-        self.sequences[stream].produced += 1;
-        let key_seq = self.sequences[stream].produced;
-        self.pending.insert(id, Pending { produced_at: now, stream, key_seq });
-        self.counts.produced += 1;
+        self.sequences[stream] += 1;
+        let key_seq = self.sequences[stream];
+        let remaining = self.domains.len() as DomainId;
+        self.pending.insert(id, Pending { produced_at: now, stream, key_seq, remaining });
+        self.produced += 1;
+        self.unapplied += u64::from(remaining);
         id
     }
 
@@ -138,10 +235,25 @@ impl Ledger {
         }
     }
 
+    fn domain_flag(&mut self, domain: DomainId, id: MsgId, bit: u8) -> bool {
+        match self.domains.get_mut(domain as usize).and_then(|d| d.flags.get_mut(id as usize)) {
+            Some(f) if *f & bit == 0 => {
+                *f |= bit;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The number of effect domains.
+    pub fn domain_count(&self) -> usize {
+        self.domains.len()
+    }
+
     /// A broker's positive ack for `id` reached its producer (a wire fact).
     pub fn acked(&mut self, id: MsgId) {
         if self.flag(id, ACKED) {
-            self.counts.acked += 1;
+            self.acked += 1;
         }
     }
 
@@ -153,14 +265,15 @@ impl Ledger {
         self.flag(id, CONFIRMED);
     }
 
-    /// A delivery of `id` reached a consumer.
-    pub fn delivered(&mut self, id: MsgId) {
-        if self.flag(id, DELIVERED) {
-            self.counts.delivered += 1;
+    /// A delivery of `id` reached a consumer of `domain`.
+    pub fn delivered(&mut self, domain: DomainId, id: MsgId) {
+        if self.domain_flag(domain, id, DELIVERED) {
+            self.domains[domain as usize].counts.delivered += 1;
         }
     }
 
-    /// A consumer started processing `id` (the first start ends its wait).
+    /// A consumer started processing `id` (the first start, in any domain,
+    /// ends its wait).
     pub fn started(&mut self, now: Time, id: MsgId) {
         if self.flag(id, STARTED) {
             if let Some(p) = self.pending.get(&id) {
@@ -169,30 +282,60 @@ impl Ledger {
         }
     }
 
-    /// The effect of `id` was applied (again, perhaps).
-    pub fn applied(&mut self, now: Time, id: MsgId) {
-        if !self.flag(id, APPLIED) {
-            if (id as usize) < self.flags.len() {
-                self.counts.duplicated += 1;
-            }
+    /// The effect of `id` in `domain` was applied (again, perhaps).
+    pub fn applied(&mut self, now: Time, domain: DomainId, id: MsgId) {
+        let multi = self.domains.len() > 1;
+        let Some(d) = self.domains.get_mut(domain as usize) else { return };
+        let Some(f) = d.flags.get_mut(id as usize) else { return };
+        if *f & APPLIED != 0 {
+            d.counts.duplicated += 1;
             return;
         }
+        *f |= APPLIED;
         self.advance(now);
-        let p = self.pending.remove(&id).expect("an unapplied message is pending");
-        self.counts.processed += 1;
-        self.last_applied = now;
-        self.latency.record(now - p.produced_at);
-        let max = &mut self.sequences[p.stream].max_applied;
+        let d = &mut self.domains[domain as usize];
+        let p = self.pending.get_mut(&id).expect("an unapplied message is pending");
+        let latency = now - p.produced_at;
+        d.counts.processed += 1;
+        if multi {
+            d.latency.record(latency);
+        }
+        let max = &mut d.max_applied[p.stream];
         if p.key_seq < *max {
-            self.counts.reordered += 1;
+            d.counts.reordered += 1;
         } else {
             *max = p.key_seq;
         }
+        p.remaining -= 1;
+        if p.remaining == 0 {
+            self.pending.remove(&id);
+        }
+        self.unapplied -= 1;
+        self.last_applied = now;
+        self.latency.record(latency);
     }
 
-    /// Counts so far (lost, in flight and failed are settled by [`Ledger::finish`]).
-    pub fn counts(&self) -> &Counts {
-        &self.counts
+    /// Counts so far, summed over domains (lost, in flight and failed are
+    /// settled by [`Ledger::finish`]).
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts { produced: self.produced, acked: self.acked, ..Counts::default() };
+        for d in &self.domains {
+            c.delivered += d.counts.delivered;
+            c.processed += d.counts.processed;
+            c.duplicated += d.counts.duplicated;
+            c.reordered += d.counts.reordered;
+        }
+        c
+    }
+
+    /// Messages produced so far.
+    pub fn produced(&self) -> u64 {
+        self.produced
+    }
+
+    /// Effects applied so far (first applications, over all domains).
+    pub fn processed(&self) -> u64 {
+        self.domains.iter().map(|d| d.counts.processed).sum()
     }
 
     /// When an effect was last applied for the first time.
@@ -200,40 +343,77 @@ impl Ledger {
         self.last_applied
     }
 
-    /// Messages produced whose effect is not applied yet.
+    /// Effects not applied yet, over all domains (messages, with one domain).
     pub fn unapplied(&self) -> u64 {
-        self.pending.len() as u64
+        self.unapplied
     }
 
-    /// The time-average number of produced-but-unapplied messages from time 0
-    /// to `now` (the L of Little's law).
+    /// The time-average number of effects produced but not applied, from
+    /// time 0 to `now` (the L of Little's law; messages, with one domain).
     pub fn mean_in_system(&self, now: Time) -> f64 {
         if now == 0 {
             return 0.0;
         }
-        let tail = u128::from(now.saturating_sub(self.last_change)) * self.pending.len() as u128;
+        let tail = u128::from(now.saturating_sub(self.last_change)) * u128::from(self.unapplied);
         (self.in_system_area + tail) as f64 / now as f64
     }
 
-    /// Settles every unapplied message at the end of a run. `held` lists the
+    /// Settles every unapplied effect at the end of a run. `held` lists the
     /// messages still somewhere (any order, duplicates allowed).
-    pub fn finish(&mut self, held: &mut Vec<MsgId>) -> Counts {
+    pub fn finish(&mut self, held: &mut Vec<MsgId>) -> Verdict {
         held.sort_unstable();
         held.dedup();
-        let mut c = self.counts.clone();
         for &id in self.pending.keys() {
-            if held.binary_search(&id).is_ok() {
-                c.in_flight += 1;
-            } else if self.flags[id as usize] & CONFIRMED != 0 {
-                c.lost += 1;
-            } else {
-                c.send_failed += 1;
+            let is_held = held.binary_search(&id).is_ok();
+            let confirmed = self.flags[id as usize] & CONFIRMED != 0;
+            for d in &mut self.domains {
+                if d.flags[id as usize] & APPLIED != 0 {
+                    continue;
+                }
+                if is_held {
+                    d.counts.in_flight += 1;
+                } else if confirmed {
+                    d.counts.lost += 1;
+                } else {
+                    d.counts.send_failed += 1;
+                }
             }
         }
-        // Every produced message ends as exactly one of these.
-        assert_eq!(c.produced, c.processed + c.lost + c.in_flight + c.send_failed);
-        c
+        let mut c = self.counts();
+        let mut domains = BTreeMap::new();
+        let multi = self.domains.len() > 1;
+        for d in &self.domains {
+            c.lost += d.counts.lost;
+            c.in_flight += d.counts.in_flight;
+            c.send_failed += d.counts.send_failed;
+            let dc = &d.counts;
+            // Every produced message ends as exactly one of these, per domain.
+            assert_eq!(self.produced, dc.processed + dc.lost + dc.in_flight + dc.send_failed);
+            let mut dc = dc.clone();
+            dc.latency_ms = if multi { d.latency.summary() } else { self.latency.summary() };
+            domains.insert(d.name.clone(), dc);
+        }
+        // Applied in some domains and not in others.
+        let mut inconsistent = 0;
+        if multi {
+            for p in self.pending.values() {
+                if (p.remaining as usize) < self.domains.len() {
+                    inconsistent += 1;
+                }
+            }
+        }
+        Verdict { counts: c, domains, inconsistent }
     }
+}
+
+/// What [`Ledger::finish`] settles.
+pub struct Verdict {
+    /// Totals over the domains.
+    pub counts: Counts,
+    /// Each domain's counts, by name.
+    pub domains: BTreeMap<String, DomainCounts>,
+    /// Messages whose effect was applied in some domains but not in all.
+    pub inconsistent: u64,
 }
 
 #[cfg(test)]
@@ -246,10 +426,10 @@ mod tests {
         let a = l.produce(0, 0, 7, true);
         let b = l.produce(1, 0, 7, true);
         let c = l.produce(2, 0, 8, false);
-        l.applied(5, b);
-        l.applied(6, a); // a was produced before b, same key: reordered
-        l.applied(7, a); // second application: duplicated
-        let counts = l.finish(&mut vec![]);
+        l.applied(5, 0, b);
+        l.applied(6, 0, a); // a was produced before b, same key: reordered
+        l.applied(7, 0, a); // second application: duplicated
+        let counts = l.finish(&mut vec![]).counts;
         assert_eq!(counts.processed, 2);
         assert_eq!(counts.reordered, 1);
         assert_eq!(counts.duplicated, 1);
@@ -271,7 +451,7 @@ mod tests {
         l.acked(d);
         l.confirm(d);
         l.acked(e);
-        let counts = l.finish(&mut vec![b]);
+        let counts = l.finish(&mut vec![b]).counts;
         assert_eq!((counts.lost, counts.in_flight, counts.send_failed), (2, 1, 2), "{a} {c} {e}");
         assert_eq!(counts.acked, 2);
     }
@@ -281,9 +461,29 @@ mod tests {
         let mut l = Ledger::default();
         let a = l.produce(0, 0, 0, true);
         let b = l.produce(10, 0, 0, true);
-        l.applied(20, a);
-        l.applied(30, b);
+        l.applied(20, 0, a);
+        l.applied(30, 0, b);
         // 1 in system for 10 ns, 2 for 10 ns, 1 for 10 ns: area 40 over 40 ns.
         assert_eq!(l.mean_in_system(40), 1.0);
+    }
+
+    #[test]
+    fn each_domain_is_judged_alone_and_partial_effects_are_inconsistent() {
+        let mut l = Ledger::new(vec!["x".into(), "y".into()]);
+        let a = l.produce(0, 0, 0, true);
+        let b = l.produce(1, 0, 0, true);
+        let c = l.produce(2, 0, 0, true);
+        l.applied(3, 0, a);
+        l.applied(4, 1, a);
+        l.applied(5, 1, a); // y applied a twice
+        l.applied(6, 0, b); // x changed, y never told
+        let v = l.finish(&mut vec![]);
+        assert_eq!(v.domains["x"].processed, 2);
+        assert_eq!(v.domains["y"].processed, 1);
+        assert_eq!(v.domains["y"].duplicated, 1);
+        assert_eq!((v.domains["x"].lost, v.domains["y"].lost), (1, 2), "{c}");
+        assert_eq!(v.counts.produced, 3);
+        assert_eq!(v.counts.processed + v.counts.lost, 6, "effects balance: produced x domains");
+        assert_eq!(v.inconsistent, 1, "only b is applied in one domain and not the other");
     }
 }

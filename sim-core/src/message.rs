@@ -84,6 +84,10 @@ pub enum Msg {
         /// The session confirmed: a confirmation of an older one is stale.
         session: u32,
     },
+    /// Sent by the engine on behalf of a node whose process died, to every
+    /// node it had sent to: its connections closed. The network may delay
+    /// or lose it like any message.
+    PeerDown,
     /// Broker to consumer: your subscription of `session` was cancelled
     /// (you held a delivery too long); everything you held was taken back.
     Cancelled {
@@ -102,7 +106,8 @@ impl Msg {
             | Msg::Nack { .. }
             | Msg::Subscribe { .. }
             | Msg::Subscribed { .. }
-            | Msg::Cancelled { .. } => None,
+            | Msg::Cancelled { .. }
+            | Msg::PeerDown => None,
         }
     }
 
@@ -117,6 +122,7 @@ impl Msg {
             Msg::Subscribed { .. } => "subscribed",
             Msg::Nack { .. } => "nack",
             Msg::Cancelled { .. } => "cancelled",
+            Msg::PeerDown => "peer-down",
         }
     }
 
@@ -152,6 +158,7 @@ impl Msg {
                 digest.add(u64::from(auto_ack));
             }
             Msg::Cancelled { session } | Msg::Subscribed { session } => digest.add(u64::from(session)),
+            Msg::PeerDown => {}
         }
     }
 
@@ -165,6 +172,7 @@ impl Msg {
             Msg::Subscribed { .. } => 6,
             Msg::Nack { .. } => 7,
             Msg::Cancelled { .. } => 8,
+            Msg::PeerDown => 9,
         }
     }
 }

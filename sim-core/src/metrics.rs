@@ -119,6 +119,9 @@ pub struct Metrics {
     pub depth_max: u64,
     /// The time series.
     pub samples: Vec<Sample>,
+    /// Named figures a component reports for its domain (a broker's
+    /// truncated records, a client's late responses...).
+    pub named: BTreeMap<&'static str, f64>,
     last_sample: (Time, u64, u64, u64),
 }
 
@@ -132,6 +135,17 @@ impl Metrics {
     pub fn error(&mut self, kind: &'static str) {
         *self.errors.entry(kind).or_insert(0) += 1;
         self.errors_total += 1;
+    }
+
+    /// Adds `v` to the named figure `name`.
+    pub fn add(&mut self, name: &'static str, v: f64) {
+        *self.named.entry(name).or_insert(0.0) += v;
+    }
+
+    /// Raises the named figure `name` to `v` if it is lower.
+    pub fn max(&mut self, name: &'static str, v: f64) {
+        let e = self.named.entry(name).or_insert(v);
+        *e = e.max(v);
     }
 
     /// Sets `node`'s queue depth.

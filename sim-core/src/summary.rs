@@ -4,7 +4,7 @@
 
 use crate::engine::RunOutput;
 use crate::expect::{self, Outcome};
-use crate::ledger::Counts;
+use crate::ledger::{Counts, DomainCounts};
 use crate::metrics::LatencySummary;
 use crate::net::NetStats;
 use crate::time::{ns_to_ms, ns_to_s};
@@ -48,6 +48,15 @@ pub struct VariantSummary {
     /// duplicated, reordered, in_flight, send_failed (keys at this level).
     #[serde(flatten)]
     pub counts: Counts,
+    /// Messages whose effect was applied in some effect domains but not in
+    /// all of them at the end (0 with one domain): X changed, Y never told.
+    pub inconsistent: u64,
+    /// Each effect domain's counts, by name (one entry, usually `default`,
+    /// when the scenario has one domain).
+    pub domains: BTreeMap<String, DomainCounts>,
+    /// Named figures the scenario's components report (a broker's truncated
+    /// records, a client's late responses, partition skew...).
+    pub metrics: BTreeMap<String, f64>,
     /// Errors of every kind.
     pub errors: u64,
     /// First applications per simulated second over the horizon.
@@ -80,6 +89,9 @@ impl VariantSummary {
         let mut s = VariantSummary {
             description: description.to_string(),
             counts: c.clone(),
+            inconsistent: out.inconsistent,
+            domains: out.domains.clone(),
+            metrics: out.metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             errors: out.errors_total,
             throughput_per_s: if horizon_s > 0.0 { c.processed as f64 / horizon_s } else { 0.0 },
             latency_ms: out.latency.clone(),

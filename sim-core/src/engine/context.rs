@@ -23,6 +23,11 @@ pub(crate) struct Core {
     pub(crate) metrics: Metrics,
     pub(crate) trace: Trace,
     pub(super) alive: Vec<bool>,
+    /// Each node's effect domain (for nodes that apply effects).
+    pub(crate) domain_of: Vec<crate::ledger::DomainId>,
+    /// `talked[a * n + b]`: node a has sent to node b, so b learns when a's
+    /// process dies (its connections close).
+    pub(super) talked: Vec<bool>,
     pub(super) incarnation: Vec<u32>,
     pub(super) phase: Phase,
     pub(super) producers_total: usize,
@@ -80,6 +85,8 @@ impl<'a> Ctx<'a> {
     #[inline]
     pub fn send(&mut self, to: NodeId, msg: Msg) {
         let core = &mut *self.core;
+        let n = core.alive.len();
+        core.talked[self.me as usize * n + to as usize] = true;
         core.net.send(self.now, self.me, to, msg, &mut core.queue, &mut core.trace);
     }
 
@@ -156,10 +163,23 @@ impl<'a> Ctx<'a> {
         self.core.ledger.started(self.now, id);
     }
 
-    /// Reports that this node applied the effect of message `id`.
+    /// Reports that this node applied the effect of message `id` (in its
+    /// effect domain).
     #[inline]
     pub fn apply_effect(&mut self, id: MsgId) {
-        self.core.ledger.applied(self.now, id);
+        let domain = self.core.domain_of[self.me as usize];
+        self.core.ledger.applied(self.now, domain, id);
+    }
+
+    /// Adds `v` to the run's named figure `name` (reported in the summary's
+    /// `metrics`).
+    pub fn metric_add(&mut self, name: &'static str, v: f64) {
+        self.core.metrics.add(name, v);
+    }
+
+    /// Raises the run's named figure `name` to at least `v`.
+    pub fn metric_max(&mut self, name: &'static str, v: f64) {
+        self.core.metrics.max(name, v);
     }
 
     /// Counts an error of `kind` (a refused publish, a timeout, ...).

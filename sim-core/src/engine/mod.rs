@@ -15,7 +15,7 @@
 //! scenario and seed. Components never touch the queue: they act through
 //! [`Ctx`], and the engine applies the effects.
 
-use crate::ledger::{Counts, Ledger};
+use crate::ledger::{Counts, DomainCounts, DomainId, Ledger};
 use crate::message::{Msg, MsgId, NodeId};
 use crate::metrics::Metrics;
 use crate::net::{Fault, FaultAction, Network};
@@ -88,8 +88,14 @@ pub struct RunLimits {
 
 /// What a finished run produced.
 pub struct RunOutput {
-    /// The ledger's verdict.
+    /// The ledger's verdict (totals over the effect domains).
     pub counts: Counts,
+    /// Each effect domain's verdict, by name.
+    pub domains: std::collections::BTreeMap<String, DomainCounts>,
+    /// Messages applied in some effect domains but not all.
+    pub inconsistent: u64,
+    /// Named figures components reported.
+    pub metrics: std::collections::BTreeMap<&'static str, f64>,
     /// Latency from production to first application.
     pub latency: crate::metrics::LatencySummary,
     /// Waiting time from production to first start of processing.
@@ -195,6 +201,8 @@ impl Engine {
                 metrics: Metrics::new(n),
                 trace: Trace::new(limits.trace_limit > 0, limits.trace_limit),
                 alive: vec![true; n],
+                domain_of: vec![0; n],
+                talked: vec![false; n * n],
                 incarnation: vec![0; n],
                 phase: Phase::Run,
                 producers_total: producers_active,
@@ -217,6 +225,14 @@ impl Engine {
         }
     }
 
+    /// Declares the effect domains (see [`Ledger`]) and which domain each
+    /// node applies its effects in. Call before the first step.
+    pub fn set_domains(&mut self, names: Vec<String>, domain_of: Vec<DomainId>) {
+        assert_eq!(domain_of.len(), self.nodes.len());
+        self.core.ledger = Ledger::new(names);
+        self.core.domain_of = domain_of;
+    }
+
     /// The current simulated time.
     pub fn now(&self) -> Time {
         self.now
@@ -233,7 +249,7 @@ impl Engine {
     }
 
     /// The ledger's counts so far.
-    pub fn counts(&self) -> &Counts {
+    pub fn counts(&self) -> Counts {
         self.core.ledger.counts()
     }
 
@@ -347,7 +363,7 @@ impl Engine {
             Ev::Sample => {
                 digest.add(tag::SAMPLE);
                 let l = &self.core.ledger;
-                let (p, c, lag) = (l.counts().produced, l.counts().processed, l.unapplied());
+                let (p, c, lag) = (l.produced(), l.processed(), l.unapplied());
                 self.core.metrics.sample(time, p, c, lag);
                 self.core.queue.push(time.saturating_add(self.limits.sample_ns), Ev::Sample);
             }
@@ -394,7 +410,7 @@ impl Engine {
         // The engine, not the components, tells the ledger what the wire saw.
         match msg {
             Msg::PublishAck { id, accepted: true, .. } => self.core.ledger.acked(id),
-            Msg::Deliver { rec, .. } => self.core.ledger.delivered(rec.id),
+            Msg::Deliver { rec, .. } => self.core.ledger.delivered(self.core.domain_of[to as usize], rec.id),
             _ => {}
         }
         self.with_ctx(to, |c, ctx| c.on_message(ctx, from, msg));
@@ -455,6 +471,16 @@ impl Engine {
         self.core.trace.digest.add(u64::from(node));
         self.core.trace.record(self.now, || TraceWhat::Crash(node, false));
         self.nodes[i].crash();
+        // The dead process's connections close: every node it had talked to
+        // hears so over the network (as a TCP reset would tell it).
+        let n = self.nodes.len();
+        for peer in 0..n {
+            if peer != i && self.core.talked[i * n + peer] {
+                self.core.talked[i * n + peer] = false;
+                let core = &mut self.core;
+                core.net.send(self.now, node, peer as NodeId, Msg::PeerDown, &mut core.queue, &mut core.trace);
+            }
+        }
     }
 
     fn restart(&mut self, node: NodeId) {
@@ -520,7 +546,7 @@ impl Engine {
         let run_end = if self.quiescent { 0 } else { self.run_end };
         let end = self.core.ledger.last_applied().max(run_end);
         let l = &self.core.ledger;
-        let (p, c, lag) = (l.counts().produced, l.counts().processed, l.unapplied());
+        let (p, c, lag) = (l.produced(), l.processed(), l.unapplied());
         self.core.metrics.sample(end, p, c, lag);
         let mean_in_system = self.core.ledger.mean_in_system(end);
         // What is still somewhere: in a live node, or on the wire.
@@ -535,10 +561,13 @@ impl Engine {
                 held.push(rec.id);
             }
         }
-        let counts = self.core.ledger.finish(&mut held);
+        let verdict = self.core.ledger.finish(&mut held);
         let truncated = self.core.trace.truncated();
         RunOutput {
-            counts,
+            counts: verdict.counts,
+            domains: verdict.domains,
+            inconsistent: verdict.inconsistent,
+            metrics: std::mem::take(&mut self.core.metrics.named),
             latency: self.core.ledger.latency.summary(),
             wait: self.core.ledger.wait.summary(),
             mean_in_system,

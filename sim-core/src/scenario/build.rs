@@ -77,6 +77,18 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
     }
     let network = Network::new(seed, &names, |from, to| links[from * n + to].clone());
 
+    // Effect domains, numbered in order of first use by node order.
+    let mut domains: Vec<String> = Vec::new();
+    let mut domain_of = vec![0; n];
+    for (name, c) in &config.consumers {
+        let d = c.domain_name();
+        let i = domains.iter().position(|x| *x == d).unwrap_or_else(|| {
+            domains.push(d);
+            domains.len() - 1
+        });
+        domain_of[id(name) as usize] = i as crate::ledger::DomainId;
+    }
+
     let faults = config.faults.iter().map(|f| resolve_fault(f, &id, &names)).collect();
     let limits = RunLimits {
         run_ns: config.run.duration_ms.map(|d| ms_to_ns(d.0)),
@@ -85,7 +97,9 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
         max_events: config.run.max_events,
         trace_limit,
     };
-    Engine::new(seed, nodes, network, faults, limits)
+    let mut engine = Engine::new(seed, nodes, network, faults, limits);
+    engine.set_domains(domains, domain_of);
+    engine
 }
 
 fn resolve_fault(f: &FaultSpec, id: &dyn Fn(&str) -> NodeId, names: &[String]) -> Fault {
