@@ -95,6 +95,44 @@ pub struct ConsumerSpec {
     /// message must take effect once in every domain. Default: `default`.
     #[serde(default)]
     pub domain: Option<String>,
+    /// Log brokers: the topic to read.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// Log brokers: the consumer group (default `group`).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Log brokers: most records per fetch.
+    #[serde(default = "default_max_poll")]
+    pub max_poll_records: u32,
+    /// Log brokers, with `ack = "auto"`: how often offsets are committed.
+    #[serde(default = "default_auto_commit")]
+    pub auto_commit_interval_ms: Millis,
+    /// Log brokers: how the group shares partitions among its members.
+    #[serde(default)]
+    pub assignment: crate::broker::Assignor,
+    /// Log brokers: a topic of the same broker to write each processed
+    /// record to (a read-process-write stage).
+    #[serde(default)]
+    pub output_topic: Option<String>,
+    /// Log brokers: write the output and commit the offsets in one
+    /// transaction.
+    #[serde(default)]
+    pub transactional: bool,
+    /// Log brokers: how often the member heartbeats to its group.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_interval_ms: Millis,
+}
+
+fn default_max_poll() -> u32 {
+    500
+}
+
+fn default_auto_commit() -> Millis {
+    Millis(5000.0)
+}
+
+fn default_heartbeat() -> Millis {
+    Millis(300.0)
 }
 
 impl ConsumerSpec {
@@ -121,6 +159,8 @@ pub enum AckTiming {
     After,
     /// On receipt, before processing: at-most-once.
     Before,
+    /// Log brokers: commit what was processed every `auto_commit_interval_ms`.
+    Auto,
 }
 
 /// How a consumer applies a message's effect.

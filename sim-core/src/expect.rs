@@ -75,23 +75,26 @@ fn lookup(json: &Value, path: &[String]) -> Option<f64> {
     v.as_f64()
 }
 
-/// The numeric keys an expectation may name.
-pub fn known_paths() -> Vec<String> {
-    fn walk(prefix: &str, v: &Value, out: &mut Vec<String>) {
-        match v {
-            Value::Object(m) => {
-                for (k, x) in m {
-                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                    walk(&p, x, out);
-                }
+/// The dotted paths of the numbers in `v`, under `prefix`.
+fn flatten_keys(v: &Value, prefix: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten_keys(x, &p, out);
             }
-            Value::Number(_) => out.push(prefix.to_string()),
-            _ => {}
         }
+        Value::Number(_) => out.push(prefix.to_string()),
+        _ => {}
     }
+}
+
+/// The numeric keys an expectation may name (besides the open-ended
+/// `errors_by_kind.NAME`, `metrics.NAME` and `domains.NAME.FIELD`).
+pub fn known_paths() -> Vec<String> {
     let mut out = Vec::new();
     let example = serde_json::to_value(crate::summary::VariantSummary::default()).unwrap_or_default();
-    walk("", &example, &mut out);
+    flatten_keys(&example, "", &mut out);
     out
 }
 
@@ -108,9 +111,19 @@ pub fn check_all(exprs: &[String]) -> Result<(), (usize, String)> {
 fn check_one(e: &str, known: &[String]) -> Result<(), String> {
     let x = parse(e)?;
     let p = x.path.join(".");
-    // Error kinds are open-ended: any `errors_by_kind.NAME` is allowed (absent = 0).
-    let error_kind = x.path.len() == 2 && x.path[0] == "errors_by_kind";
-    if known.contains(&p) || error_kind {
+    // Error kinds and named metrics are open-ended: any `errors_by_kind.NAME`
+    // or `metrics.NAME` is allowed (absent = 0).
+    let open = x.path.len() == 2 && (x.path[0] == "errors_by_kind" || x.path[0] == "metrics");
+    // Domains are named by the scenario: `domains.NAME.FIELD`, FIELD one of a
+    // domain's keys.
+    let domain = x.path.len() >= 3 && x.path[0] == "domains" && {
+        let field = x.path[2..].join(".");
+        let d = serde_json::to_value(crate::ledger::DomainCounts::default()).unwrap_or_default();
+        let mut fields = Vec::new();
+        flatten_keys(&d, "", &mut fields);
+        fields.contains(&field)
+    };
+    if known.contains(&p) || open || domain {
         Ok(())
     } else {
         Err(format!("`{e}`: unknown key `{p}`; known keys: {}", known.join(", ")))
@@ -125,7 +138,7 @@ pub fn evaluate(text: &str, summary: &Value) -> Outcome {
     };
     let actual = match lookup(summary, &x.path) {
         Some(v) => v,
-        None if x.path.first().is_some_and(|p| p == "errors_by_kind") => 0.0,
+        None if x.path.first().is_some_and(|p| p == "errors_by_kind" || p == "metrics") => 0.0,
         None => return Outcome { expect: text.to_string(), held: false, actual: f64::NAN },
     };
     let held = match x.op {

@@ -359,18 +359,21 @@ impl Ledger {
     }
 
     /// Settles every unapplied effect at the end of a run. `held` lists the
-    /// messages still somewhere (any order, duplicates allowed).
-    pub fn finish(&mut self, held: &mut Vec<MsgId>) -> Verdict {
+    /// messages still somewhere, for every domain; `held_in` those held for
+    /// one domain only (any order, duplicates allowed).
+    pub fn finish(&mut self, held: &mut Vec<MsgId>, held_in: &mut Vec<(MsgId, DomainId)>) -> Verdict {
         held.sort_unstable();
         held.dedup();
+        held_in.sort_unstable();
+        held_in.dedup();
         for &id in self.pending.keys() {
             let is_held = held.binary_search(&id).is_ok();
             let confirmed = self.flags[id as usize] & CONFIRMED != 0;
-            for d in &mut self.domains {
+            for (i, d) in self.domains.iter_mut().enumerate() {
                 if d.flags[id as usize] & APPLIED != 0 {
                     continue;
                 }
-                if is_held {
+                if is_held || held_in.binary_search(&(id, i as DomainId)).is_ok() {
                     d.counts.in_flight += 1;
                 } else if confirmed {
                     d.counts.lost += 1;
@@ -429,7 +432,7 @@ mod tests {
         l.applied(5, 0, b);
         l.applied(6, 0, a); // a was produced before b, same key: reordered
         l.applied(7, 0, a); // second application: duplicated
-        let counts = l.finish(&mut vec![]).counts;
+        let counts = l.finish(&mut vec![], &mut vec![]).counts;
         assert_eq!(counts.processed, 2);
         assert_eq!(counts.reordered, 1);
         assert_eq!(counts.duplicated, 1);
@@ -451,7 +454,7 @@ mod tests {
         l.acked(d);
         l.confirm(d);
         l.acked(e);
-        let counts = l.finish(&mut vec![b]).counts;
+        let counts = l.finish(&mut vec![b], &mut vec![]).counts;
         assert_eq!((counts.lost, counts.in_flight, counts.send_failed), (2, 1, 2), "{a} {c} {e}");
         assert_eq!(counts.acked, 2);
     }
@@ -477,7 +480,7 @@ mod tests {
         l.applied(4, 1, a);
         l.applied(5, 1, a); // y applied a twice
         l.applied(6, 0, b); // x changed, y never told
-        let v = l.finish(&mut vec![]);
+        let v = l.finish(&mut vec![], &mut vec![]);
         assert_eq!(v.domains["x"].processed, 2);
         assert_eq!(v.domains["y"].processed, 1);
         assert_eq!(v.domains["y"].duplicated, 1);

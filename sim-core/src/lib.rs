@@ -8,7 +8,7 @@
 //! - [`dist`]: latency and processing-time distributions;
 //! - [`engine`]: the event queue, the dispatch loop, the phases of a run;
 //! - [`net`]: links, latency, loss, duplication, partitions, crashes;
-//! - [`producer`], [`broker`], [`consumer`]: the components;
+//! - [`producer`], [`broker`], [`consumer`], [`log_consumer`]: the components;
 //! - [`ledger`]: the omniscient record that counts lost, duplicated and
 //!   reordered messages;
 //! - [`metrics`]: histograms, counters, time series;
@@ -27,6 +27,7 @@ pub mod dist;
 pub mod engine;
 pub mod expect;
 pub mod ledger;
+pub mod log_consumer;
 pub mod message;
 pub mod metrics;
 pub mod net;

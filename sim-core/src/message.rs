@@ -19,6 +19,28 @@ pub struct Record {
     pub key: u64,
 }
 
+/// How much replication a log producer waits for before its ack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// No ack at all (`acks=0`): fire-and-forget.
+    None,
+    /// The leader appended it (`acks=1`).
+    Leader,
+    /// Every in-sync replica has it (`acks=all`).
+    All,
+}
+
+/// Why a fetch from a log was not served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchError {
+    /// Served (possibly with no records).
+    None,
+    /// The consumer does not own the partition in the group's current
+    /// generation, or the group is rebalancing: stop and wait for the new
+    /// assignment.
+    NotOwner,
+}
+
 /// A message in flight between two nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
@@ -84,6 +106,110 @@ pub enum Msg {
         /// The session confirmed: a confirmation of an older one is stale.
         session: u32,
     },
+    /// Producer to log broker: append this record to `partition` of `topic`.
+    Produce {
+        /// The record.
+        rec: Record,
+        /// What the producer waits for.
+        acks: Acks,
+        /// Which attempt this is (1 for the first send).
+        attempt: u32,
+        /// The idempotent producer's session (0: not idempotent).
+        epoch: u32,
+        /// The idempotent producer's sequence number in this partition.
+        seq: u64,
+        /// Topic index (in the broker's topic order).
+        topic: u16,
+        /// Partition within the topic.
+        partition: u32,
+    },
+    /// Group member to log broker: I am alive, in `session`, holding the
+    /// assignment of `generation` (0: none). An unknown member or session
+    /// joins the group.
+    Heartbeat {
+        /// Group index.
+        group: u16,
+        /// The member's (re)start count.
+        session: u32,
+        /// The generation whose assignment the member holds.
+        generation: u32,
+    },
+    /// Log broker to group member: the group's state. Stable: your
+    /// partitions and where to start reading each (the committed offset).
+    GroupState {
+        /// The group's generation.
+        generation: u32,
+        /// True while a rebalance is in progress (stop fetching).
+        rebalancing: bool,
+        /// (partition, committed offset) for each partition assigned to you.
+        partitions: Vec<(u32, u64)>,
+    },
+    /// Group member to log broker: records of `partition` from `offset`.
+    Fetch {
+        /// Group index.
+        group: u16,
+        /// The member's generation.
+        generation: u32,
+        /// Partition of the group's topic.
+        partition: u32,
+        /// First offset wanted.
+        offset: u64,
+        /// Most records wanted.
+        max: u32,
+    },
+    /// Log broker to group member: records of `partition` starting at
+    /// `offset` (which may differ from the offset asked for when that was
+    /// out of range).
+    Records {
+        /// Partition.
+        partition: u32,
+        /// Offset of the first record (or where to read next, when empty).
+        offset: u64,
+        /// The records, in offset order.
+        recs: Vec<Record>,
+        /// Why nothing was served, if so.
+        error: FetchError,
+    },
+    /// Group member to log broker: commit `offset` (the next to read) for
+    /// `partition`.
+    Commit {
+        /// Group index.
+        group: u16,
+        /// The member's generation.
+        generation: u32,
+        /// Partition.
+        partition: u32,
+        /// The next offset to read.
+        offset: u64,
+    },
+    /// Group member to log broker: one read-process-write transaction:
+    /// append `outputs` to `out_topic` and move the group's offset of
+    /// `partition` from `start` to `end`, atomically, or do nothing.
+    TxnCommit {
+        /// Group index.
+        group: u16,
+        /// The member's generation (a zombie's is stale: fenced).
+        generation: u32,
+        /// Input partition.
+        partition: u32,
+        /// The committed offset the transaction starts from.
+        start: u64,
+        /// The offset it commits.
+        end: u64,
+        /// Output topic index.
+        out_topic: u16,
+        /// Output records.
+        outputs: Vec<Record>,
+    },
+    /// Log broker to group member: the outcome of a transaction.
+    TxnAck {
+        /// Input partition.
+        partition: u32,
+        /// The group's committed offset for it now.
+        committed: u64,
+        /// True when the transaction is (now or before) committed.
+        ok: bool,
+    },
     /// Sent by the engine on behalf of a node whose process died, to every
     /// node it had sent to: its connections closed. The network may delay
     /// or lose it like any message.
@@ -100,14 +226,20 @@ impl Msg {
     /// The produced message this carries, if any.
     pub fn msg_id(&self) -> Option<MsgId> {
         match self {
-            Msg::Publish { rec, .. } | Msg::Deliver { rec, .. } => Some(rec.id),
+            Msg::Publish { rec, .. } | Msg::Deliver { rec, .. } | Msg::Produce { rec, .. } => Some(rec.id),
+            Msg::Records { recs, .. } | Msg::TxnCommit { outputs: recs, .. } => recs.first().map(|r| r.id),
             Msg::PublishAck { id, .. } => Some(*id),
             Msg::Ack { .. }
             | Msg::Nack { .. }
             | Msg::Subscribe { .. }
             | Msg::Subscribed { .. }
             | Msg::Cancelled { .. }
-            | Msg::PeerDown => None,
+            | Msg::PeerDown
+            | Msg::Heartbeat { .. }
+            | Msg::GroupState { .. }
+            | Msg::Fetch { .. }
+            | Msg::Commit { .. }
+            | Msg::TxnAck { .. } => None,
         }
     }
 
@@ -123,6 +255,14 @@ impl Msg {
             Msg::Nack { .. } => "nack",
             Msg::Cancelled { .. } => "cancelled",
             Msg::PeerDown => "peer-down",
+            Msg::Produce { .. } => "produce",
+            Msg::Heartbeat { .. } => "heartbeat",
+            Msg::GroupState { .. } => "group-state",
+            Msg::Fetch { .. } => "fetch",
+            Msg::Records { .. } => "records",
+            Msg::Commit { .. } => "commit",
+            Msg::TxnCommit { .. } => "txn-commit",
+            Msg::TxnAck { .. } => "txn-ack",
         }
     }
 
@@ -159,6 +299,55 @@ impl Msg {
             }
             Msg::Cancelled { session } | Msg::Subscribed { session } => digest.add(u64::from(session)),
             Msg::PeerDown => {}
+            Msg::Produce { rec, acks, attempt, epoch, seq, topic, partition } => {
+                digest.add(rec.id);
+                digest.add(rec.key);
+                digest.add((acks as u64) << 32 | u64::from(attempt));
+                digest.add(u64::from(epoch));
+                digest.add(seq);
+                digest.add(u64::from(topic) << 32 | u64::from(partition));
+            }
+            Msg::Heartbeat { group, session, generation } => {
+                digest.add(u64::from(group));
+                digest.add(u64::from(session) << 32 | u64::from(generation));
+            }
+            Msg::GroupState { generation, rebalancing, ref partitions } => {
+                digest.add(u64::from(generation) << 1 | u64::from(rebalancing));
+                for &(p, o) in partitions {
+                    digest.add(u64::from(p));
+                    digest.add(o);
+                }
+            }
+            Msg::Fetch { group, generation, partition, offset, max } => {
+                digest.add(u64::from(group) << 32 | u64::from(generation));
+                digest.add(u64::from(partition) << 32 | u64::from(max));
+                digest.add(offset);
+            }
+            Msg::Records { partition, offset, ref recs, error } => {
+                digest.add(u64::from(partition) << 8 | error as u64);
+                digest.add(offset);
+                for r in recs {
+                    digest.add(r.id);
+                }
+            }
+            Msg::Commit { group, generation, partition, offset } => {
+                digest.add(u64::from(group) << 32 | u64::from(generation));
+                digest.add(u64::from(partition));
+                digest.add(offset);
+            }
+            Msg::TxnCommit { group, generation, partition, start, end, out_topic, ref outputs } => {
+                digest.add(u64::from(group) << 32 | u64::from(generation));
+                digest.add(u64::from(partition) << 16 | u64::from(out_topic));
+                digest.add(start);
+                digest.add(end);
+                for r in outputs {
+                    digest.add(r.id);
+                }
+            }
+            Msg::TxnAck { partition, committed, ok } => {
+                digest.add(u64::from(partition) << 1 | u64::from(ok));
+                digest.add(committed);
+            }
         }
     }
 
@@ -173,6 +362,14 @@ impl Msg {
             Msg::Nack { .. } => 7,
             Msg::Cancelled { .. } => 8,
             Msg::PeerDown => 9,
+            Msg::Produce { .. } => 10,
+            Msg::Heartbeat { .. } => 11,
+            Msg::GroupState { .. } => 12,
+            Msg::Fetch { .. } => 13,
+            Msg::Records { .. } => 14,
+            Msg::Commit { .. } => 15,
+            Msg::TxnCommit { .. } => 16,
+            Msg::TxnAck { .. } => 17,
         }
     }
 }

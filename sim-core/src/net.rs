@@ -69,6 +69,13 @@ pub enum FaultAction {
         /// Which node.
         node: NodeId,
     },
+    /// A part of the node fails: the node is told and acts it out.
+    Part {
+        /// Which node.
+        node: NodeId,
+        /// What fails.
+        fault: NodeFault,
+    },
     /// The node's links and processing take `factor` times longer.
     Slow {
         /// Which node.
@@ -83,6 +90,24 @@ pub enum FaultAction {
         probability: f64,
         /// Links touching these nodes are affected; empty means all links.
         nodes: Vec<NodeId>,
+    },
+}
+
+/// A fault aimed at a part of a node, which the node itself carries out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeFault {
+    /// Replica `replica` of a log broker crashes (restarts at the end).
+    ReplicaCrash {
+        /// Replica index.
+        replica: u32,
+    },
+    /// Whichever replica leads `partition` of `topic` when the fault begins
+    /// crashes (and restarts at the end).
+    LeaderCrash {
+        /// Topic index.
+        topic: u16,
+        /// Partition.
+        partition: u32,
     },
 }
 
@@ -243,7 +268,7 @@ impl Network {
                 self.update_slow(*node);
             }
             FaultAction::LossSpike { probability, nodes } => self.spikes.push((id, *probability, nodes.clone())),
-            FaultAction::Crash { .. } => {}
+            FaultAction::Crash { .. } | FaultAction::Part { .. } => {}
         }
     }
 
@@ -261,7 +286,7 @@ impl Network {
                 self.update_slow(*node);
             }
             FaultAction::LossSpike { .. } => self.spikes.retain(|(i, _, _)| *i != id),
-            FaultAction::Crash { .. } => {}
+            FaultAction::Crash { .. } | FaultAction::Part { .. } => {}
         }
     }
 

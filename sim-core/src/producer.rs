@@ -34,7 +34,7 @@
 //! workload rather than starting it again.
 
 use crate::engine::{Component, Ctx, TimerId};
-use crate::message::{Msg, MsgId, NodeId, Record};
+use crate::message::{Acks, Msg, MsgId, NodeId, Record};
 use crate::rng::{unit, SimRng};
 use crate::time::{ms_to_ns, Duration, Time, NS_PER_S};
 use crate::timers::Deadlines;
@@ -82,6 +82,32 @@ pub struct ProducerSpec {
     /// number, and the broker appends each message once and in order.
     #[serde(default)]
     pub idempotent: bool,
+    /// The topic to write to, when the target is a log broker.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// How a log producer picks a record's partition.
+    #[serde(default)]
+    pub partitioner: Partitioner,
+}
+
+/// How a producer picks the partition of a record (log brokers only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Partitioner {
+    /// By a hash of the key: one key, one partition, so per-key order holds.
+    #[default]
+    KeyHash,
+    /// In turn, ignoring the key (as Kafka does for records without one).
+    RoundRobin,
+}
+
+/// Where a log producer writes: the topic's index and partition count.
+#[derive(Debug, Clone, Copy)]
+pub struct LogTarget {
+    /// Topic index in the broker's topic order.
+    pub topic: u16,
+    /// Partitions of the topic.
+    pub partitions: u32,
 }
 
 fn default_ack_timeout() -> Millis {
@@ -319,11 +345,20 @@ impl KeyGen {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AckMode {
-    /// Fire-and-forget: the message counts as sent the moment it leaves.
+    /// Fire-and-forget: the message counts as sent the moment it leaves
+    /// (`acks=0` for a log).
     #[default]
+    #[serde(alias = "0")]
     None,
-    /// Wait for the broker's ack; only then does it count as sent.
+    /// Wait for the broker's ack; only then does it count as sent (for a
+    /// log broker: the same as `all`).
     Broker,
+    /// Log brokers: wait until the partition's leader has appended it
+    /// (`acks=1`).
+    #[serde(alias = "1")]
+    Leader,
+    /// Log brokers: wait until every in-sync replica has it (`acks=all`).
+    All,
 }
 
 const TAG_ARRIVAL: u64 = 0;
@@ -332,6 +367,8 @@ const TAG_RETRY: u64 = 2;
 
 struct Outstanding {
     key: u64,
+    /// The partition (0 for a queue).
+    partition: u32,
     /// The idempotent sequence number, given at the first send.
     seq: u64,
     /// When it was produced: the delivery timeout counts from here.
@@ -357,12 +394,18 @@ pub struct Producer {
     max_in_flight: usize,
     delivery_timeout_ns: Option<Duration>,
     idempotent: bool,
+    /// Set when the target is a log broker.
+    log: Option<LogTarget>,
+    acks: Acks,
+    round_robin: bool,
+    next_partition: u32,
     // Durable: the workload's progress, and the idempotent session count
     // (a restart is a new session: epoch + 1, sequence from 0).
     produced: u64,
     done: bool,
     epoch: u32,
-    next_seq: u64,
+    /// Next idempotent sequence number, per partition (one for a queue).
+    next_seq: Vec<u64>,
     // Volatile.
     outstanding: BTreeMap<MsgId, Outstanding>,
     /// Produced, not yet sent: waiting for a free in-flight slot.
@@ -373,24 +416,33 @@ pub struct Producer {
 }
 
 impl Producer {
-    /// A producer sending to `target` as `spec` says.
-    pub fn new(spec: &ProducerSpec, target: NodeId) -> Self {
+    /// A producer sending to `target` as `spec` says; `log` when the
+    /// target is a log broker.
+    pub fn new(spec: &ProducerSpec, target: NodeId, log: Option<LogTarget>) -> Self {
         Producer {
             target,
             arrival: spec.arrival.clone(),
             keys: KeyGen::new(&spec.keys),
             limit: spec.messages,
-            wait_ack: spec.acks == AckMode::Broker,
+            wait_ack: spec.acks != AckMode::None,
             ack_timeout_ns: ms_to_ns(spec.ack_timeout_ms.0).max(1),
             retries: if spec.idempotent { u32::MAX } else { spec.retries.unwrap_or(0) },
             backoff_ns: ms_to_ns(spec.retry_backoff_ms.0),
             max_in_flight: spec.max_in_flight.map_or(usize::MAX, |m| m.max(1) as usize),
             delivery_timeout_ns: spec.delivery_timeout_ms.map(|t| ms_to_ns(t.0)),
             idempotent: spec.idempotent,
+            log,
+            acks: match spec.acks {
+                AckMode::None => Acks::None,
+                AckMode::Leader => Acks::Leader,
+                AckMode::Broker | AckMode::All => Acks::All,
+            },
+            round_robin: spec.partitioner == Partitioner::RoundRobin,
+            next_partition: 0,
             produced: 0,
             done: false,
             epoch: 0,
-            next_seq: 0,
+            next_seq: vec![0; log.map_or(1, |l| l.partitions.max(1) as usize)],
             outstanding: BTreeMap::new(),
             buffer: VecDeque::new(),
             ack_deadlines: Deadlines::default(),
@@ -407,9 +459,13 @@ impl Producer {
         o.refused = false;
         o.deadline = ctx.now().saturating_add(self.ack_timeout_ns);
         let rec = Record { id, key: o.key };
-        let (deadline, attempt, seq) = (o.deadline, o.attempts, o.seq);
+        let (deadline, attempt, seq, partition) = (o.deadline, o.attempts, o.seq, o.partition);
         let epoch = if self.idempotent { self.epoch } else { 0 };
-        ctx.send(self.target, Msg::Publish { rec, want_ack: true, attempt, epoch, seq });
+        let msg = match self.log {
+            Some(l) => Msg::Produce { rec, acks: self.acks, attempt, epoch, seq, topic: l.topic, partition },
+            None => Msg::Publish { rec, want_ack: true, attempt, epoch, seq },
+        };
+        ctx.send(self.target, msg);
         self.ack_deadlines.add(ctx, deadline, id, TAG_ACK_TIMEOUT);
     }
 
@@ -447,11 +503,24 @@ impl Producer {
                 ctx.error("delivery-timeout");
                 continue;
             }
-            let seq = self.next_seq;
-            self.next_seq += 1;
+            let partition = self.partition_of(key);
+            let seq = self.next_seq[partition as usize];
+            self.next_seq[partition as usize] += 1;
             self.outstanding
-                .insert(id, Outstanding { key, seq, produced_at, attempts: 0, deadline: 0, refused: false });
+                .insert(id, Outstanding { key, partition, seq, produced_at, attempts: 0, deadline: 0, refused: false });
             self.send(ctx, id);
+        }
+    }
+
+    /// The partition a record with `key` goes to (0 for a queue).
+    fn partition_of(&mut self, key: u64) -> u32 {
+        let Some(l) = self.log else { return 0 };
+        if self.round_robin {
+            let p = self.next_partition % l.partitions.max(1);
+            self.next_partition = self.next_partition.wrapping_add(1);
+            p
+        } else {
+            crate::broker::key_partition(key, l.partitions as usize) as u32
         }
     }
 
@@ -463,7 +532,14 @@ impl Producer {
             self.buffer.push_back((id, key, ctx.now()));
             self.fill_in_flight(ctx);
         } else {
-            ctx.send(self.target, Msg::Publish { rec, want_ack: false, attempt: 1, epoch: 0, seq: 0 });
+            let msg = match self.log {
+                Some(l) => {
+                    let partition = self.partition_of(key);
+                    Msg::Produce { rec, acks: Acks::None, attempt: 1, epoch: 0, seq: 0, topic: l.topic, partition }
+                }
+                None => Msg::Publish { rec, want_ack: false, attempt: 1, epoch: 0, seq: 0 },
+            };
+            ctx.send(self.target, msg);
         }
         self.produced += 1;
     }
@@ -487,7 +563,7 @@ impl Component for Producer {
     fn start(&mut self, ctx: &mut Ctx) {
         // A (re)start is a new idempotent session.
         self.epoch += 1;
-        self.next_seq = 0;
+        self.next_seq.iter_mut().for_each(|s| *s = 0);
         if !self.done && !ctx.draining() {
             self.schedule_arrival(ctx);
         }

@@ -463,20 +463,18 @@ impl Component for QueueBroker {
                 self.dispatch(ctx);
                 self.settle_timers(ctx);
             }
-            Msg::PeerDown => {
+            Msg::PeerDown if self.subscribers.iter().any(|s| s.node == from && s.active) => {
                 // A consumer's connection closed: as RabbitMQ does, take back
                 // all it held at once. The notice names its session, so a
                 // consumer already back (the notice was slow) resubscribes.
-                if self.subscribers.iter().any(|s| s.node == from && s.active) {
-                    for tag in self.close_channel(from).into_iter().rev() {
-                        self.take_back(ctx, tag, true);
-                    }
-                    self.notify_cancelled(ctx, from);
-                    self.dispatch(ctx);
-                    self.settle_timers(ctx);
+                for tag in self.close_channel(from).into_iter().rev() {
+                    self.take_back(ctx, tag, true);
                 }
+                self.notify_cancelled(ctx, from);
+                self.dispatch(ctx);
+                self.settle_timers(ctx);
             }
-            Msg::PublishAck { .. } | Msg::Deliver { .. } | Msg::Subscribed { .. } | Msg::Cancelled { .. } => {}
+            _ => {}
         }
     }
 

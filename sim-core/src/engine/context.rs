@@ -98,6 +98,19 @@ impl<'a> Ctx<'a> {
         self.core.queue.push(self.now.saturating_add(delay), Ev::Timer { node: self.me, incarnation, tag })
     }
 
+    /// Like [`Ctx::set_timer`], but a background timer: it does not count as
+    /// work, so a periodic one (a heartbeat, a poll) does not keep a drained
+    /// run from ending.
+    pub fn set_background_timer(&mut self, delay: Duration, tag: u64) -> TimerId {
+        let incarnation = self.core.incarnation[self.me as usize];
+        self.core.queue.push(self.now.saturating_add(delay), Ev::Tick { node: self.me, incarnation, tag })
+    }
+
+    /// The effect domain of node `node` (0 when it applies none).
+    pub fn domain_of(&self, node: NodeId) -> crate::ledger::DomainId {
+        self.core.domain_of[node as usize]
+    }
+
     /// Cancels a timer that has not fired yet (a fired or unknown one is
     /// ignored). Only needed where a pending timer would keep the drain
     /// waiting for nothing: a crash cancels a node's timers anyway.

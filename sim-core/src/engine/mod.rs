@@ -64,6 +64,13 @@ pub trait Component {
     /// Appends the ids of the messages this node still holds (queued,
     /// unacknowledged, being processed), for the final accounting.
     fn held(&self, _out: &mut Vec<MsgId>) {}
+    /// Appends messages this node holds for one effect domain only: a
+    /// log still holds a record for a consumer group whose committed offset
+    /// has not passed it, and for no group that has.
+    fn held_in(&self, _out: &mut Vec<(MsgId, DomainId)>) {}
+    /// A fault aimed at a part of this node (a replica of a log broker)
+    /// begins or ends.
+    fn on_fault(&mut self, _ctx: &mut Ctx, _fault: &crate::net::NodeFault, _begins: bool) {}
     /// True for components that produce: the run phase ends when all of them
     /// report [`Ctx::producer_done`].
     fn is_producer(&self) -> bool {
@@ -334,7 +341,7 @@ impl Engine {
                 msg.fold(digest);
                 self.arrive(from, to, msg);
             }
-            Ev::Timer { node, incarnation, tag: t } => {
+            Ev::Timer { node, incarnation, tag: t } | Ev::Tick { node, incarnation, tag: t } => {
                 if self.core.incarnation[node as usize] == incarnation && self.core.alive[node as usize] {
                     self.last_work = time;
                     digest.add(tag::TIMER);
@@ -411,6 +418,11 @@ impl Engine {
         match msg {
             Msg::PublishAck { id, accepted: true, .. } => self.core.ledger.acked(id),
             Msg::Deliver { rec, .. } => self.core.ledger.delivered(self.core.domain_of[to as usize], rec.id),
+            Msg::Records { ref recs, .. } => {
+                for r in recs {
+                    self.core.ledger.delivered(self.core.domain_of[to as usize], r.id);
+                }
+            }
             _ => {}
         }
         self.with_ctx(to, |c, ctx| c.on_message(ctx, from, msg));
@@ -421,6 +433,11 @@ impl Engine {
         let (action, label) = (self.faults[i].0.action.clone(), self.faults[i].0.label.clone());
         self.log_fault(label, FaultEvent::Begins);
         match action {
+            FaultAction::Part { node, ref fault } => {
+                if self.core.alive[node as usize] {
+                    self.with_ctx(node, |c, ctx| c.on_fault(ctx, fault, true));
+                }
+            }
             FaultAction::Crash { node } => {
                 self.down[node as usize] += 1;
                 if self.down[node as usize] == 1 {
@@ -441,6 +458,11 @@ impl Engine {
         let (action, label) = (self.faults[i].0.action.clone(), self.faults[i].0.label.clone());
         self.log_fault(label, FaultEvent::Ends);
         match action {
+            FaultAction::Part { node, ref fault } => {
+                if self.core.alive[node as usize] {
+                    self.with_ctx(node, |c, ctx| c.on_fault(ctx, fault, false));
+                }
+            }
             FaultAction::Crash { node } => {
                 let down = &mut self.down[node as usize];
                 *down = down.saturating_sub(1);
@@ -551,17 +573,26 @@ impl Engine {
         let mean_in_system = self.core.ledger.mean_in_system(end);
         // What is still somewhere: in a live node, or on the wire.
         let mut held = Vec::new();
+        let mut held_in = Vec::new();
         for (i, node) in self.nodes.iter().enumerate() {
             if self.core.alive[i] {
                 node.held(&mut held);
+                node.held_in(&mut held_in);
             }
         }
         for ev in self.core.queue.pending() {
-            if let Ev::Arrive { msg: Msg::Publish { rec, .. } | Msg::Deliver { rec, .. }, .. } = ev {
-                held.push(rec.id);
+            match ev {
+                Ev::Arrive {
+                    msg: Msg::Publish { rec, .. } | Msg::Deliver { rec, .. } | Msg::Produce { rec, .. },
+                    ..
+                } => held.push(rec.id),
+                Ev::Arrive { msg: Msg::Records { recs, .. } | Msg::TxnCommit { outputs: recs, .. }, .. } => {
+                    held.extend(recs.iter().map(|r| r.id))
+                }
+                _ => {}
             }
         }
-        let verdict = self.core.ledger.finish(&mut held);
+        let verdict = self.core.ledger.finish(&mut held, &mut held_in);
         let truncated = self.core.trace.truncated();
         RunOutput {
             counts: verdict.counts,

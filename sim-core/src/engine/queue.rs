@@ -16,6 +16,9 @@ pub(crate) enum Ev {
     Arrive { from: NodeId, to: NodeId, msg: Msg },
     /// A timer set by `node` in its `incarnation` fires.
     Timer { node: NodeId, incarnation: u32, tag: u64 },
+    /// A background timer: like `Timer`, but it is not work (a periodic
+    /// heartbeat must not keep a drained run from ending).
+    Tick { node: NodeId, incarnation: u32, tag: u64 },
     /// Fault number `.0` begins.
     FaultBegin(usize),
     /// Fault number `.0` ends.
@@ -134,9 +137,13 @@ impl EventQueue {
     /// crashes are rare, and this keeps the hot path free of bookkeeping.
     pub(crate) fn cancel_timers_of(&mut self, node: NodeId) {
         for slot in self.slab.iter_mut() {
-            if matches!(slot, Some(Ev::Timer { node: n, .. }) if *n == node) {
-                *slot = None;
-                self.work -= 1;
+            match slot {
+                Some(Ev::Timer { node: n, .. }) if *n == node => {
+                    *slot = None;
+                    self.work -= 1;
+                }
+                Some(Ev::Tick { node: n, .. }) if *n == node => *slot = None,
+                _ => {}
             }
         }
     }

@@ -4,11 +4,13 @@
 //! the configuration and the seed.
 
 use super::schema::{Config, FaultSpec};
-use crate::broker::{BrokerSpec, QueueBroker};
-use crate::consumer::Consumer;
+use crate::broker::{BrokerSpec, GroupInfo, LogBroker, LogSpec, QueueBroker};
+use crate::consumer::{AckTiming, Consumer, ConsumerSpec};
 use crate::engine::{Component, Engine, RunError, RunLimits, RunOutput};
+use crate::log_consumer::{CommitMode, LogConsumer, LogConsumerSetup};
 use crate::message::NodeId;
-use crate::net::{Fault, FaultAction, LinkModel, Network};
+use crate::net::{Fault, FaultAction, LinkModel, Network, NodeFault};
+use crate::producer::LogTarget;
 use crate::producer::Producer;
 use crate::time::ms_to_ns;
 use std::collections::BTreeMap;
@@ -24,13 +26,60 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
     let ids: BTreeMap<&str, NodeId> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i as NodeId)).collect();
     let id = |n: &str| ids[n];
 
+    let log_of = |broker: &str| match config.brokers.get(broker) {
+        Some(BrokerSpec::Log(l)) => Some(l),
+        _ => None,
+    };
+    let topic_index = |l: &LogSpec, topic: &str| l.topics.keys().position(|t| t == topic).unwrap_or(0);
+
+    // Effect domains, numbered in order of first use by consumer order. A
+    // group member's domain defaults to its group.
+    let n = names.len();
+    let mut domains: Vec<String> = Vec::new();
+    let mut domain_of = vec![0; n];
+    let domain_name = |c: &ConsumerSpec| match (&c.domain, log_of(&c.source)) {
+        (Some(d), _) => d.clone(),
+        (None, Some(_)) => group_name(c),
+        (None, None) => c.domain_name(),
+    };
+    for (name, c) in &config.consumers {
+        let d = domain_name(c);
+        let i = domains.iter().position(|x| *x == d).unwrap_or_else(|| {
+            domains.push(d);
+            domains.len() - 1
+        });
+        domain_of[id(name) as usize] = i as crate::ledger::DomainId;
+    }
+
+    // Consumer groups of each log broker, in order of first member.
+    let mut groups: BTreeMap<&str, Vec<GroupInfo>> = BTreeMap::new();
+    for (name, c) in &config.consumers {
+        let Some(l) = log_of(&c.source) else { continue };
+        let list = groups.entry(c.source.as_str()).or_default();
+        let g = group_name(c);
+        if !list.iter().any(|x| x.name == g) {
+            list.push(GroupInfo {
+                name: g,
+                topic: topic_index(l, c.topic.as_deref().unwrap_or("")),
+                domain: domain_of[id(name) as usize],
+                assignor: c.assignment,
+            });
+        }
+    }
+
     let mut nodes: Vec<(String, Box<dyn Component>)> = Vec::with_capacity(names.len());
     for (name, p) in &config.producers {
-        nodes.push((name.clone(), Box::new(Producer::new(p, id(&p.target)))));
+        let log = log_of(&p.target).map(|l| {
+            let t = p.topic.as_deref().unwrap_or("");
+            let partitions = l.topics.get(t).map_or(1, |t| t.partitions.max(1));
+            LogTarget { topic: topic_index(l, t) as u16, partitions }
+        });
+        nodes.push((name.clone(), Box::new(Producer::new(p, id(&p.target), log))));
     }
     for (name, b) in &config.brokers {
         let component: Box<dyn Component> = match b {
             BrokerSpec::Queue(q) => Box::new(QueueBroker::new(q, q.dead_letter.as_deref().map(id))),
+            BrokerSpec::Log(l) => Box::new(LogBroker::new(l, groups.remove(name.as_str()).unwrap_or_default())),
         };
         nodes.push((name.clone(), component));
     }
@@ -44,10 +93,13 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
                 stores.len() - 1
             }
         });
-        nodes.push((name.clone(), Box::new(Consumer::new(c, id(&c.source), store))));
+        let component: Box<dyn Component> = match log_of(&c.source) {
+            Some(l) => Box::new(LogConsumer::new(log_setup(c, l, id(&c.source), store, &group_ids(config, &c.source)))),
+            None => Box::new(Consumer::new(c, id(&c.source), store)),
+        };
+        nodes.push((name.clone(), component));
     }
 
-    let n = names.len();
     let net = &config.network;
     let default = LinkModel {
         latency: net.latency.sampler(),
@@ -77,19 +129,7 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
     }
     let network = Network::new(seed, &names, |from, to| links[from * n + to].clone());
 
-    // Effect domains, numbered in order of first use by node order.
-    let mut domains: Vec<String> = Vec::new();
-    let mut domain_of = vec![0; n];
-    for (name, c) in &config.consumers {
-        let d = c.domain_name();
-        let i = domains.iter().position(|x| *x == d).unwrap_or_else(|| {
-            domains.push(d);
-            domains.len() - 1
-        });
-        domain_of[id(name) as usize] = i as crate::ledger::DomainId;
-    }
-
-    let faults = config.faults.iter().map(|f| resolve_fault(f, &id, &names)).collect();
+    let faults = config.faults.iter().map(|f| resolve_fault(f, &id, &names, config)).collect();
     let limits = RunLimits {
         run_ns: config.run.duration_ms.map(|d| ms_to_ns(d.0)),
         drain_ns: ms_to_ns(config.run.drain_ms.0),
@@ -102,7 +142,58 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
     engine
 }
 
-fn resolve_fault(f: &FaultSpec, id: &dyn Fn(&str) -> NodeId, names: &[String]) -> Fault {
+/// The consumer group of a log consumer.
+fn group_name(c: &ConsumerSpec) -> String {
+    c.group.clone().unwrap_or_else(|| "group".to_string())
+}
+
+/// The groups of log broker `broker`, in the order the broker numbers them.
+fn group_ids(config: &Config, broker: &str) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for c in config.consumers.values().filter(|c| c.source == broker) {
+        let g = group_name(c);
+        if !ids.contains(&g) {
+            ids.push(g);
+        }
+    }
+    ids
+}
+
+fn log_setup(
+    c: &ConsumerSpec,
+    l: &LogSpec,
+    broker: NodeId,
+    store: Option<usize>,
+    groups: &[String],
+) -> LogConsumerSetup {
+    let group = groups.iter().position(|g| *g == group_name(c)).unwrap_or(0) as u16;
+    let output = c.output_topic.as_deref().map(|t| {
+        let index = l.topics.keys().position(|x| x == t).unwrap_or(0) as u16;
+        (index, l.topics.get(t).map_or(1, |t| t.partitions.max(1)))
+    });
+    LogConsumerSetup {
+        broker,
+        group,
+        processing: c.processing.clone(),
+        commit: match c.ack {
+            AckTiming::Before => CommitMode::Before,
+            AckTiming::After => CommitMode::After,
+            AckTiming::Auto => CommitMode::Auto(ms_to_ns(c.auto_commit_interval_ms.0)),
+        },
+        max_poll_records: c.max_poll_records.max(1),
+        heartbeat_ns: ms_to_ns(c.heartbeat_interval_ms.0).max(1),
+        request_timeout_ns: ms_to_ns(c.resubscribe_ms.0).max(1),
+        store,
+        output,
+        transactional: c.transactional,
+    }
+}
+
+fn resolve_fault(f: &FaultSpec, id: &dyn Fn(&str) -> NodeId, names: &[String], config: &Config) -> Fault {
+    let log_of = |broker: &str| match config.brokers.get(broker) {
+        Some(BrokerSpec::Log(l)) => Some(l),
+        _ => None,
+    };
     let (at, until) = f.window_ms();
     let ids = |v: &[String]| v.iter().map(|n| id(n)).collect::<Vec<_>>();
     let show = |v: &[String]| format!("[{}]", v.join(", "));
@@ -132,6 +223,20 @@ fn resolve_fault(f: &FaultSpec, id: &dyn Fn(&str) -> NodeId, names: &[String]) -
             (FaultAction::Partition { blocked }, format!("one-way partition {} -> {}", show(from), show(to)))
         }
         FaultSpec::Crash { node, .. } => (FaultAction::Crash { node: id(node) }, format!("crash {node}")),
+        FaultSpec::ReplicaCrash { broker, replica, .. } => (
+            FaultAction::Part { node: id(broker), fault: NodeFault::ReplicaCrash { replica: *replica } },
+            format!("crash {broker} replica {replica}"),
+        ),
+        FaultSpec::LeaderCrash { broker, topic, partition, .. } => {
+            let t = log_of(broker).map_or(0, |l| l.topics.keys().position(|x| x == topic).unwrap_or(0)) as u16;
+            (
+                FaultAction::Part {
+                    node: id(broker),
+                    fault: NodeFault::LeaderCrash { topic: t, partition: *partition },
+                },
+                format!("crash the leader of {broker}/{topic}/{partition}"),
+            )
+        }
         FaultSpec::Slow { node, factor, .. } => {
             (FaultAction::Slow { node: id(node), factor: factor.0 }, format!("slow {node} x{}", factor.0))
         }

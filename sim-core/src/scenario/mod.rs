@@ -10,6 +10,7 @@
 mod build;
 mod schema;
 mod validate;
+mod validate_log;
 
 pub use build::{build_engine, run_config};
 pub use schema::{Config, FaultSpec, LinkSpec, NetworkSpec, RunSpec};

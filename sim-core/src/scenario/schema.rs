@@ -187,6 +187,32 @@ pub enum FaultSpec {
         /// Latency multiplier.
         factor: Positive,
     },
+    /// Replica `replica` of log broker `broker` crashes; it restarts at
+    /// `until_ms`. Partitions it led elect a new leader.
+    ReplicaCrash {
+        /// Start.
+        at_ms: Millis,
+        /// Restart.
+        until_ms: Option<Millis>,
+        /// The log broker.
+        broker: String,
+        /// Which replica (0-based).
+        replica: u32,
+    },
+    /// Whichever replica leads `partition` of `topic` at `at_ms` crashes;
+    /// it restarts at `until_ms`.
+    LeaderCrash {
+        /// Start.
+        at_ms: Millis,
+        /// Restart.
+        until_ms: Option<Millis>,
+        /// The log broker.
+        broker: String,
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+    },
     /// Loss rises to `probability` on links touching `nodes` (all links
     /// when `nodes` is empty or absent).
     LossSpike {
@@ -215,6 +241,10 @@ struct FaultTable {
     factor: Option<Positive>,
     probability: Option<Probability>,
     nodes: Option<Vec<String>>,
+    broker: Option<String>,
+    replica: Option<u32>,
+    topic: Option<String>,
+    partition: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -225,6 +255,8 @@ enum FaultKind {
     Crash,
     Slow,
     LossSpike,
+    ReplicaCrash,
+    LeaderCrash,
 }
 
 impl TryFrom<FaultTable> for FaultSpec {
@@ -232,7 +264,22 @@ impl TryFrom<FaultTable> for FaultSpec {
 
     fn try_from(t: FaultTable) -> Result<Self, String> {
         use crate::tagged::{need, only, present};
-        let p = present!(t, at_ms, until_ms, groups, from, to, node, factor, probability, nodes);
+        let p = present!(
+            t,
+            at_ms,
+            until_ms,
+            groups,
+            from,
+            to,
+            node,
+            factor,
+            probability,
+            nodes,
+            broker,
+            replica,
+            topic,
+            partition
+        );
         let with = |extra: &[&'static str]| [&["at_ms", "until_ms"][..], extra].concat();
         let until_ms = t.until_ms;
         Ok(match t.kind {
@@ -270,6 +317,27 @@ impl TryFrom<FaultTable> for FaultSpec {
                     factor: need(t.factor, "factor", w)?,
                 }
             }
+            FaultKind::ReplicaCrash => {
+                let w = "a `replica-crash` fault";
+                only(&p, &with(&["broker", "replica"]), w)?;
+                FaultSpec::ReplicaCrash {
+                    at_ms: need(t.at_ms, "at_ms", w)?,
+                    until_ms,
+                    broker: need(t.broker, "broker", w)?,
+                    replica: need(t.replica, "replica", w)?,
+                }
+            }
+            FaultKind::LeaderCrash => {
+                let w = "a `leader-crash` fault";
+                only(&p, &with(&["broker", "topic", "partition"]), w)?;
+                FaultSpec::LeaderCrash {
+                    at_ms: need(t.at_ms, "at_ms", w)?,
+                    until_ms,
+                    broker: need(t.broker, "broker", w)?,
+                    topic: need(t.topic, "topic", w)?,
+                    partition: t.partition.unwrap_or(0),
+                }
+            }
             FaultKind::LossSpike => {
                 let w = "a `loss-spike` fault";
                 only(&p, &with(&["probability", "nodes"]), w)?;
@@ -292,7 +360,9 @@ impl FaultSpec {
             | FaultSpec::OneWayPartition { at_ms, until_ms, .. }
             | FaultSpec::Crash { at_ms, until_ms, .. }
             | FaultSpec::Slow { at_ms, until_ms, .. }
-            | FaultSpec::LossSpike { at_ms, until_ms, .. } => (at_ms, until_ms),
+            | FaultSpec::LossSpike { at_ms, until_ms, .. }
+            | FaultSpec::ReplicaCrash { at_ms, until_ms, .. }
+            | FaultSpec::LeaderCrash { at_ms, until_ms, .. } => (at_ms, until_ms),
         };
         (a.0, u.map(|u| u.0))
     }

@@ -112,7 +112,7 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
         }
     }
     for (name, b) in &c.brokers {
-        let crate::broker::BrokerSpec::Queue(q) = b;
+        let crate::broker::BrokerSpec::Queue(q) = b else { continue };
         if let Some(dlq) = &q.dead_letter {
             if !is_broker(dlq) || dlq == name {
                 return fail(
@@ -137,7 +137,7 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
             seen.push(b);
             next = match c.brokers.get(b) {
                 Some(crate::broker::BrokerSpec::Queue(q)) => q.dead_letter.as_deref(),
-                None => None,
+                _ => None,
             };
         }
     }
@@ -213,7 +213,8 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
                 }
             }
             FaultSpec::LossSpike { nodes, .. } => check("nodes", nodes)?,
+            FaultSpec::ReplicaCrash { .. } | FaultSpec::LeaderCrash { .. } => {}
         }
     }
-    Ok(())
+    super::validate_log::validate_logs(c)
 }

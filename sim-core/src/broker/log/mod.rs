@@ -1,0 +1,851 @@
+//! The partitioned log broker (Kafka-like): topics split into partitions,
+//! each an append-only log with offsets, replicated on `replicas` replicas
+//! with a leader and followers; consumer groups with committed offsets; and
+//! atomic read-process-write transactions.
+//!
+//! **Replication.** The leader appends; each follower fetches what the
+//! leader has, taking a `replication` delay per fetch, and fetches again
+//! while behind. A follower that has not caught up for `replica_lag_max_ms`
+//! leaves the in-sync replica set (ISR) and rejoins once caught up. The
+//! high watermark (HW) is the lowest log end in the ISR: consumers read only
+//! below it. `acks = "0"` gets no answer, `acks = "1"` is answered when the
+//! leader has appended, `acks = "all"` when the HW passes the record, and is
+//! refused while the ISR is smaller than `min_insync_replicas`.
+//!
+//! **Failover.** When a leader dies, a controller notices after
+//! `election_delay_ms` and elects the first live replica of the ISR (clean
+//! election). With none, the partition stays offline until an ISR member
+//! returns, unless `unclean_leader_election` lets any live replica lead:
+//! then records only the old leader had, acknowledged ones included, are
+//! truncated away. A new leader's log is the truth: every replica is cut
+//! back to it, so with `acks = "1"` records acknowledged but not yet
+//! replicated are lost even in a clean election.
+//!
+//! Simplifications: replicas are parts of this one node (replication
+//! traffic does not cross the simulated network, so a network partition
+//! cannot split replicas; crash them with `replica-crash` or `leader-crash`
+//! faults); every replica holds every partition; transactional output is
+//! written by the leaders at commit, without waiting for replication; the
+//! group coordinator and committed offsets never fail.
+
+mod group;
+mod partition;
+
+pub use group::{Assignor, GroupInfo};
+
+use crate::dist::{Dist, Sampler};
+use crate::engine::{Component, Ctx};
+use crate::ledger::DomainId;
+use crate::message::{Acks, FetchError, Msg, MsgId, NodeId, Record};
+use crate::net::NodeFault;
+use crate::time::{ms_to_ns, Duration, Time};
+use crate::units::Millis;
+use group::Group;
+use partition::{Early, Entry, Parked, Partition, Waiter};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Most sends of one idempotent producer held ahead of a gap per partition.
+const EARLY_WINDOW: usize = 1024;
+
+const KIND_FETCH: u64 = 1;
+const KIND_ELECTION: u64 = 2;
+const KIND_ISR_CHECK: u64 = 3;
+const KIND_REBALANCE: u64 = 4;
+const KIND_EXPIRY: u64 = 5;
+
+fn tag(kind: u64, index: usize, replica: usize) -> u64 {
+    kind << 56 | (index as u64) << 16 | replica as u64
+}
+
+/// A topic of a log broker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicSpec {
+    /// Number of partitions.
+    #[serde(default = "one")]
+    pub partitions: u32,
+    /// Most records a partition keeps; older ones are deleted.
+    #[serde(default)]
+    pub retention_messages: Option<u64>,
+    /// Longest a record is kept.
+    #[serde(default)]
+    pub retention_ms: Option<Millis>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A log broker as written in a scenario file (`kind = "log"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogSpec {
+    /// Topics, by name.
+    pub topics: BTreeMap<String, TopicSpec>,
+    /// Replicas of every partition (the replication factor).
+    pub replicas: u32,
+    /// Fewest in-sync replicas for an `acks = "all"` write.
+    pub min_insync_replicas: u32,
+    /// Whether a replica outside the ISR may become leader.
+    pub unclean_leader_election: bool,
+    /// Time a follower's fetch takes.
+    pub replication: Dist,
+    /// How long a follower may stay behind before leaving the ISR.
+    pub replica_lag_max_ms: Millis,
+    /// Time from a leader's death to the election of the next.
+    pub election_delay_ms: Millis,
+    /// A group member silent for this long is removed from its group.
+    pub session_timeout_ms: Millis,
+    /// The pause of a rebalance, during which no member reads.
+    pub rebalance_delay_ms: Millis,
+}
+
+impl Default for LogSpec {
+    fn default() -> Self {
+        LogSpec {
+            topics: BTreeMap::new(),
+            replicas: 1,
+            min_insync_replicas: 1,
+            unclean_leader_election: false,
+            replication: Dist::Constant { ms: Millis(1.0) },
+            replica_lag_max_ms: Millis(500.0),
+            election_delay_ms: Millis(100.0),
+            session_timeout_ms: Millis(1000.0),
+            rebalance_delay_ms: Millis(100.0),
+        }
+    }
+}
+
+struct Topic {
+    first: usize,
+    partitions: usize,
+    retention_messages: Option<u64>,
+    retention_ns: Option<Duration>,
+}
+
+/// A running log broker.
+pub struct LogBroker {
+    topics: Vec<Topic>,
+    parts: Vec<Partition>,
+    alive: Vec<bool>,
+    down: Vec<u32>,
+    /// Which replica each active leader-crash fault took down.
+    crashed_leaders: Vec<((u16, u32), usize)>,
+    groups: Vec<Group>,
+    min_isr: usize,
+    unclean: bool,
+    replication: Sampler,
+    lag_max_ns: Duration,
+    election_ns: Duration,
+    session_ns: Duration,
+    rebalance_ns: Duration,
+}
+
+impl LogBroker {
+    /// A log broker as `spec` says, serving `groups`.
+    pub fn new(spec: &LogSpec, groups: Vec<GroupInfo>) -> Self {
+        let replicas = spec.replicas.max(1) as usize;
+        let mut topics = Vec::new();
+        let mut parts = Vec::new();
+        for t in spec.topics.values() {
+            let n = t.partitions.max(1) as usize;
+            topics.push(Topic {
+                first: parts.len(),
+                partitions: n,
+                retention_messages: t.retention_messages,
+                retention_ns: t.retention_ms.map(|m| ms_to_ns(m.0)),
+            });
+            for p in 0..n {
+                // Leadership is spread over the replicas.
+                parts.push(Partition::new(replicas, p % replicas));
+            }
+        }
+        let groups = groups
+            .into_iter()
+            .map(|g| {
+                let n = topics[g.topic].partitions;
+                Group::new(g, n)
+            })
+            .collect();
+        LogBroker {
+            topics,
+            parts,
+            alive: vec![true; replicas],
+            down: vec![0; replicas],
+            crashed_leaders: Vec::new(),
+            groups,
+            min_isr: spec.min_insync_replicas.max(1) as usize,
+            unclean: spec.unclean_leader_election,
+            replication: spec.replication.sampler(),
+            lag_max_ns: ms_to_ns(spec.replica_lag_max_ms.0),
+            election_ns: ms_to_ns(spec.election_delay_ms.0),
+            session_ns: ms_to_ns(spec.session_timeout_ms.0).max(1),
+            rebalance_ns: ms_to_ns(spec.rebalance_delay_ms.0),
+        }
+    }
+
+    fn index(&self, topic: usize, partition: usize) -> Option<usize> {
+        let t = self.topics.get(topic)?;
+        (partition < t.partitions).then_some(t.first + partition)
+    }
+
+    fn leader_alive(&self, pi: usize) -> bool {
+        self.parts[pi].leader.is_some_and(|l| self.alive[l])
+    }
+
+    // ---- producing ----
+
+    #[allow(clippy::too_many_arguments)]
+    fn produce(
+        &mut self,
+        ctx: &mut Ctx,
+        from: NodeId,
+        rec: Record,
+        acks: Acks,
+        attempt: u32,
+        epoch: u32,
+        seq: u64,
+        pi: usize,
+    ) {
+        let answer = |ctx: &mut Ctx, accepted: bool| {
+            if acks != Acks::None {
+                ctx.send(from, Msg::PublishAck { id: rec.id, accepted, attempt });
+            }
+        };
+        let p = &self.parts[pi];
+        let Some(leader) = p.leader else {
+            ctx.error("leader-not-available");
+            return answer(ctx, false);
+        };
+        if !self.alive[leader] {
+            return; // the leader is dead: nobody answers
+        }
+        if acks == Acks::All && p.isr_count() < self.min_isr {
+            ctx.error("not-enough-replicas");
+            return answer(ctx, false);
+        }
+        if epoch == 0 {
+            self.append(ctx, pi, rec, from, 0, 0, acks, attempt);
+            return;
+        }
+        let hw = self.parts[pi].hw;
+        let idem = self.parts[pi].idem.entry(from).or_default();
+        if epoch < idem.epoch {
+            ctx.error("fenced");
+            return answer(ctx, false);
+        }
+        if epoch > idem.epoch {
+            *idem = partition::Idem { epoch, ..Default::default() };
+        }
+        if seq < idem.next {
+            // Written before: a retry whose original got through.
+            let pending = idem.recent.iter().find(|&&(s, _)| s == seq).map(|&(_, o)| o).filter(|&o| o >= hw);
+            match (acks, pending) {
+                (Acks::All, Some(offset)) => self.parts[pi].waiters.entry(offset).or_default().push(Waiter {
+                    producer: from,
+                    id: rec.id,
+                    attempt,
+                }),
+                _ => answer(ctx, true),
+            }
+            return;
+        }
+        if seq > idem.next {
+            if idem.early.len() >= EARLY_WINDOW && !idem.early.contains_key(&seq) {
+                ctx.error("out-of-order");
+                return answer(ctx, false);
+            }
+            idem.early.entry(seq).or_insert(Early { rec, acks, attempt });
+            return;
+        }
+        self.append(ctx, pi, rec, from, epoch, seq, acks, attempt);
+        // Sends held behind the gap may follow now.
+        loop {
+            let idem = self.parts[pi].idem.get_mut(&from).expect("just used");
+            let next = idem.next;
+            let Some(e) = idem.early.remove(&next) else { break };
+            self.append(ctx, pi, e.rec, from, epoch, next, e.acks, e.attempt);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn append(
+        &mut self,
+        ctx: &mut Ctx,
+        pi: usize,
+        rec: Record,
+        producer: NodeId,
+        epoch: u32,
+        seq: u64,
+        acks: Acks,
+        attempt: u32,
+    ) {
+        let now = ctx.now();
+        let p = &mut self.parts[pi];
+        let acked = acks == Acks::Leader;
+        let offset = p.append(now, Entry { rec, at: now, producer, epoch, seq, acked });
+        if epoch != 0 {
+            if let Some(idem) = p.idem.get_mut(&producer) {
+                idem.next = seq + 1;
+                idem.recent.push_back((seq, offset));
+            }
+        }
+        match acks {
+            Acks::Leader => ctx.send(producer, Msg::PublishAck { id: rec.id, accepted: true, attempt }),
+            Acks::All => p.waiters.entry(offset).or_default().push(Waiter { producer, id: rec.id, attempt }),
+            Acks::None => {}
+        }
+        let topic =
+            self.topics.iter().find(|t| pi >= t.first && pi < t.first + t.partitions).expect("a partition has a topic");
+        let removed = p.trim(now, topic.retention_messages, topic.retention_ns);
+        if removed > 0 {
+            ctx.metric_add("retention_deleted", removed as f64);
+        }
+        self.replicate(ctx, pi);
+        self.check_isr(ctx, pi);
+        self.advance_hw(ctx, pi);
+    }
+
+    // ---- replication ----
+
+    /// Starts a fetch for every live follower that is behind and idle.
+    fn replicate(&mut self, ctx: &mut Ctx, pi: usize) {
+        let Some(leader) = self.parts[pi].leader.filter(|&l| self.alive[l]) else { return };
+        for f in 0..self.alive.len() {
+            let p = &self.parts[pi];
+            if f != leader && self.alive[f] && p.fetch[f].is_none() && p.leo[f] < p.end() {
+                let delay = self.replication.sample_ns(ctx.rng());
+                let p = &mut self.parts[pi];
+                p.fetch[f] = Some((ctx.now().saturating_add(delay), p.end(), ctx.now()));
+                ctx.set_timer(delay, tag(KIND_FETCH, pi, f));
+            }
+        }
+    }
+
+    fn fetch_done(&mut self, ctx: &mut Ctx, pi: usize, f: usize) {
+        let now = ctx.now();
+        let p = &mut self.parts[pi];
+        let Some((due, target, asked)) = p.fetch[f] else { return };
+        if due != now {
+            return; // a fetch of an earlier leadership
+        }
+        p.fetch[f] = None;
+        let leader_ok = p.leader.is_some_and(|l| self.alive[l] && l != f);
+        if !self.alive[f] || !leader_ok {
+            return;
+        }
+        p.leo[f] = p.leo[f].max(target.min(p.end()));
+        // In sync means: caught up with the leader's end as of a recent
+        // fetch (Kafka's replica.lag.time.max.ms), not with every record
+        // appended since.
+        if p.leo[f] >= target {
+            p.caught_up_at[f] = p.caught_up_at[f].max(asked);
+        }
+        if p.leo[f] == p.end() {
+            p.caught_up_at[f] = now;
+        }
+        if !p.isr[f] && p.leo[f] >= p.hw && now.saturating_sub(p.caught_up_at[f]) <= self.lag_max_ns {
+            p.isr[f] = true;
+            ctx.metric_add("isr_expands", 1.0);
+        }
+        self.advance_hw(ctx, pi);
+        self.replicate(ctx, pi);
+    }
+
+    /// Drops from the ISR every follower behind for longer than the lag
+    /// limit, and arranges to check again while acks wait on a laggard.
+    fn check_isr(&mut self, ctx: &mut Ctx, pi: usize) {
+        let now = ctx.now();
+        let Some(leader) = self.parts[pi].leader.filter(|&l| self.alive[l]) else { return };
+        let p = &mut self.parts[pi];
+        let end = p.end();
+        let mut next_check: Option<Time> = None;
+        for f in 0..p.leo.len() {
+            if f == leader || !p.isr[f] || p.leo[f] >= end {
+                continue;
+            }
+            let limit = p.caught_up_at[f].saturating_add(self.lag_max_ns);
+            if now > limit {
+                p.isr[f] = false;
+                ctx.metric_add("isr_shrinks", 1.0);
+            } else {
+                next_check = Some(next_check.map_or(limit + 1, |t| t.min(limit + 1)));
+            }
+        }
+        if let Some(at) = next_check.filter(|_| !p.waiters.is_empty()) {
+            if p.isr_check_at.is_none_or(|t| at < t || t < now) {
+                p.isr_check_at = Some(at);
+                ctx.set_timer(at - now, tag(KIND_ISR_CHECK, pi, 0));
+            }
+        }
+    }
+
+    /// Raises the HW to the lowest LEO in the ISR; answers the acks it
+    /// passes and the fetches that were waiting for records.
+    fn advance_hw(&mut self, ctx: &mut Ctx, pi: usize) {
+        let p = &mut self.parts[pi];
+        if !p.leader.is_some_and(|l| self.alive[l]) {
+            return;
+        }
+        let hw = p.isr_min_leo();
+        if hw <= p.hw {
+            return;
+        }
+        p.hw = hw;
+        let enough = p.isr_count() >= self.min_isr;
+        while let Some(entry) = p.waiters.first_entry() {
+            if *entry.key() >= hw {
+                break;
+            }
+            let (offset, waiters) = entry.remove_entry();
+            if enough {
+                if let Some(i) = offset.checked_sub(p.start) {
+                    if let Some(e) = p.log.get_mut(i as usize) {
+                        e.acked = true;
+                    }
+                }
+            } else {
+                ctx.error("not-enough-replicas-after-append");
+            }
+            for w in waiters {
+                ctx.send(w.producer, Msg::PublishAck { id: w.id, accepted: enough, attempt: w.attempt });
+            }
+        }
+        for idem in p.idem.values_mut() {
+            while idem.recent.front().is_some_and(|&(_, o)| o < hw) {
+                idem.recent.pop_front();
+            }
+        }
+        self.serve_parked(ctx, pi);
+    }
+
+    // ---- leadership ----
+
+    fn replica_down(&mut self, ctx: &mut Ctx, r: usize) {
+        self.down[r] += 1;
+        if self.down[r] > 1 {
+            return;
+        }
+        self.alive[r] = false;
+        ctx.metric_add("replica_crashes", 1.0);
+        for pi in 0..self.parts.len() {
+            let p = &mut self.parts[pi];
+            p.fetch[r] = None;
+            if p.leader == Some(r) {
+                // The leader's in-memory state dies with it. Parked fetches
+                // stay: a real consumer would refetch from the new leader as
+                // soon as its metadata told it who that is.
+                p.waiters.clear();
+                for idem in p.idem.values_mut() {
+                    idem.early.clear();
+                }
+                if !p.electing {
+                    p.electing = true;
+                    ctx.set_timer(self.election_ns, tag(KIND_ELECTION, pi, 0));
+                }
+            }
+        }
+    }
+
+    fn replica_up(&mut self, ctx: &mut Ctx, r: usize) {
+        self.down[r] = self.down[r].saturating_sub(1);
+        if self.down[r] > 0 || self.alive[r] {
+            return;
+        }
+        self.alive[r] = true;
+        for pi in 0..self.parts.len() {
+            let p = &self.parts[pi];
+            // An offline partition gets a leader again: the returning
+            // replica if it was in sync, or (unclean) whoever comes first.
+            if p.leader.is_none() && (p.isr[r] || self.unclean) {
+                self.elect(ctx, pi);
+            } else {
+                self.replicate(ctx, pi);
+            }
+        }
+    }
+
+    fn elect(&mut self, ctx: &mut Ctx, pi: usize) {
+        let p = &mut self.parts[pi];
+        p.electing = false;
+        if p.leader.is_some_and(|l| self.alive[l]) {
+            return; // back before anyone noticed
+        }
+        let alive = &self.alive;
+        let clean = (0..alive.len()).find(|&r| alive[r] && p.isr[r]);
+        let chosen = match clean {
+            Some(r) => Some((r, true)),
+            None if self.unclean => (0..alive.len()).find(|&r| alive[r]).map(|r| (r, false)),
+            None => None,
+        };
+        let Some((leader, clean)) = chosen else {
+            // No in-sync replica is alive: offline until one returns.
+            p.leader = None;
+            ctx.metric_add("offline_partitions", 1.0);
+            return;
+        };
+        ctx.metric_add("leader_elections", 1.0);
+        p.leader = Some(leader);
+        if clean {
+            for (in_sync, &up) in p.isr.iter_mut().zip(alive) {
+                *in_sync = *in_sync && up;
+            }
+        } else {
+            ctx.metric_add("unclean_elections", 1.0);
+            for (r, in_sync) in p.isr.iter_mut().enumerate() {
+                *in_sync = r == leader;
+            }
+        }
+        let cut = p.truncate(p.leo[leader]);
+        if !cut.is_empty() {
+            ctx.metric_add("truncated_records", cut.len() as f64);
+            let told = cut.iter().filter(|e| e.acked).count();
+            ctx.metric_add("acked_records_truncated", told as f64);
+        }
+        p.waiters.clear();
+        p.fetch.iter_mut().for_each(|f| *f = None);
+        let now = ctx.now();
+        p.caught_up_at.iter_mut().for_each(|t| *t = now);
+        // The HW may only rise from here; after an unclean election it may
+        // have fallen to the new leader's end.
+        p.hw = p.hw.min(p.end());
+        self.replicate(ctx, pi);
+        self.advance_hw(ctx, pi);
+        self.serve_parked(ctx, pi);
+    }
+
+    fn on_part_fault(&mut self, ctx: &mut Ctx, fault: &NodeFault, begins: bool) {
+        match *fault {
+            NodeFault::ReplicaCrash { replica } => {
+                let r = replica as usize;
+                if r < self.alive.len() {
+                    if begins {
+                        self.replica_down(ctx, r)
+                    } else {
+                        self.replica_up(ctx, r)
+                    }
+                }
+            }
+            NodeFault::LeaderCrash { topic, partition } => {
+                if begins {
+                    let Some(pi) = self.index(topic as usize, partition as usize) else { return };
+                    let Some(l) = self.parts[pi].leader.filter(|&l| self.alive[l]) else {
+                        ctx.error("leader-crash-skipped");
+                        return;
+                    };
+                    self.crashed_leaders.push(((topic, partition), l));
+                    self.replica_down(ctx, l);
+                } else if let Some(i) = self.crashed_leaders.iter().position(|&(k, _)| k == (topic, partition)) {
+                    let (_, r) = self.crashed_leaders.remove(i);
+                    self.replica_up(ctx, r);
+                }
+            }
+        }
+    }
+
+    // ---- consuming ----
+
+    /// Serves or parks a fetch of `pi` from `offset` (already fenced).
+    fn serve_fetch(&mut self, ctx: &mut Ctx, pi: usize, partition: u32, f: Parked) {
+        let p = &mut self.parts[pi];
+        if !p.leader.is_some_and(|l| self.alive[l]) {
+            park(p, f);
+            return;
+        }
+        let mut offset = f.offset;
+        if offset < p.start || offset > p.hw {
+            // Out of range: deleted by retention, or truncated away.
+            offset = if offset < p.start { p.start } else { p.hw };
+            ctx.metric_add("offset_resets", 1.0);
+        }
+        if offset >= p.hw && offset == f.offset {
+            park(p, f);
+            return;
+        }
+        let upto = p.hw.min(offset + u64::from(f.max.max(1)));
+        let recs: Vec<Record> = (offset..upto).filter_map(|o| p.entry(o).map(|e| e.rec)).collect();
+        ctx.send(f.member, Msg::Records { partition, offset, recs, error: FetchError::None });
+    }
+
+    fn serve_parked(&mut self, ctx: &mut Ctx, pi: usize) {
+        if self.parts[pi].parked.is_empty() || !self.leader_alive(pi) {
+            return;
+        }
+        let parked = std::mem::take(&mut self.parts[pi].parked);
+        for f in parked {
+            let g = &self.groups[f.group as usize];
+            let partition = pi - self.topics[g.info.topic].first;
+            if g.may_fetch(f.member, f.generation, partition) {
+                self.serve_fetch(ctx, pi, partition as u32, f);
+            }
+        }
+    }
+
+    fn heartbeat(&mut self, ctx: &mut Ctx, from: NodeId, gi: usize, session: u32, generation: u32) {
+        let now = ctx.now();
+        let g = &mut self.groups[gi];
+        let rejoin = match g.members.iter().position(|m| m.node == from) {
+            None => {
+                let at = g.members.partition_point(|m| m.node < from);
+                g.members.insert(at, group::Member { node: from, session, last_seen: now });
+                true
+            }
+            Some(i) => {
+                let m = &mut g.members[i];
+                m.last_seen = now;
+                let restarted = m.session != session;
+                m.session = session;
+                restarted
+            }
+        };
+        if g.expiry_at.is_none() {
+            g.expiry_at = Some(now + self.session_ns);
+            ctx.set_background_timer(self.session_ns, tag(KIND_EXPIRY, gi, 0));
+        }
+        if rejoin {
+            self.start_rebalance(ctx, gi);
+        } else if g.rebalancing || generation != g.generation {
+            self.send_state(ctx, gi, from);
+        }
+    }
+
+    fn send_state(&self, ctx: &mut Ctx, gi: usize, member: NodeId) {
+        let g = &self.groups[gi];
+        let partitions = if g.rebalancing {
+            Vec::new()
+        } else {
+            let first = self.topics[g.info.topic].first;
+            g.partitions_of(member)
+                .into_iter()
+                .map(|p| (p as u32, g.committed[p].unwrap_or(self.parts[first + p].start)))
+                .collect()
+        };
+        ctx.send(member, Msg::GroupState { generation: g.generation, rebalancing: g.rebalancing, partitions });
+    }
+
+    fn start_rebalance(&mut self, ctx: &mut Ctx, gi: usize) {
+        let g = &mut self.groups[gi];
+        if g.rebalancing {
+            return;
+        }
+        ctx.metric_add("rebalances", 1.0);
+        g.generation += 1;
+        let n = g.owner.len();
+        g.prev_owner = std::mem::replace(&mut g.owner, vec![None; n]);
+        g.rebalancing = true;
+        ctx.set_timer(self.rebalance_ns, tag(KIND_REBALANCE, gi, 0));
+        let members: Vec<NodeId> = g.members.iter().map(|m| m.node).collect();
+        for m in members {
+            self.send_state(ctx, gi, m);
+        }
+    }
+
+    fn finish_rebalance(&mut self, ctx: &mut Ctx, gi: usize) {
+        let now = ctx.now();
+        let session = self.session_ns;
+        let g = &mut self.groups[gi];
+        g.rebalancing = false;
+        g.members.retain(|m| m.last_seen.saturating_add(session) > now);
+        g.assign();
+        let members: Vec<NodeId> = g.members.iter().map(|m| m.node).collect();
+        for m in members {
+            self.send_state(ctx, gi, m);
+        }
+    }
+
+    fn expire_members(&mut self, ctx: &mut Ctx, gi: usize) {
+        let now = ctx.now();
+        let session = self.session_ns;
+        let g = &mut self.groups[gi];
+        g.expiry_at = None;
+        let before = g.members.len();
+        g.members.retain(|m| m.last_seen.saturating_add(session) > now);
+        let expired = before - g.members.len();
+        if let Some(oldest) = g.members.iter().map(|m| m.last_seen).min() {
+            let at = oldest.saturating_add(session).max(now + 1);
+            g.expiry_at = Some(at);
+            ctx.set_background_timer(at - now, tag(KIND_EXPIRY, gi, 0));
+        }
+        if expired > 0 {
+            ctx.metric_add("members_expired", expired as f64);
+            self.start_rebalance(ctx, gi);
+        }
+    }
+
+    fn commit(&mut self, ctx: &mut Ctx, from: NodeId, gi: usize, generation: u32, partition: usize, offset: u64) {
+        let g = &mut self.groups[gi];
+        if !g.may_commit(from, generation, partition) {
+            ctx.metric_add("commits_fenced", 1.0);
+            return;
+        }
+        let c = &mut g.committed[partition];
+        if c.is_some_and(|c| offset < c) {
+            ctx.metric_add("offset_regressions", 1.0);
+        }
+        *c = Some(offset);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn transaction(
+        &mut self,
+        ctx: &mut Ctx,
+        from: NodeId,
+        gi: usize,
+        generation: u32,
+        partition: usize,
+        (start, end): (u64, u64),
+        out_topic: usize,
+        outputs: Vec<Record>,
+    ) {
+        let g = &self.groups[gi];
+        let input = self.topics[g.info.topic].first + partition;
+        let committed = g.committed.get(partition).copied().flatten().unwrap_or(self.parts[input].start);
+        let reply = |ctx: &mut Ctx, ok: bool, committed: u64| {
+            ctx.send(from, Msg::TxnAck { partition: partition as u32, committed, ok });
+        };
+        if !g.may_commit(from, generation, partition) {
+            ctx.metric_add("transactions_fenced", 1.0);
+            return reply(ctx, false, committed);
+        }
+        if committed != start {
+            // Committed before (a resend), or moved on by someone else.
+            return reply(ctx, committed >= end, committed);
+        }
+        let Some(topic) = self.topics.get(out_topic) else { return reply(ctx, false, committed) };
+        let (first, n) = (topic.first, topic.partitions);
+        let targets: Vec<usize> = outputs.iter().map(|r| first + key_partition(r.key, n)).collect();
+        if targets.iter().any(|&pi| !self.leader_alive(pi)) {
+            ctx.error("transaction-aborted");
+            return reply(ctx, false, committed);
+        }
+        for (rec, pi) in outputs.into_iter().zip(targets) {
+            self.append(ctx, pi, rec, from, 0, 0, Acks::None, 1);
+        }
+        self.groups[gi].committed[partition] = Some(end);
+        ctx.metric_add("transactions_committed", 1.0);
+        reply(ctx, true, end);
+    }
+}
+
+fn park(p: &mut Partition, f: Parked) {
+    p.parked.retain(|x| !(x.member == f.member && x.group == f.group));
+    p.parked.push(f);
+}
+
+/// The partition of `key` among `n`: a fixed hash, so a key always lands
+/// in the same partition (Kafka uses murmur2; any fixed hash shows the same).
+pub fn key_partition(key: u64, n: usize) -> usize {
+    (crate::rng::stable_hash(&key.to_le_bytes()) % n.max(1) as u64) as usize
+}
+
+impl Component for LogBroker {
+    fn start(&mut self, _ctx: &mut Ctx) {}
+
+    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) {
+        let group_ok = |group: u16| (group as usize) < self.groups.len();
+        match msg {
+            Msg::Produce { rec, acks, attempt, epoch, seq, topic, partition } => {
+                match self.index(topic as usize, partition as usize) {
+                    Some(pi) => self.produce(ctx, from, rec, acks, attempt, epoch, seq, pi),
+                    None => ctx.error("unknown-partition"),
+                }
+            }
+            Msg::Heartbeat { group, session, generation } if group_ok(group) => {
+                self.heartbeat(ctx, from, group as usize, session, generation);
+            }
+            Msg::Fetch { group, generation, partition, offset, max } => {
+                let Some(g) = self.groups.get(group as usize) else { return };
+                let Some(pi) = self.index(g.info.topic, partition as usize) else { return };
+                if !g.may_fetch(from, generation, partition as usize) {
+                    let error = FetchError::NotOwner;
+                    ctx.send(from, Msg::Records { partition, offset, recs: Vec::new(), error });
+                    return;
+                }
+                self.serve_fetch(ctx, pi, partition, Parked { member: from, group, generation, offset, max });
+            }
+            Msg::Commit { group, generation, partition, offset } if group_ok(group) => {
+                self.commit(ctx, from, group as usize, generation, partition as usize, offset);
+            }
+            Msg::TxnCommit { group, generation, partition, start, end, out_topic, outputs } if group_ok(group) => {
+                let (gi, span) = (group as usize, (start, end));
+                self.transaction(ctx, from, gi, generation, partition as usize, span, out_topic as usize, outputs);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx, t: u64) {
+        let (kind, index, replica) = (t >> 56, ((t >> 16) & 0xffff_ffff) as usize, (t & 0xffff) as usize);
+        match kind {
+            KIND_FETCH => self.fetch_done(ctx, index, replica),
+            KIND_ELECTION if self.parts[index].electing => self.elect(ctx, index),
+            KIND_ISR_CHECK => {
+                self.parts[index].isr_check_at = None;
+                self.check_isr(ctx, index);
+                self.advance_hw(ctx, index);
+            }
+            KIND_REBALANCE if self.groups[index].rebalancing => self.finish_rebalance(ctx, index),
+            KIND_EXPIRY => self.expire_members(ctx, index),
+            _ => {}
+        }
+    }
+
+    fn on_fault(&mut self, ctx: &mut Ctx, fault: &NodeFault, begins: bool) {
+        self.on_part_fault(ctx, fault, begins);
+    }
+
+    fn crash(&mut self) {
+        // Logs and committed offsets are on disk; the rest is memory.
+        for p in &mut self.parts {
+            p.waiters.clear();
+            p.parked.clear();
+            p.fetch.iter_mut().for_each(|f| *f = None);
+            p.electing = false;
+            p.isr_check_at = None;
+            for idem in p.idem.values_mut() {
+                idem.early.clear();
+            }
+        }
+        for g in &mut self.groups {
+            g.members.clear();
+            g.rebalancing = false;
+            g.owner.iter_mut().for_each(|o| *o = None);
+            g.expiry_at = None;
+        }
+    }
+
+    fn restart(&mut self, ctx: &mut Ctx) {
+        for pi in 0..self.parts.len() {
+            if self.leader_alive(pi) {
+                self.replicate(ctx, pi);
+            } else if self.alive.iter().any(|&a| a) {
+                self.elect(ctx, pi);
+            }
+        }
+    }
+
+    fn held(&self, out: &mut Vec<MsgId>) {
+        for p in &self.parts {
+            for idem in p.idem.values() {
+                out.extend(idem.early.values().map(|e| e.rec.id));
+            }
+        }
+    }
+
+    fn held_in(&self, out: &mut Vec<(MsgId, DomainId)>) {
+        // A record is still on its way to a group until the group's
+        // committed offset passes it.
+        for g in &self.groups {
+            let t = &self.topics[g.info.topic];
+            for p in 0..t.partitions {
+                let part = &self.parts[t.first + p];
+                let from = g.committed[p].unwrap_or(0).max(part.start);
+                for o in from..part.end() {
+                    if let Some(e) = part.entry(o) {
+                        out.push((e.rec.id, g.info.domain));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! A member of a consumer group reading a topic of a log broker: it
+//! heartbeats to stay in the group, fetches each partition it is assigned
+//! from its committed offset, processes the records one at a time, and
+//! commits offsets. When it commits decides its delivery guarantee:
+//!
+//! - `ack = "before"`: commit a batch's offsets as soon as it arrives, then
+//!   process it. A crash mid-batch skips the rest: **at-most-once**.
+//! - `ack = "after"`: process the batch, then commit. A crash (or a
+//!   rebalance) before the commit makes the next owner process the batch
+//!   again: **at-least-once**.
+//! - `ack = "auto"`: commit what was processed every
+//!   `auto_commit_interval_ms` (Kafka's default): at-least-once, with more
+//!   to redo after a crash the longer the interval.
+//!
+//! With `output_topic` the consumer is a read-process-write stage: each
+//! processed record is written to the output topic. Without
+//! `transactional`, writes and commits are separate steps, so a crash
+//! between them duplicates output. With `transactional = true` a batch's
+//! output and its offset commit go to the broker as one transaction that
+//! either happens whole or not at all, and a member fenced by a rebalance
+//! (a zombie) cannot commit: the output topic holds each record once. The
+//! consumer's own effect (an email sent while processing) happens outside
+//! the transaction, so it is still at-least-once.
+//!
+//! Simplifications: one record is processed at a time (the poll loop of a
+//! Kafka consumer); the output of a non-transactional stage is sent
+//! fire-and-forget (`acks=0`); processing never fails.
+
+use crate::dist::{Dist, Sampler};
+use crate::engine::{Component, Ctx};
+use crate::message::{Acks, FetchError, Msg, MsgId, NodeId, Record};
+use crate::time::{Duration, Time};
+use std::collections::{BTreeMap, VecDeque};
+
+const TAG_PROCESS: u64 = 1;
+const TAG_TICK: u64 = 2;
+const TAG_TXN_RETRY: u64 = 3;
+
+/// When a group member commits its offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitMode {
+    /// On receipt, before processing (at-most-once).
+    Before,
+    /// After processing each batch (at-least-once).
+    After,
+    /// Every interval, what was processed by then.
+    Auto(Duration),
+}
+
+/// How a group member is set up (resolved from a scenario's consumer).
+#[derive(Debug, Clone)]
+pub struct LogConsumerSetup {
+    /// The log broker.
+    pub broker: NodeId,
+    /// The group's index at the broker.
+    pub group: u16,
+    /// Processing time per record.
+    pub processing: Dist,
+    /// When offsets are committed.
+    pub commit: CommitMode,
+    /// Most records per fetch.
+    pub max_poll_records: u32,
+    /// Heartbeat interval.
+    pub heartbeat_ns: Duration,
+    /// Time after which an unanswered fetch or transaction is sent again.
+    pub request_timeout_ns: Duration,
+    /// Dedup store of an idempotent effect.
+    pub store: Option<usize>,
+    /// Output topic (index, partitions), for a read-process-write stage.
+    pub output: Option<(u16, u32)>,
+    /// Whether output and commits are one transaction.
+    pub transactional: bool,
+}
+
+struct Assigned {
+    /// Next offset to fetch.
+    position: u64,
+    /// Next offset after the last processed record.
+    processed: u64,
+    /// When the outstanding fetch was sent (None: no fetch outstanding).
+    fetch_sent: Option<Time>,
+    /// A batch of this partition is queued or in progress.
+    busy: bool,
+}
+
+struct Batch {
+    partition: u32,
+    offset: u64,
+    recs: Vec<Record>,
+    next: usize,
+    outputs: Vec<Record>,
+}
+
+struct Txn {
+    start: u64,
+    end: u64,
+    outputs: Vec<Record>,
+}
+
+/// A running group member.
+pub struct LogConsumer {
+    s: LogConsumerSetup,
+    processing: Sampler,
+    /// Durable: counts starts.
+    session: u32,
+    generation: u32,
+    rebalancing: bool,
+    assigned: BTreeMap<u32, Assigned>,
+    batches: VecDeque<Batch>,
+    in_progress: bool,
+    txns: BTreeMap<u32, Txn>,
+    last_auto_commit: Time,
+}
+
+impl LogConsumer {
+    /// A group member as `setup` says.
+    pub fn new(setup: LogConsumerSetup) -> Self {
+        LogConsumer {
+            processing: setup.processing.sampler(),
+            s: setup,
+            session: 0,
+            generation: 0,
+            rebalancing: false,
+            assigned: BTreeMap::new(),
+            batches: VecDeque::new(),
+            in_progress: false,
+            txns: BTreeMap::new(),
+            last_auto_commit: 0,
+        }
+    }
+
+    fn heartbeat(&self, ctx: &mut Ctx) {
+        let (group, session, generation) = (self.s.group, self.session, self.generation);
+        ctx.send(self.s.broker, Msg::Heartbeat { group, session, generation });
+    }
+
+    fn fetch(&mut self, ctx: &mut Ctx, partition: u32) {
+        let Some(a) = self.assigned.get_mut(&partition) else { return };
+        a.fetch_sent = Some(ctx.now());
+        let msg = Msg::Fetch {
+            group: self.s.group,
+            generation: self.generation,
+            partition,
+            offset: a.position,
+            max: self.s.max_poll_records,
+        };
+        ctx.send(self.s.broker, msg);
+    }
+
+    fn commit(&self, ctx: &mut Ctx, partition: u32, offset: u64) {
+        let msg = Msg::Commit { group: self.s.group, generation: self.generation, partition, offset };
+        ctx.send(self.s.broker, msg);
+    }
+
+    fn commit_processed(&mut self, ctx: &mut Ctx) {
+        let done: Vec<(u32, u64)> = self.assigned.iter().map(|(&p, a)| (p, a.processed)).collect();
+        for (p, o) in done {
+            self.commit(ctx, p, o);
+        }
+        self.last_auto_commit = ctx.now();
+    }
+
+    fn send_txn(&self, ctx: &mut Ctx, partition: u32) {
+        let Some(t) = self.txns.get(&partition) else { return };
+        let Some((out_topic, _)) = self.s.output else { return };
+        let msg = Msg::TxnCommit {
+            group: self.s.group,
+            generation: self.generation,
+            partition,
+            start: t.start,
+            end: t.end,
+            out_topic,
+            outputs: t.outputs.clone(),
+        };
+        ctx.send(self.s.broker, msg);
+        // Resent until answered: a lost commit must not strand the batch.
+        ctx.set_timer(self.s.request_timeout_ns, TAG_TXN_RETRY | u64::from(partition) << 8);
+    }
+
+    /// Starts the next record, if idle.
+    fn next(&mut self, ctx: &mut Ctx) {
+        while !self.in_progress {
+            let Some(b) = self.batches.front() else { return };
+            if b.next >= b.recs.len() {
+                let b = self.batches.pop_front().expect("front exists");
+                self.end_batch(ctx, b);
+                continue;
+            }
+            let rec = b.recs[b.next];
+            ctx.start_processing(rec.id);
+            let factor = ctx.slow_factor();
+            let took = self.processing.sample_scaled_ns(ctx.rng(), factor);
+            ctx.set_timer(took, TAG_PROCESS);
+            self.in_progress = true;
+        }
+    }
+
+    fn processed(&mut self, ctx: &mut Ctx) {
+        self.in_progress = false;
+        let Some(b) = self.batches.front_mut() else { return };
+        let rec = b.recs[b.next];
+        let offset = b.offset + b.next as u64;
+        b.next += 1;
+        if self.s.store.is_none_or(|store| ctx.dedup_insert(store, rec.id)) {
+            ctx.apply_effect(rec.id);
+        }
+        if let Some((topic, partitions)) = self.s.output {
+            if self.s.transactional {
+                b.outputs.push(rec);
+            } else {
+                let partition = crate::broker::key_partition(rec.key, partitions as usize) as u32;
+                let msg = Msg::Produce { rec, acks: Acks::None, attempt: 1, epoch: 0, seq: 0, topic, partition };
+                ctx.send(self.s.broker, msg);
+            }
+        }
+        if let Some(a) = self.assigned.get_mut(&b.partition) {
+            a.processed = offset + 1;
+        }
+    }
+
+    fn end_batch(&mut self, ctx: &mut Ctx, b: Batch) {
+        let end = b.offset + b.recs.len() as u64;
+        let Some(a) = self.assigned.get_mut(&b.partition) else { return };
+        a.busy = false;
+        if self.s.transactional {
+            self.txns.insert(b.partition, Txn { start: b.offset, end, outputs: b.outputs });
+            self.send_txn(ctx, b.partition);
+            return;
+        }
+        match self.s.commit {
+            CommitMode::After => self.commit(ctx, b.partition, end),
+            CommitMode::Auto(every) if ctx.now().saturating_sub(self.last_auto_commit) >= every => {
+                self.commit_processed(ctx)
+            }
+            _ => {}
+        }
+        self.fetch(ctx, b.partition);
+    }
+
+    /// The group is rebalancing: stop reading; commit what was processed
+    /// (the broker still accepts this generation's commits until the
+    /// rebalance completes).
+    fn revoke(&mut self, ctx: &mut Ctx) {
+        if !self.s.transactional && self.s.commit != CommitMode::Before {
+            self.commit_processed(ctx);
+        }
+        self.assigned.clear();
+        // The record in progress finishes; the rest is the next owner's.
+        if self.in_progress {
+            if let Some(b) = self.batches.front_mut() {
+                b.recs.truncate(b.next + 1);
+            }
+            self.batches.truncate(1);
+        } else {
+            self.batches.clear();
+        }
+        self.rebalancing = true;
+    }
+
+    fn on_records(&mut self, ctx: &mut Ctx, partition: u32, offset: u64, recs: Vec<Record>, error: FetchError) {
+        let Some(a) = self.assigned.get_mut(&partition) else { return };
+        if a.busy || self.txns.contains_key(&partition) {
+            return; // a duplicate answer while the batch is being handled
+        }
+        if error != FetchError::None {
+            a.fetch_sent = None;
+            return; // not ours any more: the next heartbeat says what is
+        }
+        if recs.is_empty() {
+            // Out of range: start again where the broker says.
+            a.position = offset;
+            a.processed = offset;
+            self.fetch(ctx, partition);
+            return;
+        }
+        if offset < a.position {
+            return; // a stale duplicate
+        }
+        a.fetch_sent = None;
+        a.busy = true;
+        a.position = offset + recs.len() as u64;
+        if self.s.commit == CommitMode::Before && !self.s.transactional {
+            let end = a.position;
+            self.commit(ctx, partition, end);
+        }
+        self.batches.push_back(Batch { partition, offset, recs, next: 0, outputs: Vec::new() });
+        self.next(ctx);
+    }
+
+    fn on_group_state(&mut self, ctx: &mut Ctx, generation: u32, rebalancing: bool, partitions: Vec<(u32, u64)>) {
+        if generation < self.generation {
+            return; // stale
+        }
+        if rebalancing {
+            if !self.rebalancing {
+                self.revoke(ctx);
+            }
+            return;
+        }
+        if generation == self.generation && !self.rebalancing {
+            return; // already have it
+        }
+        if !self.rebalancing {
+            self.revoke(ctx);
+        }
+        self.rebalancing = false;
+        self.generation = generation;
+        self.txns.clear();
+        self.assigned = partitions
+            .iter()
+            .map(|&(p, committed)| {
+                (p, Assigned { position: committed, processed: committed, fetch_sent: None, busy: false })
+            })
+            .collect();
+        for (p, _) in partitions {
+            self.fetch(ctx, p);
+        }
+    }
+
+    fn on_txn_ack(&mut self, ctx: &mut Ctx, partition: u32, committed: u64, ok: bool) {
+        let Some(t) = self.txns.get(&partition) else { return };
+        let (start, end) = (t.start, t.end);
+        if ok && committed >= end {
+            self.txns.remove(&partition);
+            self.fetch(ctx, partition);
+            return;
+        }
+        if committed == start {
+            return; // aborted (an output leader was down): the retry timer resends it
+        }
+        // Fenced, or someone else moved the offset: redo from there.
+        self.txns.remove(&partition);
+        if let Some(a) = self.assigned.get_mut(&partition) {
+            a.position = committed;
+            a.processed = committed;
+        }
+        self.fetch(ctx, partition);
+    }
+
+    fn tick(&mut self, ctx: &mut Ctx) {
+        self.heartbeat(ctx);
+        let now = ctx.now();
+        let timeout = self.s.request_timeout_ns;
+        let stale: Vec<u32> = self
+            .assigned
+            .iter()
+            .filter(|(_, a)| a.fetch_sent.is_some_and(|t| now.saturating_sub(t) >= timeout))
+            .map(|(&p, _)| p)
+            .collect();
+        for p in stale {
+            self.fetch(ctx, p);
+        }
+        if let CommitMode::Auto(every) = self.s.commit {
+            if !self.s.transactional && now.saturating_sub(self.last_auto_commit) >= every && !self.rebalancing {
+                self.commit_processed(ctx);
+            }
+        }
+        ctx.set_background_timer(self.s.heartbeat_ns, TAG_TICK);
+    }
+}
+
+impl Component for LogConsumer {
+    fn start(&mut self, ctx: &mut Ctx) {
+        self.session += 1;
+        self.generation = 0;
+        self.rebalancing = false;
+        self.last_auto_commit = ctx.now();
+        self.heartbeat(ctx);
+        ctx.set_background_timer(self.s.heartbeat_ns, TAG_TICK);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) {
+        match msg {
+            Msg::GroupState { generation, rebalancing, partitions } => {
+                self.on_group_state(ctx, generation, rebalancing, partitions)
+            }
+            Msg::Records { partition, offset, recs, error } => self.on_records(ctx, partition, offset, recs, error),
+            Msg::TxnAck { partition, committed, ok } => self.on_txn_ack(ctx, partition, committed, ok),
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx, tag: u64) {
+        match tag & 0xff {
+            TAG_PROCESS => {
+                self.processed(ctx);
+                self.next(ctx);
+            }
+            TAG_TICK => self.tick(ctx),
+            TAG_TXN_RETRY => {
+                let partition = (tag >> 8) as u32;
+                if self.txns.contains_key(&partition) {
+                    self.send_txn(ctx, partition);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn drain(&mut self, ctx: &mut Ctx) {
+        // Requests lost before the network healed are sent again now.
+        self.heartbeat(ctx);
+        let idle: Vec<u32> = self.assigned.iter().filter(|(_, a)| a.fetch_sent.is_some()).map(|(&p, _)| p).collect();
+        for p in idle {
+            self.fetch(ctx, p);
+        }
+    }
+
+    fn crash(&mut self) {
+        self.generation = 0;
+        self.rebalancing = false;
+        self.assigned.clear();
+        self.batches.clear();
+        self.in_progress = false;
+        self.txns.clear();
+    }
+
+    fn held(&self, out: &mut Vec<MsgId>) {
+        for b in &self.batches {
+            out.extend(b.recs[b.next.min(b.recs.len())..].iter().map(|r| r.id));
+            out.extend(b.outputs.iter().map(|r| r.id));
+        }
+        for t in self.txns.values() {
+            out.extend(t.outputs.iter().map(|r| r.id));
+        }
+    }
+}
