@@ -35,6 +35,7 @@ use std::collections::{BTreeMap, VecDeque};
 const TAG_PROCESS: u64 = 1;
 const TAG_TICK: u64 = 2;
 const TAG_TXN_RETRY: u64 = 3;
+const TAG_COMMIT_RETRY: u64 = 4;
 
 /// When a group member commits its offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +110,9 @@ pub struct LogConsumer {
     batches: VecDeque<Batch>,
     in_progress: bool,
     txns: BTreeMap<u32, Txn>,
+    /// At-most-once: batches waiting for their commit to be confirmed
+    /// before they are processed.
+    committing: BTreeMap<u32, Batch>,
     last_auto_commit: Time,
 }
 
@@ -125,6 +129,7 @@ impl LogConsumer {
             batches: VecDeque::new(),
             in_progress: false,
             txns: BTreeMap::new(),
+            committing: BTreeMap::new(),
             last_auto_commit: 0,
         }
     }
@@ -245,6 +250,7 @@ impl LogConsumer {
             self.commit_processed(ctx);
         }
         self.assigned.clear();
+        self.committing.clear();
         // The record in progress finishes; the rest is the next owner's.
         if self.in_progress {
             if let Some(b) = self.batches.front_mut() {
@@ -279,11 +285,17 @@ impl LogConsumer {
         a.fetch_sent = None;
         a.busy = true;
         a.position = offset + recs.len() as u64;
+        let batch = Batch { partition, offset, recs, next: 0, outputs: Vec::new() };
         if self.s.commit == CommitMode::Before && !self.s.transactional {
+            // At-most-once: the batch is processed only once its offsets
+            // are committed (a synchronous commit), so nobody reads it again.
             let end = a.position;
+            self.committing.insert(partition, batch);
             self.commit(ctx, partition, end);
+            ctx.set_timer(self.s.request_timeout_ns, TAG_COMMIT_RETRY | u64::from(partition) << 8);
+            return;
         }
-        self.batches.push_back(Batch { partition, offset, recs, next: 0, outputs: Vec::new() });
+        self.batches.push_back(batch);
         self.next(ctx);
     }
 
@@ -376,6 +388,18 @@ impl Component for LogConsumer {
             }
             Msg::Records { partition, offset, recs, error } => self.on_records(ctx, partition, offset, recs, error),
             Msg::TxnAck { partition, committed, ok } => self.on_txn_ack(ctx, partition, committed, ok),
+            Msg::CommitAck { partition, offset, ok } => {
+                let end = self.committing.get(&partition).map(|b| b.offset + b.recs.len() as u64);
+                if end == Some(offset) {
+                    let batch = self.committing.remove(&partition).expect("just seen");
+                    if ok {
+                        self.batches.push_back(batch);
+                        self.next(ctx);
+                    } else if let Some(a) = self.assigned.get_mut(&partition) {
+                        a.busy = false; // fenced: the partition is someone else's now
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -387,6 +411,13 @@ impl Component for LogConsumer {
                 self.next(ctx);
             }
             TAG_TICK => self.tick(ctx),
+            TAG_COMMIT_RETRY => {
+                let partition = (tag >> 8) as u32;
+                if let Some(end) = self.committing.get(&partition).map(|b| b.offset + b.recs.len() as u64) {
+                    self.commit(ctx, partition, end);
+                    ctx.set_timer(self.s.request_timeout_ns, tag);
+                }
+            }
             TAG_TXN_RETRY => {
                 let partition = (tag >> 8) as u32;
                 if self.txns.contains_key(&partition) {
@@ -413,6 +444,7 @@ impl Component for LogConsumer {
         self.batches.clear();
         self.in_progress = false;
         self.txns.clear();
+        self.committing.clear();
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {
@@ -422,6 +454,9 @@ impl Component for LogConsumer {
         }
         for t in self.txns.values() {
             out.extend(t.outputs.iter().map(|r| r.id));
+        }
+        for b in self.committing.values() {
+            out.extend(b.recs.iter().map(|r| r.id));
         }
     }
 }

@@ -210,6 +210,15 @@ pub enum Msg {
         /// True when the transaction is (now or before) committed.
         ok: bool,
     },
+    /// Log broker to group member: the outcome of a [`Msg::Commit`].
+    CommitAck {
+        /// Partition.
+        partition: u32,
+        /// The offset that was to be committed.
+        offset: u64,
+        /// False when the member was fenced (it no longer owns the partition).
+        ok: bool,
+    },
     /// Sent by the engine on behalf of a node whose process died, to every
     /// node it had sent to: its connections closed. The network may delay
     /// or lose it like any message.
@@ -239,7 +248,8 @@ impl Msg {
             | Msg::GroupState { .. }
             | Msg::Fetch { .. }
             | Msg::Commit { .. }
-            | Msg::TxnAck { .. } => None,
+            | Msg::TxnAck { .. }
+            | Msg::CommitAck { .. } => None,
         }
     }
 
@@ -263,6 +273,7 @@ impl Msg {
             Msg::Commit { .. } => "commit",
             Msg::TxnCommit { .. } => "txn-commit",
             Msg::TxnAck { .. } => "txn-ack",
+            Msg::CommitAck { .. } => "commit-ack",
         }
     }
 
@@ -344,7 +355,7 @@ impl Msg {
                     digest.add(r.id);
                 }
             }
-            Msg::TxnAck { partition, committed, ok } => {
+            Msg::TxnAck { partition, committed, ok } | Msg::CommitAck { partition, offset: committed, ok } => {
                 digest.add(u64::from(partition) << 1 | u64::from(ok));
                 digest.add(committed);
             }
@@ -370,6 +381,7 @@ impl Msg {
             Msg::Commit { .. } => 15,
             Msg::TxnCommit { .. } => 16,
             Msg::TxnAck { .. } => 17,
+            Msg::CommitAck { .. } => 18,
         }
     }
 }

@@ -674,15 +674,17 @@ impl LogBroker {
 
     fn commit(&mut self, ctx: &mut Ctx, from: NodeId, gi: usize, generation: u32, partition: usize, offset: u64) {
         let g = &mut self.groups[gi];
-        if !g.may_commit(from, generation, partition) {
+        let ok = g.may_commit(from, generation, partition);
+        if ok {
+            let c = &mut g.committed[partition];
+            if c.is_some_and(|c| offset < c) {
+                ctx.metric_add("offset_regressions", 1.0);
+            }
+            *c = Some(offset);
+        } else {
             ctx.metric_add("commits_fenced", 1.0);
-            return;
         }
-        let c = &mut g.committed[partition];
-        if c.is_some_and(|c| offset < c) {
-            ctx.metric_add("offset_regressions", 1.0);
-        }
-        *c = Some(offset);
+        ctx.send(from, Msg::CommitAck { partition: partition as u32, offset, ok });
     }
 
     #[allow(clippy::too_many_arguments)]
