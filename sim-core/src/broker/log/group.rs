@@ -53,6 +53,8 @@ pub(super) struct Group {
     pub rebalancing: bool,
     /// Committed offset per partition (durable).
     pub committed: Vec<Option<u64>>,
+    /// Who made each partition's last commit, in which generation.
+    pub committed_by: Vec<Option<(NodeId, u32)>>,
     pub expiry_at: Option<Time>,
 }
 
@@ -66,6 +68,7 @@ impl Group {
             prev_owner: vec![None; partitions],
             rebalancing: false,
             committed: vec![None; partitions],
+            committed_by: vec![None; partitions],
             expiry_at: None,
         }
     }

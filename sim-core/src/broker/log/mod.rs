@@ -677,10 +677,19 @@ impl LogBroker {
         let ok = g.may_commit(from, generation, partition);
         if ok {
             let c = &mut g.committed[partition];
+            let by = &mut g.committed_by[partition];
             if c.is_some_and(|c| offset < c) {
+                if *by == Some((from, generation)) {
+                    // An older commit of the same member, overtaken on the
+                    // network: its connection would have kept them in order.
+                    ctx.metric_add("stale_commits", 1.0);
+                    ctx.send(from, Msg::CommitAck { partition: partition as u32, offset, ok });
+                    return;
+                }
                 ctx.metric_add("offset_regressions", 1.0);
             }
             *c = Some(offset);
+            *by = Some((from, generation));
         } else {
             ctx.metric_add("commits_fenced", 1.0);
         }
@@ -724,6 +733,7 @@ impl LogBroker {
             self.append(ctx, pi, rec, from, 0, 0, Acks::None, 1);
         }
         self.groups[gi].committed[partition] = Some(end);
+        self.groups[gi].committed_by[partition] = Some((from, generation));
         ctx.metric_add("transactions_committed", 1.0);
         reply(ctx, true, end);
     }
