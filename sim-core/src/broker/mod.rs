@@ -1,20 +1,23 @@
 //! Brokers: the middlemen that hold messages between producers and
-//! consumers. This module holds the queue broker (RabbitMQ-like, one FIFO
-//! queue with acks and redelivery); partitioned logs (Kafka-like) belong
+//! consumers. This module holds the queue broker (RabbitMQ-like: one FIFO
+//! queue with acks and redelivery, or one per subscription when it fans
+//! out); partitioned logs (Kafka-like) belong
 //! beside it, chosen by the `kind` field of a broker in a scenario file.
 
 mod queue;
 
-pub use queue::{QueueBroker, QueueSpec};
+pub use queue::{QueueBroker, QueueSpec, SubscriptionSpec};
 
 use crate::units::Millis;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A broker as written in a scenario file: `kind` selects the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", try_from = "BrokerTable")]
 pub enum BrokerSpec {
-    /// One FIFO queue with acks, redelivery and optional capacity.
+    /// One FIFO queue with acks, redelivery and optional capacity, or one
+    /// such queue per subscription (fan-out).
     Queue(QueueSpec),
 }
 
@@ -29,6 +32,7 @@ struct BrokerTable {
     max_deliveries: Option<u32>,
     ttl_ms: Option<Millis>,
     dead_letter: Option<String>,
+    subscriptions: Option<BTreeMap<String, SubscriptionSpec>>,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +54,7 @@ impl TryFrom<BrokerTable> for BrokerSpec {
                 max_deliveries: t.max_deliveries,
                 ttl_ms: t.ttl_ms,
                 dead_letter: t.dead_letter,
+                subscriptions: t.subscriptions.unwrap_or_default(),
             }),
         })
     }
