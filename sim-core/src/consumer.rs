@@ -95,6 +95,11 @@ pub struct ConsumerSpec {
     /// message must take effect once in every domain. Default: `default`.
     #[serde(default)]
     pub domain: Option<String>,
+    /// The subscription it reads, when its source broker fans out (one of
+    /// the broker's `subscriptions`); consumers of one subscription compete
+    /// for its messages.
+    #[serde(default)]
+    pub subscription: Option<String>,
     /// Log brokers: the topic to read.
     #[serde(default)]
     pub topic: Option<String>,
@@ -136,17 +141,25 @@ fn default_heartbeat() -> Millis {
 }
 
 impl ConsumerSpec {
-    /// The name of this consumer's effect domain.
+    /// The name of this consumer's effect domain: `domain`, else its
+    /// subscription's name (each subscriber keeps its own state), else
+    /// `default`.
     pub fn domain_name(&self) -> String {
-        self.domain.clone().unwrap_or_else(|| "default".to_string())
+        self.domain.clone().or_else(|| self.subscription.clone()).unwrap_or_else(|| "default".to_string())
     }
 }
 
 impl ConsumerSpec {
     /// The name of the dedup store this consumer uses, if its effect is
-    /// idempotent: `dedup_store`, or else the name of its source broker.
+    /// idempotent: `dedup_store`, or else the name of its source broker
+    /// (`BROKER/SUBSCRIPTION` for a subscriber: each subscription gets
+    /// every message, so subscribers must not share a store).
     pub fn store_name(&self) -> Option<String> {
-        (self.effect == Effect::Idempotent).then(|| self.dedup_store.clone().unwrap_or_else(|| self.source.clone()))
+        let default = || match &self.subscription {
+            Some(sub) => format!("{}/{sub}", self.source),
+            None => self.source.clone(),
+        };
+        (self.effect == Effect::Idempotent).then(|| self.dedup_store.clone().unwrap_or_else(default))
     }
 }
 

@@ -75,13 +75,13 @@ fn lookup(json: &Value, path: &[String]) -> Option<f64> {
     v.as_f64()
 }
 
-/// The dotted paths of the numbers in `v`, under `prefix`.
-fn flatten_keys(v: &Value, prefix: &str, out: &mut Vec<String>) {
+/// Appends the dotted paths of the numbers in `v` under `prefix`.
+fn walk(prefix: &str, v: &Value, out: &mut Vec<String>) {
     match v {
         Value::Object(m) => {
             for (k, x) in m {
                 let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                flatten_keys(x, &p, out);
+                walk(&p, x, out);
             }
         }
         Value::Number(_) => out.push(prefix.to_string()),
@@ -89,13 +89,34 @@ fn flatten_keys(v: &Value, prefix: &str, out: &mut Vec<String>) {
     }
 }
 
-/// The numeric keys an expectation may name (besides the open-ended
-/// `errors_by_kind.NAME`, `metrics.NAME` and `domains.NAME.FIELD`).
+/// The numeric keys an expectation may name.
 pub fn known_paths() -> Vec<String> {
     let mut out = Vec::new();
     let example = serde_json::to_value(crate::summary::VariantSummary::default()).unwrap_or_default();
-    flatten_keys(&example, "", &mut out);
+    walk("", &example, &mut out);
     out
+}
+
+/// The keys of one effect domain's counts (`lost`, `latency_ms.p99`, ...).
+fn domain_paths() -> Vec<String> {
+    let mut out = Vec::new();
+    let example = serde_json::to_value(crate::ledger::DomainCounts::default()).unwrap_or_default();
+    walk("", &example, &mut out);
+    out
+}
+
+/// Checks that every `domains.NAME...` expectation names one of `domains`
+/// (the scenario's effect domains); on failure, says which one (its index)
+/// and why.
+pub fn check_domains(exprs: &[String], domains: &[String]) -> Result<(), (usize, String)> {
+    for (i, e) in exprs.iter().enumerate() {
+        let Ok(x) = parse(e) else { continue };
+        if x.path.len() >= 2 && x.path[0] == "domains" && !domains.contains(&x.path[1]) {
+            let names = domains.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ");
+            return Err((i, format!("`{e}`: no effect domain `{}` (domains: {names})", x.path[1])));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that every expectation parses and names a known key; on failure,
@@ -111,22 +132,20 @@ pub fn check_all(exprs: &[String]) -> Result<(), (usize, String)> {
 fn check_one(e: &str, known: &[String]) -> Result<(), String> {
     let x = parse(e)?;
     let p = x.path.join(".");
-    // Error kinds and named metrics are open-ended: any `errors_by_kind.NAME`
-    // or `metrics.NAME` is allowed (absent = 0).
-    let open = x.path.len() == 2 && (x.path[0] == "errors_by_kind" || x.path[0] == "metrics");
-    // Domains are named by the scenario: `domains.NAME.FIELD`, FIELD one of a
-    // domain's keys.
-    let domain = x.path.len() >= 3 && x.path[0] == "domains" && {
-        let field = x.path[2..].join(".");
-        let d = serde_json::to_value(crate::ledger::DomainCounts::default()).unwrap_or_default();
-        let mut fields = Vec::new();
-        flatten_keys(&d, "", &mut fields);
-        fields.contains(&field)
-    };
-    if known.contains(&p) || open || domain {
+    // Error kinds are open-ended: any `errors_by_kind.NAME` is allowed (absent = 0).
+    let error_kind = x.path.len() == 2 && x.path[0] == "errors_by_kind";
+    // Named metrics are open-ended too (absent = 0); an effect domain's
+    // counts are named `domains.NAME.KEY` (see `check_domains` for NAME).
+    let metric = x.path.len() == 2 && x.path[0] == "metrics";
+    let domain = x.path.len() >= 3 && x.path[0] == "domains" && domain_paths().contains(&x.path[2..].join("."));
+    if known.contains(&p) || error_kind || metric || domain {
         Ok(())
     } else {
-        Err(format!("`{e}`: unknown key `{p}`; known keys: {}", known.join(", ")))
+        Err(format!(
+            "`{e}`: unknown key `{p}`; known keys: {}; and open-ended ones: errors_by_kind.KIND, metrics.NAME, domains.DOMAIN.KEY (KEY one of {})",
+            known.join(", "),
+            domain_paths().join(", ")
+        ))
     }
 }
 
@@ -173,5 +192,19 @@ mod tests {
         assert!(check_all(&["lost = 0".into()]).is_err());
         assert!(check_all(&["lots == 0".into()]).is_err());
         assert!(check_all(&["lost within 2 of 3".into()]).is_err());
+    }
+
+    #[test]
+    fn domains_and_metrics_are_open_ended_keys() {
+        let ok = ["domains.email.lost == 0".into(), "domains.x.latency_ms.p99 < 5".into(), "metrics.m > 0".into()];
+        assert!(check_all(&ok).is_ok());
+        assert!(check_all(&["domains.email.lots == 0".into()]).is_err());
+        assert!(check_all(&["metrics.a.b > 0".into()]).is_err());
+        let domains = ["email".to_string()];
+        assert!(check_domains(&ok[..1], &domains).is_ok());
+        assert_eq!(check_domains(&ok[..2], &domains).map_err(|e| e.0), Err(1), "no domain `x`");
+        let s = serde_json::json!({"metrics": {}, "domains": {"email": {"lost": 3}}});
+        assert!(evaluate("metrics.m == 0", &s).held, "a metric never reported is 0");
+        assert!(evaluate("domains.email.lost == 3", &s).held);
     }
 }

@@ -1,22 +1,25 @@
 //! Brokers: the middlemen that hold messages between producers and
-//! consumers. This module holds the queue broker (RabbitMQ-like, one FIFO
-//! queue with acks and redelivery); partitioned logs (Kafka-like) belong
+//! consumers. This module holds the queue broker (RabbitMQ-like: one FIFO
+//! queue with acks and redelivery, or one per subscription when it fans
+//! out); partitioned logs (Kafka-like) belong
 //! beside it, chosen by the `kind` field of a broker in a scenario file.
 
 mod log;
 mod queue;
 
 pub use log::{key_partition, Assignor, GroupInfo, LogBroker, LogSpec, TopicSpec};
-pub use queue::{QueueBroker, QueueSpec};
+pub use queue::{QueueBroker, QueueSpec, SubscriptionSpec};
 
 use crate::units::Millis;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A broker as written in a scenario file: `kind` selects the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", try_from = "BrokerTable")]
 pub enum BrokerSpec {
-    /// One FIFO queue with acks, redelivery and optional capacity.
+    /// One FIFO queue with acks, redelivery and optional capacity, or one
+    /// such queue per subscription (fan-out).
     Queue(QueueSpec),
     /// Partitioned, replicated logs with consumer groups (Kafka-like).
     Log(LogSpec),
@@ -42,6 +45,7 @@ struct BrokerTable {
     election_delay_ms: Option<Millis>,
     session_timeout_ms: Option<Millis>,
     rebalance_delay_ms: Option<Millis>,
+    subscriptions: Option<BTreeMap<String, SubscriptionSpec>>,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +68,7 @@ impl TryFrom<BrokerTable> for BrokerSpec {
             max_deliveries,
             ttl_ms,
             dead_letter,
+            subscriptions,
             topics,
             replicas,
             min_insync_replicas,
@@ -107,8 +112,15 @@ impl TryFrom<BrokerTable> for BrokerSpec {
                 })
             }
             BrokerKind::Queue => {
-                let allowed =
-                    ["capacity", "durable", "redelivery_timeout_ms", "max_deliveries", "ttl_ms", "dead_letter"];
+                let allowed = [
+                    "capacity",
+                    "durable",
+                    "redelivery_timeout_ms",
+                    "max_deliveries",
+                    "ttl_ms",
+                    "dead_letter",
+                    "subscriptions",
+                ];
                 only(&p, &allowed, "a `queue` broker")?;
                 BrokerSpec::Queue(QueueSpec {
                     capacity: t.capacity,
@@ -117,6 +129,7 @@ impl TryFrom<BrokerTable> for BrokerSpec {
                     max_deliveries: t.max_deliveries,
                     ttl_ms: t.ttl_ms,
                     dead_letter: t.dead_letter,
+                    subscriptions: t.subscriptions.unwrap_or_default(),
                 })
             }
         })

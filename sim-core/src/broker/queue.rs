@@ -1,7 +1,25 @@
-//! The queue broker: one FIFO queue, RabbitMQ-like. Producers publish into
+//! The queue broker: FIFO queues, RabbitMQ-like. Producers publish into
 //! it (and get an ack if they asked for one); subscribed consumers receive
 //! messages pushed to them, at most `prefetch` unacknowledged at a time
 //! each, and ack them when done, or nack them when processing failed.
+//!
+//! Point-to-point or fan-out: a broker without `subscriptions` is one
+//! queue whose consumers compete for its messages. A broker with
+//! subscriptions is a fanout exchange with one queue per subscription:
+//! every publish is copied into each subscription's queue (one ack to the
+//! producer), consumers name the subscription they read, and the consumers
+//! of one subscription compete for its copies. Each subscription's queue
+//! behaves in every way like the single queue described below. A point-to-
+//! point broker is exactly one unnamed subscription.
+//!
+//! A **durable** subscription's queue exists from the start and fills while
+//! its consumers are away. A **non-durable** one (RabbitMQ's auto-delete
+//! queue, JMS's non-durable subscriber) exists only while one of its
+//! consumers is connected: when the broker learns that the last one is gone
+//! (a `PeerDown` from it, or a consumer timeout that cancels it), the queue
+//! and all it holds are deleted, and copies published while no consumer is
+//! connected are not kept for it. Both are counted in named metrics
+//! (`deleted_with_subscription`, `dropped_no_subscriber`).
 //!
 //! A consumer that subscribes with auto-ack (it acks before processing)
 //! gets messages without limit, and the broker forgets each one the moment
@@ -28,39 +46,43 @@
 //! real producer's connection gives. That record of sequences survives the
 //! broker's crashes; the held early sends do not.
 //!
-//! Capacity: when the queue holds `capacity` messages, a publish is refused
+//! Capacity: when a queue holds `capacity` messages, a publish is refused
 //! (a negative ack when the producer waits for one; silently dropped when it
-//! does not, which the ledger then counts as lost).
+//! does not, which the ledger then counts as lost). With subscriptions, the
+//! limit applies to each subscription's queue, and a publish that would
+//! overflow any of them is refused as a whole.
 //!
-//! Crash: a durable broker keeps its queue and puts every unacked delivery
-//! back into it on restart (messages were persisted); a non-durable one loses
-//! both. Subscriptions are reconnected on restart in either case, with fresh
-//! credit.
+//! Crash: a durable broker keeps its durable subscriptions' queues and puts
+//! every unacked delivery back into them on restart (messages were
+//! persisted); a non-durable broker loses them. A non-durable subscription's
+//! queue is never persisted. Subscriptions are reconnected on restart in
+//! either case, with fresh credit.
 //!
 //! TTL is enforced at the head of the queue, as RabbitMQ does: a message
 //! expires when it is the oldest waiting and its time is up (messages behind
 //! it wait until they reach the head, so all messages share one TTL timer).
 //!
-//! The queue-depth gauge is updated when the broker acts, so while it is
-//! down the gauge keeps the depth it had when it crashed.
+//! The queue-depth gauge (the sum over subscriptions) is updated when the
+//! broker acts, so while it is down the gauge keeps the depth it had when
+//! it crashed.
 //!
-//! Left out here: priorities, exchanges and fan-out (one broker is one
-//! queue), per-message TTL, and delayed retries (a nacked message is
-//! available again at once).
+//! Left out here: priorities, routing keys and bindings (every subscription
+//! gets every message), per-message TTL, and delayed retries (a nacked
+//! message is available again at once).
 
 use crate::engine::{Component, Ctx, TimerId};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::time::{ms_to_ns, Duration, Time};
 use crate::timers::Deadlines;
 use crate::units::Millis;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
 /// A queue broker as written in a scenario file (read through the broker
 /// table in `broker/mod.rs`, which fills in these defaults).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueueSpec {
-    /// Most messages the queue holds (waiting, not counting unacked); unbounded when absent.
+    /// Most messages a queue holds (waiting, not counting unacked); unbounded when absent.
     pub capacity: Option<u64>,
     /// Whether the queue survives a crash of the broker (default true).
     pub durable: bool,
@@ -75,6 +97,9 @@ pub struct QueueSpec {
     /// The broker that receives dead and expired messages; none means they
     /// are discarded.
     pub dead_letter: Option<String>,
+    /// Fan-out: one queue per subscription, each getting a copy of every
+    /// publish. Empty (the default) means point-to-point: one queue.
+    pub subscriptions: BTreeMap<String, SubscriptionSpec>,
 }
 
 impl Default for QueueSpec {
@@ -86,13 +111,39 @@ impl Default for QueueSpec {
             max_deliveries: None,
             ttl_ms: None,
             dead_letter: None,
+            subscriptions: BTreeMap::new(),
         }
     }
+}
+
+/// One subscription of a fan-out broker, as written in its `subscriptions`
+/// table: `email = { durable = true }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionSpec {
+    /// Whether its queue outlives its consumers (default true): it exists
+    /// from the start and keeps what is published while none of them is
+    /// connected. A non-durable one exists only while one is connected.
+    #[serde(default = "yes")]
+    pub durable: bool,
+}
+
+impl Default for SubscriptionSpec {
+    fn default() -> Self {
+        SubscriptionSpec { durable: true }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 const TAG_REDELIVER: u64 = 0;
 const TAG_EXPIRE: u64 = 1;
 const TAG_CANCEL: u64 = 2;
+/// Timer tags per subscription: subscription k uses `TAGS * k + TAG_...`
+/// (so a point-to-point broker's tags are the plain ones).
+const TAGS: u64 = 3;
 
 struct Subscriber {
     node: NodeId,
@@ -100,8 +151,8 @@ struct Subscriber {
     unacked: u32,
     session: u32,
     auto_ack: bool,
-    /// False once the broker cancelled it (consumer timeout), until it
-    /// subscribes again with a new session.
+    /// False once the broker cancelled it (consumer timeout) or learned its
+    /// connection closed, until it subscribes again with a new session.
     active: bool,
 }
 
@@ -157,64 +208,74 @@ impl Death {
     }
 }
 
-/// A running queue broker.
-pub struct QueueBroker {
-    capacity: Option<u64>,
-    durable: bool,
+/// The per-queue settings every subscription of a broker shares.
+struct Policy {
     redelivery_ns: Duration,
     max_deliveries: Option<u32>,
     ttl_ns: Option<Duration>,
     dead_letter: Option<NodeId>,
+}
+
+impl Policy {
+    fn expired(&self, entry: &Entry, now: Time) -> bool {
+        self.ttl_ns.is_some_and(|ttl| now >= entry.published_at.saturating_add(ttl))
+    }
+
+    /// A message leaves its queue for good: to the dead-letter broker, or gone.
+    fn dead_letter(&self, ctx: &mut Ctx, entry: Entry, why: Death) {
+        ctx.error(why.kind());
+        if let Some(dlq) = self.dead_letter {
+            ctx.send(dlq, Msg::Publish { rec: entry.rec, want_ack: false, attempt: 1, epoch: 0, seq: 0 });
+        }
+    }
+}
+
+/// One queue with its consumers: the whole of a point-to-point broker, or
+/// one subscription of a fan-out broker.
+struct SubQueue {
+    /// Whether the queue outlives its consumers (always, point-to-point).
+    durable: bool,
+    /// Added to this queue's timer tags (`TAGS` times its index).
+    tag_base: u64,
     queue: VecDeque<Entry>,
     unacked: BTreeMap<u64, Unacked>,
     subscribers: Vec<Subscriber>,
     next_subscriber: usize,
     next_tag: u64,
     deadlines: Deadlines,
-    /// Idempotent producers: the last (epoch, sequence) appended from each.
-    /// Kept across every crash.
-    sequences: BTreeMap<NodeId, (u32, u64)>,
-    /// Idempotent producers' early sends, held until the gap before them
-    /// fills: (epoch, sends by sequence). Volatile.
-    early: BTreeMap<NodeId, (u32, BTreeMap<u64, Publish>)>,
     expiry: Option<(Time, TimerId)>,
     /// Cancelled consumers are told again every `redelivery_timeout_ms`
     /// until they subscribe anew: the notice may be lost on the network.
     cancel_notices: Deadlines,
 }
 
-impl QueueBroker {
-    /// A broker as `spec` says, dead-lettering to `dead_letter`.
-    pub fn new(spec: &QueueSpec, dead_letter: Option<NodeId>) -> Self {
-        QueueBroker {
-            capacity: spec.capacity,
-            durable: spec.durable,
-            redelivery_ns: ms_to_ns(spec.redelivery_timeout_ms.0).max(1),
-            max_deliveries: spec.max_deliveries,
-            ttl_ns: spec.ttl_ms.map(|t| ms_to_ns(t.0)),
-            dead_letter,
+impl SubQueue {
+    fn new(durable: bool, index: usize) -> Self {
+        SubQueue {
+            durable,
+            tag_base: TAGS * index as u64,
             queue: VecDeque::new(),
             unacked: BTreeMap::new(),
             subscribers: Vec::new(),
             next_subscriber: 0,
             next_tag: 0,
             deadlines: Deadlines::default(),
-            sequences: BTreeMap::new(),
-            early: BTreeMap::new(),
             expiry: None,
             cancel_notices: Deadlines::default(),
         }
     }
 
-    fn expired(&self, entry: &Entry, now: Time) -> bool {
-        self.ttl_ns.is_some_and(|ttl| now >= entry.published_at.saturating_add(ttl))
+    /// Whether the queue exists: a non-durable one only while one of its
+    /// consumers is connected.
+    fn exists(&self) -> bool {
+        self.durable || self.subscribers.iter().any(|s| s.active)
     }
 
     /// Pushes queued messages to subscribers with free credit, round-robin,
     /// expiring what has outlived its TTL on the way.
-    fn dispatch(&mut self, ctx: &mut Ctx) {
+    fn dispatch(&mut self, ctx: &mut Ctx, policy: &Policy) {
         let n = self.subscribers.len();
-        self.expire_head(ctx);
+        self.expire_head(ctx, policy);
         while !self.queue.is_empty() && n > 0 {
             let Some(offset) = (0..n).find(|k| self.subscribers[(self.next_subscriber + k) % n].has_credit()) else {
                 break;
@@ -222,9 +283,9 @@ impl QueueBroker {
             let i = (self.next_subscriber + offset) % n;
             self.next_subscriber = (i + 1) % n;
             let mut entry = self.queue.pop_front().expect("queue is not empty");
-            if self.max_deliveries.is_some_and(|m| entry.deliveries >= m) {
+            if policy.max_deliveries.is_some_and(|m| entry.deliveries >= m) {
                 // Checked here, where every path back into the queue meets.
-                self.dead_letter(ctx, entry, Death::MaxDeliveries);
+                policy.dead_letter(ctx, entry, Death::MaxDeliveries);
                 continue;
             }
             let redelivered = entry.deliveries > 0;
@@ -235,48 +296,48 @@ impl QueueBroker {
             ctx.send(sub.node, Msg::Deliver { rec: entry.rec, tag, redelivered });
             if !sub.auto_ack {
                 sub.unacked += 1;
-                let deadline = ctx.now().saturating_add(self.redelivery_ns);
+                let deadline = ctx.now().saturating_add(policy.redelivery_ns);
                 self.unacked.insert(tag, Unacked { consumer: sub.node, entry, deadline });
-                self.deadlines.add(ctx, deadline, tag, TAG_REDELIVER);
+                self.deadlines.add(ctx, deadline, tag, self.tag_base + TAG_REDELIVER);
             }
-            self.expire_head(ctx);
+            self.expire_head(ctx, policy);
         }
-        ctx.set_queue_depth(self.queue.len() as u64);
-        self.arm_expiry(ctx);
+        self.arm_expiry(ctx, policy);
     }
 
     /// Removes expired messages from the head of the queue.
-    fn expire_head(&mut self, ctx: &mut Ctx) {
-        while self.queue.front().is_some_and(|e| self.expired(e, ctx.now())) {
+    fn expire_head(&mut self, ctx: &mut Ctx, policy: &Policy) {
+        while self.queue.front().is_some_and(|e| policy.expired(e, ctx.now())) {
             let entry = self.queue.pop_front().expect("the head exists");
-            self.dead_letter(ctx, entry, Death::Expired);
+            policy.dead_letter(ctx, entry, Death::Expired);
         }
     }
 
     /// Keeps one timer set for when the head of the queue expires.
-    fn arm_expiry(&mut self, ctx: &mut Ctx) {
-        let (Some(ttl), Some(head)) = (self.ttl_ns, self.queue.front()) else { return };
+    fn arm_expiry(&mut self, ctx: &mut Ctx, policy: &Policy) {
+        let (Some(ttl), Some(head)) = (policy.ttl_ns, self.queue.front()) else { return };
         let due = head.published_at.saturating_add(ttl);
         if self.expiry.is_none_or(|(at, _)| due < at) {
             if let Some((_, id)) = self.expiry.take() {
                 ctx.cancel_timer(id);
             }
-            let id = ctx.set_timer(due.saturating_sub(ctx.now()), TAG_EXPIRE);
+            let id = ctx.set_timer(due.saturating_sub(ctx.now()), self.tag_base + TAG_EXPIRE);
             self.expiry = Some((due, id));
         }
     }
 
-    /// A message leaves the queue for good: to the dead-letter broker, or gone.
-    fn dead_letter(&mut self, ctx: &mut Ctx, entry: Entry, why: Death) {
-        ctx.error(why.kind());
-        if let Some(dlq) = self.dead_letter {
-            ctx.send(dlq, Msg::Publish { rec: entry.rec, want_ack: false, attempt: 1, epoch: 0, seq: 0 });
+    /// Forgets an acked delivery.
+    fn ack(&mut self, tag: u64) {
+        if let Some(u) = self.unacked.remove(&tag) {
+            if let Some(s) = self.subscribers.iter_mut().find(|s| s.node == u.consumer) {
+                s.unacked = s.unacked.saturating_sub(1);
+            }
         }
     }
 
     /// Takes back an unacked delivery: to the head of the queue, or, when
     /// the consumer rejected it, to the dead letters.
-    fn take_back(&mut self, ctx: &mut Ctx, tag: u64, requeue: bool) {
+    fn take_back(&mut self, ctx: &mut Ctx, policy: &Policy, tag: u64, requeue: bool) {
         let Some(u) = self.unacked.remove(&tag) else { return };
         if let Some(s) = self.subscribers.iter_mut().find(|s| s.node == u.consumer) {
             s.unacked = s.unacked.saturating_sub(1);
@@ -284,24 +345,253 @@ impl QueueBroker {
         if requeue {
             self.queue.push_front(u.entry);
         } else {
-            self.dead_letter(ctx, u.entry, Death::Rejected);
+            policy.dead_letter(ctx, u.entry, Death::Rejected);
         }
     }
 
     /// Closes `consumer`'s channel: every delivery it holds comes back, in
-    /// order, and it gets nothing more until it subscribes again.
-    fn close_channel(&mut self, consumer: NodeId) -> Vec<u64> {
+    /// order (the oldest first in line), and it gets nothing more until it
+    /// subscribes again.
+    fn close_channel(&mut self, ctx: &mut Ctx, policy: &Policy, consumer: NodeId) {
         if let Some(s) = self.subscribers.iter_mut().find(|s| s.node == consumer) {
             s.active = false;
         }
-        self.unacked.iter().filter(|(_, u)| u.consumer == consumer).map(|(&t, _)| t).collect()
+        let tags: Vec<u64> = self.unacked.iter().filter(|(_, u)| u.consumer == consumer).map(|(&t, _)| t).collect();
+        for tag in tags.into_iter().rev() {
+            self.take_back(ctx, policy, tag, true);
+        }
     }
 
-    /// Appends a publish if the queue has room, and answers it.
+    /// A non-durable queue whose last consumer is gone is deleted with all
+    /// it holds (a new one starts empty when a consumer subscribes again).
+    fn delete_if_abandoned(&mut self, ctx: &mut Ctx) {
+        if self.exists() {
+            return;
+        }
+        let deleted = self.queue.len() + self.unacked.len();
+        if deleted > 0 {
+            ctx.metric_add("deleted_with_subscription", deleted as f64);
+        }
+        self.queue.clear();
+        self.unacked.clear();
+        for s in &mut self.subscribers {
+            s.unacked = 0;
+        }
+        self.deadlines.cancel_all(ctx);
+        if let Some((_, id)) = self.expiry.take() {
+            ctx.cancel_timer(id);
+        }
+    }
+
+    /// Tells `consumer` its session is cancelled, and arranges to tell it again.
+    fn notify_cancelled(&mut self, ctx: &mut Ctx, policy: &Policy, consumer: NodeId) {
+        let Some(session) = self.subscribers.iter().find(|s| s.node == consumer).map(|s| s.session) else { return };
+        ctx.send(consumer, Msg::Cancelled { session });
+        let again = ctx.now().saturating_add(policy.redelivery_ns);
+        self.cancel_notices.add(ctx, again, u64::from(consumer), self.tag_base + TAG_CANCEL);
+    }
+
+    /// A `subscribe` from `from`.
+    fn subscribe(&mut self, ctx: &mut Ctx, policy: &Policy, from: NodeId, prefetch: u32, session: u32, auto_ack: bool) {
+        let known = self.subscribers.iter().position(|s| s.node == from);
+        if known.is_some_and(|i| self.subscribers[i].session == session) {
+            // A repeat of a subscribe we already have (its confirmation
+            // was lost): confirm again, change nothing.
+            ctx.send(from, Msg::Subscribed { session });
+            return;
+        }
+        // A new connection: whatever this consumer had unacked comes back.
+        self.close_channel(ctx, policy, from);
+        match known {
+            Some(i) => {
+                let s = &mut self.subscribers[i];
+                (s.prefetch, s.session, s.auto_ack, s.active) = (prefetch, session, auto_ack, true);
+            }
+            None => {
+                self.subscribers.push(Subscriber { node: from, prefetch, unacked: 0, session, auto_ack, active: true })
+            }
+        }
+        ctx.send(from, Msg::Subscribed { session });
+        self.dispatch(ctx, policy);
+        self.settle_timers(ctx);
+    }
+
+    /// `from`'s connection closed. Returns whether anything changed.
+    fn peer_down(&mut self, ctx: &mut Ctx, policy: &Policy, from: NodeId) -> bool {
+        // As RabbitMQ does, take back all it held at once. The notice names
+        // its session, so a consumer already back (the notice was slow)
+        // resubscribes.
+        if !self.subscribers.iter().any(|s| s.node == from && s.active) {
+            return false;
+        }
+        self.close_channel(ctx, policy, from);
+        self.notify_cancelled(ctx, policy, from);
+        self.delete_if_abandoned(ctx);
+        self.dispatch(ctx, policy);
+        self.settle_timers(ctx);
+        true
+    }
+
+    /// One of this queue's timers fired (`kind` is its `TAG_...`).
+    fn on_timer(&mut self, ctx: &mut Ctx, policy: &Policy, kind: u64) {
+        match kind {
+            TAG_REDELIVER => {
+                let unacked = &self.unacked;
+                let expired = self.deadlines.expire(ctx, self.tag_base + TAG_REDELIVER, |t, at| {
+                    unacked.get(&t).is_some_and(|u| u.deadline == at)
+                });
+                // A consumer that held a delivery too long is cancelled, and all
+                // it held comes back (in reverse, so the oldest is first in line).
+                for t in expired {
+                    let Some(consumer) = self.unacked.get(&t).map(|u| u.consumer) else { continue };
+                    ctx.error("consumer-timeout");
+                    self.close_channel(ctx, policy, consumer);
+                    self.notify_cancelled(ctx, policy, consumer);
+                }
+                self.delete_if_abandoned(ctx);
+            }
+            TAG_EXPIRE => self.expiry = None,
+            TAG_CANCEL => {
+                let subs = &self.subscribers;
+                let cancelled = |node: u64| subs.iter().any(|s| u64::from(s.node) == node && !s.active);
+                for node in self.cancel_notices.expire(ctx, self.tag_base + TAG_CANCEL, |node, _| cancelled(node)) {
+                    self.notify_cancelled(ctx, policy, node as NodeId);
+                }
+            }
+            _ => {}
+        }
+        self.dispatch(ctx, policy);
+    }
+
+    /// In the drain, timers with nothing left to guard would only keep the
+    /// run waiting: cancel them. (During the run this would cancel and re-arm
+    /// them for every message.)
+    fn settle_timers(&mut self, ctx: &mut Ctx) {
+        if !ctx.draining() {
+            return;
+        }
+        if self.unacked.is_empty() {
+            self.deadlines.cancel_all(ctx);
+        }
+        if self.queue.is_empty() {
+            if let Some((_, id)) = self.expiry.take() {
+                ctx.cancel_timer(id);
+            }
+        }
+        if self.subscribers.iter().all(|s| s.active) {
+            self.cancel_notices.cancel_all(ctx);
+        }
+    }
+
+    /// The broker crashed; `persisted` says whether this queue's messages
+    /// were on disk.
+    fn crash(&mut self, persisted: bool) {
+        let unacked = std::mem::take(&mut self.unacked);
+        if persisted {
+            for u in unacked.into_values().rev() {
+                self.queue.push_front(u.entry);
+            }
+        } else {
+            self.queue.clear();
+        }
+        // Connections reconnect when the broker comes back, cancelled ones too.
+        for s in &mut self.subscribers {
+            s.unacked = 0;
+            s.active = true;
+        }
+        self.deadlines.clear();
+        self.expiry = None;
+        self.cancel_notices.clear();
+    }
+
+    fn held(&self, out: &mut Vec<MsgId>) {
+        out.extend(self.queue.iter().map(|e| e.rec.id));
+        out.extend(self.unacked.values().map(|u| u.entry.rec.id));
+    }
+}
+
+/// A running queue broker.
+pub struct QueueBroker {
+    capacity: Option<u64>,
+    durable: bool,
+    policy: Policy,
+    /// One queue per subscription, in name order; point-to-point: one.
+    subs: Vec<SubQueue>,
+    /// Which subscription each consumer reads (by node); empty when
+    /// point-to-point, where every consumer reads the one queue.
+    route: BTreeMap<NodeId, usize>,
+    /// Idempotent producers: the last (epoch, sequence) appended from each.
+    /// Kept across every crash.
+    sequences: BTreeMap<NodeId, (u32, u64)>,
+    /// Idempotent producers' early sends, held until the gap before them
+    /// fills: (epoch, sends by sequence). Volatile.
+    early: BTreeMap<NodeId, (u32, BTreeMap<u64, Publish>)>,
+}
+
+impl QueueBroker {
+    /// A broker as `spec` says, dead-lettering to `dead_letter`. With
+    /// subscriptions, `route` gives the subscription (an index into
+    /// `spec.subscriptions`, in name order) each consumer node reads.
+    pub fn new(spec: &QueueSpec, dead_letter: Option<NodeId>, route: BTreeMap<NodeId, usize>) -> Self {
+        let subs = if spec.subscriptions.is_empty() {
+            vec![SubQueue::new(true, 0)]
+        } else {
+            spec.subscriptions.values().enumerate().map(|(i, s)| SubQueue::new(s.durable, i)).collect()
+        };
+        QueueBroker {
+            capacity: spec.capacity,
+            durable: spec.durable,
+            policy: Policy {
+                redelivery_ns: ms_to_ns(spec.redelivery_timeout_ms.0).max(1),
+                max_deliveries: spec.max_deliveries,
+                ttl_ns: spec.ttl_ms.map(|t| ms_to_ns(t.0)),
+                dead_letter,
+            },
+            subs,
+            route,
+            sequences: BTreeMap::new(),
+            early: BTreeMap::new(),
+        }
+    }
+
+    /// The subscription `node` reads, if it is a consumer of this broker.
+    #[inline]
+    fn sub_of(&self, node: NodeId) -> Option<usize> {
+        if self.route.is_empty() {
+            Some(0)
+        } else {
+            self.route.get(&node).copied()
+        }
+    }
+
+    /// Reports the messages waiting, over all subscriptions.
+    fn report_depth(&self, ctx: &mut Ctx) {
+        ctx.set_queue_depth(self.subs.iter().map(|s| s.queue.len() as u64).sum());
+    }
+
+    /// Dispatches every queue.
+    fn dispatch_all(&mut self, ctx: &mut Ctx) {
+        for s in &mut self.subs {
+            s.dispatch(ctx, &self.policy);
+        }
+        self.report_depth(ctx);
+    }
+
+    /// Appends a publish to every existing queue if each has room, and
+    /// answers it. A non-durable subscription with no consumer connected
+    /// has no queue: its copy is dropped.
     fn append(&mut self, ctx: &mut Ctx, from: NodeId, p: Publish) -> bool {
-        let accepted = self.capacity.is_none_or(|c| (self.queue.len() as u64) < c);
+        let accepted =
+            self.capacity.is_none_or(|c| self.subs.iter().all(|s| (s.queue.len() as u64) < c || !s.exists()));
         if accepted {
-            self.queue.push_back(Entry { rec: p.rec, published_at: ctx.now(), deliveries: 0 });
+            let entry = Entry { rec: p.rec, published_at: ctx.now(), deliveries: 0 };
+            for s in &mut self.subs {
+                if s.exists() {
+                    s.queue.push_back(entry);
+                } else {
+                    ctx.metric_add("dropped_no_subscriber", 1.0);
+                }
+            }
         } else {
             ctx.error("rejected");
         }
@@ -375,34 +665,6 @@ impl QueueBroker {
             self.sequences.insert(from, (epoch, last + 1));
         }
     }
-
-    /// Tells `consumer` its session is cancelled, and arranges to tell it again.
-    fn notify_cancelled(&mut self, ctx: &mut Ctx, consumer: NodeId) {
-        let Some(session) = self.subscribers.iter().find(|s| s.node == consumer).map(|s| s.session) else { return };
-        ctx.send(consumer, Msg::Cancelled { session });
-        let again = ctx.now().saturating_add(self.redelivery_ns);
-        self.cancel_notices.add(ctx, again, u64::from(consumer), TAG_CANCEL);
-    }
-
-    /// In the drain, timers with nothing left to guard would only keep the
-    /// run waiting: cancel them. (During the run this would cancel and re-arm
-    /// them for every message.)
-    fn settle_timers(&mut self, ctx: &mut Ctx) {
-        if !ctx.draining() {
-            return;
-        }
-        if self.unacked.is_empty() {
-            self.deadlines.cancel_all(ctx);
-        }
-        if self.queue.is_empty() {
-            if let Some((_, id)) = self.expiry.take() {
-                ctx.cancel_timer(id);
-            }
-        }
-        if self.subscribers.iter().all(|s| s.active) {
-            self.cancel_notices.cancel_all(ctx);
-        }
-    }
 }
 
 impl Component for QueueBroker {
@@ -417,132 +679,72 @@ impl Component for QueueBroker {
                 } else {
                     self.publish_in_sequence(ctx, from, publish, epoch, seq);
                 }
-                self.dispatch(ctx);
+                self.dispatch_all(ctx);
             }
             Msg::Ack { tag } => {
-                if let Some(u) = self.unacked.remove(&tag) {
-                    if let Some(s) = self.subscribers.iter_mut().find(|s| s.node == u.consumer) {
-                        s.unacked = s.unacked.saturating_sub(1);
-                    }
-                }
-                self.dispatch(ctx);
-                self.settle_timers(ctx);
+                let Some(i) = self.sub_of(from) else { return };
+                let s = &mut self.subs[i];
+                s.ack(tag);
+                s.dispatch(ctx, &self.policy);
+                self.report_depth(ctx);
+                self.subs[i].settle_timers(ctx);
             }
             Msg::Nack { tag, requeue } => {
-                self.take_back(ctx, tag, requeue);
-                self.dispatch(ctx);
-                self.settle_timers(ctx);
+                let Some(i) = self.sub_of(from) else { return };
+                let s = &mut self.subs[i];
+                s.take_back(ctx, &self.policy, tag, requeue);
+                s.dispatch(ctx, &self.policy);
+                self.report_depth(ctx);
+                self.subs[i].settle_timers(ctx);
             }
             Msg::Subscribe { prefetch, session, auto_ack } => {
-                let known = self.subscribers.iter().position(|s| s.node == from);
-                if known.is_some_and(|i| self.subscribers[i].session == session) {
-                    // A repeat of a subscribe we already have (its confirmation
-                    // was lost): confirm again, change nothing.
-                    ctx.send(from, Msg::Subscribed { session });
-                    return;
-                }
-                // A new connection: whatever this consumer had unacked comes back.
-                for tag in self.close_channel(from).into_iter().rev() {
-                    self.take_back(ctx, tag, true);
-                }
-                match known {
-                    Some(i) => {
-                        let s = &mut self.subscribers[i];
-                        (s.prefetch, s.session, s.auto_ack, s.active) = (prefetch, session, auto_ack, true);
-                    }
-                    None => self.subscribers.push(Subscriber {
-                        node: from,
-                        prefetch,
-                        unacked: 0,
-                        session,
-                        auto_ack,
-                        active: true,
-                    }),
-                }
-                ctx.send(from, Msg::Subscribed { session });
-                self.dispatch(ctx);
-                self.settle_timers(ctx);
+                let Some(i) = self.sub_of(from) else { return };
+                self.subs[i].subscribe(ctx, &self.policy, from, prefetch, session, auto_ack);
+                self.report_depth(ctx);
             }
-            Msg::PeerDown if self.subscribers.iter().any(|s| s.node == from && s.active) => {
-                // A consumer's connection closed: as RabbitMQ does, take back
-                // all it held at once. The notice names its session, so a
-                // consumer already back (the notice was slow) resubscribes.
-                for tag in self.close_channel(from).into_iter().rev() {
-                    self.take_back(ctx, tag, true);
+            Msg::PeerDown => {
+                let Some(i) = self.sub_of(from) else { return };
+                if self.subs[i].peer_down(ctx, &self.policy, from) {
+                    self.report_depth(ctx);
                 }
-                self.notify_cancelled(ctx, from);
-                self.dispatch(ctx);
-                self.settle_timers(ctx);
             }
             _ => {}
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx, tag: u64) {
-        match tag {
-            TAG_REDELIVER => {
-                let unacked = &self.unacked;
-                let expired = self
-                    .deadlines
-                    .expire(ctx, TAG_REDELIVER, |t, at| unacked.get(&t).is_some_and(|u| u.deadline == at));
-                // A consumer that held a delivery too long is cancelled, and all
-                // it held comes back (in reverse, so the oldest is first in line).
-                for t in expired {
-                    let Some(consumer) = self.unacked.get(&t).map(|u| u.consumer) else { continue };
-                    ctx.error("consumer-timeout");
-                    for tag in self.close_channel(consumer).into_iter().rev() {
-                        self.take_back(ctx, tag, true);
-                    }
-                    self.notify_cancelled(ctx, consumer);
-                }
-            }
-            TAG_EXPIRE => self.expiry = None,
-            TAG_CANCEL => {
-                let subs = &self.subscribers;
-                let cancelled = |node: u64| subs.iter().any(|s| u64::from(s.node) == node && !s.active);
-                for node in self.cancel_notices.expire(ctx, TAG_CANCEL, |node, _| cancelled(node)) {
-                    self.notify_cancelled(ctx, node as NodeId);
-                }
-            }
-            _ => {}
+        let (i, kind) = ((tag / TAGS) as usize, tag % TAGS);
+        if let Some(s) = self.subs.get_mut(i) {
+            s.on_timer(ctx, &self.policy, kind);
         }
-        self.dispatch(ctx);
+        self.report_depth(ctx);
     }
 
     fn crash(&mut self) {
-        let unacked = std::mem::take(&mut self.unacked);
-        if self.durable {
-            for u in unacked.into_values().rev() {
-                self.queue.push_front(u.entry);
-            }
-        } else {
-            // The messages are gone, but the record of producers' sequences
-            // is kept (a simplification): without it, a producer could never
-            // resume mid-session.
-            self.queue.clear();
+        // The messages of a non-durable broker are gone, but the record of
+        // producers' sequences is kept (a simplification): without it, a
+        // producer could never resume mid-session.
+        for s in &mut self.subs {
+            let persisted = self.durable && s.durable;
+            s.crash(persisted);
         }
-        // Connections reconnect when the broker comes back, cancelled ones too.
-        for s in &mut self.subscribers {
-            s.unacked = 0;
-            s.active = true;
-        }
-        self.deadlines.clear();
-        self.expiry = None;
-        self.cancel_notices.clear();
         self.early.clear();
     }
 
     fn restart(&mut self, ctx: &mut Ctx) {
-        self.dispatch(ctx);
+        self.dispatch_all(ctx);
     }
 
     fn drain(&mut self, ctx: &mut Ctx) {
-        self.settle_timers(ctx);
+        for s in &mut self.subs {
+            s.settle_timers(ctx);
+        }
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {
-        out.extend(self.queue.iter().map(|e| e.rec.id));
-        out.extend(self.unacked.values().map(|u| u.entry.rec.id));
+        for s in &self.subs {
+            s.held(out);
+        }
         out.extend(self.early.values().flat_map(|(_, sends)| sends.values().map(|p| p.rec.id)));
     }
 }

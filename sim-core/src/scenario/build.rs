@@ -78,7 +78,20 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
     }
     for (name, b) in &config.brokers {
         let component: Box<dyn Component> = match b {
-            BrokerSpec::Queue(q) => Box::new(QueueBroker::new(q, q.dead_letter.as_deref().map(id))),
+            BrokerSpec::Queue(q) => {
+                // A fan-out broker routes each consumer's acks and subscribes
+                // to the subscription it names (numbered in name order).
+                let route = config
+                    .consumers
+                    .iter()
+                    .filter(|(_, c)| c.source == *name)
+                    .filter_map(|(c_name, c)| {
+                        let sub = c.subscription.as_deref()?;
+                        Some((id(c_name), q.subscriptions.keys().position(|s| s == sub)?))
+                    })
+                    .collect();
+                Box::new(QueueBroker::new(q, q.dead_letter.as_deref().map(id), route))
+            }
             BrokerSpec::Log(l) => Box::new(LogBroker::new(l, groups.remove(name.as_str()).unwrap_or_default())),
         };
         nodes.push((name.clone(), component));

@@ -464,11 +464,14 @@ impl Scenario {
             let mut config = self.resolve(table, Some(v))?;
             // The base's expectations are the base's fault; the variant's are the variant's.
             let variant_path = vec!["variants".to_string(), v.name.clone(), "expect".to_string()];
+            let domains = domain_names(&config);
             for (exprs, path, variant) in [
                 (&config.expect, vec!["expect".to_string()], None),
                 (&v.expect, variant_path, self.declared.then(|| v.name.clone())),
             ] {
-                if let Err((index, message)) = crate::expect::check_all(exprs) {
+                let checked =
+                    crate::expect::check_all(exprs).and_then(|()| crate::expect::check_domains(exprs, &domains));
+                if let Err((index, message)) = checked {
                     let mut at = path.clone();
                     at.push(index.to_string());
                     return Err(ScenarioError {
@@ -554,6 +557,17 @@ impl Scenario {
             .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null)))
             .collect()
     }
+}
+
+/// The effect domains a run of `config` has (as `build` numbers them).
+fn domain_names(config: &Config) -> Vec<String> {
+    let mut names: Vec<String> = config.consumers.values().map(|c| c.domain_name()).collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        names.push("default".to_string());
+    }
+    names
 }
 
 fn placeholder_config() -> Config {

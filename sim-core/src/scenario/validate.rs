@@ -124,6 +124,15 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
         if q.max_deliveries == Some(0) {
             return fail(&["brokers", name, "max_deliveries"], "expected at least 1");
         }
+        for sub in q.subscriptions.keys() {
+            // The name becomes an effect domain, read in paths like `domains.NAME.lost`.
+            if sub.is_empty() || sub.contains(char::is_whitespace) || sub.contains('.') {
+                return fail(
+                    &["brokers", name, "subscriptions", sub],
+                    "a subscription name must be non-empty, without spaces or dots",
+                );
+            }
+        }
         // Dead letters must end somewhere: follow the chain, refuse a loop.
         let mut seen = vec![name.as_str()];
         let mut next = q.dead_letter.as_deref();
@@ -160,6 +169,35 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
         }
         if k.prefetch == Some(0) {
             return fail(&["consumers", name, "prefetch"], "expected at least 1");
+        }
+        let crate::broker::BrokerSpec::Queue(q) = &c.brokers[&k.source] else { continue };
+        let subs = list(&mut q.subscriptions.keys());
+        match &k.subscription {
+            Some(sub) if q.subscriptions.is_empty() => {
+                return fail(
+                    &["consumers", name, "subscription"],
+                    format!(
+                        "the broker `{}` declares no subscriptions (it is point-to-point): remove `subscription = \"{sub}\"`, or declare it in brokers.{}.subscriptions",
+                        k.source, k.source
+                    ),
+                );
+            }
+            Some(sub) if !q.subscriptions.contains_key(sub) => {
+                return fail(
+                    &["consumers", name, "subscription"],
+                    format!("the broker `{}` has no subscription `{sub}` (subscriptions: {subs})", k.source),
+                );
+            }
+            None if !q.subscriptions.is_empty() => {
+                return fail(
+                    &["consumers", name, "subscription"],
+                    format!(
+                        "the broker `{}` fans out to subscriptions: name the one this consumer reads, with subscription = \"NAME\" (subscriptions: {subs})",
+                        k.source
+                    ),
+                );
+            }
+            _ => {}
         }
     }
     c.network.latency.check().or_else(|m| fail(&["network", "latency"], m))?;
