@@ -142,6 +142,11 @@ impl Metrics {
         *self.named.entry(name).or_insert(0.0) += v;
     }
 
+    /// Sets the named figure `name` to `v` (a gauge: the last value stays).
+    pub fn set(&mut self, name: &'static str, v: f64) {
+        self.named.insert(name, v);
+    }
+
     /// Raises the named figure `name` to `v` if it is lower.
     pub fn max(&mut self, name: &'static str, v: f64) {
         let e = self.named.entry(name).or_insert(v);

@@ -190,6 +190,11 @@ impl<'a> Ctx<'a> {
         self.core.metrics.add(name, v);
     }
 
+    /// Sets the run's named figure `name` to `v` (the last value is reported).
+    pub fn metric_set(&mut self, name: &'static str, v: f64) {
+        self.core.metrics.set(name, v);
+    }
+
     /// Raises the run's named figure `name` to at least `v`.
     pub fn metric_max(&mut self, name: &'static str, v: f64) {
         self.core.metrics.max(name, v);

@@ -119,6 +119,8 @@ impl Default for LogSpec {
 struct Topic {
     first: usize,
     partitions: usize,
+    /// Records appended per partition, ever (for the skew figure).
+    appended: Vec<u64>,
     retention_messages: Option<u64>,
     retention_ns: Option<Duration>,
 }
@@ -152,6 +154,7 @@ impl LogBroker {
             topics.push(Topic {
                 first: parts.len(),
                 partitions: n,
+                appended: vec![0; n],
                 retention_messages: t.retention_messages,
                 retention_ns: t.retention_ms.map(|m| ms_to_ns(m.0)),
             });
@@ -295,9 +298,20 @@ impl LogBroker {
             Acks::All => p.waiters.entry(offset).or_default().push(Waiter { producer, id: rec.id, attempt }),
             Acks::None => {}
         }
-        let topic =
-            self.topics.iter().find(|t| pi >= t.first && pi < t.first + t.partitions).expect("a partition has a topic");
+        let topic = self
+            .topics
+            .iter_mut()
+            .find(|t| pi >= t.first && pi < t.first + t.partitions)
+            .expect("a partition has a topic");
         let removed = p.trim(now, topic.retention_messages, topic.retention_ns);
+        if topic.partitions > 1 {
+            // How unevenly keys load partitions: the hottest one's share of
+            // everything appended to its topic.
+            topic.appended[pi - topic.first] += 1;
+            let total: u64 = topic.appended.iter().sum();
+            let hottest = topic.appended.iter().copied().max().unwrap_or(0);
+            ctx.metric_set("hottest_partition_share", hottest as f64 / total as f64);
+        }
         if removed > 0 {
             ctx.metric_add("retention_deleted", removed as f64);
         }
