@@ -294,7 +294,11 @@ impl Ledger {
         *f |= APPLIED;
         self.advance(now);
         let d = &mut self.domains[domain as usize];
-        let p = self.pending.get_mut(&id).expect("an unapplied message is pending");
+        // One lookup: the hot path of every run.
+        let std::collections::btree_map::Entry::Occupied(mut entry) = self.pending.entry(id) else {
+            unreachable!("an unapplied message is pending")
+        };
+        let p = entry.get_mut();
         let latency = now - p.produced_at;
         d.counts.processed += 1;
         if multi {
@@ -308,7 +312,7 @@ impl Ledger {
         }
         p.remaining -= 1;
         if p.remaining == 0 {
-            self.pending.remove(&id);
+            entry.remove();
         }
         self.unapplied -= 1;
         self.last_applied = now;

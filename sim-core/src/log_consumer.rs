@@ -28,7 +28,7 @@
 
 use crate::dist::{Dist, Sampler};
 use crate::engine::{Component, Ctx};
-use crate::message::{Acks, FetchError, Msg, MsgId, NodeId, Record};
+use crate::message::{Acks, FetchError, Msg, MsgId, NodeId, Record, Transaction};
 use crate::time::{Duration, Time};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -168,7 +168,7 @@ impl LogConsumer {
     fn send_txn(&self, ctx: &mut Ctx, partition: u32) {
         let Some(t) = self.txns.get(&partition) else { return };
         let Some((out_topic, _)) = self.s.output else { return };
-        let msg = Msg::TxnCommit {
+        let msg = Msg::TxnCommit(Box::new(Transaction {
             group: self.s.group,
             generation: self.generation,
             partition,
@@ -176,7 +176,7 @@ impl LogConsumer {
             end: t.end,
             out_topic,
             outputs: t.outputs.clone(),
-        };
+        }));
         ctx.send(self.s.broker, msg);
         // Resent until answered: a lost commit must not strand the batch.
         ctx.set_timer(self.s.request_timeout_ns, TAG_TXN_RETRY | u64::from(partition) << 8);

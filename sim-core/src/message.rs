@@ -41,6 +41,27 @@ pub enum FetchError {
     NotOwner,
 }
 
+/// One read-process-write transaction: append `outputs` to `out_topic`
+/// and move the group's offset of `partition` from `start` to `end`,
+/// atomically, or do nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transaction {
+    /// Group index.
+    pub group: u16,
+    /// The member's generation (a zombie's is stale: fenced).
+    pub generation: u32,
+    /// Input partition.
+    pub partition: u32,
+    /// The committed offset the transaction starts from.
+    pub start: u64,
+    /// The offset it commits.
+    pub end: u64,
+    /// Output topic index.
+    pub out_topic: u16,
+    /// Output records.
+    pub outputs: Vec<Record>,
+}
+
 /// A message in flight between two nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
@@ -182,25 +203,10 @@ pub enum Msg {
         /// The next offset to read.
         offset: u64,
     },
-    /// Group member to log broker: one read-process-write transaction:
-    /// append `outputs` to `out_topic` and move the group's offset of
-    /// `partition` from `start` to `end`, atomically, or do nothing.
-    TxnCommit {
-        /// Group index.
-        group: u16,
-        /// The member's generation (a zombie's is stale: fenced).
-        generation: u32,
-        /// Input partition.
-        partition: u32,
-        /// The committed offset the transaction starts from.
-        start: u64,
-        /// The offset it commits.
-        end: u64,
-        /// Output topic index.
-        out_topic: u16,
-        /// Output records.
-        outputs: Vec<Record>,
-    },
+    /// Group member to log broker: one read-process-write transaction
+    /// (boxed: it is rare and large, and every message pays for the
+    /// largest variant).
+    TxnCommit(Box<Transaction>),
     /// Log broker to group member: the outcome of a transaction.
     TxnAck {
         /// Input partition.
@@ -236,7 +242,8 @@ impl Msg {
     pub fn msg_id(&self) -> Option<MsgId> {
         match self {
             Msg::Publish { rec, .. } | Msg::Deliver { rec, .. } | Msg::Produce { rec, .. } => Some(rec.id),
-            Msg::Records { recs, .. } | Msg::TxnCommit { outputs: recs, .. } => recs.first().map(|r| r.id),
+            Msg::Records { recs, .. } => recs.first().map(|r| r.id),
+            Msg::TxnCommit(t) => t.outputs.first().map(|r| r.id),
             Msg::PublishAck { id, .. } => Some(*id),
             Msg::Ack { .. }
             | Msg::Nack { .. }
@@ -271,7 +278,7 @@ impl Msg {
             Msg::Fetch { .. } => "fetch",
             Msg::Records { .. } => "records",
             Msg::Commit { .. } => "commit",
-            Msg::TxnCommit { .. } => "txn-commit",
+            Msg::TxnCommit(_) => "txn-commit",
             Msg::TxnAck { .. } => "txn-ack",
             Msg::CommitAck { .. } => "commit-ack",
         }
@@ -346,12 +353,12 @@ impl Msg {
                 digest.add(u64::from(partition));
                 digest.add(offset);
             }
-            Msg::TxnCommit { group, generation, partition, start, end, out_topic, ref outputs } => {
-                digest.add(u64::from(group) << 32 | u64::from(generation));
-                digest.add(u64::from(partition) << 16 | u64::from(out_topic));
-                digest.add(start);
-                digest.add(end);
-                for r in outputs {
+            Msg::TxnCommit(ref t) => {
+                digest.add(u64::from(t.group) << 32 | u64::from(t.generation));
+                digest.add(u64::from(t.partition) << 16 | u64::from(t.out_topic));
+                digest.add(t.start);
+                digest.add(t.end);
+                for r in &t.outputs {
                     digest.add(r.id);
                 }
             }
@@ -379,9 +386,13 @@ impl Msg {
             Msg::Fetch { .. } => 13,
             Msg::Records { .. } => 14,
             Msg::Commit { .. } => 15,
-            Msg::TxnCommit { .. } => 16,
+            Msg::TxnCommit(_) => 16,
             Msg::TxnAck { .. } => 17,
             Msg::CommitAck { .. } => 18,
         }
     }
 }
+
+// Every message pays for the largest variant in the event slab: keep it
+// as small as the publish (box rare, large variants).
+const _: () = assert!(std::mem::size_of::<Msg>() <= 40);

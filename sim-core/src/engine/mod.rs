@@ -173,6 +173,8 @@ pub struct Engine {
     /// restart it only when the last one ends.
     down: Vec<u32>,
     fault_log: Vec<(Time, String, FaultEvent)>,
+    /// Ends of part faults that came while their node was down.
+    deferred: Vec<(NodeId, crate::net::NodeFault)>,
     limits: RunLimits,
     now: Time,
     run_end: Time,
@@ -222,6 +224,7 @@ impl Engine {
             faults: faults.into_iter().map(|f| (f, FaultState::Scheduled)).collect(),
             down: vec![0; n],
             fault_log: Vec::new(),
+            deferred: Vec::new(),
             limits,
             now: 0,
             run_end: 0,
@@ -454,6 +457,13 @@ impl Engine {
     }
 
     fn fault_end(&mut self, i: usize) {
+        // A part of a node that recovers while the node itself is down
+        // recovers when the node restarts.
+        if let FaultAction::Part { node, fault } = &self.faults[i].0.action {
+            if !self.core.alive[*node as usize] {
+                self.deferred.push((*node, fault.clone()));
+            }
+        }
         self.faults[i].1 = FaultState::Over;
         let (action, label) = (self.faults[i].0.action.clone(), self.faults[i].0.label.clone());
         self.log_fault(label, FaultEvent::Ends);
@@ -514,6 +524,15 @@ impl Engine {
         self.core.trace.digest.add(tag::RESTART);
         self.core.trace.digest.add(u64::from(node));
         self.core.trace.record(self.now, || TraceWhat::Crash(node, true));
+        let mut i = 0;
+        while i < self.deferred.len() {
+            if self.deferred[i].0 == node {
+                let (_, fault) = self.deferred.remove(i);
+                self.with_ctx(node, |c, ctx| c.on_fault(ctx, &fault, false));
+            } else {
+                i += 1;
+            }
+        }
         self.with_ctx(node, |c, ctx| c.restart(ctx));
     }
 
@@ -586,9 +605,8 @@ impl Engine {
                     msg: Msg::Publish { rec, .. } | Msg::Deliver { rec, .. } | Msg::Produce { rec, .. },
                     ..
                 } => held.push(rec.id),
-                Ev::Arrive { msg: Msg::Records { recs, .. } | Msg::TxnCommit { outputs: recs, .. }, .. } => {
-                    held.extend(recs.iter().map(|r| r.id))
-                }
+                Ev::Arrive { msg: Msg::Records { recs, .. }, .. } => held.extend(recs.iter().map(|r| r.id)),
+                Ev::Arrive { msg: Msg::TxnCommit(t), .. } => held.extend(t.outputs.iter().map(|r| r.id)),
                 _ => {}
             }
         }

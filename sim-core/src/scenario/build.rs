@@ -99,7 +99,13 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
     // Dedup stores by name, numbered in order of first use.
     let mut stores: Vec<String> = Vec::new();
     for (name, c) in &config.consumers {
-        let store = c.store_name().map(|s| match stores.iter().position(|x| *x == s) {
+        // A group member's default store is its group's (two groups are two
+        // services, each with its own database).
+        let store_name = match (log_of(&c.source), &c.dedup_store) {
+            (Some(_), None) => c.store_name().map(|_| format!("{}/{}", c.source, group_name(c))),
+            _ => c.store_name(),
+        };
+        let store = store_name.map(|s| match stores.iter().position(|x| *x == s) {
             Some(i) => i,
             None => {
                 stores.push(s);

@@ -62,6 +62,12 @@ pub(super) fn validate_logs(c: &Config) -> Result<(), Failure> {
                 if !l.topics.contains_key(t) {
                     return fail(&["producers", name, "topic"], format!("no topic `{t}` (topics: {})", topics_of(l)));
                 }
+                if p.idempotent && p.acks == AckMode::Leader {
+                    return fail(
+                        &["producers", name, "acks"],
+                        "an idempotent producer needs acks = \"all\" (as Kafka requires)",
+                    );
+                }
             }
             None => {
                 if p.topic.is_some() {
@@ -113,6 +119,9 @@ pub(super) fn validate_logs(c: &Config) -> Result<(), Failure> {
             }
         }
         if let Some(o) = &k.output_topic {
+            if o == t {
+                return fail(&["consumers", name, "output_topic"], "a stage cannot write to the topic it reads");
+            }
             if !l.topics.contains_key(o) {
                 return fail(
                     &["consumers", name, "output_topic"],

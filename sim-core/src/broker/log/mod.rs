@@ -792,9 +792,19 @@ impl Component for LogBroker {
             Msg::Commit { group, generation, partition, offset } if group_ok(group) => {
                 self.commit(ctx, from, group as usize, generation, partition as usize, offset);
             }
-            Msg::TxnCommit { group, generation, partition, start, end, out_topic, outputs } if group_ok(group) => {
-                let (gi, span) = (group as usize, (start, end));
-                self.transaction(ctx, from, gi, generation, partition as usize, span, out_topic as usize, outputs);
+            Msg::TxnCommit(t) if group_ok(t.group) => {
+                let t = *t;
+                let (gi, span) = (t.group as usize, (t.start, t.end));
+                self.transaction(
+                    ctx,
+                    from,
+                    gi,
+                    t.generation,
+                    t.partition as usize,
+                    span,
+                    t.out_topic as usize,
+                    t.outputs,
+                );
             }
             _ => {}
         }
