@@ -341,24 +341,55 @@ impl KeyGen {
     }
 }
 
-/// Whether a producer waits for the broker's ack.
+/// Whether a producer waits for the broker's ack. Written as a string
+/// (`"none"`, `"broker"`, `"leader"`, `"all"`, `"0"`, `"1"`) or as Kafka's
+/// numbers `0` and `1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "AckValue")]
 pub enum AckMode {
     /// Fire-and-forget: the message counts as sent the moment it leaves
     /// (`acks=0` for a log).
     #[default]
-    #[serde(alias = "0")]
     None,
     /// Wait for the broker's ack; only then does it count as sent (for a
     /// log broker: the same as `all`).
     Broker,
     /// Log brokers: wait until the partition's leader has appended it
     /// (`acks=1`).
-    #[serde(alias = "1")]
     Leader,
     /// Log brokers: wait until every in-sync replica has it (`acks=all`).
     All,
+}
+
+/// `acks` as written: a string, or Kafka's 0 and 1.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AckValue {
+    Number(i64),
+    Text(String),
+}
+
+impl TryFrom<AckValue> for AckMode {
+    type Error = String;
+
+    fn try_from(v: AckValue) -> Result<Self, String> {
+        Ok(match v {
+            AckValue::Number(0) => AckMode::None,
+            AckValue::Number(1) => AckMode::Leader,
+            AckValue::Text(t) => match t.as_str() {
+                "none" | "0" => AckMode::None,
+                "broker" => AckMode::Broker,
+                "leader" | "1" => AckMode::Leader,
+                "all" | "-1" => AckMode::All,
+                _ => {
+                    return Err(format!(
+                        "unknown acks `{t}`: expected \"none\", \"broker\", \"leader\", \"all\", 0 or 1"
+                    ))
+                }
+            },
+            AckValue::Number(n) => return Err(format!("acks = {n}: expected 0, 1, \"all\" (or \"none\", \"broker\")")),
+        })
+    }
 }
 
 const TAG_ARRIVAL: u64 = 0;

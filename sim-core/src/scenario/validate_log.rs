@@ -83,6 +83,8 @@ pub(super) fn validate_logs(c: &Config) -> Result<(), Failure> {
         }
     }
     let mut group_topics: BTreeMap<(&str, String), &str> = BTreeMap::new();
+    // Members of one group must agree on what the group is.
+    let mut group_settings: BTreeMap<(&str, String), (&str, String)> = BTreeMap::new();
     for (name, k) in &c.consumers {
         let Some(l) = log(&k.source) else {
             for (field, set) in [
@@ -117,6 +119,20 @@ pub(super) fn validate_logs(c: &Config) -> Result<(), Failure> {
                     format!("group `{group}` already reads topic `{other}`: one group reads one topic"),
                 );
             }
+        }
+        let settings = format!(
+            "domain {:?}, assignment {:?}, output_topic {:?}, transactional {}",
+            k.domain, k.assignment, k.output_topic, k.transactional
+        );
+        if let Some((first, theirs)) = group_settings.get(&(k.source.as_str(), group.clone())) {
+            if *theirs != settings {
+                return fail(
+                    &["consumers", name, "group"],
+                    format!("members of group `{group}` must agree on domain, assignment, output_topic and transactional: `{first}` has {theirs}, this one {settings}"),
+                );
+            }
+        } else {
+            group_settings.insert((k.source.as_str(), group.clone()), (name.as_str(), settings));
         }
         if let Some(o) = &k.output_topic {
             if o == t {
