@@ -75,8 +75,7 @@ fn lookup(json: &Value, path: &[String]) -> Option<f64> {
     v.as_f64()
 }
 
-/// The numeric keys an expectation may name.
-pub fn known_paths() -> Vec<String> {
+fn numeric_paths(example: &Value) -> Vec<String> {
     fn walk(prefix: &str, v: &Value, out: &mut Vec<String>) {
         match v {
             Value::Object(m) => {
@@ -90,31 +89,63 @@ pub fn known_paths() -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    let example = serde_json::to_value(crate::summary::VariantSummary::default()).unwrap_or_default();
-    walk("", &example, &mut out);
+    walk("", example, &mut out);
     out
 }
 
+/// The numeric keys an expectation may name (besides `errors_by_kind.KIND`,
+/// `metrics.NAME` and `domains.DOMAIN.KEY`, whose names depend on the run).
+pub fn known_paths() -> Vec<String> {
+    numeric_paths(&serde_json::to_value(crate::summary::VariantSummary::default()).unwrap_or_default())
+}
+
+/// The keys of one effect domain's counts (`domains.DOMAIN.KEY`).
+pub fn domain_paths() -> Vec<String> {
+    numeric_paths(&serde_json::to_value(crate::ledger::DomainCounts::default()).unwrap_or_default())
+}
+
 /// Checks that every expectation parses and names a known key; on failure,
-/// says which one (its index) and why.
+/// says which one (its index) and why. Any domain name is accepted.
 pub fn check_all(exprs: &[String]) -> Result<(), (usize, String)> {
+    check_all_in(exprs, None)
+}
+
+/// As [`check_all`], and a `domains.DOMAIN.KEY` must name one of `domains`
+/// (when given: the effect domains of the scenario).
+pub fn check_all_in(exprs: &[String], domains: Option<&[String]>) -> Result<(), (usize, String)> {
     let known = known_paths();
+    let per_domain = domain_paths();
     for (i, e) in exprs.iter().enumerate() {
-        check_one(e, &known).map_err(|m| (i, m))?;
+        check_one(e, &known, &per_domain, domains).map_err(|m| (i, m))?;
     }
     Ok(())
 }
 
-fn check_one(e: &str, known: &[String]) -> Result<(), String> {
+fn check_one(e: &str, known: &[String], per_domain: &[String], domains: Option<&[String]>) -> Result<(), String> {
     let x = parse(e)?;
     let p = x.path.join(".");
-    // Error kinds are open-ended: any `errors_by_kind.NAME` is allowed (absent = 0).
-    let error_kind = x.path.len() == 2 && x.path[0] == "errors_by_kind";
-    if known.contains(&p) || error_kind {
-        Ok(())
-    } else {
-        Err(format!("`{e}`: unknown key `{p}`; known keys: {}", known.join(", ")))
+    // Error kinds and metrics are open-ended: any `errors_by_kind.NAME` or
+    // `metrics.NAME` is allowed (absent = 0).
+    let open = x.path.len() == 2 && (x.path[0] == "errors_by_kind" || x.path[0] == "metrics");
+    if known.contains(&p) || open {
+        return Ok(());
     }
+    if x.path.len() >= 3 && x.path[0] == "domains" {
+        let name = &x.path[1];
+        if let Some(names) = domains.filter(|d| !d.contains(name)) {
+            let list = names.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ");
+            return Err(format!("`{e}`: no effect domain named `{name}` (domains: {list})"));
+        }
+        let key = x.path[2..].join(".");
+        if per_domain.contains(&key) {
+            return Ok(());
+        }
+        return Err(format!("`{e}`: unknown key `{key}` of a domain; known keys: {}", per_domain.join(", ")));
+    }
+    Err(format!(
+        "`{e}`: unknown key `{p}`; known keys: {}, errors_by_kind.KIND, metrics.NAME, domains.DOMAIN.KEY",
+        known.join(", ")
+    ))
 }
 
 /// Checks one expectation against a variant's summary (as JSON). An
@@ -125,7 +156,7 @@ pub fn evaluate(text: &str, summary: &Value) -> Outcome {
     };
     let actual = match lookup(summary, &x.path) {
         Some(v) => v,
-        None if x.path.first().is_some_and(|p| p == "errors_by_kind") => 0.0,
+        None if x.path.first().is_some_and(|p| p == "errors_by_kind" || p == "metrics") => 0.0,
         None => return Outcome { expect: text.to_string(), held: false, actual: f64::NAN },
     };
     let held = match x.op {
@@ -160,5 +191,20 @@ mod tests {
         assert!(check_all(&["lost = 0".into()]).is_err());
         assert!(check_all(&["lots == 0".into()]).is_err());
         assert!(check_all(&["lost within 2 of 3".into()]).is_err());
+    }
+
+    #[test]
+    fn domain_and_metric_paths_are_checked_and_absent_metrics_are_zero() {
+        let domains = ["x".to_string(), "y".to_string()];
+        let ok = |e: &str| check_all_in(&[e.to_string()], Some(&domains)).is_ok();
+        assert!(ok("domains.x.lost == 0"));
+        assert!(ok("domains.y.latency_ms.p99 < 10"));
+        assert!(ok("metrics.late_responses > 0"));
+        assert!(!ok("domains.z.lost == 0"), "no domain z");
+        assert!(!ok("domains.x.lots == 0"), "no key lots");
+        assert!(!ok("metrics.a.b == 0"));
+        let s = serde_json::json!({"domains": {"x": {"lost": 2}}, "metrics": {}});
+        assert!(evaluate("domains.x.lost == 2", &s).held);
+        assert!(evaluate("metrics.late_responses == 0", &s).held, "a metric never reported is 0");
     }
 }

@@ -78,14 +78,10 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
     let network = Network::new(seed, &names, |from, to| links[from * n + to].clone());
 
     // Effect domains, numbered in order of first use by node order.
-    let mut domains: Vec<String> = Vec::new();
+    let domains = config.effect_domains();
     let mut domain_of = vec![0; n];
     for (name, c) in &config.consumers {
-        let d = c.domain_name();
-        let i = domains.iter().position(|x| *x == d).unwrap_or_else(|| {
-            domains.push(d);
-            domains.len() - 1
-        });
+        let i = domains.iter().position(|x| *x == c.domain_name()).unwrap_or(0);
         domain_of[id(name) as usize] = i as crate::ledger::DomainId;
     }
 

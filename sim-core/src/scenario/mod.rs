@@ -461,13 +461,17 @@ impl Scenario {
             }
             self.apply_overrides(&mut table)?;
             let mut config = self.resolve(table, Some(v))?;
+            let mut domains = config.effect_domains();
+            if domains.is_empty() {
+                domains.push("default".to_string());
+            }
             // The base's expectations are the base's fault; the variant's are the variant's.
             let variant_path = vec!["variants".to_string(), v.name.clone(), "expect".to_string()];
             for (exprs, path, variant) in [
                 (&config.expect, vec!["expect".to_string()], None),
                 (&v.expect, variant_path, self.declared.then(|| v.name.clone())),
             ] {
-                if let Err((index, message)) = crate::expect::check_all(exprs) {
+                if let Err((index, message)) = crate::expect::check_all_in(exprs, Some(&domains)) {
                     let mut at = path.clone();
                     at.push(index.to_string());
                     return Err(ScenarioError {

@@ -49,6 +49,21 @@ pub struct Config {
     pub expect: Vec<String>,
 }
 
+impl Config {
+    /// The effect domains, in the order they are numbered: each consumer's
+    /// (in name order), each named once. A scenario without consumers has
+    /// none (the ledger then has one, `default`).
+    pub fn effect_domains(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for d in self.consumers.values().map(|c| c.domain_name()) {
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        out
+    }
+}
+
 fn default_seed() -> u64 {
     1
 }
