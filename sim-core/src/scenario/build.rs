@@ -44,7 +44,11 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
                 stores.len() - 1
             }
         });
-        nodes.push((name.clone(), Box::new(Consumer::new(c, id(&c.source), store))));
+        let mut consumer = Consumer::new(c, id(&c.source), store);
+        if let Some(to) = &c.forward_to {
+            consumer = consumer.with_forward(c, id(to));
+        }
+        nodes.push((name.clone(), Box::new(consumer)));
     }
 
     let n = names.len();

@@ -161,7 +161,9 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
         if k.prefetch == Some(0) {
             return fail(&["consumers", name, "prefetch"], "expected at least 1");
         }
+        forwarding(name, k, &brokers, &is_broker)?;
     }
+    forward_loops(c)?;
     c.network.latency.check().or_else(|m| fail(&["network", "latency"], m))?;
     for (i, l) in c.network.links.iter().enumerate() {
         let i = i.to_string();
@@ -213,6 +215,113 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
                 }
             }
             FaultSpec::LossSpike { nodes, .. } => check("nodes", nodes)?,
+        }
+    }
+    Ok(())
+}
+
+/// Checks a consumer's `forward_*`, `outbox` and `ack = "after-forward"`.
+fn forwarding(
+    name: &str,
+    k: &crate::consumer::ConsumerSpec,
+    brokers: &str,
+    is_broker: &dyn Fn(&str) -> bool,
+) -> Result<(), Failure> {
+    use crate::consumer::{AckTiming, ForwardAcks};
+    let at = |field: &str| path(&["consumers", name, field]);
+    let acked = k.forward_acks == ForwardAcks::Broker;
+    let Some(to) = &k.forward_to else {
+        let set = [
+            ("forward_acks", acked),
+            ("forward_ack_timeout_ms", k.forward_ack_timeout_ms.is_some()),
+            ("forward_retries", k.forward_retries.is_some()),
+            ("forward_retry_backoff_ms", k.forward_retry_backoff_ms.is_some()),
+            ("forward_delay", k.forward_delay != crate::dist::Dist::default()),
+            ("outbox", k.outbox),
+        ];
+        if let Some((field, _)) = set.iter().find(|(_, s)| *s) {
+            return Err((at(field), "applies only to a consumer that forwards: set forward_to".into()));
+        }
+        if k.ack == AckTiming::AfterForward {
+            return Err((at("ack"), "\"after-forward\" needs a forward: set forward_to".into()));
+        }
+        return Ok(());
+    };
+    if !is_broker(to) {
+        return Err((at("forward_to"), format!("no broker named `{to}` (brokers: {brokers})")));
+    }
+    if *to == k.source {
+        return Err((
+            at("forward_to"),
+            "expected a broker other than `source`: it would forward to itself forever".into(),
+        ));
+    }
+    k.forward_delay.check().map_err(|m| (at("forward_delay"), m))?;
+    if !acked {
+        for (field, set) in [
+            ("forward_ack_timeout_ms", k.forward_ack_timeout_ms.is_some()),
+            ("forward_retries", k.forward_retries.is_some()),
+            ("forward_retry_backoff_ms", k.forward_retry_backoff_ms.is_some()),
+        ] {
+            if set {
+                return Err((
+                    at(field),
+                    "applies only when the forward waits for the broker's ack: set forward_acks = \"broker\"".into(),
+                ));
+            }
+        }
+        if k.ack == AckTiming::AfterForward {
+            return Err((
+                at("ack"),
+                "\"after-forward\" acks the input when the forward is acked: set forward_acks = \"broker\"".into(),
+            ));
+        }
+        if k.outbox {
+            return Err((
+                at("outbox"),
+                "the outbox relay deletes an entry once the broker acks it: set forward_acks = \"broker\"".into(),
+            ));
+        }
+    }
+    if k.outbox {
+        if k.forward_retries.is_some() {
+            return Err((at("forward_retries"), "the outbox relay retries until acked: remove it".into()));
+        }
+        if k.ack == AckTiming::AfterForward {
+            return Err((
+                at("ack"),
+                "with the outbox the forward is safe once committed: the input is acked then (ack = \"after\")".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses forwards that go round in a loop (a consumer of `a` forwards
+/// to `b`, whose consumer forwards back to `a`): a record would circulate
+/// for ever.
+fn forward_loops(c: &Config) -> Result<(), Failure> {
+    let next = |broker: &str| -> Vec<&str> {
+        c.consumers.values().filter(|k| k.source == broker).filter_map(|k| k.forward_to.as_deref()).collect()
+    };
+    for (name, k) in &c.consumers {
+        let Some(first) = k.forward_to.as_deref() else { continue };
+        // Every broker reachable from this forward, breadth first.
+        let mut seen: Vec<&str> = vec![first];
+        let mut i = 0;
+        while i < seen.len() {
+            for b in next(seen[i]) {
+                if b == k.source {
+                    return fail(
+                        &["consumers", name, "forward_to"],
+                        format!("forwards would go round in a loop: {} -> {first} -> ... -> {b}", k.source),
+                    );
+                }
+                if !seen.contains(&b) {
+                    seen.push(b);
+                }
+            }
+            i += 1;
         }
     }
     Ok(())
