@@ -1,10 +1,11 @@
 //! Turns a validated [`Config`] into a ready-to-run [`Engine`]. Node ids
-//! follow a fixed order (producers, brokers, consumers, each by name), and
-//! every random stream is named after its node, so the run depends only on
-//! the configuration and the seed.
+//! follow a fixed order (producers, brokers, consumers, clients, each by
+//! name), and every random stream is named after its node, so the run
+//! depends only on the configuration and the seed.
 
 use super::schema::{Config, FaultSpec};
 use crate::broker::{BrokerSpec, QueueBroker};
+use crate::client::Client;
 use crate::consumer::Consumer;
 use crate::engine::{Component, Engine, RunError, RunLimits, RunOutput};
 use crate::message::NodeId;
@@ -21,6 +22,8 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
     names.extend(config.producers.keys().cloned());
     names.extend(config.brokers.keys().cloned());
     names.extend(config.consumers.keys().cloned());
+    // Clients come last, so that adding them shifts no other node's id.
+    names.extend(config.clients.keys().cloned());
     let ids: BTreeMap<&str, NodeId> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i as NodeId)).collect();
     let id = |n: &str| ids[n];
 
@@ -49,6 +52,9 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
             consumer = consumer.with_forward(c, id(to));
         }
         nodes.push((name.clone(), Box::new(consumer)));
+    }
+    for (name, c) in &config.clients {
+        nodes.push((name.clone(), Box::new(Client::new(c, id(&c.target), id(&c.responses)))));
     }
 
     let n = names.len();
@@ -84,8 +90,9 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
     // Effect domains, numbered in order of first use by node order.
     let domains = config.effect_domains();
     let mut domain_of = vec![0; n];
-    for (name, c) in &config.consumers {
-        let i = domains.iter().position(|x| *x == c.domain_name()).unwrap_or(0);
+    let users = config.consumers.iter().map(|(name, c)| (name, c.domain_name()));
+    for (name, d) in users.chain(config.clients.iter().map(|(name, c)| (name, c.domain_name()))) {
+        let i = domains.iter().position(|x| *x == d).unwrap_or(0);
         domain_of[id(name) as usize] = i as crate::ledger::DomainId;
     }
 

@@ -572,5 +572,6 @@ fn placeholder_config() -> Config {
         consumers: Default::default(),
         faults: Vec::new(),
         expect: Vec::new(),
+        clients: Default::default(),
     }
 }

@@ -4,6 +4,7 @@
 //! documented in `docs/scenario-format.md`.
 
 use crate::broker::BrokerSpec;
+use crate::client::ClientSpec;
 use crate::consumer::ConsumerSpec;
 use crate::dist::Dist;
 use crate::producer::ProducerSpec;
@@ -47,15 +48,20 @@ pub struct Config {
     /// Expectations checked on every variant (`"lost == 0"`).
     #[serde(default)]
     pub expect: Vec<String>,
+    /// Request/response clients, by name.
+    #[serde(default)]
+    pub clients: BTreeMap<String, ClientSpec>,
 }
 
 impl Config {
     /// The effect domains, in the order they are numbered: each consumer's
-    /// (in name order), each named once. A scenario without consumers has
-    /// none (the ledger then has one, `default`).
+    /// (in name order), then each client's, each named once. A scenario
+    /// without consumers or clients has none (the ledger then has one,
+    /// `default`).
     pub fn effect_domains(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        for d in self.consumers.values().map(|c| c.domain_name()) {
+        let named = self.consumers.values().map(|c| c.domain_name());
+        for d in named.chain(self.clients.values().map(|c| c.domain_name())) {
             if !out.contains(&d) {
                 out.push(d);
             }

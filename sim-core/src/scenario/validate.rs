@@ -24,7 +24,8 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
         .keys()
         .map(|n| ("producers", n))
         .chain(c.brokers.keys().map(|n| ("brokers", n)))
-        .chain(c.consumers.keys().map(|n| ("consumers", n)));
+        .chain(c.consumers.keys().map(|n| ("consumers", n)))
+        .chain(c.clients.keys().map(|n| ("clients", n)));
     for (kind, name) in named {
         if name.is_empty() || name.contains(char::is_whitespace) {
             return fail(&[kind, name], "a node name must be non-empty and without spaces");
@@ -52,13 +53,19 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
         return fail(&["run", "max_events"], "expected at least 1");
     }
     if c.run.duration_ms.is_none() {
-        if c.producers.is_empty() {
+        if c.producers.is_empty() && c.clients.is_empty() {
             return fail(&["run", "duration_ms"], "the run never ends: with no producers, set run.duration_ms");
         }
         if let Some((name, _)) = c.producers.iter().find(|(_, p)| p.messages.is_none()) {
             return fail(
                 &["producers", name, "messages"],
                 "the run never ends: give every producer a `messages` count, or set run.duration_ms",
+            );
+        }
+        if let Some((name, _)) = c.clients.iter().find(|(_, k)| k.messages.is_none()) {
+            return fail(
+                &["clients", name, "messages"],
+                "the run never ends: give every client a `messages` count, or set run.duration_ms",
             );
         }
     }
@@ -164,6 +171,40 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
         forwarding(name, k, &brokers, &is_broker)?;
     }
     forward_loops(c)?;
+    let mut responses: BTreeMap<&str, &str> = BTreeMap::new();
+    for (name, k) in &c.clients {
+        for (field, b) in [("target", &k.target), ("responses", &k.responses)] {
+            if !is_broker(b) {
+                return fail(&["clients", name, field], format!("no broker named `{b}` (brokers: {brokers})"));
+            }
+        }
+        if k.responses == k.target {
+            return fail(
+                &["clients", name, "responses"],
+                "expected a broker other than `target`: responses need a queue of their own",
+            );
+        }
+        if let Some(other) = responses.insert(&k.responses, name) {
+            return fail(
+                &["clients", name, "responses"],
+                format!("client `{other}` already reads `{}`: each client needs its own response queue", k.responses),
+            );
+        }
+        k.arrival.check().or_else(|m| fail(&["clients", name, "arrival"], m))?;
+        if k.messages == Some(0) {
+            return fail(&["clients", name, "messages"], "expected at least 1 (remove the client to send nothing)");
+        }
+        if k.prefetch == 0 {
+            return fail(&["clients", name, "prefetch"], "expected at least 1");
+        }
+        let count = k.keys.count();
+        if count == 0 || count > MAX_KEYS {
+            return fail(
+                &["clients", name, "keys", "count"],
+                format!("expected from 1 to {MAX_KEYS} keys, got {count}"),
+            );
+        }
+    }
     c.network.latency.check().or_else(|m| fail(&["network", "latency"], m))?;
     for (i, l) in c.network.links.iter().enumerate() {
         let i = i.to_string();
