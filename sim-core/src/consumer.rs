@@ -258,6 +258,11 @@ pub struct Consumer {
     /// Forwards not yet done, by a number that is never reused. Outbox
     /// entries (`durable`) survive a crash; the others are volatile.
     forwards: BTreeMap<u64, Forward>,
+    /// The forwards of each message (a redelivery may be forwarded again
+    /// while the first forward is pending), so that an ack finds them.
+    by_msg: BTreeMap<MsgId, Vec<u64>>,
+    /// Outbox entries among `forwards`.
+    outbox_len: usize,
     next_forward: u64,
     send_due: Deadlines,
     ack_due: Deadlines,
@@ -284,6 +289,8 @@ impl Consumer {
             buffer: VecDeque::new(),
             fwd: None,
             forwards: BTreeMap::new(),
+            by_msg: BTreeMap::new(),
+            outbox_len: 0,
             next_forward: 0,
             send_due: Deadlines::default(),
             ack_due: Deadlines::default(),
@@ -348,8 +355,7 @@ impl Consumer {
             // The entry was written in the effect's transaction: a repeat
             // the store skips wrote none (the first one's entry is there).
             self.add_forward(ctx, job.rec, None, true);
-            let entries = self.forwards.values().filter(|f| f.durable).count();
-            ctx.metric_max("outbox_max_entries", entries as f64);
+            ctx.metric_max("outbox_max_entries", self.outbox_len as f64);
         }
         None
     }
@@ -360,8 +366,22 @@ impl Consumer {
         let fid = self.next_forward;
         self.next_forward += 1;
         let (send_at, deadline) = (Time::MAX, Time::MAX);
+        self.by_msg.entry(rec.id).or_default().push(fid);
+        self.outbox_len += usize::from(durable);
         self.forwards.insert(fid, Forward { rec, input, durable, attempts: 0, send_at, deadline, refused: false });
         self.send_after(ctx, fid, delay);
+    }
+
+    fn remove_forward(&mut self, fid: u64) -> Option<Forward> {
+        let fw = self.forwards.remove(&fid)?;
+        if let Some(fids) = self.by_msg.get_mut(&fw.rec.id) {
+            fids.retain(|&f| f != fid);
+            if fids.is_empty() {
+                self.by_msg.remove(&fw.rec.id);
+            }
+        }
+        self.outbox_len -= usize::from(fw.durable);
+        Some(fw)
     }
 
     /// Sends forward `fid` after `delay` (at once when it is 0).
@@ -386,7 +406,7 @@ impl Consumer {
         } else {
             // Fire-and-forget: done as it leaves.
             ctx.send(f.to, publish(fw.rec, false, 1));
-            self.forwards.remove(&fid);
+            self.remove_forward(fid);
         }
     }
 
@@ -400,7 +420,7 @@ impl Consumer {
             return self.send_after(ctx, fid, backoff);
         }
         ctx.error("forward-failed");
-        if let Some((slot, tag)) = self.forwards.remove(&fid).and_then(|fw| fw.input) {
+        if let Some((slot, tag)) = self.remove_forward(fid).and_then(|fw| fw.input) {
             // Handed back: the broker delivers the input again, and the
             // forward is tried anew.
             self.release(ctx, slot, tag, false);
@@ -491,21 +511,18 @@ impl Component for Consumer {
                 if accepted {
                     // The next broker has the record: every forward of it
                     // already sent is done, whichever attempt this answers.
-                    let done: Vec<u64> = self
-                        .forwards
-                        .iter()
-                        .filter(|(_, f)| f.rec.id == id && f.attempts > 0)
-                        .map(|(&k, _)| k)
-                        .collect();
+                    let fids = self.by_msg.get(&id).map_or(&[][..], Vec::as_slice);
+                    let done: Vec<u64> = fids.iter().copied().filter(|f| self.forwards[f].attempts > 0).collect();
                     for fid in done {
-                        if let Some((slot, tag)) = self.forwards.remove(&fid).and_then(|f| f.input) {
+                        if let Some((slot, tag)) = self.remove_forward(fid).and_then(|f| f.input) {
                             self.release(ctx, slot, tag, true);
                         }
                     }
                 } else {
                     // A refusal of the attempt in progress fails it at its deadline.
-                    for f in self.forwards.values_mut() {
-                        if f.rec.id == id && f.attempts == attempt && f.deadline != Time::MAX {
+                    for fid in self.by_msg.get(&id).map_or(&[][..], Vec::as_slice) {
+                        let f = self.forwards.get_mut(fid).expect("indexed forwards exist");
+                        if f.attempts == attempt && f.deadline != Time::MAX {
                             f.refused = true;
                         }
                     }
@@ -567,8 +584,10 @@ impl Component for Consumer {
         self.buffer.clear();
         // Forwards in memory are lost; outbox entries are in the database.
         self.forwards.retain(|_, f| f.durable);
-        for f in self.forwards.values_mut() {
+        self.by_msg.clear();
+        for (&fid, f) in &mut self.forwards {
             (f.input, f.send_at, f.deadline, f.refused) = (None, Time::MAX, Time::MAX, false);
+            self.by_msg.entry(f.rec.id).or_default().push(fid);
         }
         self.send_due.clear();
         self.ack_due.clear();
