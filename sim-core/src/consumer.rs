@@ -43,6 +43,21 @@
 //! broker's `subscribed` and `cancelled` name the session they answer; one
 //! for an older session is stale and ignored.
 //!
+//! A consumer with `forward_to` forwards each record it processed (same id
+//! and key) to another queue broker: service A changing X and telling B to
+//! change Y, or a server replying on a response queue. It forwards whether
+//! or not the effect was new, so a redelivery still tells B. How it orders
+//! the two writes and its ack decides what a crash between them does:
+//! acked at the commit and sent after `forward_delay` (a crash in that
+//! window loses the forward for good); `ack = "after-forward"`, which acks
+//! the input only once the next broker acked the forward (the slot waits,
+//! and a forward given up after `forward_retries` nacks the input with
+//! requeue); or `outbox = true`, which writes the forward in the effect's
+//! transaction (durable) and has a relay publish it until acked, after
+//! restarts too. Simplifications: the outbox write never fails and
+//! survives every crash like the dedup store; the relay sends each entry
+//! on its own, so a retried one can overtake later ones.
+//!
 //! Network duplication can still deliver a message twice even at most once
 //! (the network model has no transport-level dedup). Transactional
 //! read-process-write comes with the log broker.
