@@ -43,6 +43,21 @@
 //! broker's `subscribed` and `cancelled` name the session they answer; one
 //! for an older session is stale and ignored.
 //!
+//! A consumer with `forward_to` forwards each record it processed (same id
+//! and key) to another queue broker: service A changing X and telling B to
+//! change Y, or a server replying on a response queue. It forwards whether
+//! or not the effect was new, so a redelivery still tells B. How it orders
+//! the two writes and its ack decides what a crash between them does:
+//! acked at the commit and sent after `forward_delay` (a crash in that
+//! window loses the forward for good); `ack = "after-forward"`, which acks
+//! the input only once the next broker acked the forward (the slot waits,
+//! and a forward given up after `forward_retries` nacks the input with
+//! requeue); or `outbox = true`, which writes the forward in the effect's
+//! transaction (durable) and has a relay publish it until acked, after
+//! restarts too. Simplifications: the outbox write never fails and
+//! survives every crash like the dedup store; the relay sends each entry
+//! on its own, so a retried one can overtake later ones.
+//!
 //! Network duplication can still deliver a message twice even at most once
 //! (the network model has no transport-level dedup). Transactional
 //! read-process-write comes with the log broker.
@@ -51,10 +66,11 @@ use crate::dist::{Dist, Sampler};
 use crate::engine::{Component, Ctx, TimerId};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::rng::chance;
-use crate::time::{ms_to_ns, Duration};
+use crate::time::{ms_to_ns, Duration, Time};
+use crate::timers::Deadlines;
 use crate::units::{Millis, Probability};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// A consumer as written in a scenario file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +111,34 @@ pub struct ConsumerSpec {
     /// message must take effect once in every domain. Default: `default`.
     #[serde(default)]
     pub domain: Option<String>,
+    /// After the effect, publish the same record (same id and key) to this
+    /// queue broker: a service that changes X and must tell B to change Y,
+    /// or a server that replies on a response queue.
+    #[serde(default)]
+    pub forward_to: Option<String>,
+    /// Whether a forward waits for the next broker's ack (default: fire-and-forget).
+    #[serde(default)]
+    pub forward_acks: ForwardAcks,
+    /// How long a forward waits for the broker's ack before the attempt
+    /// fails (default 1 s; with `forward_acks = "broker"`).
+    #[serde(default)]
+    pub forward_ack_timeout_ms: Option<Millis>,
+    /// How many times a failed forward is sent again (default 0; the outbox
+    /// relay retries until acked).
+    #[serde(default)]
+    pub forward_retries: Option<u32>,
+    /// Pause between a failed forward attempt and the next (default 0).
+    #[serde(default)]
+    pub forward_retry_backoff_ms: Option<Millis>,
+    /// Time from the local commit to the forward leaving: the window in
+    /// which a crash separates the two steps (default 0).
+    #[serde(default)]
+    pub forward_delay: Dist,
+    /// Transactional outbox: the forward is recorded in the same local
+    /// transaction as the effect (durable), and a relay publishes it until
+    /// the broker acks it.
+    #[serde(default)]
+    pub outbox: bool,
     /// The subscription it reads, when its source broker fans out (one of
     /// the broker's `subscriptions`); consumers of one subscription compete
     /// for its messages.
@@ -141,6 +185,11 @@ fn default_heartbeat() -> Millis {
 }
 
 impl ConsumerSpec {
+    /// The consumer group of a log consumer (default `group`).
+    pub fn group_name(&self) -> String {
+        self.group.clone().unwrap_or_else(|| "group".to_string())
+    }
+
     /// The name of this consumer's effect domain: `domain`, else its
     /// subscription's name (each subscriber keeps its own state), else
     /// `default`.
@@ -174,6 +223,21 @@ pub enum AckTiming {
     Before,
     /// Log brokers: commit what was processed every `auto_commit_interval_ms`.
     Auto,
+    /// After the effect and after the forward (`forward_to`) was acked by
+    /// the next broker.
+    #[serde(rename = "after-forward")]
+    AfterForward,
+}
+
+/// Whether a consumer's forward waits for the next broker's ack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardAcks {
+    /// Fire-and-forget: the forward is done the moment it leaves.
+    #[default]
+    None,
+    /// Wait for the broker's ack; retry on a timeout or a refusal.
+    Broker,
 }
 
 /// How a consumer applies a message's effect.
@@ -197,10 +261,52 @@ fn default_resubscribe() -> Millis {
 
 /// The timer tag of the subscription retry (slots use 0..concurrency).
 const TAG_RESUBSCRIBE: u64 = u64::MAX;
+/// A forward attempt is due (after `forward_delay`, or after a backoff).
+const TAG_FORWARD_SEND: u64 = u64::MAX - 1;
+/// The ack deadline of a forward attempt.
+const TAG_FORWARD_ACK: u64 = u64::MAX - 2;
 
 struct Job {
     rec: Record,
     tag: u64,
+    /// Processing is over, and the delivery waits for its forward's ack
+    /// before it is acked (`ack = "after-forward"`): the slot stays busy.
+    forwarding: bool,
+}
+
+/// How a consumer forwards what it processed (`forward_to`).
+struct Forwarding {
+    to: NodeId,
+    want_ack: bool,
+    ack_timeout_ns: Duration,
+    retries: u32,
+    backoff_ns: Duration,
+    delay: Sampler,
+    outbox: bool,
+}
+
+/// One forward of a record to the `forward_to` broker.
+struct Forward {
+    rec: Record,
+    /// The slot and delivery tag to ack once this forward is acked
+    /// (`ack = "after-forward"`).
+    input: Option<(usize, u64)>,
+    /// An outbox entry: written with the effect, kept across crashes, and
+    /// sent until the broker acks it.
+    durable: bool,
+    attempts: u32,
+    /// When the next attempt is due (`Time::MAX`: none is).
+    send_at: Time,
+    /// The ack deadline of the attempt in progress (`Time::MAX`: none).
+    deadline: Time,
+    /// The broker refused the attempt in progress: it fails at its deadline.
+    refused: bool,
+}
+
+/// A plain publish of `rec` (not from an idempotent producer), as a
+/// forwarding consumer or a client sends it.
+pub(crate) fn publish(rec: Record, want_ack: bool, attempt: u32) -> Msg {
+    Msg::Publish { rec, want_ack, attempt, epoch: 0, seq: 0 }
 }
 
 /// A running consumer.
@@ -221,6 +327,18 @@ pub struct Consumer {
     /// Work in progress, one entry per slot; the timer tag is the slot.
     slots: Vec<Option<Job>>,
     buffer: VecDeque<Job>,
+    fwd: Option<Forwarding>,
+    /// Forwards not yet done, by a number that is never reused. Outbox
+    /// entries (`durable`) survive a crash; the others are volatile.
+    forwards: BTreeMap<u64, Forward>,
+    /// The forwards of each message (a redelivery may be forwarded again
+    /// while the first forward is pending), so that an ack finds them.
+    by_msg: BTreeMap<MsgId, Vec<u64>>,
+    /// Outbox entries among `forwards`.
+    outbox_len: usize,
+    next_forward: u64,
+    send_due: Deadlines,
+    ack_due: Deadlines,
 }
 
 impl Consumer {
@@ -242,27 +360,166 @@ impl Consumer {
             store,
             slots: (0..concurrency).map(|_| None).collect(),
             buffer: VecDeque::new(),
+            fwd: None,
+            forwards: BTreeMap::new(),
+            by_msg: BTreeMap::new(),
+            outbox_len: 0,
+            next_forward: 0,
+            send_due: Deadlines::default(),
+            ack_due: Deadlines::default(),
         }
     }
 
-    /// Processing of `job` ended: apply its effect and ack, or nack.
-    fn finish(&mut self, ctx: &mut Ctx, job: Job) {
+    /// Makes this consumer forward each record it processes to broker
+    /// `to`, as `spec`'s `forward_*` and `outbox` fields say.
+    pub fn with_forward(mut self, spec: &ConsumerSpec, to: NodeId) -> Self {
+        self.fwd = Some(Forwarding {
+            to,
+            want_ack: spec.forward_acks == ForwardAcks::Broker || spec.outbox,
+            ack_timeout_ns: ms_to_ns(spec.forward_ack_timeout_ms.unwrap_or(Millis(1000.0)).0).max(1),
+            retries: if spec.outbox { u32::MAX } else { spec.forward_retries.unwrap_or(0) },
+            backoff_ns: ms_to_ns(spec.forward_retry_backoff_ms.unwrap_or(Millis(0.0)).0),
+            delay: spec.forward_delay.sampler(),
+            outbox: spec.outbox,
+        });
+        self
+    }
+
+    /// Processing of `job` in `slot` ended: apply its effect and ack, or
+    /// nack. Returns the job when the slot stays busy: its ack waits for
+    /// the forward's.
+    fn finish(&mut self, ctx: &mut Ctx, slot: usize, mut job: Job) -> Option<Job> {
         let id = job.rec.id;
         let poison = self.poison_probability > 0.0 && ctx.message_draw(id, "poison") < self.poison_probability;
         let failed = poison || chance(ctx.rng(), self.failure_probability);
+        let acks = self.ack != AckTiming::Before;
         if failed {
             ctx.error(if poison { "permanent-failure" } else { "transient-failure" });
-            if self.ack == AckTiming::After {
+            if acks {
                 ctx.send(self.source, Msg::Nack { tag: job.tag, requeue: !poison });
             }
-            return;
+            return None;
         }
         // The dedup check and the effect are one transaction.
-        if self.store.is_none_or(|store| ctx.dedup_insert(store, id)) {
+        let new = self.store.is_none_or(|store| ctx.dedup_insert(store, id));
+        if new {
             ctx.apply_effect(id);
         }
-        if self.ack == AckTiming::After {
+        let Some(outbox) = self.fwd.as_ref().map(|f| f.outbox) else {
+            if acks {
+                ctx.send(self.source, Msg::Ack { tag: job.tag });
+            }
+            return None;
+        };
+        if self.ack == AckTiming::AfterForward {
+            // The input is acked only once the next broker has the record.
+            self.add_forward(ctx, job.rec, Some((slot, job.tag)), false);
+            job.forwarding = true;
+            return Some(job);
+        }
+        if acks {
             ctx.send(self.source, Msg::Ack { tag: job.tag });
+        }
+        if !outbox {
+            // Told whether or not the effect was new: a redelivery whose
+            // effect is already in the store must still tell the next one.
+            self.add_forward(ctx, job.rec, None, false);
+        } else if new {
+            // The entry was written in the effect's transaction: a repeat
+            // the store skips wrote none (the first one's entry is there).
+            self.add_forward(ctx, job.rec, None, true);
+            ctx.metric_max("outbox_max_entries", self.outbox_len as f64);
+        }
+        None
+    }
+
+    fn add_forward(&mut self, ctx: &mut Ctx, rec: Record, input: Option<(usize, u64)>, durable: bool) {
+        let Some(f) = &self.fwd else { return };
+        let delay = f.delay.sample_ns(ctx.rng());
+        let fid = self.next_forward;
+        self.next_forward += 1;
+        let (send_at, deadline) = (Time::MAX, Time::MAX);
+        self.by_msg.entry(rec.id).or_default().push(fid);
+        self.outbox_len += usize::from(durable);
+        self.forwards.insert(fid, Forward { rec, input, durable, attempts: 0, send_at, deadline, refused: false });
+        self.send_after(ctx, fid, delay);
+    }
+
+    fn remove_forward(&mut self, fid: u64) -> Option<Forward> {
+        let fw = self.forwards.remove(&fid)?;
+        if let Some(fids) = self.by_msg.get_mut(&fw.rec.id) {
+            fids.retain(|&f| f != fid);
+            if fids.is_empty() {
+                self.by_msg.remove(&fw.rec.id);
+            }
+        }
+        self.outbox_len -= usize::from(fw.durable);
+        Some(fw)
+    }
+
+    /// Sends forward `fid` after `delay` (at once when it is 0).
+    fn send_after(&mut self, ctx: &mut Ctx, fid: u64, delay: Duration) {
+        if delay == 0 {
+            return self.send_forward(ctx, fid);
+        }
+        let Some(fw) = self.forwards.get_mut(&fid) else { return };
+        fw.send_at = ctx.now().saturating_add(delay);
+        self.send_due.add(ctx, fw.send_at, fid, TAG_FORWARD_SEND);
+    }
+
+    fn send_forward(&mut self, ctx: &mut Ctx, fid: u64) {
+        let (Some(f), Some(fw)) = (&self.fwd, self.forwards.get_mut(&fid)) else { return };
+        fw.attempts += 1;
+        fw.refused = false;
+        fw.send_at = Time::MAX;
+        if f.want_ack {
+            fw.deadline = ctx.now().saturating_add(f.ack_timeout_ns);
+            ctx.send(f.to, publish(fw.rec, true, fw.attempts));
+            self.ack_due.add(ctx, fw.deadline, fid, TAG_FORWARD_ACK);
+        } else {
+            // Fire-and-forget: done as it leaves.
+            ctx.send(f.to, publish(fw.rec, false, 1));
+            self.remove_forward(fid);
+        }
+    }
+
+    /// An attempt of forward `fid` timed out or was refused: try again, or
+    /// give up (an outbox entry is never given up).
+    fn forward_failed(&mut self, ctx: &mut Ctx, fid: u64) {
+        let (Some(f), Some(fw)) = (&self.fwd, self.forwards.get_mut(&fid)) else { return };
+        fw.deadline = Time::MAX;
+        if fw.durable || fw.attempts <= f.retries {
+            let backoff = f.backoff_ns;
+            return self.send_after(ctx, fid, backoff);
+        }
+        ctx.error("forward-failed");
+        if let Some((slot, tag)) = self.remove_forward(fid).and_then(|fw| fw.input) {
+            // Handed back: the broker delivers the input again, and the
+            // forward is tried anew.
+            self.release(ctx, slot, tag, false);
+        }
+    }
+
+    /// The delivery waiting in `slot` for its forward is done: ack it (or
+    /// nack it with requeue, when the forward was given up), and take the
+    /// next buffered delivery.
+    fn release(&mut self, ctx: &mut Ctx, slot: usize, tag: u64, ok: bool) {
+        if !self.slots.get(slot).is_some_and(|s| s.as_ref().is_some_and(|j| j.forwarding && j.tag == tag)) {
+            return;
+        }
+        self.slots[slot] = None;
+        ctx.send(self.source, if ok { Msg::Ack { tag } } else { Msg::Nack { tag, requeue: true } });
+        if let Some(next) = self.buffer.pop_front() {
+            self.begin(ctx, slot, next);
+        }
+    }
+
+    /// In the drain, with no forward left, the forward timers guard nothing
+    /// and would only keep the run waiting.
+    fn settle_timers(&mut self, ctx: &mut Ctx) {
+        if ctx.draining() && self.forwards.is_empty() {
+            self.send_due.cancel_all(ctx);
+            self.ack_due.cancel_all(ctx);
         }
     }
 
@@ -288,10 +545,20 @@ impl Component for Consumer {
         self.subscribe(ctx);
     }
 
+    fn restart(&mut self, ctx: &mut Ctx) {
+        self.start(ctx);
+        // The outbox relay starts again on every entry still there.
+        let entries: Vec<u64> = self.forwards.keys().copied().collect();
+        for fid in entries {
+            let delay = self.fwd.as_ref().map_or(0, |f| f.delay.sample_ns(ctx.rng()));
+            self.send_after(ctx, fid, delay);
+        }
+    }
+
     fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) {
         match msg {
             Msg::Deliver { rec, tag, .. } => {
-                let job = Job { rec, tag };
+                let job = Job { rec, tag, forwarding: false };
                 match self.slots.iter().position(Option::is_none) {
                     Some(slot) => self.begin(ctx, slot, job),
                     None => self.buffer.push_back(job),
@@ -313,26 +580,73 @@ impl Component for Consumer {
                     ctx.cancel_timer(id);
                 }
             }
+            Msg::PublishAck { id, accepted, attempt } => {
+                if accepted {
+                    // The next broker has the record: every forward of it
+                    // already sent is done, whichever attempt this answers.
+                    let fids = self.by_msg.get(&id).map_or(&[][..], Vec::as_slice);
+                    let done: Vec<u64> = fids.iter().copied().filter(|f| self.forwards[f].attempts > 0).collect();
+                    for fid in done {
+                        if let Some((slot, tag)) = self.remove_forward(fid).and_then(|f| f.input) {
+                            self.release(ctx, slot, tag, true);
+                        }
+                    }
+                } else {
+                    // A refusal of the attempt in progress fails it at its deadline.
+                    for fid in self.by_msg.get(&id).map_or(&[][..], Vec::as_slice) {
+                        let f = self.forwards.get_mut(fid).expect("indexed forwards exist");
+                        if f.attempts == attempt && f.deadline != Time::MAX {
+                            f.refused = true;
+                        }
+                    }
+                }
+                self.settle_timers(ctx);
+            }
             _ => {}
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx, tag: u64) {
-        if tag == TAG_RESUBSCRIBE {
-            self.retry = None;
-            // The subscribe or its confirmation was lost: ask again.
-            if !self.subscribed {
-                self.subscribe(ctx);
+        match tag {
+            TAG_RESUBSCRIBE => {
+                self.retry = None;
+                // The subscribe or its confirmation was lost: ask again.
+                if !self.subscribed {
+                    self.subscribe(ctx);
+                }
             }
-            return;
-        }
-        let slot = tag as usize;
-        let Some(job) = self.slots.get_mut(slot).and_then(Option::take) else {
-            return;
-        };
-        self.finish(ctx, job);
-        if let Some(next) = self.buffer.pop_front() {
-            self.begin(ctx, slot, next);
+            TAG_FORWARD_SEND => {
+                let forwards = &self.forwards;
+                let due = |fid, at| forwards.get(&fid).is_some_and(|f: &Forward| f.send_at == at);
+                for fid in self.send_due.expire(ctx, TAG_FORWARD_SEND, due) {
+                    self.send_forward(ctx, fid);
+                }
+                self.settle_timers(ctx);
+            }
+            TAG_FORWARD_ACK => {
+                let forwards = &self.forwards;
+                let live = |fid, at| forwards.get(&fid).is_some_and(|f: &Forward| f.deadline == at);
+                for fid in self.ack_due.expire(ctx, TAG_FORWARD_ACK, live) {
+                    if !self.forwards.get(&fid).is_some_and(|f| f.refused) {
+                        ctx.error("forward-timeout");
+                    }
+                    self.forward_failed(ctx, fid);
+                }
+                self.settle_timers(ctx);
+            }
+            _ => {
+                let slot = tag as usize;
+                let Some(job) = self.slots.get_mut(slot).and_then(Option::take) else {
+                    return;
+                };
+                if let Some(job) = self.finish(ctx, slot, job) {
+                    self.slots[slot] = Some(job); // waits for its forward
+                    return;
+                }
+                if let Some(next) = self.buffer.pop_front() {
+                    self.begin(ctx, slot, next);
+                }
+            }
         }
     }
 
@@ -341,10 +655,24 @@ impl Component for Consumer {
         self.retry = None;
         self.slots.iter_mut().for_each(|s| *s = None);
         self.buffer.clear();
+        // Forwards in memory are lost; outbox entries are in the database.
+        self.forwards.retain(|_, f| f.durable);
+        self.by_msg.clear();
+        for (&fid, f) in &mut self.forwards {
+            (f.input, f.send_at, f.deadline, f.refused) = (None, Time::MAX, Time::MAX, false);
+            self.by_msg.entry(f.rec.id).or_default().push(fid);
+        }
+        self.send_due.clear();
+        self.ack_due.clear();
+    }
+
+    fn drain(&mut self, ctx: &mut Ctx) {
+        self.settle_timers(ctx);
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {
         out.extend(self.slots.iter().flatten().map(|j| j.rec.id));
         out.extend(self.buffer.iter().map(|j| j.rec.id));
+        out.extend(self.forwards.values().map(|f| f.rec.id));
     }
 }

@@ -75,78 +75,77 @@ fn lookup(json: &Value, path: &[String]) -> Option<f64> {
     v.as_f64()
 }
 
-/// Appends the dotted paths of the numbers in `v` under `prefix`.
-fn walk(prefix: &str, v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                walk(&p, x, out);
+fn numeric_paths(example: &Value) -> Vec<String> {
+    fn walk(prefix: &str, v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    walk(&p, x, out);
+                }
             }
+            Value::Number(_) => out.push(prefix.to_string()),
+            _ => {}
         }
-        Value::Number(_) => out.push(prefix.to_string()),
-        _ => {}
     }
+    let mut out = Vec::new();
+    walk("", example, &mut out);
+    out
 }
 
-/// The numeric keys an expectation may name.
+/// The numeric keys an expectation may name (besides `errors_by_kind.KIND`,
+/// `metrics.NAME` and `domains.DOMAIN.KEY`, whose names depend on the run).
 pub fn known_paths() -> Vec<String> {
-    let mut out = Vec::new();
-    let example = serde_json::to_value(crate::summary::VariantSummary::default()).unwrap_or_default();
-    walk("", &example, &mut out);
-    out
+    numeric_paths(&serde_json::to_value(crate::summary::VariantSummary::default()).unwrap_or_default())
 }
 
-/// The keys of one effect domain's counts (`lost`, `latency_ms.p99`, ...).
-fn domain_paths() -> Vec<String> {
-    let mut out = Vec::new();
-    let example = serde_json::to_value(crate::ledger::DomainCounts::default()).unwrap_or_default();
-    walk("", &example, &mut out);
-    out
-}
-
-/// Checks that every `domains.NAME...` expectation names one of `domains`
-/// (the scenario's effect domains); on failure, says which one (its index)
-/// and why.
-pub fn check_domains(exprs: &[String], domains: &[String]) -> Result<(), (usize, String)> {
-    for (i, e) in exprs.iter().enumerate() {
-        let Ok(x) = parse(e) else { continue };
-        if x.path.len() >= 2 && x.path[0] == "domains" && !domains.contains(&x.path[1]) {
-            let names = domains.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ");
-            return Err((i, format!("`{e}`: no effect domain `{}` (domains: {names})", x.path[1])));
-        }
-    }
-    Ok(())
+/// The keys of one effect domain's counts (`domains.DOMAIN.KEY`).
+pub fn domain_paths() -> Vec<String> {
+    numeric_paths(&serde_json::to_value(crate::ledger::DomainCounts::default()).unwrap_or_default())
 }
 
 /// Checks that every expectation parses and names a known key; on failure,
-/// says which one (its index) and why.
+/// says which one (its index) and why. Any domain name is accepted.
 pub fn check_all(exprs: &[String]) -> Result<(), (usize, String)> {
+    check_all_in(exprs, None)
+}
+
+/// As [`check_all`], and a `domains.DOMAIN.KEY` must name one of `domains`
+/// (when given: the effect domains of the scenario).
+pub fn check_all_in(exprs: &[String], domains: Option<&[String]>) -> Result<(), (usize, String)> {
     let known = known_paths();
+    let per_domain = domain_paths();
     for (i, e) in exprs.iter().enumerate() {
-        check_one(e, &known).map_err(|m| (i, m))?;
+        check_one(e, &known, &per_domain, domains).map_err(|m| (i, m))?;
     }
     Ok(())
 }
 
-fn check_one(e: &str, known: &[String]) -> Result<(), String> {
+fn check_one(e: &str, known: &[String], per_domain: &[String], domains: Option<&[String]>) -> Result<(), String> {
     let x = parse(e)?;
     let p = x.path.join(".");
-    // Error kinds are open-ended: any `errors_by_kind.NAME` is allowed (absent = 0).
-    let error_kind = x.path.len() == 2 && x.path[0] == "errors_by_kind";
-    // Named metrics are open-ended too (absent = 0); an effect domain's
-    // counts are named `domains.NAME.KEY` (see `check_domains` for NAME).
-    let metric = x.path.len() == 2 && x.path[0] == "metrics";
-    let domain = x.path.len() >= 3 && x.path[0] == "domains" && domain_paths().contains(&x.path[2..].join("."));
-    if known.contains(&p) || error_kind || metric || domain {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{e}`: unknown key `{p}`; known keys: {}; and open-ended ones: errors_by_kind.KIND, metrics.NAME, domains.DOMAIN.KEY (KEY one of {})",
-            known.join(", "),
-            domain_paths().join(", ")
-        ))
+    // Error kinds and metrics are open-ended: any `errors_by_kind.NAME` or
+    // `metrics.NAME` is allowed (absent = 0).
+    let open = x.path.len() == 2 && (x.path[0] == "errors_by_kind" || x.path[0] == "metrics");
+    if known.contains(&p) || open {
+        return Ok(());
     }
+    if x.path.len() >= 3 && x.path[0] == "domains" {
+        let name = &x.path[1];
+        if let Some(names) = domains.filter(|d| !d.contains(name)) {
+            let list = names.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ");
+            return Err(format!("`{e}`: no effect domain named `{name}` (domains: {list})"));
+        }
+        let key = x.path[2..].join(".");
+        if per_domain.contains(&key) {
+            return Ok(());
+        }
+        return Err(format!("`{e}`: unknown key `{key}` of a domain; known keys: {}", per_domain.join(", ")));
+    }
+    Err(format!(
+        "`{e}`: unknown key `{p}`; known keys: {}, errors_by_kind.KIND, metrics.NAME, domains.DOMAIN.KEY",
+        known.join(", ")
+    ))
 }
 
 /// Checks one expectation against a variant's summary (as JSON). An
@@ -195,16 +194,17 @@ mod tests {
     }
 
     #[test]
-    fn domains_and_metrics_are_open_ended_keys() {
-        let ok = ["domains.email.lost == 0".into(), "domains.x.latency_ms.p99 < 5".into(), "metrics.m > 0".into()];
-        assert!(check_all(&ok).is_ok());
-        assert!(check_all(&["domains.email.lots == 0".into()]).is_err());
-        assert!(check_all(&["metrics.a.b > 0".into()]).is_err());
-        let domains = ["email".to_string()];
-        assert!(check_domains(&ok[..1], &domains).is_ok());
-        assert_eq!(check_domains(&ok[..2], &domains).map_err(|e| e.0), Err(1), "no domain `x`");
-        let s = serde_json::json!({"metrics": {}, "domains": {"email": {"lost": 3}}});
-        assert!(evaluate("metrics.m == 0", &s).held, "a metric never reported is 0");
-        assert!(evaluate("domains.email.lost == 3", &s).held);
+    fn domain_and_metric_paths_are_checked_and_absent_metrics_are_zero() {
+        let domains = ["x".to_string(), "y".to_string()];
+        let ok = |e: &str| check_all_in(&[e.to_string()], Some(&domains)).is_ok();
+        assert!(ok("domains.x.lost == 0"));
+        assert!(ok("domains.y.latency_ms.p99 < 10"));
+        assert!(ok("metrics.late_responses > 0"));
+        assert!(!ok("domains.z.lost == 0"), "no domain z");
+        assert!(!ok("domains.x.lots == 0"), "no key lots");
+        assert!(!ok("metrics.a.b == 0"));
+        let s = serde_json::json!({"domains": {"x": {"lost": 2}}, "metrics": {}});
+        assert!(evaluate("domains.x.lost == 2", &s).held);
+        assert!(evaluate("metrics.late_responses == 0", &s).held, "a metric never reported is 0");
     }
 }

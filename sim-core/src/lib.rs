@@ -9,6 +9,7 @@
 //! - [`engine`]: the event queue, the dispatch loop, the phases of a run;
 //! - [`net`]: links, latency, loss, duplication, partitions, crashes;
 //! - [`producer`], [`broker`], [`consumer`], [`log_consumer`]: the components;
+//! - [`client`]: request/response clients (async RPC over two queues);
 //! - [`ledger`]: the omniscient record that counts lost, duplicated and
 //!   reordered messages;
 //! - [`metrics`]: histograms, counters, time series;
@@ -22,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod broker;
+pub mod client;
 pub mod consumer;
 pub mod dist;
 pub mod engine;

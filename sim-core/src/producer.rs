@@ -204,7 +204,7 @@ impl Arrival {
     }
 
     /// Time from `now` to the next arrival.
-    fn next_gap(&self, now: Time, rng: &mut SimRng) -> Duration {
+    pub fn next_gap(&self, now: Time, rng: &mut SimRng) -> Duration {
         let exp_gap =
             |rate: f64, rng: &mut SimRng| -> f64 { crate::dist::standard_exponential(rng) / rate * NS_PER_S as f64 };
         match self {
@@ -304,15 +304,19 @@ impl Keys {
     }
 }
 
-enum KeyGen {
+/// Draws keys as a [`Keys`] distribution says.
+pub enum KeyGen {
+    /// Always key 0.
     One,
+    /// Keys 0..n, equally likely.
     Uniform(u64),
     /// Cumulative zipf weights of keys 0..count (exact, by table).
     Zipf(Vec<f64>),
 }
 
 impl KeyGen {
-    fn new(keys: &Keys) -> Self {
+    /// A generator for `keys`.
+    pub fn new(keys: &Keys) -> Self {
         match keys {
             Keys::Uniform { count } if *count <= 1 => KeyGen::One,
             Keys::Uniform { count } => KeyGen::Uniform(*count),
@@ -329,7 +333,8 @@ impl KeyGen {
         }
     }
 
-    fn draw(&self, rng: &mut SimRng) -> u64 {
+    /// Draws one key.
+    pub fn draw(&self, rng: &mut SimRng) -> u64 {
         match self {
             KeyGen::One => 0,
             KeyGen::Uniform(n) => ((unit(rng) * *n as f64) as u64).min(n - 1),

@@ -1,10 +1,11 @@
 //! Turns a validated [`Config`] into a ready-to-run [`Engine`]. Node ids
-//! follow a fixed order (producers, brokers, consumers, each by name), and
-//! every random stream is named after its node, so the run depends only on
-//! the configuration and the seed.
+//! follow a fixed order (producers, brokers, consumers, clients, each by
+//! name), and every random stream is named after its node, so the run
+//! depends only on the configuration and the seed.
 
 use super::schema::{Config, FaultSpec};
 use crate::broker::{BrokerSpec, GroupInfo, LogBroker, LogSpec, QueueBroker};
+use crate::client::Client;
 use crate::consumer::{AckTiming, Consumer, ConsumerSpec};
 use crate::engine::{Component, Engine, RunError, RunLimits, RunOutput};
 use crate::log_consumer::{CommitMode, LogConsumer, LogConsumerSetup};
@@ -23,6 +24,8 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
     names.extend(config.producers.keys().cloned());
     names.extend(config.brokers.keys().cloned());
     names.extend(config.consumers.keys().cloned());
+    // Clients come last, so that adding them shifts no other node's id.
+    names.extend(config.clients.keys().cloned());
     let ids: BTreeMap<&str, NodeId> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i as NodeId)).collect();
     let id = |n: &str| ids[n];
 
@@ -37,13 +40,8 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
     let n = names.len();
     let mut domains: Vec<String> = Vec::new();
     let mut domain_of = vec![0; n];
-    let domain_name = |c: &ConsumerSpec| match (&c.domain, log_of(&c.source)) {
-        (Some(d), _) => d.clone(),
-        (None, Some(_)) => group_name(c),
-        (None, None) => c.domain_name(),
-    };
-    for (name, c) in &config.consumers {
-        let d = domain_name(c);
+    let users = config.consumers.iter().map(|(name, c)| (name, config.consumer_domain(c)));
+    for (name, d) in users.chain(config.clients.iter().map(|(name, c)| (name, c.domain_name()))) {
         let i = domains.iter().position(|x| *x == d).unwrap_or_else(|| {
             domains.push(d);
             domains.len() - 1
@@ -114,9 +112,18 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
         });
         let component: Box<dyn Component> = match log_of(&c.source) {
             Some(l) => Box::new(LogConsumer::new(log_setup(c, l, id(&c.source), store, &group_ids(config, &c.source)))),
-            None => Box::new(Consumer::new(c, id(&c.source), store)),
+            None => {
+                let mut consumer = Consumer::new(c, id(&c.source), store);
+                if let Some(to) = &c.forward_to {
+                    consumer = consumer.with_forward(c, id(to));
+                }
+                Box::new(consumer)
+            }
         };
         nodes.push((name.clone(), component));
+    }
+    for (name, c) in &config.clients {
+        nodes.push((name.clone(), Box::new(Client::new(c, id(&c.target), id(&c.responses)))));
     }
 
     let net = &config.network;
@@ -163,7 +170,7 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
 
 /// The consumer group of a log consumer.
 fn group_name(c: &ConsumerSpec) -> String {
-    c.group.clone().unwrap_or_else(|| "group".to_string())
+    c.group_name()
 }
 
 /// The groups of log broker `broker`, in the order the broker numbers them.
@@ -196,7 +203,7 @@ fn log_setup(
         processing: c.processing.clone(),
         commit: match c.ack {
             AckTiming::Before => CommitMode::Before,
-            AckTiming::After => CommitMode::After,
+            AckTiming::After | AckTiming::AfterForward => CommitMode::After,
             AckTiming::Auto => CommitMode::Auto(ms_to_ns(c.auto_commit_interval_ms.0)),
         },
         max_poll_records: c.max_poll_records.max(1),

@@ -462,16 +462,17 @@ impl Scenario {
             }
             self.apply_overrides(&mut table)?;
             let mut config = self.resolve(table, Some(v))?;
+            let mut domains = config.effect_domains();
+            if domains.is_empty() {
+                domains.push("default".to_string());
+            }
             // The base's expectations are the base's fault; the variant's are the variant's.
             let variant_path = vec!["variants".to_string(), v.name.clone(), "expect".to_string()];
-            let domains = domain_names(&config);
             for (exprs, path, variant) in [
                 (&config.expect, vec!["expect".to_string()], None),
                 (&v.expect, variant_path, self.declared.then(|| v.name.clone())),
             ] {
-                let checked =
-                    crate::expect::check_all(exprs).and_then(|()| crate::expect::check_domains(exprs, &domains));
-                if let Err((index, message)) = checked {
+                if let Err((index, message)) = crate::expect::check_all_in(exprs, Some(&domains)) {
                     let mut at = path.clone();
                     at.push(index.to_string());
                     return Err(ScenarioError {
@@ -560,16 +561,6 @@ impl Scenario {
 }
 
 /// The effect domains a run of `config` has (as `build` numbers them).
-fn domain_names(config: &Config) -> Vec<String> {
-    let mut names: Vec<String> = config.consumers.values().map(|c| c.domain_name()).collect();
-    names.sort();
-    names.dedup();
-    if names.is_empty() {
-        names.push("default".to_string());
-    }
-    names
-}
-
 fn placeholder_config() -> Config {
     Config {
         name: String::new(),
@@ -583,5 +574,6 @@ fn placeholder_config() -> Config {
         consumers: Default::default(),
         faults: Vec::new(),
         expect: Vec::new(),
+        clients: Default::default(),
     }
 }

@@ -4,6 +4,7 @@
 //! documented in `docs/scenario-format.md`.
 
 use crate::broker::BrokerSpec;
+use crate::client::ClientSpec;
 use crate::consumer::ConsumerSpec;
 use crate::dist::Dist;
 use crate::producer::ProducerSpec;
@@ -47,6 +48,36 @@ pub struct Config {
     /// Expectations checked on every variant (`"lost == 0"`).
     #[serde(default)]
     pub expect: Vec<String>,
+    /// Request/response clients, by name.
+    #[serde(default)]
+    pub clients: BTreeMap<String, ClientSpec>,
+}
+
+impl Config {
+    /// The effect domain of consumer `c`: its `domain`; else, for a member
+    /// of a log broker's consumer group, the group's name; else its
+    /// subscription's name, or `default`.
+    pub fn consumer_domain(&self, c: &ConsumerSpec) -> String {
+        match (&c.domain, self.brokers.get(&c.source)) {
+            (None, Some(BrokerSpec::Log(_))) => c.group_name(),
+            _ => c.domain_name(),
+        }
+    }
+
+    /// The effect domains, in the order they are numbered: each consumer's
+    /// (in name order), then each client's, each named once. A scenario
+    /// without consumers or clients has none (the ledger then has one,
+    /// `default`).
+    pub fn effect_domains(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let named = self.consumers.values().map(|c| self.consumer_domain(c));
+        for d in named.chain(self.clients.values().map(|c| c.domain_name())) {
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        out
+    }
 }
 
 fn default_seed() -> u64 {

@@ -24,7 +24,8 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
         .keys()
         .map(|n| ("producers", n))
         .chain(c.brokers.keys().map(|n| ("brokers", n)))
-        .chain(c.consumers.keys().map(|n| ("consumers", n)));
+        .chain(c.consumers.keys().map(|n| ("consumers", n)))
+        .chain(c.clients.keys().map(|n| ("clients", n)));
     for (kind, name) in named {
         if name.is_empty() || name.contains(char::is_whitespace) {
             return fail(&[kind, name], "a node name must be non-empty and without spaces");
@@ -52,13 +53,19 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
         return fail(&["run", "max_events"], "expected at least 1");
     }
     if c.run.duration_ms.is_none() {
-        if c.producers.is_empty() {
+        if c.producers.is_empty() && c.clients.is_empty() {
             return fail(&["run", "duration_ms"], "the run never ends: with no producers, set run.duration_ms");
         }
         if let Some((name, _)) = c.producers.iter().find(|(_, p)| p.messages.is_none()) {
             return fail(
                 &["producers", name, "messages"],
                 "the run never ends: give every producer a `messages` count, or set run.duration_ms",
+            );
+        }
+        if let Some((name, _)) = c.clients.iter().find(|(_, k)| k.messages.is_none()) {
+            return fail(
+                &["clients", name, "messages"],
+                "the run never ends: give every client a `messages` count, or set run.duration_ms",
             );
         }
     }
@@ -170,6 +177,7 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
         if k.prefetch == Some(0) {
             return fail(&["consumers", name, "prefetch"], "expected at least 1");
         }
+        forwarding(name, k, &brokers, &is_broker)?;
         let crate::broker::BrokerSpec::Queue(q) = &c.brokers[&k.source] else { continue };
         let subs = list(&mut q.subscriptions.keys());
         match &k.subscription {
@@ -198,6 +206,41 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
                 );
             }
             _ => {}
+        }
+    }
+    forward_loops(c)?;
+    let mut responses: BTreeMap<&str, &str> = BTreeMap::new();
+    for (name, k) in &c.clients {
+        for (field, b) in [("target", &k.target), ("responses", &k.responses)] {
+            if !is_broker(b) {
+                return fail(&["clients", name, field], format!("no broker named `{b}` (brokers: {brokers})"));
+            }
+        }
+        if k.responses == k.target {
+            return fail(
+                &["clients", name, "responses"],
+                "expected a broker other than `target`: responses need a queue of their own",
+            );
+        }
+        if let Some(other) = responses.insert(&k.responses, name) {
+            return fail(
+                &["clients", name, "responses"],
+                format!("client `{other}` already reads `{}`: each client needs its own response queue", k.responses),
+            );
+        }
+        k.arrival.check().or_else(|m| fail(&["clients", name, "arrival"], m))?;
+        if k.messages == Some(0) {
+            return fail(&["clients", name, "messages"], "expected at least 1 (remove the client to send nothing)");
+        }
+        if k.prefetch == 0 {
+            return fail(&["clients", name, "prefetch"], "expected at least 1");
+        }
+        let count = k.keys.count();
+        if count == 0 || count > MAX_KEYS {
+            return fail(
+                &["clients", name, "keys", "count"],
+                format!("expected from 1 to {MAX_KEYS} keys, got {count}"),
+            );
         }
     }
     c.network.latency.check().or_else(|m| fail(&["network", "latency"], m))?;
@@ -255,4 +298,111 @@ pub(super) fn validate(c: &Config) -> Result<(), Failure> {
         }
     }
     super::validate_log::validate_logs(c)
+}
+
+/// Checks a consumer's `forward_*`, `outbox` and `ack = "after-forward"`.
+fn forwarding(
+    name: &str,
+    k: &crate::consumer::ConsumerSpec,
+    brokers: &str,
+    is_broker: &dyn Fn(&str) -> bool,
+) -> Result<(), Failure> {
+    use crate::consumer::{AckTiming, ForwardAcks};
+    let at = |field: &str| path(&["consumers", name, field]);
+    let acked = k.forward_acks == ForwardAcks::Broker;
+    let Some(to) = &k.forward_to else {
+        let set = [
+            ("forward_acks", acked),
+            ("forward_ack_timeout_ms", k.forward_ack_timeout_ms.is_some()),
+            ("forward_retries", k.forward_retries.is_some()),
+            ("forward_retry_backoff_ms", k.forward_retry_backoff_ms.is_some()),
+            ("forward_delay", k.forward_delay != crate::dist::Dist::default()),
+            ("outbox", k.outbox),
+        ];
+        if let Some((field, _)) = set.iter().find(|(_, s)| *s) {
+            return Err((at(field), "applies only to a consumer that forwards: set forward_to".into()));
+        }
+        if k.ack == AckTiming::AfterForward {
+            return Err((at("ack"), "\"after-forward\" needs a forward: set forward_to".into()));
+        }
+        return Ok(());
+    };
+    if !is_broker(to) {
+        return Err((at("forward_to"), format!("no broker named `{to}` (brokers: {brokers})")));
+    }
+    if *to == k.source {
+        return Err((
+            at("forward_to"),
+            "expected a broker other than `source`: it would forward to itself forever".into(),
+        ));
+    }
+    k.forward_delay.check().map_err(|m| (at("forward_delay"), m))?;
+    if !acked {
+        for (field, set) in [
+            ("forward_ack_timeout_ms", k.forward_ack_timeout_ms.is_some()),
+            ("forward_retries", k.forward_retries.is_some()),
+            ("forward_retry_backoff_ms", k.forward_retry_backoff_ms.is_some()),
+        ] {
+            if set {
+                return Err((
+                    at(field),
+                    "applies only when the forward waits for the broker's ack: set forward_acks = \"broker\"".into(),
+                ));
+            }
+        }
+        if k.ack == AckTiming::AfterForward {
+            return Err((
+                at("ack"),
+                "\"after-forward\" acks the input when the forward is acked: set forward_acks = \"broker\"".into(),
+            ));
+        }
+        if k.outbox {
+            return Err((
+                at("outbox"),
+                "the outbox relay deletes an entry once the broker acks it: set forward_acks = \"broker\"".into(),
+            ));
+        }
+    }
+    if k.outbox {
+        if k.forward_retries.is_some() {
+            return Err((at("forward_retries"), "the outbox relay retries until acked: remove it".into()));
+        }
+        if k.ack == AckTiming::AfterForward {
+            return Err((
+                at("ack"),
+                "with the outbox the forward is safe once committed: the input is acked then (ack = \"after\")".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses forwards that go round in a loop (a consumer of `a` forwards
+/// to `b`, whose consumer forwards back to `a`): a record would circulate
+/// for ever.
+fn forward_loops(c: &Config) -> Result<(), Failure> {
+    let next = |broker: &str| -> Vec<&str> {
+        c.consumers.values().filter(|k| k.source == broker).filter_map(|k| k.forward_to.as_deref()).collect()
+    };
+    for (name, k) in &c.consumers {
+        let Some(first) = k.forward_to.as_deref() else { continue };
+        // Every broker reachable from this forward, breadth first.
+        let mut seen: Vec<&str> = vec![first];
+        let mut i = 0;
+        while i < seen.len() {
+            for b in next(seen[i]) {
+                if b == k.source {
+                    return fail(
+                        &["consumers", name, "forward_to"],
+                        format!("forwards would go round in a loop: {} -> {first} -> ... -> {b}", k.source),
+                    );
+                }
+                if !seen.contains(&b) {
+                    seen.push(b);
+                }
+            }
+            i += 1;
+        }
+    }
+    Ok(())
 }

@@ -102,6 +102,19 @@ pub(super) fn validate_logs(c: &Config) -> Result<(), Failure> {
             }
             continue;
         };
+        for (field, set) in [
+            ("forward_to", k.forward_to.is_some()),
+            ("outbox", k.outbox),
+            ("subscription", k.subscription.is_some()),
+            ("ack", k.ack == AckTiming::AfterForward),
+        ] {
+            if set {
+                return fail(
+                    &["consumers", name, field],
+                    "applies only to consumers of a queue broker (a log stage writes with output_topic)",
+                );
+            }
+        }
         let Some(t) = &k.topic else {
             return fail(
                 &["consumers", name, "topic"],
