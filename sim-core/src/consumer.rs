@@ -20,8 +20,8 @@
 //! as the effect (an `INSERT IGNORE` keyed by message id), and a message
 //! already there is skipped. The store is a database shared by every
 //! consumer that names it in `dedup_store` (by default, all consumers of
-//! the same broker), so a message redelivered to another consumer is caught
-//! too. With `ack = "after"` this gives an effect applied exactly once.
+//! the same broker and subscription, or of the same log consumer group),
+//! so a message redelivered to another consumer is caught too. With `ack = "after"` this gives an effect applied exactly once.
 //! Simplification: the store never fails, answers without network delay,
 //! survives every crash, and keeps every id (a real one would expire them).
 //!
@@ -38,7 +38,8 @@
 //!
 //! Deliveries that arrive while every slot is busy wait in a local buffer.
 //! A crash loses the work in progress and the buffer (volatile); the broker
-//! gets them back when the consumer re-subscribes on restart, or when it
+//! gets them back when the crash's connection-close notice (`PeerDown`)
+//! reaches it, when the consumer re-subscribes on restart, or when it
 //! cancels the consumer for holding a delivery past its timeout. The
 //! broker's `subscribed` and `cancelled` name the session they answer; one
 //! for an older session is stale and ignored.
@@ -103,12 +104,14 @@ pub struct ConsumerSpec {
     #[serde(default)]
     pub poison_probability: Probability,
     /// The dedup store of an idempotent effect; consumers naming the same
-    /// store share it. Default: the source broker's name (one store per broker).
+    /// store share it. Default: one store per source broker (per
+    /// subscription of a fan-out broker, per group of a log broker).
     #[serde(default)]
     pub dedup_store: Option<String>,
     /// The effect domain this consumer's effect belongs to (see the
     /// ledger): consumers of one domain change the same state, and every
-    /// message must take effect once in every domain. Default: `default`.
+    /// message must take effect once in every domain. Default: the group's
+    /// name for a log consumer, else the subscription's name, else `default`.
     #[serde(default)]
     pub domain: Option<String>,
     /// After the effect, publish the same record (same id and key) to this

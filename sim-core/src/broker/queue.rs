@@ -418,9 +418,9 @@ impl SubQueue {
 
     /// `from`'s connection closed. Returns whether anything changed.
     fn peer_down(&mut self, ctx: &mut Ctx, policy: &Policy, from: NodeId) -> bool {
-        // As RabbitMQ does, take back all it held at once. The notice names
-        // its session, so a consumer already back (the notice was slow)
-        // resubscribes.
+        // As RabbitMQ does, take back all it held at once. The cancellation
+        // sent back names the consumer's session, so a consumer already back
+        // (the notice was slow) resubscribes.
         if !self.subscribers.iter().any(|s| s.node == from && s.active) {
             return false;
         }

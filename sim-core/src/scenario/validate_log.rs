@@ -82,6 +82,26 @@ pub(super) fn validate_logs(c: &Config) -> Result<(), Failure> {
             }
         }
     }
+    // Forwards and requests are publishes: a log broker takes produce
+    // requests to a topic instead.
+    for (name, k) in &c.consumers {
+        if let Some(to) = k.forward_to.as_deref().filter(|to| log(to).is_some()) {
+            return fail(
+                &["consumers", name, "forward_to"],
+                format!("`{to}` is a log broker: forward_to names a queue broker"),
+            );
+        }
+    }
+    for (name, k) in &c.clients {
+        for (field, b) in [("target", &k.target), ("responses", &k.responses)] {
+            if log(b).is_some() {
+                return fail(
+                    &["clients", name, field],
+                    format!("`{b}` is a log broker: clients talk to queue brokers"),
+                );
+            }
+        }
+    }
     let mut group_topics: BTreeMap<(&str, String), &str> = BTreeMap::new();
     // Members of one group must agree on what the group is.
     let mut group_settings: BTreeMap<(&str, String), (&str, String)> = BTreeMap::new();
