@@ -342,6 +342,8 @@ pub struct Consumer {
     next_forward: u64,
     send_due: Deadlines,
     ack_due: Deadlines,
+    /// This consumer's effect domain.
+    domain: crate::ledger::DomainId,
 }
 
 impl Consumer {
@@ -370,6 +372,7 @@ impl Consumer {
             next_forward: 0,
             send_due: Deadlines::default(),
             ack_due: Deadlines::default(),
+            domain: 0,
         }
     }
 
@@ -544,6 +547,7 @@ impl Consumer {
 
 impl Component for Consumer {
     fn start(&mut self, ctx: &mut Ctx) {
+        self.domain = ctx.domain_of(ctx.me());
         self.session += 1;
         self.subscribe(ctx);
     }
@@ -674,8 +678,20 @@ impl Component for Consumer {
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {
-        out.extend(self.slots.iter().flatten().map(|j| j.rec.id));
-        out.extend(self.buffer.iter().map(|j| j.rec.id));
+        // What a forwarding consumer holds is still on its way to the next
+        // domain too; what a sink holds is on its way to its own only.
+        if self.fwd.is_some() {
+            out.extend(self.slots.iter().flatten().map(|j| j.rec.id));
+            out.extend(self.buffer.iter().map(|j| j.rec.id));
+        }
         out.extend(self.forwards.values().map(|f| f.rec.id));
+    }
+
+    fn held_in(&self, out: &mut Vec<(MsgId, crate::ledger::DomainId)>) {
+        if self.fwd.is_none() {
+            let d = self.domain;
+            out.extend(self.slots.iter().flatten().map(|j| (j.rec.id, d)));
+            out.extend(self.buffer.iter().map(|j| (j.rec.id, d)));
+        }
     }
 }

@@ -28,6 +28,7 @@
 
 use crate::dist::{Dist, Sampler};
 use crate::engine::{Component, Ctx};
+use crate::ledger::DomainId;
 use crate::message::{Acks, FetchError, Msg, MsgId, NodeId, Record, Transaction};
 use crate::time::{Duration, Time};
 use std::collections::{BTreeMap, VecDeque};
@@ -114,6 +115,9 @@ pub struct LogConsumer {
     /// before they are processed.
     committing: BTreeMap<u32, Batch>,
     last_auto_commit: Time,
+    /// This member's effect domain (what it holds is held for it alone,
+    /// unless it writes output further on).
+    domain: DomainId,
 }
 
 impl LogConsumer {
@@ -131,6 +135,7 @@ impl LogConsumer {
             txns: BTreeMap::new(),
             committing: BTreeMap::new(),
             last_auto_commit: 0,
+            domain: 0,
         }
     }
 
@@ -304,7 +309,9 @@ impl LogConsumer {
             return; // stale
         }
         if rebalancing {
-            if !self.rebalancing {
+            // A rebalance to a generation this member already holds (the
+            // notice was overtaken by the new assignment) is over.
+            if !self.rebalancing && generation > self.generation {
                 self.revoke(ctx);
             }
             return;
@@ -353,10 +360,17 @@ impl LogConsumer {
         self.heartbeat(ctx);
         let now = ctx.now();
         let timeout = self.s.request_timeout_ns;
+        // A fetch unanswered for too long is sent again; so is one for a
+        // partition left idle (a stale "not yours" answer cleared it).
+        let txns = &self.txns;
+        let committing = &self.committing;
         let stale: Vec<u32> = self
             .assigned
             .iter()
-            .filter(|(_, a)| a.fetch_sent.is_some_and(|t| now.saturating_sub(t) >= timeout))
+            .filter(|(p, a)| match a.fetch_sent {
+                Some(t) => now.saturating_sub(t) >= timeout,
+                None => !a.busy && !txns.contains_key(p) && !committing.contains_key(p),
+            })
             .map(|(&p, _)| p)
             .collect();
         for p in stale {
@@ -373,6 +387,7 @@ impl LogConsumer {
 
 impl Component for LogConsumer {
     fn start(&mut self, ctx: &mut Ctx) {
+        self.domain = ctx.domain_of(ctx.me());
         self.session += 1;
         self.generation = 0;
         self.rebalancing = false;
@@ -448,6 +463,25 @@ impl Component for LogConsumer {
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {
+        if self.s.output.is_none() {
+            return; // a sink holds only for its own domain: see held_in
+        }
+        self.holdings(&mut |id| out.push(id));
+    }
+
+    fn held_in(&self, out: &mut Vec<(MsgId, DomainId)>) {
+        if self.s.output.is_none() {
+            let d = self.domain;
+            self.holdings(&mut |id| out.push((id, d)));
+        }
+    }
+}
+
+impl LogConsumer {
+    /// Every message this member holds: batches not yet processed, output
+    /// not yet written, batches waiting for their commit.
+    fn holdings(&self, push: &mut dyn FnMut(MsgId)) {
+        let mut out = Vec::new();
         for b in &self.batches {
             out.extend(b.recs[b.next.min(b.recs.len())..].iter().map(|r| r.id));
             out.extend(b.outputs.iter().map(|r| r.id));
@@ -458,5 +492,6 @@ impl Component for LogConsumer {
         for b in self.committing.values() {
             out.extend(b.recs.iter().map(|r| r.id));
         }
+        out.into_iter().for_each(push);
     }
 }

@@ -175,6 +175,9 @@ pub struct Engine {
     fault_log: Vec<(Time, String, FaultEvent)>,
     /// Ends of part faults that came while their node was down.
     deferred: Vec<(NodeId, crate::net::NodeFault)>,
+    /// Per fault: a part fault whose begin reached its node (one that
+    /// began while the node was down is void).
+    part_began: Vec<bool>,
     limits: RunLimits,
     now: Time,
     run_end: Time,
@@ -200,6 +203,7 @@ impl Engine {
         let (names, nodes): (Vec<String>, Vec<Box<dyn Component>>) = nodes.into_iter().unzip();
         let rngs = names.iter().map(|name| stream(seed, &format!("node:{name}"))).collect();
         let producers_active = nodes.iter().filter(|c| c.is_producer()).count();
+        let n_faults = faults.len();
         Engine {
             core: Core {
                 seed,
@@ -225,6 +229,7 @@ impl Engine {
             down: vec![0; n],
             fault_log: Vec::new(),
             deferred: Vec::new(),
+            part_began: vec![false; n_faults],
             limits,
             now: 0,
             run_end: 0,
@@ -437,7 +442,11 @@ impl Engine {
         self.log_fault(label, FaultEvent::Begins);
         match action {
             FaultAction::Part { node, ref fault } => {
-                if self.core.alive[node as usize] {
+                // A part of a node that is down cannot fail: the fault is
+                // void, its end too.
+                let up = self.core.alive[node as usize];
+                self.part_began[i] = up;
+                if up {
                     self.with_ctx(node, |c, ctx| c.on_fault(ctx, fault, true));
                 }
             }
@@ -460,7 +469,7 @@ impl Engine {
         // A part of a node that recovers while the node itself is down
         // recovers when the node restarts.
         if let FaultAction::Part { node, fault } = &self.faults[i].0.action {
-            if !self.core.alive[*node as usize] {
+            if self.part_began[i] && !self.core.alive[*node as usize] {
                 self.deferred.push((*node, fault.clone()));
             }
         }
@@ -469,7 +478,7 @@ impl Engine {
         self.log_fault(label, FaultEvent::Ends);
         match action {
             FaultAction::Part { node, ref fault } => {
-                if self.core.alive[node as usize] {
+                if self.part_began[i] && self.core.alive[node as usize] {
                     self.with_ctx(node, |c, ctx| c.on_fault(ctx, fault, false));
                 }
             }

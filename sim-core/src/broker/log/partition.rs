@@ -36,8 +36,11 @@ pub(super) struct Waiter {
 pub(super) struct Idem {
     pub epoch: u32,
     pub next: u64,
-    /// (sequence, offset) of recent appends not yet below the HW.
+    /// (sequence, offset) of recent appends (the last few thousand).
     pub recent: VecDeque<(u64, u64)>,
+    /// Sequence numbers truncated away after the producer was told they
+    /// were written: it will not send them again, so they are skipped.
+    pub gone: std::collections::BTreeSet<u64>,
     /// Sends that came ahead of a gap, by sequence: held until it fills.
     pub early: BTreeMap<u64, Early>,
 }
@@ -132,7 +135,9 @@ impl Partition {
     /// Removes records beyond retention; returns how many.
     pub fn trim(&mut self, now: Time, max_records: Option<u64>, max_age: Option<Time>) -> u64 {
         let mut removed = 0;
-        while let Some(front) = self.log.front() {
+        // As Kafka's log start offset, never past the HW: a record nobody
+        // could read yet is not deleted.
+        while let Some(front) = self.log.front().filter(|_| self.start < self.hw) {
             let too_many = max_records.is_some_and(|m| self.log.len() as u64 > m);
             let too_old = max_age.is_some_and(|a| now.saturating_sub(front.at) > a);
             if !(too_many || too_old) {
@@ -180,10 +185,37 @@ impl Partition {
                     past_told = Some(past_told.map_or(e.seq + 1, |s: u64| s.max(e.seq + 1)));
                 }
             }
+            for e in cut.iter().filter(|e| e.producer == *producer && e.epoch == idem.epoch && e.epoch != 0 && e.acked)
+            {
+                idem.gone.insert(e.seq);
+            }
             if let Some(s) = resend_from.or(past_told) {
                 idem.next = s;
+                idem.skip_gone();
             }
         }
         cut
+    }
+
+    /// Marks the record of `producer`'s `seq` as told (the producer had a
+    /// positive answer for it).
+    pub fn mark_told(&mut self, producer: NodeId, seq: u64) {
+        let Some(offset) =
+            self.idem.get(&producer).and_then(|i| i.recent.iter().find(|&&(s, _)| s == seq)).map(|&(_, o)| o)
+        else {
+            return;
+        };
+        if let Some(e) = offset.checked_sub(self.start).and_then(|i| self.log.get_mut(i as usize)) {
+            e.acked = true;
+        }
+    }
+}
+
+impl Idem {
+    /// Moves `next` past sequence numbers that are gone for good.
+    pub fn skip_gone(&mut self) {
+        while self.gone.remove(&self.next) {
+            self.next += 1;
+        }
     }
 }
