@@ -308,12 +308,14 @@ impl LogBroker {
 
     // ---- replication ----
 
-    /// Starts a fetch for every live follower that is behind and idle.
+    /// Starts a fetch for every live follower that is idle and behind, or
+    /// outside the ISR: a follower that has everything still fetches to
+    /// rejoin the ISR (else, with no new writes, it would never rejoin).
     fn replicate(&mut self, ctx: &mut Ctx, pi: usize) {
         let Some(leader) = self.parts[pi].leader.filter(|&l| self.alive[l]) else { return };
         for f in 0..self.alive.len() {
             let p = &self.parts[pi];
-            if f != leader && self.alive[f] && p.fetch[f].is_none() && p.leo[f] < p.end() {
+            if f != leader && self.alive[f] && p.fetch[f].is_none() && (p.leo[f] < p.end() || !p.isr[f]) {
                 let delay = self.replication.sample_ns(ctx.rng());
                 let p = &mut self.parts[pi];
                 p.fetch[f] = Some((ctx.now().saturating_add(delay), p.end(), ctx.now()));
