@@ -304,6 +304,11 @@ impl LogConsumer {
             return; // stale
         }
         if rebalancing {
+            if generation == self.generation && !self.rebalancing {
+                // A notice of the rebalance that produced the assignment we
+                // hold, overtaken on the network by that assignment: stale.
+                return;
+            }
             if !self.rebalancing {
                 self.revoke(ctx);
             }
