@@ -165,3 +165,150 @@ until_ms = 2_000
         assert_eq!((out.counts.lost, out.counts.in_flight), (0, 0), "seed {seed}: {}", show(&out));
     }
 }
+
+/// A transactional stage whose input and output partitions are led by the
+/// same replica, which dies; followers fetch about every 30 ms. A
+/// transaction's output used to be written at the leader alone, so the
+/// clean election that followed truncated committed output (its input
+/// offsets committed too: lost for the downstream reader). A transaction
+/// now commits with its output on every in-sync replica, as Kafka's
+/// acks=all writes inside a transaction are.
+#[test]
+fn committed_transactional_output_survives_a_clean_failover() {
+    let text = r#"
+name = "txn-failover"
+concept = "regression"
+[run]
+drain_ms = 30_000
+[network]
+latency = { dist = "exponential", mean_ms = 0.5 }
+[producers.producer]
+target = "kafka"
+topic = "input"
+arrival = { process = "poisson", rate_per_s = 300 }
+messages = 600
+keys = { distribution = "uniform", count = 10 }
+acks = "all"
+idempotent = true
+ack_timeout_ms = 100
+[brokers.kafka]
+kind = "log"
+topics = { input = { partitions = 1 }, output = { partitions = 1 } }
+replicas = 2
+replication = { dist = "exponential", mean_ms = 30 }
+[consumers.stage]
+source = "kafka"
+topic = "input"
+group = "stage"
+domain = "email"
+output_topic = "output"
+transactional = true
+processing = { dist = "constant", ms = 0.5 }
+max_poll_records = 10
+resubscribe_ms = 50
+heartbeat_interval_ms = 100
+[consumers.downstream]
+source = "kafka"
+topic = "output"
+group = "downstream"
+domain = "output"
+processing = { dist = "constant", ms = 0.1 }
+heartbeat_interval_ms = 100
+[[faults]]
+kind = "leader-crash"
+broker = "kafka"
+topic = "output"
+partition = 0
+at_ms = 700
+until_ms = 1_200
+[[faults]]
+kind = "leader-crash"
+broker = "kafka"
+topic = "output"
+partition = 0
+at_ms = 1_500
+until_ms = 1_800
+"#;
+    for seed in 1..=3 {
+        let out = run(text, seed);
+        assert!(metric(&out, "leader_elections") >= 2.0, "seed {seed}: {}", show(&out));
+        assert!(metric(&out, "transactions_committed") > 0.0, "seed {seed}: {}", show(&out));
+        let output = &out.domains["output"];
+        assert_eq!((output.lost, output.duplicated, output.in_flight), (0, 0, 0), "seed {seed}: {}", show(&out));
+        assert_eq!(out.inconsistent, 0, "seed {seed}: {}", show(&out));
+    }
+}
+
+/// Replica 0 dies at once (its partitions fail over to replica 1); replica
+/// 1 dies at 300 ms, before the leader noticed that replica 0 had fallen
+/// behind (`replica_lag_max_ms`), so replica 0 was still in the ISR of the
+/// partitions replica 1 led. Replica 0 comes back first and wins a "clean"
+/// election there. Transactions used to commit with output the dead
+/// in-sync replica lacked, and that election truncated it. A commit now
+/// drops dead replicas from the ISR, as Kafka's leader would have before
+/// the commit could complete: the partition waits offline for replica 1.
+#[test]
+fn a_transaction_does_not_commit_output_a_dead_in_sync_replica_lacks() {
+    let text = r#"
+name = "txn-dead-isr"
+concept = "regression"
+[run]
+drain_ms = 30_000
+[network]
+latency = { dist = "exponential", mean_ms = 0.5 }
+[producers.producer]
+target = "kafka"
+topic = "input"
+arrival = { process = "poisson", rate_per_s = 200 }
+messages = 200
+keys = { distribution = "uniform", count = 10 }
+acks = "all"
+idempotent = true
+ack_timeout_ms = 50
+[brokers.kafka]
+kind = "log"
+topics = { input = { partitions = 1 }, output = { partitions = 2 } }
+replicas = 2
+replication = { dist = "exponential", mean_ms = 5 }
+replica_lag_max_ms = 500
+election_delay_ms = 10
+[consumers.stage]
+source = "kafka"
+topic = "input"
+group = "stage"
+domain = "email"
+output_topic = "output"
+transactional = true
+processing = { dist = "constant", ms = 0.5 }
+max_poll_records = 10
+resubscribe_ms = 50
+heartbeat_interval_ms = 100
+[consumers.downstream]
+source = "kafka"
+topic = "output"
+group = "downstream"
+domain = "output"
+processing = { dist = "constant", ms = 0.1 }
+heartbeat_interval_ms = 100
+[[faults]]
+kind = "replica-crash"
+broker = "kafka"
+replica = 0
+at_ms = 0
+until_ms = 600
+[[faults]]
+kind = "replica-crash"
+broker = "kafka"
+replica = 1
+at_ms = 300
+until_ms = 900
+"#;
+    for seed in 1..=3 {
+        let out = run(text, seed);
+        assert!(metric(&out, "transactions_committed") > 0.0, "seed {seed}: {}", show(&out));
+        assert!(metric(&out, "offline_partitions") > 0.0, "seed {seed}: {}", show(&out));
+        let output = &out.domains["output"];
+        assert_eq!((output.lost, output.duplicated, output.in_flight), (0, 0, 0), "seed {seed}: {}", show(&out));
+        assert_eq!(out.inconsistent, 0, "seed {seed}: {}", show(&out));
+    }
+}
