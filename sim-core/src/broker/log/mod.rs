@@ -24,8 +24,9 @@
 //! Simplifications: replicas are parts of this one node (replication
 //! traffic does not cross the simulated network, so a network partition
 //! cannot split replicas; crash them with `replica-crash` or `leader-crash`
-//! faults); every replica holds every partition; transactional output is
-//! written by the leaders at commit, without waiting for replication; the
+//! faults); every replica holds every partition; a transaction's output is
+//! appended at commit and copied at once to every live in-sync replica
+//! (Kafka's commit waits for that replication; here it takes no time); the
 //! group coordinator and committed offsets never fail.
 
 mod group;
@@ -334,12 +335,14 @@ impl LogBroker {
 
     // ---- replication ----
 
-    /// Starts a fetch for every live follower that is behind and idle.
+    /// Starts a fetch for every live follower that is idle and behind, or
+    /// outside the ISR: a follower that has everything still fetches to
+    /// rejoin the ISR (else, with no new writes, it would never rejoin).
     fn replicate(&mut self, ctx: &mut Ctx, pi: usize) {
         let Some(leader) = self.parts[pi].leader.filter(|&l| self.alive[l]) else { return };
         for f in 0..self.alive.len() {
             let p = &self.parts[pi];
-            if f != leader && self.alive[f] && p.fetch[f].is_none() && p.leo[f] < p.end() {
+            if f != leader && self.alive[f] && p.fetch[f].is_none() && (p.leo[f] < p.end() || !p.isr[f]) {
                 let delay = self.replication.sample_ns(ctx.rng());
                 let p = &mut self.parts[pi];
                 p.fetch[f] = Some((ctx.now().saturating_add(delay), p.end(), ctx.now()));
@@ -438,6 +441,30 @@ impl LogBroker {
             }
         }
         self.serve_parked(ctx, pi);
+    }
+
+    /// Brings every live in-sync follower of `pi` up to the leader's end at
+    /// once, and drops dead ones from the ISR, so that the HW passes the
+    /// leader's end: a transaction's commit waits for that (its writes are
+    /// acks=all), and here the wait takes no time.
+    fn sync_in_sync_replicas(&mut self, ctx: &mut Ctx, pi: usize) {
+        let now = ctx.now();
+        let p = &mut self.parts[pi];
+        let end = p.end();
+        for r in 0..p.leo.len() {
+            if !p.isr[r] {
+                continue;
+            }
+            if self.alive[r] {
+                p.leo[r] = end;
+                p.caught_up_at[r] = now;
+            } else {
+                // The leader would have dropped it before the commit went through.
+                p.isr[r] = false;
+                ctx.metric_add("isr_shrinks", 1.0);
+            }
+        }
+        self.advance_hw(ctx, pi);
     }
 
     // ---- leadership ----
@@ -759,8 +786,16 @@ impl LogBroker {
             ctx.error("transaction-aborted");
             return reply(ctx, false, committed);
         }
-        for (rec, pi) in outputs.into_iter().zip(targets) {
+        for (rec, &pi) in outputs.into_iter().zip(&targets) {
             self.append(ctx, pi, rec, from, 0, 0, Acks::None, 1);
+        }
+        // Kafka commits only once the transaction's writes (acks=all) are on
+        // every in-sync replica, so a clean failover cannot lose them.
+        let mut written = targets;
+        written.sort_unstable();
+        written.dedup();
+        for pi in written {
+            self.sync_in_sync_replicas(ctx, pi);
         }
         self.groups[gi].committed[partition] = Some(end);
         self.groups[gi].committed_by[partition] = Some((from, generation));

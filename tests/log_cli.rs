@@ -1,0 +1,206 @@
+//! The bundled log-broker scenarios through the real command line:
+//! `asyncsim run` on `replication-acks.toml`, `delivery-guarantees.toml`
+//! and `exactly-once-myth.toml` writes the documented variant keys to
+//! `summary.json`, with the figures each scenario's header promises; and
+//! mistakes in log settings are bad input (exit 2) that name the file, the
+//! line and the field.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh temporary folder for one test, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("asyncsim-log-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a temporary folder");
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn asyncsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_asyncsim")).args(args).current_dir(repo()).output().expect("run asyncsim")
+}
+
+fn describe(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs a bundled scenario with seed 1; it must exit 0 (every expectation
+/// held). Checks that summary.json holds exactly `variants`, in that (file)
+/// order, and returns it.
+fn run_bundled(file: &str, variants: &[&str]) -> Value {
+    let dir = TempDir::new(file.trim_end_matches(".toml"));
+    let out = dir.path().join("out");
+    let path = format!("scenarios/{file}");
+    let o = asyncsim(&["run", &path, "--seed", "1", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "every expectation of {file} holds:\n{}", describe(&o));
+    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
+    let summary: Value = serde_json::from_str(&text).expect("summary.json is JSON");
+    let mut names: Vec<&str> = summary["variants"].as_object().expect("variants").keys().map(|k| k.as_str()).collect();
+    let mut expected = variants.to_vec();
+    names.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(names, expected, "the variants of {file}");
+    // The map above is sorted; the file keeps the scenario's order.
+    let at = text.find("\"variants\"").expect("a variants key");
+    let positions: Vec<usize> =
+        variants.iter().map(|v| text[at..].find(&format!("\"{v}\":")).expect("a variant key")).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{file}: variants out of file order: {positions:?}");
+    summary
+}
+
+fn names(summary: &Value) -> Vec<String> {
+    summary["variants"].as_object().expect("variants").keys().cloned().collect()
+}
+
+/// A number at a dotted path in a variant (absent metrics count as 0).
+fn num(summary: &Value, variant: &str, path: &str) -> f64 {
+    let mut x = &summary["variants"][variant];
+    assert!(!x.is_null(), "no variant `{variant}`");
+    for seg in path.split('.') {
+        x = match x.get(seg) {
+            Some(v) => v,
+            None if path.starts_with("metrics.") => return 0.0,
+            None => panic!("no key `{path}` in variant `{variant}`"),
+        };
+    }
+    x.as_f64().unwrap_or_else(|| panic!("`{path}` of `{variant}` is not a number"))
+}
+
+#[test]
+fn replication_acks_shows_what_each_acks_setting_loses() {
+    let s = run_bundled("replication-acks.toml", &["acks-0", "acks-1", "acks-all", "acks-all-unclean-election"]);
+    for v in names(&s) {
+        assert_eq!(num(&s, &v, "in_flight"), 0.0, "{v}");
+    }
+    // acks=0: the producer never hears back; what died with the leader is lost.
+    assert!(num(&s, "acks-0", "lost") > 0.0);
+    assert_eq!(num(&s, "acks-0", "acked"), 0.0);
+    // acks=1: acknowledged writes are truncated away by the failover.
+    assert!(num(&s, "acks-1", "lost") > 0.0);
+    assert!(num(&s, "acks-1", "metrics.acked_records_truncated") > 0.0);
+    // acks=all, min ISR 2: nothing acknowledged is lost.
+    assert_eq!(num(&s, "acks-all", "lost"), 0.0);
+    assert_eq!(num(&s, "acks-all", "metrics.acked_records_truncated"), 0.0);
+    assert!(num(&s, "acks-all", "metrics.leader_elections") > 0.0);
+    // acks=all with min ISR 1 and an unclean election loses acknowledged writes.
+    let unclean = "acks-all-unclean-election";
+    assert!(num(&s, unclean, "lost") > 0.0);
+    assert!(num(&s, unclean, "metrics.unclean_elections") > 0.0);
+    assert!(num(&s, unclean, "metrics.acked_records_truncated") > 0.0);
+}
+
+#[test]
+fn delivery_guarantees_loses_duplicates_or_neither() {
+    let s = run_bundled("delivery-guarantees.toml", &["at-most-once", "at-least-once", "exactly-once"]);
+    for v in names(&s) {
+        assert_eq!(num(&s, &v, "in_flight"), 0.0, "{v}");
+        assert!(num(&s, &v, "processed") > 0.0, "{v}");
+    }
+    assert!(num(&s, "at-most-once", "lost") > 0.0);
+    assert_eq!(num(&s, "at-most-once", "duplicated"), 0.0);
+    assert_eq!(num(&s, "at-least-once", "lost"), 0.0);
+    assert_eq!(num(&s, "at-least-once", "send_failed"), 0.0);
+    assert!(num(&s, "at-least-once", "duplicated") > 0.0);
+    assert_eq!(num(&s, "exactly-once", "lost"), 0.0);
+    assert_eq!(num(&s, "exactly-once", "send_failed"), 0.0);
+    assert_eq!(num(&s, "exactly-once", "duplicated"), 0.0);
+}
+
+#[test]
+fn exactly_once_myth_keeps_the_log_exact_and_repeats_the_emails() {
+    let s = run_bundled("exactly-once-myth.toml", &["transactional", "at-least-once"]);
+    for v in names(&s) {
+        assert_eq!(num(&s, &v, "lost"), 0.0, "{v}");
+        assert_eq!(num(&s, &v, "in_flight"), 0.0, "{v}");
+        // The email is sent outside any transaction: at-least-once either way.
+        assert!(num(&s, &v, "domains.email.duplicated") > 0.0, "{v}");
+    }
+    assert_eq!(num(&s, "transactional", "domains.output.duplicated"), 0.0);
+    assert!(num(&s, "transactional", "metrics.transactions_committed") > 0.0);
+    assert!(num(&s, "at-least-once", "domains.output.duplicated") > 0.0);
+}
+
+// ---------------------------------------------------------------------------
+// Bad input
+// ---------------------------------------------------------------------------
+
+/// Writes `text` as a scenario file, runs and validates it, and checks the
+/// bad-input contract: exit 2, no panic, `FILE:LINE:` and the field's path
+/// in the error, no output folder.
+fn check_bad(name: &str, text: &str, needle: &str, field: &str) {
+    let line =
+        text.lines().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("`{needle}` is not in the scenario"))
+            + 1;
+    let dir = TempDir::new(name);
+    let file = dir.path().join(format!("{name}.toml"));
+    std::fs::write(&file, text).expect("write the scenario");
+    let out = dir.path().join("out");
+    let at = format!("{}:{line}:", file.to_str().unwrap());
+    for args in
+        [vec!["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()], vec!["validate", file.to_str().unwrap()]]
+    {
+        let o = asyncsim(&args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "exit 2 expected:\n{}", describe(&o));
+        assert!(!err.contains("panicked"), "{}", describe(&o));
+        assert!(err.contains(&at), "the error must name `{at}`:\n{err}");
+        assert!(err.contains(field), "the error must name `{field}`:\n{err}");
+    }
+    assert!(!out.exists(), "bad input must not create the output folder");
+}
+
+fn bundled(file: &str) -> String {
+    std::fs::read_to_string(repo().join("scenarios").join(file)).expect("read a bundled scenario")
+}
+
+#[test]
+fn an_unknown_topic_names_file_line_and_field() {
+    let text = bundled("replication-acks.toml");
+    // The producer's topic (the first `topic = "events"`, in [producers.producer]).
+    let at = text.find("[producers.producer]").expect("a producer");
+    let (head, tail) = text.split_at(at);
+    let text = format!("{head}{}", tail.replacen("topic = \"events\"", "topic = \"evnets\"", 1));
+    check_bad("unknown-topic", &text, "\"evnets\"", "producers.producer.topic");
+}
+
+#[test]
+fn a_replica_out_of_range_names_file_line_and_field() {
+    let text = bundled("delivery-guarantees.toml");
+    let leader_crash = "kind = \"leader-crash\"\nbroker = \"kafka\"\ntopic = \"orders\"\npartition = 0";
+    assert!(text.contains(leader_crash), "the scenario's leader-crash fault changed");
+    // Three replicas: 0, 1 and 2.
+    let text = text.replacen(leader_crash, "kind = \"replica-crash\"\nbroker = \"kafka\"\nreplica = 3", 1);
+    check_bad("replica-out-of-range", &text, "replica = 3", "faults.1.replica");
+}
+
+#[test]
+fn acks_1_on_a_queue_broker_names_file_line_and_field() {
+    let text = bundled("mm1.toml");
+    assert!(text.contains("[producers.producer]\n"), "mm1's producer changed");
+    let text = text.replacen("[producers.producer]\n", "[producers.producer]\nacks = \"1\"\n", 1);
+    check_bad("acks-on-queue", &text, "acks = \"1\"", "producers.producer.acks");
+}
