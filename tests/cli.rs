@@ -6,84 +6,16 @@
 //! `summary.json`, `timeseries.csv`, output-folder protection, `list` and
 //! `validate`.
 
+mod common;
+
+use common::{assert_bad_input, assert_names, asyncsim, bin, describe, repo, stderr, stdout, TempDir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_asyncsim")
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A fresh temporary folder, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("asyncsim-cli-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create a temporary folder");
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// Writes `text` to `name` inside the folder and returns its path.
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).expect("write a temporary file");
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Runs the binary with `args` in `cwd`.
-fn asyncsim_in<S: AsRef<std::ffi::OsStr>>(cwd: &Path, args: &[S]) -> Output {
-    Command::new(bin()).args(args).current_dir(cwd).output().expect("run the asyncsim binary")
-}
-
-/// Runs the binary with `args` from the repository root.
-fn asyncsim<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    asyncsim_in(&repo(), args)
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn describe(o: &Output) -> String {
-    format!("status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}", o.status.code(), stdout(o), stderr(o))
-}
-
-/// Asserts a bad-input exit: status 2, no panic. Returns stderr.
-fn assert_bad_input(o: &Output) -> String {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(2), "expected exit 2:\n{}", describe(o));
-    assert!(!err.contains("panicked"), "bad input must not panic:\n{}", describe(o));
-    assert!(!err.trim().is_empty(), "bad input must explain itself");
-    err
-}
 
 fn p(path: &Path) -> String {
     path.to_str().expect("a UTF-8 path").to_string()
@@ -225,15 +157,12 @@ fn check_bad_scenario(name: &str, text: &str, line: usize, field: &str) -> Strin
         "producers.producer.messages=100".into(),
     ]);
     let err = assert_bad_input(&o);
-    let at = format!("{}:{line}:", p(&file));
-    assert!(err.contains(&at), "stderr must name `{at}`:\n{err}");
-    assert!(err.contains(field), "stderr must name the field `{field}`:\n{err}");
+    assert_names(&err, &file, line, field);
     assert!(!out.exists(), "bad input must not create the output folder");
 
     // `validate` says the same thing.
     let v = asyncsim(&["validate".to_string(), p(&file)]);
-    let verr = assert_bad_input(&v);
-    assert!(verr.contains(&at) && verr.contains(field), "{verr}");
+    assert_names(&assert_bad_input(&v), &file, line, field);
     err
 }
 

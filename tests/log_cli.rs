@@ -5,60 +5,17 @@
 //! mistakes in log settings are bad input (exit 2) that name the file, the
 //! line and the field.
 
+mod common;
+
+use common::{assert_bad_input, assert_names, asyncsim, repo, run_summary, TempDir};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A fresh temporary folder for one test, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("asyncsim-log-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create a temporary folder");
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn asyncsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_asyncsim")).args(args).current_dir(repo()).output().expect("run asyncsim")
-}
-
-fn describe(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// Runs a bundled scenario with seed 1; it must exit 0 (every expectation
 /// held). Checks that summary.json holds exactly `variants`, in that (file)
 /// order, and returns it.
 fn run_bundled(file: &str, variants: &[&str]) -> Value {
     let dir = TempDir::new(file.trim_end_matches(".toml"));
-    let out = dir.path().join("out");
-    let path = format!("scenarios/{file}");
-    let o = asyncsim(&["run", &path, "--seed", "1", "--out", out.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "every expectation of {file} holds:\n{}", describe(&o));
-    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
-    let summary: Value = serde_json::from_str(&text).expect("summary.json is JSON");
+    let (summary, text) = run_summary(&format!("scenarios/{file}"), "1", &dir.path().join("out"));
     let mut names: Vec<&str> = summary["variants"].as_object().expect("variants").keys().map(|k| k.as_str()).collect();
     let mut expected = variants.to_vec();
     names.sort_unstable();
@@ -156,19 +113,12 @@ fn check_bad(name: &str, text: &str, needle: &str, field: &str) {
         text.lines().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("`{needle}` is not in the scenario"))
             + 1;
     let dir = TempDir::new(name);
-    let file = dir.path().join(format!("{name}.toml"));
-    std::fs::write(&file, text).expect("write the scenario");
+    let file = dir.write(&format!("{name}.toml"), text);
     let out = dir.path().join("out");
-    let at = format!("{}:{line}:", file.to_str().unwrap());
     for args in
         [vec!["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()], vec!["validate", file.to_str().unwrap()]]
     {
-        let o = asyncsim(&args);
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert_eq!(o.status.code(), Some(2), "exit 2 expected:\n{}", describe(&o));
-        assert!(!err.contains("panicked"), "{}", describe(&o));
-        assert!(err.contains(&at), "the error must name `{at}`:\n{err}");
-        assert!(err.contains(field), "the error must name `{field}`:\n{err}");
+        assert_names(&assert_bad_input(&asyncsim(&args)), &file, line, field);
     }
     assert!(!out.exists(), "bad input must not create the output folder");
 }

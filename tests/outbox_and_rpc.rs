@@ -4,68 +4,15 @@
 //! metrics they promise, and bad forwarding or client settings are refused
 //! with the file, the line and the field.
 
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A fresh temporary folder, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("asyncsim-orpc-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create a temporary folder");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn asyncsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_asyncsim")).args(args).current_dir(repo()).output().expect("run asyncsim")
-}
-
-fn describe(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Runs a bundled scenario with `seed` and returns its summary's variants
-/// and the text of `summary.json`.
-fn run_bundled(file: &str, seed: &str, dir: &Path) -> (Value, String) {
-    let out = dir.join("out");
-    let o = asyncsim(&["run", file, "--seed", seed, "--out", out.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "every expectation must hold:\n{}", describe(&o));
-    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
-    let summary: Value = serde_json::from_str(&text).expect("JSON");
-    (summary["variants"].clone(), text)
-}
-
-fn num(v: &Value, path: &str) -> f64 {
-    let mut x = v;
-    for seg in path.split('.') {
-        x = &x[seg];
-    }
-    x.as_f64().unwrap_or_else(|| panic!("no number at `{path}` in {v}"))
-}
+use common::{assert_bad_input, assert_names, asyncsim, describe, num, run_summary, TempDir};
 
 #[test]
 fn the_outbox_scenario_shows_each_dual_write_strategy() {
     let dir = TempDir::new("outbox");
-    let (v, text) = run_bundled("scenarios/outbox.toml", "3", &dir.0);
+    let (summary, text) = run_summary("scenarios/outbox.toml", "3", &dir.path().join("out"));
+    let v = &summary["variants"];
     let names = ["send-after-commit", "retry-without-idempotency", "idempotent-receiver", "transactional-outbox"];
     let at: Vec<usize> = names.iter().map(|n| text.find(&format!("\"{n}\": {{")).expect(n)).collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "variants in file order: {at:?}");
@@ -92,7 +39,8 @@ fn the_outbox_scenario_shows_each_dual_write_strategy() {
 #[test]
 fn the_request_response_scenario_shows_late_and_out_of_order_responses_and_double_work() {
     let dir = TempDir::new("rpc");
-    let (v, _) = run_bundled("scenarios/request-response.toml", "7", &dir.0);
+    let (summary, _) = run_summary("scenarios/request-response.toml", "7", &dir.path().join("out"));
+    let v = &summary["variants"];
     let with = &v["with-idempotency-key"];
     let without = &v["without-idempotency-key"];
     for x in [with, without] {
@@ -111,16 +59,10 @@ fn the_request_response_scenario_shows_late_and_out_of_order_responses_and_doubl
 /// and stderr names `FILE:LINE:` and `field`.
 fn refused(name: &str, text: &str, needle: &str, field: &str) -> String {
     let dir = TempDir::new(name);
-    let file = dir.0.join(format!("{name}.toml"));
-    std::fs::write(&file, text).unwrap();
+    let file = dir.write(&format!("{name}.toml"), text);
     let line = text.lines().position(|l| l.contains(needle)).expect("needle in text") + 1;
-    let o = asyncsim(&["validate", file.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(!err.contains("panicked"), "{err}");
-    let at = format!("{}:{line}:", file.display());
-    assert!(err.contains(&at), "stderr must name `{at}`:\n{err}");
-    assert!(err.contains(field), "stderr must name `{field}`:\n{err}");
+    let err = assert_bad_input(&asyncsim(&["validate", file.to_str().unwrap()]));
+    assert_names(&err, &file, line, field);
     err
 }
 
@@ -184,13 +126,13 @@ fn an_expectation_on_an_unknown_domain_is_refused_and_metrics_default_to_zero() 
 
     // A metric nobody reported counts as 0.
     let dir = TempDir::new("metric");
-    let file = dir.0.join("metric.toml");
+    let file = dir.path().join("metric.toml");
     let text = format!("{BASE}domain = \"x\"\n").replace(
         "concept = \"test\"",
         "concept = \"test\"\nexpect = [\"metrics.late_responses == 0\", \"domains.x.lost == 0\"]",
     );
     std::fs::write(&file, text).unwrap();
-    let out = dir.0.join("out");
+    let out = dir.path().join("out");
     let o = asyncsim(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
 }

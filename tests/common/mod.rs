@@ -1,0 +1,108 @@
+//! Helpers shared by the integration tests that drive the real `asyncsim`
+//! binary. A folder module, so cargo does not build it as a test of its own.
+
+// Each test binary uses only some of these helpers.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The repository root, where the bundled scenarios are.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh temporary folder, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new empty folder; `name` (and a counter, as tests run in parallel)
+    /// keeps it apart from every other test's.
+    pub fn new(name: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("asyncsim-test-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a temporary folder");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Writes `text` to `name` inside the folder and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).expect("write a temporary file");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The path of the `asyncsim` binary cargo built for these tests.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_asyncsim")
+}
+
+/// Runs the binary with `args` from the repository root.
+pub fn asyncsim<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    Command::new(bin()).args(args).current_dir(repo()).output().expect("run the asyncsim binary")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The exit status and both streams of a run, for assertion messages.
+pub fn describe(o: &Output) -> String {
+    format!("status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}", o.status.code(), stdout(o), stderr(o))
+}
+
+/// Asserts a bad-input exit: status 2, no panic. Returns stderr.
+pub fn assert_bad_input(o: &Output) -> String {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "expected exit 2:\n{}", describe(o));
+    assert!(!err.contains("panicked"), "bad input must not panic:\n{}", describe(o));
+    assert!(!err.trim().is_empty(), "bad input must explain itself");
+    err
+}
+
+/// Asserts that the error `err` names `FILE:LINE:` of `file` and the field
+/// path `field`.
+pub fn assert_names(err: &str, file: &Path, line: usize, field: &str) {
+    let at = format!("{}:{line}:", file.display());
+    assert!(err.contains(&at), "stderr must name `{at}`:\n{err}");
+    assert!(err.contains(field), "stderr must name the field `{field}`:\n{err}");
+}
+
+/// Runs the scenario `file` (relative to the repository root) with `seed`
+/// into `out`; every expectation must hold (exit 0). Returns summary.json,
+/// parsed, and its text (which keeps the scenario's variant order).
+pub fn run_summary(file: &str, seed: &str, out: &Path) -> (Value, String) {
+    let o = asyncsim(&["run", file, "--seed", seed, "--out", out.to_str().expect("a UTF-8 path")]);
+    assert_eq!(o.status.code(), Some(0), "every expectation of {file} holds:\n{}", describe(&o));
+    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
+    let summary: Value = serde_json::from_str(&text).expect("summary.json is JSON");
+    (summary, text)
+}
+
+/// The number at a dotted `path` in `v`; panics if there is none.
+pub fn num(v: &Value, path: &str) -> f64 {
+    let mut x = v;
+    for seg in path.split('.') {
+        x = x.get(seg).unwrap_or_else(|| panic!("no key `{path}` in {v}"));
+    }
+    x.as_f64().unwrap_or_else(|| panic!("`{path}` is not a number"))
+}
