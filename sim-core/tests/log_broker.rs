@@ -46,54 +46,148 @@ fn balanced(out: &RunOutput) -> bool {
 }
 
 // ---------------------------------------------------------------------------
+// Scenario texts
+// ---------------------------------------------------------------------------
+
+/// A scenario text, built table by table in the order of the calls. Every
+/// scenario here has one producer, `producer`, writing to one log broker,
+/// `kafka`, that all its consumers read; so each test states only its own
+/// settings. A `fields` argument holds a table's other fields, one per line
+/// (the indentation of a multi-line string is dropped).
+struct Toml(String);
+
+impl Toml {
+    fn new(name: &str, concept: &str) -> Toml {
+        Toml(format!("name = \"{name}\"\nconcept = \"{concept}\"\n"))
+    }
+
+    /// The table `header` (written with its brackets) holding `fields`.
+    fn table(mut self, header: &str, fields: &str) -> Toml {
+        self.0 += header;
+        self.0.push('\n');
+        for line in fields.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            self.0 += line;
+            self.0.push('\n');
+        }
+        self
+    }
+
+    fn run(self, fields: &str) -> Toml {
+        self.table("[run]", fields)
+    }
+
+    fn network(self, fields: &str) -> Toml {
+        self.table("[network]", fields)
+    }
+
+    /// The producer `producer`, writing to `topic` on `kafka`.
+    fn producer(self, topic: &str, fields: &str) -> Toml {
+        self.table("[producers.producer]", &format!("target = \"kafka\"\ntopic = \"{topic}\"\n{fields}"))
+    }
+
+    /// The log broker `kafka`.
+    fn kafka(self, fields: &str) -> Toml {
+        self.table("[brokers.kafka]", &format!("kind = \"log\"\n{fields}"))
+    }
+
+    /// One consumer for each of `names`, all alike, reading `topic` from `kafka`.
+    fn consumers(self, names: &[&str], topic: &str, fields: &str) -> Toml {
+        names.iter().fold(self, |t, name| {
+            t.table(&format!("[consumers.{name}]"), &format!("source = \"kafka\"\ntopic = \"{topic}\"\n{fields}"))
+        })
+    }
+
+    /// The fault `fields` describe, from `at_ms` until `until_ms`.
+    fn fault(self, fields: &str, at_ms: u64, until_ms: u64) -> Toml {
+        self.table("[[faults]]", &format!("{fields}\nat_ms = {at_ms}\nuntil_ms = {until_ms}"))
+    }
+
+    /// The node `node` crashes.
+    fn crash(self, node: &str, at_ms: u64, until_ms: u64) -> Toml {
+        self.fault(&format!("kind = \"crash\"\nnode = \"{node}\""), at_ms, until_ms)
+    }
+
+    /// Replica `replica` of `kafka` crashes, with every partition it holds.
+    fn replica_crash(self, replica: u32, at_ms: u64, until_ms: u64) -> Toml {
+        self.fault(&format!("kind = \"replica-crash\"\nbroker = \"kafka\"\nreplica = {replica}"), at_ms, until_ms)
+    }
+
+    /// The replica leading `partition` of `topic` crashes (`None`: the
+    /// field is left out, for its default).
+    fn leader_crash(self, topic: &str, partition: Option<u32>, at_ms: u64, until_ms: u64) -> Toml {
+        let mut fields = format!("kind = \"leader-crash\"\nbroker = \"kafka\"\ntopic = \"{topic}\"");
+        if let Some(p) = partition {
+            fields += &format!("\npartition = {p}");
+        }
+        self.fault(&fields, at_ms, until_ms)
+    }
+
+    /// The variant `name`, which sets `set` (the inside of an inline table).
+    fn variant(self, name: &str, set: &str) -> Toml {
+        self.table(&format!("[variants.{name}]"), &format!("set = {{ {set} }}"))
+    }
+
+    fn text(self) -> String {
+        self.0
+    }
+}
+
+/// A constant one-millisecond network.
+const CONSTANT_1MS: &str = r#"latency = { dist = "constant", ms = 1 }"#;
+
+/// A reader that keeps up with everything.
+const QUICK: &str = r#"processing = { dist = "constant", ms = 0.1 }"#;
+
+/// The read-process-write stage of the transaction regressions (group
+/// `stage`, effects in `email`, output to `output`).
+const STAGE: &str = r#"group = "stage"
+    domain = "email"
+    output_topic = "output"
+    transactional = true
+    processing = { dist = "constant", ms = 0.5 }
+    max_poll_records = 10
+    resubscribe_ms = 50
+    heartbeat_interval_ms = 100"#;
+
+/// The reader of a transactional stage's output (group and domain
+/// `downstream` and `output`).
+const DOWNSTREAM: &str = r#"group = "downstream"
+    domain = "output"
+    processing = { dist = "constant", ms = 0.1 }
+    heartbeat_interval_ms = 100"#;
+
+// ---------------------------------------------------------------------------
 // Replication and acks
 // ---------------------------------------------------------------------------
 
 /// One partition on three replicas; followers fetch about every 20 ms, so
 /// the leader always holds a tail they lack. The leader dies twice.
-const FAILOVER: &str = r#"
-name = "failover"
-concept = "test"
-[run]
-duration_ms = 2_000
-[network]
-latency = { dist = "uniform", min_ms = 0.5, max_ms = 1.5 }
-[producers.producer]
-target = "kafka"
-topic = "events"
-arrival = { process = "constant", rate_per_s = 1000 }
-keys = { distribution = "uniform", count = 20 }
-ack_timeout_ms = 200
-retries = 100
-retry_backoff_ms = 50
-[brokers.kafka]
-kind = "log"
-topics = { events = { partitions = 1 } }
-replicas = 3
-min_insync_replicas = 2
-replication = { dist = "exponential", mean_ms = 20 }
-election_delay_ms = 100
-[consumers.reader]
-source = "kafka"
-topic = "events"
-processing = { dist = "constant", ms = 0.1 }
-[[faults]]
-kind = "leader-crash"
-broker = "kafka"
-topic = "events"
-at_ms = 500
-until_ms = 900
-[[faults]]
-kind = "leader-crash"
-broker = "kafka"
-topic = "events"
-at_ms = 1_300
-until_ms = 1_700
-[variants.acks-1]
-set = { "producers.producer.acks" = "1" }
-[variants.acks-all]
-set = { "producers.producer.acks" = "all" }
-"#;
+fn failover() -> String {
+    Toml::new("failover", "test")
+        .run("duration_ms = 2_000")
+        .network(r#"latency = { dist = "uniform", min_ms = 0.5, max_ms = 1.5 }"#)
+        .producer(
+            "events",
+            r#"arrival = { process = "constant", rate_per_s = 1000 }
+            keys = { distribution = "uniform", count = 20 }
+            ack_timeout_ms = 200
+            retries = 100
+            retry_backoff_ms = 50"#,
+        )
+        .kafka(
+            r#"topics = { events = { partitions = 1 } }
+            replicas = 3
+            min_insync_replicas = 2
+            replication = { dist = "exponential", mean_ms = 20 }
+            election_delay_ms = 100"#,
+        )
+        .consumers(&["reader"], "events", QUICK)
+        .leader_crash("events", None, 500, 900)
+        .leader_crash("events", None, 1_300, 1_700)
+        .variant("acks-1", r#""producers.producer.acks" = "1""#)
+        .variant("acks-all", r#""producers.producer.acks" = "all""#)
+        .text()
+}
 
 /// acks=1 is answered on the leader's append: when the leader dies before
 /// its followers fetched the tail, the new leader's log is the truth and
@@ -102,7 +196,7 @@ set = { "producers.producer.acks" = "all" }
 #[test]
 fn acks_1_loses_acknowledged_writes_on_failover_and_acks_all_does_not() {
     for seed in 1..=3 {
-        let runs = run_variants(FAILOVER, seed);
+        let runs = run_variants(&failover(), seed);
         let one = &runs["acks-1"];
         assert!(metric(one, "acked_records_truncated") > 0.0, "seed {seed}: {}", show(one));
         assert!(one.counts.lost > 0, "seed {seed}: {}", show(one));
@@ -123,49 +217,29 @@ fn acks_1_loses_acknowledged_writes_on_failover_and_acks_all_does_not() {
 /// nothing is lost.
 #[test]
 fn acks_all_is_refused_while_the_isr_is_below_min_isr() {
-    let text = r#"
-name = "min-isr"
-concept = "test"
-[run]
-duration_ms = 3_000
-sample_interval_ms = 100
-[network]
-latency = { dist = "constant", ms = 1 }
-[producers.producer]
-target = "kafka"
-topic = "events"
-arrival = { process = "constant", rate_per_s = 200 }
-ack_timeout_ms = 100
-retries = 1000
-retry_backoff_ms = 50
-[brokers.kafka]
-kind = "log"
-topics = { events = { partitions = 1 } }
-replicas = 3
-min_insync_replicas = 2
-replica_lag_max_ms = 100
-[consumers.reader]
-source = "kafka"
-topic = "events"
-processing = { dist = "constant", ms = 0.1 }
-[[faults]]
-kind = "replica-crash"
-broker = "kafka"
-replica = 1
-at_ms = 1_000
-until_ms = 2_000
-[[faults]]
-kind = "replica-crash"
-broker = "kafka"
-replica = 2
-at_ms = 1_000
-until_ms = 2_000
-[variants.acks-all]
-set = { "producers.producer.acks" = "all" }
-[variants.acks-1]
-set = { "producers.producer.acks" = "1" }
-"#;
-    let runs = run_variants(text, 1);
+    let text = Toml::new("min-isr", "test")
+        .run("duration_ms = 3_000\nsample_interval_ms = 100")
+        .network(CONSTANT_1MS)
+        .producer(
+            "events",
+            r#"arrival = { process = "constant", rate_per_s = 200 }
+            ack_timeout_ms = 100
+            retries = 1000
+            retry_backoff_ms = 50"#,
+        )
+        .kafka(
+            r#"topics = { events = { partitions = 1 } }
+            replicas = 3
+            min_insync_replicas = 2
+            replica_lag_max_ms = 100"#,
+        )
+        .consumers(&["reader"], "events", QUICK)
+        .replica_crash(1, 1_000, 2_000)
+        .replica_crash(2, 1_000, 2_000)
+        .variant("acks-all", r#""producers.producer.acks" = "all""#)
+        .variant("acks-1", r#""producers.producer.acks" = "1""#)
+        .text();
+    let runs = run_variants(&text, 1);
     let all = &runs["acks-all"];
     assert!(error(all, "not-enough-replicas") > 0, "{}", show(all));
     assert!(metric(all, "isr_shrinks") >= 2.0, "{}", show(all));
@@ -192,62 +266,33 @@ set = { "producers.producer.acks" = "1" }
 ///   old leader returns at 3 s, and nothing is lost.
 #[test]
 fn unclean_election_truncates_acked_records_and_clean_election_waits_offline() {
-    let text = r#"
-name = "election"
-concept = "test"
-[run]
-duration_ms = 3_500
-sample_interval_ms = 100
-[network]
-latency = { dist = "constant", ms = 1 }
-[producers.producer]
-target = "kafka"
-topic = "events"
-arrival = { process = "constant", rate_per_s = 200 }
-acks = "all"
-ack_timeout_ms = 100
-retries = 1000
-retry_backoff_ms = 50
-[brokers.kafka]
-kind = "log"
-topics = { events = { partitions = 1 } }
-replicas = 3
-min_insync_replicas = 1
-replica_lag_max_ms = 100
-election_delay_ms = 50
-[consumers.reader]
-source = "kafka"
-topic = "events"
-processing = { dist = "constant", ms = 0.1 }
-[[faults]]
-kind = "replica-crash"
-broker = "kafka"
-replica = 1
-at_ms = 500
-until_ms = 2_000
-[[faults]]
-kind = "replica-crash"
-broker = "kafka"
-replica = 2
-at_ms = 500
-until_ms = 2_000
-[[faults]]
-kind = "replica-crash"
-broker = "kafka"
-replica = 0
-at_ms = 1_000
-until_ms = 3_000
-[[faults]]
-kind = "crash"
-node = "reader"
-at_ms = 500
-until_ms = 1_900
-[variants.unclean]
-set = { "brokers.kafka.unclean_leader_election" = true }
-[variants.clean]
-set = { "brokers.kafka.unclean_leader_election" = false }
-"#;
-    let runs = run_variants(text, 1);
+    let text = Toml::new("election", "test")
+        .run("duration_ms = 3_500\nsample_interval_ms = 100")
+        .network(CONSTANT_1MS)
+        .producer(
+            "events",
+            r#"arrival = { process = "constant", rate_per_s = 200 }
+            acks = "all"
+            ack_timeout_ms = 100
+            retries = 1000
+            retry_backoff_ms = 50"#,
+        )
+        .kafka(
+            r#"topics = { events = { partitions = 1 } }
+            replicas = 3
+            min_insync_replicas = 1
+            replica_lag_max_ms = 100
+            election_delay_ms = 50"#,
+        )
+        .consumers(&["reader"], "events", QUICK)
+        .replica_crash(1, 500, 2_000)
+        .replica_crash(2, 500, 2_000)
+        .replica_crash(0, 1_000, 3_000)
+        .crash("reader", 500, 1_900)
+        .variant("unclean", r#""brokers.kafka.unclean_leader_election" = true"#)
+        .variant("clean", r#""brokers.kafka.unclean_leader_election" = false"#)
+        .text();
+    let runs = run_variants(&text, 1);
     let unclean = &runs["unclean"];
     assert!(metric(unclean, "unclean_elections") > 0.0, "{}", show(unclean));
     assert!(metric(unclean, "acked_records_truncated") > 0.0, "{}", show(unclean));
@@ -277,36 +322,28 @@ set = { "brokers.kafka.unclean_leader_election" = false }
 /// not reorder the producer's sends.)
 #[test]
 fn key_hash_keeps_per_key_order_and_round_robin_does_not() {
-    let text = r#"
-name = "ordering"
-concept = "test"
-[network]
-latency = { dist = "constant", ms = 1 }
-[producers.producer]
-target = "kafka"
-topic = "events"
-arrival = { process = "poisson", rate_per_s = 1000 }
-messages = 2000
-acks = "all"
-[brokers.kafka]
-kind = "log"
-topics = { events = { partitions = 4 } }
-[consumers.a]
-source = "kafka"
-topic = "events"
-processing = { dist = "exponential", mean_ms = 0.5 }
-max_poll_records = 20
-[consumers.b]
-source = "kafka"
-topic = "events"
-processing = { dist = "exponential", mean_ms = 0.5 }
-max_poll_records = 20
-[variants.key-hash]
-set = { "producers.producer.keys" = { distribution = "uniform", count = 16 }, "producers.producer.partitioner" = "key-hash" }
-[variants.round-robin-one-key]
-set = { "producers.producer.partitioner" = "round-robin" }
-"#;
-    let runs = run_variants(text, 1);
+    let text = Toml::new("ordering", "test")
+        .network(CONSTANT_1MS)
+        .producer(
+            "events",
+            r#"arrival = { process = "poisson", rate_per_s = 1000 }
+            messages = 2000
+            acks = "all""#,
+        )
+        .kafka("topics = { events = { partitions = 4 } }")
+        .consumers(
+            &["a", "b"],
+            "events",
+            r#"processing = { dist = "exponential", mean_ms = 0.5 }
+            max_poll_records = 20"#,
+        )
+        .variant(
+            "key-hash",
+            r#""producers.producer.keys" = { distribution = "uniform", count = 16 }, "producers.producer.partitioner" = "key-hash""#,
+        )
+        .variant("round-robin-one-key", r#""producers.producer.partitioner" = "round-robin""#)
+        .text();
+    let runs = run_variants(&text, 1);
     let hash = &runs["key-hash"];
     assert_eq!(hash.counts.processed, 2000, "{}", show(hash));
     assert_eq!(hash.counts.reordered, 0, "{}", show(hash));
@@ -325,46 +362,33 @@ set = { "producers.producer.partitioner" = "round-robin" }
 /// worst latency is far below the three seconds it was down).
 #[test]
 fn a_crashed_member_s_partitions_go_to_the_other_member() {
-    let text = r#"
-name = "takeover"
-concept = "test"
-[run]
-duration_ms = 5_000
-[network]
-latency = { dist = "exponential", mean_ms = 1 }
-[producers.producer]
-target = "kafka"
-topic = "events"
-arrival = { process = "poisson", rate_per_s = 400 }
-keys = { distribution = "uniform", count = 50 }
-acks = "all"
-ack_timeout_ms = 100
-retries = 1000
-[brokers.kafka]
-kind = "log"
-topics = { events = { partitions = 4 } }
-session_timeout_ms = 300
-rebalance_delay_ms = 50
-[consumers.a]
-source = "kafka"
-topic = "events"
-processing = { dist = "exponential", mean_ms = 0.5 }
-max_poll_records = 50
-heartbeat_interval_ms = 100
-[consumers.b]
-source = "kafka"
-topic = "events"
-processing = { dist = "exponential", mean_ms = 0.5 }
-max_poll_records = 50
-heartbeat_interval_ms = 100
-[[faults]]
-kind = "crash"
-node = "a"
-at_ms = 1_000
-until_ms = 4_000
-"#;
+    let text = Toml::new("takeover", "test")
+        .run("duration_ms = 5_000")
+        .network(r#"latency = { dist = "exponential", mean_ms = 1 }"#)
+        .producer(
+            "events",
+            r#"arrival = { process = "poisson", rate_per_s = 400 }
+            keys = { distribution = "uniform", count = 50 }
+            acks = "all"
+            ack_timeout_ms = 100
+            retries = 1000"#,
+        )
+        .kafka(
+            r#"topics = { events = { partitions = 4 } }
+            session_timeout_ms = 300
+            rebalance_delay_ms = 50"#,
+        )
+        .consumers(
+            &["a", "b"],
+            "events",
+            r#"processing = { dist = "exponential", mean_ms = 0.5 }
+            max_poll_records = 50
+            heartbeat_interval_ms = 100"#,
+        )
+        .crash("a", 1_000, 4_000)
+        .text();
     for seed in 1..=3 {
-        let out = run(text, seed);
+        let out = run(&text, seed);
         assert!(metric(&out, "members_expired") >= 1.0, "seed {seed}: {}", show(&out));
         // Joins, the expiry, and the return.
         assert!(metric(&out, "rebalances") >= 3.0, "seed {seed}: {}", show(&out));
@@ -380,37 +404,17 @@ until_ms = 4_000
 /// restart (duplicates), and nothing is lost.
 #[test]
 fn commit_before_loses_the_rest_of_the_batch_and_commit_after_repeats_it() {
-    let text = r#"
-name = "commit-timing"
-concept = "test"
-[run]
-duration_ms = 2_000
-[network]
-latency = { dist = "constant", ms = 1 }
-[producers.producer]
-target = "kafka"
-topic = "events"
-arrival = { process = "constant", rate_per_s = 400 }
-acks = "all"
-[brokers.kafka]
-kind = "log"
-topics = { events = { partitions = 1 } }
-[consumers.worker]
-source = "kafka"
-topic = "events"
-processing = { dist = "constant", ms = 2 }
-max_poll_records = 50
-[[faults]]
-kind = "crash"
-node = "worker"
-at_ms = 1_000
-until_ms = 1_100
-[variants.before]
-set = { "consumers.worker.ack" = "before" }
-[variants.after]
-set = { "consumers.worker.ack" = "after" }
-"#;
-    let runs = run_variants(text, 1);
+    let text = Toml::new("commit-timing", "test")
+        .run("duration_ms = 2_000")
+        .network(CONSTANT_1MS)
+        .producer("events", "arrival = { process = \"constant\", rate_per_s = 400 }\nacks = \"all\"")
+        .kafka("topics = { events = { partitions = 1 } }")
+        .consumers(&["worker"], "events", "processing = { dist = \"constant\", ms = 2 }\nmax_poll_records = 50")
+        .crash("worker", 1_000, 1_100)
+        .variant("before", r#""consumers.worker.ack" = "before""#)
+        .variant("after", r#""consumers.worker.ack" = "after""#)
+        .text();
+    let runs = run_variants(&text, 1);
     let before = &runs["before"];
     assert!(before.counts.lost > 0, "{}", show(before));
     assert!(before.counts.lost <= 50, "at most one batch: {}", show(before));
@@ -427,38 +431,23 @@ set = { "consumers.worker.ack" = "after" }
 /// redoes everything since its last commit: far more duplicates.
 #[test]
 fn auto_commit_duplicates_more_than_commit_after_on_the_same_crash() {
-    let text = r#"
-name = "auto-commit"
-concept = "test"
-[run]
-duration_ms = 3_000
-[network]
-latency = { dist = "constant", ms = 1 }
-[producers.producer]
-target = "kafka"
-topic = "events"
-arrival = { process = "constant", rate_per_s = 500 }
-acks = "all"
-[brokers.kafka]
-kind = "log"
-topics = { events = { partitions = 1 } }
-[consumers.worker]
-source = "kafka"
-topic = "events"
-processing = { dist = "constant", ms = 0.2 }
-max_poll_records = 10
-auto_commit_interval_ms = 1_000
-[[faults]]
-kind = "crash"
-node = "worker"
-at_ms = 1_700
-until_ms = 1_800
-[variants.auto]
-set = { "consumers.worker.ack" = "auto" }
-[variants.after]
-set = { "consumers.worker.ack" = "after" }
-"#;
-    let runs = run_variants(text, 1);
+    let text = Toml::new("auto-commit", "test")
+        .run("duration_ms = 3_000")
+        .network(CONSTANT_1MS)
+        .producer("events", "arrival = { process = \"constant\", rate_per_s = 500 }\nacks = \"all\"")
+        .kafka("topics = { events = { partitions = 1 } }")
+        .consumers(
+            &["worker"],
+            "events",
+            r#"processing = { dist = "constant", ms = 0.2 }
+            max_poll_records = 10
+            auto_commit_interval_ms = 1_000"#,
+        )
+        .crash("worker", 1_700, 1_800)
+        .variant("auto", r#""consumers.worker.ack" = "auto""#)
+        .variant("after", r#""consumers.worker.ack" = "after""#)
+        .text();
+    let runs = run_variants(&text, 1);
     let (auto, after) = (&runs["auto"], &runs["after"]);
     for out in [auto, after] {
         assert_eq!((out.counts.lost, out.counts.in_flight), (0, 0), "{}", show(out));
@@ -476,35 +465,27 @@ set = { "consumers.worker.ack" = "after" }
 /// the oldest record kept), while the fast group loses nothing.
 #[test]
 fn retention_deletes_records_a_slow_group_never_read() {
-    let text = r#"
-name = "retention"
-concept = "test"
-[run]
-duration_ms = 2_000
-[network]
-latency = { dist = "constant", ms = 1 }
-[producers.producer]
-target = "kafka"
-topic = "events"
-arrival = { process = "constant", rate_per_s = 500 }
-acks = "all"
-[brokers.kafka]
-kind = "log"
-topics = { events = { partitions = 1, retention_messages = 100 } }
-[consumers.fast]
-source = "kafka"
-topic = "events"
-group = "fast"
-processing = { dist = "constant", ms = 0.1 }
-max_poll_records = 10
-[consumers.slow]
-source = "kafka"
-topic = "events"
-group = "slow"
-processing = { dist = "constant", ms = 20 }
-max_poll_records = 10
-"#;
-    let out = run(text, 1);
+    let text = Toml::new("retention", "test")
+        .run("duration_ms = 2_000")
+        .network(CONSTANT_1MS)
+        .producer("events", "arrival = { process = \"constant\", rate_per_s = 500 }\nacks = \"all\"")
+        .kafka("topics = { events = { partitions = 1, retention_messages = 100 } }")
+        .consumers(
+            &["fast"],
+            "events",
+            r#"group = "fast"
+            processing = { dist = "constant", ms = 0.1 }
+            max_poll_records = 10"#,
+        )
+        .consumers(
+            &["slow"],
+            "events",
+            r#"group = "slow"
+            processing = { dist = "constant", ms = 20 }
+            max_poll_records = 10"#,
+        )
+        .text();
+    let out = run(&text, 1);
     assert!(balanced(&out), "{}", show(&out));
     assert!(metric(&out, "retention_deleted") > 0.0, "{}", show(&out));
     assert!(metric(&out, "offset_resets") > 0.0, "{}", show(&out));
@@ -528,65 +509,46 @@ max_poll_records = 10
 /// still holds each record once.
 #[test]
 fn a_zombie_member_s_transaction_is_fenced_after_a_rebalance() {
-    let text = r#"
-name = "zombie"
-concept = "test"
-[run]
-drain_ms = 60_000
-[network]
-latency = { dist = "exponential", mean_ms = 1 }
-[producers.producer]
-target = "kafka"
-topic = "input"
-arrival = { process = "poisson", rate_per_s = 300 }
-messages = 600
-keys = { distribution = "uniform", count = 10 }
-acks = "all"
-idempotent = true
-[brokers.kafka]
-kind = "log"
-topics = { input = { partitions = 2 }, output = { partitions = 2 } }
-replicas = 3
-min_insync_replicas = 2
-session_timeout_ms = 300
-rebalance_delay_ms = 50
-[consumers.a]
-source = "kafka"
-topic = "input"
-group = "stage"
-domain = "email"
-output_topic = "output"
-transactional = true
-processing = { dist = "exponential", mean_ms = 8 }
-max_poll_records = 50
-heartbeat_interval_ms = 100
-resubscribe_ms = 20
-[consumers.b]
-source = "kafka"
-topic = "input"
-group = "stage"
-domain = "email"
-output_topic = "output"
-transactional = true
-processing = { dist = "exponential", mean_ms = 8 }
-max_poll_records = 50
-heartbeat_interval_ms = 100
-resubscribe_ms = 20
-[consumers.downstream]
-source = "kafka"
-topic = "output"
-group = "downstream"
-domain = "output"
-processing = { dist = "constant", ms = 0.1 }
-heartbeat_interval_ms = 100
-[[faults]]
-kind = "partition"
-groups = [["a"]]
-at_ms = 1_000
-until_ms = 1_734
-"#;
+    let text = Toml::new("zombie", "test")
+        .run("drain_ms = 60_000")
+        .network(r#"latency = { dist = "exponential", mean_ms = 1 }"#)
+        .producer(
+            "input",
+            r#"arrival = { process = "poisson", rate_per_s = 300 }
+            messages = 600
+            keys = { distribution = "uniform", count = 10 }
+            acks = "all"
+            idempotent = true"#,
+        )
+        .kafka(
+            r#"topics = { input = { partitions = 2 }, output = { partitions = 2 } }
+            replicas = 3
+            min_insync_replicas = 2
+            session_timeout_ms = 300
+            rebalance_delay_ms = 50"#,
+        )
+        .consumers(
+            &["a", "b"],
+            "input",
+            r#"group = "stage"
+            domain = "email"
+            output_topic = "output"
+            transactional = true
+            processing = { dist = "exponential", mean_ms = 8 }
+            max_poll_records = 50
+            heartbeat_interval_ms = 100
+            resubscribe_ms = 20"#,
+        )
+        .consumers(&["downstream"], "output", DOWNSTREAM)
+        .fault(
+            r#"kind = "partition"
+            groups = [["a"]]"#,
+            1_000,
+            1_734,
+        )
+        .text();
     for seed in 1..=3 {
-        let out = run(text, seed);
+        let out = run(&text, seed);
         assert!(metric(&out, "members_expired") >= 1.0, "seed {seed}: {}", show(&out));
         assert!(metric(&out, "transactions_fenced") > 0.0, "seed {seed}: {}", show(&out));
         let output = &out.domains["output"];
@@ -604,82 +566,59 @@ until_ms = 1_734
 /// gives another history.
 #[test]
 fn the_same_seed_gives_an_identical_trace_digest() {
-    let text = r#"
-name = "determinism"
-concept = "test"
-[run]
-duration_ms = 2_000
-[network]
-latency = { dist = "lognormal", mean_ms = 1, stddev_ms = 0.5 }
-loss_probability = 0.01
-duplicate_probability = 0.01
-[producers.producer]
-target = "kafka"
-topic = "orders"
-arrival = { process = "poisson", rate_per_s = 500 }
-keys = { distribution = "zipf", count = 50, exponent = 1.1 }
-acks = "all"
-idempotent = true
-max_in_flight = 5
-ack_timeout_ms = 50
-[brokers.kafka]
-kind = "log"
-topics = { orders = { partitions = 3 }, out = { partitions = 2 } }
-replicas = 3
-min_insync_replicas = 2
-replication = { dist = "exponential", mean_ms = 5 }
-session_timeout_ms = 300
-[consumers.a]
-source = "kafka"
-topic = "orders"
-processing = { dist = "exponential", mean_ms = 0.5 }
-max_poll_records = 20
-output_topic = "out"
-transactional = true
-heartbeat_interval_ms = 100
-[consumers.b]
-source = "kafka"
-topic = "orders"
-processing = { dist = "exponential", mean_ms = 0.5 }
-max_poll_records = 20
-output_topic = "out"
-transactional = true
-heartbeat_interval_ms = 100
-[consumers.c]
-source = "kafka"
-topic = "out"
-group = "downstream"
-domain = "out"
-processing = { dist = "exponential", mean_ms = 0.2 }
-ack = "auto"
-auto_commit_interval_ms = 100
-[[faults]]
-kind = "crash"
-node = "a"
-at_ms = 500
-until_ms = 900
-[[faults]]
-kind = "leader-crash"
-broker = "kafka"
-topic = "orders"
-partition = 1
-at_ms = 1_000
-until_ms = 1_400
-[[faults]]
-kind = "replica-crash"
-broker = "kafka"
-replica = 2
-at_ms = 1_200
-until_ms = 1_500
-"#;
-    let first = run(text, 7);
-    let again = run(text, 7);
+    let text = Toml::new("determinism", "test")
+        .run("duration_ms = 2_000")
+        .network(
+            r#"latency = { dist = "lognormal", mean_ms = 1, stddev_ms = 0.5 }
+            loss_probability = 0.01
+            duplicate_probability = 0.01"#,
+        )
+        .producer(
+            "orders",
+            r#"arrival = { process = "poisson", rate_per_s = 500 }
+            keys = { distribution = "zipf", count = 50, exponent = 1.1 }
+            acks = "all"
+            idempotent = true
+            max_in_flight = 5
+            ack_timeout_ms = 50"#,
+        )
+        .kafka(
+            r#"topics = { orders = { partitions = 3 }, out = { partitions = 2 } }
+            replicas = 3
+            min_insync_replicas = 2
+            replication = { dist = "exponential", mean_ms = 5 }
+            session_timeout_ms = 300"#,
+        )
+        .consumers(
+            &["a", "b"],
+            "orders",
+            r#"processing = { dist = "exponential", mean_ms = 0.5 }
+            max_poll_records = 20
+            output_topic = "out"
+            transactional = true
+            heartbeat_interval_ms = 100"#,
+        )
+        .consumers(
+            &["c"],
+            "out",
+            r#"group = "downstream"
+            domain = "out"
+            processing = { dist = "exponential", mean_ms = 0.2 }
+            ack = "auto"
+            auto_commit_interval_ms = 100"#,
+        )
+        .crash("a", 500, 900)
+        .leader_crash("orders", Some(1), 1_000, 1_400)
+        .replica_crash(2, 1_200, 1_500)
+        .text();
+    let first = run(&text, 7);
+    let again = run(&text, 7);
     assert_eq!(first.digest, again.digest);
     assert_eq!(first.events, again.events);
     assert_eq!(format!("{:?} {:?}", first.counts, first.domains), format!("{:?} {:?}", again.counts, again.domains));
     assert_eq!(first.metrics, again.metrics);
     assert!(metric(&first, "leader_elections") > 0.0 && metric(&first, "rebalances") > 0.0, "{}", show(&first));
-    let other = run(text, 8);
+    let other = run(&text, 8);
     assert_ne!(first.digest, other.digest);
 }
 
@@ -696,40 +635,27 @@ until_ms = 1_500
 /// caught up, and rejoins.
 #[test]
 fn a_caught_up_replica_back_from_a_crash_rejoins_the_isr() {
-    let text = r#"
-name = "isr-rejoin"
-concept = "regression"
-[run]
-drain_ms = 10_000
-[network]
-latency = { dist = "constant", ms = 1 }
-[producers.producer]
-target = "kafka"
-topic = "input"
-arrival = { process = "constant", rate_per_s = 100 }
-messages = 100
-acks = "all"
-ack_timeout_ms = 50
-retries = 1_000_000
-retry_backoff_ms = 10
-[brokers.kafka]
-kind = "log"
-topics = { input = { partitions = 1 } }
-replicas = 3
-min_insync_replicas = 3
-[consumers.reader]
-source = "kafka"
-topic = "input"
-processing = { dist = "constant", ms = 0.1 }
-[[faults]]
-kind = "leader-crash"
-broker = "kafka"
-topic = "input"
-partition = 0
-at_ms = 0
-until_ms = 200
-"#;
-    let out = run(text, 1);
+    let text = Toml::new("isr-rejoin", "regression")
+        .run("drain_ms = 10_000")
+        .network(CONSTANT_1MS)
+        .producer(
+            "input",
+            r#"arrival = { process = "constant", rate_per_s = 100 }
+            messages = 100
+            acks = "all"
+            ack_timeout_ms = 50
+            retries = 1_000_000
+            retry_backoff_ms = 10"#,
+        )
+        .kafka(
+            r#"topics = { input = { partitions = 1 } }
+            replicas = 3
+            min_insync_replicas = 3"#,
+        )
+        .consumers(&["reader"], "input", QUICK)
+        .leader_crash("input", Some(0), 0, 200)
+        .text();
+    let out = run(&text, 1);
     assert!(metric(&out, "isr_expands") >= 1.0, "{}", show(&out));
     assert!(error(&out, "not-enough-replicas") > 0, "refused while it was away: {}", show(&out));
     assert_eq!((out.counts.acked, out.counts.processed), (100, 100), "{}", show(&out));
@@ -747,62 +673,36 @@ until_ms = 200
 /// member already holds is now ignored as stale.
 #[test]
 fn a_rebalance_notice_overtaken_by_its_assignment_does_not_strand_partitions() {
-    let text = r#"
-name = "late-notice"
-concept = "regression"
-[run]
-duration_ms = 3_000
-drain_ms = 10_000
-[network]
-latency = { dist = "uniform", min_ms = 0.1, max_ms = 15 }
-[producers.producer]
-target = "kafka"
-topic = "input"
-arrival = { process = "poisson", rate_per_s = 300 }
-keys = { distribution = "uniform", count = 30 }
-acks = "all"
-ack_timeout_ms = 100
-retries = 1_000_000
-[brokers.kafka]
-kind = "log"
-topics = { input = { partitions = 6 } }
-session_timeout_ms = 300
-rebalance_delay_ms = 5
-[consumers.a]
-source = "kafka"
-topic = "input"
-processing = { dist = "exponential", mean_ms = 0.3 }
-heartbeat_interval_ms = 50
-[consumers.b]
-source = "kafka"
-topic = "input"
-processing = { dist = "exponential", mean_ms = 0.3 }
-heartbeat_interval_ms = 50
-[consumers.c]
-source = "kafka"
-topic = "input"
-processing = { dist = "exponential", mean_ms = 0.3 }
-heartbeat_interval_ms = 50
-[[faults]]
-kind = "crash"
-node = "c"
-at_ms = 500
-until_ms = 600
-[[faults]]
-kind = "crash"
-node = "b"
-at_ms = 1_200
-until_ms = 1_300
-[[faults]]
-kind = "crash"
-node = "c"
-at_ms = 1_900
-until_ms = 2_000
-"#;
+    let text = Toml::new("late-notice", "regression")
+        .run("duration_ms = 3_000\ndrain_ms = 10_000")
+        .network(r#"latency = { dist = "uniform", min_ms = 0.1, max_ms = 15 }"#)
+        .producer(
+            "input",
+            r#"arrival = { process = "poisson", rate_per_s = 300 }
+            keys = { distribution = "uniform", count = 30 }
+            acks = "all"
+            ack_timeout_ms = 100
+            retries = 1_000_000"#,
+        )
+        .kafka(
+            r#"topics = { input = { partitions = 6 } }
+            session_timeout_ms = 300
+            rebalance_delay_ms = 5"#,
+        )
+        .consumers(
+            &["a", "b", "c"],
+            "input",
+            r#"processing = { dist = "exponential", mean_ms = 0.3 }
+            heartbeat_interval_ms = 50"#,
+        )
+        .crash("c", 500, 600)
+        .crash("b", 1_200, 1_300)
+        .crash("c", 1_900, 2_000)
+        .text();
     // Only the last rebalance can strand anything (a later one hands out
     // the assignment again), and it does so in about half the seeds.
     for seed in 1..=10 {
-        let out = run(text, seed);
+        let out = run(&text, seed);
         assert!(metric(&out, "rebalances") >= 4.0, "seed {seed}: {}", show(&out));
         assert_eq!(out.counts.processed, out.counts.produced, "seed {seed}: {}", show(&out));
         assert_eq!((out.counts.lost, out.counts.in_flight), (0, 0), "seed {seed}: {}", show(&out));
@@ -818,62 +718,30 @@ until_ms = 2_000
 /// acks=all writes inside a transaction are.
 #[test]
 fn committed_transactional_output_survives_a_clean_failover() {
-    let text = r#"
-name = "txn-failover"
-concept = "regression"
-[run]
-drain_ms = 30_000
-[network]
-latency = { dist = "exponential", mean_ms = 0.5 }
-[producers.producer]
-target = "kafka"
-topic = "input"
-arrival = { process = "poisson", rate_per_s = 300 }
-messages = 600
-keys = { distribution = "uniform", count = 10 }
-acks = "all"
-idempotent = true
-ack_timeout_ms = 100
-[brokers.kafka]
-kind = "log"
-topics = { input = { partitions = 1 }, output = { partitions = 1 } }
-replicas = 2
-replication = { dist = "exponential", mean_ms = 30 }
-[consumers.stage]
-source = "kafka"
-topic = "input"
-group = "stage"
-domain = "email"
-output_topic = "output"
-transactional = true
-processing = { dist = "constant", ms = 0.5 }
-max_poll_records = 10
-resubscribe_ms = 50
-heartbeat_interval_ms = 100
-[consumers.downstream]
-source = "kafka"
-topic = "output"
-group = "downstream"
-domain = "output"
-processing = { dist = "constant", ms = 0.1 }
-heartbeat_interval_ms = 100
-[[faults]]
-kind = "leader-crash"
-broker = "kafka"
-topic = "output"
-partition = 0
-at_ms = 700
-until_ms = 1_200
-[[faults]]
-kind = "leader-crash"
-broker = "kafka"
-topic = "output"
-partition = 0
-at_ms = 1_500
-until_ms = 1_800
-"#;
+    let text = Toml::new("txn-failover", "regression")
+        .run("drain_ms = 30_000")
+        .network(r#"latency = { dist = "exponential", mean_ms = 0.5 }"#)
+        .producer(
+            "input",
+            r#"arrival = { process = "poisson", rate_per_s = 300 }
+            messages = 600
+            keys = { distribution = "uniform", count = 10 }
+            acks = "all"
+            idempotent = true
+            ack_timeout_ms = 100"#,
+        )
+        .kafka(
+            r#"topics = { input = { partitions = 1 }, output = { partitions = 1 } }
+            replicas = 2
+            replication = { dist = "exponential", mean_ms = 30 }"#,
+        )
+        .consumers(&["stage"], "input", STAGE)
+        .consumers(&["downstream"], "output", DOWNSTREAM)
+        .leader_crash("output", Some(0), 700, 1_200)
+        .leader_crash("output", Some(0), 1_500, 1_800)
+        .text();
     for seed in 1..=3 {
-        let out = run(text, seed);
+        let out = run(&text, seed);
         assert!(metric(&out, "leader_elections") >= 2.0, "seed {seed}: {}", show(&out));
         assert!(metric(&out, "transactions_committed") > 0.0, "seed {seed}: {}", show(&out));
         let output = &out.domains["output"];
@@ -892,62 +760,32 @@ until_ms = 1_800
 /// the commit could complete: the partition waits offline for replica 1.
 #[test]
 fn a_transaction_does_not_commit_output_a_dead_in_sync_replica_lacks() {
-    let text = r#"
-name = "txn-dead-isr"
-concept = "regression"
-[run]
-drain_ms = 30_000
-[network]
-latency = { dist = "exponential", mean_ms = 0.5 }
-[producers.producer]
-target = "kafka"
-topic = "input"
-arrival = { process = "poisson", rate_per_s = 200 }
-messages = 200
-keys = { distribution = "uniform", count = 10 }
-acks = "all"
-idempotent = true
-ack_timeout_ms = 50
-[brokers.kafka]
-kind = "log"
-topics = { input = { partitions = 1 }, output = { partitions = 2 } }
-replicas = 2
-replication = { dist = "exponential", mean_ms = 5 }
-replica_lag_max_ms = 500
-election_delay_ms = 10
-[consumers.stage]
-source = "kafka"
-topic = "input"
-group = "stage"
-domain = "email"
-output_topic = "output"
-transactional = true
-processing = { dist = "constant", ms = 0.5 }
-max_poll_records = 10
-resubscribe_ms = 50
-heartbeat_interval_ms = 100
-[consumers.downstream]
-source = "kafka"
-topic = "output"
-group = "downstream"
-domain = "output"
-processing = { dist = "constant", ms = 0.1 }
-heartbeat_interval_ms = 100
-[[faults]]
-kind = "replica-crash"
-broker = "kafka"
-replica = 0
-at_ms = 0
-until_ms = 600
-[[faults]]
-kind = "replica-crash"
-broker = "kafka"
-replica = 1
-at_ms = 300
-until_ms = 900
-"#;
+    let text = Toml::new("txn-dead-isr", "regression")
+        .run("drain_ms = 30_000")
+        .network(r#"latency = { dist = "exponential", mean_ms = 0.5 }"#)
+        .producer(
+            "input",
+            r#"arrival = { process = "poisson", rate_per_s = 200 }
+            messages = 200
+            keys = { distribution = "uniform", count = 10 }
+            acks = "all"
+            idempotent = true
+            ack_timeout_ms = 50"#,
+        )
+        .kafka(
+            r#"topics = { input = { partitions = 1 }, output = { partitions = 2 } }
+            replicas = 2
+            replication = { dist = "exponential", mean_ms = 5 }
+            replica_lag_max_ms = 500
+            election_delay_ms = 10"#,
+        )
+        .consumers(&["stage"], "input", STAGE)
+        .consumers(&["downstream"], "output", DOWNSTREAM)
+        .replica_crash(0, 0, 600)
+        .replica_crash(1, 300, 900)
+        .text();
     for seed in 1..=3 {
-        let out = run(text, seed);
+        let out = run(&text, seed);
         assert!(metric(&out, "transactions_committed") > 0.0, "seed {seed}: {}", show(&out));
         assert!(metric(&out, "offline_partitions") > 0.0, "seed {seed}: {}", show(&out));
         let output = &out.domains["output"];
