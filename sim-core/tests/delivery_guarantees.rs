@@ -9,9 +9,11 @@
 //! - an idempotent effect with ack after and retries does neither, even
 //!   when the network duplicates messages.
 
+mod common;
+
+use common::run;
 use proptest::prelude::*;
-use sim_core::engine::RunOutput;
-use sim_core::scenario::{run_config, Scenario};
+use sim_core::scenario::Scenario;
 
 #[derive(Debug, Clone)]
 struct Faults {
@@ -90,12 +92,6 @@ failure_probability = {failure}
         );
     }
     s
-}
-
-fn run(text: &str, seed: u64) -> RunOutput {
-    let s = Scenario::parse("guarantees.toml", text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let config = s.configs().unwrap().remove(0).1;
-    run_config(&config, seed, 0).unwrap()
 }
 
 const RETRYING: &str = "acks = \"broker\"\nack_timeout_ms = 50\nretries = 1000\nretry_backoff_ms = 10";

@@ -7,22 +7,14 @@
 //! scenario (read through its trace); property tests check the guarantees
 //! over random crashes and network loss.
 
+mod common;
+
+use common::{node, run, run_traced};
 use proptest::prelude::*;
 use sim_core::engine::RunOutput;
 use sim_core::message::MsgId;
-use sim_core::scenario::{run_config, Scenario};
 use sim_core::trace::{TraceEvent, TraceWhat};
 use std::collections::BTreeMap;
-
-fn run(text: &str, seed: u64, trace: bool) -> RunOutput {
-    let s = Scenario::parse("fanout.toml", text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let config = s.configs().unwrap().remove(0).1;
-    run_config(&config, seed, if trace { 10_000_000 } else { 0 }).unwrap()
-}
-
-fn node(out: &RunOutput, name: &str) -> u32 {
-    out.names.iter().position(|n| n == name).unwrap_or_else(|| panic!("no node {name}")) as u32
-}
 
 /// Deliveries that reached consumer `name`: (time, message id).
 fn deliveries_to(out: &RunOutput, name: &str) -> Vec<(u64, MsgId)> {
@@ -89,7 +81,7 @@ fn every_publish_is_copied_to_every_subscription() {
         + "[brokers.b]\nkind = \"queue\"\nsubscriptions = { x = {}, y = { durable = true }, z = { durable = false } }\n"
         + &consumer("cx", "x", 1.0)
         + &consumer("cy", "y", 1.0) + &consumer("cz", "z", 1.0);
-    let out = run(&text, 1, true);
+    let out = run_traced(&text, 1);
     for d in ["x", "y", "z"] {
         let c = &out.domains[d];
         assert_eq!((c.delivered, c.processed, c.lost, c.duplicated, c.in_flight), (200, 200, 0, 0, 0), "{d}: {c:?}");
@@ -109,7 +101,7 @@ fn consumers_of_one_subscription_compete_for_its_messages() {
         + &consumer("w1", "work", 5.0)
         + &consumer("w2", "work", 5.0)
         + &consumer("a", "audit", 1.0);
-    let out = run(&text, 1, true);
+    let out = run_traced(&text, 1);
     let (w1, w2) = (deliveries_to(&out, "w1").len(), deliveries_to(&out, "w2").len());
     assert!(w1 > 0 && w2 > 0, "both workers get some: {w1} and {w2}");
     assert_eq!(w1 + w2, 200, "each message goes to one worker only");
@@ -127,7 +119,7 @@ fn a_durable_subscriber_gets_its_backlog_when_it_returns() {
         + &consumer("f", "fast", 1.0)
         + &consumer("s", "slow", 1.0)
         + "[[faults]]\nkind = \"crash\"\nnode = \"s\"\nat_ms = 500\nuntil_ms = 1500\n";
-    let out = run(&text, 1, true);
+    let out = run_traced(&text, 1);
     let slow = &out.domains["slow"];
     assert_eq!((slow.processed, slow.lost, slow.in_flight), (200, 0, 0), "{slow:?}");
     assert!(slow.latency_ms.max > 900.0, "the backlog waited for its subscriber: {:?}", slow.latency_ms);
@@ -150,7 +142,7 @@ fn a_non_durable_queue_is_deleted_when_its_consumer_goes_down() {
         + &consumer("k", "keep", 1.0)
         + &consumer("l", "live", 30.0)
         + "[[faults]]\nkind = \"crash\"\nnode = \"l\"\nat_ms = 1000\nuntil_ms = 2000\n";
-    let out = run(&text, 1, true);
+    let out = run_traced(&text, 1);
     let deleted = out.metrics.get("deleted_with_subscription").copied().unwrap_or(0.0);
     let dropped = out.metrics.get("dropped_no_subscriber").copied().unwrap_or(0.0);
     assert!(deleted >= 30.0, "the backlog went with the queue: {:?}", out.metrics);
@@ -180,7 +172,7 @@ fn a_broker_crash_keeps_durable_subscriptions_and_empties_non_durable_ones() {
         + &consumer("cd", "d", 15.0)
         + &consumer("cn", "n", 15.0)
         + "[[faults]]\nkind = \"crash\"\nnode = \"b\"\nat_ms = 1500\nuntil_ms = 1600\n";
-    let out = run(&text, 1, false);
+    let out = run(&text, 1);
     let (d, n) = (&out.domains["d"], &out.domains["n"]);
     assert_eq!((d.lost, d.in_flight, d.processed), (0, 0, 200), "{d:?}");
     assert!(n.lost > 0, "the non-durable queue was not persisted: {n:?}");
@@ -193,7 +185,7 @@ fn a_consumer_timeout_of_the_last_consumer_deletes_a_non_durable_queue() {
     let text = base(50)
         + "[brokers.b]\nkind = \"queue\"\nredelivery_timeout_ms = 100\nsubscriptions = { n = { durable = false } }\n"
         + &consumer("c", "n", 300.0);
-    let out = run(&text, 1, false);
+    let out = run(&text, 1);
     assert!(out.errors.get("consumer-timeout").is_some_and(|&n| n > 0), "{:?}", out.errors);
     assert!(out.metrics.get("deleted_with_subscription").is_some_and(|&v| v > 0.0), "{:?}", out.metrics);
     assert!(out.domains["n"].lost > 0);
@@ -333,7 +325,7 @@ proptest! {
     #[test]
     fn durable_subscriptions_lose_nothing_in_any_domain(c in case(), seed in 0..1000u64) {
         let text = c.toml(true);
-        let out = run(&text, seed, false);
+        let out = run(&text, seed);
         prop_assert_eq!(out.domains.len(), c.consumers.len());
         for (name, d) in &out.domains {
             prop_assert_eq!((d.lost, d.in_flight, d.send_failed), (0, 0, 0), "domain {}: {:?}\n{}", name, d, text);
@@ -348,7 +340,7 @@ proptest! {
     #[test]
     fn non_durable_subscriptions_lose_only_where_a_consumer_went_down(c in case(), seed in 0..1000u64) {
         let text = c.toml(false);
-        let out = run(&text, seed, false);
+        let out = run(&text, seed);
         let crashed = c.crashed_subscriptions();
         for s in 0..c.consumers.len() {
             let d = &out.domains[&format!("s{s}")];
@@ -377,7 +369,7 @@ fn generated_non_durable_cases_do_lose_messages() {
     let mut losing = 0;
     for _ in 0..100 {
         let c = strategy.new_tree(&mut runner).unwrap().current();
-        if run(&c.toml(false), 1, false).counts.lost > 0 {
+        if run(&c.toml(false), 1).counts.lost > 0 {
             losing += 1;
         }
     }

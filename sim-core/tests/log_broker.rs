@@ -4,6 +4,9 @@
 //! that shows one behaviour a real Kafka-like deployment has, or one bug
 //! that was found and fixed.
 
+mod common;
+
+use common::metric;
 use sim_core::engine::RunOutput;
 use sim_core::scenario::{run_config, Scenario};
 use std::collections::BTreeMap;
@@ -26,10 +29,6 @@ fn run(text: &str, seed: u64) -> RunOutput {
     let mut all = run_variants(text, seed);
     assert_eq!(all.len(), 1, "one variant expected");
     all.pop_first().expect("one variant").1
-}
-
-fn metric(out: &RunOutput, name: &str) -> f64 {
-    out.metrics.get(name).copied().unwrap_or(0.0)
 }
 
 fn error(out: &RunOutput, kind: &str) -> u64 {

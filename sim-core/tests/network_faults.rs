@@ -2,8 +2,9 @@
 //! crossed which link, and when) and through the ledger's counts. Bounds on
 //! random counts are derived from the binomial distribution.
 
-use sim_core::engine::RunOutput;
-use sim_core::scenario::{run_config, Scenario};
+mod common;
+
+use common::{node, run, run_traced};
 use sim_core::time::NS_PER_MS;
 use sim_core::trace::{DropReason, FaultEvent, TraceWhat};
 
@@ -33,16 +34,6 @@ prefetch = 100
     )
 }
 
-fn run(text: &str, seed: u64, trace: bool) -> RunOutput {
-    let s = Scenario::parse("test.toml", text).unwrap_or_else(|e| panic!("{e}"));
-    let config = s.configs().unwrap().remove(0).1;
-    run_config(&config, seed, if trace { 10_000_000 } else { 0 }).unwrap()
-}
-
-fn id(out: &RunOutput, name: &str) -> u32 {
-    out.names.iter().position(|n| n == name).unwrap() as u32
-}
-
 #[test]
 fn a_partitioned_pair_exchanges_nothing_until_it_heals() {
     let text = pipeline(
@@ -55,8 +46,8 @@ until_ms = 2000
 groups = [["p"], ["b", "c"]]
 "#,
     );
-    let out = run(&text, 1, true);
-    let (p, b) = (id(&out, "p"), id(&out, "b"));
+    let out = run_traced(&text, 1);
+    let (p, b) = (node(&out, "p"), node(&out, "b"));
     let (start, end) = (1000 * NS_PER_MS, 2000 * NS_PER_MS);
     let mut arrivals_after = 0;
     let mut partition_drops = 0;
@@ -106,8 +97,8 @@ to = ["b"]
 "#,
     )
     .replacen("[brokers.b]\nkind = \"queue\"\n[consumers", "[consumers", 1);
-    let out = run(&text, 1, true);
-    let (b, c) = (id(&out, "b"), id(&out, "c"));
+    let out = run_traced(&text, 1);
+    let (b, c) = (node(&out, "b"), node(&out, "c"));
     let mut b_to_c_during = 0;
     for e in &out.trace {
         let during = (100 * NS_PER_MS..300 * NS_PER_MS).contains(&e.time);
@@ -149,7 +140,7 @@ loss_probability = 0.1
     )
     .replace("rate_per_s = 1000", "rate_per_s = 10000")
     .replace("ms = 0.5", "ms = 0.001");
-    let out = run(&text, 7, false);
+    let out = run(&text, 7);
     assert_eq!(out.counts.produced, n);
     assert_eq!(out.counts.in_flight, 0);
     assert_binomial(out.counts.lost, n, 0.1);
@@ -172,7 +163,7 @@ duplicate_probability = 0.2
     )
     .replace("rate_per_s = 1000", "rate_per_s = 10000")
     .replace("ms = 0.5", "ms = 0.001");
-    let out = run(&text, 8, false);
+    let out = run(&text, 8);
     assert_eq!(out.counts.in_flight, 0);
     assert_binomial(out.counts.duplicated, n, 0.2);
     assert_eq!(out.counts.duplicated, out.network.duplicated);
@@ -181,13 +172,13 @@ duplicate_probability = 0.2
 
 #[test]
 fn latency_jitter_reorders_and_constant_latency_does_not() {
-    let steady = run(&pipeline(5000, ""), 3, false);
+    let steady = run(&pipeline(5000, ""), 3);
     assert_eq!(steady.counts.reordered, 0, "a constant-latency link is FIFO");
     let jittery = pipeline(5000, "").replace(
         r#"latency = { dist = "constant", ms = 1 }"#,
         r#"latency = { dist = "uniform", min_ms = 0.1, max_ms = 5 }"#,
     );
-    let out = run(&jittery, 3, false);
+    let out = run(&jittery, 3);
     assert!(out.counts.reordered > 0, "jitter larger than the gap between messages reorders them");
     assert_eq!(out.counts.lost + out.counts.duplicated, 0);
 }
@@ -210,10 +201,10 @@ until_ms = 600
             .replace("prefetch = 100", "prefetch = 1")
             .replace("kind = \"queue\"", &format!("kind = \"queue\"\ndurable = {durable}"))
     };
-    let volatile = run(&slow(false), 1, true);
+    let volatile = run_traced(&slow(false), 1);
     // What was queued or unacked at the crash is gone; publishes sent while
     // it was down were dropped on arrival. Everything else gets processed.
-    let b = id(&volatile, "b");
+    let b = node(&volatile, "b");
     let dropped_while_down = volatile
         .trace
         .iter()
@@ -225,7 +216,7 @@ until_ms = 600
         "the queued messages died with the broker: {}",
         volatile.counts.lost
     );
-    let durable = run(&slow(true), 1, false);
+    let durable = run(&slow(true), 1);
     assert_eq!(durable.counts.lost, dropped_while_down, "a durable queue loses only what arrived while it was down");
     for out in [&volatile, &durable] {
         let c = &out.counts;
@@ -249,8 +240,8 @@ until_ms = 1200
     )
     .replace("rate_per_s = 1000", "rate_per_s = 10")
     .replace("ms = 0.5", "ms = 50");
-    let out = run(&text, 1, true);
-    let c = id(&out, "c");
+    let out = run_traced(&text, 1);
+    let c = node(&out, "c");
     // The timer of the interrupted work never fires: nothing is applied by c while down.
     let timers_while_down = out
         .trace
@@ -278,7 +269,7 @@ probability = 0.5
 nodes = ["p"]
 "#,
     );
-    let out = run(&text, 2, true);
+    let out = run_traced(&text, 2);
     let mut drops = 0;
     for e in &out.trace {
         if let TraceWhat::Drop(_, DropReason::Loss) = e.what {
@@ -305,8 +296,8 @@ until_ms = 1000
 factor = 10
 "#,
     );
-    let a = run(&base, 1, false);
-    let b = run(&slowed, 1, false);
+    let a = run(&base, 1);
+    let b = run(&slowed, 1);
     // 1 ms links and 0.5 ms processing: 2.5 ms end to end; ten times slower
     // on the consumer's link and processing for half the run.
     assert!((a.latency.mean - 2.5).abs() < 1e-6, "{}", a.latency.mean);
@@ -331,7 +322,7 @@ node = "c"
 at_ms = 600
 "#,
     );
-    let out = run(&text, 1, true);
+    let out = run_traced(&text, 1);
     assert_eq!(out.counts.lost, 0);
     assert_eq!(out.counts.processed, 1000);
     let healed: Vec<&str> = out.fault_log.iter().filter(|f| f.2 == FaultEvent::Ends).map(|f| f.1.as_str()).collect();
@@ -350,7 +341,7 @@ fn a_repeated_subscribe_is_not_mistaken_for_a_reconnect() {
     let text = pipeline(500, "")
         .replace(r#"latency = { dist = "constant", ms = 1 }"#, r#"latency = { dist = "constant", ms = 50 }"#)
         .replace("prefetch = 100", "prefetch = 100\nresubscribe_ms = 10");
-    let out = run(&text, 1, false);
+    let out = run(&text, 1);
     assert_eq!(out.counts.processed, 500);
     assert_eq!(out.counts.duplicated, 0);
     assert_eq!(out.counts.lost, 0);
@@ -364,8 +355,8 @@ fn histories_that_differ_only_in_message_fields_have_different_digests() {
         .replace("kind = \"queue\"", "kind = \"queue\"\ncapacity = CAP")
         .replace("messages = 20", "messages = 20\nacks = \"broker\"\nack_timeout_ms = 5");
     let base = base.replace("ms = 0.5", "ms = 30").replace("prefetch = 100", "prefetch = 1");
-    let a = run(&base.replace("CAP", "1"), 1, false);
-    let b = run(&base.replace("CAP", "50"), 1, false);
+    let a = run(&base.replace("CAP", "1"), 1);
+    let b = run(&base.replace("CAP", "50"), 1);
     assert_ne!(a.counts.acked, b.counts.acked, "the two runs really differ");
     assert_ne!(a.digest, b.digest);
 }
@@ -384,7 +375,7 @@ at_ms = 50
 until_ms = 55
 "#,
     );
-    let out = run(&text, 1, false);
+    let out = run(&text, 1);
     assert!(out.last_event < 1_000 * NS_PER_MS, "last event at {} ns", out.last_event);
 }
 
@@ -400,7 +391,7 @@ node = "c"
 at_ms = 300
 "#,
     );
-    let out = run(&text, 1, false);
+    let out = run(&text, 1);
     assert_eq!(out.fault_log.len(), 1);
     assert_eq!(out.fault_log[0].2, FaultEvent::Skipped);
 }

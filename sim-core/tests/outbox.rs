@@ -11,15 +11,11 @@
 //!   after the forward or with the outbox; a forward retried to a receiver
 //!   without idempotency applies Y twice.
 
+mod common;
+
+use common::run;
 use proptest::prelude::*;
 use sim_core::engine::RunOutput;
-use sim_core::scenario::{run_config, Scenario};
-
-fn run(text: &str, seed: u64) -> RunOutput {
-    let s = Scenario::parse("outbox-test.toml", text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let config = s.configs().unwrap().remove(0).1;
-    run_config(&config, seed, 0).unwrap()
-}
 
 /// Two commands, at 1 s and 2 s (the second keeps the run phase, and its
 /// faults, going), from `p` to `inbox`, read by `a` (domain x, idempotent),

@@ -9,19 +9,10 @@
 //!   that comes after its attempt timed out is late, and the retry's
 //!   response a duplicate; a quick response overtakes a slower one.
 
+mod common;
+
+use common::{metric, run};
 use proptest::prelude::*;
-use sim_core::engine::RunOutput;
-use sim_core::scenario::{run_config, Scenario};
-
-fn run(text: &str, seed: u64) -> RunOutput {
-    let s = Scenario::parse("rpc-test.toml", text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let config = s.configs().unwrap().remove(0).1;
-    run_config(&config, seed, 0).unwrap()
-}
-
-fn metric(out: &RunOutput, name: &str) -> f64 {
-    out.metrics.get(name).copied().unwrap_or(0.0)
-}
 
 /// `client` settings and `server` settings on a zero-latency network, with
 /// `extra` (faults) appended.

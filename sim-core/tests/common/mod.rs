@@ -1,0 +1,35 @@
+//! Helpers shared by the scenario tests of sim-core. A folder module, so
+//! cargo does not build it as a test of its own.
+
+// Each test binary uses only some of these helpers.
+#![allow(dead_code)]
+
+use sim_core::engine::RunOutput;
+use sim_core::scenario::{run_config, Scenario};
+
+/// Parses `text`, a scenario the test wrote (a mistake in it shows the
+/// text), and runs its first variant with `seed`, keeping no trace.
+pub fn run(text: &str, seed: u64) -> RunOutput {
+    run_keeping(text, seed, 0)
+}
+
+/// As [`run`], keeping the trace (up to ten million events).
+pub fn run_traced(text: &str, seed: u64) -> RunOutput {
+    run_keeping(text, seed, 10_000_000)
+}
+
+fn run_keeping(text: &str, seed: u64, trace_limit: usize) -> RunOutput {
+    let s = Scenario::parse("test.toml", text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let config = s.configs().unwrap().remove(0).1;
+    run_config(&config, seed, trace_limit).unwrap()
+}
+
+/// The metric `name` of a run (0 if nothing reported it).
+pub fn metric(out: &RunOutput, name: &str) -> f64 {
+    out.metrics.get(name).copied().unwrap_or(0.0)
+}
+
+/// The node number of the component `name` in a run's trace.
+pub fn node(out: &RunOutput, name: &str) -> u32 {
+    out.names.iter().position(|n| n == name).unwrap_or_else(|| panic!("no node {name}")) as u32
+}
