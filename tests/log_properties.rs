@@ -23,6 +23,8 @@
 //! Each property runs 64 cases by default; `PROPTEST_CASES=N` searches
 //! harder and `PROPTEST_RNG_SEED=N` replays a run.
 
+mod common;
+
 use proptest::prelude::*;
 use sim_core::engine::RunOutput;
 use sim_core::scenario::{run_config, Scenario};
@@ -371,6 +373,16 @@ fn show(out: &RunOutput, text: &str, seed: u64) -> String {
     )
 }
 
+/// Runs case `c` with settings `s` and `seed`, and checks that the books
+/// balance. Returns the run and what a failure prints.
+fn run_balanced(c: &Case, s: &Settings, seed: u64) -> Result<(RunOutput, String), TestCaseError> {
+    let text = c.toml(s);
+    let out = run(&text, seed);
+    let why = show(&out, &text, seed);
+    check_balance(&out, &why)?;
+    Ok((out, why))
+}
+
 /// The books balance: every produced message ends, in every domain, as
 /// exactly one of processed, lost, in flight or failed.
 fn check_balance(out: &RunOutput, why: &str) -> Result<(), TestCaseError> {
@@ -395,21 +407,13 @@ fn check_balance(out: &RunOutput, why: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// Cases per property: 64, or `PROPTEST_CASES` when set.
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(64)
-}
-
 // ---------------------------------------------------------------------------
 // Properties
 // ---------------------------------------------------------------------------
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: cases(),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    // 64 cases per property, or `PROPTEST_CASES`.
+    #![proptest_config(common::proptest_config(64))]
 
     /// acks=all, min ISR <= replicas, clean election, a producer that
     /// retries until acked, and commit after processing (or auto-commit of
@@ -424,10 +428,7 @@ proptest! {
         seed in 0..10_000u64,
     ) {
         let s = Settings { ack, auto_commit_ms, duplicate: dup, ..Settings::base() };
-        let text = c.toml(&s);
-        let out = run(&text, seed);
-        let why = show(&out, &text, seed);
-        check_balance(&out, &why)?;
+        let (out, why) = run_balanced(&c, &s, seed)?;
         prop_assert_eq!(out.counts.lost, 0, "{}", why);
         prop_assert_eq!(out.counts.in_flight, 0, "{}", why);
         prop_assert_eq!(out.counts.send_failed, 0, "{}", why);
@@ -440,10 +441,7 @@ proptest! {
     #[test]
     fn at_most_once_never_duplicates(c in case(), unclean in any::<bool>(), seed in 0..10_000u64) {
         let s = Settings { acks: "0", ack: "before", unclean, ..Settings::base() };
-        let text = c.toml(&s);
-        let out = run(&text, seed);
-        let why = show(&out, &text, seed);
-        check_balance(&out, &why)?;
+        let (out, why) = run_balanced(&c, &s, seed)?;
         prop_assert_eq!(out.counts.duplicated, 0, "{}", why);
         prop_assert_eq!(out.counts.send_failed, 0, "{}", why);
     }
@@ -467,10 +465,7 @@ proptest! {
             duplicate: dup,
             ..Settings::base()
         };
-        let text = c.toml(&s);
-        let out = run(&text, seed);
-        let why = show(&out, &text, seed);
-        check_balance(&out, &why)?;
+        let (out, why) = run_balanced(&c, &s, seed)?;
         prop_assert_eq!(out.counts.lost, 0, "{}", why);
         prop_assert_eq!(out.counts.in_flight, 0, "{}", why);
         prop_assert_eq!(out.counts.send_failed, 0, "{}", why);
@@ -493,10 +488,7 @@ proptest! {
             duplicate: dup,
             ..Settings::base()
         };
-        let text = c.toml(&s);
-        let out = run(&text, seed);
-        let why = show(&out, &text, seed);
-        check_balance(&out, &why)?;
+        let (out, why) = run_balanced(&c, &s, seed)?;
         prop_assert_eq!(metric(&out, "unclean_elections"), 0.0, "{}", why);
         prop_assert_eq!(out.counts.reordered, 0, "{}", why);
     }
@@ -514,10 +506,7 @@ proptest! {
         seed in 0..10_000u64,
     ) {
         let s = Settings { acks, ack, auto_commit_ms, second_group, ..Settings::base() };
-        let text = c.toml(&s);
-        let out = run(&text, seed);
-        let why = show(&out, &text, seed);
-        check_balance(&out, &why)?;
+        let (out, why) = run_balanced(&c, &s, seed)?;
         prop_assert_eq!(metric(&out, "offset_regressions"), 0.0, "{}", why);
     }
 
@@ -535,10 +524,7 @@ proptest! {
     ) {
         c.add_zombie(zombie);
         let s = Settings { idempotent: true, transactional_stage: true, ..Settings::base() };
-        let text = c.toml(&s);
-        let out = run(&text, seed);
-        let why = show(&out, &text, seed);
-        check_balance(&out, &why)?;
+        let (out, why) = run_balanced(&c, &s, seed)?;
         let output = out.domains.get("output").expect("a domain `output`");
         prop_assert_eq!(output.duplicated, 0, "{}", why);
         prop_assert_eq!(output.lost, 0, "{}", why);
@@ -577,10 +563,7 @@ proptest! {
             producer_crash,
             ..Settings::base()
         };
-        let text = c.toml(&s);
-        let out = run(&text, seed);
-        let why = show(&out, &text, seed);
-        check_balance(&out, &why)?;
+        let (out, why) = run_balanced(&c, &s, seed)?;
         prop_assert_eq!(out.domains.len(), if second_group { 2 } else { 1 }, "{}", why);
     }
 }

@@ -6,6 +6,8 @@
 //! run with `run_config`. They must never panic or fail, and the ledger's
 //! books must balance.
 
+mod common;
+
 use proptest::prelude::*;
 use sim_core::engine::RunOutput;
 use sim_core::scenario::{run_config, Config, Scenario};
@@ -524,18 +526,9 @@ fn summary_json(out: &RunOutput) -> String {
 // Properties
 // ---------------------------------------------------------------------------
 
-/// Cases per property: 256, or `PROPTEST_CASES` when set (for a longer hunt).
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(256)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: cases(),
-        // Never write regression files into the source tree.
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    // 256 cases per property, or `PROPTEST_CASES`.
+    #![proptest_config(common::proptest_config(256))]
 
     /// Any valid configuration runs to the end without panic or error, and
     /// every produced message ends as exactly one of processed, lost, in

@@ -4,6 +4,7 @@
 // Each test binary uses only some of these helpers.
 #![allow(dead_code)]
 
+use proptest::test_runner::Config as ProptestConfig;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -105,4 +106,12 @@ pub fn num(v: &Value, path: &str) -> f64 {
         x = x.get(seg).unwrap_or_else(|| panic!("no key `{path}` in {v}"));
     }
     x.as_f64().unwrap_or_else(|| panic!("`{path}` is not a number"))
+}
+
+/// The settings of a property test: `default_cases` cases, or
+/// `PROPTEST_CASES` when set (for a longer hunt), and no regression files
+/// written into the source tree.
+pub fn proptest_config(default_cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(default_cases);
+    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
 }
