@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{node, run, run_traced};
+use common::{metric, node, run, run_traced};
 use proptest::prelude::*;
 use sim_core::engine::RunOutput;
 use sim_core::message::MsgId;
@@ -143,8 +143,8 @@ fn a_non_durable_queue_is_deleted_when_its_consumer_goes_down() {
         + &consumer("l", "live", 30.0)
         + "[[faults]]\nkind = \"crash\"\nnode = \"l\"\nat_ms = 1000\nuntil_ms = 2000\n";
     let out = run_traced(&text, 1);
-    let deleted = out.metrics.get("deleted_with_subscription").copied().unwrap_or(0.0);
-    let dropped = out.metrics.get("dropped_no_subscriber").copied().unwrap_or(0.0);
+    let deleted = metric(&out, "deleted_with_subscription");
+    let dropped = metric(&out, "dropped_no_subscriber");
     assert!(deleted >= 30.0, "the backlog went with the queue: {:?}", out.metrics);
     assert!((95.0..=105.0).contains(&dropped), "a second of publishes kept for nobody: {:?}", out.metrics);
     let live = &out.domains["live"];
@@ -350,8 +350,7 @@ proptest! {
                 prop_assert_eq!(d.lost, 0, "s{} (crashed: {:?}): {:?}\n{}", s, crashed, d, text);
             }
         }
-        let dropped = out.metrics.get("dropped_no_subscriber").copied().unwrap_or(0.0)
-            + out.metrics.get("deleted_with_subscription").copied().unwrap_or(0.0);
+        let dropped = metric(&out, "dropped_no_subscriber") + metric(&out, "deleted_with_subscription");
         if out.counts.lost > 0 {
             prop_assert!(dropped > 0.0, "a loss the broker's metrics do not explain: {:?}\n{}", out.metrics, text);
         }
