@@ -15,7 +15,8 @@
 //!   and neither do Kafka or AMQP);
 //! - **latency**: from production to the first application of the effect.
 //!
-//! Memory: one byte of flags per produced message, plus a record for each
+//! Memory: one byte of flags per produced message (and one more per effect
+//! domain after the first), plus a record for each
 //! message whose effect is not yet applied. An applied message costs its
 //! flag byte only, so ten million processed messages cost about 10 MB.
 
@@ -29,9 +30,12 @@ use std::collections::BTreeMap;
 const CONFIRMED: u8 = 1;
 const ACKED: u8 = 2;
 const STARTED: u8 = 4;
-// Per message and domain.
+// Per message and domain. The first domain's bits live in the message's
+// own byte (shifted by FIRST_DOMAIN), so a scenario with one domain costs
+// one byte per message; each further domain adds a byte.
 const APPLIED: u8 = 1;
 const DELIVERED: u8 = 2;
+const FIRST_DOMAIN: u32 = 3;
 
 /// The highest key the ledger tracks order for (keys are dense integers).
 pub const MAX_KEYS: u64 = 1 << 20;
@@ -194,7 +198,7 @@ impl Ledger {
         self.advance(now);
         let id = self.flags.len() as MsgId;
         self.flags.push(if confirmed { CONFIRMED } else { 0 });
-        for d in &mut self.domains {
+        for d in self.domains.iter_mut().skip(1) {
             d.flags.push(0);
         }
         let (p, k) = (producer as usize, key.min(MAX_KEYS - 1) as usize);
@@ -235,13 +239,30 @@ impl Ledger {
         }
     }
 
+    /// The flag byte of `id` in `domain` and the shift of its bits there.
+    fn domain_byte(&mut self, domain: DomainId, id: MsgId) -> Option<(&mut u8, u32)> {
+        if domain == 0 {
+            self.flags.get_mut(id as usize).map(|f| (f, FIRST_DOMAIN))
+        } else {
+            self.domains.get_mut(domain as usize).and_then(|d| d.flags.get_mut(id as usize)).map(|f| (f, 0))
+        }
+    }
+
     fn domain_flag(&mut self, domain: DomainId, id: MsgId, bit: u8) -> bool {
-        match self.domains.get_mut(domain as usize).and_then(|d| d.flags.get_mut(id as usize)) {
-            Some(f) if *f & bit == 0 => {
-                *f |= bit;
+        match self.domain_byte(domain, id) {
+            Some((f, shift)) if *f & (bit << shift) == 0 => {
+                *f |= bit << shift;
                 true
             }
             _ => false,
+        }
+    }
+
+    fn is_applied(&self, domain: usize, id: MsgId) -> bool {
+        if domain == 0 {
+            self.flags[id as usize] & (APPLIED << FIRST_DOMAIN) != 0
+        } else {
+            self.domains[domain].flags[id as usize] & APPLIED != 0
         }
     }
 
@@ -285,13 +306,15 @@ impl Ledger {
     /// The effect of `id` in `domain` was applied (again, perhaps).
     pub fn applied(&mut self, now: Time, domain: DomainId, id: MsgId) {
         let multi = self.domains.len() > 1;
-        let Some(d) = self.domains.get_mut(domain as usize) else { return };
-        let Some(f) = d.flags.get_mut(id as usize) else { return };
-        if *f & APPLIED != 0 {
-            d.counts.duplicated += 1;
+        if domain as usize >= self.domains.len() {
             return;
         }
-        *f |= APPLIED;
+        let Some((f, shift)) = self.domain_byte(domain, id) else { return };
+        if *f & (APPLIED << shift) != 0 {
+            self.domains[domain as usize].counts.duplicated += 1;
+            return;
+        }
+        *f |= APPLIED << shift;
         self.advance(now);
         let d = &mut self.domains[domain as usize];
         // One lookup: the hot path of every run.
@@ -373,10 +396,11 @@ impl Ledger {
         for &id in self.pending.keys() {
             let is_held = held.binary_search(&id).is_ok();
             let confirmed = self.flags[id as usize] & CONFIRMED != 0;
-            for (i, d) in self.domains.iter_mut().enumerate() {
-                if d.flags[id as usize] & APPLIED != 0 {
+            for i in 0..self.domains.len() {
+                if self.is_applied(i, id) {
                     continue;
                 }
+                let d = &mut self.domains[i];
                 if is_held || held_in.binary_search(&(id, i as DomainId)).is_ok() {
                     d.counts.in_flight += 1;
                 } else if confirmed {
