@@ -36,7 +36,7 @@
 use crate::consumer::publish;
 use crate::engine::{Component, Ctx, TimerId};
 use crate::message::{Msg, MsgId, NodeId, Record};
-use crate::producer::{Arrival, KeyGen, Keys};
+use crate::producer::{Arrival, Keys, Workload};
 use crate::time::{ms_to_ns, Duration, Time};
 use crate::timers::Deadlines;
 use crate::units::Millis;
@@ -125,17 +125,13 @@ struct Request {
 pub struct Client {
     target: NodeId,
     responses: NodeId,
-    arrival: Arrival,
-    keys: KeyGen,
-    limit: Option<u64>,
+    workload: Workload,
     timeout_ns: Duration,
     retries: u32,
     backoff_ns: Duration,
     prefetch: u32,
     resubscribe_ns: Duration,
     // Durable: the workload's progress and the session count.
-    produced: u64,
-    done: bool,
     session: u32,
     // What the client has seen of each request it made, to classify
     // responses (bookkeeping for the metrics, kept across crashes).
@@ -145,7 +141,6 @@ pub struct Client {
     outstanding: BTreeMap<MsgId, Request>,
     timeouts: Deadlines,
     retry_due: Deadlines,
-    next_arrival: Option<TimerId>,
     subscribed: bool,
     resubscribe: Option<TimerId>,
 }
@@ -156,23 +151,18 @@ impl Client {
         Client {
             target,
             responses,
-            arrival: spec.arrival.clone(),
-            keys: KeyGen::new(&spec.keys),
-            limit: spec.messages,
+            workload: Workload::new(&spec.arrival, &spec.keys, spec.messages, TAG_ARRIVAL),
             timeout_ns: ms_to_ns(spec.timeout_ms.0).max(1),
             retries: spec.retries,
             backoff_ns: ms_to_ns(spec.retry_backoff_ms.0),
             prefetch: spec.prefetch.max(1),
             resubscribe_ns: ms_to_ns(spec.resubscribe_ms.0).max(1),
-            produced: 0,
-            done: false,
             session: 0,
             answered: BTreeSet::new(),
             abandoned: BTreeSet::new(),
             outstanding: BTreeMap::new(),
             timeouts: Deadlines::default(),
             retry_due: Deadlines::default(),
-            next_arrival: None,
             subscribed: false,
             resubscribe: None,
         }
@@ -230,19 +220,12 @@ impl Client {
         self.resubscribe = Some(ctx.set_timer(self.resubscribe_ns, TAG_RESUBSCRIBE));
     }
 
-    fn produce_one(&mut self, ctx: &mut Ctx) {
-        let key = self.keys.draw(ctx.rng());
+    fn produce_one(&mut self, ctx: &mut Ctx, key: u64) {
         // The request counts as sent as it leaves: only a response confirms it.
         let id = ctx.produce(key, true);
         let r = Request { key, attempts: 0, deadline: Time::MAX, retry_at: Time::MAX, timed_out: false };
         self.outstanding.insert(id, r);
         self.send(ctx, id);
-        self.produced += 1;
-    }
-
-    fn schedule_arrival(&mut self, ctx: &mut Ctx) {
-        let gap = self.arrival.next_gap(ctx.now(), ctx.rng());
-        self.next_arrival = Some(ctx.set_timer(gap, TAG_ARRIVAL));
     }
 
     /// In the drain, with no request awaited, the timeout and retry timers
@@ -262,9 +245,7 @@ impl Component for Client {
         }
         self.session += 1;
         self.subscribe(ctx);
-        if !self.done && !ctx.draining() {
-            self.schedule_arrival(ctx);
-        }
+        self.workload.start(ctx);
     }
 
     fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) {
@@ -294,17 +275,9 @@ impl Component for Client {
     fn on_timer(&mut self, ctx: &mut Ctx, tag: u64) {
         match tag {
             TAG_ARRIVAL => {
-                self.next_arrival = None;
-                if self.done || ctx.draining() {
-                    return;
-                }
-                self.produce_one(ctx);
-                if self.limit.is_some_and(|n| self.produced >= n) {
-                    self.done = true;
-                    ctx.producer_done();
-                } else {
-                    self.schedule_arrival(ctx);
-                }
+                let Some(key) = self.workload.arrive(ctx) else { return };
+                self.produce_one(ctx, key);
+                self.workload.made(ctx);
             }
             TAG_TIMEOUT => {
                 let outstanding = &self.outstanding;
@@ -332,9 +305,7 @@ impl Component for Client {
     }
 
     fn drain(&mut self, ctx: &mut Ctx) {
-        if let Some(id) = self.next_arrival.take() {
-            ctx.cancel_timer(id);
-        }
+        self.workload.drain(ctx);
         self.settle_timers(ctx);
     }
 
@@ -343,7 +314,7 @@ impl Component for Client {
         self.abandoned.extend(std::mem::take(&mut self.outstanding).into_keys());
         self.timeouts.clear();
         self.retry_due.clear();
-        self.next_arrival = None;
+        self.workload.crash();
         self.subscribed = false;
         self.resubscribe = None;
     }

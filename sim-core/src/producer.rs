@@ -397,6 +397,75 @@ impl TryFrom<AckValue> for AckMode {
     }
 }
 
+/// The workload of a message source: when messages come (its arrival
+/// process), which keys they carry, and how many it makes. Producers and
+/// request/response clients share it. Its progress is durable (a restarted
+/// source resumes its count, not its workload from scratch); the pending
+/// arrival timer dies with a crash.
+pub(crate) struct Workload {
+    arrival: Arrival,
+    keys: KeyGen,
+    limit: Option<u64>,
+    produced: u64,
+    done: bool,
+    next: Option<TimerId>,
+    tag: u64,
+}
+
+impl Workload {
+    /// A workload whose arrival timer fires with `tag`.
+    pub(crate) fn new(arrival: &Arrival, keys: &Keys, limit: Option<u64>, tag: u64) -> Self {
+        Workload { arrival: arrival.clone(), keys: KeyGen::new(keys), limit, produced: 0, done: false, next: None, tag }
+    }
+
+    /// At a start or restart: arms the next arrival, unless all is made or
+    /// the run phase is over.
+    pub(crate) fn start(&mut self, ctx: &mut Ctx) {
+        if !self.done && !ctx.draining() {
+            self.schedule(ctx);
+        }
+    }
+
+    fn schedule(&mut self, ctx: &mut Ctx) {
+        let gap = self.arrival.next_gap(ctx.now(), ctx.rng());
+        self.next = Some(ctx.set_timer(gap, self.tag));
+    }
+
+    /// The arrival timer fired: the key of the message to make now, if one
+    /// is due. Call [`Workload::made`] once it is made.
+    pub(crate) fn arrive(&mut self, ctx: &mut Ctx) -> Option<u64> {
+        self.next = None;
+        if self.done || ctx.draining() {
+            return None;
+        }
+        Some(self.keys.draw(ctx.rng()))
+    }
+
+    /// Counts a message made; arms the next arrival, or reports the source
+    /// done once it has made its count.
+    pub(crate) fn made(&mut self, ctx: &mut Ctx) {
+        self.produced += 1;
+        if self.limit.is_some_and(|n| self.produced >= n) {
+            self.done = true;
+            ctx.producer_done();
+        } else {
+            self.schedule(ctx);
+        }
+    }
+
+    /// The run phase is over: no more arrivals.
+    pub(crate) fn drain(&mut self, ctx: &mut Ctx) {
+        if let Some(id) = self.next.take() {
+            ctx.cancel_timer(id);
+        }
+    }
+
+    /// A crash cancelled the arrival timer.
+    pub(crate) fn crash(&mut self) {
+        self.next = None;
+    }
+}
+
 const TAG_ARRIVAL: u64 = 0;
 const TAG_ACK_TIMEOUT: u64 = 1;
 const TAG_RETRY: u64 = 2;
@@ -420,9 +489,7 @@ struct Outstanding {
 /// A running producer.
 pub struct Producer {
     target: NodeId,
-    arrival: Arrival,
-    keys: KeyGen,
-    limit: Option<u64>,
+    workload: Workload,
     wait_ack: bool,
     ack_timeout_ns: Duration,
     retries: u32,
@@ -437,8 +504,6 @@ pub struct Producer {
     next_partition: u32,
     // Durable: the workload's progress, and the idempotent session count
     // (a restart is a new session: epoch + 1, sequence from 0).
-    produced: u64,
-    done: bool,
     epoch: u32,
     /// Next idempotent sequence number, per partition (one for a queue).
     next_seq: Vec<u64>,
@@ -448,7 +513,6 @@ pub struct Producer {
     buffer: VecDeque<(MsgId, u64, Time)>,
     ack_deadlines: Deadlines,
     retry_at: Deadlines,
-    next_arrival: Option<TimerId>,
 }
 
 impl Producer {
@@ -457,9 +521,7 @@ impl Producer {
     pub fn new(spec: &ProducerSpec, target: NodeId, log: Option<LogTarget>) -> Self {
         Producer {
             target,
-            arrival: spec.arrival.clone(),
-            keys: KeyGen::new(&spec.keys),
-            limit: spec.messages,
+            workload: Workload::new(&spec.arrival, &spec.keys, spec.messages, TAG_ARRIVAL),
             wait_ack: spec.acks != AckMode::None,
             ack_timeout_ns: ms_to_ns(spec.ack_timeout_ms.0).max(1),
             retries: if spec.idempotent { u32::MAX } else { spec.retries.unwrap_or(0) },
@@ -475,15 +537,12 @@ impl Producer {
             },
             round_robin: spec.partitioner == Partitioner::RoundRobin,
             next_partition: 0,
-            produced: 0,
-            done: false,
             epoch: 0,
             next_seq: vec![0; log.map_or(1, |l| l.partitions.max(1) as usize)],
             outstanding: BTreeMap::new(),
             buffer: VecDeque::new(),
             ack_deadlines: Deadlines::default(),
             retry_at: Deadlines::default(),
-            next_arrival: None,
         }
     }
 
@@ -560,8 +619,7 @@ impl Producer {
         }
     }
 
-    fn produce_one(&mut self, ctx: &mut Ctx) {
-        let key = self.keys.draw(ctx.rng());
+    fn produce_one(&mut self, ctx: &mut Ctx, key: u64) {
         let id = ctx.produce(key, !self.wait_ack);
         let rec = Record { id, key };
         if self.wait_ack {
@@ -577,7 +635,6 @@ impl Producer {
             };
             ctx.send(self.target, msg);
         }
-        self.produced += 1;
     }
 
     /// In the drain, with nothing awaiting an ack or a retry, the timeout
@@ -588,11 +645,6 @@ impl Producer {
             self.retry_at.cancel_all(ctx);
         }
     }
-
-    fn schedule_arrival(&mut self, ctx: &mut Ctx) {
-        let gap = self.arrival.next_gap(ctx.now(), ctx.rng());
-        self.next_arrival = Some(ctx.set_timer(gap, TAG_ARRIVAL));
-    }
 }
 
 impl Component for Producer {
@@ -600,9 +652,7 @@ impl Component for Producer {
         // A (re)start is a new idempotent session.
         self.epoch += 1;
         self.next_seq.iter_mut().for_each(|s| *s = 0);
-        if !self.done && !ctx.draining() {
-            self.schedule_arrival(ctx);
-        }
+        self.workload.start(ctx);
     }
 
     fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) {
@@ -627,17 +677,9 @@ impl Component for Producer {
     fn on_timer(&mut self, ctx: &mut Ctx, tag: u64) {
         match tag {
             TAG_ARRIVAL => {
-                self.next_arrival = None;
-                if self.done || ctx.draining() {
-                    return;
-                }
-                self.produce_one(ctx);
-                if self.limit.is_some_and(|n| self.produced >= n) {
-                    self.done = true;
-                    ctx.producer_done();
-                } else {
-                    self.schedule_arrival(ctx);
-                }
+                let Some(key) = self.workload.arrive(ctx) else { return };
+                self.produce_one(ctx, key);
+                self.workload.made(ctx);
             }
             TAG_ACK_TIMEOUT => {
                 // Only the deadline of the attempt in progress counts.
@@ -664,14 +706,12 @@ impl Component for Producer {
 
     fn drain(&mut self, ctx: &mut Ctx) {
         // No more production.
-        if let Some(id) = self.next_arrival.take() {
-            ctx.cancel_timer(id);
-        }
+        self.workload.drain(ctx);
         self.settle_timers(ctx);
     }
 
     fn crash(&mut self) {
-        self.next_arrival = None;
+        self.workload.crash();
         self.outstanding.clear();
         self.buffer.clear();
         self.ack_deadlines.clear();
