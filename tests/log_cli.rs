@@ -154,3 +154,13 @@ fn acks_1_on_a_queue_broker_names_file_line_and_field() {
     let text = text.replacen("[producers.producer]\n", "[producers.producer]\nacks = \"1\"\n", 1);
     check_bad("acks-on-queue", &text, "acks = \"1\"", "producers.producer.acks");
 }
+
+#[test]
+fn a_log_only_field_on_a_queue_consumer_names_file_line_and_field() {
+    // A queue consumer with a log consumer's setting would silently ignore
+    // it: it is refused instead.
+    let text = bundled("mm1.toml");
+    assert!(text.contains("[consumers.consumer]\n"), "mm1's consumer changed");
+    let text = text.replacen("[consumers.consumer]\n", "[consumers.consumer]\nmax_poll_records = 10\n", 1);
+    check_bad("log-field-on-queue", &text, "max_poll_records = 10", "consumers.consumer.max_poll_records");
+}

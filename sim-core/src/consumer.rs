@@ -153,15 +153,17 @@ pub struct ConsumerSpec {
     /// Log brokers: the consumer group (default `group`).
     #[serde(default)]
     pub group: Option<String>,
-    /// Log brokers: most records per fetch.
-    #[serde(default = "default_max_poll")]
-    pub max_poll_records: u32,
-    /// Log brokers, with `ack = "auto"`: how often offsets are committed.
-    #[serde(default = "default_auto_commit")]
-    pub auto_commit_interval_ms: Millis,
-    /// Log brokers: how the group shares partitions among its members.
+    /// Log brokers: most records per fetch (default 500).
     #[serde(default)]
-    pub assignment: crate::broker::Assignor,
+    pub max_poll_records: Option<u32>,
+    /// Log brokers, with `ack = "auto"`: how often offsets are committed
+    /// (default 5 s).
+    #[serde(default)]
+    pub auto_commit_interval_ms: Option<Millis>,
+    /// Log brokers: how the group shares partitions among its members
+    /// (default range).
+    #[serde(default)]
+    pub assignment: Option<crate::broker::Assignor>,
     /// Log brokers: a topic of the same broker to write each processed
     /// record to (a read-process-write stage).
     #[serde(default)]
@@ -170,21 +172,10 @@ pub struct ConsumerSpec {
     /// transaction.
     #[serde(default)]
     pub transactional: bool,
-    /// Log brokers: how often the member heartbeats to its group.
-    #[serde(default = "default_heartbeat")]
-    pub heartbeat_interval_ms: Millis,
-}
-
-fn default_max_poll() -> u32 {
-    500
-}
-
-fn default_auto_commit() -> Millis {
-    Millis(5000.0)
-}
-
-fn default_heartbeat() -> Millis {
-    Millis(300.0)
+    /// Log brokers: how often the member heartbeats to its group
+    /// (default 300 ms).
+    #[serde(default)]
+    pub heartbeat_interval_ms: Option<Millis>,
 }
 
 impl ConsumerSpec {

@@ -108,6 +108,9 @@ pub enum NodeFault {
         topic: u16,
         /// Partition.
         partition: u32,
+        /// The fault's number in the scenario: its end restarts the
+        /// replica its begin crashed, even when such faults overlap.
+        fault: u32,
     },
 }
 

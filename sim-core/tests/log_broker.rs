@@ -792,3 +792,43 @@ fn a_transaction_does_not_commit_output_a_dead_in_sync_replica_lacks() {
         assert_eq!(out.inconsistent, 0, "seed {seed}: {}", show(&out));
     }
 }
+
+/// Two leader crashes of one partition overlap: the first takes replica 0
+/// down for long, the second takes the new leader (replica 1) down briefly
+/// and leaves the partition offline. The second's end must bring back the
+/// replica it crashed (in sync, so elected at once). It used to restart the
+/// first fault's replica (out of sync), leaving the partition offline until
+/// the first fault ended.
+#[test]
+fn overlapping_leader_crashes_each_restart_the_replica_they_crashed() {
+    let text = Toml::new("overlapping-leader-crashes", "regression")
+        .run("drain_ms = 10_000")
+        .network(CONSTANT_1MS)
+        .producer(
+            "input",
+            r#"arrival = { process = "constant", rate_per_s = 200 }
+            messages = 600
+            acks = "all"
+            ack_timeout_ms = 50
+            retries = 1_000_000
+            retry_backoff_ms = 10"#,
+        )
+        .kafka(
+            r#"topics = { input = { partitions = 1 } }
+            replicas = 2
+            min_insync_replicas = 1"#,
+        )
+        .consumers(&["reader"], "input", QUICK)
+        .leader_crash("input", Some(0), 100, 2_000)
+        .leader_crash("input", Some(0), 400, 600)
+        .text();
+    let out = run(&text, 1);
+    assert!(
+        metric(&out, "offline_partitions") >= 1.0,
+        "the second crash leaves no live in-sync replica: {}",
+        show(&out)
+    );
+    assert_eq!((out.counts.lost, out.counts.in_flight), (0, 0), "{}", show(&out));
+    // Offline from about 500 ms to 600 ms, not until 2 s.
+    assert!(out.latency.max < 1_000.0, "{:?}\n{}", out.latency, show(&out));
+}

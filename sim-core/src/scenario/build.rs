@@ -60,7 +60,7 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
                 name: g,
                 topic: topic_index(l, c.topic.as_deref().unwrap_or("")),
                 domain: domain_of[id(name) as usize],
-                assignor: c.assignment,
+                assignor: c.assignment.unwrap_or_default(),
             });
         }
     }
@@ -155,7 +155,7 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
     }
     let network = Network::new(seed, &names, |from, to| links[from * n + to].clone());
 
-    let faults = config.faults.iter().map(|f| resolve_fault(f, &id, &names, config)).collect();
+    let faults = config.faults.iter().enumerate().map(|(i, f)| resolve_fault(i, f, &id, &names, config)).collect();
     let limits = RunLimits {
         run_ns: config.run.duration_ms.map(|d| ms_to_ns(d.0)),
         drain_ns: ms_to_ns(config.run.drain_ms.0),
@@ -204,10 +204,10 @@ fn log_setup(
         commit: match c.ack {
             AckTiming::Before => CommitMode::Before,
             AckTiming::After | AckTiming::AfterForward => CommitMode::After,
-            AckTiming::Auto => CommitMode::Auto(ms_to_ns(c.auto_commit_interval_ms.0)),
+            AckTiming::Auto => CommitMode::Auto(ms_to_ns(c.auto_commit_interval_ms.map_or(5000.0, |m| m.0))),
         },
-        max_poll_records: c.max_poll_records.max(1),
-        heartbeat_ns: ms_to_ns(c.heartbeat_interval_ms.0).max(1),
+        max_poll_records: c.max_poll_records.unwrap_or(500).max(1),
+        heartbeat_ns: ms_to_ns(c.heartbeat_interval_ms.map_or(300.0, |m| m.0)).max(1),
         request_timeout_ns: ms_to_ns(c.resubscribe_ms.0).max(1),
         store,
         output,
@@ -215,7 +215,7 @@ fn log_setup(
     }
 }
 
-fn resolve_fault(f: &FaultSpec, id: &dyn Fn(&str) -> NodeId, names: &[String], config: &Config) -> Fault {
+fn resolve_fault(index: usize, f: &FaultSpec, id: &dyn Fn(&str) -> NodeId, names: &[String], config: &Config) -> Fault {
     let log_of = |broker: &str| match config.brokers.get(broker) {
         Some(BrokerSpec::Log(l)) => Some(l),
         _ => None,
@@ -258,7 +258,7 @@ fn resolve_fault(f: &FaultSpec, id: &dyn Fn(&str) -> NodeId, names: &[String], c
             (
                 FaultAction::Part {
                     node: id(broker),
-                    fault: NodeFault::LeaderCrash { topic: t, partition: *partition },
+                    fault: NodeFault::LeaderCrash { topic: t, partition: *partition, fault: index as u32 },
                 },
                 format!("crash the leader of {broker}/{topic}/{partition}"),
             )

@@ -110,8 +110,12 @@ pub(super) fn validate_logs(c: &Config) -> Result<(), Failure> {
             for (field, set) in [
                 ("topic", k.topic.is_some()),
                 ("group", k.group.is_some()),
+                ("max_poll_records", k.max_poll_records.is_some()),
+                ("auto_commit_interval_ms", k.auto_commit_interval_ms.is_some()),
+                ("assignment", k.assignment.is_some()),
                 ("output_topic", k.output_topic.is_some()),
                 ("transactional", k.transactional),
+                ("heartbeat_interval_ms", k.heartbeat_interval_ms.is_some()),
             ] {
                 if set {
                     return fail(&["consumers", name, field], "applies only to consumers of a log broker");
@@ -155,7 +159,10 @@ pub(super) fn validate_logs(c: &Config) -> Result<(), Failure> {
         }
         let settings = format!(
             "domain {:?}, assignment {:?}, output_topic {:?}, transactional {}",
-            k.domain, k.assignment, k.output_topic, k.transactional
+            k.domain,
+            k.assignment.unwrap_or_default(),
+            k.output_topic,
+            k.transactional
         );
         if let Some((first, theirs)) = group_settings.get(&(k.source.as_str(), group.clone())) {
             if *theirs != settings {
@@ -198,10 +205,10 @@ pub(super) fn validate_logs(c: &Config) -> Result<(), Failure> {
                 "log consumers do not model processing failures yet",
             );
         }
-        if k.max_poll_records == 0 {
+        if k.max_poll_records == Some(0) {
             return fail(&["consumers", name, "max_poll_records"], "expected at least 1");
         }
-        if k.heartbeat_interval_ms.0 <= 0.0 {
+        if k.heartbeat_interval_ms.is_some_and(|h| h.0 <= 0.0) {
             return fail(&["consumers", name, "heartbeat_interval_ms"], "expected a duration above 0");
         }
     }

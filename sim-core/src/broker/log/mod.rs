@@ -137,8 +137,8 @@ pub struct LogBroker {
     parts: Vec<Partition>,
     alive: Vec<bool>,
     down: Vec<u32>,
-    /// Which replica each active leader-crash fault took down.
-    crashed_leaders: Vec<((u16, u32), usize)>,
+    /// Which replica each active leader-crash fault (by number) took down.
+    crashed_leaders: Vec<(u32, usize)>,
     groups: Vec<Group>,
     min_isr: usize,
     unclean: bool,
@@ -574,16 +574,16 @@ impl LogBroker {
                     }
                 }
             }
-            NodeFault::LeaderCrash { topic, partition } => {
+            NodeFault::LeaderCrash { topic, partition, fault } => {
                 if begins {
                     let Some(pi) = self.index(topic as usize, partition as usize) else { return };
                     let Some(l) = self.parts[pi].leader.filter(|&l| self.alive[l]) else {
                         ctx.error("leader-crash-skipped");
                         return;
                     };
-                    self.crashed_leaders.push(((topic, partition), l));
+                    self.crashed_leaders.push((fault, l));
                     self.replica_down(ctx, l);
-                } else if let Some(i) = self.crashed_leaders.iter().position(|&(k, _)| k == (topic, partition)) {
+                } else if let Some(i) = self.crashed_leaders.iter().position(|&(k, _)| k == fault) {
                     let (_, r) = self.crashed_leaders.remove(i);
                     self.replica_up(ctx, r);
                 }
