@@ -463,16 +463,16 @@ impl Component for LogConsumer {
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {
-        if self.s.output.is_none() {
-            return; // a sink holds only for its own domain: see held_in
+        // A sink holds only for its own domain (see held_in); a stage's
+        // records are still on their way to the next domain too.
+        if self.s.output.is_some() {
+            out.extend(self.holdings());
         }
-        self.holdings(&mut |id| out.push(id));
     }
 
     fn held_in(&self, out: &mut Vec<(MsgId, DomainId)>) {
         if self.s.output.is_none() {
-            let d = self.domain;
-            self.holdings(&mut |id| out.push((id, d)));
+            out.extend(self.holdings().into_iter().map(|id| (id, self.domain)));
         }
     }
 }
@@ -480,7 +480,7 @@ impl Component for LogConsumer {
 impl LogConsumer {
     /// Every message this member holds: batches not yet processed, output
     /// not yet written, batches waiting for their commit.
-    fn holdings(&self, push: &mut dyn FnMut(MsgId)) {
+    fn holdings(&self) -> Vec<MsgId> {
         let mut out = Vec::new();
         for b in &self.batches {
             out.extend(b.recs[b.next.min(b.recs.len())..].iter().map(|r| r.id));
@@ -492,6 +492,6 @@ impl LogConsumer {
         for b in self.committing.values() {
             out.extend(b.recs.iter().map(|r| r.id));
         }
-        out.into_iter().for_each(push);
+        out
     }
 }

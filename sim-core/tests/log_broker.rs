@@ -632,20 +632,25 @@ fn the_same_seed_gives_an_identical_trace_digest() {
 /// acks=all write was refused for the rest of the run (nothing acked, all
 /// in flight at the end). A follower outside the ISR now fetches even when
 /// caught up, and rejoins.
+/// A producer of `messages` at `rate_per_s` that waits for acks=all and
+/// retries until acked, quickly.
+fn retrying_producer(rate_per_s: u32, messages: u32) -> String {
+    format!(
+        r#"arrival = {{ process = "constant", rate_per_s = {rate_per_s} }}
+            messages = {messages}
+            acks = "all"
+            ack_timeout_ms = 50
+            retries = 1_000_000
+            retry_backoff_ms = 10"#
+    )
+}
+
 #[test]
 fn a_caught_up_replica_back_from_a_crash_rejoins_the_isr() {
     let text = Toml::new("isr-rejoin", "regression")
         .run("drain_ms = 10_000")
         .network(CONSTANT_1MS)
-        .producer(
-            "input",
-            r#"arrival = { process = "constant", rate_per_s = 100 }
-            messages = 100
-            acks = "all"
-            ack_timeout_ms = 50
-            retries = 1_000_000
-            retry_backoff_ms = 10"#,
-        )
+        .producer("input", &retrying_producer(100, 100))
         .kafka(
             r#"topics = { input = { partitions = 1 } }
             replicas = 3
@@ -804,15 +809,7 @@ fn overlapping_leader_crashes_each_restart_the_replica_they_crashed() {
     let text = Toml::new("overlapping-leader-crashes", "regression")
         .run("drain_ms = 10_000")
         .network(CONSTANT_1MS)
-        .producer(
-            "input",
-            r#"arrival = { process = "constant", rate_per_s = 200 }
-            messages = 600
-            acks = "all"
-            ack_timeout_ms = 50
-            retries = 1_000_000
-            retry_backoff_ms = 10"#,
-        )
+        .producer("input", &retrying_producer(200, 600))
         .kafka(
             r#"topics = { input = { partitions = 1 } }
             replicas = 2
