@@ -97,7 +97,8 @@ failure_probability = {failure}
 const RETRYING: &str = "acks = \"broker\"\nack_timeout_ms = 50\nretries = 1000\nretry_backoff_ms = 10";
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+    // 64 cases per property, or `PROPTEST_CASES`.
+    #![proptest_config(common::proptest_config(64))]
 
     #[test]
     fn at_most_once_never_duplicates(mut f in faults(), seed in 0..1000u64) {
@@ -416,7 +417,8 @@ processing = {{ dist = "constant", ms = 0.1 }}
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+    // 64 cases per property, or `PROPTEST_CASES`.
+    #![proptest_config(common::proptest_config(64))]
 
     #[test]
     fn an_idempotent_producer_appends_each_message_once_and_in_order(

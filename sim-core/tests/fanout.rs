@@ -317,7 +317,8 @@ subscriptions = {{ {subs} }}
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+    // 128 cases per property, or `PROPTEST_CASES`.
+    #![proptest_config(common::proptest_config(128))]
 
     /// Durable subscriptions, ack-after consumers, a producer that retries:
     /// whatever consumers (and the durable broker) crash and the network

@@ -195,7 +195,8 @@ fn assert_consistent(out: &RunOutput) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+    // 48 cases per property, or `PROPTEST_CASES`.
+    #![proptest_config(common::proptest_config(48))]
 
     #[test]
     fn an_idempotent_receiver_with_acks_after_the_forward_stays_consistent(f in faults(), seed in 0..1000u64) {

@@ -147,7 +147,8 @@ fn faulty(f: &Faults) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+    // 48 cases per property, or `PROPTEST_CASES`.
+    #![proptest_config(common::proptest_config(48))]
 
     #[test]
     fn an_idempotent_server_never_does_a_requests_work_twice(f in faults(), seed in 0..1000u64) {

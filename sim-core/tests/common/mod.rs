@@ -4,6 +4,7 @@
 // Each test binary uses only some of these helpers.
 #![allow(dead_code)]
 
+use proptest::test_runner::Config as ProptestConfig;
 use sim_core::engine::RunOutput;
 use sim_core::scenario::{run_config, Scenario};
 
@@ -32,4 +33,12 @@ pub fn metric(out: &RunOutput, name: &str) -> f64 {
 /// The node number of the component `name` in a run's trace.
 pub fn node(out: &RunOutput, name: &str) -> u32 {
     out.names.iter().position(|n| n == name).unwrap_or_else(|| panic!("no node {name}")) as u32
+}
+
+/// The settings of a property test: `default_cases` cases, or
+/// `PROPTEST_CASES` when set (for a longer hunt), and no regression files
+/// written into the source tree.
+pub fn proptest_config(default_cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(default_cases);
+    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
 }
