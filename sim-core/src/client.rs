@@ -33,8 +33,8 @@
 //! count of requests made survives. Each client needs its own response
 //! queue, and acks every response on receipt.
 
-use crate::consumer::publish;
-use crate::engine::{Component, Ctx, TimerId};
+use crate::broker::{publish, QueueMsg};
+use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::producer::{Arrival, Keys, Workload};
 use crate::time::{ms_to_ns, Duration, Time};
@@ -101,10 +101,28 @@ fn default_resubscribe() -> Millis {
     Millis(1000.0)
 }
 
-const TAG_ARRIVAL: u64 = 0;
-const TAG_TIMEOUT: u64 = 1;
-const TAG_RETRY: u64 = 2;
-const TAG_RESUBSCRIBE: u64 = 3;
+/// A client's timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientTimer {
+    /// The next request is due.
+    Arrival,
+    /// The earliest response deadline has come.
+    Timeout,
+    /// The earliest retry backoff has passed.
+    Retry,
+    /// The response queue has not confirmed the subscription: ask again.
+    Resubscribe,
+}
+
+impl Timer for ClientTimer {
+    fn to_word(self) -> u64 {
+        self as u64
+    }
+    fn from_word(word: u64) -> Option<Self> {
+        use ClientTimer::*;
+        [Arrival, Timeout, Retry, Resubscribe].get(word as usize).copied()
+    }
+}
 
 /// The metrics a client reports.
 const METRICS: [&str; 5] =
@@ -125,7 +143,7 @@ struct Request {
 pub struct Client {
     target: NodeId,
     responses: NodeId,
-    workload: Workload,
+    workload: Workload<ClientTimer>,
     timeout_ns: Duration,
     retries: u32,
     backoff_ns: Duration,
@@ -142,7 +160,8 @@ pub struct Client {
     timeouts: Deadlines,
     retry_due: Deadlines,
     subscribed: bool,
-    resubscribe: Option<TimerId>,
+    /// The resubscribe timer is pending.
+    resubscribe: bool,
 }
 
 impl Client {
@@ -151,7 +170,7 @@ impl Client {
         Client {
             target,
             responses,
-            workload: Workload::new(&spec.arrival, &spec.keys, spec.messages, TAG_ARRIVAL),
+            workload: Workload::new(&spec.arrival, &spec.keys, spec.messages, ClientTimer::Arrival),
             timeout_ns: ms_to_ns(spec.timeout_ms.0).max(1),
             retries: spec.retries,
             backoff_ns: ms_to_ns(spec.retry_backoff_ms.0),
@@ -164,20 +183,20 @@ impl Client {
             timeouts: Deadlines::default(),
             retry_due: Deadlines::default(),
             subscribed: false,
-            resubscribe: None,
+            resubscribe: false,
         }
     }
 
-    fn send(&mut self, ctx: &mut Ctx, id: MsgId) {
+    fn send(&mut self, ctx: &mut Ctx<ClientTimer>, id: MsgId) {
         let Some(r) = self.outstanding.get_mut(&id) else { return };
         r.attempts += 1;
         r.deadline = ctx.now().saturating_add(self.timeout_ns);
         r.retry_at = Time::MAX;
         ctx.send(self.target, publish(Record { id, key: r.key }, false, r.attempts));
-        self.timeouts.add(ctx, r.deadline, id, TAG_TIMEOUT);
+        self.timeouts.add(ctx, r.deadline, id, ClientTimer::Timeout);
     }
 
-    fn timed_out(&mut self, ctx: &mut Ctx, id: MsgId) {
+    fn timed_out(&mut self, ctx: &mut Ctx<ClientTimer>, id: MsgId) {
         let Some(r) = self.outstanding.get_mut(&id) else { return };
         ctx.metric_add("request_timeouts", 1.0);
         r.timed_out = true;
@@ -190,12 +209,12 @@ impl Client {
             self.send(ctx, id);
         } else {
             r.retry_at = ctx.now().saturating_add(self.backoff_ns);
-            self.retry_due.add(ctx, r.retry_at, id, TAG_RETRY);
+            self.retry_due.add(ctx, r.retry_at, id, ClientTimer::Retry);
         }
     }
 
     /// A response to request `id` arrived.
-    fn response(&mut self, ctx: &mut Ctx, id: MsgId) {
+    fn response(&mut self, ctx: &mut Ctx<ClientTimer>, id: MsgId) {
         if let Some(r) = self.outstanding.remove(&id) {
             // Ids grow in the order requests were made.
             if self.outstanding.first_key_value().is_some_and(|(&first, _)| first < id) {
@@ -213,14 +232,15 @@ impl Client {
         }
     }
 
-    fn subscribe(&mut self, ctx: &mut Ctx) {
+    fn subscribe(&mut self, ctx: &mut Ctx<ClientTimer>) {
         self.subscribed = false;
         let (prefetch, session) = (self.prefetch, self.session);
-        ctx.send(self.responses, Msg::Subscribe { prefetch, session, auto_ack: false });
-        self.resubscribe = Some(ctx.set_timer(self.resubscribe_ns, TAG_RESUBSCRIBE));
+        ctx.send(self.responses, QueueMsg::Subscribe { prefetch, session, auto_ack: false });
+        ctx.set_timer(self.resubscribe_ns, ClientTimer::Resubscribe);
+        self.resubscribe = true;
     }
 
-    fn produce_one(&mut self, ctx: &mut Ctx, key: u64) {
+    fn produce_one(&mut self, ctx: &mut Ctx<ClientTimer>, key: u64) {
         // The request counts as sent as it leaves: only a response confirms it.
         let id = ctx.produce(key, true);
         let r = Request { key, attempts: 0, deadline: Time::MAX, retry_at: Time::MAX, timed_out: false };
@@ -230,16 +250,18 @@ impl Client {
 
     /// In the drain, with no request awaited, the timeout and retry timers
     /// guard nothing and would only keep the run waiting.
-    fn settle_timers(&mut self, ctx: &mut Ctx) {
+    fn settle_timers(&mut self, ctx: &mut Ctx<ClientTimer>) {
         if ctx.draining() && self.outstanding.is_empty() {
-            self.timeouts.cancel_all(ctx);
-            self.retry_due.cancel_all(ctx);
+            self.timeouts.cancel_all(ctx, ClientTimer::Timeout);
+            self.retry_due.cancel_all(ctx, ClientTimer::Retry);
         }
     }
 }
 
 impl Component for Client {
-    fn start(&mut self, ctx: &mut Ctx) {
+    type Timer = ClientTimer;
+
+    fn start(&mut self, ctx: &mut Ctx<ClientTimer>) {
         for name in METRICS {
             ctx.metric_add(name, 0.0); // listed in the summary even when 0
         }
@@ -248,22 +270,22 @@ impl Component for Client {
         self.workload.start(ctx);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) {
+    fn on_message(&mut self, ctx: &mut Ctx<ClientTimer>, _from: NodeId, msg: Msg) {
         match msg {
-            Msg::Deliver { rec, tag, .. } => {
-                ctx.send(self.responses, Msg::Ack { tag });
+            Msg::Queue(QueueMsg::Deliver { rec, tag, .. }) => {
+                ctx.send(self.responses, QueueMsg::Ack { tag });
                 self.response(ctx, rec.id);
                 self.settle_timers(ctx);
             }
-            Msg::Subscribed { session } if session == self.session => {
+            Msg::Queue(QueueMsg::Subscribed { session }) if session == self.session => {
                 self.subscribed = true;
-                if let Some(id) = self.resubscribe.take() {
-                    ctx.cancel_timer(id);
+                if std::mem::take(&mut self.resubscribe) {
+                    ctx.cancel_timer(ClientTimer::Resubscribe);
                 }
             }
-            Msg::Cancelled { session } if session == self.session => {
-                if let Some(id) = self.resubscribe.take() {
-                    ctx.cancel_timer(id);
+            Msg::Queue(QueueMsg::Cancelled { session }) if session == self.session => {
+                if std::mem::take(&mut self.resubscribe) {
+                    ctx.cancel_timer(ClientTimer::Resubscribe);
                 }
                 self.session += 1;
                 self.subscribe(ctx);
@@ -272,39 +294,38 @@ impl Component for Client {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, tag: u64) {
-        match tag {
-            TAG_ARRIVAL => {
+    fn on_timer(&mut self, ctx: &mut Ctx<ClientTimer>, timer: ClientTimer) {
+        match timer {
+            ClientTimer::Arrival => {
                 let Some(key) = self.workload.arrive(ctx) else { return };
                 self.produce_one(ctx, key);
                 self.workload.made(ctx);
             }
-            TAG_TIMEOUT => {
+            ClientTimer::Timeout => {
                 let outstanding = &self.outstanding;
                 let live = |id, at| outstanding.get(&id).is_some_and(|r: &Request| r.deadline == at);
-                for id in self.timeouts.expire(ctx, TAG_TIMEOUT, live) {
+                for id in self.timeouts.expire(ctx, ClientTimer::Timeout, live) {
                     self.timed_out(ctx, id);
                 }
             }
-            TAG_RETRY => {
+            ClientTimer::Retry => {
                 let outstanding = &self.outstanding;
                 let due = |id, at| outstanding.get(&id).is_some_and(|r: &Request| r.retry_at == at);
-                for id in self.retry_due.expire(ctx, TAG_RETRY, due) {
+                for id in self.retry_due.expire(ctx, ClientTimer::Retry, due) {
                     self.send(ctx, id);
                 }
             }
-            TAG_RESUBSCRIBE => {
-                self.resubscribe = None;
+            ClientTimer::Resubscribe => {
+                self.resubscribe = false;
                 if !self.subscribed {
                     self.subscribe(ctx);
                 }
             }
-            _ => {}
         }
         self.settle_timers(ctx);
     }
 
-    fn drain(&mut self, ctx: &mut Ctx) {
+    fn drain(&mut self, ctx: &mut Ctx<ClientTimer>) {
         self.workload.drain(ctx);
         self.settle_timers(ctx);
     }
@@ -316,7 +337,7 @@ impl Component for Client {
         self.retry_due.clear();
         self.workload.crash();
         self.subscribed = false;
-        self.resubscribe = None;
+        self.resubscribe = false;
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {

@@ -63,8 +63,9 @@
 //! (the network model has no transport-level dedup). Transactional
 //! read-process-write comes with the log broker.
 
+use crate::broker::{publish, QueueMsg};
 use crate::dist::{Dist, Sampler};
-use crate::engine::{Component, Ctx, TimerId};
+use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::rng::chance;
 use crate::time::{ms_to_ns, Duration, Time};
@@ -253,12 +254,38 @@ fn default_resubscribe() -> Millis {
     Millis(1000.0)
 }
 
-/// The timer tag of the subscription retry (slots use 0..concurrency).
-const TAG_RESUBSCRIBE: u64 = u64::MAX;
-/// A forward attempt is due (after `forward_delay`, or after a backoff).
-const TAG_FORWARD_SEND: u64 = u64::MAX - 1;
-/// The ack deadline of a forward attempt.
-const TAG_FORWARD_ACK: u64 = u64::MAX - 2;
+/// A consumer's timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumerTimer {
+    /// Processing in this slot is over.
+    Slot(u32),
+    /// The broker has not confirmed the subscription: ask again.
+    Resubscribe,
+    /// A forward attempt is due (after `forward_delay`, or after a backoff).
+    ForwardSend,
+    /// The ack deadline of a forward attempt.
+    ForwardAck,
+}
+
+impl Timer for ConsumerTimer {
+    // Slots are words 0..concurrency; the rest count down from the top.
+    fn to_word(self) -> u64 {
+        match self {
+            ConsumerTimer::Slot(slot) => u64::from(slot),
+            ConsumerTimer::Resubscribe => u64::MAX,
+            ConsumerTimer::ForwardSend => u64::MAX - 1,
+            ConsumerTimer::ForwardAck => u64::MAX - 2,
+        }
+    }
+    fn from_word(word: u64) -> Option<Self> {
+        Some(match word {
+            u64::MAX => ConsumerTimer::Resubscribe,
+            w if w == u64::MAX - 1 => ConsumerTimer::ForwardSend,
+            w if w == u64::MAX - 2 => ConsumerTimer::ForwardAck,
+            slot => ConsumerTimer::Slot(u32::try_from(slot).ok()?),
+        })
+    }
+}
 
 struct Job {
     rec: Record,
@@ -297,12 +324,6 @@ struct Forward {
     refused: bool,
 }
 
-/// A plain publish of `rec` (not from an idempotent producer), as a
-/// forwarding consumer or a client sends it.
-pub(crate) fn publish(rec: Record, want_ack: bool, attempt: u32) -> Msg {
-    Msg::Publish { rec, want_ack, attempt, epoch: 0, seq: 0 }
-}
-
 /// A running consumer.
 pub struct Consumer {
     source: NodeId,
@@ -312,7 +333,8 @@ pub struct Consumer {
     /// Durable: counts starts, so the broker can tell a reconnect from a repeat.
     session: u32,
     subscribed: bool,
-    retry: Option<TimerId>,
+    /// The resubscribe timer is pending.
+    retry: bool,
     ack: AckTiming,
     failure_probability: f64,
     poison_probability: f64,
@@ -349,7 +371,7 @@ impl Consumer {
             resubscribe_ns: ms_to_ns(spec.resubscribe_ms.0).max(1),
             session: 0,
             subscribed: false,
-            retry: None,
+            retry: false,
             ack: spec.ack,
             failure_probability: spec.failure_probability.0,
             poison_probability: spec.poison_probability.0,
@@ -385,7 +407,7 @@ impl Consumer {
     /// Processing of `job` in `slot` ended: apply its effect and ack, or
     /// nack. Returns the job when the slot stays busy: its ack waits for
     /// the forward's.
-    fn finish(&mut self, ctx: &mut Ctx, slot: usize, mut job: Job) -> Option<Job> {
+    fn finish(&mut self, ctx: &mut Ctx<ConsumerTimer>, slot: usize, mut job: Job) -> Option<Job> {
         let id = job.rec.id;
         let poison = self.poison_probability > 0.0 && ctx.message_draw(id, "poison") < self.poison_probability;
         let failed = poison || chance(ctx.rng(), self.failure_probability);
@@ -393,7 +415,7 @@ impl Consumer {
         if failed {
             ctx.error(if poison { "permanent-failure" } else { "transient-failure" });
             if acks {
-                ctx.send(self.source, Msg::Nack { tag: job.tag, requeue: !poison });
+                ctx.send(self.source, QueueMsg::Nack { tag: job.tag, requeue: !poison });
             }
             return None;
         }
@@ -404,7 +426,7 @@ impl Consumer {
         }
         let Some(outbox) = self.fwd.as_ref().map(|f| f.outbox) else {
             if acks {
-                ctx.send(self.source, Msg::Ack { tag: job.tag });
+                ctx.send(self.source, QueueMsg::Ack { tag: job.tag });
             }
             return None;
         };
@@ -415,7 +437,7 @@ impl Consumer {
             return Some(job);
         }
         if acks {
-            ctx.send(self.source, Msg::Ack { tag: job.tag });
+            ctx.send(self.source, QueueMsg::Ack { tag: job.tag });
         }
         if !outbox {
             // Told whether or not the effect was new: a redelivery whose
@@ -430,7 +452,7 @@ impl Consumer {
         None
     }
 
-    fn add_forward(&mut self, ctx: &mut Ctx, rec: Record, input: Option<(usize, u64)>, durable: bool) {
+    fn add_forward(&mut self, ctx: &mut Ctx<ConsumerTimer>, rec: Record, input: Option<(usize, u64)>, durable: bool) {
         let Some(f) = &self.fwd else { return };
         let delay = f.delay.sample_ns(ctx.rng());
         let fid = self.next_forward;
@@ -455,16 +477,16 @@ impl Consumer {
     }
 
     /// Sends forward `fid` after `delay` (at once when it is 0).
-    fn send_after(&mut self, ctx: &mut Ctx, fid: u64, delay: Duration) {
+    fn send_after(&mut self, ctx: &mut Ctx<ConsumerTimer>, fid: u64, delay: Duration) {
         if delay == 0 {
             return self.send_forward(ctx, fid);
         }
         let Some(fw) = self.forwards.get_mut(&fid) else { return };
         fw.send_at = ctx.now().saturating_add(delay);
-        self.send_due.add(ctx, fw.send_at, fid, TAG_FORWARD_SEND);
+        self.send_due.add(ctx, fw.send_at, fid, ConsumerTimer::ForwardSend);
     }
 
-    fn send_forward(&mut self, ctx: &mut Ctx, fid: u64) {
+    fn send_forward(&mut self, ctx: &mut Ctx<ConsumerTimer>, fid: u64) {
         let (Some(f), Some(fw)) = (&self.fwd, self.forwards.get_mut(&fid)) else { return };
         fw.attempts += 1;
         fw.refused = false;
@@ -472,7 +494,7 @@ impl Consumer {
         if f.want_ack {
             fw.deadline = ctx.now().saturating_add(f.ack_timeout_ns);
             ctx.send(f.to, publish(fw.rec, true, fw.attempts));
-            self.ack_due.add(ctx, fw.deadline, fid, TAG_FORWARD_ACK);
+            self.ack_due.add(ctx, fw.deadline, fid, ConsumerTimer::ForwardAck);
         } else {
             // Fire-and-forget: done as it leaves.
             ctx.send(f.to, publish(fw.rec, false, 1));
@@ -482,7 +504,7 @@ impl Consumer {
 
     /// An attempt of forward `fid` timed out or was refused: try again, or
     /// give up (an outbox entry is never given up).
-    fn forward_failed(&mut self, ctx: &mut Ctx, fid: u64) {
+    fn forward_failed(&mut self, ctx: &mut Ctx<ConsumerTimer>, fid: u64) {
         let (Some(f), Some(fw)) = (&self.fwd, self.forwards.get_mut(&fid)) else { return };
         fw.deadline = Time::MAX;
         if fw.durable || fw.attempts <= f.retries {
@@ -500,12 +522,12 @@ impl Consumer {
     /// The delivery waiting in `slot` for its forward is done: ack it (or
     /// nack it with requeue, when the forward was given up), and take the
     /// next buffered delivery.
-    fn release(&mut self, ctx: &mut Ctx, slot: usize, tag: u64, ok: bool) {
+    fn release(&mut self, ctx: &mut Ctx<ConsumerTimer>, slot: usize, tag: u64, ok: bool) {
         if !self.slots.get(slot).is_some_and(|s| s.as_ref().is_some_and(|j| j.forwarding && j.tag == tag)) {
             return;
         }
         self.slots[slot] = None;
-        ctx.send(self.source, if ok { Msg::Ack { tag } } else { Msg::Nack { tag, requeue: true } });
+        ctx.send(self.source, if ok { QueueMsg::Ack { tag } } else { QueueMsg::Nack { tag, requeue: true } });
         if let Some(next) = self.buffer.pop_front() {
             self.begin(ctx, slot, next);
         }
@@ -513,37 +535,40 @@ impl Consumer {
 
     /// In the drain, with no forward left, the forward timers guard nothing
     /// and would only keep the run waiting.
-    fn settle_timers(&mut self, ctx: &mut Ctx) {
+    fn settle_timers(&mut self, ctx: &mut Ctx<ConsumerTimer>) {
         if ctx.draining() && self.forwards.is_empty() {
-            self.send_due.cancel_all(ctx);
-            self.ack_due.cancel_all(ctx);
+            self.send_due.cancel_all(ctx, ConsumerTimer::ForwardSend);
+            self.ack_due.cancel_all(ctx, ConsumerTimer::ForwardAck);
         }
     }
 
-    fn subscribe(&mut self, ctx: &mut Ctx) {
+    fn subscribe(&mut self, ctx: &mut Ctx<ConsumerTimer>) {
         self.subscribed = false;
         let auto_ack = self.ack == AckTiming::Before;
-        ctx.send(self.source, Msg::Subscribe { prefetch: self.prefetch, session: self.session, auto_ack });
-        self.retry = Some(ctx.set_timer(self.resubscribe_ns, TAG_RESUBSCRIBE));
+        ctx.send(self.source, QueueMsg::Subscribe { prefetch: self.prefetch, session: self.session, auto_ack });
+        ctx.set_timer(self.resubscribe_ns, ConsumerTimer::Resubscribe);
+        self.retry = true;
     }
 
-    fn begin(&mut self, ctx: &mut Ctx, slot: usize, job: Job) {
+    fn begin(&mut self, ctx: &mut Ctx<ConsumerTimer>, slot: usize, job: Job) {
         ctx.start_processing(job.rec.id);
         let factor = ctx.slow_factor();
         let took = self.processing.sample_scaled_ns(ctx.rng(), factor);
         self.slots[slot] = Some(job);
-        ctx.set_timer(took, slot as u64);
+        ctx.set_timer(took, ConsumerTimer::Slot(slot as u32));
     }
 }
 
 impl Component for Consumer {
-    fn start(&mut self, ctx: &mut Ctx) {
-        self.domain = ctx.domain_of(ctx.me());
+    type Timer = ConsumerTimer;
+
+    fn start(&mut self, ctx: &mut Ctx<ConsumerTimer>) {
+        self.domain = ctx.domain();
         self.session += 1;
         self.subscribe(ctx);
     }
 
-    fn restart(&mut self, ctx: &mut Ctx) {
+    fn restart(&mut self, ctx: &mut Ctx<ConsumerTimer>) {
         self.start(ctx);
         // The outbox relay starts again on every entry still there.
         let entries: Vec<u64> = self.forwards.keys().copied().collect();
@@ -553,32 +578,32 @@ impl Component for Consumer {
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) {
+    fn on_message(&mut self, ctx: &mut Ctx<ConsumerTimer>, _from: NodeId, msg: Msg) {
         match msg {
-            Msg::Deliver { rec, tag, .. } => {
+            Msg::Queue(QueueMsg::Deliver { rec, tag, .. }) => {
                 let job = Job { rec, tag, forwarding: false };
                 match self.slots.iter().position(Option::is_none) {
                     Some(slot) => self.begin(ctx, slot, job),
                     None => self.buffer.push_back(job),
                 }
             }
-            Msg::Cancelled { session } if session == self.session => {
+            Msg::Queue(QueueMsg::Cancelled { session }) if session == self.session => {
                 // The broker took back everything we held: the buffered
                 // deliveries are void, and we must subscribe afresh. Work in
                 // progress finishes (its effect applies); its ack is ignored.
                 self.buffer.clear();
-                if let Some(id) = self.retry.take() {
-                    ctx.cancel_timer(id);
+                if std::mem::take(&mut self.retry) {
+                    ctx.cancel_timer(ConsumerTimer::Resubscribe);
                 }
                 self.start(ctx);
             }
-            Msg::Subscribed { session } if session == self.session => {
+            Msg::Queue(QueueMsg::Subscribed { session }) if session == self.session => {
                 self.subscribed = true;
-                if let Some(id) = self.retry.take() {
-                    ctx.cancel_timer(id);
+                if std::mem::take(&mut self.retry) {
+                    ctx.cancel_timer(ConsumerTimer::Resubscribe);
                 }
             }
-            Msg::PublishAck { id, accepted, attempt } => {
+            Msg::Queue(QueueMsg::PublishAck { id, accepted, attempt }) => {
                 if accepted {
                     // The next broker has the record: every forward of it
                     // already sent is done, whichever attempt this answers.
@@ -604,27 +629,27 @@ impl Component for Consumer {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, tag: u64) {
-        match tag {
-            TAG_RESUBSCRIBE => {
-                self.retry = None;
+    fn on_timer(&mut self, ctx: &mut Ctx<ConsumerTimer>, timer: ConsumerTimer) {
+        match timer {
+            ConsumerTimer::Resubscribe => {
+                self.retry = false;
                 // The subscribe or its confirmation was lost: ask again.
                 if !self.subscribed {
                     self.subscribe(ctx);
                 }
             }
-            TAG_FORWARD_SEND => {
+            ConsumerTimer::ForwardSend => {
                 let forwards = &self.forwards;
                 let due = |fid, at| forwards.get(&fid).is_some_and(|f: &Forward| f.send_at == at);
-                for fid in self.send_due.expire(ctx, TAG_FORWARD_SEND, due) {
+                for fid in self.send_due.expire(ctx, ConsumerTimer::ForwardSend, due) {
                     self.send_forward(ctx, fid);
                 }
                 self.settle_timers(ctx);
             }
-            TAG_FORWARD_ACK => {
+            ConsumerTimer::ForwardAck => {
                 let forwards = &self.forwards;
                 let live = |fid, at| forwards.get(&fid).is_some_and(|f: &Forward| f.deadline == at);
-                for fid in self.ack_due.expire(ctx, TAG_FORWARD_ACK, live) {
+                for fid in self.ack_due.expire(ctx, ConsumerTimer::ForwardAck, live) {
                     if !self.forwards.get(&fid).is_some_and(|f| f.refused) {
                         ctx.error("forward-timeout");
                     }
@@ -632,8 +657,8 @@ impl Component for Consumer {
                 }
                 self.settle_timers(ctx);
             }
-            _ => {
-                let slot = tag as usize;
+            ConsumerTimer::Slot(slot) => {
+                let slot = slot as usize;
                 let Some(job) = self.slots.get_mut(slot).and_then(Option::take) else {
                     return;
                 };
@@ -650,7 +675,7 @@ impl Component for Consumer {
 
     fn crash(&mut self) {
         self.subscribed = false;
-        self.retry = None;
+        self.retry = false;
         self.slots.iter_mut().for_each(|s| *s = None);
         self.buffer.clear();
         // Forwards in memory are lost; outbox entries are in the database.
@@ -664,7 +689,7 @@ impl Component for Consumer {
         self.ack_due.clear();
     }
 
-    fn drain(&mut self, ctx: &mut Ctx) {
+    fn drain(&mut self, ctx: &mut Ctx<ConsumerTimer>) {
         self.settle_timers(ctx);
     }
 

@@ -7,7 +7,9 @@
 //! - [`rng`]: one seed, a named random stream per component;
 //! - [`dist`]: latency and processing-time distributions;
 //! - [`engine`]: the event queue, the dispatch loop, the phases of a run;
+//! - [`message`]: the envelope of every protocol's messages;
 //! - [`net`]: links, latency, loss, duplication, partitions, crashes;
+//! - [`store`]: state that outlives components (dedup stores);
 //! - [`producer`], [`broker`], [`consumer`], [`log_consumer`]: the components;
 //! - [`client`]: request/response clients (async RPC over two queues);
 //! - [`ledger`]: the omniscient record that counts lost, duplicated and
@@ -25,6 +27,7 @@
 pub mod broker;
 pub mod client;
 pub mod consumer;
+pub mod digest;
 pub mod dist;
 pub mod engine;
 pub mod expect;
@@ -36,6 +39,7 @@ pub mod net;
 pub mod producer;
 pub mod rng;
 pub mod scenario;
+pub mod store;
 pub mod summary;
 mod tagged;
 pub mod time;

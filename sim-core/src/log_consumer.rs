@@ -26,17 +26,48 @@
 //! Kafka consumer); the output of a non-transactional stage is sent
 //! fire-and-forget (`acks=0`); processing never fails.
 
+use crate::broker::{Acks, FetchError, LogMsg, Transaction};
 use crate::dist::{Dist, Sampler};
-use crate::engine::{Component, Ctx};
+use crate::engine::{Component, Ctx, Timer};
 use crate::ledger::DomainId;
-use crate::message::{Acks, FetchError, Msg, MsgId, NodeId, Record, Transaction};
+use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::time::{Duration, Time};
 use std::collections::{BTreeMap, VecDeque};
 
-const TAG_PROCESS: u64 = 1;
-const TAG_TICK: u64 = 2;
-const TAG_TXN_RETRY: u64 = 3;
-const TAG_COMMIT_RETRY: u64 = 4;
+/// A group member's timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogConsumerTimer {
+    /// The record in progress is processed.
+    Process,
+    /// Heartbeat, and resend fetches left unanswered (a background timer).
+    Tick,
+    /// The transaction of this partition is unanswered: send it again.
+    TxnRetry(u32),
+    /// The commit of this partition is unanswered: send it again.
+    CommitRetry(u32),
+}
+
+impl Timer for LogConsumerTimer {
+    // The low byte says which timer, the bits above it the partition.
+    fn to_word(self) -> u64 {
+        match self {
+            LogConsumerTimer::Process => 1,
+            LogConsumerTimer::Tick => 2,
+            LogConsumerTimer::TxnRetry(p) => 3 | u64::from(p) << 8,
+            LogConsumerTimer::CommitRetry(p) => 4 | u64::from(p) << 8,
+        }
+    }
+    fn from_word(word: u64) -> Option<Self> {
+        let partition = u32::try_from(word >> 8).ok()?;
+        Some(match (word & 0xff, partition) {
+            (1, 0) => LogConsumerTimer::Process,
+            (2, 0) => LogConsumerTimer::Tick,
+            (3, p) => LogConsumerTimer::TxnRetry(p),
+            (4, p) => LogConsumerTimer::CommitRetry(p),
+            _ => return None,
+        })
+    }
+}
 
 /// When a group member commits its offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,15 +170,15 @@ impl LogConsumer {
         }
     }
 
-    fn heartbeat(&self, ctx: &mut Ctx) {
+    fn heartbeat(&self, ctx: &mut Ctx<LogConsumerTimer>) {
         let (group, session, generation) = (self.s.group, self.session, self.generation);
-        ctx.send(self.s.broker, Msg::Heartbeat { group, session, generation });
+        ctx.send(self.s.broker, LogMsg::Heartbeat { group, session, generation });
     }
 
-    fn fetch(&mut self, ctx: &mut Ctx, partition: u32) {
+    fn fetch(&mut self, ctx: &mut Ctx<LogConsumerTimer>, partition: u32) {
         let Some(a) = self.assigned.get_mut(&partition) else { return };
         a.fetch_sent = Some(ctx.now());
-        let msg = Msg::Fetch {
+        let msg = LogMsg::Fetch {
             group: self.s.group,
             generation: self.generation,
             partition,
@@ -157,12 +188,12 @@ impl LogConsumer {
         ctx.send(self.s.broker, msg);
     }
 
-    fn commit(&self, ctx: &mut Ctx, partition: u32, offset: u64) {
-        let msg = Msg::Commit { group: self.s.group, generation: self.generation, partition, offset };
+    fn commit(&self, ctx: &mut Ctx<LogConsumerTimer>, partition: u32, offset: u64) {
+        let msg = LogMsg::Commit { group: self.s.group, generation: self.generation, partition, offset };
         ctx.send(self.s.broker, msg);
     }
 
-    fn commit_processed(&mut self, ctx: &mut Ctx) {
+    fn commit_processed(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
         let done: Vec<(u32, u64)> = self.assigned.iter().map(|(&p, a)| (p, a.processed)).collect();
         for (p, o) in done {
             self.commit(ctx, p, o);
@@ -170,10 +201,10 @@ impl LogConsumer {
         self.last_auto_commit = ctx.now();
     }
 
-    fn send_txn(&self, ctx: &mut Ctx, partition: u32) {
+    fn send_txn(&self, ctx: &mut Ctx<LogConsumerTimer>, partition: u32) {
         let Some(t) = self.txns.get(&partition) else { return };
         let Some((out_topic, _)) = self.s.output else { return };
-        let msg = Msg::TxnCommit(Box::new(Transaction {
+        let msg = LogMsg::TxnCommit(Box::new(Transaction {
             group: self.s.group,
             generation: self.generation,
             partition,
@@ -184,11 +215,11 @@ impl LogConsumer {
         }));
         ctx.send(self.s.broker, msg);
         // Resent until answered: a lost commit must not strand the batch.
-        ctx.set_timer(self.s.request_timeout_ns, TAG_TXN_RETRY | u64::from(partition) << 8);
+        ctx.set_timer(self.s.request_timeout_ns, LogConsumerTimer::TxnRetry(partition));
     }
 
     /// Starts the next record, if idle.
-    fn next(&mut self, ctx: &mut Ctx) {
+    fn next(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
         while !self.in_progress {
             let Some(b) = self.batches.front() else { return };
             if b.next >= b.recs.len() {
@@ -200,12 +231,12 @@ impl LogConsumer {
             ctx.start_processing(rec.id);
             let factor = ctx.slow_factor();
             let took = self.processing.sample_scaled_ns(ctx.rng(), factor);
-            ctx.set_timer(took, TAG_PROCESS);
+            ctx.set_timer(took, LogConsumerTimer::Process);
             self.in_progress = true;
         }
     }
 
-    fn processed(&mut self, ctx: &mut Ctx) {
+    fn processed(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
         self.in_progress = false;
         let Some(b) = self.batches.front_mut() else { return };
         let rec = b.recs[b.next];
@@ -219,7 +250,7 @@ impl LogConsumer {
                 b.outputs.push(rec);
             } else {
                 let partition = crate::broker::key_partition(rec.key, partitions as usize) as u32;
-                let msg = Msg::Produce { rec, acks: Acks::None, attempt: 1, epoch: 0, seq: 0, topic, partition };
+                let msg = LogMsg::Produce { rec, acks: Acks::None, attempt: 1, epoch: 0, seq: 0, topic, partition };
                 ctx.send(self.s.broker, msg);
             }
         }
@@ -228,7 +259,7 @@ impl LogConsumer {
         }
     }
 
-    fn end_batch(&mut self, ctx: &mut Ctx, b: Batch) {
+    fn end_batch(&mut self, ctx: &mut Ctx<LogConsumerTimer>, b: Batch) {
         let end = b.offset + b.recs.len() as u64;
         let Some(a) = self.assigned.get_mut(&b.partition) else { return };
         a.busy = false;
@@ -250,7 +281,7 @@ impl LogConsumer {
     /// The group is rebalancing: stop reading; commit what was processed
     /// (the broker still accepts this generation's commits until the
     /// rebalance completes).
-    fn revoke(&mut self, ctx: &mut Ctx) {
+    fn revoke(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
         if !self.s.transactional && self.s.commit != CommitMode::Before {
             self.commit_processed(ctx);
         }
@@ -268,7 +299,14 @@ impl LogConsumer {
         self.rebalancing = true;
     }
 
-    fn on_records(&mut self, ctx: &mut Ctx, partition: u32, offset: u64, recs: Vec<Record>, error: FetchError) {
+    fn on_records(
+        &mut self,
+        ctx: &mut Ctx<LogConsumerTimer>,
+        partition: u32,
+        offset: u64,
+        recs: Vec<Record>,
+        error: FetchError,
+    ) {
         let Some(a) = self.assigned.get_mut(&partition) else { return };
         if a.busy || self.txns.contains_key(&partition) {
             return; // a duplicate answer while the batch is being handled
@@ -297,14 +335,20 @@ impl LogConsumer {
             let end = a.position;
             self.committing.insert(partition, batch);
             self.commit(ctx, partition, end);
-            ctx.set_timer(self.s.request_timeout_ns, TAG_COMMIT_RETRY | u64::from(partition) << 8);
+            ctx.set_timer(self.s.request_timeout_ns, LogConsumerTimer::CommitRetry(partition));
             return;
         }
         self.batches.push_back(batch);
         self.next(ctx);
     }
 
-    fn on_group_state(&mut self, ctx: &mut Ctx, generation: u32, rebalancing: bool, partitions: Vec<(u32, u64)>) {
+    fn on_group_state(
+        &mut self,
+        ctx: &mut Ctx<LogConsumerTimer>,
+        generation: u32,
+        rebalancing: bool,
+        partitions: Vec<(u32, u64)>,
+    ) {
         if generation < self.generation {
             return; // stale
         }
@@ -336,7 +380,7 @@ impl LogConsumer {
         }
     }
 
-    fn on_txn_ack(&mut self, ctx: &mut Ctx, partition: u32, committed: u64, ok: bool) {
+    fn on_txn_ack(&mut self, ctx: &mut Ctx<LogConsumerTimer>, partition: u32, committed: u64, ok: bool) {
         let Some(t) = self.txns.get(&partition) else { return };
         let (start, end) = (t.start, t.end);
         if ok && committed >= end {
@@ -356,7 +400,7 @@ impl LogConsumer {
         self.fetch(ctx, partition);
     }
 
-    fn tick(&mut self, ctx: &mut Ctx) {
+    fn tick(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
         self.heartbeat(ctx);
         let now = ctx.now();
         let timeout = self.s.request_timeout_ns;
@@ -381,29 +425,33 @@ impl LogConsumer {
                 self.commit_processed(ctx);
             }
         }
-        ctx.set_background_timer(self.s.heartbeat_ns, TAG_TICK);
+        ctx.set_background_timer(self.s.heartbeat_ns, LogConsumerTimer::Tick);
     }
 }
 
 impl Component for LogConsumer {
-    fn start(&mut self, ctx: &mut Ctx) {
-        self.domain = ctx.domain_of(ctx.me());
+    type Timer = LogConsumerTimer;
+
+    fn start(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
+        self.domain = ctx.domain();
         self.session += 1;
         self.generation = 0;
         self.rebalancing = false;
         self.last_auto_commit = ctx.now();
         self.heartbeat(ctx);
-        ctx.set_background_timer(self.s.heartbeat_ns, TAG_TICK);
+        ctx.set_background_timer(self.s.heartbeat_ns, LogConsumerTimer::Tick);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) {
+    fn on_message(&mut self, ctx: &mut Ctx<LogConsumerTimer>, _from: NodeId, msg: Msg) {
         match msg {
-            Msg::GroupState { generation, rebalancing, partitions } => {
+            Msg::Log(LogMsg::GroupState { generation, rebalancing, partitions }) => {
                 self.on_group_state(ctx, generation, rebalancing, partitions)
             }
-            Msg::Records { partition, offset, recs, error } => self.on_records(ctx, partition, offset, recs, error),
-            Msg::TxnAck { partition, committed, ok } => self.on_txn_ack(ctx, partition, committed, ok),
-            Msg::CommitAck { partition, offset, ok } => {
+            Msg::Log(LogMsg::Records { partition, offset, recs, error }) => {
+                self.on_records(ctx, partition, offset, recs, error)
+            }
+            Msg::Log(LogMsg::TxnAck { partition, committed, ok }) => self.on_txn_ack(ctx, partition, committed, ok),
+            Msg::Log(LogMsg::CommitAck { partition, offset, ok }) => {
                 let end = self.committing.get(&partition).map(|b| b.offset + b.recs.len() as u64);
                 if end == Some(offset) {
                     let batch = self.committing.remove(&partition).expect("just seen");
@@ -419,31 +467,28 @@ impl Component for LogConsumer {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, tag: u64) {
-        match tag & 0xff {
-            TAG_PROCESS => {
+    fn on_timer(&mut self, ctx: &mut Ctx<LogConsumerTimer>, timer: LogConsumerTimer) {
+        match timer {
+            LogConsumerTimer::Process => {
                 self.processed(ctx);
                 self.next(ctx);
             }
-            TAG_TICK => self.tick(ctx),
-            TAG_COMMIT_RETRY => {
-                let partition = (tag >> 8) as u32;
+            LogConsumerTimer::Tick => self.tick(ctx),
+            LogConsumerTimer::CommitRetry(partition) => {
                 if let Some(end) = self.committing.get(&partition).map(|b| b.offset + b.recs.len() as u64) {
                     self.commit(ctx, partition, end);
-                    ctx.set_timer(self.s.request_timeout_ns, tag);
+                    ctx.set_timer(self.s.request_timeout_ns, timer);
                 }
             }
-            TAG_TXN_RETRY => {
-                let partition = (tag >> 8) as u32;
+            LogConsumerTimer::TxnRetry(partition) => {
                 if self.txns.contains_key(&partition) {
                     self.send_txn(ctx, partition);
                 }
             }
-            _ => {}
         }
     }
 
-    fn drain(&mut self, ctx: &mut Ctx) {
+    fn drain(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
         // Requests lost before the network healed are sent again now.
         self.heartbeat(ctx);
         let idle: Vec<u32> = self.assigned.iter().filter(|(_, a)| a.fetch_sent.is_some()).map(|(&p, _)| p).collect();

@@ -19,14 +19,19 @@
 //! drain phase heals them all, and also turns off random loss and
 //! duplication, so that "eventually" guarantees get their chance.
 //!
+//! The network decides; the engine schedules. [`Network::send`] returns a
+//! [`Delivery`] (dropped, or arriving after a delay, perhaps twice) and
+//! [`Network::on_arrival`] whether an arriving copy may land, so every fault
+//! rule lives here, once.
+//!
 //! Left out: bandwidth and message sizes (links have no capacity), and
 //! per-connection TCP semantics (each message is an independent datagram).
 
+use crate::digest::tag;
 use crate::dist::Sampler;
-use crate::engine::{Ev, EventQueue};
-use crate::message::{Msg, NodeId};
+use crate::message::{Msg, NodeId, Protocol};
 use crate::rng::{chance, stream, SimRng};
-use crate::time::Time;
+use crate::time::{Duration, Time};
 use crate::trace::{DropReason, Trace, TraceWhat, Wire};
 use serde::Serialize;
 
@@ -36,6 +41,26 @@ fn fold_wire(trace: &mut Trace, tag: u64, now: Time, from: NodeId, to: NodeId, m
     trace.digest.add(now);
     trace.digest.add(u64::from(from) << 32 | u64::from(to));
     msg.fold(&mut trace.digest);
+}
+
+/// What the network does with one message sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// It is lost (a partition or random loss).
+    Dropped,
+    /// It arrives after `delay`; with `copy`, a duplicate arrives after
+    /// that delay too (the copy is scheduled first).
+    Arrives {
+        /// The original's delay.
+        delay: Duration,
+        /// A duplicate's delay, if the network duplicates it.
+        copy: Option<Duration>,
+    },
+}
+
+/// The trace's view of a message on the wire.
+fn wire(from: NodeId, to: NodeId, msg: &Msg) -> Wire {
+    Wire { from, to, msg: msg.name(), id: msg.id() }
 }
 
 /// How one directed link behaves.
@@ -202,49 +227,52 @@ impl Network {
         self.slow[node as usize]
     }
 
-    /// Sends `msg`: applies partitions, loss, duplication and latency, and
-    /// schedules the surviving copies' arrivals.
-    pub(crate) fn send(
-        &mut self,
-        now: Time,
-        from: NodeId,
-        to: NodeId,
-        msg: Msg,
-        queue: &mut EventQueue,
-        trace: &mut Trace,
-    ) {
+    /// Decides the fate of `msg` sent now from `from` to `to`: partitions,
+    /// loss, duplication and latency, in that order.
+    pub(crate) fn send(&mut self, now: Time, from: NodeId, to: NodeId, msg: &Msg, trace: &mut Trace) -> Delivery {
         self.stats.sent += 1;
         let index = from as usize * self.n + to as usize;
         if self.blocked[index] > 0 {
             self.stats.dropped_partition += 1;
-            fold_wire(trace, crate::trace::tag::DROP, now, from, to, &msg);
-            trace.record(now, || {
-                TraceWhat::Drop(Wire { from, to, msg: msg.name(), id: msg.msg_id() }, DropReason::Partition)
-            });
-            return;
+            fold_wire(trace, tag::DROP, now, from, to, msg);
+            trace.record(now, || TraceWhat::Drop(wire(from, to, msg), DropReason::Partition));
+            return Delivery::Dropped;
         }
         let loss = if self.healed { 0.0 } else { self.loss_probability(index, from, to) };
         let factor = self.slow[from as usize].max(self.slow[to as usize]);
         let link = &mut self.links[index];
         if chance(&mut link.rng, loss) {
             self.stats.dropped_loss += 1;
-            fold_wire(trace, crate::trace::tag::DROP, now, from, to, &msg);
-            trace.record(now, || {
-                TraceWhat::Drop(Wire { from, to, msg: msg.name(), id: msg.msg_id() }, DropReason::Loss)
-            });
-            return;
+            fold_wire(trace, tag::DROP, now, from, to, msg);
+            trace.record(now, || TraceWhat::Drop(wire(from, to, msg), DropReason::Loss));
+            return Delivery::Dropped;
         }
         let duplicate = !self.healed && chance(&mut link.rng, link.model.duplicate_probability);
-        if duplicate {
-            let delay = link.model.latency.sample_scaled_ns(&mut link.rng, factor);
-            self.stats.duplicated += 1;
-            fold_wire(trace, crate::trace::tag::DUPLICATE, now, from, to, &msg);
-            trace.record(now, || TraceWhat::Duplicate(Wire { from, to, msg: msg.name(), id: msg.msg_id() }));
-            queue.push(now.saturating_add(delay), Ev::Arrive { from, to, msg: msg.clone() });
-        }
+        let copy = duplicate.then(|| link.model.latency.sample_scaled_ns(&mut link.rng, factor));
         let delay = link.model.latency.sample_scaled_ns(&mut link.rng, factor);
-        trace.record(now, || TraceWhat::Send(Wire { from, to, msg: msg.name(), id: msg.msg_id() }, delay));
-        queue.push(now.saturating_add(delay), Ev::Arrive { from, to, msg });
+        if copy.is_some() {
+            self.stats.duplicated += 1;
+            fold_wire(trace, tag::DUPLICATE, now, from, to, msg);
+            trace.record(now, || TraceWhat::Duplicate(wire(from, to, msg)));
+        }
+        trace.record(now, || TraceWhat::Send(wire(from, to, msg), delay));
+        Delivery::Arrives { delay, copy }
+    }
+
+    /// Whether a copy arriving now from `from` at `to` lands: not while a
+    /// partition separates them, and not at a crashed node.
+    pub(crate) fn on_arrival(&mut self, from: NodeId, to: NodeId, to_alive: bool) -> Option<DropReason> {
+        let reason = if self.is_blocked(from, to) {
+            self.stats.dropped_partition += 1;
+            DropReason::Partition
+        } else if !to_alive {
+            self.stats.dropped_crashed += 1;
+            DropReason::Crashed
+        } else {
+            self.stats.arrived += 1;
+            return None;
+        };
+        Some(reason)
     }
 
     fn loss_probability(&self, index: usize, from: NodeId, to: NodeId) -> f64 {
@@ -281,7 +309,7 @@ impl Network {
             FaultAction::Partition { blocked } => {
                 for &(a, b) in blocked {
                     let c = &mut self.blocked[a as usize * self.n + b as usize];
-                    *c = c.saturating_sub(1);
+                    *c = c.checked_sub(1).expect("a partition ends only after it began");
                 }
             }
             FaultAction::Slow { node, .. } => {

@@ -33,8 +33,9 @@
 //! messages produced so far is kept, so a restarted producer resumes its
 //! workload rather than starting it again.
 
-use crate::engine::{Component, Ctx, TimerId};
-use crate::message::{Acks, Msg, MsgId, NodeId, Record};
+use crate::broker::{Acks, LogMsg, QueueMsg};
+use crate::engine::{Component, Ctx, Timer};
+use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::rng::{unit, SimRng};
 use crate::time::{ms_to_ns, Duration, Time, NS_PER_S};
 use crate::timers::Deadlines;
@@ -402,39 +403,49 @@ impl TryFrom<AckValue> for AckMode {
 /// request/response clients share it. Its progress is durable (a restarted
 /// source resumes its count, not its workload from scratch); the pending
 /// arrival timer dies with a crash.
-pub(crate) struct Workload {
+pub(crate) struct Workload<T> {
     arrival: Arrival,
     keys: KeyGen,
     limit: Option<u64>,
     produced: u64,
     done: bool,
-    next: Option<TimerId>,
-    tag: u64,
+    /// The arrival timer is pending.
+    armed: bool,
+    tag: T,
 }
 
-impl Workload {
-    /// A workload whose arrival timer fires with `tag`.
-    pub(crate) fn new(arrival: &Arrival, keys: &Keys, limit: Option<u64>, tag: u64) -> Self {
-        Workload { arrival: arrival.clone(), keys: KeyGen::new(keys), limit, produced: 0, done: false, next: None, tag }
+impl<T: Timer> Workload<T> {
+    /// A workload whose arrival timer is `tag`.
+    pub(crate) fn new(arrival: &Arrival, keys: &Keys, limit: Option<u64>, tag: T) -> Self {
+        Workload {
+            arrival: arrival.clone(),
+            keys: KeyGen::new(keys),
+            limit,
+            produced: 0,
+            done: false,
+            armed: false,
+            tag,
+        }
     }
 
     /// At a start or restart: arms the next arrival, unless all is made or
     /// the run phase is over.
-    pub(crate) fn start(&mut self, ctx: &mut Ctx) {
+    pub(crate) fn start(&mut self, ctx: &mut Ctx<T>) {
         if !self.done && !ctx.draining() {
             self.schedule(ctx);
         }
     }
 
-    fn schedule(&mut self, ctx: &mut Ctx) {
+    fn schedule(&mut self, ctx: &mut Ctx<T>) {
         let gap = self.arrival.next_gap(ctx.now(), ctx.rng());
-        self.next = Some(ctx.set_timer(gap, self.tag));
+        ctx.set_timer(gap, self.tag);
+        self.armed = true;
     }
 
     /// The arrival timer fired: the key of the message to make now, if one
     /// is due. Call [`Workload::made`] once it is made.
-    pub(crate) fn arrive(&mut self, ctx: &mut Ctx) -> Option<u64> {
-        self.next = None;
+    pub(crate) fn arrive(&mut self, ctx: &mut Ctx<T>) -> Option<u64> {
+        self.armed = false;
         if self.done || ctx.draining() {
             return None;
         }
@@ -443,7 +454,7 @@ impl Workload {
 
     /// Counts a message made; arms the next arrival, or reports the source
     /// done once it has made its count.
-    pub(crate) fn made(&mut self, ctx: &mut Ctx) {
+    pub(crate) fn made(&mut self, ctx: &mut Ctx<T>) {
         self.produced += 1;
         if self.limit.is_some_and(|n| self.produced >= n) {
             self.done = true;
@@ -454,21 +465,37 @@ impl Workload {
     }
 
     /// The run phase is over: no more arrivals.
-    pub(crate) fn drain(&mut self, ctx: &mut Ctx) {
-        if let Some(id) = self.next.take() {
-            ctx.cancel_timer(id);
+    pub(crate) fn drain(&mut self, ctx: &mut Ctx<T>) {
+        if std::mem::take(&mut self.armed) {
+            ctx.cancel_timer(self.tag);
         }
     }
 
     /// A crash cancelled the arrival timer.
     pub(crate) fn crash(&mut self) {
-        self.next = None;
+        self.armed = false;
     }
 }
 
-const TAG_ARRIVAL: u64 = 0;
-const TAG_ACK_TIMEOUT: u64 = 1;
-const TAG_RETRY: u64 = 2;
+/// A producer's timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProducerTimer {
+    /// The next message is due.
+    Arrival,
+    /// The earliest ack deadline has come.
+    AckTimeout,
+    /// The earliest retry backoff has passed.
+    Retry,
+}
+
+impl Timer for ProducerTimer {
+    fn to_word(self) -> u64 {
+        self as u64
+    }
+    fn from_word(word: u64) -> Option<Self> {
+        [ProducerTimer::Arrival, ProducerTimer::AckTimeout, ProducerTimer::Retry].get(word as usize).copied()
+    }
+}
 
 struct Outstanding {
     key: u64,
@@ -489,7 +516,7 @@ struct Outstanding {
 /// A running producer.
 pub struct Producer {
     target: NodeId,
-    workload: Workload,
+    workload: Workload<ProducerTimer>,
     wait_ack: bool,
     ack_timeout_ns: Duration,
     retries: u32,
@@ -521,7 +548,7 @@ impl Producer {
     pub fn new(spec: &ProducerSpec, target: NodeId, log: Option<LogTarget>) -> Self {
         Producer {
             target,
-            workload: Workload::new(&spec.arrival, &spec.keys, spec.messages, TAG_ARRIVAL),
+            workload: Workload::new(&spec.arrival, &spec.keys, spec.messages, ProducerTimer::Arrival),
             wait_ack: spec.acks != AckMode::None,
             ack_timeout_ns: ms_to_ns(spec.ack_timeout_ms.0).max(1),
             retries: if spec.idempotent { u32::MAX } else { spec.retries.unwrap_or(0) },
@@ -546,7 +573,7 @@ impl Producer {
         }
     }
 
-    fn send(&mut self, ctx: &mut Ctx, id: MsgId) {
+    fn send(&mut self, ctx: &mut Ctx<ProducerTimer>, id: MsgId) {
         let Some(o) = self.outstanding.get_mut(&id) else {
             return;
         };
@@ -557,11 +584,13 @@ impl Producer {
         let (deadline, attempt, seq, partition) = (o.deadline, o.attempts, o.seq, o.partition);
         let epoch = if self.idempotent { self.epoch } else { 0 };
         let msg = match self.log {
-            Some(l) => Msg::Produce { rec, acks: self.acks, attempt, epoch, seq, topic: l.topic, partition },
-            None => Msg::Publish { rec, want_ack: true, attempt, epoch, seq },
+            Some(l) => {
+                Msg::Log(LogMsg::Produce { rec, acks: self.acks, attempt, epoch, seq, topic: l.topic, partition })
+            }
+            None => Msg::Queue(QueueMsg::Publish { rec, want_ack: true, attempt, epoch, seq }),
         };
         ctx.send(self.target, msg);
-        self.ack_deadlines.add(ctx, deadline, id, TAG_ACK_TIMEOUT);
+        self.ack_deadlines.add(ctx, deadline, id, ProducerTimer::AckTimeout);
     }
 
     /// True once the delivery timeout of a message produced at `produced_at` has passed.
@@ -571,7 +600,7 @@ impl Producer {
     }
 
     /// The attempt failed (timeout or refusal): retry or give up.
-    fn attempt_failed(&mut self, ctx: &mut Ctx, id: MsgId) {
+    fn attempt_failed(&mut self, ctx: &mut Ctx<ProducerTimer>, id: MsgId) {
         let Some(o) = self.outstanding.get(&id) else {
             return;
         };
@@ -585,13 +614,13 @@ impl Producer {
         } else if let Some(o) = self.outstanding.get_mut(&id) {
             o.deadline = Time::MAX; // no attempt in progress
             let at = ctx.now().saturating_add(self.backoff_ns);
-            self.retry_at.add(ctx, at, id, TAG_RETRY);
+            self.retry_at.add(ctx, at, id, ProducerTimer::Retry);
         }
     }
 
     /// Sends buffered messages while in-flight slots are free; a buffered
     /// message whose delivery timeout has passed is given up unsent.
-    fn fill_in_flight(&mut self, ctx: &mut Ctx) {
+    fn fill_in_flight(&mut self, ctx: &mut Ctx<ProducerTimer>) {
         while self.outstanding.len() < self.max_in_flight {
             let Some((id, key, produced_at)) = self.buffer.pop_front() else { break };
             if self.expired(ctx.now(), produced_at) {
@@ -619,7 +648,7 @@ impl Producer {
         }
     }
 
-    fn produce_one(&mut self, ctx: &mut Ctx, key: u64) {
+    fn produce_one(&mut self, ctx: &mut Ctx<ProducerTimer>, key: u64) {
         let id = ctx.produce(key, !self.wait_ack);
         let rec = Record { id, key };
         if self.wait_ack {
@@ -629,9 +658,17 @@ impl Producer {
             let msg = match self.log {
                 Some(l) => {
                     let partition = self.partition_of(key);
-                    Msg::Produce { rec, acks: Acks::None, attempt: 1, epoch: 0, seq: 0, topic: l.topic, partition }
+                    Msg::Log(LogMsg::Produce {
+                        rec,
+                        acks: Acks::None,
+                        attempt: 1,
+                        epoch: 0,
+                        seq: 0,
+                        topic: l.topic,
+                        partition,
+                    })
                 }
-                None => Msg::Publish { rec, want_ack: false, attempt: 1, epoch: 0, seq: 0 },
+                None => Msg::Queue(QueueMsg::Publish { rec, want_ack: false, attempt: 1, epoch: 0, seq: 0 }),
             };
             ctx.send(self.target, msg);
         }
@@ -639,24 +676,28 @@ impl Producer {
 
     /// In the drain, with nothing awaiting an ack or a retry, the timeout
     /// timers guard nothing and would only keep the run waiting.
-    fn settle_timers(&mut self, ctx: &mut Ctx) {
+    fn settle_timers(&mut self, ctx: &mut Ctx<ProducerTimer>) {
         if ctx.draining() && self.outstanding.is_empty() && self.buffer.is_empty() {
-            self.ack_deadlines.cancel_all(ctx);
-            self.retry_at.cancel_all(ctx);
+            self.ack_deadlines.cancel_all(ctx, ProducerTimer::AckTimeout);
+            self.retry_at.cancel_all(ctx, ProducerTimer::Retry);
         }
     }
 }
 
 impl Component for Producer {
-    fn start(&mut self, ctx: &mut Ctx) {
+    type Timer = ProducerTimer;
+
+    fn start(&mut self, ctx: &mut Ctx<ProducerTimer>) {
         // A (re)start is a new idempotent session.
         self.epoch += 1;
         self.next_seq.iter_mut().for_each(|s| *s = 0);
         self.workload.start(ctx);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx, _from: NodeId, msg: Msg) {
-        if let Msg::PublishAck { id, accepted, attempt } = msg {
+    fn on_message(&mut self, ctx: &mut Ctx<ProducerTimer>, _from: NodeId, msg: Msg) {
+        if let Msg::Queue(QueueMsg::PublishAck { id, accepted, attempt })
+        | Msg::Log(LogMsg::ProduceAck { id, accepted, attempt }) = msg
+        {
             if accepted {
                 // Any attempt that got through is enough; only an ack for a
                 // send still awaited makes the message count as sent.
@@ -674,37 +715,36 @@ impl Component for Producer {
         self.settle_timers(ctx);
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, tag: u64) {
-        match tag {
-            TAG_ARRIVAL => {
+    fn on_timer(&mut self, ctx: &mut Ctx<ProducerTimer>, timer: ProducerTimer) {
+        match timer {
+            ProducerTimer::Arrival => {
                 let Some(key) = self.workload.arrive(ctx) else { return };
                 self.produce_one(ctx, key);
                 self.workload.made(ctx);
             }
-            TAG_ACK_TIMEOUT => {
+            ProducerTimer::AckTimeout => {
                 // Only the deadline of the attempt in progress counts.
                 let outstanding = &self.outstanding;
                 let live = |id, at| outstanding.get(&id).is_some_and(|o: &Outstanding| o.deadline == at);
-                for id in self.ack_deadlines.expire(ctx, TAG_ACK_TIMEOUT, live) {
+                for id in self.ack_deadlines.expire(ctx, ProducerTimer::AckTimeout, live) {
                     if !self.outstanding.get(&id).is_some_and(|o| o.refused) {
                         ctx.error("ack-timeout");
                     }
                     self.attempt_failed(ctx, id);
                 }
             }
-            TAG_RETRY => {
+            ProducerTimer::Retry => {
                 let outstanding = &self.outstanding;
                 let waiting = |id, _| outstanding.get(&id).is_some_and(|o: &Outstanding| o.deadline == Time::MAX);
-                for id in self.retry_at.expire(ctx, TAG_RETRY, waiting) {
+                for id in self.retry_at.expire(ctx, ProducerTimer::Retry, waiting) {
                     self.send(ctx, id);
                 }
             }
-            _ => {}
         }
         self.settle_timers(ctx);
     }
 
-    fn drain(&mut self, ctx: &mut Ctx) {
+    fn drain(&mut self, ctx: &mut Ctx<ProducerTimer>) {
         // No more production.
         self.workload.drain(ctx);
         self.settle_timers(ctx);

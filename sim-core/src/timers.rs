@@ -8,33 +8,33 @@
 //! only moves forward), so they go to a FIFO, O(1) each; only one that is
 //! earlier than the last goes to a heap.
 
-use crate::engine::{Ctx, TimerId};
+use crate::engine::{Ctx, Timer};
 use crate::time::Time;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 /// Timeouts keyed by a `u64` (a message id, a delivery tag), served by
-/// engine timers with one fixed tag. Cancellation is lazy: the owner says,
+/// engine timers of one fixed value. Cancellation is lazy: the owner says,
 /// when a deadline comes up, whether it still cares.
 #[derive(Debug, Default)]
 pub struct Deadlines {
     in_order: VecDeque<(Time, u64)>,
     out_of_order: BinaryHeap<Reverse<(Time, u64)>>,
-    /// Engine timers already set, by firing time.
-    timers: BTreeMap<Time, Vec<TimerId>>,
+    /// Engine timers already set, by firing time: how many at each.
+    timers: BTreeMap<Time, u32>,
 }
 
 impl Deadlines {
-    fn arm(&mut self, ctx: &mut Ctx, at: Time, tag: u64) {
+    fn arm<T: Timer>(&mut self, ctx: &mut Ctx<T>, at: Time, tag: T) {
         if self.timers.first_key_value().is_none_or(|(&t, _)| at < t) {
-            let id = ctx.set_timer(at.saturating_sub(ctx.now()), tag);
-            self.timers.entry(at).or_default().push(id);
+            ctx.set_timer(at.saturating_sub(ctx.now()), tag);
+            *self.timers.entry(at).or_default() += 1;
         }
     }
 
     /// Adds a deadline at `at` for `key`, setting the engine timer `tag` if
     /// no timer fires by then.
-    pub fn add(&mut self, ctx: &mut Ctx, at: Time, key: u64, tag: u64) {
+    pub fn add<T: Timer>(&mut self, ctx: &mut Ctx<T>, at: Time, key: u64, tag: T) {
         if self.in_order.back().is_none_or(|&(last, _)| last <= at) {
             self.in_order.push_back((at, key));
         } else {
@@ -69,11 +69,11 @@ impl Deadlines {
     /// order, and makes sure a timer is set for the next live deadline.
     /// Dead entries at the head are dropped first, so deadlines that were
     /// cancelled (an ack came) cost no timer event of their own.
-    pub fn expire(&mut self, ctx: &mut Ctx, tag: u64, live: impl Fn(u64, Time) -> bool) -> Vec<u64> {
+    pub fn expire<T: Timer>(&mut self, ctx: &mut Ctx<T>, tag: T, live: impl Fn(u64, Time) -> bool) -> Vec<u64> {
         let now = ctx.now();
-        if let Some(ids) = self.timers.get_mut(&now) {
-            ids.pop();
-            if ids.is_empty() {
+        if let Some(count) = self.timers.get_mut(&now) {
+            *count -= 1;
+            if *count == 0 {
                 self.timers.remove(&now);
             }
         }
@@ -104,11 +104,11 @@ impl Deadlines {
         self.timers.clear();
     }
 
-    /// Forgets everything and cancels the engine timers set for it: for when
-    /// the owner knows no deadline matters any more (every ack came).
-    pub fn cancel_all(&mut self, ctx: &mut Ctx) {
-        for id in std::mem::take(&mut self.timers).into_values().flatten() {
-            ctx.cancel_timer(id);
+    /// Forgets everything and cancels the engine timers (`tag`) set for it:
+    /// for when the owner knows no deadline matters any more (every ack came).
+    pub fn cancel_all<T: Timer>(&mut self, ctx: &mut Ctx<T>, tag: T) {
+        if !self.timers.is_empty() {
+            ctx.cancel_timer(tag);
         }
         self.clear();
     }

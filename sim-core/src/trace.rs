@@ -7,6 +7,7 @@
 //! Independently of the trace, every run folds every dispatched event into a
 //! 64-bit digest, so two runs can be compared cheaply for identical histories.
 
+pub use crate::digest::Digest;
 use crate::message::{MsgId, NodeId};
 use crate::time::Time;
 
@@ -56,8 +57,8 @@ pub enum TraceWhat {
     Arrive(Wire),
     /// A message was dropped.
     Drop(Wire, DropReason),
-    /// A node's timer fired: (node, tag).
-    Timer(NodeId, u64),
+    /// A node's timer fired: (node, the timer as its kind names it).
+    Timer(NodeId, String),
     /// A fault began, ended, or was skipped.
     Fault(String, FaultEvent),
     /// A node crashed (false) or restarted (true).
@@ -134,46 +135,5 @@ impl Trace {
     /// The recorded events.
     pub fn into_events(self) -> Vec<TraceEvent> {
         self.events
-    }
-}
-
-/// Digest tags: the first word folded for each kind of happening.
-pub(crate) mod tag {
-    pub const ARRIVE: u64 = 0xA1;
-    pub const TIMER: u64 = 0xA2;
-    pub const STALE_TIMER: u64 = 0xA3;
-    pub const FAULT_BEGIN: u64 = 0xA4;
-    pub const FAULT_END: u64 = 0xA5;
-    pub const SAMPLE: u64 = 0xA6;
-    pub const END_RUN: u64 = 0xA7;
-    pub const END_DRAIN: u64 = 0xA8;
-    pub const DROP: u64 = 0xA9;
-    pub const DUPLICATE: u64 = 0xAA;
-    pub const CRASH: u64 = 0xAB;
-    pub const RESTART: u64 = 0xAC;
-    pub const DRAIN: u64 = 0xAD;
-    pub const SKIPPED: u64 = 0xAE;
-}
-
-/// A running 64-bit digest of a run's events (FNV-1a over words).
-#[derive(Debug, Clone, Copy)]
-pub struct Digest(u64);
-
-impl Default for Digest {
-    fn default() -> Self {
-        Digest(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Digest {
-    /// Folds one word into the digest.
-    #[inline]
-    pub fn add(&mut self, word: u64) {
-        self.0 = (self.0 ^ word).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-
-    /// The digest as 16 hex digits.
-    pub fn hex(&self) -> String {
-        format!("{:016x}", self.0)
     }
 }

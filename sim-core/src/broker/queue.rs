@@ -70,8 +70,9 @@
 //! gets every message), per-message TTL, and delayed retries (a nacked
 //! message is available again at once).
 
-use crate::engine::{Component, Ctx, TimerId};
-use crate::message::{Msg, MsgId, NodeId, Record};
+use super::queue_protocol::QueueMsg;
+use crate::engine::{Component, Ctx, Timer};
+use crate::message::{Msg, MsgId, NodeId, Notice, Record};
 use crate::time::{ms_to_ns, Duration, Time};
 use crate::timers::Deadlines;
 use crate::units::Millis;
@@ -138,12 +139,36 @@ fn yes() -> bool {
     true
 }
 
-const TAG_REDELIVER: u64 = 0;
-const TAG_EXPIRE: u64 = 1;
-const TAG_CANCEL: u64 = 2;
-/// Timer tags per subscription: subscription k uses `TAGS * k + TAG_...`
-/// (so a point-to-point broker's tags are the plain ones).
-const TAGS: u64 = 3;
+/// A queue broker's timers, each for one queue (numbered in subscription
+/// order; a point-to-point broker has queue 0 only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueTimer {
+    /// The earliest redelivery deadline of the queue's unacked deliveries.
+    Redeliver(u32),
+    /// The head of the queue expires (TTL).
+    Expire(u32),
+    /// Tell cancelled consumers again that they are cancelled.
+    CancelNotice(u32),
+}
+
+impl Timer for QueueTimer {
+    // Three words per queue: queue k uses 3k, 3k + 1 and 3k + 2.
+    fn to_word(self) -> u64 {
+        match self {
+            QueueTimer::Redeliver(q) => 3 * u64::from(q),
+            QueueTimer::Expire(q) => 3 * u64::from(q) + 1,
+            QueueTimer::CancelNotice(q) => 3 * u64::from(q) + 2,
+        }
+    }
+    fn from_word(word: u64) -> Option<Self> {
+        let q = u32::try_from(word / 3).ok()?;
+        Some(match word % 3 {
+            0 => QueueTimer::Redeliver(q),
+            1 => QueueTimer::Expire(q),
+            _ => QueueTimer::CancelNotice(q),
+        })
+    }
+}
 
 struct Subscriber {
     node: NodeId,
@@ -222,10 +247,10 @@ impl Policy {
     }
 
     /// A message leaves its queue for good: to the dead-letter broker, or gone.
-    fn dead_letter(&self, ctx: &mut Ctx, entry: Entry, why: Death) {
+    fn dead_letter(&self, ctx: &mut Ctx<QueueTimer>, entry: Entry, why: Death) {
         ctx.error(why.kind());
         if let Some(dlq) = self.dead_letter {
-            ctx.send(dlq, Msg::Publish { rec: entry.rec, want_ack: false, attempt: 1, epoch: 0, seq: 0 });
+            ctx.send(dlq, QueueMsg::Publish { rec: entry.rec, want_ack: false, attempt: 1, epoch: 0, seq: 0 });
         }
     }
 }
@@ -235,15 +260,16 @@ impl Policy {
 struct SubQueue {
     /// Whether the queue outlives its consumers (always, point-to-point).
     durable: bool,
-    /// Added to this queue's timer tags (`TAGS` times its index).
-    tag_base: u64,
+    /// This queue's number (its timers name it).
+    index: u32,
     queue: VecDeque<Entry>,
     unacked: BTreeMap<u64, Unacked>,
     subscribers: Vec<Subscriber>,
     next_subscriber: usize,
     next_tag: u64,
     deadlines: Deadlines,
-    expiry: Option<(Time, TimerId)>,
+    /// When the pending expiry timer fires, if one is.
+    expiry: Option<Time>,
     /// Cancelled consumers are told again every `redelivery_timeout_ms`
     /// until they subscribe anew: the notice may be lost on the network.
     cancel_notices: Deadlines,
@@ -253,7 +279,7 @@ impl SubQueue {
     fn new(durable: bool, index: usize) -> Self {
         SubQueue {
             durable,
-            tag_base: TAGS * index as u64,
+            index: index as u32,
             queue: VecDeque::new(),
             unacked: BTreeMap::new(),
             subscribers: Vec::new(),
@@ -273,7 +299,7 @@ impl SubQueue {
 
     /// Pushes queued messages to subscribers with free credit, round-robin,
     /// expiring what has outlived its TTL on the way.
-    fn dispatch(&mut self, ctx: &mut Ctx, policy: &Policy) {
+    fn dispatch(&mut self, ctx: &mut Ctx<QueueTimer>, policy: &Policy) {
         let n = self.subscribers.len();
         self.expire_head(ctx, policy);
         while !self.queue.is_empty() && n > 0 {
@@ -293,12 +319,12 @@ impl SubQueue {
             let sub = &mut self.subscribers[i];
             let tag = self.next_tag;
             self.next_tag += 1;
-            ctx.send(sub.node, Msg::Deliver { rec: entry.rec, tag, redelivered });
+            ctx.send(sub.node, QueueMsg::Deliver { rec: entry.rec, tag, redelivered });
             if !sub.auto_ack {
                 sub.unacked += 1;
                 let deadline = ctx.now().saturating_add(policy.redelivery_ns);
                 self.unacked.insert(tag, Unacked { consumer: sub.node, entry, deadline });
-                self.deadlines.add(ctx, deadline, tag, self.tag_base + TAG_REDELIVER);
+                self.deadlines.add(ctx, deadline, tag, QueueTimer::Redeliver(self.index));
             }
             self.expire_head(ctx, policy);
         }
@@ -306,7 +332,7 @@ impl SubQueue {
     }
 
     /// Removes expired messages from the head of the queue.
-    fn expire_head(&mut self, ctx: &mut Ctx, policy: &Policy) {
+    fn expire_head(&mut self, ctx: &mut Ctx<QueueTimer>, policy: &Policy) {
         while self.queue.front().is_some_and(|e| policy.expired(e, ctx.now())) {
             let entry = self.queue.pop_front().expect("the head exists");
             policy.dead_letter(ctx, entry, Death::Expired);
@@ -314,15 +340,15 @@ impl SubQueue {
     }
 
     /// Keeps one timer set for when the head of the queue expires.
-    fn arm_expiry(&mut self, ctx: &mut Ctx, policy: &Policy) {
+    fn arm_expiry(&mut self, ctx: &mut Ctx<QueueTimer>, policy: &Policy) {
         let (Some(ttl), Some(head)) = (policy.ttl_ns, self.queue.front()) else { return };
         let due = head.published_at.saturating_add(ttl);
-        if self.expiry.is_none_or(|(at, _)| due < at) {
-            if let Some((_, id)) = self.expiry.take() {
-                ctx.cancel_timer(id);
+        if self.expiry.is_none_or(|at| due < at) {
+            if self.expiry.take().is_some() {
+                ctx.cancel_timer(QueueTimer::Expire(self.index));
             }
-            let id = ctx.set_timer(due.saturating_sub(ctx.now()), self.tag_base + TAG_EXPIRE);
-            self.expiry = Some((due, id));
+            ctx.set_timer(due.saturating_sub(ctx.now()), QueueTimer::Expire(self.index));
+            self.expiry = Some(due);
         }
     }
 
@@ -337,7 +363,7 @@ impl SubQueue {
 
     /// Takes back an unacked delivery: to the head of the queue, or, when
     /// the consumer rejected it, to the dead letters.
-    fn take_back(&mut self, ctx: &mut Ctx, policy: &Policy, tag: u64, requeue: bool) {
+    fn take_back(&mut self, ctx: &mut Ctx<QueueTimer>, policy: &Policy, tag: u64, requeue: bool) {
         let Some(u) = self.unacked.remove(&tag) else { return };
         if let Some(s) = self.subscribers.iter_mut().find(|s| s.node == u.consumer) {
             s.unacked = s.unacked.saturating_sub(1);
@@ -352,7 +378,7 @@ impl SubQueue {
     /// Closes `consumer`'s channel: every delivery it holds comes back, in
     /// order (the oldest first in line), and it gets nothing more until it
     /// subscribes again.
-    fn close_channel(&mut self, ctx: &mut Ctx, policy: &Policy, consumer: NodeId) {
+    fn close_channel(&mut self, ctx: &mut Ctx<QueueTimer>, policy: &Policy, consumer: NodeId) {
         if let Some(s) = self.subscribers.iter_mut().find(|s| s.node == consumer) {
             s.active = false;
         }
@@ -364,7 +390,7 @@ impl SubQueue {
 
     /// A non-durable queue whose last consumer is gone is deleted with all
     /// it holds (a new one starts empty when a consumer subscribes again).
-    fn delete_if_abandoned(&mut self, ctx: &mut Ctx) {
+    fn delete_if_abandoned(&mut self, ctx: &mut Ctx<QueueTimer>) {
         if self.exists() {
             return;
         }
@@ -377,27 +403,35 @@ impl SubQueue {
         for s in &mut self.subscribers {
             s.unacked = 0;
         }
-        self.deadlines.cancel_all(ctx);
-        if let Some((_, id)) = self.expiry.take() {
-            ctx.cancel_timer(id);
+        self.deadlines.cancel_all(ctx, QueueTimer::Redeliver(self.index));
+        if self.expiry.take().is_some() {
+            ctx.cancel_timer(QueueTimer::Expire(self.index));
         }
     }
 
     /// Tells `consumer` its session is cancelled, and arranges to tell it again.
-    fn notify_cancelled(&mut self, ctx: &mut Ctx, policy: &Policy, consumer: NodeId) {
+    fn notify_cancelled(&mut self, ctx: &mut Ctx<QueueTimer>, policy: &Policy, consumer: NodeId) {
         let Some(session) = self.subscribers.iter().find(|s| s.node == consumer).map(|s| s.session) else { return };
-        ctx.send(consumer, Msg::Cancelled { session });
+        ctx.send(consumer, QueueMsg::Cancelled { session });
         let again = ctx.now().saturating_add(policy.redelivery_ns);
-        self.cancel_notices.add(ctx, again, u64::from(consumer), self.tag_base + TAG_CANCEL);
+        self.cancel_notices.add(ctx, again, u64::from(consumer), QueueTimer::CancelNotice(self.index));
     }
 
     /// A `subscribe` from `from`.
-    fn subscribe(&mut self, ctx: &mut Ctx, policy: &Policy, from: NodeId, prefetch: u32, session: u32, auto_ack: bool) {
+    fn subscribe(
+        &mut self,
+        ctx: &mut Ctx<QueueTimer>,
+        policy: &Policy,
+        from: NodeId,
+        prefetch: u32,
+        session: u32,
+        auto_ack: bool,
+    ) {
         let known = self.subscribers.iter().position(|s| s.node == from);
         if known.is_some_and(|i| self.subscribers[i].session == session) {
             // A repeat of a subscribe we already have (its confirmation
             // was lost): confirm again, change nothing.
-            ctx.send(from, Msg::Subscribed { session });
+            ctx.send(from, QueueMsg::Subscribed { session });
             return;
         }
         // A new connection: whatever this consumer had unacked comes back.
@@ -411,13 +445,13 @@ impl SubQueue {
                 self.subscribers.push(Subscriber { node: from, prefetch, unacked: 0, session, auto_ack, active: true })
             }
         }
-        ctx.send(from, Msg::Subscribed { session });
+        ctx.send(from, QueueMsg::Subscribed { session });
         self.dispatch(ctx, policy);
         self.settle_timers(ctx);
     }
 
     /// `from`'s connection closed. Returns whether anything changed.
-    fn peer_down(&mut self, ctx: &mut Ctx, policy: &Policy, from: NodeId) -> bool {
+    fn peer_down(&mut self, ctx: &mut Ctx<QueueTimer>, policy: &Policy, from: NodeId) -> bool {
         // As RabbitMQ does, take back all it held at once. The cancellation
         // sent back names the consumer's session, so a consumer already back
         // (the notice was slow) resubscribes.
@@ -432,12 +466,12 @@ impl SubQueue {
         true
     }
 
-    /// One of this queue's timers fired (`kind` is its `TAG_...`).
-    fn on_timer(&mut self, ctx: &mut Ctx, policy: &Policy, kind: u64) {
-        match kind {
-            TAG_REDELIVER => {
+    /// One of this queue's timers fired.
+    fn on_timer(&mut self, ctx: &mut Ctx<QueueTimer>, policy: &Policy, timer: QueueTimer) {
+        match timer {
+            QueueTimer::Redeliver(_) => {
                 let unacked = &self.unacked;
-                let expired = self.deadlines.expire(ctx, self.tag_base + TAG_REDELIVER, |t, at| {
+                let expired = self.deadlines.expire(ctx, QueueTimer::Redeliver(self.index), |t, at| {
                     unacked.get(&t).is_some_and(|u| u.deadline == at)
                 });
                 // A consumer that held a delivery too long is cancelled, and all
@@ -450,15 +484,16 @@ impl SubQueue {
                 }
                 self.delete_if_abandoned(ctx);
             }
-            TAG_EXPIRE => self.expiry = None,
-            TAG_CANCEL => {
+            QueueTimer::Expire(_) => self.expiry = None,
+            QueueTimer::CancelNotice(_) => {
                 let subs = &self.subscribers;
                 let cancelled = |node: u64| subs.iter().any(|s| u64::from(s.node) == node && !s.active);
-                for node in self.cancel_notices.expire(ctx, self.tag_base + TAG_CANCEL, |node, _| cancelled(node)) {
+                for node in
+                    self.cancel_notices.expire(ctx, QueueTimer::CancelNotice(self.index), |node, _| cancelled(node))
+                {
                     self.notify_cancelled(ctx, policy, node as NodeId);
                 }
             }
-            _ => {}
         }
         self.dispatch(ctx, policy);
     }
@@ -466,20 +501,18 @@ impl SubQueue {
     /// In the drain, timers with nothing left to guard would only keep the
     /// run waiting: cancel them. (During the run this would cancel and re-arm
     /// them for every message.)
-    fn settle_timers(&mut self, ctx: &mut Ctx) {
+    fn settle_timers(&mut self, ctx: &mut Ctx<QueueTimer>) {
         if !ctx.draining() {
             return;
         }
         if self.unacked.is_empty() {
-            self.deadlines.cancel_all(ctx);
+            self.deadlines.cancel_all(ctx, QueueTimer::Redeliver(self.index));
         }
-        if self.queue.is_empty() {
-            if let Some((_, id)) = self.expiry.take() {
-                ctx.cancel_timer(id);
-            }
+        if self.queue.is_empty() && self.expiry.take().is_some() {
+            ctx.cancel_timer(QueueTimer::Expire(self.index));
         }
         if self.subscribers.iter().all(|s| s.active) {
-            self.cancel_notices.cancel_all(ctx);
+            self.cancel_notices.cancel_all(ctx, QueueTimer::CancelNotice(self.index));
         }
     }
 
@@ -565,12 +598,12 @@ impl QueueBroker {
     }
 
     /// Reports the messages waiting, over all subscriptions.
-    fn report_depth(&self, ctx: &mut Ctx) {
+    fn report_depth(&self, ctx: &mut Ctx<QueueTimer>) {
         ctx.set_queue_depth(self.subs.iter().map(|s| s.queue.len() as u64).sum());
     }
 
     /// Dispatches every queue.
-    fn dispatch_all(&mut self, ctx: &mut Ctx) {
+    fn dispatch_all(&mut self, ctx: &mut Ctx<QueueTimer>) {
         for s in &mut self.subs {
             s.dispatch(ctx, &self.policy);
         }
@@ -580,7 +613,7 @@ impl QueueBroker {
     /// Appends a publish to every existing queue if each has room, and
     /// answers it. A non-durable subscription with no consumer connected
     /// has no queue: its copy is dropped.
-    fn append(&mut self, ctx: &mut Ctx, from: NodeId, p: Publish) -> bool {
+    fn append(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, p: Publish) -> bool {
         let accepted =
             self.capacity.is_none_or(|c| self.subs.iter().all(|s| (s.queue.len() as u64) < c || !s.exists()));
         if accepted {
@@ -596,7 +629,7 @@ impl QueueBroker {
             ctx.error("rejected");
         }
         if p.want_ack {
-            ctx.send(from, Msg::PublishAck { id: p.rec.id, accepted, attempt: p.attempt });
+            ctx.send(from, QueueMsg::PublishAck { id: p.rec.id, accepted, attempt: p.attempt });
         }
         accepted
     }
@@ -608,11 +641,11 @@ impl QueueBroker {
     /// A number that comes early, ahead of a gap, is held until the gap
     /// fills: the network keeps no order between messages, where a real
     /// producer's connection (TCP) would.
-    fn publish_in_sequence(&mut self, ctx: &mut Ctx, from: NodeId, p: Publish, epoch: u32, seq: u64) {
+    fn publish_in_sequence(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, p: Publish, epoch: u32, seq: u64) {
         let known = self.sequences.get(&from).copied();
-        let answer = |ctx: &mut Ctx, accepted: bool| {
+        let answer = |ctx: &mut Ctx<QueueTimer>, accepted: bool| {
             if p.want_ack {
-                ctx.send(from, Msg::PublishAck { id: p.rec.id, accepted, attempt: p.attempt });
+                ctx.send(from, QueueMsg::PublishAck { id: p.rec.id, accepted, attempt: p.attempt });
             }
         };
         let next = match known {
@@ -655,7 +688,7 @@ impl QueueBroker {
     }
 
     /// Appends held early sends that now come next, in order.
-    fn release_early(&mut self, ctx: &mut Ctx, from: NodeId) {
+    fn release_early(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId) {
         while let Some(&(epoch, last)) = self.sequences.get(&from) {
             let Some(early) = self.early.get_mut(&from).filter(|e| e.0 == epoch) else { break };
             let Some(p) = early.1.remove(&(last + 1)) else { break };
@@ -668,11 +701,13 @@ impl QueueBroker {
 }
 
 impl Component for QueueBroker {
-    fn start(&mut self, _ctx: &mut Ctx) {}
+    type Timer = QueueTimer;
 
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) {
+    fn start(&mut self, _ctx: &mut Ctx<QueueTimer>) {}
+
+    fn on_message(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, msg: Msg) {
         match msg {
-            Msg::Publish { rec, want_ack, attempt, epoch, seq } => {
+            Msg::Queue(QueueMsg::Publish { rec, want_ack, attempt, epoch, seq }) => {
                 let publish = Publish { rec, want_ack, attempt };
                 if epoch == 0 {
                     self.append(ctx, from, publish);
@@ -681,7 +716,7 @@ impl Component for QueueBroker {
                 }
                 self.dispatch_all(ctx);
             }
-            Msg::Ack { tag } => {
+            Msg::Queue(QueueMsg::Ack { tag }) => {
                 let Some(i) = self.sub_of(from) else { return };
                 let s = &mut self.subs[i];
                 s.ack(tag);
@@ -689,7 +724,7 @@ impl Component for QueueBroker {
                 self.report_depth(ctx);
                 self.subs[i].settle_timers(ctx);
             }
-            Msg::Nack { tag, requeue } => {
+            Msg::Queue(QueueMsg::Nack { tag, requeue }) => {
                 let Some(i) = self.sub_of(from) else { return };
                 let s = &mut self.subs[i];
                 s.take_back(ctx, &self.policy, tag, requeue);
@@ -697,12 +732,12 @@ impl Component for QueueBroker {
                 self.report_depth(ctx);
                 self.subs[i].settle_timers(ctx);
             }
-            Msg::Subscribe { prefetch, session, auto_ack } => {
+            Msg::Queue(QueueMsg::Subscribe { prefetch, session, auto_ack }) => {
                 let Some(i) = self.sub_of(from) else { return };
                 self.subs[i].subscribe(ctx, &self.policy, from, prefetch, session, auto_ack);
                 self.report_depth(ctx);
             }
-            Msg::PeerDown => {
+            Msg::Notice(Notice::PeerDown) => {
                 let Some(i) = self.sub_of(from) else { return };
                 if self.subs[i].peer_down(ctx, &self.policy, from) {
                     self.report_depth(ctx);
@@ -712,10 +747,10 @@ impl Component for QueueBroker {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, tag: u64) {
-        let (i, kind) = ((tag / TAGS) as usize, tag % TAGS);
-        if let Some(s) = self.subs.get_mut(i) {
-            s.on_timer(ctx, &self.policy, kind);
+    fn on_timer(&mut self, ctx: &mut Ctx<QueueTimer>, timer: QueueTimer) {
+        let (QueueTimer::Redeliver(i) | QueueTimer::Expire(i) | QueueTimer::CancelNotice(i)) = timer;
+        if let Some(s) = self.subs.get_mut(i as usize) {
+            s.on_timer(ctx, &self.policy, timer);
         }
         self.report_depth(ctx);
     }
@@ -731,11 +766,11 @@ impl Component for QueueBroker {
         self.early.clear();
     }
 
-    fn restart(&mut self, ctx: &mut Ctx) {
+    fn restart(&mut self, ctx: &mut Ctx<QueueTimer>) {
         self.dispatch_all(ctx);
     }
 
-    fn drain(&mut self, ctx: &mut Ctx) {
+    fn drain(&mut self, ctx: &mut Ctx<QueueTimer>) {
         for s in &mut self.subs {
             s.settle_timers(ctx);
         }

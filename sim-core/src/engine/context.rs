@@ -1,138 +1,136 @@
-//! The context through which a component acts while it handles one event:
-//! sending, timers, its random stream, and the facts it reports to the
-//! ledger. Components never touch the queue or the ledger directly.
+//! The context through which a component acts while it handles one event,
+//! and the traits a component implements.
+//!
+//! A handler reads the clock, its own random stream and a few facts of the
+//! run from its [`Ctx`], and acts by emitting [`Effect`]s into it: sends,
+//! typed timers, ledger facts, metrics. The engine applies them after the
+//! handler returns; a unit test reads them instead (see
+//! [`super::harness::Harness`]). Two things answer at once because a
+//! handler needs their answer to go on: [`Ctx::produce`] allocates the new
+//! message's id (ids are dense, in production order), and
+//! [`Ctx::dedup_insert`] asks a store (stores answer without delay).
 
-use super::queue::{Ev, EventQueue, TimerId};
-use super::Phase;
-use crate::ledger::Ledger;
+use super::core::Core;
+use super::effect::{Effect, Fact, Metric};
+use crate::ledger::DomainId;
 use crate::message::{Msg, MsgId, NodeId};
-use crate::metrics::Metrics;
-use crate::net::Network;
+use crate::net::NodeFault;
 use crate::rng::SimRng;
+use crate::store::Stores;
 use crate::time::{Duration, Time};
-use crate::trace::Trace;
+use std::marker::PhantomData;
 
-/// Shared engine state that components reach through [`Ctx`].
-pub(crate) struct Core {
-    pub(super) seed: u64,
-    /// Dedup stores, by index: the ids whose effect each has recorded.
-    pub(super) stores: Vec<std::collections::BTreeSet<MsgId>>,
-    pub(crate) queue: EventQueue,
-    pub(crate) net: Network,
-    pub(crate) ledger: Ledger,
-    pub(crate) metrics: Metrics,
-    pub(crate) trace: Trace,
-    pub(super) alive: Vec<bool>,
-    /// Each node's effect domain (for nodes that apply effects).
-    pub(crate) domain_of: Vec<crate::ledger::DomainId>,
-    /// `talked[a * n + b]`: node a has sent to node b, so b learns when a's
-    /// process dies (its connections close).
-    pub(super) talked: Vec<bool>,
-    pub(super) incarnation: Vec<u32>,
-    pub(super) phase: Phase,
-    pub(super) producers_total: usize,
-    pub(super) producers_active: usize,
-    /// Producers that will produce no more in the run phase: done, or
-    /// crashed with no restart before the drain.
-    pub(super) retired: Vec<bool>,
+/// A component's timers: usually an enum, one variant per reason to wake
+/// up. The engine carries a timer as one word, so a timer converts to and
+/// from a `u64`; traces show it by its `Debug` form.
+pub trait Timer: Copy + std::fmt::Debug + 'static {
+    /// The compact form the engine carries (and folds into the digest).
+    fn to_word(self) -> u64;
+    /// The timer a word stands for; `None` for a word this kind never makes.
+    fn from_word(word: u64) -> Option<Self>;
 }
 
-impl Core {
-    /// Marks producer `node` as finished with the run phase (once).
-    pub(super) fn retire(&mut self, node: NodeId) {
-        let retired = &mut self.retired[node as usize];
-        if !*retired {
-            *retired = true;
-            self.producers_active = self.producers_active.saturating_sub(1);
-        }
+/// The timers of a component that sets none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoTimer {}
+
+impl Timer for NoTimer {
+    fn to_word(self) -> u64 {
+        match self {}
+    }
+    fn from_word(_: u64) -> Option<Self> {
+        None
     }
 }
 
-/// A component's window on the simulation while it handles one event.
-pub struct Ctx<'a> {
-    now: Time,
-    me: NodeId,
-    rng: &'a mut SimRng,
-    core: &'a mut Core,
+/// What a context is made of, without its timer type: the engine (or a
+/// test harness) lends these for one handler call.
+pub struct Parts<'a> {
+    pub(crate) now: Time,
+    pub(crate) me: NodeId,
+    pub(crate) rng: &'a mut SimRng,
+    pub(crate) sink: Sink<'a>,
 }
 
-impl<'a> Ctx<'a> {
-    /// The context of node `me` handling an event at `now`.
-    pub(super) fn new(now: Time, me: NodeId, rng: &'a mut SimRng, core: &'a mut Core) -> Self {
-        Ctx { now, me, rng, core }
+/// Where a context's effects go.
+pub(crate) enum Sink<'a> {
+    /// The engine applies each effect as it is emitted (so nothing is
+    /// buffered on the hot path; a handler cannot tell the difference, since
+    /// it can read none of what the effects change).
+    Engine(&'a mut Core),
+    /// A harness records them.
+    Record(&'a mut Recording),
+}
+
+/// What a harness keeps for its component: the effects emitted, the
+/// stores, the next message id, and what the run looks like to it.
+pub(crate) struct Recording {
+    pub(crate) out: Vec<Effect>,
+    pub(crate) stores: Stores,
+    pub(crate) next_id: MsgId,
+    pub(crate) domain: DomainId,
+    pub(crate) draining: bool,
+    pub(crate) slow: f64,
+    pub(crate) seed: u64,
+}
+
+/// A component's window on the simulation while it handles one event;
+/// `T` is its timer type.
+pub struct Ctx<'a, T> {
+    p: Parts<'a>,
+    _timer: PhantomData<fn(T)>,
+}
+
+impl<'a, T: Timer> Ctx<'a, T> {
+    /// A context over `parts`.
+    pub(crate) fn new(p: Parts<'a>) -> Self {
+        Ctx { p, _timer: PhantomData }
     }
 
     /// The current simulated time.
     #[inline]
     pub fn now(&self) -> Time {
-        self.now
+        self.p.now
     }
 
     /// This component's node id.
     #[inline]
     pub fn me(&self) -> NodeId {
-        self.me
+        self.p.me
+    }
+
+    /// The effect domain this node applies effects in.
+    #[inline]
+    pub fn domain(&self) -> DomainId {
+        match &self.p.sink {
+            Sink::Engine(core) => core.domain_of[self.p.me as usize],
+            Sink::Record(r) => r.domain,
+        }
     }
 
     /// This component's own random stream.
     #[inline]
     pub fn rng(&mut self) -> &mut SimRng {
-        self.rng
-    }
-
-    /// Sends `msg` to `to` over the network (which may lose, duplicate or
-    /// delay it).
-    #[inline]
-    pub fn send(&mut self, to: NodeId, msg: Msg) {
-        let core = &mut *self.core;
-        let n = core.alive.len();
-        core.talked[self.me as usize * n + to as usize] = true;
-        core.net.send(self.now, self.me, to, msg, &mut core.queue, &mut core.trace);
-    }
-
-    /// Calls [`Component::on_timer`] with `tag` after `delay`. A crash
-    /// cancels every timer the node had set.
-    #[inline]
-    pub fn set_timer(&mut self, delay: Duration, tag: u64) -> TimerId {
-        let incarnation = self.core.incarnation[self.me as usize];
-        self.core.queue.push(self.now.saturating_add(delay), Ev::Timer { node: self.me, incarnation, tag })
-    }
-
-    /// Like [`Ctx::set_timer`], but a background timer: it does not count as
-    /// work, so a periodic one (a heartbeat, a poll) does not keep a drained
-    /// run from ending.
-    pub fn set_background_timer(&mut self, delay: Duration, tag: u64) -> TimerId {
-        let incarnation = self.core.incarnation[self.me as usize];
-        self.core.queue.push(self.now.saturating_add(delay), Ev::Tick { node: self.me, incarnation, tag })
-    }
-
-    /// The effect domain of node `node` (0 when it applies none).
-    pub fn domain_of(&self, node: NodeId) -> crate::ledger::DomainId {
-        self.core.domain_of[node as usize]
-    }
-
-    /// Cancels a timer that has not fired yet (a fired or unknown one is
-    /// ignored). Only needed where a pending timer would keep the drain
-    /// waiting for nothing: a crash cancels a node's timers anyway.
-    pub fn cancel_timer(&mut self, id: TimerId) {
-        self.core.queue.cancel(id);
+        self.p.rng
     }
 
     /// True once the run phase is over: producers should stop producing.
     #[inline]
     pub fn draining(&self) -> bool {
-        self.core.phase != Phase::Run
+        match &self.p.sink {
+            Sink::Engine(core) => core.phase != super::Phase::Run,
+            Sink::Record(r) => r.draining,
+        }
     }
 
-    /// Records `id` in dedup store number `store` and returns true if it was
-    /// not there yet: the check and the insert are one atomic step, as an
-    /// `INSERT IGNORE` in the same transaction as the effect. Stores are
-    /// shared by every node that names the same one, and durable.
-    pub fn dedup_insert(&mut self, store: usize, id: MsgId) -> bool {
-        if store >= self.core.stores.len() {
-            self.core.stores.resize_with(store + 1, Default::default);
+    /// This node's slow-node factor (1.0 normally): processing times are
+    /// multiplied by it.
+    #[inline]
+    pub fn slow_factor(&self) -> f64 {
+        match &self.p.sink {
+            Sink::Engine(core) => core.net.slow_factor(self.p.me),
+            Sink::Record(r) => r.slow,
         }
-        self.core.stores[store].insert(id)
     }
 
     /// A uniform number in [0, 1) fixed by the seed, the message and
@@ -140,8 +138,11 @@ impl<'a> Ctx<'a> {
     /// properties of a message itself, such as whether it is a poison
     /// message that fails every time it is processed.
     pub fn message_draw(&self, id: MsgId, purpose: &str) -> f64 {
-        let mut x =
-            self.core.seed ^ crate::rng::stable_hash(purpose.as_bytes()) ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let seed = match &self.p.sink {
+            Sink::Engine(core) => core.seed,
+            Sink::Record(r) => r.seed,
+        };
+        let mut x = seed ^ crate::rng::stable_hash(purpose.as_bytes()) ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         // splitmix64's finaliser: every input bit affects every output bit.
         x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -149,70 +150,247 @@ impl<'a> Ctx<'a> {
         (x >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
-    /// This node's slow-node factor (1.0 normally): processing times are
-    /// multiplied by it.
+    /// Records `id` in dedup store number `store` and returns true if it
+    /// was not there yet (see [`Stores::dedup_insert`]).
+    pub fn dedup_insert(&mut self, store: usize, id: MsgId) -> bool {
+        match &mut self.p.sink {
+            Sink::Engine(core) => core.stores.dedup_insert(store, id),
+            Sink::Record(r) => r.stores.dedup_insert(store, id),
+        }
+    }
+
+    /// Emits one effect (the methods below each emit one kind).
     #[inline]
-    pub fn slow_factor(&self) -> f64 {
-        self.core.net.slow_factor(self.me)
+    pub fn emit(&mut self, effect: Effect) {
+        match &mut self.p.sink {
+            Sink::Engine(core) => core.apply(self.p.now, self.p.me, effect),
+            Sink::Record(r) => r.out.push(effect),
+        }
+    }
+
+    /// Sends `msg` to `to` over the network.
+    #[inline]
+    pub fn send(&mut self, to: NodeId, msg: impl Into<Msg>) {
+        // The engine's path applies the effect without building it.
+        match &mut self.p.sink {
+            Sink::Engine(core) => core.send(self.p.now, self.p.me, to, msg.into()),
+            Sink::Record(r) => r.out.push(Effect::Send { to, msg: msg.into() }),
+        }
+    }
+
+    /// Calls the component's `on_timer` with `timer` after `delay`. A crash
+    /// cancels every timer the node had set.
+    #[inline]
+    pub fn set_timer(&mut self, delay: Duration, timer: T) {
+        match &mut self.p.sink {
+            Sink::Engine(core) => core.set_timer(self.p.now, self.p.me, delay, timer.to_word(), false),
+            Sink::Record(r) => r.out.push(Effect::SetTimer { delay, timer: timer.to_word(), background: false }),
+        }
+    }
+
+    /// Like [`Ctx::set_timer`], but a background timer: it does not count as
+    /// work, so a periodic one (a heartbeat, a poll) does not keep a drained
+    /// run from ending.
+    pub fn set_background_timer(&mut self, delay: Duration, timer: T) {
+        self.emit(Effect::SetTimer { delay, timer: timer.to_word(), background: true });
+    }
+
+    /// Cancels every pending timer of this node equal to `timer` (none
+    /// pending: nothing happens). Only needed where a pending timer would
+    /// keep the drain waiting for nothing: a crash cancels a node's timers
+    /// anyway.
+    pub fn cancel_timer(&mut self, timer: T) {
+        self.emit(Effect::CancelTimer { timer: timer.to_word() });
     }
 
     /// Registers a new message with the ledger and returns its id.
     /// `fire_and_forget` means the producer considers it sent at once.
     #[inline]
     pub fn produce(&mut self, key: u64, fire_and_forget: bool) -> MsgId {
-        self.core.ledger.produce(self.now, self.me, key, fire_and_forget)
+        let id = match &mut self.p.sink {
+            Sink::Engine(core) => core.next_id(),
+            Sink::Record(r) => {
+                r.next_id += 1;
+                r.next_id - 1
+            }
+        };
+        self.emit(Effect::Fact(Fact::Produced { id, key, fire_and_forget }));
+        id
     }
 
     /// Reports that this producer now considers message `id` sent (it
     /// accepted the broker's ack for it).
     #[inline]
     pub fn confirm_sent(&mut self, id: MsgId) {
-        self.core.ledger.confirm(id);
+        self.emit(Effect::Fact(Fact::Confirmed(id)));
     }
 
     /// Reports that this node starts processing message `id`.
     #[inline]
     pub fn start_processing(&mut self, id: MsgId) {
-        self.core.ledger.started(self.now, id);
+        self.emit(Effect::Fact(Fact::Started(id)));
     }
 
     /// Reports that this node applied the effect of message `id` (in its
     /// effect domain).
     #[inline]
     pub fn apply_effect(&mut self, id: MsgId) {
-        let domain = self.core.domain_of[self.me as usize];
-        self.core.ledger.applied(self.now, domain, id);
+        self.emit(Effect::Fact(Fact::Applied(id)));
+    }
+
+    /// Reports that this producer has produced all it was asked to.
+    pub fn producer_done(&mut self) {
+        self.emit(Effect::Fact(Fact::ProducerDone));
     }
 
     /// Adds `v` to the run's named figure `name` (reported in the summary's
     /// `metrics`).
     pub fn metric_add(&mut self, name: &'static str, v: f64) {
-        self.core.metrics.add(name, v);
+        self.emit(Effect::Metric(Metric::Add(name, v)));
     }
 
     /// Sets the run's named figure `name` to `v` (the last value is reported).
     pub fn metric_set(&mut self, name: &'static str, v: f64) {
-        self.core.metrics.set(name, v);
+        self.emit(Effect::Metric(Metric::Set(name, v)));
     }
 
     /// Raises the run's named figure `name` to at least `v`.
     pub fn metric_max(&mut self, name: &'static str, v: f64) {
-        self.core.metrics.max(name, v);
+        self.emit(Effect::Metric(Metric::Max(name, v)));
     }
 
     /// Counts an error of `kind` (a refused publish, a timeout, ...).
     pub fn error(&mut self, kind: &'static str) {
-        self.core.metrics.error(kind);
+        self.emit(Effect::Metric(Metric::Error(kind)));
     }
 
     /// Reports this node's queue depth (messages waiting).
     #[inline]
     pub fn set_queue_depth(&mut self, depth: u64) {
-        self.core.metrics.set_depth(self.me as usize, depth);
+        self.emit(Effect::Metric(Metric::QueueDepth(depth)));
     }
 
-    /// Reports that this producer has produced all it was asked to.
-    pub fn producer_done(&mut self) {
-        self.core.retire(self.me);
+    /// Stops node `node` as a crash would (nothing happens if it is down).
+    pub fn stop_node(&mut self, node: NodeId) {
+        self.emit(Effect::Node(node, false));
     }
+
+    /// Starts node `node` again if it is down (and no crash fault holds it).
+    pub fn start_node(&mut self, node: NodeId) {
+        self.emit(Effect::Node(node, true));
+    }
+}
+
+/// A simulated node: producer, broker, consumer, service, store...
+///
+/// Handlers react to one event each and act only through the [`Ctx`]; the
+/// node's timers are of its own type, [`Component::Timer`].
+pub trait Component {
+    /// This component's timers.
+    type Timer: Timer;
+    /// Called once at time 0, and again after each restart (unless
+    /// `restart` says otherwise).
+    fn start(&mut self, ctx: &mut Ctx<Self::Timer>);
+    /// A message arrived from `from`.
+    fn on_message(&mut self, ctx: &mut Ctx<Self::Timer>, from: NodeId, msg: Msg);
+    /// A timer set with [`Ctx::set_timer`] fired.
+    fn on_timer(&mut self, ctx: &mut Ctx<Self::Timer>, timer: Self::Timer);
+    /// The node crashed: drop every piece of volatile state, keep the
+    /// durable state.
+    fn crash(&mut self);
+    /// The node restarts after a crash.
+    fn restart(&mut self, ctx: &mut Ctx<Self::Timer>) {
+        self.start(ctx);
+    }
+    /// The run phase is over (producers stop here).
+    fn drain(&mut self, _ctx: &mut Ctx<Self::Timer>) {}
+    /// Appends the ids of the messages this node still holds (queued,
+    /// unacknowledged, being processed), for the final accounting.
+    fn held(&self, _out: &mut Vec<MsgId>) {}
+    /// Appends messages this node holds for one effect domain only: a
+    /// log still holds a record for a consumer group whose committed offset
+    /// has not passed it, and for no group that has.
+    fn held_in(&self, _out: &mut Vec<(MsgId, DomainId)>) {}
+    /// A fault aimed at a part of this node (a replica of a log broker)
+    /// begins or ends.
+    fn on_fault(&mut self, _ctx: &mut Ctx<Self::Timer>, _fault: &NodeFault, _begins: bool) {}
+    /// True for components that produce: the run phase ends when all of them
+    /// report [`Ctx::producer_done`].
+    fn is_producer(&self) -> bool {
+        false
+    }
+}
+
+/// A component as the engine holds it: [`Component`] with its timer type
+/// erased. Every `Component` is a `Node`; make one with [`boxed`].
+pub trait Node {
+    #[doc(hidden)]
+    fn start(&mut self, p: Parts);
+    #[doc(hidden)]
+    fn restart(&mut self, p: Parts);
+    #[doc(hidden)]
+    fn on_message(&mut self, p: Parts, from: NodeId, msg: Msg);
+    #[doc(hidden)]
+    fn on_timer(&mut self, p: Parts, word: u64);
+    #[doc(hidden)]
+    fn on_fault(&mut self, p: Parts, fault: &NodeFault, begins: bool);
+    #[doc(hidden)]
+    fn drain(&mut self, p: Parts);
+    /// See [`Component::crash`].
+    fn crash(&mut self);
+    /// See [`Component::held`].
+    fn held(&self, out: &mut Vec<MsgId>);
+    /// See [`Component::held_in`].
+    fn held_in(&self, out: &mut Vec<(MsgId, DomainId)>);
+    /// See [`Component::is_producer`].
+    fn is_producer(&self) -> bool;
+    /// The timer a word stands for, as traces show it.
+    fn timer_name(&self, word: u64) -> String;
+}
+
+impl<C: Component> Node for C {
+    fn start(&mut self, p: Parts) {
+        Component::start(self, &mut Ctx::new(p));
+    }
+    fn restart(&mut self, p: Parts) {
+        Component::restart(self, &mut Ctx::new(p));
+    }
+    #[inline]
+    fn on_message(&mut self, p: Parts, from: NodeId, msg: Msg) {
+        Component::on_message(self, &mut Ctx::new(p), from, msg);
+    }
+    #[inline]
+    fn on_timer(&mut self, p: Parts, word: u64) {
+        let timer = C::Timer::from_word(word).unwrap_or_else(|| panic!("a timer word no timer makes: {word:#x}"));
+        Component::on_timer(self, &mut Ctx::new(p), timer);
+    }
+    fn on_fault(&mut self, p: Parts, fault: &NodeFault, begins: bool) {
+        Component::on_fault(self, &mut Ctx::new(p), fault, begins);
+    }
+    fn drain(&mut self, p: Parts) {
+        Component::drain(self, &mut Ctx::new(p));
+    }
+    fn crash(&mut self) {
+        Component::crash(self);
+    }
+    fn held(&self, out: &mut Vec<MsgId>) {
+        Component::held(self, out);
+    }
+    fn held_in(&self, out: &mut Vec<(MsgId, DomainId)>) {
+        Component::held_in(self, out);
+    }
+    fn is_producer(&self) -> bool {
+        Component::is_producer(self)
+    }
+    fn timer_name(&self, word: u64) -> String {
+        match C::Timer::from_word(word) {
+            Some(t) => format!("{t:?}"),
+            None => format!("unknown({word:#x})"),
+        }
+    }
+}
+
+/// Boxes a component for the engine.
+pub fn boxed<C: Component + 'static>(component: C) -> Box<dyn Node> {
+    Box::new(component)
 }

@@ -12,24 +12,32 @@
 //! lost, still in flight, or a send the producer knows failed.
 //!
 //! Ties in time break by insertion order, so a run is a pure function of its
-//! scenario and seed. Components never touch the queue: they act through
-//! [`Ctx`], and the engine applies the effects.
+//! scenario and seed. Components never touch the queue: they emit
+//! [`Effect`]s through their [`Ctx`], and the engine applies them, in order,
+//! once the handler returns. The engine knows no component kind and looks
+//! inside no message: what it needs of a message it asks the message's
+//! [`Protocol`].
 
+use crate::digest::tag;
 use crate::ledger::{Counts, DomainCounts, DomainId, Ledger};
-use crate::message::{Msg, MsgId, NodeId};
-use crate::metrics::Metrics;
+use crate::message::{Msg, MsgId, NodeId, Notice, Observed, Protocol};
 use crate::net::{Fault, FaultAction, Network};
 use crate::rng::{stream, SimRng};
 use crate::time::{Duration, Time};
-use crate::trace::{tag, DropReason, FaultEvent, Trace, TraceEvent, TraceWhat, Wire};
+use crate::trace::{FaultEvent, Trace, TraceEvent, TraceWhat, Wire};
 
 mod context;
+mod core;
+mod effect;
+mod harness;
 mod queue;
 
-pub(crate) use context::Core;
-pub use context::Ctx;
-pub use queue::TimerId;
-pub(crate) use queue::{Ev, EventQueue};
+use self::core::Core;
+use context::Sink;
+pub use context::{boxed, Component, Ctx, NoTimer, Node, Parts, Timer};
+pub use effect::{Effect, Fact, Metric};
+pub use harness::{Emitted, Harness};
+use queue::Ev;
 
 /// Which phase the run is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,42 +48,6 @@ pub enum Phase {
     Drain,
     /// Over.
     Done,
-}
-
-/// A simulated node: producer, broker, consumer, service, store...
-///
-/// Handlers react to one event each and act only through the [`Ctx`].
-pub trait Component {
-    /// Called once at time 0, and again after each restart.
-    fn start(&mut self, ctx: &mut Ctx);
-    /// A message arrived from `from`.
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg);
-    /// A timer set with [`Ctx::set_timer`] fired.
-    fn on_timer(&mut self, ctx: &mut Ctx, tag: u64);
-    /// The node crashed: drop every piece of volatile state, keep the
-    /// durable state.
-    fn crash(&mut self);
-    /// The node restarts after a crash.
-    fn restart(&mut self, ctx: &mut Ctx) {
-        self.start(ctx);
-    }
-    /// The run phase is over (producers stop here).
-    fn drain(&mut self, _ctx: &mut Ctx) {}
-    /// Appends the ids of the messages this node still holds (queued,
-    /// unacknowledged, being processed), for the final accounting.
-    fn held(&self, _out: &mut Vec<MsgId>) {}
-    /// Appends messages this node holds for one effect domain only: a
-    /// log still holds a record for a consumer group whose committed offset
-    /// has not passed it, and for no group that has.
-    fn held_in(&self, _out: &mut Vec<(MsgId, DomainId)>) {}
-    /// A fault aimed at a part of this node (a replica of a log broker)
-    /// begins or ends.
-    fn on_fault(&mut self, _ctx: &mut Ctx, _fault: &crate::net::NodeFault, _begins: bool) {}
-    /// True for components that produce: the run phase ends when all of them
-    /// report [`Ctx::producer_done`].
-    fn is_producer(&self) -> bool {
-        false
-    }
 }
 
 /// Knobs of one run that are not part of the topology.
@@ -165,7 +137,7 @@ enum FaultState {
 /// A simulation ready to run.
 pub struct Engine {
     names: Vec<String>,
-    nodes: Vec<Box<dyn Component>>,
+    nodes: Vec<Box<dyn Node>>,
     rngs: Vec<SimRng>,
     core: Core,
     faults: Vec<(Fault, FaultState)>,
@@ -194,34 +166,18 @@ impl Engine {
     /// derived from (`seed`, its name).
     pub fn new(
         seed: u64,
-        nodes: Vec<(String, Box<dyn Component>)>,
+        nodes: Vec<(String, Box<dyn Node>)>,
         network: Network,
         faults: Vec<Fault>,
         limits: RunLimits,
     ) -> Self {
         let n = nodes.len();
-        let (names, nodes): (Vec<String>, Vec<Box<dyn Component>>) = nodes.into_iter().unzip();
+        let (names, nodes): (Vec<String>, Vec<Box<dyn Node>>) = nodes.into_iter().unzip();
         let rngs = names.iter().map(|name| stream(seed, &format!("node:{name}"))).collect();
         let producers_active = nodes.iter().filter(|c| c.is_producer()).count();
         let n_faults = faults.len();
         Engine {
-            core: Core {
-                seed,
-                stores: Vec::new(),
-                queue: EventQueue::default(),
-                net: network,
-                ledger: Ledger::default(),
-                metrics: Metrics::new(n),
-                trace: Trace::new(limits.trace_limit > 0, limits.trace_limit),
-                alive: vec![true; n],
-                domain_of: vec![0; n],
-                talked: vec![false; n * n],
-                incarnation: vec![0; n],
-                phase: Phase::Run,
-                producers_total: producers_active,
-                producers_active,
-                retired: vec![false; n],
-            },
+            core: Core::new(seed, n, network, Trace::new(limits.trace_limit > 0, limits.trace_limit), producers_active),
             names,
             nodes,
             rngs,
@@ -244,6 +200,7 @@ impl Engine {
     /// node applies its effects in. Call before the first step.
     pub fn set_domains(&mut self, names: Vec<String>, domain_of: Vec<DomainId>) {
         assert_eq!(domain_of.len(), self.nodes.len());
+        assert!(!self.started, "domains are declared before the run starts");
         self.core.ledger = Ledger::new(names);
         self.core.domain_of = domain_of;
     }
@@ -278,10 +235,23 @@ impl Engine {
         self.core.alive[node as usize]
     }
 
-    fn with_ctx<R>(&mut self, node: NodeId, f: impl FnOnce(&mut dyn Component, &mut Ctx) -> R) -> R {
+    /// Calls one handler of `node`; the effects it emits are applied as
+    /// they come, and the nodes it starts or stops once it returns.
+    #[inline]
+    fn dispatch(&mut self, node: NodeId, handler: impl FnOnce(&mut dyn Node, Parts)) {
         let i = node as usize;
-        let mut ctx = Ctx::new(self.now, node, &mut self.rngs[i], &mut self.core);
-        f(self.nodes[i].as_mut(), &mut ctx)
+        let core = &mut self.core;
+        let parts = Parts { now: self.now, me: node, rng: &mut self.rngs[i], sink: Sink::Engine(core) };
+        handler(self.nodes[i].as_mut(), parts);
+        if !self.core.node_requests.is_empty() {
+            for (target, up) in std::mem::take(&mut self.core.node_requests) {
+                if !up {
+                    self.crash(target);
+                } else if self.down[target as usize] == 0 {
+                    self.restart(target);
+                }
+            }
+        }
     }
 
     fn begin(&mut self) {
@@ -300,7 +270,7 @@ impl Engine {
         }
         self.core.queue.push(self.limits.sample_ns, Ev::Sample);
         for node in 0..self.nodes.len() as NodeId {
-            self.with_ctx(node, |c, ctx| c.start(ctx));
+            self.dispatch(node, |c, p| c.start(p));
         }
         if self.core.producers_total == 0 && self.limits.run_ns.is_none() {
             self.start_drain();
@@ -339,8 +309,19 @@ impl Engine {
         if self.events > self.limits.max_events {
             return Err(RunError::EventLimit { limit: self.limits.max_events, time_ms: crate::time::ns_to_ms(time) });
         }
+        self.core.trace.digest.add(time);
+        self.handle(time, ev);
+        // The run phase also ends early once every producer has produced all it was asked to.
+        if self.core.phase == Phase::Run && self.core.producers_total > 0 && self.core.producers_active == 0 {
+            self.start_drain();
+        }
+        Ok(self.core.phase != Phase::Done)
+    }
+
+    /// Handles one event popped at `time`.
+    #[inline]
+    fn handle(&mut self, time: Time, ev: Ev) {
         let digest = &mut self.core.trace.digest;
-        digest.add(time);
         match ev {
             Ev::Arrive { from, to, msg } => {
                 self.last_work = time;
@@ -350,16 +331,7 @@ impl Engine {
                 self.arrive(from, to, msg);
             }
             Ev::Timer { node, incarnation, tag: t } | Ev::Tick { node, incarnation, tag: t } => {
-                if self.core.incarnation[node as usize] == incarnation && self.core.alive[node as usize] {
-                    self.last_work = time;
-                    digest.add(tag::TIMER);
-                    digest.add(u64::from(node));
-                    digest.add(t);
-                    self.core.trace.record(time, || TraceWhat::Timer(node, t));
-                    self.with_ctx(node, |c, ctx| c.on_timer(ctx, t));
-                } else {
-                    digest.add(tag::STALE_TIMER);
-                }
+                self.timer(time, node, incarnation, t);
             }
             Ev::FaultBegin(i) => {
                 digest.add(tag::FAULT_BEGIN);
@@ -393,47 +365,43 @@ impl Engine {
                 self.finish_phase();
             }
         }
-        // The run phase also ends early once every producer has produced all it was asked to.
-        if self.core.phase == Phase::Run && self.core.producers_total > 0 && self.core.producers_active == 0 {
-            self.start_drain();
+    }
+
+    /// A timer of `node` set in its `incarnation` fires (a stale one, set
+    /// before a crash, is ignored).
+    #[inline]
+    fn timer(&mut self, time: Time, node: NodeId, incarnation: u32, word: u64) {
+        let core = &mut self.core;
+        if core.incarnation[node as usize] != incarnation || !core.alive[node as usize] {
+            core.trace.digest.add(tag::STALE_TIMER);
+            return;
         }
-        Ok(self.core.phase != Phase::Done)
+        self.last_work = time;
+        core.trace.digest.add(tag::TIMER);
+        core.trace.digest.add(u64::from(node));
+        core.trace.digest.add(word);
+        let nodes = &self.nodes;
+        core.trace.record(time, || TraceWhat::Timer(node, nodes[node as usize].timer_name(word)));
+        self.dispatch(node, |c, p| c.on_timer(p, word));
     }
 
     fn arrive(&mut self, from: NodeId, to: NodeId, msg: Msg) {
-        let reason = if self.core.net.is_blocked(from, to) {
-            Some(DropReason::Partition)
-        } else if !self.core.alive[to as usize] {
-            Some(DropReason::Crashed)
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
-            let digest = &mut self.core.trace.digest;
-            digest.add(tag::DROP);
-            digest.add(reason as u64);
-            match reason {
-                DropReason::Partition => self.core.net.stats.dropped_partition += 1,
-                _ => self.core.net.stats.dropped_crashed += 1,
-            }
-            let (name, id) = (msg.name(), msg.msg_id());
-            self.core.trace.record(self.now, || TraceWhat::Drop(Wire { from, to, msg: name, id }, reason));
+        let now = self.now;
+        let core = &mut self.core;
+        if let Some(reason) = core.net.on_arrival(from, to, core.alive[to as usize]) {
+            core.trace.digest.add(tag::DROP);
+            core.trace.digest.add(reason as u64);
+            core.trace.record(now, || TraceWhat::Drop(Wire { from, to, msg: msg.name(), id: msg.id() }, reason));
             return;
         }
-        self.core.net.stats.arrived += 1;
-        self.core.trace.record(self.now, || TraceWhat::Arrive(Wire { from, to, msg: msg.name(), id: msg.msg_id() }));
+        core.trace.record(now, || TraceWhat::Arrive(Wire { from, to, msg: msg.name(), id: msg.id() }));
         // The engine, not the components, tells the ledger what the wire saw.
-        match msg {
-            Msg::PublishAck { id, accepted: true, .. } => self.core.ledger.acked(id),
-            Msg::Deliver { rec, .. } => self.core.ledger.delivered(self.core.domain_of[to as usize], rec.id),
-            Msg::Records { ref recs, .. } => {
-                for r in recs {
-                    self.core.ledger.delivered(self.core.domain_of[to as usize], r.id);
-                }
-            }
-            _ => {}
-        }
-        self.with_ctx(to, |c, ctx| c.on_message(ctx, from, msg));
+        let (ledger, domain) = (&mut core.ledger, core.domain_of[to as usize]);
+        msg.observe(&mut |seen| match seen {
+            Observed::Acked(id) => ledger.acked(id),
+            Observed::Delivered(id) => ledger.delivered(domain, id),
+        });
+        self.dispatch(to, |c, p| c.on_message(p, from, msg));
     }
 
     fn fault_begin(&mut self, i: usize) {
@@ -447,7 +415,7 @@ impl Engine {
                 let up = self.core.alive[node as usize];
                 self.part_began[i] = up;
                 if up {
-                    self.with_ctx(node, |c, ctx| c.on_fault(ctx, fault, true));
+                    self.dispatch(node, |c, p| c.on_fault(p, fault, true));
                 }
             }
             FaultAction::Crash { node } => {
@@ -479,12 +447,12 @@ impl Engine {
         match action {
             FaultAction::Part { node, ref fault } => {
                 if self.part_began[i] && self.core.alive[node as usize] {
-                    self.with_ctx(node, |c, ctx| c.on_fault(ctx, fault, false));
+                    self.dispatch(node, |c, p| c.on_fault(p, fault, false));
                 }
             }
             FaultAction::Crash { node } => {
                 let down = &mut self.down[node as usize];
-                *down = down.saturating_sub(1);
+                *down = down.checked_sub(1).expect("a crash fault ends only after it began");
                 if *down == 0 {
                     self.restart(node);
                 }
@@ -518,8 +486,7 @@ impl Engine {
         for peer in 0..n {
             if peer != i && self.core.talked[i * n + peer] {
                 self.core.talked[i * n + peer] = false;
-                let core = &mut self.core;
-                core.net.send(self.now, node, peer as NodeId, Msg::PeerDown, &mut core.queue, &mut core.trace);
+                self.core.send(self.now, node, peer as NodeId, Msg::Notice(Notice::PeerDown));
             }
         }
     }
@@ -537,12 +504,12 @@ impl Engine {
         while i < self.deferred.len() {
             if self.deferred[i].0 == node {
                 let (_, fault) = self.deferred.remove(i);
-                self.with_ctx(node, |c, ctx| c.on_fault(ctx, &fault, false));
+                self.dispatch(node, |c, p| c.on_fault(p, &fault, false));
             } else {
                 i += 1;
             }
         }
-        self.with_ctx(node, |c, ctx| c.restart(ctx));
+        self.dispatch(node, |c, p| c.restart(p));
     }
 
     fn start_drain(&mut self) {
@@ -567,7 +534,7 @@ impl Engine {
         self.core.net.heal_randomness();
         for node in 0..self.nodes.len() as NodeId {
             if self.core.alive[node as usize] {
-                self.with_ctx(node, |c, ctx| c.drain(ctx));
+                self.dispatch(node, |c, p| c.drain(p));
             }
         }
         self.core.queue.push(self.now.saturating_add(self.limits.drain_ns), Ev::EndDrain);
@@ -587,6 +554,25 @@ impl Engine {
         Ok(self.finish())
     }
 
+    /// What is still somewhere at the end: in a live node (for every domain,
+    /// or for one), or on the wire.
+    fn still_held(&self) -> (Vec<MsgId>, Vec<(MsgId, DomainId)>) {
+        let mut held = Vec::new();
+        let mut held_in = Vec::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if self.core.alive[i] {
+                node.held(&mut held);
+                node.held_in(&mut held_in);
+            }
+        }
+        for ev in self.core.queue.pending() {
+            if let Ev::Arrive { msg, .. } = ev {
+                msg.carried(&mut held);
+            }
+        }
+        (held, held_in)
+    }
+
     fn finish(mut self) -> RunOutput {
         // Rates and averages are taken over [0, end]: up to the last first
         // application, so that a stale timer firing late in the drain does
@@ -599,26 +585,7 @@ impl Engine {
         let (p, c, lag) = (l.produced(), l.processed(), l.unapplied());
         self.core.metrics.sample(end, p, c, lag);
         let mean_in_system = self.core.ledger.mean_in_system(end);
-        // What is still somewhere: in a live node, or on the wire.
-        let mut held = Vec::new();
-        let mut held_in = Vec::new();
-        for (i, node) in self.nodes.iter().enumerate() {
-            if self.core.alive[i] {
-                node.held(&mut held);
-                node.held_in(&mut held_in);
-            }
-        }
-        for ev in self.core.queue.pending() {
-            match ev {
-                Ev::Arrive {
-                    msg: Msg::Publish { rec, .. } | Msg::Deliver { rec, .. } | Msg::Produce { rec, .. },
-                    ..
-                } => held.push(rec.id),
-                Ev::Arrive { msg: Msg::Records { recs, .. }, .. } => held.extend(recs.iter().map(|r| r.id)),
-                Ev::Arrive { msg: Msg::TxnCommit(t), .. } => held.extend(t.outputs.iter().map(|r| r.id)),
-                _ => {}
-            }
-        }
+        let (mut held, mut held_in) = self.still_held();
         let verdict = self.core.ledger.finish(&mut held, &mut held_in);
         let truncated = self.core.trace.truncated();
         RunOutput {

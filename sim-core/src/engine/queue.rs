@@ -3,6 +3,10 @@
 //! in a slab whose slots are reused, so the steady state allocates nothing,
 //! and a cancelled timer leaves a tombstone key that frees its slot when it
 //! comes up.
+//!
+//! Each node's pending timers are indexed (a list of their slots), so that
+//! cancelling a node's timer by value, or all its timers at a crash, looks
+//! at that node's timers only.
 
 use crate::message::{Msg, NodeId};
 use crate::time::Time;
@@ -35,6 +39,15 @@ impl Ev {
     /// Messages and timers are work.
     pub(crate) fn is_work(&self) -> bool {
         matches!(self, Ev::Arrive { .. } | Ev::Timer { .. })
+    }
+
+    /// The node whose timer this is, if it is a timer.
+    #[inline]
+    fn timer_node(&self) -> Option<NodeId> {
+        match self {
+            Ev::Timer { node, .. } | Ev::Tick { node, .. } => Some(*node),
+            _ => None,
+        }
     }
 
     /// Faults and the run deadline steer the run; samples only observe.
@@ -72,13 +85,13 @@ impl Ord for Key {
 
 /// The pending events, earliest first, ties in insertion order. Events live
 /// in a slab whose slots are reused, so the steady state allocates nothing.
-#[derive(Default)]
 pub(crate) struct EventQueue {
     heap: BinaryHeap<Key>,
     slab: Vec<Option<Ev>>,
-    /// The sequence number of the event in each slot, to recognise it when
-    /// cancelling: a slot is reused once its key has left the heap.
-    slab_seq: Vec<u64>,
+    /// For a slot holding a timer: its place in its node's `timers` list.
+    timer_pos: Vec<u32>,
+    /// Per node: the slots of its pending timers, in no particular order.
+    timers: Vec<Vec<u32>>,
     free: Vec<u32>,
     seq: u64,
     work: u64,
@@ -86,38 +99,62 @@ pub(crate) struct EventQueue {
 }
 
 impl EventQueue {
-    #[inline]
-    pub(crate) fn push(&mut self, time: Time, ev: Ev) -> TimerId {
+    /// An empty queue for a run of `nodes` nodes.
+    pub(crate) fn new(nodes: usize) -> Self {
+        EventQueue {
+            heap: BinaryHeap::new(),
+            slab: Vec::new(),
+            timer_pos: Vec::new(),
+            timers: vec![Vec::new(); nodes],
+            free: Vec::new(),
+            seq: 0,
+            work: 0,
+            steering: 0,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn push(&mut self, time: Time, ev: Ev) {
         self.work += u64::from(ev.is_work());
         self.steering += u64::from(ev.is_steering());
         let seq = self.seq;
+        let node = ev.timer_node();
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slab[slot as usize] = Some(ev);
-                self.slab_seq[slot as usize] = seq;
                 slot
             }
             None => {
                 self.slab.push(Some(ev));
-                self.slab_seq.push(seq);
+                self.timer_pos.push(0);
                 u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 pending events")
             }
         };
+        if let Some(node) = node {
+            let list = &mut self.timers[node as usize];
+            self.timer_pos[slot as usize] = list.len() as u32;
+            list.push(slot);
+        }
         self.heap.push(Key { time, seq, slot });
         self.seq += 1;
-        TimerId { slot, seq }
     }
 
-    /// Removes a pending event. Its key stays in the heap as a tombstone and
-    /// frees the slot when it comes up.
-    pub(crate) fn cancel(&mut self, id: TimerId) {
-        let i = id.slot as usize;
-        if self.slab_seq.get(i) == Some(&id.seq) {
-            if let Some(ev) = self.slab[i].take() {
-                self.work -= u64::from(ev.is_work());
-                self.steering -= u64::from(ev.is_steering());
+    /// Takes the event out of `slot` (a timer leaves its node's index).
+    #[inline(always)]
+    fn take(&mut self, slot: u32) -> Option<Ev> {
+        let ev = self.slab[slot as usize].take()?;
+        self.work -= u64::from(ev.is_work());
+        self.steering -= u64::from(ev.is_steering());
+        if let Some(node) = ev.timer_node() {
+            let list = &mut self.timers[node as usize];
+            let at = self.timer_pos[slot as usize] as usize;
+            assert_eq!(list[at], slot, "the timer index points at its slot");
+            list.swap_remove(at);
+            if let Some(&moved) = list.get(at) {
+                self.timer_pos[moved as usize] = at as u32;
             }
         }
+        Some(ev)
     }
 
     #[inline]
@@ -125,30 +162,33 @@ impl EventQueue {
         loop {
             let key = self.heap.pop()?;
             self.free.push(key.slot);
-            if let Some(ev) = self.slab[key.slot as usize].take() {
-                self.work -= u64::from(ev.is_work());
-                self.steering -= u64::from(ev.is_steering());
+            // A cancelled event left an empty slot behind (a tombstone).
+            if let Some(ev) = self.take(key.slot) {
                 return Some((key.time, ev));
             }
         }
     }
 
-    /// Cancels every pending timer of `node` (a crash). Scans the slab:
-    /// crashes are rare, and this keeps the hot path free of bookkeeping.
-    pub(crate) fn cancel_timers_of(&mut self, node: NodeId) {
-        for slot in self.slab.iter_mut() {
-            match slot {
-                Some(Ev::Timer { node: n, .. }) if *n == node => {
-                    *slot = None;
-                    self.work -= 1;
-                }
-                Some(Ev::Tick { node: n, .. }) if *n == node => *slot = None,
-                _ => {}
+    /// Cancels every pending timer of `node` whose word is `word`. Its key
+    /// stays in the heap as a tombstone and frees the slot when it comes up.
+    pub(crate) fn cancel_timer(&mut self, node: NodeId, word: u64) {
+        let mut i = self.timers[node as usize].len();
+        while i > 0 {
+            i -= 1;
+            let slot = self.timers[node as usize][i];
+            if matches!(self.slab[slot as usize], Some(Ev::Timer { tag, .. } | Ev::Tick { tag, .. }) if tag == word) {
+                self.take(slot);
             }
         }
     }
 
-    /// The events still pending, in no particular order.
+    /// Cancels every pending timer of `node` (a crash).
+    pub(crate) fn cancel_timers_of(&mut self, node: NodeId) {
+        while let Some(&slot) = self.timers[node as usize].last() {
+            self.take(slot);
+        }
+    }
+
     /// Pending messages and timers: while any is left, something can still happen.
     pub(crate) fn work(&self) -> u64 {
         self.work
@@ -159,14 +199,8 @@ impl EventQueue {
         self.steering
     }
 
+    /// The events still pending, in no particular order.
     pub(crate) fn pending(&self) -> impl Iterator<Item = &Ev> {
         self.slab.iter().flatten()
     }
-}
-
-/// Identifies a timer, so that its owner can cancel it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimerId {
-    slot: u32,
-    seq: u64,
 }

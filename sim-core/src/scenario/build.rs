@@ -7,7 +7,7 @@ use super::schema::{Config, FaultSpec};
 use crate::broker::{BrokerSpec, GroupInfo, LogBroker, LogSpec, QueueBroker};
 use crate::client::Client;
 use crate::consumer::{AckTiming, Consumer, ConsumerSpec};
-use crate::engine::{Component, Engine, RunError, RunLimits, RunOutput};
+use crate::engine::{boxed, Engine, Node, RunError, RunLimits, RunOutput};
 use crate::log_consumer::{CommitMode, LogConsumer, LogConsumerSetup};
 use crate::message::NodeId;
 use crate::net::{Fault, FaultAction, LinkModel, Network, NodeFault};
@@ -65,17 +65,17 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
         }
     }
 
-    let mut nodes: Vec<(String, Box<dyn Component>)> = Vec::with_capacity(names.len());
+    let mut nodes: Vec<(String, Box<dyn Node>)> = Vec::with_capacity(names.len());
     for (name, p) in &config.producers {
         let log = log_of(&p.target).map(|l| {
             let t = p.topic.as_deref().unwrap_or("");
             let partitions = l.topics.get(t).map_or(1, |t| t.partitions.max(1));
             LogTarget { topic: topic_index(l, t) as u16, partitions }
         });
-        nodes.push((name.clone(), Box::new(Producer::new(p, id(&p.target), log))));
+        nodes.push((name.clone(), boxed(Producer::new(p, id(&p.target), log))));
     }
     for (name, b) in &config.brokers {
-        let component: Box<dyn Component> = match b {
+        let component: Box<dyn Node> = match b {
             BrokerSpec::Queue(q) => {
                 // A fan-out broker routes each consumer's acks and subscribes
                 // to the subscription it names (numbered in name order).
@@ -88,9 +88,9 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
                         Some((id(c_name), q.subscriptions.keys().position(|s| s == sub)?))
                     })
                     .collect();
-                Box::new(QueueBroker::new(q, q.dead_letter.as_deref().map(id), route))
+                boxed(QueueBroker::new(q, q.dead_letter.as_deref().map(id), route))
             }
-            BrokerSpec::Log(l) => Box::new(LogBroker::new(l, groups.remove(name.as_str()).unwrap_or_default())),
+            BrokerSpec::Log(l) => boxed(LogBroker::new(l, groups.remove(name.as_str()).unwrap_or_default())),
         };
         nodes.push((name.clone(), component));
     }
@@ -110,20 +110,20 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
                 stores.len() - 1
             }
         });
-        let component: Box<dyn Component> = match log_of(&c.source) {
-            Some(l) => Box::new(LogConsumer::new(log_setup(c, l, id(&c.source), store, &group_ids(config, &c.source)))),
+        let component: Box<dyn Node> = match log_of(&c.source) {
+            Some(l) => boxed(LogConsumer::new(log_setup(c, l, id(&c.source), store, &group_ids(config, &c.source)))),
             None => {
                 let mut consumer = Consumer::new(c, id(&c.source), store);
                 if let Some(to) = &c.forward_to {
                     consumer = consumer.with_forward(c, id(to));
                 }
-                Box::new(consumer)
+                boxed(consumer)
             }
         };
         nodes.push((name.clone(), component));
     }
     for (name, c) in &config.clients {
-        nodes.push((name.clone(), Box::new(Client::new(c, id(&c.target), id(&c.responses)))));
+        nodes.push((name.clone(), boxed(Client::new(c, id(&c.target), id(&c.responses)))));
     }
 
     let net = &config.network;

@@ -31,18 +31,20 @@
 
 mod group;
 mod partition;
+pub mod protocol;
 
 pub use group::{Assignor, GroupInfo};
 
 use crate::dist::{Dist, Sampler};
-use crate::engine::{Component, Ctx};
+use crate::engine::{Component, Ctx, Timer};
 use crate::ledger::DomainId;
-use crate::message::{Acks, FetchError, Msg, MsgId, NodeId, Record};
+use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::net::NodeFault;
 use crate::time::{ms_to_ns, Duration, Time};
 use crate::units::Millis;
 use group::Group;
 use partition::{Early, Entry, Parked, Partition, Waiter};
+use protocol::{Acks, FetchError, LogMsg};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -54,14 +56,52 @@ const EARLY_WINDOW: usize = 1024;
 /// producer was told.
 const RECENT_SEQUENCES: usize = 4096;
 
-const KIND_FETCH: u64 = 1;
-const KIND_ELECTION: u64 = 2;
-const KIND_ISR_CHECK: u64 = 3;
-const KIND_REBALANCE: u64 = 4;
-const KIND_EXPIRY: u64 = 5;
+/// A log broker's timers. Partitions are numbered across topics, in topic
+/// order; groups in the order the broker lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTimer {
+    /// Follower `replica` of `partition` has its fetch answered.
+    Fetch {
+        /// The partition.
+        partition: u32,
+        /// The follower.
+        replica: u16,
+    },
+    /// The controller elects a new leader of this partition.
+    Election(u32),
+    /// Check this partition's in-sync replicas for laggards.
+    IsrCheck(u32),
+    /// This group's rebalance is over.
+    Rebalance(u32),
+    /// Expire this group's members that stopped heartbeating.
+    Expiry(u32),
+}
 
-fn tag(kind: u64, index: usize, replica: usize) -> u64 {
-    kind << 56 | (index as u64) << 16 | replica as u64
+impl Timer for LogTimer {
+    // The top byte says which timer, bits 16.. the partition or group, the
+    // low 16 bits the replica.
+    fn to_word(self) -> u64 {
+        let (kind, index, replica) = match self {
+            LogTimer::Fetch { partition, replica } => (1, partition, replica),
+            LogTimer::Election(p) => (2, p, 0),
+            LogTimer::IsrCheck(p) => (3, p, 0),
+            LogTimer::Rebalance(g) => (4, g, 0),
+            LogTimer::Expiry(g) => (5, g, 0),
+        };
+        kind << 56 | u64::from(index) << 16 | u64::from(replica)
+    }
+    fn from_word(word: u64) -> Option<Self> {
+        let index = u32::try_from((word >> 16) & 0xff_ffff_ffff).ok()?;
+        let replica = (word & 0xffff) as u16;
+        Some(match (word >> 56, replica) {
+            (1, replica) => LogTimer::Fetch { partition: index, replica },
+            (2, 0) => LogTimer::Election(index),
+            (3, 0) => LogTimer::IsrCheck(index),
+            (4, 0) => LogTimer::Rebalance(index),
+            (5, 0) => LogTimer::Expiry(index),
+            _ => return None,
+        })
+    }
 }
 
 /// A topic of a log broker.
@@ -207,7 +247,7 @@ impl LogBroker {
     #[allow(clippy::too_many_arguments)]
     fn produce(
         &mut self,
-        ctx: &mut Ctx,
+        ctx: &mut Ctx<LogTimer>,
         from: NodeId,
         rec: Record,
         acks: Acks,
@@ -216,9 +256,9 @@ impl LogBroker {
         seq: u64,
         pi: usize,
     ) {
-        let answer = |ctx: &mut Ctx, accepted: bool| {
+        let answer = |ctx: &mut Ctx<LogTimer>, accepted: bool| {
             if acks != Acks::None {
-                ctx.send(from, Msg::PublishAck { id: rec.id, accepted, attempt });
+                ctx.send(from, LogMsg::ProduceAck { id: rec.id, accepted, attempt });
             }
         };
         let p = &self.parts[pi];
@@ -283,7 +323,7 @@ impl LogBroker {
     #[allow(clippy::too_many_arguments)]
     fn append(
         &mut self,
-        ctx: &mut Ctx,
+        ctx: &mut Ctx<LogTimer>,
         pi: usize,
         rec: Record,
         producer: NodeId,
@@ -307,7 +347,7 @@ impl LogBroker {
             }
         }
         match acks {
-            Acks::Leader => ctx.send(producer, Msg::PublishAck { id: rec.id, accepted: true, attempt }),
+            Acks::Leader => ctx.send(producer, LogMsg::ProduceAck { id: rec.id, accepted: true, attempt }),
             Acks::All => p.waiters.entry(offset).or_default().push(Waiter { producer, id: rec.id, attempt }),
             Acks::None => {}
         }
@@ -338,7 +378,7 @@ impl LogBroker {
     /// Starts a fetch for every live follower that is idle and behind, or
     /// outside the ISR: a follower that has everything still fetches to
     /// rejoin the ISR (else, with no new writes, it would never rejoin).
-    fn replicate(&mut self, ctx: &mut Ctx, pi: usize) {
+    fn replicate(&mut self, ctx: &mut Ctx<LogTimer>, pi: usize) {
         let Some(leader) = self.parts[pi].leader.filter(|&l| self.alive[l]) else { return };
         for f in 0..self.alive.len() {
             let p = &self.parts[pi];
@@ -346,12 +386,12 @@ impl LogBroker {
                 let delay = self.replication.sample_ns(ctx.rng());
                 let p = &mut self.parts[pi];
                 p.fetch[f] = Some((ctx.now().saturating_add(delay), p.end(), ctx.now()));
-                ctx.set_timer(delay, tag(KIND_FETCH, pi, f));
+                ctx.set_timer(delay, LogTimer::Fetch { partition: pi as u32, replica: f as u16 });
             }
         }
     }
 
-    fn fetch_done(&mut self, ctx: &mut Ctx, pi: usize, f: usize) {
+    fn fetch_done(&mut self, ctx: &mut Ctx<LogTimer>, pi: usize, f: usize) {
         let now = ctx.now();
         let p = &mut self.parts[pi];
         let Some((due, target, asked)) = p.fetch[f] else { return };
@@ -383,7 +423,7 @@ impl LogBroker {
 
     /// Drops from the ISR every follower behind for longer than the lag
     /// limit, and arranges to check again while acks wait on a laggard.
-    fn check_isr(&mut self, ctx: &mut Ctx, pi: usize) {
+    fn check_isr(&mut self, ctx: &mut Ctx<LogTimer>, pi: usize) {
         let now = ctx.now();
         let Some(leader) = self.parts[pi].leader.filter(|&l| self.alive[l]) else { return };
         let p = &mut self.parts[pi];
@@ -404,14 +444,14 @@ impl LogBroker {
         if let Some(at) = next_check.filter(|_| !p.waiters.is_empty()) {
             if p.isr_check_at.is_none_or(|t| at < t || t < now) {
                 p.isr_check_at = Some(at);
-                ctx.set_timer(at - now, tag(KIND_ISR_CHECK, pi, 0));
+                ctx.set_timer(at - now, LogTimer::IsrCheck(pi as u32));
             }
         }
     }
 
     /// Raises the HW to the lowest LEO in the ISR; answers the acks it
     /// passes and the fetches that were waiting for records.
-    fn advance_hw(&mut self, ctx: &mut Ctx, pi: usize) {
+    fn advance_hw(&mut self, ctx: &mut Ctx<LogTimer>, pi: usize) {
         let p = &mut self.parts[pi];
         if !p.leader.is_some_and(|l| self.alive[l]) {
             return;
@@ -437,7 +477,7 @@ impl LogBroker {
                 ctx.error("not-enough-replicas-after-append");
             }
             for w in waiters {
-                ctx.send(w.producer, Msg::PublishAck { id: w.id, accepted: enough, attempt: w.attempt });
+                ctx.send(w.producer, LogMsg::ProduceAck { id: w.id, accepted: enough, attempt: w.attempt });
             }
         }
         self.serve_parked(ctx, pi);
@@ -447,7 +487,7 @@ impl LogBroker {
     /// once, and drops dead ones from the ISR, so that the HW passes the
     /// leader's end: a transaction's commit waits for that (its writes are
     /// acks=all), and here the wait takes no time.
-    fn sync_in_sync_replicas(&mut self, ctx: &mut Ctx, pi: usize) {
+    fn sync_in_sync_replicas(&mut self, ctx: &mut Ctx<LogTimer>, pi: usize) {
         let now = ctx.now();
         let p = &mut self.parts[pi];
         let end = p.end();
@@ -469,7 +509,7 @@ impl LogBroker {
 
     // ---- leadership ----
 
-    fn replica_down(&mut self, ctx: &mut Ctx, r: usize) {
+    fn replica_down(&mut self, ctx: &mut Ctx<LogTimer>, r: usize) {
         self.down[r] += 1;
         if self.down[r] > 1 {
             return;
@@ -489,13 +529,13 @@ impl LogBroker {
                 }
                 if !p.electing {
                     p.electing = true;
-                    ctx.set_timer(self.election_ns, tag(KIND_ELECTION, pi, 0));
+                    ctx.set_timer(self.election_ns, LogTimer::Election(pi as u32));
                 }
             }
         }
     }
 
-    fn replica_up(&mut self, ctx: &mut Ctx, r: usize) {
+    fn replica_up(&mut self, ctx: &mut Ctx<LogTimer>, r: usize) {
         self.down[r] = self.down[r].saturating_sub(1);
         if self.down[r] > 0 || self.alive[r] {
             return;
@@ -513,7 +553,7 @@ impl LogBroker {
         }
     }
 
-    fn elect(&mut self, ctx: &mut Ctx, pi: usize) {
+    fn elect(&mut self, ctx: &mut Ctx<LogTimer>, pi: usize) {
         let p = &mut self.parts[pi];
         p.electing = false;
         if p.leader.is_some_and(|l| self.alive[l]) {
@@ -562,7 +602,7 @@ impl LogBroker {
         self.serve_parked(ctx, pi);
     }
 
-    fn on_part_fault(&mut self, ctx: &mut Ctx, fault: &NodeFault, begins: bool) {
+    fn on_part_fault(&mut self, ctx: &mut Ctx<LogTimer>, fault: &NodeFault, begins: bool) {
         match *fault {
             NodeFault::ReplicaCrash { replica } => {
                 let r = replica as usize;
@@ -594,7 +634,7 @@ impl LogBroker {
     // ---- consuming ----
 
     /// Serves or parks a fetch of `pi` from `offset` (already fenced).
-    fn serve_fetch(&mut self, ctx: &mut Ctx, pi: usize, partition: u32, f: Parked) {
+    fn serve_fetch(&mut self, ctx: &mut Ctx<LogTimer>, pi: usize, partition: u32, f: Parked) {
         let p = &mut self.parts[pi];
         if !p.leader.is_some_and(|l| self.alive[l]) {
             park(p, f);
@@ -612,10 +652,10 @@ impl LogBroker {
         }
         let upto = p.hw.min(offset + u64::from(f.max.max(1)));
         let recs: Vec<Record> = (offset..upto).filter_map(|o| p.entry(o).map(|e| e.rec)).collect();
-        ctx.send(f.member, Msg::Records { partition, offset, recs, error: FetchError::None });
+        ctx.send(f.member, LogMsg::Records { partition, offset, recs, error: FetchError::None });
     }
 
-    fn serve_parked(&mut self, ctx: &mut Ctx, pi: usize) {
+    fn serve_parked(&mut self, ctx: &mut Ctx<LogTimer>, pi: usize) {
         if self.parts[pi].parked.is_empty() || !self.leader_alive(pi) {
             return;
         }
@@ -629,7 +669,7 @@ impl LogBroker {
         }
     }
 
-    fn heartbeat(&mut self, ctx: &mut Ctx, from: NodeId, gi: usize, session: u32, generation: u32) {
+    fn heartbeat(&mut self, ctx: &mut Ctx<LogTimer>, from: NodeId, gi: usize, session: u32, generation: u32) {
         let now = ctx.now();
         let g = &mut self.groups[gi];
         let rejoin = match g.members.iter().position(|m| m.node == from) {
@@ -648,7 +688,7 @@ impl LogBroker {
         };
         if g.expiry_at.is_none() {
             g.expiry_at = Some(now + self.session_ns);
-            ctx.set_background_timer(self.session_ns, tag(KIND_EXPIRY, gi, 0));
+            ctx.set_background_timer(self.session_ns, LogTimer::Expiry(gi as u32));
         }
         if rejoin {
             self.start_rebalance(ctx, gi);
@@ -657,7 +697,7 @@ impl LogBroker {
         }
     }
 
-    fn send_state(&self, ctx: &mut Ctx, gi: usize, member: NodeId) {
+    fn send_state(&self, ctx: &mut Ctx<LogTimer>, gi: usize, member: NodeId) {
         let g = &self.groups[gi];
         let partitions = if g.rebalancing {
             Vec::new()
@@ -668,10 +708,10 @@ impl LogBroker {
                 .map(|p| (p as u32, g.committed[p].unwrap_or(self.parts[first + p].start)))
                 .collect()
         };
-        ctx.send(member, Msg::GroupState { generation: g.generation, rebalancing: g.rebalancing, partitions });
+        ctx.send(member, LogMsg::GroupState { generation: g.generation, rebalancing: g.rebalancing, partitions });
     }
 
-    fn start_rebalance(&mut self, ctx: &mut Ctx, gi: usize) {
+    fn start_rebalance(&mut self, ctx: &mut Ctx<LogTimer>, gi: usize) {
         let g = &mut self.groups[gi];
         if g.rebalancing {
             return;
@@ -681,14 +721,14 @@ impl LogBroker {
         let n = g.owner.len();
         g.prev_owner = std::mem::replace(&mut g.owner, vec![None; n]);
         g.rebalancing = true;
-        ctx.set_timer(self.rebalance_ns, tag(KIND_REBALANCE, gi, 0));
+        ctx.set_timer(self.rebalance_ns, LogTimer::Rebalance(gi as u32));
         let members: Vec<NodeId> = g.members.iter().map(|m| m.node).collect();
         for m in members {
             self.send_state(ctx, gi, m);
         }
     }
 
-    fn finish_rebalance(&mut self, ctx: &mut Ctx, gi: usize) {
+    fn finish_rebalance(&mut self, ctx: &mut Ctx<LogTimer>, gi: usize) {
         let now = ctx.now();
         let session = self.session_ns;
         let g = &mut self.groups[gi];
@@ -701,7 +741,7 @@ impl LogBroker {
         }
     }
 
-    fn expire_members(&mut self, ctx: &mut Ctx, gi: usize) {
+    fn expire_members(&mut self, ctx: &mut Ctx<LogTimer>, gi: usize) {
         let now = ctx.now();
         let session = self.session_ns;
         let g = &mut self.groups[gi];
@@ -712,7 +752,7 @@ impl LogBroker {
         if let Some(oldest) = g.members.iter().map(|m| m.last_seen).min() {
             let at = oldest.saturating_add(session).max(now + 1);
             g.expiry_at = Some(at);
-            ctx.set_background_timer(at - now, tag(KIND_EXPIRY, gi, 0));
+            ctx.set_background_timer(at - now, LogTimer::Expiry(gi as u32));
         }
         if expired > 0 {
             ctx.metric_add("members_expired", expired as f64);
@@ -720,7 +760,15 @@ impl LogBroker {
         }
     }
 
-    fn commit(&mut self, ctx: &mut Ctx, from: NodeId, gi: usize, generation: u32, partition: usize, offset: u64) {
+    fn commit(
+        &mut self,
+        ctx: &mut Ctx<LogTimer>,
+        from: NodeId,
+        gi: usize,
+        generation: u32,
+        partition: usize,
+        offset: u64,
+    ) {
         let g = &mut self.groups[gi];
         let ok = g.may_commit(from, generation, partition);
         if ok {
@@ -731,7 +779,7 @@ impl LogBroker {
                     // An older commit of the same member, overtaken on the
                     // network: its connection would have kept them in order.
                     ctx.metric_add("stale_commits", 1.0);
-                    ctx.send(from, Msg::CommitAck { partition: partition as u32, offset, ok });
+                    ctx.send(from, LogMsg::CommitAck { partition: partition as u32, offset, ok });
                     return;
                 }
                 ctx.metric_add("offset_regressions", 1.0);
@@ -741,13 +789,13 @@ impl LogBroker {
         } else {
             ctx.metric_add("commits_fenced", 1.0);
         }
-        ctx.send(from, Msg::CommitAck { partition: partition as u32, offset, ok });
+        ctx.send(from, LogMsg::CommitAck { partition: partition as u32, offset, ok });
     }
 
     #[allow(clippy::too_many_arguments)]
     fn transaction(
         &mut self,
-        ctx: &mut Ctx,
+        ctx: &mut Ctx<LogTimer>,
         from: NodeId,
         gi: usize,
         generation: u32,
@@ -762,8 +810,8 @@ impl LogBroker {
         // Where the group reads from: its commit, or the log start if
         // retention has passed it (or it never committed).
         let committed = stored.unwrap_or(0).max(self.parts[input].start);
-        let reply = |ctx: &mut Ctx, ok: bool, committed: u64| {
-            ctx.send(from, Msg::TxnAck { partition: partition as u32, committed, ok });
+        let reply = |ctx: &mut Ctx<LogTimer>, ok: bool, committed: u64| {
+            ctx.send(from, LogMsg::TxnAck { partition: partition as u32, committed, ok });
         };
         if !g.may_commit(from, generation, partition) {
             ctx.metric_add("transactions_fenced", 1.0);
@@ -816,34 +864,36 @@ pub fn key_partition(key: u64, n: usize) -> usize {
 }
 
 impl Component for LogBroker {
-    fn start(&mut self, _ctx: &mut Ctx) {}
+    type Timer = LogTimer;
 
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Msg) {
+    fn start(&mut self, _ctx: &mut Ctx<LogTimer>) {}
+
+    fn on_message(&mut self, ctx: &mut Ctx<LogTimer>, from: NodeId, msg: Msg) {
         let group_ok = |group: u16| (group as usize) < self.groups.len();
         match msg {
-            Msg::Produce { rec, acks, attempt, epoch, seq, topic, partition } => {
+            Msg::Log(LogMsg::Produce { rec, acks, attempt, epoch, seq, topic, partition }) => {
                 match self.index(topic as usize, partition as usize) {
                     Some(pi) => self.produce(ctx, from, rec, acks, attempt, epoch, seq, pi),
                     None => ctx.error("unknown-partition"),
                 }
             }
-            Msg::Heartbeat { group, session, generation } if group_ok(group) => {
+            Msg::Log(LogMsg::Heartbeat { group, session, generation }) if group_ok(group) => {
                 self.heartbeat(ctx, from, group as usize, session, generation);
             }
-            Msg::Fetch { group, generation, partition, offset, max } => {
+            Msg::Log(LogMsg::Fetch { group, generation, partition, offset, max }) => {
                 let Some(g) = self.groups.get(group as usize) else { return };
                 let Some(pi) = self.index(g.info.topic, partition as usize) else { return };
                 if !g.may_fetch(from, generation, partition as usize) {
                     let error = FetchError::NotOwner;
-                    ctx.send(from, Msg::Records { partition, offset, recs: Vec::new(), error });
+                    ctx.send(from, LogMsg::Records { partition, offset, recs: Vec::new(), error });
                     return;
                 }
                 self.serve_fetch(ctx, pi, partition, Parked { member: from, group, generation, offset, max });
             }
-            Msg::Commit { group, generation, partition, offset } if group_ok(group) => {
+            Msg::Log(LogMsg::Commit { group, generation, partition, offset }) if group_ok(group) => {
                 self.commit(ctx, from, group as usize, generation, partition as usize, offset);
             }
-            Msg::TxnCommit(t) if group_ok(t.group) => {
+            Msg::Log(LogMsg::TxnCommit(t)) if group_ok(t.group) => {
                 let t = *t;
                 let (gi, span) = (t.group as usize, (t.start, t.end));
                 self.transaction(
@@ -861,23 +911,24 @@ impl Component for LogBroker {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, t: u64) {
-        let (kind, index, replica) = (t >> 56, ((t >> 16) & 0xffff_ffff) as usize, (t & 0xffff) as usize);
-        match kind {
-            KIND_FETCH => self.fetch_done(ctx, index, replica),
-            KIND_ELECTION if self.parts[index].electing => self.elect(ctx, index),
-            KIND_ISR_CHECK => {
-                self.parts[index].isr_check_at = None;
-                self.check_isr(ctx, index);
-                self.advance_hw(ctx, index);
+    fn on_timer(&mut self, ctx: &mut Ctx<LogTimer>, timer: LogTimer) {
+        match timer {
+            LogTimer::Fetch { partition, replica } => self.fetch_done(ctx, partition as usize, replica as usize),
+            LogTimer::Election(p) if self.parts[p as usize].electing => self.elect(ctx, p as usize),
+            LogTimer::Election(_) => {}
+            LogTimer::IsrCheck(p) => {
+                let p = p as usize;
+                self.parts[p].isr_check_at = None;
+                self.check_isr(ctx, p);
+                self.advance_hw(ctx, p);
             }
-            KIND_REBALANCE if self.groups[index].rebalancing => self.finish_rebalance(ctx, index),
-            KIND_EXPIRY => self.expire_members(ctx, index),
-            _ => {}
+            LogTimer::Rebalance(g) if self.groups[g as usize].rebalancing => self.finish_rebalance(ctx, g as usize),
+            LogTimer::Rebalance(_) => {}
+            LogTimer::Expiry(g) => self.expire_members(ctx, g as usize),
         }
     }
 
-    fn on_fault(&mut self, ctx: &mut Ctx, fault: &NodeFault, begins: bool) {
+    fn on_fault(&mut self, ctx: &mut Ctx<LogTimer>, fault: &NodeFault, begins: bool) {
         self.on_part_fault(ctx, fault, begins);
     }
 
@@ -901,7 +952,7 @@ impl Component for LogBroker {
         }
     }
 
-    fn restart(&mut self, ctx: &mut Ctx) {
+    fn restart(&mut self, ctx: &mut Ctx<LogTimer>) {
         for pi in 0..self.parts.len() {
             if self.leader_alive(pi) {
                 self.replicate(ctx, pi);

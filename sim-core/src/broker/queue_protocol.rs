@@ -1,0 +1,194 @@
+//! The queue protocol (AMQP-like), spoken between producers, consumers,
+//! clients and the queue broker: publish and its confirm, push delivery
+//! with a delivery tag, ack and nack, and the subscribe handshake (a
+//! consumer asks until the broker confirms; the broker may cancel it).
+//!
+//! Left out: channels, exchanges and routing keys (a broker's subscriptions
+//! each get every publish), and basic.get (delivery is push only).
+
+use crate::digest::Digest;
+use crate::message::{MsgId, Observed, Protocol, Record};
+
+/// A message of the queue protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueMsg {
+    /// Producer to broker: enqueue this record.
+    Publish {
+        /// The record.
+        rec: Record,
+        /// Whether the producer waits for a [`QueueMsg::PublishAck`].
+        want_ack: bool,
+        /// Which attempt this is (1 for the first send).
+        attempt: u32,
+        /// The idempotent producer's session (0: not idempotent).
+        epoch: u32,
+        /// The idempotent producer's sequence number within `epoch`.
+        seq: u64,
+    },
+    /// Broker to producer: the publish of `id` was accepted or refused.
+    PublishAck {
+        /// Which message.
+        id: MsgId,
+        /// False when the broker refused it (queue full).
+        accepted: bool,
+        /// The attempt being answered.
+        attempt: u32,
+    },
+    /// Broker to consumer: process this record.
+    Deliver {
+        /// The record.
+        rec: Record,
+        /// Broker-assigned delivery tag, echoed back in the ack.
+        tag: u64,
+        /// True when this is a redelivery after a timeout or a reconnect.
+        redelivered: bool,
+    },
+    /// Consumer to broker: the delivery `tag` is done; forget it.
+    Ack {
+        /// The delivery tag from [`QueueMsg::Deliver`].
+        tag: u64,
+    },
+    /// Consumer to broker: processing delivery `tag` failed. With `requeue`
+    /// the broker delivers it again; without, it dead-letters it.
+    Nack {
+        /// The delivery tag from [`QueueMsg::Deliver`].
+        tag: u64,
+        /// Whether to try again.
+        requeue: bool,
+    },
+    /// Consumer to broker: (re)connect and accept up to `prefetch` unacked
+    /// deliveries at once. Sent at start and after a restart, and repeated
+    /// until the broker confirms with [`QueueMsg::Subscribed`].
+    Subscribe {
+        /// How many unacknowledged deliveries the consumer accepts at once.
+        prefetch: u32,
+        /// Which (re)start of the consumer this is: a repeat with the same
+        /// session is a retransmission, not a reconnect.
+        session: u32,
+        /// Auto-ack: the broker forgets each message the moment it sends it
+        /// and sends without limit (prefetch does not apply).
+        auto_ack: bool,
+    },
+    /// Broker to consumer: the subscription of `session` is in place.
+    Subscribed {
+        /// The session confirmed: a confirmation of an older one is stale.
+        session: u32,
+    },
+    /// Broker to consumer: your subscription of `session` was cancelled
+    /// (you held a delivery too long); everything you held was taken back.
+    Cancelled {
+        /// The session cancelled: a notice for an older session is stale.
+        session: u32,
+    },
+}
+
+/// A plain publish of `rec` (not from an idempotent producer), as a
+/// forwarding consumer or a client sends it.
+pub fn publish(rec: Record, want_ack: bool, attempt: u32) -> QueueMsg {
+    QueueMsg::Publish { rec, want_ack, attempt, epoch: 0, seq: 0 }
+}
+
+impl Protocol for QueueMsg {
+    fn name(&self) -> &'static str {
+        match self {
+            QueueMsg::Publish { .. } => "publish",
+            QueueMsg::PublishAck { .. } => "publish-ack",
+            QueueMsg::Deliver { .. } => "deliver",
+            QueueMsg::Ack { .. } => "ack",
+            QueueMsg::Subscribe { .. } => "subscribe",
+            QueueMsg::Subscribed { .. } => "subscribed",
+            QueueMsg::Nack { .. } => "nack",
+            QueueMsg::Cancelled { .. } => "cancelled",
+        }
+    }
+
+    fn id(&self) -> Option<MsgId> {
+        match self {
+            QueueMsg::Publish { rec, .. } | QueueMsg::Deliver { rec, .. } => Some(rec.id),
+            QueueMsg::PublishAck { id, .. } => Some(*id),
+            QueueMsg::Ack { .. }
+            | QueueMsg::Nack { .. }
+            | QueueMsg::Subscribe { .. }
+            | QueueMsg::Subscribed { .. }
+            | QueueMsg::Cancelled { .. } => None,
+        }
+    }
+
+    fn fold(&self, digest: &mut Digest) {
+        match *self {
+            QueueMsg::Publish { rec, want_ack, attempt, epoch, seq } => {
+                digest.add(1);
+                digest.add(rec.id);
+                digest.add(rec.key);
+                digest.add(u64::from(want_ack) << 32 | u64::from(attempt));
+                digest.add(u64::from(epoch));
+                digest.add(seq);
+            }
+            QueueMsg::PublishAck { id, accepted, attempt } => fold_ack(digest, id, accepted, attempt),
+            QueueMsg::Deliver { rec, tag, redelivered } => {
+                digest.add(3);
+                digest.add(rec.id);
+                digest.add(rec.key);
+                digest.add(tag);
+                digest.add(u64::from(redelivered));
+            }
+            QueueMsg::Ack { tag } => {
+                digest.add(4);
+                digest.add(tag);
+            }
+            QueueMsg::Subscribe { prefetch, session, auto_ack } => {
+                digest.add(5);
+                digest.add(u64::from(prefetch) << 32 | u64::from(session));
+                digest.add(u64::from(auto_ack));
+            }
+            QueueMsg::Subscribed { session } => {
+                digest.add(6);
+                digest.add(u64::from(session));
+            }
+            QueueMsg::Nack { tag, requeue } => {
+                digest.add(7);
+                digest.add(tag);
+                digest.add(u64::from(requeue));
+            }
+            QueueMsg::Cancelled { session } => {
+                digest.add(8);
+                digest.add(u64::from(session));
+            }
+        }
+    }
+
+    fn carried(&self, out: &mut Vec<MsgId>) {
+        match self {
+            QueueMsg::Publish { rec, .. } | QueueMsg::Deliver { rec, .. } => out.push(rec.id),
+            QueueMsg::PublishAck { .. }
+            | QueueMsg::Ack { .. }
+            | QueueMsg::Nack { .. }
+            | QueueMsg::Subscribe { .. }
+            | QueueMsg::Subscribed { .. }
+            | QueueMsg::Cancelled { .. } => {}
+        }
+    }
+
+    #[inline]
+    fn observe(&self, see: &mut impl FnMut(Observed)) {
+        match *self {
+            QueueMsg::PublishAck { id, accepted: true, .. } => see(Observed::Acked(id)),
+            QueueMsg::Deliver { rec, .. } => see(Observed::Delivered(rec.id)),
+            QueueMsg::PublishAck { accepted: false, .. }
+            | QueueMsg::Publish { .. }
+            | QueueMsg::Ack { .. }
+            | QueueMsg::Nack { .. }
+            | QueueMsg::Subscribe { .. }
+            | QueueMsg::Subscribed { .. }
+            | QueueMsg::Cancelled { .. } => {}
+        }
+    }
+}
+
+/// The digest words of a publish or produce acknowledgement (both protocols
+/// share the code, so digests compare across them).
+pub(crate) fn fold_ack(digest: &mut Digest, id: MsgId, accepted: bool, attempt: u32) {
+    digest.add(2);
+    digest.add(id);
+    digest.add(u64::from(accepted) << 32 | u64::from(attempt));
+}

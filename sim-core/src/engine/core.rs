@@ -1,0 +1,143 @@
+//! The run state that effects change: the event queue, the network, the
+//! ledger, the metrics, the trace and the stores, and how each effect a
+//! component emits is applied to them. Components never see this; they
+//! see their [`super::Ctx`].
+
+use super::effect::{Effect, Fact, Metric};
+use super::queue::{Ev, EventQueue};
+use super::Phase;
+use crate::ledger::{DomainId, Ledger};
+use crate::message::{Msg, NodeId};
+use crate::metrics::Metrics;
+use crate::net::{Delivery, Network};
+use crate::store::Stores;
+use crate::time::{Duration, Time};
+use crate::trace::Trace;
+
+/// Shared run state the engine applies effects to.
+pub(crate) struct Core {
+    pub(crate) seed: u64,
+    pub(crate) stores: Stores,
+    pub(super) queue: EventQueue,
+    pub(crate) net: Network,
+    pub(super) ledger: Ledger,
+    /// Nodes that handlers asked to start (true) or stop (false): the
+    /// engine does it once the handler returns.
+    pub(super) node_requests: Vec<(NodeId, bool)>,
+    pub(super) metrics: Metrics,
+    pub(super) trace: Trace,
+    pub(super) alive: Vec<bool>,
+    /// Each node's effect domain (for nodes that apply effects).
+    pub(crate) domain_of: Vec<DomainId>,
+    /// `talked[a * n + b]`: node a has sent to node b, so b learns when a's
+    /// process dies (its connections close).
+    pub(super) talked: Vec<bool>,
+    pub(super) incarnation: Vec<u32>,
+    pub(crate) phase: Phase,
+    pub(super) producers_total: usize,
+    pub(super) producers_active: usize,
+    /// Producers that will produce no more in the run phase: done, or
+    /// crashed with no restart before the drain.
+    pub(super) retired: Vec<bool>,
+}
+
+impl Core {
+    /// The state of a run of `n` nodes, `producers` of which produce.
+    pub(super) fn new(seed: u64, n: usize, net: Network, trace: Trace, producers: usize) -> Self {
+        Core {
+            seed,
+            stores: Stores::default(),
+            queue: EventQueue::new(n),
+            net,
+            ledger: Ledger::default(),
+            node_requests: Vec::new(),
+            metrics: Metrics::new(n),
+            trace,
+            alive: vec![true; n],
+            domain_of: vec![0; n],
+            talked: vec![false; n * n],
+            incarnation: vec![0; n],
+            phase: Phase::Run,
+            producers_total: producers,
+            producers_active: producers,
+            retired: vec![false; n],
+        }
+    }
+
+    /// Applies one effect emitted at `now` by `node`. Always inlined: a
+    /// context emits one known kind at each call site, so the match folds.
+    #[inline(always)]
+    pub(crate) fn apply(&mut self, now: Time, node: NodeId, effect: Effect) {
+        match effect {
+            Effect::Send { to, msg } => self.send(now, node, to, msg),
+            Effect::SetTimer { delay, timer, background } => self.set_timer(now, node, delay, timer, background),
+            Effect::CancelTimer { timer } => self.queue.cancel_timer(node, timer),
+            Effect::Fact(fact) => self.fact(now, node, fact),
+            Effect::Metric(metric) => self.metric(node, metric),
+            Effect::Node(target, up) => self.node_requests.push((target, up)),
+        }
+    }
+
+    /// Sets timer `tag` of `node` to fire after `delay`.
+    #[inline]
+    pub(crate) fn set_timer(&mut self, now: Time, node: NodeId, delay: Duration, tag: u64, background: bool) {
+        let incarnation = self.incarnation[node as usize];
+        let ev = if background { Ev::Tick { node, incarnation, tag } } else { Ev::Timer { node, incarnation, tag } };
+        self.queue.push(now.saturating_add(delay), ev);
+    }
+
+    /// The id the next produced message gets.
+    #[inline]
+    pub(crate) fn next_id(&self) -> crate::message::MsgId {
+        self.ledger.produced()
+    }
+
+    /// Marks producer `node` as finished with the run phase (once).
+    pub(super) fn retire(&mut self, node: NodeId) {
+        let retired = &mut self.retired[node as usize];
+        if !*retired {
+            *retired = true;
+            self.producers_active = self.producers_active.checked_sub(1).expect("a producer retires once");
+        }
+    }
+
+    /// Hands `msg` to the network and schedules the copies that survive.
+    #[inline]
+    pub(crate) fn send(&mut self, now: Time, from: NodeId, to: NodeId, msg: Msg) {
+        let n = self.alive.len();
+        self.talked[from as usize * n + to as usize] = true;
+        if let Delivery::Arrives { delay, copy } = self.net.send(now, from, to, &msg, &mut self.trace) {
+            if let Some(copy) = copy {
+                self.queue.push(now.saturating_add(copy), Ev::Arrive { from, to, msg: msg.clone() });
+            }
+            self.queue.push(now.saturating_add(delay), Ev::Arrive { from, to, msg });
+        }
+    }
+
+    /// Applies one fact a component at `node` reported.
+    #[inline]
+    fn fact(&mut self, now: Time, node: NodeId, fact: Fact) {
+        match fact {
+            Fact::Produced { id, key, fire_and_forget } => {
+                let got = self.ledger.produce(now, node, key, fire_and_forget);
+                assert_eq!(got, id, "the context allocates ids in the ledger's order");
+            }
+            Fact::Confirmed(id) => self.ledger.confirm(id),
+            Fact::Started(id) => self.ledger.started(now, id),
+            Fact::Applied(id) => self.ledger.applied(now, self.domain_of[node as usize], id),
+            Fact::ProducerDone => self.retire(node),
+        }
+    }
+
+    /// Applies one figure a component at `node` reported.
+    #[inline]
+    fn metric(&mut self, node: NodeId, metric: Metric) {
+        match metric {
+            Metric::Add(name, v) => self.metrics.add(name, v),
+            Metric::Set(name, v) => self.metrics.set(name, v),
+            Metric::Max(name, v) => self.metrics.max(name, v),
+            Metric::Error(kind) => self.metrics.error(kind),
+            Metric::QueueDepth(depth) => self.metrics.set_depth(node as usize, depth),
+        }
+    }
+}

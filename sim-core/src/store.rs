@@ -1,0 +1,37 @@
+//! Stores: state that outlives the components that use it. Today these are
+//! the dedup stores of idempotent consumers: the ids whose effect each has
+//! recorded, as a database table with a unique key would hold them.
+//!
+//! Simplifications: a store never fails, answers without network delay,
+//! survives every crash, and keeps every id forever (a real one would
+//! expire them). Later work grows this module into databases and caches
+//! with their own latencies and failures.
+
+use crate::message::MsgId;
+use std::collections::BTreeSet;
+
+/// The run's stores, by index (numbered by the scenario, in order of first use).
+#[derive(Debug, Default)]
+pub struct Stores {
+    dedup: Vec<BTreeSet<MsgId>>,
+}
+
+impl Stores {
+    /// Records `id` in dedup store number `store` and returns true if it was
+    /// not there yet: the check and the insert are one atomic step, as an
+    /// `INSERT IGNORE` in the same transaction as the effect. Stores are
+    /// shared by every node that names the same one, and durable.
+    ///
+    /// ```
+    /// let mut stores = sim_core::store::Stores::default();
+    /// assert!(stores.dedup_insert(0, 7));
+    /// assert!(!stores.dedup_insert(0, 7), "a repeat is caught");
+    /// assert!(stores.dedup_insert(1, 7), "another store is another table");
+    /// ```
+    pub fn dedup_insert(&mut self, store: usize, id: MsgId) -> bool {
+        if store >= self.dedup.len() {
+            self.dedup.resize_with(store + 1, Default::default);
+        }
+        self.dedup[store].insert(id)
+    }
+}
