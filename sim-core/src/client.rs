@@ -33,10 +33,10 @@
 //! count of requests made survives. Each client needs its own response
 //! queue, and acks every response on receipt.
 
-use crate::broker::{publish, QueueMsg};
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::producer::{Arrival, Keys, Workload};
+use crate::protocol::{publish, QueueMsg};
 use crate::time::{ms_to_ns, Duration, Time};
 use crate::timers::Deadlines;
 use crate::units::Millis;

@@ -63,10 +63,10 @@
 //! (the network model has no transport-level dedup). Transactional
 //! read-process-write comes with the log broker.
 
-use crate::broker::{publish, QueueMsg};
 use crate::dist::{Dist, Sampler};
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, MsgId, NodeId, Record};
+use crate::protocol::{publish, QueueMsg};
 use crate::rng::chance;
 use crate::time::{ms_to_ns, Duration, Time};
 use crate::timers::Deadlines;

@@ -93,30 +93,32 @@ fn numeric_paths(example: &Value) -> Vec<String> {
     out
 }
 
-/// The numeric keys an expectation may name (besides `errors_by_kind.KIND`,
-/// `metrics.NAME` and `domains.DOMAIN.KEY`, whose names depend on the run).
-pub fn known_paths() -> Vec<String> {
-    numeric_paths(&serde_json::to_value(crate::summary::VariantSummary::default()).unwrap_or_default())
+/// The keys an expectation may name: the summary's numeric keys (besides
+/// `errors_by_kind.KIND`, `metrics.NAME` and `domains.DOMAIN.KEY`, whose
+/// names depend on the run) and the keys of one domain's counts. The
+/// summary module says what they are ([`crate::summary::expectation_keys`]).
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    /// Numeric keys of a variant's summary (`lost`, `latency_ms.p99`, ...).
+    pub known: Vec<String>,
+    /// Numeric keys of one effect domain (`domains.DOMAIN.KEY`).
+    pub per_domain: Vec<String>,
 }
 
-/// The keys of one effect domain's counts (`domains.DOMAIN.KEY`).
-pub fn domain_paths() -> Vec<String> {
-    numeric_paths(&serde_json::to_value(crate::ledger::DomainCounts::default()).unwrap_or_default())
+impl Keys {
+    /// The numeric keys of two example JSON values: a variant's summary and
+    /// one domain's counts.
+    pub fn of(summary: &Value, domain: &Value) -> Self {
+        Keys { known: numeric_paths(summary), per_domain: numeric_paths(domain) }
+    }
 }
 
-/// Checks that every expectation parses and names a known key; on failure,
-/// says which one (its index) and why. Any domain name is accepted.
-pub fn check_all(exprs: &[String]) -> Result<(), (usize, String)> {
-    check_all_in(exprs, None)
-}
-
-/// As [`check_all`], and a `domains.DOMAIN.KEY` must name one of `domains`
-/// (when given: the effect domains of the scenario).
-pub fn check_all_in(exprs: &[String], domains: Option<&[String]>) -> Result<(), (usize, String)> {
-    let known = known_paths();
-    let per_domain = domain_paths();
+/// Checks that every expectation parses and names a key in `keys`; on
+/// failure, says which one (its index) and why. A `domains.DOMAIN.KEY` must
+/// name one of `domains` when given (the effect domains of the scenario).
+pub fn check_all_in(exprs: &[String], keys: &Keys, domains: Option<&[String]>) -> Result<(), (usize, String)> {
     for (i, e) in exprs.iter().enumerate() {
-        check_one(e, &known, &per_domain, domains).map_err(|m| (i, m))?;
+        check_one(e, &keys.known, &keys.per_domain, domains).map_err(|m| (i, m))?;
     }
     Ok(())
 }
@@ -185,6 +187,16 @@ mod tests {
         assert!(!evaluate("nonsense == 1", &s).held);
     }
 
+    /// Keys like a summary's, enough for these tests.
+    fn keys() -> Keys {
+        let summary = serde_json::json!({"lost": 0, "latency_ms": {"p99": 0.0}});
+        Keys::of(&summary, &serde_json::json!({"lost": 0, "latency_ms": {"p99": 0.0}}))
+    }
+
+    fn check_all(exprs: &[String]) -> Result<(), (usize, String)> {
+        check_all_in(exprs, &keys(), None)
+    }
+
     #[test]
     fn malformed_or_unknown_expectations_are_refused() {
         assert!(check_all(&["lost == 0".into(), "latency_ms.p99 < 10".into()]).is_ok());
@@ -196,7 +208,7 @@ mod tests {
     #[test]
     fn domain_and_metric_paths_are_checked_and_absent_metrics_are_zero() {
         let domains = ["x".to_string(), "y".to_string()];
-        let ok = |e: &str| check_all_in(&[e.to_string()], Some(&domains)).is_ok();
+        let ok = |e: &str| check_all_in(&[e.to_string()], &keys(), Some(&domains)).is_ok();
         assert!(ok("domains.x.lost == 0"));
         assert!(ok("domains.y.latency_ms.p99 < 10"));
         assert!(ok("metrics.late_responses > 0"));

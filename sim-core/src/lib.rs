@@ -7,7 +7,7 @@
 //! - [`rng`]: one seed, a named random stream per component;
 //! - [`dist`]: latency and processing-time distributions;
 //! - [`engine`]: the event queue, the dispatch loop, the phases of a run;
-//! - [`message`]: the envelope of every protocol's messages;
+//! - [`protocol`]: the messages of each protocol, and their envelope;
 //! - [`net`]: links, latency, loss, duplication, partitions, crashes;
 //! - [`store`]: state that outlives components (dedup stores);
 //! - [`producer`], [`broker`], [`consumer`], [`log_consumer`]: the components;
@@ -37,6 +37,7 @@ pub mod message;
 pub mod metrics;
 pub mod net;
 pub mod producer;
+pub mod protocol;
 pub mod rng;
 pub mod scenario;
 pub mod store;

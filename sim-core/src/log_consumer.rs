@@ -26,11 +26,11 @@
 //! Kafka consumer); the output of a non-transactional stage is sent
 //! fire-and-forget (`acks=0`); processing never fails.
 
-use crate::broker::{Acks, FetchError, LogMsg, Transaction};
 use crate::dist::{Dist, Sampler};
 use crate::engine::{Component, Ctx, Timer};
 use crate::ledger::DomainId;
 use crate::message::{Msg, MsgId, NodeId, Record};
+use crate::protocol::{Acks, FetchError, LogMsg, Transaction};
 use crate::time::{Duration, Time};
 use std::collections::{BTreeMap, VecDeque};
 

@@ -33,9 +33,9 @@
 //! messages produced so far is kept, so a restarted producer resumes its
 //! workload rather than starting it again.
 
-use crate::broker::{Acks, LogMsg, QueueMsg};
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, MsgId, NodeId, Record};
+use crate::protocol::{Acks, LogMsg, QueueMsg};
 use crate::rng::{unit, SimRng};
 use crate::time::{ms_to_ns, Duration, Time, NS_PER_S};
 use crate::timers::Deadlines;

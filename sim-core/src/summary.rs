@@ -3,7 +3,7 @@
 //! rename or remove them.
 
 use crate::engine::RunOutput;
-use crate::expect::{self, Outcome};
+use crate::expect::{self, Keys, Outcome};
 use crate::ledger::{Counts, DomainCounts};
 use crate::metrics::LatencySummary;
 use crate::net::NetStats;
@@ -151,4 +151,28 @@ fn ordered<S: Serializer>(v: &[(String, VariantSummary)], s: S) -> Result<S::Ok,
         map.serialize_entry(k, val)?;
     }
     map.end()
+}
+
+/// The keys an expectation may name, read off the summary's own shape.
+pub fn expectation_keys() -> Keys {
+    let summary = serde_json::to_value(VariantSummary::default()).unwrap_or_default();
+    let domain = serde_json::to_value(DomainCounts::default()).unwrap_or_default();
+    Keys::of(&summary, &domain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expectations_may_name_every_numeric_key_of_the_summary() {
+        let keys = expectation_keys();
+        for key in ["lost", "duplicated", "latency_ms.p99", "throughput_per_s", "run.events"] {
+            assert!(keys.known.iter().any(|k| k == key), "{key} is missing from {:?}", keys.known);
+        }
+        assert!(keys.per_domain.iter().any(|k| k == "latency_ms.p999"));
+        let check = |e: &str| expect::check_all_in(&[e.to_string()], &keys, None);
+        assert!(check("latency_ms.p99 < 10").is_ok());
+        assert!(check("lots == 0").is_err());
+    }
 }

@@ -6,12 +6,10 @@
 
 mod log;
 mod queue;
-pub mod queue_protocol;
 
-pub use log::protocol::{Acks, FetchError, LogMsg, Transaction};
+pub use crate::protocol::{publish, Acks, FetchError, LogMsg, QueueMsg, Transaction};
 pub use log::{key_partition, Assignor, GroupInfo, LogBroker, LogSpec, TopicSpec};
 pub use queue::{QueueBroker, QueueSpec, SubscriptionSpec};
-pub use queue_protocol::{publish, QueueMsg};
 
 use crate::units::Millis;
 use serde::{Deserialize, Serialize};

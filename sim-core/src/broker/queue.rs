@@ -70,9 +70,9 @@
 //! gets every message), per-message TTL, and delayed retries (a nacked
 //! message is available again at once).
 
-use super::queue_protocol::QueueMsg;
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, MsgId, NodeId, Notice, Record};
+use crate::protocol::QueueMsg;
 use crate::time::{ms_to_ns, Duration, Time};
 use crate::timers::Deadlines;
 use crate::units::Millis;

@@ -468,11 +468,12 @@ impl Scenario {
             }
             // The base's expectations are the base's fault; the variant's are the variant's.
             let variant_path = vec!["variants".to_string(), v.name.clone(), "expect".to_string()];
+            let keys = crate::summary::expectation_keys();
             for (exprs, path, variant) in [
                 (&config.expect, vec!["expect".to_string()], None),
                 (&v.expect, variant_path, self.declared.then(|| v.name.clone())),
             ] {
-                if let Err((index, message)) = crate::expect::check_all_in(exprs, Some(&domains)) {
+                if let Err((index, message)) = crate::expect::check_all_in(exprs, &keys, Some(&domains)) {
                     let mut at = path.clone();
                     at.push(index.to_string());
                     return Err(ScenarioError {

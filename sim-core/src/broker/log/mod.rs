@@ -31,7 +31,6 @@
 
 mod group;
 mod partition;
-pub mod protocol;
 
 pub use group::{Assignor, GroupInfo};
 
@@ -40,11 +39,11 @@ use crate::engine::{Component, Ctx, Timer};
 use crate::ledger::DomainId;
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::net::NodeFault;
+use crate::protocol::{Acks, FetchError, LogMsg};
 use crate::time::{ms_to_ns, Duration, Time};
 use crate::units::Millis;
 use group::Group;
 use partition::{Early, Entry, Parked, Partition, Waiter};
-use protocol::{Acks, FetchError, LogMsg};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -48,7 +48,7 @@ pub(super) struct Idem {
 /// A produce held until its sequence number comes up.
 pub(super) struct Early {
     pub rec: Record,
-    pub acks: crate::broker::Acks,
+    pub acks: crate::protocol::Acks,
     pub attempt: u32,
 }
 

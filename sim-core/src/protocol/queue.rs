@@ -6,8 +6,8 @@
 //! Left out: channels, exchanges and routing keys (a broker's subscriptions
 //! each get every publish), and basic.get (delivery is push only).
 
+use super::{MsgId, Observed, Protocol, Record};
 use crate::digest::Digest;
-use crate::message::{MsgId, Observed, Protocol, Record};
 
 /// A message of the queue protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,9 +7,9 @@
 //! metadata requests (clients know the topic layout), and the transaction
 //! coordinator's two-phase protocol (a transaction is one request).
 
-use crate::broker::queue_protocol::fold_ack;
+use super::queue::fold_ack;
+use super::{MsgId, Observed, Protocol, Record};
 use crate::digest::Digest;
-use crate::message::{MsgId, Observed, Protocol, Record};
 
 /// How much replication a log producer waits for before its ack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,165 @@
+//! The envelope every message travels in, and what the engine and the
+//! ledger may know of a message without understanding it.
+//!
+//! Each protocol is its own type, in its own module here: the queue
+//! protocol ([`QueueMsg`]: publish, deliver, ack, subscribe), spoken by
+//! producers, consumers, clients and the queue broker; the log protocol
+//! ([`LogMsg`]: produce, fetch, commit, group membership, transactions),
+//! spoken by producers, group members and the log broker; and connection
+//! notices ([`Notice`]), which the engine itself sends. [`Msg`] only wraps
+//! one of them. (The protocols sit here rather than in the broker modules
+//! because several kinds of component speak each; a protocol spoken by one
+//! kind only can live in that kind's module.)
+//!
+//! The engine moves messages without looking inside them. What it needs
+//! (a name for traces, the words for the digest) and what the ledger needs
+//! (which produced messages a message carries while it is on the wire, and
+//! what its arrival proves: an ack reached a producer, a record reached a
+//! consumer) each protocol says through the [`Protocol`] trait, with
+//! exhaustive matches: a new message that carries records does not compile
+//! until it says so.
+//!
+//! Left out: message sizes (links have no bandwidth model yet).
+
+use crate::digest::Digest;
+
+pub mod log;
+pub mod queue;
+
+pub use log::{Acks, FetchError, LogMsg, Transaction};
+pub use queue::{publish, QueueMsg};
+
+/// Global identity of one produced message, assigned by the ledger in
+/// production order (0, 1, 2, ...).
+pub type MsgId = u64;
+
+/// Index of a node (component) in the simulation, in topology order.
+pub type NodeId = u32;
+
+/// The part of a produced message every hop carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record {
+    /// The ledger's identity for the message.
+    pub id: MsgId,
+    /// The message key (ordering is judged within a key).
+    pub key: u64,
+}
+
+/// What the arrival of a message proves to the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed {
+    /// A broker's acceptance of produced message `.0` reached its producer.
+    Acked(MsgId),
+    /// Produced message `.0` reached a consumer (in the receiver's domain).
+    Delivered(MsgId),
+}
+
+/// What every protocol tells the engine and the ledger about its messages.
+pub trait Protocol {
+    /// A short name for traces ("publish", "fetch", ...).
+    fn name(&self) -> &'static str;
+    /// The produced message this concerns, if any (for traces).
+    fn id(&self) -> Option<MsgId>;
+    /// Folds a code and every field into `digest`, so that two histories
+    /// that differ in any message differ in digest.
+    fn fold(&self, digest: &mut Digest);
+    /// Appends the produced messages this carries as payload: while it is
+    /// on the wire they are in flight, not lost.
+    fn carried(&self, out: &mut Vec<MsgId>);
+    /// Tells `see` what its arrival proves, if anything.
+    fn observe(&self, see: &mut impl FnMut(Observed));
+}
+
+/// Notices the engine sends on behalf of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// The sender's process died, so its connections closed: sent to every
+    /// node it had sent to (as a TCP reset would tell them). The network may
+    /// delay or lose it like any message.
+    PeerDown,
+}
+
+impl Protocol for Notice {
+    fn name(&self) -> &'static str {
+        match self {
+            Notice::PeerDown => "peer-down",
+        }
+    }
+    fn id(&self) -> Option<MsgId> {
+        None
+    }
+    fn fold(&self, digest: &mut Digest) {
+        match self {
+            Notice::PeerDown => digest.add(9),
+        }
+    }
+    fn carried(&self, _out: &mut Vec<MsgId>) {}
+    fn observe(&self, _see: &mut impl FnMut(Observed)) {}
+}
+
+/// A message in flight between two nodes: one protocol's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    /// The queue protocol.
+    Queue(QueueMsg),
+    /// The log protocol.
+    Log(LogMsg),
+    /// A connection notice.
+    Notice(Notice),
+}
+
+impl From<QueueMsg> for Msg {
+    fn from(m: QueueMsg) -> Self {
+        Msg::Queue(m)
+    }
+}
+
+impl From<LogMsg> for Msg {
+    fn from(m: LogMsg) -> Self {
+        Msg::Log(m)
+    }
+}
+
+impl From<Notice> for Msg {
+    fn from(m: Notice) -> Self {
+        Msg::Notice(m)
+    }
+}
+
+/// Calls `$body` with `$m` bound to the protocol message inside `$msg`.
+macro_rules! each_protocol {
+    ($msg:expr, $m:ident => $body:expr) => {
+        match $msg {
+            Msg::Queue($m) => $body,
+            Msg::Log($m) => $body,
+            Msg::Notice($m) => $body,
+        }
+    };
+}
+
+impl Protocol for Msg {
+    #[inline]
+    fn name(&self) -> &'static str {
+        each_protocol!(self, m => m.name())
+    }
+    #[inline]
+    fn id(&self) -> Option<MsgId> {
+        each_protocol!(self, m => m.id())
+    }
+    #[inline]
+    fn fold(&self, digest: &mut Digest) {
+        each_protocol!(self, m => m.fold(digest))
+    }
+    #[inline]
+    fn carried(&self, out: &mut Vec<MsgId>) {
+        each_protocol!(self, m => m.carried(out))
+    }
+    #[inline]
+    fn observe(&self, see: &mut impl FnMut(Observed)) {
+        each_protocol!(self, m => m.observe(see))
+    }
+}
+
+// Every message pays for the largest variant in the event slab: keep it
+// small (box rare, large variants).
+const _: () = assert!(std::mem::size_of::<Msg>() <= 48);
