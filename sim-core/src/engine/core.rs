@@ -47,7 +47,7 @@ impl Core {
         Core {
             seed,
             stores: Stores::default(),
-            queue: EventQueue::new(n),
+            queue: EventQueue::new(),
             net,
             ledger: Ledger::default(),
             node_requests: Vec::new(),
