@@ -33,6 +33,9 @@ use crate::message::{Acks, FetchError, Msg, MsgId, NodeId, Record, Transaction};
 use crate::time::{Duration, Time};
 use std::collections::{BTreeMap, VecDeque};
 
+mod kind;
+pub use kind::{LogConsumerKind, LogConsumerSpec};
+
 const TAG_PROCESS: u64 = 1;
 const TAG_TICK: u64 = 2;
 const TAG_TXN_RETRY: u64 = 3;
