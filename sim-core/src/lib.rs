@@ -10,6 +10,8 @@
 //! - [`net`]: links, latency, loss, duplication, partitions, crashes;
 //! - [`producer`], [`broker`], [`consumer`], [`log_consumer`]: the components;
 //! - [`client`]: request/response clients (async RPC over two queues);
+//! - [`kind`]: what a component kind owns (its table, checks, construction);
+//! - [`registry`]: the kinds a scenario may use, built-in or registered;
 //! - [`ledger`]: the omniscient record that counts lost, duplicated and
 //!   reordered messages;
 //! - [`metrics`]: histograms, counters, time series;
