@@ -2,6 +2,7 @@
 //! thread, measured on the wall clock (here in the CLI, never in sim-core).
 
 use anyhow::{Context, Result};
+use sim_core::producer::ProducerSpec;
 use sim_core::scenario::{run_config, Scenario};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,7 +42,7 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode> {
     let mut scenario = Scenario::parse(&file.display().to_string(), &text)?;
     let mut sets = args.set.clone();
     if let Some(n) = args.messages {
-        sets.extend(scenario.config.producers.keys().map(|p| format!("producers.{p}.messages={n}")));
+        sets.extend(scenario.config.specs::<ProducerSpec>().map(|(p, _)| format!("producers.{p}.messages={n}")));
     }
     scenario.set_overrides(&sets)?;
     let seed = args.seed.unwrap_or(scenario.config.seed);

@@ -8,7 +8,8 @@
 //! wait 0.75% (4M): the 2% and 3% acceptance bounds are 2.8 to 4 standard
 //! errors wide.
 
-use sim_core::producer::Arrival;
+use sim_core::consumer::ConsumerSpec;
+use sim_core::producer::{Arrival, ProducerSpec};
 use sim_core::scenario::{run_config, Config, Scenario};
 use sim_core::summary::VariantSummary;
 
@@ -27,12 +28,12 @@ fn run(config: &Config, seed: u64) -> VariantSummary {
 
 /// (arrival rate per ms, mean service ms, servers) read from the file.
 fn parameters(c: &Config) -> (f64, f64, u32) {
-    let p = c.producers.values().next().unwrap();
+    let (_, p) = c.specs::<ProducerSpec>().next().unwrap();
     let lambda = match &p.arrival {
         Arrival::Poisson { rate_per_s } => rate_per_s.0 / 1000.0,
         other => panic!("not a Poisson arrival: {other:?}"),
     };
-    let k = c.consumers.values().next().unwrap();
+    let (_, k) = c.specs::<ConsumerSpec>().next().unwrap();
     (lambda, k.processing.mean_ms(), k.concurrency)
 }
 

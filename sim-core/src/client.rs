@@ -35,71 +35,14 @@
 
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, MsgId, NodeId, Record};
-use crate::producer::{Arrival, Keys, Workload};
+use crate::producer::Workload;
 use crate::protocol::{publish, QueueMsg};
 use crate::time::{ms_to_ns, Duration, Time};
 use crate::timers::Deadlines;
-use crate::units::Millis;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A client as written in a scenario file (`[clients.NAME]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientSpec {
-    /// The broker it sends requests to.
-    pub target: String,
-    /// The broker it reads responses from (its own).
-    pub responses: String,
-    /// When requests are made.
-    pub arrival: Arrival,
-    /// How many requests to make; unlimited when absent (then the run
-    /// needs a `run.duration_ms`).
-    #[serde(default)]
-    pub messages: Option<u64>,
-    /// Which keys requests carry.
-    #[serde(default)]
-    pub keys: Keys,
-    /// How long an attempt waits for its response (default 1 s).
-    #[serde(default = "default_timeout")]
-    pub timeout_ms: Millis,
-    /// How many times a timed-out request is sent again (default 0).
-    #[serde(default)]
-    pub retries: u32,
-    /// Pause between a timeout and the retry (default 0).
-    #[serde(default)]
-    pub retry_backoff_ms: Millis,
-    /// Unacknowledged responses the response broker may push at once (default 100).
-    #[serde(default = "default_prefetch")]
-    pub prefetch: u32,
-    /// How long to wait for the response broker to confirm the
-    /// subscription before asking again (default 1 s).
-    #[serde(default = "default_resubscribe")]
-    pub resubscribe_ms: Millis,
-    /// The effect domain of the client's effect (a response received).
-    /// Default: `responses`.
-    #[serde(default)]
-    pub domain: Option<String>,
-}
-
-impl ClientSpec {
-    /// The name of this client's effect domain.
-    pub fn domain_name(&self) -> String {
-        self.domain.clone().unwrap_or_else(|| "responses".to_string())
-    }
-}
-
-fn default_timeout() -> Millis {
-    Millis(1000.0)
-}
-
-fn default_prefetch() -> u32 {
-    100
-}
-
-fn default_resubscribe() -> Millis {
-    Millis(1000.0)
-}
+mod kind;
+pub use kind::{ClientKind, ClientSpec};
 
 /// A client's timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

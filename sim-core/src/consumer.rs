@@ -63,149 +63,20 @@
 //! (the network model has no transport-level dedup). Transactional
 //! read-process-write comes with the log broker.
 
-use crate::dist::{Dist, Sampler};
+use crate::dist::Sampler;
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::protocol::{publish, QueueMsg};
 use crate::rng::chance;
 use crate::time::{ms_to_ns, Duration, Time};
 use crate::timers::Deadlines;
-use crate::units::{Millis, Probability};
+use crate::units::Millis;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
-/// A consumer as written in a scenario file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConsumerSpec {
-    /// The broker it subscribes to.
-    pub source: String,
-    /// How long processing one message takes.
-    pub processing: Dist,
-    /// Messages processed at once (servers, in queueing terms).
-    #[serde(default = "one")]
-    pub concurrency: u32,
-    /// Unacked deliveries the broker may push ahead; defaults to `concurrency`.
-    #[serde(default)]
-    pub prefetch: Option<u32>,
-    /// How long to wait for the broker to confirm a subscription before
-    /// asking again.
-    #[serde(default = "default_resubscribe")]
-    pub resubscribe_ms: Millis,
-    /// When to ack: after the effect (at-least-once) or on receipt (at-most-once).
-    #[serde(default)]
-    pub ack: AckTiming,
-    /// Whether the effect is deduplicated by message id.
-    #[serde(default)]
-    pub effect: Effect,
-    /// Probability that one processing attempt fails (transient failure).
-    #[serde(default)]
-    pub failure_probability: Probability,
-    /// Probability that a message is poison: it fails every time (permanent failure).
-    #[serde(default)]
-    pub poison_probability: Probability,
-    /// The dedup store of an idempotent effect; consumers naming the same
-    /// store share it. Default: one store per source broker (per
-    /// subscription of a fan-out broker, per group of a log broker).
-    #[serde(default)]
-    pub dedup_store: Option<String>,
-    /// The effect domain this consumer's effect belongs to (see the
-    /// ledger): consumers of one domain change the same state, and every
-    /// message must take effect once in every domain. Default: the group's
-    /// name for a log consumer, else the subscription's name, else `default`.
-    #[serde(default)]
-    pub domain: Option<String>,
-    /// After the effect, publish the same record (same id and key) to this
-    /// queue broker: a service that changes X and must tell B to change Y,
-    /// or a server that replies on a response queue.
-    #[serde(default)]
-    pub forward_to: Option<String>,
-    /// Whether a forward waits for the next broker's ack (default: fire-and-forget).
-    #[serde(default)]
-    pub forward_acks: ForwardAcks,
-    /// How long a forward waits for the broker's ack before the attempt
-    /// fails (default 1 s; with `forward_acks = "broker"`).
-    #[serde(default)]
-    pub forward_ack_timeout_ms: Option<Millis>,
-    /// How many times a failed forward is sent again (default 0; the outbox
-    /// relay retries until acked).
-    #[serde(default)]
-    pub forward_retries: Option<u32>,
-    /// Pause between a failed forward attempt and the next (default 0).
-    #[serde(default)]
-    pub forward_retry_backoff_ms: Option<Millis>,
-    /// Time from the local commit to the forward leaving: the window in
-    /// which a crash separates the two steps (default 0).
-    #[serde(default)]
-    pub forward_delay: Dist,
-    /// Transactional outbox: the forward is recorded in the same local
-    /// transaction as the effect (durable), and a relay publishes it until
-    /// the broker acks it.
-    #[serde(default)]
-    pub outbox: bool,
-    /// The subscription it reads, when its source broker fans out (one of
-    /// the broker's `subscriptions`); consumers of one subscription compete
-    /// for its messages.
-    #[serde(default)]
-    pub subscription: Option<String>,
-    /// Log brokers: the topic to read.
-    #[serde(default)]
-    pub topic: Option<String>,
-    /// Log brokers: the consumer group (default `group`).
-    #[serde(default)]
-    pub group: Option<String>,
-    /// Log brokers: most records per fetch (default 500).
-    #[serde(default)]
-    pub max_poll_records: Option<u32>,
-    /// Log brokers, with `ack = "auto"`: how often offsets are committed
-    /// (default 5 s).
-    #[serde(default)]
-    pub auto_commit_interval_ms: Option<Millis>,
-    /// Log brokers: how the group shares partitions among its members
-    /// (default range).
-    #[serde(default)]
-    pub assignment: Option<crate::broker::Assignor>,
-    /// Log brokers: a topic of the same broker to write each processed
-    /// record to (a read-process-write stage).
-    #[serde(default)]
-    pub output_topic: Option<String>,
-    /// Log brokers: write the output and commit the offsets in one
-    /// transaction.
-    #[serde(default)]
-    pub transactional: bool,
-    /// Log brokers: how often the member heartbeats to its group
-    /// (default 300 ms).
-    #[serde(default)]
-    pub heartbeat_interval_ms: Option<Millis>,
-}
-
-impl ConsumerSpec {
-    /// The consumer group of a log consumer (default `group`).
-    pub fn group_name(&self) -> String {
-        self.group.clone().unwrap_or_else(|| "group".to_string())
-    }
-
-    /// The name of this consumer's effect domain: `domain`, else its
-    /// subscription's name (each subscriber keeps its own state), else
-    /// `default`.
-    pub fn domain_name(&self) -> String {
-        self.domain.clone().or_else(|| self.subscription.clone()).unwrap_or_else(|| "default".to_string())
-    }
-}
-
-impl ConsumerSpec {
-    /// The name of the dedup store this consumer uses, if its effect is
-    /// idempotent: `dedup_store`, or else the name of its source broker
-    /// (`BROKER/SUBSCRIPTION` for a subscriber: each subscription gets
-    /// every message, so subscribers must not share a store).
-    pub fn store_name(&self) -> Option<String> {
-        let default = || match &self.subscription {
-            Some(sub) => format!("{}/{sub}", self.source),
-            None => self.source.clone(),
-        };
-        (self.effect == Effect::Idempotent).then(|| self.dedup_store.clone().unwrap_or_else(default))
-    }
-}
+mod kind;
+pub(crate) use kind::{check_effect, check_source};
+pub use kind::{ConsumerKind, ConsumerSpec};
 
 /// When a consumer acks a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -244,14 +115,6 @@ pub enum Effect {
     Plain,
     /// Apply it only if the message's id is not yet in the dedup store.
     Idempotent,
-}
-
-fn one() -> u32 {
-    1
-}
-
-fn default_resubscribe() -> Millis {
-    Millis(1000.0)
 }
 
 /// A consumer's timers.

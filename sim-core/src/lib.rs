@@ -12,6 +12,8 @@
 //! - [`store`]: state that outlives components (dedup stores);
 //! - [`producer`], [`broker`], [`consumer`], [`log_consumer`]: the components;
 //! - [`client`]: request/response clients (async RPC over two queues);
+//! - [`kind`]: what a component kind owns (its table, checks, construction);
+//! - [`registry`]: the kinds a scenario may use, built-in or registered;
 //! - [`ledger`]: the omniscient record that counts lost, duplicated and
 //!   reordered messages;
 //! - [`metrics`]: histograms, counters, time series;
@@ -31,6 +33,7 @@ pub mod digest;
 pub mod dist;
 pub mod engine;
 pub mod expect;
+pub mod kind;
 pub mod ledger;
 pub mod log_consumer;
 pub mod message;
@@ -38,6 +41,7 @@ pub mod metrics;
 pub mod net;
 pub mod producer;
 pub mod protocol;
+pub mod registry;
 pub mod rng;
 pub mod scenario;
 pub mod store;

@@ -34,6 +34,9 @@ use crate::protocol::{Acks, FetchError, LogMsg, Transaction};
 use crate::time::{Duration, Time};
 use std::collections::{BTreeMap, VecDeque};
 
+mod kind;
+pub use kind::{LogConsumerKind, LogConsumerSpec};
+
 /// A group member's timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogConsumerTimer {

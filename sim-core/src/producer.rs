@@ -43,53 +43,9 @@ use crate::units::{Millis, Positive, Rate, RateOrZero};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
-/// A producer as written in a scenario file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProducerSpec {
-    /// The broker it sends to.
-    pub target: String,
-    /// When messages are produced.
-    pub arrival: Arrival,
-    /// How many messages to produce; unlimited when absent (then the run
-    /// needs a `run.duration_ms`).
-    #[serde(default)]
-    pub messages: Option<u64>,
-    /// Which keys messages carry.
-    #[serde(default)]
-    pub keys: Keys,
-    /// Fire-and-forget, or wait for the broker's ack.
-    #[serde(default)]
-    pub acks: AckMode,
-    /// How long to wait for an ack before the attempt counts as failed.
-    #[serde(default = "default_ack_timeout")]
-    pub ack_timeout_ms: Millis,
-    /// How many times to resend after a timeout or a refusal (default 0;
-    /// an idempotent producer resends until acked).
-    #[serde(default)]
-    pub retries: Option<u32>,
-    /// Pause before each resend.
-    #[serde(default)]
-    pub retry_backoff_ms: Millis,
-    /// Most messages awaiting an ack at once (with `acks = "broker"`); the
-    /// rest wait in the producer's buffer. Unlimited when absent.
-    #[serde(default)]
-    pub max_in_flight: Option<u32>,
-    /// Longest time, from production, that the producer keeps trying to
-    /// send a message (with `acks = "broker"`); unlimited when absent.
-    #[serde(default)]
-    pub delivery_timeout_ms: Option<Millis>,
-    /// Idempotent producer: every send carries a session epoch and sequence
-    /// number, and the broker appends each message once and in order.
-    #[serde(default)]
-    pub idempotent: bool,
-    /// The topic to write to, when the target is a log broker.
-    #[serde(default)]
-    pub topic: Option<String>,
-    /// How a log producer picks a record's partition.
-    #[serde(default)]
-    pub partitioner: Partitioner,
-}
+mod kind;
+pub(crate) use kind::check_keys;
+pub use kind::{ProducerKind, ProducerSpec};
 
 /// How a producer picks the partition of a record (log brokers only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -109,10 +65,6 @@ pub struct LogTarget {
     pub topic: u16,
     /// Partitions of the topic.
     pub partitions: u32,
-}
-
-fn default_ack_timeout() -> Millis {
-    Millis(1000.0)
 }
 
 /// An arrival process.

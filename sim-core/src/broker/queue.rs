@@ -75,69 +75,10 @@ use crate::message::{Msg, MsgId, NodeId, Notice, Record};
 use crate::protocol::QueueMsg;
 use crate::time::{ms_to_ns, Duration, Time};
 use crate::timers::Deadlines;
-use crate::units::Millis;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
-/// A queue broker as written in a scenario file (read through the broker
-/// table in `broker/mod.rs`, which fills in these defaults).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct QueueSpec {
-    /// Most messages a queue holds (waiting, not counting unacked); unbounded when absent.
-    pub capacity: Option<u64>,
-    /// Whether the queue survives a crash of the broker (default true).
-    pub durable: bool,
-    /// How long a consumer may hold a delivery without acking before the
-    /// broker cancels it and takes back all it holds (default 30 s).
-    pub redelivery_timeout_ms: Millis,
-    /// Deliveries without an ack after which a message is dead-lettered
-    /// instead of delivered again; unlimited when absent.
-    pub max_deliveries: Option<u32>,
-    /// How long a message may wait, from its publication, before it expires.
-    pub ttl_ms: Option<Millis>,
-    /// The broker that receives dead and expired messages; none means they
-    /// are discarded.
-    pub dead_letter: Option<String>,
-    /// Fan-out: one queue per subscription, each getting a copy of every
-    /// publish. Empty (the default) means point-to-point: one queue.
-    pub subscriptions: BTreeMap<String, SubscriptionSpec>,
-}
-
-impl Default for QueueSpec {
-    fn default() -> Self {
-        QueueSpec {
-            capacity: None,
-            durable: true,
-            redelivery_timeout_ms: Millis(30_000.0),
-            max_deliveries: None,
-            ttl_ms: None,
-            dead_letter: None,
-            subscriptions: BTreeMap::new(),
-        }
-    }
-}
-
-/// One subscription of a fan-out broker, as written in its `subscriptions`
-/// table: `email = { durable = true }`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SubscriptionSpec {
-    /// Whether its queue outlives its consumers (default true): it exists
-    /// from the start and keeps what is published while none of them is
-    /// connected. A non-durable one exists only while one is connected.
-    #[serde(default = "yes")]
-    pub durable: bool,
-}
-
-impl Default for SubscriptionSpec {
-    fn default() -> Self {
-        SubscriptionSpec { durable: true }
-    }
-}
-
-fn yes() -> bool {
-    true
-}
+mod kind;
+pub use kind::{QueueBrokerKind, QueueReaders, QueueSpec, SubscriptionSpec};
 
 /// A queue broker's timers, each for one queue (numbered in subscription
 /// order; a point-to-point broker has queue 0 only).

@@ -322,8 +322,8 @@ pub trait Component {
 }
 
 /// A component as the engine holds it: [`Component`] with its timer type
-/// erased. Every `Component` is a `Node`; make one with [`boxed`].
-pub trait Node {
+/// erased. Every `Component` is one; make one with [`boxed`].
+pub trait DynComponent {
     #[doc(hidden)]
     fn start(&mut self, p: Parts);
     #[doc(hidden)]
@@ -348,7 +348,7 @@ pub trait Node {
     fn timer_name(&self, word: u64) -> String;
 }
 
-impl<C: Component> Node for C {
+impl<C: Component> DynComponent for C {
     fn start(&mut self, p: Parts) {
         Component::start(self, &mut Ctx::new(p));
     }
@@ -391,6 +391,6 @@ impl<C: Component> Node for C {
 }
 
 /// Boxes a component for the engine.
-pub fn boxed<C: Component + 'static>(component: C) -> Box<dyn Node> {
+pub fn boxed<C: Component + 'static>(component: C) -> Box<dyn DynComponent> {
     Box::new(component)
 }

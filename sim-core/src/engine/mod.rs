@@ -34,7 +34,7 @@ mod queue;
 
 use self::core::Core;
 use context::Sink;
-pub use context::{boxed, Component, Ctx, NoTimer, Node, Parts, Timer};
+pub use context::{boxed, Component, Ctx, DynComponent, NoTimer, Parts, Timer};
 pub use effect::{Effect, Fact, Metric};
 pub use harness::{Emitted, Harness};
 use queue::Ev;
@@ -137,7 +137,7 @@ enum FaultState {
 /// A simulation ready to run.
 pub struct Engine {
     names: Vec<String>,
-    nodes: Vec<Box<dyn Node>>,
+    nodes: Vec<Box<dyn DynComponent>>,
     rngs: Vec<SimRng>,
     core: Core,
     faults: Vec<(Fault, FaultState)>,
@@ -166,13 +166,13 @@ impl Engine {
     /// derived from (`seed`, its name).
     pub fn new(
         seed: u64,
-        nodes: Vec<(String, Box<dyn Node>)>,
+        nodes: Vec<(String, Box<dyn DynComponent>)>,
         network: Network,
         faults: Vec<Fault>,
         limits: RunLimits,
     ) -> Self {
         let n = nodes.len();
-        let (names, nodes): (Vec<String>, Vec<Box<dyn Node>>) = nodes.into_iter().unzip();
+        let (names, nodes): (Vec<String>, Vec<Box<dyn DynComponent>>) = nodes.into_iter().unzip();
         let rngs = names.iter().map(|name| stream(seed, &format!("node:{name}"))).collect();
         let producers_active = nodes.iter().filter(|c| c.is_producer()).count();
         let n_faults = faults.len();
@@ -238,7 +238,7 @@ impl Engine {
     /// Calls one handler of `node`; the effects it emits are applied as
     /// they come, and the nodes it starts or stops once it returns.
     #[inline]
-    fn dispatch(&mut self, node: NodeId, handler: impl FnOnce(&mut dyn Node, Parts)) {
+    fn dispatch(&mut self, node: NodeId, handler: impl FnOnce(&mut dyn DynComponent, Parts)) {
         let i = node as usize;
         let core = &mut self.core;
         let parts = Parts { now: self.now, me: node, rng: &mut self.rngs[i], sink: Sink::Engine(core) };

@@ -6,15 +6,21 @@
 //! extra `expect` lines, and a `set` table whose keys (dotted paths) override
 //! the base. Command-line `--set path=value` overrides apply on top of every
 //! variant. Every error names the file, the line and the field.
+//!
+//! The node tables (`[producers.NAME]`, ...) are read, checked and built by
+//! their kinds, which a [`Registry`] lists: [`Scenario::parse`] uses the
+//! built-in kinds, [`Scenario::parse_with`] a registry of your own.
 
 mod build;
+mod read;
 mod schema;
 mod validate;
-mod validate_log;
 
 pub use build::{build_engine, run_config};
 pub use schema::{Config, FaultSpec, LinkSpec, NetworkSpec, RunSpec};
 
+use crate::kind::Invalid;
+use crate::registry::Registry;
 use std::fmt;
 use std::ops::Range;
 use toml::{Table, Value};
@@ -90,6 +96,8 @@ pub struct Scenario {
     /// Whether the file declares variants (else there is one, `default`).
     declared: bool,
     overrides: Vec<(String, Value)>,
+    /// The kinds its node tables are read with.
+    registry: Registry,
     /// The base configuration (no variant, no override).
     pub config: Config,
 }
@@ -287,8 +295,15 @@ fn is_prefix(a: &[String], b: &[String]) -> bool {
 }
 
 impl Scenario {
-    /// Reads and validates the scenario in `text`; `file` names it in errors.
+    /// Reads and validates the scenario in `text`, with the built-in kinds;
+    /// `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse_with(file, text, Registry::builtin())
+    }
+
+    /// Reads and validates the scenario in `text`, its nodes being of the
+    /// kinds of `registry`; `file` names it in errors.
+    pub fn parse_with(file: &str, text: &str, registry: Registry) -> Result<Scenario, ScenarioError> {
         let err = |line: Option<usize>, field: Option<String>, message: String| ScenarioError {
             file: file.to_string(),
             line,
@@ -301,76 +316,21 @@ impl Scenario {
             err(line, None, format!("invalid TOML: {}", e.message().trim()))
         })?;
         let doc = toml_edit::ImDocument::parse(text).map_err(|e| err(None, None, e.to_string()))?;
-        let at = |path: &[&str]| {
-            let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
-            span_of(&doc, &path).map(|s| line_of(text, s.start))
-        };
+        let line_at = |path: &[String]| span_of(&doc, path).map(|s| line_of(text, s.start));
         let mut variants = Vec::new();
         match base.remove("variants") {
             None => {}
             Some(Value::Table(vs)) => {
                 for (name, v) in vs {
-                    let Value::Table(mut v) = v else {
-                        return Err(err(
-                            at(&["variants", &name]),
-                            Some(format!("variants.{name}")),
-                            "expected a table with `description`, `expect` and `set`".into(),
-                        ));
-                    };
-                    let field = |k: &str| Some(format!("variants.{name}.{k}"));
-                    let description = match v.remove("description") {
-                        None => String::new(),
-                        Some(Value::String(s)) => s,
-                        Some(_) => {
-                            return Err(err(
-                                at(&["variants", &name, "description"]),
-                                field("description"),
-                                "expected a string".into(),
-                            ))
-                        }
-                    };
-                    let expect = match v.remove("expect") {
-                        None => Vec::new(),
-                        Some(Value::Array(a)) if a.iter().all(Value::is_str) => {
-                            a.into_iter().filter_map(|x| x.as_str().map(str::to_string)).collect()
-                        }
-                        Some(_) => {
-                            return Err(err(
-                                at(&["variants", &name, "expect"]),
-                                field("expect"),
-                                "expected a list of strings such as [\"lost == 0\"]".into(),
-                            ))
-                        }
-                    };
-                    let mut set = Vec::new();
-                    match v.remove("set") {
-                        None => {}
-                        Some(Value::Table(t)) => {
-                            let item = doc.get("variants").and_then(|v| v.get(&name)).and_then(|v| v.get("set"));
-                            if let Some(item) = item {
-                                flatten_set(item, &t, &mut set);
-                            }
-                        }
-                        Some(_) => {
-                            return Err(err(
-                                at(&["variants", &name, "set"]),
-                                field("set"),
-                                "expected a table of overrides".into(),
-                            ))
-                        }
-                    }
-                    if let Some((k, _)) = v.iter().next() {
-                        return Err(err(
-                            at(&["variants", &name, k]),
-                            field(k),
-                            format!("unknown key `{k}`, expected one of `description`, `expect`, `set`"),
-                        ));
-                    }
-                    variants.push(Variant { name, description, expect, set });
+                    let item = doc.get("variants").and_then(|v| v.get(&name)).and_then(|v| v.get("set"));
+                    let variant = read_variant(name, v, item)
+                        .map_err(|(path, message)| err(line_at(&path), Some(path.join(".")), message))?;
+                    variants.push(variant);
                 }
             }
             Some(_) => {
-                return Err(err(at(&["variants"]), Some("variants".into()), "expected tables `[variants.NAME]`".into()))
+                let line = line_at(&["variants".to_string()]);
+                return Err(err(line, Some("variants".into()), "expected tables `[variants.NAME]`".into()));
             }
         }
         let declared = !variants.is_empty();
@@ -389,6 +349,7 @@ impl Scenario {
             variants,
             declared,
             overrides: Vec::new(),
+            registry,
             config: placeholder_config(),
         };
         scenario.config = scenario.resolve(base, None)?;
@@ -502,28 +463,16 @@ impl Scenario {
         span_of(&doc, path).map(|s| line_of(&self.source, s.start))
     }
 
-    /// Deserializes and validates one merged table, turning any error into
-    /// one that names where the offending field was written.
+    /// Reads and validates one merged table, turning any error into one
+    /// that names where the offending field was written.
     fn resolve(&self, table: Table, variant: Option<&Variant>) -> Result<Config, ScenarioError> {
-        let (path, message) = match serde_path_to_error::deserialize::<_, Config>(Value::Table(table)) {
-            Ok(config) => match validate::validate(&config) {
-                Ok(()) => return Ok(config),
-                Err(e) => e,
-            },
-            Err(e) => {
-                let path: Vec<String> = e
-                    .path()
-                    .iter()
-                    .filter_map(|seg| match seg {
-                        serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
-                        serde_path_to_error::Segment::Map { key } => Some(key.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                (path, e.into_inner().message().to_string())
-            }
-        };
-        Err(self.locate(path, message, variant))
+        let config = read::read(&self.registry, table).and_then(|c| validate::validate(&c).map(|()| c));
+        config.map_err(|Invalid { path, message }| self.locate(path, message, variant))
+    }
+
+    /// The kinds its node tables are read with.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     fn locate(&self, path: Vec<String>, message: String, variant: Option<&Variant>) -> ScenarioError {
@@ -561,7 +510,7 @@ impl Scenario {
     }
 }
 
-/// The effect domains a run of `config` has (as `build` numbers them).
+/// An empty configuration, replaced as soon as the base is read.
 fn placeholder_config() -> Config {
     Config {
         name: String::new(),
@@ -570,11 +519,45 @@ fn placeholder_config() -> Config {
         seed: 1,
         run: RunSpec::default(),
         network: NetworkSpec::default(),
-        producers: Default::default(),
-        brokers: Default::default(),
-        consumers: Default::default(),
         faults: Vec::new(),
         expect: Vec::new(),
-        clients: Default::default(),
+        nodes: Default::default(),
     }
+}
+
+/// Reads one `[variants.NAME]` table; `set_item` is its `set` as the
+/// document writes it (to tell merges from replacements). A refusal names
+/// the path of the offending key.
+fn read_variant(name: String, v: Value, set_item: Option<&toml_edit::Item>) -> Result<Variant, (Vec<String>, String)> {
+    let path = |k: &str| vec!["variants".to_string(), name.clone(), k.to_string()];
+    let Value::Table(mut v) = v else {
+        let message = "expected a table with `description`, `expect` and `set`".to_string();
+        return Err((vec!["variants".to_string(), name.clone()], message));
+    };
+    let description = match v.remove("description") {
+        None => String::new(),
+        Some(Value::String(s)) => s,
+        Some(_) => return Err((path("description"), "expected a string".into())),
+    };
+    let expect = match v.remove("expect") {
+        None => Vec::new(),
+        Some(Value::Array(a)) if a.iter().all(Value::is_str) => {
+            a.into_iter().filter_map(|x| x.as_str().map(str::to_string)).collect()
+        }
+        Some(_) => return Err((path("expect"), "expected a list of strings such as [\"lost == 0\"]".into())),
+    };
+    let mut set = Vec::new();
+    match v.remove("set") {
+        None => {}
+        Some(Value::Table(t)) => {
+            if let Some(item) = set_item {
+                flatten_set(item, &t, &mut set);
+            }
+        }
+        Some(_) => return Err((path("set"), "expected a table of overrides".into())),
+    }
+    if let Some((k, _)) = v.iter().next() {
+        return Err((path(k), format!("unknown key `{k}`, expected one of `description`, `expect`, `set`")));
+    }
+    Ok(Variant { name, description, expect, set })
 }

@@ -1,20 +1,19 @@
 //! The scenario file schema: plain serde structs with units in their names.
-//! A scenario file (after its variant's overrides are merged in)
-//! deserializes straight into [`Config`]. Every field and its default is
+//! A scenario file (after its variant's overrides are merged in) is read
+//! into [`Config`]: its top-level fields with serde, its node tables by
+//! their kinds. Every field and its default is
 //! documented in `docs/scenario-format.md`.
 
-use crate::broker::BrokerSpec;
-use crate::client::ClientSpec;
-use crate::consumer::ConsumerSpec;
 use crate::dist::Dist;
-use crate::producer::ProducerSpec;
+use crate::kind::Topology;
 use crate::units::{Millis, Positive, Probability};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// One fully resolved configuration: the base of a scenario with one
-/// variant's overrides (and any `--set`) applied.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// variant's overrides (and any `--set`) applied. The node tables
+/// (`[producers.NAME]`, `[brokers.NAME]`, ...) are read by their kinds
+/// (see [`crate::registry`]) into its [`Topology`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Short name of the scenario.
@@ -33,50 +32,40 @@ pub struct Config {
     /// The network between nodes.
     #[serde(default)]
     pub network: NetworkSpec,
-    /// Producers, by name.
-    #[serde(default)]
-    pub producers: BTreeMap<String, ProducerSpec>,
-    /// Brokers, by name.
-    #[serde(default)]
-    pub brokers: BTreeMap<String, BrokerSpec>,
-    /// Consumers, by name.
-    #[serde(default)]
-    pub consumers: BTreeMap<String, ConsumerSpec>,
     /// Scheduled faults.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
     /// Expectations checked on every variant (`"lost == 0"`).
     #[serde(default)]
     pub expect: Vec<String>,
-    /// Request/response clients, by name.
-    #[serde(default)]
-    pub clients: BTreeMap<String, ClientSpec>,
+    /// The nodes, read from the sections by their kinds.
+    #[serde(skip)]
+    pub(super) nodes: Topology,
 }
 
 impl Config {
-    /// The effect domain of consumer `c`: its `domain`; else, for a member
-    /// of a log broker's consumer group, the group's name; else its
-    /// subscription's name, or `default`.
-    pub fn consumer_domain(&self, c: &ConsumerSpec) -> String {
-        match (&c.domain, self.brokers.get(&c.source)) {
-            (None, Some(BrokerSpec::Log(_))) => c.group_name(),
-            _ => c.domain_name(),
-        }
+    /// Every node, in id order.
+    pub fn topology(&self) -> &Topology {
+        &self.nodes
     }
 
-    /// The effect domains, in the order they are numbered: each consumer's
-    /// (in name order), then each client's, each named once. A scenario
-    /// without consumers or clients has none (the ledger then has one,
-    /// `default`).
+    /// The spec of node `name`, if it is a `T`
+    /// (`config.spec::<ProducerSpec>("p")`).
+    pub fn spec<T: 'static>(&self, name: &str) -> Option<&T> {
+        self.nodes.spec(name)
+    }
+
+    /// Every node whose spec is a `T`, with its name, in id order.
+    pub fn specs<T: 'static>(&self) -> impl Iterator<Item = (&str, &T)> + '_ {
+        self.nodes.specs()
+    }
+
+    /// The effect domains, in the order they are numbered: each node's that
+    /// applies effects (consumers, then clients, each in name order), each
+    /// named once. A scenario without such nodes has none (the ledger then
+    /// has one, `default`).
     pub fn effect_domains(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        let named = self.consumers.values().map(|c| self.consumer_domain(c));
-        for d in named.chain(self.clients.values().map(|c| c.domain_name())) {
-            if !out.contains(&d) {
-                out.push(d);
-            }
-        }
-        out
+        self.nodes.domains().0
     }
 }
 
@@ -290,6 +279,21 @@ enum FaultKind {
     LeaderCrash,
 }
 
+impl FaultKind {
+    /// Its name in a file, and the fields it takes besides `at_ms` and `until_ms`.
+    fn takes(&self) -> (&'static str, &'static [&'static str]) {
+        match self {
+            FaultKind::Partition => ("partition", &["groups"]),
+            FaultKind::OneWayPartition => ("one-way-partition", &["from", "to"]),
+            FaultKind::Crash => ("crash", &["node"]),
+            FaultKind::Slow => ("slow", &["node", "factor"]),
+            FaultKind::LossSpike => ("loss-spike", &["probability", "nodes"]),
+            FaultKind::ReplicaCrash => ("replica-crash", &["broker", "replica"]),
+            FaultKind::LeaderCrash => ("leader-crash", &["broker", "topic", "partition"]),
+        }
+    }
+}
+
 impl TryFrom<FaultTable> for FaultSpec {
     type Error = String;
 
@@ -311,74 +315,41 @@ impl TryFrom<FaultTable> for FaultSpec {
             topic,
             partition
         );
-        let with = |extra: &[&'static str]| [&["at_ms", "until_ms"][..], extra].concat();
-        let until_ms = t.until_ms;
+        let (name, takes) = t.kind.takes();
+        let w = &format!("a `{name}` fault");
+        only(&p, &[&["at_ms", "until_ms"][..], takes].concat(), w)?;
+        let (at_ms, until_ms) = (need(t.at_ms, "at_ms", w)?, t.until_ms);
         Ok(match t.kind {
-            FaultKind::Partition => {
-                let w = "a `partition` fault";
-                only(&p, &with(&["groups"]), w)?;
-                FaultSpec::Partition {
-                    at_ms: need(t.at_ms, "at_ms", w)?,
-                    until_ms,
-                    groups: need(t.groups, "groups", w)?,
-                }
-            }
+            FaultKind::Partition => FaultSpec::Partition { at_ms, until_ms, groups: need(t.groups, "groups", w)? },
             FaultKind::OneWayPartition => {
-                let w = "a `one-way-partition` fault";
-                only(&p, &with(&["from", "to"]), w)?;
-                FaultSpec::OneWayPartition {
-                    at_ms: need(t.at_ms, "at_ms", w)?,
-                    until_ms,
-                    from: need(t.from, "from", w)?,
-                    to: need(t.to, "to", w)?,
-                }
+                FaultSpec::OneWayPartition { at_ms, until_ms, from: need(t.from, "from", w)?, to: need(t.to, "to", w)? }
             }
-            FaultKind::Crash => {
-                let w = "a `crash` fault";
-                only(&p, &with(&["node"]), w)?;
-                FaultSpec::Crash { at_ms: need(t.at_ms, "at_ms", w)?, until_ms, node: need(t.node, "node", w)? }
-            }
-            FaultKind::Slow => {
-                let w = "a `slow` fault";
-                only(&p, &with(&["node", "factor"]), w)?;
-                FaultSpec::Slow {
-                    at_ms: need(t.at_ms, "at_ms", w)?,
-                    until_ms,
-                    node: need(t.node, "node", w)?,
-                    factor: need(t.factor, "factor", w)?,
-                }
-            }
-            FaultKind::ReplicaCrash => {
-                let w = "a `replica-crash` fault";
-                only(&p, &with(&["broker", "replica"]), w)?;
-                FaultSpec::ReplicaCrash {
-                    at_ms: need(t.at_ms, "at_ms", w)?,
-                    until_ms,
-                    broker: need(t.broker, "broker", w)?,
-                    replica: need(t.replica, "replica", w)?,
-                }
-            }
-            FaultKind::LeaderCrash => {
-                let w = "a `leader-crash` fault";
-                only(&p, &with(&["broker", "topic", "partition"]), w)?;
-                FaultSpec::LeaderCrash {
-                    at_ms: need(t.at_ms, "at_ms", w)?,
-                    until_ms,
-                    broker: need(t.broker, "broker", w)?,
-                    topic: need(t.topic, "topic", w)?,
-                    partition: t.partition.unwrap_or(0),
-                }
-            }
-            FaultKind::LossSpike => {
-                let w = "a `loss-spike` fault";
-                only(&p, &with(&["probability", "nodes"]), w)?;
-                FaultSpec::LossSpike {
-                    at_ms: need(t.at_ms, "at_ms", w)?,
-                    until_ms,
-                    probability: need(t.probability, "probability", w)?,
-                    nodes: t.nodes.unwrap_or_default(),
-                }
-            }
+            FaultKind::Crash => FaultSpec::Crash { at_ms, until_ms, node: need(t.node, "node", w)? },
+            FaultKind::Slow => FaultSpec::Slow {
+                at_ms,
+                until_ms,
+                node: need(t.node, "node", w)?,
+                factor: need(t.factor, "factor", w)?,
+            },
+            FaultKind::ReplicaCrash => FaultSpec::ReplicaCrash {
+                at_ms,
+                until_ms,
+                broker: need(t.broker, "broker", w)?,
+                replica: need(t.replica, "replica", w)?,
+            },
+            FaultKind::LeaderCrash => FaultSpec::LeaderCrash {
+                at_ms,
+                until_ms,
+                broker: need(t.broker, "broker", w)?,
+                topic: need(t.topic, "topic", w)?,
+                partition: t.partition.unwrap_or(0),
+            },
+            FaultKind::LossSpike => FaultSpec::LossSpike {
+                at_ms,
+                until_ms,
+                probability: need(t.probability, "probability", w)?,
+                nodes: t.nodes.unwrap_or_default(),
+            },
         })
     }
 }

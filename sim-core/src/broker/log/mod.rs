@@ -34,18 +34,18 @@ mod partition;
 
 pub use group::{Assignor, GroupInfo};
 
-use crate::dist::{Dist, Sampler};
+mod kind;
+pub use kind::{LogBrokerKind, LogGroups, LogSpec, TopicSpec};
+
+use crate::dist::Sampler;
 use crate::engine::{Component, Ctx, Timer};
 use crate::ledger::DomainId;
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::net::NodeFault;
 use crate::protocol::{Acks, FetchError, LogMsg};
 use crate::time::{ms_to_ns, Duration, Time};
-use crate::units::Millis;
 use group::Group;
 use partition::{Early, Entry, Parked, Partition, Waiter};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// Most sends of one idempotent producer held ahead of a gap per partition.
 const EARLY_WINDOW: usize = 1024;
@@ -100,64 +100,6 @@ impl Timer for LogTimer {
             (5, 0) => LogTimer::Expiry(index),
             _ => return None,
         })
-    }
-}
-
-/// A topic of a log broker.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TopicSpec {
-    /// Number of partitions.
-    #[serde(default = "one")]
-    pub partitions: u32,
-    /// Most records a partition keeps; older ones are deleted.
-    #[serde(default)]
-    pub retention_messages: Option<u64>,
-    /// Longest a record is kept.
-    #[serde(default)]
-    pub retention_ms: Option<Millis>,
-}
-
-fn one() -> u32 {
-    1
-}
-
-/// A log broker as written in a scenario file (`kind = "log"`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LogSpec {
-    /// Topics, by name.
-    pub topics: BTreeMap<String, TopicSpec>,
-    /// Replicas of every partition (the replication factor).
-    pub replicas: u32,
-    /// Fewest in-sync replicas for an `acks = "all"` write.
-    pub min_insync_replicas: u32,
-    /// Whether a replica outside the ISR may become leader.
-    pub unclean_leader_election: bool,
-    /// Time a follower's fetch takes.
-    pub replication: Dist,
-    /// How long a follower may stay behind before leaving the ISR.
-    pub replica_lag_max_ms: Millis,
-    /// Time from a leader's death to the election of the next.
-    pub election_delay_ms: Millis,
-    /// A group member silent for this long is removed from its group.
-    pub session_timeout_ms: Millis,
-    /// The pause of a rebalance, during which no member reads.
-    pub rebalance_delay_ms: Millis,
-}
-
-impl Default for LogSpec {
-    fn default() -> Self {
-        LogSpec {
-            topics: BTreeMap::new(),
-            replicas: 1,
-            min_insync_replicas: 1,
-            unclean_leader_election: false,
-            replication: Dist::Constant { ms: Millis(1.0) },
-            replica_lag_max_ms: Millis(500.0),
-            election_delay_ms: Millis(100.0),
-            session_timeout_ms: Millis(1000.0),
-            rebalance_delay_ms: Millis(100.0),
-        }
     }
 }
 

@@ -1,0 +1,202 @@
+//! The `log` broker kind: the `[brokers.NAME]` table with `kind = "log"`,
+//! its defaults, its checks (topics, replicas) and the construction of a
+//! [`LogBroker`]. Its consumers tell it, while the engine is assembled,
+//! which groups read it ([`LogGroups`]).
+
+use super::{GroupInfo, LogBroker};
+use crate::dist::Dist;
+use crate::engine::{boxed, DynComponent};
+use crate::kind::{Build, Invalid, Kind, Node, Topology};
+use crate::units::Millis;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A topic of a log broker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicSpec {
+    /// Number of partitions.
+    #[serde(default = "one")]
+    pub partitions: u32,
+    /// Most records a partition keeps; older ones are deleted.
+    #[serde(default)]
+    pub retention_messages: Option<u64>,
+    /// Longest a record is kept.
+    #[serde(default)]
+    pub retention_ms: Option<Millis>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A log broker as written in a scenario file (`kind = "log"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSpec {
+    /// Topics, by name.
+    pub topics: BTreeMap<String, TopicSpec>,
+    /// Replicas of every partition (the replication factor).
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// Fewest in-sync replicas for an `acks = "all"` write.
+    #[serde(default = "one")]
+    pub min_insync_replicas: u32,
+    /// Whether a replica outside the ISR may become leader.
+    #[serde(default)]
+    pub unclean_leader_election: bool,
+    /// Time a follower's fetch takes.
+    #[serde(default = "default_replication")]
+    pub replication: Dist,
+    /// How long a follower may stay behind before leaving the ISR.
+    #[serde(default = "default_replica_lag_max")]
+    pub replica_lag_max_ms: Millis,
+    /// Time from a leader's death to the election of the next.
+    #[serde(default = "default_election_delay")]
+    pub election_delay_ms: Millis,
+    /// A group member silent for this long is removed from its group.
+    #[serde(default = "default_session_timeout")]
+    pub session_timeout_ms: Millis,
+    /// The pause of a rebalance, during which no member reads.
+    #[serde(default = "default_rebalance_delay")]
+    pub rebalance_delay_ms: Millis,
+}
+
+impl Default for LogSpec {
+    fn default() -> Self {
+        LogSpec {
+            topics: BTreeMap::new(),
+            replicas: one(),
+            min_insync_replicas: one(),
+            unclean_leader_election: false,
+            replication: default_replication(),
+            replica_lag_max_ms: default_replica_lag_max(),
+            election_delay_ms: default_election_delay(),
+            session_timeout_ms: default_session_timeout(),
+            rebalance_delay_ms: default_rebalance_delay(),
+        }
+    }
+}
+
+fn default_replication() -> Dist {
+    Dist::Constant { ms: Millis(1.0) }
+}
+fn default_replica_lag_max() -> Millis {
+    Millis(500.0)
+}
+fn default_election_delay() -> Millis {
+    Millis(100.0)
+}
+fn default_session_timeout() -> Millis {
+    Millis(1000.0)
+}
+fn default_rebalance_delay() -> Millis {
+    Millis(100.0)
+}
+
+impl LogSpec {
+    /// The index of `topic` in name order (0 if there is none such).
+    pub fn topic_index(&self, topic: &str) -> usize {
+        self.topics.keys().position(|t| t == topic).unwrap_or(0)
+    }
+
+    /// The partitions of `topic` (1 if there is none such).
+    pub fn partitions_of(&self, topic: &str) -> u32 {
+        self.topics.get(topic).map_or(1, |t| t.partitions.max(1))
+    }
+
+    /// The topic names, quoted: "`a`, `b`".
+    pub fn topic_list(&self) -> String {
+        crate::kind::quoted(self.topics.keys().map(String::as_str))
+    }
+}
+
+/// What the consumers of a log broker tell it while the engine is
+/// assembled (see [`Build::note`]): its consumer groups, in order of their
+/// first member.
+#[derive(Debug, Default)]
+pub struct LogGroups {
+    /// The groups; a member's group number is its index here.
+    pub groups: Vec<GroupInfo>,
+}
+
+impl LogGroups {
+    /// The number of group `info.name`, adding `info` if it is new.
+    pub fn join(&mut self, info: GroupInfo) -> usize {
+        match self.groups.iter().position(|g| g.name == info.name) {
+            Some(i) => i,
+            None => {
+                self.groups.push(info);
+                self.groups.len() - 1
+            }
+        }
+    }
+}
+
+/// The log broker kind (`kind = "log"`).
+pub struct LogBrokerKind;
+
+impl Kind for LogBrokerKind {
+    type Spec = LogSpec;
+    const NAME: &'static str = "log";
+    const SECTION: &'static str = "brokers";
+    const METRICS: &'static [&'static str] = &[
+        "hottest_partition_share",
+        "retention_deleted",
+        "isr_expands",
+        "isr_shrinks",
+        "replica_crashes",
+        "offline_partitions",
+        "leader_elections",
+        "unclean_elections",
+        "truncated_records",
+        "acked_records_truncated",
+        "offset_resets",
+        "rebalances",
+        "members_expired",
+        "stale_commits",
+        "offset_regressions",
+        "commits_fenced",
+        "transactions_fenced",
+        "transactions_committed",
+    ];
+    const ERRORS: &'static [&'static str] = &[
+        "leader-not-available",
+        "not-enough-replicas",
+        "fenced",
+        "out-of-order",
+        "not-enough-replicas-after-append",
+        "leader-crash-skipped",
+        "transaction-aborted",
+        "unknown-partition",
+    ];
+
+    fn validate(&self, node: &Node, l: &LogSpec, _topology: &Topology) -> Result<(), Invalid> {
+        if l.topics.is_empty() {
+            return node.fail("topics", "a log broker needs at least one topic");
+        }
+        if l.topics.len() > usize::from(u16::MAX) {
+            return node.fail("topics", "too many topics");
+        }
+        for (t, spec) in &l.topics {
+            if !(1..=100_000).contains(&spec.partitions) {
+                return Err(node.invalid_at(&["topics", t, "partitions"], "expected from 1 to 100000"));
+            }
+            if spec.retention_messages == Some(0) {
+                return Err(node.invalid_at(&["topics", t, "retention_messages"], "expected at least 1"));
+            }
+        }
+        if !(1..=64).contains(&l.replicas) {
+            return node.fail("replicas", "expected from 1 to 64 replicas");
+        }
+        if l.min_insync_replicas == 0 || l.min_insync_replicas > l.replicas {
+            let message = format!("expected from 1 to the number of replicas ({})", l.replicas);
+            return node.fail("min_insync_replicas", message);
+        }
+        l.replication.check().map_err(|m| node.invalid("replication", m))
+    }
+
+    fn build(&self, node: &Node, l: &LogSpec, build: &mut Build) -> Box<dyn DynComponent> {
+        boxed(LogBroker::new(l, build.take_note::<LogGroups>(node.name()).groups))
+    }
+}

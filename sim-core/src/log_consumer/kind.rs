@@ -1,0 +1,219 @@
+//! The `log-consumer` kind: a member of a consumer group of a log broker.
+//! Its `[consumers.NAME]` table, defaults, checks (topic, group agreement,
+//! read-process-write settings) and the construction of a [`LogConsumer`].
+
+use super::{CommitMode, LogConsumer, LogConsumerSetup};
+use crate::broker::{Assignor, GroupInfo, LogGroups, LogSpec};
+use crate::consumer::{check_effect, check_source, AckTiming, Effect};
+use crate::dist::Dist;
+use crate::engine::{boxed, DynComponent};
+use crate::kind::{Build, Invalid, Kind, Node, Topology};
+use crate::time::ms_to_ns;
+use crate::units::Millis;
+use serde::{Deserialize, Serialize};
+
+/// A consumer of a log broker as written in a scenario file
+/// (`[consumers.NAME]` whose `source` is a log broker).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConsumerSpec {
+    /// The log broker it reads.
+    pub source: String,
+    /// How long processing one record takes.
+    pub processing: Dist,
+    /// The request timeout: how long to wait for an answer to a fetch, a
+    /// commit or a transaction before sending it again.
+    #[serde(default = "default_resubscribe")]
+    pub resubscribe_ms: Millis,
+    /// When offsets are committed: before processing a batch, after it, or
+    /// every `auto_commit_interval_ms` (`"auto"`).
+    #[serde(default)]
+    pub ack: AckTiming,
+    /// Whether the effect is deduplicated by message id.
+    #[serde(default)]
+    pub effect: Effect,
+    /// The dedup store of an idempotent effect; consumers naming the same
+    /// store share it. Default: `BROKER/GROUP`, one per group.
+    #[serde(default)]
+    pub dedup_store: Option<String>,
+    /// The effect domain this consumer's effect belongs to. Default: the
+    /// group's name.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// The topic to read (required).
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// The consumer group.
+    #[serde(default = "default_group")]
+    pub group: String,
+    /// Most records per fetch.
+    #[serde(default = "default_max_poll_records")]
+    pub max_poll_records: u32,
+    /// With `ack = "auto"`: how often offsets are committed.
+    #[serde(default = "default_auto_commit_interval")]
+    pub auto_commit_interval_ms: Millis,
+    /// How the group shares partitions among its members.
+    #[serde(default)]
+    pub assignment: Assignor,
+    /// A topic of the same broker to write each processed record to (a
+    /// read-process-write stage).
+    #[serde(default)]
+    pub output_topic: Option<String>,
+    /// Write the output and commit the offsets in one transaction.
+    #[serde(default)]
+    pub transactional: bool,
+    /// How often the member heartbeats to its group.
+    #[serde(default = "default_heartbeat_interval")]
+    pub heartbeat_interval_ms: Millis,
+}
+
+fn default_resubscribe() -> Millis {
+    Millis(1000.0)
+}
+fn default_group() -> String {
+    "group".to_string()
+}
+fn default_max_poll_records() -> u32 {
+    500
+}
+fn default_auto_commit_interval() -> Millis {
+    Millis(5000.0)
+}
+fn default_heartbeat_interval() -> Millis {
+    Millis(300.0)
+}
+
+impl LogConsumerSpec {
+    /// What the members of one group must agree on, as shown in errors.
+    fn group_settings(&self) -> String {
+        format!(
+            "domain {:?}, assignment {:?}, output_topic {:?}, transactional {}",
+            self.domain, self.assignment, self.output_topic, self.transactional
+        )
+    }
+}
+
+/// The log consumer kind: the default of `[consumers.NAME]` whose `source`
+/// is a log broker.
+pub struct LogConsumerKind;
+
+impl Kind for LogConsumerKind {
+    type Spec = LogConsumerSpec;
+    const NAME: &'static str = "log-consumer";
+    const SECTION: &'static str = "consumers";
+
+    fn validate(&self, node: &Node, k: &LogConsumerSpec, topology: &Topology) -> Result<(), Invalid> {
+        check_source(node, &k.source, topology)?;
+        let Some(l) = topology.spec::<LogSpec>(&k.source) else {
+            return node
+                .fail("source", format!("`{}` is not a log broker: its consumers are of kind `consumer`", k.source));
+        };
+        k.processing.check().map_err(|m| node.invalid("processing", m))?;
+        check_effect(node, k.effect, &k.dedup_store)?;
+        if k.ack == AckTiming::AfterForward {
+            let message = "applies only to consumers of a queue broker (a log stage writes with output_topic)";
+            return node.fail("ack", message);
+        }
+        check_topics(node, k, l)?;
+        check_group(node, k, topology)?;
+        check_stage(node, k, l)?;
+        if k.max_poll_records == 0 {
+            return node.fail("max_poll_records", "expected at least 1");
+        }
+        if k.heartbeat_interval_ms.0 <= 0.0 {
+            return node.fail("heartbeat_interval_ms", "expected a duration above 0");
+        }
+        Ok(())
+    }
+
+    fn domain(&self, k: &LogConsumerSpec, _topology: &Topology) -> Option<String> {
+        Some(k.domain.clone().unwrap_or_else(|| k.group.clone()))
+    }
+
+    fn build(&self, node: &Node, k: &LogConsumerSpec, build: &mut Build) -> Box<dyn DynComponent> {
+        let l = build.topology().spec::<LogSpec>(&k.source).expect("validated: the source is a log broker");
+        // A group's default store is its own (two groups are two services,
+        // each with its own database).
+        let store_name = k.dedup_store.clone().unwrap_or_else(|| format!("{}/{}", k.source, k.group));
+        let store = (k.effect == Effect::Idempotent).then(|| build.store(store_name));
+        let info = GroupInfo {
+            name: k.group.clone(),
+            topic: l.topic_index(k.topic.as_deref().unwrap_or("")),
+            domain: build.domain(node.name()),
+            assignor: k.assignment,
+        };
+        let group = build.note::<LogGroups>(&k.source).join(info) as u16;
+        let output = k.output_topic.as_deref().map(|t| (l.topic_index(t) as u16, l.partitions_of(t)));
+        boxed(LogConsumer::new(LogConsumerSetup {
+            broker: build.id(&k.source),
+            group,
+            processing: k.processing.clone(),
+            commit: match k.ack {
+                AckTiming::Before => CommitMode::Before,
+                AckTiming::After | AckTiming::AfterForward => CommitMode::After,
+                AckTiming::Auto => CommitMode::Auto(ms_to_ns(k.auto_commit_interval_ms.0)),
+            },
+            max_poll_records: k.max_poll_records.max(1),
+            heartbeat_ns: ms_to_ns(k.heartbeat_interval_ms.0).max(1),
+            request_timeout_ns: ms_to_ns(k.resubscribe_ms.0).max(1),
+            store,
+            output,
+            transactional: k.transactional,
+        }))
+    }
+}
+
+/// The topic read must exist, and the output topic too (another one).
+fn check_topics(node: &Node, k: &LogConsumerSpec, l: &LogSpec) -> Result<(), Invalid> {
+    let Some(t) = &k.topic else {
+        let message = format!("`{}` is a log broker: name the topic to read ({})", k.source, l.topic_list());
+        return node.fail("topic", message);
+    };
+    if !l.topics.contains_key(t) {
+        return node.fail("topic", format!("no topic `{t}` (topics: {})", l.topic_list()));
+    }
+    Ok(())
+}
+
+/// The members of one group read one topic and agree on its settings.
+fn check_group(node: &Node, k: &LogConsumerSpec, topology: &Topology) -> Result<(), Invalid> {
+    let first = topology.specs::<LogConsumerSpec>().find(|(_, c)| c.source == k.source && c.group == k.group);
+    let Some((first, f)) = first.filter(|(name, _)| *name != node.name()) else {
+        return Ok(());
+    };
+    let group = &k.group;
+    if f.topic != k.topic {
+        let other = f.topic.as_deref().unwrap_or_default();
+        return node.fail("topic", format!("group `{group}` already reads topic `{other}`: one group reads one topic"));
+    }
+    let (theirs, settings) = (f.group_settings(), k.group_settings());
+    if theirs != settings {
+        return node.fail(
+            "group",
+            format!("members of group `{group}` must agree on domain, assignment, output_topic and transactional: `{first}` has {theirs}, this one {settings}"),
+        );
+    }
+    Ok(())
+}
+
+/// A read-process-write stage writes to another topic of its broker, and
+/// a transactional one commits with its output.
+fn check_stage(node: &Node, k: &LogConsumerSpec, l: &LogSpec) -> Result<(), Invalid> {
+    if let Some(o) = &k.output_topic {
+        if Some(o) == k.topic.as_ref() {
+            return node.fail("output_topic", "a stage cannot write to the topic it reads");
+        }
+        if !l.topics.contains_key(o) {
+            return node.fail("output_topic", format!("no topic `{o}` (topics: {})", l.topic_list()));
+        }
+    }
+    if k.transactional {
+        if k.output_topic.is_none() {
+            return node.fail("transactional", "a transaction writes to an output topic: set output_topic");
+        }
+        if k.ack != AckTiming::After {
+            return node.fail("ack", "a transactional stage commits with its output: use ack = \"after\"");
+        }
+    }
+    Ok(())
+}
