@@ -106,8 +106,9 @@ pub fn trace_csv(names: &[String], events: &[TraceEvent]) -> String {
             TraceWhat::Duplicate(w) => wire(&mut out, "duplicate", w, ""),
             TraceWhat::Arrive(w) => wire(&mut out, "arrive", w, ""),
             TraceWhat::Drop(w, why) => wire(&mut out, "drop", w, why.name()),
-            TraceWhat::Timer(node, tag) => {
-                let _ = writeln!(out, "{},timer,{},,,,tag={tag}", e.time, name(*node));
+            TraceWhat::Timer(node, timer) => {
+                // Quoted: a timer's name may hold commas (`Fetch { partition: 0, replica: 1 }`).
+                let _ = writeln!(out, "{},timer,{},,,,\"{}\"", e.time, name(*node), timer.replace('"', "\"\""));
             }
             TraceWhat::Fault(label, event) => {
                 let _ = writeln!(out, "{},fault-{},,,,,\"{}\"", e.time, event.name(), label.replace('"', "'"));

@@ -7,12 +7,14 @@
 //! serde cannot make (relations between its fields, and references to other
 //! nodes through a read-only [`Topology`]), its effect domain, whether it is
 //! a source that ends the run, the metric names and error kinds it reports,
-//! and its construction into the engine's boxed [`Component`]. The
-//! [`crate::registry::Registry`] lists the kinds a scenario may use.
+//! and its construction into the engine's boxed component
+//! ([`crate::engine::DynComponent`], made with [`crate::engine::boxed`]).
+//! The [`crate::registry::Registry`] lists the kinds a scenario may use.
+//! The component itself (its handlers, its typed timers) lives beside the
+//! kind; the protocols it speaks live in [`crate::protocol`].
 //!
-//! Left out: kinds do not own their timers or message types yet (the
-//! engine's `Msg` is still one enum), and faults aimed at a part of a node
-//! (a log broker's replicas) are checked by the scenario, not by the kind.
+//! Left out: faults aimed at a part of a node (a log broker's replicas)
+//! are checked by the scenario, not by the kind.
 
 use crate::engine::DynComponent;
 use crate::ledger::DomainId;

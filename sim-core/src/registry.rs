@@ -127,8 +127,8 @@ impl Registry {
         r
     }
 
-    /// Adds `kind`. Its section is added after the others if it is new
-    /// (its tables must then name their kind).
+    /// Adds `kind`. Its section is added after the others if it is new,
+    /// with `kind` as its default (its tables need not name their kind).
     ///
     /// # Panics
     ///
@@ -140,8 +140,10 @@ impl Registry {
             K::SECTION,
             K::NAME
         );
+        // A section this kind opens is its own: its tables need not say
+        // `kind` (`set_default` changes that, e.g. once a second kind joins).
         if self.section(K::SECTION).is_none() {
-            self.sections.push(Section { name: K::SECTION, default: DefaultKind::Required });
+            self.sections.push(Section { name: K::SECTION, default: DefaultKind::Fixed(K::NAME) });
         }
         self.kinds.push(Arc::new(Typed(kind)));
         self

@@ -107,11 +107,14 @@ fn a_registered_kinds_errors_name_line_and_field() {
     assert_eq!(err.field.as_deref(), Some("sinks.a-sink.weight"), "{err}");
     assert_eq!(err.line, Some(text.lines().position(|l| l.starts_with("weight")).unwrap() + 1), "{err}");
 
-    // A section of registered kinds has no default kind.
+    // A section a registered kind opens is that kind's: `kind` may be left
+    // out; a wrong one is refused with the kinds the section has.
     let text = format!("{MM1}\n[sinks.b]\nwatches = \"broker\"\n");
+    assert!(Scenario::parse_with("sinks.toml", &text, registry()).is_ok());
+    let text = format!("{MM1}\n[sinks.b]\nkind = \"sunk\"\nwatches = \"broker\"\n");
     let err = Scenario::parse_with("sinks.toml", &text, registry()).unwrap_err();
-    assert_eq!(err.field.as_deref(), Some("sinks.b"), "{err}");
-    assert!(err.message.contains("missing field `kind`"), "{err}");
+    assert_eq!(err.field.as_deref(), Some("sinks.b.kind"), "{err}");
+    assert!(err.message.contains("`sink`"), "{err}");
 }
 
 #[test]
