@@ -333,11 +333,11 @@ impl Ledger {
         } else {
             *max = p.key_seq;
         }
-        p.remaining -= 1;
+        p.remaining = p.remaining.checked_sub(1).expect("a message is applied once per domain");
         if p.remaining == 0 {
             entry.remove();
         }
-        self.unapplied -= 1;
+        self.unapplied = self.unapplied.checked_sub(1).expect("every unapplied effect was counted");
         self.last_applied = now;
         self.latency.record(latency);
     }

@@ -23,6 +23,46 @@
 //!
 //! No file, terminal, thread or wall-clock access happens in here: the same
 //! scenario and seed give the same run, byte for byte.
+//!
+//! Build a scenario from a string, run each variant, and read its summary:
+//!
+//! ```
+//! use sim_core::scenario::{run_config, Scenario};
+//! use sim_core::summary::VariantSummary;
+//!
+//! let text = r#"
+//! name = "two-ways"
+//! concept = "fire-and-forget loses what a lossy network drops; acks and retries do not"
+//! [network]
+//! loss_probability = 0.05
+//! [producers.web]
+//! target = "queue"
+//! arrival = { process = "poisson", rate_per_s = 100 }
+//! messages = 400
+//! [brokers.queue]
+//! kind = "queue"
+//! [consumers.worker]
+//! source = "queue"
+//! processing = { dist = "constant", ms = 1 }
+//! [variants.fire-and-forget]
+//! [variants.acked]
+//! set = { "producers.web.acks" = "broker", "producers.web.retries" = 10 }
+//! expect = ["lost == 0"]
+//! "#;
+//! let scenario = Scenario::parse("two-ways.toml", text).expect("a valid scenario");
+//! for (variant, config) in scenario.configs().expect("valid variants") {
+//!     let out = run_config(&config, 1, 0).expect("the run ends");
+//!     let summary = VariantSummary::new(&variant.description, &out, &config.expect);
+//!     match variant.name.as_str() {
+//!         "fire-and-forget" => assert!(summary.counts.lost > 0),
+//!         _ => assert!(summary.expectations.iter().all(|e| e.held)),
+//!     }
+//! }
+//! ```
+//!
+//! A component kind of your own: see [`registry`] (and
+//! `examples/auditor.rs`); driving one component's handlers in a unit test:
+//! see [`engine::Harness`].
 
 #![warn(missing_docs)]
 

@@ -72,7 +72,7 @@ impl Deadlines {
     pub fn expire<T: Timer>(&mut self, ctx: &mut Ctx<T>, tag: T, live: impl Fn(u64, Time) -> bool) -> Vec<u64> {
         let now = ctx.now();
         if let Some(count) = self.timers.get_mut(&now) {
-            *count -= 1;
+            *count = count.checked_sub(1).expect("an armed timer was counted");
             if *count == 0 {
                 self.timers.remove(&now);
             }

@@ -124,8 +124,8 @@ impl EventQueue {
     #[inline(always)]
     fn take(&mut self, slot: u32) -> Option<Ev> {
         let ev = self.slab[slot as usize].take()?;
-        self.work -= u64::from(ev.is_work());
-        self.steering -= u64::from(ev.is_steering());
+        self.work = self.work.checked_sub(u64::from(ev.is_work())).expect("pending work was counted");
+        self.steering = self.steering.checked_sub(u64::from(ev.is_steering())).expect("pending faults were counted");
         Some(ev)
     }
 

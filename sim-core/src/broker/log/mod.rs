@@ -477,7 +477,7 @@ impl LogBroker {
     }
 
     fn replica_up(&mut self, ctx: &mut Ctx<LogTimer>, r: usize) {
-        self.down[r] = self.down[r].saturating_sub(1);
+        self.down[r] = self.down[r].checked_sub(1).expect("a replica comes up only after it went down");
         if self.down[r] > 0 || self.alive[r] {
             return;
         }
