@@ -124,8 +124,10 @@ impl EventQueue {
     #[inline(always)]
     fn take(&mut self, slot: u32) -> Option<Ev> {
         let ev = self.slab[slot as usize].take()?;
-        self.work = self.work.checked_sub(u64::from(ev.is_work())).expect("pending work was counted");
-        self.steering = self.steering.checked_sub(u64::from(ev.is_steering())).expect("pending faults were counted");
+        // Checked where they are read: below zero they would wrap past the
+        // number of pending events.
+        self.work = self.work.wrapping_sub(u64::from(ev.is_work()));
+        self.steering = self.steering.wrapping_sub(u64::from(ev.is_steering()));
         Some(ev)
     }
 
@@ -162,11 +164,13 @@ impl EventQueue {
 
     /// Pending messages and timers: while any is left, something can still happen.
     pub(crate) fn work(&self) -> u64 {
+        assert!(self.work <= self.slab.len() as u64, "the count of pending work went below zero");
         self.work
     }
 
     /// Pending faults and the run deadline.
     pub(crate) fn steering(&self) -> u64 {
+        assert!(self.steering <= self.slab.len() as u64, "the count of pending faults went below zero");
         self.steering
     }
 
@@ -175,3 +179,4 @@ impl EventQueue {
         self.slab.iter().flatten()
     }
 }
+
