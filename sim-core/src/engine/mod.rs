@@ -613,3 +613,6 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -179,4 +179,3 @@ impl EventQueue {
         self.slab.iter().flatten()
     }
 }
-
