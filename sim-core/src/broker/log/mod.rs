@@ -982,3 +982,6 @@ impl Component for LogBroker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
