@@ -711,3 +711,7 @@ impl Component for Consumer {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "consumer_tests.rs"]
+mod tests;
