@@ -291,3 +291,7 @@ impl Component for Client {
         true
     }
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

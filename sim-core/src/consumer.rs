@@ -574,3 +574,7 @@ impl Component for Consumer {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "consumer_tests.rs"]
+mod tests;

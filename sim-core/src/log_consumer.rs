@@ -543,3 +543,7 @@ impl LogConsumer {
         out
     }
 }
+
+#[cfg(test)]
+#[path = "log_consumer_tests.rs"]
+mod tests;

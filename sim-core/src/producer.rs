@@ -720,3 +720,7 @@ impl Component for Producer {
         true
     }
 }
+
+#[cfg(test)]
+#[path = "producer_tests.rs"]
+mod tests;

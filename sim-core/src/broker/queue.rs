@@ -724,3 +724,7 @@ impl Component for QueueBroker {
         out.extend(self.early.values().flat_map(|(_, sends)| sends.values().map(|p| p.rec.id)));
     }
 }
+
+#[cfg(test)]
+#[path = "queue_tests.rs"]
+mod tests;

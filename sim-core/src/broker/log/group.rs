@@ -121,3 +121,7 @@ impl Group {
         (0..self.owner.len()).filter(|&p| self.owner[p] == Some(member)).collect()
     }
 }
+
+#[cfg(test)]
+#[path = "group_tests.rs"]
+mod tests;

@@ -924,3 +924,6 @@ impl Component for LogBroker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

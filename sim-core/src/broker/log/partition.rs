@@ -219,3 +219,7 @@ impl Idem {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod tests;

@@ -1,0 +1,385 @@
+//! Unit tests of the queue broker, driven through its handlers with the
+//! test harness: no engine, no network; each test plays the messages and
+//! timers a scenario would bring, in the order it wants.
+
+use super::{QueueBroker, QueueSpec, QueueTimer, SubscriptionSpec};
+use crate::engine::{Component, Effect, Emitted, Harness, Metric};
+use crate::message::{Msg, MsgId, NodeId, Notice, Record};
+use crate::protocol::{publish, QueueMsg};
+use crate::time::NS_PER_MS;
+use crate::units::Millis;
+use std::collections::BTreeMap;
+
+const MS: u64 = NS_PER_MS;
+const BROKER: NodeId = 10;
+const P: NodeId = 1;
+const C1: NodeId = 2;
+const C2: NodeId = 3;
+const DLQ: NodeId = 9;
+
+fn rec(id: MsgId) -> Record {
+    Record { id, key: 0 }
+}
+
+/// A point-to-point broker; `spec` defaults otherwise.
+fn broker(spec: QueueSpec, dead_letter: Option<NodeId>) -> (Harness, QueueBroker) {
+    let mut h = Harness::new(BROKER);
+    let mut b = QueueBroker::new(&spec, dead_letter, BTreeMap::new());
+    assert!(h.start(&mut b).is_empty(), "a queue broker does nothing until spoken to");
+    (h, b)
+}
+
+fn plain() -> (Harness, QueueBroker) {
+    broker(QueueSpec::default(), None)
+}
+
+fn subscribe(h: &mut Harness, b: &mut QueueBroker, c: NodeId, prefetch: u32, session: u32) -> Emitted {
+    h.message(b, c, QueueMsg::Subscribe { prefetch, session, auto_ack: false })
+}
+
+/// Publishes `id` from the producer, asking for an ack.
+fn send(h: &mut Harness, b: &mut QueueBroker, id: MsgId) -> Emitted {
+    h.message(b, P, publish(rec(id), true, 1))
+}
+
+/// (consumer, id, tag, redelivered) of every delivery.
+fn delivered(e: &Emitted) -> Vec<(NodeId, MsgId, u64, bool)> {
+    e.sent()
+        .into_iter()
+        .filter_map(|(to, m)| match m {
+            Msg::Queue(QueueMsg::Deliver { rec, tag, redelivered }) => Some((to, rec.id, tag, redelivered)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// (id, accepted) of every publish ack sent to the producer.
+fn publish_acks(e: &Emitted) -> Vec<(MsgId, bool)> {
+    e.sent()
+        .into_iter()
+        .filter_map(|(to, m)| match m {
+            Msg::Queue(QueueMsg::PublishAck { id, accepted, .. }) if to == P => Some((id, accepted)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn held(b: &QueueBroker) -> Vec<MsgId> {
+    let mut out = Vec::new();
+    b.held(&mut out);
+    out
+}
+
+/// The sum of what was added to the named metric.
+fn metric(e: &Emitted, name: &str) -> f64 {
+    e.0.iter()
+        .filter_map(|x| match x {
+            Effect::Metric(Metric::Add(n, v)) if *n == name => Some(*v),
+            _ => None,
+        })
+        .sum()
+}
+
+/// The last queue depth reported.
+fn depth(e: &Emitted) -> Option<u64> {
+    e.0.iter().rev().find_map(|x| match x {
+        Effect::Metric(Metric::QueueDepth(d)) => Some(*d),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_publish_that_wants_an_ack_is_acked_and_one_that_does_not_gets_no_answer() {
+    let (mut h, mut b) = plain();
+    let e = send(&mut h, &mut b, 0);
+    assert_eq!(e.sent(), vec![(P, Msg::Queue(QueueMsg::PublishAck { id: 0, accepted: true, attempt: 1 }))]);
+    assert_eq!(depth(&e), Some(1));
+    let e = h.message(&mut b, P, publish(rec(1), false, 1));
+    assert!(e.sent().is_empty(), "fire-and-forget: no ack");
+    assert_eq!(held(&b), vec![0, 1], "both wait in the queue, in order");
+}
+
+#[test]
+fn a_full_queue_refuses_a_publish_and_unacked_deliveries_do_not_count_against_capacity() {
+    let (mut h, mut b) = broker(QueueSpec { capacity: Some(2), ..QueueSpec::default() }, None);
+    send(&mut h, &mut b, 0);
+    send(&mut h, &mut b, 1);
+    let e = send(&mut h, &mut b, 2);
+    assert_eq!(publish_acks(&e), vec![(2, false)]);
+    assert_eq!(e.errors(), vec!["rejected"]);
+    assert_eq!(held(&b), vec![0, 1], "the refused message is not kept");
+    // A consumer takes message 0: the queue holds one waiting message, so
+    // there is room again.
+    assert_eq!(delivered(&subscribe(&mut h, &mut b, C1, 1, 1)), vec![(C1, 0, 0, false)]);
+    let e = send(&mut h, &mut b, 3);
+    assert_eq!(publish_acks(&e), vec![(3, true)]);
+    assert!(e.errors().is_empty());
+}
+
+#[test]
+fn subscribe_is_confirmed_and_a_repeat_of_the_same_session_changes_nothing() {
+    let (mut h, mut b) = plain();
+    send(&mut h, &mut b, 0);
+    send(&mut h, &mut b, 1);
+    let e = subscribe(&mut h, &mut b, C1, 1, 1);
+    assert_eq!(e.sent()[0], (C1, Msg::Queue(QueueMsg::Subscribed { session: 1 })));
+    assert_eq!(delivered(&e), vec![(C1, 0, 0, false)]);
+    // The confirmation was lost and the consumer asks again: confirmed
+    // again, and message 0 stays with it (no redelivery, no new credit).
+    let e = subscribe(&mut h, &mut b, C1, 1, 1);
+    assert_eq!(e.sent(), vec![(C1, Msg::Queue(QueueMsg::Subscribed { session: 1 }))]);
+    // A new session is a reconnect: what it held comes back, redelivered.
+    let e = subscribe(&mut h, &mut b, C1, 1, 2);
+    assert_eq!(e.sent()[0], (C1, Msg::Queue(QueueMsg::Subscribed { session: 2 })));
+    assert_eq!(delivered(&e), vec![(C1, 0, 1, true)]);
+}
+
+#[test]
+fn deliveries_respect_prefetch_and_go_round_robin() {
+    let (mut h, mut b) = plain();
+    subscribe(&mut h, &mut b, C1, 2, 1);
+    subscribe(&mut h, &mut b, C2, 2, 1);
+    let mut to = Vec::new();
+    for id in 0..5 {
+        to.extend(delivered(&send(&mut h, &mut b, id)).into_iter().map(|(c, id, _, _)| (c, id)));
+    }
+    assert_eq!(to, vec![(C1, 0), (C2, 1), (C1, 2), (C2, 3)], "two each, alternating; then no credit left");
+    assert_eq!(held(&b), vec![4, 0, 1, 2, 3], "message 4 waits (held lists the queue, then the unacked)");
+}
+
+#[test]
+fn an_ack_frees_credit_and_the_next_message_is_delivered() {
+    let (mut h, mut b) = plain();
+    subscribe(&mut h, &mut b, C1, 1, 1);
+    let tag = delivered(&send(&mut h, &mut b, 0))[0].2;
+    assert!(delivered(&send(&mut h, &mut b, 1)).is_empty(), "prefetch 1: message 1 waits");
+    assert!(delivered(&h.message(&mut b, C1, QueueMsg::Ack { tag: 99 })).is_empty(), "an unknown tag frees nothing");
+    let e = h.message(&mut b, C1, QueueMsg::Ack { tag });
+    assert_eq!(delivered(&e), vec![(C1, 1, tag + 1, false)]);
+    assert_eq!(held(&b), vec![1], "message 0 is forgotten once acked");
+}
+
+#[test]
+fn an_auto_ack_consumer_gets_messages_without_limit_and_the_broker_forgets_them() {
+    let (mut h, mut b) = plain();
+    h.message(&mut b, C1, QueueMsg::Subscribe { prefetch: 1, session: 1, auto_ack: true });
+    let mut ids = Vec::new();
+    for id in 0..3 {
+        let e = send(&mut h, &mut b, id);
+        assert!(e.timers::<QueueTimer>().is_empty(), "no redelivery deadline for an auto-ack delivery");
+        ids.extend(delivered(&e).into_iter().map(|d| d.1));
+    }
+    assert_eq!(ids, vec![0, 1, 2], "prefetch does not apply");
+    assert!(held(&b).is_empty(), "forgotten as sent: a crash of the consumer loses them");
+    assert!(delivered(&h.message(&mut b, C1, Notice::PeerDown)).is_empty());
+}
+
+#[test]
+fn a_nack_with_requeue_redelivers_the_message_first_marked_redelivered() {
+    let (mut h, mut b) = plain();
+    subscribe(&mut h, &mut b, C1, 1, 1);
+    let tag = delivered(&send(&mut h, &mut b, 0))[0].2;
+    send(&mut h, &mut b, 1);
+    let e = h.message(&mut b, C1, QueueMsg::Nack { tag, requeue: true });
+    assert_eq!(delivered(&e), vec![(C1, 0, tag + 1, true)], "back at the head, ahead of message 1");
+    assert!(e.errors().is_empty());
+}
+
+#[test]
+fn a_nack_without_requeue_dead_letters_and_delivers_the_next() {
+    let (mut h, mut b) = broker(QueueSpec::default(), Some(DLQ));
+    subscribe(&mut h, &mut b, C1, 1, 1);
+    let tag = delivered(&send(&mut h, &mut b, 0))[0].2;
+    send(&mut h, &mut b, 1);
+    let e = h.message(&mut b, C1, QueueMsg::Nack { tag, requeue: false });
+    assert_eq!(e.errors(), vec!["rejected-by-consumer"]);
+    assert!(e.sent().contains(&(DLQ, Msg::Queue(publish(rec(0), false, 1)))), "{:?}", e.sent());
+    assert_eq!(delivered(&e), vec![(C1, 1, tag + 1, false)]);
+    assert_eq!(held(&b), vec![1], "message 0 left this broker");
+}
+
+#[test]
+fn a_message_delivered_max_deliveries_times_without_an_ack_is_dead_lettered() {
+    let (mut h, mut b) = broker(QueueSpec { max_deliveries: Some(2), ..QueueSpec::default() }, Some(DLQ));
+    subscribe(&mut h, &mut b, C1, 1, 1);
+    let first = delivered(&send(&mut h, &mut b, 0))[0].2;
+    let e = h.message(&mut b, C1, QueueMsg::Nack { tag: first, requeue: true });
+    let second = delivered(&e)[0].2;
+    let e = h.message(&mut b, C1, QueueMsg::Nack { tag: second, requeue: true });
+    assert!(delivered(&e).is_empty(), "not delivered a third time");
+    assert_eq!(e.errors(), vec!["max-deliveries"]);
+    assert_eq!(e.sent(), vec![(DLQ, Msg::Queue(publish(rec(0), false, 1)))]);
+}
+
+/// C1 holds messages 0 and 1 (delivered at time 0, redelivery timeout
+/// 100 ms); C2 subscribed after them with room for both.
+fn two_held_by_c1() -> (Harness, QueueBroker) {
+    let spec = QueueSpec { redelivery_timeout_ms: Millis(100.0), ..QueueSpec::default() };
+    let (mut h, mut b) = broker(spec, None);
+    subscribe(&mut h, &mut b, C1, 2, 1);
+    let e = send(&mut h, &mut b, 0);
+    assert_eq!(e.timers::<QueueTimer>(), vec![(100 * MS, QueueTimer::Redeliver(0))]);
+    send(&mut h, &mut b, 1);
+    h.now = 10 * MS;
+    assert!(delivered(&subscribe(&mut h, &mut b, C2, 2, 1)).is_empty());
+    (h, b)
+}
+
+#[test]
+fn the_redelivery_timeout_cancels_the_consumer_and_takes_back_its_deliveries() {
+    let (mut h, mut b) = two_held_by_c1();
+    h.now = 99 * MS;
+    assert!(h.timer(&mut b, QueueTimer::Redeliver(0)).sent().is_empty(), "before the deadline nothing happens");
+    h.now = 100 * MS;
+    let e = h.timer(&mut b, QueueTimer::Redeliver(0));
+    assert_eq!(e.errors(), vec!["consumer-timeout"]);
+    assert!(e.sent().contains(&(C1, Msg::Queue(QueueMsg::Cancelled { session: 1 }))));
+    let again: Vec<_> = delivered(&e).into_iter().map(|(c, id, _, re)| (c, id, re)).collect();
+    assert_eq!(again, vec![(C2, 0, true), (C2, 1, true)], "both come back, oldest first, to the live consumer");
+    // C1 gets nothing more until it subscribes again, and is told again.
+    assert!(e.timers::<QueueTimer>().contains(&(100 * MS, QueueTimer::CancelNotice(0))));
+    assert!(delivered(&send(&mut h, &mut b, 2)).is_empty(), "C2 is full and C1 is cancelled");
+    h.now = 200 * MS;
+    let e = h.timer(&mut b, QueueTimer::CancelNotice(0));
+    assert!(e.sent().contains(&(C1, Msg::Queue(QueueMsg::Cancelled { session: 1 }))));
+}
+
+#[test]
+fn an_ack_before_the_redelivery_deadline_keeps_the_consumer() {
+    let (mut h, mut b) = two_held_by_c1();
+    h.message(&mut b, C1, QueueMsg::Ack { tag: 0 });
+    h.message(&mut b, C1, QueueMsg::Ack { tag: 1 });
+    h.now = 100 * MS;
+    let e = h.timer(&mut b, QueueTimer::Redeliver(0));
+    assert!(e.sent().is_empty() && e.errors().is_empty(), "{e:?}");
+    assert!(held(&b).is_empty());
+}
+
+#[test]
+fn a_peer_down_from_a_consumer_takes_back_what_it_held() {
+    let (mut h, mut b) = two_held_by_c1();
+    let e = h.message(&mut b, C1, Notice::PeerDown);
+    let again: Vec<_> = delivered(&e).into_iter().map(|(c, id, _, re)| (c, id, re)).collect();
+    assert_eq!(again, vec![(C2, 0, true), (C2, 1, true)]);
+    assert!(e.sent().contains(&(C1, Msg::Queue(QueueMsg::Cancelled { session: 1 }))));
+    assert!(h.message(&mut b, C1, Notice::PeerDown).is_empty(), "a second notice changes nothing");
+    assert!(h.message(&mut b, P, Notice::PeerDown).is_empty(), "a producer's connection holds nothing");
+}
+
+#[test]
+fn the_head_of_the_queue_expires_after_its_ttl() {
+    let (mut h, mut b) = broker(QueueSpec { ttl_ms: Some(Millis(50.0)), ..QueueSpec::default() }, Some(DLQ));
+    let e = send(&mut h, &mut b, 0);
+    assert_eq!(e.timers::<QueueTimer>(), vec![(50 * MS, QueueTimer::Expire(0))]);
+    h.now = 30 * MS;
+    assert!(send(&mut h, &mut b, 1).timers::<QueueTimer>().is_empty(), "one timer, for the head");
+    h.now = 50 * MS;
+    let e = h.timer(&mut b, QueueTimer::Expire(0));
+    assert_eq!(e.errors(), vec!["expired"]);
+    assert_eq!(e.sent(), vec![(DLQ, Msg::Queue(publish(rec(0), false, 1)))]);
+    assert_eq!(e.timers::<QueueTimer>(), vec![(30 * MS, QueueTimer::Expire(0))], "message 1 is due at 80 ms");
+    assert_eq!(held(&b), vec![1]);
+    h.now = 60 * MS;
+    assert_eq!(delivered(&subscribe(&mut h, &mut b, C1, 1, 1)), vec![(C1, 1, 0, false)], "still fresh");
+}
+
+#[test]
+fn a_durable_queue_keeps_its_messages_across_a_crash_and_a_non_durable_one_loses_them() {
+    for durable in [true, false] {
+        let (mut h, mut b) = broker(QueueSpec { durable, ..QueueSpec::default() }, None);
+        subscribe(&mut h, &mut b, C1, 1, 1);
+        send(&mut h, &mut b, 0);
+        send(&mut h, &mut b, 1);
+        b.crash();
+        let e = h.restart(&mut b);
+        if durable {
+            assert_eq!(held(&b), vec![1, 0], "the unacked message 0 is back at the head (1 is listed first)");
+            // The connection comes back with fresh credit.
+            assert_eq!(delivered(&e), vec![(C1, 0, 1, true)]);
+        } else {
+            assert!(held(&b).is_empty(), "{:?}", held(&b));
+            assert!(delivered(&e).is_empty());
+        }
+    }
+}
+
+/// An idempotent publish (epoch, seq) of message `id`, wanting an ack.
+fn numbered(id: MsgId, epoch: u32, seq: u64, attempt: u32) -> QueueMsg {
+    QueueMsg::Publish { rec: rec(id), want_ack: true, attempt, epoch, seq }
+}
+
+#[test]
+fn idempotent_publishes_are_appended_once_and_a_send_ahead_of_a_gap_is_held() {
+    let (mut h, mut b) = plain();
+    subscribe(&mut h, &mut b, C1, 10, 1);
+    let e = h.message(&mut b, P, numbered(0, 1, 0, 1));
+    assert_eq!((publish_acks(&e), delivered(&e).len()), (vec![(0, true)], 1));
+    // A retry of seq 0 whose original got through: acked, not appended again.
+    let e = h.message(&mut b, P, numbered(0, 1, 0, 2));
+    assert_eq!((publish_acks(&e), delivered(&e).len()), (vec![(0, true)], 0));
+    // Seq 2 comes before seq 1: held, unanswered, until the gap fills.
+    let e = h.message(&mut b, P, numbered(2, 1, 2, 1));
+    assert!(e.sent().is_empty(), "{e:?}");
+    let e = h.message(&mut b, P, numbered(1, 1, 1, 1));
+    assert_eq!(publish_acks(&e), vec![(1, true), (2, true)]);
+    let ids: Vec<MsgId> = delivered(&e).into_iter().map(|d| d.1).collect();
+    assert_eq!(ids, vec![1, 2], "appended in sequence order");
+}
+
+#[test]
+fn a_new_idempotent_session_starts_at_zero_and_fences_the_older_one() {
+    let (mut h, mut b) = plain();
+    h.message(&mut b, P, numbered(0, 1, 0, 1));
+    h.message(&mut b, P, numbered(1, 1, 1, 1));
+    // The producer restarted: epoch 2 starts again at seq 0.
+    let e = h.message(&mut b, P, numbered(2, 2, 0, 1));
+    assert_eq!(publish_acks(&e), vec![(2, true)]);
+    // A late send of the old session is refused.
+    let e = h.message(&mut b, P, numbered(3, 1, 2, 1));
+    assert_eq!(publish_acks(&e), vec![(3, false)]);
+    assert_eq!(e.errors(), vec!["fenced"]);
+    assert_eq!(held(&b), vec![0, 1, 2]);
+}
+
+#[test]
+fn in_the_drain_timers_with_nothing_left_to_guard_are_cancelled() {
+    let (mut h, mut b) = broker(QueueSpec { ttl_ms: Some(Millis(1000.0)), ..QueueSpec::default() }, None);
+    send(&mut h, &mut b, 0); // arms the expiry timer
+    subscribe(&mut h, &mut b, C1, 1, 1); // delivers it: arms the redelivery timer
+    send(&mut h, &mut b, 1);
+    let e = h.message(&mut b, C1, QueueMsg::Ack { tag: 0 });
+    assert!(e.cancelled::<QueueTimer>().is_empty(), "during the run timers are left to fire");
+    // In the drain: the queue is empty (message 1 is out with C1), so the
+    // expiry timer guards nothing; the redelivery timer still guards 1.
+    assert_eq!(h.drain(&mut b).cancelled::<QueueTimer>(), vec![QueueTimer::Expire(0)]);
+    let e = h.message(&mut b, C1, QueueMsg::Ack { tag: 1 });
+    assert_eq!(e.cancelled::<QueueTimer>(), vec![QueueTimer::Redeliver(0)], "nothing unacked is left");
+}
+
+/// A fan-out broker with a durable subscription `a` (read by C1) and a
+/// non-durable one `b` (read by C2).
+fn fanout() -> (Harness, QueueBroker) {
+    let subscriptions = BTreeMap::from([
+        ("a".to_string(), SubscriptionSpec { durable: true }),
+        ("b".to_string(), SubscriptionSpec { durable: false }),
+    ]);
+    let spec = QueueSpec { subscriptions, ..QueueSpec::default() };
+    (Harness::new(BROKER), QueueBroker::new(&spec, None, BTreeMap::from([(C1, 0), (C2, 1)])))
+}
+
+#[test]
+fn fan_out_copies_each_publish_to_every_subscription_that_exists() {
+    let (mut h, mut b) = fanout();
+    let e = send(&mut h, &mut b, 0);
+    assert_eq!(publish_acks(&e), vec![(0, true)], "one ack for all the copies");
+    assert_eq!(metric(&e, "dropped_no_subscriber"), 1.0, "b has no consumer, so no queue");
+    assert_eq!(delivered(&subscribe(&mut h, &mut b, C1, 5, 1)), vec![(C1, 0, 0, false)]);
+    assert!(delivered(&subscribe(&mut h, &mut b, C2, 5, 1)).is_empty(), "b starts empty");
+    let e = send(&mut h, &mut b, 1);
+    let to: Vec<_> = delivered(&e).into_iter().map(|(c, id, _, _)| (c, id)).collect();
+    assert_eq!(to, vec![(C1, 1), (C2, 1)]);
+    // b's last consumer goes: its queue is deleted with what it held.
+    let e = h.message(&mut b, C2, Notice::PeerDown);
+    assert_eq!(metric(&e, "deleted_with_subscription"), 1.0);
+    assert_eq!(held(&b), vec![0, 1], "only a's copies remain");
+}

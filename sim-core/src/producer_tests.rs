@@ -1,0 +1,244 @@
+//! Unit tests of the producer, driven through its handlers with the test
+//! harness: arrivals, acks, timeouts and retries are fired by hand.
+
+use super::{LogTarget, Producer, ProducerSpec, ProducerTimer};
+use crate::broker::key_partition;
+use crate::engine::{Component, Emitted, Fact, Harness};
+use crate::message::{Msg, MsgId, NodeId, Record};
+use crate::protocol::{publish, Acks, LogMsg, QueueMsg};
+use crate::time::NS_PER_MS;
+use ProducerTimer::{AckTimeout, Arrival, Retry};
+
+const MS: u64 = NS_PER_MS;
+const ME: NodeId = 0;
+const B: NodeId = 5;
+
+/// A producer at 1,000 messages per second (one every ms), with `extra`
+/// lines of its scenario table; started.
+fn producer(extra: &str, log: Option<LogTarget>) -> (Harness, Producer) {
+    let table = format!("target = \"b\"\narrival = {{ process = \"constant\", rate_per_s = 1000 }}\n{extra}");
+    let spec: ProducerSpec = toml::from_str(&table).expect("a valid producer table");
+    let mut h = Harness::new(ME);
+    let mut p = Producer::new(&spec, B, log);
+    assert_eq!(h.start(&mut p).timers::<ProducerTimer>(), vec![(MS, Arrival)]);
+    (h, p)
+}
+
+/// (id, attempt) of every publish that wants an ack, from a producer that
+/// is not idempotent (epoch 0, so the broker ignores the sequence number).
+fn publishes(e: &Emitted) -> Vec<(MsgId, u32)> {
+    let plain = |(id, attempt, epoch, _)| {
+        assert_eq!(epoch, 0, "not idempotent");
+        (id, attempt)
+    };
+    numbered(e).into_iter().map(plain).collect()
+}
+
+/// (id, attempt, epoch, seq) of every publish that wants an ack.
+fn numbered(e: &Emitted) -> Vec<(MsgId, u32, u32, u64)> {
+    e.sent()
+        .into_iter()
+        .filter_map(|(to, m)| match m {
+            Msg::Queue(QueueMsg::Publish { rec, want_ack: true, attempt, epoch, seq }) if to == B => {
+                Some((rec.id, attempt, epoch, seq))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn ack(id: MsgId, attempt: u32, accepted: bool) -> QueueMsg {
+    QueueMsg::PublishAck { id, accepted, attempt }
+}
+
+fn held(p: &Producer) -> Vec<MsgId> {
+    let mut out = Vec::new();
+    p.held(&mut out);
+    out
+}
+
+/// At `at`: the ack deadline fires, then the retry it sets (no backoff).
+/// Returns (the timeout's effects, the retry's).
+fn time_out(h: &mut Harness, p: &mut Producer, at: u64) -> (Emitted, Emitted) {
+    h.now = at;
+    let timeout = h.timer(p, AckTimeout);
+    let retry = h.timer(p, Retry);
+    (timeout, retry)
+}
+
+#[test]
+fn fire_and_forget_reports_the_message_sent_and_publishes_it_at_once() {
+    let (mut h, mut p) = producer("", None);
+    let e = h.timer(&mut p, Arrival);
+    assert_eq!(e.facts(), vec![Fact::Produced { id: 0, key: 0, fire_and_forget: true }]);
+    assert_eq!(e.sent(), vec![(B, Msg::Queue(publish(Record { id: 0, key: 0 }, false, 1)))]);
+    assert_eq!(e.timers::<ProducerTimer>(), vec![(MS, Arrival)], "the next arrival; no ack to wait for");
+    assert!(held(&p).is_empty());
+}
+
+#[test]
+fn with_acks_it_waits_and_only_an_ack_confirms() {
+    let (mut h, mut p) = producer("acks = \"broker\"", None);
+    let e = h.timer(&mut p, Arrival);
+    assert_eq!(e.facts(), vec![Fact::Produced { id: 0, key: 0, fire_and_forget: false }]);
+    assert_eq!(publishes(&e), vec![(0, 1)]);
+    assert!(e.timers::<ProducerTimer>().contains(&(1000 * MS, AckTimeout)), "the default ack timeout");
+    assert_eq!(held(&p), vec![0]);
+    assert_eq!(h.message(&mut p, B, ack(0, 1, true)).facts(), vec![Fact::Confirmed(0)]);
+    assert!(held(&p).is_empty());
+    assert!(h.message(&mut p, B, ack(0, 1, true)).facts().is_empty(), "a duplicate ack confirms nothing new");
+}
+
+#[test]
+fn an_ack_timeout_is_counted_and_retried_up_to_retries_then_the_message_is_given_up() {
+    let (mut h, mut p) = producer("acks = \"broker\"\nack_timeout_ms = 100\nretries = 2", None);
+    h.timer(&mut p, Arrival);
+    for (at, attempt) in [(100, 2), (200, 3)] {
+        let (timeout, retry) = time_out(&mut h, &mut p, at * MS);
+        assert_eq!(timeout.errors(), vec!["ack-timeout"]);
+        assert_eq!(timeout.timers::<ProducerTimer>(), vec![(0, Retry)], "no backoff");
+        assert_eq!(publishes(&retry), vec![(0, attempt)], "the same message again");
+    }
+    h.now = 300 * MS;
+    let e = h.timer(&mut p, AckTimeout);
+    assert_eq!(e.errors(), vec!["ack-timeout"]);
+    assert!(e.timers::<ProducerTimer>().is_empty() && e.facts().is_empty(), "given up after 1 + 2 attempts");
+    assert!(held(&p).is_empty());
+}
+
+#[test]
+fn a_retry_waits_for_its_backoff() {
+    let (mut h, mut p) = producer("acks = \"broker\"\nack_timeout_ms = 100\nretries = 1\nretry_backoff_ms = 50", None);
+    h.timer(&mut p, Arrival);
+    h.now = 100 * MS;
+    assert_eq!(h.timer(&mut p, AckTimeout).timers::<ProducerTimer>(), vec![(50 * MS, Retry)]);
+    h.now = 120 * MS;
+    assert!(h.timer(&mut p, Retry).sent().is_empty(), "not due yet");
+    h.now = 150 * MS;
+    assert_eq!(publishes(&h.timer(&mut p, Retry)), vec![(0, 2)]);
+}
+
+#[test]
+fn a_refused_attempt_fails_at_its_deadline_without_counting_as_a_timeout() {
+    let (mut h, mut p) = producer("acks = \"broker\"\nack_timeout_ms = 100\nretries = 1", None);
+    h.timer(&mut p, Arrival);
+    h.now = 5 * MS;
+    let e = h.message(&mut p, B, ack(0, 1, false));
+    assert!(e.sent().is_empty() && e.facts().is_empty(), "no resend before the deadline");
+    let (timeout, retry) = time_out(&mut h, &mut p, 100 * MS);
+    assert!(timeout.errors().is_empty(), "the broker counted the refusal: {:?}", timeout.errors());
+    assert_eq!(publishes(&retry), vec![(0, 2)]);
+    // A late refusal of attempt 1 says nothing about attempt 2, which times out.
+    h.message(&mut p, B, ack(0, 1, false));
+    h.now = 200 * MS;
+    assert_eq!(h.timer(&mut p, AckTimeout).errors(), vec!["ack-timeout"]);
+}
+
+#[test]
+fn max_in_flight_buffers_messages_until_an_ack_frees_a_slot() {
+    let (mut h, mut p) = producer("acks = \"broker\"\nmax_in_flight = 1", None);
+    h.timer(&mut p, Arrival);
+    h.now = MS;
+    let e = h.timer(&mut p, Arrival);
+    assert_eq!(e.facts(), vec![Fact::Produced { id: 1, key: 0, fire_and_forget: false }]);
+    assert!(publishes(&e).is_empty(), "message 1 waits in the buffer");
+    assert_eq!(held(&p), vec![0, 1]);
+    let e = h.message(&mut p, B, ack(0, 1, true));
+    assert_eq!((e.facts(), publishes(&e)), (vec![Fact::Confirmed(0)], vec![(1, 1)]));
+}
+
+#[test]
+fn the_delivery_timeout_gives_up_with_retries_left_and_expires_buffered_messages() {
+    let table = "acks = \"broker\"\nack_timeout_ms = 100\nretries = 10\nmax_in_flight = 1\ndelivery_timeout_ms = 250";
+    let (mut h, mut p) = producer(table, None);
+    h.now = MS;
+    h.timer(&mut p, Arrival); // message 0, produced at 1 ms
+    h.now = 2 * MS;
+    h.timer(&mut p, Arrival); // message 1, buffered
+    time_out(&mut h, &mut p, 101 * MS);
+    let (_, retry) = time_out(&mut h, &mut p, 201 * MS);
+    assert_eq!(publishes(&retry), vec![(0, 3)], "within 250 ms of production: still trying");
+    h.now = 301 * MS;
+    let e = h.timer(&mut p, AckTimeout);
+    assert_eq!(e.errors(), vec!["ack-timeout", "delivery-timeout", "delivery-timeout"]);
+    assert!(e.sent().is_empty(), "message 1 expired in the buffer, never sent");
+    assert!(held(&p).is_empty());
+}
+
+#[test]
+fn an_idempotent_producer_numbers_its_sends_keeps_them_on_retry_and_a_restart_bumps_the_epoch() {
+    let (mut h, mut p) = producer("acks = \"broker\"\nidempotent = true\nack_timeout_ms = 100", None);
+    let mut first = numbered(&h.timer(&mut p, Arrival));
+    first.extend(numbered(&h.timer(&mut p, Arrival)));
+    assert_eq!(first, vec![(0, 1, 1, 0), (1, 1, 1, 1)], "epoch 1, sequence 0 and 1");
+    let (timeout, retry) = time_out(&mut h, &mut p, 100 * MS);
+    assert_eq!(timeout.errors(), vec!["ack-timeout", "ack-timeout"]);
+    assert_eq!(numbered(&retry), vec![(0, 2, 1, 0), (1, 2, 1, 1)], "a retry keeps its number");
+    p.crash();
+    assert!(held(&p).is_empty(), "what awaited an ack is forgotten");
+    h.restart(&mut p);
+    assert_eq!(numbered(&h.timer(&mut p, Arrival)), vec![(2, 1, 2, 0)], "a new session: epoch 2 from 0");
+}
+
+/// (key, acks, topic, partition) of every log produce.
+fn produces(e: &Emitted) -> Vec<(u64, Acks, u16, u32)> {
+    e.sent()
+        .into_iter()
+        .filter_map(|(_, m)| match m {
+            Msg::Log(LogMsg::Produce { rec, acks, topic, partition, .. }) => Some((rec.key, acks, topic, partition)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_log_producer_sends_each_key_to_its_hash_partition() {
+    let target = LogTarget { topic: 3, partitions: 4 };
+    let (mut h, mut p) = producer("keys = { distribution = \"uniform\", count = 50 }", Some(target));
+    let sent: Vec<_> = (0..40).flat_map(|_| produces(&h.timer(&mut p, Arrival))).collect();
+    assert_eq!(sent.len(), 40);
+    for &(key, acks, topic, partition) in &sent {
+        assert_eq!((acks, topic), (Acks::None, 3));
+        assert_eq!(partition as usize, key_partition(key, 4), "key {key}: the partition the broker expects");
+    }
+    let used: std::collections::BTreeSet<u32> = sent.iter().map(|s| s.3).collect();
+    assert!(used.len() > 1, "keys spread over partitions: {used:?}");
+}
+
+#[test]
+fn a_log_producer_with_round_robin_deals_partitions_in_turn_and_maps_acks() {
+    for (acks, want) in [("1", Acks::Leader), ("\"all\"", Acks::All), ("\"broker\"", Acks::All)] {
+        let extra = format!("partitioner = \"round-robin\"\nacks = {acks}");
+        let (mut h, mut p) = producer(&extra, Some(LogTarget { topic: 0, partitions: 3 }));
+        let sent: Vec<_> = (0..5).flat_map(|_| produces(&h.timer(&mut p, Arrival))).collect();
+        let parts: Vec<u32> = sent.iter().map(|s| s.3).collect();
+        assert_eq!(parts, vec![0, 1, 2, 0, 1]);
+        assert!(sent.iter().all(|s| s.1 == want), "acks = {acks}: {sent:?}");
+    }
+}
+
+#[test]
+fn the_producer_is_done_after_messages_and_a_restart_resumes_its_count() {
+    let (mut h, mut p) = producer("messages = 2", None);
+    let e = h.timer(&mut p, Arrival);
+    assert!(!e.facts().contains(&Fact::ProducerDone));
+    p.crash();
+    assert_eq!(h.restart(&mut p).timers::<ProducerTimer>(), vec![(MS, Arrival)]);
+    let e = h.timer(&mut p, Arrival);
+    assert_eq!(e.facts(), vec![Fact::Produced { id: 1, key: 0, fire_and_forget: true }, Fact::ProducerDone]);
+    assert!(e.timers::<ProducerTimer>().is_empty(), "no next arrival");
+    p.crash();
+    assert!(h.restart(&mut p).timers::<ProducerTimer>().is_empty(), "done stays done");
+    assert!(h.timer(&mut p, Arrival).is_empty());
+}
+
+#[test]
+fn the_drain_stops_production_and_cancels_timers_with_nothing_to_guard() {
+    let (mut h, mut p) = producer("acks = \"broker\"", None);
+    h.timer(&mut p, Arrival);
+    assert_eq!(h.drain(&mut p).cancelled::<ProducerTimer>(), vec![Arrival], "message 0 still awaits its ack");
+    assert!(h.timer(&mut p, Arrival).facts().is_empty(), "nothing is produced in the drain");
+    let e = h.message(&mut p, B, ack(0, 1, true));
+    assert_eq!(e.facts(), vec![Fact::Confirmed(0)]);
+    assert_eq!(e.cancelled::<ProducerTimer>(), vec![AckTimeout]);
+}
