@@ -4,7 +4,7 @@
 //! followers have got when something happens.
 
 use super::{Assignor, GroupInfo, LogBroker, LogTimer};
-use crate::broker::BrokerSpec;
+use crate::broker::LogSpec;
 use crate::engine::{Component, Effect, Emitted, Harness, Metric};
 use crate::ledger::DomainId;
 use crate::message::{Msg, MsgId, NodeId, Record};
@@ -25,10 +25,7 @@ const REBALANCE: Time = 100 * MS;
 /// A log broker read from a scenario table (`kind = "log"` plus `table`),
 /// serving `groups`.
 fn broker(table: &str, groups: Vec<GroupInfo>) -> (Harness, LogBroker) {
-    let spec = match toml::from_str::<BrokerSpec>(&format!("kind = \"log\"\n{table}")) {
-        Ok(BrokerSpec::Log(l)) => l,
-        other => panic!("not a log broker: {other:?}"),
-    };
+    let spec: LogSpec = toml::from_str(table).unwrap_or_else(|e| panic!("not a log broker: {e}\n{table}"));
     let mut h = Harness::new(BROKER);
     let mut b = LogBroker::new(&spec, groups);
     assert!(h.start(&mut b).is_empty());
