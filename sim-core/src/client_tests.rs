@@ -49,13 +49,9 @@ fn respond(h: &mut Harness, c: &mut Client, id: MsgId, tag: u64) -> Emitted {
     h.message(c, R, QueueMsg::Deliver { rec: Record { id, key: 0 }, tag, redelivered: false })
 }
 
+/// The sum of what was added to the named metric.
 fn metric(e: &Emitted, name: &str) -> f64 {
-    e.0.iter()
-        .filter_map(|x| match x {
-            Effect::Metric(Metric::Add(n, v)) if *n == name => Some(*v),
-            _ => None,
-        })
-        .sum()
+    e.metric(name)
 }
 
 fn held(c: &Client) -> Vec<MsgId> {

@@ -39,10 +39,10 @@ fn deliver(id: MsgId, tag: u64) -> QueueMsg {
 
 /// The messages sent back to the source broker.
 fn to_source(e: &Emitted) -> Vec<QueueMsg> {
-    e.sent()
+    e.sent_to(Q)
         .into_iter()
-        .filter_map(|(to, m)| match m {
-            Msg::Queue(q) if to == Q => Some(q),
+        .filter_map(|m| match m {
+            Msg::Queue(q) => Some(q),
             _ => None,
         })
         .collect()

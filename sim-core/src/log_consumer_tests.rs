@@ -54,10 +54,10 @@ fn records(partition: u32, offset: u64, ids: &[MsgId]) -> LogMsg {
 }
 
 fn to_broker(e: &Emitted) -> Vec<LogMsg> {
-    e.sent()
+    e.sent_to(B)
         .into_iter()
-        .filter_map(|(to, m)| match m {
-            Msg::Log(l) if to == B => Some(l),
+        .filter_map(|m| match m {
+            Msg::Log(l) => Some(l),
             _ => None,
         })
         .collect()

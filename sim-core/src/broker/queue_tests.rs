@@ -72,12 +72,7 @@ fn held(b: &QueueBroker) -> Vec<MsgId> {
 
 /// The sum of what was added to the named metric.
 fn metric(e: &Emitted, name: &str) -> f64 {
-    e.0.iter()
-        .filter_map(|x| match x {
-            Effect::Metric(Metric::Add(n, v)) if *n == name => Some(*v),
-            _ => None,
-        })
-        .sum()
+    e.metric(name)
 }
 
 /// The last queue depth reported.

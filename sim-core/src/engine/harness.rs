@@ -156,6 +156,22 @@ impl Emitted {
             .collect()
     }
 
+    /// The messages sent to `to`, in order.
+    pub fn sent_to(&self, to: NodeId) -> Vec<Msg> {
+        self.sent().into_iter().filter(|(t, _)| *t == to).map(|(_, m)| m).collect()
+    }
+
+    /// The sum of what was added to the metric `name`.
+    pub fn metric(&self, name: &str) -> f64 {
+        self.0
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Metric(Metric::Add(n, v)) if *n == name => Some(*v),
+                _ => None,
+            })
+            .sum()
+    }
+
     /// The timers set: (delay, timer), background ones included.
     pub fn timers<T: Timer>(&self) -> Vec<(Duration, T)> {
         self.0

@@ -5,7 +5,7 @@
 
 use super::{Assignor, GroupInfo, LogBroker, LogTimer};
 use crate::broker::LogSpec;
-use crate::engine::{Component, Effect, Emitted, Harness, Metric};
+use crate::engine::{Component, Emitted, Harness};
 use crate::ledger::DomainId;
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::net::NodeFault;
@@ -60,13 +60,9 @@ fn produce_acks(e: &Emitted) -> Vec<(MsgId, bool)> {
         .collect()
 }
 
+/// The sum of what was added to the named metric.
 fn metric(e: &Emitted, name: &str) -> f64 {
-    e.0.iter()
-        .filter_map(|x| match x {
-            Effect::Metric(Metric::Add(n, v)) if *n == name => Some(*v),
-            _ => None,
-        })
-        .sum()
+    e.metric(name)
 }
 
 fn fetch(partition: u32, replica: u16) -> LogTimer {
