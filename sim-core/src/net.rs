@@ -19,9 +19,9 @@
 //! drain phase heals them all, and also turns off random loss and
 //! duplication, so that "eventually" guarantees get their chance.
 //!
-//! The network decides; the engine schedules. [`Network::send`] returns a
+//! The network decides; the engine schedules. `Network::send` returns a
 //! [`Delivery`] (dropped, or arriving after a delay, perhaps twice) and
-//! [`Network::on_arrival`] whether an arriving copy may land, so every fault
+//! `Network::on_arrival` whether an arriving copy may land, so every fault
 //! rule lives here, once.
 //!
 //! Left out: bandwidth and message sizes (links have no capacity), and
