@@ -10,6 +10,8 @@
 //! - [`protocol`]: the messages of each protocol, and their envelope;
 //! - [`net`]: links, latency, loss, duplication, partitions, crashes;
 //! - [`store`]: state that outlives components (dedup stores);
+//! - [`timers`], [`reliable`]: many deadlines behind few timers, and
+//!   sending until acked (attempts, retries, backoff, give-up);
 //! - [`producer`], [`broker`], [`consumer`], [`log_consumer`]: the components;
 //! - [`client`]: request/response clients (async RPC over two queues);
 //! - [`ledger`]: the omniscient record that counts lost, duplicated and
@@ -38,6 +40,7 @@ pub mod metrics;
 pub mod net;
 pub mod producer;
 pub mod protocol;
+pub mod reliable;
 pub mod rng;
 pub mod scenario;
 pub mod store;
