@@ -12,6 +12,7 @@
 //! - [`store`]: state that outlives components (dedup stores);
 //! - [`timers`], [`reliable`]: many deadlines behind few timers, and
 //!   sending until acked (attempts, retries, backoff, give-up);
+//! - [`subscription`]: a queue subscriber's subscribe handshake;
 //! - [`producer`], [`broker`], [`consumer`], [`log_consumer`]: the components;
 //! - [`client`]: request/response clients (async RPC over two queues);
 //! - [`ledger`]: the omniscient record that counts lost, duplicated and
@@ -44,6 +45,7 @@ pub mod reliable;
 pub mod rng;
 pub mod scenario;
 pub mod store;
+pub mod subscription;
 pub mod summary;
 mod tagged;
 pub mod time;
