@@ -38,7 +38,8 @@ use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::producer::{Arrival, Keys, Workload};
 use crate::protocol::{publish, QueueMsg};
 use crate::reliable::{Failed, RetryPolicy, UntilAcked};
-use crate::time::{ms_to_ns, Duration};
+use crate::subscription::Subscription;
+use crate::time::ms_to_ns;
 use crate::units::Millis;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -139,11 +140,10 @@ struct Request {
 pub struct Client {
     target: NodeId,
     responses: NodeId,
+    // Durable: the workload's progress and the subscription's session count.
     workload: Workload<ClientTimer>,
-    prefetch: u32,
-    resubscribe_ns: Duration,
-    // Durable: the workload's progress and the session count.
-    session: u32,
+    /// The handshake with the response queue.
+    subscription: Subscription<ClientTimer>,
     // What the client has seen of each request it made, to classify
     // responses (bookkeeping for the metrics, kept across crashes).
     answered: BTreeSet<MsgId>,
@@ -151,9 +151,6 @@ pub struct Client {
     // Volatile.
     /// Requests awaited: a response is the ack.
     outstanding: UntilAcked<Request, ClientTimer>,
-    subscribed: bool,
-    /// The resubscribe timer is pending.
-    resubscribe: bool,
 }
 
 impl Client {
@@ -170,14 +167,16 @@ impl Client {
             target,
             responses,
             workload: Workload::new(&spec.arrival, &spec.keys, spec.messages, ClientTimer::Arrival),
-            prefetch: spec.prefetch.max(1),
-            resubscribe_ns: ms_to_ns(spec.resubscribe_ms.0).max(1),
-            session: 0,
+            subscription: Subscription::new(
+                responses,
+                spec.prefetch.max(1),
+                false,
+                ms_to_ns(spec.resubscribe_ms.0).max(1),
+                ClientTimer::Resubscribe,
+            ),
             answered: BTreeSet::new(),
             abandoned: BTreeSet::new(),
             outstanding: UntilAcked::new(policy, ClientTimer::Timeout, ClientTimer::Retry),
-            subscribed: false,
-            resubscribe: false,
         }
     }
 
@@ -224,14 +223,6 @@ impl Client {
         }
     }
 
-    fn subscribe(&mut self, ctx: &mut Ctx<ClientTimer>) {
-        self.subscribed = false;
-        let (prefetch, session) = (self.prefetch, self.session);
-        ctx.send(self.responses, QueueMsg::Subscribe { prefetch, session, auto_ack: false });
-        ctx.set_timer(self.resubscribe_ns, ClientTimer::Resubscribe);
-        self.resubscribe = true;
-    }
-
     fn produce_one(&mut self, ctx: &mut Ctx<ClientTimer>, key: u64) {
         // The request counts as sent as it leaves: only a response confirms it.
         let id = ctx.produce(key, true);
@@ -255,8 +246,7 @@ impl Component for Client {
         for name in METRICS {
             ctx.metric_add(name, 0.0); // listed in the summary even when 0
         }
-        self.session += 1;
-        self.subscribe(ctx);
+        self.subscription.start(ctx);
         self.workload.start(ctx);
     }
 
@@ -267,18 +257,9 @@ impl Component for Client {
                 self.response(ctx, rec.id);
                 self.settle_timers(ctx);
             }
-            Msg::Queue(QueueMsg::Subscribed { session }) if session == self.session => {
-                self.subscribed = true;
-                if std::mem::take(&mut self.resubscribe) {
-                    ctx.cancel_timer(ClientTimer::Resubscribe);
-                }
-            }
-            Msg::Queue(QueueMsg::Cancelled { session }) if session == self.session => {
-                if std::mem::take(&mut self.resubscribe) {
-                    ctx.cancel_timer(ClientTimer::Resubscribe);
-                }
-                self.session += 1;
-                self.subscribe(ctx);
+            Msg::Queue(QueueMsg::Subscribed { session }) => self.subscription.subscribed(ctx, session),
+            Msg::Queue(QueueMsg::Cancelled { session }) => {
+                self.subscription.cancelled(ctx, session);
             }
             _ => {}
         }
@@ -301,12 +282,7 @@ impl Component for Client {
                     self.send(ctx, id);
                 }
             }
-            ClientTimer::Resubscribe => {
-                self.resubscribe = false;
-                if !self.subscribed {
-                    self.subscribe(ctx);
-                }
-            }
+            ClientTimer::Resubscribe => self.subscription.on_timer(ctx),
         }
         self.settle_timers(ctx);
     }
@@ -321,8 +297,7 @@ impl Component for Client {
         self.abandoned.extend(self.outstanding.keys());
         self.outstanding.crash(|_, _| false);
         self.workload.crash();
-        self.subscribed = false;
-        self.resubscribe = false;
+        self.subscription.crash();
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {

@@ -69,6 +69,7 @@ use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::protocol::{publish, QueueMsg};
 use crate::reliable::{Failed, RetryPolicy, UntilAcked};
 use crate::rng::chance;
+use crate::subscription::Subscription;
 use crate::time::{ms_to_ns, Duration};
 use crate::units::{Millis, Probability};
 use serde::{Deserialize, Serialize};
@@ -333,13 +334,8 @@ struct Forward {
 pub struct Consumer {
     source: NodeId,
     processing: Sampler,
-    prefetch: u32,
-    resubscribe_ns: Duration,
-    /// Durable: counts starts, so the broker can tell a reconnect from a repeat.
-    session: u32,
-    subscribed: bool,
-    /// The resubscribe timer is pending.
-    retry: bool,
+    /// The handshake with `source` (its session count is durable).
+    subscription: Subscription<ConsumerTimer>,
     ack: AckTiming,
     failure_probability: f64,
     poison_probability: f64,
@@ -370,11 +366,13 @@ impl Consumer {
         Consumer {
             source,
             processing: spec.processing.sampler(),
-            prefetch: spec.prefetch.unwrap_or(concurrency).max(1),
-            resubscribe_ns: ms_to_ns(spec.resubscribe_ms.0).max(1),
-            session: 0,
-            subscribed: false,
-            retry: false,
+            subscription: Subscription::new(
+                source,
+                spec.prefetch.unwrap_or(concurrency).max(1),
+                spec.ack == AckTiming::Before,
+                ms_to_ns(spec.resubscribe_ms.0).max(1),
+                ConsumerTimer::Resubscribe,
+            ),
             ack: spec.ack,
             failure_probability: spec.failure_probability.0,
             poison_probability: spec.poison_probability.0,
@@ -541,14 +539,6 @@ impl Consumer {
         }
     }
 
-    fn subscribe(&mut self, ctx: &mut Ctx<ConsumerTimer>) {
-        self.subscribed = false;
-        let auto_ack = self.ack == AckTiming::Before;
-        ctx.send(self.source, QueueMsg::Subscribe { prefetch: self.prefetch, session: self.session, auto_ack });
-        ctx.set_timer(self.resubscribe_ns, ConsumerTimer::Resubscribe);
-        self.retry = true;
-    }
-
     fn begin(&mut self, ctx: &mut Ctx<ConsumerTimer>, slot: usize, job: Job) {
         ctx.start_processing(job.rec.id);
         let factor = ctx.slow_factor();
@@ -563,8 +553,7 @@ impl Component for Consumer {
 
     fn start(&mut self, ctx: &mut Ctx<ConsumerTimer>) {
         self.domain = ctx.domain();
-        self.session += 1;
-        self.subscribe(ctx);
+        self.subscription.start(ctx);
     }
 
     fn restart(&mut self, ctx: &mut Ctx<ConsumerTimer>) {
@@ -586,22 +575,15 @@ impl Component for Consumer {
                     None => self.buffer.push_back(job),
                 }
             }
-            Msg::Queue(QueueMsg::Cancelled { session }) if session == self.session => {
-                // The broker took back everything we held: the buffered
-                // deliveries are void, and we must subscribe afresh. Work in
-                // progress finishes (its effect applies); its ack is ignored.
-                self.buffer.clear();
-                if std::mem::take(&mut self.retry) {
-                    ctx.cancel_timer(ConsumerTimer::Resubscribe);
-                }
-                self.start(ctx);
-            }
-            Msg::Queue(QueueMsg::Subscribed { session }) if session == self.session => {
-                self.subscribed = true;
-                if std::mem::take(&mut self.retry) {
-                    ctx.cancel_timer(ConsumerTimer::Resubscribe);
+            Msg::Queue(QueueMsg::Cancelled { session }) => {
+                if self.subscription.cancelled(ctx, session) {
+                    // The broker took back everything we held: the buffered
+                    // deliveries are void, and we subscribed afresh. Work in
+                    // progress finishes (its effect applies); its ack is ignored.
+                    self.buffer.clear();
                 }
             }
+            Msg::Queue(QueueMsg::Subscribed { session }) => self.subscription.subscribed(ctx, session),
             Msg::Queue(QueueMsg::PublishAck { id, accepted, attempt }) => {
                 if accepted {
                     // The next broker has the record: every forward of it
@@ -628,13 +610,8 @@ impl Component for Consumer {
 
     fn on_timer(&mut self, ctx: &mut Ctx<ConsumerTimer>, timer: ConsumerTimer) {
         match timer {
-            ConsumerTimer::Resubscribe => {
-                self.retry = false;
-                // The subscribe or its confirmation was lost: ask again.
-                if !self.subscribed {
-                    self.subscribe(ctx);
-                }
-            }
+            // The subscribe or its confirmation may have been lost: ask again.
+            ConsumerTimer::Resubscribe => self.subscription.on_timer(ctx),
             ConsumerTimer::ForwardSend => {
                 for fid in self.forwards.due(ctx) {
                     self.send_forward(ctx, fid);
@@ -667,8 +644,7 @@ impl Component for Consumer {
     }
 
     fn crash(&mut self) {
-        self.subscribed = false;
-        self.retry = false;
+        self.subscription.crash();
         self.slots.iter_mut().for_each(|s| *s = None);
         self.buffer.clear();
         // Forwards in memory are lost; outbox entries are in the database,
