@@ -13,6 +13,8 @@
 //! - [`timers`], [`reliable`]: many deadlines behind few timers, and
 //!   sending until acked (attempts, retries, backoff, give-up);
 //! - [`subscription`]: a queue subscriber's subscribe handshake;
+//! - [`sequencer`]: a broker's idempotent-producer rule (append each
+//!   number once, in order);
 //! - [`producer`], [`broker`], [`consumer`], [`log_consumer`]: the components;
 //! - [`client`]: request/response clients (async RPC over two queues);
 //! - [`ledger`]: the omniscient record that counts lost, duplicated and
@@ -44,6 +46,7 @@ pub mod protocol;
 pub mod reliable;
 pub mod rng;
 pub mod scenario;
+pub mod sequencer;
 pub mod store;
 pub mod subscription;
 pub mod summary;
