@@ -174,6 +174,8 @@ impl Timer for QueueTimer {
 struct Subscriber {
     node: NodeId,
     prefetch: u32,
+    /// Its deliveries in the queue's `unacked`: counted up at a delivery
+    /// and down when one leaves `unacked`, both reset together.
     unacked: u32,
     session: u32,
     auto_ack: bool,
@@ -181,6 +183,9 @@ struct Subscriber {
     /// connection closed, until it subscribes again with a new session.
     active: bool,
 }
+
+/// Why a subscriber's `unacked` cannot be 0 when one of its deliveries leaves.
+const UNACKED_COUNTS: &str = "a subscriber's unacked counts its deliveries awaiting an ack";
 
 impl Subscriber {
     fn has_credit(&self) -> bool {
@@ -353,7 +358,7 @@ impl SubQueue {
     fn ack(&mut self, tag: u64) {
         if let Some(u) = self.unacked.remove(&tag) {
             if let Some(s) = self.subscribers.iter_mut().find(|s| s.node == u.consumer) {
-                s.unacked = s.unacked.saturating_sub(1);
+                s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
             }
         }
     }
@@ -363,7 +368,7 @@ impl SubQueue {
     fn take_back(&mut self, ctx: &mut Ctx<QueueTimer>, policy: &Policy, tag: u64, requeue: bool) {
         let Some(u) = self.unacked.remove(&tag) else { return };
         if let Some(s) = self.subscribers.iter_mut().find(|s| s.node == u.consumer) {
-            s.unacked = s.unacked.saturating_sub(1);
+            s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
         }
         if requeue {
             self.queue.push_front(u.entry);
