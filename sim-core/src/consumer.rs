@@ -575,13 +575,12 @@ impl Component for Consumer {
                     None => self.buffer.push_back(job),
                 }
             }
-            Msg::Queue(QueueMsg::Cancelled { session }) => {
-                if self.subscription.cancelled(ctx, session) {
-                    // The broker took back everything we held: the buffered
-                    // deliveries are void, and we subscribed afresh. Work in
-                    // progress finishes (its effect applies); its ack is ignored.
-                    self.buffer.clear();
-                }
+            Msg::Queue(QueueMsg::Cancelled { session }) if session == self.subscription.session() => {
+                // The broker took back everything we held: the buffered
+                // deliveries are void, and we must subscribe afresh. Work in
+                // progress finishes (its effect applies); its ack is ignored.
+                self.buffer.clear();
+                self.subscription.cancelled(ctx, session);
             }
             Msg::Queue(QueueMsg::Subscribed { session }) => self.subscription.subscribed(ctx, session),
             Msg::Queue(QueueMsg::PublishAck { id, accepted, attempt }) => {
