@@ -524,8 +524,8 @@ pub struct Producer {
     /// Next idempotent sequence number, per partition (one for a queue).
     next_seq: Vec<u64>,
     // Volatile.
-    /// Sent, awaiting an ack or a retry; it makes the delivery timeout,
-    /// counted from production, the retries and the backoff.
+    /// Sent, awaiting an ack or a retry, with their attempts (the delivery
+    /// timeout counts from production).
     outstanding: UntilAcked<Outstanding, ProducerTimer>,
     /// Produced, not yet sent: waiting for a free in-flight slot.
     buffer: VecDeque<(MsgId, u64, Time)>,
