@@ -37,9 +37,10 @@ use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::producer::Workload;
 use crate::protocol::{publish, QueueMsg};
-use crate::time::{ms_to_ns, Duration, Time};
-use crate::timers::Deadlines;
-use std::collections::{BTreeMap, BTreeSet};
+use crate::reliable::{Failed, RetryPolicy, UntilAcked};
+use crate::subscription::Subscription;
+use crate::time::ms_to_ns;
+use std::collections::BTreeSet;
 
 mod kind;
 pub use kind::{ClientKind, ClientSpec};
@@ -71,13 +72,9 @@ impl Timer for ClientTimer {
 const METRICS: [&str; 5] =
     ["request_timeouts", "requests_given_up", "late_responses", "duplicate_responses", "responses_out_of_order"];
 
+/// A request awaited (its attempts are kept by [`UntilAcked`]).
 struct Request {
     key: u64,
-    attempts: u32,
-    /// The deadline of the attempt in progress (`Time::MAX`: waiting to retry).
-    deadline: Time,
-    /// When the retry is due (`Time::MAX`: none).
-    retry_at: Time,
     /// One of its attempts timed out.
     timed_out: bool,
 }
@@ -86,81 +83,75 @@ struct Request {
 pub struct Client {
     target: NodeId,
     responses: NodeId,
+    // Durable: the workload's progress and the subscription's session count.
     workload: Workload<ClientTimer>,
-    timeout_ns: Duration,
-    retries: u32,
-    backoff_ns: Duration,
-    prefetch: u32,
-    resubscribe_ns: Duration,
-    // Durable: the workload's progress and the session count.
-    session: u32,
+    /// The handshake with the response queue.
+    subscription: Subscription<ClientTimer>,
     // What the client has seen of each request it made, to classify
     // responses (bookkeeping for the metrics, kept across crashes).
     answered: BTreeSet<MsgId>,
     abandoned: BTreeSet<MsgId>,
     // Volatile.
-    outstanding: BTreeMap<MsgId, Request>,
-    timeouts: Deadlines,
-    retry_due: Deadlines,
-    subscribed: bool,
-    /// The resubscribe timer is pending.
-    resubscribe: bool,
+    /// Requests awaited: a response is the ack.
+    outstanding: UntilAcked<Request, ClientTimer>,
 }
 
 impl Client {
     /// A client sending to `target` and reading `responses`, as `spec` says.
     pub fn new(spec: &ClientSpec, target: NodeId, responses: NodeId) -> Self {
+        let policy = RetryPolicy {
+            ack_timeout_ns: ms_to_ns(spec.timeout_ms.0).max(1),
+            retries: spec.retries,
+            backoff_ns: ms_to_ns(spec.retry_backoff_ms.0),
+            delivery_timeout_ns: None,
+            zero_delay_at_once: true,
+        };
         Client {
             target,
             responses,
             workload: Workload::new(&spec.arrival, &spec.keys, spec.messages, ClientTimer::Arrival),
-            timeout_ns: ms_to_ns(spec.timeout_ms.0).max(1),
-            retries: spec.retries,
-            backoff_ns: ms_to_ns(spec.retry_backoff_ms.0),
-            prefetch: spec.prefetch.max(1),
-            resubscribe_ns: ms_to_ns(spec.resubscribe_ms.0).max(1),
-            session: 0,
+            subscription: Subscription::new(
+                responses,
+                spec.prefetch.max(1),
+                false,
+                ms_to_ns(spec.resubscribe_ms.0).max(1),
+                ClientTimer::Resubscribe,
+            ),
             answered: BTreeSet::new(),
             abandoned: BTreeSet::new(),
-            outstanding: BTreeMap::new(),
-            timeouts: Deadlines::default(),
-            retry_due: Deadlines::default(),
-            subscribed: false,
-            resubscribe: false,
+            outstanding: UntilAcked::new(policy, ClientTimer::Timeout, ClientTimer::Retry),
         }
     }
 
+    /// Sends the next attempt of request `id`.
     fn send(&mut self, ctx: &mut Ctx<ClientTimer>, id: MsgId) {
-        let Some(r) = self.outstanding.get_mut(&id) else { return };
-        r.attempts += 1;
-        r.deadline = ctx.now().saturating_add(self.timeout_ns);
-        r.retry_at = Time::MAX;
-        ctx.send(self.target, publish(Record { id, key: r.key }, false, r.attempts));
-        self.timeouts.add(ctx, r.deadline, id, ClientTimer::Timeout);
+        let target = self.target;
+        self.outstanding.send(ctx, id, |ctx, r, attempt| {
+            ctx.send(target, publish(Record { id, key: r.key }, false, attempt));
+        });
     }
 
-    fn timed_out(&mut self, ctx: &mut Ctx<ClientTimer>, id: MsgId) {
-        let Some(r) = self.outstanding.get_mut(&id) else { return };
+    /// The attempt of request `id` in progress got no response in time:
+    /// send it again (after the backoff), or give it up.
+    fn attempt_timed_out(&mut self, ctx: &mut Ctx<ClientTimer>, id: MsgId) {
+        let Some(r) = self.outstanding.get_mut(id) else { return };
         ctx.metric_add("request_timeouts", 1.0);
         r.timed_out = true;
-        r.deadline = Time::MAX;
-        if r.attempts > self.retries {
-            ctx.metric_add("requests_given_up", 1.0);
-            self.outstanding.remove(&id);
-            self.abandoned.insert(id);
-        } else if self.backoff_ns == 0 {
-            self.send(ctx, id);
-        } else {
-            r.retry_at = ctx.now().saturating_add(self.backoff_ns);
-            self.retry_due.add(ctx, r.retry_at, id, ClientTimer::Retry);
+        match self.outstanding.failed(ctx, id, false) {
+            Some(Failed::GaveUp { .. }) => {
+                ctx.metric_add("requests_given_up", 1.0);
+                self.abandoned.insert(id);
+            }
+            Some(Failed::SendNow) => self.send(ctx, id),
+            Some(Failed::Backoff) | None => {}
         }
     }
 
     /// A response to request `id` arrived.
     fn response(&mut self, ctx: &mut Ctx<ClientTimer>, id: MsgId) {
-        if let Some(r) = self.outstanding.remove(&id) {
+        if let Some(r) = self.outstanding.remove(id) {
             // Ids grow in the order requests were made.
-            if self.outstanding.first_key_value().is_some_and(|(&first, _)| first < id) {
+            if self.outstanding.keys().next().is_some_and(|first| first < id) {
                 ctx.metric_add("responses_out_of_order", 1.0);
             }
             if r.timed_out {
@@ -175,19 +166,10 @@ impl Client {
         }
     }
 
-    fn subscribe(&mut self, ctx: &mut Ctx<ClientTimer>) {
-        self.subscribed = false;
-        let (prefetch, session) = (self.prefetch, self.session);
-        ctx.send(self.responses, QueueMsg::Subscribe { prefetch, session, auto_ack: false });
-        ctx.set_timer(self.resubscribe_ns, ClientTimer::Resubscribe);
-        self.resubscribe = true;
-    }
-
     fn produce_one(&mut self, ctx: &mut Ctx<ClientTimer>, key: u64) {
         // The request counts as sent as it leaves: only a response confirms it.
         let id = ctx.produce(key, true);
-        let r = Request { key, attempts: 0, deadline: Time::MAX, retry_at: Time::MAX, timed_out: false };
-        self.outstanding.insert(id, r);
+        self.outstanding.insert(id, Request { key, timed_out: false }, ctx.now());
         self.send(ctx, id);
     }
 
@@ -195,8 +177,7 @@ impl Client {
     /// guard nothing and would only keep the run waiting.
     fn settle_timers(&mut self, ctx: &mut Ctx<ClientTimer>) {
         if ctx.draining() && self.outstanding.is_empty() {
-            self.timeouts.cancel_all(ctx, ClientTimer::Timeout);
-            self.retry_due.cancel_all(ctx, ClientTimer::Retry);
+            self.outstanding.cancel_timers(ctx);
         }
     }
 }
@@ -208,8 +189,7 @@ impl Component for Client {
         for name in METRICS {
             ctx.metric_add(name, 0.0); // listed in the summary even when 0
         }
-        self.session += 1;
-        self.subscribe(ctx);
+        self.subscription.start(ctx);
         self.workload.start(ctx);
     }
 
@@ -220,18 +200,9 @@ impl Component for Client {
                 self.response(ctx, rec.id);
                 self.settle_timers(ctx);
             }
-            Msg::Queue(QueueMsg::Subscribed { session }) if session == self.session => {
-                self.subscribed = true;
-                if std::mem::take(&mut self.resubscribe) {
-                    ctx.cancel_timer(ClientTimer::Resubscribe);
-                }
-            }
-            Msg::Queue(QueueMsg::Cancelled { session }) if session == self.session => {
-                if std::mem::take(&mut self.resubscribe) {
-                    ctx.cancel_timer(ClientTimer::Resubscribe);
-                }
-                self.session += 1;
-                self.subscribe(ctx);
+            Msg::Queue(QueueMsg::Subscribed { session }) => self.subscription.subscribed(ctx, session),
+            Msg::Queue(QueueMsg::Cancelled { session }) => {
+                self.subscription.cancelled(ctx, session);
             }
             _ => {}
         }
@@ -245,25 +216,16 @@ impl Component for Client {
                 self.workload.made(ctx);
             }
             ClientTimer::Timeout => {
-                let outstanding = &self.outstanding;
-                let live = |id, at| outstanding.get(&id).is_some_and(|r: &Request| r.deadline == at);
-                for id in self.timeouts.expire(ctx, ClientTimer::Timeout, live) {
-                    self.timed_out(ctx, id);
+                for id in self.outstanding.timed_out(ctx) {
+                    self.attempt_timed_out(ctx, id);
                 }
             }
             ClientTimer::Retry => {
-                let outstanding = &self.outstanding;
-                let due = |id, at| outstanding.get(&id).is_some_and(|r: &Request| r.retry_at == at);
-                for id in self.retry_due.expire(ctx, ClientTimer::Retry, due) {
+                for id in self.outstanding.due(ctx) {
                     self.send(ctx, id);
                 }
             }
-            ClientTimer::Resubscribe => {
-                self.resubscribe = false;
-                if !self.subscribed {
-                    self.subscribe(ctx);
-                }
-            }
+            ClientTimer::Resubscribe => self.subscription.on_timer(ctx),
         }
         self.settle_timers(ctx);
     }
@@ -275,12 +237,10 @@ impl Component for Client {
 
     fn crash(&mut self) {
         // The callers waiting on these requests are gone with the process.
-        self.abandoned.extend(std::mem::take(&mut self.outstanding).into_keys());
-        self.timeouts.clear();
-        self.retry_due.clear();
+        self.abandoned.extend(self.outstanding.keys());
+        self.outstanding.crash(|_, _| false);
         self.workload.crash();
-        self.subscribed = false;
-        self.resubscribe = false;
+        self.subscription.crash();
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {

@@ -67,9 +67,10 @@ use crate::dist::Sampler;
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::protocol::{publish, QueueMsg};
+use crate::reliable::{Failed, RetryPolicy, UntilAcked};
 use crate::rng::chance;
-use crate::time::{ms_to_ns, Duration, Time};
-use crate::timers::Deadlines;
+use crate::subscription::Subscription;
+use crate::time::{ms_to_ns, Duration};
 use crate::units::Millis;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -158,18 +159,30 @@ struct Job {
     forwarding: bool,
 }
 
-/// How a consumer forwards what it processed (`forward_to`).
+/// How a consumer forwards what it processed (`forward_to`); how it
+/// retries is the policy of its [`UntilAcked`] forwards.
 struct Forwarding {
     to: NodeId,
     want_ack: bool,
-    ack_timeout_ns: Duration,
-    retries: u32,
-    backoff_ns: Duration,
     delay: Sampler,
     outbox: bool,
 }
 
-/// One forward of a record to the `forward_to` broker.
+/// How the forwards of `spec` retry. A forward waiting for its
+/// `forward_delay` waits the way a backoff does; with no delay (or no
+/// backoff) it leaves at once.
+fn forward_policy(spec: &ConsumerSpec) -> RetryPolicy {
+    RetryPolicy {
+        ack_timeout_ns: ms_to_ns(spec.forward_ack_timeout_ms.unwrap_or(Millis(1000.0)).0).max(1),
+        retries: if spec.outbox { u32::MAX } else { spec.forward_retries.unwrap_or(0) },
+        backoff_ns: ms_to_ns(spec.forward_retry_backoff_ms.unwrap_or(Millis(0.0)).0),
+        delivery_timeout_ns: None,
+        zero_delay_at_once: true,
+    }
+}
+
+/// One forward of a record to the `forward_to` broker (its attempts are
+/// kept by [`UntilAcked`]).
 struct Forward {
     rec: Record,
     /// The slot and delivery tag to ack once this forward is acked
@@ -178,26 +191,14 @@ struct Forward {
     /// An outbox entry: written with the effect, kept across crashes, and
     /// sent until the broker acks it.
     durable: bool,
-    attempts: u32,
-    /// When the next attempt is due (`Time::MAX`: none is).
-    send_at: Time,
-    /// The ack deadline of the attempt in progress (`Time::MAX`: none).
-    deadline: Time,
-    /// The broker refused the attempt in progress: it fails at its deadline.
-    refused: bool,
 }
 
 /// A running consumer.
 pub struct Consumer {
     source: NodeId,
     processing: Sampler,
-    prefetch: u32,
-    resubscribe_ns: Duration,
-    /// Durable: counts starts, so the broker can tell a reconnect from a repeat.
-    session: u32,
-    subscribed: bool,
-    /// The resubscribe timer is pending.
-    retry: bool,
+    /// The handshake with `source` (its session count is durable).
+    subscription: Subscription<ConsumerTimer>,
     ack: AckTiming,
     failure_probability: f64,
     poison_probability: f64,
@@ -209,15 +210,13 @@ pub struct Consumer {
     fwd: Option<Forwarding>,
     /// Forwards not yet done, by a number that is never reused. Outbox
     /// entries (`durable`) survive a crash; the others are volatile.
-    forwards: BTreeMap<u64, Forward>,
+    forwards: UntilAcked<Forward, ConsumerTimer>,
     /// The forwards of each message (a redelivery may be forwarded again
     /// while the first forward is pending), so that an ack finds them.
     by_msg: BTreeMap<MsgId, Vec<u64>>,
     /// Outbox entries among `forwards`.
     outbox_len: usize,
     next_forward: u64,
-    send_due: Deadlines,
-    ack_due: Deadlines,
     /// This consumer's effect domain.
     domain: crate::ledger::DomainId,
 }
@@ -230,11 +229,13 @@ impl Consumer {
         Consumer {
             source,
             processing: spec.processing.sampler(),
-            prefetch: spec.prefetch.unwrap_or(concurrency).max(1),
-            resubscribe_ns: ms_to_ns(spec.resubscribe_ms.0).max(1),
-            session: 0,
-            subscribed: false,
-            retry: false,
+            subscription: Subscription::new(
+                source,
+                spec.prefetch.unwrap_or(concurrency).max(1),
+                spec.ack == AckTiming::Before,
+                ms_to_ns(spec.resubscribe_ms.0).max(1),
+                ConsumerTimer::Resubscribe,
+            ),
             ack: spec.ack,
             failure_probability: spec.failure_probability.0,
             poison_probability: spec.poison_probability.0,
@@ -242,12 +243,10 @@ impl Consumer {
             slots: (0..concurrency).map(|_| None).collect(),
             buffer: VecDeque::new(),
             fwd: None,
-            forwards: BTreeMap::new(),
+            forwards: UntilAcked::new(forward_policy(spec), ConsumerTimer::ForwardAck, ConsumerTimer::ForwardSend),
             by_msg: BTreeMap::new(),
             outbox_len: 0,
             next_forward: 0,
-            send_due: Deadlines::default(),
-            ack_due: Deadlines::default(),
             domain: 0,
         }
     }
@@ -258,12 +257,11 @@ impl Consumer {
         self.fwd = Some(Forwarding {
             to,
             want_ack: spec.forward_acks == ForwardAcks::Broker || spec.outbox,
-            ack_timeout_ns: ms_to_ns(spec.forward_ack_timeout_ms.unwrap_or(Millis(1000.0)).0).max(1),
-            retries: if spec.outbox { u32::MAX } else { spec.forward_retries.unwrap_or(0) },
-            backoff_ns: ms_to_ns(spec.forward_retry_backoff_ms.unwrap_or(Millis(0.0)).0),
             delay: spec.forward_delay.sampler(),
             outbox: spec.outbox,
         });
+        assert!(self.forwards.is_empty(), "forwarding is set up before the consumer runs");
+        self.forwards = UntilAcked::new(forward_policy(spec), ConsumerTimer::ForwardAck, ConsumerTimer::ForwardSend);
         self
     }
 
@@ -320,47 +318,45 @@ impl Consumer {
         let delay = f.delay.sample_ns(ctx.rng());
         let fid = self.next_forward;
         self.next_forward += 1;
-        let (send_at, deadline) = (Time::MAX, Time::MAX);
         self.by_msg.entry(rec.id).or_default().push(fid);
         self.outbox_len += usize::from(durable);
-        self.forwards.insert(fid, Forward { rec, input, durable, attempts: 0, send_at, deadline, refused: false });
+        self.forwards.insert(fid, Forward { rec, input, durable }, ctx.now());
         self.send_after(ctx, fid, delay);
     }
 
     fn remove_forward(&mut self, fid: u64) -> Option<Forward> {
-        let fw = self.forwards.remove(&fid)?;
+        let fw = self.forwards.remove(fid)?;
+        self.unindex(fid, &fw);
+        Some(fw)
+    }
+
+    /// Forward `fid` is gone: drops it from the indexes.
+    fn unindex(&mut self, fid: u64, fw: &Forward) {
         if let Some(fids) = self.by_msg.get_mut(&fw.rec.id) {
             fids.retain(|&f| f != fid);
             if fids.is_empty() {
                 self.by_msg.remove(&fw.rec.id);
             }
         }
-        self.outbox_len -= usize::from(fw.durable);
-        Some(fw)
+        let durable = usize::from(fw.durable);
+        self.outbox_len = self.outbox_len.checked_sub(durable).expect("outbox_len counts the outbox entries kept");
     }
 
     /// Sends forward `fid` after `delay` (at once when it is 0).
     fn send_after(&mut self, ctx: &mut Ctx<ConsumerTimer>, fid: u64, delay: Duration) {
-        if delay == 0 {
-            return self.send_forward(ctx, fid);
+        if self.forwards.schedule(ctx, fid, delay) {
+            self.send_forward(ctx, fid);
         }
-        let Some(fw) = self.forwards.get_mut(&fid) else { return };
-        fw.send_at = ctx.now().saturating_add(delay);
-        self.send_due.add(ctx, fw.send_at, fid, ConsumerTimer::ForwardSend);
     }
 
     fn send_forward(&mut self, ctx: &mut Ctx<ConsumerTimer>, fid: u64) {
-        let (Some(f), Some(fw)) = (&self.fwd, self.forwards.get_mut(&fid)) else { return };
-        fw.attempts += 1;
-        fw.refused = false;
-        fw.send_at = Time::MAX;
+        let Some(f) = &self.fwd else { return };
         if f.want_ack {
-            fw.deadline = ctx.now().saturating_add(f.ack_timeout_ns);
-            ctx.send(f.to, publish(fw.rec, true, fw.attempts));
-            self.ack_due.add(ctx, fw.deadline, fid, ConsumerTimer::ForwardAck);
-        } else {
+            let to = f.to;
+            self.forwards.send(ctx, fid, |ctx, fw, attempt| ctx.send(to, publish(fw.rec, true, attempt)));
+        } else if let Some(rec) = self.forwards.get(fid).map(|fw| fw.rec) {
             // Fire-and-forget: done as it leaves.
-            ctx.send(f.to, publish(fw.rec, false, 1));
+            ctx.send(f.to, publish(rec, false, 1));
             self.remove_forward(fid);
         }
     }
@@ -368,17 +364,19 @@ impl Consumer {
     /// An attempt of forward `fid` timed out or was refused: try again, or
     /// give up (an outbox entry is never given up).
     fn forward_failed(&mut self, ctx: &mut Ctx<ConsumerTimer>, fid: u64) {
-        let (Some(f), Some(fw)) = (&self.fwd, self.forwards.get_mut(&fid)) else { return };
-        fw.deadline = Time::MAX;
-        if fw.durable || fw.attempts <= f.retries {
-            let backoff = f.backoff_ns;
-            return self.send_after(ctx, fid, backoff);
-        }
-        ctx.error("forward-failed");
-        if let Some((slot, tag)) = self.remove_forward(fid).and_then(|fw| fw.input) {
-            // Handed back: the broker delivers the input again, and the
-            // forward is tried anew.
-            self.release(ctx, slot, tag, false);
+        let durable = self.forwards.get(fid).is_some_and(|fw| fw.durable);
+        match self.forwards.failed(ctx, fid, durable) {
+            Some(Failed::GaveUp { payload, .. }) => {
+                ctx.error("forward-failed");
+                self.unindex(fid, &payload);
+                if let Some((slot, tag)) = payload.input {
+                    // Handed back: the broker delivers the input again, and the
+                    // forward is tried anew.
+                    self.release(ctx, slot, tag, false);
+                }
+            }
+            Some(Failed::SendNow) => self.send_forward(ctx, fid),
+            Some(Failed::Backoff) | None => {}
         }
     }
 
@@ -400,17 +398,8 @@ impl Consumer {
     /// and would only keep the run waiting.
     fn settle_timers(&mut self, ctx: &mut Ctx<ConsumerTimer>) {
         if ctx.draining() && self.forwards.is_empty() {
-            self.send_due.cancel_all(ctx, ConsumerTimer::ForwardSend);
-            self.ack_due.cancel_all(ctx, ConsumerTimer::ForwardAck);
+            self.forwards.cancel_timers(ctx);
         }
-    }
-
-    fn subscribe(&mut self, ctx: &mut Ctx<ConsumerTimer>) {
-        self.subscribed = false;
-        let auto_ack = self.ack == AckTiming::Before;
-        ctx.send(self.source, QueueMsg::Subscribe { prefetch: self.prefetch, session: self.session, auto_ack });
-        ctx.set_timer(self.resubscribe_ns, ConsumerTimer::Resubscribe);
-        self.retry = true;
     }
 
     fn begin(&mut self, ctx: &mut Ctx<ConsumerTimer>, slot: usize, job: Job) {
@@ -427,14 +416,13 @@ impl Component for Consumer {
 
     fn start(&mut self, ctx: &mut Ctx<ConsumerTimer>) {
         self.domain = ctx.domain();
-        self.session += 1;
-        self.subscribe(ctx);
+        self.subscription.start(ctx);
     }
 
     fn restart(&mut self, ctx: &mut Ctx<ConsumerTimer>) {
         self.start(ctx);
         // The outbox relay starts again on every entry still there.
-        let entries: Vec<u64> = self.forwards.keys().copied().collect();
+        let entries: Vec<u64> = self.forwards.keys().collect();
         for fid in entries {
             let delay = self.fwd.as_ref().map_or(0, |f| f.delay.sample_ns(ctx.rng()));
             self.send_after(ctx, fid, delay);
@@ -450,28 +438,20 @@ impl Component for Consumer {
                     None => self.buffer.push_back(job),
                 }
             }
-            Msg::Queue(QueueMsg::Cancelled { session }) if session == self.session => {
+            Msg::Queue(QueueMsg::Cancelled { session }) if session == self.subscription.session() => {
                 // The broker took back everything we held: the buffered
                 // deliveries are void, and we must subscribe afresh. Work in
                 // progress finishes (its effect applies); its ack is ignored.
                 self.buffer.clear();
-                if std::mem::take(&mut self.retry) {
-                    ctx.cancel_timer(ConsumerTimer::Resubscribe);
-                }
-                self.start(ctx);
+                self.subscription.cancelled(ctx, session);
             }
-            Msg::Queue(QueueMsg::Subscribed { session }) if session == self.session => {
-                self.subscribed = true;
-                if std::mem::take(&mut self.retry) {
-                    ctx.cancel_timer(ConsumerTimer::Resubscribe);
-                }
-            }
+            Msg::Queue(QueueMsg::Subscribed { session }) => self.subscription.subscribed(ctx, session),
             Msg::Queue(QueueMsg::PublishAck { id, accepted, attempt }) => {
                 if accepted {
                     // The next broker has the record: every forward of it
                     // already sent is done, whichever attempt this answers.
                     let fids = self.by_msg.get(&id).map_or(&[][..], Vec::as_slice);
-                    let done: Vec<u64> = fids.iter().copied().filter(|f| self.forwards[f].attempts > 0).collect();
+                    let done: Vec<u64> = fids.iter().copied().filter(|&f| self.forwards.was_sent(f)).collect();
                     for fid in done {
                         if let Some((slot, tag)) = self.remove_forward(fid).and_then(|f| f.input) {
                             self.release(ctx, slot, tag, true);
@@ -479,11 +459,9 @@ impl Component for Consumer {
                     }
                 } else {
                     // A refusal of the attempt in progress fails it at its deadline.
-                    for fid in self.by_msg.get(&id).map_or(&[][..], Vec::as_slice) {
-                        let f = self.forwards.get_mut(fid).expect("indexed forwards exist");
-                        if f.attempts == attempt && f.deadline != Time::MAX {
-                            f.refused = true;
-                        }
+                    for &fid in self.by_msg.get(&id).map_or(&[][..], Vec::as_slice) {
+                        assert!(self.forwards.contains(fid), "indexed forwards exist");
+                        self.forwards.refused(fid, attempt);
                     }
                 }
                 self.settle_timers(ctx);
@@ -494,26 +472,17 @@ impl Component for Consumer {
 
     fn on_timer(&mut self, ctx: &mut Ctx<ConsumerTimer>, timer: ConsumerTimer) {
         match timer {
-            ConsumerTimer::Resubscribe => {
-                self.retry = false;
-                // The subscribe or its confirmation was lost: ask again.
-                if !self.subscribed {
-                    self.subscribe(ctx);
-                }
-            }
+            // The subscribe or its confirmation may have been lost: ask again.
+            ConsumerTimer::Resubscribe => self.subscription.on_timer(ctx),
             ConsumerTimer::ForwardSend => {
-                let forwards = &self.forwards;
-                let due = |fid, at| forwards.get(&fid).is_some_and(|f: &Forward| f.send_at == at);
-                for fid in self.send_due.expire(ctx, ConsumerTimer::ForwardSend, due) {
+                for fid in self.forwards.due(ctx) {
                     self.send_forward(ctx, fid);
                 }
                 self.settle_timers(ctx);
             }
             ConsumerTimer::ForwardAck => {
-                let forwards = &self.forwards;
-                let live = |fid, at| forwards.get(&fid).is_some_and(|f: &Forward| f.deadline == at);
-                for fid in self.ack_due.expire(ctx, ConsumerTimer::ForwardAck, live) {
-                    if !self.forwards.get(&fid).is_some_and(|f| f.refused) {
+                for fid in self.forwards.timed_out(ctx) {
+                    if !self.forwards.is_refused(fid) {
                         ctx.error("forward-timeout");
                     }
                     self.forward_failed(ctx, fid);
@@ -537,19 +506,19 @@ impl Component for Consumer {
     }
 
     fn crash(&mut self) {
-        self.subscribed = false;
-        self.retry = false;
+        self.subscription.crash();
         self.slots.iter_mut().for_each(|s| *s = None);
         self.buffer.clear();
-        // Forwards in memory are lost; outbox entries are in the database.
-        self.forwards.retain(|_, f| f.durable);
+        // Forwards in memory are lost; outbox entries are in the database,
+        // and no input waits for them any more.
+        self.forwards.crash(|_, f| {
+            f.input = None;
+            f.durable
+        });
         self.by_msg.clear();
-        for (&fid, f) in &mut self.forwards {
-            (f.input, f.send_at, f.deadline, f.refused) = (None, Time::MAX, Time::MAX, false);
+        for (fid, f) in self.forwards.iter() {
             self.by_msg.entry(f.rec.id).or_default().push(fid);
         }
-        self.send_due.clear();
-        self.ack_due.clear();
     }
 
     fn drain(&mut self, ctx: &mut Ctx<ConsumerTimer>) {
@@ -563,7 +532,7 @@ impl Component for Consumer {
             out.extend(self.slots.iter().flatten().map(|j| j.rec.id));
             out.extend(self.buffer.iter().map(|j| j.rec.id));
         }
-        out.extend(self.forwards.values().map(|f| f.rec.id));
+        out.extend(self.forwards.iter().map(|(_, f)| f.rec.id));
     }
 
     fn held_in(&self, out: &mut Vec<(MsgId, crate::ledger::DomainId)>) {

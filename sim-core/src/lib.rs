@@ -10,6 +10,11 @@
 //! - [`protocol`]: the messages of each protocol, and their envelope;
 //! - [`net`]: links, latency, loss, duplication, partitions, crashes;
 //! - [`store`]: state that outlives components (dedup stores);
+//! - [`timers`], [`reliable`]: many deadlines behind few timers, and
+//!   sending until acked (attempts, retries, backoff, give-up);
+//! - [`subscription`]: a queue subscriber's subscribe handshake;
+//! - [`sequencer`]: a broker's idempotent-producer rule (append each
+//!   number once, in order);
 //! - [`producer`], [`broker`], [`consumer`], [`log_consumer`]: the components;
 //! - [`client`]: request/response clients (async RPC over two queues);
 //! - [`kind`]: what a component kind owns (its table, checks, construction);
@@ -82,9 +87,12 @@ pub mod net;
 pub mod producer;
 pub mod protocol;
 pub mod registry;
+pub mod reliable;
 pub mod rng;
 pub mod scenario;
+pub mod sequencer;
 pub mod store;
+pub mod subscription;
 pub mod summary;
 mod tagged;
 pub mod time;

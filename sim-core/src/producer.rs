@@ -36,12 +36,12 @@
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::protocol::{Acks, LogMsg, QueueMsg};
+use crate::reliable::{Failed, RetryPolicy, UntilAcked};
 use crate::rng::{unit, SimRng};
 use crate::time::{ms_to_ns, Duration, Time, NS_PER_S};
-use crate::timers::Deadlines;
 use crate::units::{Millis, Positive, Rate, RateOrZero};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 mod kind;
 pub(crate) use kind::check_keys;
@@ -449,20 +449,13 @@ impl Timer for ProducerTimer {
     }
 }
 
+/// A message sent until acked (its attempts are kept by [`UntilAcked`]).
 struct Outstanding {
     key: u64,
     /// The partition (0 for a queue).
     partition: u32,
     /// The idempotent sequence number, given at the first send.
     seq: u64,
-    /// When it was produced: the delivery timeout counts from here.
-    produced_at: Time,
-    attempts: u32,
-    /// The deadline of the current attempt, to ignore stale deadlines.
-    deadline: Time,
-    /// The broker refused the current attempt: it fails at its deadline,
-    /// without counting as a timeout.
-    refused: bool,
 }
 
 /// A running producer.
@@ -470,11 +463,7 @@ pub struct Producer {
     target: NodeId,
     workload: Workload<ProducerTimer>,
     wait_ack: bool,
-    ack_timeout_ns: Duration,
-    retries: u32,
-    backoff_ns: Duration,
     max_in_flight: usize,
-    delivery_timeout_ns: Option<Duration>,
     idempotent: bool,
     /// Set when the target is a log broker.
     log: Option<LogTarget>,
@@ -487,26 +476,30 @@ pub struct Producer {
     /// Next idempotent sequence number, per partition (one for a queue).
     next_seq: Vec<u64>,
     // Volatile.
-    outstanding: BTreeMap<MsgId, Outstanding>,
+    /// Sent, awaiting an ack or a retry, with their attempts (the delivery
+    /// timeout counts from production).
+    outstanding: UntilAcked<Outstanding, ProducerTimer>,
     /// Produced, not yet sent: waiting for a free in-flight slot.
     buffer: VecDeque<(MsgId, u64, Time)>,
-    ack_deadlines: Deadlines,
-    retry_at: Deadlines,
 }
 
 impl Producer {
     /// A producer sending to `target` as `spec` says; `log` when the
     /// target is a log broker.
     pub fn new(spec: &ProducerSpec, target: NodeId, log: Option<LogTarget>) -> Self {
+        let policy = RetryPolicy {
+            ack_timeout_ns: ms_to_ns(spec.ack_timeout_ms.0).max(1),
+            retries: if spec.idempotent { u32::MAX } else { spec.retries.unwrap_or(0) },
+            backoff_ns: ms_to_ns(spec.retry_backoff_ms.0),
+            delivery_timeout_ns: spec.delivery_timeout_ms.map(|t| ms_to_ns(t.0)),
+            // A resend with no backoff still waits for the retry timer.
+            zero_delay_at_once: false,
+        };
         Producer {
             target,
             workload: Workload::new(&spec.arrival, &spec.keys, spec.messages, ProducerTimer::Arrival),
             wait_ack: spec.acks != AckMode::None,
-            ack_timeout_ns: ms_to_ns(spec.ack_timeout_ms.0).max(1),
-            retries: if spec.idempotent { u32::MAX } else { spec.retries.unwrap_or(0) },
-            backoff_ns: ms_to_ns(spec.retry_backoff_ms.0),
             max_in_flight: spec.max_in_flight.map_or(usize::MAX, |m| m.max(1) as usize),
-            delivery_timeout_ns: spec.delivery_timeout_ms.map(|t| ms_to_ns(t.0)),
             idempotent: spec.idempotent,
             log,
             acks: match spec.acks {
@@ -518,55 +511,36 @@ impl Producer {
             next_partition: 0,
             epoch: 0,
             next_seq: vec![0; log.map_or(1, |l| l.partitions.max(1) as usize)],
-            outstanding: BTreeMap::new(),
+            outstanding: UntilAcked::new(policy, ProducerTimer::AckTimeout, ProducerTimer::Retry),
             buffer: VecDeque::new(),
-            ack_deadlines: Deadlines::default(),
-            retry_at: Deadlines::default(),
         }
     }
 
+    /// Sends the next attempt of `id`.
     fn send(&mut self, ctx: &mut Ctx<ProducerTimer>, id: MsgId) {
-        let Some(o) = self.outstanding.get_mut(&id) else {
-            return;
-        };
-        o.attempts += 1;
-        o.refused = false;
-        o.deadline = ctx.now().saturating_add(self.ack_timeout_ns);
-        let rec = Record { id, key: o.key };
-        let (deadline, attempt, seq, partition) = (o.deadline, o.attempts, o.seq, o.partition);
+        let (target, log, acks) = (self.target, self.log, self.acks);
         let epoch = if self.idempotent { self.epoch } else { 0 };
-        let msg = match self.log {
-            Some(l) => {
-                Msg::Log(LogMsg::Produce { rec, acks: self.acks, attempt, epoch, seq, topic: l.topic, partition })
-            }
-            None => Msg::Queue(QueueMsg::Publish { rec, want_ack: true, attempt, epoch, seq }),
-        };
-        ctx.send(self.target, msg);
-        self.ack_deadlines.add(ctx, deadline, id, ProducerTimer::AckTimeout);
+        self.outstanding.send(ctx, id, |ctx, o, attempt| {
+            let (rec, seq, partition) = (Record { id, key: o.key }, o.seq, o.partition);
+            let msg = match log {
+                Some(l) => Msg::Log(LogMsg::Produce { rec, acks, attempt, epoch, seq, topic: l.topic, partition }),
+                None => Msg::Queue(QueueMsg::Publish { rec, want_ack: true, attempt, epoch, seq }),
+            };
+            ctx.send(target, msg);
+        });
     }
 
-    /// True once the delivery timeout of a message produced at `produced_at` has passed.
-    fn expired(&self, now: Time, produced_at: Time) -> bool {
-        // Strictly past: a timeout of 0 still allows the first send (only it).
-        self.delivery_timeout_ns.is_some_and(|t| now > produced_at.saturating_add(t))
-    }
-
-    /// The attempt failed (timeout or refusal): retry or give up.
+    /// The attempt in progress failed (timeout or refusal): retry or give up.
     fn attempt_failed(&mut self, ctx: &mut Ctx<ProducerTimer>, id: MsgId) {
-        let Some(o) = self.outstanding.get(&id) else {
-            return;
-        };
-        let out_of_time = self.expired(ctx.now(), o.produced_at);
-        if o.attempts > self.retries || out_of_time {
-            if out_of_time {
-                ctx.error("delivery-timeout");
+        match self.outstanding.failed(ctx, id, false) {
+            Some(Failed::GaveUp { out_of_time, .. }) => {
+                if out_of_time {
+                    ctx.error("delivery-timeout");
+                }
+                self.fill_in_flight(ctx);
             }
-            self.outstanding.remove(&id);
-            self.fill_in_flight(ctx);
-        } else if let Some(o) = self.outstanding.get_mut(&id) {
-            o.deadline = Time::MAX; // no attempt in progress
-            let at = ctx.now().saturating_add(self.backoff_ns);
-            self.retry_at.add(ctx, at, id, ProducerTimer::Retry);
+            Some(Failed::SendNow) => self.send(ctx, id),
+            Some(Failed::Backoff) | None => {}
         }
     }
 
@@ -575,15 +549,14 @@ impl Producer {
     fn fill_in_flight(&mut self, ctx: &mut Ctx<ProducerTimer>) {
         while self.outstanding.len() < self.max_in_flight {
             let Some((id, key, produced_at)) = self.buffer.pop_front() else { break };
-            if self.expired(ctx.now(), produced_at) {
+            if self.outstanding.policy().expired(ctx.now(), produced_at) {
                 ctx.error("delivery-timeout");
                 continue;
             }
             let partition = self.partition_of(key);
             let seq = self.next_seq[partition as usize];
             self.next_seq[partition as usize] += 1;
-            self.outstanding
-                .insert(id, Outstanding { key, partition, seq, produced_at, attempts: 0, deadline: 0, refused: false });
+            self.outstanding.insert(id, Outstanding { key, partition, seq }, produced_at);
             self.send(ctx, id);
         }
     }
@@ -630,8 +603,7 @@ impl Producer {
     /// timers guard nothing and would only keep the run waiting.
     fn settle_timers(&mut self, ctx: &mut Ctx<ProducerTimer>) {
         if ctx.draining() && self.outstanding.is_empty() && self.buffer.is_empty() {
-            self.ack_deadlines.cancel_all(ctx, ProducerTimer::AckTimeout);
-            self.retry_at.cancel_all(ctx, ProducerTimer::Retry);
+            self.outstanding.cancel_timers(ctx);
         }
     }
 }
@@ -653,15 +625,15 @@ impl Component for Producer {
             if accepted {
                 // Any attempt that got through is enough; only an ack for a
                 // send still awaited makes the message count as sent.
-                if self.outstanding.remove(&id).is_some() {
+                if self.outstanding.remove(id).is_some() {
                     ctx.confirm_sent(id);
                     self.fill_in_flight(ctx);
                 }
-            } else if let Some(o) = self.outstanding.get_mut(&id).filter(|o| o.attempts == attempt) {
+            } else {
                 // A refusal of the attempt in progress (not a late one for an
                 // earlier attempt): it fails at its deadline, so that time
                 // passes before the resend even on a zero-latency link.
-                o.refused = true;
+                self.outstanding.refused(id, attempt);
             }
         }
         self.settle_timers(ctx);
@@ -675,20 +647,16 @@ impl Component for Producer {
                 self.workload.made(ctx);
             }
             ProducerTimer::AckTimeout => {
-                // Only the deadline of the attempt in progress counts.
-                let outstanding = &self.outstanding;
-                let live = |id, at| outstanding.get(&id).is_some_and(|o: &Outstanding| o.deadline == at);
-                for id in self.ack_deadlines.expire(ctx, ProducerTimer::AckTimeout, live) {
-                    if !self.outstanding.get(&id).is_some_and(|o| o.refused) {
+                for id in self.outstanding.timed_out(ctx) {
+                    // A refused attempt counts only as the broker's refusal.
+                    if !self.outstanding.is_refused(id) {
                         ctx.error("ack-timeout");
                     }
                     self.attempt_failed(ctx, id);
                 }
             }
             ProducerTimer::Retry => {
-                let outstanding = &self.outstanding;
-                let waiting = |id, _| outstanding.get(&id).is_some_and(|o: &Outstanding| o.deadline == Time::MAX);
-                for id in self.retry_at.expire(ctx, ProducerTimer::Retry, waiting) {
+                for id in self.outstanding.due(ctx) {
                     self.send(ctx, id);
                 }
             }
@@ -704,10 +672,8 @@ impl Component for Producer {
 
     fn crash(&mut self) {
         self.workload.crash();
-        self.outstanding.clear();
+        self.outstanding.crash(|_, _| false);
         self.buffer.clear();
-        self.ack_deadlines.clear();
-        self.retry_at.clear();
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {

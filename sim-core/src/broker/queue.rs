@@ -40,11 +40,11 @@
 //! Idempotent producers number their sends. The broker keeps the last
 //! (epoch, sequence) it appended from each, appends a send only if it is the
 //! next one (or sequence 0 of a newer session), acks an earlier one again
-//! without appending it, and refuses an older session (see `producer.rs`).
-//! A send that arrives ahead of a gap is held (up to 1,024 per producer)
-//! and appended when the gap fills, standing in for the in-order delivery a
-//! real producer's connection gives. That record of sequences survives the
-//! broker's crashes; the held early sends do not.
+//! without appending it, and refuses an older session (see `producer.rs`
+//! and `sequencer.rs`). A send that arrives ahead of a gap is held (up to
+//! 1,024 per producer) and appended when the gap fills, standing in for the
+//! in-order delivery a real producer's connection gives. That record of
+//! sequences survives the broker's crashes; the held early sends do not.
 //!
 //! Capacity: when a queue holds `capacity` messages, a publish is refused
 //! (a negative ack when the producer waits for one; silently dropped when it
@@ -73,6 +73,7 @@
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, MsgId, NodeId, Notice, Record};
 use crate::protocol::QueueMsg;
+use crate::sequencer::{Offer, Sequencer};
 use crate::time::{ms_to_ns, Duration, Time};
 use crate::timers::Deadlines;
 use std::collections::{BTreeMap, VecDeque};
@@ -114,6 +115,8 @@ impl Timer for QueueTimer {
 struct Subscriber {
     node: NodeId,
     prefetch: u32,
+    /// Its deliveries in the queue's `unacked`: counted up at a delivery
+    /// and down when one leaves `unacked`, both reset together.
     unacked: u32,
     session: u32,
     auto_ack: bool,
@@ -121,6 +124,9 @@ struct Subscriber {
     /// connection closed, until it subscribes again with a new session.
     active: bool,
 }
+
+/// Why a subscriber's `unacked` cannot be 0 when one of its deliveries leaves.
+const UNACKED_COUNTS: &str = "a subscriber's unacked counts its deliveries awaiting an ack";
 
 impl Subscriber {
     fn has_credit(&self) -> bool {
@@ -151,10 +157,6 @@ struct Publish {
     want_ack: bool,
     attempt: u32,
 }
-
-/// Most early sends held per idempotent producer while a gap fills; more
-/// are refused (the producer resends them after its ack timeout).
-const EARLY_WINDOW: usize = 1024;
 
 /// Why a message left the queue without being acked.
 #[derive(Clone, Copy)]
@@ -297,7 +299,7 @@ impl SubQueue {
     fn ack(&mut self, tag: u64) {
         if let Some(u) = self.unacked.remove(&tag) {
             if let Some(s) = self.subscribers.iter_mut().find(|s| s.node == u.consumer) {
-                s.unacked = s.unacked.saturating_sub(1);
+                s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
             }
         }
     }
@@ -307,7 +309,7 @@ impl SubQueue {
     fn take_back(&mut self, ctx: &mut Ctx<QueueTimer>, policy: &Policy, tag: u64, requeue: bool) {
         let Some(u) = self.unacked.remove(&tag) else { return };
         if let Some(s) = self.subscribers.iter_mut().find(|s| s.node == u.consumer) {
-            s.unacked = s.unacked.saturating_sub(1);
+            s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
         }
         if requeue {
             self.queue.push_front(u.entry);
@@ -494,12 +496,10 @@ pub struct QueueBroker {
     /// Which subscription each consumer reads (by node); empty when
     /// point-to-point, where every consumer reads the one queue.
     route: BTreeMap<NodeId, usize>,
-    /// Idempotent producers: the last (epoch, sequence) appended from each.
-    /// Kept across every crash.
-    sequences: BTreeMap<NodeId, (u32, u64)>,
-    /// Idempotent producers' early sends, held until the gap before them
-    /// fills: (epoch, sends by sequence). Volatile.
-    early: BTreeMap<NodeId, (u32, BTreeMap<u64, Publish>)>,
+    /// Idempotent producers: the numbers appended from each (kept across
+    /// every crash), and their early sends, held until the gap before them
+    /// fills (volatile).
+    sequences: BTreeMap<NodeId, Sequencer<Publish>>,
 }
 
 impl QueueBroker {
@@ -524,7 +524,6 @@ impl QueueBroker {
             subs,
             route,
             sequences: BTreeMap::new(),
-            early: BTreeMap::new(),
         }
     }
 
@@ -569,75 +568,56 @@ impl QueueBroker {
         } else {
             ctx.error("rejected");
         }
-        if p.want_ack {
-            ctx.send(from, QueueMsg::PublishAck { id: p.rec.id, accepted, attempt: p.attempt });
-        }
+        answer(ctx, from, &p, accepted);
         accepted
     }
 
-    /// The idempotent producer's rule. Append the next sequence number of the
-    /// current session (a session starts at 0: accepting a later number
-    /// first would make the missing ones look like duplicates); ack an
-    /// earlier number again without appending it; refuse an older session.
-    /// A number that comes early, ahead of a gap, is held until the gap
-    /// fills: the network keeps no order between messages, where a real
-    /// producer's connection (TCP) would.
+    /// The idempotent producer's rule (see [`Sequencer`]): append the next
+    /// number of the session, ack an earlier one again without appending
+    /// it, refuse an older session, hold one that comes ahead of a gap.
     fn publish_in_sequence(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, p: Publish, epoch: u32, seq: u64) {
-        let known = self.sequences.get(&from).copied();
-        let answer = |ctx: &mut Ctx<QueueTimer>, accepted: bool| {
-            if p.want_ack {
-                ctx.send(from, QueueMsg::PublishAck { id: p.rec.id, accepted, attempt: p.attempt });
-            }
-        };
-        let next = match known {
-            Some((e, _)) if epoch < e => {
+        match self.sequences.entry(from).or_default().offer(epoch, seq, p) {
+            Offer::Fenced => {
                 ctx.error("fenced");
-                return answer(ctx, false);
+                answer(ctx, from, &p, false);
             }
-            Some((e, last)) if epoch == e => {
-                if seq <= last {
-                    // Already appended: a retry whose original got through.
-                    return answer(ctx, true);
+            // Already appended: a retry whose original got through.
+            Offer::Duplicate => answer(ctx, from, &p, true),
+            Offer::Overflow => {
+                ctx.error("out-of-order");
+                answer(ctx, from, &p, false);
+            }
+            Offer::Held => {}
+            Offer::Next(p) => {
+                if self.append(ctx, from, p) {
+                    self.sequencer(from).appended(epoch, seq);
+                    self.release_early(ctx, from);
                 }
-                last + 1
             }
-            _ => 0, // a new session (or the first contact) starts at 0
-        };
-        if seq == next {
-            if self.early.get(&from).is_some_and(|e| e.0 < epoch) {
-                self.early.remove(&from); // held sends of an ended session
-            }
-            if self.append(ctx, from, p) {
-                self.sequences.insert(from, (epoch, seq));
-                self.release_early(ctx, from);
-            }
-            return;
-        }
-        let early = self.early.entry(from).or_insert_with(|| (epoch, BTreeMap::new()));
-        if early.0 < epoch {
-            *early = (epoch, BTreeMap::new()); // the old session is over
-        }
-        if early.0 > epoch {
-            ctx.error("fenced");
-            answer(ctx, false);
-        } else if early.1.len() >= EARLY_WINDOW && !early.1.contains_key(&seq) {
-            ctx.error("out-of-order");
-            answer(ctx, false);
-        } else {
-            early.1.entry(seq).or_insert(p);
         }
     }
 
     /// Appends held early sends that now come next, in order.
     fn release_early(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId) {
-        while let Some(&(epoch, last)) = self.sequences.get(&from) {
-            let Some(early) = self.early.get_mut(&from).filter(|e| e.0 == epoch) else { break };
-            let Some(p) = early.1.remove(&(last + 1)) else { break };
+        while let Some((seq, p)) = self.sequencer(from).take_next() {
             if !self.append(ctx, from, p) {
                 break; // full: the producer resends it after its ack timeout
             }
-            self.sequences.insert(from, (epoch, last + 1));
+            let s = self.sequencer(from);
+            s.appended(s.epoch(), seq);
         }
+    }
+
+    /// The sequencer of idempotent producer `from`, which has sent before.
+    fn sequencer(&mut self, from: NodeId) -> &mut Sequencer<Publish> {
+        self.sequences.get_mut(&from).expect("a producer that has sent has a sequencer")
+    }
+}
+
+/// Answers a publish, if its producer waits for an answer.
+fn answer(ctx: &mut Ctx<QueueTimer>, from: NodeId, p: &Publish, accepted: bool) {
+    if p.want_ack {
+        ctx.send(from, QueueMsg::PublishAck { id: p.rec.id, accepted, attempt: p.attempt });
     }
 }
 
@@ -704,7 +684,7 @@ impl Component for QueueBroker {
             let persisted = self.durable && s.durable;
             s.crash(persisted);
         }
-        self.early.clear();
+        self.sequences.values_mut().for_each(Sequencer::clear_held);
     }
 
     fn restart(&mut self, ctx: &mut Ctx<QueueTimer>) {
@@ -721,7 +701,7 @@ impl Component for QueueBroker {
         for s in &self.subs {
             s.held(out);
         }
-        out.extend(self.early.values().flat_map(|(_, sends)| sends.values().map(|p| p.rec.id)));
+        out.extend(self.sequences.values().flat_map(|s| s.held().map(|p| p.rec.id)));
     }
 }
 

@@ -107,6 +107,16 @@ impl Harness {
         Emitted(std::mem::take(&mut self.recording.out))
     }
 
+    /// Runs `f` with a context of timer type `T` and returns what it
+    /// returned with the effects it emitted: for testing a helper that acts
+    /// through a component's context (a [`crate::timers::Deadlines`], a
+    /// retry or subscription helper) without a component around it.
+    pub fn act<T: Timer, R>(&mut self, f: impl FnOnce(&mut Ctx<T>) -> R) -> (R, Emitted) {
+        let mut out = None;
+        let emitted = self.call(|ctx| out = Some(f(ctx)));
+        (out.expect("the closure ran"), emitted)
+    }
+
     /// Calls `start`.
     pub fn start<C: Component>(&mut self, c: &mut C) -> Emitted {
         self.call(|ctx| c.start(ctx))

@@ -43,12 +43,10 @@ use crate::ledger::DomainId;
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::net::NodeFault;
 use crate::protocol::{Acks, FetchError, LogMsg};
+use crate::sequencer::Offer;
 use crate::time::{ms_to_ns, Duration, Time};
 use group::Group;
-use partition::{Early, Entry, Parked, Partition, Waiter};
-
-/// Most sends of one idempotent producer held ahead of a gap per partition.
-const EARLY_WINDOW: usize = 1024;
+use partition::{Entry, Idem, Parked, Partition, Produce, Waiter};
 
 /// Appends per idempotent producer and partition whose offset is kept, to
 /// answer a retry (it must find what it retries) and to know what the
@@ -197,67 +195,79 @@ impl LogBroker {
         seq: u64,
         pi: usize,
     ) {
-        let answer = |ctx: &mut Ctx<LogTimer>, accepted: bool| {
-            if acks != Acks::None {
-                ctx.send(from, LogMsg::ProduceAck { id: rec.id, accepted, attempt });
-            }
-        };
+        let send = Produce { rec, acks, attempt };
         let p = &self.parts[pi];
         let Some(leader) = p.leader else {
             ctx.error("leader-not-available");
-            return answer(ctx, false);
+            return answer(ctx, from, &send, false);
         };
         if !self.alive[leader] {
             return; // the leader is dead: nobody answers
         }
         if acks == Acks::All && p.isr_count() < self.min_isr {
             ctx.error("not-enough-replicas");
-            return answer(ctx, false);
+            return answer(ctx, from, &send, false);
         }
         if epoch == 0 {
             self.append(ctx, pi, rec, from, 0, 0, acks, attempt);
-            return;
+        } else {
+            self.produce_in_sequence(ctx, pi, from, send, epoch, seq);
         }
-        let hw = self.parts[pi].hw;
+    }
+
+    /// The idempotent producer's rule (see [`crate::sequencer`]). As Kafka
+    /// does, a send of a newer session fences the older one at once.
+    fn produce_in_sequence(
+        &mut self,
+        ctx: &mut Ctx<LogTimer>,
+        pi: usize,
+        from: NodeId,
+        send: Produce,
+        epoch: u32,
+        seq: u64,
+    ) {
         let idem = self.parts[pi].idem.entry(from).or_default();
-        if epoch < idem.epoch {
-            ctx.error("fenced");
-            return answer(ctx, false);
+        if epoch > idem.seq.epoch() {
+            *idem = Idem::new(epoch);
         }
-        if epoch > idem.epoch {
-            *idem = partition::Idem { epoch, ..Default::default() };
-        }
-        if seq < idem.next {
+        match idem.seq.offer(epoch, seq, send) {
+            Offer::Fenced => {
+                ctx.error("fenced");
+                answer(ctx, from, &send, false);
+            }
             // Written before: a retry whose original got through.
-            let pending = idem.recent.iter().find(|&&(s, _)| s == seq).map(|&(_, o)| o).filter(|&o| o >= hw);
-            match (acks, pending) {
-                (Acks::All, Some(offset)) => self.parts[pi].waiters.entry(offset).or_default().push(Waiter {
-                    producer: from,
-                    id: rec.id,
-                    attempt,
-                }),
-                _ => {
-                    self.parts[pi].mark_told(from, seq);
-                    answer(ctx, true);
+            Offer::Duplicate => self.produce_again(ctx, pi, from, &send, seq),
+            Offer::Overflow => {
+                ctx.error("out-of-order");
+                answer(ctx, from, &send, false);
+            }
+            Offer::Held => {}
+            Offer::Next(s) => {
+                self.append(ctx, pi, s.rec, from, epoch, seq, s.acks, s.attempt);
+                // Sends held behind the gap may follow now.
+                while let Some((next, e)) = self.parts[pi].idem.get_mut(&from).expect("just used").seq.take_next() {
+                    self.append(ctx, pi, e.rec, from, epoch, next, e.acks, e.attempt);
                 }
             }
-            return;
         }
-        if seq > idem.next {
-            if idem.early.len() >= EARLY_WINDOW && !idem.early.contains_key(&seq) {
-                ctx.error("out-of-order");
-                return answer(ctx, false);
+    }
+
+    /// A retry of `from`'s `seq`, already written: answered now, or, with
+    /// `acks = "all"` while the original is not yet replicated, once it is.
+    fn produce_again(&mut self, ctx: &mut Ctx<LogTimer>, pi: usize, from: NodeId, send: &Produce, seq: u64) {
+        let p = &mut self.parts[pi];
+        let recent = &p.idem.get(&from).expect("a producer that wrote has its state").recent;
+        let pending = recent.iter().find(|&&(s, _)| s == seq).map(|&(_, o)| o).filter(|&o| o >= p.hw);
+        match (send.acks, pending) {
+            (Acks::All, Some(offset)) => p.waiters.entry(offset).or_default().push(Waiter {
+                producer: from,
+                id: send.rec.id,
+                attempt: send.attempt,
+            }),
+            _ => {
+                p.mark_told(from, seq);
+                answer(ctx, from, send, true);
             }
-            idem.early.entry(seq).or_insert(Early { rec, acks, attempt });
-            return;
-        }
-        self.append(ctx, pi, rec, from, epoch, seq, acks, attempt);
-        // Sends held behind the gap may follow now.
-        loop {
-            let idem = self.parts[pi].idem.get_mut(&from).expect("just used");
-            let next = idem.next;
-            let Some(e) = idem.early.remove(&next) else { break };
-            self.append(ctx, pi, e.rec, from, epoch, next, e.acks, e.attempt);
         }
     }
 
@@ -279,7 +289,7 @@ impl LogBroker {
         let offset = p.append(now, Entry { rec, at: now, producer, epoch, seq, acked });
         if epoch != 0 {
             if let Some(idem) = p.idem.get_mut(&producer) {
-                idem.next = seq + 1;
+                idem.seq.appended(epoch, seq);
                 idem.skip_gone();
                 idem.recent.push_back((seq, offset));
                 if idem.recent.len() > RECENT_SEQUENCES {
@@ -466,7 +476,7 @@ impl LogBroker {
                 // soon as its metadata told it who that is.
                 p.waiters.clear();
                 for idem in p.idem.values_mut() {
-                    idem.early.clear();
+                    idem.seq.clear_held();
                 }
                 if !p.electing {
                     p.electing = true;
@@ -798,6 +808,13 @@ fn park(p: &mut Partition, f: Parked) {
     p.parked.push(f);
 }
 
+/// Answers a produce, unless it asked for no answer (`acks = 0`).
+fn answer(ctx: &mut Ctx<LogTimer>, producer: NodeId, send: &Produce, accepted: bool) {
+    if send.acks != Acks::None {
+        ctx.send(producer, LogMsg::ProduceAck { id: send.rec.id, accepted, attempt: send.attempt });
+    }
+}
+
 /// The partition of `key` among `n`: a fixed hash, so a key always lands
 /// in the same partition (Kafka uses murmur2; any fixed hash shows the same).
 pub fn key_partition(key: u64, n: usize) -> usize {
@@ -882,7 +899,7 @@ impl Component for LogBroker {
             p.electing = false;
             p.isr_check_at = None;
             for idem in p.idem.values_mut() {
-                idem.early.clear();
+                idem.seq.clear_held();
             }
         }
         for g in &mut self.groups {

@@ -10,6 +10,7 @@
 //! records end up gone).
 
 use crate::message::{MsgId, NodeId, Record};
+use crate::sequencer::Sequencer;
 use crate::time::Time;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -34,19 +35,20 @@ pub(super) struct Waiter {
 /// An idempotent producer's state in this partition.
 #[derive(Default)]
 pub(super) struct Idem {
-    pub epoch: u32,
-    pub next: u64,
+    /// Its session, the next number, and the sends that came ahead of a
+    /// gap (held until it fills).
+    pub seq: Sequencer<Produce>,
     /// (sequence, offset) of recent appends (the last few thousand).
     pub recent: VecDeque<(u64, u64)>,
     /// Sequence numbers truncated away after the producer was told they
     /// were written: it will not send them again, so they are skipped.
     pub gone: std::collections::BTreeSet<u64>,
-    /// Sends that came ahead of a gap, by sequence: held until it fills.
-    pub early: BTreeMap<u64, Early>,
 }
 
-/// A produce held until its sequence number comes up.
-pub(super) struct Early {
+/// A produce as the leader handles it (and holds it, when it comes ahead of
+/// a gap in its producer's sequence numbers).
+#[derive(Clone, Copy)]
+pub(super) struct Produce {
     pub rec: Record,
     pub acks: crate::protocol::Acks,
     pub attempt: u32,
@@ -175,7 +177,8 @@ impl Partition {
         self.waiters.retain(|&o, _| o < new_end);
         for (producer, idem) in &mut self.idem {
             idem.recent.retain(|&(_, o)| o < new_end);
-            let mine = cut.iter().filter(|e| e.producer == *producer && e.epoch == idem.epoch && e.epoch != 0);
+            let epoch = idem.seq.epoch();
+            let mine = cut.iter().filter(|e| e.producer == *producer && e.epoch == epoch && e.epoch != 0);
             let mut resend_from = None;
             let mut past_told = None;
             for e in mine {
@@ -185,12 +188,11 @@ impl Partition {
                     past_told = Some(past_told.map_or(e.seq + 1, |s: u64| s.max(e.seq + 1)));
                 }
             }
-            for e in cut.iter().filter(|e| e.producer == *producer && e.epoch == idem.epoch && e.epoch != 0 && e.acked)
-            {
+            for e in cut.iter().filter(|e| e.producer == *producer && e.epoch == epoch && e.epoch != 0 && e.acked) {
                 idem.gone.insert(e.seq);
             }
             if let Some(s) = resend_from.or(past_told) {
-                idem.next = s;
+                idem.seq.resume_at(s);
                 idem.skip_gone();
             }
         }
@@ -212,10 +214,18 @@ impl Partition {
 }
 
 impl Idem {
-    /// Moves `next` past sequence numbers that are gone for good.
+    /// The state of a session `epoch` adopted at once: the older sessions
+    /// are fenced from now on, and nothing of theirs is kept.
+    pub fn new(epoch: u32) -> Self {
+        let mut idem = Idem::default();
+        idem.seq.start_session(epoch);
+        idem
+    }
+
+    /// Moves the next number past sequence numbers that are gone for good.
     pub fn skip_gone(&mut self) {
-        while self.gone.remove(&self.next) {
-            self.next += 1;
+        while self.gone.remove(&self.seq.next()) {
+            self.seq.resume_at(self.seq.next() + 1);
         }
     }
 }

@@ -64,7 +64,10 @@ fn truncated_after(told: [bool; 4]) -> (Partition, Vec<u64>) {
     for seq in 0..4 {
         p.append(0, entry(seq, 0, 1, seq, told[seq as usize]));
     }
-    p.idem.insert(PRODUCER, Idem { epoch: 1, next: 4, ..Idem::default() });
+    let mut idem = Idem::default();
+    idem.seq.start_session(1);
+    idem.seq.resume_at(4);
+    p.idem.insert(PRODUCER, idem);
     (p.leo[1], p.hw) = (2, 2);
     p.waiters.insert(3, vec![Waiter { producer: PRODUCER, id: 3, attempt: 1 }]);
     let cut = p.truncate(2).into_iter().map(|e| e.seq).collect();
@@ -85,14 +88,14 @@ fn truncation_resumes_an_idempotent_producer_at_its_first_untold_sequence() {
     // it will not come again: gone for good, and skipped over.
     let (mut p, _) = truncated_after([true, true, false, true]);
     let idem = p.idem.get_mut(&PRODUCER).expect("kept");
-    assert_eq!(idem.next, 2, "seq 2 is expected again");
-    idem.next = 3; // the resent seq 2 is appended
+    assert_eq!(idem.seq.next(), 2, "seq 2 is expected again");
+    idem.seq.resume_at(3); // the resent seq 2 is appended
     idem.skip_gone();
-    assert_eq!(idem.next, 4, "seq 3 is not waited for");
+    assert_eq!(idem.seq.next(), 4, "seq 3 is not waited for");
 }
 
 #[test]
 fn when_every_truncated_record_was_acknowledged_the_producer_is_not_waited_for() {
     let (p, _) = truncated_after([true, true, true, true]);
-    assert_eq!(p.idem[&PRODUCER].next, 4);
+    assert_eq!(p.idem[&PRODUCER].seq.next(), 4);
 }
