@@ -119,6 +119,12 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
     }
 
     out!("{}", table::render(&summary));
+    for (name, _, s) in runs.iter().filter(|(_, _, s)| !s.run.drain_complete) {
+        eprintln!(
+            "warning: `{name}`: the drain ran out of time (run.drain_ms) with work left: {} messages still in flight; raise run.drain_ms to let them finish",
+            s.counts.in_flight
+        );
+    }
     for (name, _, s) in &runs {
         for f in s.faults.iter().filter(|f| f.event == "skipped") {
             outln!(

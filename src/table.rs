@@ -36,8 +36,15 @@ pub fn render(s: &Summary) -> String {
         ("max queue depth", |v| v.max_queue_depth as f64),
     ];
     let label_w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    // A latency that leaves out messages still in flight when the drain ran
+    // out of time is marked, and explained under the table.
+    let partial = |v: &VariantSummary| !v.run.drain_complete && v.counts.in_flight > 0;
+    let cell = |v: &VariantSummary, label: &str, f: fn(&VariantSummary) -> f64| {
+        let mark = if partial(v) && label.starts_with("latency") { "*" } else { "" };
+        format!("{}{mark}", number(f(v)))
+    };
     let cells: Vec<Vec<String>> =
-        s.variants.iter().map(|(_, v)| rows.iter().map(|(_, f)| number(f(v))).collect()).collect();
+        s.variants.iter().map(|(_, v)| rows.iter().map(|(l, f)| cell(v, l, *f)).collect()).collect();
     let widths: Vec<usize> = s
         .variants
         .iter()
@@ -56,6 +63,13 @@ pub fn render(s: &Summary) -> String {
             let _ = write!(out, "  {:>w$}", col[i]);
         }
         out.push('\n');
+    }
+    for (name, v) in s.variants.iter().filter(|(_, v)| partial(v)) {
+        let _ = writeln!(
+            out,
+            "* {name}: over the {} messages that finished; {} were still in flight when the drain ran out of time",
+            v.latency_ms.count, v.counts.in_flight
+        );
     }
     let any = s.variants.iter().any(|(_, v)| !v.expectations.is_empty());
     if any {

@@ -17,7 +17,10 @@ pub const MAX_SAMPLES: usize = 1_000_000;
 /// values are counted at this value, but `max` and `mean` stay exact.
 const HIST_HIGH_NS: u64 = 1 << 50;
 
-/// Latency percentiles in milliseconds.
+/// Latency percentiles in milliseconds. Percentiles come from an HDR
+/// histogram with 3 significant digits: each is rounded up to the top of
+/// its bucket (at most 0.1% above the true value), then clamped to the
+/// exact maximum, so no percentile ever exceeds `max`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct LatencySummary {
     /// Exact mean.
@@ -32,6 +35,9 @@ pub struct LatencySummary {
     pub p999: f64,
     /// Exact maximum.
     pub max: f64,
+    /// How many latencies were measured: messages still unfinished at
+    /// the end are not among them.
+    pub count: u64,
 }
 
 /// A latency distribution: percentiles from an HDR histogram (3 significant
@@ -74,7 +80,9 @@ impl LatencyStats {
         if self.count == 0 {
             return LatencySummary::default();
         }
-        let q = |p: f64| ns_to_ms(self.hist.value_at_quantile(p));
+        // Rounded up to the top of its bucket, a percentile may pass the
+        // exact maximum: clamp it.
+        let q = |p: f64| ns_to_ms(self.hist.value_at_quantile(p).min(self.max_ns));
         LatencySummary {
             mean: self.sum_ns as f64 / self.count as f64 / 1e6,
             p50: q(0.5),
@@ -82,6 +90,7 @@ impl LatencyStats {
             p99: q(0.99),
             p999: q(0.999),
             max: ns_to_ms(self.max_ns),
+            count: self.count,
         }
     }
 }
@@ -179,5 +188,28 @@ impl Metrics {
             lag,
         });
         self.last_sample = (now, produced, processed, self.errors_total);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defect_5_a_percentile_rounded_up_to_its_bucket_is_clamped_to_the_maximum() {
+        // 10,010 ms sits in a histogram bucket whose top is about 10,016 ms.
+        let mut s = LatencyStats::default();
+        for _ in 0..100 {
+            s.record(10_010_000_000);
+        }
+        let l = s.summary();
+        assert_eq!(l.max, 10_010.0);
+        assert_eq!((l.p50, l.p99, l.p999), (l.max, l.max, l.max));
+        assert_eq!(l.count, 100);
+    }
+
+    #[test]
+    fn an_empty_distribution_reads_zero_and_counts_nothing() {
+        assert_eq!(LatencyStats::default().summary(), LatencySummary::default());
     }
 }

@@ -26,6 +26,10 @@ pub struct RunInfo {
     pub events: u64,
     /// A digest of every dispatched event: equal digests, equal histories.
     pub trace_digest: String,
+    /// False when the drain ran out of time (`run.drain_ms`) with work
+    /// left: messages then in flight never got their chance, and the
+    /// latencies (see their `count`) leave them out.
+    pub drain_complete: bool,
 }
 
 /// A fault beginning or ending.
@@ -106,6 +110,7 @@ impl VariantSummary {
                 last_event_s: ns_to_s(out.last_event),
                 events: out.events,
                 trace_digest: out.digest.clone(),
+                drain_complete: out.drain_complete,
             },
             faults: out
                 .fault_log

@@ -98,6 +98,10 @@ pub struct RunOutput {
     pub end: Time,
     /// When the last message or timer was handled.
     pub last_event: Time,
+    /// False when the drain ran out of time (`drain_ms`) with messages or
+    /// timers still pending: what was still in flight then never got its
+    /// chance, and latencies leave it out.
+    pub drain_complete: bool,
     /// Events dispatched.
     pub events: u64,
     /// Digest of every dispatched event.
@@ -155,6 +159,8 @@ pub struct Engine {
     run_end: Time,
     /// The run phase ended because no work and no fault was left.
     quiescent: bool,
+    /// The drain ended at its deadline with work still pending.
+    drain_cut: bool,
     last_work: Time,
     events: u64,
     started: bool,
@@ -190,6 +196,7 @@ impl Engine {
             now: 0,
             run_end: 0,
             quiescent: false,
+            drain_cut: false,
             last_work: 0,
             events: 0,
             started: false,
@@ -362,6 +369,7 @@ impl Engine {
             }
             Ev::EndDrain => {
                 digest.add(tag::END_DRAIN);
+                self.drain_cut = self.core.queue.work() > 0;
                 self.finish_phase();
             }
         }
@@ -603,6 +611,7 @@ impl Engine {
             run_end: self.run_end,
             end,
             last_event: self.last_work,
+            drain_complete: !self.drain_cut,
             events: self.events,
             digest: self.core.trace.digest.hex(),
             fault_log: self.fault_log,
