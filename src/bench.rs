@@ -13,14 +13,14 @@ use std::time::Instant;
 pub struct BenchArgs {
     /// The scenario to run (default: the bundled mm1.toml).
     pub file: Option<PathBuf>,
-    /// Messages per producer (overrides the file).
-    #[arg(long)]
+    /// Messages per producer (overrides the file); at least 1.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub messages: Option<u64>,
     /// Seed (default: the scenario's).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Repetitions; the fastest is reported, as the least disturbed by the machine.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
     /// Overrides, as in `run`.
     #[arg(long = "set", value_name = "PATH=VALUE")]

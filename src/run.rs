@@ -34,8 +34,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 5_000_000)]
     pub trace_limit: usize,
     /// Worker threads for running variants in parallel (default: one per core).
-    /// Results are identical whatever the number.
-    #[arg(long)]
+    /// Results are identical whatever the number. At least 1.
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub threads: Option<usize>,
     /// Write into --out even if it holds files asyncsim did not write.
     #[arg(long)]
