@@ -28,3 +28,19 @@ fn defect_10_bench_messages_0_names_messages_not_set() {
 fn bench_repeat_0_is_refused() {
     refused(&["bench", "--repeat", "0"], "--repeat");
 }
+
+#[test]
+fn defect_10_an_os_error_is_printed_once() {
+    let o = asyncsim(&[
+        "run",
+        "scenarios/mm1.toml",
+        "--set",
+        "producers.producer.messages=10",
+        "--out",
+        "/proc/asyncsim-nowhere",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot write /proc/asyncsim-nowhere"), "{stderr}");
+    assert_eq!(stderr.matches("os error").count(), 1, "the cause once: {stderr}");
+}

@@ -21,7 +21,7 @@ pub enum OutputError {
     #[error("refusing to write into {0}: it holds files asyncsim did not write (pass --force to write there anyway, or choose another --out)")]
     Foreign(PathBuf),
     /// The file system said no.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         /// What we tried to write.
         path: PathBuf,
