@@ -158,7 +158,7 @@ impl<K: Kind> DynKind for Typed<K> {
     fn read(&self, table: toml::Value) -> Result<Arc<dyn AnySpec>, Invalid> {
         match serde_path_to_error::deserialize::<_, K::Spec>(table) {
             Ok(spec) => Ok(Arc::new(spec)),
-            Err(e) => Err(Invalid { path: path_of(e.path()), message: e.into_inner().message().to_string() }),
+            Err(e) => Err(Invalid { path: path_of(e.path()), message: plain(e.into_inner().message()) }),
         }
     }
     fn validate(&self, node: &Node, topology: &Topology) -> Result<(), Invalid> {
@@ -421,6 +421,35 @@ impl<'a> Build<'a> {
     }
 }
 
+/// A serde error's message in a user's words: serde names Rust types
+/// (`expected f64`, `expected u32`) where a user needs "a number" or "a
+/// whole number".
+pub(crate) fn plain(message: &str) -> String {
+    const WORDS: [(&str, &str); 10] = [
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("expected u64", "expected a whole number (0 or more)"),
+        ("expected u32", "expected a whole number (0 or more)"),
+        ("expected u16", "expected a whole number (0 or more)"),
+        ("expected u8", "expected a whole number (0 or more)"),
+        ("expected usize", "expected a whole number (0 or more)"),
+        ("expected i64", "expected a whole number"),
+        ("expected i32", "expected a whole number"),
+        ("expected a boolean", "expected true or false"),
+    ];
+    let mut out = message.to_string();
+    for (rust, user) in WORDS {
+        // Whole words only: `expected u8` must not rewrite `expected u8x`.
+        if let Some(at) = out.find(rust) {
+            let end = at + rust.len();
+            if !out[end..].starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+                out.replace_range(at..end, user);
+            }
+        }
+    }
+    out
+}
+
 /// A serde error's path as segments.
 pub(crate) fn path_of(path: &serde_path_to_error::Path) -> Vec<String> {
     path.iter()
@@ -468,5 +497,27 @@ impl<'de> serde::Deserializer<'de> for FieldCatcher<'_> {
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
         unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain;
+
+    #[test]
+    fn serde_messages_name_numbers_not_rust_types() {
+        assert_eq!(
+            plain("invalid type: string \"fast\", expected f64"),
+            "invalid type: string \"fast\", expected a number"
+        );
+        assert_eq!(
+            plain("invalid value: integer `-1`, expected u32"),
+            "invalid value: integer `-1`, expected a whole number (0 or more)"
+        );
+        assert_eq!(
+            plain("invalid type: integer `1`, expected a boolean"),
+            "invalid type: integer `1`, expected true or false"
+        );
+        assert_eq!(plain("missing field `target`"), "missing field `target`");
     }
 }

@@ -26,8 +26,10 @@ pub(super) fn read(registry: &Registry, table: Table) -> Result<Config, Invalid>
             return Err(Invalid::at(&[&key], format!("unknown field `{key}`, expected one of {}", quoted(expected))));
         }
     }
-    let mut config: Config = serde_path_to_error::deserialize(Value::Table(base))
-        .map_err(|e| Invalid { path: crate::kind::path_of(e.path()), message: e.into_inner().message().to_string() })?;
+    let mut config: Config = serde_path_to_error::deserialize(Value::Table(base)).map_err(|e| Invalid {
+        path: crate::kind::path_of(e.path()),
+        message: crate::kind::plain(e.into_inner().message()),
+    })?;
     let mut nodes = Vec::new();
     for (rank, section) in registry.sections().iter().enumerate() {
         if let Some(value) = sections.remove(section.name) {
