@@ -1,7 +1,7 @@
 //! `asyncsim bench`: the engine's speed and memory on one scenario, in one
 //! thread, measured on the wall clock (here in the CLI, never in sim-core).
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use sim_core::producer::ProducerSpec;
 use sim_core::scenario::{run_config, Scenario};
 use std::path::PathBuf;
@@ -38,7 +38,7 @@ fn peak_rss_mib() -> Option<f64> {
 /// Runs the benchmark and prints its figures.
 pub fn bench(args: &BenchArgs) -> Result<ExitCode> {
     let file = args.file.clone().unwrap_or_else(|| crate::run::bundled_dir().join("mm1.toml"));
-    let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read scenario {}", file.display()))?;
+    let text = crate::input::read_scenario(&file)?;
     let mut scenario = Scenario::parse(&file.display().to_string(), &text)?;
     let mut sets = args.set.clone();
     if let Some(n) = args.messages {

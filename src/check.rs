@@ -3,7 +3,7 @@
 //! traces. If the runs differ, that is the most serious bug asyncsim can
 //! have, and it reports the first event where the histories part.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rayon::prelude::*;
 use sim_core::engine::RunOutput;
 use sim_core::scenario::{run_config, Scenario};
@@ -51,8 +51,7 @@ pub fn first_divergence(a: &RunOutput, b: &RunOutput) -> Option<String> {
 
 /// Runs the check.
 pub fn check(args: &CheckArgs) -> Result<ExitCode> {
-    let text =
-        std::fs::read_to_string(&args.file).with_context(|| format!("cannot read scenario {}", args.file.display()))?;
+    let text = crate::input::read_scenario(&args.file)?;
     let mut scenario = Scenario::parse(&args.file.display().to_string(), &text)?;
     scenario.set_overrides(&args.set)?;
     let seed = args.seed.unwrap_or(scenario.config.seed);

@@ -22,6 +22,7 @@ macro_rules! outln {
 
 mod bench;
 mod check;
+mod input;
 mod run;
 mod table;
 

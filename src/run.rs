@@ -44,7 +44,7 @@ pub struct RunArgs {
 
 /// Input errors exit with status 2: they are returned as `Err`.
 fn load(file: &Path, set: &[String]) -> Result<Scenario> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read scenario {}", file.display()))?;
+    let text = crate::input::read_scenario(file)?;
     let mut scenario = Scenario::parse(&file.display().to_string(), &text)?;
     if !set.is_empty() {
         scenario.set_overrides(set)?;

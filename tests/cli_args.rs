@@ -60,3 +60,49 @@ fn defect_10_a_wrong_type_is_explained_in_a_users_words() {
     assert!(stderr.contains("messages") && stderr.contains("a whole number (0 or more)"), "{stderr}");
     assert!(!stderr.contains("u64"), "no Rust type names: {stderr}");
 }
+
+/// Runs `validate` on `path` and waits at most 20 s: an input that makes
+/// asyncsim read forever fails the test instead of hanging it.
+fn validate_bounded(path: &std::path::Path) -> (Option<i32>, String) {
+    let mut child = std::process::Command::new(common::bin())
+        .args(["validate", path.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start asyncsim");
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            child.kill().ok();
+            panic!("validate {} did not finish in 20 s", path.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn defect_9_inputs_that_are_not_scenario_files_are_refused_at_once() {
+    let dir = common::TempDir::new("inputs");
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, vec![b'#'; 17 * 1024 * 1024]).unwrap();
+    let binary = dir.path().join("binary.toml");
+    std::fs::write(&binary, [b'n', b'a', 0xff, 0xfe, b'\n']).unwrap();
+    let cases: [(&std::path::Path, &str); 6] = [
+        (std::path::Path::new("/dev/zero"), "not a regular file"),
+        (std::path::Path::new("/dev/urandom"), "not a regular file"),
+        (&fifo, "not a regular file"),
+        (dir.path(), "a folder"),
+        (&big, "read up to 16 MiB"),
+        (&binary, "not UTF-8"),
+    ];
+    for (path, why) in cases {
+        let (code, stderr) = validate_bounded(path);
+        assert_eq!(code, Some(2), "{}: {stderr}", path.display());
+        assert!(stderr.contains(why), "{}: {stderr}", path.display());
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
