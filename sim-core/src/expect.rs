@@ -179,7 +179,7 @@ fn check_name(e: &str, name: &str, what: &str, possible: Option<&[String]>) -> R
         return Err(format!("`{e}`: no effect domain named `{name}`{hint} (domains: {list})"));
     }
     Err(format!(
-        "`{e}`: no node of this variant can report a {what} named `{name}`{hint} \
+        "`{e}`: no node of this variant can report the {what} `{name}`{hint} \
          ({what}s its nodes can report: {list})"
     ))
 }

@@ -3,8 +3,8 @@
 //! rename or remove them.
 
 use crate::engine::RunOutput;
-use crate::kind::{Node, Topology};
 use crate::expect::{self, Keys, Outcome};
+use crate::kind::{Node, Topology};
 use crate::ledger::{Counts, DomainCounts};
 use crate::metrics::LatencySummary;
 use crate::net::NetStats;
