@@ -237,6 +237,60 @@ fn a_bad_expectation_in_a_multi_line_list_names_its_own_line() {
     check_bad_scenario("expect-multi", &text, line, "expect");
 }
 
+/// The M/M/1 scenario (a producer, a queue broker, a queue consumer) with
+/// `expect` replaced by `list`.
+fn mm1_expecting(list: &str) -> String {
+    replace_line(&without_top_level_expect(&mm1_text()), "seed =", &format!("seed = 1\nexpect = [{list}]"))
+}
+
+#[test]
+fn a_misspelt_error_kind_in_an_expectation_exits_2_with_did_you_mean() {
+    let text = mm1_expecting("\"lost == 0\", \"errors_by_kind.rejeted == 0\"");
+    let line = line_of(&text, "rejeted");
+    let err = check_bad_scenario("expect-error-kind", &text, line, "expect");
+    assert!(err.contains("errors_by_kind.rejeted == 0"), "names the expectation:\n{err}");
+    assert!(err.contains("did you mean `rejected`"), "suggests the right name:\n{err}");
+    assert!(err.contains("`delivery-timeout`") && err.contains("`expired`"), "lists the possible kinds:\n{err}");
+}
+
+#[test]
+fn a_misspelt_metric_in_a_variant_expectation_exits_2_with_did_you_mean() {
+    let base = without_top_level_expect(&mm1_text());
+    let text = format!(
+        "{base}\n[variants.fine]\ndescription = \"ok\"\n\n[variants.odd]\ndescription = \"typo\"\nexpect = [\"metrics.dropped_no_subscribr == 0\"]\n"
+    );
+    let line = line_of(&text, "dropped_no_subscribr");
+    let err = check_bad_scenario("expect-metric", &text, line, "variants.odd.expect");
+    assert!(err.contains("did you mean `dropped_no_subscriber`"), "suggests the right name:\n{err}");
+    assert!(err.contains("`deleted_with_subscription`"), "lists the possible metrics:\n{err}");
+}
+
+#[test]
+fn a_metric_or_error_kind_declared_by_a_kind_present_but_never_reported_reads_as_0() {
+    let dir = TempDir::new("expect-absent");
+    let text = mm1_expecting("\"metrics.dropped_no_subscriber == 0\", \"errors_by_kind.rejected == 0\"");
+    let file = dir.write("absent.toml", &text);
+    let out = dir.path().join("out");
+    let o = asyncsim(&["run", &p(&file), "--out", &p(&out), "--set", "producers.producer.messages=200"]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let v = &read_json(&out.join("summary.json"))["variants"]["default"];
+    assert!(v["metrics"].get("dropped_no_subscriber").is_none(), "never reported: {}", v["metrics"]);
+    for e in v["expectations"].as_array().expect("expectations") {
+        assert_eq!((&e["held"], e["actual"].as_f64()), (&Value::Bool(true), Some(0.0)), "{e}");
+    }
+}
+
+#[test]
+fn a_metric_declared_only_by_a_kind_absent_from_the_scenario_is_refused() {
+    // `late_responses` is a client's; the M/M/1 scenario has no client.
+    let text = mm1_expecting("\"metrics.late_responses == 0\"");
+    let line = line_of(&text, "late_responses");
+    let err = check_bad_scenario("expect-absent-kind", &text, line, "expect");
+    assert!(err.contains("late_responses"), "{err}");
+    assert!(err.contains("`dropped_no_subscriber`"), "lists what the scenario's nodes can report:\n{err}");
+    assert!(!err.contains("did you mean"), "nothing close to suggest:\n{err}");
+}
+
 #[test]
 fn invalid_toml_names_file_and_line() {
     let text = replace_line(&mm1_text(), "source =", "source = = \"broker\"");

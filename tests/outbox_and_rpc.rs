@@ -118,18 +118,24 @@ fn a_client_with_an_unknown_response_queue_is_refused() {
 }
 
 #[test]
-fn an_expectation_on_an_unknown_domain_is_refused_and_metrics_default_to_zero() {
+fn an_expectation_on_an_unknown_domain_or_unreportable_metric_is_refused_and_declared_metrics_default_to_zero() {
     let text = format!("{BASE}domain = \"x\"\n")
         .replace("concept = \"test\"", "concept = \"test\"\nexpect = [\"domains.y.lost == 0\"]");
     let err = refused("domain", &text, "expect", "expect");
     assert!(err.contains("no effect domain named `y`") && err.contains("`x`"), "{err}");
 
-    // A metric nobody reported counts as 0.
+    // A metric only a client reports, in a scenario without one, is refused...
+    let text = format!("{BASE}domain = \"x\"\n")
+        .replace("concept = \"test\"", "concept = \"test\"\nexpect = [\"metrics.late_responses == 0\"]");
+    let err = refused("client-metric", &text, "expect", "expect");
+    assert!(err.contains("the metric `late_responses`"), "{err}");
+
+    // ...but one the broker declares and never reported counts as 0.
     let dir = TempDir::new("metric");
     let file = dir.path().join("metric.toml");
     let text = format!("{BASE}domain = \"x\"\n").replace(
         "concept = \"test\"",
-        "concept = \"test\"\nexpect = [\"metrics.late_responses == 0\", \"domains.x.lost == 0\"]",
+        "concept = \"test\"\nexpect = [\"metrics.dropped_no_subscriber == 0\", \"domains.x.lost == 0\"]",
     );
     std::fs::write(&file, text).unwrap();
     let out = dir.path().join("out");

@@ -113,41 +113,111 @@ impl Keys {
     }
 }
 
-/// Checks that every expectation parses and names a key in `keys`; on
-/// failure, says which one (its index) and why. A `domains.DOMAIN.KEY` must
-/// name one of `domains` when given (the effect domains of the scenario).
-pub fn check_all_in(exprs: &[String], keys: &Keys, domains: Option<&[String]>) -> Result<(), (usize, String)> {
+/// The names a variant can report under the groups whose keys depend on
+/// the run: its effect domains (`domains.DOMAIN.KEY`), the metric names
+/// (`metrics.NAME`) and the error kinds (`errors_by_kind.KIND`) that the
+/// kinds of its nodes declare. `None` lets any name through.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// The effect domains.
+    pub domains: Option<Vec<String>>,
+    /// The metric names.
+    pub metrics: Option<Vec<String>>,
+    /// The error kinds.
+    pub errors: Option<Vec<String>>,
+}
+
+/// Checks that every expectation parses and names a key in `keys`, or a
+/// domain, metric or error kind of `scope`; on failure, says which one (its
+/// index) and why, with a did-you-mean when a possible name is close.
+pub fn check_all_in(exprs: &[String], keys: &Keys, scope: &Scope) -> Result<(), (usize, String)> {
     for (i, e) in exprs.iter().enumerate() {
-        check_one(e, &keys.known, &keys.per_domain, domains).map_err(|m| (i, m))?;
+        check_one(e, keys, scope).map_err(|m| (i, m))?;
     }
     Ok(())
 }
 
-fn check_one(e: &str, known: &[String], per_domain: &[String], domains: Option<&[String]>) -> Result<(), String> {
+fn check_one(e: &str, keys: &Keys, scope: &Scope) -> Result<(), String> {
     let x = parse(e)?;
     let p = x.path.join(".");
-    // Error kinds and metrics are open-ended: any `errors_by_kind.NAME` or
-    // `metrics.NAME` is allowed (absent = 0).
-    let open = x.path.len() == 2 && (x.path[0] == "errors_by_kind" || x.path[0] == "metrics");
-    if known.contains(&p) || open {
+    if keys.known.contains(&p) {
         return Ok(());
     }
-    if x.path.len() >= 3 && x.path[0] == "domains" {
-        let name = &x.path[1];
-        if let Some(names) = domains.filter(|d| !d.contains(name)) {
-            let list = names.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ");
-            return Err(format!("`{e}`: no effect domain named `{name}` (domains: {list})"));
+    match x.path.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["metrics", name] => check_name(e, name, "metric", scope.metrics.as_deref()),
+        ["errors_by_kind", kind] => check_name(e, kind, "error kind", scope.errors.as_deref()),
+        ["domains", name, rest @ ..] if !rest.is_empty() => {
+            check_name(e, name, "effect domain", scope.domains.as_deref())?;
+            let key = rest.join(".");
+            if keys.per_domain.contains(&key) {
+                return Ok(());
+            }
+            let hint = did_you_mean(&key, &keys.per_domain);
+            Err(format!("`{e}`: unknown key `{key}` of a domain{hint}; known keys: {}", keys.per_domain.join(", ")))
         }
-        let key = x.path[2..].join(".");
-        if per_domain.contains(&key) {
-            return Ok(());
-        }
-        return Err(format!("`{e}`: unknown key `{key}` of a domain; known keys: {}", per_domain.join(", ")));
+        _ => Err(format!(
+            "`{e}`: unknown key `{p}`{}; known keys: {}, errors_by_kind.KIND, metrics.NAME, domains.DOMAIN.KEY",
+            did_you_mean(&p, &keys.known),
+            keys.known.join(", ")
+        )),
+    }
+}
+
+/// Accepts `name` if `possible` is `None` or holds it; else says which
+/// names are possible, suggesting a close one.
+fn check_name(e: &str, name: &str, what: &str, possible: Option<&[String]>) -> Result<(), String> {
+    let Some(possible) = possible.filter(|p| !p.iter().any(|n| n == name)) else {
+        return Ok(());
+    };
+    let hint = did_you_mean(name, possible);
+    let list = if possible.is_empty() {
+        "none".to_string()
+    } else {
+        possible.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    };
+    if what == "effect domain" {
+        return Err(format!("`{e}`: no effect domain named `{name}`{hint} (domains: {list})"));
     }
     Err(format!(
-        "`{e}`: unknown key `{p}`; known keys: {}, errors_by_kind.KIND, metrics.NAME, domains.DOMAIN.KEY",
-        known.join(", ")
+        "`{e}`: no node of this variant can report the {what} `{name}`{hint} \
+         ({what}s its nodes can report: {list})"
     ))
+}
+
+/// "; did you mean `NAME`?" for the closest of `candidates` to `name`, or
+/// "" when none is close.
+fn did_you_mean(name: &str, candidates: &[String]) -> String {
+    closest(name, candidates).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default()
+}
+
+/// The candidate closest to `name`: within edit distance 2, or one of them
+/// a prefix of the other (at least 3 characters long); the nearest by edit
+/// distance, the first on a tie.
+pub fn closest<'a>(name: &str, candidates: &'a [String]) -> Option<&'a str> {
+    let prefix = |a: &str, b: &str| a.len() >= 3 && b.starts_with(a);
+    candidates
+        .iter()
+        .map(|c| (levenshtein(name, c), c))
+        .filter(|(d, c)| *d <= 2 || prefix(name, c) || prefix(c, name))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.as_str())
+}
+
+/// The edit distance between `a` and `b`: the fewest insertions, deletions
+/// and substitutions of characters that turn one into the other.
+pub fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// Checks one expectation against a variant's summary (as JSON). An
@@ -194,7 +264,7 @@ mod tests {
     }
 
     fn check_all(exprs: &[String]) -> Result<(), (usize, String)> {
-        check_all_in(exprs, &keys(), None)
+        check_all_in(exprs, &keys(), &Scope::default())
     }
 
     #[test]
@@ -207,8 +277,8 @@ mod tests {
 
     #[test]
     fn domain_and_metric_paths_are_checked_and_absent_metrics_are_zero() {
-        let domains = ["x".to_string(), "y".to_string()];
-        let ok = |e: &str| check_all_in(&[e.to_string()], &keys(), Some(&domains)).is_ok();
+        let scope = Scope { domains: Some(vec!["x".into(), "y".into()]), ..Scope::default() };
+        let ok = |e: &str| check_all_in(&[e.to_string()], &keys(), &scope).is_ok();
         assert!(ok("domains.x.lost == 0"));
         assert!(ok("domains.y.latency_ms.p99 < 10"));
         assert!(ok("metrics.late_responses > 0"));
@@ -218,5 +288,69 @@ mod tests {
         let s = serde_json::json!({"domains": {"x": {"lost": 2}}, "metrics": {}});
         assert!(evaluate("domains.x.lost == 2", &s).held);
         assert!(evaluate("metrics.late_responses == 0", &s).held, "a metric never reported is 0");
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn levenshtein_counts_insertions_deletions_and_substitutions() {
+        assert_eq!(levenshtein("", ""), 0);
+        assert_eq!(levenshtein("rejected", "rejected"), 0);
+        assert_eq!(levenshtein("rejeted", "rejected"), 1, "one insertion");
+        assert_eq!(levenshtein("rejected", "rejeted"), 1, "one deletion");
+        assert_eq!(levenshtein("lost", "lest"), 1, "one substitution");
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(levenshtein("", "abc"), 3);
+        assert_eq!(levenshtein("expired", "ack-timeout"), levenshtein("ack-timeout", "expired"), "symmetric");
+    }
+
+    #[test]
+    fn did_you_mean_suggests_a_name_within_two_edits_or_sharing_a_prefix() {
+        let errors = names(&["ack-timeout", "expired", "rejected"]);
+        assert_eq!(closest("rejeted", &errors), Some("rejected"));
+        assert_eq!(closest("ack_timeout", &errors), Some("ack-timeout"));
+        assert_eq!(closest("nonsense", &errors), None, "nothing close");
+        let metrics = names(&["truncated_records", "acked_records_truncated", "late_responses"]);
+        assert_eq!(closest("truncated", &metrics), Some("truncated_records"), "a prefix of a name");
+        assert_eq!(closest("late_responses_total", &metrics), Some("late_responses"), "a name is its prefix");
+        assert_eq!(closest("la", &metrics), None, "too short a prefix to suggest");
+        assert_eq!(closest("rejected", &[]), None);
+        let near = names(&["abcd", "abce", "abxy"]);
+        assert_eq!(closest("abcx", &near), Some("abcd"), "the nearest, the first on a tie");
+    }
+
+    #[test]
+    fn metrics_and_error_kinds_must_be_reportable_by_the_scope() {
+        let scope = Scope {
+            domains: None,
+            metrics: Some(names(&["late_responses", "request_timeouts"])),
+            errors: Some(names(&["rejected"])),
+        };
+        let check = |e: &str| check_all_in(&[e.to_string()], &keys(), &scope);
+        assert!(check("metrics.late_responses == 0").is_ok());
+        assert!(check("errors_by_kind.rejected > 0").is_ok());
+        let (_, err) = check("errors_by_kind.rejeted == 0").unwrap_err();
+        assert!(err.contains("did you mean `rejected`?"), "{err}");
+        let (_, err) = check("metrics.late_response == 0").unwrap_err();
+        assert!(err.contains("did you mean `late_responses`?"), "{err}");
+        assert!(err.contains("`late_responses`, `request_timeouts`"), "lists the possible names: {err}");
+        let (_, err) = check("metrics.offset_resets == 0").unwrap_err();
+        assert!(!err.contains("did you mean"), "nothing close: {err}");
+        let none = Scope { errors: Some(Vec::new()), ..Scope::default() };
+        let (_, err) = check_all_in(&["errors_by_kind.rejected == 0".to_string()], &keys(), &none).unwrap_err();
+        assert!(err.contains("can report: none"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_domain_or_key_gets_a_did_you_mean() {
+        let scope = Scope { domains: Some(names(&["email", "ledger"])), ..Scope::default() };
+        let check = |e: &str| check_all_in(&[e.to_string()], &keys(), &scope).unwrap_err().1;
+        let err = check("domains.emial.lost == 0");
+        assert!(err.contains("no effect domain named `emial`; did you mean `email`?"), "{err}");
+        assert!(err.contains("(domains: `email`, `ledger`)"), "{err}");
+        assert!(check("domains.email.lots == 0").contains("did you mean `lost`?"));
+        assert!(check("lots == 0").contains("did you mean `lost`?"));
     }
 }

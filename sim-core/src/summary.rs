@@ -4,13 +4,14 @@
 
 use crate::engine::RunOutput;
 use crate::expect::{self, Keys, Outcome};
+use crate::kind::{Node, Topology};
 use crate::ledger::{Counts, DomainCounts};
 use crate::metrics::LatencySummary;
 use crate::net::NetStats;
 use crate::time::{ns_to_ms, ns_to_s};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Facts about the run itself.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -158,6 +159,27 @@ fn ordered<S: Serializer>(v: &[(String, VariantSummary)], s: S) -> Result<S::Ok,
     map.end()
 }
 
+/// Metric names the engine itself reports, whatever the nodes: reportable
+/// in every scenario. None today: every figure under `metrics` comes from a
+/// component, whose kind declares it ([`crate::kind::Kind::METRICS`]).
+/// `sim-core/tests/kinds.rs` checks the engine's sources against this list.
+pub const ENGINE_METRICS: &[&str] = &[];
+
+/// Error kinds the engine itself reports, whatever the nodes. None today,
+/// as for [`ENGINE_METRICS`].
+pub const ENGINE_ERRORS: &[&str] = &[];
+
+/// The metric names and error kinds a run of `topology` can report, each
+/// sorted: those the kinds of its nodes declare, and the engine's own. An
+/// expectation may name only these (one never reported reads as 0).
+pub fn reportable(topology: &Topology) -> (Vec<String>, Vec<String>) {
+    let collect = |own: &[&str], of: fn(&Node) -> &'static [&'static str]| {
+        let names: BTreeSet<&str> = topology.nodes().iter().flat_map(of).copied().chain(own.iter().copied()).collect();
+        names.into_iter().map(str::to_string).collect()
+    };
+    (collect(ENGINE_METRICS, |n| n.kind_ref().metrics()), collect(ENGINE_ERRORS, |n| n.kind_ref().errors()))
+}
+
 /// The keys an expectation may name, read off the summary's own shape.
 pub fn expectation_keys() -> Keys {
     let summary = serde_json::to_value(VariantSummary::default()).unwrap_or_default();
@@ -176,7 +198,7 @@ mod tests {
             assert!(keys.known.iter().any(|k| k == key), "{key} is missing from {:?}", keys.known);
         }
         assert!(keys.per_domain.iter().any(|k| k == "latency_ms.p999"));
-        let check = |e: &str| expect::check_all_in(&[e.to_string()], &keys, None);
+        let check = |e: &str| expect::check_all_in(&[e.to_string()], &keys, &expect::Scope::default());
         assert!(check("latency_ms.p99 < 10").is_ok());
         assert!(check("lots == 0").is_err());
     }

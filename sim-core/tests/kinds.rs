@@ -3,6 +3,7 @@
 //! every field a kind lists is one its serde table takes (and nothing more).
 
 use sim_core::registry::Registry;
+use sim_core::summary::{ENGINE_ERRORS, ENGINE_METRICS};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -115,6 +116,47 @@ fn every_file_that_reports_metrics_or_errors_belongs_to_a_kind() {
             let text = std::fs::read_to_string(&path).unwrap();
             let calls = call_arguments(&text, &METRIC_CALLS).len() + call_arguments(&text, &["error"]).len();
             assert_eq!(calls, 0, "{rel} reports metrics or errors: list it under its kind in SOURCES");
+        }
+    }
+}
+
+/// The files of `dir` under `src/`, recursively, relative to `src/`.
+fn files_under(dir: &str) -> Vec<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut stack = vec![src.join(dir)];
+    let mut out = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_metric_and_error_the_engine_reports_is_in_its_own_lists() {
+    // Expectations may name these in any scenario, whatever its nodes.
+    for dir in NOT_A_KIND {
+        for rel in files_under(dir) {
+            let text = source(&rel);
+            for (calls, declared, what) in
+                [(&METRIC_CALLS[..], ENGINE_METRICS, "metric"), (&["error"][..], ENGINE_ERRORS, "error kind")]
+            {
+                for args in call_arguments(&text, calls) {
+                    for name in literals(args) {
+                        assert!(
+                            declared.contains(&name.as_str()),
+                            "{rel} reports the {what} `{name}`: list it in summary::ENGINE_{}",
+                            if what == "metric" { "METRICS" } else { "ERRORS" }
+                        );
+                    }
+                }
+            }
         }
     }
 }

@@ -19,6 +19,7 @@ mod validate;
 pub use build::{build_engine, run_config};
 pub use schema::{Config, FaultSpec, LinkSpec, NetworkSpec, RunSpec};
 
+use crate::expect::Scope;
 use crate::kind::Invalid;
 use crate::registry::Registry;
 use std::fmt;
@@ -427,6 +428,9 @@ impl Scenario {
             if domains.is_empty() {
                 domains.push("default".to_string());
             }
+            // Metrics and error kinds: those the kinds of this variant's nodes declare.
+            let (metrics, errors) = crate::summary::reportable(config.topology());
+            let scope = Scope { domains: Some(domains), metrics: Some(metrics), errors: Some(errors) };
             // The base's expectations are the base's fault; the variant's are the variant's.
             let variant_path = vec!["variants".to_string(), v.name.clone(), "expect".to_string()];
             let keys = crate::summary::expectation_keys();
@@ -434,7 +438,7 @@ impl Scenario {
                 (&config.expect, vec!["expect".to_string()], None),
                 (&v.expect, variant_path, self.declared.then(|| v.name.clone())),
             ] {
-                if let Err((index, message)) = crate::expect::check_all_in(exprs, &keys, Some(&domains)) {
+                if let Err((index, message)) = crate::expect::check_all_in(exprs, &keys, &scope) {
                     let mut at = path.clone();
                     at.push(index.to_string());
                     return Err(ScenarioError {
