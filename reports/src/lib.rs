@@ -153,7 +153,7 @@ pub fn trace_csv(names: &[String], events: &[TraceEvent]) -> String {
     for e in events {
         let wire = |out: &mut String, ev: &str, w: &Wire, detail: &str| {
             let id = w.id.map(|i| i.to_string()).unwrap_or_default();
-            let (msg, detail) = (csv_text(&w.msg), csv_text(detail));
+            let (msg, detail) = (csv_text(w.msg), csv_text(detail));
             let _ = writeln!(out, "{},{ev},{},{},{msg},{id},{detail}", e.time, name(w.from), name(w.to));
         };
         match &e.what {
