@@ -60,6 +60,34 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
+/// The files a run writes, each checked to lie inside `--out`.
+struct OutFiles {
+    summary: PathBuf,
+    timeseries: PathBuf,
+    /// One per chosen variant, in order, with `--trace`.
+    traces: Vec<PathBuf>,
+}
+
+impl OutFiles {
+    /// Before any simulation: makes `--out` ready, proves it writable, and
+    /// names every file to write there.
+    fn prepare<'a>(args: &RunArgs, variants: impl Iterator<Item = &'a str>) -> Result<OutFiles> {
+        reports::prepare_dir(&args.out, args.force)?;
+        reports::check_writable(&args.out)
+            .with_context(|| format!("the output folder {} is not writable", args.out.display()))?;
+        let traces = if args.trace {
+            variants.map(|v| reports::out_path(&args.out, &format!("trace-{v}.csv"))).collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
+        Ok(OutFiles {
+            summary: reports::out_path(&args.out, "summary.json")?,
+            timeseries: reports::out_path(&args.out, "timeseries.csv")?,
+            traces,
+        })
+    }
+}
+
 /// Runs one scenario file; returns whether every expectation held.
 fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
     let scenario = load(&args.file, &args.set)?;
@@ -76,7 +104,7 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
         let from = if args.seed.is_some() { "from --seed" } else { "the scenario's; pass --seed N to change it" };
         outln!("{}: {} (seed {seed}, {from})", scenario.config.name, scenario.config.concept);
     }
-    reports::prepare_dir(&args.out, args.force)?;
+    let files = OutFiles::prepare(args, chosen.iter().map(|(v, _)| v.name.as_str()))?;
 
     let trace_limit = if args.trace { args.trace_limit.max(1) } else { 0 };
     let work = || -> Vec<Result<RunOutput, sim_core::engine::RunError>> {
@@ -100,14 +128,13 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
         overrides: scenario.overrides_json(),
         variants: runs.iter().map(|(n, _, s)| (n.clone(), s.clone())).collect(),
     };
-    reports::write_atomic(&args.out.join("summary.json"), reports::summary_json(&summary).as_bytes())?;
+    reports::write_atomic(&files.summary, reports::summary_json(&summary).as_bytes())?;
     let series: Vec<(&str, &[sim_core::metrics::Sample])> =
         runs.iter().map(|(n, o, _)| (n.as_str(), o.samples.as_slice())).collect();
-    reports::write_atomic(&args.out.join("timeseries.csv"), reports::timeseries_csv(&series).as_bytes())?;
+    reports::write_atomic(&files.timeseries, reports::timeseries_csv(&series).as_bytes())?;
     if args.trace {
-        for (name, out, _) in &runs {
-            let path = args.out.join(format!("trace-{name}.csv"));
-            reports::write_atomic(&path, reports::trace_csv(&out.names, &out.trace).as_bytes())?;
+        for ((_, out, _), path) in runs.iter().zip(&files.traces) {
+            reports::write_atomic(path, reports::trace_csv(&out.names, &out.trace).as_bytes())?;
             if out.trace_truncated {
                 eprintln!(
                     "warning: {} holds only the first {} events (--trace-limit)",

@@ -699,6 +699,122 @@ fn a_foreign_output_folder_is_refused_unless_forced() {
 }
 
 // ---------------------------------------------------------------------------
+// Issue 8, defect 6: names escape the output folder and break CSV
+// ---------------------------------------------------------------------------
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn defect_6_a_variant_named_like_a_path_is_refused_and_nothing_escapes_out() {
+    let dir = TempDir::new("escape");
+    let text = mm1_text() + "\n[variants.\"logs/../../../ESCAPED\"]\ndescription = \"tries to leave --out\"\n";
+    let file = dir.write("escape.toml", &text);
+    let line = line_of(&text, "ESCAPED");
+    // The layout that let the old code write `a/ESCAPED.csv`: a
+    // `trace-logs/` folder inside --out.
+    let out = dir.path().join("a").join("b").join("out");
+    std::fs::create_dir_all(out.join("trace-logs")).unwrap();
+    let o = asyncsim(&[
+        "run",
+        &p(&file),
+        "--out",
+        &p(&out),
+        "--trace",
+        "--force",
+        "--set",
+        "producers.producer.messages=100",
+    ]);
+    let err = assert_bad_input(&o);
+    assert_names(&err, &file, line, "variants.logs/../../../ESCAPED");
+    assert!(err.contains("letters, digits"), "the error says what a name may hold:\n{err}");
+    let escaped: Vec<PathBuf> = files_under(dir.path()).into_iter().filter(|f| p(f).contains("ESCAPED")).collect();
+    assert!(escaped.is_empty(), "nothing may be written for the variant: {escaped:?}");
+    assert!(!out.join("summary.json").exists(), "refused before any simulation");
+
+    let v = asyncsim(&["validate".to_string(), p(&file)]);
+    assert_names(&assert_bad_input(&v), &file, line, "variants.logs/../../../ESCAPED");
+}
+
+#[test]
+fn defect_6_a_node_name_with_a_comma_is_refused() {
+    let text = replace_line(&mm1_text(), "[consumers.consumer]", "[consumers.\"web,eu\"]");
+    let line = line_of(&text, "web,eu");
+    let err = check_bad_scenario("comma-node", &text, line, "consumers.web,eu");
+    assert!(err.contains("a node name"), "{err}");
+}
+
+#[test]
+fn defect_6_a_domain_with_a_slash_is_refused() {
+    let text = replace_line(&mm1_text(), "concurrency = 1", "concurrency = 1\ndomain = \"db/../x\"");
+    let line = line_of(&text, "db/../x");
+    check_bad_scenario("slash-domain", &text, line, "consumers.consumer.domain");
+}
+
+#[test]
+fn defect_6_csv_text_fields_are_quoted_and_neutralised() {
+    assert_eq!(reports::csv_text("web-eu_1"), "web-eu_1");
+    assert_eq!(reports::csv_text("a,b"), "\"a,b\"");
+    assert_eq!(reports::csv_text("a\"b"), "\"a\"\"b\"");
+    assert_eq!(reports::csv_text("a\nb"), "\"a\nb\"");
+    assert_eq!(reports::csv_text("=cmd|' /C calc'!A0"), "\"'=cmd|' /C calc'!A0\"");
+    for lead in ["+", "-", "@"] {
+        assert_eq!(reports::csv_text(&format!("{lead}x")), format!("\"'{lead}x\""));
+    }
+    let sample = sim_core::metrics::Sample {
+        time_s: 1.0,
+        produced_per_s: 2.0,
+        processed_per_s: 3.0,
+        errors_per_s: 0.0,
+        queue_depth: 5,
+        lag: 6,
+    };
+    let csv = reports::timeseries_csv(&[("x,=y", std::slice::from_ref(&sample))]);
+    assert_eq!(csv.lines().nth(1), Some("\"x,=y\",1,2,3,0,5,6"));
+}
+
+#[test]
+fn defect_6_a_read_only_output_folder_fails_before_simulating() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("read-only");
+    let file = dir.write("mm1.toml", &mm1_text());
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    // Already asyncsim's folder, so only the final writes would fail.
+    std::fs::write(out.join(".asyncsim-output"), "asyncsim output\n").unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let restore = || std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).unwrap();
+    if std::fs::write(out.join("probe"), "x").is_ok() {
+        // Running as root (or on a file system that ignores modes): the
+        // folder is writable anyway, there is nothing to test.
+        let _ = std::fs::remove_file(out.join("probe"));
+        restore();
+        eprintln!("skipped: a read-only folder is writable here");
+        return;
+    }
+    let start = std::time::Instant::now();
+    // Ten million messages take seconds to simulate; refusing takes none.
+    let o = asyncsim(&["run", &p(&file), "--out", &p(&out), "--set", "producers.producer.messages=10000000"]);
+    let took = start.elapsed();
+    restore();
+    let err = assert_bad_input(&o);
+    assert!(err.contains("not writable"), "the error says the folder is not writable:\n{err}");
+    assert!(took < std::time::Duration::from_secs(2), "refused after {took:?}: it simulated first");
+    assert!(!out.join("summary.json").exists());
+}
+
+// ---------------------------------------------------------------------------
 // list and validate
 // ---------------------------------------------------------------------------
 

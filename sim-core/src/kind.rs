@@ -232,6 +232,15 @@ impl Node {
         Invalid { path: self.path(field), message: message.into() }
     }
 
+    /// Refuses `value`, given in this node's `field`, unless it follows the
+    /// name rule of [`crate::names`] (it becomes a key or a file name).
+    pub fn check_name(&self, field: &str, value: Option<&str>) -> Result<(), Invalid> {
+        match value {
+            Some(v) => crate::names::check(&format!("`{field}`"), v).map_err(|m| self.invalid(field, m)),
+            None => Ok(()),
+        }
+    }
+
     /// `Err` refusing this node's `field`.
     pub fn fail<T>(&self, field: &str, message: impl Into<String>) -> Result<T, Invalid> {
         Err(self.invalid(field, message))

@@ -83,6 +83,7 @@ pub mod ledger;
 pub mod log_consumer;
 pub mod message;
 pub mod metrics;
+pub mod names;
 pub mod net;
 pub mod producer;
 pub mod protocol;

@@ -95,6 +95,7 @@ impl Kind for ClientKind {
             );
         }
         k.arrival.check().map_err(|m| node.invalid("arrival", m))?;
+        node.check_name("domain", k.domain.as_deref())?;
         if k.messages == Some(0) {
             return node.fail("messages", "expected at least 1 (remove the client to send nothing)");
         }

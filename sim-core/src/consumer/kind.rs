@@ -139,6 +139,7 @@ impl Kind for ConsumerKind {
             return node.fail("concurrency", "expected from 1 to 1000000");
         }
         check_effect(node, k.effect, &k.dedup_store)?;
+        node.check_name("domain", k.domain.as_deref())?;
         if k.prefetch == Some(0) {
             return node.fail("prefetch", "expected at least 1");
         }
@@ -186,6 +187,7 @@ pub(crate) fn check_source(node: &Node, source: &str, topology: &Topology) -> Re
 
 /// Refuses a dedup store without an idempotent effect.
 pub(crate) fn check_effect(node: &Node, effect: Effect, dedup_store: &Option<String>) -> Result<(), Invalid> {
+    node.check_name("dedup_store", dedup_store.as_deref())?;
     if dedup_store.is_some() && effect != Effect::Idempotent {
         return node.fail("dedup_store", "only an idempotent effect uses a dedup store: set effect = \"idempotent\"");
     }

@@ -110,6 +110,8 @@ impl Kind for LogConsumerKind {
         };
         k.processing.check().map_err(|m| node.invalid("processing", m))?;
         check_effect(node, k.effect, &k.dedup_store)?;
+        node.check_name("domain", k.domain.as_deref())?;
+        node.check_name("group", Some(&k.group))?;
         if k.ack == AckTiming::AfterForward {
             let message = "applies only to consumers of a queue broker (a log stage writes with output_topic)";
             return node.fail("ack", message);

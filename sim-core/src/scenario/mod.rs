@@ -534,6 +534,8 @@ fn placeholder_config() -> Config {
 /// the path of the offending key.
 fn read_variant(name: String, v: Value, set_item: Option<&toml_edit::Item>) -> Result<Variant, (Vec<String>, String)> {
     let path = |k: &str| vec!["variants".to_string(), name.clone(), k.to_string()];
+    // The name becomes part of file names (`trace-NAME.csv`) and of paths.
+    crate::names::check("a variant name", &name).map_err(|m| (vec!["variants".to_string(), name.clone()], m))?;
     let Value::Table(mut v) = v else {
         let message = "expected a table with `description`, `expect` and `set`".to_string();
         return Err((vec!["variants".to_string(), name.clone()], message));

@@ -132,16 +132,14 @@ fn other_kind_hint(
     )
 }
 
-/// Node names are non-empty, without spaces, and unique across sections.
+/// Node names follow [`crate::names`] and are unique across sections.
 /// Checked in id order, so a clash is blamed on the later node.
 fn check_names(nodes: &[Node]) -> Result<(), Invalid> {
     let sorted = Topology::new(nodes.to_vec());
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     for n in sorted.nodes() {
         let (section, name) = (n.section(), n.name());
-        if name.is_empty() || name.contains(char::is_whitespace) {
-            return Err(Invalid::at(&[section, name], "a node name must be non-empty and without spaces"));
-        }
+        crate::names::check("a node name", name).map_err(|m| Invalid::at(&[section, name], m))?;
         if let Some(other) = seen.insert(name, section) {
             return Err(Invalid::at(
                 &[section, name],

@@ -20,6 +20,11 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
     check_run(c)?;
     for node in topology.nodes() {
         node.kind_ref().validate(node, topology)?;
+        // Any kind's effect domain, user-registered ones too, becomes a key
+        // (`domains.NAME.lost`).
+        if let Some(domain) = node.kind_ref().domain(node, topology) {
+            crate::names::check("an effect domain", &domain).map_err(|m| node.invalid("domain", m))?;
+        }
     }
     check_network(c)?;
     for (i, f) in c.faults.iter().enumerate() {

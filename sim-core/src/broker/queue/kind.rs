@@ -121,12 +121,7 @@ impl Kind for QueueBrokerKind {
         }
         for sub in q.subscriptions.keys() {
             // The name becomes an effect domain, read in paths like `domains.NAME.lost`.
-            if sub.is_empty() || sub.contains(char::is_whitespace) || sub.contains('.') {
-                return Err(node.invalid_at(
-                    &["subscriptions", sub],
-                    "a subscription name must be non-empty, without spaces or dots",
-                ));
-            }
+            crate::names::check("a subscription name", sub).map_err(|m| node.invalid_at(&["subscriptions", sub], m))?;
         }
         dead_letter_loop(node, topology)
     }
