@@ -106,3 +106,22 @@ fn defect_9_inputs_that_are_not_scenario_files_are_refused_at_once() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn defect_7_an_output_folder_that_cannot_be_written_fails_before_simulating() {
+    // Root can write anywhere a mode allows, so use a place nobody can
+    // create a folder in: /proc. Ten million messages would take seconds to
+    // simulate; the refusal must come first.
+    let start = std::time::Instant::now();
+    let o = asyncsim(&[
+        "run",
+        "scenarios/mm1.toml",
+        "--set",
+        "producers.producer.messages=10000000",
+        "--out",
+        "/proc/asyncsim-nowhere",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(2), "refused only after {:?}: {stderr}", start.elapsed());
+}
