@@ -42,6 +42,9 @@ pub struct RunArgs {
     pub force: bool,
 }
 
+/// How many notes of one kind a variant prints in full.
+const NOTES_SHOWN: usize = 3;
+
 /// Input errors exit with status 2: they are returned as `Err`.
 fn load(file: &Path, set: &[String]) -> Result<Scenario> {
     let text = crate::input::read_scenario(file)?;
@@ -152,13 +155,18 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
             s.counts.in_flight
         );
     }
+    // Notes go to stderr, the first few of each kind in full and the rest
+    // counted: a file with 100,000 faults must not print 100,000 lines.
     for (name, _, s) in &runs {
-        for f in s.faults.iter().filter(|f| f.event == "skipped") {
-            outln!(
+        let skipped: Vec<_> = s.faults.iter().filter(|f| f.event == "skipped").collect();
+        for f in skipped.iter().take(NOTES_SHOWN) {
+            eprintln!(
                 "note: `{name}`: fault `{}` never happened: the run phase ended at {} ms, before it was due",
-                f.fault,
-                f.time_ms
+                f.fault, f.time_ms
             );
+        }
+        if skipped.len() > NOTES_SHOWN {
+            eprintln!("note: `{name}`: ... and {} more like this", skipped.len() - NOTES_SHOWN);
         }
     }
     let mut all_held = true;

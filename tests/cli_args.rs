@@ -125,3 +125,39 @@ fn defect_7_an_output_folder_that_cannot_be_written_fails_before_simulating() {
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     assert!(start.elapsed() < std::time::Duration::from_secs(2), "refused only after {:?}: {stderr}", start.elapsed());
 }
+
+/// A scenario ending at 1 s with `faults` crash faults due after it.
+fn late_faults(faults: usize) -> String {
+    let mut text = String::from(
+        "name = \"late\"\nconcept = \"faults due after the run\"\nrun = { duration_ms = 1000 }\n[producers.p]\ntarget = \"b\"\narrival = { process = \"constant\", rate_per_s = 10 }\n[brokers.b]\nkind = \"queue\"\n[consumers.c]\nsource = \"b\"\nprocessing = { dist = \"constant\", ms = 1 }\n",
+    );
+    for k in 0..faults {
+        text.push_str(&format!("[[faults]]\nkind = \"crash\"\nnode = \"c\"\nat_ms = {}\n", 5000 + k));
+    }
+    text
+}
+
+#[test]
+fn defect_10_notes_go_to_stderr_and_repeats_are_summarised() {
+    let dir = common::TempDir::new("notes");
+    let file = dir.write("late.toml", &late_faults(500));
+    let out = dir.path().join("out");
+    let o = asyncsim(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(!stdout.contains("note:"), "notes are not results: {stdout}");
+    assert_eq!(stderr.matches("never happened").count(), 3, "{stderr}");
+    assert!(stderr.contains("... and 497 more like this"), "{stderr}");
+}
+
+#[test]
+fn defect_10_a_node_on_both_sides_of_a_partition_is_refused() {
+    let dir = common::TempDir::new("partition");
+    let text =
+        late_faults(0) + "[[faults]]\nkind = \"partition\"\nat_ms = 10\ngroups = [[\"p\", \"b\"], [\"c\", \"b\"]]\n";
+    let file = dir.write("p.toml", &text);
+    let o = asyncsim(&["validate", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("faults.0.groups") && stderr.contains("`b` is named twice"), "{stderr}");
+}

@@ -95,6 +95,12 @@ fn check_fault(i: &str, f: &FaultSpec, topology: &Topology) -> Result<(), Invali
             if groups.is_empty() || groups.iter().any(Vec::is_empty) {
                 return fail(&["faults", i, "groups"], "expected one or more non-empty groups of node names");
             }
+            // A node on two sides of one partition would be cut off from
+            // itself: the fault would mean nothing.
+            let all = groups.concat();
+            if let Some(n) = all.iter().enumerate().find_map(|(k, n)| all[..k].contains(n).then_some(n)) {
+                return fail(&["faults", i, "groups"], format!("`{n}` is named twice: each node belongs to one side"));
+            }
             check("groups", &groups.concat())
         }
         FaultSpec::OneWayPartition { from, to, .. } => {
