@@ -52,7 +52,7 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode> {
         let mut best: Option<(f64, u64, u64)> = None;
         for _ in 0..args.repeat.max(1) {
             let start = Instant::now();
-            let out = run_config(&config, seed, 0)?;
+            let out = run_config(&config, seed, 0).completed()?;
             let wall = start.elapsed().as_secs_f64();
             if best.is_none_or(|b| wall < b.0) {
                 best = Some((wall, out.events, out.counts.processed));

@@ -66,7 +66,6 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     };
     let mut same = true;
     for (((variant, _), a), b) in configs.iter().zip(first).zip(second) {
-        let (a, b) = (a?, b?);
         match first_divergence(&a, &b) {
             None => outln!("{}: identical ({} events, digest {})", variant.name, a.events, a.digest),
             Some(why) => {
@@ -87,7 +86,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let s = Scenario::parse(&path, &text).unwrap();
         let config = s.configs().unwrap().remove(0).1;
-        run_config(&config, seed, 1_000_000).unwrap()
+        run_config(&config, seed, 1_000_000).completed().unwrap()
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::table;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use sim_core::engine::RunOutput;
-use sim_core::scenario::{run_config, Scenario};
+use sim_core::scenario::{run_config, Config, Scenario, Variant};
 use sim_core::summary::{Summary, VariantSummary};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -40,6 +40,20 @@ pub struct RunArgs {
     /// Write into --out even if it holds files asyncsim did not write.
     #[arg(long)]
     pub force: bool,
+    /// Most memory, in MiB, a variant's run may hold (its event queue,
+    /// ledger, queues and logs); overrides `run.max_memory_mb` (default
+    /// 2048) for every variant. A run that reaches it stops, writes what it
+    /// measured and exits 3. At least 1.
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
+    pub max_memory_mb: Option<u64>,
+}
+
+/// How the variants of one file ended.
+pub struct Ran {
+    /// Every expectation held.
+    pub all_held: bool,
+    /// Some variant stopped at a bound (events, memory).
+    pub stopped: bool,
 }
 
 /// How many notes of one kind a variant prints in full.
@@ -91,8 +105,31 @@ impl OutFiles {
     }
 }
 
-/// Runs one scenario file; returns whether every expectation held.
-fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
+/// Tells, on stderr, which variants a bound stopped, when, and how to
+/// raise it.
+fn report_stopped(runs: &[(String, RunOutput, VariantSummary)], chosen: &[(Variant, Config)]) {
+    for ((name, out, _), (_, config)) in runs.iter().zip(chosen) {
+        let Some(stopped) = out.stopped else { continue };
+        let at = sim_core::time::ns_to_s(stopped.at);
+        let (bound, raise) = match stopped.reason {
+            "max_events" => (
+                format!("run.max_events ({} events)", config.run.max_events),
+                "raise run.max_events (--set run.max_events=N) or shorten the run".to_string(),
+            ),
+            _ => (
+                format!("run.max_memory_mb ({} MiB)", config.run.max_memory_mb),
+                "raise it with --max-memory-mb N (or run.max_memory_mb), or shorten the run".to_string(),
+            ),
+        };
+        eprintln!(
+            "error: `{name}`: the run stopped at its limit {bound} at t={at} s (simulated); summary.json holds what it measured until then (messages still held count as in flight); {raise}"
+        );
+    }
+}
+
+/// Runs one scenario file; returns whether every expectation held and
+/// whether a bound stopped a variant.
+fn run_one(args: &RunArgs, quiet_header: bool) -> Result<Ran> {
     let scenario = load(&args.file, &args.set)?;
     let mut chosen = scenario.configs()?;
     if !args.variants.is_empty() {
@@ -102,6 +139,11 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
         }
         chosen.retain(|(v, _)| args.variants.contains(&v.name));
     }
+    if let Some(mb) = args.max_memory_mb {
+        for (_, config) in &mut chosen {
+            config.run.max_memory_mb = mb;
+        }
+    }
     let seed = args.seed.unwrap_or(scenario.config.seed);
     if !quiet_header {
         let from = if args.seed.is_some() { "from --seed" } else { "the scenario's; pass --seed N to change it" };
@@ -110,7 +152,7 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
     let files = OutFiles::prepare(args, chosen.iter().map(|(v, _)| v.name.as_str()))?;
 
     let trace_limit = if args.trace { args.trace_limit.max(1) } else { 0 };
-    let work = || -> Vec<Result<RunOutput, sim_core::engine::RunError>> {
+    let work = || -> Vec<RunOutput> {
         chosen.par_iter().map(|(_, config)| run_config(config, seed, trace_limit)).collect()
     };
     let outputs = match args.threads {
@@ -119,7 +161,6 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
     };
     let mut runs = Vec::with_capacity(outputs.len());
     for ((variant, config), out) in chosen.iter().zip(outputs) {
-        let out = out.with_context(|| format!("{}: variant `{}`", args.file.display(), variant.name))?;
         let summary = VariantSummary::new(&variant.description, &out, &config.expect);
         runs.push((variant.name.clone(), out, summary));
     }
@@ -149,7 +190,8 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
     }
 
     out!("{}", table::render(&summary));
-    for (name, _, s) in runs.iter().filter(|(_, _, s)| !s.run.drain_complete) {
+    report_stopped(&runs, &chosen);
+    for (name, _, s) in runs.iter().filter(|(_, o, s)| !s.run.drain_complete && o.stopped.is_none()) {
         eprintln!(
             "warning: `{name}`: the drain ran out of time (run.drain_ms) with work left: {} messages still in flight; raise run.drain_ms to let them finish",
             s.counts.in_flight
@@ -185,12 +227,19 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<bool> {
         }
     }
     outln!("wrote {}", args.out.display());
-    Ok(all_held)
+    Ok(Ran { all_held, stopped: runs.iter().any(|(_, o, _)| o.stopped.is_some()) })
 }
 
 /// `asyncsim run`.
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
-    Ok(if run_one(args, false)? { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let ran = run_one(args, false)?;
+    Ok(if ran.stopped {
+        ExitCode::from(3)
+    } else if ran.all_held {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Where the bundled scenarios are: `./scenarios` when run from a checkout,
@@ -220,7 +269,7 @@ pub fn run_bundled() -> Result<ExitCode> {
     let files = bundled_files()?;
     let root = PathBuf::from("out");
     reports::prepare_dir(&root, false)?;
-    let (mut failed, mut invalid) = (Vec::new(), Vec::new());
+    let (mut failed, mut invalid, mut stopped) = (Vec::new(), Vec::new(), Vec::new());
     for file in &files {
         let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let args = RunArgs {
@@ -233,11 +282,18 @@ pub fn run_bundled() -> Result<ExitCode> {
             trace_limit: 0,
             threads: None,
             force: false,
+            max_memory_mb: None,
         };
         outln!();
         match run_one(&args, false) {
-            Ok(true) => {}
-            Ok(false) => failed.push(stem),
+            Ok(ran) => {
+                if ran.stopped {
+                    stopped.push(stem.clone());
+                }
+                if !ran.all_held {
+                    failed.push(stem);
+                }
+            }
             Err(e) => {
                 eprintln!("error: {e:#}");
                 invalid.push(stem);
@@ -246,14 +302,17 @@ pub fn run_bundled() -> Result<ExitCode> {
     }
     outln!();
     outln!(
-        "{} scenarios run; expectations failed in {}; invalid: {}. Output under {}/",
+        "{} scenarios run; expectations failed in {}; invalid: {}{}. Output under {}/",
         files.len(),
         if failed.is_empty() { "none".to_string() } else { failed.join(", ") },
         if invalid.is_empty() { "none".to_string() } else { invalid.join(", ") },
+        if stopped.is_empty() { String::new() } else { format!("; stopped at a limit: {}", stopped.join(", ")) },
         root.display()
     );
     Ok(if !invalid.is_empty() {
         ExitCode::from(2)
+    } else if !stopped.is_empty() {
+        ExitCode::from(3)
     } else if !failed.is_empty() {
         ExitCode::from(1)
     } else {

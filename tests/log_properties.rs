@@ -358,7 +358,7 @@ fn run(text: &str, seed: u64) -> RunOutput {
         .unwrap_or_else(|e| panic!("a valid generated scenario was refused: {e}\n{text}"));
     let mut configs = scenario.configs().unwrap_or_else(|e| panic!("configs() failed: {e}\n{text}"));
     let (_, config) = configs.remove(0);
-    run_config(&config, seed, 0).unwrap_or_else(|e| panic!("the run failed: {e}\nseed {seed}\n{text}"))
+    run_config(&config, seed, 0).completed().unwrap_or_else(|e| panic!("the run failed: {e}\nseed {seed}\n{text}"))
 }
 
 fn metric(out: &RunOutput, name: &str) -> f64 {

@@ -498,7 +498,7 @@ fn config_of(g: &Gen) -> (String, Config) {
 }
 
 fn run(text: &str, config: &Config, seed: u64) -> RunOutput {
-    run_config(config, seed, 0).unwrap_or_else(|e| panic!("the run failed: {e}\nseed {seed}\n{text}"))
+    run_config(config, seed, 0).completed().unwrap_or_else(|e| panic!("the run failed: {e}\nseed {seed}\n{text}"))
 }
 
 /// Checks the ledger's books for one run.
@@ -671,7 +671,7 @@ node = "b"
 "#;
     let scenario = Scenario::parse("stuck.toml", text).expect("a valid scenario");
     let (_, config) = scenario.configs().unwrap().remove(0);
-    let out = run_config(&config, 1, 0).expect("the run should end (drain heals the crashes), not hit max_events");
+    let out = run_config(&config, 1, 0).completed().expect("the run should end (drain heals the crashes), not hit max_events");
     let c = &out.counts;
     assert_eq!(c.produced, c.processed + c.lost + c.in_flight + c.send_failed);
 }
@@ -701,7 +701,7 @@ resubscribe_ms = 10
 "#;
     let scenario = Scenario::parse("slow-subscribe.toml", text).expect("a valid scenario");
     let (_, config) = scenario.configs().unwrap().remove(0);
-    let out = run_config(&config, 1, 0).expect("the run ends");
+    let out = run_config(&config, 1, 0).completed().expect("the run ends");
     let c = &out.counts;
     assert_eq!(c.processed, 50, "{c:?}");
     assert_eq!(c.duplicated, 0, "{c:?}");

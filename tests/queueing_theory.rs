@@ -22,7 +22,7 @@ fn load(name: &str, sets: &[String]) -> Config {
 }
 
 fn run(config: &Config, seed: u64) -> VariantSummary {
-    let out = run_config(config, seed, 0).unwrap();
+    let out = run_config(config, seed, 0).completed().unwrap();
     VariantSummary::new("", &out, &[])
 }
 

@@ -43,6 +43,10 @@ pub const MAX_KEYS: u64 = 1 << 20;
 /// Index of an effect domain (see [`Ledger`]).
 pub type DomainId = u16;
 
+/// A pending message's share of a B-tree node: its key (8 bytes), its
+/// value (32), and the node's slack and bookkeeping.
+const PENDING_ENTRY_BYTES: usize = 64;
+
 struct Pending {
     produced_at: Time,
     /// Index into `sequences`: which (producer, key) this message is ordered in.
@@ -183,6 +187,14 @@ impl Ledger {
             last_change: 0,
             last_applied: 0,
         }
+    }
+
+    /// Bytes of allocated capacity that grow with the run: the per-message
+    /// flag vectors, and the pending messages (a B-tree entry's share of
+    /// its node, estimated at [`PENDING_ENTRY_BYTES`]).
+    pub fn memory_bytes(&self) -> usize {
+        let flags: usize = self.flags.capacity() + self.domains.iter().map(|d| d.flags.capacity()).sum::<usize>();
+        flags + self.pending.len() * PENDING_ENTRY_BYTES
     }
 
     fn advance(&mut self, now: Time) {

@@ -56,7 +56,7 @@
 //! "#;
 //! let scenario = Scenario::parse("two-ways.toml", text).expect("a valid scenario");
 //! for (variant, config) in scenario.configs().expect("valid variants") {
-//!     let out = run_config(&config, 1, 0).expect("the run ends");
+//!     let out = run_config(&config, 1, 0).completed().expect("the run ends");
 //!     let summary = VariantSummary::new(&variant.description, &out, &config.expect);
 //!     match variant.name.as_str() {
 //!         "fire-and-forget" => assert!(summary.counts.lost > 0),

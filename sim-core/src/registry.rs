@@ -50,7 +50,7 @@
 //! let text = "name = \"s\"\nconcept = \"c\"\nrun = { duration_ms = 10 }\n[sinks.quiet]\nkind = \"sink\"\n";
 //! let scenario = Scenario::parse_with("s.toml", text, registry).unwrap();
 //! let config = &scenario.configs().unwrap()[0].1;
-//! assert_eq!(run_config(config, 1, 0).unwrap().names, ["quiet"]);
+//! assert_eq!(run_config(config, 1, 0).completed().unwrap().names, ["quiet"]);
 //! ```
 
 use crate::broker::{LogBrokerKind, QueueBrokerKind};

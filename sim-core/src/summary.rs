@@ -31,6 +31,19 @@ pub struct RunInfo {
     /// left: messages then in flight never got their chance, and the
     /// latencies (see their `count`) leave them out.
     pub drain_complete: bool,
+    /// Present only when a bound (`run.max_events`, `run.max_memory_mb`)
+    /// stopped the run early: the counts are what it had measured then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<StoppedInfo>,
+}
+
+/// Which bound stopped a run, and when.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StoppedInfo {
+    /// `"max_events"` or `"max_memory"`.
+    pub reason: &'static str,
+    /// Simulated seconds when it stopped.
+    pub at_s: f64,
 }
 
 /// A fault beginning or ending.
@@ -112,6 +125,7 @@ impl VariantSummary {
                 events: out.events,
                 trace_digest: out.digest.clone(),
                 drain_complete: out.drain_complete,
+                stopped: out.stopped.map(|s| StoppedInfo { reason: s.reason, at_s: ns_to_s(s.at) }),
             },
             faults: out
                 .fault_log

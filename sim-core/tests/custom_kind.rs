@@ -83,7 +83,7 @@ fn a_registered_kind_is_parsed_numbered_after_the_built_in_sections_and_run() {
     assert_eq!(names, ["producer", "broker", "consumer", "a-sink"]);
     assert_eq!(config.effect_domains(), ["default", "sunk"]);
     assert_eq!(config.spec::<SinkSpec>("a-sink").map(|s| s.weight), Some(1));
-    let out = run_config(config, 1, 0).unwrap();
+    let out = run_config(config, 1, 0).completed().unwrap();
     assert_eq!(out.names, names);
 }
 

@@ -18,7 +18,7 @@ fn run_variants(text: &str, seed: u64) -> BTreeMap<String, RunOutput> {
     configs
         .into_iter()
         .map(|(v, config)| {
-            let out = run_config(&config, seed, 0).unwrap_or_else(|e| panic!("{}: {e}\n{text}", v.name));
+            let out = run_config(&config, seed, 0).completed().unwrap_or_else(|e| panic!("{}: {e}\n{text}", v.name));
             (v.name.clone(), out)
         })
         .collect()

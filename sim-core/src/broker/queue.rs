@@ -480,6 +480,13 @@ impl SubQueue {
         self.cancel_notices.clear();
     }
 
+    /// Bytes of allocated capacity: the queue's ring, and each unacked
+    /// delivery's B-tree entry (its key, value and a share of the node).
+    fn memory_bytes(&self) -> usize {
+        let unacked_entry = std::mem::size_of::<(u64, Unacked)>() + 16;
+        self.queue.capacity() * std::mem::size_of::<Entry>() + self.unacked.len() * unacked_entry
+    }
+
     fn held(&self, out: &mut Vec<MsgId>) {
         out.extend(self.queue.iter().map(|e| e.rec.id));
         out.extend(self.unacked.values().map(|u| u.entry.rec.id));
@@ -695,6 +702,10 @@ impl Component for QueueBroker {
         for s in &mut self.subs {
             s.settle_timers(ctx);
         }
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.subs.iter().map(SubQueue::memory_bytes).sum()
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {

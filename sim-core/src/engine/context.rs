@@ -319,6 +319,13 @@ pub trait Component {
     fn is_producer(&self) -> bool {
         false
     }
+    /// Bytes of allocated capacity this component holds that grow with the
+    /// run (queues of messages, logs), estimated cheaply: the engine asks
+    /// every few thousand events to enforce `run.max_memory_mb`. Zero for
+    /// components whose state stays small.
+    fn memory_bytes(&self) -> usize {
+        0
+    }
 }
 
 /// A component as the engine holds it: [`Component`] with its timer type
@@ -344,6 +351,8 @@ pub trait DynComponent {
     fn held_in(&self, out: &mut Vec<(MsgId, DomainId)>);
     /// See [`Component::is_producer`].
     fn is_producer(&self) -> bool;
+    /// See [`Component::memory_bytes`].
+    fn memory_bytes(&self) -> usize;
     /// The timer a word stands for, as traces show it.
     fn timer_name(&self, word: u64) -> String;
 }
@@ -381,6 +390,9 @@ impl<C: Component> DynComponent for C {
     }
     fn is_producer(&self) -> bool {
         Component::is_producer(self)
+    }
+    fn memory_bytes(&self) -> usize {
+        Component::memory_bytes(self)
     }
     fn timer_name(&self, word: u64) -> String {
         match C::Timer::from_word(word) {

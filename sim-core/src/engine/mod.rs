@@ -59,14 +59,49 @@ pub struct RunLimits {
     pub drain_ns: Duration,
     /// Time-series interval.
     pub sample_ns: Duration,
-    /// Upper bound on dispatched events; a run that reaches it stops with an error.
+    /// Upper bound on dispatched events; a run that reaches it stops (see
+    /// [`Stopped`]) with what it measured.
     pub max_events: u64,
+    /// Upper bound on the memory the run's growing state holds (the event
+    /// queue, the ledger's pending messages, what components hold), in
+    /// bytes of allocated capacity; checked every [`MEMORY_CHECK_EVERY`]
+    /// events. A run that exceeds it stops (see [`Stopped`]).
+    pub max_memory_bytes: u64,
     /// Record a trace of at most this many events (0: no trace).
     pub trace_limit: usize,
 }
 
+/// How often, in dispatched events, the engine totals the memory its
+/// growing state holds: the hot path pays one counter compare.
+pub const MEMORY_CHECK_EVERY: u64 = 4096;
+
+/// A run that a bound ended early: no more events were dispatched, and the
+/// ledger settled what it had (messages still held are in flight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// Which bound: `"max_events"` or `"max_memory"`.
+    pub reason: &'static str,
+    /// The simulated time when it stopped.
+    pub at: Time,
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bound = match self.reason {
+            "max_events" => "run.max_events",
+            "max_memory" => "run.max_memory_mb",
+            other => other,
+        };
+        write!(f, "the run stopped at its limit {bound} at t={} s", crate::time::ns_to_s(self.at))
+    }
+}
+
+impl std::error::Error for Stopped {}
+
 /// What a finished run produced.
 pub struct RunOutput {
+    /// Set when a bound (events, memory) stopped the run early.
+    pub stopped: Option<Stopped>,
     /// The ledger's verdict (totals over the effect domains).
     pub counts: Counts,
     /// Each effect domain's verdict, by name.
@@ -118,17 +153,15 @@ pub struct RunOutput {
     pub names: Vec<String>,
 }
 
-/// Errors that stop a run.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// The run dispatched more events than allowed.
-    #[error("the run reached its limit of {limit} events at t={time_ms} ms; raise run.max_events or shorten the run")]
-    EventLimit {
-        /// The limit.
-        limit: u64,
-        /// Simulated time when it was reached.
-        time_ms: f64,
-    },
+impl RunOutput {
+    /// The output of a run that ended by itself, or the bound that stopped
+    /// it early (for callers that need a complete run).
+    pub fn completed(self) -> Result<RunOutput, Stopped> {
+        match self.stopped {
+            Some(s) => Err(s),
+            None => Ok(self),
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -163,6 +196,9 @@ pub struct Engine {
     drain_cut: bool,
     last_work: Time,
     events: u64,
+    /// At this many dispatched events, check the bounds (events, memory).
+    check_at: u64,
+    stopped: Option<Stopped>,
     started: bool,
 }
 
@@ -182,6 +218,7 @@ impl Engine {
         let rngs = names.iter().map(|name| stream(seed, &format!("node:{name}"))).collect();
         let producers_active = nodes.iter().filter(|c| c.is_producer()).count();
         let n_faults = faults.len();
+        let check_at = MEMORY_CHECK_EVERY.min(limits.max_events);
         Engine {
             core: Core::new(seed, n, network, Trace::new(limits.trace_limit > 0, limits.trace_limit), producers_active),
             names,
@@ -199,6 +236,8 @@ impl Engine {
             drain_cut: false,
             last_work: 0,
             events: 0,
+            check_at,
+            stopped: None,
             started: false,
         }
     }
@@ -285,18 +324,18 @@ impl Engine {
     }
 
     /// Dispatches one event. Returns false once the run is over.
-    pub fn step(&mut self) -> Result<bool, RunError> {
+    pub fn step(&mut self) -> bool {
         if !self.started {
             self.begin();
         }
         if self.core.phase == Phase::Done {
-            return Ok(false);
+            return false;
         }
         if self.core.queue.work() == 0 {
             match self.core.phase {
                 Phase::Drain => {
                     self.finish_phase();
-                    return Ok(false);
+                    return false;
                 }
                 // Nothing can ever happen again (a producer crashed for good,
                 // say): heal and drain rather than spin on samples.
@@ -307,22 +346,47 @@ impl Engine {
                 _ => {}
             }
         }
+        // One compare per event: the bounds are checked every few thousand.
+        if self.events >= self.check_at && self.over_limit() {
+            return false;
+        }
         let Some((time, ev)) = self.core.queue.pop() else {
             self.finish_phase();
-            return Ok(false);
+            return false;
         };
         self.now = time;
         self.events += 1;
-        if self.events > self.limits.max_events {
-            return Err(RunError::EventLimit { limit: self.limits.max_events, time_ms: crate::time::ns_to_ms(time) });
-        }
         self.core.trace.digest.add(time);
         self.handle(time, ev);
         // The run phase also ends early once every producer has produced all it was asked to.
         if self.core.phase == Phase::Run && self.core.producers_total > 0 && self.core.producers_active == 0 {
             self.start_drain();
         }
-        Ok(self.core.phase != Phase::Done)
+        self.core.phase != Phase::Done
+    }
+
+    /// Checks the bounds at the `check_at`-th event: stops the run (and
+    /// returns true) when one is reached, else sets the next check.
+    #[cold]
+    fn over_limit(&mut self) -> bool {
+        let reason = if self.events >= self.limits.max_events {
+            "max_events"
+        } else if self.memory_bytes() > self.limits.max_memory_bytes {
+            "max_memory"
+        } else {
+            self.check_at = (self.events + MEMORY_CHECK_EVERY).min(self.limits.max_events);
+            return false;
+        };
+        self.stopped = Some(Stopped { reason, at: self.now });
+        self.finish_phase();
+        true
+    }
+
+    /// Bytes the run's growing state holds, in allocated capacity: the
+    /// event queue, the ledger, and what each component says it holds.
+    pub fn memory_bytes(&self) -> u64 {
+        let nodes: usize = self.nodes.iter().map(|n| n.memory_bytes()).sum();
+        (self.core.queue.memory_bytes() + self.core.ledger.memory_bytes() + nodes) as u64
     }
 
     /// Handles one event popped at `time`.
@@ -557,9 +621,9 @@ impl Engine {
     }
 
     /// Runs to the end and settles the accounts.
-    pub fn run(mut self) -> Result<RunOutput, RunError> {
-        while self.step()? {}
-        Ok(self.finish())
+    pub fn run(mut self) -> RunOutput {
+        while self.step() {}
+        self.finish()
     }
 
     /// What is still somewhere at the end: in a live node (for every domain,
@@ -597,6 +661,7 @@ impl Engine {
         let verdict = self.core.ledger.finish(&mut held, &mut held_in);
         let truncated = self.core.trace.truncated();
         RunOutput {
+            stopped: self.stopped,
             counts: verdict.counts,
             domains: verdict.domains,
             inconsistent: verdict.inconsistent,
@@ -611,7 +676,7 @@ impl Engine {
             run_end: self.run_end,
             end,
             last_event: self.last_work,
-            drain_complete: !self.drain_cut,
+            drain_complete: !self.drain_cut && self.stopped.is_none(),
             events: self.events,
             digest: self.core.trace.digest.hex(),
             fault_log: self.fault_log,

@@ -174,6 +174,14 @@ impl EventQueue {
         self.steering
     }
 
+    /// Bytes of allocated capacity: the slab's slots, the heap's keys and
+    /// the free list.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.slab.capacity() * std::mem::size_of::<Option<Ev>>()
+            + self.heap.capacity() * std::mem::size_of::<Key>()
+            + self.free.capacity() * std::mem::size_of::<u32>()
+    }
+
     /// The events still pending, in no particular order.
     pub(crate) fn pending(&self) -> impl Iterator<Item = &Ev> {
         self.slab.iter().flatten()

@@ -100,9 +100,10 @@ fn run_pair() -> (Vec<(Time, NodeId, String)>, RunOutput) {
         drain_ns: ms_to_ns(1.0),
         sample_ns: ms_to_ns(1000.0),
         max_events: 1000,
+        max_memory_bytes: u64::MAX,
         trace_limit: 1000,
     };
-    let out = Engine::new(1, nodes, network, Vec::new(), limits).run().expect("the run ends");
+    let out = Engine::new(1, nodes, network, Vec::new(), limits).run().completed().expect("the run ends");
     let log = std::mem::take(&mut seen.borrow_mut().log);
     (log, out)
 }

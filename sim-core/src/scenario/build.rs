@@ -7,7 +7,7 @@
 
 use super::schema::{Config, FaultSpec};
 use crate::broker::LogSpec;
-use crate::engine::{Engine, RunError, RunLimits, RunOutput};
+use crate::engine::{Engine, RunLimits, RunOutput};
 use crate::kind::{Build, Topology};
 use crate::message::NodeId;
 use crate::net::{Fault, FaultAction, LinkModel, Network, NodeFault};
@@ -29,6 +29,7 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
         drain_ns: ms_to_ns(config.run.drain_ms.0),
         sample_ns: ms_to_ns(config.run.sample_interval_ms.0).max(1),
         max_events: config.run.max_events,
+        max_memory_bytes: config.run.max_memory_mb.saturating_mul(1 << 20),
         trace_limit,
     };
     let mut engine = Engine::new(seed, nodes, network, faults, limits);
@@ -135,6 +136,8 @@ fn resolve_fault(
 }
 
 /// Builds and runs `config` with `seed` to the end.
-pub fn run_config(config: &Config, seed: u64, trace_limit: usize) -> Result<RunOutput, RunError> {
+/// A bound (`run.max_events`, `run.max_memory_mb`) may stop it early: see
+/// [`RunOutput::stopped`].
+pub fn run_config(config: &Config, seed: u64, trace_limit: usize) -> RunOutput {
     build_engine(config, seed, trace_limit).run()
 }

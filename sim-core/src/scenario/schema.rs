@@ -90,6 +90,11 @@ pub struct RunSpec {
     /// Most events a run may dispatch (a bound on runaway scenarios).
     #[serde(default = "default_max_events")]
     pub max_events: u64,
+    /// Most memory, in MiB, the run's growing state (event queue, ledger,
+    /// queues and logs) may hold: a run that exceeds it stops with what it
+    /// measured, rather than exhaust the machine.
+    #[serde(default = "default_max_memory_mb")]
+    pub max_memory_mb: u64,
 }
 
 fn default_drain() -> Millis {
@@ -101,6 +106,9 @@ fn default_sample() -> Millis {
 fn default_max_events() -> u64 {
     2_000_000_000
 }
+fn default_max_memory_mb() -> u64 {
+    2048
+}
 
 impl Default for RunSpec {
     fn default() -> Self {
@@ -109,6 +117,7 @@ impl Default for RunSpec {
             drain_ms: default_drain(),
             sample_interval_ms: default_sample(),
             max_events: default_max_events(),
+            max_memory_mb: default_max_memory_mb(),
         }
     }
 }

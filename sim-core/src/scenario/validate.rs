@@ -42,6 +42,9 @@ fn check_run(c: &Config) -> Result<(), Invalid> {
     if c.run.max_events == 0 {
         return fail(&["run", "max_events"], "expected at least 1");
     }
+    if c.run.max_memory_mb == 0 {
+        return fail(&["run", "max_memory_mb"], "expected at least 1");
+    }
     if c.run.duration_ms.is_some() {
         return Ok(());
     }

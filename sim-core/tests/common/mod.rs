@@ -22,7 +22,7 @@ pub fn run_traced(text: &str, seed: u64) -> RunOutput {
 fn run_keeping(text: &str, seed: u64, trace_limit: usize) -> RunOutput {
     let s = Scenario::parse("test.toml", text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let config = s.configs().unwrap().remove(0).1;
-    run_config(&config, seed, trace_limit).unwrap()
+    run_config(&config, seed, trace_limit).completed().unwrap()
 }
 
 /// The metric `name` of a run (0 if nothing reported it).

@@ -924,6 +924,10 @@ impl Component for LogBroker {
     // drain (no loss, no partition) a gap still open belongs to a producer
     // that forgot the missing sends (it crashed), so those sends failed.
 
+    fn memory_bytes(&self) -> usize {
+        self.parts.iter().map(Partition::memory_bytes).sum()
+    }
+
     fn held_in(&self, out: &mut Vec<(MsgId, DomainId)>) {
         // A record is still on its way to a group until the group's
         // committed offset passes it.

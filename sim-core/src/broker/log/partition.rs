@@ -87,6 +87,11 @@ pub(super) struct Partition {
 }
 
 impl Partition {
+    /// Bytes of allocated capacity in the log, the part that grows.
+    pub fn memory_bytes(&self) -> usize {
+        self.log.capacity() * std::mem::size_of::<Entry>()
+    }
+
     pub fn new(replicas: usize, leader: usize) -> Self {
         Partition {
             start: 0,
