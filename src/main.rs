@@ -1,7 +1,8 @@
 //! The asyncsim command line: a thin layer over `sim-core` (the simulation)
 //! and `reports` (the files). Exit status: 0 when every expectation held, 1
 //! when one failed, 2 for bad input (an unreadable or invalid scenario, a
-//! bad argument, an output folder we may not write into).
+//! bad argument, an output folder we may not write into), 3 when a run
+//! stopped at a limit (events, memory) after writing what it measured.
 
 /// Prints to standard output, ignoring a closed pipe (`asyncsim run ... |
 /// head` must not panic): what could not be printed was not wanted.
@@ -44,6 +45,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario's variants and write summary.json and timeseries.csv.
+    ///
+    /// Exit status: 0 when every expectation held, 1 when one failed, 2 for
+    /// bad input, 3 when a run stopped at a limit (run.max_events,
+    /// run.max_memory_mb or --max-memory-mb), after writing what it had
+    /// measured (summary.json's run.stopped says which).
     Run(run::RunArgs),
     /// Run every variant twice and report the first divergence, if any.
     Check(check::CheckArgs),

@@ -67,8 +67,10 @@ pub fn render(s: &Summary) -> String {
     for (name, v) in s.variants.iter().filter(|(_, v)| partial(v)) {
         let _ = writeln!(
             out,
-            "* {name}: over the {} messages that finished; {} were still in flight when the drain ran out of time",
-            v.latency_ms.count, v.counts.in_flight
+            "* {name}: over the {} messages that finished; {} were still in flight when {}",
+            v.latency_ms.count,
+            v.counts.in_flight,
+            if v.run.stopped.is_some() { "the run stopped at a limit" } else { "the drain ran out of time" }
         );
     }
     let any = s.variants.iter().any(|(_, v)| !v.expectations.is_empty());
