@@ -152,9 +152,8 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<Ran> {
     let files = OutFiles::prepare(args, chosen.iter().map(|(v, _)| v.name.as_str()))?;
 
     let trace_limit = if args.trace { args.trace_limit.max(1) } else { 0 };
-    let work = || -> Vec<RunOutput> {
-        chosen.par_iter().map(|(_, config)| run_config(config, seed, trace_limit)).collect()
-    };
+    let work =
+        || -> Vec<RunOutput> { chosen.par_iter().map(|(_, config)| run_config(config, seed, trace_limit)).collect() };
     let outputs = match args.threads {
         Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build()?.install(work),
         None => work(),

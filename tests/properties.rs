@@ -671,7 +671,9 @@ node = "b"
 "#;
     let scenario = Scenario::parse("stuck.toml", text).expect("a valid scenario");
     let (_, config) = scenario.configs().unwrap().remove(0);
-    let out = run_config(&config, 1, 0).completed().expect("the run should end (drain heals the crashes), not hit max_events");
+    let out = run_config(&config, 1, 0)
+        .completed()
+        .expect("the run should end (drain heals the crashes), not hit max_events");
     let c = &out.counts;
     assert_eq!(c.produced, c.processed + c.lost + c.in_flight + c.send_failed);
 }

@@ -115,3 +115,75 @@ pub fn proptest_config(default_cases: u32) -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(default_cases);
     ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
 }
+
+/// A 10x overload for 30 simulated days: Poisson arrivals at 1,000/s into
+/// an unbounded queue drained by one consumer at 100/s (10 ms each). The
+/// queue grows by 900 messages a second, without end.
+pub const OVERLOAD_30_DAYS: &str = r#"
+name = "overload"
+concept = "10x overload for 30 days: an unbounded queue grows"
+seed = 1
+
+[run]
+duration_ms = 2_592_000_000
+
+[network]
+latency = { dist = "constant", ms = 1 }
+
+[producers.producer]
+target = "broker"
+arrival = { process = "poisson", rate_per_s = 1000 }
+
+[brokers.broker]
+kind = "queue"
+
+[consumers.consumer]
+source = "broker"
+processing = { dist = "constant", ms = 10 }
+concurrency = 1
+"#;
+
+/// What [`asyncsim_measured`] saw of a run.
+pub struct Measured {
+    pub output: Output,
+    pub wall: std::time::Duration,
+    /// The child's peak resident memory in KiB, as last seen in
+    /// `/proc/PID/status` (VmHWM) while it ran; `None` without `/proc`.
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// Runs the binary with `args` from the repository root, timing it and
+/// watching its peak memory.
+pub fn asyncsim_measured<S: AsRef<std::ffi::OsStr>>(args: &[S], scratch: &Path) -> Measured {
+    let (out_path, err_path) = (scratch.join("child.stdout"), scratch.join("child.stderr"));
+    let start = std::time::Instant::now();
+    let mut child = Command::new(bin())
+        .args(args)
+        .current_dir(repo())
+        .stdout(std::fs::File::create(&out_path).expect("create a file for stdout"))
+        .stderr(std::fs::File::create(&err_path).expect("create a file for stderr"))
+        .spawn()
+        .expect("run the asyncsim binary");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak: Option<u64> = None;
+    let status = loop {
+        if let Some(kib) = std::fs::read_to_string(&status_file).ok().and_then(|s| vm_hwm_kib(&s)) {
+            peak = Some(peak.map_or(kib, |p| p.max(kib)));
+        }
+        if let Some(status) = child.try_wait().expect("wait for asyncsim") {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let wall = start.elapsed();
+    let output = Output {
+        status,
+        stdout: std::fs::read(&out_path).expect("read stdout"),
+        stderr: std::fs::read(&err_path).expect("read stderr"),
+    };
+    Measured { output, wall, peak_rss_kib: peak }
+}
+
+fn vm_hwm_kib(status: &str) -> Option<u64> {
+    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
