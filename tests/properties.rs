@@ -248,7 +248,15 @@ impl Gen {
                 Fault::Partition { at, len, groups } => {
                     s.push_str("kind = \"partition\"\n");
                     window(&mut s, *at, *len);
-                    let g: Vec<String> = groups.iter().map(|g| nodes(g)).collect();
+                    // A node belongs to one side at most (validation refuses
+                    // it twice): keep its first place, drop emptied groups.
+                    let mut seen = std::collections::BTreeSet::new();
+                    let g: Vec<String> = groups
+                        .iter()
+                        .map(|g| g.iter().copied().filter(|&i| seen.insert(node(i))).collect::<Vec<_>>())
+                        .filter(|g| !g.is_empty())
+                        .map(|g| nodes(&g))
+                        .collect();
                     writeln!(s, "groups = [{}]", g.join(", ")).unwrap();
                 }
                 Fault::OneWay { at, len, from, to } => {
