@@ -161,3 +161,18 @@ fn defect_10_a_node_on_both_sides_of_a_partition_is_refused() {
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("faults.0.groups") && stderr.contains("`b` is named twice"), "{stderr}");
 }
+
+#[test]
+fn defect_10_an_unknown_field_gets_a_did_you_mean() {
+    let dir = common::TempDir::new("did-you-mean");
+    let text = late_faults(0).replace("processing = {", "procesing = {");
+    let file = dir.write("typo.toml", &text);
+    let o = asyncsim(&["validate", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("consumers.c.procesing") && stderr.contains("did you mean `processing`?"), "{stderr}");
+    // A top-level key goes before the first table.
+    let file = dir.write("top.toml", &format!("netwrok = {{}}\n{}", text.replace("procesing", "processing")));
+    let stderr = String::from_utf8_lossy(&asyncsim(&["validate", file.to_str().unwrap()]).stderr).into_owned();
+    assert!(stderr.contains("did you mean `network`?"), "{stderr}");
+}

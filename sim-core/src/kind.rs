@@ -446,7 +446,7 @@ pub(crate) fn plain(message: &str) -> String {
         ("expected i32", "expected a whole number"),
         ("expected a boolean", "expected true or false"),
     ];
-    let mut out = message.to_string();
+    let mut out = with_did_you_mean(message);
     for (rust, user) in WORDS {
         // Whole words only: `expected u8` must not rewrite `expected u8x`.
         if let Some(at) = out.find(rust) {
@@ -457,6 +457,19 @@ pub(crate) fn plain(message: &str) -> String {
         }
     }
     out
+}
+
+/// serde's "unknown field `wieght`, expected one of `watches`, `weight`",
+/// with "; did you mean `weight`?" when a field it lists is close.
+fn with_did_you_mean(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else { return message.to_string() };
+    let Some((field, listed)) = rest.split_once('`') else { return message.to_string() };
+    // The listed fields are the backticked words after the unknown one.
+    let fields: Vec<String> = listed.split('`').skip(1).step_by(2).map(str::to_string).collect();
+    match crate::expect::closest(field, &fields) {
+        Some(near) if near != field => format!("{message}; did you mean `{near}`?"),
+        _ => message.to_string(),
+    }
 }
 
 /// A serde error's path as segments.
@@ -528,5 +541,10 @@ mod tests {
             "invalid type: integer `1`, expected true or false"
         );
         assert_eq!(plain("missing field `target`"), "missing field `target`");
+        assert_eq!(
+            plain("unknown field `wieght`, expected one of `watches`, `weight`"),
+            "unknown field `wieght`, expected one of `watches`, `weight`; did you mean `weight`?"
+        );
+        assert_eq!(plain("unknown field `zzz`, expected `a`"), "unknown field `zzz`, expected `a`", "nothing close");
     }
 }

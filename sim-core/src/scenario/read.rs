@@ -23,7 +23,8 @@ pub(super) fn read(registry: &Registry, table: Table) -> Result<Config, Invalid>
             base.insert(key, value);
         } else {
             let expected = base_fields.iter().copied().chain(registry.sections().iter().map(|s| s.name));
-            return Err(Invalid::at(&[&key], format!("unknown field `{key}`, expected one of {}", quoted(expected))));
+            let message = format!("unknown field `{key}`, expected one of {}", quoted(expected));
+            return Err(Invalid::at(&[&key], crate::kind::plain(&message)));
         }
     }
     let mut config: Config = serde_path_to_error::deserialize(Value::Table(base)).map_err(|e| Invalid {
