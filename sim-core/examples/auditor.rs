@@ -4,8 +4,9 @@
 //!
 //! It shows the whole of adding a kind (see `docs/architecture.md`):
 //! 1. the component: its state, its typed timers, its handlers, which act
-//!    only through their `Ctx` (here it speaks the queue protocol: subscribe
-//!    until confirmed, take deliveries, ack them);
+//!    only through their `Ctx` (here it speaks the queue protocol: the
+//!    library's `Subscription` does the subscribe handshake; it takes
+//!    deliveries and acks them);
 //! 2. the kind: its table (a serde struct), its checks of other nodes, its
 //!    effect domain, the metric it reports, and its construction;
 //! 3. one line to register it, then a scenario that uses it, run through
@@ -22,6 +23,7 @@ use sim_core::message::{Msg, MsgId, NodeId, Record};
 use sim_core::protocol::QueueMsg;
 use sim_core::registry::Registry;
 use sim_core::scenario::{run_config, Scenario};
+use sim_core::subscription::Subscription;
 use sim_core::summary::VariantSummary;
 use sim_core::time::{ms_to_ns, Duration};
 use std::collections::BTreeMap;
@@ -53,10 +55,9 @@ impl Timer for AuditTimer {
 struct Auditor {
     source: NodeId,
     check_ns: Duration,
-    parallel: u32,
-    /// Durable: counts (re)starts, so the broker tells a reconnect from a repeat.
-    session: u32,
-    subscribed: bool,
+    /// The subscribe handshake, shared with sim-core's own consumers: asks
+    /// until the broker confirms, with `parallel` as the prefetch.
+    subscription: Subscription<AuditTimer>,
     /// Volatile: audits in progress, by delivery tag.
     auditing: BTreeMap<u64, Record>,
     /// The effect domain it applies effects in (the kind names it `audit`).
@@ -64,10 +65,9 @@ struct Auditor {
 }
 
 impl Auditor {
-    fn subscribe(&mut self, ctx: &mut Ctx<AuditTimer>) {
-        let (prefetch, session) = (self.parallel, self.session);
-        ctx.send(self.source, QueueMsg::Subscribe { prefetch, session, auto_ack: false });
-        ctx.set_timer(ms_to_ns(1000.0), AuditTimer::Resubscribe);
+    fn new(source: NodeId, check_ns: Duration, parallel: u32) -> Self {
+        let subscription = Subscription::new(source, parallel, false, ms_to_ns(1000.0), AuditTimer::Resubscribe);
+        Auditor { source, check_ns, subscription, auditing: BTreeMap::new(), domain: 0 }
     }
 }
 
@@ -76,16 +76,18 @@ impl Component for Auditor {
 
     fn start(&mut self, ctx: &mut Ctx<AuditTimer>) {
         self.domain = ctx.domain();
-        self.session += 1;
-        self.subscribed = false;
-        self.subscribe(ctx);
+        self.subscription.start(ctx);
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<AuditTimer>, _from: NodeId, msg: Msg) {
         match msg {
-            Msg::Queue(QueueMsg::Subscribed { session }) if session == self.session && !self.subscribed => {
-                self.subscribed = true;
-                ctx.cancel_timer(AuditTimer::Resubscribe);
+            Msg::Queue(QueueMsg::Subscribed { session }) => self.subscription.subscribed(ctx, session),
+            Msg::Queue(QueueMsg::Cancelled { session }) => {
+                // The broker took back what it had delivered: drop those audits.
+                let taken_back = self.subscription.cancelled(ctx, session);
+                if taken_back {
+                    self.auditing.clear();
+                }
             }
             Msg::Queue(QueueMsg::Deliver { rec, tag, .. }) => {
                 ctx.start_processing(rec.id);
@@ -106,8 +108,7 @@ impl Component for Auditor {
                 ctx.metric_add("audited", 1.0);
                 ctx.send(self.source, QueueMsg::Ack { tag });
             }
-            AuditTimer::Resubscribe if !self.subscribed => self.subscribe(ctx),
-            AuditTimer::Resubscribe => {}
+            AuditTimer::Resubscribe => self.subscription.on_timer(ctx),
         }
     }
 
@@ -115,7 +116,7 @@ impl Component for Auditor {
         // Audits in progress are lost with the process; the broker delivers
         // them again once it hears the connection closed.
         self.auditing.clear();
-        self.subscribed = false;
+        self.subscription.crash();
     }
 
     fn held_in(&self, out: &mut Vec<(MsgId, DomainId)>) {
@@ -171,15 +172,7 @@ impl Kind for AuditorKind {
     }
 
     fn build(&self, _node: &Node, spec: &AuditorSpec, build: &mut Build) -> Box<dyn DynComponent> {
-        boxed(Auditor {
-            source: build.id(&spec.source),
-            check_ns: ms_to_ns(spec.check_ms),
-            parallel: spec.parallel,
-            session: 0,
-            subscribed: false,
-            auditing: BTreeMap::new(),
-            domain: 0,
-        })
+        boxed(Auditor::new(build.id(&spec.source), ms_to_ns(spec.check_ms), spec.parallel))
     }
 }
 
@@ -245,15 +238,7 @@ fn the_auditor_audits_every_message_once_in_about_two_milliseconds() {
 #[test]
 fn an_auditor_acks_a_delivery_only_once_its_audit_is_done() {
     use sim_core::engine::{Fact, Harness};
-    let mut a = Auditor {
-        source: 1,
-        check_ns: ms_to_ns(2.0),
-        parallel: 8,
-        session: 0,
-        subscribed: false,
-        auditing: BTreeMap::new(),
-        domain: 0,
-    };
+    let mut a = Auditor::new(1, ms_to_ns(2.0), 8);
     // Driven without an engine: each call returns what the handler emitted.
     let mut h = Harness::new(2);
     let start = h.start(&mut a);

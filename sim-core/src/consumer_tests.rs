@@ -62,13 +62,7 @@ fn forwarded(e: &Emitted) -> Vec<(MsgId, bool, u32)> {
 }
 
 fn started(e: &Emitted) -> Vec<MsgId> {
-    e.facts()
-        .into_iter()
-        .filter_map(|f| match f {
-            Fact::Started(id) => Some(id),
-            _ => None,
-        })
-        .collect()
+    e.started()
 }
 
 /// Delivers `id` (tag `tag`) into an idle slot 0 and finishes processing it.

@@ -5,7 +5,7 @@
 use super::{CommitMode, LogConsumer, LogConsumerSetup, LogConsumerTimer};
 use crate::broker::key_partition;
 use crate::dist::Dist;
-use crate::engine::{Component, Effect, Emitted, Fact, Harness, Timer};
+use crate::engine::{Component, Effect, Emitted, Harness, Timer};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::protocol::{Acks, FetchError, LogMsg, Transaction};
 use crate::time::NS_PER_MS;
@@ -82,13 +82,7 @@ fn commits(e: &Emitted) -> Vec<(u32, u32, u64)> {
 }
 
 fn started(e: &Emitted) -> Vec<MsgId> {
-    e.facts()
-        .into_iter()
-        .filter_map(|f| match f {
-            Fact::Started(id) => Some(id),
-            _ => None,
-        })
-        .collect()
+    e.started()
 }
 
 /// Fires the processing timer every 10 ms while a record is in progress.

@@ -215,6 +215,17 @@ impl Emitted {
             .collect()
     }
 
+    /// The ids whose processing started.
+    pub fn started(&self) -> Vec<MsgId> {
+        self.facts()
+            .into_iter()
+            .filter_map(|f| match f {
+                Fact::Started(id) => Some(id),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The ids whose effect was applied.
     pub fn applied(&self) -> Vec<MsgId> {
         self.facts()
