@@ -34,6 +34,7 @@ use crate::rng::{chance, stream, SimRng};
 use crate::time::{Duration, Time};
 use crate::trace::{DropReason, Trace, TraceWhat, Wire};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// Folds a happening on the wire into the run's digest.
 fn fold_wire(trace: &mut Trace, tag: u64, now: Time, from: NodeId, to: NodeId, msg: &Msg) {
@@ -77,6 +78,22 @@ pub struct LinkModel {
 struct Link {
     model: LinkModel,
     rng: SimRng,
+}
+
+/// What the network knows about one directed pair of nodes. A pair exists
+/// only once something happened on it (a send, or a partition between the
+/// two), so memory grows with the pairs in use, not with the square of the
+/// node count.
+struct Pair {
+    to: NodeId,
+    /// How many partitions currently block it, so that overlapping
+    /// partitions heal independently.
+    blocked: u16,
+    /// The sender has sent on it since it last crashed: the receiver hears
+    /// when the sender's process dies (its connection closes).
+    connected: bool,
+    /// The link's model and random stream, made on the first send.
+    link: Option<Box<Link>>,
 }
 
 /// What a fault does while it is in force.
@@ -171,13 +188,47 @@ pub struct NetStats {
     pub duplicated: u64,
 }
 
+/// The index of the pair to `to` in a sender's sorted list, made if new
+/// (then counted in `made`).
+fn find_or_insert(list: &mut Vec<Pair>, to: NodeId, made: &mut usize) -> usize {
+    match list.binary_search_by_key(&to, |p| p.to) {
+        Ok(i) => i,
+        Err(i) => {
+            list.insert(i, Pair { to, blocked: 0, connected: false, link: None });
+            *made += 1;
+            i
+        }
+    }
+}
+
+/// A link's loss probability `base`, raised by every loss spike in force
+/// on a link that touches `from` or `to`.
+fn spiked(base: f64, spikes: &[(usize, f64, Vec<NodeId>)], from: NodeId, to: NodeId) -> f64 {
+    let mut p = base;
+    for (_, spike, nodes) in spikes {
+        if nodes.is_empty() || nodes.contains(&from) || nodes.contains(&to) {
+            p = p.max(*spike);
+        }
+    }
+    p
+}
+
 /// The network: links, partitions, slow nodes and loss spikes.
 pub struct Network {
-    n: usize,
-    links: Vec<Link>,
-    /// Per directed pair, how many partitions currently block it, so that
-    /// overlapping partitions heal independently.
-    blocked: Vec<u16>,
+    seed: u64,
+    /// Node names, which name each link's random stream.
+    names: Vec<String>,
+    /// The model of every link not in `models`.
+    default: LinkModel,
+    /// Links the scenario configured, by (from, to).
+    models: BTreeMap<(NodeId, NodeId), LinkModel>,
+    /// Per sender, the pairs in use, sorted by receiver.
+    pairs: Vec<Vec<Pair>>,
+    /// Partitions in force, so that a send skips the lookup when none is.
+    partitions: usize,
+    /// Pairs and links made so far, for the memory count.
+    pairs_made: usize,
+    links_made: usize,
     slow: Vec<f64>,
     /// Active slow faults (fault id, node, factor): a node is as slow as the
     /// slowest fault on it, so overlapping faults end independently.
@@ -190,23 +241,20 @@ pub struct Network {
 
 impl Network {
     /// A network of `names.len()` nodes where every directed link uses
-    /// `model(from, to)`. Each link draws from its own stream, named after
-    /// its endpoints.
-    pub fn new(seed: u64, names: &[String], model: impl Fn(usize, usize) -> LinkModel) -> Self {
+    /// `default` until [`Network::set_link`] says otherwise. Each link draws
+    /// from its own stream, named after its endpoints, made when the link
+    /// first carries a message.
+    pub fn new(seed: u64, names: &[String], default: LinkModel) -> Self {
         let n = names.len();
-        let mut links = Vec::with_capacity(n * n);
-        for from in 0..n {
-            for to in 0..n {
-                links.push(Link {
-                    model: model(from, to),
-                    rng: stream(seed, &format!("link:{}->{}", names[from], names[to])),
-                });
-            }
-        }
         Network {
-            n,
-            links,
-            blocked: vec![0; n * n],
+            seed,
+            names: names.to_vec(),
+            default,
+            models: BTreeMap::new(),
+            pairs: (0..n).map(|_| Vec::new()).collect(),
+            partitions: 0,
+            pairs_made: 0,
+            links_made: 0,
             slow: vec![1.0; n],
             slowdowns: Vec::new(),
             spikes: Vec::new(),
@@ -215,10 +263,26 @@ impl Network {
         }
     }
 
+    /// Gives the link from `from` to `to` its own model. Call before the run.
+    pub fn set_link(&mut self, from: NodeId, to: NodeId, model: LinkModel) {
+        self.models.insert((from, to), model);
+    }
+
+    /// The pair from `from` to `to`, made if it is new.
+    fn pair(&mut self, from: NodeId, to: NodeId) -> &mut Pair {
+        let list = &mut self.pairs[from as usize];
+        let i = find_or_insert(list, to, &mut self.pairs_made);
+        &mut list[i]
+    }
+
     /// True while a partition keeps messages from `from` reaching `to`.
     #[inline]
     pub fn is_blocked(&self, from: NodeId, to: NodeId) -> bool {
-        self.blocked[from as usize * self.n + to as usize] > 0
+        if self.partitions == 0 {
+            return false;
+        }
+        let list = &self.pairs[from as usize];
+        list.binary_search_by_key(&to, |p| p.to).is_ok_and(|i| list[i].blocked > 0)
     }
 
     /// The slow-node factor of `node` (1.0 when not slowed).
@@ -227,27 +291,63 @@ impl Network {
         self.slow[node as usize]
     }
 
+    /// Bytes of allocated capacity, about: the per-node lists (a list's
+    /// capacity is at most twice its pairs), the links made and the
+    /// configured models.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.pairs.capacity() * size_of::<Vec<Pair>>()
+            + 2 * self.pairs_made * size_of::<Pair>()
+            + self.links_made * size_of::<Link>()
+            + self.models.len() * (size_of::<LinkModel>() + 2 * size_of::<NodeId>() + 16)
+            + self.names.iter().map(|n| n.capacity() + size_of::<String>()).sum::<usize>()
+            + self.slow.capacity() * size_of::<f64>()
+    }
+
+    /// The receivers `node` has sent to since it last crashed, in order,
+    /// forgetting them: its process died, and each hears its connection close.
+    pub(crate) fn close_connections(&mut self, node: NodeId) -> Vec<NodeId> {
+        let mut peers = Vec::new();
+        for p in &mut self.pairs[node as usize] {
+            if std::mem::take(&mut p.connected) && p.to != node {
+                peers.push(p.to);
+            }
+        }
+        peers
+    }
+
     /// Decides the fate of `msg` sent now from `from` to `to`: partitions,
     /// loss, duplication and latency, in that order.
     pub(crate) fn send(&mut self, now: Time, from: NodeId, to: NodeId, msg: &Msg, trace: &mut Trace) -> Delivery {
         self.stats.sent += 1;
-        let index = from as usize * self.n + to as usize;
-        if self.blocked[index] > 0 {
+        let factor = self.slow[from as usize].max(self.slow[to as usize]);
+        let (seed, healed) = (self.seed, self.healed);
+        let (names, models, default) = (&self.names, &self.models, &self.default);
+        let list = &mut self.pairs[from as usize];
+        let i = find_or_insert(list, to, &mut self.pairs_made);
+        let pair = &mut list[i];
+        pair.connected = true;
+        if pair.blocked > 0 {
             self.stats.dropped_partition += 1;
             fold_wire(trace, tag::DROP, now, from, to, msg);
             trace.record(now, || TraceWhat::Drop(wire(from, to, msg), DropReason::Partition));
             return Delivery::Dropped;
         }
-        let loss = if self.healed { 0.0 } else { self.loss_probability(index, from, to) };
-        let factor = self.slow[from as usize].max(self.slow[to as usize]);
-        let link = &mut self.links[index];
+        let links_made = &mut self.links_made;
+        let link = pair.link.get_or_insert_with(|| {
+            *links_made += 1;
+            let model = models.get(&(from, to)).unwrap_or(default).clone();
+            let name = format!("link:{}->{}", names[from as usize], names[to as usize]);
+            Box::new(Link { model, rng: stream(seed, &name) })
+        });
+        let loss = if healed { 0.0 } else { spiked(link.model.loss_probability, &self.spikes, from, to) };
         if chance(&mut link.rng, loss) {
             self.stats.dropped_loss += 1;
             fold_wire(trace, tag::DROP, now, from, to, msg);
             trace.record(now, || TraceWhat::Drop(wire(from, to, msg), DropReason::Loss));
             return Delivery::Dropped;
         }
-        let duplicate = !self.healed && chance(&mut link.rng, link.model.duplicate_probability);
+        let duplicate = !healed && chance(&mut link.rng, link.model.duplicate_probability);
         let copy = duplicate.then(|| link.model.latency.sample_scaled_ns(&mut link.rng, factor));
         let delay = link.model.latency.sample_scaled_ns(&mut link.rng, factor);
         if copy.is_some() {
@@ -275,23 +375,14 @@ impl Network {
         Some(reason)
     }
 
-    fn loss_probability(&self, index: usize, from: NodeId, to: NodeId) -> f64 {
-        let mut p = self.links[index].model.loss_probability;
-        for (_, spike, nodes) in &self.spikes {
-            if nodes.is_empty() || nodes.contains(&from) || nodes.contains(&to) {
-                p = p.max(*spike);
-            }
-        }
-        p
-    }
-
     /// Puts the network part of fault number `id` in force. Crashes are the
     /// engine's business and are ignored here.
     pub(crate) fn begin(&mut self, id: usize, action: &FaultAction) {
         match action {
             FaultAction::Partition { blocked } => {
+                self.partitions += 1;
                 for &(a, b) in blocked {
-                    self.blocked[a as usize * self.n + b as usize] += 1;
+                    self.pair(a, b).blocked += 1;
                 }
             }
             FaultAction::Slow { node, factor } => {
@@ -307,8 +398,9 @@ impl Network {
     pub(crate) fn end(&mut self, id: usize, action: &FaultAction) {
         match action {
             FaultAction::Partition { blocked } => {
+                self.partitions -= 1;
                 for &(a, b) in blocked {
-                    let c = &mut self.blocked[a as usize * self.n + b as usize];
+                    let c = &mut self.pair(a, b).blocked;
                     *c = c.checked_sub(1).expect("a partition ends only after it began");
                 }
             }
@@ -330,5 +422,89 @@ impl Network {
     /// by one by the engine, so that each end shows in the trace).
     pub(crate) fn heal_randomness(&mut self) {
         self.healed = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dist::Dist;
+    use crate::protocol::Notice;
+
+    fn network(n: usize, loss: f64) -> Network {
+        let names: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
+        let model =
+            LinkModel { latency: Dist::constant_ms(1.0).sampler(), loss_probability: loss, duplicate_probability: 0.0 };
+        Network::new(7, &names, model)
+    }
+
+    fn send(net: &mut Network, from: NodeId, to: NodeId) -> Delivery {
+        net.send(0, from, to, &Msg::Notice(Notice::PeerDown), &mut Trace::new(false, 0))
+    }
+
+    #[test]
+    fn a_pair_costs_memory_only_once_it_is_used() {
+        let mut net = network(50_000, 0.0);
+        assert!(net.pairs.iter().all(Vec::is_empty));
+        send(&mut net, 3, 9);
+        send(&mut net, 3, 9);
+        send(&mut net, 3, 1);
+        assert_eq!(net.pairs[3].iter().map(|p| p.to).collect::<Vec<_>>(), vec![1, 9], "sorted by receiver");
+        assert_eq!(net.pairs.iter().map(Vec::len).sum::<usize>(), 2);
+    }
+
+    #[test]
+    fn a_node_that_dies_closes_the_connections_it_opened_once() {
+        let mut net = network(5, 0.0);
+        send(&mut net, 2, 4);
+        send(&mut net, 2, 0);
+        send(&mut net, 1, 2);
+        assert_eq!(net.close_connections(2), vec![0, 4], "in order of receiver");
+        assert_eq!(net.close_connections(2), Vec::<NodeId>::new(), "closed connections stay closed");
+        assert_eq!(net.close_connections(1), vec![2]);
+    }
+
+    #[test]
+    fn overlapping_partitions_heal_independently_per_pair() {
+        let mut net = network(3, 0.0);
+        let a = FaultAction::Partition { blocked: vec![(0, 1)] };
+        let b = FaultAction::Partition { blocked: vec![(0, 1), (1, 2)] };
+        net.begin(0, &a);
+        net.begin(1, &b);
+        assert!(net.is_blocked(0, 1) && net.is_blocked(1, 2) && !net.is_blocked(1, 0));
+        net.end(0, &a);
+        assert!(net.is_blocked(0, 1), "the other partition still blocks it");
+        assert_eq!(send(&mut net, 0, 1), Delivery::Dropped);
+        net.end(1, &b);
+        assert!(!net.is_blocked(0, 1) && !net.is_blocked(1, 2));
+        assert!(matches!(send(&mut net, 0, 1), Delivery::Arrives { .. }));
+    }
+
+    /// A link's stream is named after its endpoints, so its draws do not
+    /// depend on which other links were used first.
+    #[test]
+    fn a_links_draws_do_not_depend_on_other_links_being_used() {
+        let fates = |warm_up: bool| {
+            let mut net = network(3, 0.5);
+            if warm_up {
+                for _ in 0..10 {
+                    send(&mut net, 2, 1);
+                }
+            }
+            (0..64).map(|_| send(&mut net, 0, 1) == Delivery::Dropped).collect::<Vec<_>>()
+        };
+        let alone = fates(false);
+        assert_eq!(alone, fates(true));
+        assert!(alone.contains(&true) && alone.contains(&false), "half are lost: {alone:?}");
+    }
+
+    #[test]
+    fn a_configured_link_keeps_its_own_model() {
+        let mut net = network(2, 0.0);
+        let lossy =
+            LinkModel { latency: Dist::constant_ms(1.0).sampler(), loss_probability: 1.0, duplicate_probability: 0.0 };
+        net.set_link(0, 1, lossy);
+        assert_eq!(send(&mut net, 0, 1), Delivery::Dropped);
+        assert!(matches!(send(&mut net, 1, 0), Delivery::Arrives { .. }));
     }
 }

@@ -29,9 +29,6 @@ pub(crate) struct Core {
     pub(super) alive: Vec<bool>,
     /// Each node's effect domain (for nodes that apply effects).
     pub(crate) domain_of: Vec<DomainId>,
-    /// `talked[a * n + b]`: node a has sent to node b, so b learns when a's
-    /// process dies (its connections close).
-    pub(super) talked: Vec<bool>,
     pub(super) incarnation: Vec<u32>,
     pub(crate) phase: Phase,
     pub(super) producers_total: usize,
@@ -55,7 +52,6 @@ impl Core {
             trace,
             alive: vec![true; n],
             domain_of: vec![0; n],
-            talked: vec![false; n * n],
             incarnation: vec![0; n],
             phase: Phase::Run,
             producers_total: producers,
@@ -104,8 +100,6 @@ impl Core {
     /// Hands `msg` to the network and schedules the copies that survive.
     #[inline]
     pub(crate) fn send(&mut self, now: Time, from: NodeId, to: NodeId, msg: Msg) {
-        let n = self.alive.len();
-        self.talked[from as usize * n + to as usize] = true;
         if let Delivery::Arrives { delay, copy } = self.net.send(now, from, to, &msg, &mut self.trace) {
             if let Some(copy) = copy {
                 self.queue.push(now.saturating_add(copy), Ev::Arrive { from, to, msg: msg.clone() });

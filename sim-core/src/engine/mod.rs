@@ -383,10 +383,11 @@ impl Engine {
     }
 
     /// Bytes the run's growing state holds, in allocated capacity: the
-    /// event queue, the ledger, and what each component says it holds.
+    /// event queue, the ledger, the network, and what each component says
+    /// it holds.
     pub fn memory_bytes(&self) -> u64 {
         let nodes: usize = self.nodes.iter().map(|n| n.memory_bytes()).sum();
-        (self.core.queue.memory_bytes() + self.core.ledger.memory_bytes() + nodes) as u64
+        (self.core.queue.memory_bytes() + self.core.ledger.memory_bytes() + self.core.net.memory_bytes() + nodes) as u64
     }
 
     /// Handles one event popped at `time`.
@@ -554,12 +555,8 @@ impl Engine {
         self.nodes[i].crash();
         // The dead process's connections close: every node it had talked to
         // hears so over the network (as a TCP reset would tell it).
-        let n = self.nodes.len();
-        for peer in 0..n {
-            if peer != i && self.core.talked[i * n + peer] {
-                self.core.talked[i * n + peer] = false;
-                self.core.send(self.now, node, peer as NodeId, Msg::Notice(Notice::PeerDown));
-            }
+        for peer in self.core.net.close_connections(node) {
+            self.core.send(self.now, node, peer, Msg::Notice(Notice::PeerDown));
         }
     }
 

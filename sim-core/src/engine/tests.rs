@@ -92,7 +92,7 @@ fn run_pair() -> (Vec<(Time, NodeId, String)>, RunOutput) {
     let names = vec!["boss".to_string(), "worker".to_string()];
     let link =
         LinkModel { latency: Dist::constant_ms(1.0).sampler(), loss_probability: 0.0, duplicate_probability: 0.0 };
-    let network = Network::new(1, &names, |_, _| link.clone());
+    let network = Network::new(1, &names, link);
     let nodes: Vec<(String, Box<dyn DynComponent>)> =
         vec![(names[0].clone(), boxed(Boss(seen.clone()))), (names[1].clone(), boxed(Worker(seen.clone())))];
     let limits = RunLimits {

@@ -12,6 +12,7 @@ use crate::kind::{Build, Topology};
 use crate::message::NodeId;
 use crate::net::{Fault, FaultAction, LinkModel, Network, NodeFault};
 use crate::time::ms_to_ns;
+use std::collections::BTreeMap;
 
 /// Builds the engine for `config` with `seed`, recording a trace of at most
 /// `trace_limit` events (0: none). The configuration must have been
@@ -40,14 +41,13 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
 /// The network: the default link model, refined by `network.links`.
 fn network(config: &Config, seed: u64, names: &[String]) -> Network {
     let id = |n: &str| config.topology().id(n).expect("validated: links name nodes") as usize;
-    let n = names.len();
     let net = &config.network;
     let default = LinkModel {
         latency: net.latency.sampler(),
         loss_probability: net.loss_probability.0,
         duplicate_probability: net.duplicate_probability.0,
     };
-    let mut links: Vec<LinkModel> = vec![default; n * n];
+    let mut links: BTreeMap<(usize, usize), LinkModel> = BTreeMap::new();
     // Later entries win, so a file can set a broad rule and then refine it.
     for l in &net.links {
         let (a, b) = (id(&l.from), id(&l.to));
@@ -56,7 +56,7 @@ fn network(config: &Config, seed: u64, names: &[String]) -> Network {
             pairs.push((b, a));
         }
         for (x, y) in pairs {
-            let m = &mut links[x * n + y];
+            let m = links.entry((x, y)).or_insert_with(|| default.clone());
             if let Some(d) = &l.latency {
                 m.latency = d.sampler();
             }
@@ -68,7 +68,11 @@ fn network(config: &Config, seed: u64, names: &[String]) -> Network {
             }
         }
     }
-    Network::new(seed, names, |from, to| links[from * n + to].clone())
+    let mut network = Network::new(seed, names, default);
+    for ((from, to), model) in links {
+        network.set_link(from as NodeId, to as NodeId, model);
+    }
+    network
 }
 
 fn resolve_fault(
