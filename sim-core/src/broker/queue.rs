@@ -208,6 +208,10 @@ struct SubQueue {
     queue: VecDeque<Entry>,
     unacked: BTreeMap<u64, Unacked>,
     subscribers: Vec<Subscriber>,
+    /// Where each consumer is in `subscribers`.
+    by_node: BTreeMap<NodeId, usize>,
+    /// How many subscribers are not active.
+    inactive: usize,
     next_subscriber: usize,
     next_tag: u64,
     deadlines: Deadlines,
@@ -226,6 +230,8 @@ impl SubQueue {
             queue: VecDeque::new(),
             unacked: BTreeMap::new(),
             subscribers: Vec::new(),
+            by_node: BTreeMap::new(),
+            inactive: 0,
             next_subscriber: 0,
             next_tag: 0,
             deadlines: Deadlines::default(),
@@ -237,7 +243,12 @@ impl SubQueue {
     /// Whether the queue exists: a non-durable one only while one of its
     /// consumers is connected.
     fn exists(&self) -> bool {
-        self.durable || self.subscribers.iter().any(|s| s.active)
+        self.durable || self.subscribers.len() > self.inactive
+    }
+
+    /// The subscriber `node`, if it ever subscribed.
+    fn subscriber(&mut self, node: NodeId) -> Option<&mut Subscriber> {
+        self.by_node.get(&node).map(|&i| &mut self.subscribers[i])
     }
 
     /// Pushes queued messages to subscribers with free credit, round-robin,
@@ -298,7 +309,7 @@ impl SubQueue {
     /// Forgets an acked delivery.
     fn ack(&mut self, tag: u64) {
         if let Some(u) = self.unacked.remove(&tag) {
-            if let Some(s) = self.subscribers.iter_mut().find(|s| s.node == u.consumer) {
+            if let Some(s) = self.subscriber(u.consumer) {
                 s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
             }
         }
@@ -308,7 +319,7 @@ impl SubQueue {
     /// the consumer rejected it, to the dead letters.
     fn take_back(&mut self, ctx: &mut Ctx<QueueTimer>, policy: &Policy, tag: u64, requeue: bool) {
         let Some(u) = self.unacked.remove(&tag) else { return };
-        if let Some(s) = self.subscribers.iter_mut().find(|s| s.node == u.consumer) {
+        if let Some(s) = self.subscriber(u.consumer) {
             s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
         }
         if requeue {
@@ -322,8 +333,13 @@ impl SubQueue {
     /// order (the oldest first in line), and it gets nothing more until it
     /// subscribes again.
     fn close_channel(&mut self, ctx: &mut Ctx<QueueTimer>, policy: &Policy, consumer: NodeId) {
-        if let Some(s) = self.subscribers.iter_mut().find(|s| s.node == consumer) {
-            s.active = false;
+        let Some(s) = self.subscriber(consumer) else { return };
+        let holds = s.unacked > 0;
+        if std::mem::replace(&mut s.active, false) {
+            self.inactive += 1;
+        }
+        if !holds {
+            return;
         }
         let tags: Vec<u64> = self.unacked.iter().filter(|(_, u)| u.consumer == consumer).map(|(&t, _)| t).collect();
         for tag in tags.into_iter().rev() {
@@ -354,7 +370,7 @@ impl SubQueue {
 
     /// Tells `consumer` its session is cancelled, and arranges to tell it again.
     fn notify_cancelled(&mut self, ctx: &mut Ctx<QueueTimer>, policy: &Policy, consumer: NodeId) {
-        let Some(session) = self.subscribers.iter().find(|s| s.node == consumer).map(|s| s.session) else { return };
+        let Some(session) = self.subscriber(consumer).map(|s| s.session) else { return };
         ctx.send(consumer, QueueMsg::Cancelled { session });
         let again = ctx.now().saturating_add(policy.redelivery_ns);
         self.cancel_notices.add(ctx, again, u64::from(consumer), QueueTimer::CancelNotice(self.index));
@@ -370,7 +386,7 @@ impl SubQueue {
         session: u32,
         auto_ack: bool,
     ) {
-        let known = self.subscribers.iter().position(|s| s.node == from);
+        let known = self.by_node.get(&from).copied();
         if known.is_some_and(|i| self.subscribers[i].session == session) {
             // A repeat of a subscribe we already have (its confirmation
             // was lost): confirm again, change nothing.
@@ -382,9 +398,13 @@ impl SubQueue {
         match known {
             Some(i) => {
                 let s = &mut self.subscribers[i];
+                if !s.active {
+                    self.inactive -= 1;
+                }
                 (s.prefetch, s.session, s.auto_ack, s.active) = (prefetch, session, auto_ack, true);
             }
             None => {
+                self.by_node.insert(from, self.subscribers.len());
                 self.subscribers.push(Subscriber { node: from, prefetch, unacked: 0, session, auto_ack, active: true })
             }
         }
@@ -398,7 +418,7 @@ impl SubQueue {
         // As RabbitMQ does, take back all it held at once. The cancellation
         // sent back names the consumer's session, so a consumer already back
         // (the notice was slow) resubscribes.
-        if !self.subscribers.iter().any(|s| s.node == from && s.active) {
+        if !self.subscriber(from).is_some_and(|s| s.active) {
             return false;
         }
         self.close_channel(ctx, policy, from);
@@ -429,8 +449,10 @@ impl SubQueue {
             }
             QueueTimer::Expire(_) => self.expiry = None,
             QueueTimer::CancelNotice(_) => {
-                let subs = &self.subscribers;
-                let cancelled = |node: u64| subs.iter().any(|s| u64::from(s.node) == node && !s.active);
+                let (subs, by_node) = (&self.subscribers, &self.by_node);
+                let cancelled = |node: u64| {
+                    NodeId::try_from(node).ok().and_then(|n| by_node.get(&n)).is_some_and(|&i| !subs[i].active)
+                };
                 for node in
                     self.cancel_notices.expire(ctx, QueueTimer::CancelNotice(self.index), |node, _| cancelled(node))
                 {
@@ -454,7 +476,7 @@ impl SubQueue {
         if self.queue.is_empty() && self.expiry.take().is_some() {
             ctx.cancel_timer(QueueTimer::Expire(self.index));
         }
-        if self.subscribers.iter().all(|s| s.active) {
+        if self.inactive == 0 {
             self.cancel_notices.cancel_all(ctx, QueueTimer::CancelNotice(self.index));
         }
     }
@@ -475,6 +497,7 @@ impl SubQueue {
             s.unacked = 0;
             s.active = true;
         }
+        self.inactive = 0;
         self.deadlines.clear();
         self.expiry = None;
         self.cancel_notices.clear();
