@@ -130,7 +130,13 @@ fn report_stopped(runs: &[(String, RunOutput, VariantSummary)], chosen: &[(Varia
 /// Runs one scenario file; returns whether every expectation held and
 /// whether a bound stopped a variant.
 fn run_one(args: &RunArgs, quiet_header: bool) -> Result<Ran> {
-    let scenario = load(&args.file, &args.set)?;
+    // The budget from the command line is an override like any other, so
+    // that validation (the pre-flight estimate) checks against it.
+    let mut set = args.set.clone();
+    if let Some(mb) = args.max_memory_mb {
+        set.push(format!("run.max_memory_mb={mb}"));
+    }
+    let scenario = load(&args.file, &set)?;
     let mut chosen = scenario.configs()?;
     if !args.variants.is_empty() {
         let names: Vec<String> = chosen.iter().map(|(v, _)| v.name.clone()).collect();
@@ -139,11 +145,7 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<Ran> {
         }
         chosen.retain(|(v, _)| args.variants.contains(&v.name));
     }
-    if let Some(mb) = args.max_memory_mb {
-        for (_, config) in &mut chosen {
-            config.run.max_memory_mb = mb;
-        }
-    }
+    report_estimates(&args.file, &chosen);
     let seed = args.seed.unwrap_or(scenario.config.seed);
     if !quiet_header {
         let from = if args.seed.is_some() { "from --seed" } else { "the scenario's; pass --seed N to change it" };
@@ -330,12 +332,34 @@ pub fn list() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Tells, on stderr, what the pre-flight estimate foresees for each
+/// variant (a run that will stop at a bound, take long, or outgrow the
+/// memory budget), each warning once with the variants it concerns.
+fn report_estimates(file: &Path, configs: &[(Variant, Config)]) {
+    let mut seen: Vec<(String, Vec<&str>)> = Vec::new();
+    for (v, config) in configs {
+        for w in sim_core::scenario::estimate::warnings(config) {
+            match seen.iter_mut().find(|(text, _)| *text == w) {
+                Some((_, names)) => names.push(&v.name),
+                None => seen.push((w, vec![&v.name])),
+            }
+        }
+    }
+    for (text, names) in seen {
+        let which = if configs.len() > 1 { format!(" ({})", names.join(", ")) } else { String::new() };
+        eprintln!("warning: {}{which}: {text}", file.display());
+    }
+}
+
 /// `asyncsim validate`.
 pub fn validate(files: &[PathBuf], set: &[String]) -> Result<ExitCode> {
     let mut bad = false;
     for file in files {
-        match load(file, set) {
-            Ok(s) => outln!("{}: ok ({} variants)", file.display(), s.variants().len()),
+        match load(file, set).and_then(|s| Ok(s.configs()?)) {
+            Ok(configs) => {
+                outln!("{}: ok ({} variants)", file.display(), configs.len());
+                report_estimates(file, &configs);
+            }
             Err(e) => {
                 eprintln!("error: {e:#}");
                 bad = true;

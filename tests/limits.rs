@@ -113,3 +113,65 @@ fn run_help_documents_exit_status_3() {
     assert!(help.contains("3 when a run stopped at a limit"), "{help}");
     assert!(help.contains("--max-memory-mb"), "{help}");
 }
+
+/// 50 topics x 100,000 partitions x 64 replicas: a 2.5 KB file whose sizes
+/// alone need about 16 GiB. It passed `validate` and then ran out of memory.
+fn huge_log() -> String {
+    let mut s = String::from(
+        "name = \"huge\"\nconcept = \"a log too large to start\"\nseed = 1\n[run]\nduration_ms = 1000\n\
+         [brokers.log]\nkind = \"log\"\nreplicas = 64\n",
+    );
+    for i in 0..50 {
+        s.push_str(&format!("[brokers.log.topics.t{i}]\npartitions = 100000\n"));
+    }
+    s.push_str(
+        "[producers.p]\ntarget = \"log\"\ntopic = \"t0\"\narrival = { process = \"poisson\", rate_per_s = 10 }\n\
+         [consumers.c]\nkind = \"log-consumer\"\nsource = \"log\"\ntopic = \"t0\"\ngroup = \"g\"\n\
+         processing = { dist = \"constant\", ms = 1 }\n",
+    );
+    s
+}
+
+#[test]
+fn static_sizes_over_the_memory_budget_are_refused_before_running() {
+    let dir = TempDir::new("limits-huge-log");
+    let file = dir.write("huge.toml", &huge_log());
+    for command in ["validate", "run"] {
+        let m = asyncsim_measured(&[command, file.to_str().unwrap()], dir.path());
+        let err = assert_bad_input(&m.output);
+        assert_names(&err, &file, 6, "brokers.log");
+        assert!(err.contains("GiB") && err.contains("run.max_memory_mb"), "says how much and which bound:\n{err}");
+        assert!(m.wall.as_secs_f64() < 10.0, "refused at once, not after allocating: {:?}", m.wall);
+    }
+    // With the budget raised above the estimate, validation lets it through.
+    let o = asyncsim(&["validate", file.to_str().unwrap(), "--set", "run.max_memory_mb=40000"]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+}
+
+#[test]
+fn validate_warns_of_a_run_that_will_outgrow_its_budget_or_its_event_bound() {
+    let dir = TempDir::new("limits-estimate");
+    let file = dir.write("overload.toml", OVERLOAD_30_DAYS);
+    let o = asyncsim(&["validate", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "growth is a warning, not an error:\n{}", describe(&o));
+    let err = stderr(&o);
+    assert!(err.contains("faster than the consumers can serve them"), "{err}");
+    assert!(err.contains("1000/s in, 100/s out"), "{err}");
+    assert!(err.contains("run.max_events"), "30 days at 1000/s exceed the default event bound:\n{err}");
+    let o = asyncsim(&["validate", file.to_str().unwrap(), "--set", "run.duration_ms=1000"]);
+    assert!(!stderr(&o).contains("warning"), "one second of overload is harmless:\n{}", describe(&o));
+}
+
+#[test]
+fn the_bundled_scenarios_draw_no_estimate_warning() {
+    let files: Vec<String> = std::fs::read_dir(repo().join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".toml"))
+        .collect();
+    let mut args = vec!["validate".to_string()];
+    args.extend(files);
+    let o = asyncsim(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert_eq!(stderr(&o), "", "no warnings for the bundled scenarios");
+}

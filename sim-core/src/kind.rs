@@ -82,8 +82,29 @@ pub trait Kind: Send + Sync + 'static {
         None
     }
 
+    /// What the node costs and does, roughly, for the pre-flight estimate
+    /// (nothing, by default).
+    fn footprint(&self, _spec: &Self::Spec) -> Footprint {
+        Footprint::default()
+    }
+
     /// Builds the running component of a validated node.
     fn build(&self, node: &Node, spec: &Self::Spec, build: &mut Build) -> Box<dyn DynComponent>;
+}
+
+/// What a node costs and does, roughly: the pre-flight estimate adds these
+/// up to refuse a scenario whose sizes alone exceed the memory budget, and
+/// to warn about runs that will be long or will grow.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Footprint {
+    /// Bytes its structures take from the start, whatever it does (a log
+    /// broker's partitions and their replicas' state).
+    pub bytes: f64,
+    /// Mean messages per second it produces, for a source.
+    pub produces_per_s: f64,
+    /// Mean messages per second it can serve, for a consumer (infinite
+    /// when its processing takes no time).
+    pub serves_per_s: f64,
 }
 
 /// The kind-independent face of a [`Kind`], as the registry and the
@@ -109,6 +130,8 @@ pub trait DynKind: Send + Sync {
     fn domain(&self, node: &Node, topology: &Topology) -> Option<String>;
     /// [`Kind::messages`].
     fn messages(&self, node: &Node) -> Option<Option<u64>>;
+    /// [`Kind::footprint`].
+    fn footprint(&self, node: &Node) -> Footprint;
     /// [`Kind::build`].
     fn build(&self, node: &Node, build: &mut Build) -> Box<dyn DynComponent>;
 }
@@ -169,6 +192,9 @@ impl<K: Kind> DynKind for Typed<K> {
     }
     fn messages(&self, node: &Node) -> Option<Option<u64>> {
         self.0.messages(self.spec(node))
+    }
+    fn footprint(&self, node: &Node) -> Footprint {
+        self.0.footprint(self.spec(node))
     }
     fn build(&self, node: &Node, build: &mut Build) -> Box<dyn DynComponent> {
         self.0.build(node, self.spec(node), build)

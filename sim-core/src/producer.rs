@@ -95,6 +95,23 @@ pub enum Arrival {
     },
 }
 
+impl Arrival {
+    /// The mean number of messages per second.
+    pub fn mean_rate_per_s(&self) -> f64 {
+        match self {
+            Arrival::Constant { rate_per_s } | Arrival::Poisson { rate_per_s } => rate_per_s.0,
+            Arrival::Bursty { on_rate_per_s, off_rate_per_s, on_ms, off_ms } => {
+                let cycle = on_ms.0 + off_ms.0;
+                if cycle > 0.0 {
+                    (on_rate_per_s.0 * on_ms.0 + off_rate_per_s.0 * off_ms.0) / cycle
+                } else {
+                    on_rate_per_s.0
+                }
+            }
+        }
+    }
+}
+
 /// An `arrival` table as written (see the `tagged` module).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -5,7 +5,7 @@
 use super::{Client, METRICS};
 use crate::broker::LogSpec;
 use crate::engine::{boxed, DynComponent};
-use crate::kind::{Build, Invalid, Kind, Node, Topology};
+use crate::kind::{Build, Footprint, Invalid, Kind, Node, Topology};
 use crate::producer::{check_keys, Arrival, Keys};
 use crate::units::Millis;
 use serde::{Deserialize, Serialize};
@@ -118,6 +118,10 @@ impl Kind for ClientKind {
 
     fn messages(&self, k: &ClientSpec) -> Option<Option<u64>> {
         Some(k.messages)
+    }
+
+    fn footprint(&self, p: &ClientSpec) -> Footprint {
+        Footprint { produces_per_s: p.arrival.mean_rate_per_s(), ..Footprint::default() }
     }
 
     fn build(&self, _node: &Node, k: &ClientSpec, build: &mut Build) -> Box<dyn DynComponent> {

@@ -6,7 +6,7 @@ use super::{AckTiming, Consumer, Effect, ForwardAcks};
 use crate::broker::{LogSpec, QueueReaders, QueueSpec};
 use crate::dist::Dist;
 use crate::engine::{boxed, DynComponent};
-use crate::kind::{Build, Invalid, Kind, Node, Topology};
+use crate::kind::{Build, Footprint, Invalid, Kind, Node, Topology};
 use crate::units::{Millis, Probability};
 use serde::{Deserialize, Serialize};
 
@@ -155,6 +155,11 @@ impl Kind for ConsumerKind {
 
     fn domain(&self, k: &ConsumerSpec, _topology: &Topology) -> Option<String> {
         Some(k.domain_name())
+    }
+
+    fn footprint(&self, p: &ConsumerSpec) -> Footprint {
+        let slots = f64::from(p.concurrency);
+        Footprint { bytes: slots * 64.0, serves_per_s: slots * 1000.0 / p.processing.mean_ms(), ..Footprint::default() }
     }
 
     fn build(&self, node: &Node, k: &ConsumerSpec, build: &mut Build) -> Box<dyn DynComponent> {

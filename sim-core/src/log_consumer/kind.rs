@@ -7,7 +7,7 @@ use crate::broker::{Assignor, GroupInfo, LogGroups, LogSpec};
 use crate::consumer::{check_effect, check_source, AckTiming, Effect};
 use crate::dist::Dist;
 use crate::engine::{boxed, DynComponent};
-use crate::kind::{Build, Invalid, Kind, Node, Topology};
+use crate::kind::{Build, Footprint, Invalid, Kind, Node, Topology};
 use crate::time::ms_to_ns;
 use crate::units::Millis;
 use serde::{Deserialize, Serialize};
@@ -130,6 +130,10 @@ impl Kind for LogConsumerKind {
 
     fn domain(&self, k: &LogConsumerSpec, _topology: &Topology) -> Option<String> {
         Some(k.domain.clone().unwrap_or_else(|| k.group.clone()))
+    }
+
+    fn footprint(&self, p: &LogConsumerSpec) -> Footprint {
+        Footprint { serves_per_s: 1000.0 / p.processing.mean_ms(), ..Footprint::default() }
     }
 
     fn build(&self, node: &Node, k: &LogConsumerSpec, build: &mut Build) -> Box<dyn DynComponent> {

@@ -5,7 +5,7 @@
 use super::{AckMode, Arrival, Keys, LogTarget, Partitioner, Producer};
 use crate::broker::LogSpec;
 use crate::engine::{boxed, DynComponent};
-use crate::kind::{Build, Invalid, Kind, Node, Topology};
+use crate::kind::{Build, Footprint, Invalid, Kind, Node, Topology};
 use crate::ledger::MAX_KEYS;
 use crate::units::Millis;
 use serde::{Deserialize, Serialize};
@@ -93,6 +93,10 @@ impl Kind for ProducerKind {
 
     fn messages(&self, p: &ProducerSpec) -> Option<Option<u64>> {
         Some(p.messages)
+    }
+
+    fn footprint(&self, p: &ProducerSpec) -> Footprint {
+        Footprint { produces_per_s: p.arrival.mean_rate_per_s(), ..Footprint::default() }
     }
 
     fn build(&self, _node: &Node, p: &ProducerSpec, build: &mut Build) -> Box<dyn DynComponent> {

@@ -12,6 +12,7 @@
 //! built-in kinds, [`Scenario::parse_with`] a registry of your own.
 
 mod build;
+pub mod estimate;
 mod read;
 mod schema;
 mod validate;
@@ -354,7 +355,9 @@ impl Scenario {
             config: placeholder_config(),
         };
         scenario.config = scenario.resolve(base, None)?;
-        scenario.configs()?;
+        // The static-size check waits for the overrides (a budget from the
+        // command line): `configs` makes it.
+        scenario.resolve_variants(false)?;
         Ok(scenario)
     }
 
@@ -410,6 +413,12 @@ impl Scenario {
 
     /// Every variant's resolved, validated configuration, in file order.
     pub fn configs(&self) -> Result<Vec<(Variant, Config)>, ScenarioError> {
+        self.resolve_variants(true)
+    }
+
+    /// [`Scenario::configs`], with or without the pre-flight refusal of
+    /// static sizes over the memory budget.
+    fn resolve_variants(&self, check_static: bool) -> Result<Vec<(Variant, Config)>, ScenarioError> {
         let mut out = Vec::with_capacity(self.variants.len());
         for v in &self.variants {
             let mut table = self.base.clone();
@@ -424,6 +433,10 @@ impl Scenario {
             }
             self.apply_overrides(&mut table)?;
             let mut config = self.resolve(table, Some(v))?;
+            // After every override, so that a budget from the command line counts.
+            if check_static {
+                estimate::check_static(&config).map_err(|e| self.locate(e.path, e.message, Some(v)))?;
+            }
             let mut domains = config.effect_domains();
             if domains.is_empty() {
                 domains.push("default".to_string());

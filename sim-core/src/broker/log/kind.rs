@@ -6,7 +6,8 @@
 use super::{GroupInfo, LogBroker};
 use crate::dist::Dist;
 use crate::engine::{boxed, DynComponent};
-use crate::kind::{Build, Invalid, Kind, Node, Topology};
+use crate::kind::{Build, Footprint, Invalid, Kind, Node, Topology};
+use crate::time::Time;
 use crate::units::Millis;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -194,6 +195,15 @@ impl Kind for LogBrokerKind {
             return node.fail("min_insync_replicas", message);
         }
         l.replication.check().map_err(|m| node.invalid("replication", m))
+    }
+
+    /// Each partition holds, per replica, its log end, ISR flag, catch-up
+    /// time and fetch in progress, besides its own state.
+    fn footprint(&self, l: &LogSpec) -> Footprint {
+        let partitions: f64 = l.topics.values().map(|t| f64::from(t.partitions)).sum();
+        let per_replica = (8 + 1 + 8 + std::mem::size_of::<Option<(Time, u64, Time)>>()) as f64;
+        let each = std::mem::size_of::<super::partition::Partition>() as f64 + f64::from(l.replicas) * per_replica;
+        Footprint { bytes: partitions * each, ..Footprint::default() }
     }
 
     fn build(&self, node: &Node, l: &LogSpec, build: &mut Build) -> Box<dyn DynComponent> {
