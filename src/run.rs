@@ -86,21 +86,28 @@ struct OutFiles {
 }
 
 impl OutFiles {
-    /// Before any simulation: makes `--out` ready, proves it writable, and
-    /// names every file to write there.
+    /// Before any simulation: makes `--out` ready, proves it writable,
+    /// names every file to write there, and tidies it: removes what the
+    /// last run wrote there that this one will not write again, and the
+    /// temporary files of killed runs (see [`reports::tidy_dir`]).
     fn prepare<'a>(args: &RunArgs, variants: impl Iterator<Item = &'a str>) -> Result<OutFiles> {
         reports::prepare_dir(&args.out, args.force)?;
         reports::check_writable(&args.out)
             .with_context(|| format!("the output folder {} is not writable", args.out.display()))?;
-        let traces = if args.trace {
-            variants.map(|v| reports::out_path(&args.out, &format!("trace-{v}.csv"))).collect::<Result<_, _>>()?
-        } else {
-            Vec::new()
-        };
+        let mut names = vec!["summary.json".to_string(), "timeseries.csv".to_string()];
+        if args.trace {
+            names.extend(variants.map(|v| format!("trace-{v}.csv")));
+        }
+        let paths = names.iter().map(|n| reports::out_path(&args.out, n)).collect::<Result<Vec<_>, _>>()?;
+        let tidied = reports::tidy_dir(&args.out, &names.iter().map(String::as_str).collect::<Vec<_>>())?;
+        for warning in &tidied.warnings {
+            eprintln!("warning: {warning}");
+        }
+        let mut paths = paths.into_iter();
         Ok(OutFiles {
-            summary: reports::out_path(&args.out, "summary.json")?,
-            timeseries: reports::out_path(&args.out, "timeseries.csv")?,
-            traces,
+            summary: paths.next().expect("named above"),
+            timeseries: paths.next().expect("named above"),
+            traces: paths.collect(),
         })
     }
 }
