@@ -1,12 +1,16 @@
 //! Issue 8, defect 7: output folder hygiene. A run into a folder removes
 //! the files an earlier run wrote there that it will not write again (from
 //! the manifest, and never anything outside the folder or anything the user
-//! put there), removes temporary files a killed run left, and refuses a folder
-//! it cannot write before simulating.
+//! put there), removes temporary files a killed run left, refuses a folder
+//! it cannot write before simulating, and streams traces to disk, byte for
+//! byte as the in-memory trace would have been written, holding only a
+//! buffer.
 
 mod common;
 
-use common::{assert_bad_input, asyncsim, describe, TempDir};
+use common::{assert_bad_input, asyncsim, describe, repo, TempDir};
+use sim_core::scenario::{build_engine, run_config, Config, Scenario};
+use sim_core::trace::{TraceEvent, TraceSink};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -220,4 +224,97 @@ fn defect_7_a_read_only_folder_holding_the_marker_fails_before_simulating() {
     assert!(took < std::time::Duration::from_secs(3), "refused after {took:?}: it simulated first");
     assert_eq!(std::fs::read(out.join("summary.json")).unwrap(), before, "the earlier output is intact");
     assert!(out.join("trace-one.csv").is_file(), "and nothing was removed");
+}
+
+// ---------------------------------------------------------------------------
+// Streamed traces
+// ---------------------------------------------------------------------------
+
+fn network_faults() -> Config {
+    let path = repo().join("scenarios/network-faults.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    Scenario::parse(&p(&path), &text).unwrap().configs().unwrap().remove(0).1
+}
+
+/// Streams the trace of `config` (at most `limit` events) to `path`.
+fn streamed(config: &Config, limit: usize, path: &Path) -> sim_core::engine::RunOutput {
+    let mut engine = build_engine(config, 1, limit);
+    engine.stream_trace(Box::new(reports::TraceFile::create(path, engine.names().to_vec()).unwrap()));
+    let mut out = engine.run();
+    out.trace_sink.take().expect("the sink comes back").finish().unwrap();
+    out
+}
+
+#[test]
+fn defect_7_a_streamed_trace_is_byte_identical_to_the_in_memory_one() {
+    let dir = TempDir::new("stream");
+    let config = network_faults();
+    let kept = run_config(&config, 1, 10_000_000);
+    assert!(!kept.trace_truncated);
+    let expected = reports::trace_csv(&kept.names, &kept.trace);
+    // Every kind of row is in it, so the comparison covers them all.
+    for kind in [",send,", ",arrive,", ",drop,", ",timer,", ",fault-begins,", ",fault-ends,", ",crash,", ",phase,"] {
+        assert!(expected.contains(kind), "the trace has no {kind} row");
+    }
+    let path = dir.path().join("trace.csv");
+    let out = streamed(&config, 10_000_000, &path);
+    assert!(out.trace.is_empty(), "a streamed trace is not also kept");
+    assert_eq!(out.digest, kept.digest, "streaming does not change the run");
+    assert!(std::fs::read(&path).unwrap() == expected.as_bytes(), "the streamed file differs from trace_csv");
+    assert_eq!(names_in(dir.path()), ["trace.csv"], "no temporary file is left");
+
+    // Truncated at the limit the same way.
+    let kept = run_config(&config, 1, 1000);
+    let out = streamed(&config, 1000, &path);
+    assert!(kept.trace_truncated && out.trace_truncated);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text, reports::trace_csv(&kept.names, &kept.trace));
+    assert_eq!(text.lines().count(), 1001, "a header and the limit's worth of rows");
+}
+
+/// A sink that counts what it is given and holds nothing.
+struct Counting(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl TraceSink for Counting {
+    fn event(&mut self, _: &TraceEvent) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn memory_bytes(&self) -> usize {
+        0
+    }
+    fn finish(self: Box<Self>) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn defect_7_the_memory_budget_counts_a_kept_trace_but_only_a_streamed_ones_buffer() {
+    let config = network_faults();
+    let finished = |limit: usize, sink: Option<Box<dyn TraceSink>>| {
+        let mut engine = build_engine(&config, 1, limit);
+        if let Some(sink) = sink {
+            engine.stream_trace(sink);
+        }
+        while engine.step() {}
+        engine.memory_bytes()
+    };
+    let untraced = finished(0, None);
+    let kept = run_config(&config, 1, 10_000_000).trace.len();
+    let with_kept = finished(10_000_000, None);
+    let floor = (kept * std::mem::size_of::<TraceEvent>()) as u64;
+    assert!(with_kept >= untraced + floor, "a kept trace of {kept} events counts at least {floor} bytes");
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let with_streamed = finished(10_000_000, Some(Box::new(Counting(count.clone()))));
+    assert_eq!(with_streamed, untraced, "a sink that holds nothing adds nothing");
+    assert_eq!(count.load(std::sync::atomic::Ordering::Relaxed), kept, "every event reached the sink");
+
+    let dir = TempDir::new("stream-memory");
+    let file = reports::TraceFile::create(&dir.path().join("t.csv"), Vec::new()).unwrap();
+    let buffer = file.memory_bytes();
+    assert!((64 * 1024..128 * 1024).contains(&buffer), "a trace file holds its buffer: {buffer} bytes");
+    let with_file = finished(10_000_000, Some(Box::new(file)));
+    assert!(
+        (untraced + buffer as u64..untraced + 128 * 1024).contains(&with_file),
+        "a streamed trace counts only its buffer: {with_file} bytes against {untraced} untraced"
+    );
 }

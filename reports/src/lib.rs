@@ -4,11 +4,13 @@
 //! pages will join them here.
 
 mod folder;
+mod trace_file;
 
 pub use folder::{
     check_writable, out_path, prepare_dir, temp_path, tidy_dir, write_atomic, OutputError, Tidied, MANIFEST, MARKER,
     TEMP_PREFIX,
 };
+pub use trace_file::TraceFile;
 
 use sim_core::metrics::Sample;
 use sim_core::summary::Summary;
@@ -58,38 +60,49 @@ pub fn timeseries_csv(series: &[(&str, &[Sample])]) -> String {
     out
 }
 
-/// The text of a trace file: one CSV row per event, node names resolved.
+/// The header row of a trace file.
+pub const TRACE_HEADER: &str = "time_ns,event,from,to,message,msg_id,detail\n";
+
+/// The text of a trace file: [`TRACE_HEADER`], then one CSV row per event
+/// ([`trace_row`]), node names resolved. [`TraceFile`] streams the same
+/// text to disk.
 pub fn trace_csv(names: &[String], events: &[TraceEvent]) -> String {
-    let name = |i: u32| csv_text(names.get(i as usize).map(String::as_str).unwrap_or("?"));
-    let mut out = String::from("time_ns,event,from,to,message,msg_id,detail\n");
+    let mut out = String::from(TRACE_HEADER);
     for e in events {
-        let wire = |out: &mut String, ev: &str, w: &Wire, detail: &str| {
-            let id = w.id.map(|i| i.to_string()).unwrap_or_default();
-            let (msg, detail) = (csv_text(w.msg), csv_text(detail));
-            let _ = writeln!(out, "{},{ev},{},{},{msg},{id},{detail}", e.time, name(w.from), name(w.to));
-        };
-        match &e.what {
-            TraceWhat::Send(w, delay) => wire(&mut out, "send", w, &format!("delay_ns={delay}")),
-            TraceWhat::Duplicate(w) => wire(&mut out, "duplicate", w, ""),
-            TraceWhat::Arrive(w) => wire(&mut out, "arrive", w, ""),
-            TraceWhat::Drop(w, why) => wire(&mut out, "drop", w, why.name()),
-            TraceWhat::Timer(node, timer) => {
-                // A timer's name may hold commas (`Fetch { partition: 0, replica: 1 }`): quoted then.
-                let _ = writeln!(out, "{},timer,{},,,,{}", e.time, name(*node), csv_text(timer));
-            }
-            TraceWhat::Fault(label, event) => {
-                let _ = writeln!(out, "{},fault-{},,,,,{}", e.time, event.name(), csv_text(label));
-            }
-            TraceWhat::Crash(node, restarts) => {
-                let ev = if *restarts { "restart" } else { "crash" };
-                let _ = writeln!(out, "{},{ev},{},,,,", e.time, name(*node));
-            }
-            TraceWhat::Phase(p) => {
-                let _ = writeln!(out, "{},phase,,,,,{}", e.time, csv_text(p));
-            }
-        }
+        trace_row(&mut out, names, e);
     }
     out
+}
+
+/// Appends the CSV row of the trace event `e` to `out`, node ids resolved
+/// to `names`.
+pub fn trace_row(out: &mut String, names: &[String], e: &TraceEvent) {
+    let name = |i: u32| csv_text(names.get(i as usize).map(String::as_str).unwrap_or("?"));
+    let wire = |out: &mut String, ev: &str, w: &Wire, detail: &str| {
+        let id = w.id.map(|i| i.to_string()).unwrap_or_default();
+        let (msg, detail) = (csv_text(w.msg), csv_text(detail));
+        let _ = writeln!(out, "{},{ev},{},{},{msg},{id},{detail}", e.time, name(w.from), name(w.to));
+    };
+    match &e.what {
+        TraceWhat::Send(w, delay) => wire(out, "send", w, &format!("delay_ns={delay}")),
+        TraceWhat::Duplicate(w) => wire(out, "duplicate", w, ""),
+        TraceWhat::Arrive(w) => wire(out, "arrive", w, ""),
+        TraceWhat::Drop(w, why) => wire(out, "drop", w, why.name()),
+        TraceWhat::Timer(node, timer) => {
+            // A timer's name may hold commas (`Fetch { partition: 0, replica: 1 }`): quoted then.
+            let _ = writeln!(out, "{},timer,{},,,,{}", e.time, name(*node), csv_text(timer));
+        }
+        TraceWhat::Fault(label, event) => {
+            let _ = writeln!(out, "{},fault-{},,,,,{}", e.time, event.name(), csv_text(label));
+        }
+        TraceWhat::Crash(node, restarts) => {
+            let ev = if *restarts { "restart" } else { "crash" };
+            let _ = writeln!(out, "{},{ev},{},,,,", e.time, name(*node));
+        }
+        TraceWhat::Phase(p) => {
+            let _ = writeln!(out, "{},phase,,,,,{}", e.time, csv_text(p));
+        }
+    }
 }
 
 #[cfg(test)]
