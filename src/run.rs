@@ -5,7 +5,7 @@ use crate::table;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use sim_core::engine::RunOutput;
-use sim_core::scenario::{run_config, Config, Scenario, Variant};
+use sim_core::scenario::{build_engine, Config, Scenario, Variant};
 use sim_core::summary::{Summary, VariantSummary};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -86,23 +86,42 @@ struct OutFiles {
 }
 
 impl OutFiles {
-    /// Before any simulation: makes `--out` ready, proves it writable, and
-    /// names every file to write there.
+    /// Before any simulation: makes `--out` ready, proves it writable,
+    /// names every file to write there, and tidies it: removes what the
+    /// last run wrote there that this one will not write again, and the
+    /// temporary files of killed runs (see [`reports::tidy_dir`]).
     fn prepare<'a>(args: &RunArgs, variants: impl Iterator<Item = &'a str>) -> Result<OutFiles> {
         reports::prepare_dir(&args.out, args.force)?;
         reports::check_writable(&args.out)
             .with_context(|| format!("the output folder {} is not writable", args.out.display()))?;
-        let traces = if args.trace {
-            variants.map(|v| reports::out_path(&args.out, &format!("trace-{v}.csv"))).collect::<Result<_, _>>()?
-        } else {
-            Vec::new()
-        };
+        let mut names = vec!["summary.json".to_string(), "timeseries.csv".to_string()];
+        if args.trace {
+            names.extend(variants.map(|v| format!("trace-{v}.csv")));
+        }
+        let paths = names.iter().map(|n| reports::out_path(&args.out, n)).collect::<Result<Vec<_>, _>>()?;
+        let tidied = reports::tidy_dir(&args.out, &names.iter().map(String::as_str).collect::<Vec<_>>())?;
+        for warning in &tidied.warnings {
+            eprintln!("warning: {warning}");
+        }
+        let mut paths = paths.into_iter();
         Ok(OutFiles {
-            summary: reports::out_path(&args.out, "summary.json")?,
-            timeseries: reports::out_path(&args.out, "timeseries.csv")?,
-            traces,
+            summary: paths.next().expect("named above"),
+            timeseries: paths.next().expect("named above"),
+            traces: paths.collect(),
         })
     }
+}
+
+/// Runs one variant; with `trace`, streams its trace to that file (renamed
+/// into place by [`sim_core::trace::TraceSink::finish`] once all is well).
+fn run_variant(config: &Config, seed: u64, trace_limit: usize, trace: Option<&PathBuf>) -> Result<RunOutput> {
+    let mut engine = build_engine(config, seed, trace_limit);
+    if let Some(path) = trace {
+        let file = reports::TraceFile::create(path, engine.names().to_vec())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        engine.stream_trace(Box::new(file));
+    }
+    Ok(engine.run())
 }
 
 /// Tells, on stderr, which variants a bound stopped, when, and how to
@@ -154,12 +173,17 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<Ran> {
     let files = OutFiles::prepare(args, chosen.iter().map(|(v, _)| v.name.as_str()))?;
 
     let trace_limit = if args.trace { args.trace_limit.max(1) } else { 0 };
-    let work =
-        || -> Vec<RunOutput> { chosen.par_iter().map(|(_, config)| run_config(config, seed, trace_limit)).collect() };
+    let work = || -> Result<Vec<RunOutput>> {
+        chosen
+            .par_iter()
+            .enumerate()
+            .map(|(i, (_, config))| run_variant(config, seed, trace_limit, files.traces.get(i)))
+            .collect()
+    };
     let outputs = match args.threads {
         Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build()?.install(work),
         None => work(),
-    };
+    }?;
     let mut runs = Vec::with_capacity(outputs.len());
     for ((variant, config), out) in chosen.iter().zip(outputs) {
         let summary = VariantSummary::new(&variant.description, &out, &config.expect);
@@ -178,8 +202,10 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<Ran> {
         runs.iter().map(|(n, o, _)| (n.as_str(), o.samples.as_slice())).collect();
     reports::write_atomic(&files.timeseries, reports::timeseries_csv(&series).as_bytes())?;
     if args.trace {
-        for ((_, out, _), path) in runs.iter().zip(&files.traces) {
-            reports::write_atomic(path, reports::trace_csv(&out.names, &out.trace).as_bytes())?;
+        for ((_, out, _), path) in runs.iter_mut().zip(&files.traces) {
+            if let Some(sink) = out.trace_sink.take() {
+                sink.finish().with_context(|| format!("cannot write {}", path.display()))?;
+            }
             if out.trace_truncated {
                 eprintln!(
                     "warning: {} holds only the first {} events (--trace-limit)",

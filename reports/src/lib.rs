@@ -3,89 +3,20 @@
 //! folder that asyncsim made or that the user let it use. Plots and report
 //! pages will join them here.
 
+mod folder;
+mod trace_file;
+
+pub use folder::{
+    check_writable, out_path, prepare_dir, temp_path, tidy_dir, write_atomic, OutputError, Tidied, MANIFEST, MARKER,
+    TEMP_PREFIX,
+};
+pub use trace_file::TraceFile;
+
 use sim_core::metrics::Sample;
 use sim_core::summary::Summary;
 use sim_core::trace::{TraceEvent, TraceWhat, Wire};
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::fs;
-use std::io::Write as _;
-use std::path::{Component, Path, PathBuf};
-
-/// The file that marks a folder as asyncsim's own output.
-pub const MARKER: &str = ".asyncsim-output";
-
-/// Why output could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum OutputError {
-    /// The folder holds files asyncsim did not write.
-    #[error("refusing to write into {0}: it holds files asyncsim did not write (pass --force to write there anyway, or choose another --out)")]
-    Foreign(PathBuf),
-    /// A file name that would land outside the output folder.
-    #[error("refusing to write {name:?}: the file would not be directly inside the output folder {dir}")]
-    Outside {
-        /// The output folder.
-        dir: PathBuf,
-        /// The file name asked for.
-        name: String,
-    },
-    /// The file system said no.
-    #[error("cannot write {path}")]
-    Io {
-        /// What we tried to write.
-        path: PathBuf,
-        /// Why it failed.
-        source: std::io::Error,
-    },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
-    move |source| OutputError::Io { path: path.to_path_buf(), source }
-}
-
-/// Makes `dir` ready for output: creates it (and marks it as ours) if it does
-/// not exist; accepts it if it is empty or already ours, or if `force`.
-pub fn prepare_dir(dir: &Path, force: bool) -> Result<(), OutputError> {
-    if dir.exists() {
-        let ours = dir.join(MARKER).exists();
-        let empty = fs::read_dir(dir).map_err(io(dir))?.next().is_none();
-        if !ours && !empty && !force {
-            return Err(OutputError::Foreign(dir.to_path_buf()));
-        }
-    } else {
-        fs::create_dir_all(dir).map_err(io(dir))?;
-    }
-    let marker = dir.join(MARKER);
-    if !marker.exists() {
-        write_atomic(&marker, b"This folder holds asyncsim output; asyncsim may overwrite its files.\n")?;
-    }
-    Ok(())
-}
-
-/// The path of the file `name` in the output folder `dir`, checked to stay
-/// there: `name` must be one plain file name (no separator, no `..`, not
-/// absolute), so the result is a direct child of `dir`.
-pub fn out_path(dir: &Path, name: &str) -> Result<PathBuf, OutputError> {
-    let outside = || OutputError::Outside { dir: dir.to_path_buf(), name: name.to_string() };
-    let mut parts = Path::new(name).components();
-    match (parts.next(), parts.next()) {
-        (Some(Component::Normal(part)), None) if part == name && !name.contains(['/', '\\']) => {}
-        _ => return Err(outside()),
-    }
-    let path = dir.join(name);
-    if path.parent() != Some(dir) {
-        return Err(outside());
-    }
-    Ok(path)
-}
-
-/// Checks, before any work, that files can be written into `dir` (which
-/// [`prepare_dir`] made ready): creates and removes a temporary file there.
-pub fn check_writable(dir: &Path) -> Result<(), OutputError> {
-    let probe = out_path(dir, &format!(".asyncsim-write-test-{}", std::process::id()))?;
-    fs::File::create(&probe).and_then(|f| f.sync_all()).map_err(io(dir))?;
-    fs::remove_file(&probe).map_err(io(dir))
-}
 
 /// One text field of a CSV row, per RFC 4180: quoted (inner quotes
 /// doubled) when it holds a comma, a quote, a CR or a LF. A field that
@@ -99,23 +30,6 @@ pub fn csv_text(field: &str) -> Cow<'_, str> {
     }
     let tick = if formula { "'" } else { "" };
     Cow::Owned(format!("\"{tick}{}\"", field.replace('"', "\"\"")))
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder and a
-/// rename, so a reader never sees a half-written file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(io(path))
 }
 
 /// The text of `summary.json`.
@@ -146,59 +60,54 @@ pub fn timeseries_csv(series: &[(&str, &[Sample])]) -> String {
     out
 }
 
-/// The text of a trace file: one CSV row per event, node names resolved.
+/// The header row of a trace file.
+pub const TRACE_HEADER: &str = "time_ns,event,from,to,message,msg_id,detail\n";
+
+/// The text of a trace file: [`TRACE_HEADER`], then one CSV row per event
+/// ([`trace_row`]), node names resolved. [`TraceFile`] streams the same
+/// text to disk.
 pub fn trace_csv(names: &[String], events: &[TraceEvent]) -> String {
-    let name = |i: u32| csv_text(names.get(i as usize).map(String::as_str).unwrap_or("?"));
-    let mut out = String::from("time_ns,event,from,to,message,msg_id,detail\n");
+    let mut out = String::from(TRACE_HEADER);
     for e in events {
-        let wire = |out: &mut String, ev: &str, w: &Wire, detail: &str| {
-            let id = w.id.map(|i| i.to_string()).unwrap_or_default();
-            let (msg, detail) = (csv_text(w.msg), csv_text(detail));
-            let _ = writeln!(out, "{},{ev},{},{},{msg},{id},{detail}", e.time, name(w.from), name(w.to));
-        };
-        match &e.what {
-            TraceWhat::Send(w, delay) => wire(&mut out, "send", w, &format!("delay_ns={delay}")),
-            TraceWhat::Duplicate(w) => wire(&mut out, "duplicate", w, ""),
-            TraceWhat::Arrive(w) => wire(&mut out, "arrive", w, ""),
-            TraceWhat::Drop(w, why) => wire(&mut out, "drop", w, why.name()),
-            TraceWhat::Timer(node, timer) => {
-                // A timer's name may hold commas (`Fetch { partition: 0, replica: 1 }`): quoted then.
-                let _ = writeln!(out, "{},timer,{},,,,{}", e.time, name(*node), csv_text(timer));
-            }
-            TraceWhat::Fault(label, event) => {
-                let _ = writeln!(out, "{},fault-{},,,,,{}", e.time, event.name(), csv_text(label));
-            }
-            TraceWhat::Crash(node, restarts) => {
-                let ev = if *restarts { "restart" } else { "crash" };
-                let _ = writeln!(out, "{},{ev},{},,,,", e.time, name(*node));
-            }
-            TraceWhat::Phase(p) => {
-                let _ = writeln!(out, "{},phase,,,,,{}", e.time, csv_text(p));
-            }
-        }
+        trace_row(&mut out, names, e);
     }
     out
+}
+
+/// Appends the CSV row of the trace event `e` to `out`, node ids resolved
+/// to `names`.
+pub fn trace_row(out: &mut String, names: &[String], e: &TraceEvent) {
+    let name = |i: u32| csv_text(names.get(i as usize).map(String::as_str).unwrap_or("?"));
+    let wire = |out: &mut String, ev: &str, w: &Wire, detail: &str| {
+        let id = w.id.map(|i| i.to_string()).unwrap_or_default();
+        let (msg, detail) = (csv_text(w.msg), csv_text(detail));
+        let _ = writeln!(out, "{},{ev},{},{},{msg},{id},{detail}", e.time, name(w.from), name(w.to));
+    };
+    match &e.what {
+        TraceWhat::Send(w, delay) => wire(out, "send", w, &format!("delay_ns={delay}")),
+        TraceWhat::Duplicate(w) => wire(out, "duplicate", w, ""),
+        TraceWhat::Arrive(w) => wire(out, "arrive", w, ""),
+        TraceWhat::Drop(w, why) => wire(out, "drop", w, why.name()),
+        TraceWhat::Timer(node, timer) => {
+            // A timer's name may hold commas (`Fetch { partition: 0, replica: 1 }`): quoted then.
+            let _ = writeln!(out, "{},timer,{},,,,{}", e.time, name(*node), csv_text(timer));
+        }
+        TraceWhat::Fault(label, event) => {
+            let _ = writeln!(out, "{},fault-{},,,,,{}", e.time, event.name(), csv_text(label));
+        }
+        TraceWhat::Crash(node, restarts) => {
+            let ev = if *restarts { "restart" } else { "crash" };
+            let _ = writeln!(out, "{},{ev},{},,,,", e.time, name(*node));
+        }
+        TraceWhat::Phase(p) => {
+            let _ = writeln!(out, "{},phase,,,,,{}", e.time, csv_text(p));
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_folder_with_foreign_files_is_not_used_without_force() {
-        let dir = std::env::temp_dir().join(format!("asyncsim-reports-test-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join("thesis.tex"), "precious").unwrap();
-        assert!(matches!(prepare_dir(&dir, false), Err(OutputError::Foreign(_))));
-        assert!(prepare_dir(&dir, true).is_ok());
-        // Once marked, it is ours, and the user's file is untouched.
-        assert!(prepare_dir(&dir, false).is_ok());
-        assert_eq!(fs::read_to_string(dir.join("thesis.tex")).unwrap(), "precious");
-        write_atomic(&dir.join("summary.json"), b"{}").unwrap();
-        assert_eq!(fs::read_to_string(dir.join("summary.json")).unwrap(), "{}");
-        let _ = fs::remove_dir_all(&dir);
-    }
 
     #[test]
     fn csv_text_quotes_separators_and_doubles_quotes() {
@@ -236,14 +145,5 @@ mod tests {
         let rows: Vec<&str> = csv.lines().collect();
         assert_eq!(rows[1], "\"a,\"\"b\"\"\",0.5,-1.5,2,0,3,4", "a negative number stays a number");
         assert_eq!(rows[2], "\"'=x\",0.5,-1.5,2,0,3,4");
-    }
-
-    #[test]
-    fn out_path_keeps_files_inside_the_folder() {
-        let dir = Path::new("/tmp/out");
-        assert_eq!(out_path(dir, "trace-a.csv").unwrap(), dir.join("trace-a.csv"));
-        for bad in ["", ".", "..", "../x", "a/b", "logs/../../../ESCAPED", "/etc/passwd", "a\\b", "x/"] {
-            assert!(matches!(out_path(dir, bad), Err(OutputError::Outside { .. })), "{bad:?}");
-        }
     }
 }

@@ -145,8 +145,11 @@ pub struct RunOutput {
     pub fault_log: Vec<(Time, String, FaultEvent)>,
     /// The time series.
     pub samples: Vec<crate::metrics::Sample>,
-    /// The trace, if one was asked for.
+    /// The trace, if one was asked for and kept in memory.
     pub trace: Vec<TraceEvent>,
+    /// The sink the trace streamed to, if one was given
+    /// ([`Engine::stream_trace`]), for the caller to finish.
+    pub trace_sink: Option<Box<dyn crate::trace::TraceSink>>,
     /// True when the trace hit its limit.
     pub trace_truncated: bool,
     /// Node names, by id.
@@ -383,11 +386,13 @@ impl Engine {
     }
 
     /// Bytes the run's growing state holds, in allocated capacity: the
-    /// event queue, the ledger, the network, and what each component says
-    /// it holds.
+    /// event queue, the ledger, the network, the trace (its events, or a
+    /// streaming sink's buffer), and what each component says it holds.
     pub fn memory_bytes(&self) -> u64 {
         let nodes: usize = self.nodes.iter().map(|n| n.memory_bytes()).sum();
-        (self.core.queue.memory_bytes() + self.core.ledger.memory_bytes() + self.core.net.memory_bytes() + nodes) as u64
+        let core = &self.core;
+        let engine = core.queue.memory_bytes() + core.ledger.memory_bytes() + core.net.memory_bytes();
+        (engine + core.trace.memory_bytes() + nodes) as u64
     }
 
     /// Handles one event popped at `time`.
@@ -617,6 +622,18 @@ impl Engine {
         self.core.trace.record(self.now, || TraceWhat::Phase("end"));
     }
 
+    /// Node names, by id.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Streams the trace (if [`RunLimits::trace_limit`] asks for one) to
+    /// `sink` as it is recorded, instead of keeping it in memory; the sink
+    /// comes back in [`RunOutput::trace_sink`].
+    pub fn stream_trace(&mut self, sink: Box<dyn crate::trace::TraceSink>) {
+        self.core.trace.stream_to(sink);
+    }
+
     /// Runs to the end and settles the accounts.
     pub fn run(mut self) -> RunOutput {
         while self.step() {}
@@ -657,6 +674,8 @@ impl Engine {
         let (mut held, mut held_in) = self.still_held();
         let verdict = self.core.ledger.finish(&mut held, &mut held_in);
         let truncated = self.core.trace.truncated();
+        let digest = self.core.trace.digest.hex();
+        let (trace, trace_sink) = std::mem::take(&mut self.core.trace).into_parts();
         RunOutput {
             stopped: self.stopped,
             counts: verdict.counts,
@@ -675,10 +694,11 @@ impl Engine {
             last_event: self.last_work,
             drain_complete: !self.drain_cut && self.stopped.is_none(),
             events: self.events,
-            digest: self.core.trace.digest.hex(),
+            digest,
             fault_log: self.fault_log,
             samples: std::mem::take(&mut self.core.metrics.samples),
-            trace: std::mem::take(&mut self.core.trace).into_events(),
+            trace,
+            trace_sink,
             trace_truncated: truncated,
             names: self.names,
         }
