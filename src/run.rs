@@ -5,7 +5,7 @@ use crate::table;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use sim_core::engine::RunOutput;
-use sim_core::scenario::{run_config, Config, Scenario, Variant};
+use sim_core::scenario::{Config, Scenario, Variant};
 use sim_core::summary::{Summary, VariantSummary};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -152,12 +152,15 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<Ran> {
     let files = OutFiles::prepare(args, chosen.iter().map(|(v, _)| v.name.as_str()))?;
 
     let trace_limit = if args.trace { args.trace_limit.max(1) } else { 0 };
-    let work =
-        || -> Vec<RunOutput> { chosen.par_iter().map(|(_, config)| run_config(config, seed, trace_limit)).collect() };
+    let watch = crate::progress::Watch::start(&scenario.config.name, chosen.iter().map(|(_, c)| c));
+    let work = || -> Vec<RunOutput> {
+        chosen.par_iter().enumerate().map(|(i, (_, config))| watch.run(i, config, seed, trace_limit)).collect()
+    };
     let outputs = match args.threads {
         Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build()?.install(work),
         None => work(),
     };
+    watch.finish();
     let mut runs = Vec::with_capacity(outputs.len());
     for ((variant, config), out) in chosen.iter().zip(outputs) {
         let summary = VariantSummary::new(&variant.description, &out, &config.expect);
