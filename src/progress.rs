@@ -161,8 +161,9 @@ struct Status {
     /// Runs done, and runs in all.
     done: usize,
     runs: usize,
-    /// The least advanced of the runs under way, for the simulated time.
-    behind: Option<Snapshot>,
+    /// The least advanced of the runs under way (with its planned message
+    /// count), for the simulated time.
+    behind: Option<(Snapshot, Option<u64>)>,
 }
 
 impl Status {
@@ -177,32 +178,33 @@ impl Status {
             events: snaps.iter().map(|(s, _)| s.events).sum(),
             done: snaps.iter().filter(|(s, _)| s.phase == Some(Phase::Done)).count(),
             runs: snaps.len(),
-            behind: behind.map(|(s, _)| *s),
+            behind: behind.copied(),
         }
     }
 
-    /// The bar's message: simulated time, events per second, time left.
+    /// The bar's message: time left, simulated time, events per second.
     fn line(&self, per_s: Option<f64>, elapsed: Duration) -> String {
+        // What matters most comes first: a narrow terminal cuts the end.
         let head = match self.fraction {
             Some(f) => format!("{} {:>3.0}%", gauge(f, 24), f * 100.0),
             None => format!("{} ?", gauge(0.0, 24)),
         };
-        let mut parts = Vec::new();
-        if let Some(s) = self.behind {
+        let mut parts = vec![match self.fraction.and_then(|f| eta(f, elapsed)) {
+            Some(left) => format!("ETA {}", wall_time(left)),
+            None => "ETA ?".to_string(),
+        }];
+        if let Some((s, planned)) = self.behind {
             let at = sim_time(s.now);
-            parts.push(match (s.phase, s.run_ns) {
-                (Some(Phase::Drain), _) => format!("sim {at}, draining (at most {})", sim_time(s.drain_ns)),
-                (_, Some(end)) => format!("sim {at} of {}", sim_time(end)),
+            parts.push(match (s.phase, s.run_ns, planned) {
+                (Some(Phase::Drain), _, _) => format!("sim {at}, draining (at most {})", sim_time(s.drain_ns)),
+                (_, Some(end), _) => format!("sim {at} of {}", sim_time(end)),
+                (_, None, Some(m)) => format!("sim {at}, {} of {} msgs", si(s.produced as f64), si(m as f64)),
                 _ => format!("sim {at}"),
             });
         }
         if let Some(r) = per_s {
             parts.push(format!("{} events/s", si(r)));
         }
-        parts.push(match self.fraction.and_then(|f| eta(f, elapsed)) {
-            Some(left) => format!("ETA {}", wall_time(left)),
-            None => "ETA ?".to_string(),
-        });
         if self.runs > 1 {
             parts.push(format!("{}/{} runs done", self.done, self.runs));
         }
