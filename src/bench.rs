@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use sim_core::producer::ProducerSpec;
-use sim_core::scenario::{run_config, Scenario};
+use sim_core::scenario::Scenario;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -50,14 +50,17 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode> {
     outln!("variant               events    processed     wall s    events/s      msgs/s");
     for (variant, config) in scenario.configs()? {
         let mut best: Option<(f64, u64, u64)> = None;
-        for _ in 0..args.repeat.max(1) {
+        let repeat = args.repeat.max(1) as usize;
+        let watch = crate::progress::Watch::start(&format!("bench {}", variant.name), vec![&config; repeat]);
+        for i in 0..repeat {
             let start = Instant::now();
-            let out = run_config(&config, seed, 0).completed()?;
+            let out = watch.run(i, &config, seed, 0).completed()?;
             let wall = start.elapsed().as_secs_f64();
             if best.is_none_or(|b| wall < b.0) {
                 best = Some((wall, out.events, out.counts.processed));
             }
         }
+        watch.finish();
         let (wall, events, processed) = best.expect("at least one repetition");
         outln!(
             "{:<16} {:>11} {:>12} {:>10.3} {:>11.0} {:>11.0}",

@@ -6,7 +6,7 @@
 use anyhow::Result;
 use rayon::prelude::*;
 use sim_core::engine::RunOutput;
-use sim_core::scenario::{run_config, Scenario};
+use sim_core::scenario::Scenario;
 use sim_core::summary::VariantSummary;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,12 +58,19 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     let configs = scenario.configs()?;
     let limit = args.trace_limit.max(1);
     // First pass: one thread, file order. Second: all threads, reverse order.
-    let first: Vec<_> = configs.iter().map(|(_, c)| run_config(c, seed, limit)).collect();
+    let n = configs.len();
+    let watch = crate::progress::Watch::start(&format!("check {}", scenario.config.name), {
+        let each = configs.iter().map(|(_, c)| c);
+        each.clone().chain(each)
+    });
+    let first: Vec<_> = configs.iter().enumerate().map(|(i, (_, c))| watch.run(i, c, seed, limit)).collect();
     let second: Vec<_> = {
-        let mut out: Vec<_> = configs.par_iter().rev().map(|(_, c)| run_config(c, seed, limit)).collect();
+        let mut out: Vec<_> =
+            configs.par_iter().enumerate().rev().map(|(i, (_, c))| watch.run(n + i, c, seed, limit)).collect();
         out.reverse();
         out
     };
+    watch.finish();
     let mut same = true;
     for (((variant, _), a), b) in configs.iter().zip(first).zip(second) {
         match first_divergence(&a, &b) {
@@ -80,6 +87,7 @@ pub fn check(args: &CheckArgs) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sim_core::scenario::run_config;
 
     fn run(seed: u64) -> RunOutput {
         let path = format!("{}/scenarios/network-faults.toml", env!("CARGO_MANIFEST_DIR"));

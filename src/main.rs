@@ -24,6 +24,7 @@ macro_rules! outln {
 mod bench;
 mod check;
 mod input;
+mod progress;
 mod run;
 mod table;
 
@@ -40,6 +41,11 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Show no progress bar. Without it, work that lasts more than about a
+    /// second shows one on stderr (simulated time, events per second, time
+    /// left), and only when stderr is a terminal.
+    #[arg(long, global = true)]
+    no_progress: bool,
 }
 
 #[derive(Subcommand)]
@@ -70,6 +76,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.no_progress {
+        progress::disable();
+    }
     let result = match cli.command {
         None => run::run_bundled(),
         Some(Command::Run(args)) => run::run(&args),

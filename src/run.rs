@@ -114,14 +114,21 @@ impl OutFiles {
 
 /// Runs one variant; with `trace`, streams its trace to that file (renamed
 /// into place by [`sim_core::trace::TraceSink::finish`] once all is well).
-fn run_variant(config: &Config, seed: u64, trace_limit: usize, trace: Option<&PathBuf>) -> Result<RunOutput> {
+fn run_variant(
+    watch: &crate::progress::Watch,
+    i: usize,
+    config: &Config,
+    seed: u64,
+    trace_limit: usize,
+    trace: Option<&PathBuf>,
+) -> Result<RunOutput> {
     let mut engine = build_engine(config, seed, trace_limit);
     if let Some(path) = trace {
         let file = reports::TraceFile::create(path, engine.names().to_vec())
             .with_context(|| format!("cannot write {}", path.display()))?;
         engine.stream_trace(Box::new(file));
     }
-    Ok(engine.run())
+    Ok(watch.run_engine(i, engine))
 }
 
 /// Tells, on stderr, which variants a bound stopped, when, and how to
@@ -173,17 +180,19 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<Ran> {
     let files = OutFiles::prepare(args, chosen.iter().map(|(v, _)| v.name.as_str()))?;
 
     let trace_limit = if args.trace { args.trace_limit.max(1) } else { 0 };
+    let watch = crate::progress::Watch::start(&scenario.config.name, chosen.iter().map(|(_, c)| c));
     let work = || -> Result<Vec<RunOutput>> {
         chosen
             .par_iter()
             .enumerate()
-            .map(|(i, (_, config))| run_variant(config, seed, trace_limit, files.traces.get(i)))
+            .map(|(i, (_, config))| run_variant(&watch, i, config, seed, trace_limit, files.traces.get(i)))
             .collect()
     };
     let outputs = match args.threads {
         Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build()?.install(work),
         None => work(),
     }?;
+    watch.finish();
     let mut runs = Vec::with_capacity(outputs.len());
     for ((variant, config), out) in chosen.iter().zip(outputs) {
         let summary = VariantSummary::new(&variant.description, &out, &config.expect);

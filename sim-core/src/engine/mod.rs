@@ -30,6 +30,7 @@ mod context;
 mod core;
 mod effect;
 mod harness;
+mod progress;
 mod queue;
 
 use self::core::Core;
@@ -37,6 +38,7 @@ use context::Sink;
 pub use context::{boxed, Component, Ctx, DynComponent, NoTimer, Parts, Timer};
 pub use effect::{Effect, Fact, Metric};
 pub use harness::{Emitted, Harness};
+pub use progress::{Progress, Snapshot, RUN_SHARE};
 use queue::Ev;
 
 /// Which phase the run is in.
@@ -203,6 +205,8 @@ pub struct Engine {
     check_at: u64,
     stopped: Option<Stopped>,
     started: bool,
+    /// Where the run publishes its progress, if someone watches it.
+    progress: Option<std::sync::Arc<Progress>>,
 }
 
 impl Engine {
@@ -242,6 +246,7 @@ impl Engine {
             check_at,
             stopped: None,
             started: false,
+            progress: None,
         }
     }
 
@@ -252,6 +257,21 @@ impl Engine {
         assert!(!self.started, "domains are declared before the run starts");
         self.core.ledger = Ledger::new(names);
         self.core.domain_of = domain_of;
+    }
+
+    /// Publishes this run's progress into `progress`, at every periodic
+    /// bound check and when the run ends (see [`Progress`]); the run itself
+    /// is unchanged.
+    pub fn watch(&mut self, progress: std::sync::Arc<Progress>) {
+        progress.plan(self.limits.run_ns, self.limits.drain_ns);
+        self.progress = Some(progress);
+    }
+
+    /// Tells the watcher, if any, where the run is.
+    fn publish(&self) {
+        if let Some(p) = &self.progress {
+            p.publish(self.now, self.events, self.core.ledger.produced(), self.core.phase, self.run_end);
+        }
     }
 
     /// The current simulated time.
@@ -369,9 +389,11 @@ impl Engine {
     }
 
     /// Checks the bounds at the `check_at`-th event: stops the run (and
-    /// returns true) when one is reached, else sets the next check.
+    /// returns true) when one is reached, else sets the next check. Also
+    /// publishes the run's progress, if it is watched.
     #[cold]
     fn over_limit(&mut self) -> bool {
+        self.publish();
         let reason = if self.events >= self.limits.max_events {
             "max_events"
         } else if self.memory_bytes() > self.limits.max_memory_bytes {
@@ -620,6 +642,7 @@ impl Engine {
         }
         self.core.phase = Phase::Done;
         self.core.trace.record(self.now, || TraceWhat::Phase("end"));
+        self.publish();
     }
 
     /// Node names, by id.
