@@ -404,6 +404,13 @@ fn check_balance(out: &RunOutput, why: &str) -> Result<(), TestCaseError> {
     prop_assert_eq!((processed, lost, in_flight, failed), (c.processed, c.lost, c.in_flight, c.send_failed), "{}", why);
     prop_assert_eq!(duplicated, c.duplicated, "{}", why);
     prop_assert!(c.acked <= c.produced, "{}", why);
+    // Every loss and every duplicate has a cause, and the causes add up.
+    if let Err(e) = common::causes_add_up(out) {
+        prop_assert!(false, "the causes do not add up: {}\n{}", e, why);
+    }
+    if let Err(e) = common::nothing_unexplained(out) {
+        prop_assert!(false, "{}\n{}", e, why);
+    }
     Ok(())
 }
 

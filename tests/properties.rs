@@ -523,6 +523,13 @@ fn check_balance(text: &str, out: &RunOutput) -> Result<(), TestCaseError> {
     prop_assert!(c.delivered <= c.produced, "delivered > produced: {:?}\n{}", c, text);
     prop_assert!(c.acked <= c.produced, "acked > produced: {:?}\n{}", c, text);
     prop_assert!(c.reordered <= c.processed, "reordered > processed: {:?}\n{}", c, text);
+    // Every loss and every duplicate has a cause, and the causes add up.
+    if let Err(e) = common::causes_add_up(out) {
+        prop_assert!(false, "the causes do not add up: {}\n{}", e, text);
+    }
+    if let Err(e) = common::nothing_unexplained(out) {
+        prop_assert!(false, "{}\n{}", e, text);
+    }
     Ok(())
 }
 

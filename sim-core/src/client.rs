@@ -127,6 +127,9 @@ impl Client {
     fn send(&mut self, ctx: &mut Ctx<ClientTimer>, id: MsgId) {
         let target = self.target;
         self.outstanding.send(ctx, id, |ctx, r, attempt| {
+            if attempt > 1 {
+                ctx.resent(id, crate::ledger::DupCause::ProducerRetry);
+            }
             ctx.send(target, publish(Record { id, key: r.key }, false, attempt));
         });
     }
@@ -140,6 +143,8 @@ impl Client {
         match self.outstanding.failed(ctx, id, false) {
             Some(Failed::GaveUp { .. }) => {
                 ctx.metric_add("requests_given_up", 1.0);
+                // A response that comes now is ignored: the request is lost.
+                ctx.discarded(id, crate::ledger::LossCause::GaveUp);
                 self.abandoned.insert(id);
             }
             Some(Failed::SendNow) => self.send(ctx, id),

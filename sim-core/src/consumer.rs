@@ -65,6 +65,7 @@
 
 use crate::dist::Sampler;
 use crate::engine::{Component, Ctx, Timer};
+use crate::ledger::{DupCause, LossCause};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::protocol::{publish, QueueMsg};
 use crate::reliable::{Failed, RetryPolicy, UntilAcked};
@@ -277,6 +278,9 @@ impl Consumer {
             ctx.error(if poison { "permanent-failure" } else { "transient-failure" });
             if acks {
                 ctx.send(self.source, QueueMsg::Nack { tag: job.tag, requeue: !poison });
+            } else {
+                // Auto-acked: the broker has forgotten it.
+                ctx.discarded(id, LossCause::ProcessingFailed);
             }
             return None;
         }
@@ -353,7 +357,12 @@ impl Consumer {
         let Some(f) = &self.fwd else { return };
         if f.want_ack {
             let to = f.to;
-            self.forwards.send(ctx, fid, |ctx, fw, attempt| ctx.send(to, publish(fw.rec, true, attempt)));
+            self.forwards.send(ctx, fid, |ctx, fw, attempt| {
+                if attempt > 1 {
+                    ctx.resent(fw.rec.id, DupCause::ProducerRetry);
+                }
+                ctx.send(to, publish(fw.rec, true, attempt))
+            });
         } else if let Some(rec) = self.forwards.get(fid).map(|fw| fw.rec) {
             // Fire-and-forget: done as it leaves.
             ctx.send(f.to, publish(rec, false, 1));
@@ -368,6 +377,7 @@ impl Consumer {
         match self.forwards.failed(ctx, fid, durable) {
             Some(Failed::GaveUp { payload, .. }) => {
                 ctx.error("forward-failed");
+                ctx.discarded(payload.rec.id, LossCause::GaveUp);
                 self.unindex(fid, &payload);
                 if let Some((slot, tag)) = payload.input {
                     // Handed back: the broker delivers the input again, and the

@@ -239,3 +239,27 @@ fn a_cancellation_of_the_current_session_drops_the_buffer_and_subscribes_afresh(
     let e = h.timer(&mut c, Slot(0));
     assert_eq!((e.applied(), started(&e)), (vec![0], vec![]));
 }
+
+#[test]
+fn a_failure_after_an_auto_ack_names_the_loss_and_a_failure_before_an_ack_does_not() {
+    use crate::ledger::LossCause;
+    let (mut h, mut c) = consumer("ack = \"before\"\nfailure_probability = 1.0", None);
+    assert_eq!(process(&mut h, &mut c, 0, 4).discarded(), vec![(0, LossCause::ProcessingFailed)]);
+    // Nacked: the broker still has it, so it is at no risk here.
+    let (mut h, mut c) = consumer("failure_probability = 1.0", None);
+    assert!(process(&mut h, &mut c, 0, 4).discarded().is_empty());
+}
+
+#[test]
+fn a_forward_sent_again_is_a_retry_and_one_given_up_is_named() {
+    use crate::ledger::{DupCause, LossCause};
+    let table = "forward_to = \"f\"\nforward_acks = \"broker\"\nforward_ack_timeout_ms = 100\nforward_retries = 1";
+    let (mut h, mut c) = consumer(table, None);
+    let e = process(&mut h, &mut c, 8, 0);
+    assert!(e.resent().is_empty(), "the first attempt is no copy");
+    h.now = 110 * MS;
+    let e = h.timer(&mut c, ForwardAck);
+    assert_eq!((forwarded(&e), e.resent()), (vec![(8, true, 2)], vec![(8, DupCause::ProducerRetry)]));
+    h.now = 210 * MS;
+    assert_eq!(h.timer(&mut c, ForwardAck).discarded(), vec![(8, LossCause::GaveUp)]);
+}

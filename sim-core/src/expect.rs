@@ -144,6 +144,11 @@ fn check_one(e: &str, keys: &Keys, scope: &Scope) -> Result<(), String> {
         return Ok(());
     }
     match x.path.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [by @ ("lost_by_cause" | "duplicated_by_cause"), cause] => check_cause(e, by, cause),
+        ["domains", name, by @ ("lost_by_cause" | "duplicated_by_cause"), cause] => {
+            check_name(e, name, "effect domain", scope.domains.as_deref())?;
+            check_cause(e, by, cause)
+        }
         ["metrics", name] => check_name(e, name, "metric", scope.metrics.as_deref()),
         ["errors_by_kind", kind] => check_name(e, kind, "error kind", scope.errors.as_deref()),
         ["domains", name, rest @ ..] if !rest.is_empty() => {
@@ -160,6 +165,33 @@ fn check_one(e: &str, keys: &Keys, scope: &Scope) -> Result<(), String> {
             did_you_mean(&p, &keys.known),
             keys.known.join(", ")
         )),
+    }
+}
+
+/// Accepts `cause` if it names a cause of `by` (`lost_by_cause` or
+/// `duplicated_by_cause`).
+fn check_cause(e: &str, by: &str, cause: &str) -> Result<(), String> {
+    use crate::ledger::{DupCause, LossCause};
+    let names: Vec<String> = if by == "lost_by_cause" {
+        LossCause::ALL.iter().map(|c| c.name().to_string()).collect()
+    } else {
+        DupCause::ALL.iter().map(|c| c.name().to_string()).collect()
+    };
+    if names.iter().any(|n| n == cause) {
+        return Ok(());
+    }
+    let hint = did_you_mean(cause, &names);
+    Err(format!("`{e}`: `{by}` has no cause `{cause}`{hint} (causes: {})", names.join(", ")))
+}
+
+/// True for a path whose value is 0 when the summary does not list it: a
+/// metric, an error kind or a cause never reported.
+fn zero_when_absent(path: &[String]) -> bool {
+    let by = |p: Option<&String>| p.is_some_and(|p| p == "lost_by_cause" || p == "duplicated_by_cause");
+    match path.first().map(String::as_str) {
+        Some("errors_by_kind" | "metrics") => true,
+        Some("domains") => path.len() == 4 && by(path.get(2)),
+        _ => path.len() == 2 && by(path.first()),
     }
 }
 
@@ -228,7 +260,7 @@ pub fn evaluate(text: &str, summary: &Value) -> Outcome {
     };
     let actual = match lookup(summary, &x.path) {
         Some(v) => v,
-        None if x.path.first().is_some_and(|p| p == "errors_by_kind" || p == "metrics") => 0.0,
+        None if zero_when_absent(&x.path) => 0.0,
         None => return Outcome { expect: text.to_string(), held: false, actual: f64::NAN },
     };
     let held = match x.op {
@@ -352,5 +384,22 @@ mod tests {
         assert!(err.contains("(domains: `email`, `ledger`)"), "{err}");
         assert!(check("domains.email.lots == 0").contains("did you mean `lost`?"));
         assert!(check("lots == 0").contains("did you mean `lost`?"));
+    }
+
+    #[test]
+    fn a_cause_may_be_expected_by_name_and_reads_0_when_it_did_not_occur() {
+        let keys = Keys::default();
+        let scope = Scope { domains: Some(vec!["g".to_string()]), ..Scope::default() };
+        let check = |e: &str| check_all_in(&[e.to_string()], &keys, &scope);
+        assert!(check("lost_by_cause.commit_before_process > 0").is_ok());
+        assert!(check("domains.g.duplicated_by_cause.redelivered == 0").is_ok());
+        let (_, err) = check("lost_by_cause.comit_before_process > 0").unwrap_err();
+        assert!(err.contains("did you mean `commit_before_process`"), "{err}");
+        assert!(check("duplicated_by_cause.crash > 0").is_err(), "crash is a loss cause");
+        assert!(check("domains.h.lost_by_cause.crash > 0").is_err(), "no domain h");
+        let s = serde_json::json!({ "lost_by_cause": { "crash": 3 }, "domains": { "g": { "lost_by_cause": {} } } });
+        assert_eq!(evaluate("lost_by_cause.crash == 3", &s).actual, 3.0);
+        assert!(evaluate("lost_by_cause.ttl == 0", &s).held, "a cause that did not occur is 0");
+        assert!(evaluate("domains.g.lost_by_cause.ttl == 0", &s).held);
     }
 }

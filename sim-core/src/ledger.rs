@@ -19,6 +19,23 @@
 //! domain after the first), plus a record for each
 //! message whose effect is not yet applied. An applied message costs its
 //! flag byte only, so ten million processed messages cost about 10 MB.
+//!
+//! **Causes.** The verdict stays the ledger's; a cause only explains it.
+//! Each pending message keeps the last thing observed to put it at risk
+//! ([`LossCause`], a byte in its pending record; a cause that concerns one
+//! domain only, such as a subscription's queue deleted, is kept for that
+//! domain in a side table and takes precedence there), and each message
+//! keeps the last reason another copy of it came to exist ([`DupCause`],
+//! three spare bits of its flag byte, so duplicates cost no memory). The
+//! engine reports what the wire and crashes show (a dropped message's
+//! payload, a network copy, what a crashed node held and no longer holds);
+//! components report the rest with [`crate::engine::Fact::Discarded`] and
+//! [`crate::engine::Fact::Resent`]. At the end, each lost effect counts
+//! under its message's cause (`lost_by_cause`), and each extra application
+//! counted under the copy's cause when it happened (`duplicated_by_cause`):
+//! the sums equal `lost` and `duplicated` exactly, and what no fact explains
+//! is `unexplained` (a component that loses or repeats messages without
+//! saying why shows up there).
 
 use crate::message::MsgId;
 use crate::metrics::LatencyStats;
@@ -36,6 +53,153 @@ const STARTED: u8 = 4;
 const APPLIED: u8 = 1;
 const DELIVERED: u8 = 2;
 const FIRST_DOMAIN: u32 = 3;
+// The last reason another copy of the message exists (a [`DupCause`]), in
+// the three top bits of the message's own byte.
+const DUP_SHIFT: u32 = 5;
+const DUP_MASK: u8 = 0b1110_0000;
+
+/// Why a message was lost: the last thing observed to put it at risk
+/// before the end of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum LossCause {
+    /// Nothing recorded explains it.
+    Unexplained,
+    /// Dropped by the network's random loss (or a loss spike).
+    NetworkLoss,
+    /// Dropped because a network partition separated sender and receiver.
+    Partition,
+    /// Arrived at a node that was down.
+    CrashedReceiver,
+    /// Held in a node's volatile state when the node crashed (a non-durable
+    /// queue, a consumer's buffer or work in progress, a forward in memory).
+    Crash,
+    /// Its offset was committed before it was processed, and the consumer
+    /// crashed or lost the partition before processing it (at-most-once).
+    CommitBeforeProcess,
+    /// Truncated away when a replica that did not have it became leader in
+    /// an unclean election.
+    UncleanElection,
+    /// Truncated away when an in-sync replica that did not have it yet
+    /// became leader (a clean election; `acks = "1"` loses so).
+    LeaderFailover,
+    /// Sent to a partition with no live leader, and nobody answered.
+    NoLeader,
+    /// Refused by a full queue (`capacity`).
+    Shed,
+    /// Expired in its queue (`ttl_ms`).
+    Ttl,
+    /// Rejected by a consumer, or delivered `max_deliveries` times: moved to
+    /// the dead-letter broker, or discarded when there is none.
+    DeadLetter,
+    /// Deleted by a log's retention before the group read it.
+    Retention,
+    /// Published while a non-durable subscription had no consumer connected.
+    NoSubscriber,
+    /// Deleted with a non-durable subscription's queue when its last
+    /// consumer left.
+    SubscriptionDeleted,
+    /// Processing failed after an auto-ack (at-most-once): nothing to redeliver.
+    ProcessingFailed,
+    /// A forward (or a client's request) given up after its retries.
+    GaveUp,
+    /// Appended, after an election cut the log back, below an offset its
+    /// group had already committed or been sent: the group skipped it.
+    SkippedOffset,
+}
+
+impl LossCause {
+    /// Every cause, in order.
+    pub const ALL: [LossCause; 18] = [
+        LossCause::Unexplained,
+        LossCause::NetworkLoss,
+        LossCause::Partition,
+        LossCause::CrashedReceiver,
+        LossCause::Crash,
+        LossCause::CommitBeforeProcess,
+        LossCause::UncleanElection,
+        LossCause::LeaderFailover,
+        LossCause::NoLeader,
+        LossCause::Shed,
+        LossCause::Ttl,
+        LossCause::DeadLetter,
+        LossCause::Retention,
+        LossCause::NoSubscriber,
+        LossCause::SubscriptionDeleted,
+        LossCause::ProcessingFailed,
+        LossCause::GaveUp,
+        LossCause::SkippedOffset,
+    ];
+
+    /// The name `summary.json` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            LossCause::Unexplained => "unexplained",
+            LossCause::NetworkLoss => "network_loss",
+            LossCause::Partition => "partition",
+            LossCause::CrashedReceiver => "crashed_receiver",
+            LossCause::Crash => "crash",
+            LossCause::CommitBeforeProcess => "commit_before_process",
+            LossCause::UncleanElection => "unclean_election",
+            LossCause::LeaderFailover => "leader_failover",
+            LossCause::NoLeader => "no_leader",
+            LossCause::Shed => "shed",
+            LossCause::Ttl => "ttl",
+            LossCause::DeadLetter => "dead_letter",
+            LossCause::Retention => "retention",
+            LossCause::NoSubscriber => "no_subscriber",
+            LossCause::SubscriptionDeleted => "subscription_deleted",
+            LossCause::ProcessingFailed => "processing_failed",
+            LossCause::GaveUp => "gave_up",
+            LossCause::SkippedOffset => "skipped_offset",
+        }
+    }
+}
+
+/// Why an effect was applied again: the last reason another copy of the
+/// message came to exist before the extra application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum DupCause {
+    /// Nothing recorded explains it.
+    Unexplained,
+    /// The network delivered a message carrying it twice.
+    NetworkCopy,
+    /// Its sender (a producer, a forwarding consumer, an outbox relay, a
+    /// client) sent it again after an ack or a response did not come.
+    ProducerRetry,
+    /// A broker delivered it again: after a consumer's crash, timeout, nack
+    /// or rebalance, or its own crash (a queue's redelivered flag, a log's
+    /// records fetched again below what the group was already sent).
+    Redelivered,
+}
+
+impl DupCause {
+    /// Every cause, in order.
+    pub const ALL: [DupCause; 4] =
+        [DupCause::Unexplained, DupCause::NetworkCopy, DupCause::ProducerRetry, DupCause::Redelivered];
+
+    /// The name `summary.json` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            DupCause::Unexplained => "unexplained",
+            DupCause::NetworkCopy => "network_copy",
+            DupCause::ProducerRetry => "producer_retry",
+            DupCause::Redelivered => "redelivered",
+        }
+    }
+}
+
+// Three bits hold a duplicate's cause.
+const _: () = assert!(DupCause::ALL.len() <= 8);
+
+/// Counts by cause name, only the causes that occurred (a map whose values
+/// sum to the count it explains).
+pub type ByCause = BTreeMap<&'static str, u64>;
+
+fn by_cause<C: Copy>(counts: &[u64], all: &[C], name: fn(C) -> &'static str) -> ByCause {
+    all.iter().zip(counts).filter(|(_, &n)| n > 0).map(|(&c, &n)| (name(c), n)).collect()
+}
 
 /// The highest key the ledger tracks order for (keys are dense integers).
 pub const MAX_KEYS: u64 = 1 << 20;
@@ -54,6 +218,8 @@ struct Pending {
     key_seq: u64,
     /// Domains whose effect is not applied yet.
     remaining: DomainId,
+    /// The last thing seen to put it at risk (fits the record's padding).
+    cause: LossCause,
 }
 
 /// The ledger's final verdict on a run.
@@ -84,6 +250,10 @@ pub struct Counts {
     /// Not applied, nowhere, and never considered sent by its producer (the
     /// broker refused it, or its ack never came): the producer knows.
     pub send_failed: u64,
+    /// `lost` by cause (see [`LossCause`]): only causes that occurred.
+    pub lost_by_cause: ByCause,
+    /// `duplicated` by cause (see [`DupCause`]): only causes that occurred.
+    pub duplicated_by_cause: ByCause,
 }
 
 /// One effect domain's verdict.
@@ -105,6 +275,10 @@ pub struct DomainCounts {
     pub send_failed: u64,
     /// Production to first application in this domain.
     pub latency_ms: crate::metrics::LatencySummary,
+    /// `lost` in this domain by cause: only causes that occurred.
+    pub lost_by_cause: ByCause,
+    /// `duplicated` in this domain by cause: only causes that occurred.
+    pub duplicated_by_cause: ByCause,
 }
 
 /// One effect domain: where a message's effect must be applied once.
@@ -115,6 +289,8 @@ struct Domain {
     max_applied: Vec<u64>,
     counts: DomainCounts,
     latency: LatencyStats,
+    lost_by: [u64; LossCause::ALL.len()],
+    duplicated_by: [u64; DupCause::ALL.len()],
 }
 
 impl Domain {
@@ -125,6 +301,8 @@ impl Domain {
             max_applied: Vec::new(),
             counts: DomainCounts::default(),
             latency: LatencyStats::default(),
+            lost_by: [0; LossCause::ALL.len()],
+            duplicated_by: [0; DupCause::ALL.len()],
         }
     }
 }
@@ -143,6 +321,11 @@ pub struct Ledger {
     flags: Vec<u8>,
     domains: Vec<Domain>,
     pending: BTreeMap<MsgId, Pending>,
+    /// Causes that concern one domain only (they take precedence there over
+    /// the message's own), for pending messages.
+    domain_causes: BTreeMap<(MsgId, DomainId), LossCause>,
+    /// Scratch for the ids a message on the wire carries.
+    carried: Vec<MsgId>,
     /// Per producer (by node id), per key: an index into `sequences`.
     streams: Vec<Vec<Option<u32>>>,
     /// Per stream: messages produced so far.
@@ -176,6 +359,8 @@ impl Ledger {
             flags: Vec::new(),
             domains: domains.into_iter().map(Domain::new).collect(),
             pending: BTreeMap::new(),
+            domain_causes: BTreeMap::new(),
+            carried: Vec::new(),
             streams: Vec::new(),
             sequences: Vec::new(),
             produced: 0,
@@ -194,7 +379,7 @@ impl Ledger {
     /// its node, estimated at [`PENDING_ENTRY_BYTES`]).
     pub fn memory_bytes(&self) -> usize {
         let flags: usize = self.flags.capacity() + self.domains.iter().map(|d| d.flags.capacity()).sum::<usize>();
-        flags + self.pending.len() * PENDING_ENTRY_BYTES
+        flags + (self.pending.len() + self.domain_causes.len()) * PENDING_ENTRY_BYTES
     }
 
     fn advance(&mut self, now: Time) {
@@ -235,7 +420,8 @@ impl Ledger {
         self.sequences[stream] += 1;
         let key_seq = self.sequences[stream];
         let remaining = self.domains.len() as DomainId;
-        self.pending.insert(id, Pending { produced_at: now, stream, key_seq, remaining });
+        self.pending
+            .insert(id, Pending { produced_at: now, stream, key_seq, remaining, cause: LossCause::Unexplained });
         self.produced += 1;
         self.unapplied += u64::from(remaining);
         id
@@ -323,7 +509,10 @@ impl Ledger {
         }
         let Some((f, shift)) = self.domain_byte(domain, id) else { return };
         if *f & (APPLIED << shift) != 0 {
-            self.domains[domain as usize].counts.duplicated += 1;
+            let cause = (self.flags[id as usize] & DUP_MASK) >> DUP_SHIFT;
+            let d = &mut self.domains[domain as usize];
+            d.counts.duplicated += 1;
+            d.duplicated_by[cause as usize] += 1;
             return;
         }
         *f |= APPLIED << shift;
@@ -352,6 +541,62 @@ impl Ledger {
         self.unapplied = self.unapplied.checked_sub(1).expect("every unapplied effect was counted");
         self.last_applied = now;
         self.latency.record(latency);
+    }
+
+    /// Message `id` was put at risk by `cause` (in `domain` only, when
+    /// given): if it ends lost there, this explains it, unless something
+    /// later does. A crash does not replace `commit_before_process`: the
+    /// crash is how that risk turns into a loss.
+    pub fn at_risk(&mut self, id: MsgId, cause: LossCause, domain: Option<DomainId>) {
+        let Some(p) = self.pending.get_mut(&id) else { return };
+        match domain {
+            Some(d) => {
+                self.domain_causes.insert((id, d), cause);
+            }
+            None if cause == LossCause::Crash && p.cause == LossCause::CommitBeforeProcess => {}
+            None => p.cause = cause,
+        }
+    }
+
+    /// Every produced message that `fill` appends was put at risk by `cause`
+    /// (the payload of a message dropped on the wire, say).
+    pub fn all_at_risk(&mut self, fill: impl FnOnce(&mut Vec<MsgId>), cause: LossCause) {
+        let mut ids = std::mem::take(&mut self.carried);
+        fill(&mut ids);
+        for &id in &ids {
+            self.at_risk(id, cause, None);
+        }
+        ids.clear();
+        self.carried = ids;
+    }
+
+    /// Another copy of message `id` came to exist because of `cause`: an
+    /// application of it after the first, from now on, counts under it.
+    pub fn copied(&mut self, id: MsgId, cause: DupCause) {
+        if let Some(f) = self.flags.get_mut(id as usize) {
+            *f = (*f & !DUP_MASK) | ((cause as u8) << DUP_SHIFT);
+        }
+    }
+
+    /// Every produced message that `fill` appends was copied because of `cause`.
+    pub fn all_copied(&mut self, fill: impl FnOnce(&mut Vec<MsgId>), cause: DupCause) {
+        let mut ids = std::mem::take(&mut self.carried);
+        fill(&mut ids);
+        for &id in &ids {
+            self.copied(id, cause);
+        }
+        ids.clear();
+        self.carried = ids;
+    }
+
+    /// A node crashed: the messages it held before (`before`) and holds no
+    /// more (`after`, both sorted) were lost with its volatile state.
+    pub fn crashed(&mut self, before: &[MsgId], after: &[MsgId]) {
+        for &id in before {
+            if after.binary_search(&id).is_err() {
+                self.at_risk(id, LossCause::Crash, None);
+            }
+        }
     }
 
     /// Counts so far, summed over domains (lost, in flight and failed are
@@ -405,7 +650,7 @@ impl Ledger {
         held.dedup();
         held_in.sort_unstable();
         held_in.dedup();
-        for &id in self.pending.keys() {
+        for (&id, p) in &self.pending {
             let is_held = held.binary_search(&id).is_ok();
             let confirmed = self.flags[id as usize] & CONFIRMED != 0;
             for i in 0..self.domains.len() {
@@ -417,6 +662,8 @@ impl Ledger {
                     d.counts.in_flight += 1;
                 } else if confirmed {
                     d.counts.lost += 1;
+                    let cause = self.domain_causes.get(&(id, i as DomainId)).copied();
+                    d.lost_by[cause.unwrap_or(p.cause) as usize] += 1;
                 } else {
                     d.counts.send_failed += 1;
                 }
@@ -434,6 +681,14 @@ impl Ledger {
             assert_eq!(self.produced, dc.processed + dc.lost + dc.in_flight + dc.send_failed);
             let mut dc = dc.clone();
             dc.latency_ms = if multi { d.latency.summary() } else { self.latency.summary() };
+            dc.lost_by_cause = by_cause(&d.lost_by, &LossCause::ALL, LossCause::name);
+            dc.duplicated_by_cause = by_cause(&d.duplicated_by, &DupCause::ALL, DupCause::name);
+            for (&k, &n) in &dc.lost_by_cause {
+                *c.lost_by_cause.entry(k).or_default() += n;
+            }
+            for (&k, &n) in &dc.duplicated_by_cause {
+                *c.duplicated_by_cause.entry(k).or_default() += n;
+            }
             domains.insert(d.name.clone(), dc);
         }
         // Applied in some domains and not in others.
@@ -528,5 +783,66 @@ mod tests {
         assert_eq!(v.counts.produced, 3);
         assert_eq!(v.counts.processed + v.counts.lost, 6, "effects balance: produced x domains");
         assert_eq!(v.inconsistent, 1, "only b is applied in one domain and not the other");
+    }
+
+    #[test]
+    fn each_loss_is_explained_by_the_last_risk_and_each_duplicate_by_the_last_copy() {
+        let mut l = Ledger::default();
+        let a = l.produce(0, 0, 0, true);
+        let b = l.produce(0, 0, 0, true);
+        let c = l.produce(0, 0, 0, true);
+        let d = l.produce(0, 0, 0, true);
+        l.at_risk(a, LossCause::NetworkLoss, None);
+        l.at_risk(a, LossCause::Shed, None); // the last risk explains it
+        l.at_risk(b, LossCause::CommitBeforeProcess, None);
+        l.crashed(&[b, c], &[c]); // b lost with the crash, c kept (durable)
+        l.applied(1, 0, d);
+        l.applied(2, 0, d); // nothing explains this copy
+        l.copied(d, DupCause::NetworkCopy);
+        l.applied(3, 0, d);
+        l.copied(d, DupCause::Redelivered);
+        l.applied(4, 0, d);
+        let v = l.finish(&mut vec![], &mut vec![]);
+        let lost: Vec<_> = v.counts.lost_by_cause.into_iter().collect();
+        // A crash does not replace commit_before_process: it is how that risk became a loss.
+        assert_eq!(lost, [("commit_before_process", 1), ("shed", 1), ("unexplained", 1)], "c: {c}");
+        let dup: Vec<_> = v.counts.duplicated_by_cause.into_iter().collect();
+        assert_eq!(dup, [("network_copy", 1), ("redelivered", 1), ("unexplained", 1)]);
+        assert_eq!(v.domains["default"].lost_by_cause.values().sum::<u64>(), v.domains["default"].lost);
+    }
+
+    #[test]
+    fn a_cause_for_one_domain_explains_the_loss_there_only() {
+        let mut l = Ledger::new(vec!["x".into(), "y".into()]);
+        let a = l.produce(0, 0, 0, true);
+        l.at_risk(a, LossCause::NoSubscriber, Some(1));
+        l.at_risk(a, LossCause::NetworkLoss, None);
+        let v = l.finish(&mut vec![], &mut vec![]);
+        assert_eq!(v.domains["x"].lost_by_cause.get("network_loss"), Some(&1));
+        assert_eq!(v.domains["y"].lost_by_cause.get("no_subscriber"), Some(&1));
+        assert_eq!(v.counts.lost_by_cause.values().sum::<u64>(), 2);
+    }
+
+    #[test]
+    fn a_message_held_at_the_end_is_not_lost_whatever_put_it_at_risk() {
+        let mut l = Ledger::default();
+        let a = l.produce(0, 0, 0, true);
+        l.at_risk(a, LossCause::Crash, None);
+        let v = l.finish(&mut vec![a], &mut vec![]);
+        assert_eq!((v.counts.lost, v.counts.in_flight), (0, 1));
+        assert!(v.counts.lost_by_cause.is_empty(), "only causes that occurred are listed");
+    }
+
+    #[test]
+    fn every_cause_has_its_own_name() {
+        let loss: std::collections::BTreeSet<_> = LossCause::ALL.iter().map(|c| c.name()).collect();
+        let dup: std::collections::BTreeSet<_> = DupCause::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!((loss.len(), dup.len()), (LossCause::ALL.len(), DupCause::ALL.len()));
+        for (i, c) in LossCause::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i, "ALL is in discriminant order: counts are indexed by it");
+        }
+        for (i, c) in DupCause::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i);
+        }
     }
 }

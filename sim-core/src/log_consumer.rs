@@ -336,6 +336,10 @@ impl LogConsumer {
             // At-most-once: the batch is processed only once its offsets
             // are committed (a synchronous commit), so nobody reads it again.
             let end = a.position;
+            // From here the broker will not give them to the group again.
+            for r in &batch.recs {
+                ctx.discarded(r.id, crate::ledger::LossCause::CommitBeforeProcess);
+            }
             self.committing.insert(partition, batch);
             self.commit(ctx, partition, end);
             ctx.set_timer(self.s.request_timeout_ns, LogConsumerTimer::CommitRetry(partition));

@@ -295,3 +295,14 @@ fn a_restarted_member_rejoins_with_a_new_session_and_no_assignment() {
     assert_eq!(to_broker(&e), vec![LogMsg::Heartbeat { group: 0, session: 2, generation: 0 }]);
     assert!(h.timer(&mut c, Process).is_empty(), "the batch in progress died with it");
 }
+
+#[test]
+fn committing_before_processing_puts_the_batch_at_risk_and_committing_after_does_not() {
+    use crate::ledger::LossCause;
+    let (mut h, mut c) = member(setup(CommitMode::Before));
+    let e = h.message(&mut c, B, records(0, 5, &[50, 51]));
+    let cbp = LossCause::CommitBeforeProcess;
+    assert_eq!(e.discarded(), vec![(50, cbp), (51, cbp)], "the broker will not give them to the group again");
+    let (mut h, mut c) = member(setup(CommitMode::After));
+    assert!(h.message(&mut c, B, records(0, 5, &[50, 51])).discarded().is_empty());
+}

@@ -538,6 +538,9 @@ impl Producer {
         let (target, log, acks) = (self.target, self.log, self.acks);
         let epoch = if self.idempotent { self.epoch } else { 0 };
         self.outstanding.send(ctx, id, |ctx, o, attempt| {
+            if attempt > 1 {
+                ctx.resent(id, crate::ledger::DupCause::ProducerRetry);
+            }
             let (rec, seq, partition) = (Record { id, key: o.key }, o.seq, o.partition);
             let msg = match log {
                 Some(l) => Msg::Log(LogMsg::Produce { rec, acks, attempt, epoch, seq, topic: l.topic, partition }),

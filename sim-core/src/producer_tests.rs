@@ -242,3 +242,12 @@ fn the_drain_stops_production_and_cancels_timers_with_nothing_to_guard() {
     assert_eq!(e.facts(), vec![Fact::Confirmed(0)]);
     assert_eq!(e.cancelled::<ProducerTimer>(), vec![AckTimeout]);
 }
+
+#[test]
+fn a_resend_after_an_ack_timeout_is_reported_as_a_producer_retry() {
+    use crate::ledger::DupCause;
+    let (mut h, mut p) = producer("acks = \"broker\"\nack_timeout_ms = 100\nretries = 2", None);
+    assert!(h.timer(&mut p, Arrival).resent().is_empty(), "the first attempt is no copy");
+    let (_, retry) = time_out(&mut h, &mut p, 100 * MS);
+    assert_eq!((publishes(&retry), retry.resent()), (vec![(0, 2)], vec![(0, DupCause::ProducerRetry)]));
+}

@@ -187,3 +187,42 @@ pub fn asyncsim_measured<S: AsRef<std::ffi::OsStr>>(args: &[S], scratch: &Path) 
 fn vm_hwm_kib(status: &str) -> Option<u64> {
     status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// Checks that a run's causes explain its losses and duplicates exactly:
+/// `lost_by_cause` sums to `lost` and `duplicated_by_cause` to
+/// `duplicated`, in total and in every effect domain, and no cause is
+/// listed with a count of 0. Returns what is wrong, if anything.
+pub fn causes_add_up(out: &sim_core::engine::RunOutput) -> Result<(), String> {
+    let c = &out.counts;
+    let sum = |m: &std::collections::BTreeMap<&'static str, u64>| m.values().sum::<u64>();
+    let zero = |m: &std::collections::BTreeMap<&'static str, u64>| m.values().any(|&n| n == 0);
+    if sum(&c.lost_by_cause) != c.lost || sum(&c.duplicated_by_cause) != c.duplicated {
+        return Err(format!(
+            "totals: lost {} by {:?}, duplicated {} by {:?}",
+            c.lost, c.lost_by_cause, c.duplicated, c.duplicated_by_cause
+        ));
+    }
+    if zero(&c.lost_by_cause) || zero(&c.duplicated_by_cause) {
+        return Err(format!("a cause with no count: {:?} {:?}", c.lost_by_cause, c.duplicated_by_cause));
+    }
+    for (name, d) in &out.domains {
+        if sum(&d.lost_by_cause) != d.lost || sum(&d.duplicated_by_cause) != d.duplicated {
+            return Err(format!(
+                "domain {name}: lost {} by {:?}, duplicated {} by {:?}",
+                d.lost, d.lost_by_cause, d.duplicated, d.duplicated_by_cause
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that every loss and duplicate of a run has a cause other than
+/// `unexplained`: each way the components lose or repeat a message reports
+/// why.
+pub fn nothing_unexplained(out: &sim_core::engine::RunOutput) -> Result<(), String> {
+    let c = &out.counts;
+    if c.lost_by_cause.contains_key("unexplained") || c.duplicated_by_cause.contains_key("unexplained") {
+        return Err(format!("unexplained: lost by {:?}, duplicated by {:?}", c.lost_by_cause, c.duplicated_by_cause));
+    }
+    Ok(())
+}

@@ -71,6 +71,7 @@
 //! message is available again at once).
 
 use crate::engine::{Component, Ctx, Timer};
+use crate::ledger::{DupCause, LossCause};
 use crate::message::{Msg, MsgId, NodeId, Notice, Record};
 use crate::protocol::QueueMsg;
 use crate::sequencer::{Offer, Sequencer};
@@ -189,18 +190,34 @@ impl Policy {
         self.ttl_ns.is_some_and(|ttl| now >= entry.published_at.saturating_add(ttl))
     }
 
-    /// A message leaves its queue for good: to the dead-letter broker, or gone.
-    fn dead_letter(&self, ctx: &mut Ctx<QueueTimer>, entry: Entry, why: Death) {
+    /// A message leaves its queue for good: to the dead-letter broker, or
+    /// gone. `reader` is a consumer of the queue, when it is one
+    /// subscription's (the loss is that domain's alone).
+    fn dead_letter(&self, ctx: &mut Ctx<QueueTimer>, entry: Entry, why: Death, reader: Option<NodeId>) {
         ctx.error(why.kind());
+        let cause = if matches!(why, Death::Expired) { LossCause::Ttl } else { LossCause::DeadLetter };
+        discard(ctx, reader, entry.rec.id, cause);
         if let Some(dlq) = self.dead_letter {
             ctx.send(dlq, QueueMsg::Publish { rec: entry.rec, want_ack: false, attempt: 1, epoch: 0, seq: 0 });
         }
     }
 }
 
+/// Reports that `id` was dropped for `cause`: for `reader`'s effect domain
+/// only when it is given (one subscription's copy).
+fn discard(ctx: &mut Ctx<QueueTimer>, reader: Option<NodeId>, id: MsgId, cause: LossCause) {
+    match reader {
+        Some(r) => ctx.discarded_for(r, id, cause),
+        None => ctx.discarded(id, cause),
+    }
+}
+
 /// One queue with its consumers: the whole of a point-to-point broker, or
 /// one subscription of a fan-out broker.
 struct SubQueue {
+    /// A consumer of this subscription, if it is one of several (its effect
+    /// domain is the subscription's): what is dropped here is lost there.
+    reader: Option<NodeId>,
     /// Whether the queue outlives its consumers (always, point-to-point).
     durable: bool,
     /// This queue's number (its timers name it).
@@ -223,8 +240,9 @@ struct SubQueue {
 }
 
 impl SubQueue {
-    fn new(durable: bool, index: usize) -> Self {
+    fn new(durable: bool, index: usize, reader: Option<NodeId>) -> Self {
         SubQueue {
+            reader,
             durable,
             index: index as u32,
             queue: VecDeque::new(),
@@ -265,10 +283,13 @@ impl SubQueue {
             let mut entry = self.queue.pop_front().expect("queue is not empty");
             if policy.max_deliveries.is_some_and(|m| entry.deliveries >= m) {
                 // Checked here, where every path back into the queue meets.
-                policy.dead_letter(ctx, entry, Death::MaxDeliveries);
+                policy.dead_letter(ctx, entry, Death::MaxDeliveries, self.reader);
                 continue;
             }
             let redelivered = entry.deliveries > 0;
+            if redelivered {
+                ctx.resent(entry.rec.id, DupCause::Redelivered);
+            }
             entry.deliveries += 1;
             let sub = &mut self.subscribers[i];
             let tag = self.next_tag;
@@ -289,7 +310,7 @@ impl SubQueue {
     fn expire_head(&mut self, ctx: &mut Ctx<QueueTimer>, policy: &Policy) {
         while self.queue.front().is_some_and(|e| policy.expired(e, ctx.now())) {
             let entry = self.queue.pop_front().expect("the head exists");
-            policy.dead_letter(ctx, entry, Death::Expired);
+            policy.dead_letter(ctx, entry, Death::Expired, self.reader);
         }
     }
 
@@ -325,7 +346,7 @@ impl SubQueue {
         if requeue {
             self.queue.push_front(u.entry);
         } else {
-            policy.dead_letter(ctx, u.entry, Death::Rejected);
+            policy.dead_letter(ctx, u.entry, Death::Rejected, self.reader);
         }
     }
 
@@ -356,6 +377,10 @@ impl SubQueue {
         let deleted = self.queue.len() + self.unacked.len();
         if deleted > 0 {
             ctx.metric_add("deleted_with_subscription", deleted as f64);
+            let ids = self.queue.iter().map(|e| e.rec.id).chain(self.unacked.values().map(|u| u.entry.rec.id));
+            for id in ids.collect::<Vec<_>>() {
+                discard(ctx, self.reader, id, LossCause::SubscriptionDeleted);
+            }
         }
         self.queue.clear();
         self.unacked.clear();
@@ -538,9 +563,10 @@ impl QueueBroker {
     /// `spec.subscriptions`, in name order) each consumer node reads.
     pub fn new(spec: &QueueSpec, dead_letter: Option<NodeId>, route: BTreeMap<NodeId, usize>) -> Self {
         let subs = if spec.subscriptions.is_empty() {
-            vec![SubQueue::new(true, 0)]
+            vec![SubQueue::new(true, 0, None)]
         } else {
-            spec.subscriptions.values().enumerate().map(|(i, s)| SubQueue::new(s.durable, i)).collect()
+            let reader = |i: usize| route.iter().find(|&(_, &s)| s == i).map(|(&node, _)| node);
+            spec.subscriptions.values().enumerate().map(|(i, s)| SubQueue::new(s.durable, i, reader(i))).collect()
         };
         QueueBroker {
             capacity: spec.capacity,
@@ -593,10 +619,13 @@ impl QueueBroker {
                     s.queue.push_back(entry);
                 } else {
                     ctx.metric_add("dropped_no_subscriber", 1.0);
+                    discard(ctx, s.reader, p.rec.id, LossCause::NoSubscriber);
                 }
             }
         } else {
             ctx.error("rejected");
+            // Lost only if its producer does not wait for the refusal.
+            ctx.discarded(p.rec.id, LossCause::Shed);
         }
         answer(ctx, from, &p, accepted);
         accepted

@@ -378,3 +378,52 @@ fn fan_out_copies_each_publish_to_every_subscription_that_exists() {
     assert_eq!(metric(&e, "deleted_with_subscription"), 1.0);
     assert_eq!(held(&b), vec![0, 1], "only a's copies remain");
 }
+
+// ---- causes (the ledger's explanation of a loss or a duplicate) ----
+
+#[test]
+fn the_broker_names_why_it_drops_a_message() {
+    use crate::ledger::LossCause;
+    // A full queue sheds.
+    let (mut h, mut b) = broker(QueueSpec { capacity: Some(1), ..QueueSpec::default() }, None);
+    assert!(send(&mut h, &mut b, 0).discarded().is_empty(), "an accepted publish is at no risk");
+    assert_eq!(h.message(&mut b, P, publish(rec(1), false, 1)).discarded(), vec![(1, LossCause::Shed)]);
+    // A TTL expires; a consumer's rejection dead-letters.
+    let (mut h, mut b) = broker(QueueSpec { ttl_ms: Some(Millis(50.0)), ..QueueSpec::default() }, None);
+    send(&mut h, &mut b, 0);
+    h.now = 50 * MS;
+    assert_eq!(h.timer(&mut b, QueueTimer::Expire(0)).discarded(), vec![(0, LossCause::Ttl)]);
+    let (mut h, mut b) = plain();
+    subscribe(&mut h, &mut b, C1, 1, 1);
+    let tag = delivered(&send(&mut h, &mut b, 0))[0].2;
+    let e = h.message(&mut b, C1, QueueMsg::Nack { tag, requeue: false });
+    assert_eq!(e.discarded(), vec![(0, LossCause::DeadLetter)]);
+}
+
+#[test]
+fn a_redelivery_is_reported_as_the_reason_for_another_copy() {
+    use crate::ledger::DupCause;
+    let (mut h, mut b) = plain();
+    subscribe(&mut h, &mut b, C1, 1, 1);
+    let e = send(&mut h, &mut b, 0);
+    assert!(e.resent().is_empty(), "a first delivery is no copy");
+    let tag = delivered(&e)[0].2;
+    let e = h.message(&mut b, C1, QueueMsg::Nack { tag, requeue: true });
+    assert_eq!(e.resent(), vec![(0, DupCause::Redelivered)]);
+}
+
+#[test]
+fn a_non_durable_subscription_drops_its_copies_for_its_own_domain_only() {
+    use crate::engine::Fact;
+    use crate::ledger::LossCause;
+    let (mut h, mut b) = fanout();
+    let e = send(&mut h, &mut b, 0);
+    let dropped = Fact::Discarded { id: 0, cause: LossCause::NoSubscriber, reader: Some(C2), domain: None };
+    assert_eq!(e.facts().into_iter().filter(|f| matches!(f, Fact::Discarded { .. })).collect::<Vec<_>>(), [dropped]);
+    subscribe(&mut h, &mut b, C1, 5, 1);
+    subscribe(&mut h, &mut b, C2, 5, 1);
+    send(&mut h, &mut b, 1);
+    let e = h.message(&mut b, C2, Notice::PeerDown);
+    let deleted = Fact::Discarded { id: 1, cause: LossCause::SubscriptionDeleted, reader: Some(C2), domain: None };
+    assert!(e.facts().contains(&deleted), "{:?}", e.facts());
+}

@@ -238,6 +238,31 @@ impl<'a, T: Timer> Ctx<'a, T> {
         self.emit(Effect::Fact(Fact::Applied(id)));
     }
 
+    /// Reports that this node dropped message `id` (or left it unprotected)
+    /// for `cause` (see [`Fact::Discarded`]).
+    pub fn discarded(&mut self, id: MsgId, cause: crate::ledger::LossCause) {
+        self.emit(Effect::Fact(Fact::Discarded { id, cause, reader: None, domain: None }));
+    }
+
+    /// Reports that this node dropped message `id` for `cause` for the
+    /// effect domain of consumer `reader` only (one subscription's copy).
+    pub fn discarded_for(&mut self, reader: NodeId, id: MsgId, cause: crate::ledger::LossCause) {
+        self.emit(Effect::Fact(Fact::Discarded { id, cause, reader: Some(reader), domain: None }));
+    }
+
+    /// Reports that this node dropped message `id` for `cause` for effect
+    /// domain `domain` only (a consumer group skips it).
+    pub fn discarded_in(&mut self, domain: DomainId, id: MsgId, cause: crate::ledger::LossCause) {
+        self.emit(Effect::Fact(Fact::Discarded { id, cause, reader: None, domain: Some(domain) }));
+    }
+
+    /// Reports that this node sent or delivered another copy of message
+    /// `id` because of `cause` (see [`Fact::Resent`]).
+    #[inline]
+    pub fn resent(&mut self, id: MsgId, cause: crate::ledger::DupCause) {
+        self.emit(Effect::Fact(Fact::Resent { id, cause }));
+    }
+
     /// Reports that this producer has produced all it was asked to.
     pub fn producer_done(&mut self) {
         self.emit(Effect::Fact(Fact::ProducerDone));

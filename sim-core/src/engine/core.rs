@@ -6,8 +6,8 @@
 use super::effect::{Effect, Fact, Metric};
 use super::queue::{Ev, EventQueue};
 use super::Phase;
-use crate::ledger::{DomainId, Ledger};
-use crate::message::{Msg, NodeId};
+use crate::ledger::{DomainId, DupCause, Ledger, LossCause};
+use crate::message::{Msg, NodeId, Protocol};
 use crate::metrics::Metrics;
 use crate::net::{Delivery, Network};
 use crate::store::Stores;
@@ -100,11 +100,40 @@ impl Core {
     /// Hands `msg` to the network and schedules the copies that survive.
     #[inline]
     pub(crate) fn send(&mut self, now: Time, from: NodeId, to: NodeId, msg: Msg) {
-        if let Delivery::Arrives { delay, copy } = self.net.send(now, from, to, &msg, &mut self.trace) {
-            if let Some(copy) = copy {
-                self.queue.push(now.saturating_add(copy), Ev::Arrive { from, to, msg: msg.clone() });
+        match self.net.send(now, from, to, &msg, &mut self.trace) {
+            Delivery::Arrives { delay, copy } => {
+                if let Some(copy) = copy {
+                    self.ledger.all_copied(|ids| msg.carried(ids), DupCause::NetworkCopy);
+                    self.queue.push(now.saturating_add(copy), Ev::Arrive { from, to, msg: msg.clone() });
+                }
+                self.queue.push(now.saturating_add(delay), Ev::Arrive { from, to, msg });
             }
-            self.queue.push(now.saturating_add(delay), Ev::Arrive { from, to, msg });
+            Delivery::Dropped => self.dropped(from, to, &msg),
+        }
+    }
+
+    /// Tells the ledger why what `msg` carries may be lost: the network
+    /// drops on a partition first, so a blocked pair explains the drop;
+    /// otherwise it was random loss.
+    #[cold]
+    #[inline(never)]
+    fn dropped(&mut self, from: NodeId, to: NodeId, msg: &Msg) {
+        let partition = self.net.is_blocked(from, to);
+        let cause = if partition { LossCause::Partition } else { LossCause::NetworkLoss };
+        self.ledger.all_at_risk(|ids| msg.carried(ids), cause);
+    }
+
+    /// Applies a cause a component at `node` reported (off the hot path).
+    #[cold]
+    #[inline(never)]
+    fn cause(&mut self, node: NodeId, fact: Fact) {
+        match fact {
+            Fact::Discarded { id, cause, reader, domain } => {
+                let domain = domain.or(reader.map(|r| self.domain_of[r as usize]));
+                self.ledger.at_risk(id, cause, domain);
+            }
+            Fact::Resent { id, cause } => self.ledger.copied(id, cause),
+            _ => unreachable!("only causes come here, from {node}"),
         }
     }
 
@@ -120,6 +149,7 @@ impl Core {
             Fact::Started(id) => self.ledger.started(now, id),
             Fact::Applied(id) => self.ledger.applied(now, self.domain_of[node as usize], id),
             Fact::ProducerDone => self.retire(node),
+            Fact::Discarded { .. } | Fact::Resent { .. } => self.cause(node, fact),
         }
     }
 

@@ -4,6 +4,7 @@
 //! applies them, in the order they were emitted, once the handler returns.
 //! In a unit test nobody applies them: the test reads them.
 
+use crate::ledger::{DupCause, LossCause};
 use crate::message::{Msg, MsgId, NodeId};
 use crate::time::Duration;
 
@@ -65,6 +66,31 @@ pub enum Fact {
     Applied(MsgId),
     /// This producer has produced all it was asked to.
     ProducerDone,
+    /// This node let message `id` go for `cause` (dropped it: a full queue,
+    /// a TTL, a truncation...), or left it unprotected (committed its offset
+    /// before processing it). Not a verdict: if the message ends lost, the
+    /// ledger names this as why, unless something later explains it.
+    Discarded {
+        /// The message.
+        id: MsgId,
+        /// Why.
+        cause: LossCause,
+        /// When it was dropped for one consumer's effect domain only (one
+        /// subscription's queue), a consumer of that domain.
+        reader: Option<NodeId>,
+        /// When it was dropped for one effect domain only, that domain, if
+        /// the node knows it (a log broker knows its groups' domains).
+        domain: Option<crate::ledger::DomainId>,
+    },
+    /// This node sent or delivered another copy of message `id` because of
+    /// `cause` (a retry, a redelivery): if its effect is applied again, the
+    /// ledger names this as why.
+    Resent {
+        /// The message.
+        id: MsgId,
+        /// Why.
+        cause: DupCause,
+    },
 }
 
 /// Figures for the run's metrics.

@@ -237,6 +237,28 @@ impl Emitted {
             .collect()
     }
 
+    /// The messages reported dropped (or left unprotected), with why.
+    pub fn discarded(&self) -> Vec<(MsgId, crate::ledger::LossCause)> {
+        self.facts()
+            .into_iter()
+            .filter_map(|f| match f {
+                Fact::Discarded { id, cause, .. } => Some((id, cause)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The messages reported sent or delivered again, with why.
+    pub fn resent(&self) -> Vec<(MsgId, crate::ledger::DupCause)> {
+        self.facts()
+            .into_iter()
+            .filter_map(|f| match f {
+                Fact::Resent { id, cause } => Some((id, cause)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The error kinds counted.
     pub fn errors(&self) -> Vec<&'static str> {
         self.0

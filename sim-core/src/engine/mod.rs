@@ -19,12 +19,12 @@
 //! [`Protocol`].
 
 use crate::digest::tag;
-use crate::ledger::{Counts, DomainCounts, DomainId, Ledger};
+use crate::ledger::{Counts, DomainCounts, DomainId, Ledger, LossCause};
 use crate::message::{Msg, MsgId, NodeId, Notice, Observed, Protocol};
 use crate::net::{Fault, FaultAction, Network};
 use crate::rng::{stream, SimRng};
 use crate::time::{Duration, Time};
-use crate::trace::{FaultEvent, Trace, TraceEvent, TraceWhat, Wire};
+use crate::trace::{DropReason, FaultEvent, Trace, TraceEvent, TraceWhat, Wire};
 
 mod context;
 mod core;
@@ -489,6 +489,12 @@ impl Engine {
         let now = self.now;
         let core = &mut self.core;
         if let Some(reason) = core.net.on_arrival(from, to, core.alive[to as usize]) {
+            let cause = match reason {
+                DropReason::Partition => LossCause::Partition,
+                DropReason::Crashed => LossCause::CrashedReceiver,
+                DropReason::Loss => LossCause::NetworkLoss,
+            };
+            core.ledger.all_at_risk(|ids| msg.carried(ids), cause);
             core.trace.digest.add(tag::DROP);
             core.trace.digest.add(reason as u64);
             core.trace.record(now, || TraceWhat::Drop(Wire { from, to, msg: msg.name(), id: msg.id() }, reason));
@@ -579,7 +585,10 @@ impl Engine {
         self.core.trace.digest.add(tag::CRASH);
         self.core.trace.digest.add(u64::from(node));
         self.core.trace.record(self.now, || TraceWhat::Crash(node, false));
+        // What it held before and holds no more was lost with its memory.
+        let before = self.holdings(i);
         self.nodes[i].crash();
+        self.core.ledger.crashed(&before, &self.holdings(i));
         // The dead process's connections close: every node it had talked to
         // hears so over the network (as a TCP reset would tell it).
         for peer in self.core.net.close_connections(node) {
@@ -661,6 +670,17 @@ impl Engine {
     pub fn run(mut self) -> RunOutput {
         while self.step() {}
         self.finish()
+    }
+
+    /// The messages node `i` holds (for any domain), sorted.
+    fn holdings(&self, i: usize) -> Vec<MsgId> {
+        let (mut held, mut held_in) = (Vec::new(), Vec::new());
+        self.nodes[i].held(&mut held);
+        self.nodes[i].held_in(&mut held_in);
+        held.extend(held_in.into_iter().map(|(id, _)| id));
+        held.sort_unstable();
+        held.dedup();
+        held
     }
 
     /// What is still somewhere at the end: in a live node (for every domain,

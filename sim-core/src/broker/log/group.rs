@@ -56,6 +56,10 @@ pub(super) struct Group {
     /// Who made each partition's last commit, in which generation.
     pub committed_by: Vec<Option<(NodeId, u32)>>,
     pub expiry_at: Option<Time>,
+    /// Per partition, the end of the highest range of offsets sent to the
+    /// group: records below it that are sent again are redeliveries (only
+    /// for the ledger's causes; it changes nothing the broker does).
+    pub served: Vec<u64>,
 }
 
 impl Group {
@@ -70,6 +74,7 @@ impl Group {
             committed: vec![None; partitions],
             committed_by: vec![None; partitions],
             expiry_at: None,
+            served: vec![0; partitions],
         }
     }
 

@@ -39,7 +39,7 @@ pub use kind::{LogBrokerKind, LogGroups, LogSpec, TopicSpec};
 
 use crate::dist::Sampler;
 use crate::engine::{Component, Ctx, Timer};
-use crate::ledger::DomainId;
+use crate::ledger::{DomainId, DupCause, LossCause};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::net::NodeFault;
 use crate::protocol::{Acks, FetchError, LogMsg};
@@ -199,9 +199,11 @@ impl LogBroker {
         let p = &self.parts[pi];
         let Some(leader) = p.leader else {
             ctx.error("leader-not-available");
+            ctx.discarded(rec.id, LossCause::NoLeader);
             return answer(ctx, from, &send, false);
         };
         if !self.alive[leader] {
+            ctx.discarded(rec.id, LossCause::NoLeader);
             return; // the leader is dead: nobody answers
         }
         if acks == Acks::All && p.isr_count() < self.min_isr {
@@ -307,7 +309,9 @@ impl LogBroker {
             .iter_mut()
             .find(|t| pi >= t.first && pi < t.first + t.partitions)
             .expect("a partition has a topic");
-        let removed = p.trim(now, topic.retention_messages, topic.retention_ns);
+        let removed = p.trim(now, topic.retention_messages, topic.retention_ns, |id| {
+            ctx.discarded(id, LossCause::Retention);
+        });
         if topic.partitions > 1 {
             // How unevenly keys load partitions: the hottest one's share of
             // everything appended to its topic.
@@ -319,9 +323,25 @@ impl LogBroker {
         if removed > 0 {
             ctx.metric_add("retention_deleted", removed as f64);
         }
+        self.note_skipped(ctx, pi, offset, rec.id);
         self.replicate(ctx, pi);
         self.check_isr(ctx, pi);
         self.advance_hw(ctx, pi);
+    }
+
+    /// After an election cut the log back, a record `id` appended at
+    /// `offset` of `pi` can land below an offset a group has already
+    /// committed, or been sent (a member then commits past it): that group
+    /// may skip it (for the ledger's causes only).
+    fn note_skipped(&self, ctx: &mut Ctx<LogTimer>, pi: usize, offset: u64, id: MsgId) {
+        let Some(ti) = self.topics.iter().position(|t| pi >= t.first && pi < t.first + t.partitions) else { return };
+        let part = pi - self.topics[ti].first;
+        for g in self.groups.iter().filter(|g| g.info.topic == ti) {
+            let committed = g.committed.get(part).copied().flatten().unwrap_or(0);
+            if committed.max(g.served.get(part).copied().unwrap_or(0)) > offset {
+                ctx.discarded_in(g.info.domain, id, LossCause::SkippedOffset);
+            }
+        }
     }
 
     // ---- replication ----
@@ -536,6 +556,10 @@ impl LogBroker {
             }
         }
         let cut = p.truncate(p.leo[leader]);
+        let cause = if clean { LossCause::LeaderFailover } else { LossCause::UncleanElection };
+        for e in &cut {
+            ctx.discarded(e.rec.id, cause);
+        }
         if !cut.is_empty() {
             ctx.metric_add("truncated_records", cut.len() as f64);
             let told = cut.iter().filter(|e| e.acked).count();
@@ -603,6 +627,14 @@ impl LogBroker {
         }
         let upto = p.hw.min(offset + u64::from(f.max.max(1)));
         let recs: Vec<Record> = (offset..upto).filter_map(|o| p.entry(o).map(|e| e.rec)).collect();
+        // Records this group was sent before go out again: a redelivery.
+        if let Some(served) = self.groups.get_mut(f.group as usize).and_then(|g| g.served.get_mut(partition as usize)) {
+            let again = served.saturating_sub(offset).min(recs.len() as u64) as usize;
+            for r in &recs[..again] {
+                ctx.resent(r.id, DupCause::Redelivered);
+            }
+            *served = (*served).max(upto);
+        }
         ctx.send(f.member, LogMsg::Records { partition, offset, recs, error: FetchError::None });
     }
 

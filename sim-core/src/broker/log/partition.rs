@@ -139,8 +139,15 @@ impl Partition {
         end
     }
 
-    /// Removes records beyond retention; returns how many.
-    pub fn trim(&mut self, now: Time, max_records: Option<u64>, max_age: Option<Time>) -> u64 {
+    /// Removes records beyond retention, telling `removed_id` each one's
+    /// id; returns how many.
+    pub fn trim(
+        &mut self,
+        now: Time,
+        max_records: Option<u64>,
+        max_age: Option<Time>,
+        mut removed_id: impl FnMut(MsgId),
+    ) -> u64 {
         let mut removed = 0;
         // As Kafka's log start offset, never past the HW: a record nobody
         // could read yet is not deleted.
@@ -150,7 +157,9 @@ impl Partition {
             if !(too_many || too_old) {
                 break;
             }
-            self.log.pop_front();
+            if let Some(e) = self.log.pop_front() {
+                removed_id(e.rec.id);
+            }
             self.start += 1;
             removed += 1;
         }

@@ -44,7 +44,9 @@ fn the_high_watermark_is_the_lowest_log_end_in_the_isr() {
 fn retention_deletes_old_records_but_never_past_the_high_watermark() {
     let mut p = with_records(1, 5);
     p.hw = 2;
-    assert_eq!(p.trim(0, Some(1), None), 2, "only records consumers could already read");
+    let mut removed = Vec::new();
+    assert_eq!(p.trim(0, Some(1), None, |id| removed.push(id)), 2, "only records consumers could already read");
+    assert_eq!(removed, [0, 1], "each removed record is named, for the ledger's causes");
     assert_eq!((p.start, p.end()), (2, 5));
     assert!(p.entry(1).is_none() && p.entry(2).is_some_and(|e| e.rec.id == 2));
     // By age: at 100, a limit of 50 removes what was appended before 50.
@@ -53,7 +55,7 @@ fn retention_deletes_old_records_but_never_past_the_high_watermark() {
         p.append(at, entry(id, at, 0, 0, false));
     }
     p.hw = 3;
-    assert_eq!(p.trim(100, None, Some(50)), 2);
+    assert_eq!(p.trim(100, None, Some(50), |_| {}), 2);
     assert_eq!(p.entry(2).map(|e| e.rec.id), Some(2));
 }
 

@@ -459,3 +459,38 @@ fn a_dead_follower_leaves_the_isr_after_replica_lag_max_ms_even_when_no_ack_wait
     }
     assert!(matches!(&served[..], [(M1, Msg::Log(LogMsg::Records { .. }))]), "record 0 never readable: {served:?}");
 }
+
+// ---- causes (the ledger's explanation of a loss or a duplicate) ----
+
+#[test]
+fn an_election_names_what_it_truncates_and_an_offline_partition_what_it_drops() {
+    use crate::ledger::LossCause;
+    let (mut h, mut b) = replicated(2, "");
+    h.message(&mut b, P, produce(0, Acks::Leader)); // the follower's fetch never completes
+    h.fault(&mut b, &NodeFault::LeaderCrash { topic: 0, partition: 0, fault: 0 }, true);
+    let e = fire(&mut h, &mut b, 100 * MS, LogTimer::Election(0));
+    assert_eq!(e.discarded(), vec![(0, LossCause::LeaderFailover)], "a clean election");
+    let (mut h, mut b) = only_the_dead_leader_has_an_acked_record(true);
+    let e = fire(&mut h, &mut b, 700 * MS, LogTimer::Election(0));
+    assert_eq!(e.discarded(), vec![(0, LossCause::UncleanElection)]);
+    let (mut h, mut b) = only_the_dead_leader_has_an_acked_record(false);
+    fire(&mut h, &mut b, 700 * MS, LogTimer::Election(0));
+    assert_eq!(h.message(&mut b, P, produce(1, Acks::None)).discarded(), vec![(1, LossCause::NoLeader)]);
+}
+
+#[test]
+fn records_fetched_again_by_a_group_are_redeliveries() {
+    use crate::ledger::DupCause;
+    let (mut h, mut b) = broker("topics = { t = { partitions = 1 } }", vec![group(0, 0)]);
+    join(&mut h, &mut b, &[M1]);
+    h.message(&mut b, P, produce(0, Acks::Leader));
+    h.message(&mut b, P, produce(1, Acks::Leader));
+    let e = h.message(&mut b, M1, fetch_from(1, 0, 0));
+    assert_eq!(e.sent().len(), 1, "records 0 and 1 are served");
+    assert!(e.resent().is_empty(), "a first fetch sends no copy");
+    // The member crashed before committing: it reads from offset 0 again.
+    let e = h.message(&mut b, M1, fetch_from(1, 0, 0));
+    assert_eq!(e.resent(), vec![(0, DupCause::Redelivered), (1, DupCause::Redelivered)]);
+    h.message(&mut b, P, produce(2, Acks::Leader));
+    assert!(h.message(&mut b, M1, fetch_from(1, 0, 2)).resent().is_empty(), "record 2 is new to the group");
+}
