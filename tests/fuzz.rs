@@ -48,6 +48,8 @@ use toml::{Table, Value};
 const MAX_EVENTS: u64 = 200_000;
 /// The bound on memory every run gets, in MiB.
 const MAX_MEMORY_MB: u64 = 64;
+/// The CLI's cap on a scenario file (`src/input.rs`).
+const MAX_SCENARIO_BYTES: usize = 16 * 1024 * 1024;
 /// Variants of one case that are run (all are validated).
 const RUN_VARIANTS: usize = 2;
 
@@ -111,6 +113,12 @@ impl Stats {
 /// with small bounds, as `asyncsim run --set run.max_events=... --set
 /// run.max_memory_mb=...` would. Returns an error for a broken promise.
 fn check(text: &str, stats: &mut Stats) -> Result<(), String> {
+    // The CLI reads scenario files up to 16 MiB (src/input.rs); a mutation
+    // can write far more (2,000 variants of a 100,000-character string).
+    if text.len() > MAX_SCENARIO_BYTES {
+        stats.count("refused: over 16 MiB");
+        return Ok(());
+    }
     let scenario = match Scenario::parse("fuzz.toml", text) {
         Ok(s) => s,
         Err(e) => {
@@ -177,8 +185,12 @@ fn check_case(text: &str, stats: &mut Stats) -> Result<(), TestCaseError> {
         stats.slowest_text = text.chars().take(4000).collect();
     }
     let shown = || {
-        let head: String = text.chars().take(6000).collect();
-        format!("\n--- scenario ({} bytes; first 6000 characters) ---\n{head}", text.len())
+        let head: Vec<String> = text.lines().take(200).map(|l| l.chars().take(300).collect()).collect();
+        format!(
+            "\n--- scenario ({} bytes; first 200 lines, each cut at 300 characters) ---\n{}",
+            text.len(),
+            head.join("\n")
+        )
     };
     match result {
         Err(p) => {
