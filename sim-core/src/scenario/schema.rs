@@ -104,7 +104,7 @@ fn default_sample() -> Millis {
     Millis(1_000.0)
 }
 fn default_max_events() -> u64 {
-    2_000_000_000
+    100_000_000
 }
 fn default_max_memory_mb() -> u64 {
     2048
