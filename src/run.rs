@@ -195,11 +195,13 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<Ran> {
     watch.finish();
     let mut runs = Vec::with_capacity(outputs.len());
     for ((variant, config), out) in chosen.iter().zip(outputs) {
-        let summary = VariantSummary::new(&variant.description, &out, &config.expect);
+        let mut summary = VariantSummary::new(&variant.description, &out, &config.expect);
+        summary.scenario_hash = config.fingerprint();
         runs.push((variant.name.clone(), out, summary));
     }
 
     let summary = Summary {
+        asyncsim_version: env!("CARGO_PKG_VERSION").to_string(),
         scenario: scenario.config.name.clone(),
         concept: scenario.config.concept.clone(),
         seed,

@@ -164,6 +164,7 @@ fn check(text: &str, stats: &mut Stats) -> Result<(), String> {
         variants.insert(variant.name.clone(), summary);
     }
     let summary = Summary {
+        asyncsim_version: String::new(),
         scenario: scenario.config.name.clone(),
         concept: scenario.config.concept.clone(),
         seed: scenario.config.seed,

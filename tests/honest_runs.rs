@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{asyncsim, TempDir};
+use common::{asyncsim, describe, repo, TempDir};
 use serde_json::Value;
 
 /// An overload: 1000 messages/s for 2 s into one consumer that handles 200/s.
@@ -97,4 +97,37 @@ fn defect_5_no_percentile_reads_above_the_maximum() {
             }
         }
     }
+}
+
+/// Provenance (issue 8): summary.json names the version that wrote it and,
+/// per variant, a hash of the resolved scenario, which layout and comments
+/// do not change and any override does.
+#[test]
+fn a_summary_records_the_version_and_a_hash_of_each_resolved_variant() {
+    let dir = TempDir::new("provenance");
+    let text = std::fs::read_to_string(repo().join("scenarios/delivery-guarantees.toml")).unwrap();
+    let plain = dir.write("a.toml", &text);
+    let reformatted: String =
+        text.lines().filter(|l| !l.trim_start().starts_with('#')).map(|l| format!("{l}\n\n")).collect();
+    let other = dir.write("b.toml", &reformatted);
+    let hashes = |file: &std::path::Path, extra: &[&str]| {
+        let out = dir.path().join(format!("out-{}", extra.len()));
+        let mut args = vec!["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        args.extend(extra);
+        let o = asyncsim(&args);
+        assert!(matches!(o.status.code(), Some(0 | 1)), "{}", describe(&o));
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(s["asyncsim_version"], env!("CARGO_PKG_VERSION"));
+        let variants = s["variants"].as_object().unwrap();
+        variants.values().map(|v| v["scenario_hash"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    let a = hashes(&plain, &[]);
+    assert!(a.iter().all(|h| h.len() == 16 && h.chars().all(|c| c.is_ascii_hexdigit())), "{a:?}");
+    let mut distinct = a.clone();
+    distinct.dedup();
+    assert_eq!(distinct.len(), a.len(), "each variant resolves to its own scenario: {a:?}");
+    assert_eq!(hashes(&other, &[]), a, "comments and blank lines are not part of the scenario");
+    let changed = hashes(&plain, &["--set", "network.loss_probability=0.02"]);
+    assert!(changed.iter().zip(&a).all(|(x, y)| x != y), "an override changes every variant's hash");
 }

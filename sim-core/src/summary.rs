@@ -62,6 +62,10 @@ pub struct FaultEntry {
 pub struct VariantSummary {
     /// What the variant shows.
     pub description: String,
+    /// Which scenario it ran: a hash of the variant's resolved scenario
+    /// (after its overrides and `--set`; see [`crate::scenario::Config::fingerprint`]),
+    /// empty when the caller does not set it.
+    pub scenario_hash: String,
     /// The ledger's counts: produced, acked, delivered, processed, lost,
     /// duplicated, reordered, in_flight, send_failed (keys at this level).
     #[serde(flatten)]
@@ -106,6 +110,7 @@ impl VariantSummary {
         let horizon_s = ns_to_s(out.end);
         let mut s = VariantSummary {
             description: description.to_string(),
+            scenario_hash: String::new(),
             counts: c.clone(),
             inconsistent: out.inconsistent,
             domains: out.domains.clone(),
@@ -152,6 +157,8 @@ impl VariantSummary {
 /// The whole `summary.json`: one scenario run, all its variants.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// The version of asyncsim that ran it.
+    pub asyncsim_version: String,
     /// The scenario's name.
     pub scenario: String,
     /// The concept it teaches.

@@ -432,7 +432,11 @@ impl Scenario {
                 })?;
             }
             self.apply_overrides(&mut table)?;
+            let mut fingerprint = Fnv::default();
+            fingerprint.table(&table);
+            v.expect.iter().for_each(|e| fingerprint.bytes(b's', e.as_bytes()));
             let mut config = self.resolve(table, Some(v))?;
+            config.fingerprint = fingerprint.0;
             // After every override, so that a budget from the command line counts.
             if check_static {
                 estimate::check_static(&config).map_err(|e| self.locate(e.path, e.message, Some(v)))?;
@@ -527,6 +531,50 @@ impl Scenario {
     }
 }
 
+/// A 64-bit FNV-1a hash of a TOML tree: every key and value with its type,
+/// keys sorted, so that neither layout, comments nor key order count.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn bytes(&mut self, tag: u8, bytes: &[u8]) {
+        for b in std::iter::once(tag).chain((bytes.len() as u64).to_le_bytes()).chain(bytes.iter().copied()) {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn table(&mut self, t: &Table) {
+        let mut keys: Vec<&String> = t.keys().collect();
+        keys.sort();
+        self.bytes(b't', &(keys.len() as u64).to_le_bytes());
+        for k in keys {
+            self.bytes(b'k', k.as_bytes());
+            self.value(&t[k]);
+        }
+    }
+
+    fn value(&mut self, v: &Value) {
+        match v {
+            Value::String(s) => self.bytes(b's', s.as_bytes()),
+            Value::Integer(i) => self.bytes(b'i', &i.to_le_bytes()),
+            Value::Float(f) => self.bytes(b'f', &f.to_bits().to_le_bytes()),
+            Value::Boolean(b) => self.bytes(b'b', &[u8::from(*b)]),
+            Value::Datetime(d) => self.bytes(b'd', d.to_string().as_bytes()),
+            Value::Array(a) => {
+                self.bytes(b'a', &(a.len() as u64).to_le_bytes());
+                a.iter().for_each(|x| self.value(x));
+            }
+            Value::Table(t) => self.table(t),
+        }
+    }
+}
+
 /// An empty configuration, replaced as soon as the base is read.
 fn placeholder_config() -> Config {
     Config {
@@ -539,6 +587,7 @@ fn placeholder_config() -> Config {
         faults: Vec::new(),
         expect: Vec::new(),
         nodes: Default::default(),
+        fingerprint: 0,
     }
 }
 

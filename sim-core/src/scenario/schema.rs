@@ -41,9 +41,21 @@ pub struct Config {
     /// The nodes, read from the sections by their kinds.
     #[serde(skip)]
     pub(super) nodes: Topology,
+    /// A hash of the resolved scenario (see [`Config::fingerprint`]).
+    #[serde(skip)]
+    pub(super) fingerprint: u64,
 }
 
 impl Config {
+    /// Identifies what ran: a 64-bit FNV-1a hash, in hex, of the resolved
+    /// scenario (every key and value of the file's tables after the
+    /// variant's `set` and `--set`, keys sorted, so that comments, layout
+    /// and key order do not count) and the variant's expectations. 0 for a configuration not
+    /// resolved from a scenario.
+    pub fn fingerprint(&self) -> String {
+        format!("{:016x}", self.fingerprint)
+    }
+
     /// Every node, in id order.
     pub fn topology(&self) -> &Topology {
         &self.nodes
