@@ -335,6 +335,9 @@ impl Scenario {
                 return Err(err(line, Some("variants".into()), "expected tables `[variants.NAME]`".into()));
             }
         }
+        // The document with spans is large (several times the text): gone
+        // before the tables are read (a later error re-parses for its line).
+        drop(doc);
         let declared = !variants.is_empty();
         if variants.is_empty() {
             variants.push(Variant {
