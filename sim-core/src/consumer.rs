@@ -515,6 +515,18 @@ impl Component for Consumer {
         }
     }
 
+    /// The jobs it holds (a buffer as deep as the broker's prefetch lets
+    /// it be) and the forwards waiting for their acks, which grow while the
+    /// next hop is down.
+    fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        const FORWARD_BYTES: usize = 128;
+        self.slots.capacity() * size_of::<Option<Job>>()
+            + self.buffer.capacity() * size_of::<Job>()
+            + self.forwards.len() * FORWARD_BYTES
+            + self.by_msg.len() * FORWARD_BYTES
+    }
+
     fn crash(&mut self) {
         self.subscription.crash();
         self.slots.iter_mut().for_each(|s| *s = None);

@@ -263,3 +263,16 @@ fn a_forward_sent_again_is_a_retry_and_one_given_up_is_named() {
     h.now = 210 * MS;
     assert_eq!(h.timer(&mut c, ForwardAck).discarded(), vec![(8, LossCause::GaveUp)]);
 }
+
+/// The run's memory budget sees what a consumer holds: deliveries buffered
+/// behind a busy slot count.
+#[test]
+fn buffered_deliveries_count_in_the_consumers_memory() {
+    let (mut h, mut c) = consumer("concurrency = 1", None);
+    let idle = c.memory_bytes();
+    for id in 0..200 {
+        h.message(&mut c, Q, deliver(id, id));
+    }
+    let busy = c.memory_bytes();
+    assert!(busy >= idle + 199 * std::mem::size_of::<super::Job>(), "{idle} -> {busy} bytes");
+}

@@ -408,12 +408,16 @@ impl Engine {
     }
 
     /// Bytes the run's growing state holds, in allocated capacity: the
-    /// event queue, the ledger, the network, the trace (its events, or a
-    /// streaming sink's buffer), and what each component says it holds.
+    /// event queue, the ledger, the network, the dedup stores, the trace
+    /// (its events, or a streaming sink's buffer), and what each component
+    /// says it holds.
     pub fn memory_bytes(&self) -> u64 {
         let nodes: usize = self.nodes.iter().map(|n| n.memory_bytes()).sum();
         let core = &self.core;
-        let engine = core.queue.memory_bytes() + core.ledger.memory_bytes() + core.net.memory_bytes();
+        let engine = core.queue.memory_bytes()
+            + core.ledger.memory_bytes()
+            + core.net.memory_bytes()
+            + core.stores.memory_bytes();
         (engine + core.trace.memory_bytes() + nodes) as u64
     }
 
