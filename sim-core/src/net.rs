@@ -47,8 +47,8 @@ fn fold_wire(trace: &mut Trace, tag: u64, now: Time, from: NodeId, to: NodeId, m
 /// What the network does with one message sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
-    /// It is lost (a partition or random loss).
-    Dropped,
+    /// It is lost, for this reason (a partition or random loss).
+    Dropped(DropReason),
     /// It arrives after `delay`; with `copy`, a duplicate arrives after
     /// that delay too (the copy is scheduled first).
     Arrives {
@@ -331,7 +331,7 @@ impl Network {
             self.stats.dropped_partition += 1;
             fold_wire(trace, tag::DROP, now, from, to, msg);
             trace.record(now, || TraceWhat::Drop(wire(from, to, msg), DropReason::Partition));
-            return Delivery::Dropped;
+            return Delivery::Dropped(DropReason::Partition);
         }
         let links_made = &mut self.links_made;
         let link = pair.link.get_or_insert_with(|| {
@@ -345,7 +345,7 @@ impl Network {
             self.stats.dropped_loss += 1;
             fold_wire(trace, tag::DROP, now, from, to, msg);
             trace.record(now, || TraceWhat::Drop(wire(from, to, msg), DropReason::Loss));
-            return Delivery::Dropped;
+            return Delivery::Dropped(DropReason::Loss);
         }
         let duplicate = !healed && chance(&mut link.rng, link.model.duplicate_probability);
         let copy = duplicate.then(|| link.model.latency.sample_scaled_ns(&mut link.rng, factor));
@@ -474,7 +474,7 @@ mod tests {
         assert!(net.is_blocked(0, 1) && net.is_blocked(1, 2) && !net.is_blocked(1, 0));
         net.end(0, &a);
         assert!(net.is_blocked(0, 1), "the other partition still blocks it");
-        assert_eq!(send(&mut net, 0, 1), Delivery::Dropped);
+        assert_eq!(send(&mut net, 0, 1), Delivery::Dropped(DropReason::Partition));
         net.end(1, &b);
         assert!(!net.is_blocked(0, 1) && !net.is_blocked(1, 2));
         assert!(matches!(send(&mut net, 0, 1), Delivery::Arrives { .. }));
@@ -491,7 +491,7 @@ mod tests {
                     send(&mut net, 2, 1);
                 }
             }
-            (0..64).map(|_| send(&mut net, 0, 1) == Delivery::Dropped).collect::<Vec<_>>()
+            (0..64).map(|_| send(&mut net, 0, 1) == Delivery::Dropped(DropReason::Loss)).collect::<Vec<_>>()
         };
         let alone = fates(false);
         assert_eq!(alone, fates(true));
@@ -504,7 +504,7 @@ mod tests {
         let lossy =
             LinkModel { latency: Dist::constant_ms(1.0).sampler(), loss_probability: 1.0, duplicate_probability: 0.0 };
         net.set_link(0, 1, lossy);
-        assert_eq!(send(&mut net, 0, 1), Delivery::Dropped);
+        assert_eq!(send(&mut net, 0, 1), Delivery::Dropped(DropReason::Loss));
         assert!(matches!(send(&mut net, 1, 0), Delivery::Arrives { .. }));
     }
 }

@@ -12,7 +12,7 @@ use crate::metrics::Metrics;
 use crate::net::{Delivery, Network};
 use crate::store::Stores;
 use crate::time::{Duration, Time};
-use crate::trace::Trace;
+use crate::trace::{DropReason, Trace};
 
 /// Shared run state the engine applies effects to.
 pub(crate) struct Core {
@@ -108,18 +108,20 @@ impl Core {
                 }
                 self.queue.push(now.saturating_add(delay), Ev::Arrive { from, to, msg });
             }
-            Delivery::Dropped => self.dropped(from, to, &msg),
+            Delivery::Dropped(reason) => self.dropped(reason, &msg),
         }
     }
 
-    /// Tells the ledger why what `msg` carries may be lost: the network
-    /// drops on a partition first, so a blocked pair explains the drop;
-    /// otherwise it was random loss.
+    /// Tells the ledger why what `msg` carries may be lost: the reason the
+    /// network dropped it.
     #[cold]
     #[inline(never)]
-    fn dropped(&mut self, from: NodeId, to: NodeId, msg: &Msg) {
-        let partition = self.net.is_blocked(from, to);
-        let cause = if partition { LossCause::Partition } else { LossCause::NetworkLoss };
+    pub(super) fn dropped(&mut self, reason: DropReason, msg: &Msg) {
+        let cause = match reason {
+            DropReason::Partition => LossCause::Partition,
+            DropReason::Crashed => LossCause::CrashedReceiver,
+            DropReason::Loss => LossCause::NetworkLoss,
+        };
         self.ledger.all_at_risk(|ids| msg.carried(ids), cause);
     }
 

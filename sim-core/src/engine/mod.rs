@@ -19,12 +19,12 @@
 //! [`Protocol`].
 
 use crate::digest::tag;
-use crate::ledger::{Counts, DomainCounts, DomainId, Ledger, LossCause};
+use crate::ledger::{Counts, DomainCounts, DomainId, Ledger};
 use crate::message::{Msg, MsgId, NodeId, Notice, Observed, Protocol};
 use crate::net::{Fault, FaultAction, Network};
 use crate::rng::{stream, SimRng};
 use crate::time::{Duration, Time};
-use crate::trace::{DropReason, FaultEvent, Trace, TraceEvent, TraceWhat, Wire};
+use crate::trace::{FaultEvent, Trace, TraceEvent, TraceWhat, Wire};
 
 mod context;
 mod core;
@@ -493,12 +493,7 @@ impl Engine {
         let now = self.now;
         let core = &mut self.core;
         if let Some(reason) = core.net.on_arrival(from, to, core.alive[to as usize]) {
-            let cause = match reason {
-                DropReason::Partition => LossCause::Partition,
-                DropReason::Crashed => LossCause::CrashedReceiver,
-                DropReason::Loss => LossCause::NetworkLoss,
-            };
-            core.ledger.all_at_risk(|ids| msg.carried(ids), cause);
+            core.dropped(reason, &msg);
             core.trace.digest.add(tag::DROP);
             core.trace.digest.add(reason as u64);
             core.trace.record(now, || TraceWhat::Drop(Wire { from, to, msg: msg.name(), id: msg.id() }, reason));
