@@ -779,6 +779,8 @@ fn defect_6_csv_text_fields_are_quoted_and_neutralised() {
         errors_per_s: 0.0,
         queue_depth: 5,
         lag: 6,
+        errors_by_kind: Vec::new(),
+        gauges: Vec::new(),
     };
     let csv = reports::timeseries_csv(&[("x,=y", std::slice::from_ref(&sample))]);
     assert_eq!(csv.lines().nth(1), Some("\"x,=y\",1,2,3,0,5,6"));

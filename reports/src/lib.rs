@@ -102,6 +102,13 @@ pub fn trace_row(out: &mut String, names: &[String], e: &TraceEvent) {
         TraceWhat::Phase(p) => {
             let _ = writeln!(out, "{},phase,,,,,{}", e.time, csv_text(p));
         }
+        TraceWhat::Process(node, id, done) => {
+            let ev = if *done { "applied" } else { "started" };
+            let _ = writeln!(out, "{},{ev},{},,,{id},", e.time, name(*node));
+        }
+        TraceWhat::Mark(node, what) => {
+            let _ = writeln!(out, "{},mark,{},,,,{}", e.time, name(*node), csv_text(what));
+        }
     }
 }
 
@@ -140,6 +147,8 @@ mod tests {
             errors_per_s: 0.0,
             queue_depth: 3,
             lag: 4,
+            errors_by_kind: Vec::new(),
+            gauges: Vec::new(),
         };
         let csv = timeseries_csv(&[("a,\"b\"", std::slice::from_ref(&sample)), ("=x", std::slice::from_ref(&sample))]);
         let rows: Vec<&str> = csv.lines().collect();

@@ -57,6 +57,9 @@ pub trait Kind: Send + Sync + 'static {
     const METRICS: &'static [&'static str] = &[];
     /// The error kinds it reports (`errors_by_kind.NAME`).
     const ERRORS: &'static [&'static str] = &[];
+    /// The plots it adds to a scenario's report, over the gauges its
+    /// components report ([`crate::engine::Component::gauges`]).
+    const PLOTS: &'static [KindPlot] = &[];
 
     /// The fields its table accepts (besides `kind`); by default those
     /// serde reads into [`Kind::Spec`].
@@ -92,6 +95,33 @@ pub trait Kind: Send + Sync + 'static {
     fn build(&self, node: &Node, spec: &Self::Spec, build: &mut Build) -> Box<dyn DynComponent>;
 }
 
+/// A plot a kind adds to every scenario that has one of its nodes: the
+/// gauges named `gauge`, or `gauge.SOMETHING` (one line each, per variant),
+/// over simulated time, with the fault windows shaded like the built-in
+/// time plots. Data only: the `reports` crate draws it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindPlot {
+    /// The file name's stem (`lag-records` writes `lag-records.svg`).
+    pub name: &'static str,
+    /// The title.
+    pub title: &'static str,
+    /// The y axis label, with its unit (`records`, `seconds`).
+    pub y_label: &'static str,
+    /// The gauge, or the prefix before a `.` of a family of gauges.
+    pub gauge: &'static str,
+}
+
+impl KindPlot {
+    /// True when gauge `name` belongs on this plot; the part after the
+    /// prefix (the series' label) is returned.
+    pub fn series_of<'a>(&self, name: &'a str) -> Option<&'a str> {
+        if name == self.gauge {
+            return Some(name);
+        }
+        name.strip_prefix(self.gauge)?.strip_prefix('.')
+    }
+}
+
 /// What a node costs and does, roughly: the pre-flight estimate adds these
 /// up to refuse a scenario whose sizes alone exceed the memory budget, and
 /// to warn about runs that will be long or will grow.
@@ -121,6 +151,8 @@ pub trait DynKind: Send + Sync {
     fn metrics(&self) -> &'static [&'static str];
     /// [`Kind::ERRORS`].
     fn errors(&self) -> &'static [&'static str];
+    /// [`Kind::PLOTS`].
+    fn plots(&self) -> &'static [KindPlot];
     /// Reads a table (without its `kind`) into the kind's spec. The path of
     /// a refusal is relative to the table.
     fn read(&self, table: toml::Value) -> Result<Arc<dyn AnySpec>, Invalid>;
@@ -177,6 +209,9 @@ impl<K: Kind> DynKind for Typed<K> {
     }
     fn errors(&self) -> &'static [&'static str] {
         K::ERRORS
+    }
+    fn plots(&self) -> &'static [KindPlot] {
+        K::PLOTS
     }
     fn read(&self, table: toml::Value) -> Result<Arc<dyn AnySpec>, Invalid> {
         match serde_path_to_error::deserialize::<_, K::Spec>(table) {

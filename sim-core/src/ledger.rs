@@ -650,6 +650,7 @@ impl Ledger {
         held.dedup();
         held_in.sort_unstable();
         held_in.dedup();
+        let mut lost = Vec::new();
         for (&id, p) in &self.pending {
             let is_held = held.binary_search(&id).is_ok();
             let confirmed = self.flags[id as usize] & CONFIRMED != 0;
@@ -662,8 +663,11 @@ impl Ledger {
                     d.counts.in_flight += 1;
                 } else if confirmed {
                     d.counts.lost += 1;
-                    let cause = self.domain_causes.get(&(id, i as DomainId)).copied();
-                    d.lost_by[cause.unwrap_or(p.cause) as usize] += 1;
+                    let cause = self.domain_causes.get(&(id, i as DomainId)).copied().unwrap_or(p.cause);
+                    d.lost_by[cause as usize] += 1;
+                    if lost.len() < MAX_LOST_LISTED && lost.last().is_none_or(|&(last, _)| last != id) {
+                        lost.push((id, cause));
+                    }
                 } else {
                     d.counts.send_failed += 1;
                 }
@@ -700,9 +704,12 @@ impl Ledger {
                 }
             }
         }
-        Verdict { counts: c, domains, inconsistent }
+        Verdict { counts: c, domains, inconsistent, lost }
     }
 }
+
+/// Most lost messages a [`Verdict`] lists by id (all are counted).
+pub const MAX_LOST_LISTED: usize = 100_000;
 
 /// What [`Ledger::finish`] settles.
 pub struct Verdict {
@@ -712,6 +719,9 @@ pub struct Verdict {
     pub domains: BTreeMap<String, DomainCounts>,
     /// Messages whose effect was applied in some domains but not in all.
     pub inconsistent: u64,
+    /// The lost messages, by id, each with why (in its first domain that
+    /// lost it), the first [`MAX_LOST_LISTED`] of them: for diagrams.
+    pub lost: Vec<(MsgId, LossCause)>,
 }
 
 #[cfg(test)]

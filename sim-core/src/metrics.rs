@@ -13,6 +13,10 @@ use std::collections::BTreeMap;
 /// simulated time at the default 1 s interval.
 pub const MAX_SAMPLES: usize = 1_000_000;
 
+/// Most points [`LatencyStats::cdf`] returns for the body of a
+/// distribution (the tail beyond p99 is kept whole).
+pub const CDF_POINTS: usize = 1_000;
+
 /// Highest latency a histogram resolves (2^50 ns, about 13 days); longer
 /// values are counted at this value, but `max` and `mean` stay exact.
 const HIST_HIGH_NS: u64 = 1 << 50;
@@ -75,6 +79,37 @@ impl LatencyStats {
         self.count
     }
 
+    /// The distribution as (latency in ms, fraction at or below it), one
+    /// point per histogram bucket that holds a value, thinned to at most
+    /// [`CDF_POINTS`] (the last point, the maximum at 1.0, always kept).
+    /// Empty when nothing was recorded.
+    pub fn cdf(&self) -> Vec<(f64, f64)> {
+        if self.count == 0 {
+            return Vec::new();
+        }
+        let total = self.hist.len() as f64;
+        let mut points: Vec<(f64, f64)> = self
+            .hist
+            .iter_recorded()
+            .map(|v| (ns_to_ms(v.value_iterated_to().min(self.max_ns)), v.count_since_last_iteration()))
+            .scan(0u64, |seen, (ms, n)| {
+                *seen += n;
+                Some((ms, *seen as f64 / total))
+            })
+            .collect();
+        if points.len() > CDF_POINTS {
+            // Keep the tail whole (it is what a log axis shows), thin the body.
+            let step = points.len().div_ceil(CDF_POINTS);
+            let last = *points.last().expect("not empty");
+            points =
+                points.into_iter().enumerate().filter(|(i, p)| i % step == 0 || p.1 > 0.99).map(|(_, p)| p).collect();
+            if points.last() != Some(&last) {
+                points.push(last);
+            }
+        }
+        points
+    }
+
     /// Mean, percentiles and maximum in milliseconds; all zero when empty.
     pub fn summary(&self) -> LatencySummary {
         if self.count == 0 {
@@ -112,6 +147,36 @@ pub struct Sample {
     /// Consumer lag: produced messages whose effect is not yet applied
     /// (lost ones included, once lost: the ledger only knows at the end).
     pub lag: u64,
+    /// Errors per second during the interval, by kind (kinds with none
+    /// left out), sorted by kind.
+    pub errors_by_kind: Vec<(&'static str, f64)>,
+    /// The gauges components reported at the interval's end
+    /// ([`crate::engine::Component::gauges`]), sorted by name.
+    pub gauges: Vec<(String, f64)>,
+}
+
+/// The gauges the nodes report at one sampling instant, by name. Several
+/// nodes may report the same name: [`Gauges::sum`] adds (records waiting),
+/// [`Gauges::max`] keeps the highest (the age of the oldest).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Gauges(BTreeMap<String, f64>);
+
+impl Gauges {
+    /// Adds `v` to gauge `name`.
+    pub fn sum(&mut self, name: impl Into<String>, v: f64) {
+        *self.0.entry(name.into()).or_insert(0.0) += v;
+    }
+
+    /// Raises gauge `name` to `v`.
+    pub fn max(&mut self, name: impl Into<String>, v: f64) {
+        let e = self.0.entry(name.into()).or_insert(v);
+        *e = e.max(v);
+    }
+
+    /// The gauges, sorted by name.
+    pub fn into_vec(self) -> Vec<(String, f64)> {
+        self.0.into_iter().collect()
+    }
 }
 
 /// Counters and gauges that components feed through the context.
@@ -132,6 +197,8 @@ pub struct Metrics {
     /// truncated records, a client's late responses...).
     pub named: BTreeMap<&'static str, f64>,
     last_sample: (Time, u64, u64, u64),
+    /// `errors` as of the last sample.
+    last_errors: BTreeMap<&'static str, u64>,
 }
 
 impl Metrics {
@@ -170,15 +237,30 @@ impl Metrics {
         self.depth_max = self.depth_max.max(self.depth_total);
     }
 
+    /// True when a row for an interval ending at `now` would be kept.
+    pub fn wants_sample(&self, now: Time) -> bool {
+        !((now <= self.last_sample.0 && !self.samples.is_empty()) || self.samples.len() >= MAX_SAMPLES)
+    }
+
     /// Appends a time-series row for the interval ending at `now`, given the
-    /// cumulative produced and processed counts and the current lag.
-    pub fn sample(&mut self, now: Time, produced: u64, processed: u64, lag: u64) {
-        let (t0, p0, c0, e0) = self.last_sample;
-        if (now <= t0 && !self.samples.is_empty()) || self.samples.len() >= MAX_SAMPLES {
+    /// cumulative produced and processed counts, the current lag and the
+    /// nodes' gauges.
+    pub fn sample(&mut self, now: Time, produced: u64, processed: u64, lag: u64, gauges: Gauges) {
+        if !self.wants_sample(now) {
             return;
         }
+        let (t0, p0, c0, e0) = self.last_sample;
         let dt = (now - t0) as f64 / 1e9;
         let per_s = |d: u64| if dt > 0.0 { d as f64 / dt } else { 0.0 };
+        let errors_by_kind = self
+            .errors
+            .iter()
+            .filter_map(|(&k, &n)| {
+                let d = n - self.last_errors.get(k).copied().unwrap_or(0);
+                (d > 0).then(|| (k, per_s(d)))
+            })
+            .collect();
+        self.last_errors.clone_from(&self.errors);
         self.samples.push(Sample {
             time_s: now as f64 / 1e9,
             produced_per_s: per_s(produced - p0),
@@ -186,6 +268,8 @@ impl Metrics {
             errors_per_s: per_s(self.errors_total - e0),
             queue_depth: self.depth_total,
             lag,
+            errors_by_kind,
+            gauges: gauges.into_vec(),
         });
         self.last_sample = (now, produced, processed, self.errors_total);
     }
@@ -206,6 +290,22 @@ mod tests {
         assert_eq!(l.max, 10_010.0);
         assert_eq!((l.p50, l.p99, l.p999), (l.max, l.max, l.max));
         assert_eq!(l.count, 100);
+    }
+
+    #[test]
+    fn the_cdf_rises_to_one_at_the_maximum_and_matches_the_percentiles() {
+        let mut s = LatencyStats::default();
+        for ms in 1..=1000u64 {
+            s.record(ms * 1_000_000);
+        }
+        let cdf = s.cdf();
+        assert!(cdf.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1), "strictly rising");
+        assert_eq!(*cdf.last().unwrap(), (1000.0, 1.0));
+        // The point at the median's bucket holds half the values, to the
+        // histogram's 3 significant digits.
+        let median = cdf.iter().find(|p| p.1 >= 0.5).unwrap();
+        assert!((median.0 - s.summary().p50).abs() <= 1.0, "{median:?} vs {}", s.summary().p50);
+        assert!(LatencyStats::default().cdf().is_empty());
     }
 
     #[test]

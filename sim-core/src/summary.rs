@@ -201,6 +201,20 @@ pub fn reportable(topology: &Topology) -> (Vec<String>, Vec<String>) {
     (collect(ENGINE_METRICS, |n| n.kind_ref().metrics()), collect(ENGINE_ERRORS, |n| n.kind_ref().errors()))
 }
 
+/// The plots the kinds of `topology`'s nodes add ([`crate::kind::Kind::PLOTS`]),
+/// each once, in the order their nodes come.
+pub fn kind_plots(topology: &Topology) -> Vec<crate::kind::KindPlot> {
+    let mut plots: Vec<crate::kind::KindPlot> = Vec::new();
+    for node in topology.nodes() {
+        for p in node.kind_ref().plots() {
+            if !plots.iter().any(|q| q.name == p.name) {
+                plots.push(*p);
+            }
+        }
+    }
+    plots
+}
+
 /// The keys an expectation may name, read off the summary's own shape.
 pub fn expectation_keys() -> Keys {
     let summary = serde_json::to_value(VariantSummary::default()).unwrap_or_default();

@@ -68,6 +68,12 @@ pub enum TraceWhat {
     Crash(NodeId, bool),
     /// The run moved to another phase ("run", "drain", "end").
     Phase(&'static str),
+    /// A node started processing a produced message (`.2` false), or
+    /// applied its effect (`.2` true): a processing step runs between.
+    Process(NodeId, MsgId, bool),
+    /// A node marked a notable moment of its own (a leader election, say):
+    /// what its kind calls it.
+    Mark(NodeId, &'static str),
 }
 
 /// What happened to a scheduled fault.

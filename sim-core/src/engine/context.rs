@@ -14,6 +14,7 @@ use super::core::Core;
 use super::effect::{Effect, Fact, Metric};
 use crate::ledger::DomainId;
 use crate::message::{Msg, MsgId, NodeId};
+pub use crate::metrics::Gauges;
 use crate::net::NodeFault;
 use crate::rng::SimRng;
 use crate::store::Stores;
@@ -268,6 +269,13 @@ impl<'a, T: Timer> Ctx<'a, T> {
         self.emit(Effect::Fact(Fact::ProducerDone));
     }
 
+    /// Marks a notable moment at this node (a leader election, a failover),
+    /// named `what`: plots shade or label it, diagrams and traces show it.
+    /// Changes nothing in the run.
+    pub fn mark(&mut self, what: &'static str) {
+        self.emit(Effect::Fact(Fact::Mark(what)));
+    }
+
     /// Adds `v` to the run's named figure `name` (reported in the summary's
     /// `metrics`).
     pub fn metric_add(&mut self, name: &'static str, v: f64) {
@@ -351,6 +359,12 @@ pub trait Component {
     fn memory_bytes(&self) -> usize {
         0
     }
+    /// Reports this node's gauges at the end of each sampling interval
+    /// (`run.sample_ms`): the time series gains one column per gauge name,
+    /// summed or maxed over the nodes that report it (see [`Gauges`]).
+    /// A kind plots them by naming them in [`crate::kind::Kind::PLOTS`].
+    /// Reads only: reporting nothing (the default) changes nothing.
+    fn gauges(&self, _now: Time, _out: &mut Gauges) {}
 }
 
 /// A component as the engine holds it: [`Component`] with its timer type
@@ -378,6 +392,8 @@ pub trait DynComponent {
     fn is_producer(&self) -> bool;
     /// See [`Component::memory_bytes`].
     fn memory_bytes(&self) -> usize;
+    /// See [`Component::gauges`].
+    fn gauges(&self, now: Time, out: &mut Gauges);
     /// The timer a word stands for, as traces show it.
     fn timer_name(&self, word: u64) -> String;
 }
@@ -418,6 +434,9 @@ impl<C: Component> DynComponent for C {
     }
     fn memory_bytes(&self) -> usize {
         Component::memory_bytes(self)
+    }
+    fn gauges(&self, now: Time, out: &mut Gauges) {
+        Component::gauges(self, now, out);
     }
     fn timer_name(&self, word: u64) -> String {
         match C::Timer::from_word(word) {

@@ -12,7 +12,10 @@ use crate::metrics::Metrics;
 use crate::net::{Delivery, Network};
 use crate::store::Stores;
 use crate::time::{Duration, Time};
-use crate::trace::{DropReason, Trace};
+use crate::trace::{DropReason, Trace, TraceWhat};
+
+/// Most marks ([`Fact::Mark`]) a run keeps; later ones still reach the trace.
+pub(crate) const MAX_MARKS: usize = 10_000;
 
 /// Shared run state the engine applies effects to.
 pub(crate) struct Core {
@@ -36,6 +39,9 @@ pub(crate) struct Core {
     /// Producers that will produce no more in the run phase: done, or
     /// crashed with no restart before the drain.
     pub(super) retired: Vec<bool>,
+    /// Notable moments components marked: (time, node, what), at most
+    /// [`MAX_MARKS`].
+    pub(super) marks: Vec<(Time, NodeId, &'static str)>,
 }
 
 impl Core {
@@ -57,6 +63,7 @@ impl Core {
             producers_total: producers,
             producers_active: producers,
             retired: vec![false; n],
+            marks: Vec::new(),
         }
     }
 
@@ -125,16 +132,23 @@ impl Core {
         self.ledger.all_at_risk(|ids| msg.carried(ids), cause);
     }
 
-    /// Applies a cause a component at `node` reported (off the hot path).
+    /// Applies a cause or a mark a component at `node` reported (off the hot
+    /// path).
     #[cold]
     #[inline(never)]
-    fn cause(&mut self, node: NodeId, fact: Fact) {
+    fn cause(&mut self, now: Time, node: NodeId, fact: Fact) {
         match fact {
             Fact::Discarded { id, cause, reader, domain } => {
                 let domain = domain.or(reader.map(|r| self.domain_of[r as usize]));
                 self.ledger.at_risk(id, cause, domain);
             }
             Fact::Resent { id, cause } => self.ledger.copied(id, cause),
+            Fact::Mark(what) => {
+                if self.marks.len() < MAX_MARKS {
+                    self.marks.push((now, node, what));
+                }
+                self.trace.record(now, || TraceWhat::Mark(node, what));
+            }
             _ => unreachable!("only causes come here, from {node}"),
         }
     }
@@ -148,10 +162,16 @@ impl Core {
                 assert_eq!(got, id, "the context allocates ids in the ledger's order");
             }
             Fact::Confirmed(id) => self.ledger.confirm(id),
-            Fact::Started(id) => self.ledger.started(now, id),
-            Fact::Applied(id) => self.ledger.applied(now, self.domain_of[node as usize], id),
+            Fact::Started(id) => {
+                self.ledger.started(now, id);
+                self.trace.record(now, || TraceWhat::Process(node, id, false));
+            }
+            Fact::Applied(id) => {
+                self.ledger.applied(now, self.domain_of[node as usize], id);
+                self.trace.record(now, || TraceWhat::Process(node, id, true));
+            }
             Fact::ProducerDone => self.retire(node),
-            Fact::Discarded { .. } | Fact::Resent { .. } => self.cause(node, fact),
+            Fact::Discarded { .. } | Fact::Resent { .. } | Fact::Mark(_) => self.cause(now, node, fact),
         }
     }
 

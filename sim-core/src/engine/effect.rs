@@ -66,6 +66,9 @@ pub enum Fact {
     Applied(MsgId),
     /// This producer has produced all it was asked to.
     ProducerDone,
+    /// A notable moment at this node, as its kind names it (a leader
+    /// election...): not a verdict; plots, diagrams and traces show it.
+    Mark(&'static str),
     /// This node let message `id` go for `cause` (dropped it: a full queue,
     /// a TTL, a truncation...), or left it unprotected (committed its offset
     /// before processing it). Not a verdict: if the message ends lost, the

@@ -114,6 +114,15 @@ pub struct RunOutput {
     pub metrics: std::collections::BTreeMap<&'static str, f64>,
     /// Latency from production to first application.
     pub latency: crate::metrics::LatencySummary,
+    /// The latency distribution: (latency in ms, fraction of messages at
+    /// or below it), rising, at most [`crate::metrics::CDF_POINTS`] points.
+    pub latency_cdf: Vec<(f64, f64)>,
+    /// The lost messages by id with the ledger's cause (the first
+    /// [`crate::ledger::MAX_LOST_LISTED`]).
+    pub lost: Vec<(crate::message::MsgId, crate::ledger::LossCause)>,
+    /// Notable moments components marked (leader elections...): (time,
+    /// node, what), the first 10,000.
+    pub marks: Vec<(Time, NodeId, &'static str)>,
     /// Waiting time from production to first start of processing.
     pub wait: crate::metrics::LatencySummary,
     /// Time-average number of produced, unapplied messages over [0, end]
@@ -454,7 +463,8 @@ impl Engine {
                 digest.add(tag::SAMPLE);
                 let l = &self.core.ledger;
                 let (p, c, lag) = (l.produced(), l.processed(), l.unapplied());
-                self.core.metrics.sample(time, p, c, lag);
+                let gauges = self.gauges(time);
+                self.core.metrics.sample(time, p, c, lag, gauges);
                 self.core.queue.push(time.saturating_add(self.limits.sample_ns), Ev::Sample);
             }
             Ev::EndRun => {
@@ -701,6 +711,17 @@ impl Engine {
         (held, held_in)
     }
 
+    /// Every node's gauges at `now`, if a sample will be kept then.
+    fn gauges(&self, now: Time) -> crate::metrics::Gauges {
+        let mut gauges = crate::metrics::Gauges::default();
+        if self.core.metrics.wants_sample(now) {
+            for node in &self.nodes {
+                node.gauges(now, &mut gauges);
+            }
+        }
+        gauges
+    }
+
     fn finish(mut self) -> RunOutput {
         // Rates and averages are taken over [0, end]: up to the last first
         // application, so that a stale timer firing late in the drain does
@@ -711,7 +732,8 @@ impl Engine {
         let end = self.core.ledger.last_applied().max(run_end);
         let l = &self.core.ledger;
         let (p, c, lag) = (l.produced(), l.processed(), l.unapplied());
-        self.core.metrics.sample(end, p, c, lag);
+        let gauges = self.gauges(end);
+        self.core.metrics.sample(end, p, c, lag, gauges);
         let mean_in_system = self.core.ledger.mean_in_system(end);
         let (mut held, mut held_in) = self.still_held();
         let verdict = self.core.ledger.finish(&mut held, &mut held_in);
@@ -725,6 +747,9 @@ impl Engine {
             inconsistent: verdict.inconsistent,
             metrics: std::mem::take(&mut self.core.metrics.named),
             latency: self.core.ledger.latency.summary(),
+            latency_cdf: self.core.ledger.latency.cdf(),
+            lost: verdict.lost,
+            marks: std::mem::take(&mut self.core.marks),
             wait: self.core.ledger.wait.summary(),
             mean_in_system,
             errors: std::mem::take(&mut self.core.metrics.errors),

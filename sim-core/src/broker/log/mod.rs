@@ -541,9 +541,11 @@ impl LogBroker {
             // No in-sync replica is alive: offline until one returns.
             p.leader = None;
             ctx.metric_add("offline_partitions", 1.0);
+            ctx.mark("partition offline");
             return;
         };
         ctx.metric_add("leader_elections", 1.0);
+        ctx.mark(if clean { "leader elected" } else { "unclean leader election" });
         p.leader = Some(leader);
         if clean {
             for (in_sync, &up) in p.isr.iter_mut().zip(alive) {
