@@ -60,7 +60,8 @@ const CSS: &str = "
 body{font-family:'asyncsim',sans-serif;font-size:18px;line-height:1.45;color:#111;background:#fff;margin:0 auto;max-width:1100px;padding:1rem}
 h1{font-size:2rem;margin:.2em 0}h2{font-size:1.45rem;margin-top:1.6em;border-bottom:2px solid #ddd}
 .concept{font-size:1.25rem;font-weight:bold}
-pre.header{white-space:pre-wrap;background:#f5f5f5;padding:.8em;border-radius:6px;font-size:.95rem}
+pre.header{white-space:pre;overflow-x:auto;background:#f5f5f5;padding:.8em;border-radius:6px;font-size:.95rem}
+td.wrap,th.wrap{white-space:normal;text-align:left;min-width:12em}
 .scroll{overflow-x:auto}table{border-collapse:collapse;margin:.5em 0}
 th,td{padding:.3em .7em;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}
@@ -70,7 +71,7 @@ figure{margin:1.2em 0}figure img{width:100%;height:auto;border:1px solid #ddd}
 figcaption{font-size:.9rem;color:#333}
 code,pre.cmd{font-family:monospace;font-size:.95rem}pre.cmd{background:#f5f5f5;padding:.6em;overflow-x:auto}
 a{color:#0b57d0}
-@media (max-width:600px){body{font-size:16px;padding:.5rem}h1{font-size:1.5rem}}
+@media (max-width:600px){body{font-size:16px;padding:.5rem}h1{font-size:1.5rem}pre.header{font-size:.75rem}}
 ";
 
 /// The page's `<head>` and opening `<body>`.
@@ -273,14 +274,14 @@ pub fn index_page(entries: &[IndexEntry], command: &str) -> String {
     let mut out = head("asyncsim report");
     let _ = writeln!(
         out,
-        "<h1>asyncsim report</h1>\n<p>Every bundled scenario, run with its own seed. Each page shows what the scenario teaches, its variants side by side, the plots, the expectations and the faults. Made by <code>{}</code>.</p>\n<div class=\"scroll\"><table>\n<tr><th>scenario</th><th>what it shows</th><th>variants</th><th>expectations</th></tr>",
+        "<h1>asyncsim report</h1>\n<p>Every bundled scenario, run with its own seed. Each page shows what the scenario teaches, its variants side by side, the plots, the expectations and the faults. Made by <code>{}</code>.</p>\n<div class=\"scroll\"><table>\n<tr><th>scenario</th><th class=\"wrap\">what it shows</th><th class=\"wrap\">variants</th><th>expectations</th></tr>",
         esc(command)
     );
     for e in entries {
         let (class, mark) = if e.held { ("ok", "all held") } else { ("fail", "some failed") };
         let _ = writeln!(
             out,
-            "<tr><td><a href=\"{}\">{}</a></td><td style=\"text-align:left;white-space:normal\">{}</td><td>{}</td><td class=\"{class}\">{mark}</td></tr>",
+            "<tr><td><a href=\"{}\">{}</a></td><td class=\"wrap\">{}</td><td class=\"wrap\">{}</td><td class=\"{class}\">{mark}</td></tr>",
             esc(&e.href),
             esc(&e.name),
             esc(&e.concept),
