@@ -7,8 +7,8 @@ mod folder;
 mod trace_file;
 
 pub use folder::{
-    check_writable, out_path, prepare_dir, temp_path, tidy_dir, write_atomic, OutputError, Tidied, MANIFEST, MARKER,
-    TEMP_PREFIX,
+    check_writable, out_path, prepare_dir, temp_path, tidy_dir, tidy_dir_adding, write_atomic, OutputError, Tidied,
+    MANIFEST, MARKER, TEMP_PREFIX,
 };
 pub use trace_file::TraceFile;
 
