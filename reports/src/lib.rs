@@ -1,8 +1,9 @@
 //! asyncsim's output files: `summary.json`, `timeseries.csv` and traces,
 //! written whole or not at all (to a temporary file, then renamed), into a
-//! folder that asyncsim made or that the user let it use. Plots and report
-//! pages will join them here.
+//! folder that asyncsim made or that the user let it use; and space-time
+//! diagrams ([`diagram`]). Plots and report pages will join them here.
 
+pub mod diagram;
 mod folder;
 mod trace_file;
 
