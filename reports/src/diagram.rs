@@ -26,7 +26,9 @@
 //! caption); lanes beyond [`MAX_LANES`] (the busiest are kept); timers. A
 //! message that carries a batch (a log's `records`) is shown by its first
 //! record's id only, so a later record of the batch is seen arriving only
-//! through its processing bar. The collector ([`Collector`]) keeps only
+//! through its processing bar. A redelivery to another receiver with no
+//! crash of the first between (a consumer timeout, a nack) is drawn as a
+//! first send: the trace does not tell it from fan-out. The collector ([`Collector`]) keeps only
 //! what it may draw, so a long run's diagram costs little memory.
 
 mod svg;

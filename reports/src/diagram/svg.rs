@@ -100,7 +100,8 @@ pub fn render(c: &Collected, info: &Info) -> String {
     let (lanes, busy) = choose_lanes(c, &idless, info.names.len());
     let lost: BTreeMap<MsgId, LossCause> = info.lost.iter().copied().collect();
     let losses = place_losses(c, &lost, t1);
-    let caption = caption(c, info, &lost, &window, (t0, t1), (idless.len(), busy));
+    let off = c.arrows.iter().chain(&idless).filter(|a| !lanes.contains(&a.wire.from) || !lanes.contains(&a.wire.to));
+    let caption = caption(c, info, &lost, &window, (t0, t1), (idless.len(), busy, off.count()));
     let top = 30.0 + LINE * caption.len() as f64 + 50.0;
     let width = LEFT + LANE_GAP * lanes.len().max(3) as f64 + RIGHT;
     let drawn = (c.arrows.len() + idless.len()) as f64;
@@ -246,7 +247,7 @@ fn caption(
     lost: &BTreeMap<MsgId, LossCause>,
     w: &Window,
     (t0, t1): (Time, Time),
-    (idless, nodes): (usize, usize),
+    (idless, nodes, off_lane): (usize, usize, usize),
 ) -> Vec<String> {
     let mut lines =
         vec![format!("{} / {} (seed {}): space-time diagram, time flows down", info.scenario, info.variant, info.seed)];
@@ -273,7 +274,11 @@ fn caption(
     }
     let lost_shown = c.sampled.iter().filter(|id| lost.contains_key(id)).count();
     let lanes = nodes.min(MAX_LANES);
-    let lanes_note = if nodes > MAX_LANES { " (the busiest)" } else { "" };
+    let lanes_note = if nodes > MAX_LANES {
+        format!(" (the busiest; {off_lane} messages to or from the others left out)")
+    } else {
+        String::new()
+    };
     lines.push(format!(
         "{lanes} of {nodes} nodes drawn{lanes_note}; lost among those shown: {lost_shown}, each crossed with the ledger's cause; hover an arrow for its details"
     ));
@@ -318,6 +323,7 @@ const STYLE: &str = r#"<style>
 .redelivery .wire { stroke: #CC79A7; stroke-dasharray: 9 3 2 3; stroke-width: 1.8; }
 .no-id .wire { stroke: #9a9a9a; stroke-width: 0.8; }
 .msg:hover .wire { stroke-width: 3.5; }
+.id, .drop text, .mark text, .fault text { paint-order: stroke; stroke: white; stroke-width: 3px; stroke-linejoin: round; }
 .id { font-size: 9px; fill: #333; }
 .drop path { stroke: #D00000; stroke-width: 2.4; fill: none; }
 .drop text { fill: #D00000; font-size: 10px; }

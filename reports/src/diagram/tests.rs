@@ -167,3 +167,27 @@ fn the_drawing_marks_every_loss_once_and_titles_every_arrow() {
     assert_eq!(doc.descendants().filter(|n| has_class(n, "crashed") && n.attribute("data-node").is_some()).count(), 1);
     assert!(svg.contains("test &lt;&amp;&gt;"), "names are escaped");
 }
+
+#[test]
+fn a_run_with_many_nodes_draws_the_busiest_lanes_and_says_so() {
+    let mut events = Vec::new();
+    for to in 1..20u32 {
+        for k in 0..u64::from(to % 3 + 1) {
+            let w = wire(0, to, "deliver", Some(u64::from(to) * 10 + k));
+            events.push((u64::from(to) * 1_000 + k, TraceWhat::Send(w, 500)));
+        }
+    }
+    let c = collect(all(1_000), &events);
+    let names: Vec<String> = (0..20).map(|i| format!("n{i}")).collect();
+    let svg = render(&c, &info(&names, &[]));
+    let doc = roxmltree::Document::parse(&svg).expect("the SVG is XML");
+    let lanes: Vec<&str> =
+        doc.descendants().filter(|n| has_class(n, "lane")).filter_map(|n| n.attribute("data-node")).collect();
+    assert_eq!(lanes.len(), MAX_LANES);
+    assert!(lanes.contains(&"n0") && lanes.contains(&"n2"), "the sender and the busiest receivers: {lanes:?}");
+    assert!(!lanes.contains(&"n3"), "n3 had one message, fewer than the 11 kept (3 each): {lanes:?}");
+    let drawn = doc.descendants().filter(|n| has_class(n, "msg")).count();
+    let left_out = c.arrows.len() - drawn;
+    assert!(left_out > 0);
+    assert!(svg.contains(&format!("12 of 20 nodes drawn (the busiest; {left_out} messages")), "the caption says so");
+}
