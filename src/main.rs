@@ -23,6 +23,7 @@ macro_rules! outln {
 
 mod bench;
 mod check;
+mod diagram;
 mod input;
 mod progress;
 mod run;
@@ -61,6 +62,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Measure the engine: events per second and peak memory, one thread.
     Bench(bench::BenchArgs),
+    /// Draw a window of one variant's run as a space-time diagram (SVG).
+    Diagram(diagram::DiagramArgs),
     /// List the bundled scenarios and the concept each teaches.
     List,
     /// Check scenario files without running them.
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run::run(&args),
         Some(Command::Bench(args)) => bench::bench(&args),
         Some(Command::Check(args)) => check::check(&args),
+        Some(Command::Diagram(args)) => diagram::diagram(&args),
         Some(Command::List) => run::list(),
         Some(Command::Validate { files, set }) => run::validate(&files, &set),
     };

@@ -164,6 +164,25 @@ pub fn tidy_dir(dir: &Path, will_write: &[&str]) -> Result<Tidied, OutputError> 
     Ok(tidied)
 }
 
+/// Before a command that adds files to an output folder without replacing
+/// a run's output (`asyncsim diagram`): removes the temporary files of
+/// processes that are gone, and records `adding` (plain names) in the
+/// manifest beside what it already lists, so that nothing of the last
+/// run's output is removed and the next run knows these files too.
+pub fn tidy_dir_adding(dir: &Path, adding: &[&str]) -> Result<Tidied, OutputError> {
+    let mut tidied = Tidied::default();
+    let mut listed = read_manifest(dir, &mut tidied.warnings);
+    for name in adding {
+        out_path(dir, name)?;
+        if !listed.iter().any(|l| l == name) {
+            listed.push(name.to_string());
+        }
+    }
+    tidied.temporary = remove_leftover_temporaries(dir)?;
+    write_manifest(dir, &listed)?;
+    Ok(tidied)
+}
+
 /// The names the manifest in `dir` lists; none (with a warning) when it
 /// cannot be read as one, none (silently) when there is none.
 fn read_manifest(dir: &Path, warnings: &mut Vec<String>) -> Vec<String> {
@@ -270,6 +289,25 @@ mod tests {
         assert_eq!(fs::read_to_string(dir.join("thesis.tex")).unwrap(), "precious");
         write_atomic(&dir.join("summary.json"), b"{}").unwrap();
         assert_eq!(fs::read_to_string(dir.join("summary.json")).unwrap(), "{}");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn adding_files_keeps_what_the_manifest_lists() {
+        let dir = std::env::temp_dir().join(format!("asyncsim-reports-adding-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        prepare_dir(&dir, false).unwrap();
+        write_atomic(&dir.join("summary.json"), b"{}").unwrap();
+        tidy_dir(&dir, &["summary.json"]).unwrap();
+        fs::write(dir.join(".asyncsim-tmp-999999999-x.svg"), "half").unwrap();
+        for _ in 0..2 {
+            let tidied = tidy_dir_adding(&dir, &["diagram-a.svg"]).unwrap();
+            assert!(tidied.stale.is_empty());
+        }
+        assert!(dir.join("summary.json").exists(), "a run's output stays");
+        assert!(!dir.join(".asyncsim-tmp-999999999-x.svg").exists(), "a dead process's temporary file goes");
+        assert_eq!(read_manifest(&dir, &mut Vec::new()), ["summary.json", "diagram-a.svg"], "listed once each");
+        assert!(matches!(tidy_dir_adding(&dir, &["../x.svg"]), Err(OutputError::Outside { .. })));
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -1,16 +1,17 @@
 //! asyncsim's output files: `summary.json`, `timeseries.csv` and traces,
 //! written whole or not at all (to a temporary file, then renamed), into a
-//! folder that asyncsim made or that the user let it use. Plots and report
-//! pages will join them here.
+//! folder that asyncsim made or that the user let it use; and space-time
+//! diagrams ([`diagram`]). Plots and report pages will join them here.
 
+pub mod diagram;
 mod folder;
 pub mod html;
 pub mod plots;
 mod trace_file;
 
 pub use folder::{
-    check_writable, out_path, prepare_dir, temp_path, tidy_dir, write_atomic, OutputError, Tidied, MANIFEST, MARKER,
-    TEMP_PREFIX,
+    check_writable, out_path, prepare_dir, temp_path, tidy_dir, tidy_dir_adding, write_atomic, OutputError, Tidied,
+    MANIFEST, MARKER, TEMP_PREFIX,
 };
 pub use trace_file::TraceFile;
 
