@@ -46,6 +46,9 @@ pub struct RunArgs {
     /// measured and exits 3. At least 1.
     #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
     pub max_memory_mb: Option<u64>,
+    /// The Perfetto trace (`--trace-json`, its window).
+    #[command(flatten)]
+    pub json: crate::trace_json::TraceJsonArgs,
 }
 
 /// How the variants of one file ended.
@@ -83,6 +86,8 @@ struct OutFiles {
     timeseries: PathBuf,
     /// One per chosen variant, in order, with `--trace`.
     traces: Vec<PathBuf>,
+    /// One per chosen variant, in order, with `--trace-json`.
+    json_traces: Vec<PathBuf>,
 }
 
 impl OutFiles {
@@ -91,12 +96,17 @@ impl OutFiles {
     /// last run wrote there that this one will not write again, and the
     /// temporary files of killed runs (see [`reports::tidy_dir`]).
     fn prepare<'a>(args: &RunArgs, variants: impl Iterator<Item = &'a str>) -> Result<OutFiles> {
+        args.json.window()?;
         reports::prepare_dir(&args.out, args.force)?;
         reports::check_writable(&args.out)
             .with_context(|| format!("the output folder {} is not writable", args.out.display()))?;
         let mut names = vec!["summary.json".to_string(), "timeseries.csv".to_string()];
+        let variants: Vec<&str> = variants.collect();
         if args.trace {
-            names.extend(variants.map(|v| format!("trace-{v}.csv")));
+            names.extend(variants.iter().map(|v| format!("trace-{v}.csv")));
+        }
+        if args.json.trace_json {
+            names.extend(variants.iter().map(|v| format!("trace-{v}.json")));
         }
         let paths = names.iter().map(|n| reports::out_path(&args.out, n)).collect::<Result<Vec<_>, _>>()?;
         let tidied = reports::tidy_dir(&args.out, &names.iter().map(String::as_str).collect::<Vec<_>>())?;
@@ -104,31 +114,32 @@ impl OutFiles {
             eprintln!("warning: {warning}");
         }
         let mut paths = paths.into_iter();
+        let csv = if args.trace { variants.len() } else { 0 };
         Ok(OutFiles {
             summary: paths.next().expect("named above"),
             timeseries: paths.next().expect("named above"),
-            traces: paths.collect(),
+            traces: paths.by_ref().take(csv).collect(),
+            json_traces: paths.collect(),
         })
     }
 }
 
-/// Runs one variant; with `trace`, streams its trace to that file (renamed
-/// into place by [`sim_core::trace::TraceSink::finish`] once all is well).
+/// Runs variant `i`; streams its traces to their files (the CSV one is
+/// renamed into place by [`sim_core::trace::TraceSink::finish`] once all is
+/// well, the Perfetto one, returned, by [`crate::trace_json::publish`]).
 fn run_variant(
     watch: &crate::progress::Watch,
     i: usize,
-    config: &Config,
+    (variant, config): &(Variant, Config),
     seed: u64,
-    trace_limit: usize,
-    trace: Option<&PathBuf>,
-) -> Result<RunOutput> {
-    let mut engine = build_engine(config, seed, trace_limit);
-    if let Some(path) = trace {
-        let file = reports::TraceFile::create(path, engine.names().to_vec())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        engine.stream_trace(Box::new(file));
-    }
-    Ok(watch.run_engine(i, engine))
+    args: &RunArgs,
+    files: &OutFiles,
+) -> Result<(RunOutput, Option<reports::PerfettoTrace>)> {
+    let limit = crate::trace_json::engine_limit(args.trace, args.json.trace_json, args.trace_limit);
+    let mut engine = build_engine(config, seed, limit);
+    let (csv, json) = (files.traces.get(i), files.json_traces.get(i));
+    let perfetto = crate::trace_json::attach(&mut engine, csv, json, &args.json, args.trace_limit, &variant.name)?;
+    Ok((watch.run_engine(i, engine), perfetto))
 }
 
 /// Tells, on stderr, which variants a bound stopped, when, and how to
@@ -179,19 +190,16 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<Ran> {
     }
     let files = OutFiles::prepare(args, chosen.iter().map(|(v, _)| v.name.as_str()))?;
 
-    let trace_limit = if args.trace { args.trace_limit.max(1) } else { 0 };
     let watch = crate::progress::Watch::start(&scenario.config.name, chosen.iter().map(|(_, c)| c));
-    let work = || -> Result<Vec<RunOutput>> {
-        chosen
-            .par_iter()
-            .enumerate()
-            .map(|(i, (_, config))| run_variant(&watch, i, config, seed, trace_limit, files.traces.get(i)))
-            .collect()
+    let work = || -> Result<Vec<_>> {
+        chosen.par_iter().enumerate().map(|(i, v)| run_variant(&watch, i, v, seed, args, &files)).collect()
     };
-    let outputs = match args.threads {
+    let (outputs, json_traces): (Vec<_>, Vec<_>) = match args.threads {
         Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build()?.install(work),
         None => work(),
-    }?;
+    }?
+    .into_iter()
+    .unzip();
     watch.finish();
     let mut runs = Vec::with_capacity(outputs.len());
     for ((variant, config), out) in chosen.iter().zip(outputs) {
@@ -226,6 +234,9 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<Ran> {
             }
         }
     }
+
+    let samples = runs.iter().map(|(_, o, _)| o.samples.as_slice());
+    crate::trace_json::publish(json_traces, &files.json_traces, samples, args.trace_limit)?;
 
     out!("{}", table::render(&summary));
     report_stopped(&runs, &chosen);
@@ -321,6 +332,7 @@ pub fn run_bundled() -> Result<ExitCode> {
             threads: None,
             force: false,
             max_memory_mb: None,
+            json: Default::default(),
         };
         outln!();
         match run_one(&args, false) {
