@@ -39,6 +39,12 @@
 //! message or a step (messages in flight, steps under way), all counted in
 //! the run's memory budget.
 //!
+//! Perfetto piles zero-length slices and instants of one time on one
+//! track on top of each other, and drops those past its nesting limit: past
+//! [`MAX_AT_ONCE`] at one time on one node's track (a broker answering a
+//! thousand requests at once), events are folded, not drawn, and their
+//! arrows start or end at the last one drawn there (counted).
+//!
 //! Left out: timers (the CSV trace has them), the content of messages, a
 //! processing step whose effect is never applied (it failed, was a
 //! duplicate the receiver skipped, or a crash cut it short: its start is
@@ -64,6 +70,11 @@ const BUFFER_BYTES: usize = 64 * 1024;
 pub const MAX_LANES: usize = 16;
 /// Most processing steps remembered as under way; past it the oldest start is forgotten.
 const MAX_OPEN_STEPS: usize = 65_536;
+/// Most zero-length slices and instants drawn at one time on one node's
+/// track. Perfetto piles those at one time on top of each other, and
+/// drops slices past its nesting limit; past this, events are folded:
+/// not drawn, their arrows bound to the last one drawn there.
+pub const MAX_AT_ONCE: u32 = 100;
 
 /// What a Perfetto trace keeps.
 #[derive(Debug, Clone)]
@@ -104,6 +115,8 @@ pub struct PerfettoStats {
     pub steps: u64,
     /// Steps not drawn: every lane of their node was busy.
     pub steps_not_drawn: u64,
+    /// Slices and instants folded: past [`MAX_AT_ONCE`] at one time on one track.
+    pub folded: u64,
     /// The limit cut the trace.
     pub truncated: bool,
 }
@@ -131,6 +144,9 @@ struct Writer {
     stride: u64,
     /// Whether each node's track has been named yet.
     named: Vec<bool>,
+    /// Per node, the time of the last zero-length event drawn on its track
+    /// and how many were drawn then.
+    at_once: Vec<(u64, u32)>,
     /// Per node, each step lane's end of its last step.
     lanes: BTreeMap<u32, Vec<u64>>,
     /// Steps under way: (node, message) to start time, and the same by start.
@@ -187,6 +203,7 @@ impl PerfettoTrace {
             names: names.iter().map(|n| escaped(n)).collect(),
             stride,
             named: vec![false; names.len()],
+            at_once: vec![(u64::MAX, 0); names.len()],
             lanes: BTreeMap::new(),
             open_steps: BTreeMap::new(),
             open_order: BTreeSet::new(),
@@ -310,12 +327,18 @@ impl Writer {
                 if !restarted {
                     self.forget_steps(*node);
                 }
+                if self.crowded(t, *node) {
+                    return;
+                }
                 let tid = self.track(t, *node);
                 self.open('i', t, Some(tid));
                 self.row.push_str(",\"s\":\"t\",\"cat\":\"crash\",\"name\":");
                 self.row.push_str(if *restarted { "\"restart\"}" } else { "\"crash\"}" });
             }
             TraceWhat::Mark(node, what) => {
+                if self.crowded(t, *node) {
+                    return;
+                }
                 let tid = self.track(t, *node);
                 self.open('i', t, Some(tid));
                 self.row.push_str(",\"s\":\"t\",\"cat\":\"mark\",\"name\":\"");
@@ -337,14 +360,16 @@ impl Writer {
     /// a copy).
     fn send(&mut self, t: u64, w: &Wire, what: &str, arrival: Option<u64>) {
         let tid = self.track(t, w.from);
-        self.slice(t, tid, what, w);
-        self.row.push_str(",\"args\":{\"to\":\"");
-        self.row.push_str(name(&self.names, w.to));
-        self.row.push('"');
-        if let (Some(at), true) = (arrival, what == "send") {
-            let _ = write!(self.row, ",\"delay_ms\":{}", Ms(at - t));
+        if !self.crowded(t, w.from) {
+            self.slice(t, tid, what, w);
+            self.row.push_str(",\"args\":{\"to\":\"");
+            self.row.push_str(name(&self.names, w.to));
+            self.row.push('"');
+            if let (Some(at), true) = (arrival, what == "send") {
+                let _ = write!(self.row, ",\"delay_ms\":{}", Ms(at - t));
+            }
+            self.row.push_str("}}");
         }
-        self.row.push_str("}}");
         let flow = self.next_id;
         self.next_id += 1;
         self.stats.flows += 1;
@@ -375,10 +400,12 @@ impl Writer {
 
     fn arrive(&mut self, t: u64, w: &Wire) {
         let tid = self.track(t, w.to);
-        self.slice(t, tid, "recv", w);
-        self.row.push_str(",\"args\":{\"from\":\"");
-        self.row.push_str(name(&self.names, w.from));
-        self.row.push_str("\"}}");
+        if !self.crowded(t, w.to) {
+            self.slice(t, tid, "recv", w);
+            self.row.push_str(",\"args\":{\"from\":\"");
+            self.row.push_str(name(&self.names, w.from));
+            self.row.push_str("\"}}");
+        }
         match self.take_flow(t, w) {
             Some(flow) => self.flow('f', t, tid, w.msg, flow),
             None => self.stats.arrivals_without_send += 1,
@@ -391,18 +418,36 @@ impl Writer {
     fn dropped(&mut self, t: u64, w: &Wire, reason: DropReason) {
         let flow = if reason == DropReason::Loss { None } else { self.take_flow(t, w) };
         let on_arrival = flow.is_some() || reason == DropReason::Crashed;
-        let tid = self.track(t, if on_arrival { w.to } else { w.from });
-        self.open('i', t, Some(tid));
-        self.row.push_str(",\"s\":\"t\"");
-        self.name_and_cat("drop", "drop", w);
-        let (other, node) = if on_arrival { ("from", w.from) } else { ("to", w.to) };
-        let _ = write!(self.row, ",\"args\":{{\"reason\":\"{}\",\"{other}\":\"", reason.name());
-        self.row.push_str(name(&self.names, node));
-        let at = if on_arrival { "on arrival" } else { "at sending" };
-        let _ = write!(self.row, "\",\"where\":\"{at}\"}}}}");
+        let at_node = if on_arrival { w.to } else { w.from };
+        let tid = self.track(t, at_node);
+        if !self.crowded(t, at_node) {
+            self.open('i', t, Some(tid));
+            self.row.push_str(",\"s\":\"t\"");
+            self.name_and_cat("drop", "drop", w);
+            let (other, node) = if on_arrival { ("from", w.from) } else { ("to", w.to) };
+            let _ = write!(self.row, ",\"args\":{{\"reason\":\"{}\",\"{other}\":\"", reason.name());
+            self.row.push_str(name(&self.names, node));
+            let at = if on_arrival { "on arrival" } else { "at sending" };
+            let _ = write!(self.row, "\",\"where\":\"{at}\"}}}}");
+        }
         if let Some(flow) = flow {
             self.flow('f', t, tid, w.msg, flow);
         }
+    }
+
+    /// Counts a zero-length event at `node`'s track at `t`: true when
+    /// [`MAX_AT_ONCE`] were drawn there at `t` already, and this one is
+    /// folded instead (the first at a time never is, so a folded arrow
+    /// binds to a slice or instant of that time).
+    fn crowded(&mut self, t: u64, node: u32) -> bool {
+        let Some(at) = self.at_once.get_mut(node as usize) else { return false };
+        if at.0 != t {
+            *at = (t, 0);
+        }
+        at.1 += 1;
+        let folded = at.1 > MAX_AT_ONCE;
+        self.stats.folded += u64::from(folded);
+        folded
     }
 
     /// A zero-length slice for a message event, without its closing brace
@@ -501,6 +546,9 @@ impl Writer {
     /// lane; an instant when its start is unknown.
     fn applied(&mut self, t: u64, node: u32, id: u64) {
         let Some(start) = self.forget_step(node, id) else {
+            if self.crowded(t, node) {
+                return;
+            }
             let tid = self.track(t, node);
             self.open('i', t, Some(tid));
             let _ = write!(self.row, ",\"s\":\"t\",\"cat\":\"step\",\"name\":\"applied #{id}\"}}");
@@ -606,8 +654,10 @@ impl Writer {
         for ((from, to, msg, id), flow) in open {
             let w = Wire { from, to, msg, id };
             let tid = self.track(end, to);
-            self.slice(end, tid, "in flight", &w);
-            self.row.push_str(",\"args\":{\"note\":\"not arrived by the end of the trace\"}}");
+            if !self.crowded(end, to) {
+                self.slice(end, tid, "in flight", &w);
+                self.row.push_str(",\"args\":{\"note\":\"not arrived by the end of the trace\"}}");
+            }
             self.flow('f', end, tid, msg, flow);
             self.stats.flows_in_flight += 1;
             self.flush_row();
@@ -682,6 +732,8 @@ impl Writer {
             "arrivals_without_kept_send": s.arrivals_without_send,
             "steps": s.steps,
             "steps_not_drawn": s.steps_not_drawn,
+            "events_folded": s.folded,
+            "max_at_once_per_track": MAX_AT_ONCE,
             "steps_never_applied_or_open": self.open_steps.len(),
             "node_track_tid": "node id + 1",
             "step_lane_tid": format!("(lane + 1) * {} + node id + 1", self.stride),
@@ -700,6 +752,7 @@ impl Writer {
             + joins * ENTRY
             + lanes
             + self.named.capacity()
+            + self.at_once.capacity() * 16
             + self.names.iter().map(|n| n.capacity() + 24).sum::<usize>()
     }
 }
@@ -864,6 +917,25 @@ mod tests {
         assert_eq!((&drops[1]["tid"], &drops[1]["args"]["reason"]), (&Value::from(2), &Value::from("crashed")));
         let f = of(&trace, "f");
         assert_eq!((f.len(), &f[0]["tid"], &f[0]["id"]), (1, &Value::from(2), &of(&trace, "s")[0]["id"]));
+    }
+
+    #[test]
+    fn a_burst_at_one_time_is_folded_and_its_arrows_kept() {
+        let n = MAX_AT_ONCE as u64 + 50;
+        let mut events: Vec<(u64, TraceWhat)> = (0..n).map(|i| (1_000, TraceWhat::Send(wire(0, 1, i), 500))).collect();
+        events.extend((0..n).map(|i| (1_500, TraceWhat::Arrive(wire(0, 1, i)))));
+        let trace = written("burst", opts(0, u64::MAX, 1_000), &events);
+        let evs = trace["traceEvents"].as_array().unwrap();
+        let slices = |verb: &str| evs.iter().filter(|e| e["name"].as_str().unwrap_or("").starts_with(verb)).count();
+        assert_eq!((slices("send "), slices("recv ")), (MAX_AT_ONCE as usize, MAX_AT_ONCE as usize));
+        assert_eq!((of(&trace, "s").len(), of(&trace, "f").len()), (n as usize, n as usize), "every arrow kept");
+        assert_eq!(trace["otherData"]["events_folded"], 100);
+        // Every flow event binds to a slice of its time on its track,
+        // written before it.
+        for (i, e) in evs.iter().enumerate().filter(|(_, e)| e["ph"] == "s" || e["ph"] == "f") {
+            let bound = evs[..i].iter().rev().find(|b| b["ph"] == "X" && b["tid"] == e["tid"]).unwrap();
+            assert_eq!(bound["ts"], e["ts"], "{e}");
+        }
     }
 
     #[test]
