@@ -28,6 +28,7 @@ mod input;
 mod progress;
 mod run;
 mod table;
+mod trace_json;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -53,6 +53,9 @@ pub struct RunArgs {
     /// page index.html shows them.
     #[arg(long)]
     pub no_plots: bool,
+    /// The Perfetto trace (`--trace-json`, its window).
+    #[command(flatten)]
+    pub json: crate::trace_json::TraceJsonArgs,
 }
 
 impl RunArgs {
@@ -71,6 +74,7 @@ impl RunArgs {
             force: false,
             max_memory_mb: None,
             no_plots: false,
+            json: Default::default(),
         }
     }
 }
@@ -113,6 +117,8 @@ struct OutFiles {
     page: PathBuf,
     /// One per chosen variant, in order, with `--trace`.
     traces: Vec<PathBuf>,
+    /// One per chosen variant, in order, with `--trace-json`.
+    json_traces: Vec<PathBuf>,
 }
 
 impl OutFiles {
@@ -125,14 +131,20 @@ impl OutFiles {
         variants: impl Iterator<Item = &'a str>,
         kind_plots: &[KindPlot],
     ) -> Result<OutFiles> {
+        args.json.window()?;
         reports::prepare_dir(&args.out, args.force)?;
         reports::check_writable(&args.out)
             .with_context(|| format!("the output folder {} is not writable", args.out.display()))?;
         let mut names = vec!["summary.json".to_string(), "timeseries.csv".to_string(), "index.html".to_string()];
+        let variants: Vec<&str> = variants.collect();
         if args.trace {
-            names.extend(variants.map(|v| format!("trace-{v}.csv")));
+            names.extend(variants.iter().map(|v| format!("trace-{v}.csv")));
         }
-        let traces = names.len() - 3;
+        let csv = if args.trace { variants.len() } else { 0 };
+        if args.json.trace_json {
+            names.extend(variants.iter().map(|v| format!("trace-{v}.json")));
+        }
+        let json = names.len() - 3 - csv;
         if !args.no_plots {
             names.extend(reports::plots::plot_file_names(kind_plots, true));
         }
@@ -142,32 +154,34 @@ impl OutFiles {
             eprintln!("warning: {warning}");
         }
         let mut paths = paths.into_iter();
+        let csv = if args.trace { variants.len() } else { 0 };
         Ok(OutFiles {
             summary: paths.next().expect("named above"),
             timeseries: paths.next().expect("named above"),
             page: paths.next().expect("named above"),
-            traces: paths.take(traces).collect(),
+            traces: paths.by_ref().take(csv).collect(),
+            json_traces: paths.by_ref().take(json).collect(),
         })
     }
 }
 
-/// Runs one variant; with `trace`, streams its trace to that file (renamed
-/// into place by [`sim_core::trace::TraceSink::finish`] once all is well).
+/// Runs variant `i`; streams its traces to their files (the CSV one is
+/// renamed into place by [`sim_core::trace::TraceSink::finish`] once all is
+/// well, the Perfetto one, returned, by [`crate::trace_json::publish`]).
 fn run_variant(
     watch: &crate::progress::Watch,
+    slot: usize,
     i: usize,
-    config: &Config,
+    (variant, config): &(Variant, Config),
     seed: u64,
-    trace_limit: usize,
-    trace: Option<&PathBuf>,
-) -> Result<RunOutput> {
-    let mut engine = build_engine(config, seed, trace_limit);
-    if let Some(path) = trace {
-        let file = reports::TraceFile::create(path, engine.names().to_vec())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        engine.stream_trace(Box::new(file));
-    }
-    Ok(watch.run_engine(i, engine))
+    args: &RunArgs,
+    files: &OutFiles,
+) -> Result<Simulated> {
+    let limit = crate::trace_json::engine_limit(args.trace, args.json.trace_json, args.trace_limit);
+    let mut engine = build_engine(config, seed, limit);
+    let (csv, json) = (files.traces.get(i), files.json_traces.get(i));
+    let perfetto = crate::trace_json::attach(&mut engine, csv, json, &args.json, args.trace_limit, &variant.name)?;
+    Ok((watch.run_engine(slot, engine), perfetto))
 }
 
 /// Tells, on stderr, which variants a bound stopped, when, and how to
@@ -242,10 +256,13 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
     Ok(Prepared { args: args.clone(), scenario, header, chosen, seed, files, kind_plots, printed })
 }
 
+/// What one variant's run gave: its output, and its Perfetto trace (with
+/// `--trace-json`), to publish once the run is over.
+type Simulated = (RunOutput, Option<reports::PerfettoTrace>);
+
 /// Runs variant `i` of `p`, as run number `slot` of `watch`.
-fn simulate(p: &Prepared, watch: &crate::progress::Watch, i: usize, slot: usize) -> Result<RunOutput> {
-    let trace_limit = if p.args.trace { p.args.trace_limit.max(1) } else { 0 };
-    run_variant(watch, slot, &p.chosen[i].1, p.seed, trace_limit, p.files.traces.get(i))
+fn simulate(p: &Prepared, watch: &crate::progress::Watch, i: usize, slot: usize) -> Result<Simulated> {
+    run_variant(watch, slot, i, &p.chosen[i], p.seed, &p.args, &p.files)
 }
 
 /// How one scenario ended, and its line in the report's index.
@@ -276,7 +293,8 @@ fn reproduce(args: &RunArgs, seed: u64, variant: Option<&str>) -> String {
 
 /// Writes what the runs of `p` measured (summary, time series, traces,
 /// plots, the report page) and tells how they went.
-fn conclude(mut p: Prepared, outputs: Vec<RunOutput>, up: Option<&str>) -> Result<Concluded> {
+fn conclude(mut p: Prepared, simulated: Vec<Simulated>, up: Option<&str>) -> Result<Concluded> {
+    let (outputs, json_traces): (Vec<RunOutput>, Vec<_>) = simulated.into_iter().unzip();
     let mut runs = Vec::with_capacity(outputs.len());
     for ((variant, config), out) in p.chosen.iter().zip(outputs) {
         let mut summary = VariantSummary::new(&variant.description, &out, &config.expect);
@@ -297,6 +315,8 @@ fn conclude(mut p: Prepared, outputs: Vec<RunOutput>, up: Option<&str>) -> Resul
         runs.iter().map(|(n, o, _)| (n.as_str(), o.samples.as_slice())).collect();
     reports::write_atomic(&p.files.timeseries, reports::timeseries_csv(&series).as_bytes())?;
     finish_traces(args, &mut runs, &p.files.traces)?;
+    let samples = runs.iter().map(|(_, o, _)| o.samples.as_slice());
+    crate::trace_json::publish(json_traces, &p.files.json_traces, samples, args.trace_limit)?;
     let plots = if args.no_plots {
         Vec::new()
     } else {
@@ -457,14 +477,14 @@ pub fn run_bundled() -> Result<ExitCode> {
         "bundled scenarios",
         prepared.iter().flat_map(|(_, p)| p.chosen.iter().map(|(_, c)| c)),
     );
-    let outputs: Vec<RunOutput> = jobs
+    let outputs: Vec<Simulated> = jobs
         .par_iter()
         .enumerate()
         .map(|(slot, &(k, i))| simulate(&prepared[k].1, &watch, i, slot))
         .collect::<Result<_>>()?;
     watch.finish();
     let mut outputs = outputs.into_iter();
-    let grouped: Vec<(String, Prepared, Vec<RunOutput>)> = prepared
+    let grouped: Vec<(String, Prepared, Vec<Simulated>)> = prepared
         .into_iter()
         .map(|(stem, p)| {
             let outs = outputs.by_ref().take(p.chosen.len()).collect();

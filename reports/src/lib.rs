@@ -1,4 +1,5 @@
-//! asyncsim's output files: `summary.json`, `timeseries.csv` and traces,
+//! asyncsim's output files: `summary.json`, `timeseries.csv` and traces
+//! (CSV, and Chrome trace-event JSON for Perfetto),
 //! written whole or not at all (to a temporary file, then renamed), into a
 //! folder that asyncsim made or that the user let it use; and space-time
 //! diagrams ([`diagram`]). Plots and report pages will join them here.
@@ -6,13 +7,17 @@
 pub mod diagram;
 mod folder;
 pub mod html;
+pub mod perfetto;
 pub mod plots;
+mod tee;
 mod trace_file;
 
 pub use folder::{
     check_writable, out_path, prepare_dir, temp_path, tidy_dir, tidy_dir_adding, write_atomic, OutputError, Tidied,
     MANIFEST, MARKER, TEMP_PREFIX,
 };
+pub use perfetto::{PerfettoOptions, PerfettoStats, PerfettoTrace};
+pub use tee::TraceTee;
 pub use trace_file::TraceFile;
 
 use sim_core::metrics::Sample;

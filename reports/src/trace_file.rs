@@ -29,6 +29,13 @@ pub struct TraceFile {
     error: Option<std::io::Error>,
     /// Renamed into place.
     published: bool,
+    /// Most events written (see [`TraceFile::limited`]); events past it
+    /// are left out and the file is marked truncated.
+    limit: usize,
+    /// Events written.
+    written: usize,
+    /// Events were left out past `limit`.
+    truncated: bool,
 }
 
 impl TraceFile {
@@ -47,8 +54,19 @@ impl TraceFile {
             row: String::new(),
             error: None,
             published: false,
+            limit: usize::MAX,
+            written: 0,
+            truncated: false,
         };
         header.map(|()| file)
+    }
+
+    /// Keeps at most `limit` events, for a trace that shares the run's
+    /// events with another sink (the engine's own limit then bounds
+    /// neither): the rest are left out and [`TraceSink::truncated`] says so.
+    pub fn limited(mut self, limit: usize) -> TraceFile {
+        self.limit = limit;
+        self
     }
 
     /// Flushes, syncs and renames the temporary file into place.
@@ -69,6 +87,11 @@ impl TraceFile {
 impl TraceSink for TraceFile {
     fn event(&mut self, event: &TraceEvent) {
         let Some(out) = self.out.as_mut().filter(|_| self.error.is_none()) else { return };
+        if self.written >= self.limit {
+            self.truncated = true;
+            return;
+        }
+        self.written += 1;
         self.row.clear();
         crate::trace_row(&mut self.row, &self.names, event);
         if let Err(e) = out.write_all(self.row.as_bytes()) {
@@ -78,6 +101,10 @@ impl TraceSink for TraceFile {
 
     fn memory_bytes(&self) -> usize {
         self.out.as_ref().map_or(0, |o| o.capacity()) + self.row.capacity()
+    }
+
+    fn truncated(&self) -> bool {
+        self.truncated
     }
 
     fn finish(mut self: Box<Self>) -> std::io::Result<()> {

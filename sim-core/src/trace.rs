@@ -117,6 +117,12 @@ pub trait TraceSink: Send {
     /// Bytes the sink holds in memory (its buffer), counted in the run's
     /// memory budget.
     fn memory_bytes(&self) -> usize;
+    /// True when the sink left events out because of a bound of its own
+    /// (a file's event limit); [`Trace::truncated`] reports it with the
+    /// recorder's own limit.
+    fn truncated(&self) -> bool {
+        false
+    }
     /// Ends the trace after the run: flushes, and publishes what was
     /// written (or reports the first error).
     fn finish(self: Box<Self>) -> std::io::Result<()>;
@@ -190,9 +196,10 @@ impl Trace {
         }
     }
 
-    /// True if events were dropped because the limit was reached.
+    /// True if events were dropped because the limit was reached (this
+    /// recorder's, or the streaming sink's own).
     pub fn truncated(&self) -> bool {
-        self.truncated
+        self.truncated || self.sink.as_ref().is_some_and(|s| s.truncated())
     }
 
     /// Bytes the trace holds in memory: the kept events (in allocated
