@@ -24,6 +24,7 @@ use sim_core::metrics::Sample;
 use sim_core::summary::Summary;
 use sim_core::trace::{TraceEvent, TraceWhat, Wire};
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 /// One text field of a CSV row, per RFC 4180: quoted (inner quotes
@@ -47,12 +48,26 @@ pub fn summary_json(summary: &Summary) -> String {
     s
 }
 
-/// The text of `timeseries.csv`: one row per variant per interval.
+/// The text of `timeseries.csv`: one row per variant per interval. The
+/// fixed columns come first; then one column per gauge any variant reported
+/// (by name: empty where a variant has no such gauge at that row), then one
+/// `errors_per_s.KIND` column per error kind any variant counted (by kind:
+/// 0 where none occurred).
 pub fn timeseries_csv(series: &[(&str, &[Sample])]) -> String {
-    let mut out = String::from("variant,time_s,produced_per_s,processed_per_s,errors_per_s,queue_depth,lag\n");
+    let rows = || series.iter().flat_map(|(_, samples)| samples.iter());
+    let gauges: BTreeSet<&str> = rows().flat_map(|s| s.gauges.iter().map(|(n, _)| n.as_str())).collect();
+    let kinds: BTreeSet<&str> = rows().flat_map(|s| s.errors_by_kind.iter().map(|&(k, _)| k)).collect();
+    let mut out = String::from("variant,time_s,produced_per_s,processed_per_s,errors_per_s,queue_depth,lag");
+    for g in &gauges {
+        let _ = write!(out, ",{}", csv_text(g));
+    }
+    for k in &kinds {
+        let _ = write!(out, ",{}", csv_text(&format!("errors_per_s.{k}")));
+    }
+    out.push('\n');
     for (variant, samples) in series {
         for s in *samples {
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "{},{},{},{},{},{},{}",
                 csv_text(variant),
@@ -63,6 +78,20 @@ pub fn timeseries_csv(series: &[(&str, &[Sample])]) -> String {
                 s.queue_depth,
                 s.lag
             );
+            // Both lists are sorted by name, as the columns are.
+            let mut reported = s.gauges.iter().peekable();
+            for &g in &gauges {
+                out.push(',');
+                if let Some((_, v)) = reported.next_if(|(n, _)| n == g) {
+                    let _ = write!(out, "{v}");
+                }
+            }
+            let mut counted = s.errors_by_kind.iter().peekable();
+            for &k in &kinds {
+                let v = counted.next_if(|&&(n, _)| n == k).map_or(0.0, |&(_, v)| v);
+                let _ = write!(out, ",{v}");
+            }
+            out.push('\n');
         }
     }
     out
@@ -144,6 +173,39 @@ mod tests {
         assert_eq!(csv_text("=HYPERLINK(\"x\",\"y\")"), "\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\"");
         // Only a leading sign counts.
         assert_eq!(csv_text("a=b"), "a=b");
+    }
+
+    fn sample(time_s: f64, gauges: &[(&str, f64)], errors: &[(&'static str, f64)]) -> Sample {
+        Sample {
+            time_s,
+            produced_per_s: 10.0,
+            processed_per_s: 9.0,
+            errors_per_s: errors.iter().fold(0.0, |sum, e| sum + e.1),
+            queue_depth: 3,
+            lag: 4,
+            errors_by_kind: errors.to_vec(),
+            gauges: gauges.iter().map(|&(n, v)| (n.to_string(), v)).collect(),
+        }
+    }
+
+    #[test]
+    fn gauges_and_error_kinds_get_columns_after_the_fixed_ones() {
+        let one = [sample(1.0, &[("lag_records.g", 5.0), ("lag_seconds.g", 0.25)], &[("fenced", 2.0)])];
+        let two = [
+            sample(1.0, &[("lag_records.g", 1.0), ("lag_records.h", 7.0)], &[]),
+            sample(2.0, &[], &[("fenced", 1.0), ("timeout", 4.0)]),
+        ];
+        let csv = timeseries_csv(&[("one", &one), ("two", &two)]);
+        let rows: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            rows[0],
+            "variant,time_s,produced_per_s,processed_per_s,errors_per_s,queue_depth,lag,\
+             lag_records.g,lag_records.h,lag_seconds.g,errors_per_s.fenced,errors_per_s.timeout"
+        );
+        assert_eq!(rows[1], "one,1,10,9,2,3,4,5,,0.25,2,0", "no lag_records.h in this variant: empty");
+        assert_eq!(rows[2], "two,1,10,9,0,3,4,1,7,,0,0", "no error of a kind: 0");
+        assert_eq!(rows[3], "two,2,10,9,5,3,4,,,,1,4");
+        assert_eq!(rows.len(), 4);
     }
 
     #[test]

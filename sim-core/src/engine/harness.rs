@@ -259,6 +259,14 @@ impl Emitted {
             .collect()
     }
 
+    /// The last queue depth reported (`None` if none was).
+    pub fn queue_depth(&self) -> Option<u64> {
+        self.0.iter().rev().find_map(|e| match e {
+            Effect::Metric(Metric::QueueDepth(depth)) => Some(*depth),
+            _ => None,
+        })
+    }
+
     /// The error kinds counted.
     pub fn errors(&self) -> Vec<&'static str> {
         self.0

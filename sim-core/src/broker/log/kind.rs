@@ -6,7 +6,7 @@
 use super::{GroupInfo, LogBroker};
 use crate::dist::Dist;
 use crate::engine::{boxed, DynComponent};
-use crate::kind::{Build, Footprint, Invalid, Kind, Node, Topology};
+use crate::kind::{Build, Footprint, Invalid, Kind, KindPlot, Node, Topology};
 use crate::time::Time;
 use crate::units::Millis;
 use serde::{Deserialize, Serialize};
@@ -170,6 +170,20 @@ impl Kind for LogBrokerKind {
         "leader-crash-skipped",
         "transaction-aborted",
         "unknown-partition",
+    ];
+    const PLOTS: &'static [KindPlot] = &[
+        KindPlot {
+            name: "lag-records",
+            title: "Consumer lag by group",
+            y_label: "lag (records)",
+            gauge: "lag_records",
+        },
+        KindPlot {
+            name: "lag-seconds",
+            title: "Age of the oldest uncommitted record by group",
+            y_label: "lag (seconds)",
+            gauge: "lag_seconds",
+        },
     ];
 
     fn validate(&self, node: &Node, l: &LogSpec, _topology: &Topology) -> Result<(), Invalid> {

@@ -29,6 +29,7 @@
 //! (Kafka's commit waits for that replication; here it takes no time); the
 //! group coordinator and committed offsets never fail.
 
+mod backlog;
 mod group;
 mod partition;
 
@@ -108,6 +109,8 @@ struct Topic {
     appended: Vec<u64>,
     retention_messages: Option<u64>,
     retention_ns: Option<Duration>,
+    /// The groups that read it, by number.
+    readers: Vec<usize>,
 }
 
 /// A running log broker.
@@ -119,6 +122,13 @@ pub struct LogBroker {
     /// Which replica each active leader-crash fault (by number) took down.
     crashed_leaders: Vec<(u32, usize)>,
     groups: Vec<Group>,
+    /// The topic of each partition.
+    topic_of: Vec<u32>,
+    /// Per partition, the records below the HW its readers' groups have
+    /// not committed, summed over them (see [`backlog`]).
+    backlog: Vec<u64>,
+    /// The sum of `backlog`: the queue depth reported.
+    backlog_total: u64,
     min_isr: usize,
     unclean: bool,
     replication: Sampler,
@@ -134,6 +144,7 @@ impl LogBroker {
         let replicas = spec.replicas.max(1) as usize;
         let mut topics = Vec::new();
         let mut parts = Vec::new();
+        let mut topic_of = Vec::new();
         for t in spec.topics.values() {
             let n = t.partitions.max(1) as usize;
             topics.push(Topic {
@@ -142,20 +153,27 @@ impl LogBroker {
                 appended: vec![0; n],
                 retention_messages: t.retention_messages,
                 retention_ns: t.retention_ms.map(|m| ms_to_ns(m.0)),
+                readers: Vec::new(),
             });
             for p in 0..n {
                 // Leadership is spread over the replicas.
                 parts.push(Partition::new(replicas, p % replicas));
+                topic_of.push((topics.len() - 1) as u32);
             }
         }
-        let groups = groups
+        let groups: Vec<Group> = groups
             .into_iter()
-            .map(|g| {
+            .enumerate()
+            .map(|(i, g)| {
+                topics[g.topic].readers.push(i);
                 let n = topics[g.topic].partitions;
                 Group::new(g, n)
             })
             .collect();
         LogBroker {
+            backlog: vec![0; parts.len()],
+            backlog_total: 0,
+            topic_of,
             topics,
             parts,
             alive: vec![true; replicas],
@@ -327,6 +345,10 @@ impl LogBroker {
         self.replicate(ctx, pi);
         self.check_isr(ctx, pi);
         self.advance_hw(ctx, pi);
+        if removed > 0 {
+            // Retention may have deleted records a group had yet to commit.
+            self.refresh_backlog(ctx, pi);
+        }
     }
 
     /// After an election cut the log back, a record `id` appended at
@@ -451,6 +473,7 @@ impl LogBroker {
                 ctx.send(w.producer, LogMsg::ProduceAck { id: w.id, accepted: enough, attempt: w.attempt });
             }
         }
+        self.refresh_backlog(ctx, pi);
         self.serve_parked(ctx, pi);
     }
 
@@ -574,6 +597,7 @@ impl LogBroker {
         // The HW may only rise from here; after an unclean election it may
         // have fallen to the new leader's end.
         p.hw = p.hw.min(p.end());
+        self.refresh_backlog(ctx, pi);
         self.replicate(ctx, pi);
         self.advance_hw(ctx, pi);
         self.serve_parked(ctx, pi);
@@ -771,6 +795,8 @@ impl LogBroker {
             }
             *c = Some(offset);
             *by = Some((from, generation));
+            let pi = self.topics[g.info.topic].first + partition;
+            self.refresh_backlog(ctx, pi);
         } else {
             ctx.metric_add("commits_fenced", 1.0);
         }
@@ -832,6 +858,7 @@ impl LogBroker {
         }
         self.groups[gi].committed[partition] = Some(end);
         self.groups[gi].committed_by[partition] = Some((from, generation));
+        self.refresh_backlog(ctx, input);
         ctx.metric_add("transactions_committed", 1.0);
         reply(ctx, true, end);
     }
@@ -960,6 +987,10 @@ impl Component for LogBroker {
 
     fn memory_bytes(&self) -> usize {
         self.parts.iter().map(Partition::memory_bytes).sum()
+    }
+
+    fn gauges(&self, now: Time, out: &mut crate::metrics::Gauges) {
+        self.lag_gauges(now, out);
     }
 
     fn held_in(&self, out: &mut Vec<(MsgId, DomainId)>) {
