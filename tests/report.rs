@@ -268,6 +268,34 @@ fn the_main_job_links_every_scenario_and_is_identical_on_one_thread_and_three() 
             || COLOURS.iter().any(|c| throughput.contains(&format!("opacity=\"0.6\" fill=\"{c}\"")));
         assert_eq!(shaded, faulty, "{name}: fault windows shaded exactly when the scenario has faults");
     }
+    // A kind's own plots: the log broker's lag per group, one series per
+    // variant and group that reported the gauge (read off timeseries.csv).
+    for name in ["delivery-guarantees", "ordering", "replication-acks", "exactly-once-myth"] {
+        let csv = std::fs::read_to_string(one.join(name).join("timeseries.csv")).unwrap();
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        let index = read_json(&one.join(name).join("plots.json"));
+        for (plot, gauge) in [("lag-records", "lag_records."), ("lag-seconds", "lag_seconds.")] {
+            let mut series = std::collections::BTreeSet::new();
+            for row in csv.lines().skip(1) {
+                let cells: Vec<&str> = row.split(',').collect();
+                for (h, _) in header.iter().zip(&cells).filter(|(h, c)| h.starts_with(gauge) && !c.is_empty()) {
+                    series.insert((cells[0].to_string(), h.to_string()));
+                }
+            }
+            let entry = index
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == plot)
+                .unwrap_or_else(|| panic!("{name}: no {plot}"));
+            assert!(!series.is_empty(), "{name}: the log broker reports {gauge}*");
+            assert_eq!(entry["series"].as_array().unwrap().len(), series.len(), "{name}/{plot}: {series:?}");
+            assert!(
+                one.join(name).join(format!("{plot}.svg")).is_file()
+                    && one.join(name).join(format!("{plot}.png")).is_file()
+            );
+        }
+    }
     let (a, b) = (files(one), files(three));
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (name, bytes) in &a {
