@@ -60,7 +60,7 @@ pub struct Ran {
 const NOTES_SHOWN: usize = 3;
 
 /// Input errors exit with status 2: they are returned as `Err`.
-fn load(file: &Path, set: &[String]) -> Result<Scenario> {
+pub(crate) fn load(file: &Path, set: &[String]) -> Result<Scenario> {
     let text = crate::input::read_scenario(file)?;
     let mut scenario = Scenario::parse(&file.display().to_string(), &text)?;
     if !set.is_empty() {
@@ -372,7 +372,7 @@ pub fn list() -> Result<ExitCode> {
 /// Tells, on stderr, what the pre-flight estimate foresees for each
 /// variant (a run that will stop at a bound, take long, or outgrow the
 /// memory budget), each warning once with the variants it concerns.
-fn report_estimates(file: &Path, configs: &[(Variant, Config)]) {
+pub(crate) fn report_estimates(file: &Path, configs: &[(Variant, Config)]) {
     let mut seen: Vec<(String, Vec<&str>)> = Vec::new();
     for (v, config) in configs {
         for w in sim_core::scenario::estimate::warnings(config) {
