@@ -69,6 +69,10 @@ fn more_than_four_variants_are_rows() {
         assert_eq!(cells[lost_col], num(v, "lost").to_string(), "{line}");
     }
     assert!(table_lines(&out).iter().all(|l| l.chars().count() <= 200), "{out}");
+    // On 80 columns too, every line fits.
+    let (out, _, _) = run_at("scenarios/ordering.toml", tmp.path(), "80");
+    let too_wide: Vec<&str> = table_lines(&out).into_iter().filter(|l| l.chars().count() > 80).collect();
+    assert!(too_wide.is_empty(), "lines wider than COLUMNS=80: {too_wide:?}\n{out}");
 }
 
 #[test]
