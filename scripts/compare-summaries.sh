@@ -36,7 +36,7 @@ for file in scenarios/*.toml; do
     out="$work/$name-$seed"
     # Exit 1 (an expectation failed at this seed) is a result like any other.
     status=0
-    "$bin" run "$file" --seed "$seed" --out "$out" >/dev/null 2>"$work/stderr" || status=$?
+    "$bin" run "$file" --seed "$seed" --out "$out" --no-plots >/dev/null 2>"$work/stderr" || status=$?
     if [ "$status" -gt 1 ]; then
       echo "FAILED to run: $file --seed $seed (exit $status)" >&2
       cat "$work/stderr" >&2

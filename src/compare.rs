@@ -100,7 +100,7 @@ struct Loaded {
 
 impl Loaded {
     fn load(spec: Spec, set: &[String]) -> Result<Loaded> {
-        let scenario = crate::run::load(&spec.file, set)?;
+        let (scenario, _) = crate::run::load(&spec.file, set)?;
         let configs = scenario.configs()?;
         let loaded = Loaded { spec, scenario, configs };
         if let Some(v) = &loaded.spec.variant {

@@ -4,7 +4,9 @@
 use crate::table;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
+use reports::plots::PlotRun;
 use sim_core::engine::RunOutput;
+use sim_core::kind::KindPlot;
 use sim_core::scenario::{build_engine, Config, Scenario, Variant};
 use sim_core::summary::{Summary, VariantSummary};
 use std::path::{Path, PathBuf};
@@ -46,6 +48,31 @@ pub struct RunArgs {
     /// measured and exits 3. At least 1.
     #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
     pub max_memory_mb: Option<u64>,
+    /// Write no plots (for benchmarks and scripts). Without it, a run
+    /// writes its plots, SVG and PNG, beside summary.json, and the report
+    /// page index.html shows them.
+    #[arg(long)]
+    pub no_plots: bool,
+}
+
+impl RunArgs {
+    /// How the default job runs a bundled scenario: with its own seed,
+    /// into `out`.
+    fn bundled(file: PathBuf, out: PathBuf) -> RunArgs {
+        RunArgs {
+            file,
+            seed: None,
+            out,
+            set: Vec::new(),
+            variants: Vec::new(),
+            trace: false,
+            trace_limit: 0,
+            threads: None,
+            force: false,
+            max_memory_mb: None,
+            no_plots: false,
+        }
+    }
 }
 
 /// How the variants of one file ended.
@@ -59,14 +86,15 @@ pub struct Ran {
 /// How many notes of one kind a variant prints in full.
 const NOTES_SHOWN: usize = 3;
 
-/// Input errors exit with status 2: they are returned as `Err`.
-pub(crate) fn load(file: &Path, set: &[String]) -> Result<Scenario> {
+/// Reads and parses a scenario file, with overrides; returns it and the
+/// file's text. Input errors exit with status 2: they are returned as `Err`.
+pub(crate) fn load(file: &Path, set: &[String]) -> Result<(Scenario, String)> {
     let text = crate::input::read_scenario(file)?;
     let mut scenario = Scenario::parse(&file.display().to_string(), &text)?;
     if !set.is_empty() {
         scenario.set_overrides(set)?;
     }
-    Ok(scenario)
+    Ok((scenario, text))
 }
 
 fn shell_quote(s: &str) -> String {
@@ -81,6 +109,8 @@ fn shell_quote(s: &str) -> String {
 struct OutFiles {
     summary: PathBuf,
     timeseries: PathBuf,
+    /// The scenario's report page.
+    page: PathBuf,
     /// One per chosen variant, in order, with `--trace`.
     traces: Vec<PathBuf>,
 }
@@ -90,13 +120,21 @@ impl OutFiles {
     /// names every file to write there, and tidies it: removes what the
     /// last run wrote there that this one will not write again, and the
     /// temporary files of killed runs (see [`reports::tidy_dir`]).
-    fn prepare<'a>(args: &RunArgs, variants: impl Iterator<Item = &'a str>) -> Result<OutFiles> {
+    fn prepare<'a>(
+        args: &RunArgs,
+        variants: impl Iterator<Item = &'a str>,
+        kind_plots: &[KindPlot],
+    ) -> Result<OutFiles> {
         reports::prepare_dir(&args.out, args.force)?;
         reports::check_writable(&args.out)
             .with_context(|| format!("the output folder {} is not writable", args.out.display()))?;
-        let mut names = vec!["summary.json".to_string(), "timeseries.csv".to_string()];
+        let mut names = vec!["summary.json".to_string(), "timeseries.csv".to_string(), "index.html".to_string()];
         if args.trace {
             names.extend(variants.map(|v| format!("trace-{v}.csv")));
+        }
+        let traces = names.len() - 3;
+        if !args.no_plots {
+            names.extend(reports::plots::plot_file_names(kind_plots, true));
         }
         let paths = names.iter().map(|n| reports::out_path(&args.out, n)).collect::<Result<Vec<_>, _>>()?;
         let tidied = reports::tidy_dir(&args.out, &names.iter().map(String::as_str).collect::<Vec<_>>())?;
@@ -107,7 +145,8 @@ impl OutFiles {
         Ok(OutFiles {
             summary: paths.next().expect("named above"),
             timeseries: paths.next().expect("named above"),
-            traces: paths.collect(),
+            page: paths.next().expect("named above"),
+            traces: paths.take(traces).collect(),
         })
     }
 }
@@ -153,16 +192,31 @@ fn report_stopped(runs: &[(String, RunOutput, VariantSummary)], chosen: &[(Varia
     }
 }
 
-/// Runs one scenario file; returns whether every expectation held and
-/// whether a bound stopped a variant.
-fn run_one(args: &RunArgs, quiet_header: bool) -> Result<Ran> {
+/// A scenario file ready to run: read, checked, its variants chosen and
+/// its output folder prepared.
+struct Prepared {
+    args: RunArgs,
+    scenario: Scenario,
+    /// The comment the file opens with, for the report page.
+    header: String,
+    chosen: Vec<(Variant, Config)>,
+    seed: u64,
+    files: OutFiles,
+    kind_plots: Vec<KindPlot>,
+    /// What goes to standard output, in order (printed by the caller, so
+    /// scenarios run in parallel still print one after the other).
+    printed: String,
+}
+
+/// Reads, checks and prepares one scenario file (nothing is simulated).
+fn prepare(args: &RunArgs) -> Result<Prepared> {
     // The budget from the command line is an override like any other, so
     // that validation (the pre-flight estimate) checks against it.
     let mut set = args.set.clone();
     if let Some(mb) = args.max_memory_mb {
         set.push(format!("run.max_memory_mb={mb}"));
     }
-    let scenario = load(&args.file, &set)?;
+    let (scenario, text) = load(&args.file, &set)?;
     let mut chosen = scenario.configs()?;
     if !args.variants.is_empty() {
         let names: Vec<String> = chosen.iter().map(|(v, _)| v.name.clone()).collect();
@@ -173,71 +227,141 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<Ran> {
     }
     report_estimates(&args.file, &chosen);
     let seed = args.seed.unwrap_or(scenario.config.seed);
-    if !quiet_header {
-        let from = if args.seed.is_some() { "from --seed" } else { "the scenario's; pass --seed N to change it" };
-        outln!("{}: {} (seed {seed}, {from})", scenario.config.name, scenario.config.concept);
+    let from = if args.seed.is_some() { "from --seed" } else { "the scenario's; pass --seed N to change it" };
+    let printed = format!("{}: {} (seed {seed}, {from})\n", scenario.config.name, scenario.config.concept);
+    let mut kind_plots: Vec<KindPlot> = Vec::new();
+    for (_, config) in &chosen {
+        for p in sim_core::summary::kind_plots(config.topology()) {
+            if !kind_plots.iter().any(|q| q.name == p.name) {
+                kind_plots.push(p);
+            }
+        }
     }
-    let files = OutFiles::prepare(args, chosen.iter().map(|(v, _)| v.name.as_str()))?;
+    let files = OutFiles::prepare(args, chosen.iter().map(|(v, _)| v.name.as_str()), &kind_plots)?;
+    let header = reports::html::header_comment(&text);
+    Ok(Prepared { args: args.clone(), scenario, header, chosen, seed, files, kind_plots, printed })
+}
 
-    let trace_limit = if args.trace { args.trace_limit.max(1) } else { 0 };
-    let watch = crate::progress::Watch::start(&scenario.config.name, chosen.iter().map(|(_, c)| c));
-    let work = || -> Result<Vec<RunOutput>> {
-        chosen
-            .par_iter()
-            .enumerate()
-            .map(|(i, (_, config))| run_variant(&watch, i, config, seed, trace_limit, files.traces.get(i)))
-            .collect()
-    };
-    let outputs = match args.threads {
-        Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build()?.install(work),
-        None => work(),
-    }?;
-    watch.finish();
+/// Runs variant `i` of `p`, as run number `slot` of `watch`.
+fn simulate(p: &Prepared, watch: &crate::progress::Watch, i: usize, slot: usize) -> Result<RunOutput> {
+    let trace_limit = if p.args.trace { p.args.trace_limit.max(1) } else { 0 };
+    run_variant(watch, slot, &p.chosen[i].1, p.seed, trace_limit, p.files.traces.get(i))
+}
+
+/// How one scenario ended, and its line in the report's index.
+struct Concluded {
+    ran: Ran,
+    entry: reports::html::IndexEntry,
+    printed: String,
+}
+
+/// The command that reproduces a run (every variant, or one).
+fn reproduce(args: &RunArgs, seed: u64, variant: Option<&str>) -> String {
+    let mut cmd = format!("asyncsim run {} --seed {seed}", shell_quote(&args.file.display().to_string()));
+    if let Some(name) = variant {
+        cmd.push_str(&format!(" --variant {}", shell_quote(name)));
+    } else {
+        for v in &args.variants {
+            cmd.push_str(&format!(" --variant {}", shell_quote(v)));
+        }
+    }
+    for s in &args.set {
+        cmd.push_str(&format!(" --set {}", shell_quote(s)));
+    }
+    if let Some(mb) = args.max_memory_mb {
+        cmd.push_str(&format!(" --max-memory-mb {mb}"));
+    }
+    cmd
+}
+
+/// Writes what the runs of `p` measured (summary, time series, traces,
+/// plots, the report page) and tells how they went.
+fn conclude(mut p: Prepared, outputs: Vec<RunOutput>, up: Option<&str>) -> Result<Concluded> {
     let mut runs = Vec::with_capacity(outputs.len());
-    for ((variant, config), out) in chosen.iter().zip(outputs) {
+    for ((variant, config), out) in p.chosen.iter().zip(outputs) {
         let mut summary = VariantSummary::new(&variant.description, &out, &config.expect);
         summary.scenario_hash = config.fingerprint();
         runs.push((variant.name.clone(), out, summary));
     }
-
     let summary = Summary {
         asyncsim_version: env!("CARGO_PKG_VERSION").to_string(),
-        scenario: scenario.config.name.clone(),
-        concept: scenario.config.concept.clone(),
-        seed,
-        overrides: scenario.overrides_json(),
+        scenario: p.scenario.config.name.clone(),
+        concept: p.scenario.config.concept.clone(),
+        seed: p.seed,
+        overrides: p.scenario.overrides_json(),
         variants: runs.iter().map(|(n, _, s)| (n.clone(), s.clone())).collect(),
     };
-    reports::write_atomic(&files.summary, reports::summary_json(&summary).as_bytes())?;
+    let args = &p.args;
+    reports::write_atomic(&p.files.summary, reports::summary_json(&summary).as_bytes())?;
     let series: Vec<(&str, &[sim_core::metrics::Sample])> =
         runs.iter().map(|(n, o, _)| (n.as_str(), o.samples.as_slice())).collect();
-    reports::write_atomic(&files.timeseries, reports::timeseries_csv(&series).as_bytes())?;
-    if args.trace {
-        for ((_, out, _), path) in runs.iter_mut().zip(&files.traces) {
-            if let Some(sink) = out.trace_sink.take() {
-                sink.finish().with_context(|| format!("cannot write {}", path.display()))?;
-            }
-            if out.trace_truncated {
-                eprintln!(
-                    "warning: {} holds only the first {} events (--trace-limit)",
-                    path.display(),
-                    args.trace_limit
-                );
-            }
+    reports::write_atomic(&p.files.timeseries, reports::timeseries_csv(&series).as_bytes())?;
+    finish_traces(args, &mut runs, &p.files.traces)?;
+    let plots = if args.no_plots {
+        Vec::new()
+    } else {
+        let plot_runs: Vec<PlotRun> = runs.iter().map(|(name, out, _)| PlotRun { name, out }).collect();
+        reports::plots::write_plots(&args.out, &plot_runs, &p.kind_plots, true)?
+    };
+    let command = reproduce(args, p.seed, None);
+    let page = reports::html::Page {
+        summary: &summary,
+        file: &args.file.display().to_string(),
+        header: &p.header,
+        plots: &plots,
+        command: &command,
+        up,
+    };
+    reports::write_atomic(&p.files.page, reports::html::scenario_page(&page).as_bytes())?;
+    p.printed.push_str(&table::render(&summary));
+    report_stopped(&runs, &p.chosen);
+    report_notes(&runs);
+    let mut all_held = true;
+    for (name, _, s) in &runs {
+        if !s.all_held() {
+            all_held = false;
+            p.printed.push_str(&format!("reproduce `{name}`: {}\n", reproduce(args, p.seed, Some(name))));
         }
     }
+    p.printed.push_str(&format!("wrote {}\n", args.out.display()));
+    let entry = reports::html::IndexEntry {
+        name: summary.scenario.clone(),
+        concept: summary.concept.clone(),
+        href: String::new(),
+        variants: runs.iter().map(|(n, _, _)| n.clone()).collect(),
+        held: all_held,
+    };
+    let ran = Ran { all_held, stopped: runs.iter().any(|(_, o, _)| o.stopped.is_some()) };
+    Ok(Concluded { ran, entry, printed: p.printed })
+}
 
-    out!("{}", table::render(&summary));
-    report_stopped(&runs, &chosen);
+/// Finishes the streamed traces, and says which hit `--trace-limit`.
+fn finish_traces(args: &RunArgs, runs: &mut [(String, RunOutput, VariantSummary)], paths: &[PathBuf]) -> Result<()> {
+    if !args.trace {
+        return Ok(());
+    }
+    for ((_, out, _), path) in runs.iter_mut().zip(paths) {
+        if let Some(sink) = out.trace_sink.take() {
+            sink.finish().with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        if out.trace_truncated {
+            eprintln!("warning: {} holds only the first {} events (--trace-limit)", path.display(), args.trace_limit);
+        }
+    }
+    Ok(())
+}
+
+/// Warnings and notes on stderr: drains that ran out of time, and faults
+/// that never happened (the first few of each kind in full, the rest
+/// counted: a file with 100,000 faults must not print 100,000 lines).
+fn report_notes(runs: &[(String, RunOutput, VariantSummary)]) {
     for (name, _, s) in runs.iter().filter(|(_, o, s)| !s.run.drain_complete && o.stopped.is_none()) {
         eprintln!(
             "warning: `{name}`: the drain ran out of time (run.drain_ms) with work left: {} messages still in flight; raise run.drain_ms to let them finish",
             s.counts.in_flight
         );
     }
-    // Notes go to stderr, the first few of each kind in full and the rest
-    // counted: a file with 100,000 faults must not print 100,000 lines.
-    for (name, _, s) in &runs {
+    for (name, _, s) in runs {
         let skipped: Vec<_> = s.faults.iter().filter(|f| f.event == "skipped").collect();
         for f in skipped.iter().take(NOTES_SHOWN) {
             eprintln!(
@@ -249,28 +373,31 @@ fn run_one(args: &RunArgs, quiet_header: bool) -> Result<Ran> {
             eprintln!("note: `{name}`: ... and {} more like this", skipped.len() - NOTES_SHOWN);
         }
     }
-    let mut all_held = true;
-    for (name, _, s) in &runs {
-        if !s.all_held() {
-            all_held = false;
-            let mut cmd = format!(
-                "asyncsim run {} --seed {seed} --variant {}",
-                shell_quote(&args.file.display().to_string()),
-                shell_quote(name)
-            );
-            for s in &args.set {
-                cmd.push_str(&format!(" --set {}", shell_quote(s)));
-            }
-            outln!("reproduce `{name}`: {cmd}");
-        }
-    }
-    outln!("wrote {}", args.out.display());
-    Ok(Ran { all_held, stopped: runs.iter().any(|(_, o, _)| o.stopped.is_some()) })
 }
 
-/// `asyncsim run`.
+/// Runs `work` on `threads` worker threads, or on rayon's global pool.
+fn on_threads<T: Send>(threads: Option<usize>, work: impl FnOnce() -> T + Send) -> Result<T> {
+    Ok(match threads {
+        Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build()?.install(work),
+        None => work(),
+    })
+}
+
+/// `asyncsim run`: one scenario file, its variants in parallel.
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
-    let ran = run_one(args, false)?;
+    let prepared = prepare(args)?;
+    out!("{}", prepared.printed);
+    let mut prepared = prepared;
+    prepared.printed.clear();
+    let watch = crate::progress::Watch::start(&prepared.scenario.config.name, prepared.chosen.iter().map(|(_, c)| c));
+    let p = &prepared;
+    let outputs = on_threads(args.threads, || {
+        (0..p.chosen.len()).into_par_iter().map(|i| simulate(p, &watch, i, i)).collect::<Result<Vec<_>>>()
+    })??;
+    watch.finish();
+    let done = conclude(prepared, outputs, None)?;
+    out!("{}", done.printed);
+    let ran = done.ran;
     Ok(if ran.stopped {
         ExitCode::from(3)
     } else if ran.all_held {
@@ -302,35 +429,75 @@ fn bundled_files() -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The default job: every bundled scenario, each into `out/NAME/`.
+/// The default job: every bundled scenario, each into `out/NAME/`, with
+/// the report's index at `out/index.html`. Every variant of every scenario
+/// runs in one parallel pool (results do not depend on the threads);
+/// scenarios print in file order.
 pub fn run_bundled() -> Result<ExitCode> {
     let files = bundled_files()?;
     let root = PathBuf::from("out");
     reports::prepare_dir(&root, false)?;
-    let (mut failed, mut invalid, mut stopped) = (Vec::new(), Vec::new(), Vec::new());
-    for file in &files {
-        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let args = RunArgs {
-            file: file.clone(),
-            seed: None,
-            out: root.join(&stem),
-            set: Vec::new(),
-            variants: Vec::new(),
-            trace: false,
-            trace_limit: 0,
-            threads: None,
-            force: false,
-            max_memory_mb: None,
-        };
+    let stems: Vec<String> =
+        files.iter().map(|f| f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()).collect();
+    let mut invalid = Vec::new();
+    let mut prepared = Vec::new();
+    for (file, stem) in files.iter().zip(&stems) {
+        let args = RunArgs::bundled(file.clone(), root.join(stem));
+        match prepare(&args) {
+            Ok(p) => prepared.push((stem.clone(), p)),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                invalid.push(stem.clone());
+            }
+        }
+    }
+    let jobs: Vec<(usize, usize)> =
+        prepared.iter().enumerate().flat_map(|(k, (_, p))| (0..p.chosen.len()).map(move |i| (k, i))).collect();
+    let watch = crate::progress::Watch::start(
+        "bundled scenarios",
+        prepared.iter().flat_map(|(_, p)| p.chosen.iter().map(|(_, c)| c)),
+    );
+    let outputs: Vec<RunOutput> = jobs
+        .par_iter()
+        .enumerate()
+        .map(|(slot, &(k, i))| simulate(&prepared[k].1, &watch, i, slot))
+        .collect::<Result<_>>()?;
+    watch.finish();
+    let mut outputs = outputs.into_iter();
+    let grouped: Vec<(String, Prepared, Vec<RunOutput>)> = prepared
+        .into_iter()
+        .map(|(stem, p)| {
+            let outs = outputs.by_ref().take(p.chosen.len()).collect();
+            (stem, p, outs)
+        })
+        .collect();
+    let concluded: Vec<(String, Result<Concluded>)> =
+        grouped.into_par_iter().map(|(stem, p, outs)| (stem, conclude(p, outs, Some("../index.html")))).collect();
+    report_bundled(&root, files.len(), concluded, invalid)
+}
+
+/// Prints each scenario's results in file order, writes the report's
+/// index and tells how the default job went.
+fn report_bundled(
+    root: &Path,
+    count: usize,
+    concluded: Vec<(String, Result<Concluded>)>,
+    mut invalid: Vec<String>,
+) -> Result<ExitCode> {
+    let (mut failed, mut stopped, mut entries) = (Vec::new(), Vec::new(), Vec::new());
+    for (stem, done) in concluded {
         outln!();
-        match run_one(&args, false) {
-            Ok(ran) => {
-                if ran.stopped {
+        match done {
+            Ok(mut done) => {
+                out!("{}", done.printed);
+                if done.ran.stopped {
                     stopped.push(stem.clone());
                 }
-                if !ran.all_held {
-                    failed.push(stem);
+                if !done.ran.all_held {
+                    failed.push(stem.clone());
                 }
+                done.entry.href = format!("{stem}/index.html");
+                entries.push(done.entry);
             }
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -338,15 +505,17 @@ pub fn run_bundled() -> Result<ExitCode> {
             }
         }
     }
+    let index = reports::out_path(root, "index.html")?;
+    reports::write_atomic(&index, reports::html::index_page(&entries, "cargo run --release").as_bytes())?;
     outln!();
     outln!(
-        "{} scenarios run; expectations failed in {}; invalid: {}{}. Output under {}/",
-        files.len(),
+        "{} scenarios run; expectations failed in {}; invalid: {}{}.",
+        count,
         if failed.is_empty() { "none".to_string() } else { failed.join(", ") },
         if invalid.is_empty() { "none".to_string() } else { invalid.join(", ") },
         if stopped.is_empty() { String::new() } else { format!("; stopped at a limit: {}", stopped.join(", ")) },
-        root.display()
     );
+    outln!("report: {}", std::path::absolute(&index).unwrap_or(index).display());
     Ok(if !invalid.is_empty() {
         ExitCode::from(2)
     } else if !stopped.is_empty() {
@@ -361,7 +530,7 @@ pub fn run_bundled() -> Result<ExitCode> {
 /// `asyncsim list`.
 pub fn list() -> Result<ExitCode> {
     for file in bundled_files()? {
-        let scenario = load(&file, &[])?;
+        let (scenario, _) = load(&file, &[])?;
         let variants: Vec<String> = scenario.variants().iter().map(|v| v.name.clone()).collect();
         outln!("{:<28} {}", file.display(), scenario.config.concept);
         outln!("{:<28}   variants: {}", "", variants.join(", "));
@@ -392,7 +561,7 @@ pub(crate) fn report_estimates(file: &Path, configs: &[(Variant, Config)]) {
 pub fn validate(files: &[PathBuf], set: &[String]) -> Result<ExitCode> {
     let mut bad = false;
     for file in files {
-        match load(file, set).and_then(|s| Ok(s.configs()?)) {
+        match load(file, set).and_then(|(s, _)| Ok(s.configs()?)) {
             Ok(configs) => {
                 outln!("{}: ok ({} variants)", file.display(), configs.len());
                 report_estimates(file, &configs);

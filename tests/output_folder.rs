@@ -57,7 +57,8 @@ concurrency = 1
 }
 
 fn run(file: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["run".to_string(), p(file), "--out".into(), p(out)];
+    // Plots are beside the point here (tests/report.rs covers them).
+    let mut args = vec!["run".to_string(), p(file), "--out".into(), p(out), "--no-plots".into()];
     args.extend(extra.iter().map(|s| s.to_string()));
     let o = asyncsim(&args);
     assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
@@ -90,7 +91,10 @@ fn defect_7_traces_of_an_earlier_scenario_are_removed_and_user_files_kept() {
     run(&a, &out, &["--trace"]);
     std::fs::write(out.join("notes.txt"), "mine").unwrap();
     assert!(out.join("trace-old-one.csv").is_file() && out.join("trace-old-two.csv").is_file());
-    assert_eq!(manifest(&out), ["summary.json", "timeseries.csv", "trace-old-one.csv", "trace-old-two.csv"]);
+    assert_eq!(
+        manifest(&out),
+        ["index.html", "summary.json", "timeseries.csv", "trace-old-one.csv", "trace-old-two.csv"]
+    );
 
     run(&b, &out, &["--trace"]);
     assert_eq!(
@@ -98,6 +102,7 @@ fn defect_7_traces_of_an_earlier_scenario_are_removed_and_user_files_kept() {
         [
             ".asyncsim-manifest.json",
             ".asyncsim-output",
+            "index.html",
             "notes.txt",
             "summary.json",
             "timeseries.csv",
@@ -106,7 +111,7 @@ fn defect_7_traces_of_an_earlier_scenario_are_removed_and_user_files_kept() {
         "no trace of the first scenario is left beside the second's summary"
     );
     assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine", "the user's file is untouched");
-    assert_eq!(manifest(&out), ["summary.json", "timeseries.csv", "trace-new-one.csv"]);
+    assert_eq!(manifest(&out), ["index.html", "summary.json", "timeseries.csv", "trace-new-one.csv"]);
 
     // Without --trace, the traces of the last run are stale too.
     run(&b, &out, &[]);
@@ -136,7 +141,7 @@ fn defect_7_the_manifest_is_never_followed_outside_the_folder() {
     let err = common::stderr(&o);
     assert!(err.contains("not a plain file name"), "the refused entries are named:\n{err}");
     assert!(err.contains("not a regular file"), "the link and the folder are left with a warning:\n{err}");
-    assert_eq!(manifest(&out), ["summary.json", "timeseries.csv"]);
+    assert_eq!(manifest(&out), ["index.html", "summary.json", "timeseries.csv"]);
 }
 
 #[test]

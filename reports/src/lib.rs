@@ -4,6 +4,8 @@
 //! pages will join them here.
 
 mod folder;
+pub mod html;
+pub mod plots;
 mod trace_file;
 
 pub use folder::{

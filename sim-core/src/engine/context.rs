@@ -360,7 +360,7 @@ pub trait Component {
         0
     }
     /// Reports this node's gauges at the end of each sampling interval
-    /// (`run.sample_ms`): the time series gains one column per gauge name,
+    /// (`run.sample_interval_ms`): the time series gains one column per gauge name,
     /// summed or maxed over the nodes that report it (see [`Gauges`]).
     /// A kind plots them by naming them in [`crate::kind::Kind::PLOTS`].
     /// Reads only: reporting nothing (the default) changes nothing.
