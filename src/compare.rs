@@ -5,14 +5,16 @@
 //! compared variant by variant, paired by name. Prints, per pair, a table
 //! of A, B, the difference B−A and the relative change, marking the rows
 //! that differ; writes `compare.json` (both summaries and the differences)
-//! into `--out`. Leaves out the expectations: a comparison does not judge
+//! and the plots of a run, with both sides' curves overlaid, into `--out`. Leaves out the expectations: a comparison does not judge
 //! (they are in each side's summary), so it exits 0 whatever they say.
 
 use crate::table;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
+use reports::plots::PlotRun;
 use serde::Serialize;
 use sim_core::engine::RunOutput;
+use sim_core::kind::KindPlot;
 use sim_core::scenario::{Config, Scenario, Variant};
 use sim_core::summary::{Summary, VariantSummary};
 use std::fmt::Write as _;
@@ -40,6 +42,10 @@ pub struct CompareArgs {
     /// Write into --out even if it holds files asyncsim did not write.
     #[arg(long)]
     pub force: bool,
+    /// Write no plots. Without it, compare writes the plots of a run (SVG
+    /// and PNG), each side's curves overlaid: `A: VARIANT` and `B: VARIANT`.
+    #[arg(long)]
+    pub no_plots: bool,
 }
 
 /// One side, as written on the command line.
@@ -349,6 +355,35 @@ fn prepare_out(args: &CompareArgs, names: &[String]) -> Result<PathBuf> {
     Ok(json)
 }
 
+/// The plots the kinds of both sides add, each once: those of the
+/// variants `names` of `side`, then the other side's.
+fn kind_plots(sides: [(&Loaded, &[String]); 2]) -> Vec<KindPlot> {
+    let mut plots: Vec<KindPlot> = Vec::new();
+    for (side, names) in sides {
+        for (_, config) in side.configs.iter().filter(|(v, _)| names.contains(&v.name)) {
+            for p in sim_core::summary::kind_plots(config.topology()) {
+                if !plots.iter().any(|q| q.name == p.name) {
+                    plots.push(p);
+                }
+            }
+        }
+    }
+    plots
+}
+
+/// Writes the plots of every pair, overlaid: one series per side and
+/// variant, named `A: VARIANT` and `B: VARIANT`.
+fn write_plots(dir: &Path, pairing: &Pairing, ran_a: &Ran, ran_b: &Ran, kinds: &[KindPlot]) -> Result<()> {
+    let named: Vec<(String, &RunOutput)> = pairing
+        .pairs
+        .iter()
+        .flat_map(|(x, y)| [(format!("A: {x}"), ran_a.variant(x).1), (format!("B: {y}"), ran_b.variant(y).1)])
+        .collect();
+    let runs: Vec<PlotRun> = named.iter().map(|(name, out)| PlotRun { name, out }).collect();
+    reports::plots::write_plots(dir, &runs, kinds, true)?;
+    Ok(())
+}
+
 /// Prints the table of every pair; returns their differences.
 fn print_pairs(pairing: &Pairing, ran_a: &Ran, ran_b: &Ran) -> Vec<PairJson> {
     let mut pairs = Vec::new();
@@ -384,7 +419,12 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
             side.configs.iter().filter(|(v, _)| names.contains(&v.name)).cloned().collect();
         crate::run::report_estimates(&side.spec.file, &chosen);
     }
-    let json_path = prepare_out(args, &["compare.json".to_string()])?;
+    let kinds = kind_plots([(&a, &a_names), (&b, &b_names)]);
+    let mut names = vec!["compare.json".to_string()];
+    if !args.no_plots {
+        names.extend(reports::plots::plot_file_names(&kinds, true));
+    }
+    let json_path = prepare_out(args, &names)?;
     let ran_a = run_side("A", &a, &a_names, seed_of(&a));
     let ran_b = run_side("B", &b, &b_names, seed_of(&b));
 
@@ -401,6 +441,9 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
     let mut text = serde_json::to_string_pretty(&json).expect("a comparison always serializes");
     text.push('\n');
     reports::write_atomic(&json_path, text.as_bytes())?;
+    if !args.no_plots {
+        write_plots(&args.out, &pairing, &ran_a, &ran_b, &kinds)?;
+    }
     outln!("wrote {}", args.out.display());
     let stopped = ran_a.outputs.iter().chain(&ran_b.outputs).any(|o| o.stopped.is_some());
     if stopped {

@@ -83,6 +83,21 @@ fn two_variants_of_a_file_show_what_acks_and_retries_change() {
     assert!(row(&out, "produced").starts_with(' '), "equal rows are not marked:\n{out}");
     let kind = row(&out, "errors: ack-timeout");
     assert!(kind.contains(&format!(" {} ", num(ar, "errors_by_kind.ack-timeout"))), "{kind}");
+    // The plots overlay the two sides: one series each, named A: and B:.
+    let plots = read_json(&tmp.path().join("c").join("plots.json"));
+    let plots = plots.as_array().expect("plots.json lists the plots");
+    assert!(plots.len() >= 6, "{plots:?}");
+    for plot in plots {
+        for file in [&plot["svg"], &plot["png"]] {
+            let path = tmp.path().join("c").join(file.as_str().expect("a file name"));
+            let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            assert!(len > 0, "{} is written and not empty", path.display());
+        }
+    }
+    let cdf = plots.iter().find(|p| p["name"] == "latency-cdf").expect("a latency plot");
+    assert_eq!(cdf["series"], serde_json::json!(["A: fire-and-forget", "B: acks-retries"]));
+    let svg = std::fs::read_to_string(tmp.path().join("c").join("latency-cdf.svg")).expect("latency-cdf.svg");
+    assert!(svg.contains("A: fire-and-forget") && svg.contains("B: acks-retries"), "the legend names both sides");
 }
 
 #[test]
@@ -102,8 +117,9 @@ fn two_seeds_of_a_file() {
     assert_ne!(a, b, "two seeds, two runs");
     assert_eq!((num(d, "a"), num(d, "b")), (a, b));
     assert!((num(d, "relative") - (b - a) / a.abs()).abs() < 1e-12);
-    // The same seed twice differs nowhere.
-    let (out, json) = compare(&[&format!("{file}@3"), "@3"], &tmp.path().join("same"));
+    // The same seed twice differs nowhere; --no-plots writes no plot.
+    let (out, json) = compare(&[&format!("{file}@3"), "@3", "--no-plots"], &tmp.path().join("same"));
+    assert!(!tmp.path().join("same").join("latency-cdf.svg").exists() && !tmp.path().join("same/plots.json").exists());
     assert!(json["pairs"][0]["differences"].as_array().unwrap().iter().all(|d| d["differs"] == false), "{out}");
     assert!(!out.lines().any(|l| l.starts_with("* ") && !l.starts_with("* marks")), "{out}");
 }
