@@ -23,6 +23,7 @@ macro_rules! outln {
 
 mod bench;
 mod check;
+mod compare;
 mod diagram;
 mod input;
 mod progress;
@@ -65,6 +66,14 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Draw a window of one variant's run as a space-time diagram (SVG).
     Diagram(diagram::DiagramArgs),
+    /// Run two sides and print their figures side by side, with differences.
+    ///
+    /// A side is FILE (every variant, paired by name with the other
+    /// file's), FILE:VARIANT, FILE@SEED or FILE:VARIANT@SEED; B may leave
+    /// out the file (`:VARIANT`, `@SEED`) to take A's. Writes compare.json
+    /// into --out. Exit status: 0 once both sides ran, 2 for bad input, 3
+    /// when a run stopped at a limit.
+    Compare(compare::CompareArgs),
     /// List the bundled scenarios and the concept each teaches.
     List,
     /// Check scenario files without running them.
@@ -89,6 +98,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(args)) => bench::bench(&args),
         Some(Command::Check(args)) => check::check(&args),
         Some(Command::Diagram(args)) => diagram::diagram(&args),
+        Some(Command::Compare(args)) => compare::compare(&args),
         Some(Command::List) => run::list(),
         Some(Command::Validate { files, set }) => run::validate(&files, &set),
     };

@@ -92,7 +92,7 @@ const NOTES_SHOWN: usize = 3;
 
 /// Reads and parses a scenario file, with overrides; returns it and the
 /// file's text. Input errors exit with status 2: they are returned as `Err`.
-fn load(file: &Path, set: &[String]) -> Result<(Scenario, String)> {
+pub(crate) fn load(file: &Path, set: &[String]) -> Result<(Scenario, String)> {
     let text = crate::input::read_scenario(file)?;
     let mut scenario = Scenario::parse(&file.display().to_string(), &text)?;
     if !set.is_empty() {
@@ -561,7 +561,7 @@ pub fn list() -> Result<ExitCode> {
 /// Tells, on stderr, what the pre-flight estimate foresees for each
 /// variant (a run that will stop at a bound, take long, or outgrow the
 /// memory budget), each warning once with the variants it concerns.
-fn report_estimates(file: &Path, configs: &[(Variant, Config)]) {
+pub(crate) fn report_estimates(file: &Path, configs: &[(Variant, Config)]) {
     let mut seen: Vec<(String, Vec<&str>)> = Vec::new();
     for (v, config) in configs {
         for w in sim_core::scenario::estimate::warnings(config) {
