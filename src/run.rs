@@ -405,10 +405,8 @@ fn on_threads<T: Send>(threads: Option<usize>, work: impl FnOnce() -> T + Send) 
 
 /// `asyncsim run`: one scenario file, its variants in parallel.
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
-    let prepared = prepare(args)?;
-    out!("{}", prepared.printed);
-    let mut prepared = prepared;
-    prepared.printed.clear();
+    let mut prepared = prepare(args)?;
+    out!("{}", std::mem::take(&mut prepared.printed));
     let watch = crate::progress::Watch::start(&prepared.scenario.config.name, prepared.chosen.iter().map(|(_, c)| c));
     let p = &prepared;
     let outputs = on_threads(args.threads, || {

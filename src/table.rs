@@ -85,17 +85,9 @@ pub fn rows(variants: &[&VariantSummary]) -> Vec<Row> {
     BEFORE_ERRORS.iter().map(fixed).chain(by_kind).chain(AFTER_ERRORS.iter().map(fixed)).collect()
 }
 
-/// A figure as the tables print it: integers whole, others to 0.1 from
-/// 100 up, else to 0.001.
-pub fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else if v.abs() >= 100.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.3}")
-    }
-}
+/// A figure as the tables print it (the report's pages print the same):
+/// integers whole, others to 0.1 from 100 up, else to 0.001.
+pub use reports::html::number;
 
 /// The width to fit: `COLUMNS` when set to a positive number, else the
 /// terminal's when standard output is one, else [`DEFAULT_WIDTH`].

@@ -103,6 +103,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     result.map_err(io(path))
 }
 
+/// Ends a file streamed to its temporary name `tmp` (see [`temp_path`]):
+/// flushes the buffer, syncs, and renames it to `path`. For writers that
+/// stream (traces) rather than write in one go ([`write_atomic`]).
+pub fn publish_streamed(out: std::io::BufWriter<fs::File>, tmp: &Path, path: &Path) -> std::io::Result<()> {
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(tmp, path)
+}
+
 /// The file, in an output folder, that lists what the last run wrote there.
 pub const MANIFEST: &str = ".asyncsim-manifest.json";
 

@@ -86,7 +86,8 @@ fn head(title: &str) -> String {
     )
 }
 
-/// A number as the tables print it.
+/// A figure as the report's tables (and the terminal's) print it:
+/// integers whole, others to 0.1 from 100 up, else to 0.001.
 pub fn number(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{}", v as i64)

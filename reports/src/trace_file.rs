@@ -75,10 +75,7 @@ impl TraceFile {
             return Err(e);
         }
         let out = self.out.take().expect("published once");
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&self.tmp, &self.path)?;
+        crate::folder::publish_streamed(out, &self.tmp, &self.path)?;
         self.published = true;
         Ok(())
     }
