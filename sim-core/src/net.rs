@@ -3,29 +3,44 @@
 //! A message sent from one node to another is, in this order: dropped if a
 //! partition separates the pair; dropped with the link's loss probability
 //! (raised by any active loss spike); duplicated with the link's duplication
-//! probability; and delayed by a draw from the link's latency distribution,
-//! stretched by the slower endpoint's slow-node factor. Each copy that
-//! survives becomes an arrival event. Reordering is not a separate knob: it
-//! comes from latency jitter, exactly as on a real network. With a constant
-//! latency a link is FIFO, because equal-time events keep their send order
-//! (except across the start or end of a slow-node fault, which changes the
-//! latency of later messages).
+//! probability (raised by any active duplicate spike); and delayed by a draw
+//! from the link's latency distribution, stretched by the slower endpoint's
+//! slow-node factor. Each copy that survives becomes an arrival event.
+//!
+//! Messages travel on connections, which keep their order as TCP does. Each
+//! directed pair of nodes that talks has one connection at a time, and
+//! remembers the latest arrival it scheduled on it: jitter, or a slow-node
+//! fault, delays a message, but never to before that arrival (equal times
+//! keep the send order). So a message is never overtaken within its
+//! connection. Reordering happens only:
+//!
+//! - across connections: two senders to one receiver, or one sender to two
+//!   receivers, have no order between them;
+//! - after a reconnect: a crash of either end, or a partition blocking the
+//!   pair, breaks the connection, and the next message opens a new one that
+//!   does not wait for the old one's messages still on the wire;
+//! - explicitly: with a link's `reorder_probability` (raised by any active
+//!   `reorder` fault) a message leaves the connection's order. It is held
+//!   back by a second latency draw, does not wait for earlier messages, and
+//!   later ones do not wait for it.
 //!
 //! An arrival is dropped too if, when it lands, a partition separates the
 //! pair or the destination is crashed: nothing crosses a partition while it
 //! is in force, and a crashed node receives nothing.
 //!
 //! Faults are data ([`FaultAction`]) with a start and an optional end; the
-//! drain phase heals them all, and also turns off random loss and
-//! duplication, so that "eventually" guarantees get their chance.
+//! drain phase heals them all, and also turns off random loss, duplication
+//! and reordering, so that "eventually" guarantees get their chance.
 //!
 //! The network decides; the engine schedules. `Network::send` returns a
 //! [`Delivery`] (dropped, or arriving after a delay, perhaps twice) and
 //! `Network::on_arrival` whether an arriving copy may land, so every fault
 //! rule lives here, once.
 //!
-//! Left out: bandwidth and message sizes (links have no capacity), and
-//! per-connection TCP semantics (each message is an independent datagram).
+//! Left out: bandwidth and message sizes (links have no capacity), and the
+//! rest of TCP: a connection is an order, nothing more. Opening one costs no
+//! handshake; a lost message is simply lost (no retransmission, so it holds
+//! back nothing behind it); and there is no flow control.
 
 use crate::digest::tag;
 use crate::dist::Sampler;
@@ -73,6 +88,16 @@ pub struct LinkModel {
     pub loss_probability: f64,
     /// Probability that a message is delivered twice.
     pub duplicate_probability: f64,
+    /// Probability that a message leaves its connection's order (see the
+    /// module doc).
+    pub reorder_probability: f64,
+}
+
+impl LinkModel {
+    /// A link with `latency` that loses, duplicates and reorders nothing.
+    pub fn reliable(latency: Sampler) -> Self {
+        LinkModel { latency, loss_probability: 0.0, duplicate_probability: 0.0, reorder_probability: 0.0 }
+    }
 }
 
 struct Link {
@@ -92,6 +117,9 @@ struct Pair {
     /// The sender has sent on it since it last crashed: the receiver hears
     /// when the sender's process dies (its connection closes).
     connected: bool,
+    /// The latest arrival scheduled on the current connection (0: none, or
+    /// the connection broke): a message in order never arrives before it.
+    last: Time,
     /// The link's model and random stream, made on the first send.
     link: Option<Box<Link>>,
 }
@@ -133,6 +161,39 @@ pub enum FaultAction {
         /// Links touching these nodes are affected; empty means all links.
         nodes: Vec<NodeId>,
     },
+    /// Duplication probability rises to at least `probability` on every
+    /// link that touches one of `nodes` (every link when `nodes` is empty).
+    DuplicateSpike {
+        /// The raised duplication probability.
+        probability: f64,
+        /// Links touching these nodes are affected; empty means all links.
+        nodes: Vec<NodeId>,
+    },
+    /// Reorder probability rises to at least `probability` on every link
+    /// that touches one of `nodes` (every link when `nodes` is empty).
+    Reorder {
+        /// The raised reorder probability.
+        probability: f64,
+        /// Links touching these nodes are affected; empty means all links.
+        nodes: Vec<NodeId>,
+    },
+}
+
+/// Which probability of a link a spike raises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Raises {
+    Loss,
+    Duplication,
+    Reordering,
+}
+
+/// A spike in force: fault number `id` raises `what` to at least
+/// `probability` on links touching `nodes` (all links when empty).
+struct Spike {
+    id: usize,
+    what: Raises,
+    probability: f64,
+    nodes: Vec<NodeId>,
 }
 
 /// A fault aimed at a part of a node, which the node itself carries out.
@@ -194,26 +255,53 @@ fn find_or_insert(list: &mut Vec<Pair>, to: NodeId, made: &mut usize) -> usize {
     match list.binary_search_by_key(&to, |p| p.to) {
         Ok(i) => i,
         Err(i) => {
-            list.insert(i, Pair { to, blocked: 0, connected: false, link: None });
+            list.insert(i, Pair { to, blocked: 0, connected: false, last: 0, link: None });
             *made += 1;
             i
         }
     }
 }
 
-/// A link's loss probability `base`, raised by every loss spike in force
-/// on a link that touches `from` or `to`.
-fn spiked(base: f64, spikes: &[(usize, f64, Vec<NodeId>)], from: NodeId, to: NodeId) -> f64 {
+/// A link's loss, duplication and reorder probabilities: none once
+/// `healed` (the drain), else raised by the `spikes` in force.
+#[cold]
+#[inline(never)]
+fn raised(m: &LinkModel, healed: bool, spikes: &[Spike], from: NodeId, to: NodeId) -> (f64, f64, f64) {
+    if healed {
+        return (0.0, 0.0, 0.0);
+    }
+    (
+        spiked(m.loss_probability, Raises::Loss, spikes, from, to),
+        spiked(m.duplicate_probability, Raises::Duplication, spikes, from, to),
+        spiked(m.reorder_probability, Raises::Reordering, spikes, from, to),
+    )
+}
+
+/// A link's probability `base` of `what`, raised by every spike of it in
+/// force on a link that touches `from` or `to`.
+fn spiked(base: f64, what: Raises, spikes: &[Spike], from: NodeId, to: NodeId) -> f64 {
     let mut p = base;
-    for (_, spike, nodes) in spikes {
-        if nodes.is_empty() || nodes.contains(&from) || nodes.contains(&to) {
-            p = p.max(*spike);
+    for s in spikes {
+        if s.what == what && (s.nodes.is_empty() || s.nodes.contains(&from) || s.nodes.contains(&to)) {
+            p = p.max(s.probability);
         }
     }
     p
 }
 
-/// The network: links, partitions, slow nodes and loss spikes.
+/// Delays `delay` (and a duplicate's `copy`) of a message sent `now` so that
+/// neither arrives before `last`, the connection's latest arrival, which
+/// becomes the later of the two arrivals.
+#[inline]
+fn in_order(last: &mut Time, now: Time, delay: Duration, copy: Option<Duration>) -> (Duration, Option<Duration>) {
+    let floor = last.saturating_sub(now);
+    let delay = delay.max(floor);
+    let copy = copy.map(|c| c.max(floor));
+    *last = now.saturating_add(delay.max(copy.unwrap_or(0)));
+    (delay, copy)
+}
+
+/// The network: links, partitions, slow nodes and spikes.
 pub struct Network {
     seed: u64,
     /// Node names, which name each link's random stream.
@@ -233,7 +321,8 @@ pub struct Network {
     /// Active slow faults (fault id, node, factor): a node is as slow as the
     /// slowest fault on it, so overlapping faults end independently.
     slowdowns: Vec<(usize, NodeId, f64)>,
-    spikes: Vec<(usize, f64, Vec<NodeId>)>,
+    /// Loss, duplicate and reorder spikes in force.
+    spikes: Vec<Spike>,
     healed: bool,
     /// What the network did, for the summary.
     pub stats: NetStats,
@@ -316,8 +405,24 @@ impl Network {
         peers
     }
 
+    /// `node` crashed: every connection from or to it is broken, so the next
+    /// message on each of those pairs opens a new one, which does not wait
+    /// for the old one's messages. Call after its connection-close notices
+    /// are sent: they travel behind what it sent before. Crashes are rare,
+    /// so this looks at every pair in use rather than keep a count per send.
+    pub(crate) fn break_connections(&mut self, node: NodeId) {
+        for p in &mut self.pairs[node as usize] {
+            p.last = 0;
+        }
+        for list in &mut self.pairs {
+            if let Ok(i) = list.binary_search_by_key(&node, |p| p.to) {
+                list[i].last = 0;
+            }
+        }
+    }
+
     /// Decides the fate of `msg` sent now from `from` to `to`: partitions,
-    /// loss, duplication and latency, in that order.
+    /// loss, duplication, latency and the connection's order, in that order.
     pub(crate) fn send(&mut self, now: Time, from: NodeId, to: NodeId, msg: &Msg, trace: &mut Trace) -> Delivery {
         self.stats.sent += 1;
         let factor = self.slow[from as usize].max(self.slow[to as usize]);
@@ -340,16 +445,26 @@ impl Network {
             let name = format!("link:{}->{}", names[from as usize], names[to as usize]);
             Box::new(Link { model, rng: stream(seed, &name) })
         });
-        let loss = if healed { 0.0 } else { spiked(link.model.loss_probability, &self.spikes, from, to) };
+        let m = &link.model;
+        let (loss, dup, reorder) = if !healed && self.spikes.is_empty() {
+            (m.loss_probability, m.duplicate_probability, m.reorder_probability)
+        } else {
+            raised(m, healed, &self.spikes, from, to)
+        };
         if chance(&mut link.rng, loss) {
             self.stats.dropped_loss += 1;
             fold_wire(trace, tag::DROP, now, from, to, msg);
             trace.record(now, || TraceWhat::Drop(wire(from, to, msg), DropReason::Loss));
             return Delivery::Dropped(DropReason::Loss);
         }
-        let duplicate = !healed && chance(&mut link.rng, link.model.duplicate_probability);
+        let duplicate = chance(&mut link.rng, dup);
         let copy = duplicate.then(|| link.model.latency.sample_scaled_ns(&mut link.rng, factor));
         let delay = link.model.latency.sample_scaled_ns(&mut link.rng, factor);
+        let (delay, copy) = if chance(&mut link.rng, reorder) {
+            (delay.saturating_add(link.model.latency.sample_scaled_ns(&mut link.rng, factor)), copy)
+        } else {
+            in_order(&mut pair.last, now, delay, copy)
+        };
         if copy.is_some() {
             self.stats.duplicated += 1;
             fold_wire(trace, tag::DUPLICATE, now, from, to, msg);
@@ -382,14 +497,21 @@ impl Network {
             FaultAction::Partition { blocked } => {
                 self.partitions += 1;
                 for &(a, b) in blocked {
-                    self.pair(a, b).blocked += 1;
+                    let pair = self.pair(a, b);
+                    pair.blocked += 1;
+                    // The connection breaks: the next one starts afresh.
+                    pair.last = 0;
                 }
             }
             FaultAction::Slow { node, factor } => {
                 self.slowdowns.push((id, *node, *factor));
                 self.update_slow(*node);
             }
-            FaultAction::LossSpike { probability, nodes } => self.spikes.push((id, *probability, nodes.clone())),
+            FaultAction::LossSpike { probability, nodes } => self.spike(id, Raises::Loss, *probability, nodes),
+            FaultAction::DuplicateSpike { probability, nodes } => {
+                self.spike(id, Raises::Duplication, *probability, nodes)
+            }
+            FaultAction::Reorder { probability, nodes } => self.spike(id, Raises::Reordering, *probability, nodes),
             FaultAction::Crash { .. } | FaultAction::Part { .. } => {}
         }
     }
@@ -408,9 +530,15 @@ impl Network {
                 self.slowdowns.retain(|(i, _, _)| *i != id);
                 self.update_slow(*node);
             }
-            FaultAction::LossSpike { .. } => self.spikes.retain(|(i, _, _)| *i != id),
+            FaultAction::LossSpike { .. } | FaultAction::DuplicateSpike { .. } | FaultAction::Reorder { .. } => {
+                self.spikes.retain(|s| s.id != id)
+            }
             FaultAction::Crash { .. } | FaultAction::Part { .. } => {}
         }
+    }
+
+    fn spike(&mut self, id: usize, what: Raises, probability: f64, nodes: &[NodeId]) {
+        self.spikes.push(Spike { id, what, probability, nodes: nodes.to_vec() });
     }
 
     fn update_slow(&mut self, node: NodeId) {
@@ -418,8 +546,8 @@ impl Network {
             self.slowdowns.iter().filter(|(_, n, _)| *n == node).map(|(_, _, f)| *f).fold(1.0, f64::max);
     }
 
-    /// The drain: no more random loss or duplication (faults are ended one
-    /// by one by the engine, so that each end shows in the trace).
+    /// The drain: no more random loss, duplication or reordering (faults are
+    /// ended one by one by the engine, so that each end shows in the trace).
     pub(crate) fn heal_randomness(&mut self) {
         self.healed = true;
     }
@@ -433,8 +561,7 @@ mod tests {
 
     fn network(n: usize, loss: f64) -> Network {
         let names: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
-        let model =
-            LinkModel { latency: Dist::constant_ms(1.0).sampler(), loss_probability: loss, duplicate_probability: 0.0 };
+        let model = LinkModel { loss_probability: loss, ..LinkModel::reliable(Dist::constant_ms(1.0).sampler()) };
         Network::new(7, &names, model)
     }
 
@@ -501,10 +628,13 @@ mod tests {
     #[test]
     fn a_configured_link_keeps_its_own_model() {
         let mut net = network(2, 0.0);
-        let lossy =
-            LinkModel { latency: Dist::constant_ms(1.0).sampler(), loss_probability: 1.0, duplicate_probability: 0.0 };
+        let lossy = LinkModel { loss_probability: 1.0, ..LinkModel::reliable(Dist::constant_ms(1.0).sampler()) };
         net.set_link(0, 1, lossy);
         assert_eq!(send(&mut net, 0, 1), Delivery::Dropped(DropReason::Loss));
         assert!(matches!(send(&mut net, 1, 0), Delivery::Arrives { .. }));
     }
 }
+
+#[cfg(test)]
+#[path = "net_tests.rs"]
+mod connection_tests;

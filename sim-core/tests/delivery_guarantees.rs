@@ -462,10 +462,11 @@ fn an_idempotent_producer_refuses_settings_that_would_give_up() {
 
 #[test]
 fn an_idempotent_producer_keeps_up_under_latency_jitter() {
-    // Jitter alone lets a later send overtake an earlier one. Refusing it
-    // until a timeout made an idempotent producer crawl (252 of 1,985
-    // messages in a 10 s run); the broker now holds early sends until the
-    // gap fills, so idempotence costs no throughput.
+    // Jitter alone used to let a later send overtake an earlier one (the
+    // network now keeps each connection's order). Refusing it until a
+    // timeout made an idempotent producer crawl (252 of 1,985 messages in a
+    // 10 s run); the broker now holds early sends until the gap fills, so
+    // idempotence costs no throughput.
     let text = |extra: &str| {
         format!(
             r#"

@@ -170,17 +170,71 @@ duplicate_probability = 0.2
     assert_eq!(out.counts.lost, 0);
 }
 
+/// Jitter larger than the gap between messages used to reorder them: a
+/// link was a stream of independent datagrams. A connection keeps its order
+/// now, so a fault-free pipeline reorders nothing, however jittery.
 #[test]
-fn latency_jitter_reorders_and_constant_latency_does_not() {
-    let steady = run(&pipeline(5000, ""), 3);
-    assert_eq!(steady.counts.reordered, 0, "a constant-latency link is FIFO");
+fn latency_jitter_does_not_reorder_a_connection() {
     let jittery = pipeline(5000, "").replace(
         r#"latency = { dist = "constant", ms = 1 }"#,
         r#"latency = { dist = "uniform", min_ms = 0.1, max_ms = 5 }"#,
     );
     let out = run(&jittery, 3);
-    assert!(out.counts.reordered > 0, "jitter larger than the gap between messages reorders them");
+    assert_eq!(out.counts.reordered, 0, "{:?}", out.counts);
     assert_eq!(out.counts.lost + out.counts.duplicated, 0);
+    assert_eq!(out.counts.processed, 5000);
+}
+
+/// `reorder_probability` on a link lets its messages leave the connection's
+/// order, even with constant latency; a `reorder` fault does the same for
+/// its window only.
+#[test]
+fn reorder_probability_and_the_reorder_fault_reorder() {
+    let link = pipeline(
+        5000,
+        r#"
+[[network.links]]
+from = "p"
+to = "b"
+both_ways = false
+reorder_probability = 0.05
+"#,
+    )
+    .replace("rate_per_s = 1000", "rate_per_s = 2000")
+    .replace("ms = 0.5", "ms = 0.1");
+    let out = run(&link, 3);
+    assert!(out.counts.reordered > 0, "{:?}", out.counts);
+    assert_eq!(out.counts.lost + out.counts.duplicated, 0);
+    let fault = pipeline(
+        3000,
+        r#"
+[[faults]]
+kind = "reorder"
+at_ms = 1000
+until_ms = 1500
+probability = 0.2
+nodes = ["p"]
+"#,
+    )
+    .replace("rate_per_s = 1000", "rate_per_s = 2000")
+    .replace("ms = 0.5", "ms = 0.1");
+    let out = run_traced(&fault, 3);
+    assert!(out.counts.reordered > 0, "{:?}", out.counts);
+    // Only sends inside the window were reordered: with 1 ms links and a
+    // message every 0.5 ms, a reordered send (2 ms) is overtaken by the
+    // next ones, and every arrival out of send order lands in the window.
+    let (p, b) = (node(&out, "p"), node(&out, "b"));
+    let mut last = 0;
+    for e in &out.trace {
+        if let TraceWhat::Arrive(w) = &e.what {
+            if let (Some(id), true) = (w.id, (w.from, w.to) == (p, b)) {
+                if id < last {
+                    assert!((1000 * NS_PER_MS..=1503 * NS_PER_MS).contains(&e.time), "at {}", e.time);
+                }
+                last = last.max(id);
+            }
+        }
+    }
 }
 
 #[test]
@@ -280,6 +334,34 @@ nodes = ["p"]
     // 500 messages cross the affected link during the spike.
     assert_binomial(drops, 500, 0.5);
     assert_eq!(out.counts.lost, drops);
+}
+
+#[test]
+fn a_duplicate_spike_duplicates_only_inside_its_window() {
+    let text = pipeline(
+        3000,
+        r#"
+[[faults]]
+kind = "duplicate-spike"
+at_ms = 1000
+until_ms = 1500
+probability = 0.3
+nodes = ["p"]
+"#,
+    );
+    let out = run_traced(&text, 2);
+    let mut copies = 0;
+    for e in &out.trace {
+        if let TraceWhat::Duplicate(_) = e.what {
+            assert!((1000 * NS_PER_MS..1500 * NS_PER_MS).contains(&e.time), "a copy at {}", e.time);
+            copies += 1;
+        }
+    }
+    // 500 messages cross the affected link during the spike.
+    assert_binomial(copies, 500, 0.3);
+    assert_eq!(out.network.duplicated, copies);
+    assert_eq!(out.counts.duplicated, copies, "the consumer applies each copy");
+    assert_eq!(out.counts.lost, 0);
 }
 
 #[test]

@@ -603,6 +603,9 @@ impl Engine {
         for peer in self.core.net.close_connections(node) {
             self.core.send(self.now, node, peer, Msg::Notice(Notice::PeerDown));
         }
+        // Its connections, both ways, are gone: the next message on each
+        // pair opens a new one.
+        self.core.net.break_connections(node);
     }
 
     fn restart(&mut self, node: NodeId) {

@@ -90,8 +90,7 @@ impl Component for Worker {
 fn run_pair() -> (Vec<(Time, NodeId, String)>, RunOutput) {
     let seen: Shared = Rc::default();
     let names = vec!["boss".to_string(), "worker".to_string()];
-    let link =
-        LinkModel { latency: Dist::constant_ms(1.0).sampler(), loss_probability: 0.0, duplicate_probability: 0.0 };
+    let link = LinkModel::reliable(Dist::constant_ms(1.0).sampler());
     let network = Network::new(1, &names, link);
     let nodes: Vec<(String, Box<dyn DynComponent>)> =
         vec![(names[0].clone(), boxed(Boss(seen.clone()))), (names[1].clone(), boxed(Worker(seen.clone())))];

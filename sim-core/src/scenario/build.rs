@@ -46,6 +46,7 @@ fn network(config: &Config, seed: u64, names: &[String]) -> Network {
         latency: net.latency.sampler(),
         loss_probability: net.loss_probability.0,
         duplicate_probability: net.duplicate_probability.0,
+        reorder_probability: net.reorder_probability.0,
     };
     let mut links: BTreeMap<(usize, usize), LinkModel> = BTreeMap::new();
     // Later entries win, so a file can set a broad rule and then refine it.
@@ -65,6 +66,9 @@ fn network(config: &Config, seed: u64, names: &[String]) -> Network {
             }
             if let Some(p) = l.duplicate_probability {
                 m.duplicate_probability = p.0;
+            }
+            if let Some(p) = l.reorder_probability {
+                m.reorder_probability = p.0;
             }
         }
     }
@@ -86,25 +90,7 @@ fn resolve_fault(
     let ids = |v: &[String]| v.iter().map(|n| id(n)).collect::<Vec<_>>();
     let show = |v: &[String]| format!("[{}]", v.join(", "));
     let (action, label) = match f {
-        FaultSpec::Partition { groups, .. } => {
-            let mut sides: Vec<Vec<NodeId>> = groups.iter().map(|g| ids(g)).collect();
-            let mut label = groups.iter().map(|g| show(g)).collect::<Vec<_>>().join(" | ");
-            if sides.len() == 1 {
-                // One group: cut off from everyone else.
-                let rest: Vec<NodeId> = (0..names.len() as NodeId).filter(|i| !sides[0].contains(i)).collect();
-                sides.push(rest);
-                label.push_str(" | rest");
-            }
-            let mut blocked = Vec::new();
-            for (i, a) in sides.iter().enumerate() {
-                for (j, b) in sides.iter().enumerate() {
-                    if i != j {
-                        blocked.extend(a.iter().flat_map(|&x| b.iter().map(move |&y| (x, y))));
-                    }
-                }
-            }
-            (FaultAction::Partition { blocked }, format!("partition {label}"))
-        }
+        FaultSpec::Partition { groups, .. } => partition(groups, id, names.len()),
         FaultSpec::OneWayPartition { from, to, .. } => {
             let (a, b) = (ids(from), ids(to));
             let blocked = a.iter().flat_map(|&x| b.iter().map(move |&y| (x, y))).collect();
@@ -128,15 +114,62 @@ fn resolve_fault(
         FaultSpec::Slow { node, factor, .. } => {
             (FaultAction::Slow { node: id(node), factor: factor.0 }, format!("slow {node} x{}", factor.0))
         }
-        FaultSpec::LossSpike { probability, nodes, .. } => {
-            let on = if nodes.is_empty() { "all links".to_string() } else { format!("links of {}", show(nodes)) };
-            (
-                FaultAction::LossSpike { probability: probability.0, nodes: ids(nodes) },
-                format!("loss spike {} on {on}", probability.0),
-            )
+        FaultSpec::LossSpike { probability: p, nodes, .. } => {
+            spike("loss spike", p.0, ids(nodes), &show(nodes), |probability, nodes| FaultAction::LossSpike {
+                probability,
+                nodes,
+            })
+        }
+        FaultSpec::DuplicateSpike { probability: p, nodes, .. } => {
+            spike("duplicate spike", p.0, ids(nodes), &show(nodes), |probability, nodes| FaultAction::DuplicateSpike {
+                probability,
+                nodes,
+            })
+        }
+        FaultSpec::Reorder { probability: p, nodes, .. } => {
+            spike("reorder", p.0, ids(nodes), &show(nodes), |probability, nodes| FaultAction::Reorder {
+                probability,
+                nodes,
+            })
         }
     };
     Fault { start: ms_to_ns(at), end: until.map(ms_to_ns), action, label }
+}
+
+/// The action and label of a partition between `groups` (one group: cut off
+/// from the other `nodes` nodes).
+fn partition(groups: &[Vec<String>], id: &dyn Fn(&str) -> NodeId, nodes: usize) -> (FaultAction, String) {
+    let show = |v: &[String]| format!("[{}]", v.join(", "));
+    let mut sides: Vec<Vec<NodeId>> = groups.iter().map(|g| g.iter().map(|n| id(n)).collect()).collect();
+    let mut label = groups.iter().map(|g| show(g)).collect::<Vec<_>>().join(" | ");
+    if sides.len() == 1 {
+        // One group: cut off from everyone else.
+        let rest: Vec<NodeId> = (0..nodes as NodeId).filter(|i| !sides[0].contains(i)).collect();
+        sides.push(rest);
+        label.push_str(" | rest");
+    }
+    let mut blocked = Vec::new();
+    for (i, a) in sides.iter().enumerate() {
+        for (j, b) in sides.iter().enumerate() {
+            if i != j {
+                blocked.extend(a.iter().flat_map(|&x| b.iter().map(move |&y| (x, y))));
+            }
+        }
+    }
+    (FaultAction::Partition { blocked }, format!("partition {label}"))
+}
+
+/// The action `make` makes of a spike of `probability` on the links of
+/// `nodes` (`shown` as written; all links when empty), and its label.
+fn spike(
+    what: &str,
+    probability: f64,
+    nodes: Vec<NodeId>,
+    shown: &str,
+    make: fn(f64, Vec<NodeId>) -> FaultAction,
+) -> (FaultAction, String) {
+    let on = if nodes.is_empty() { "all links".to_string() } else { format!("links of {shown}") };
+    (make(probability, nodes), format!("{what} {probability} on {on}"))
 }
 
 /// Builds and runs `config` with `seed` to the end.

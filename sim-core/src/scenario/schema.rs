@@ -147,6 +147,9 @@ pub struct NetworkSpec {
     /// Probability that a message is delivered twice.
     #[serde(default = "zero")]
     pub duplicate_probability: Probability,
+    /// Probability that a message leaves its connection's order.
+    #[serde(default = "zero")]
+    pub reorder_probability: Probability,
     /// Links that differ from the defaults.
     #[serde(default)]
     pub links: Vec<LinkSpec>,
@@ -176,6 +179,9 @@ pub struct LinkSpec {
     /// Duplication probability on this link.
     #[serde(default)]
     pub duplicate_probability: Option<Probability>,
+    /// Reorder probability on this link.
+    #[serde(default)]
+    pub reorder_probability: Option<Probability>,
 }
 
 fn yes() -> bool {
@@ -266,6 +272,31 @@ pub enum FaultSpec {
         /// Nodes whose links are affected.
         nodes: Vec<String>,
     },
+    /// Duplication rises to `probability` on links touching `nodes` (all
+    /// links when `nodes` is empty or absent).
+    DuplicateSpike {
+        /// Start.
+        at_ms: Millis,
+        /// End.
+        until_ms: Option<Millis>,
+        /// Duplication probability during the spike.
+        probability: Probability,
+        /// Nodes whose links are affected.
+        nodes: Vec<String>,
+    },
+    /// Reordering rises to `probability` on links touching `nodes` (all
+    /// links when `nodes` is empty or absent): such messages leave their
+    /// connection's order.
+    Reorder {
+        /// Start.
+        at_ms: Millis,
+        /// End.
+        until_ms: Option<Millis>,
+        /// Reorder probability during the fault.
+        probability: Probability,
+        /// Nodes whose links are affected.
+        nodes: Vec<String>,
+    },
 }
 
 /// A `[[faults]]` table as written (see the `tagged` module).
@@ -296,6 +327,8 @@ enum FaultKind {
     Crash,
     Slow,
     LossSpike,
+    DuplicateSpike,
+    Reorder,
     ReplicaCrash,
     LeaderCrash,
 }
@@ -309,6 +342,8 @@ impl FaultKind {
             FaultKind::Crash => ("crash", &["node"]),
             FaultKind::Slow => ("slow", &["node", "factor"]),
             FaultKind::LossSpike => ("loss-spike", &["probability", "nodes"]),
+            FaultKind::DuplicateSpike => ("duplicate-spike", &["probability", "nodes"]),
+            FaultKind::Reorder => ("reorder", &["probability", "nodes"]),
             FaultKind::ReplicaCrash => ("replica-crash", &["broker", "replica"]),
             FaultKind::LeaderCrash => ("leader-crash", &["broker", "topic", "partition"]),
         }
@@ -371,6 +406,18 @@ impl TryFrom<FaultTable> for FaultSpec {
                 probability: need(t.probability, "probability", w)?,
                 nodes: t.nodes.unwrap_or_default(),
             },
+            FaultKind::DuplicateSpike => FaultSpec::DuplicateSpike {
+                at_ms,
+                until_ms,
+                probability: need(t.probability, "probability", w)?,
+                nodes: t.nodes.unwrap_or_default(),
+            },
+            FaultKind::Reorder => FaultSpec::Reorder {
+                at_ms,
+                until_ms,
+                probability: need(t.probability, "probability", w)?,
+                nodes: t.nodes.unwrap_or_default(),
+            },
         })
     }
 }
@@ -384,6 +431,8 @@ impl FaultSpec {
             | FaultSpec::Crash { at_ms, until_ms, .. }
             | FaultSpec::Slow { at_ms, until_ms, .. }
             | FaultSpec::LossSpike { at_ms, until_ms, .. }
+            | FaultSpec::DuplicateSpike { at_ms, until_ms, .. }
+            | FaultSpec::Reorder { at_ms, until_ms, .. }
             | FaultSpec::ReplicaCrash { at_ms, until_ms, .. }
             | FaultSpec::LeaderCrash { at_ms, until_ms, .. } => (at_ms, until_ms),
         };

@@ -122,7 +122,9 @@ fn check_fault(i: &str, f: &FaultSpec, topology: &Topology) -> Result<(), Invali
             }
             Ok(())
         }
-        FaultSpec::LossSpike { nodes, .. } => check("nodes", nodes),
+        FaultSpec::LossSpike { nodes, .. }
+        | FaultSpec::DuplicateSpike { nodes, .. }
+        | FaultSpec::Reorder { nodes, .. } => check("nodes", nodes),
         FaultSpec::ReplicaCrash { .. } | FaultSpec::LeaderCrash { .. } => check_replica_fault(i, f, topology),
     }
 }
