@@ -89,7 +89,7 @@ fn delivery_guarantees_loses_duplicates_or_neither() {
 
 #[test]
 fn exactly_once_myth_keeps_the_log_exact_and_repeats_the_emails() {
-    let s = run_bundled("exactly-once-myth.toml", &["transactional", "at-least-once"]);
+    let s = run_bundled("exactly-once-myth.toml", &["transactional", "at-least-once", "read-uncommitted"]);
     for v in names(&s) {
         assert_eq!(num(&s, &v, "lost"), 0.0, "{v}");
         assert_eq!(num(&s, &v, "in_flight"), 0.0, "{v}");
@@ -99,6 +99,9 @@ fn exactly_once_myth_keeps_the_log_exact_and_repeats_the_emails() {
     assert_eq!(num(&s, "transactional", "domains.output.duplicated"), 0.0);
     assert!(num(&s, "transactional", "metrics.transactions_committed") > 0.0);
     assert!(num(&s, "at-least-once", "domains.output.duplicated") > 0.0);
+    // Read uncommitted, the output of aborted transactions is seen too.
+    let aborted = num(&s, "read-uncommitted", "domains.output.duplicated_by_cause.aborted_transaction");
+    assert!(aborted > 0.0 && aborted == num(&s, "read-uncommitted", "domains.output.duplicated"));
 }
 
 // ---------------------------------------------------------------------------

@@ -172,12 +172,20 @@ pub enum DupCause {
     /// or rebalance, or its own crash (a queue's redelivered flag, a log's
     /// records fetched again below what the group was already sent).
     Redelivered,
+    /// Written again by a redone transaction after an aborted one had
+    /// written it: a `read_uncommitted` reader can apply both copies.
+    AbortedTransaction,
 }
 
 impl DupCause {
     /// Every cause, in order.
-    pub const ALL: [DupCause; 4] =
-        [DupCause::Unexplained, DupCause::NetworkCopy, DupCause::ProducerRetry, DupCause::Redelivered];
+    pub const ALL: [DupCause; 5] = [
+        DupCause::Unexplained,
+        DupCause::NetworkCopy,
+        DupCause::ProducerRetry,
+        DupCause::Redelivered,
+        DupCause::AbortedTransaction,
+    ];
 
     /// The name `summary.json` uses.
     pub fn name(self) -> &'static str {
@@ -186,6 +194,7 @@ impl DupCause {
             DupCause::NetworkCopy => "network_copy",
             DupCause::ProducerRetry => "producer_retry",
             DupCause::Redelivered => "redelivered",
+            DupCause::AbortedTransaction => "aborted_transaction",
         }
     }
 }

@@ -15,12 +15,18 @@
 //! With `output_topic` the consumer is a read-process-write stage: each
 //! processed record is written to the output topic. Without
 //! `transactional`, writes and commits are separate steps, so a crash
-//! between them duplicates output. With `transactional = true` a batch's
-//! output and its offset commit go to the broker as one transaction that
-//! either happens whole or not at all, and a member fenced by a rebalance
-//! (a zombie) cannot commit: the output topic holds each record once. The
-//! consumer's own effect (an email sent while processing) happens outside
-//! the transaction, so it is still at-least-once.
+//! between them duplicates output. With `transactional = true` each batch
+//! is a transaction: each output is written as its record is processed
+//! (into the log, marked as part of the open transaction), and at the end
+//! of the batch the member commits the output with the batch's offsets,
+//! whole or not at all. A commit refused for now (too few in-sync
+//! replicas) is sent again; a transaction the broker aborted (a timeout,
+//! or the member was fenced) is redone from the committed offset, as a new
+//! transaction. Readers with `isolation = "read_committed"` see the output
+//! topic hold each record once; `read_uncommitted` readers (Kafka's
+//! default) also see open and aborted output. The consumer's own effect
+//! (an email sent while processing) happens outside the transaction, so it
+//! is still at-least-once.
 //!
 //! Simplifications: one record is processed at a time (the poll loop of a
 //! Kafka consumer); the output of a non-transactional stage is sent
@@ -35,7 +41,7 @@ use crate::time::{Duration, Time};
 use std::collections::{BTreeMap, VecDeque};
 
 mod kind;
-pub use kind::{LogConsumerKind, LogConsumerSpec};
+pub use kind::{Isolation, LogConsumerKind, LogConsumerSpec};
 
 /// A group member's timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,12 +131,15 @@ struct Batch {
     recs: Vec<Record>,
     next: usize,
     outputs: Vec<Record>,
+    /// The member's number for the batch's transaction.
+    seq: u32,
 }
 
 struct Txn {
     start: u64,
     end: u64,
     outputs: Vec<Record>,
+    seq: u32,
 }
 
 /// A running group member.
@@ -149,6 +158,8 @@ pub struct LogConsumer {
     /// before they are processed.
     committing: BTreeMap<u32, Batch>,
     last_auto_commit: Time,
+    /// Transactions begun (numbers them).
+    txn_seq: u32,
     /// This member's effect domain (what it holds is held for it alone,
     /// unless it writes output further on).
     domain: DomainId,
@@ -169,6 +180,7 @@ impl LogConsumer {
             txns: BTreeMap::new(),
             committing: BTreeMap::new(),
             last_auto_commit: 0,
+            txn_seq: 0,
             domain: 0,
         }
     }
@@ -215,6 +227,7 @@ impl LogConsumer {
             end: t.end,
             out_topic,
             outputs: t.outputs.clone(),
+            seq: t.seq,
         }));
         ctx.send(self.s.broker, msg);
         // Resent until answered: a lost commit must not strand the batch.
@@ -250,7 +263,10 @@ impl LogConsumer {
         }
         if let Some((topic, partitions)) = self.s.output {
             if self.s.transactional {
+                // Written now, inside the batch's open transaction.
                 b.outputs.push(rec);
+                let (group, generation, partition, seq) = (self.s.group, self.generation, b.partition, b.seq);
+                ctx.send(self.s.broker, LogMsg::TxnWrite { rec, group, generation, partition, seq, out_topic: topic });
             } else {
                 let partition = crate::broker::key_partition(rec.key, partitions as usize) as u32;
                 let msg = LogMsg::Produce { rec, acks: Acks::None, attempt: 1, epoch: 0, seq: 0, topic, partition };
@@ -267,7 +283,7 @@ impl LogConsumer {
         let Some(a) = self.assigned.get_mut(&b.partition) else { return };
         a.busy = false;
         if self.s.transactional {
-            self.txns.insert(b.partition, Txn { start: b.offset, end, outputs: b.outputs });
+            self.txns.insert(b.partition, Txn { start: b.offset, end, outputs: b.outputs, seq: b.seq });
             self.send_txn(ctx, b.partition);
             return;
         }
@@ -331,7 +347,8 @@ impl LogConsumer {
         a.fetch_sent = None;
         a.busy = true;
         a.position = offset + recs.len() as u64;
-        let batch = Batch { partition, offset, recs, next: 0, outputs: Vec::new() };
+        self.txn_seq = self.txn_seq.wrapping_add(u32::from(self.s.transactional));
+        let batch = Batch { partition, offset, recs, next: 0, outputs: Vec::new(), seq: self.txn_seq };
         if self.s.commit == CommitMode::Before && !self.s.transactional {
             // At-most-once: the batch is processed only once its offsets
             // are committed (a synchronous commit), so nobody reads it again.
@@ -387,18 +404,17 @@ impl LogConsumer {
         }
     }
 
-    fn on_txn_ack(&mut self, ctx: &mut Ctx<LogConsumerTimer>, partition: u32, committed: u64, ok: bool) {
+    fn on_txn_ack(&mut self, ctx: &mut Ctx<LogConsumerTimer>, partition: u32, committed: u64, ok: bool, aborted: bool) {
         let Some(t) = self.txns.get(&partition) else { return };
-        let (start, end) = (t.start, t.end);
-        if ok && committed >= end {
+        if ok && committed >= t.end {
             self.txns.remove(&partition);
             self.fetch(ctx, partition);
             return;
         }
-        if committed == start {
-            return; // aborted (an output leader was down): the retry timer resends it
+        if !aborted {
+            return; // refused for now (too few in-sync replicas): the retry timer resends it
         }
-        // Fenced, or someone else moved the offset: redo from there.
+        // Aborted, fenced, or someone else moved the offset: redo from there.
         self.txns.remove(&partition);
         if let Some(a) = self.assigned.get_mut(&partition) {
             a.position = committed;
@@ -457,7 +473,9 @@ impl Component for LogConsumer {
             Msg::Log(LogMsg::Records { partition, offset, recs, error }) => {
                 self.on_records(ctx, partition, offset, recs, error)
             }
-            Msg::Log(LogMsg::TxnAck { partition, committed, ok }) => self.on_txn_ack(ctx, partition, committed, ok),
+            Msg::Log(LogMsg::TxnAck { partition, committed, ok, aborted }) => {
+                self.on_txn_ack(ctx, partition, committed, ok, aborted)
+            }
             Msg::Log(LogMsg::CommitAck { partition, offset, ok }) => {
                 let end = self.committing.get(&partition).map(|b| b.offset + b.recs.len() as u64);
                 if end == Some(offset) {

@@ -224,7 +224,7 @@ fn transactional() -> LogConsumerSetup {
     LogConsumerSetup { output: Some((1, 1)), transactional: true, ..setup(CommitMode::After) }
 }
 
-fn txn(start: u64, end: u64, ids: &[MsgId]) -> LogMsg {
+fn txn(start: u64, end: u64, ids: &[MsgId], seq: u32) -> LogMsg {
     let outputs = ids.iter().map(|&id| rec(id)).collect();
     LogMsg::TxnCommit(Box::new(Transaction {
         group: 0,
@@ -234,32 +234,49 @@ fn txn(start: u64, end: u64, ids: &[MsgId]) -> LogMsg {
         end,
         out_topic: 1,
         outputs,
+        seq,
     }))
 }
 
+/// The write of `id` in transaction `seq` (generation 1, input partition 0, output topic 1).
+fn write(id: MsgId, seq: u32) -> LogMsg {
+    LogMsg::TxnWrite { rec: rec(id), group: 0, generation: 1, partition: 0, seq, out_topic: 1 }
+}
+
+fn txn_ack(committed: u64, ok: bool, aborted: bool) -> LogMsg {
+    LogMsg::TxnAck { partition: 0, committed, ok, aborted }
+}
+
 #[test]
-fn a_transactional_stage_sends_output_and_offsets_as_one_transaction_until_answered() {
+fn a_transactional_stage_writes_each_output_in_its_transaction_then_commits_until_answered() {
     let (mut h, mut c) = member(transactional());
     h.message(&mut c, B, records(0, 5, &[50, 51]));
     let e = process_all(&mut h, &mut c);
-    assert_eq!((e.applied(), to_broker(&e)), (vec![50, 51], vec![txn(5, 7, &[50, 51])]), "no separate writes");
+    let sent = vec![write(50, 1), write(51, 1), txn(5, 7, &[50, 51], 1)];
+    assert_eq!((e.applied(), to_broker(&e)), (vec![50, 51], sent), "written as processed, then committed");
     assert!(e.timers::<LogConsumerTimer>().contains(&(1000 * MS, TxnRetry(0))));
-    assert_eq!(to_broker(&h.timer(&mut c, TxnRetry(0))), vec![txn(5, 7, &[50, 51])]);
-    let e = h.message(&mut c, B, LogMsg::TxnAck { partition: 0, committed: 7, ok: true });
+    assert_eq!(to_broker(&h.timer(&mut c, TxnRetry(0))), vec![txn(5, 7, &[50, 51], 1)]);
+    let e = h.message(&mut c, B, txn_ack(7, true, false));
     assert_eq!(fetches(&e), vec![(0, 7)]);
     assert!(h.timer(&mut c, TxnRetry(0)).is_empty(), "answered: nothing to resend");
 }
 
 #[test]
-fn a_refused_transaction_is_redone_from_the_committed_offset_and_an_aborted_one_retried() {
+fn a_refused_commit_is_sent_again_and_an_aborted_transaction_redone_as_a_new_one() {
     let (mut h, mut c) = member(transactional());
     h.message(&mut c, B, records(0, 5, &[50, 51]));
     process_all(&mut h, &mut c);
-    // Aborted (an output leader was down): the commit stayed at the start.
-    assert!(h.message(&mut c, B, LogMsg::TxnAck { partition: 0, committed: 5, ok: false }).is_empty());
-    assert_eq!(to_broker(&h.timer(&mut c, TxnRetry(0))), vec![txn(5, 7, &[50, 51])]);
+    // Refused for now (too few in-sync replicas): the transaction stays open.
+    assert!(h.message(&mut c, B, txn_ack(5, false, false)).is_empty());
+    assert_eq!(to_broker(&h.timer(&mut c, TxnRetry(0))), vec![txn(5, 7, &[50, 51], 1)]);
+    // Aborted by the broker (timed out): redo the batch from the commit.
+    let e = h.message(&mut c, B, txn_ack(5, false, true));
+    assert_eq!(fetches(&e), vec![(0, 5)]);
+    h.message(&mut c, B, records(0, 5, &[50, 51]));
+    let e = process_all(&mut h, &mut c);
+    assert_eq!(to_broker(&e), vec![write(50, 2), write(51, 2), txn(5, 7, &[50, 51], 2)], "a new transaction");
     // The offset moved elsewhere: start again from there.
-    let e = h.message(&mut c, B, LogMsg::TxnAck { partition: 0, committed: 6, ok: false });
+    let e = h.message(&mut c, B, txn_ack(6, false, true));
     assert_eq!(fetches(&e), vec![(0, 6)]);
 }
 

@@ -149,9 +149,10 @@ const STAGE: &str = r#"group = "stage"
     heartbeat_interval_ms = 100"#;
 
 /// The reader of a transactional stage's output (group and domain
-/// `downstream` and `output`).
+/// `downstream` and `output`), reading committed records only.
 const DOWNSTREAM: &str = r#"group = "downstream"
     domain = "output"
+    isolation = "read_committed"
     processing = { dist = "constant", ms = 0.1 }
     heartbeat_interval_ms = 100"#;
 

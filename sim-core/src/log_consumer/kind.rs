@@ -1,9 +1,12 @@
 //! The `log-consumer` kind: a member of a consumer group of a log broker.
 //! Its `[consumers.NAME]` table, defaults, checks (topic, group agreement,
 //! read-process-write settings) and the construction of a [`LogConsumer`].
+//! How the group reads transactions (`isolation`) and how long its
+//! transactions may stay open (`transaction_timeout_ms`) are told to the
+//! broker, which applies them.
 
 use super::{CommitMode, LogConsumer, LogConsumerSetup};
-use crate::broker::{Assignor, GroupInfo, LogGroups, LogSpec};
+use crate::broker::{Assignor, GroupInfo, GroupTxn, LogGroups, LogSpec};
 use crate::consumer::{check_effect, check_source, AckTiming, Effect};
 use crate::dist::Dist;
 use crate::engine::{boxed, DynComponent};
@@ -65,6 +68,26 @@ pub struct LogConsumerSpec {
     /// How often the member heartbeats to its group.
     #[serde(default = "default_heartbeat_interval")]
     pub heartbeat_interval_ms: Millis,
+    /// Whether records of open and aborted transactions are read
+    /// (Kafka's `isolation.level`; its default is `read_uncommitted`).
+    #[serde(default)]
+    pub isolation: Isolation,
+    /// With `transactional`: how long a transaction may stay open before
+    /// the broker aborts it (Kafka's `transaction.timeout.ms`).
+    #[serde(default = "default_transaction_timeout")]
+    pub transaction_timeout_ms: Millis,
+}
+
+/// Which records of transactions a log consumer reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// Everything below the high watermark, open and aborted transactions'
+    /// records included (Kafka's default).
+    #[default]
+    ReadUncommitted,
+    /// Only below the last stable offset, and never an aborted record.
+    ReadCommitted,
 }
 
 fn default_resubscribe() -> Millis {
@@ -82,13 +105,16 @@ fn default_auto_commit_interval() -> Millis {
 fn default_heartbeat_interval() -> Millis {
     Millis(300.0)
 }
+fn default_transaction_timeout() -> Millis {
+    Millis(60_000.0)
+}
 
 impl LogConsumerSpec {
     /// What the members of one group must agree on, as shown in errors.
     fn group_settings(&self) -> String {
         format!(
-            "domain {:?}, assignment {:?}, output_topic {:?}, transactional {}",
-            self.domain, self.assignment, self.output_topic, self.transactional
+            "domain {:?}, assignment {:?}, output_topic {:?}, transactional {}, isolation {:?}, transaction_timeout_ms {}",
+            self.domain, self.assignment, self.output_topic, self.transactional, self.isolation, self.transaction_timeout_ms.0
         )
     }
 }
@@ -125,6 +151,9 @@ impl Kind for LogConsumerKind {
         if k.heartbeat_interval_ms.0 <= 0.0 {
             return node.fail("heartbeat_interval_ms", "expected a duration above 0");
         }
+        if k.transaction_timeout_ms.0 <= 0.0 {
+            return node.fail("transaction_timeout_ms", "expected a duration above 0");
+        }
         Ok(())
     }
 
@@ -148,7 +177,11 @@ impl Kind for LogConsumerKind {
             domain: build.domain(node.name()),
             assignor: k.assignment,
         };
-        let group = build.note::<LogGroups>(&k.source).join(info) as u16;
+        let groups = build.note::<LogGroups>(&k.source);
+        let group = groups.join(info);
+        let read_committed = k.isolation == Isolation::ReadCommitted;
+        groups.set_txn(group, GroupTxn { read_committed, timeout_ns: ms_to_ns(k.transaction_timeout_ms.0).max(1) });
+        let group = group as u16;
         let output = k.output_topic.as_deref().map(|t| (l.topic_index(t) as u16, l.partitions_of(t)));
         boxed(LogConsumer::new(LogConsumerSetup {
             broker: build.id(&k.source),
@@ -196,7 +229,7 @@ fn check_group(node: &Node, k: &LogConsumerSpec, topology: &Topology) -> Result<
     if theirs != settings {
         return node.fail(
             "group",
-            format!("members of group `{group}` must agree on domain, assignment, output_topic and transactional: `{first}` has {theirs}, this one {settings}"),
+            format!("members of group `{group}` must agree on domain, assignment, output_topic, transactional, isolation and transaction_timeout_ms: `{first}` has {theirs}, this one {settings}"),
         );
     }
     Ok(())

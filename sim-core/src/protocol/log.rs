@@ -3,9 +3,16 @@
 //! group membership by heartbeat, fetch by offset, offset commits, and
 //! atomic read-process-write transactions.
 //!
+//! A transaction is a run of [`LogMsg::TxnWrite`]s (each appended at once
+//! to its output partition, marked as part of the open transaction) ended
+//! by one [`LogMsg::TxnCommit`], which also carries the outputs so that a
+//! write lost on the way is made at commit (as a producer flushes its
+//! sends before it commits).
+//!
 //! Left out: batching (one record per produce and per commit request),
 //! metadata requests (clients know the topic layout), and the transaction
-//! coordinator's two-phase protocol (a transaction is one request).
+//! coordinator's own requests (`InitProducerId`, `AddPartitionsToTxn`,
+//! `EndTxn` and the markers are folded into the writes and the commit).
 
 use super::queue::fold_ack;
 use super::{MsgId, Observed, Protocol, Record};
@@ -52,6 +59,9 @@ pub struct Transaction {
     pub out_topic: u16,
     /// Output records.
     pub outputs: Vec<Record>,
+    /// The member's number for this transaction (a redone batch is a new
+    /// transaction, with a new number).
+    pub seq: u32,
 }
 
 /// A message of the log protocol.
@@ -143,9 +153,26 @@ pub enum LogMsg {
         /// The next offset to read.
         offset: u64,
     },
-    /// Group member to log broker: one read-process-write transaction
-    /// (boxed: it is rare and large, and every message pays for the
-    /// largest variant).
+    /// Group member to log broker: write `rec` to `out_topic` (to the
+    /// partition its key hashes to) inside the member's transaction `seq`
+    /// for input `partition`; the first write begins the transaction.
+    TxnWrite {
+        /// The output record.
+        rec: Record,
+        /// Group index.
+        group: u16,
+        /// The member's generation (a zombie's is stale: fenced).
+        generation: u32,
+        /// Input partition.
+        partition: u32,
+        /// The member's number for the transaction.
+        seq: u32,
+        /// Output topic index.
+        out_topic: u16,
+    },
+    /// Group member to log broker: commit one read-process-write
+    /// transaction (boxed: it is rare and large, and every message pays
+    /// for the largest variant).
     TxnCommit(Box<Transaction>),
     /// Log broker to group member: the outcome of a transaction.
     TxnAck {
@@ -155,6 +182,12 @@ pub enum LogMsg {
         committed: u64,
         /// True when the transaction is (now or before) committed.
         ok: bool,
+        /// With `ok` false: true when the transaction is over (aborted by
+        /// the broker, fenced, or overlapping what is committed) and the
+        /// batch must be redone from `committed`; false when the commit
+        /// was refused for now (not enough in-sync replicas, no leader) and
+        /// may be sent again.
+        aborted: bool,
     },
     /// Log broker to group member: the outcome of a [`LogMsg::Commit`].
     CommitAck {
@@ -177,6 +210,7 @@ impl Protocol for LogMsg {
             LogMsg::Fetch { .. } => "fetch",
             LogMsg::Records { .. } => "records",
             LogMsg::Commit { .. } => "commit",
+            LogMsg::TxnWrite { .. } => "txn-write",
             LogMsg::TxnCommit(_) => "txn-commit",
             LogMsg::TxnAck { .. } => "txn-ack",
             LogMsg::CommitAck { .. } => "commit-ack",
@@ -185,7 +219,7 @@ impl Protocol for LogMsg {
 
     fn id(&self) -> Option<MsgId> {
         match self {
-            LogMsg::Produce { rec, .. } => Some(rec.id),
+            LogMsg::Produce { rec, .. } | LogMsg::TxnWrite { rec, .. } => Some(rec.id),
             LogMsg::ProduceAck { id, .. } => Some(*id),
             LogMsg::Records { recs, .. } => recs.first().map(|r| r.id),
             LogMsg::TxnCommit(t) => t.outputs.first().map(|r| r.id),
@@ -241,7 +275,7 @@ impl Protocol for LogMsg {
 
     fn carried(&self, out: &mut Vec<MsgId>) {
         match self {
-            LogMsg::Produce { rec, .. } => out.push(rec.id),
+            LogMsg::Produce { rec, .. } | LogMsg::TxnWrite { rec, .. } => out.push(rec.id),
             LogMsg::Records { recs, .. } => out.extend(recs.iter().map(|r| r.id)),
             LogMsg::TxnCommit(t) => out.extend(t.outputs.iter().map(|r| r.id)),
             LogMsg::ProduceAck { .. }
@@ -261,6 +295,7 @@ impl Protocol for LogMsg {
             LogMsg::Records { recs, .. } => recs.iter().for_each(|r| see(Observed::Delivered(r.id))),
             LogMsg::ProduceAck { accepted: false, .. }
             | LogMsg::Produce { .. }
+            | LogMsg::TxnWrite { .. }
             | LogMsg::Heartbeat { .. }
             | LogMsg::GroupState { .. }
             | LogMsg::Fetch { .. }
@@ -289,10 +324,19 @@ impl LogMsg {
                 digest.add(t.start);
                 digest.add(t.end);
                 t.outputs.iter().for_each(|r| digest.add(r.id));
+                digest.add(u64::from(t.seq));
             }
-            LogMsg::TxnAck { partition, committed, ok } => {
+            LogMsg::TxnWrite { rec, group, generation, partition, seq, out_topic } => {
+                digest.add(19);
+                digest.add(rec.id);
+                digest.add(rec.key);
+                digest.add(u64::from(group) << 32 | u64::from(generation));
+                digest.add(u64::from(partition) << 32 | u64::from(seq));
+                digest.add(u64::from(out_topic));
+            }
+            LogMsg::TxnAck { partition, committed, ok, aborted } => {
                 digest.add(17);
-                digest.add(u64::from(partition) << 1 | u64::from(ok));
+                digest.add(u64::from(partition) << 2 | u64::from(aborted) << 1 | u64::from(ok));
                 digest.add(committed);
             }
             LogMsg::CommitAck { partition, offset, ok } => {

@@ -3,7 +3,7 @@
 //! [`LogBroker`]. Its consumers tell it, while the engine is assembled,
 //! which groups read it ([`LogGroups`]).
 
-use super::{GroupInfo, LogBroker};
+use super::{GroupInfo, GroupTxn, LogBroker};
 use crate::dist::Dist;
 use crate::engine::{boxed, DynComponent};
 use crate::kind::{Build, Footprint, Invalid, Kind, KindPlot, Node, Topology};
@@ -119,6 +119,8 @@ impl LogSpec {
 pub struct LogGroups {
     /// The groups; a member's group number is its index here.
     pub groups: Vec<GroupInfo>,
+    /// How each group reads and writes transactions (by group number).
+    pub txn: Vec<GroupTxn>,
 }
 
 impl LogGroups {
@@ -131,6 +133,14 @@ impl LogGroups {
                 self.groups.len() - 1
             }
         }
+    }
+
+    /// Sets how group `group` reads and writes transactions.
+    pub fn set_txn(&mut self, group: usize, txn: GroupTxn) {
+        if self.txn.len() <= group {
+            self.txn.resize(group + 1, GroupTxn::default());
+        }
+        self.txn[group] = txn;
     }
 }
 
@@ -160,6 +170,8 @@ impl Kind for LogBrokerKind {
         "commits_fenced",
         "transactions_fenced",
         "transactions_committed",
+        "transactions_aborted",
+        "transactions_timed_out",
     ];
     const ERRORS: &'static [&'static str] = &[
         "leader-not-available",
@@ -221,6 +233,7 @@ impl Kind for LogBrokerKind {
     }
 
     fn build(&self, node: &Node, l: &LogSpec, build: &mut Build) -> Box<dyn DynComponent> {
-        boxed(LogBroker::new(l, build.take_note::<LogGroups>(node.name()).groups))
+        let note = build.take_note::<LogGroups>(node.name());
+        boxed(LogBroker::new(l, note.groups).with_transactions(note.txn))
     }
 }

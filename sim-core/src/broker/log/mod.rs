@@ -21,13 +21,20 @@
 //! back to it, so with `acks = "1"` records acknowledged but not yet
 //! replicated are lost even in a clean election.
 //!
+//! **Transactions** (see [`txn`]): a stage's output is appended as it is
+//! processed, marked as part of its open transaction, and the commit
+//! copies it at once to every live in-sync replica (Kafka's commit waits
+//! for that replication; here it takes no time), so a clean failover
+//! cannot cut committed output off. A commit is refused while an output
+//! partition has fewer live in-sync replicas than `min_insync_replicas`.
+//! `read_committed` groups read up to the last stable offset and skip
+//! aborted records.
+//!
 //! Simplifications: replicas are parts of this one node (replication
 //! traffic does not cross the simulated network, so a network partition
 //! cannot split replicas; crash them with `replica-crash` or `leader-crash`
-//! faults); every replica holds every partition; a transaction's output is
-//! appended at commit and copied at once to every live in-sync replica
-//! (Kafka's commit waits for that replication; here it takes no time); the
-//! group coordinator and committed offsets never fail.
+//! faults); every replica holds every partition; the group and
+//! transaction coordinators and committed offsets never fail.
 
 mod backlog;
 mod group;
@@ -37,6 +44,9 @@ pub use group::{Assignor, GroupInfo};
 
 mod kind;
 pub use kind::{LogBrokerKind, LogGroups, LogSpec, TopicSpec};
+
+mod txn;
+pub use txn::GroupTxn;
 
 use crate::dist::Sampler;
 use crate::engine::{Component, Ctx, Timer};
@@ -73,6 +83,8 @@ pub enum LogTimer {
     Rebalance(u32),
     /// Expire this group's members that stopped heartbeating.
     Expiry(u32),
+    /// Abort the transactions open past their timeout.
+    TxnExpiry,
 }
 
 impl Timer for LogTimer {
@@ -85,6 +97,7 @@ impl Timer for LogTimer {
             LogTimer::IsrCheck(p) => (3, p, 0),
             LogTimer::Rebalance(g) => (4, g, 0),
             LogTimer::Expiry(g) => (5, g, 0),
+            LogTimer::TxnExpiry => (6, 0, 0),
         };
         kind << 56 | u64::from(index) << 16 | u64::from(replica)
     }
@@ -97,6 +110,7 @@ impl Timer for LogTimer {
             (3, 0) => LogTimer::IsrCheck(index),
             (4, 0) => LogTimer::Rebalance(index),
             (5, 0) => LogTimer::Expiry(index),
+            (6, 0) if index == 0 => LogTimer::TxnExpiry,
             _ => return None,
         })
     }
@@ -136,6 +150,7 @@ pub struct LogBroker {
     election_ns: Duration,
     session_ns: Duration,
     rebalance_ns: Duration,
+    txns: txn::Txns,
 }
 
 impl LogBroker {
@@ -173,6 +188,7 @@ impl LogBroker {
         LogBroker {
             backlog: vec![0; parts.len()],
             backlog_total: 0,
+            txns: txn::Txns::new(parts.len()),
             topic_of,
             topics,
             parts,
@@ -647,11 +663,13 @@ impl LogBroker {
             offset = if offset < p.start { p.start } else { p.hw };
             ctx.metric_add("offset_resets", 1.0);
         }
-        if offset >= p.hw && offset == f.offset {
+        // Below the HW (and, read_committed, the LSO, past aborted records).
+        let (offset, upto) = self.readable(f.group as usize, pi, offset, u64::from(f.max.max(1)));
+        let p = &mut self.parts[pi];
+        if offset >= upto && offset == f.offset {
             park(p, f);
             return;
         }
-        let upto = p.hw.min(offset + u64::from(f.max.max(1)));
         let recs: Vec<Record> = (offset..upto).filter_map(|o| p.entry(o).map(|e| e.rec)).collect();
         // Records this group was sent before go out again: a redelivery.
         if let Some(served) = self.groups.get_mut(f.group as usize).and_then(|g| g.served.get_mut(partition as usize)) {
@@ -802,66 +820,6 @@ impl LogBroker {
         }
         ctx.send(from, LogMsg::CommitAck { partition: partition as u32, offset, ok });
     }
-
-    #[allow(clippy::too_many_arguments)]
-    fn transaction(
-        &mut self,
-        ctx: &mut Ctx<LogTimer>,
-        from: NodeId,
-        gi: usize,
-        generation: u32,
-        partition: usize,
-        (start, end): (u64, u64),
-        out_topic: usize,
-        outputs: Vec<Record>,
-    ) {
-        let g = &self.groups[gi];
-        let input = self.topics[g.info.topic].first + partition;
-        let stored = g.committed.get(partition).copied().flatten();
-        // Where the group reads from: its commit, or the log start if
-        // retention has passed it (or it never committed).
-        let committed = stored.unwrap_or(0).max(self.parts[input].start);
-        let reply = |ctx: &mut Ctx<LogTimer>, ok: bool, committed: u64| {
-            ctx.send(from, LogMsg::TxnAck { partition: partition as u32, committed, ok });
-        };
-        if !g.may_commit(from, generation, partition) {
-            ctx.metric_add("transactions_fenced", 1.0);
-            return reply(ctx, false, committed);
-        }
-        if stored.is_some_and(|c| c >= end) {
-            // Committed before: a resend whose answer was lost.
-            return reply(ctx, true, committed);
-        }
-        if start < stored.unwrap_or(0) {
-            // It overlaps what is committed: redo from the commit.
-            return reply(ctx, false, committed);
-        }
-        // (A start past the commit means retention deleted the records in
-        // between before anyone read them: the group moves on.)
-        let Some(topic) = self.topics.get(out_topic) else { return reply(ctx, false, committed) };
-        let (first, n) = (topic.first, topic.partitions);
-        let targets: Vec<usize> = outputs.iter().map(|r| first + key_partition(r.key, n)).collect();
-        if targets.iter().any(|&pi| !self.leader_alive(pi)) {
-            ctx.error("transaction-aborted");
-            return reply(ctx, false, committed);
-        }
-        for (rec, &pi) in outputs.into_iter().zip(&targets) {
-            self.append(ctx, pi, rec, from, 0, 0, Acks::None, 1);
-        }
-        // Kafka commits only once the transaction's writes (acks=all) are on
-        // every in-sync replica, so a clean failover cannot lose them.
-        let mut written = targets;
-        written.sort_unstable();
-        written.dedup();
-        for pi in written {
-            self.sync_in_sync_replicas(ctx, pi);
-        }
-        self.groups[gi].committed[partition] = Some(end);
-        self.groups[gi].committed_by[partition] = Some((from, generation));
-        self.refresh_backlog(ctx, input);
-        ctx.metric_add("transactions_committed", 1.0);
-        reply(ctx, true, end);
-    }
 }
 
 fn park(p: &mut Partition, f: Parked) {
@@ -912,20 +870,10 @@ impl Component for LogBroker {
             Msg::Log(LogMsg::Commit { group, generation, partition, offset }) if group_ok(group) => {
                 self.commit(ctx, from, group as usize, generation, partition as usize, offset);
             }
-            Msg::Log(LogMsg::TxnCommit(t)) if group_ok(t.group) => {
-                let t = *t;
-                let (gi, span) = (t.group as usize, (t.start, t.end));
-                self.transaction(
-                    ctx,
-                    from,
-                    gi,
-                    t.generation,
-                    t.partition as usize,
-                    span,
-                    t.out_topic as usize,
-                    t.outputs,
-                );
+            Msg::Log(LogMsg::TxnWrite { rec, group, generation, partition, seq, out_topic }) => {
+                self.txn_write(ctx, from, (group, partition), generation, seq, out_topic as usize, rec);
             }
+            Msg::Log(LogMsg::TxnCommit(t)) if group_ok(t.group) => self.transaction(ctx, from, *t),
             _ => {}
         }
     }
@@ -944,6 +892,7 @@ impl Component for LogBroker {
             LogTimer::Rebalance(g) if self.groups[g as usize].rebalancing => self.finish_rebalance(ctx, g as usize),
             LogTimer::Rebalance(_) => {}
             LogTimer::Expiry(g) => self.expire_members(ctx, g as usize),
+            LogTimer::TxnExpiry => self.expire_txns(ctx),
         }
     }
 
@@ -969,9 +918,12 @@ impl Component for LogBroker {
             g.owner.iter_mut().for_each(|o| *o = None);
             g.expiry_at = None;
         }
+        // Open transactions are in the transaction log; their timer is not.
+        self.txns.expiry_at = None;
     }
 
     fn restart(&mut self, ctx: &mut Ctx<LogTimer>) {
+        self.arm_txn_expiry(ctx);
         for pi in 0..self.parts.len() {
             if self.leader_alive(pi) {
                 self.replicate(ctx, pi);

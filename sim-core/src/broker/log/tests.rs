@@ -378,13 +378,26 @@ fn without_unclean_election_the_partition_stays_offline_until_an_in_sync_replica
     assert_eq!(produce_acks(&h.message(&mut b, P, produce(2, Acks::Leader))), vec![(2, true)]);
 }
 
+/// Member M1's commit of input offsets `start..end` of partition 0, with
+/// outputs 10 and 11 to topic 1 (its transaction number is `start + 1`).
 fn transaction(generation: u32, start: u64, end: u64) -> LogMsg {
     let outputs = vec![rec(10), rec(11)];
-    LogMsg::TxnCommit(Box::new(Transaction { group: 0, generation, partition: 0, start, end, out_topic: 1, outputs }))
+    let seq = start as u32 + 1;
+    LogMsg::TxnCommit(Box::new(Transaction {
+        group: 0,
+        generation,
+        partition: 0,
+        start,
+        end,
+        out_topic: 1,
+        outputs,
+        seq,
+    }))
 }
 
+/// The answer to M1's transaction: committed, or aborted (redo from `committed`).
 fn txn_ack(committed: u64, ok: bool) -> Vec<(NodeId, Msg)> {
-    vec![(M1, Msg::Log(LogMsg::TxnAck { partition: 0, committed, ok }))]
+    vec![(M1, Msg::Log(LogMsg::TxnAck { partition: 0, committed, ok, aborted: !ok }))]
 }
 
 #[test]
@@ -493,4 +506,37 @@ fn records_fetched_again_by_a_group_are_redeliveries() {
     assert_eq!(e.resent(), vec![(0, DupCause::Redelivered), (1, DupCause::Redelivered)]);
     h.message(&mut b, P, produce(2, Acks::Leader));
     assert!(h.message(&mut b, M1, fetch_from(1, 0, 2)).resent().is_empty(), "record 2 is new to the group");
+}
+
+/// Issue 10, wrong today 5: transactions ignored `min_insync_replicas`
+/// (99 committed with only the leader in sync and a minimum of 2). A
+/// transaction's writes are acks=all in Kafka, so its commit is refused
+/// (NOT_ENOUGH_REPLICAS) while its output partition has fewer live in-sync
+/// replicas than the minimum, and goes through once a replica is back.
+#[test]
+fn regression_a_transaction_is_refused_while_its_output_isr_is_below_min_insync_replicas() {
+    let table = "replicas = 3\nmin_insync_replicas = 2\ntopics = { in = { partitions = 1 }, out = { partitions = 1 } }";
+    let (mut h, mut b) = broker(table, vec![group(0, 0), group(1, 1)]);
+    join(&mut h, &mut b, &[M1]);
+    h.fault(&mut b, &NodeFault::ReplicaCrash { replica: 1 }, true);
+    h.fault(&mut b, &NodeFault::ReplicaCrash { replica: 2 }, true);
+    let oks = |e: &Emitted| -> Vec<bool> {
+        e.sent()
+            .into_iter()
+            .filter_map(|(_, m)| match m {
+                Msg::Log(LogMsg::TxnAck { ok, .. }) => Some(ok),
+                _ => None,
+            })
+            .collect()
+    };
+    let e = h.message(&mut b, M1, transaction(1, 0, 2));
+    assert_eq!(oks(&e), vec![false], "only the leader is in sync: {e:?}");
+    assert_eq!((metric(&e, "transactions_committed"), e.errors()), (0.0, vec!["not-enough-replicas"]));
+    assert!(held_in(&b, 1).is_empty(), "no output written");
+    // Replica 1 returns and catches up: the same transaction commits.
+    let back = h.fault(&mut b, &NodeFault::ReplicaCrash { replica: 1 }, false);
+    replicate(&mut h, &mut b, &back);
+    let e = h.message(&mut b, M1, transaction(1, 0, 2));
+    assert_eq!((oks(&e), metric(&e, "transactions_committed")), (vec![true], 1.0));
+    assert_eq!(held_in(&b, 1), vec![10, 11]);
 }
