@@ -119,6 +119,12 @@ struct Assigned {
     position: u64,
     /// Next offset after the last processed record.
     processed: u64,
+    /// The leader epochs of the records before `position` and before
+    /// `processed`, when known: a fetch carries the first, so the leader
+    /// can tell whether its log diverged from what was read; a commit the
+    /// second (KIP-320).
+    epoch: Option<u32>,
+    processed_epoch: Option<u32>,
     /// When the outstanding fetch was sent (None: no fetch outstanding).
     fetch_sent: Option<Time>,
     /// A batch of this partition is queued or in progress.
@@ -127,6 +133,8 @@ struct Assigned {
 
 struct Batch {
     partition: u32,
+    /// The leader epoch that wrote the records.
+    epoch: u32,
     offset: u64,
     recs: Vec<Record>,
     next: usize,
@@ -138,6 +146,7 @@ struct Batch {
 struct Txn {
     start: u64,
     end: u64,
+    epoch: u32,
     outputs: Vec<Record>,
     seq: u32,
 }
@@ -199,19 +208,21 @@ impl LogConsumer {
             partition,
             offset: a.position,
             max: self.s.max_poll_records,
+            epoch: a.epoch,
         };
         ctx.send(self.s.broker, msg);
     }
 
-    fn commit(&self, ctx: &mut Ctx<LogConsumerTimer>, partition: u32, offset: u64) {
-        let msg = LogMsg::Commit { group: self.s.group, generation: self.generation, partition, offset };
+    fn commit(&self, ctx: &mut Ctx<LogConsumerTimer>, partition: u32, (offset, epoch): (u64, Option<u32>)) {
+        let msg = LogMsg::Commit { group: self.s.group, generation: self.generation, partition, offset, epoch };
         ctx.send(self.s.broker, msg);
     }
 
     fn commit_processed(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
-        let done: Vec<(u32, u64)> = self.assigned.iter().map(|(&p, a)| (p, a.processed)).collect();
-        for (p, o) in done {
-            self.commit(ctx, p, o);
+        let done: Vec<(u32, (u64, Option<u32>))> =
+            self.assigned.iter().map(|(&p, a)| (p, (a.processed, a.processed_epoch))).collect();
+        for (p, at) in done {
+            self.commit(ctx, p, at);
         }
         self.last_auto_commit = ctx.now();
     }
@@ -228,6 +239,7 @@ impl LogConsumer {
             out_topic,
             outputs: t.outputs.clone(),
             seq: t.seq,
+            epoch: Some(t.epoch),
         }));
         ctx.send(self.s.broker, msg);
         // Resent until answered: a lost commit must not strand the batch.
@@ -275,6 +287,7 @@ impl LogConsumer {
         }
         if let Some(a) = self.assigned.get_mut(&b.partition) {
             a.processed = offset + 1;
+            a.processed_epoch = Some(b.epoch);
         }
     }
 
@@ -283,12 +296,12 @@ impl LogConsumer {
         let Some(a) = self.assigned.get_mut(&b.partition) else { return };
         a.busy = false;
         if self.s.transactional {
-            self.txns.insert(b.partition, Txn { start: b.offset, end, outputs: b.outputs, seq: b.seq });
+            self.txns.insert(b.partition, Txn { start: b.offset, end, epoch: b.epoch, outputs: b.outputs, seq: b.seq });
             self.send_txn(ctx, b.partition);
             return;
         }
         match self.s.commit {
-            CommitMode::After => self.commit(ctx, b.partition, end),
+            CommitMode::After => self.commit(ctx, b.partition, (end, Some(b.epoch))),
             CommitMode::Auto(every) if ctx.now().saturating_sub(self.last_auto_commit) >= every => {
                 self.commit_processed(ctx)
             }
@@ -324,7 +337,7 @@ impl LogConsumer {
         partition: u32,
         offset: u64,
         recs: Vec<Record>,
-        error: FetchError,
+        (error, epoch): (FetchError, u32),
     ) {
         let Some(a) = self.assigned.get_mut(&partition) else { return };
         if a.busy || self.txns.contains_key(&partition) {
@@ -335,9 +348,11 @@ impl LogConsumer {
             return; // not ours any more: the next heartbeat says what is
         }
         if recs.is_empty() {
-            // Out of range: start again where the broker says.
+            // Out of range, or the log diverged from what was read (an
+            // unclean election): start again where the broker says.
             a.position = offset;
             a.processed = offset;
+            (a.epoch, a.processed_epoch) = (Some(epoch), Some(epoch));
             self.fetch(ctx, partition);
             return;
         }
@@ -348,7 +363,8 @@ impl LogConsumer {
         a.busy = true;
         a.position = offset + recs.len() as u64;
         self.txn_seq = self.txn_seq.wrapping_add(u32::from(self.s.transactional));
-        let batch = Batch { partition, offset, recs, next: 0, outputs: Vec::new(), seq: self.txn_seq };
+        a.epoch = Some(epoch);
+        let batch = Batch { partition, epoch, offset, recs, next: 0, outputs: Vec::new(), seq: self.txn_seq };
         if self.s.commit == CommitMode::Before && !self.s.transactional {
             // At-most-once: the batch is processed only once its offsets
             // are committed (a synchronous commit), so nobody reads it again.
@@ -358,7 +374,7 @@ impl LogConsumer {
                 ctx.discarded(r.id, crate::ledger::LossCause::CommitBeforeProcess);
             }
             self.committing.insert(partition, batch);
-            self.commit(ctx, partition, end);
+            self.commit(ctx, partition, (end, Some(epoch)));
             ctx.set_timer(self.s.request_timeout_ns, LogConsumerTimer::CommitRetry(partition));
             return;
         }
@@ -371,7 +387,7 @@ impl LogConsumer {
         ctx: &mut Ctx<LogConsumerTimer>,
         generation: u32,
         rebalancing: bool,
-        partitions: Vec<(u32, u64)>,
+        partitions: Vec<(u32, u64, Option<u32>)>,
     ) {
         if generation < self.generation {
             return; // stale
@@ -395,11 +411,12 @@ impl LogConsumer {
         self.txns.clear();
         self.assigned = partitions
             .iter()
-            .map(|&(p, committed)| {
-                (p, Assigned { position: committed, processed: committed, fetch_sent: None, busy: false })
+            .map(|&(p, committed, epoch)| {
+                let (position, processed, processed_epoch) = (committed, committed, epoch);
+                (p, Assigned { position, processed, epoch, processed_epoch, fetch_sent: None, busy: false })
             })
             .collect();
-        for (p, _) in partitions {
+        for (p, _, _) in partitions {
             self.fetch(ctx, p);
         }
     }
@@ -414,11 +431,13 @@ impl LogConsumer {
         if !aborted {
             return; // refused for now (too few in-sync replicas): the retry timer resends it
         }
-        // Aborted, fenced, or someone else moved the offset: redo from there.
+        // Aborted, fenced, or someone else moved the offset: redo from there
+        // (its epoch unknown to this member).
         self.txns.remove(&partition);
         if let Some(a) = self.assigned.get_mut(&partition) {
             a.position = committed;
             a.processed = committed;
+            (a.epoch, a.processed_epoch) = (None, None);
         }
         self.fetch(ctx, partition);
     }
@@ -470,8 +489,8 @@ impl Component for LogConsumer {
             Msg::Log(LogMsg::GroupState { generation, rebalancing, partitions }) => {
                 self.on_group_state(ctx, generation, rebalancing, partitions)
             }
-            Msg::Log(LogMsg::Records { partition, offset, recs, error }) => {
-                self.on_records(ctx, partition, offset, recs, error)
+            Msg::Log(LogMsg::Records { partition, offset, recs, error, epoch }) => {
+                self.on_records(ctx, partition, offset, recs, (error, epoch))
             }
             Msg::Log(LogMsg::TxnAck { partition, committed, ok, aborted }) => {
                 self.on_txn_ack(ctx, partition, committed, ok, aborted)
@@ -500,7 +519,8 @@ impl Component for LogConsumer {
             }
             LogConsumerTimer::Tick => self.tick(ctx),
             LogConsumerTimer::CommitRetry(partition) => {
-                if let Some(end) = self.committing.get(&partition).map(|b| b.offset + b.recs.len() as u64) {
+                let committing = self.committing.get(&partition);
+                if let Some(end) = committing.map(|b| (b.offset + b.recs.len() as u64, Some(b.epoch))) {
                     self.commit(ctx, partition, end);
                     ctx.set_timer(self.s.request_timeout_ns, timer);
                 }

@@ -42,7 +42,8 @@ fn member(setup: LogConsumerSetup) -> (Harness, LogConsumer) {
 }
 
 fn assign(h: &mut Harness, c: &mut LogConsumer, generation: u32, partitions: &[(u32, u64)]) -> Emitted {
-    h.message(c, B, LogMsg::GroupState { generation, rebalancing: false, partitions: partitions.to_vec() })
+    let partitions = partitions.iter().map(|&(p, o)| (p, o, None)).collect();
+    h.message(c, B, LogMsg::GroupState { generation, rebalancing: false, partitions })
 }
 
 fn rec(id: MsgId) -> Record {
@@ -50,7 +51,13 @@ fn rec(id: MsgId) -> Record {
 }
 
 fn records(partition: u32, offset: u64, ids: &[MsgId]) -> LogMsg {
-    LogMsg::Records { partition, offset, recs: ids.iter().map(|&id| rec(id)).collect(), error: FetchError::None }
+    LogMsg::Records {
+        partition,
+        offset,
+        recs: ids.iter().map(|&id| rec(id)).collect(),
+        error: FetchError::None,
+        epoch: 0,
+    }
 }
 
 fn to_broker(e: &Emitted) -> Vec<LogMsg> {
@@ -75,7 +82,7 @@ fn fetches(e: &Emitted) -> Vec<(u32, u64)> {
 /// (generation, partition, offset) of every commit sent.
 fn commits(e: &Emitted) -> Vec<(u32, u32, u64)> {
     let f = |m| match m {
-        LogMsg::Commit { generation, partition, offset, group: 0 } => Some((generation, partition, offset)),
+        LogMsg::Commit { generation, partition, offset, group: 0, .. } => Some((generation, partition, offset)),
         _ => None,
     };
     to_broker(e).into_iter().filter_map(f).collect()
@@ -135,15 +142,25 @@ fn records_are_processed_one_at_a_time_and_committed_after_the_batch() {
     assert_eq!((e.applied(), started(&e), commits(&e)), (vec![50], vec![51], vec![]));
     let e = process_all(&mut h, &mut c);
     assert_eq!(e.applied(), vec![51]);
-    assert_eq!(to_broker(&e)[..2], [commit(1, 0, 7), fetch(0, 7)], "commit the batch, then read on");
+    let epoch = Some(0); // the records' leader epoch goes with the commit and the next fetch
+    let with_epoch = |m: LogMsg| match m {
+        LogMsg::Commit { group, generation, partition, offset, .. } => {
+            LogMsg::Commit { group, generation, partition, offset, epoch }
+        }
+        LogMsg::Fetch { group, generation, partition, offset, max, .. } => {
+            LogMsg::Fetch { group, generation, partition, offset, max, epoch }
+        }
+        m => m,
+    };
+    assert_eq!(to_broker(&e)[..2], [with_epoch(commit(1, 0, 7)), with_epoch(fetch(0, 7))], "commit, then read on");
 }
 
 fn commit(generation: u32, partition: u32, offset: u64) -> LogMsg {
-    LogMsg::Commit { group: 0, generation, partition, offset }
+    LogMsg::Commit { group: 0, generation, partition, offset, epoch: None }
 }
 
 fn fetch(partition: u32, offset: u64) -> LogMsg {
-    LogMsg::Fetch { group: 0, generation: 1, partition, offset, max: 500 }
+    LogMsg::Fetch { group: 0, generation: 1, partition, offset, max: 500, epoch: None }
 }
 
 #[test]
@@ -203,7 +220,7 @@ fn a_rebalance_commits_what_was_processed_and_leaves_the_rest_to_the_next_owner(
 #[test]
 fn a_not_owner_answer_stops_fetching_until_the_group_says_more() {
     let (mut h, mut c) = member(setup(CommitMode::After));
-    let refused = LogMsg::Records { partition: 0, offset: 5, recs: vec![], error: FetchError::NotOwner };
+    let refused = LogMsg::Records { partition: 0, offset: 5, recs: vec![], error: FetchError::NotOwner, epoch: 0 };
     assert!(h.message(&mut c, B, refused).is_empty());
     // A new assignment (of another partition) is what it reads next.
     assert_eq!(fetches(&assign(&mut h, &mut c, 2, &[(1, 0)])), vec![(1, 0)]);
@@ -235,6 +252,7 @@ fn txn(start: u64, end: u64, ids: &[MsgId], seq: u32) -> LogMsg {
         out_topic: 1,
         outputs,
         seq,
+        epoch: Some(0),
     }))
 }
 
@@ -322,4 +340,25 @@ fn committing_before_processing_puts_the_batch_at_risk_and_committing_after_does
     assert_eq!(e.discarded(), vec![(50, cbp), (51, cbp)], "the broker will not give them to the group again");
     let (mut h, mut c) = member(setup(CommitMode::After));
     assert!(h.message(&mut c, B, records(0, 5, &[50, 51])).discarded().is_empty());
+}
+
+#[test]
+fn a_member_resumes_with_the_committed_epoch_and_rewinds_where_the_log_diverged() {
+    let mut h = Harness::new(ME);
+    let mut c = LogConsumer::new(setup(CommitMode::After));
+    h.start(&mut c);
+    // The group committed offset 9 with leader epoch 2.
+    let partitions = vec![(0, 9, Some(2))];
+    let e = h.message(&mut c, B, LogMsg::GroupState { generation: 1, rebalancing: false, partitions });
+    let fetch = |offset, epoch| LogMsg::Fetch { group: 0, generation: 1, partition: 0, offset, max: 500, epoch };
+    assert_eq!(to_broker(&e), vec![fetch(9, Some(2))], "the leader checks the epoch against its history");
+    // The leader's epoch 2 now ends at 4 (epoch 1 is the latest it knows at
+    // or below 2): go back to 4 and read what was written there since.
+    let rewind = LogMsg::Records { partition: 0, offset: 4, recs: vec![], error: FetchError::None, epoch: 1 };
+    assert_eq!(to_broker(&h.message(&mut c, B, rewind)), vec![fetch(4, Some(1))]);
+    let new = LogMsg::Records { partition: 0, offset: 4, recs: vec![rec(40)], error: FetchError::None, epoch: 3 };
+    h.message(&mut c, B, new);
+    let e = process_all(&mut h, &mut c);
+    let commit = LogMsg::Commit { group: 0, generation: 1, partition: 0, offset: 5, epoch: Some(3) };
+    assert_eq!((e.applied(), to_broker(&e)), (vec![40], vec![commit, fetch(5, Some(3))]));
 }

@@ -62,6 +62,9 @@ pub struct Transaction {
     /// The member's number for this transaction (a redone batch is a new
     /// transaction, with a new number).
     pub seq: u32,
+    /// The leader epoch of the last input record (of offset `end - 1`), if
+    /// known: it is committed with the offset (KIP-320).
+    pub epoch: Option<u32>,
 }
 
 /// A message of the log protocol.
@@ -112,8 +115,9 @@ pub enum LogMsg {
         generation: u32,
         /// True while a rebalance is in progress (stop fetching).
         rebalancing: bool,
-        /// (partition, committed offset) for each partition assigned to you.
-        partitions: Vec<(u32, u64)>,
+        /// (partition, committed offset, the leader epoch committed with
+        /// it) for each partition assigned to you.
+        partitions: Vec<(u32, u64, Option<u32>)>,
     },
     /// Group member to log broker: records of `partition` from `offset`.
     Fetch {
@@ -127,6 +131,9 @@ pub enum LogMsg {
         offset: u64,
         /// Most records wanted.
         max: u32,
+        /// The leader epoch of the record before `offset`, if known: the
+        /// leader checks that its log has not diverged from it (KIP-320).
+        epoch: Option<u32>,
     },
     /// Log broker to group member: records of `partition` starting at
     /// `offset` (which may differ from the offset asked for when that was
@@ -140,6 +147,9 @@ pub enum LogMsg {
         recs: Vec<Record>,
         /// Why nothing was served, if so.
         error: FetchError,
+        /// The leader epoch that wrote these records (an answer never mixes
+        /// epochs), or, with none, the epoch of the record before `offset`.
+        epoch: u32,
     },
     /// Group member to log broker: commit `offset` (the next to read) for
     /// `partition`.
@@ -152,6 +162,8 @@ pub enum LogMsg {
         partition: u32,
         /// The next offset to read.
         offset: u64,
+        /// The leader epoch of the last record consumed (of `offset - 1`).
+        epoch: Option<u32>,
     },
     /// Group member to log broker: write `rec` to `out_topic` (to the
     /// partition its key hashes to) inside the member's transaction `seq`
@@ -252,21 +264,24 @@ impl Protocol for LogMsg {
             LogMsg::GroupState { generation, rebalancing, ref partitions } => {
                 digest.add(12);
                 digest.add(u64::from(generation) << 1 | u64::from(rebalancing));
-                for &(p, o) in partitions {
+                for &(p, o, e) in partitions {
                     digest.add(u64::from(p));
                     digest.add(o);
+                    fold_epoch(digest, e);
                 }
             }
-            LogMsg::Fetch { group, generation, partition, offset, max } => {
+            LogMsg::Fetch { group, generation, partition, offset, max, epoch } => {
                 digest.add(13);
                 digest.add(u64::from(group) << 32 | u64::from(generation));
                 digest.add(u64::from(partition) << 32 | u64::from(max));
                 digest.add(offset);
+                fold_epoch(digest, epoch);
             }
-            LogMsg::Records { partition, offset, ref recs, error } => {
+            LogMsg::Records { partition, offset, ref recs, error, epoch } => {
                 digest.add(14);
                 digest.add(u64::from(partition) << 8 | error as u64);
                 digest.add(offset);
+                fold_epoch(digest, Some(epoch));
                 recs.iter().for_each(|r| digest.add(r.id));
             }
             _ => self.fold_commits(digest),
@@ -311,11 +326,12 @@ impl LogMsg {
     /// The digest words of commits, transactions and their answers.
     fn fold_commits(&self, digest: &mut Digest) {
         match *self {
-            LogMsg::Commit { group, generation, partition, offset } => {
+            LogMsg::Commit { group, generation, partition, offset, epoch } => {
                 digest.add(15);
                 digest.add(u64::from(group) << 32 | u64::from(generation));
                 digest.add(u64::from(partition));
                 digest.add(offset);
+                fold_epoch(digest, epoch);
             }
             LogMsg::TxnCommit(ref t) => {
                 digest.add(16);
@@ -323,6 +339,7 @@ impl LogMsg {
                 digest.add(u64::from(t.partition) << 16 | u64::from(t.out_topic));
                 digest.add(t.start);
                 digest.add(t.end);
+                fold_epoch(digest, t.epoch);
                 t.outputs.iter().for_each(|r| digest.add(r.id));
                 digest.add(u64::from(t.seq));
             }
@@ -346,5 +363,13 @@ impl LogMsg {
             }
             _ => unreachable!("fold_commits folds commits only"),
         }
+    }
+}
+
+/// Folds a leader epoch past the first (epoch 0, or none, adds nothing: a
+/// run without elections keeps the digest it had before epochs existed).
+fn fold_epoch(digest: &mut Digest, epoch: Option<u32>) {
+    if let Some(e) = epoch.filter(|&e| e != 0) {
+        digest.add(0xe90c << 32 | u64::from(e));
     }
 }

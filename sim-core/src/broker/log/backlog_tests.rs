@@ -45,7 +45,7 @@ fn produce(h: &mut Harness, b: &mut LogBroker, id: MsgId, partition: u32) -> Emi
 }
 
 fn commit(h: &mut Harness, b: &mut LogBroker, g: u16, m: NodeId, partition: u32, offset: u64) -> Emitted {
-    h.message(b, m, LogMsg::Commit { group: g, generation: 1, partition, offset })
+    h.message(b, m, LogMsg::Commit { group: g, generation: 1, partition, offset, epoch: None })
 }
 
 fn gauges(b: &LogBroker, now: Time) -> Vec<(String, f64)> {
@@ -173,7 +173,17 @@ fn a_transaction_moves_records_from_its_input_groups_backlog_to_its_output_reade
         produce(&mut h, &mut b, id, 0);
     }
     let outputs = vec![Record { id: 10, key: 0 }, Record { id: 11, key: 1 }];
-    let txn = Transaction { group: 0, generation: 1, partition: 0, start: 0, end: 2, out_topic: 1, outputs, seq: 1 };
+    let txn = Transaction {
+        group: 0,
+        generation: 1,
+        partition: 0,
+        start: 0,
+        end: 2,
+        out_topic: 1,
+        outputs,
+        seq: 1,
+        epoch: None,
+    };
     let e = h.message(&mut b, A, LogMsg::TxnCommit(Box::new(txn)));
     assert_eq!(e.queue_depth(), Some(1 + 2), "one input record left, two outputs for the sink");
     assert_eq!((gauge(&b, h.now, "lag_records.stage"), gauge(&b, h.now, "lag_records.sink")), (1.0, 2.0));

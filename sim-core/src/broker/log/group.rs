@@ -55,6 +55,8 @@ pub(super) struct Group {
     pub committed: Vec<Option<u64>>,
     /// Who made each partition's last commit, in which generation.
     pub committed_by: Vec<Option<(NodeId, u32)>>,
+    /// The leader epoch committed with each offset (KIP-320).
+    pub committed_epoch: Vec<Option<u32>>,
     pub expiry_at: Option<Time>,
     /// Per partition, the end of the highest range of offsets sent to the
     /// group: records below it that are sent again are redeliveries (only
@@ -73,6 +75,7 @@ impl Group {
             rebalancing: false,
             committed: vec![None; partitions],
             committed_by: vec![None; partitions],
+            committed_epoch: vec![None; partitions],
             expiry_at: None,
             served: vec![0; partitions],
         }

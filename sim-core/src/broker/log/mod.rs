@@ -37,6 +37,7 @@
 //! transaction coordinators and committed offsets never fail.
 
 mod backlog;
+mod epoch;
 mod group;
 mod partition;
 
@@ -597,6 +598,7 @@ impl LogBroker {
             }
         }
         let cut = p.truncate(p.leo[leader]);
+        p.epochs.begin(p.end());
         let cause = if clean { LossCause::LeaderFailover } else { LossCause::UncleanElection };
         for e in &cut {
             ctx.discarded(e.rec.id, cause);
@@ -657,8 +659,11 @@ impl LogBroker {
             park(p, f);
             return;
         }
+        if let Some((end, epoch)) = f.epoch.and_then(|e| p.epochs.diverged(f.offset, e, p.end())) {
+            return self.diverged(ctx, pi, partition, f, end, epoch);
+        }
         let mut offset = f.offset;
-        if offset < p.start || offset > p.hw {
+        if offset < p.start || offset > p.end() {
             // Out of range: deleted by retention, or truncated away.
             offset = if offset < p.start { p.start } else { p.hw };
             ctx.metric_add("offset_resets", 1.0);
@@ -670,6 +675,9 @@ impl LogBroker {
             park(p, f);
             return;
         }
+        // One answer holds the records of one leader epoch.
+        let upto = p.hw.min(offset + u64::from(f.max.max(1))).min(p.epochs.epoch_end_after(offset, p.end()));
+        let epoch = p.epochs.epoch_of(if upto > offset { offset } else { offset.saturating_sub(1) });
         let recs: Vec<Record> = (offset..upto).filter_map(|o| p.entry(o).map(|e| e.rec)).collect();
         // Records this group was sent before go out again: a redelivery.
         if let Some(served) = self.groups.get_mut(f.group as usize).and_then(|g| g.served.get_mut(partition as usize)) {
@@ -679,7 +687,20 @@ impl LogBroker {
             }
             *served = (*served).max(upto);
         }
-        ctx.send(f.member, LogMsg::Records { partition, offset, recs, error: FetchError::None });
+        ctx.send(f.member, LogMsg::Records { partition, offset, recs, error: FetchError::None, epoch });
+    }
+
+    /// A fetch from a position the log no longer has: the leader's log
+    /// diverged from what the member read (see [`epoch`]). It is sent back
+    /// to `end`, the first offset that differs, with no records.
+    fn diverged(&mut self, ctx: &mut Ctx<LogTimer>, pi: usize, partition: u32, f: Parked, end: u64, epoch: u32) {
+        ctx.metric_add("truncations_detected", 1.0);
+        if let Some(served) = self.groups.get_mut(f.group as usize).and_then(|g| g.served.get_mut(partition as usize)) {
+            // What lies past `end` now are other records: new to the group.
+            *served = (*served).min(end.max(self.parts[pi].start));
+        }
+        let recs = Vec::new();
+        ctx.send(f.member, LogMsg::Records { partition, offset: end, recs, error: FetchError::None, epoch });
     }
 
     fn serve_parked(&mut self, ctx: &mut Ctx<LogTimer>, pi: usize) {
@@ -732,7 +753,7 @@ impl LogBroker {
             let first = self.topics[g.info.topic].first;
             g.partitions_of(member)
                 .into_iter()
-                .map(|p| (p as u32, g.committed[p].unwrap_or(self.parts[first + p].start)))
+                .map(|p| (p as u32, g.committed[p].unwrap_or(self.parts[first + p].start), g.committed_epoch[p]))
                 .collect()
         };
         ctx.send(member, LogMsg::GroupState { generation: g.generation, rebalancing: g.rebalancing, partitions });
@@ -794,7 +815,7 @@ impl LogBroker {
         gi: usize,
         generation: u32,
         partition: usize,
-        offset: u64,
+        (offset, epoch): (u64, Option<u32>),
     ) {
         let g = &mut self.groups[gi];
         let ok = g.may_commit(from, generation, partition);
@@ -813,6 +834,7 @@ impl LogBroker {
             }
             *c = Some(offset);
             *by = Some((from, generation));
+            g.committed_epoch[partition] = epoch;
             let pi = self.topics[g.info.topic].first + partition;
             self.refresh_backlog(ctx, pi);
         } else {
@@ -857,18 +879,18 @@ impl Component for LogBroker {
             Msg::Log(LogMsg::Heartbeat { group, session, generation }) if group_ok(group) => {
                 self.heartbeat(ctx, from, group as usize, session, generation);
             }
-            Msg::Log(LogMsg::Fetch { group, generation, partition, offset, max }) => {
+            Msg::Log(LogMsg::Fetch { group, generation, partition, offset, max, epoch }) => {
                 let Some(g) = self.groups.get(group as usize) else { return };
                 let Some(pi) = self.index(g.info.topic, partition as usize) else { return };
                 if !g.may_fetch(from, generation, partition as usize) {
                     let error = FetchError::NotOwner;
-                    ctx.send(from, LogMsg::Records { partition, offset, recs: Vec::new(), error });
+                    ctx.send(from, LogMsg::Records { partition, offset, recs: Vec::new(), error, epoch: 0 });
                     return;
                 }
-                self.serve_fetch(ctx, pi, partition, Parked { member: from, group, generation, offset, max });
+                self.serve_fetch(ctx, pi, partition, Parked { member: from, group, generation, offset, max, epoch });
             }
-            Msg::Log(LogMsg::Commit { group, generation, partition, offset }) if group_ok(group) => {
-                self.commit(ctx, from, group as usize, generation, partition as usize, offset);
+            Msg::Log(LogMsg::Commit { group, generation, partition, offset, epoch }) if group_ok(group) => {
+                self.commit(ctx, from, group as usize, generation, partition as usize, (offset, epoch));
             }
             Msg::Log(LogMsg::TxnWrite { rec, group, generation, partition, seq, out_topic }) => {
                 self.txn_write(ctx, from, (group, partition), generation, seq, out_topic as usize, rec);

@@ -9,6 +9,7 @@
 //! returning replica to the divergence point when it rejoins: the same
 //! records end up gone).
 
+use super::epoch::EpochHistory;
 use crate::message::{MsgId, NodeId, Record};
 use crate::sequencer::Sequencer;
 use crate::time::Time;
@@ -62,6 +63,8 @@ pub(super) struct Parked {
     pub generation: u32,
     pub offset: u64,
     pub max: u32,
+    /// The leader epoch of the record before `offset`, if the member knows it.
+    pub epoch: Option<u32>,
 }
 
 /// A partition of a topic, replicated on every replica of the broker.
@@ -84,6 +87,8 @@ pub(super) struct Partition {
     pub isr_check_at: Option<Time>,
     pub idem: BTreeMap<NodeId, Idem>,
     pub parked: Vec<Parked>,
+    /// The leader epochs and where each began (see [`super::epoch`]).
+    pub epochs: EpochHistory,
 }
 
 impl Partition {
@@ -107,6 +112,7 @@ impl Partition {
             isr_check_at: None,
             idem: BTreeMap::new(),
             parked: Vec::new(),
+            epochs: EpochHistory::default(),
         }
     }
 
@@ -188,6 +194,7 @@ impl Partition {
             *leo = (*leo).min(new_end);
         }
         self.hw = self.hw.min(new_end);
+        self.epochs.truncate(new_end);
         self.waiters.retain(|&o, _| o < new_end);
         for (producer, idem) in &mut self.idem {
             idem.recent.retain(|&(_, o)| o < new_end);

@@ -107,7 +107,7 @@ fn states(e: &Emitted) -> Vec<State> {
         .into_iter()
         .filter_map(|(to, m)| match m {
             Msg::Log(LogMsg::GroupState { generation, rebalancing, partitions }) => {
-                Some((to, generation, rebalancing, partitions))
+                Some((to, generation, rebalancing, partitions.into_iter().map(|(p, o, _)| (p, o)).collect()))
             }
             _ => None,
         })
@@ -130,11 +130,11 @@ fn join(h: &mut Harness, b: &mut LogBroker, members: &[NodeId]) -> Vec<State> {
 
 /// A group 0 member's fetch of `partition` from `offset`, in `generation`.
 fn fetch_from(generation: u32, partition: u32, offset: u64) -> LogMsg {
-    LogMsg::Fetch { group: 0, generation, partition, offset, max: 10 }
+    LogMsg::Fetch { group: 0, generation, partition, offset, max: 10, epoch: None }
 }
 
 fn commit(generation: u32, partition: u32, offset: u64) -> LogMsg {
-    LogMsg::Commit { group: 0, generation, partition, offset }
+    LogMsg::Commit { group: 0, generation, partition, offset, epoch: None }
 }
 
 fn commit_acks(e: &Emitted) -> Vec<(NodeId, u32, u64, bool)> {
@@ -236,11 +236,11 @@ fn a_fetch_is_served_below_the_high_watermark_only() {
     let Some(&(d, t)) = fetches_started(&started).first() else { panic!("no fetch started") };
     let at = h.now + d;
     let e = fire(&mut h, &mut b, at, t);
-    let served = LogMsg::Records { partition: 0, offset: 0, recs: vec![rec(0)], error: FetchError::None };
+    let served = LogMsg::Records { partition: 0, offset: 0, recs: vec![rec(0)], error: FetchError::None, epoch: 0 };
     assert_eq!(e.sent(), vec![(M1, Msg::Log(served))]);
     replicate(&mut h, &mut b, &e);
     let e = h.message(&mut b, M1, fetch_from(1, 0, 1));
-    let served = LogMsg::Records { partition: 0, offset: 1, recs: vec![rec(1)], error: FetchError::None };
+    let served = LogMsg::Records { partition: 0, offset: 1, recs: vec![rec(1)], error: FetchError::None, epoch: 0 };
     assert_eq!(e.sent(), vec![(M1, Msg::Log(served))]);
 }
 
@@ -288,7 +288,7 @@ fn a_commit_or_a_fetch_by_a_member_that_does_not_own_the_partition_is_fenced() {
     assert_eq!(commit_acks(&h.message(&mut b, M1, commit(0, 0, 3))), vec![(M1, 0, 3, false)], "stale generation");
     assert_eq!(commit_acks(&h.message(&mut b, M1, commit(1, 0, 3))), vec![(M1, 0, 3, true)]);
     let e = h.message(&mut b, M2, fetch_from(1, 0, 0));
-    let refused = LogMsg::Records { partition: 0, offset: 0, recs: vec![], error: FetchError::NotOwner };
+    let refused = LogMsg::Records { partition: 0, offset: 0, recs: vec![], error: FetchError::NotOwner, epoch: 0 };
     assert_eq!(e.sent(), vec![(M2, Msg::Log(refused))]);
 }
 
@@ -392,6 +392,7 @@ fn transaction(generation: u32, start: u64, end: u64) -> LogMsg {
         out_topic: 1,
         outputs,
         seq,
+        epoch: None,
     }))
 }
 
@@ -539,4 +540,71 @@ fn regression_a_transaction_is_refused_while_its_output_isr_is_below_min_insync_
     let e = h.message(&mut b, M1, transaction(1, 0, 2));
     assert_eq!((oks(&e), metric(&e, "transactions_committed")), (vec![true], 1.0));
     assert_eq!(held_in(&b, 1), vec![10, 11]);
+}
+
+// ---- truncation detection (KIP-320) ----
+
+fn records_sent(e: &Emitted) -> Vec<(u64, Vec<MsgId>, u32)> {
+    e.sent()
+        .into_iter()
+        .filter_map(|(_, m)| match m {
+            Msg::Log(LogMsg::Records { offset, recs, epoch, .. }) => {
+                Some((offset, recs.iter().map(|r| r.id).collect(), epoch))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_member_past_an_unclean_truncation_is_sent_back_to_the_divergence_point() {
+    let table = "replicas = 2\nunclean_leader_election = true\ntopics = { t = { partitions = 1 } }";
+    let (mut h, mut b) = broker(table, vec![group(0, 0)]);
+    join(&mut h, &mut b, &[M1]);
+    // Follower 1 dies; the leader alone takes records 0..3 (epoch 0), and
+    // the member reads and commits them with their epoch.
+    h.fault(&mut b, &NodeFault::ReplicaCrash { replica: 1 }, true);
+    for id in 0..3 {
+        h.message(&mut b, P, produce(id, Acks::Leader));
+    }
+    let at = h.now + LAG + 1;
+    fire(&mut h, &mut b, at, LogTimer::IsrCheck(0));
+    assert_eq!(records_sent(&h.message(&mut b, M1, fetch_from(1, 0, 0))), vec![(0, vec![0, 1, 2], 0)]);
+    let commit = LogMsg::Commit { group: 0, generation: 1, partition: 0, offset: 3, epoch: Some(0) };
+    assert_eq!(commit_acks(&h.message(&mut b, M1, commit)), vec![(M1, 0, 3, true)]);
+    assert_eq!(b.groups[0].committed_epoch[0], Some(0), "the epoch is committed with the offset");
+    // The leader dies, the empty follower returns and is elected uncleanly
+    // (epoch 1): offsets 0 and 1 are written again, by new records.
+    h.now += 100 * MS;
+    h.fault(&mut b, &NodeFault::ReplicaCrash { replica: 0 }, true);
+    h.now += 50 * MS;
+    h.fault(&mut b, &NodeFault::ReplicaCrash { replica: 1 }, false);
+    let at = h.now + 50 * MS;
+    fire(&mut h, &mut b, at, LogTimer::Election(0));
+    h.message(&mut b, P, produce(10, Acks::Leader));
+    h.message(&mut b, P, produce(11, Acks::Leader));
+    // The member resumes from its commit (3, epoch 0): epoch 0 ends at 0
+    // in the new leader's history, so it goes back to 0, not to the HW (2).
+    let fetch = |offset, epoch| LogMsg::Fetch { group: 0, generation: 1, partition: 0, offset, max: 10, epoch };
+    let e = h.message(&mut b, M1, fetch(3, Some(0)));
+    assert_eq!((records_sent(&e), metric(&e, "truncations_detected")), (vec![(0, vec![], 0)], 1.0));
+    assert_eq!(records_sent(&h.message(&mut b, M1, fetch(0, Some(0)))), vec![(0, vec![10, 11], 1)]);
+    // Without an epoch (an old client) it cannot tell: out of range, reset to the HW.
+    let e = h.message(&mut b, M1, fetch(3, None));
+    assert_eq!((metric(&e, "offset_resets"), metric(&e, "truncations_detected")), (1.0, 0.0));
+}
+
+#[test]
+fn a_fetch_answer_holds_the_records_of_one_leader_epoch() {
+    let (mut h, mut b) = broker("replicas = 2\ntopics = { t = { partitions = 1 } }", vec![group(0, 0)]);
+    join(&mut h, &mut b, &[M1]);
+    let e = h.message(&mut b, P, produce(0, Acks::All));
+    replicate(&mut h, &mut b, &e);
+    // A clean failover: replica 1 leads in epoch 1 and appends record 1.
+    h.fault(&mut b, &NodeFault::LeaderCrash { topic: 0, partition: 0, fault: 0 }, true);
+    let at = h.now + 100 * MS;
+    fire(&mut h, &mut b, at, LogTimer::Election(0));
+    h.message(&mut b, P, produce(1, Acks::Leader));
+    assert_eq!(records_sent(&h.message(&mut b, M1, fetch_from(1, 0, 0))), vec![(0, vec![0], 0)]);
+    assert_eq!(records_sent(&h.message(&mut b, M1, fetch_from(1, 0, 1))), vec![(1, vec![1], 1)]);
 }

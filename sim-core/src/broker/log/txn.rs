@@ -383,7 +383,7 @@ impl LogBroker {
             ctx.error(why);
             return reply(ctx, false, false, committed); // still open: sent again later
         }
-        self.commit_txn(ctx, input, writer, input_pi, t.end);
+        self.commit_txn(ctx, input, writer, input_pi, (t.end, t.epoch));
         reply(ctx, true, false, t.end);
     }
 
@@ -407,8 +407,16 @@ impl LogBroker {
     }
 
     /// Commits `input`'s open transaction: its output on every live
-    /// in-sync replica, the group's offset moved to `end`.
-    fn commit_txn(&mut self, ctx: &mut Ctx<LogTimer>, input: Input, writer: Writer, input_pi: usize, end: u64) {
+    /// in-sync replica, the group's offset moved to `end`, with the leader
+    /// epoch of its last input record (KIP-320).
+    fn commit_txn(
+        &mut self,
+        ctx: &mut Ctx<LogTimer>,
+        input: Input,
+        writer: Writer,
+        input_pi: usize,
+        (end, epoch): (u64, Option<u32>),
+    ) {
         let slot = self.txns.slots.get_mut(&input).expect("begun");
         let open = slot.open.take().expect("begun");
         slot.last = Some((writer, true));
@@ -423,6 +431,7 @@ impl LogBroker {
         let (gi, partition) = (input.0 as usize, input.1 as usize);
         self.groups[gi].committed[partition] = Some(end);
         self.groups[gi].committed_by[partition] = Some((writer.0, writer.1));
+        self.groups[gi].committed_epoch[partition] = epoch;
         self.refresh_backlog(ctx, input_pi);
         ctx.metric_add("transactions_committed", 1.0);
         self.arm_txn_expiry(ctx);

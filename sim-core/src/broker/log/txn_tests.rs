@@ -73,12 +73,13 @@ fn commit(ids: &[MsgId], end: u64, generation: u32, seq: u32) -> LogMsg {
         out_topic: 1,
         outputs,
         seq,
+        epoch: None,
     }))
 }
 
 /// A fetch of `out` by `group` (generation 1) from `offset`.
 fn fetch(group: u16, offset: u64) -> LogMsg {
-    LogMsg::Fetch { group, generation: 1, partition: 0, offset, max: 100 }
+    LogMsg::Fetch { group, generation: 1, partition: 0, offset, max: 100, epoch: None }
 }
 
 /// The records sent: (to, first offset, ids).
