@@ -163,6 +163,7 @@ impl Kind for LogBrokerKind {
         "truncated_records",
         "acked_records_truncated",
         "offset_resets",
+        "truncations_detected",
         "rebalances",
         "members_expired",
         "stale_commits",
