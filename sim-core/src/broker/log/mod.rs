@@ -451,7 +451,9 @@ impl LogBroker {
                 next_check = Some(next_check.map_or(limit + 1, |t| t.min(limit + 1)));
             }
         }
-        if let Some(at) = next_check.filter(|_| !p.waiters.is_empty()) {
+        // Checked whether or not an acks=all write waits: a lagging
+        // follower holds the HW, and so every reader, back too.
+        if let Some(at) = next_check {
             if p.isr_check_at.is_none_or(|t| at < t || t < now) {
                 p.isr_check_at = Some(at);
                 ctx.set_timer(at - now, LogTimer::IsrCheck(pi as u32));
