@@ -533,7 +533,7 @@ fn mutation_strategy() -> impl Strategy<Value = Mutation> {
             .prop_map(|(pick, count, name)| Mutation::CloneNodes { pick, count, name }),
         1 => (count, 0..NAMES.len(), any::<usize>(), v.clone())
             .prop_map(|(count, name, pick, value)| Mutation::Variants { count, name, pick, value }),
-        2 => (0usize..8, v.clone(), proptest::option::of(v.clone()), any::<usize>(), v)
+        2 => (0usize..10, v.clone(), proptest::option::of(v.clone()), any::<usize>(), v)
             .prop_map(|(kind, at, until, node, extra)| Mutation::Fault { kind, at, until, node, extra }),
         1 => (0..EXPECTATIONS.len()).prop_map(|which| Mutation::Expect { which }),
     ]
@@ -567,7 +567,18 @@ fn node_names(doc: &Table) -> Vec<String> {
 }
 
 fn fault(doc: &Table, kind: usize, at: usize, until: Option<usize>, node: usize, extra: usize) -> Value {
-    let kinds = ["partition", "one-way-partition", "crash", "slow", "loss-spike", "replica-crash", "leader-crash", "x"];
+    let kinds = [
+        "partition",
+        "one-way-partition",
+        "crash",
+        "slow",
+        "loss-spike",
+        "replica-crash",
+        "leader-crash",
+        "duplicate-spike",
+        "reorder",
+        "x",
+    ];
     let names = node_names(doc);
     let name = |i: usize| Value::String(names.get(i % names.len().max(1)).cloned().unwrap_or_default());
     let mut t = Table::new();
@@ -592,7 +603,7 @@ fn fault(doc: &Table, kind: usize, at: usize, until: Option<usize>, node: usize,
             t.insert("node".into(), name(node));
             t.insert("factor".into(), hostile_value(extra));
         }
-        4 => {
+        4 | 7 | 8 => {
             t.insert("probability".into(), hostile_value(extra));
             t.insert("nodes".into(), list(node, node + 1));
         }
