@@ -167,7 +167,9 @@ impl LogBroker {
         while first < limit && is_aborted(first) {
             first += 1;
         }
-        let end = limit.min(first + max);
+        // (A reader can be past the LSO: a transaction begun after an
+        // election cut the log back below its position.)
+        let end = limit.min(first + max).max(first);
         let next_aborted = aborted.range(first..end).map(|(&o, _)| o).find(|&o| is_aborted(o));
         (first, next_aborted.unwrap_or(end))
     }
