@@ -261,12 +261,14 @@ impl LogBroker {
         }
     }
 
-    /// The drain begins: a silent member's session end keeps it going.
+    /// The drain begins: a session check a third of a session later finds
+    /// the members gone silent, whose session ends then keep it going.
     pub(super) fn drain_groups(&mut self, ctx: &mut Ctx<LogTimer>) {
         for gi in 0..self.groups.len() {
-            if self.groups[gi].expiry_at.is_some() {
+            if !self.groups[gi].members.is_empty() {
                 ctx.cancel_timer(LogTimer::Expiry(gi as u32));
-                self.arm_next_expiry(ctx, gi);
+                self.groups[gi].expiry_at = Some(ctx.now() + self.session_ns / 3 + 1);
+                ctx.set_timer(self.session_ns / 3 + 1, LogTimer::Expiry(gi as u32));
             }
         }
     }
