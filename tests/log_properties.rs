@@ -196,7 +196,7 @@ impl Case {
         writeln!(t, "replica_lag_max_ms = {}", self.lag_max_ms).unwrap();
         writeln!(t, "election_delay_ms = {}", self.election_ms).unwrap();
         writeln!(t, "session_timeout_ms = {}", self.session_ms).unwrap();
-        writeln!(t, "rebalance_delay_ms = {}", self.rebalance_ms).unwrap();
+        writeln!(t, "initial_rebalance_delay_ms = {}", self.rebalance_ms).unwrap();
 
         let groups: &[&str] = if s.second_group { &["g", "h"] } else { &["g"] };
         for g in groups {

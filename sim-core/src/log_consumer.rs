@@ -41,6 +41,7 @@ use crate::time::{Duration, Time};
 use std::collections::{BTreeMap, VecDeque};
 
 mod kind;
+mod membership;
 pub use kind::{Isolation, LogConsumerKind, LogConsumerSpec};
 
 /// A group member's timers.
@@ -54,6 +55,8 @@ pub enum LogConsumerTimer {
     TxnRetry(u32),
     /// The commit of this partition is unanswered: send it again.
     CommitRetry(u32),
+    /// The batch in progress has taken `max_poll_interval_ms`.
+    PollTimeout,
 }
 
 impl Timer for LogConsumerTimer {
@@ -64,6 +67,7 @@ impl Timer for LogConsumerTimer {
             LogConsumerTimer::Tick => 2,
             LogConsumerTimer::TxnRetry(p) => 3 | u64::from(p) << 8,
             LogConsumerTimer::CommitRetry(p) => 4 | u64::from(p) << 8,
+            LogConsumerTimer::PollTimeout => 5,
         }
     }
     fn from_word(word: u64) -> Option<Self> {
@@ -73,6 +77,7 @@ impl Timer for LogConsumerTimer {
             (2, 0) => LogConsumerTimer::Tick,
             (3, p) => LogConsumerTimer::TxnRetry(p),
             (4, p) => LogConsumerTimer::CommitRetry(p),
+            (5, 0) => LogConsumerTimer::PollTimeout,
             _ => return None,
         })
     }
@@ -104,6 +109,12 @@ pub struct LogConsumerSetup {
     pub max_poll_records: u32,
     /// Heartbeat interval.
     pub heartbeat_ns: Duration,
+    /// Longest a batch may take before the member leaves its group.
+    pub max_poll_ns: Duration,
+    /// The group's rebalance protocol.
+    pub protocol: crate::broker::RebalanceProtocol,
+    /// A static member (`group_instance_id`).
+    pub static_member: bool,
     /// Time after which an unanswered fetch or transaction is sent again.
     pub request_timeout_ns: Duration,
     /// Dedup store of an idempotent effect.
@@ -158,7 +169,7 @@ pub struct LogConsumer {
     /// Durable: counts starts.
     session: u32,
     generation: u32,
-    rebalancing: bool,
+    m: membership::Membership,
     assigned: BTreeMap<u32, Assigned>,
     batches: VecDeque<Batch>,
     in_progress: bool,
@@ -182,7 +193,7 @@ impl LogConsumer {
             s: setup,
             session: 0,
             generation: 0,
-            rebalancing: false,
+            m: membership::Membership::default(),
             assigned: BTreeMap::new(),
             batches: VecDeque::new(),
             in_progress: false,
@@ -252,8 +263,14 @@ impl LogConsumer {
             let Some(b) = self.batches.front() else { return };
             if b.next >= b.recs.len() {
                 let b = self.batches.pop_front().expect("front exists");
+                ctx.cancel_timer(LogConsumerTimer::PollTimeout);
                 self.end_batch(ctx, b);
+                self.poll(ctx);
                 continue;
+            }
+            if b.next == 0 {
+                // A poll: the batch must be done within the poll interval.
+                ctx.set_timer(self.s.max_poll_ns, LogConsumerTimer::PollTimeout);
             }
             let rec = b.recs[b.next];
             ctx.start_processing(rec.id);
@@ -300,35 +317,19 @@ impl LogConsumer {
             self.send_txn(ctx, b.partition);
             return;
         }
+        // At this poll an eager member revokes everything (with a commit),
+        // and one that left the group reads no more.
+        let (revoking, leaving) = (self.revoking(), self.m.left);
         match self.s.commit {
-            CommitMode::After => self.commit(ctx, b.partition, (end, Some(b.epoch))),
-            CommitMode::Auto(every) if ctx.now().saturating_sub(self.last_auto_commit) >= every => {
+            CommitMode::After if !revoking => self.commit(ctx, b.partition, (end, Some(b.epoch))),
+            CommitMode::Auto(every) if !revoking && ctx.now().saturating_sub(self.last_auto_commit) >= every => {
                 self.commit_processed(ctx)
             }
             _ => {}
         }
-        self.fetch(ctx, b.partition);
-    }
-
-    /// The group is rebalancing: stop reading; commit what was processed
-    /// (the broker still accepts this generation's commits until the
-    /// rebalance completes).
-    fn revoke(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
-        if !self.s.transactional && self.s.commit != CommitMode::Before {
-            self.commit_processed(ctx);
+        if !revoking && !leaving {
+            self.fetch(ctx, b.partition);
         }
-        self.assigned.clear();
-        self.committing.clear();
-        // The record in progress finishes; the rest is the next owner's.
-        if self.in_progress {
-            if let Some(b) = self.batches.front_mut() {
-                b.recs.truncate(b.next + 1);
-            }
-            self.batches.truncate(1);
-        } else {
-            self.batches.clear();
-        }
-        self.rebalancing = true;
     }
 
     fn on_records(
@@ -382,45 +383,6 @@ impl LogConsumer {
         self.next(ctx);
     }
 
-    fn on_group_state(
-        &mut self,
-        ctx: &mut Ctx<LogConsumerTimer>,
-        generation: u32,
-        rebalancing: bool,
-        partitions: Vec<(u32, u64, Option<u32>)>,
-    ) {
-        if generation < self.generation {
-            return; // stale
-        }
-        if rebalancing {
-            // A rebalance to a generation this member already holds (the
-            // notice was overtaken by the new assignment) is over.
-            if !self.rebalancing && generation > self.generation {
-                self.revoke(ctx);
-            }
-            return;
-        }
-        if generation == self.generation && !self.rebalancing {
-            return; // already have it
-        }
-        if !self.rebalancing {
-            self.revoke(ctx);
-        }
-        self.rebalancing = false;
-        self.generation = generation;
-        self.txns.clear();
-        self.assigned = partitions
-            .iter()
-            .map(|&(p, committed, epoch)| {
-                let (position, processed, processed_epoch) = (committed, committed, epoch);
-                (p, Assigned { position, processed, epoch, processed_epoch, fetch_sent: None, busy: false })
-            })
-            .collect();
-        for (p, _, _) in partitions {
-            self.fetch(ctx, p);
-        }
-    }
-
     fn on_txn_ack(&mut self, ctx: &mut Ctx<LogConsumerTimer>, partition: u32, committed: u64, ok: bool, aborted: bool) {
         let Some(t) = self.txns.get(&partition) else { return };
         if ok && committed >= t.end {
@@ -443,7 +405,7 @@ impl LogConsumer {
     }
 
     fn tick(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
-        self.heartbeat(ctx);
+        self.keep_membership(ctx);
         let now = ctx.now();
         let timeout = self.s.request_timeout_ns;
         // A fetch unanswered for too long is sent again; so is one for a
@@ -463,7 +425,7 @@ impl LogConsumer {
             self.fetch(ctx, p);
         }
         if let CommitMode::Auto(every) = self.s.commit {
-            if !self.s.transactional && now.saturating_sub(self.last_auto_commit) >= every && !self.rebalancing {
+            if !self.s.transactional && now.saturating_sub(self.last_auto_commit) >= every && self.generation > 0 {
                 self.commit_processed(ctx);
             }
         }
@@ -476,11 +438,8 @@ impl Component for LogConsumer {
 
     fn start(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
         self.domain = ctx.domain();
-        self.session += 1;
-        self.generation = 0;
-        self.rebalancing = false;
         self.last_auto_commit = ctx.now();
-        self.heartbeat(ctx);
+        self.join_anew(ctx);
         ctx.set_background_timer(self.s.heartbeat_ns, LogConsumerTimer::Tick);
     }
 
@@ -489,6 +448,7 @@ impl Component for LogConsumer {
             Msg::Log(LogMsg::GroupState { generation, rebalancing, partitions }) => {
                 self.on_group_state(ctx, generation, rebalancing, partitions)
             }
+            Msg::Log(LogMsg::JoinAck { generation }) => self.on_join_ack(ctx, generation),
             Msg::Log(LogMsg::Records { partition, offset, recs, error, epoch }) => {
                 self.on_records(ctx, partition, offset, recs, (error, epoch))
             }
@@ -496,6 +456,10 @@ impl Component for LogConsumer {
                 self.on_txn_ack(ctx, partition, committed, ok, aborted)
             }
             Msg::Log(LogMsg::CommitAck { partition, offset, ok }) => {
+                if !ok {
+                    // Kafka's CommitFailedException: fenced by a rebalance.
+                    ctx.metric_add("commits_failed", 1.0);
+                }
                 let end = self.committing.get(&partition).map(|b| b.offset + b.recs.len() as u64);
                 if end == Some(offset) {
                     let batch = self.committing.remove(&partition).expect("just seen");
@@ -518,6 +482,7 @@ impl Component for LogConsumer {
                 self.next(ctx);
             }
             LogConsumerTimer::Tick => self.tick(ctx),
+            LogConsumerTimer::PollTimeout => self.poll_expired(ctx),
             LogConsumerTimer::CommitRetry(partition) => {
                 let committing = self.committing.get(&partition);
                 if let Some(end) = committing.map(|b| (b.offset + b.recs.len() as u64, Some(b.epoch))) {
@@ -535,7 +500,7 @@ impl Component for LogConsumer {
 
     fn drain(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
         // Requests lost before the network healed are sent again now.
-        self.heartbeat(ctx);
+        self.keep_membership(ctx);
         let idle: Vec<u32> = self.assigned.iter().filter(|(_, a)| a.fetch_sent.is_some()).map(|(&p, _)| p).collect();
         for p in idle {
             self.fetch(ctx, p);
@@ -544,7 +509,7 @@ impl Component for LogConsumer {
 
     fn crash(&mut self) {
         self.generation = 0;
-        self.rebalancing = false;
+        self.m = membership::Membership::default();
         self.assigned.clear();
         self.batches.clear();
         self.in_progress = false;

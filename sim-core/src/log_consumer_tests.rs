@@ -9,7 +9,7 @@ use crate::engine::{Component, Effect, Emitted, Harness, Timer};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::protocol::{Acks, FetchError, LogMsg, Transaction};
 use crate::time::NS_PER_MS;
-use LogConsumerTimer::{CommitRetry, Process, Tick, TxnRetry};
+use LogConsumerTimer::{CommitRetry, PollTimeout, Process, Tick, TxnRetry};
 
 const MS: u64 = NS_PER_MS;
 const ME: NodeId = 3;
@@ -25,6 +25,9 @@ fn setup(commit: CommitMode) -> LogConsumerSetup {
         commit,
         max_poll_records: 500,
         heartbeat_ns: 300 * MS,
+        max_poll_ns: 300_000 * MS,
+        protocol: crate::broker::RebalanceProtocol::Eager,
+        static_member: false,
         request_timeout_ns: 1000 * MS,
         store: None,
         output: None,
@@ -41,9 +44,20 @@ fn member(setup: LogConsumerSetup) -> (Harness, LogConsumer) {
     (h, c)
 }
 
+/// The member, joining, hears that `generation` is formed, asks for its
+/// assignment and gets `partitions`.
 fn assign(h: &mut Harness, c: &mut LogConsumer, generation: u32, partitions: &[(u32, u64)]) -> Emitted {
-    let partitions = partitions.iter().map(|&(p, o)| (p, o, None)).collect();
-    h.message(c, B, LogMsg::GroupState { generation, rebalancing: false, partitions })
+    let e = h.message(c, B, LogMsg::JoinAck { generation });
+    assert_eq!(to_broker(&e), vec![LogMsg::SyncGroup { group: 0, session: c.session, generation }]);
+    h.message(
+        c,
+        B,
+        LogMsg::GroupState {
+            generation,
+            rebalancing: false,
+            partitions: partitions.iter().map(|&(p, o)| (p, o, None)).collect(),
+        },
+    )
 }
 
 fn rec(id: MsgId) -> Record {
@@ -107,11 +121,11 @@ fn process_all(h: &mut Harness, c: &mut LogConsumer) -> Emitted {
 }
 
 #[test]
-fn a_member_heartbeats_at_start_and_on_a_background_tick() {
+fn a_member_joins_at_start_and_heartbeats_on_a_background_tick() {
     let mut h = Harness::new(ME);
     let mut c = LogConsumer::new(setup(CommitMode::After));
     let e = h.start(&mut c);
-    assert_eq!(to_broker(&e), vec![LogMsg::Heartbeat { group: 0, session: 1, generation: 0 }]);
+    assert_eq!(to_broker(&e), vec![join(1, &[])]);
     let tick = Effect::SetTimer { delay: 300 * MS, timer: Tick.to_word(), background: true };
     assert!(e.0.contains(&tick), "a heartbeat must not keep a drained run alive: {e:?}");
     assign(&mut h, &mut c, 1, &[]);
@@ -127,15 +141,18 @@ fn an_assignment_fetches_each_partition_from_its_committed_offset_once() {
     let mut c = LogConsumer::new(setup(CommitMode::After));
     h.start(&mut c);
     assert_eq!(fetches(&assign(&mut h, &mut c, 1, &[(0, 5), (2, 0)])), vec![(0, 5), (2, 0)]);
-    assert!(assign(&mut h, &mut c, 1, &[(0, 5), (2, 0)]).is_empty(), "already has it");
-    assert!(assign(&mut h, &mut c, 0, &[(1, 0)]).is_empty(), "stale");
+    let again = LogMsg::GroupState { generation: 1, rebalancing: false, partitions: vec![(0, 5, None), (2, 0, None)] };
+    assert!(h.message(&mut c, B, again).is_empty(), "already has it");
+    let stale = LogMsg::GroupState { generation: 0, rebalancing: false, partitions: vec![(1, 0, None)] };
+    assert!(h.message(&mut c, B, stale).is_empty(), "stale");
 }
 
 #[test]
 fn records_are_processed_one_at_a_time_and_committed_after_the_batch() {
     let (mut h, mut c) = member(setup(CommitMode::After));
     let e = h.message(&mut c, B, records(0, 5, &[50, 51]));
-    assert_eq!((started(&e), e.timers::<LogConsumerTimer>()), (vec![50], vec![(10 * MS, Process)]));
+    let timers = vec![(300_000 * MS, PollTimeout), (10 * MS, Process)];
+    assert_eq!((started(&e), e.timers::<LogConsumerTimer>()), (vec![50], timers), "a poll, and the first record");
     assert!(h.message(&mut c, B, records(0, 5, &[50, 51])).is_empty(), "a duplicate answer is ignored");
     h.now = 10 * MS;
     let e = h.timer(&mut c, Process);
@@ -163,6 +180,20 @@ fn fetch(partition: u32, offset: u64) -> LogMsg {
     LogMsg::Fetch { group: 0, generation: 1, partition, offset, max: 500, epoch: None }
 }
 
+/// `msg` (a commit or a fetch) carrying leader epoch `epoch`: that of the
+/// records read before it.
+fn in_epoch(msg: LogMsg, epoch: u32) -> LogMsg {
+    match msg {
+        LogMsg::Commit { group, generation, partition, offset, .. } => {
+            LogMsg::Commit { group, generation, partition, offset, epoch: Some(epoch) }
+        }
+        LogMsg::Fetch { group, generation, partition, offset, max, .. } => {
+            LogMsg::Fetch { group, generation, partition, offset, max, epoch: Some(epoch) }
+        }
+        other => other,
+    }
+}
+
 #[test]
 fn commit_before_processing_waits_for_the_commit_ack_and_resends_the_commit() {
     let (mut h, mut c) = member(setup(CommitMode::Before));
@@ -184,7 +215,8 @@ fn a_fenced_commit_before_processing_drops_the_batch() {
     let (mut h, mut c) = member(setup(CommitMode::Before));
     h.message(&mut c, B, records(0, 5, &[50, 51]));
     let e = h.message(&mut c, B, LogMsg::CommitAck { partition: 0, offset: 7, ok: false });
-    assert!(e.is_empty(), "not processed: the partition is someone else's");
+    assert!(started(&e).is_empty() && e.sent().is_empty(), "not processed: the partition is someone else's");
+    assert_eq!(e.metric("commits_failed"), 1.0);
     assert!(h.timer(&mut c, CommitRetry(0)).is_empty());
     let mut held = Vec::new();
     c.held_in(&mut held);
@@ -204,17 +236,85 @@ fn auto_commit_commits_what_was_processed_every_interval() {
 }
 
 #[test]
-fn a_rebalance_commits_what_was_processed_and_leaves_the_rest_to_the_next_owner() {
+fn an_eager_rebalance_is_joined_at_the_next_poll_after_committing_and_revoking_everything() {
     let (mut h, mut c) = member(setup(CommitMode::After));
     h.message(&mut c, B, records(0, 5, &[50, 51, 52]));
     h.now = 10 * MS;
     assert_eq!(started(&h.timer(&mut c, Process)), vec![51]);
-    let e = h.message(&mut c, B, LogMsg::GroupState { generation: 2, rebalancing: true, partitions: vec![] });
-    assert_eq!(commits(&e), vec![(1, 0, 6)], "record 50 is done; its generation may still commit");
+    let e = h.message(&mut c, B, rebalancing(1));
+    assert!(e.sent().is_empty(), "heard in a heartbeat answer; acted on at the next poll");
     let e = process_all(&mut h, &mut c);
-    assert_eq!((e.applied(), started(&e)), (vec![51], vec![]), "51 finishes; 52 is not started");
-    assert!(e.sent().is_empty(), "no commit or fetch for a partition no longer held");
-    assert!(h.message(&mut c, B, records(0, 8, &[53])).is_empty());
+    assert_eq!(e.applied(), vec![51, 52], "the batch the last poll returned is finished");
+    assert_eq!(to_broker(&e), vec![in_epoch(commit(1, 0, 8), 0), join(1, &[])], "commit, revoke, rejoin; no fetch");
+    assert!(h.message(&mut c, B, records(0, 8, &[53])).is_empty(), "revoked");
+}
+
+fn rebalancing(generation: u32) -> LogMsg {
+    LogMsg::GroupState { generation, rebalancing: true, partitions: vec![] }
+}
+
+fn join(session: u32, owned: &[u32]) -> LogMsg {
+    LogMsg::JoinGroup { group: 0, session, owned: owned.to_vec(), static_member: false }
+}
+
+#[test]
+fn a_cooperative_member_rejoins_with_what_it_owns_and_revokes_only_what_moves() {
+    use crate::broker::RebalanceProtocol::CooperativeSticky;
+    let mut h = Harness::new(ME);
+    let mut c = LogConsumer::new(LogConsumerSetup { protocol: CooperativeSticky, ..setup(CommitMode::After) });
+    h.start(&mut c);
+    assign(&mut h, &mut c, 1, &[(0, 5), (1, 0)]);
+    h.message(&mut c, B, records(0, 5, &[50]));
+    let e = h.message(&mut c, B, rebalancing(1));
+    assert!(e.sent().is_empty(), "busy with record 50");
+    let e = process_all(&mut h, &mut c);
+    assert_eq!(
+        to_broker(&e),
+        vec![in_epoch(commit(1, 0, 6), 0), in_epoch(fetch(0, 6), 0), join(1, &[0, 1])],
+        "reads on, and rejoins"
+    );
+    // Partition 1 moves: it is committed and revoked, and the member rejoins.
+    let e = assign(&mut h, &mut c, 2, &[(0, 5)]);
+    assert_eq!(to_broker(&e), vec![commit(2, 1, 0), join(1, &[0])]);
+    let e = h.message(&mut c, B, records(0, 6, &[51]));
+    assert_eq!(started(&e), vec![51], "partition 0 never stopped");
+}
+
+/// KIP-62: a batch that outlasts the poll interval makes the member leave
+/// its group; its commit then fails, and it joins again as a new member.
+#[test]
+fn a_batch_longer_than_the_poll_interval_leaves_the_group_and_its_commit_fails() {
+    let mut h = Harness::new(ME);
+    let mut c = LogConsumer::new(LogConsumerSetup { max_poll_ns: 15 * MS, ..setup(CommitMode::After) });
+    h.start(&mut c);
+    assign(&mut h, &mut c, 1, &[(0, 5)]);
+    h.message(&mut c, B, records(0, 5, &[50, 51]));
+    h.now = 15 * MS;
+    let e = h.timer(&mut c, PollTimeout);
+    assert_eq!((to_broker(&e), e.metric("poll_timeouts")), (vec![LogMsg::LeaveGroup { group: 0, session: 1 }], 1.0));
+    assert!(to_broker(&h.timer(&mut c, Tick)).is_empty(), "no more heartbeats");
+    let e = process_all(&mut h, &mut c);
+    assert_eq!(e.applied(), vec![50, 51], "the batch is finished all the same");
+    assert_eq!(
+        to_broker(&e),
+        vec![in_epoch(commit(1, 0, 7), 0), join(2, &[])],
+        "a commit (to fail), then a new member joins"
+    );
+    let e = h.message(&mut c, B, LogMsg::CommitAck { partition: 0, offset: 7, ok: false });
+    assert_eq!(e.metric("commits_failed"), 1.0);
+}
+
+#[test]
+fn a_static_member_says_so_when_it_joins_and_does_not_leave_on_a_poll_timeout() {
+    let mut h = Harness::new(ME);
+    let mut c =
+        LogConsumer::new(LogConsumerSetup { static_member: true, max_poll_ns: 15 * MS, ..setup(CommitMode::After) });
+    let e = h.start(&mut c);
+    assert_eq!(to_broker(&e), vec![LogMsg::JoinGroup { group: 0, session: 1, owned: vec![], static_member: true }]);
+    assign(&mut h, &mut c, 1, &[(0, 5)]);
+    h.message(&mut c, B, records(0, 5, &[50, 51]));
+    h.now = 15 * MS;
+    assert!(to_broker(&h.timer(&mut c, PollTimeout)).is_empty(), "it stops heartbeating; its session will tell");
 }
 
 #[test]
@@ -223,6 +323,7 @@ fn a_not_owner_answer_stops_fetching_until_the_group_says_more() {
     let refused = LogMsg::Records { partition: 0, offset: 5, recs: vec![], error: FetchError::NotOwner, epoch: 0 };
     assert!(h.message(&mut c, B, refused).is_empty());
     // A new assignment (of another partition) is what it reads next.
+    assert!(fetches(&h.message(&mut c, B, rebalancing(1))).is_empty());
     assert_eq!(fetches(&assign(&mut h, &mut c, 2, &[(1, 0)])), vec![(1, 0)]);
 }
 
@@ -315,6 +416,7 @@ fn an_idempotent_effect_is_applied_once_when_a_record_is_read_again() {
     h.message(&mut c, B, records(0, 5, &[50]));
     assert_eq!(process_all(&mut h, &mut c).applied(), vec![50]);
     // The commit was lost; after a rebalance the record is read again.
+    h.message(&mut c, B, rebalancing(1));
     assert_eq!(fetches(&assign(&mut h, &mut c, 2, &[(0, 5)])), vec![(0, 5)]);
     assert_eq!(started(&h.message(&mut c, B, records(0, 5, &[50]))), vec![50], "processed again");
     let e = process_all(&mut h, &mut c);
@@ -327,7 +429,7 @@ fn a_restarted_member_rejoins_with_a_new_session_and_no_assignment() {
     h.message(&mut c, B, records(0, 5, &[50]));
     c.crash();
     let e = h.restart(&mut c);
-    assert_eq!(to_broker(&e), vec![LogMsg::Heartbeat { group: 0, session: 2, generation: 0 }]);
+    assert_eq!(to_broker(&e), vec![join(2, &[])], "a new member");
     assert!(h.timer(&mut c, Process).is_empty(), "the batch in progress died with it");
 }
 
@@ -349,6 +451,7 @@ fn a_member_resumes_with_the_committed_epoch_and_rewinds_where_the_log_diverged(
     h.start(&mut c);
     // The group committed offset 9 with leader epoch 2.
     let partitions = vec![(0, 9, Some(2))];
+    h.message(&mut c, B, LogMsg::JoinAck { generation: 1 });
     let e = h.message(&mut c, B, LogMsg::GroupState { generation: 1, rebalancing: false, partitions });
     let fetch = |offset, epoch| LogMsg::Fetch { group: 0, generation: 1, partition: 0, offset, max: 500, epoch };
     assert_eq!(to_broker(&e), vec![fetch(9, Some(2))], "the leader checks the epoch against its history");

@@ -85,8 +85,10 @@ impl Toml {
     }
 
     /// The log broker `kafka`.
+    /// The log broker; its groups form at once (no initial rebalance
+    /// delay), so short runs start reading at once.
     fn kafka(self, fields: &str) -> Toml {
-        self.table("[brokers.kafka]", &format!("kind = \"log\"\n{fields}"))
+        self.table("[brokers.kafka]", &format!("kind = \"log\"\ninitial_rebalance_delay_ms = 0\n{fields}"))
     }
 
     /// One consumer for each of `names`, all alike, reading `topic` from `kafka`.
@@ -376,7 +378,7 @@ fn a_crashed_member_s_partitions_go_to_the_other_member() {
         .kafka(
             r#"topics = { events = { partitions = 4 } }
             session_timeout_ms = 300
-            rebalance_delay_ms = 50"#,
+            "#,
         )
         .consumers(
             &["a", "b"],
@@ -525,7 +527,7 @@ fn a_zombie_member_s_transaction_is_fenced_after_a_rebalance() {
             replicas = 3
             min_insync_replicas = 2
             session_timeout_ms = 300
-            rebalance_delay_ms = 50"#,
+            "#,
         )
         .consumers(
             &["a", "b"],
@@ -692,7 +694,7 @@ fn a_rebalance_notice_overtaken_by_its_assignment_does_not_strand_partitions() {
         .kafka(
             r#"topics = { input = { partitions = 6 } }
             session_timeout_ms = 300
-            rebalance_delay_ms = 5"#,
+            "#,
         )
         .consumers(
             &["a", "b", "c"],

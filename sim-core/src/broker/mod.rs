@@ -9,5 +9,8 @@ mod log;
 mod queue;
 
 pub use crate::protocol::{publish, Acks, FetchError, LogMsg, QueueMsg, Transaction};
-pub use log::{key_partition, Assignor, GroupInfo, GroupTxn, LogBroker, LogBrokerKind, LogGroups, LogSpec, TopicSpec};
+pub use log::{
+    key_partition, Assignor, GroupInfo, GroupTxn, LogBroker, LogBrokerKind, LogGroups, LogSpec, RebalanceProtocol,
+    TopicSpec,
+};
 pub use queue::{QueueBroker, QueueBrokerKind, QueueReaders, QueueSpec, SubscriptionSpec};

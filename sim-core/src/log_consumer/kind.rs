@@ -6,7 +6,7 @@
 //! broker, which applies them.
 
 use super::{CommitMode, LogConsumer, LogConsumerSetup};
-use crate::broker::{Assignor, GroupInfo, GroupTxn, LogGroups, LogSpec};
+use crate::broker::{Assignor, GroupInfo, GroupTxn, LogGroups, LogSpec, RebalanceProtocol};
 use crate::consumer::{check_effect, check_source, AckTiming, Effect};
 use crate::dist::Dist;
 use crate::engine::{boxed, DynComponent};
@@ -65,9 +65,22 @@ pub struct LogConsumerSpec {
     /// Write the output and commit the offsets in one transaction.
     #[serde(default)]
     pub transactional: bool,
-    /// How often the member heartbeats to its group.
+    /// How often the member heartbeats to its group (Kafka's
+    /// `heartbeat.interval.ms`, 3 s).
     #[serde(default = "default_heartbeat_interval")]
     pub heartbeat_interval_ms: Millis,
+    /// Longest the processing of one fetched batch may take before the
+    /// member leaves its group (Kafka's `max.poll.interval.ms`, 300 s).
+    #[serde(default = "default_max_poll_interval")]
+    pub max_poll_interval_ms: Millis,
+    /// The rebalance protocol: `"eager"` or `"cooperative-sticky"`.
+    #[serde(default)]
+    pub rebalance_protocol: RebalanceProtocol,
+    /// Makes the member static (Kafka's `group.instance.id`): a restart
+    /// within the session timeout takes back its partitions without a
+    /// rebalance. Unique within the group.
+    #[serde(default)]
+    pub group_instance_id: Option<String>,
     /// Whether records of open and aborted transactions are read
     /// (Kafka's `isolation.level`; its default is `read_uncommitted`).
     #[serde(default)]
@@ -103,7 +116,10 @@ fn default_auto_commit_interval() -> Millis {
     Millis(5000.0)
 }
 fn default_heartbeat_interval() -> Millis {
-    Millis(300.0)
+    Millis(3000.0)
+}
+fn default_max_poll_interval() -> Millis {
+    Millis(300_000.0)
 }
 fn default_transaction_timeout() -> Millis {
     Millis(60_000.0)
@@ -113,8 +129,8 @@ impl LogConsumerSpec {
     /// What the members of one group must agree on, as shown in errors.
     fn group_settings(&self) -> String {
         format!(
-            "domain {:?}, assignment {:?}, output_topic {:?}, transactional {}, isolation {:?}, transaction_timeout_ms {}",
-            self.domain, self.assignment, self.output_topic, self.transactional, self.isolation, self.transaction_timeout_ms.0
+            "domain {:?}, assignment {:?}, rebalance_protocol {:?}, output_topic {:?}, transactional {}, isolation {:?}, transaction_timeout_ms {}",
+            self.domain, self.assignment, self.rebalance_protocol, self.output_topic, self.transactional, self.isolation, self.transaction_timeout_ms.0
         )
     }
 }
@@ -154,7 +170,10 @@ impl Kind for LogConsumerKind {
         if k.transaction_timeout_ms.0 <= 0.0 {
             return node.fail("transaction_timeout_ms", "expected a duration above 0");
         }
-        Ok(())
+        if k.max_poll_interval_ms.0 <= 0.0 {
+            return node.fail("max_poll_interval_ms", "expected a duration above 0");
+        }
+        check_instance(node, k, topology)
     }
 
     fn domain(&self, k: &LogConsumerSpec, _topology: &Topology) -> Option<String> {
@@ -171,11 +190,14 @@ impl Kind for LogConsumerKind {
         // each with its own database).
         let store_name = k.dedup_store.clone().unwrap_or_else(|| format!("{}/{}", k.source, k.group));
         let store = (k.effect == Effect::Idempotent).then(|| build.store(store_name));
+        let max_poll_ns = ms_to_ns(k.max_poll_interval_ms.0).max(1);
         let info = GroupInfo {
             name: k.group.clone(),
             topic: l.topic_index(k.topic.as_deref().unwrap_or("")),
             domain: build.domain(node.name()),
             assignor: k.assignment,
+            protocol: k.rebalance_protocol,
+            rebalance_timeout_ns: max_poll_ns,
         };
         let groups = build.note::<LogGroups>(&k.source);
         let group = groups.join(info);
@@ -194,6 +216,9 @@ impl Kind for LogConsumerKind {
             },
             max_poll_records: k.max_poll_records.max(1),
             heartbeat_ns: ms_to_ns(k.heartbeat_interval_ms.0).max(1),
+            max_poll_ns,
+            protocol: k.rebalance_protocol,
+            static_member: k.group_instance_id.is_some(),
             request_timeout_ns: ms_to_ns(k.resubscribe_ms.0).max(1),
             store,
             output,
@@ -229,7 +254,21 @@ fn check_group(node: &Node, k: &LogConsumerSpec, topology: &Topology) -> Result<
     if theirs != settings {
         return node.fail(
             "group",
-            format!("members of group `{group}` must agree on domain, assignment, output_topic, transactional, isolation and transaction_timeout_ms: `{first}` has {theirs}, this one {settings}"),
+            format!("members of group `{group}` must agree on domain, assignment, rebalance_protocol, output_topic, transactional, isolation and transaction_timeout_ms: `{first}` has {theirs}, this one {settings}"),
+        );
+    }
+    Ok(())
+}
+
+/// A `group_instance_id` names one member of its group.
+fn check_instance(node: &Node, k: &LogConsumerSpec, topology: &Topology) -> Result<(), Invalid> {
+    let Some(id) = &k.group_instance_id else { return Ok(()) };
+    let same =
+        |c: &LogConsumerSpec| c.source == k.source && c.group == k.group && c.group_instance_id.as_ref() == Some(id);
+    if let Some((other, _)) = topology.specs::<LogConsumerSpec>().find(|(name, c)| *name != node.name() && same(c)) {
+        return node.fail(
+            "group_instance_id",
+            format!("`{other}` of group `{}` has it too: one instance id per member", k.group),
         );
     }
     Ok(())

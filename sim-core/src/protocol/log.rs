@@ -1,6 +1,6 @@
 //! The log protocol (Kafka-like), spoken between producers, group members
 //! and the log broker: produce with `acks` and idempotent sequence numbers,
-//! group membership by heartbeat, fetch by offset, offset commits, and
+//! group membership (join, sync, heartbeat, leave), fetch by offset, offset commits, and
 //! atomic read-process-write transactions.
 //!
 //! A transaction is a run of [`LogMsg::TxnWrite`]s (each appended at once
@@ -108,16 +108,56 @@ pub enum LogMsg {
         /// The generation whose assignment the member holds.
         generation: u32,
     },
-    /// Log broker to group member: the group's state. Stable: your
-    /// partitions and where to start reading each (the committed offset).
+    /// Log broker to group member: the group's state. Stable (the answer
+    /// to a [`LogMsg::SyncGroup`]): your partitions in `generation` and
+    /// where to start reading each (the committed offset). Rebalancing (the
+    /// answer to a heartbeat or a sync): rejoin the group; generation 0
+    /// says the coordinator does not know you (expired, left, or replaced):
+    /// your partitions are lost, join as a new member.
     GroupState {
         /// The group's generation.
         generation: u32,
-        /// True while a rebalance is in progress (stop fetching).
+        /// True while a rebalance is in progress: rejoin.
         rebalancing: bool,
         /// (partition, committed offset, the leader epoch committed with
         /// it) for each partition assigned to you.
         partitions: Vec<(u32, u64, Option<u32>)>,
+    },
+    /// Group member to log broker: let me into the group (a new member, or
+    /// a known one rejoining for a rebalance), owning `owned` (eager members
+    /// own nothing when they rejoin: they revoked everything).
+    JoinGroup {
+        /// Group index.
+        group: u16,
+        /// The member's incarnation (with its node, a dynamic member's id).
+        session: u32,
+        /// The partitions it keeps (cooperative rebalancing).
+        owned: Vec<u32>,
+        /// A static member (`group_instance_id`): known by its node across restarts.
+        static_member: bool,
+    },
+    /// Log broker to group member: every member has joined; generation
+    /// `generation` is formed. Ask for your assignment ([`LogMsg::SyncGroup`]).
+    JoinAck {
+        /// The new generation.
+        generation: u32,
+    },
+    /// Group member to log broker: my assignment in `generation`, please.
+    SyncGroup {
+        /// Group index.
+        group: u16,
+        /// The member's incarnation.
+        session: u32,
+        /// The generation it joined.
+        generation: u32,
+    },
+    /// Group member to log broker: I leave the group (its poll interval
+    /// ran out).
+    LeaveGroup {
+        /// Group index.
+        group: u16,
+        /// The member's incarnation.
+        session: u32,
     },
     /// Group member to log broker: records of `partition` from `offset`.
     Fetch {
@@ -226,6 +266,10 @@ impl Protocol for LogMsg {
             LogMsg::TxnCommit(_) => "txn-commit",
             LogMsg::TxnAck { .. } => "txn-ack",
             LogMsg::CommitAck { .. } => "commit-ack",
+            LogMsg::JoinGroup { .. } => "join-group",
+            LogMsg::JoinAck { .. } => "join-ack",
+            LogMsg::SyncGroup { .. } => "sync-group",
+            LogMsg::LeaveGroup { .. } => "leave-group",
         }
     }
 
@@ -240,7 +284,11 @@ impl Protocol for LogMsg {
             | LogMsg::Fetch { .. }
             | LogMsg::Commit { .. }
             | LogMsg::TxnAck { .. }
-            | LogMsg::CommitAck { .. } => None,
+            | LogMsg::CommitAck { .. }
+            | LogMsg::JoinGroup { .. }
+            | LogMsg::JoinAck { .. }
+            | LogMsg::SyncGroup { .. }
+            | LogMsg::LeaveGroup { .. } => None,
         }
     }
 
@@ -284,6 +332,10 @@ impl Protocol for LogMsg {
                 fold_epoch(digest, Some(epoch));
                 recs.iter().for_each(|r| digest.add(r.id));
             }
+            LogMsg::JoinGroup { .. }
+            | LogMsg::JoinAck { .. }
+            | LogMsg::SyncGroup { .. }
+            | LogMsg::LeaveGroup { .. } => self.fold_membership(digest),
             _ => self.fold_commits(digest),
         }
     }
@@ -299,7 +351,11 @@ impl Protocol for LogMsg {
             | LogMsg::Fetch { .. }
             | LogMsg::Commit { .. }
             | LogMsg::TxnAck { .. }
-            | LogMsg::CommitAck { .. } => {}
+            | LogMsg::CommitAck { .. }
+            | LogMsg::JoinGroup { .. }
+            | LogMsg::JoinAck { .. }
+            | LogMsg::SyncGroup { .. }
+            | LogMsg::LeaveGroup { .. } => {}
         }
     }
 
@@ -317,12 +373,41 @@ impl Protocol for LogMsg {
             | LogMsg::Commit { .. }
             | LogMsg::TxnCommit(_)
             | LogMsg::TxnAck { .. }
-            | LogMsg::CommitAck { .. } => {}
+            | LogMsg::CommitAck { .. }
+            | LogMsg::JoinGroup { .. }
+            | LogMsg::JoinAck { .. }
+            | LogMsg::SyncGroup { .. }
+            | LogMsg::LeaveGroup { .. } => {}
         }
     }
 }
 
 impl LogMsg {
+    /// The digest words of the group membership messages.
+    fn fold_membership(&self, digest: &mut Digest) {
+        match *self {
+            LogMsg::JoinGroup { group, session, ref owned, static_member } => {
+                digest.add(19);
+                digest.add(u64::from(group) << 33 | u64::from(session) << 1 | u64::from(static_member));
+                owned.iter().for_each(|&p| digest.add(u64::from(p)));
+            }
+            LogMsg::JoinAck { generation } => {
+                digest.add(20);
+                digest.add(u64::from(generation));
+            }
+            LogMsg::SyncGroup { group, session, generation } => {
+                digest.add(21);
+                digest.add(u64::from(group) << 32 | u64::from(session));
+                digest.add(u64::from(generation));
+            }
+            LogMsg::LeaveGroup { group, session } => {
+                digest.add(22);
+                digest.add(u64::from(group) << 32 | u64::from(session));
+            }
+            _ => unreachable!("fold_membership folds membership messages only"),
+        }
+    }
+
     /// The digest words of commits, transactions and their answers.
     fn fold_commits(&self, digest: &mut Digest) {
         match *self {

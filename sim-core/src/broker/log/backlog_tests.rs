@@ -19,11 +19,12 @@ const A: NodeId = 2;
 const B: NodeId = 3;
 
 fn broker(table: &str, groups: &[(&str, usize)]) -> (Harness, LogBroker) {
-    let spec: LogSpec = toml::from_str(table).expect("a log broker");
+    // Groups form at once (no initial rebalance delay).
+    let spec: LogSpec = toml::from_str(&format!("{table}\ninitial_rebalance_delay_ms = 0")).expect("a log broker");
     let groups = groups
         .iter()
         .enumerate()
-        .map(|(d, &(name, topic))| GroupInfo { name: name.into(), topic, domain: d as u16, assignor: Assignor::Range })
+        .map(|(d, &(name, topic))| GroupInfo::new(name, topic, d as u16, Assignor::Range))
         .collect();
     let mut h = Harness::new(10);
     let mut b = LogBroker::new(&spec, groups);
@@ -32,11 +33,12 @@ fn broker(table: &str, groups: &[(&str, usize)]) -> (Harness, LogBroker) {
 }
 
 /// Member `m` joins group `g` alone and gets every partition (generation 1).
+/// `m` joins empty group `g` (session 1) 100 ms from now, is told of
+/// generation 1 at once and fetches its assignment.
 fn join(h: &mut Harness, b: &mut LogBroker, g: u16, m: NodeId) {
-    h.message(b, m, LogMsg::Heartbeat { group: g, session: 1, generation: 0 });
-    let at = h.now + 100 * MS;
-    h.now = at;
-    h.timer(b, LogTimer::Rebalance(u32::from(g)));
+    h.now += 100 * MS;
+    h.message(b, m, LogMsg::JoinGroup { group: g, session: 1, owned: Vec::new(), static_member: false });
+    h.message(b, m, LogMsg::SyncGroup { group: g, session: 1, generation: 1 });
 }
 
 fn produce(h: &mut Harness, b: &mut LogBroker, id: MsgId, partition: u32) -> Emitted {

@@ -55,12 +55,17 @@ pub struct LogSpec {
     /// Time from a leader's death to the election of the next.
     #[serde(default = "default_election_delay")]
     pub election_delay_ms: Millis,
-    /// A group member silent for this long is removed from its group.
+    /// A group member silent for this long is removed from its group
+    /// (Kafka's `session.timeout.ms`, 45 s since 3.0).
     #[serde(default = "default_session_timeout")]
     pub session_timeout_ms: Millis,
-    /// The pause of a rebalance, during which no member reads.
-    #[serde(default = "default_rebalance_delay")]
-    pub rebalance_delay_ms: Millis,
+    /// How long an empty group's first rebalance waits for more members
+    /// (Kafka's `group.initial.rebalance.delay.ms`, 3 s).
+    #[serde(default = "default_initial_rebalance_delay")]
+    pub initial_rebalance_delay_ms: Millis,
+    /// Removed: kept only to explain what replaced it.
+    #[serde(default, skip_serializing)]
+    pub rebalance_delay_ms: Option<Millis>,
 }
 
 impl Default for LogSpec {
@@ -74,7 +79,8 @@ impl Default for LogSpec {
             replica_lag_max_ms: default_replica_lag_max(),
             election_delay_ms: default_election_delay(),
             session_timeout_ms: default_session_timeout(),
-            rebalance_delay_ms: default_rebalance_delay(),
+            initial_rebalance_delay_ms: default_initial_rebalance_delay(),
+            rebalance_delay_ms: None,
         }
     }
 }
@@ -89,10 +95,10 @@ fn default_election_delay() -> Millis {
     Millis(100.0)
 }
 fn default_session_timeout() -> Millis {
-    Millis(1000.0)
+    Millis(45_000.0)
 }
-fn default_rebalance_delay() -> Millis {
-    Millis(100.0)
+fn default_initial_rebalance_delay() -> Millis {
+    Millis(3000.0)
 }
 
 impl LogSpec {
@@ -127,7 +133,12 @@ impl LogGroups {
     /// The number of group `info.name`, adding `info` if it is new.
     pub fn join(&mut self, info: GroupInfo) -> usize {
         match self.groups.iter().position(|g| g.name == info.name) {
-            Some(i) => i,
+            Some(i) => {
+                // The rebalance timeout is the longest poll interval of its members.
+                let t = &mut self.groups[i].rebalance_timeout_ns;
+                *t = (*t).max(info.rebalance_timeout_ns);
+                i
+            }
             None => {
                 self.groups.push(info);
                 self.groups.len() - 1
@@ -166,6 +177,8 @@ impl Kind for LogBrokerKind {
         "truncations_detected",
         "rebalances",
         "members_expired",
+        "members_left",
+        "rejoin_timeouts",
         "stale_commits",
         "offset_regressions",
         "commits_fenced",
@@ -213,6 +226,13 @@ impl Kind for LogBrokerKind {
             if spec.retention_messages == Some(0) {
                 return Err(node.invalid_at(&["topics", t, "retention_messages"], "expected at least 1"));
             }
+        }
+        if l.rebalance_delay_ms.is_some() {
+            let message = "was removed: a rebalance now lasts as long as its protocol rounds take (members \
+                           notice it at their next heartbeat, rejoin at their next poll, and a member that \
+                           does not rejoin is waited for until its session_timeout_ms ends); the delay of \
+                           an empty group's first rebalance is initial_rebalance_delay_ms";
+            return node.fail("rebalance_delay_ms", message);
         }
         if !(1..=64).contains(&l.replicas) {
             return node.fail("replicas", "expected from 1 to 64 replicas");

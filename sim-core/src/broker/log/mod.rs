@@ -34,14 +34,16 @@
 //! traffic does not cross the simulated network, so a network partition
 //! cannot split replicas; crash them with `replica-crash` or `leader-crash`
 //! faults); every replica holds every partition; the group and
-//! transaction coordinators and committed offsets never fail.
+//! transaction coordinators and committed offsets never fail. Group
+//! membership and rebalancing are described in [`membership`].
 
 mod backlog;
 mod epoch;
 mod group;
+mod membership;
 mod partition;
 
-pub use group::{Assignor, GroupInfo};
+pub use group::{Assignor, GroupInfo, RebalanceProtocol};
 
 mod kind;
 pub use kind::{LogBrokerKind, LogGroups, LogSpec, TopicSpec};
@@ -80,7 +82,7 @@ pub enum LogTimer {
     Election(u32),
     /// Check this partition's in-sync replicas for laggards.
     IsrCheck(u32),
-    /// This group's rebalance is over.
+    /// This group's rebalance timeout, or its initial delay, is over.
     Rebalance(u32),
     /// Expire this group's members that stopped heartbeating.
     Expiry(u32),
@@ -150,7 +152,7 @@ pub struct LogBroker {
     lag_max_ns: Duration,
     election_ns: Duration,
     session_ns: Duration,
-    rebalance_ns: Duration,
+    initial_delay_ns: Duration,
     txns: txn::Txns,
 }
 
@@ -203,7 +205,7 @@ impl LogBroker {
             lag_max_ns: ms_to_ns(spec.replica_lag_max_ms.0),
             election_ns: ms_to_ns(spec.election_delay_ms.0),
             session_ns: ms_to_ns(spec.session_timeout_ms.0).max(1),
-            rebalance_ns: ms_to_ns(spec.rebalance_delay_ms.0),
+            initial_delay_ns: ms_to_ns(spec.initial_rebalance_delay_ms.0),
         }
     }
 
@@ -719,97 +721,6 @@ impl LogBroker {
         }
     }
 
-    fn heartbeat(&mut self, ctx: &mut Ctx<LogTimer>, from: NodeId, gi: usize, session: u32, generation: u32) {
-        let now = ctx.now();
-        let g = &mut self.groups[gi];
-        let rejoin = match g.members.iter().position(|m| m.node == from) {
-            None => {
-                let at = g.members.partition_point(|m| m.node < from);
-                g.members.insert(at, group::Member { node: from, session, last_seen: now });
-                true
-            }
-            Some(i) => {
-                let m = &mut g.members[i];
-                m.last_seen = now;
-                let restarted = m.session != session;
-                m.session = session;
-                restarted
-            }
-        };
-        if g.expiry_at.is_none() {
-            g.expiry_at = Some(now + self.session_ns);
-            ctx.set_background_timer(self.session_ns, LogTimer::Expiry(gi as u32));
-        }
-        if rejoin {
-            self.start_rebalance(ctx, gi);
-        } else if g.rebalancing || generation != g.generation {
-            self.send_state(ctx, gi, from);
-        }
-    }
-
-    fn send_state(&self, ctx: &mut Ctx<LogTimer>, gi: usize, member: NodeId) {
-        let g = &self.groups[gi];
-        let partitions = if g.rebalancing {
-            Vec::new()
-        } else {
-            let first = self.topics[g.info.topic].first;
-            g.partitions_of(member)
-                .into_iter()
-                .map(|p| (p as u32, g.committed[p].unwrap_or(self.parts[first + p].start), g.committed_epoch[p]))
-                .collect()
-        };
-        ctx.send(member, LogMsg::GroupState { generation: g.generation, rebalancing: g.rebalancing, partitions });
-    }
-
-    fn start_rebalance(&mut self, ctx: &mut Ctx<LogTimer>, gi: usize) {
-        let g = &mut self.groups[gi];
-        if g.rebalancing {
-            return;
-        }
-        ctx.metric_add("rebalances", 1.0);
-        g.generation += 1;
-        let n = g.owner.len();
-        g.prev_owner = std::mem::replace(&mut g.owner, vec![None; n]);
-        g.rebalancing = true;
-        ctx.set_timer(self.rebalance_ns, LogTimer::Rebalance(gi as u32));
-        let members: Vec<NodeId> = g.members.iter().map(|m| m.node).collect();
-        for m in members {
-            self.send_state(ctx, gi, m);
-        }
-    }
-
-    fn finish_rebalance(&mut self, ctx: &mut Ctx<LogTimer>, gi: usize) {
-        let now = ctx.now();
-        let session = self.session_ns;
-        let g = &mut self.groups[gi];
-        g.rebalancing = false;
-        g.members.retain(|m| m.last_seen.saturating_add(session) > now);
-        g.assign();
-        let members: Vec<NodeId> = g.members.iter().map(|m| m.node).collect();
-        for m in members {
-            self.send_state(ctx, gi, m);
-        }
-    }
-
-    fn expire_members(&mut self, ctx: &mut Ctx<LogTimer>, gi: usize) {
-        let now = ctx.now();
-        let session = self.session_ns;
-        let g = &mut self.groups[gi];
-        g.expiry_at = None;
-        let before = g.members.len();
-        g.members.retain(|m| m.last_seen.saturating_add(session) > now);
-        let expired = before - g.members.len();
-        if let Some(oldest) = g.members.iter().map(|m| m.last_seen).min() {
-            let at = oldest.saturating_add(session).max(now + 1);
-            g.expiry_at = Some(at);
-            ctx.set_background_timer(at - now, LogTimer::Expiry(gi as u32));
-        }
-        if expired > 0 {
-            ctx.metric_add("members_expired", expired as f64);
-            self.start_rebalance(ctx, gi);
-        }
-    }
-
     fn commit(
         &mut self,
         ctx: &mut Ctx<LogTimer>,
@@ -878,8 +789,17 @@ impl Component for LogBroker {
                     None => ctx.error("unknown-partition"),
                 }
             }
-            Msg::Log(LogMsg::Heartbeat { group, session, generation }) if group_ok(group) => {
-                self.heartbeat(ctx, from, group as usize, session, generation);
+            Msg::Log(LogMsg::Heartbeat { group, session, .. }) if group_ok(group) => {
+                self.heartbeat(ctx, from, group as usize, session);
+            }
+            Msg::Log(LogMsg::JoinGroup { group, session, owned, static_member }) if group_ok(group) => {
+                self.join_group(ctx, from, group as usize, session, &owned, static_member);
+            }
+            Msg::Log(LogMsg::SyncGroup { group, session, generation }) if group_ok(group) => {
+                self.sync_group(ctx, from, group as usize, session, generation);
+            }
+            Msg::Log(LogMsg::LeaveGroup { group, session }) if group_ok(group) => {
+                self.leave_group(ctx, from, group as usize, session);
             }
             Msg::Log(LogMsg::Fetch { group, generation, partition, offset, max, epoch }) => {
                 let Some(g) = self.groups.get(group as usize) else { return };
@@ -913,11 +833,14 @@ impl Component for LogBroker {
                 self.check_isr(ctx, p);
                 self.advance_hw(ctx, p);
             }
-            LogTimer::Rebalance(g) if self.groups[g as usize].rebalancing => self.finish_rebalance(ctx, g as usize),
-            LogTimer::Rebalance(_) => {}
+            LogTimer::Rebalance(g) => self.rebalance_timer(ctx, g as usize),
             LogTimer::Expiry(g) => self.expire_members(ctx, g as usize),
             LogTimer::TxnExpiry => self.expire_txns(ctx),
         }
+    }
+
+    fn drain(&mut self, ctx: &mut Ctx<LogTimer>) {
+        self.drain_groups(ctx);
     }
 
     fn on_fault(&mut self, ctx: &mut Ctx<LogTimer>, fault: &NodeFault, begins: bool) {
@@ -938,8 +861,10 @@ impl Component for LogBroker {
         }
         for g in &mut self.groups {
             g.members.clear();
-            g.rebalancing = false;
+            g.phase = group::Phase::Stable;
+            g.initial_until = None;
             g.owner.iter_mut().for_each(|o| *o = None);
+            g.target.iter_mut().for_each(|o| *o = None);
             g.expiry_at = None;
         }
         // Open transactions are in the transaction log; their timer is not.

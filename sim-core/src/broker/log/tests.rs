@@ -19,8 +19,10 @@ const M1: NodeId = 2;
 const M2: NodeId = 3;
 /// The default `replica_lag_max_ms` (500 ms): a follower behind for longer leaves the ISR.
 const LAG: Time = 500 * MS;
-/// The default `rebalance_delay_ms`.
-const REBALANCE: Time = 100 * MS;
+/// The default `initial_rebalance_delay_ms`.
+const INITIAL: Time = 3000 * MS;
+/// The default `session_timeout_ms`.
+const SESSION: Time = 45_000 * MS;
 
 /// A log broker read from a scenario table (`kind = "log"` plus `table`),
 /// serving `groups`.
@@ -38,7 +40,7 @@ fn replicated(replicas: u32, more: &str) -> (Harness, LogBroker) {
 }
 
 fn group(topic: usize, domain: DomainId) -> GroupInfo {
-    GroupInfo { name: format!("g{topic}"), topic, domain, assignor: Assignor::Range }
+    GroupInfo::new(&format!("g{topic}"), topic, domain, Assignor::Range)
 }
 
 fn rec(id: MsgId) -> Record {
@@ -118,14 +120,42 @@ fn heartbeat(h: &mut Harness, b: &mut LogBroker, member: NodeId, session: u32, g
     h.message(b, member, LogMsg::Heartbeat { group: 0, session, generation })
 }
 
-/// `members` join group 0 now (session 1); the rebalance delay passes.
-/// Returns the assignments sent at its end.
+fn join_as(
+    h: &mut Harness,
+    b: &mut LogBroker,
+    member: NodeId,
+    session: u32,
+    owned: &[u32],
+    static_member: bool,
+) -> Emitted {
+    h.message(b, member, LogMsg::JoinGroup { group: 0, session, owned: owned.to_vec(), static_member })
+}
+
+/// The members told that a generation is formed: (member, generation).
+fn join_acks(e: &Emitted) -> Vec<(NodeId, u32)> {
+    e.sent()
+        .into_iter()
+        .filter_map(|(to, m)| match m {
+            Msg::Log(LogMsg::JoinAck { generation }) => Some((to, generation)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sync(h: &mut Harness, b: &mut LogBroker, member: NodeId, session: u32, generation: u32) -> Vec<State> {
+    states(&h.message(b, member, LogMsg::SyncGroup { group: 0, session, generation }))
+}
+
+/// `members` join empty group 0 now (session 1); the initial delay passes;
+/// each asks for its assignment. Returns the assignments.
 fn join(h: &mut Harness, b: &mut LogBroker, members: &[NodeId]) -> Vec<State> {
     for &m in members {
-        heartbeat(h, b, m, 1, 0);
+        join_as(h, b, m, 1, &[], false);
     }
-    let at = h.now + REBALANCE;
-    states(&fire(h, b, at, LogTimer::Rebalance(0)))
+    let at = h.now + INITIAL;
+    let acks = join_acks(&fire(h, b, at, LogTimer::Rebalance(0)));
+    assert_eq!(acks.len(), members.len(), "every member hears of the new generation");
+    acks.into_iter().flat_map(|(m, generation)| sync(h, b, m, 1, generation)).collect()
 }
 
 /// A group 0 member's fetch of `partition` from `offset`, in `generation`.
@@ -245,40 +275,6 @@ fn a_fetch_is_served_below_the_high_watermark_only() {
 }
 
 #[test]
-fn a_heartbeat_joins_the_group_and_the_rebalance_hands_out_the_partitions() {
-    let (mut h, mut b) = broker("topics = { t = { partitions = 2 } }", vec![group(0, 0)]);
-    let e = heartbeat(&mut h, &mut b, M1, 1, 0);
-    assert_eq!(metric(&e, "rebalances"), 1.0);
-    assert_eq!(states(&e), vec![(M1, 1, true, vec![])], "stop reading: a rebalance is on");
-    assert_eq!(e.timers::<LogTimer>(), vec![(1000 * MS, LogTimer::Expiry(0)), (REBALANCE, LogTimer::Rebalance(0))]);
-    h.now = 50 * MS;
-    assert!(heartbeat(&mut h, &mut b, M2, 1, 0).sent().is_empty(), "joins the rebalance under way");
-    let e = fire(&mut h, &mut b, REBALANCE, LogTimer::Rebalance(0));
-    assert_eq!(states(&e), vec![(M1, 1, false, vec![(0, 0)]), (M2, 1, false, vec![(1, 0)])], "range: one each");
-    // Up to date: nothing to say. A member without the state hears it again.
-    assert!(heartbeat(&mut h, &mut b, M1, 1, 1).sent().is_empty());
-    assert_eq!(states(&heartbeat(&mut h, &mut b, M2, 1, 0)), vec![(M2, 1, false, vec![(1, 0)])]);
-    // A restarted member (a new session) makes the group rebalance.
-    let e = heartbeat(&mut h, &mut b, M1, 2, 0);
-    assert_eq!(states(&e), vec![(M1, 2, true, vec![]), (M2, 2, true, vec![])]);
-}
-
-#[test]
-fn a_member_that_stops_heartbeating_is_expired_and_its_partitions_move() {
-    let (mut h, mut b) = broker("topics = { t = { partitions = 2 } }", vec![group(0, 0)]);
-    join(&mut h, &mut b, &[M1, M2]);
-    h.now = 600 * MS;
-    assert!(heartbeat(&mut h, &mut b, M1, 1, 1).sent().is_empty());
-    // The session timeout (1000 ms) has passed for M2 (last seen at 0), not for M1.
-    let e = fire(&mut h, &mut b, 1000 * MS, LogTimer::Expiry(0));
-    assert_eq!(metric(&e, "members_expired"), 1.0);
-    assert_eq!(states(&e), vec![(M1, 2, true, vec![])]);
-    assert!(e.timers::<LogTimer>().contains(&(600 * MS, LogTimer::Expiry(0))), "M1's session ends at 1600 ms");
-    let e = fire(&mut h, &mut b, 1100 * MS, LogTimer::Rebalance(0));
-    assert_eq!(states(&e), vec![(M1, 2, false, vec![(0, 0), (1, 0)])]);
-}
-
-#[test]
 fn a_commit_or_a_fetch_by_a_member_that_does_not_own_the_partition_is_fenced() {
     let (mut h, mut b) = broker("topics = { t = { partitions = 2 } }", vec![group(0, 0)]);
     join(&mut h, &mut b, &[M1, M2]); // generation 1: M1 owns 0, M2 owns 1
@@ -292,20 +288,8 @@ fn a_commit_or_a_fetch_by_a_member_that_does_not_own_the_partition_is_fenced() {
     assert_eq!(e.sent(), vec![(M2, Msg::Log(refused))]);
 }
 
-#[test]
-fn during_a_rebalance_the_previous_owner_may_still_commit_and_the_next_owner_starts_there() {
-    let (mut h, mut b) = broker("topics = { t = { partitions = 2 } }", vec![group(0, 0)]);
-    join(&mut h, &mut b, &[M1, M2]); // generation 1: M1 owns 0, M2 owns 1
-    h.now = 200 * MS;
-    heartbeat(&mut h, &mut b, M2, 2, 0); // M2 restarted: generation 2 is coming
-    assert_eq!(commit_acks(&h.message(&mut b, M1, commit(1, 0, 4))), vec![(M1, 0, 4, true)], "its last chance");
-    assert_eq!(commit_acks(&h.message(&mut b, M2, commit(1, 0, 9))), vec![(M2, 0, 9, false)], "never owned it");
-    assert_eq!(commit_acks(&h.message(&mut b, M1, commit(2, 0, 9))), vec![(M1, 0, 9, false)], "nothing assigned yet");
-    let e = h.message(&mut b, M1, fetch_from(1, 0, 4));
-    assert!(matches!(&e.sent()[..], [(M1, Msg::Log(LogMsg::Records { error: FetchError::NotOwner, .. }))]));
-    let e = fire(&mut h, &mut b, 300 * MS, LogTimer::Rebalance(0));
-    assert_eq!(states(&e), vec![(M1, 2, false, vec![(0, 4)]), (M2, 2, false, vec![(1, 0)])]);
-}
+#[path = "membership_tests.rs"]
+mod membership;
 
 #[test]
 fn when_the_leader_crashes_the_controller_elects_an_in_sync_follower() {

@@ -25,7 +25,7 @@ const TIMEOUT: Time = 1_000 * MS;
 fn broker() -> (Harness, LogBroker) {
     let table = "topics = { in = { partitions = 1 }, out = { partitions = 1 } }\nsession_timeout_ms = 1000";
     let spec: LogSpec = toml::from_str(table).expect("a log broker");
-    let info = |name: &str, topic, domain| GroupInfo { name: name.into(), topic, domain, assignor: Assignor::Range };
+    let info = |name: &str, topic, domain| GroupInfo::new(name, topic, domain, Assignor::Range);
     let groups = vec![info("stage", 0, 0), info("committed", 1, 1), info("uncommitted", 1, 2)];
     let txn = vec![
         GroupTxn { read_committed: false, timeout_ns: TIMEOUT },
@@ -41,14 +41,24 @@ fn broker() -> (Harness, LogBroker) {
     (h, b)
 }
 
-/// `member` joins `group` (a new session) and the rebalance ends.
+/// `member` joins `group` (a new session), the rebalance ends and the
+/// member takes its assignment.
 fn join(h: &mut Harness, b: &mut LogBroker, group: u16, member: NodeId) {
-    let e = h.message(b, member, LogMsg::Heartbeat { group, session: 1, generation: 0 });
+    let join = LogMsg::JoinGroup { group, session: 1, owned: Vec::new(), static_member: false };
+    let e = h.message(b, member, join);
     let timers = e.timers::<LogTimer>();
     let &(delay, t) = timers.iter().find(|(_, t)| matches!(t, LogTimer::Rebalance(_))).expect("a rebalance");
-    let at = h.now + delay;
-    h.now = at;
-    h.timer(b, t);
+    h.now += delay;
+    let e = h.timer(b, t);
+    let generation = e
+        .sent()
+        .into_iter()
+        .find_map(|(_, m)| match m {
+            Msg::Log(LogMsg::JoinAck { generation }) => Some(generation),
+            _ => None,
+        })
+        .expect("the generation is formed");
+    h.message(b, member, LogMsg::SyncGroup { group, session: 1, generation });
 }
 
 fn rec(id: MsgId) -> Record {
