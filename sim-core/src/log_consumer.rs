@@ -298,7 +298,8 @@ impl LogConsumer {
                 ctx.send(self.s.broker, LogMsg::TxnWrite { rec, group, generation, partition, seq, out_topic: topic });
             } else {
                 let partition = crate::broker::key_partition(rec.key, partitions as usize) as u32;
-                let msg = LogMsg::Produce { rec, acks: Acks::None, attempt: 1, epoch: 0, seq: 0, topic, partition };
+                let recs = Box::new([rec]);
+                let msg = LogMsg::Produce { recs, acks: Acks::None, attempt: 1, epoch: 0, seq: 0, topic, partition };
                 ctx.send(self.s.broker, msg);
             }
         }

@@ -406,7 +406,15 @@ fn a_non_transactional_stage_writes_each_output_fire_and_forget_to_its_key_parti
     h.now = 10 * MS;
     let e = h.timer(&mut c, Process);
     let partition = key_partition(50, 4) as u32;
-    let out = LogMsg::Produce { rec: rec(50), acks: Acks::None, attempt: 1, epoch: 0, seq: 0, topic: 1, partition };
+    let out = LogMsg::Produce {
+        recs: Box::new([rec(50)]),
+        acks: Acks::None,
+        attempt: 1,
+        epoch: 0,
+        seq: 0,
+        topic: 1,
+        partition,
+    };
     assert_eq!(to_broker(&e)[0], out);
 }
 

@@ -1,33 +1,53 @@
 //! Producers: the sources of messages. A producer draws arrival times from
 //! an arrival process (constant rate, Poisson, or bursty on/off), keys from
-//! a key distribution (uniform or zipf), and sends each message to its
+//! a key distribution (uniform or zipf), and sends its messages to its
 //! broker either fire-and-forget (considered sent at once) or waiting for
-//! the broker's ack, with a timeout and optional retries.
+//! the broker's ack, with a timeout and retries.
 //!
-//! An idempotent producer (`idempotent = true`) numbers its sends: each
-//! session (a start or restart) has an epoch, each message a sequence number
-//! at its first send, and the broker appends the next number once, acks an
-//! earlier one without appending it again, and holds one that arrives ahead
-//! of a gap until the gap fills. So neither its retries nor the network can
-//! duplicate or reorder what it appends. It resends until acked
-//! (giving up would leave a gap, so `retries` and `delivery_timeout_ms` are
-//! refused); Kafka's epoch bump after a give-up is left out.
+//! A producer to a log broker batches, as Kafka's does (see [`batch`]):
+//! records wait per partition until their batch is full (`batch_size`
+//! bytes of `message_bytes`-byte records, or `batch_records`) or has
+//! lingered `linger_ms`, and one produce request carries one batch.
+//! `max_in_flight` counts requests (Kafka's
+//! `max.in.flight.requests.per.connection`): while every slot is taken the
+//! open batch keeps growing, so the load sets the batch size. A producer to
+//! a queue broker sends each message alone. Defaults depend on the target
+//! (see [`Settings`]).
 //!
-//! A retried message keeps its id, so if both copies get through the ledger
-//! sees the effect applied twice: that is how at-least-once duplicates are
-//! born. With several messages in flight, a retried message can also land
-//! after a later one: retries reorder. `max_in_flight = 1` prevents that
-//! while no message is given up (the next message is sent only once the
-//! previous one is acked), at the cost of one round trip per message; the
-//! rest wait in the producer's buffer. A message given up may still have an
-//! attempt on the wire that lands after the next one: only an idempotent
-//! producer keeps order through give-ups and crashes.
+//! An idempotent producer numbers its sends: each session (a start or
+//! restart) has an epoch per partition, each batch the sequence number of
+//! its first record at its first send, and the broker appends the next
+//! batch once, acks an earlier one without appending it again, and holds
+//! one that arrives ahead of a gap until the gap fills. So neither its
+//! retries nor the network can duplicate or reorder what it appends. A
+//! batch given up (out of retries or past its delivery timeout) would leave
+//! a gap, so the partition starts a new session from sequence 0 (Kafka's
+//! epoch bump), and the batches sent after the one given up fail with it
+//! (`out-of-order-sequence`): they were numbered past the gap.
+//!
+//! A retried batch keeps its records' ids, so if both copies get through
+//! the ledger sees the effect applied twice: that is how at-least-once
+//! duplicates are born. With several requests in flight, a retried batch
+//! can also land after a later one: retries reorder. `max_in_flight = 1`
+//! prevents that while no batch is given up, at the cost of one round trip
+//! per batch. A batch given up may still have an attempt on the wire that
+//! lands after the next one: only an idempotent producer keeps order
+//! through give-ups and crashes.
 //!
 //! A refused attempt (a full queue) fails at its ack deadline, like a
 //! timeout but counted only as the broker's `rejected`, so time passes
-//! before the resend even with no backoff and no latency. `delivery_timeout_ms` bounds the time, from production, that the
-//! producer keeps trying; then it gives the message up (a failed send). Idempotent producers and per-partition sequence numbers come with
-//! the log broker.
+//! before the resend even with no backoff and no latency.
+//! `delivery_timeout_ms` bounds the time, from a batch's first record,
+//! that the producer keeps trying; then it gives the batch up (failed
+//! sends).
+//!
+//! Left out: requests carrying batches of several partitions (Kafka sends
+//! one request per broker with a batch for each of its partitions; here a
+//! request carries one batch, so a producer writing to one partition
+//! reaches `max_in_flight` batches per round trip), record sizes drawn
+//! from a distribution (`message_bytes` is one size), and Kafka's check
+//! that `delivery.timeout.ms` is at least `linger.ms` +
+//! `request.timeout.ms`.
 //!
 //! Crash: messages awaiting an ack are forgotten (volatile); the count of
 //! messages produced so far is kept, so a restarted producer resumes its
@@ -39,13 +59,18 @@ use crate::protocol::{Acks, LogMsg, QueueMsg};
 use crate::reliable::{Failed, RetryPolicy, UntilAcked};
 use crate::rng::{unit, SimRng};
 use crate::time::{ms_to_ns, Duration, Time, NS_PER_S};
+use crate::timers::Deadlines;
 use crate::units::{Millis, Positive, Rate, RateOrZero};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
+mod batch;
 mod kind;
+mod settings;
+use batch::Accumulator;
 pub(crate) use kind::check_keys;
 pub use kind::{ProducerKind, ProducerSpec};
+pub use settings::Settings;
 
 /// How a producer picks the partition of a record (log brokers only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -455,6 +480,8 @@ pub enum ProducerTimer {
     AckTimeout,
     /// The earliest retry backoff has passed.
     Retry,
+    /// The earliest batch's linger has passed (log producers).
+    Linger,
 }
 
 impl Timer for ProducerTimer {
@@ -462,16 +489,39 @@ impl Timer for ProducerTimer {
         self as u64
     }
     fn from_word(word: u64) -> Option<Self> {
-        [ProducerTimer::Arrival, ProducerTimer::AckTimeout, ProducerTimer::Retry].get(word as usize).copied()
+        [ProducerTimer::Arrival, ProducerTimer::AckTimeout, ProducerTimer::Retry, ProducerTimer::Linger]
+            .get(word as usize)
+            .copied()
     }
 }
 
-/// A message sent until acked (its attempts are kept by [`UntilAcked`]).
+/// The records of a request: one (a queue's publish: no allocation per
+/// message on the queue path), or a log producer's batch.
+enum Recs {
+    One(Record),
+    Batch(Box<[Record]>),
+}
+
+impl Recs {
+    fn all(&self) -> &[Record] {
+        match self {
+            Recs::One(r) => std::slice::from_ref(r),
+            Recs::Batch(b) => b,
+        }
+    }
+}
+
+/// A batch sent until acked (its attempts are kept by [`UntilAcked`],
+/// under the id of its first record).
 struct Outstanding {
-    key: u64,
+    /// The records, in order (one for a queue).
+    recs: Recs,
     /// The partition (0 for a queue).
     partition: u32,
-    /// The idempotent sequence number, given at the first send.
+    /// The idempotent session of the partition, given at the first send.
+    epoch: u32,
+    /// The idempotent sequence number of the first record, given at the
+    /// first send.
     seq: u64,
 }
 
@@ -479,106 +529,178 @@ struct Outstanding {
 pub struct Producer {
     target: NodeId,
     workload: Workload<ProducerTimer>,
-    wait_ack: bool,
-    max_in_flight: usize,
-    idempotent: bool,
+    settings: Settings,
     /// Set when the target is a log broker.
     log: Option<LogTarget>,
     acks: Acks,
     round_robin: bool,
     next_partition: u32,
-    // Durable: the workload's progress, and the idempotent session count
-    // (a restart is a new session: epoch + 1, sequence from 0).
-    epoch: u32,
+    // Durable: the workload's progress, and the idempotent sessions per
+    // partition (a restart is a new session everywhere, a batch given up a
+    // new session of its partition: epoch + 1, sequence from 0).
+    epochs: Vec<u32>,
     /// Next idempotent sequence number, per partition (one for a queue).
     next_seq: Vec<u64>,
     // Volatile.
     /// Sent, awaiting an ack or a retry, with their attempts (the delivery
-    /// timeout counts from production).
+    /// timeout counts from the batch's first record).
     outstanding: UntilAcked<Outstanding, ProducerTimer>,
-    /// Produced, not yet sent: waiting for a free in-flight slot.
-    buffer: VecDeque<(MsgId, u64, Time)>,
+    /// Produced, not yet sent (log): batches filling, lingering, or
+    /// waiting for a free in-flight slot.
+    acc: Accumulator,
+    /// Produced, not yet sent (queue, with acks): waiting for a free
+    /// in-flight slot, with when each was made.
+    single: VecDeque<(Record, Time)>,
+    /// When each partition's lingering batch may leave.
+    lingers: Deadlines,
 }
 
 impl Producer {
     /// A producer sending to `target` as `spec` says; `log` when the
     /// target is a log broker.
     pub fn new(spec: &ProducerSpec, target: NodeId, log: Option<LogTarget>) -> Self {
+        let s = Settings::of(spec, log.is_some());
         let policy = RetryPolicy {
-            ack_timeout_ns: ms_to_ns(spec.ack_timeout_ms.0).max(1),
-            retries: if spec.idempotent { u32::MAX } else { spec.retries.unwrap_or(0) },
-            backoff_ns: ms_to_ns(spec.retry_backoff_ms.0),
-            delivery_timeout_ns: spec.delivery_timeout_ms.map(|t| ms_to_ns(t.0)),
+            ack_timeout_ns: s.ack_timeout_ns,
+            retries: s.retries,
+            backoff_ns: s.backoff_ns,
+            delivery_timeout_ns: s.delivery_timeout_ns,
             // A resend with no backoff still waits for the retry timer.
             zero_delay_at_once: false,
         };
+        let partitions = log.map_or(1, |l| l.partitions.max(1) as usize);
         Producer {
             target,
             workload: Workload::new(&spec.arrival, &spec.keys, spec.messages, ProducerTimer::Arrival),
-            wait_ack: spec.acks != AckMode::None,
-            max_in_flight: spec.max_in_flight.map_or(usize::MAX, |m| m.max(1) as usize),
-            idempotent: spec.idempotent,
-            log,
-            acks: match spec.acks {
+            acks: match s.acks {
                 AckMode::None => Acks::None,
                 AckMode::Leader => Acks::Leader,
                 AckMode::Broker | AckMode::All => Acks::All,
             },
+            acc: Accumulator::new(partitions, s.batch_bytes, s.batch_records, s.linger_ns),
+            settings: s,
+            log,
             round_robin: spec.partitioner == Partitioner::RoundRobin,
             next_partition: 0,
-            epoch: 0,
-            next_seq: vec![0; log.map_or(1, |l| l.partitions.max(1) as usize)],
+            epochs: vec![0; partitions],
+            next_seq: vec![0; partitions],
             outstanding: UntilAcked::new(policy, ProducerTimer::AckTimeout, ProducerTimer::Retry),
-            buffer: VecDeque::new(),
+            lingers: Deadlines::default(),
+            single: VecDeque::new(),
         }
     }
 
-    /// Sends the next attempt of `id`.
-    fn send(&mut self, ctx: &mut Ctx<ProducerTimer>, id: MsgId) {
+    /// Sends the next attempt of the batch `key`.
+    fn send(&mut self, ctx: &mut Ctx<ProducerTimer>, key: MsgId) {
         let (target, log, acks) = (self.target, self.log, self.acks);
-        let epoch = if self.idempotent { self.epoch } else { 0 };
-        self.outstanding.send(ctx, id, |ctx, o, attempt| {
+        self.outstanding.send(ctx, key, |ctx, o, attempt| {
             if attempt > 1 {
-                ctx.resent(id, crate::ledger::DupCause::ProducerRetry);
+                o.recs.all().iter().for_each(|r| ctx.resent(r.id, crate::ledger::DupCause::ProducerRetry));
             }
-            let (rec, seq, partition) = (Record { id, key: o.key }, o.seq, o.partition);
+            let (epoch, seq, partition) = (o.epoch, o.seq, o.partition);
             let msg = match log {
-                Some(l) => Msg::Log(LogMsg::Produce { rec, acks, attempt, epoch, seq, topic: l.topic, partition }),
-                None => Msg::Queue(QueueMsg::Publish { rec, want_ack: true, attempt, epoch, seq }),
+                Some(l) => {
+                    let recs = o.recs.all().into();
+                    Msg::Log(LogMsg::Produce { recs, acks, attempt, epoch, seq, topic: l.topic, partition })
+                }
+                None => Msg::Queue(QueueMsg::Publish { rec: o.recs.all()[0], want_ack: true, attempt, epoch, seq }),
             };
             ctx.send(target, msg);
         });
     }
 
     /// The attempt in progress failed (timeout or refusal): retry or give up.
-    fn attempt_failed(&mut self, ctx: &mut Ctx<ProducerTimer>, id: MsgId) {
-        match self.outstanding.failed(ctx, id, false) {
-            Some(Failed::GaveUp { out_of_time, .. }) => {
+    fn attempt_failed(&mut self, ctx: &mut Ctx<ProducerTimer>, key: MsgId) {
+        match self.outstanding.failed(ctx, key, false) {
+            Some(Failed::GaveUp { payload, out_of_time }) => {
                 if out_of_time {
-                    ctx.error("delivery-timeout");
+                    payload.recs.all().iter().for_each(|_| ctx.error("delivery-timeout"));
+                }
+                if self.settings.idempotent && self.log.is_some() {
+                    self.bump_epoch(ctx, payload.partition);
                 }
                 self.fill_in_flight(ctx);
             }
-            Some(Failed::SendNow) => self.send(ctx, id),
+            Some(Failed::SendNow) => self.send(ctx, key),
             Some(Failed::Backoff) | None => {}
         }
     }
 
-    /// Sends buffered messages while in-flight slots are free; a buffered
-    /// message whose delivery timeout has passed is given up unsent.
+    /// An idempotent producer gave a batch of `partition` up: its numbers
+    /// would leave a gap the broker waits on forever, so the partition
+    /// starts a new session (Kafka's epoch bump), from sequence 0. The
+    /// batches of the partition sent after it fail with it (they are
+    /// numbered past the gap); batches not yet sent are numbered in the new
+    /// session.
+    fn bump_epoch(&mut self, ctx: &mut Ctx<ProducerTimer>, partition: u32) {
+        let p = partition as usize;
+        self.epochs[p] += 1;
+        self.next_seq[p] = 0;
+        ctx.metric_add("epoch_bumps", 1.0);
+        let later: Vec<MsgId> =
+            self.outstanding.iter().filter(|(_, o)| o.partition == partition).map(|(k, _)| k).collect();
+        for key in later {
+            let o = self.outstanding.remove(key).expect("just listed");
+            o.recs.all().iter().for_each(|_| ctx.error("out-of-order-sequence"));
+        }
+    }
+
+    /// Sends ready batches while in-flight slots are free (fire-and-forget:
+    /// every ready batch); a batch whose delivery timeout has passed is
+    /// given up unsent.
     fn fill_in_flight(&mut self, ctx: &mut Ctx<ProducerTimer>) {
-        while self.outstanding.len() < self.max_in_flight {
-            let Some((id, key, produced_at)) = self.buffer.pop_front() else { break };
-            if self.outstanding.policy().expired(ctx.now(), produced_at) {
-                ctx.error("delivery-timeout");
+        let now = ctx.now();
+        while !self.settings.wait_ack() || self.outstanding.len() < self.settings.max_in_flight {
+            let Some((partition, recs, opened_at)) = self.next_batch(now) else { break };
+            if !self.settings.wait_ack() {
+                self.send_and_forget(ctx, partition, recs);
                 continue;
             }
-            let partition = self.partition_of(key);
-            let seq = self.next_seq[partition as usize];
-            self.next_seq[partition as usize] += 1;
-            self.outstanding.insert(id, Outstanding { key, partition, seq }, produced_at);
-            self.send(ctx, id);
+            if self.outstanding.policy().expired(now, opened_at) {
+                recs.all().iter().for_each(|_| ctx.error("delivery-timeout"));
+                continue;
+            }
+            let p = partition as usize;
+            let (seq, n) = (self.next_seq[p], recs.all().len() as u64);
+            self.next_seq[p] += n;
+            let epoch = if self.settings.idempotent { self.epochs[p] } else { 0 };
+            let key = recs.all()[0].id;
+            self.outstanding.insert(key, Outstanding { recs, partition, epoch, seq }, opened_at);
+            self.send(ctx, key);
         }
+    }
+
+    /// The next batch that may leave at `now`: its partition, records, and
+    /// when its first record was made.
+    fn next_batch(&mut self, now: Time) -> Option<(u32, Recs, Time)> {
+        if self.log.is_none() {
+            return self.single.pop_front().map(|(rec, at)| (0, Recs::One(rec), at));
+        }
+        let partition = self.acc.next_ready(now)?;
+        let batch = self.acc.take(partition).expect("a ready batch");
+        Some((partition, Recs::Batch(batch.recs.into_boxed_slice()), batch.opened_at))
+    }
+
+    /// Sends a batch with no ack wanted (each record counted sent when made).
+    fn send_and_forget(&mut self, ctx: &mut Ctx<ProducerTimer>, partition: u32, recs: Recs) {
+        let msg = match (self.log, recs) {
+            (Some(l), recs) => Msg::Log(LogMsg::Produce {
+                recs: match recs {
+                    Recs::One(r) => Box::new([r]),
+                    Recs::Batch(b) => b,
+                },
+                acks: Acks::None,
+                attempt: 1,
+                epoch: 0,
+                seq: 0,
+                topic: l.topic,
+                partition,
+            }),
+            (None, recs) => {
+                Msg::Queue(QueueMsg::Publish { rec: recs.all()[0], want_ack: false, attempt: 1, epoch: 0, seq: 0 })
+            }
+        };
+        ctx.send(self.target, msg);
     }
 
     /// The partition a record with `key` goes to (0 for a queue).
@@ -594,36 +716,48 @@ impl Producer {
     }
 
     fn produce_one(&mut self, ctx: &mut Ctx<ProducerTimer>, key: u64) {
-        let id = ctx.produce(key, !self.wait_ack);
+        let id = ctx.produce(key, !self.settings.wait_ack());
         let rec = Record { id, key };
-        if self.wait_ack {
-            self.buffer.push_back((id, key, ctx.now()));
-            self.fill_in_flight(ctx);
-        } else {
-            let msg = match self.log {
-                Some(l) => {
-                    let partition = self.partition_of(key);
-                    Msg::Log(LogMsg::Produce {
-                        rec,
-                        acks: Acks::None,
-                        attempt: 1,
-                        epoch: 0,
-                        seq: 0,
-                        topic: l.topic,
-                        partition,
-                    })
-                }
-                None => Msg::Queue(QueueMsg::Publish { rec, want_ack: false, attempt: 1, epoch: 0, seq: 0 }),
-            };
-            ctx.send(self.target, msg);
+        if self.log.is_none() {
+            // A queue producer sends each message alone.
+            if self.settings.wait_ack() {
+                self.single.push_back((rec, ctx.now()));
+                self.fill_in_flight(ctx);
+            } else {
+                self.send_and_forget(ctx, 0, Recs::One(rec));
+            }
+            return;
         }
+        let partition = self.partition_of(key);
+        if let Some(at) = self.acc.add(ctx.now(), partition, rec, self.settings.message_bytes) {
+            self.lingers.add(ctx, at, u64::from(partition), ProducerTimer::Linger);
+        }
+        self.fill_in_flight(ctx);
     }
 
     /// In the drain, with nothing awaiting an ack or a retry, the timeout
     /// timers guard nothing and would only keep the run waiting.
     fn settle_timers(&mut self, ctx: &mut Ctx<ProducerTimer>) {
-        if ctx.draining() && self.outstanding.is_empty() && self.buffer.is_empty() {
+        if ctx.draining() && self.outstanding.is_empty() && self.acc.is_empty() && self.single.is_empty() {
             self.outstanding.cancel_timers(ctx);
+            self.lingers.cancel_all(ctx, ProducerTimer::Linger);
+        }
+    }
+
+    /// A produce ack (or refusal) for the batch whose first record is `key`.
+    fn on_ack(&mut self, ctx: &mut Ctx<ProducerTimer>, key: MsgId, accepted: bool, attempt: u32) {
+        if accepted {
+            // Any attempt that got through is enough; only an ack for a
+            // send still awaited makes its records count as sent.
+            if let Some(o) = self.outstanding.remove(key) {
+                o.recs.all().iter().for_each(|r| ctx.confirm_sent(r.id));
+                self.fill_in_flight(ctx);
+            }
+        } else {
+            // A refusal of the attempt in progress (not a late one for an
+            // earlier attempt): it fails at its deadline, so that time
+            // passes before the resend even on a zero-latency link.
+            self.outstanding.refused(key, attempt);
         }
     }
 }
@@ -633,28 +767,20 @@ impl Component for Producer {
 
     fn start(&mut self, ctx: &mut Ctx<ProducerTimer>) {
         // A (re)start is a new idempotent session.
-        self.epoch += 1;
+        self.epochs.iter_mut().for_each(|e| *e += 1);
         self.next_seq.iter_mut().for_each(|s| *s = 0);
         self.workload.start(ctx);
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<ProducerTimer>, _from: NodeId, msg: Msg) {
-        if let Msg::Queue(QueueMsg::PublishAck { id, accepted, attempt })
-        | Msg::Log(LogMsg::ProduceAck { id, accepted, attempt }) = msg
-        {
-            if accepted {
-                // Any attempt that got through is enough; only an ack for a
-                // send still awaited makes the message count as sent.
-                if self.outstanding.remove(id).is_some() {
-                    ctx.confirm_sent(id);
-                    self.fill_in_flight(ctx);
+        match msg {
+            Msg::Queue(QueueMsg::PublishAck { id, accepted, attempt }) => self.on_ack(ctx, id, accepted, attempt),
+            Msg::Log(LogMsg::ProduceAck { ids, accepted, attempt }) => {
+                if let Some(&key) = ids.first() {
+                    self.on_ack(ctx, key, accepted, attempt);
                 }
-            } else {
-                // A refusal of the attempt in progress (not a late one for an
-                // earlier attempt): it fails at its deadline, so that time
-                // passes before the resend even on a zero-latency link.
-                self.outstanding.refused(id, attempt);
             }
+            _ => {}
         }
         self.settle_timers(ctx);
     }
@@ -667,18 +793,22 @@ impl Component for Producer {
                 self.workload.made(ctx);
             }
             ProducerTimer::AckTimeout => {
-                for id in self.outstanding.timed_out(ctx) {
+                for key in self.outstanding.timed_out(ctx) {
                     // A refused attempt counts only as the broker's refusal.
-                    if !self.outstanding.is_refused(id) {
+                    if !self.outstanding.is_refused(key) {
                         ctx.error("ack-timeout");
                     }
-                    self.attempt_failed(ctx, id);
+                    self.attempt_failed(ctx, key);
                 }
             }
             ProducerTimer::Retry => {
-                for id in self.outstanding.due(ctx) {
-                    self.send(ctx, id);
+                for key in self.outstanding.due(ctx) {
+                    self.send(ctx, key);
                 }
+            }
+            ProducerTimer::Linger => {
+                self.lingers.expire(ctx, ProducerTimer::Linger, |_, _| true);
+                self.fill_in_flight(ctx);
             }
         }
         self.settle_timers(ctx);
@@ -693,13 +823,16 @@ impl Component for Producer {
     fn crash(&mut self) {
         self.workload.crash();
         self.outstanding.crash(|_, _| false);
-        self.buffer.clear();
+        self.acc.clear();
+        self.single.clear();
+        self.lingers.clear();
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {
         // Messages waiting to be sent, for an ack or for a retry are still the producer's.
-        out.extend(self.outstanding.keys());
-        out.extend(self.buffer.iter().map(|(id, _, _)| *id));
+        out.extend(self.outstanding.iter().flat_map(|(_, o)| o.recs.all().iter().map(|r| r.id)));
+        out.extend(self.acc.records().map(|r| r.id));
+        out.extend(self.single.iter().map(|(r, _)| r.id));
     }
 
     fn is_producer(&self) -> bool {

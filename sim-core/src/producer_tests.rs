@@ -185,7 +185,10 @@ fn produces(e: &Emitted) -> Vec<(u64, Acks, u16, u32)> {
     e.sent()
         .into_iter()
         .filter_map(|(_, m)| match m {
-            Msg::Log(LogMsg::Produce { rec, acks, topic, partition, .. }) => Some((rec.key, acks, topic, partition)),
+            Msg::Log(LogMsg::Produce { recs, acks, topic, partition, .. }) => {
+                assert_eq!(recs.len(), 1, "no linger, no wait: a batch of one");
+                Some((recs[0].key, acks, topic, partition))
+            }
             _ => None,
         })
         .collect()
@@ -194,7 +197,8 @@ fn produces(e: &Emitted) -> Vec<(u64, Acks, u16, u32)> {
 #[test]
 fn a_log_producer_sends_each_key_to_its_hash_partition() {
     let target = LogTarget { topic: 3, partitions: 4 };
-    let (mut h, mut p) = producer("keys = { distribution = \"uniform\", count = 50 }", Some(target));
+    let (mut h, mut p) =
+        producer("keys = { distribution = \"uniform\", count = 50 }\nacks = 0\nlinger_ms = 0", Some(target));
     let sent: Vec<_> = (0..40).flat_map(|_| produces(&h.timer(&mut p, Arrival))).collect();
     assert_eq!(sent.len(), 40);
     for &(key, acks, topic, partition) in &sent {
@@ -208,7 +212,7 @@ fn a_log_producer_sends_each_key_to_its_hash_partition() {
 #[test]
 fn a_log_producer_with_round_robin_deals_partitions_in_turn_and_maps_acks() {
     for (acks, want) in [("1", Acks::Leader), ("\"all\"", Acks::All), ("\"broker\"", Acks::All)] {
-        let extra = format!("partitioner = \"round-robin\"\nacks = {acks}");
+        let extra = format!("partitioner = \"round-robin\"\nacks = {acks}\nlinger_ms = 0");
         let (mut h, mut p) = producer(&extra, Some(LogTarget { topic: 0, partitions: 3 }));
         let sent: Vec<_> = (0..5).flat_map(|_| produces(&h.timer(&mut p, Arrival))).collect();
         let parts: Vec<u32> = sent.iter().map(|s| s.3).collect();
@@ -250,4 +254,77 @@ fn a_resend_after_an_ack_timeout_is_reported_as_a_producer_retry() {
     assert!(h.timer(&mut p, Arrival).resent().is_empty(), "the first attempt is no copy");
     let (_, retry) = time_out(&mut h, &mut p, 100 * MS);
     assert_eq!((publishes(&retry), retry.resent()), (vec![(0, 2)], vec![(0, DupCause::ProducerRetry)]));
+}
+
+/// (ids, attempt, epoch, seq, partition) of every log produce.
+fn batches(e: &Emitted) -> Vec<(Vec<MsgId>, u32, u32, u64, u32)> {
+    e.sent()
+        .into_iter()
+        .filter_map(|(_, m)| match m {
+            Msg::Log(LogMsg::Produce { recs, attempt, epoch, seq, partition, .. }) => {
+                Some((recs.iter().map(|r| r.id).collect(), attempt, epoch, seq, partition))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn log_ack(ids: &[MsgId], attempt: u32) -> LogMsg {
+    LogMsg::ProduceAck { ids: ids.into(), accepted: true, attempt }
+}
+
+#[test]
+fn a_log_producer_batches_while_its_one_request_is_in_flight_and_one_ack_confirms_the_batch() {
+    let log = Some(LogTarget { topic: 0, partitions: 1 });
+    let (mut h, mut p) = producer("max_in_flight = 1\nlinger_ms = 0", log);
+    assert_eq!(batches(&h.timer(&mut p, Arrival)), vec![(vec![0], 1, 1, 0, 0)], "no linger: record 0 goes at once");
+    for at in 2..=4 {
+        h.now = at * MS;
+        assert!(batches(&h.timer(&mut p, Arrival)).is_empty(), "the one slot is taken: records wait");
+    }
+    assert_eq!(held(&p), vec![0, 1, 2, 3]);
+    let e = h.message(&mut p, B, log_ack(&[0], 1));
+    assert_eq!(e.facts(), vec![Fact::Confirmed(0)]);
+    assert_eq!(batches(&e), vec![(vec![1, 2, 3], 1, 1, 1, 0)], "one batch, numbered from 1");
+    let e = h.message(&mut p, B, log_ack(&[1, 2, 3], 1));
+    assert_eq!(e.facts(), vec![Fact::Confirmed(1), Fact::Confirmed(2), Fact::Confirmed(3)]);
+    assert!(held(&p).is_empty());
+}
+
+#[test]
+fn a_batch_that_is_not_full_waits_for_its_linger_and_a_full_one_does_not() {
+    let log = Some(LogTarget { topic: 0, partitions: 1 });
+    let (mut h, mut p) = producer("linger_ms = 5\nbatch_size = 3072", log);
+    let e = h.timer(&mut p, Arrival);
+    assert!(batches(&e).is_empty());
+    assert!(e.timers::<ProducerTimer>().contains(&(5 * MS, ProducerTimer::Linger)));
+    h.now = 2 * MS;
+    h.timer(&mut p, Arrival);
+    h.now = 3 * MS;
+    let e = h.timer(&mut p, Arrival);
+    assert_eq!(batches(&e), vec![(vec![0, 1, 2], 1, 1, 0, 0)], "3 records of 1,024 bytes fill 3,072");
+    h.now = 4 * MS;
+    h.timer(&mut p, Arrival);
+    h.now = 6 * MS;
+    assert!(batches(&h.timer(&mut p, ProducerTimer::Linger)).is_empty(), "record 3's batch lingers until 9 ms");
+    h.now = 9 * MS;
+    assert_eq!(batches(&h.timer(&mut p, ProducerTimer::Linger)), vec![(vec![3], 1, 1, 3, 0)]);
+}
+
+#[test]
+fn an_idempotent_log_producer_that_gives_a_batch_up_starts_a_new_session_of_its_partition() {
+    let log = Some(LogTarget { topic: 0, partitions: 1 });
+    let table = "linger_ms = 0\nretries = 1\nack_timeout_ms = 100\nretry_backoff_ms = 0\nidempotent = true";
+    let (mut h, mut p) = producer(table, log);
+    h.timer(&mut p, Arrival); // record 0, batch (epoch 1, seq 0)
+    h.now = 2 * MS;
+    assert_eq!(batches(&h.timer(&mut p, Arrival)), vec![(vec![1], 1, 1, 1, 0)]);
+    time_out(&mut h, &mut p, 101 * MS); // both time out once, and are resent
+    h.now = 201 * MS;
+    let e = h.timer(&mut p, AckTimeout);
+    assert_eq!(e.errors(), vec!["ack-timeout", "ack-timeout", "out-of-order-sequence"]);
+    assert_eq!(e.metric("epoch_bumps"), 1.0, "record 0 given up: a new session");
+    assert!(held(&p).is_empty(), "record 1, numbered past the gap, failed with it");
+    h.now = 202 * MS;
+    assert_eq!(batches(&h.timer(&mut p, Arrival)), vec![(vec![2], 1, 2, 0, 0)], "epoch 2 from sequence 0");
 }

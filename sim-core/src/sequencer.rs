@@ -140,10 +140,17 @@ impl<S> Sequencer<S> {
     /// Number `seq` of session `epoch` was appended (an [`Offer::Next`],
     /// or a send from [`Sequencer::take_next`]).
     pub fn appended(&mut self, epoch: u32, seq: u64) {
+        self.appended_batch(epoch, seq, 1);
+    }
+
+    /// The batch numbered `seq..seq + count` of session `epoch` was
+    /// appended (a log's produce request carries a batch; its base number
+    /// is the one offered).
+    pub fn appended_batch(&mut self, epoch: u32, seq: u64, count: u64) {
         let in_order = if epoch == self.epoch { seq == self.next } else { epoch > self.epoch && seq == 0 };
         assert!(in_order, "appended ({epoch}, {seq}) out of sequence: next is ({}, {})", self.epoch, self.next);
         self.epoch = epoch;
-        self.next = seq + 1;
+        self.next = seq + count.max(1);
     }
 
     /// The held send that comes next now, with its number, if there is one:

@@ -32,6 +32,7 @@ const KINDS: &[(&str, &str)] = &[
         "refused, then retried: the write was appended but the in-sync set shrank, so the resend appends it twice",
     ),
     ("out-of-order", "refused, then retried: an idempotent send arrived too far ahead of a gap"),
+    ("out-of-order-sequence", "given up: an idempotent producer's batch sent after one it gave up (a new session starts)"),
     ("permanent-failure", "failed: processing a poison message failed"),
     ("rejected", "refused: a full queue turned a publish away (a producer waiting for acks sends again)"),
     ("rejected-by-consumer", "dead-lettered: a consumer nacked a message without requeue"),

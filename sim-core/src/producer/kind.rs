@@ -2,6 +2,7 @@
 //! checks (the target broker, ack settings, a log target's topic) and the
 //! construction of a [`Producer`].
 
+use super::settings::idempotence_fits;
 use super::{AckMode, Arrival, Keys, LogTarget, Partitioner, Producer};
 use crate::broker::LogSpec;
 use crate::engine::{boxed, DynComponent};
@@ -25,41 +26,53 @@ pub struct ProducerSpec {
     /// Which keys messages carry.
     #[serde(default)]
     pub keys: Keys,
-    /// Fire-and-forget, or wait for the broker's ack.
+    /// Fire-and-forget, or wait for the broker's ack (default: `"all"` to
+    /// a log broker, `"none"` to a queue; see [`super::Settings`] for every
+    /// default).
     #[serde(default)]
-    pub acks: AckMode,
+    pub acks: Option<AckMode>,
     /// How long to wait for an ack before the attempt counts as failed.
-    #[serde(default = "default_ack_timeout")]
-    pub ack_timeout_ms: Millis,
-    /// How many times to resend after a timeout or a refusal (default 0;
-    /// an idempotent producer resends until acked).
+    #[serde(default)]
+    pub ack_timeout_ms: Option<Millis>,
+    /// How many times to resend after a timeout or a refusal.
     #[serde(default)]
     pub retries: Option<u32>,
     /// Pause before each resend.
     #[serde(default)]
-    pub retry_backoff_ms: Millis,
-    /// Most messages awaiting an ack at once (with `acks = "broker"`); the
-    /// rest wait in the producer's buffer. Unlimited when absent.
+    pub retry_backoff_ms: Option<Millis>,
+    /// Most requests awaiting an ack at once; the rest wait in the
+    /// producer's buffer.
     #[serde(default)]
     pub max_in_flight: Option<u32>,
     /// Longest time, from production, that the producer keeps trying to
-    /// send a message (with `acks = "broker"`); unlimited when absent.
+    /// send a message.
     #[serde(default)]
     pub delivery_timeout_ms: Option<Millis>,
     /// Idempotent producer: every send carries a session epoch and sequence
     /// number, and the broker appends each message once and in order.
     #[serde(default)]
-    pub idempotent: bool,
+    pub idempotent: Option<bool>,
+    /// Log producers: a batch is full at this many bytes (Kafka's
+    /// `batch.size`).
+    #[serde(default)]
+    pub batch_size: Option<u64>,
+    /// Log producers: a batch is full at this many records.
+    #[serde(default)]
+    pub batch_records: Option<u32>,
+    /// Log producers: how long a batch that is not full waits for more
+    /// records (Kafka's `linger.ms`).
+    #[serde(default)]
+    pub linger_ms: Option<Millis>,
+    /// Log producers: the size of each record, in bytes (what fills a
+    /// batch; default 1,024).
+    #[serde(default)]
+    pub message_bytes: Option<u32>,
     /// The topic to write to, when the target is a log broker.
     #[serde(default)]
     pub topic: Option<String>,
     /// How a log producer picks a record's partition.
     #[serde(default)]
     pub partitioner: Partitioner,
-}
-
-fn default_ack_timeout() -> Millis {
-    Millis(1000.0)
 }
 
 /// The producer kind (`[producers.NAME]`, the default of its section).
@@ -69,7 +82,8 @@ impl Kind for ProducerKind {
     type Spec = ProducerSpec;
     const NAME: &'static str = "producer";
     const SECTION: &'static str = "producers";
-    const ERRORS: &'static [&'static str] = &["delivery-timeout", "ack-timeout"];
+    const ERRORS: &'static [&'static str] = &["delivery-timeout", "ack-timeout", "out-of-order-sequence"];
+    const METRICS: &'static [&'static str] = &["epoch_bumps"];
 
     fn validate(&self, node: &Node, p: &ProducerSpec, topology: &Topology) -> Result<(), Invalid> {
         if !topology.is_in(&p.target, "brokers") {
@@ -110,7 +124,44 @@ impl Kind for ProducerKind {
 
 /// Checks the settings of retries and acks against each other.
 fn check_acks(node: &Node, p: &ProducerSpec) -> Result<(), Invalid> {
-    if p.idempotent {
+    for (field, zero) in [
+        ("batch_size", p.batch_size == Some(0)),
+        ("batch_records", p.batch_records == Some(0)),
+        ("message_bytes", p.message_bytes == Some(0)),
+    ] {
+        if zero {
+            return node.fail(field, "expected at least 1");
+        }
+    }
+    if p.acks == Some(AckMode::None) {
+        for (field, set) in [
+            ("max_in_flight", p.max_in_flight.is_some()),
+            ("delivery_timeout_ms", p.delivery_timeout_ms.is_some()),
+            ("idempotent", p.idempotent == Some(true)),
+        ] {
+            if set {
+                return node.fail(field, "applies only when the producer waits for acks: set acks = \"all\"");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A queue producer's retry rules (a log producer's are Kafka's: see
+/// [`check_log_target`]).
+fn check_queue_acks(node: &Node, p: &ProducerSpec) -> Result<(), Invalid> {
+    if p.acks.unwrap_or_default() == AckMode::None {
+        for (field, set) in [
+            ("max_in_flight", p.max_in_flight.is_some()),
+            ("delivery_timeout_ms", p.delivery_timeout_ms.is_some()),
+            ("idempotent", p.idempotent == Some(true)),
+        ] {
+            if set {
+                return node.fail(field, "applies only when the producer waits for acks: set acks = \"broker\"");
+            }
+        }
+    }
+    if p.idempotent == Some(true) {
         for (field, set) in [("retries", p.retries.is_some()), ("delivery_timeout_ms", p.delivery_timeout_ms.is_some())]
         {
             if set {
@@ -118,17 +169,6 @@ fn check_acks(node: &Node, p: &ProducerSpec) -> Result<(), Invalid> {
                     field,
                     "an idempotent producer resends until acked (giving up would leave a gap in its sequence): remove it",
                 );
-            }
-        }
-    }
-    if p.acks == AckMode::None {
-        for (field, set) in [
-            ("max_in_flight", p.max_in_flight.is_some()),
-            ("delivery_timeout_ms", p.delivery_timeout_ms.is_some()),
-            ("idempotent", p.idempotent),
-        ] {
-            if set {
-                return node.fail(field, "applies only when the producer waits for acks: set acks = \"broker\"");
             }
         }
     }
@@ -155,8 +195,12 @@ fn check_log_target(node: &Node, p: &ProducerSpec, log: &LogSpec) -> Result<(), 
     if !log.topics.contains_key(t) {
         return node.fail("topic", format!("no topic `{t}` (topics: {})", log.topic_list()));
     }
-    if p.idempotent && p.acks == AckMode::Leader {
-        return node.fail("acks", "an idempotent producer needs acks = \"all\" (as Kafka requires)");
+    if p.idempotent == Some(true) {
+        // Set explicitly, idempotence with a setting that rules it out is
+        // an error; on by default, it turns itself off (see `Settings`).
+        if let Some((field, why)) = idempotence_fits(p) {
+            return node.fail(field, why);
+        }
     }
     Ok(())
 }
@@ -166,7 +210,18 @@ fn check_queue_target(node: &Node, p: &ProducerSpec) -> Result<(), Invalid> {
     if p.topic.is_some() {
         return node.fail("topic", "only log brokers have topics");
     }
-    if matches!(p.acks, AckMode::Leader | AckMode::All) {
+    for (field, set) in [
+        ("batch_size", p.batch_size.is_some()),
+        ("batch_records", p.batch_records.is_some()),
+        ("linger_ms", p.linger_ms.is_some()),
+        ("message_bytes", p.message_bytes.is_some()),
+    ] {
+        if set {
+            return node.fail(field, "only log producers batch: a queue producer sends each message alone");
+        }
+    }
+    check_queue_acks(node, p)?;
+    if matches!(p.acks, Some(AckMode::Leader | AckMode::All)) {
         return node.fail("acks", "acks \"1\" and \"all\" are for log brokers: use \"broker\" for a queue");
     }
     Ok(())

@@ -3,16 +3,23 @@
 //! group membership (join, sync, heartbeat, leave), fetch by offset, offset commits, and
 //! atomic read-process-write transactions.
 //!
+//! A produce request carries one batch: the records of one partition, which
+//! the broker appends atomically and acks together (Kafka's request carries
+//! a batch per partition for every partition led by the broker; here each
+//! request carries one). Its sequence number is the batch's base sequence:
+//! record `i` has number `seq + i`.
+//!
 //! A transaction is a run of [`LogMsg::TxnWrite`]s (each appended at once
 //! to its output partition, marked as part of the open transaction) ended
 //! by one [`LogMsg::TxnCommit`], which also carries the outputs so that a
 //! write lost on the way is made at commit (as a producer flushes its
 //! sends before it commits).
 //!
-//! Left out: batching (one record per produce and per commit request),
-//! metadata requests (clients know the topic layout), and the transaction
-//! coordinator's own requests (`InitProducerId`, `AddPartitionsToTxn`,
-//! `EndTxn` and the markers are folded into the writes and the commit).
+//! Left out: batching of commit requests (one per partition) and of
+//! transactional writes (one record each), metadata requests (clients know
+//! the topic layout), and the transaction coordinator's own requests
+//! (`InitProducerId`, `AddPartitionsToTxn`, `EndTxn` and the markers are
+//! folded into the writes and the commit).
 
 use super::queue::fold_ack;
 use super::{MsgId, Observed, Protocol, Record};
@@ -70,28 +77,29 @@ pub struct Transaction {
 /// A message of the log protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogMsg {
-    /// Producer to log broker: append this record to `partition` of `topic`.
+    /// Producer to log broker: append this batch to `partition` of `topic`.
     Produce {
-        /// The record.
-        rec: Record,
+        /// The batch's records, in the producer's order (at least one).
+        recs: Box<[Record]>,
         /// What the producer waits for.
         acks: Acks,
         /// Which attempt this is (1 for the first send).
         attempt: u32,
         /// The idempotent producer's session (0: not idempotent).
         epoch: u32,
-        /// The idempotent producer's sequence number in this partition.
+        /// The idempotent producer's sequence number of the batch's first
+        /// record in this partition (the batch numbers `seq..seq + len`).
         seq: u64,
         /// Topic index (in the broker's topic order).
         topic: u16,
         /// Partition within the topic.
         partition: u32,
     },
-    /// Log broker to producer: the produce of `id` was appended (as far as
-    /// its `acks` asked) or refused.
+    /// Log broker to producer: the produce of the batch `ids` was appended
+    /// (as far as its `acks` asked) or refused.
     ProduceAck {
-        /// Which message.
-        id: MsgId,
+        /// The batch's messages, in its order.
+        ids: Box<[MsgId]>,
         /// False when the broker refused it.
         accepted: bool,
         /// The attempt being answered.
@@ -275,8 +283,9 @@ impl Protocol for LogMsg {
 
     fn id(&self) -> Option<MsgId> {
         match self {
-            LogMsg::Produce { rec, .. } | LogMsg::TxnWrite { rec, .. } => Some(rec.id),
-            LogMsg::ProduceAck { id, .. } => Some(*id),
+            LogMsg::Produce { recs, .. } => recs.first().map(|r| r.id),
+            LogMsg::TxnWrite { rec, .. } => Some(rec.id),
+            LogMsg::ProduceAck { ids, .. } => ids.first().copied(),
             LogMsg::Records { recs, .. } => recs.first().map(|r| r.id),
             LogMsg::TxnCommit(t) => t.outputs.first().map(|r| r.id),
             LogMsg::Heartbeat { .. }
@@ -294,16 +303,20 @@ impl Protocol for LogMsg {
 
     fn fold(&self, digest: &mut Digest) {
         match *self {
-            LogMsg::Produce { rec, acks, attempt, epoch, seq, topic, partition } => {
+            LogMsg::Produce { ref recs, acks, attempt, epoch, seq, topic, partition } => {
                 digest.add(10);
-                digest.add(rec.id);
-                digest.add(rec.key);
+                for rec in recs.iter() {
+                    digest.add(rec.id);
+                    digest.add(rec.key);
+                }
                 digest.add((acks as u64) << 32 | u64::from(attempt));
                 digest.add(u64::from(epoch));
                 digest.add(seq);
                 digest.add(u64::from(topic) << 32 | u64::from(partition));
             }
-            LogMsg::ProduceAck { id, accepted, attempt } => fold_ack(digest, id, accepted, attempt),
+            LogMsg::ProduceAck { ref ids, accepted, attempt } => {
+                ids.iter().for_each(|&id| fold_ack(digest, id, accepted, attempt));
+            }
             LogMsg::Heartbeat { group, session, generation } => {
                 digest.add(11);
                 digest.add(u64::from(group));
@@ -342,7 +355,8 @@ impl Protocol for LogMsg {
 
     fn carried(&self, out: &mut Vec<MsgId>) {
         match self {
-            LogMsg::Produce { rec, .. } | LogMsg::TxnWrite { rec, .. } => out.push(rec.id),
+            LogMsg::Produce { recs, .. } => out.extend(recs.iter().map(|r| r.id)),
+            LogMsg::TxnWrite { rec, .. } => out.push(rec.id),
             LogMsg::Records { recs, .. } => out.extend(recs.iter().map(|r| r.id)),
             LogMsg::TxnCommit(t) => out.extend(t.outputs.iter().map(|r| r.id)),
             LogMsg::ProduceAck { .. }
@@ -362,7 +376,7 @@ impl Protocol for LogMsg {
     #[inline]
     fn observe(&self, see: &mut impl FnMut(Observed)) {
         match self {
-            LogMsg::ProduceAck { id, accepted: true, .. } => see(Observed::Acked(*id)),
+            LogMsg::ProduceAck { ids, accepted: true, .. } => ids.iter().for_each(|&id| see(Observed::Acked(id))),
             LogMsg::Records { recs, .. } => recs.iter().for_each(|r| see(Observed::Delivered(r.id))),
             LogMsg::ProduceAck { accepted: false, .. }
             | LogMsg::Produce { .. }

@@ -43,7 +43,19 @@ fn join(h: &mut Harness, b: &mut LogBroker, g: u16, m: NodeId) {
 
 fn produce(h: &mut Harness, b: &mut LogBroker, id: MsgId, partition: u32) -> Emitted {
     let rec = Record { id, key: id };
-    h.message(b, P, LogMsg::Produce { rec, acks: Acks::Leader, attempt: 1, epoch: 0, seq: 0, topic: 0, partition })
+    h.message(
+        b,
+        P,
+        LogMsg::Produce {
+            recs: Box::new([rec]),
+            acks: Acks::Leader,
+            attempt: 1,
+            epoch: 0,
+            seq: 0,
+            topic: 0,
+            partition,
+        },
+    )
 }
 
 fn commit(h: &mut Harness, b: &mut LogBroker, g: u16, m: NodeId, partition: u32, offset: u64) -> Emitted {

@@ -220,42 +220,32 @@ impl LogBroker {
 
     // ---- producing ----
 
-    #[allow(clippy::too_many_arguments)]
-    fn produce(
-        &mut self,
-        ctx: &mut Ctx<LogTimer>,
-        from: NodeId,
-        rec: Record,
-        acks: Acks,
-        attempt: u32,
-        epoch: u32,
-        seq: u64,
-        pi: usize,
-    ) {
-        let send = Produce { rec, acks, attempt };
+    /// A produce request: the batch `send` for `pi`, from `from`.
+    fn produce(&mut self, ctx: &mut Ctx<LogTimer>, from: NodeId, send: Produce, epoch: u32, seq: u64, pi: usize) {
         let p = &self.parts[pi];
         let Some(leader) = p.leader else {
             ctx.error("leader-not-available");
-            ctx.discarded(rec.id, LossCause::NoLeader);
+            send.recs.iter().for_each(|r| ctx.discarded(r.id, LossCause::NoLeader));
             return answer(ctx, from, &send, false);
         };
         if !self.alive[leader] {
-            ctx.discarded(rec.id, LossCause::NoLeader);
+            send.recs.iter().for_each(|r| ctx.discarded(r.id, LossCause::NoLeader));
             return; // the leader is dead: nobody answers
         }
-        if acks == Acks::All && p.isr_count() < self.min_isr {
+        if send.acks == Acks::All && p.isr_count() < self.min_isr {
             ctx.error("not-enough-replicas");
             return answer(ctx, from, &send, false);
         }
         if epoch == 0 {
-            self.append(ctx, pi, rec, from, 0, 0, acks, attempt);
+            self.append(ctx, pi, send, from, 0, 0);
         } else {
             self.produce_in_sequence(ctx, pi, from, send, epoch, seq);
         }
     }
 
-    /// The idempotent producer's rule (see [`crate::sequencer`]). As Kafka
-    /// does, a send of a newer session fences the older one at once.
+    /// The idempotent producer's rule (see [`crate::sequencer`]), per batch:
+    /// a batch's base sequence must be the next number. As Kafka does, a
+    /// send of a newer session fences the older one at once.
     fn produce_in_sequence(
         &mut self,
         ctx: &mut Ctx<LogTimer>,
@@ -269,76 +259,81 @@ impl LogBroker {
         if epoch > idem.seq.epoch() {
             *idem = Idem::new(epoch);
         }
+        let answer_to = (send.acks, send.recs.iter().map(|r| r.id).collect::<Box<[MsgId]>>(), send.attempt);
         match idem.seq.offer(epoch, seq, send) {
             Offer::Fenced => {
                 ctx.error("fenced");
-                answer(ctx, from, &send, false);
+                answer_ids(ctx, from, answer_to, false);
             }
             // Written before: a retry whose original got through.
-            Offer::Duplicate => self.produce_again(ctx, pi, from, &send, seq),
+            Offer::Duplicate => self.produce_again(ctx, pi, from, answer_to, seq),
             Offer::Overflow => {
                 ctx.error("out-of-order");
-                answer(ctx, from, &send, false);
+                answer_ids(ctx, from, answer_to, false);
             }
             Offer::Held => {}
             Offer::Next(s) => {
-                self.append(ctx, pi, s.rec, from, epoch, seq, s.acks, s.attempt);
-                // Sends held behind the gap may follow now.
-                while let Some((next, e)) = self.parts[pi].idem.get_mut(&from).expect("just used").seq.take_next() {
-                    self.append(ctx, pi, e.rec, from, epoch, next, e.acks, e.attempt);
+                self.append(ctx, pi, s, from, epoch, seq);
+                // Batches held behind the gap may follow now.
+                while let Some((next, s)) = self.parts[pi].idem.get_mut(&from).expect("just used").seq.take_next() {
+                    self.append(ctx, pi, s, from, epoch, next);
                 }
             }
         }
     }
 
-    /// A retry of `from`'s `seq`, already written: answered now, or, with
-    /// `acks = "all"` while the original is not yet replicated, once it is.
-    fn produce_again(&mut self, ctx: &mut Ctx<LogTimer>, pi: usize, from: NodeId, send: &Produce, seq: u64) {
+    /// A retry of `from`'s batch numbered from `seq`, already written:
+    /// answered now, or, with `acks = "all"` while the original is not yet
+    /// replicated, once it is.
+    fn produce_again(
+        &mut self,
+        ctx: &mut Ctx<LogTimer>,
+        pi: usize,
+        from: NodeId,
+        (acks, ids, attempt): (Acks, Box<[MsgId]>, u32),
+        seq: u64,
+    ) {
         let p = &mut self.parts[pi];
-        let recent = &p.idem.get(&from).expect("a producer that wrote has its state").recent;
-        let pending = recent.iter().find(|&&(s, _)| s == seq).map(|&(_, o)| o).filter(|&o| o >= p.hw);
-        match (send.acks, pending) {
-            (Acks::All, Some(offset)) => p.waiters.entry(offset).or_default().push(Waiter {
-                producer: from,
-                id: send.rec.id,
-                attempt: send.attempt,
-            }),
+        let pending = p.recent_batch(from, seq).filter(|&(o, n)| o + u64::from(n) > p.hw);
+        match (acks, pending) {
+            (Acks::All, Some((first, n))) => {
+                let last = first + u64::from(n) - 1;
+                p.waiters.entry(last).or_default().push(Waiter { producer: from, ids, attempt, first });
+            }
             _ => {
                 p.mark_told(from, seq);
-                answer(ctx, from, send, true);
+                answer_ids(ctx, from, (acks, ids, attempt), true);
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn append(
-        &mut self,
-        ctx: &mut Ctx<LogTimer>,
-        pi: usize,
-        rec: Record,
-        producer: NodeId,
-        epoch: u32,
-        seq: u64,
-        acks: Acks,
-        attempt: u32,
-    ) {
+    /// Appends the batch `send` of `producer` (numbered from `seq` in
+    /// session `epoch`, 0: not idempotent) to `pi` atomically, and answers
+    /// or waits as its `acks` say.
+    fn append(&mut self, ctx: &mut Ctx<LogTimer>, pi: usize, send: Produce, producer: NodeId, epoch: u32, seq: u64) {
         let now = ctx.now();
         let p = &mut self.parts[pi];
+        let Produce { recs, acks, attempt } = send;
         let acked = acks == Acks::Leader;
-        let offset = p.append(now, Entry { rec, at: now, producer, epoch, seq, acked });
+        let first = p.end();
+        for (i, &rec) in recs.iter().enumerate() {
+            p.append(now, Entry { rec, at: now, producer, epoch, seq: seq + i as u64, acked });
+        }
+        let (n, last) = (recs.len() as u32, p.end() - 1);
         if epoch != 0 {
             if let Some(idem) = p.idem.get_mut(&producer) {
-                idem.seq.appended(epoch, seq);
+                idem.seq.appended_batch(epoch, seq, u64::from(n));
                 idem.skip_gone();
-                idem.recent.push_back((seq, offset));
+                idem.recent.push_back((seq, first, n));
                 if idem.recent.len() > RECENT_SEQUENCES {
                     idem.recent.pop_front();
                 }
             }
         }
+        let ids = || recs.iter().map(|r| r.id).collect::<Box<[MsgId]>>();
         match acks {
-            Acks::Leader => ctx.send(producer, LogMsg::ProduceAck { id: rec.id, accepted: true, attempt }),
-            Acks::All => p.waiters.entry(offset).or_default().push(Waiter { producer, id: rec.id, attempt }),
+            Acks::Leader => ctx.send(producer, LogMsg::ProduceAck { ids: ids(), accepted: true, attempt }),
+            Acks::All => p.waiters.entry(last).or_default().push(Waiter { producer, ids: ids(), attempt, first }),
             Acks::None => {}
         }
         let topic = self
@@ -352,7 +347,7 @@ impl LogBroker {
         if topic.partitions > 1 {
             // How unevenly keys load partitions: the hottest one's share of
             // everything appended to its topic.
-            topic.appended[pi - topic.first] += 1;
+            topic.appended[pi - topic.first] += u64::from(n);
             let total: u64 = topic.appended.iter().sum();
             let hottest = topic.appended.iter().copied().max().unwrap_or(0);
             ctx.metric_set("hottest_partition_share", hottest as f64 / total as f64);
@@ -360,7 +355,9 @@ impl LogBroker {
         if removed > 0 {
             ctx.metric_add("retention_deleted", removed as f64);
         }
-        self.note_skipped(ctx, pi, offset, rec.id);
+        for (i, rec) in recs.iter().enumerate() {
+            self.note_skipped(ctx, pi, first + i as u64, rec.id);
+        }
         self.replicate(ctx, pi);
         self.check_isr(ctx, pi);
         self.advance_hw(ctx, pi);
@@ -482,16 +479,14 @@ impl LogBroker {
             }
             let (offset, waiters) = entry.remove_entry();
             if enough {
-                if let Some(i) = offset.checked_sub(p.start) {
-                    if let Some(e) = p.log.get_mut(i as usize) {
-                        e.acked = true;
-                    }
+                for w in &waiters {
+                    p.mark_acked(w.first, offset + 1);
                 }
             } else {
                 ctx.error("not-enough-replicas-after-append");
             }
             for w in waiters {
-                ctx.send(w.producer, LogMsg::ProduceAck { id: w.id, accepted: enough, attempt: w.attempt });
+                ctx.send(w.producer, LogMsg::ProduceAck { ids: w.ids, accepted: enough, attempt: w.attempt });
             }
         }
         self.refresh_backlog(ctx, pi);
@@ -764,8 +759,14 @@ fn park(p: &mut Partition, f: Parked) {
 
 /// Answers a produce, unless it asked for no answer (`acks = 0`).
 fn answer(ctx: &mut Ctx<LogTimer>, producer: NodeId, send: &Produce, accepted: bool) {
-    if send.acks != Acks::None {
-        ctx.send(producer, LogMsg::ProduceAck { id: send.rec.id, accepted, attempt: send.attempt });
+    let ids = send.recs.iter().map(|r| r.id).collect();
+    answer_ids(ctx, producer, (send.acks, ids, send.attempt), accepted);
+}
+
+/// Answers the produce of the batch `ids`, unless it asked for no answer.
+fn answer_ids(ctx: &mut Ctx<LogTimer>, producer: NodeId, (acks, ids, attempt): (Acks, Box<[MsgId]>, u32), ok: bool) {
+    if acks != Acks::None {
+        ctx.send(producer, LogMsg::ProduceAck { ids, accepted: ok, attempt });
     }
 }
 
@@ -783,10 +784,12 @@ impl Component for LogBroker {
     fn on_message(&mut self, ctx: &mut Ctx<LogTimer>, from: NodeId, msg: Msg) {
         let group_ok = |group: u16| (group as usize) < self.groups.len();
         match msg {
-            Msg::Log(LogMsg::Produce { rec, acks, attempt, epoch, seq, topic, partition }) => {
+            Msg::Log(LogMsg::Produce { recs, acks, attempt, epoch, seq, topic, partition }) => {
                 match self.index(topic as usize, partition as usize) {
-                    Some(pi) => self.produce(ctx, from, rec, acks, attempt, epoch, seq, pi),
-                    None => ctx.error("unknown-partition"),
+                    Some(pi) if !recs.is_empty() => {
+                        self.produce(ctx, from, Produce { recs, acks, attempt }, epoch, seq, pi);
+                    }
+                    _ => ctx.error("unknown-partition"),
                 }
             }
             Msg::Log(LogMsg::Heartbeat { group, session, .. }) if group_ok(group) => {

@@ -26,11 +26,13 @@ pub(super) struct Entry {
     pub acked: bool,
 }
 
-/// A produce waiting for the high watermark to pass its offset (`acks=all`).
+/// A produced batch waiting for the high watermark to pass its last
+/// offset (`acks=all`); it was appended from offset `first`.
 pub(super) struct Waiter {
     pub producer: NodeId,
-    pub id: MsgId,
+    pub ids: Box<[MsgId]>,
     pub attempt: u32,
+    pub first: u64,
 }
 
 /// An idempotent producer's state in this partition.
@@ -39,18 +41,19 @@ pub(super) struct Idem {
     /// Its session, the next number, and the sends that came ahead of a
     /// gap (held until it fills).
     pub seq: Sequencer<Produce>,
-    /// (sequence, offset) of recent appends (the last few thousand).
-    pub recent: VecDeque<(u64, u64)>,
+    /// (base sequence, first offset, records) of recent batches appended
+    /// (the last few thousand).
+    pub recent: VecDeque<(u64, u64, u32)>,
     /// Sequence numbers truncated away after the producer was told they
     /// were written: it will not send them again, so they are skipped.
     pub gone: std::collections::BTreeSet<u64>,
 }
 
-/// A produce as the leader handles it (and holds it, when it comes ahead of
-/// a gap in its producer's sequence numbers).
-#[derive(Clone, Copy)]
+/// A produced batch as the leader handles it (and holds it, when it comes
+/// ahead of a gap in its producer's sequence numbers).
+#[derive(Clone)]
 pub(super) struct Produce {
-    pub rec: Record,
+    pub recs: Box<[Record]>,
     pub acks: crate::protocol::Acks,
     pub attempt: u32,
 }
@@ -197,7 +200,7 @@ impl Partition {
         self.epochs.truncate(new_end);
         self.waiters.retain(|&o, _| o < new_end);
         for (producer, idem) in &mut self.idem {
-            idem.recent.retain(|&(_, o)| o < new_end);
+            idem.recent.retain(|&(_, o, n)| o + u64::from(n) <= new_end);
             let epoch = idem.seq.epoch();
             let mine = cut.iter().filter(|e| e.producer == *producer && e.epoch == epoch && e.epoch != 0);
             let mut resend_from = None;
@@ -220,17 +223,31 @@ impl Partition {
         cut
     }
 
-    /// Marks the record of `producer`'s `seq` as told (the producer had a
-    /// positive answer for it).
+    /// Marks the records of `producer`'s batch numbered from `seq` as told
+    /// (the producer had a positive answer for it).
     pub fn mark_told(&mut self, producer: NodeId, seq: u64) {
-        let Some(offset) =
-            self.idem.get(&producer).and_then(|i| i.recent.iter().find(|&&(s, _)| s == seq)).map(|&(_, o)| o)
+        let Some((first, n)) =
+            self.idem.get(&producer).and_then(|i| i.recent.iter().find(|r| r.0 == seq)).map(|&(_, o, n)| (o, n))
         else {
             return;
         };
-        if let Some(e) = offset.checked_sub(self.start).and_then(|i| self.log.get_mut(i as usize)) {
-            e.acked = true;
+        self.mark_acked(first, first + u64::from(n));
+    }
+
+    /// Marks the records at offsets `from..to` as told.
+    pub fn mark_acked(&mut self, from: u64, to: u64) {
+        for o in from.max(self.start)..to {
+            if let Some(e) = self.log.get_mut((o - self.start) as usize) {
+                e.acked = true;
+            }
         }
+    }
+
+    /// The first offset and length of `producer`'s recent batch numbered
+    /// from `seq`, if it is kept.
+    pub fn recent_batch(&self, producer: NodeId, seq: u64) -> Option<(u64, u32)> {
+        let idem = self.idem.get(&producer)?;
+        idem.recent.iter().find(|r| r.0 == seq).map(|&(_, o, n)| (o, n))
     }
 }
 

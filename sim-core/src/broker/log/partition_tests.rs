@@ -71,7 +71,7 @@ fn truncated_after(told: [bool; 4]) -> (Partition, Vec<u64>) {
     idem.seq.resume_at(4);
     p.idem.insert(PRODUCER, idem);
     (p.leo[1], p.hw) = (2, 2);
-    p.waiters.insert(3, vec![Waiter { producer: PRODUCER, id: 3, attempt: 1 }]);
+    p.waiters.insert(3, vec![Waiter { producer: PRODUCER, ids: Box::new([3]), attempt: 1, first: 3 }]);
     let cut = p.truncate(2).into_iter().map(|e| e.seq).collect();
     (p, cut)
 }

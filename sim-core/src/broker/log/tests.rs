@@ -49,14 +49,14 @@ fn rec(id: MsgId) -> Record {
 
 /// A plain (not idempotent) produce of `id` to topic 0, partition 0.
 fn produce(id: MsgId, acks: Acks) -> LogMsg {
-    LogMsg::Produce { rec: rec(id), acks, attempt: 1, epoch: 0, seq: 0, topic: 0, partition: 0 }
+    LogMsg::Produce { recs: Box::new([rec(id)]), acks, attempt: 1, epoch: 0, seq: 0, topic: 0, partition: 0 }
 }
 
 fn produce_acks(e: &Emitted) -> Vec<(MsgId, bool)> {
     e.sent()
         .into_iter()
         .filter_map(|(_, m)| match m {
-            Msg::Log(LogMsg::ProduceAck { id, accepted, .. }) => Some((id, accepted)),
+            Msg::Log(LogMsg::ProduceAck { ids, accepted, .. }) => Some((ids[0], accepted)),
             _ => None,
         })
         .collect()
@@ -192,8 +192,15 @@ fn acks_0_gets_no_answer_and_acks_1_is_answered_as_the_leader_appends() {
     assert_eq!(fetches_started(&e), vec![(MS, fetch(0, 1)), (MS, fetch(0, 2))]);
     let e = h.message(&mut b, P, produce(1, Acks::Leader));
     assert_eq!(produce_acks(&e), vec![(1, true)], "answered before any follower has it");
-    let to_nowhere =
-        LogMsg::Produce { rec: rec(2), acks: Acks::Leader, attempt: 1, epoch: 0, seq: 0, topic: 0, partition: 5 };
+    let to_nowhere = LogMsg::Produce {
+        recs: Box::new([rec(2)]),
+        acks: Acks::Leader,
+        attempt: 1,
+        epoch: 0,
+        seq: 0,
+        topic: 0,
+        partition: 5,
+    };
     let e = h.message(&mut b, P, to_nowhere);
     assert_eq!((e.errors(), e.sent().len()), (vec!["unknown-partition"], 0));
 }
@@ -409,7 +416,7 @@ fn a_transaction_appends_its_output_and_moves_the_offset_exactly_once() {
 
 /// An idempotent produce (acks=1) of `id` with (`epoch`, `seq`).
 fn numbered(id: MsgId, epoch: u32, seq: u64, attempt: u32) -> LogMsg {
-    LogMsg::Produce { rec: rec(id), acks: Acks::Leader, attempt, epoch, seq, topic: 0, partition: 0 }
+    LogMsg::Produce { recs: Box::new([rec(id)]), acks: Acks::Leader, attempt, epoch, seq, topic: 0, partition: 0 }
 }
 
 #[test]

@@ -49,7 +49,7 @@
 //! committed one partition at a time; and lag (`lag_records`) is counted
 //! from the high watermark whatever the group's isolation.
 
-use super::{key_partition, LogBroker, LogTimer};
+use super::{key_partition, LogBroker, LogTimer, Produce};
 use crate::engine::Ctx;
 use crate::ledger::DupCause;
 use crate::message::{MsgId, NodeId, Record};
@@ -255,7 +255,7 @@ impl LogBroker {
             }
         }
         let (offset, at) = (self.parts[pi].end(), ctx.now());
-        self.append(ctx, pi, rec, from, 0, 0, Acks::None, 1);
+        self.append(ctx, pi, Produce { recs: Box::new([rec]), acks: Acks::None, attempt: 1 }, from, 0, 0);
         let slot = self.txns.slots.get_mut(&input).expect("begun");
         let open = slot.open.as_mut().expect("begun");
         let write = Write { pi, offset, id: rec.id, at };

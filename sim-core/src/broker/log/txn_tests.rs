@@ -121,8 +121,15 @@ fn an_open_transaction_holds_read_committed_readers_at_the_last_stable_offset() 
     let (mut h, mut b) = broker();
     h.message(&mut b, STAGE, write(10, 1, 1));
     // A plain record after it, outside any transaction.
-    let plain =
-        LogMsg::Produce { rec: rec(20), acks: Acks::Leader, attempt: 1, epoch: 0, seq: 0, topic: 1, partition: 0 };
+    let plain = LogMsg::Produce {
+        recs: Box::new([rec(20)]),
+        acks: Acks::Leader,
+        attempt: 1,
+        epoch: 0,
+        seq: 0,
+        topic: 1,
+        partition: 0,
+    };
     h.message(&mut b, PRODUCER, plain);
     h.message(&mut b, STAGE, write(11, 1, 1));
     assert!(served(&h.message(&mut b, COMMITTED, fetch(1, 0))).is_empty(), "held at the LSO, 0: it waits");

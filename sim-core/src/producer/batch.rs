@@ -1,0 +1,192 @@
+//! The record accumulator of a log producer (Kafka's `RecordAccumulator`):
+//! records wait per partition in batches, and a batch may leave when it is
+//! full (`batch_size` bytes, or `batch_records` records) or has waited
+//! `linger_ms` since its first record. A full batch is closed and the next
+//! record opens a new one; an open batch keeps taking records while the
+//! producer has no free request slot, so batches grow with the load, as
+//! Kafka's do. A record larger than `batch_size` gets a batch of its own.
+//!
+//! Which batch goes next: the oldest ready one, over all partitions (Kafka
+//! drains the partitions led by one broker in turn, one batch from each;
+//! with one broker and one batch per request, oldest first keeps the order
+//! of production across partitions). A queue producer is the same with
+//! batches of one record: each is full at once, so it sends per message.
+//!
+//! Left out: the accumulator's memory limit (`buffer.memory`, which blocks
+//! `send`), compression, and records split when a batch is too large.
+
+use crate::message::Record;
+use crate::time::{Duration, Time};
+use std::collections::VecDeque;
+
+/// Records of one partition sent together in one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Batch {
+    /// The records, in production order.
+    pub recs: Vec<Record>,
+    /// Their size in bytes.
+    pub bytes: u64,
+    /// When its first record came (the linger and the delivery timeout
+    /// count from here).
+    pub opened_at: Time,
+    /// Full: it takes no more records.
+    pub closed: bool,
+}
+
+/// The batches waiting to be sent, per partition.
+#[derive(Debug)]
+pub(crate) struct Accumulator {
+    max_bytes: u64,
+    max_records: usize,
+    linger_ns: Duration,
+    parts: Vec<VecDeque<Batch>>,
+    records: usize,
+}
+
+impl Accumulator {
+    /// Batches of at most `max_bytes` and `max_records` (each at least 1),
+    /// sent after `linger_ns` at the latest, for `partitions` partitions.
+    pub fn new(partitions: usize, max_bytes: u64, max_records: usize, linger_ns: Duration) -> Self {
+        Accumulator {
+            max_bytes: max_bytes.max(1),
+            max_records: max_records.max(1),
+            linger_ns,
+            parts: (0..partitions.max(1)).map(|_| VecDeque::new()).collect(),
+            records: 0,
+        }
+    }
+
+    /// Adds `rec` of `bytes` bytes to `partition` at `now`. Returns when
+    /// its batch's linger ends if the record opened a batch that must wait
+    /// for it (the caller arms a timer then).
+    pub fn add(&mut self, now: Time, partition: u32, rec: Record, bytes: u64) -> Option<Time> {
+        let (max_bytes, max_records) = (self.max_bytes, self.max_records);
+        let q = &mut self.parts[partition as usize];
+        let fits = q.back().is_some_and(|b| !b.closed && b.bytes + bytes <= max_bytes);
+        if !fits {
+            if let Some(b) = q.back_mut() {
+                b.closed = true;
+            }
+            q.push_back(Batch { recs: Vec::new(), bytes: 0, opened_at: now, closed: false });
+        }
+        let b = q.back_mut().expect("a batch is open");
+        b.recs.push(rec);
+        b.bytes += bytes;
+        b.closed = b.bytes >= max_bytes || b.recs.len() >= max_records;
+        self.records += 1;
+        let waits = b.recs.len() == 1 && !b.closed && self.linger_ns > 0;
+        waits.then(|| now.saturating_add(self.linger_ns))
+    }
+
+    fn ready(&self, b: &Batch, now: Time) -> bool {
+        b.closed || now >= b.opened_at.saturating_add(self.linger_ns)
+    }
+
+    /// The partition whose batch should leave next at `now`: the oldest
+    /// ready one (the lowest partition among equals).
+    pub fn next_ready(&self, now: Time) -> Option<u32> {
+        let mut best: Option<(Time, u32)> = None;
+        for (p, q) in self.parts.iter().enumerate() {
+            if let Some(b) = q.front().filter(|b| self.ready(b, now)) {
+                if best.is_none_or(|(t, _)| b.opened_at < t) {
+                    best = Some((b.opened_at, p as u32));
+                }
+            }
+        }
+        best.map(|(_, p)| p)
+    }
+
+    /// Takes the oldest batch of `partition`.
+    pub fn take(&mut self, partition: u32) -> Option<Batch> {
+        let b = self.parts.get_mut(partition as usize)?.pop_front()?;
+        self.records -= b.recs.len();
+        Some(b)
+    }
+
+    /// Every record waiting, by partition, then in order.
+    pub fn records(&self) -> impl Iterator<Item = &Record> + '_ {
+        self.parts.iter().flatten().flat_map(|b| b.recs.iter())
+    }
+
+    /// True when no record waits.
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// Forgets every record (a crash: the accumulator is memory).
+    pub fn clear(&mut self) {
+        self.parts.iter_mut().for_each(VecDeque::clear);
+        self.records = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: u64) -> Record {
+        Record { id, key: 0 }
+    }
+
+    #[test]
+    fn a_batch_waits_for_its_linger_unless_full() {
+        let mut a = Accumulator::new(1, 3000, usize::MAX, 5);
+        assert_eq!(a.add(10, 0, rec(0), 1000), Some(15), "a new batch lingers");
+        assert_eq!(a.add(12, 0, rec(1), 1000), None, "a second record opens nothing");
+        assert_eq!(a.next_ready(14), None);
+        assert_eq!(a.next_ready(15), Some(0), "ready once lingered");
+        assert_eq!(a.add(13, 0, rec(2), 1000), None);
+        assert_eq!(a.next_ready(13), Some(0), "full at 3000 bytes: ready at once");
+        let b = a.take(0).expect("a batch");
+        assert_eq!((b.recs.len(), b.bytes, b.opened_at, b.closed), (3, 3000, 10, true));
+        assert!(a.is_empty());
+    }
+
+    #[test]
+    fn a_record_that_does_not_fit_opens_the_next_batch() {
+        let mut a = Accumulator::new(1, 2500, usize::MAX, 5);
+        a.add(0, 0, rec(0), 1000);
+        a.add(0, 0, rec(1), 1000);
+        assert_eq!(a.add(1, 0, rec(2), 1000), Some(6), "2,000 + 1,000 > 2,500: a new batch");
+        assert_eq!(a.next_ready(1), Some(0), "the first batch is closed");
+        assert_eq!(a.take(0).map(|b| b.recs.len()), Some(2));
+        assert_eq!(a.next_ready(5), None, "the second lingers");
+        assert_eq!(a.records().map(|r| r.id).collect::<Vec<_>>(), vec![2]);
+    }
+
+    #[test]
+    fn a_record_larger_than_a_batch_goes_alone_and_at_once() {
+        let mut a = Accumulator::new(1, 100, usize::MAX, 5);
+        assert_eq!(a.add(0, 0, rec(0), 500), None, "full at once: no linger");
+        assert_eq!(a.next_ready(0), Some(0));
+    }
+
+    #[test]
+    fn batches_of_one_record_are_full_at_once() {
+        let mut a = Accumulator::new(1, u64::MAX, 1, 5);
+        a.add(0, 0, rec(0), 1);
+        a.add(0, 0, rec(1), 1);
+        assert_eq!(a.take(0).map(|b| b.recs), Some(vec![rec(0)]));
+        assert_eq!(a.next_ready(0), Some(0));
+    }
+
+    #[test]
+    fn the_oldest_ready_batch_goes_first_whatever_its_partition() {
+        let mut a = Accumulator::new(3, 1000, usize::MAX, 0);
+        a.add(5, 2, rec(0), 10);
+        a.add(6, 0, rec(1), 10);
+        a.add(7, 1, rec(2), 10);
+        assert_eq!(a.next_ready(7), Some(2));
+        a.take(2);
+        assert_eq!(a.next_ready(7), Some(0));
+        a.clear();
+        assert!(a.is_empty() && a.next_ready(7).is_none());
+    }
+
+    #[test]
+    fn no_linger_sends_a_batch_as_soon_as_it_may() {
+        let mut a = Accumulator::new(1, 1000, usize::MAX, 0);
+        assert_eq!(a.add(5, 0, rec(0), 10), None);
+        assert_eq!(a.next_ready(5), Some(0));
+    }
+}
