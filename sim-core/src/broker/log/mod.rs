@@ -675,7 +675,7 @@ impl LogBroker {
             return;
         }
         // One answer holds the records of one leader epoch.
-        let upto = p.hw.min(offset + u64::from(f.max.max(1))).min(p.epochs.epoch_end_after(offset, p.end()));
+        let upto = upto.min(p.epochs.epoch_end_after(offset, p.end()));
         let epoch = p.epochs.epoch_of(if upto > offset { offset } else { offset.saturating_sub(1) });
         let recs: Vec<Record> = (offset..upto).filter_map(|o| p.entry(o).map(|e| e.rec)).collect();
         // Records this group was sent before go out again: a redelivery.

@@ -254,8 +254,10 @@ impl LogBroker {
                 return Ok(()); // written before: a copy, or the commit's flush
             }
         }
+        // The write is part of the open transaction before it is appended:
+        // the append serves waiting fetches, and a read_committed one must
+        // already see the last stable offset held back by it.
         let (offset, at) = (self.parts[pi].end(), ctx.now());
-        self.append(ctx, pi, Produce { recs: Box::new([rec]), acks: Acks::None, attempt: 1 }, from, 0, 0);
         let slot = self.txns.slots.get_mut(&input).expect("begun");
         let open = slot.open.as_mut().expect("begun");
         let write = Write { pi, offset, id: rec.id, at };
@@ -275,6 +277,7 @@ impl LogBroker {
             // have processed it, and will process this one too.
             ctx.resent(rec.id, DupCause::AbortedTransaction);
         }
+        self.append(ctx, pi, Produce { recs: Box::new([rec]), acks: Acks::None, attempt: 1 }, from, 0, 0);
         Ok(())
     }
 
