@@ -57,6 +57,8 @@ pub enum LogConsumerTimer {
     CommitRetry(u32),
     /// The batch in progress has taken `max_poll_interval_ms`.
     PollTimeout,
+    /// A join or sync may be unanswered: resend it if so.
+    JoinRetry,
 }
 
 impl Timer for LogConsumerTimer {
@@ -68,6 +70,7 @@ impl Timer for LogConsumerTimer {
             LogConsumerTimer::TxnRetry(p) => 3 | u64::from(p) << 8,
             LogConsumerTimer::CommitRetry(p) => 4 | u64::from(p) << 8,
             LogConsumerTimer::PollTimeout => 5,
+            LogConsumerTimer::JoinRetry => 6,
         }
     }
     fn from_word(word: u64) -> Option<Self> {
@@ -78,6 +81,7 @@ impl Timer for LogConsumerTimer {
             (3, p) => LogConsumerTimer::TxnRetry(p),
             (4, p) => LogConsumerTimer::CommitRetry(p),
             (5, 0) => LogConsumerTimer::PollTimeout,
+            (6, 0) => LogConsumerTimer::JoinRetry,
             _ => return None,
         })
     }
@@ -484,6 +488,7 @@ impl Component for LogConsumer {
             }
             LogConsumerTimer::Tick => self.tick(ctx),
             LogConsumerTimer::PollTimeout => self.poll_expired(ctx),
+            LogConsumerTimer::JoinRetry => self.resend_join(ctx),
             LogConsumerTimer::CommitRetry(partition) => {
                 let committing = self.committing.get(&partition);
                 if let Some(end) = committing.map(|b| (b.offset + b.recs.len() as u64, Some(b.epoch))) {

@@ -11,9 +11,18 @@ use std::path::Path;
 const SOURCES: [(&str, &[&str]); 6] = [
     ("producer", &["producer.rs"]),
     ("queue", &["broker/queue.rs"]),
-    ("log", &["broker/log/mod.rs", "broker/log/group.rs", "broker/log/partition.rs"]),
+    (
+        "log",
+        &[
+            "broker/log/mod.rs",
+            "broker/log/group.rs",
+            "broker/log/partition.rs",
+            "broker/log/membership.rs",
+            "broker/log/txn.rs",
+        ],
+    ),
     ("consumer", &["consumer.rs"]),
-    ("log-consumer", &["log_consumer.rs"]),
+    ("log-consumer", &["log_consumer.rs", "log_consumer/membership.rs"]),
     ("client", &["client.rs"]),
 ];
 

@@ -143,6 +143,7 @@ impl Kind for LogConsumerKind {
     type Spec = LogConsumerSpec;
     const NAME: &'static str = "log-consumer";
     const SECTION: &'static str = "consumers";
+    const METRICS: &'static [&'static str] = &["poll_timeouts", "commits_failed"];
 
     fn validate(&self, node: &Node, k: &LogConsumerSpec, topology: &Topology) -> Result<(), Invalid> {
         check_source(node, &k.source, topology)?;

@@ -40,6 +40,10 @@ pub(super) enum Join {
     Syncing(u32, Time),
 }
 
+/// An assignment: each partition with its committed offset and the leader
+/// epoch committed with it.
+pub(super) type Assignment = Vec<(u32, u64, Option<u32>)>;
+
 /// A member's view of its group.
 #[derive(Debug, Default)]
 pub(super) struct Membership {
@@ -50,7 +54,7 @@ pub(super) struct Membership {
     /// lost, and it joins as a new member at its next poll.
     pub left: bool,
     /// An assignment to take at the next poll: (generation, partitions).
-    pub pending: Option<(u32, Vec<(u32, u64, Option<u32>)>)>,
+    pub pending: Option<(u32, Assignment)>,
 }
 
 impl LogConsumer {
@@ -74,10 +78,14 @@ impl LogConsumer {
         };
         ctx.send(self.s.broker, msg);
         self.m.join = Join::Joining(ctx.now());
+        // A foreground timer, unlike the heartbeat tick: a join lost on the
+        // way must be resent even in the drain, or the member never reads.
+        ctx.set_timer(self.s.request_timeout_ns.max(1), LogConsumerTimer::JoinRetry);
     }
 
     fn send_sync(&self, ctx: &mut Ctx<LogConsumerTimer>, generation: u32) {
         ctx.send(self.s.broker, LogMsg::SyncGroup { group: self.s.group, session: self.session, generation });
+        ctx.set_timer(self.s.request_timeout_ns.max(1), LogConsumerTimer::JoinRetry);
     }
 
     pub(super) fn on_join_ack(&mut self, ctx: &mut Ctx<LogConsumerTimer>, generation: u32) {
@@ -92,7 +100,7 @@ impl LogConsumer {
         ctx: &mut Ctx<LogConsumerTimer>,
         generation: u32,
         rebalancing: bool,
-        partitions: Vec<(u32, u64, Option<u32>)>,
+        partitions: Assignment,
     ) {
         match (self.m.join, rebalancing) {
             (Join::Joining(_), _) => return, // already rejoining
@@ -175,12 +183,7 @@ impl LogConsumer {
         self.batches.truncate(usize::from(self.in_progress));
     }
 
-    fn take_assignment(
-        &mut self,
-        ctx: &mut Ctx<LogConsumerTimer>,
-        generation: u32,
-        partitions: Vec<(u32, u64, Option<u32>)>,
-    ) {
+    fn take_assignment(&mut self, ctx: &mut Ctx<LogConsumerTimer>, generation: u32, partitions: Assignment) {
         self.generation = generation;
         let gone: Vec<u32> =
             self.assigned.keys().copied().filter(|p| !partitions.iter().any(|(q, _, _)| q == p)).collect();
@@ -220,6 +223,14 @@ impl LogConsumer {
             return;
         }
         self.heartbeat(ctx);
+        self.resend_join(ctx);
+    }
+
+    /// Resends a join or a sync left unanswered for a request timeout.
+    pub(super) fn resend_join(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
+        if self.m.left {
+            return;
+        }
         let now = ctx.now();
         let late = |t: Time| now.saturating_sub(t) >= self.s.request_timeout_ns;
         match self.m.join {

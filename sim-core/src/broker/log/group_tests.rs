@@ -8,7 +8,7 @@ const B: NodeId = 6;
 const C: NodeId = 8;
 
 fn member(node: NodeId) -> Member {
-    let id = node as u32;
+    let id = node;
     Member { id, node, session: 1, static_member: false, last_seen: 0, joined: true, synced: 1, owned: Vec::new() }
 }
 
@@ -22,7 +22,7 @@ fn group(assignor: Assignor, partitions: usize, members: &[NodeId]) -> Group {
 }
 
 fn of(g: &Group, node: NodeId) -> Vec<usize> {
-    g.assigned_to(node as u32)
+    g.assigned_to(node)
 }
 
 #[test]
@@ -59,7 +59,7 @@ fn only_the_owner_holding_the_generation_may_fetch_or_commit() {
 fn a_removed_member_s_partitions_have_no_owner() {
     let mut g = group(Assignor::Range, 2, &[A, B]);
     g.remove(0);
-    assert_eq!(g.owner, vec![None, Some(B as u32)]);
+    assert_eq!(g.owner, vec![None, Some(B)]);
     assert!(!g.may_commit(A, 1, 0), "a zombie cannot commit");
 }
 
@@ -76,7 +76,7 @@ fn cooperative_sticky_keeps_owned_partitions_and_moves_only_the_excess_in_two_ro
     g.members.push(member(B));
     g.assign();
     assert_eq!((of(&g, A), of(&g, B)), (vec![0, 1], vec![]));
-    assert_eq!(g.owner, vec![Some(A as u32); 4], "nothing moves in the first round");
+    assert_eq!(g.owner, vec![Some(A); 4], "nothing moves in the first round");
     // A revokes 2 and 3 and rejoins: the second round gives them to B.
     g.set_owned(0, &[0, 1]);
     g.assign();
