@@ -52,7 +52,7 @@ min_insync_replicas = 2
 replication = {{ dist = "constant", ms = 1 }}
 # The group's first assignment takes no time: what is measured is the
 # producer, not the consumer's join.
-rebalance_delay_ms = 0
+initial_rebalance_delay_ms = 0
 
 [consumers.reader]
 source = "kafka"

@@ -606,7 +606,6 @@ fn generated_cases_exercise_the_faults_the_properties_survive() {
             "isr_expands",
             "rebalances",
             "members_expired",
-            "commits_fenced",
         ] {
             add(m, metric(&least, m));
         }
@@ -624,5 +623,8 @@ fn generated_cases_exercise_the_faults_the_properties_survive() {
     for (k, v) in &seen {
         assert!(*v > 0.0, "no generated case shows `{k}`: {seen:?}");
     }
-    assert_eq!(seen.len(), 15, "{seen:?}");
+    // (Fenced commits are counted from the zombie runs below: with Kafka's
+    // group protocol an expired member of the base runs learns it was
+    // removed before it commits again.)
+    assert_eq!(seen.len(), 14, "{seen:?}");
 }

@@ -51,11 +51,16 @@ unclean_leader_election = true
 replication = { dist = "exponential", mean_ms = 20 }
 replica_lag_max_ms = 500
 election_delay_ms = 100
+# The reader reads from the start, and its restart is back in the group
+# within a second: the lesson is truncation, not group liveness.
+initial_rebalance_delay_ms = 0
+session_timeout_ms = 1_000
 [consumers.reader]
 source = "kafka"
 topic = "events"
 group = "readers"
 processing = { dist = "constant", ms = 0.1 }
+heartbeat_interval_ms = 100
 [[faults]]
 kind = "replica-crash"
 broker = "kafka"

@@ -399,7 +399,8 @@ fn a_crashed_member_s_partitions_go_to_the_other_member() {
     }
 }
 
-/// The same crash, mid-batch (50 records of 2 ms each), with the two
+/// The same crash, mid-batch (the producer lingers 125 ms, so records
+/// arrive 50 at a time, each taking 2 ms to process), with the two
 /// commit strategies. Commit before processing: the rest of the batch,
 /// already committed, is never processed (lost), and nothing is processed
 /// twice. Commit after processing: the batch is read again after the
@@ -409,10 +410,14 @@ fn commit_before_loses_the_rest_of_the_batch_and_commit_after_repeats_it() {
     let text = Toml::new("commit-timing", "test")
         .run("duration_ms = 2_000")
         .network(CONSTANT_1MS)
-        .producer("events", "arrival = { process = \"constant\", rate_per_s = 400 }\nacks = \"all\"")
-        .kafka("topics = { events = { partitions = 1 } }")
-        .consumers(&["worker"], "events", "processing = { dist = \"constant\", ms = 2 }\nmax_poll_records = 50")
-        .crash("worker", 1_000, 1_100)
+        .producer("events", "arrival = { process = \"constant\", rate_per_s = 400 }\nacks = \"all\"\nlinger_ms = 125")
+        .kafka("topics = { events = { partitions = 1 } }\nsession_timeout_ms = 300")
+        .consumers(
+            &["worker"],
+            "events",
+            "processing = { dist = \"constant\", ms = 2 }\nmax_poll_records = 50\nheartbeat_interval_ms = 50",
+        )
+        .crash("worker", 1_050, 1_150)
         .variant("before", r#""consumers.worker.ack" = "before""#)
         .variant("after", r#""consumers.worker.ack" = "after""#)
         .text();

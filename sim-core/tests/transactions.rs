@@ -52,6 +52,8 @@ keys = { distribution = "uniform", count = 10 }
 acks = "1"
 [brokers.kafka]
 kind = "log"
+# The stage reads from the start (no wait for more members).
+initial_rebalance_delay_ms = 0
 topics = { input = { partitions = 1 }, output = { partitions = 1 } }
 replicas = 3
 min_insync_replicas = 2
@@ -114,7 +116,11 @@ fn exactly_once_myth_read_committed_sees_output_once_and_read_uncommitted_sees_a
         let uncommitted = &runs["read-uncommitted"];
         let (output, email) = (&uncommitted.domains["output"], &uncommitted.domains["email"]);
         assert!(output.duplicated > 0, "seed {seed}: {}", show(uncommitted));
-        assert_eq!(output.duplicated_by_cause.get("aborted_transaction"), Some(&output.duplicated), "seed {seed}");
+        // Every duplicate comes from an aborted transaction's output, or from
+        // the downstream group reading again after a rebalance.
+        let aborted = output.duplicated_by_cause.get("aborted_transaction").copied().unwrap_or(0);
+        let redelivered = output.duplicated_by_cause.get("redelivered").copied().unwrap_or(0);
+        assert!(aborted > 0 && aborted + redelivered == output.duplicated, "seed {seed}: {:?}", output);
         assert!(output.duplicated <= email.duplicated, "seed {seed}: {}", show(uncommitted));
         for out in runs.values() {
             assert_eq!(
