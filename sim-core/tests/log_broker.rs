@@ -6,22 +6,13 @@
 
 mod common;
 
-use common::metric;
+use common::{metric, show};
 use sim_core::engine::RunOutput;
-use sim_core::scenario::{run_config, Scenario};
 use std::collections::BTreeMap;
 
 /// Runs every variant of `text` with `seed`, by variant name.
 fn run_variants(text: &str, seed: u64) -> BTreeMap<String, RunOutput> {
-    let scenario = Scenario::parse("log-broker.toml", text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let configs = scenario.configs().unwrap_or_else(|e| panic!("{e}\n{text}"));
-    configs
-        .into_iter()
-        .map(|(v, config)| {
-            let out = run_config(&config, seed, 0).completed().unwrap_or_else(|e| panic!("{}: {e}\n{text}", v.name));
-            (v.name.clone(), out)
-        })
-        .collect()
+    common::run_variants("log-broker.toml", text, seed)
 }
 
 /// Runs the one variant of `text` with `seed`.
@@ -33,10 +24,6 @@ fn run(text: &str, seed: u64) -> RunOutput {
 
 fn error(out: &RunOutput, kind: &str) -> u64 {
     out.errors.get(kind).copied().unwrap_or(0)
-}
-
-fn show(out: &RunOutput) -> String {
-    format!("counts {:?}\nmetrics {:?}\nerrors {:?}\ndomains {:?}", out.counts, out.metrics, out.errors, out.domains)
 }
 
 fn balanced(out: &RunOutput) -> bool {

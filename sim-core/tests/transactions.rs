@@ -5,26 +5,7 @@
 
 mod common;
 
-use common::metric;
-use sim_core::engine::RunOutput;
-use sim_core::scenario::{run_config, Scenario};
-use std::collections::BTreeMap;
-
-fn run_variants(name: &str, text: &str, seed: u64) -> BTreeMap<String, RunOutput> {
-    let scenario = Scenario::parse(name, text).unwrap_or_else(|e| panic!("{e}"));
-    let configs = scenario.configs().unwrap_or_else(|e| panic!("{e}"));
-    configs
-        .into_iter()
-        .map(|(v, config)| {
-            let out = run_config(&config, seed, 0).completed().unwrap_or_else(|e| panic!("{}: {e}", v.name));
-            (v.name.clone(), out)
-        })
-        .collect()
-}
-
-fn show(out: &RunOutput) -> String {
-    format!("counts {:?}\nmetrics {:?}\nerrors {:?}\ndomains {:?}", out.counts, out.metrics, out.errors, out.domains)
-}
+use common::{metric, run_variants, show};
 
 /// Issue 10, wrong today 5: with replicas 3 and `min_insync_replicas = 2`,
 /// two replicas are down for the whole run (1.5 s); the drain brings them

@@ -25,6 +25,25 @@ fn run_keeping(text: &str, seed: u64, trace_limit: usize) -> RunOutput {
     run_config(&config, seed, trace_limit).completed().unwrap()
 }
 
+/// Runs every variant of `text` (named `name` in errors) with `seed`, by
+/// variant name.
+pub fn run_variants(name: &str, text: &str, seed: u64) -> std::collections::BTreeMap<String, RunOutput> {
+    let scenario = Scenario::parse(name, text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let configs = scenario.configs().unwrap_or_else(|e| panic!("{e}\n{text}"));
+    configs
+        .into_iter()
+        .map(|(v, config)| {
+            let out = run_config(&config, seed, 0).completed().unwrap_or_else(|e| panic!("{}: {e}\n{text}", v.name));
+            (v.name.clone(), out)
+        })
+        .collect()
+}
+
+/// A run's counts, metrics, errors and domains, for a failure message.
+pub fn show(out: &RunOutput) -> String {
+    format!("counts {:?}\nmetrics {:?}\nerrors {:?}\ndomains {:?}", out.counts, out.metrics, out.errors, out.domains)
+}
+
 /// The metric `name` of a run (0 if nothing reported it).
 pub fn metric(out: &RunOutput, name: &str) -> f64 {
     out.metrics.get(name).copied().unwrap_or(0.0)

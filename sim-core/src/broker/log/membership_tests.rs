@@ -75,20 +75,6 @@ fn a_member_that_never_rejoins_is_dropped_at_the_rebalance_timeout() {
     assert_eq!(join_acks(&e), vec![(M2, 2), (M1, 2)]);
 }
 
-#[test]
-fn a_commit_or_a_fetch_by_a_member_that_does_not_own_the_partition_is_fenced() {
-    let (mut h, mut b) = broker("topics = { t = { partitions = 2 } }", vec![group(0, 0)]);
-    join(&mut h, &mut b, &[M1, M2]); // generation 1: M1 owns 0, M2 owns 1
-    let e = h.message(&mut b, M2, commit(1, 0, 3));
-    assert_eq!(commit_acks(&e), vec![(M2, 0, 3, false)]);
-    assert_eq!(metric(&e, "commits_fenced"), 1.0);
-    assert_eq!(commit_acks(&h.message(&mut b, M1, commit(0, 0, 3))), vec![(M1, 0, 3, false)], "stale generation");
-    assert_eq!(commit_acks(&h.message(&mut b, M1, commit(1, 0, 3))), vec![(M1, 0, 3, true)]);
-    let e = h.message(&mut b, M2, fetch_from(1, 0, 0));
-    let refused = LogMsg::Records { partition: 0, offset: 0, recs: vec![], error: FetchError::NotOwner, epoch: 0 };
-    assert_eq!(e.sent(), vec![(M2, Msg::Log(refused))]);
-}
-
 /// KIP-62: a member whose batch outlasts `max_poll_interval_ms` leaves;
 /// the group rebalances without it and its late commit fails.
 #[test]
