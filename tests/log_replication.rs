@@ -105,3 +105,17 @@ fn wrong_6_a_reader_restarted_after_an_unclean_election_does_not_skip_the_reused
         common::causes_add_up(&out).unwrap();
     }
 }
+
+/// The log broker's `version` is checked like any field: an unmodelled
+/// one is refused, naming the file, line and field, with the nearest
+/// modelled version.
+#[test]
+fn a_wrong_kafka_version_names_its_file_line_and_field() {
+    let text = "name = \"v\"\nconcept = \"v\"\n[run]\nduration_ms = 10\n\
+                [producers.p]\ntarget = \"k\"\ntopic = \"t\"\narrival = { process = \"constant\", rate_per_s = 10 }\n\
+                [brokers.k]\nkind = \"log\"\ntopics = { t = { partitions = 1 } }\nversion = \"3.5\"\n";
+    let refused = Scenario::parse("v.toml", text).and_then(|s| s.configs().map(|_| ()));
+    let err = refused.expect_err("version 3.5 is not modelled").to_string();
+    assert!(err.contains("v.toml:12"), "{err}");
+    assert!(err.contains("brokers.k.version") && err.contains("did you mean `3.6`?"), "{err}");
+}

@@ -3,6 +3,7 @@
 //! [`LogBroker`]. Its consumers tell it, while the engine is assembled,
 //! which groups read it ([`LogGroups`]).
 
+use super::elr::VERSIONS;
 use super::{GroupInfo, GroupTxn, LogBroker};
 use crate::dist::Dist;
 use crate::engine::{boxed, DynComponent};
@@ -66,6 +67,13 @@ pub struct LogSpec {
     /// Removed: kept only to explain what replaced it.
     #[serde(default, skip_serializing)]
     pub rebalance_delay_ms: Option<Millis>,
+    /// The Kafka version whose replication rules apply (see [`super::elr`]).
+    #[serde(default = "default_version")]
+    pub version: String,
+    /// Whether eligible leader replicas are tracked and elected (from 4.0;
+    /// by default only from 4.1).
+    #[serde(default)]
+    pub eligible_leader_replicas: Option<bool>,
 }
 
 impl Default for LogSpec {
@@ -81,8 +89,14 @@ impl Default for LogSpec {
             session_timeout_ms: default_session_timeout(),
             initial_rebalance_delay_ms: default_initial_rebalance_delay(),
             rebalance_delay_ms: None,
+            version: default_version(),
+            eligible_leader_replicas: None,
         }
     }
+}
+
+fn default_version() -> String {
+    super::elr::DEFAULT_VERSION.to_string()
 }
 
 fn default_replication() -> Dist {
@@ -186,6 +200,8 @@ impl Kind for LogBrokerKind {
         "transactions_committed",
         "transactions_aborted",
         "transactions_timed_out",
+        "hw_held_ms",
+        "elr_elections",
     ];
     const ERRORS: &'static [&'static str] = &[
         "leader-not-available",
@@ -241,14 +257,19 @@ impl Kind for LogBrokerKind {
             let message = format!("expected from 1 to the number of replicas ({})", l.replicas);
             return node.fail("min_insync_replicas", message);
         }
+        if let Err(message) = super::elr::Rules::of(l) {
+            let field = if VERSIONS.contains(&l.version.as_str()) { "eligible_leader_replicas" } else { "version" };
+            return node.fail(field, message);
+        }
         l.replication.check().map_err(|m| node.invalid("replication", m))
     }
 
-    /// Each partition holds, per replica, its log end, ISR flag, catch-up
-    /// time and fetch in progress, besides its own state.
+    /// Each partition holds, per replica, its log end, ISR and ELR flags
+    /// (and the ISR the ELR last saw), catch-up time and fetch in progress,
+    /// besides its own state.
     fn footprint(&self, l: &LogSpec) -> Footprint {
         let partitions: f64 = l.topics.values().map(|t| f64::from(t.partitions)).sum();
-        let per_replica = (8 + 1 + 8 + std::mem::size_of::<Option<(Time, u64, Time)>>()) as f64;
+        let per_replica = (8 + 1 + 2 + 8 + std::mem::size_of::<Option<(Time, u64, Time)>>()) as f64;
         let each = std::mem::size_of::<super::partition::Partition>() as f64 + f64::from(l.replicas) * per_replica;
         Footprint { bytes: partitions * each, ..Footprint::default() }
     }

@@ -21,6 +21,12 @@
 //! back to it, so with `acks = "1"` records acknowledged but not yet
 //! replicated are lost even in a clean election.
 //!
+//! **Versions** (see [`elr`]): `version` picks the Kafka release whose
+//! rules apply. From 3.7 the HW stands still while the ISR is below
+//! `min_insync_replicas` (strict min ISR); from 4.1 (4.0 when enabled) an
+//! election with no live in-sync replica may pick an eligible leader
+//! replica, one that left the ISR while the HW stood still.
+//!
 //! **Transactions** (see [`txn`]): a stage's output is appended as it is
 //! processed, marked as part of its open transaction, and the commit
 //! copies it at once to every live in-sync replica (Kafka's commit waits
@@ -38,6 +44,7 @@
 //! membership and rebalancing are described in [`membership`].
 
 mod backlog;
+mod elr;
 mod epoch;
 mod group;
 mod membership;
@@ -154,6 +161,8 @@ pub struct LogBroker {
     session_ns: Duration,
     initial_delay_ns: Duration,
     txns: txn::Txns,
+    /// The replication rules of its Kafka version (see [`elr`]).
+    rules: elr::Rules,
 }
 
 impl LogBroker {
@@ -206,6 +215,7 @@ impl LogBroker {
             election_ns: ms_to_ns(spec.election_delay_ms.0),
             session_ns: ms_to_ns(spec.session_timeout_ms.0).max(1),
             initial_delay_ns: ms_to_ns(spec.initial_rebalance_delay_ms.0),
+            rules: elr::Rules::of(spec).unwrap_or_default(),
         }
     }
 
@@ -463,8 +473,9 @@ impl LogBroker {
     /// Raises the HW to the lowest LEO in the ISR; answers the acks it
     /// passes and the fetches that were waiting for records.
     fn advance_hw(&mut self, ctx: &mut Ctx<LogTimer>, pi: usize) {
+        let held = self.hw_held(ctx, pi);
         let p = &mut self.parts[pi];
-        if !p.leader.is_some_and(|l| self.alive[l]) {
+        if held || !p.leader.is_some_and(|l| self.alive[l]) {
             return;
         }
         let hw = p.isr_min_leo();
@@ -551,6 +562,7 @@ impl LogBroker {
             return;
         }
         self.alive[r] = true;
+        self.elr_forget(r);
         for pi in 0..self.parts.len() {
             let p = &self.parts[pi];
             // An offline partition gets a leader again: the returning
@@ -569,9 +581,13 @@ impl LogBroker {
         if p.leader.is_some_and(|l| self.alive[l]) {
             return; // back before anyone noticed
         }
-        let alive = &self.alive;
-        let clean = (0..alive.len()).find(|&r| alive[r] && p.isr[r]);
-        let chosen = match clean {
+        let clean = (0..self.alive.len()).find(|&r| self.alive[r] && p.isr[r]);
+        let from_elr = if clean.is_none() { self.elr_candidate(ctx, pi) } else { None };
+        if let Some(r) = from_elr {
+            self.elr_elected(ctx, pi, r);
+        }
+        let (p, alive) = (&mut self.parts[pi], &self.alive);
+        let chosen = match clean.or(from_elr) {
             Some(r) => Some((r, true)),
             None if self.unclean => (0..alive.len()).find(|&r| alive[r]).map(|r| (r, false)),
             None => None,

@@ -92,6 +92,8 @@ pub(super) struct Partition {
     pub parked: Vec<Parked>,
     /// The leader epochs and where each began (see [`super::epoch`]).
     pub epochs: EpochHistory,
+    /// Its eligible leader replicas and held HW (see [`super::elr`]).
+    pub elr: super::elr::Elr,
 }
 
 impl Partition {
@@ -116,6 +118,7 @@ impl Partition {
             idem: BTreeMap::new(),
             parked: Vec::new(),
             epochs: EpochHistory::default(),
+            elr: super::elr::Elr::new(replicas),
         }
     }
 
