@@ -30,6 +30,10 @@
 //! `read_committed` groups read up to the last stable offset and skip
 //! aborted records.
 //!
+//! **Disks** (see [`disk`]): a `power-loss` fault crashes replicas at
+//! once and each loses what it had not flushed (`flush_interval_ms`, or
+//! the OS's writeback when unset); a process crash loses nothing.
+//!
 //! Simplifications: replicas are parts of this one node (replication
 //! traffic does not cross the simulated network, so a network partition
 //! cannot split replicas; crash them with `replica-crash` or `leader-crash`
@@ -38,6 +42,7 @@
 //! membership and rebalancing are described in [`membership`].
 
 mod backlog;
+mod disk;
 mod epoch;
 mod group;
 mod membership;
@@ -154,6 +159,7 @@ pub struct LogBroker {
     session_ns: Duration,
     initial_delay_ns: Duration,
     txns: txn::Txns,
+    disk: disk::Disk,
 }
 
 impl LogBroker {
@@ -206,6 +212,7 @@ impl LogBroker {
             election_ns: ms_to_ns(spec.election_delay_ms.0),
             session_ns: ms_to_ns(spec.session_timeout_ms.0).max(1),
             initial_delay_ns: ms_to_ns(spec.initial_rebalance_delay_ms.0),
+            disk: disk::Disk::new(spec.flush_interval_ms.map(|m| m.0)),
         }
     }
 
@@ -646,6 +653,7 @@ impl LogBroker {
                     self.replica_up(ctx, r);
                 }
             }
+            NodeFault::PowerLoss { ref replicas } => self.power_loss(ctx, replicas, begins),
         }
     }
 
