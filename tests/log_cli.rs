@@ -151,6 +151,16 @@ fn a_replica_out_of_range_names_file_line_and_field() {
 }
 
 #[test]
+fn a_power_loss_of_a_replica_out_of_range_names_file_line_and_field() {
+    let text = bundled("delivery-guarantees.toml");
+    let leader_crash = "kind = \"leader-crash\"\nbroker = \"kafka\"\ntopic = \"orders\"\npartition = 0";
+    assert!(text.contains(leader_crash), "the scenario's leader-crash fault changed");
+    // Three replicas: 0, 1 and 2.
+    let text = text.replacen(leader_crash, "kind = \"power-loss\"\nbroker = \"kafka\"\nreplicas = [0, 3]", 1);
+    check_bad("power-loss-out-of-range", &text, "replicas = [0, 3]", "faults.1.replicas");
+}
+
+#[test]
 fn acks_1_on_a_queue_broker_names_file_line_and_field() {
     let text = bundled("mm1.toml");
     assert!(text.contains("[producers.producer]\n"), "mm1's producer changed");

@@ -106,11 +106,14 @@ pub enum LossCause {
     /// Appended, after an election cut the log back, below an offset its
     /// group had already committed or been sent: the group skipped it.
     SkippedOffset,
+    /// Written only to replicas' page caches, never to a disk, when a
+    /// power loss took those replicas down: no replica kept it.
+    Unflushed,
 }
 
 impl LossCause {
     /// Every cause, in order.
-    pub const ALL: [LossCause; 18] = [
+    pub const ALL: [LossCause; 19] = [
         LossCause::Unexplained,
         LossCause::NetworkLoss,
         LossCause::Partition,
@@ -129,6 +132,7 @@ impl LossCause {
         LossCause::ProcessingFailed,
         LossCause::GaveUp,
         LossCause::SkippedOffset,
+        LossCause::Unflushed,
     ];
 
     /// The name `summary.json` uses.
@@ -152,6 +156,7 @@ impl LossCause {
             LossCause::ProcessingFailed => "processing_failed",
             LossCause::GaveUp => "gave_up",
             LossCause::SkippedOffset => "skipped_offset",
+            LossCause::Unflushed => "unflushed",
         }
     }
 }

@@ -215,6 +215,12 @@ pub enum NodeFault {
         /// replica its begin crashed, even when such faults overlap.
         fault: u32,
     },
+    /// Replicas of a log broker lose power at once: they crash and lose
+    /// what they had not flushed to disk (restart at the end).
+    PowerLoss {
+        /// Replica indices; empty: every replica.
+        replicas: Vec<u32>,
+    },
 }
 
 /// A scheduled fault: an action in force from `start` until `end` (or until

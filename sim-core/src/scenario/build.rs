@@ -101,6 +101,10 @@ fn resolve_fault(
             FaultAction::Part { node: id(broker), fault: NodeFault::ReplicaCrash { replica: *replica } },
             format!("crash {broker} replica {replica}"),
         ),
+        FaultSpec::PowerLoss { broker, replicas, .. } => (
+            FaultAction::Part { node: id(broker), fault: NodeFault::PowerLoss { replicas: replicas.clone() } },
+            power_loss_label(broker, replicas),
+        ),
         FaultSpec::LeaderCrash { broker, topic, partition, .. } => {
             let t = topology.spec::<LogSpec>(broker).map_or(0, |l| l.topic_index(topic)) as u16;
             (
@@ -134,6 +138,15 @@ fn resolve_fault(
         }
     };
     Fault { start: ms_to_ns(at), end: until.map(ms_to_ns), action, label }
+}
+
+/// "power loss of kafka" or "power loss of kafka replicas [0, 2]".
+fn power_loss_label(broker: &str, replicas: &[u32]) -> String {
+    if replicas.is_empty() {
+        return format!("power loss of {broker}");
+    }
+    let list: Vec<String> = replicas.iter().map(u32::to_string).collect();
+    format!("power loss of {broker} replicas [{}]", list.join(", "))
 }
 
 /// The action and label of a partition between `groups` (one group: cut off

@@ -260,6 +260,19 @@ pub enum FaultSpec {
         /// The partition.
         partition: u32,
     },
+    /// The replicas `replicas` of log broker `broker` (all of them when the
+    /// list is empty or absent) lose power at once: they crash, and each
+    /// loses what it had not flushed to disk. They restart at `until_ms`.
+    PowerLoss {
+        /// Start.
+        at_ms: Millis,
+        /// Power back.
+        until_ms: Option<Millis>,
+        /// The log broker.
+        broker: String,
+        /// Which replicas (0-based); empty: all.
+        replicas: Vec<u32>,
+    },
     /// Loss rises to `probability` on links touching `nodes` (all links
     /// when `nodes` is empty or absent).
     LossSpike {
@@ -315,6 +328,7 @@ struct FaultTable {
     nodes: Option<Vec<String>>,
     broker: Option<String>,
     replica: Option<u32>,
+    replicas: Option<Vec<u32>>,
     topic: Option<String>,
     partition: Option<u32>,
 }
@@ -331,6 +345,7 @@ enum FaultKind {
     Reorder,
     ReplicaCrash,
     LeaderCrash,
+    PowerLoss,
 }
 
 impl FaultKind {
@@ -346,6 +361,7 @@ impl FaultKind {
             FaultKind::Reorder => ("reorder", &["probability", "nodes"]),
             FaultKind::ReplicaCrash => ("replica-crash", &["broker", "replica"]),
             FaultKind::LeaderCrash => ("leader-crash", &["broker", "topic", "partition"]),
+            FaultKind::PowerLoss => ("power-loss", &["broker", "replicas"]),
         }
     }
 }
@@ -368,6 +384,7 @@ impl TryFrom<FaultTable> for FaultSpec {
             nodes,
             broker,
             replica,
+            replicas,
             topic,
             partition
         );
@@ -400,6 +417,7 @@ impl TryFrom<FaultTable> for FaultSpec {
                 topic: need(t.topic, "topic", w)?,
                 partition: t.partition.unwrap_or(0),
             },
+            FaultKind::PowerLoss => power_loss(t, at_ms, until_ms, w)?,
             FaultKind::LossSpike => FaultSpec::LossSpike {
                 at_ms,
                 until_ms,
@@ -422,6 +440,12 @@ impl TryFrom<FaultTable> for FaultSpec {
     }
 }
 
+/// A `power-loss` fault: `replicas` defaults to every replica.
+fn power_loss(t: FaultTable, at_ms: Millis, until_ms: Option<Millis>, w: &str) -> Result<FaultSpec, String> {
+    let broker = crate::tagged::need(t.broker, "broker", w)?;
+    Ok(FaultSpec::PowerLoss { at_ms, until_ms, broker, replicas: t.replicas.unwrap_or_default() })
+}
+
 impl FaultSpec {
     /// (start, end) in milliseconds.
     pub fn window_ms(&self) -> (f64, Option<f64>) {
@@ -434,7 +458,8 @@ impl FaultSpec {
             | FaultSpec::DuplicateSpike { at_ms, until_ms, .. }
             | FaultSpec::Reorder { at_ms, until_ms, .. }
             | FaultSpec::ReplicaCrash { at_ms, until_ms, .. }
-            | FaultSpec::LeaderCrash { at_ms, until_ms, .. } => (at_ms, until_ms),
+            | FaultSpec::LeaderCrash { at_ms, until_ms, .. }
+            | FaultSpec::PowerLoss { at_ms, until_ms, .. } => (at_ms, until_ms),
         };
         (a.0, u.map(|u| u.0))
     }

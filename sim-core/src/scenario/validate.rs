@@ -125,7 +125,9 @@ fn check_fault(i: &str, f: &FaultSpec, topology: &Topology) -> Result<(), Invali
         FaultSpec::LossSpike { nodes, .. }
         | FaultSpec::DuplicateSpike { nodes, .. }
         | FaultSpec::Reorder { nodes, .. } => check("nodes", nodes),
-        FaultSpec::ReplicaCrash { .. } | FaultSpec::LeaderCrash { .. } => check_replica_fault(i, f, topology),
+        FaultSpec::ReplicaCrash { .. } | FaultSpec::LeaderCrash { .. } | FaultSpec::PowerLoss { .. } => {
+            check_replica_fault(i, f, topology)
+        }
     }
 }
 
@@ -135,13 +137,15 @@ fn check_replica_fault(i: &str, f: &FaultSpec, topology: &Topology) -> Result<()
     let (broker, topic, partition, replica) = match f {
         FaultSpec::ReplicaCrash { broker, replica, .. } => (broker, None, None, Some(*replica)),
         FaultSpec::LeaderCrash { broker, topic, partition, .. } => (broker, Some(topic), Some(*partition), None),
+        FaultSpec::PowerLoss { broker, replicas, .. } => (broker, None, None, replicas.iter().copied().max()),
         _ => return Ok(()),
     };
     let Some(l) = topology.spec::<LogSpec>(broker) else {
         return fail(&["faults", i, "broker"], format!("no log broker named `{broker}`"));
     };
     if replica.is_some_and(|r| r >= l.replicas) {
-        return fail(&["faults", i, "replica"], format!("expected from 0 to {}", l.replicas - 1));
+        let field = if matches!(f, FaultSpec::PowerLoss { .. }) { "replicas" } else { "replica" };
+        return fail(&["faults", i, field], format!("expected from 0 to {}", l.replicas - 1));
     }
     if let Some(t) = topic {
         let Some(spec) = l.topics.get(t) else {

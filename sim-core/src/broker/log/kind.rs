@@ -64,6 +64,12 @@ pub struct LogSpec {
     /// (Kafka's `group.initial.rebalance.delay.ms`, 3 s).
     #[serde(default = "default_initial_rebalance_delay")]
     pub initial_rebalance_delay_ms: Millis,
+    /// How often each replica flushes its log to disk (Kafka's
+    /// `log.flush.interval.ms`); unset, as Kafka's default, the broker
+    /// never flushes and the operating system writes pages back when they
+    /// are 30 s old (see [`super::disk`]). Matters only in a power loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flush_interval_ms: Option<Millis>,
     /// Removed: kept only to explain what replaced it.
     #[serde(default, skip_serializing)]
     pub rebalance_delay_ms: Option<Millis>,
@@ -88,6 +94,7 @@ impl Default for LogSpec {
             election_delay_ms: default_election_delay(),
             session_timeout_ms: default_session_timeout(),
             initial_rebalance_delay_ms: default_initial_rebalance_delay(),
+            flush_interval_ms: None,
             rebalance_delay_ms: None,
             version: default_version(),
             eligible_leader_replicas: None,
@@ -187,6 +194,7 @@ impl Kind for LogBrokerKind {
         "unclean_elections",
         "truncated_records",
         "acked_records_truncated",
+        "unflushed_records_dropped",
         "offset_resets",
         "truncations_detected",
         "rebalances",

@@ -36,6 +36,10 @@
 //! `read_committed` groups read up to the last stable offset and skip
 //! aborted records.
 //!
+//! **Disks** (see [`disk`]): a `power-loss` fault crashes replicas at
+//! once and each loses what it had not flushed (`flush_interval_ms`, or
+//! the OS's writeback when unset); a process crash loses nothing.
+//!
 //! Simplifications: replicas are parts of this one node (replication
 //! traffic does not cross the simulated network, so a network partition
 //! cannot split replicas; crash them with `replica-crash` or `leader-crash`
@@ -44,6 +48,7 @@
 //! membership and rebalancing are described in [`membership`].
 
 mod backlog;
+mod disk;
 mod elr;
 mod epoch;
 mod group;
@@ -163,6 +168,7 @@ pub struct LogBroker {
     txns: txn::Txns,
     /// The replication rules of its Kafka version (see [`elr`]).
     rules: elr::Rules,
+    disk: disk::Disk,
 }
 
 impl LogBroker {
@@ -216,6 +222,7 @@ impl LogBroker {
             session_ns: ms_to_ns(spec.session_timeout_ms.0).max(1),
             initial_delay_ns: ms_to_ns(spec.initial_rebalance_delay_ms.0),
             rules: elr::Rules::of(spec).unwrap_or_default(),
+            disk: disk::Disk::new(spec.flush_interval_ms.map(|m| m.0)),
         }
     }
 
@@ -662,6 +669,7 @@ impl LogBroker {
                     self.replica_up(ctx, r);
                 }
             }
+            NodeFault::PowerLoss { ref replicas } => self.power_loss(ctx, replicas, begins),
         }
     }
 
