@@ -177,3 +177,21 @@ fn a_log_only_field_on_a_queue_consumer_names_file_line_and_field() {
     let text = text.replacen("[consumers.consumer]\n", "[consumers.consumer]\nmax_poll_records = 10\n", 1);
     check_bad("log-field-on-queue", &text, "max_poll_records = 10", "consumers.consumer.max_poll_records");
 }
+
+#[test]
+fn a_heartbeat_not_below_the_session_timeout_names_file_line_and_field() {
+    // Kafka's client refuses heartbeat.interval.ms >= session.timeout.ms:
+    // the member would be expired between two heartbeats.
+    let text = bundled("delivery-guarantees.toml");
+    let beat = "heartbeat_interval_ms = 100";
+    assert!(text.contains(beat), "delivery-guarantees' consumers changed");
+    let equal = text.replacen(beat, "heartbeat_interval_ms = 500", 1); // its broker's session is 500 ms
+    check_bad("heartbeat-equal", &equal, "heartbeat_interval_ms = 500", "consumers.consumer-a.heartbeat_interval_ms");
+    let above = text.replacen(beat, "heartbeat_interval_ms = 3000", 1);
+    check_bad("heartbeat-above", &above, "heartbeat_interval_ms = 3000", "consumers.consumer-a.heartbeat_interval_ms");
+    // Above Kafka's advice (a third of the session) but below it: accepted, as Kafka does.
+    let dir = TempDir::new("heartbeat-below");
+    let file = dir.write("below.toml", &text.replacen(beat, "heartbeat_interval_ms = 499", 1));
+    let o = asyncsim(&["validate", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

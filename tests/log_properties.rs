@@ -1,6 +1,7 @@
 //! Property tests of the partitioned log broker, its consumer groups and
 //! its transactions: random workloads (1 to 4 partitions, 1 to 3 replicas,
-//! a group of 1 to 3 members, random keys, rates and batch sizes) under
+//! a group of 1 to 3 members, eager or cooperative-sticky, dynamic or
+//! static, random keys, rates and batch sizes) under
 //! random fault schedules (network loss of up to 3%, consumer crashes,
 //! group members cut off by a network partition (zombies), `leader-crash`
 //! and `replica-crash` faults, all healed by the drain) are
@@ -82,6 +83,10 @@ struct Case {
     max_in_flight: Option<u32>,
     round_robin: bool,
     round_robin_assignor: bool,
+    /// The group's `rebalance_protocol`: cooperative-sticky, or eager.
+    cooperative: bool,
+    /// Every member has a `group_instance_id` (static membership).
+    static_members: bool,
     members: Vec<Member>,
     faults: Vec<Fault>,
 }
@@ -211,6 +216,12 @@ impl Case {
                 writeln!(t, "resubscribe_ms = {}", m.request_ms).unwrap();
                 writeln!(t, "assignment = \"{}\"", if self.round_robin_assignor { "round-robin" } else { "range" })
                     .unwrap();
+                if self.cooperative {
+                    t.push_str("rebalance_protocol = \"cooperative-sticky\"\n");
+                }
+                if self.static_members {
+                    writeln!(t, "group_instance_id = \"{g}{i}\"").unwrap();
+                }
                 writeln!(t, "ack = \"{}\"", s.ack).unwrap();
                 if s.ack == "auto" {
                     writeln!(t, "auto_commit_interval_ms = {}", s.auto_commit_ms).unwrap();
@@ -315,7 +326,7 @@ fn case() -> impl Strategy<Value = Case> {
         (ms(150.0, 1000.0), ms(5.0, 100.0), ms(0.1, 3.0), prop_oneof![Just(0.0), ms(0.0, 0.03)]),
         // Low rates make long runs, in which faults outlast session timeouts.
         (prop_oneof![ms(20.0, 200.0), ms(200.0, 1500.0)], 20..=300u64, 1..=20u64, ms(10.0, 200.0), ms(0.0, 50.0)),
-        (prop::option::of(1..=8u32), any::<bool>(), any::<bool>()),
+        (prop::option::of(1..=8u32), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()),
         prop::collection::vec(member(), 1..=3),
         prop::collection::vec(fault(), 0..=4),
     )
@@ -324,7 +335,7 @@ fn case() -> impl Strategy<Value = Case> {
                 (partitions, replicas, min_isr, replication_ms, lag_max_ms, election_ms),
                 (session_ms, rebalance_ms, latency_ms, loss),
                 (rate, messages, keys, ack_timeout_ms, backoff_ms),
-                (max_in_flight, round_robin, round_robin_assignor),
+                (max_in_flight, round_robin, round_robin_assignor, cooperative, static_members),
                 members,
                 faults,
             )| Case {
@@ -346,6 +357,8 @@ fn case() -> impl Strategy<Value = Case> {
                 max_in_flight,
                 round_robin,
                 round_robin_assignor,
+                cooperative,
+                static_members,
                 members,
                 faults,
             },

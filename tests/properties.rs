@@ -126,6 +126,8 @@ enum Fault {
     Crash { at: f64, len: Option<f64>, node: usize },
     Slow { at: f64, len: Option<f64>, node: usize, factor: f64 },
     LossSpike { at: f64, len: Option<f64>, probability: f64, nodes: Vec<usize> },
+    DuplicateSpike { at: f64, len: Option<f64>, probability: f64, nodes: Vec<usize> },
+    Reorder { at: f64, len: Option<f64>, probability: f64, nodes: Vec<usize> },
 }
 
 #[derive(Debug, Clone)]
@@ -274,8 +276,15 @@ impl Gen {
                     window(&mut s, *at, *len);
                     writeln!(s, "node = {}\nfactor = {factor}", node(*n)).unwrap();
                 }
-                Fault::LossSpike { at, len, probability, nodes: ns } => {
-                    s.push_str("kind = \"loss-spike\"\n");
+                Fault::LossSpike { at, len, probability, nodes: ns }
+                | Fault::DuplicateSpike { at, len, probability, nodes: ns }
+                | Fault::Reorder { at, len, probability, nodes: ns } => {
+                    let kind = match f {
+                        Fault::LossSpike { .. } => "loss-spike",
+                        Fault::DuplicateSpike { .. } => "duplicate-spike",
+                        _ => "reorder",
+                    };
+                    writeln!(s, "kind = \"{kind}\"").unwrap();
                     window(&mut s, *at, *len);
                     writeln!(s, "probability = {probability}").unwrap();
                     if !ns.is_empty() {
@@ -399,6 +408,10 @@ fn fault() -> impl Strategy<Value = Fault> {
         }),
         (at(), len(), prob(), prop::collection::vec(0..16usize, 0..=2))
             .prop_map(|(at, len, probability, nodes)| Fault::LossSpike { at, len, probability, nodes }),
+        (at(), len(), prob(), prop::collection::vec(0..16usize, 0..=2))
+            .prop_map(|(at, len, probability, nodes)| Fault::DuplicateSpike { at, len, probability, nodes }),
+        (at(), len(), prob(), prop::collection::vec(0..16usize, 0..=2))
+            .prop_map(|(at, len, probability, nodes)| Fault::Reorder { at, len, probability, nodes }),
     ]
 }
 
@@ -641,6 +654,8 @@ fn generated_scenarios_cover_every_kind() {
         "kind = \"crash\"",
         "kind = \"slow\"",
         "kind = \"loss-spike\"",
+        "kind = \"duplicate-spike\"",
+        "kind = \"reorder\"",
         "until_ms = ",
     ] {
         assert!(all.contains(needle), "no generated scenario has `{needle}`");

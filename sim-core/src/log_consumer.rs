@@ -8,9 +8,13 @@
 //! - `ack = "after"`: process the batch, then commit. A crash (or a
 //!   rebalance) before the commit makes the next owner process the batch
 //!   again: **at-least-once**.
-//! - `ack = "auto"`: commit what was processed every
-//!   `auto_commit_interval_ms` (Kafka's default): at-least-once, with more
-//!   to redo after a crash the longer the interval.
+//! - `ack = "auto"` (the default, as Kafka's `enable.auto.commit=true`):
+//!   at a poll (the end of a batch, or while idle) at least
+//!   `auto_commit_interval_ms` after the last commit, commit the offsets of
+//!   every record returned by earlier polls, all processed by then in a
+//!   synchronous poll loop; and before an eager revocation. Never mid-batch:
+//!   a crash redoes the batch in progress and everything since the last
+//!   commit. At-least-once, with more to redo the longer the interval.
 //!
 //! With `output_topic` the consumer is a read-process-write stage: each
 //! processed record is written to the output topic. Without
@@ -430,7 +434,11 @@ impl LogConsumer {
             self.fetch(ctx, p);
         }
         if let CommitMode::Auto(every) = self.s.commit {
-            if !self.s.transactional && now.saturating_sub(self.last_auto_commit) >= every && self.generation > 0 {
+            // Kafka auto-commits inside poll(): a member busy with a batch
+            // commits at its end (end_batch), never half-way through it.
+            let polling = !self.in_progress && self.batches.is_empty();
+            let due = now.saturating_sub(self.last_auto_commit) >= every;
+            if polling && !self.s.transactional && due && self.generation > 0 {
                 self.commit_processed(ctx);
             }
         }

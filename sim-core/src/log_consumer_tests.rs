@@ -235,6 +235,28 @@ fn auto_commit_commits_what_was_processed_every_interval() {
     assert_eq!(commits(&h.timer(&mut c, Tick)), vec![(1, 0, 6)]);
 }
 
+/// Kafka auto-commits in poll(), the positions of records earlier polls
+/// returned: a heartbeat during a batch commits nothing of it (before, the
+/// tick committed the half-processed batch), its end commits all of it.
+#[test]
+fn auto_commit_waits_for_the_poll_at_the_end_of_the_batch_in_progress() {
+    let (mut h, mut c) = member(setup(CommitMode::Auto(1000 * MS)));
+    h.now = 1000 * MS;
+    assert_eq!(commits(&h.timer(&mut c, Tick)), vec![(1, 0, 5)], "idle in poll: due, commits the position");
+    h.message(&mut c, B, records(0, 5, &(50..250).collect::<Vec<_>>())); // 2 s of processing
+    let mut during = Vec::new();
+    for _ in 0..199 {
+        h.now += 10 * MS;
+        during.extend(commits(&h.timer(&mut c, Process)));
+        if h.now % (300 * MS) == 0 {
+            during.extend(commits(&h.timer(&mut c, Tick)));
+        }
+    }
+    assert!(during.is_empty(), "committed mid-batch: {during:?}");
+    h.now += 10 * MS;
+    assert_eq!(commits(&h.timer(&mut c, Process)), vec![(1, 0, 205)], "the poll after the batch");
+}
+
 #[test]
 fn an_eager_rebalance_is_joined_at_the_next_poll_after_committing_and_revoking_everything() {
     let (mut h, mut c) = member(setup(CommitMode::After));

@@ -29,9 +29,11 @@ pub struct LogConsumerSpec {
     #[serde(default = "default_resubscribe")]
     pub resubscribe_ms: Millis,
     /// When offsets are committed: before processing a batch, after it, or
-    /// every `auto_commit_interval_ms` (`"auto"`).
-    #[serde(default)]
-    pub ack: AckTiming,
+    /// every `auto_commit_interval_ms` (`"auto"`). Unset: `"auto"`, Kafka's
+    /// `enable.auto.commit=true`; `"after"` for a transactional stage,
+    /// whose commit is part of its transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<AckTiming>,
     /// Whether the effect is deduplicated by message id.
     #[serde(default)]
     pub effect: Effect,
@@ -126,6 +128,11 @@ fn default_transaction_timeout() -> Millis {
 }
 
 impl LogConsumerSpec {
+    /// When offsets are committed, the default resolved.
+    pub fn ack(&self) -> AckTiming {
+        self.ack.unwrap_or(if self.transactional { AckTiming::After } else { AckTiming::Auto })
+    }
+
     /// What the members of one group must agree on, as shown in errors.
     fn group_settings(&self) -> String {
         format!(
@@ -155,7 +162,7 @@ impl Kind for LogConsumerKind {
         check_effect(node, k.effect, &k.dedup_store)?;
         node.check_name("domain", k.domain.as_deref())?;
         node.check_name("group", Some(&k.group))?;
-        if k.ack == AckTiming::AfterForward {
+        if k.ack() == AckTiming::AfterForward {
             let message = "applies only to consumers of a queue broker (a log stage writes with output_topic)";
             return node.fail("ack", message);
         }
@@ -165,9 +172,7 @@ impl Kind for LogConsumerKind {
         if k.max_poll_records == 0 {
             return node.fail("max_poll_records", "expected at least 1");
         }
-        if k.heartbeat_interval_ms.0 <= 0.0 {
-            return node.fail("heartbeat_interval_ms", "expected a duration above 0");
-        }
+        check_heartbeat(node, k, l)?;
         if k.transaction_timeout_ms.0 <= 0.0 {
             return node.fail("transaction_timeout_ms", "expected a duration above 0");
         }
@@ -210,7 +215,7 @@ impl Kind for LogConsumerKind {
             broker: build.id(&k.source),
             group,
             processing: k.processing.clone(),
-            commit: match k.ack {
+            commit: match k.ack() {
                 AckTiming::Before => CommitMode::Before,
                 AckTiming::After | AckTiming::AfterForward => CommitMode::After,
                 AckTiming::Auto => CommitMode::Auto(ms_to_ns(k.auto_commit_interval_ms.0)),
@@ -261,6 +266,24 @@ fn check_group(node: &Node, k: &LogConsumerSpec, topology: &Topology) -> Result<
     Ok(())
 }
 
+/// The heartbeat interval is above 0 and below the broker's session
+/// timeout, as Kafka's client requires (it refuses `heartbeat.interval.ms
+/// >= session.timeout.ms`; a third of the session is its advice, not a rule).
+fn check_heartbeat(node: &Node, k: &LogConsumerSpec, l: &LogSpec) -> Result<(), Invalid> {
+    let (heartbeat, session) = (k.heartbeat_interval_ms.0, l.session_timeout_ms.0);
+    if heartbeat <= 0.0 {
+        return node.fail("heartbeat_interval_ms", "expected a duration above 0");
+    }
+    if heartbeat >= session {
+        let message = format!(
+            "{heartbeat} ms is not below the session_timeout_ms of broker `{}` ({session} ms): a member would be expired between two heartbeats (Kafka refuses this too); set heartbeat_interval_ms below it, at most a third of it is usual",
+            k.source
+        );
+        return node.fail("heartbeat_interval_ms", message);
+    }
+    Ok(())
+}
+
 /// A `group_instance_id` names one member of its group.
 fn check_instance(node: &Node, k: &LogConsumerSpec, topology: &Topology) -> Result<(), Invalid> {
     let Some(id) = &k.group_instance_id else { return Ok(()) };
@@ -290,7 +313,7 @@ fn check_stage(node: &Node, k: &LogConsumerSpec, l: &LogSpec) -> Result<(), Inva
         if k.output_topic.is_none() {
             return node.fail("transactional", "a transaction writes to an output topic: set output_topic");
         }
-        if k.ack != AckTiming::After {
+        if k.ack() != AckTiming::After {
             return node.fail("ack", "a transactional stage commits with its output: use ack = \"after\"");
         }
     }

@@ -162,8 +162,9 @@ fn retention_takes_deleted_records_out_of_the_depth() {
 
 #[test]
 fn an_unclean_election_that_cuts_the_log_back_takes_the_cut_records_out() {
-    let (mut h, mut b) = broker("replicas = 2\nunclean_leader_election = true\ntopics = { t = {} }", &[("a", 0)]);
-    // Follower 1 dies; record 0 waits on it until it leaves the ISR (500 ms).
+    let table = "replicas = 2\nunclean_leader_election = true\nreplica_lag_max_ms = 500\ntopics = { t = {} }";
+    let (mut h, mut b) = broker(table, &[("a", 0)]);
+    // Follower 1 dies; record 0 waits on it until it leaves the ISR (500 ms, set above).
     h.fault(&mut b, &NodeFault::ReplicaCrash { replica: 1 }, true);
     produce(&mut h, &mut b, 0, 0);
     h.now = 501 * MS;

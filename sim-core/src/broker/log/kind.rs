@@ -50,10 +50,13 @@ pub struct LogSpec {
     /// Time a follower's fetch takes.
     #[serde(default = "default_replication")]
     pub replication: Dist,
-    /// How long a follower may stay behind before leaving the ISR.
+    /// How long a follower may stay behind before leaving the ISR
+    /// (Kafka's `replica.lag.time.max.ms`, 30 s since 2.5).
     #[serde(default = "default_replica_lag_max")]
     pub replica_lag_max_ms: Millis,
-    /// Time from a leader's death to the election of the next.
+    /// Time from a leader's death to the election of the next (a KRaft
+    /// controller fences a silent broker after `broker.session.timeout.ms`,
+    /// 9 s).
     #[serde(default = "default_election_delay")]
     pub election_delay_ms: Millis,
     /// A group member silent for this long is removed from its group
@@ -110,10 +113,10 @@ fn default_replication() -> Dist {
     Dist::Constant { ms: Millis(1.0) }
 }
 fn default_replica_lag_max() -> Millis {
-    Millis(500.0)
+    Millis(30_000.0)
 }
 fn default_election_delay() -> Millis {
-    Millis(100.0)
+    Millis(9000.0)
 }
 fn default_session_timeout() -> Millis {
     Millis(45_000.0)

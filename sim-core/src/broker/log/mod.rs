@@ -13,8 +13,11 @@
 //! refused while the ISR is smaller than `min_insync_replicas`.
 //!
 //! **Failover.** When a leader dies, a controller notices after
-//! `election_delay_ms` and elects the first live replica of the ISR (clean
-//! election). With none, the partition stays offline until an ISR member
+//! `election_delay_ms` (9 s by default: a KRaft controller fences a broker
+//! that has not heartbeated for `broker.session.timeout.ms`) and elects the
+//! first live replica of the ISR (clean election). Every replica failure
+//! is a crash: a controlled shutdown, which in Kafka moves leadership at
+//! once, is not modelled. With none, the partition stays offline until an ISR member
 //! returns, unless `unclean_leader_election` lets any live replica lead:
 //! then records only the old leader had, acknowledged ones included, are
 //! truncated away. A new leader's log is the truth: every replica is cut

@@ -17,8 +17,13 @@ const BROKER: NodeId = 10;
 const P: NodeId = 1;
 const M1: NodeId = 2;
 const M2: NodeId = 3;
-/// The default `replica_lag_max_ms` (500 ms): a follower behind for longer leaves the ISR.
+/// The `replica_lag_max_ms` of these tests (500 ms; Kafka's default is
+/// 30 s): a follower behind for longer leaves the ISR.
 const LAG: Time = 500 * MS;
+/// Set on every broker of these tests, so that the times they fire timers
+/// at stay short: the lag above, and an `election_delay_ms` of 100 ms (the
+/// default, 9 s, is checked by `the_isr_and_election_timings_default_to_kafkas`).
+const TIMINGS: &str = "replica_lag_max_ms = 500\nelection_delay_ms = 100\n";
 /// The default `initial_rebalance_delay_ms`.
 const INITIAL: Time = 3000 * MS;
 /// The default `session_timeout_ms`.
@@ -27,7 +32,8 @@ const SESSION: Time = 45_000 * MS;
 /// A log broker read from a scenario table (`kind = "log"` plus `table`),
 /// serving `groups`.
 fn broker(table: &str, groups: Vec<GroupInfo>) -> (Harness, LogBroker) {
-    let spec: LogSpec = toml::from_str(table).unwrap_or_else(|e| panic!("not a log broker: {e}\n{table}"));
+    let table = format!("{TIMINGS}{table}");
+    let spec: LogSpec = toml::from_str(&table).unwrap_or_else(|e| panic!("not a log broker: {e}\n{table}"));
     let mut h = Harness::new(BROKER);
     let mut b = LogBroker::new(&spec, groups);
     assert!(h.start(&mut b).is_empty());
@@ -203,6 +209,23 @@ fn acks_0_gets_no_answer_and_acks_1_is_answered_as_the_leader_appends() {
     };
     let e = h.message(&mut b, P, to_nowhere);
     assert_eq!((e.errors(), e.sent().len()), (vec!["unknown-partition"], 0));
+}
+
+#[test]
+fn the_isr_and_election_timings_default_to_kafkas() {
+    // Kafka's replica.lag.time.max.ms (30 s) and a KRaft controller's
+    // broker.session.timeout.ms (9 s), without the TIMINGS of the other tests.
+    let spec: LogSpec = toml::from_str("replicas = 2\ntopics = { t = { partitions = 1 } }").expect("a log broker");
+    let mut h = Harness::new(BROKER);
+    let mut b = LogBroker::new(&spec, Vec::new());
+    h.start(&mut b);
+    h.fault(&mut b, &NodeFault::ReplicaCrash { replica: 1 }, true);
+    let e = h.message(&mut b, P, produce(0, Acks::All));
+    assert!(e.timers::<LogTimer>().contains(&(30_000 * MS + 1, LogTimer::IsrCheck(0))), "{e:?}");
+    assert!(produce_acks(&fire(&mut h, &mut b, 30_000 * MS, LogTimer::IsrCheck(0))).is_empty(), "still in the ISR");
+    assert_eq!(produce_acks(&fire(&mut h, &mut b, 30_000 * MS + 1, LogTimer::IsrCheck(0))), vec![(0, true)]);
+    let e = h.fault(&mut b, &NodeFault::LeaderCrash { topic: 0, partition: 0, fault: 0 }, true);
+    assert_eq!(e.timers::<LogTimer>(), vec![(9000 * MS, LogTimer::Election(0))]);
 }
 
 #[test]
