@@ -143,3 +143,161 @@ fn fifty_thousand_per_second_with_acks_all_reaches_its_rate_with_a_p99_under_50_
     let p99 = num(&v, "latency_ms.p99");
     assert!(p99 < 50.0, "p99 {p99} ms");
 }
+
+/// The acceptance case again with Kafka's default-sized records (1 KiB)
+/// and links of 1 Gbit/s. A 16 KiB batch holds 16 such records, so one
+/// batch per request, 5 requests per round trip (at least 2 link latencies
+/// and a replication: 3 ms), carries at most 5 * 16 / 3 ms = 26,700 a
+/// second, whatever the partition count: here a request carries one batch
+/// (Kafka's carries one per partition the broker leads, which this model
+/// does not do yet). So the producer sends what such a request would
+/// carry for 5 partitions, 5 * 16 KiB = 80 KiB, as one batch: 80 records a
+/// request, 400 per round trip. A round trip is then 2 latencies (2 ms),
+/// the replication (1 ms, plus up to 1 ms for a follower's fetch under
+/// way) and the 80 KiB's transmission at 1 Gbit/s (0.67 ms): under 5 ms,
+/// so the producer can carry 80,000 a second, above the rate, and a record
+/// waits at most a linger (5 ms) and two round trips: p99 well under 50 ms.
+#[test]
+fn fifty_thousand_per_second_of_1_kib_records_over_1_gbit_links_reaches_its_rate_with_a_p99_under_50_ms() {
+    let producer = "acks = \"all\"\nmax_in_flight = 5\nlinger_ms = 5\nbatch_size = 81920";
+    let text = scenario(50_000, 500, producer)
+        .replace(
+            "latency = { dist = \"uniform\", min_ms = 0.5, max_ms = 1.5 }",
+            "latency = { dist = \"constant\", ms = 1 }\nbandwidth = \"1Gbps\"",
+        )
+        .replace("processing = { dist = \"constant\", ms = 0.1 }", "processing = { dist = \"constant\", ms = 0.005 }");
+    let v = run("fifty-thousand-1k", &text, "1");
+    kept_up(&v);
+    // 25,000 expected in 0.5 s, Poisson: the standard deviation is 158.
+    let produced = num(&v, "produced");
+    assert!((produced - 25_000.0).abs() < 5.0 * 158.0, "produced {produced}");
+    let p99 = num(&v, "latency_ms.p99");
+    assert!(p99 < 50.0, "p99 {p99} ms");
+}
+
+/// A queue scenario: `messages` published fire-and-forget at `rate` a
+/// second over 1 ms links, the producer's link with `bandwidth` (if any).
+fn queue_over(rate: u32, messages: u32, bandwidth: &str) -> String {
+    let link = if bandwidth.is_empty() {
+        String::new()
+    } else {
+        format!("links = [{{ from = \"producer\", to = \"broker\", bandwidth = {bandwidth} }}]")
+    };
+    format!(
+        r#"
+name = "bandwidth"
+concept = "a link of known bandwidth"
+seed = 1
+
+[network]
+latency = {{ dist = "constant", ms = 1 }}
+{link}
+
+[producers.producer]
+target = "broker"
+arrival = {{ process = "poisson", rate_per_s = {rate} }}
+messages = {messages}
+
+[brokers.broker]
+kind = "queue"
+
+[consumers.consumer]
+source = "broker"
+# Enough deliveries unacked that the consumer's acks are no bottleneck.
+prefetch = 1000
+processing = {{ dist = "constant", ms = 0.001 }}
+"#
+    )
+}
+
+/// A publish of a 1,024-byte record weighs 1,064 bytes on the wire (a
+/// 24-byte header and a 16-byte body, then the record), so a link of
+/// 1,064,000 bytes a second transmits exactly 1,000 publishes a second,
+/// one every 1 ms.
+///
+/// Offered 2,000 a second, the link is the bottleneck: the N publishes
+/// leave one after the other, so the last arrives at least N ms after the
+/// start, while it was produced by the end of production (about 1 s for
+/// 2,000; its Poisson spread is 22 ms). So the largest latency is at least
+/// N ms - 1 s (minus a margin of 5 spreads): throughput cannot pass the
+/// bandwidth, and the wait grows with the backlog. Offered 500 a second
+/// (an M/D/1 queue at load 0.5 before the link: a mean wait of 0.5 ms),
+/// the link adds little more than its 1 ms of transmission. Without the
+/// bandwidth, the same overload builds no backlog.
+#[test]
+fn a_link_of_known_bandwidth_saturates() {
+    let over = run("bw-over", &queue_over(2000, 2000, "1064000"), "1");
+    kept_up(&over);
+    let max = num(&over, "latency_ms.max");
+    assert!(max >= 2000.0 - 1000.0 - 5.0 * 22.0, "max latency {max} ms: throughput above the bandwidth?");
+    assert!(num(&over, "latency_ms.p50") > 100.0, "the backlog delays most publishes: {over}");
+
+    let under = run("bw-under", &queue_over(500, 1000, "\"8.512Mbps\""), "1");
+    kept_up(&under);
+    let (mean, p99) = (num(&under, "latency_ms.mean"), num(&under, "latency_ms.p99"));
+    // 1 ms to transmit, 1 ms of latency to the broker and 1 ms to the
+    // consumer, a mean wait of 0.5 ms.
+    assert!(mean > 3.0 && mean < 5.0, "mean {mean} ms");
+    assert!(p99 < 20.0, "p99 {p99} ms");
+    let base = run("bw-under-none", &queue_over(500, 1000, ""), "1");
+    // The same draws with and without the link's bandwidth: each publish
+    // takes 1 ms more to transmit, plus its wait behind the one before
+    // (0.5 ms on average at load 0.5), however the broker and the consumer
+    // then delay it.
+    let extra = num(&under, "latency_ms.mean") - num(&base, "latency_ms.mean");
+    assert!((1.0..2.5).contains(&extra), "the bandwidth adds {extra} ms on average");
+    let extra_p99 = num(&under, "latency_ms.p99") - num(&base, "latency_ms.p99");
+    assert!(extra_p99 < 20.0, "the bandwidth adds {extra_p99} ms at the p99");
+
+    let free = run("bw-none", &queue_over(2000, 2000, ""), "1");
+    assert!(num(&free, "latency_ms.max") < max / 2.0, "no bandwidth, no backlog: {free}");
+}
+
+/// A fetch byte budget: with `max_partition_fetch_bytes = 1500` and
+/// records of 1,024 bytes a fetch returns one record, so the reader needs a
+/// fetch round trip (two link latencies, at least 1 ms) per record: the N
+/// records produced in 0.5 s take at least N ms to read, and the largest
+/// latency is at least N ms - 0.5 s (minus a margin for the spread of the
+/// last production). With Kafka's default budget (1 MiB) the same reader
+/// keeps up within milliseconds. And a record larger than the budget still
+/// gets through, alone: nothing is stuck.
+#[test]
+fn a_fetch_byte_budget_limits_records_per_fetch_and_a_larger_record_still_gets_through() {
+    let with = |consumer: &str, producer: &str| {
+        scenario(2000, 500, producer).replace("group = \"readers\"", &format!("group = \"readers\"\n{consumer}"))
+    };
+    let small = run("budget-small", &with("max_partition_fetch_bytes = 1500", ""), "1");
+    kept_up(&small);
+    let n = num(&small, "processed");
+    let max = num(&small, "latency_ms.max");
+    // 1,000 produced in 0.5 s, Poisson: the last comes within 5 x 22 ms of 0.5 s.
+    assert!(max >= n - 500.0 - 5.0 * 22.0, "max latency {max} ms for {n} records read one per fetch");
+
+    let default = run("budget-default", &with("", ""), "1");
+    kept_up(&default);
+    assert!(num(&default, "latency_ms.p99") < 50.0, "{default}");
+
+    let large = run("budget-large", &with("fetch_max_bytes = 1500", "message_bytes = 5000"), "1");
+    kept_up(&large);
+}
+
+#[test]
+fn record_sizes_may_be_drawn_and_bad_sizes_are_bad_input() {
+    let drawn = "message_bytes = { dist = \"uniform\", min = 100, max = 3000 }";
+    let v = run("sizes-drawn", &scenario(2000, 500, drawn), "1");
+    kept_up(&v);
+    for (bad, field) in [
+        ("message_bytes = { dist = \"uniform\", min = 3000, max = 100 }", "producers.producer.message_bytes"),
+        ("message_bytes = 0", "producers.producer.message_bytes"),
+    ] {
+        let dir = TempDir::new("sizes-bad");
+        let file = dir.write("s.toml", &scenario(100, 100, bad));
+        let err = assert_bad_input(&asyncsim(&["validate", file.to_str().expect("UTF-8")]));
+        assert!(err.contains(field), "{err}");
+    }
+    let dir = TempDir::new("bandwidth-bad");
+    let text = scenario(100, 100, "").replace("[network]", "[network]\nbandwidth = \"fast\"");
+    let file = dir.write("s.toml", &text);
+    let err = assert_bad_input(&asyncsim(&["validate", file.to_str().expect("UTF-8")]));
+    assert!(err.contains("network.bandwidth") && err.contains("Gbps"), "{err}");
+}

@@ -247,7 +247,7 @@ fn an_auditor_acks_a_delivery_only_once_its_audit_is_done() {
         h.message(&mut a, 1, QueueMsg::Subscribed { session: 1 }).cancelled::<AuditTimer>(),
         [AuditTimer::Resubscribe]
     );
-    let rec = Record { id: 42, key: 0 };
+    let rec = Record::new(42, 0);
     let took = h.message(&mut a, 1, QueueMsg::Deliver { rec, tag: 5, redelivered: false });
     assert_eq!(took.timers::<AuditTimer>(), [(ms_to_ns(2.0), AuditTimer::Done(5))]);
     assert!(took.sent().is_empty(), "no ack before the audit is done");

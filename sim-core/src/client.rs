@@ -130,7 +130,7 @@ impl Client {
             if attempt > 1 {
                 ctx.resent(id, crate::ledger::DupCause::ProducerRetry);
             }
-            ctx.send(target, publish(Record { id, key: r.key }, false, attempt));
+            ctx.send(target, publish(Record::new(id, r.key), false, attempt));
         });
     }
 

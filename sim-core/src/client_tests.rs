@@ -46,7 +46,7 @@ fn requests(e: &Emitted) -> Vec<(MsgId, u32)> {
 
 /// A response to request `id` arrives, with delivery tag `tag`.
 fn respond(h: &mut Harness, c: &mut Client, id: MsgId, tag: u64) -> Emitted {
-    h.message(c, R, QueueMsg::Deliver { rec: Record { id, key: 0 }, tag, redelivered: false })
+    h.message(c, R, QueueMsg::Deliver { rec: Record::new(id, 0), tag, redelivered: false })
 }
 
 /// The sum of what was added to the named metric.
@@ -86,7 +86,7 @@ fn a_request_is_produced_fire_and_forget_and_published_to_the_target() {
     let (mut h, mut c) = client("");
     let e = h.timer(&mut c, Arrival);
     assert_eq!(e.facts(), vec![Fact::Produced { id: 0, key: 0, fire_and_forget: true }]);
-    assert_eq!(e.sent(), vec![(T, Msg::Queue(publish(Record { id: 0, key: 0 }, false, 1)))]);
+    assert_eq!(e.sent(), vec![(T, Msg::Queue(publish(Record::new(0, 0), false, 1)))]);
     assert!(e.timers::<ClientTimer>().contains(&(100 * MS, Timeout)));
     assert_eq!(held(&c), vec![0]);
 }

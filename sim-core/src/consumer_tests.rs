@@ -34,7 +34,7 @@ fn consumer(extra: &str, store: Option<usize>) -> (Harness, Consumer) {
 }
 
 fn deliver(id: MsgId, tag: u64) -> QueueMsg {
-    QueueMsg::Deliver { rec: Record { id, key: 0 }, tag, redelivered: false }
+    QueueMsg::Deliver { rec: Record::new(id, 0), tag, redelivered: false }
 }
 
 /// The messages sent back to the source broker.
@@ -169,7 +169,7 @@ fn a_forwarding_consumer_publishes_the_same_record_even_when_the_effect_was_a_re
     let (mut h, mut c) = consumer("forward_to = \"f\"\neffect = \"idempotent\"", Some(0));
     let e = process(&mut h, &mut c, 8, 0);
     assert_eq!((e.applied(), to_source(&e)), (vec![8], vec![QueueMsg::Ack { tag: 0 }]));
-    assert_eq!(e.sent().last(), Some(&(F, Msg::Queue(publish(Record { id: 8, key: 0 }, false, 1)))));
+    assert_eq!(e.sent().last(), Some(&(F, Msg::Queue(publish(Record::new(8, 0), false, 1)))));
     let e = process(&mut h, &mut c, 8, 1);
     assert!(e.applied().is_empty());
     assert_eq!(forwarded(&e), vec![(8, false, 1)], "the next service is told again");

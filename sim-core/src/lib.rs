@@ -92,6 +92,7 @@ pub mod reliable;
 pub mod rng;
 pub mod scenario;
 pub mod sequencer;
+pub mod size;
 pub mod store;
 pub mod subscription;
 pub mod summary;

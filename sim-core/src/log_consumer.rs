@@ -115,6 +115,10 @@ pub struct LogConsumerSetup {
     pub commit: CommitMode,
     /// Most records per fetch.
     pub max_poll_records: u32,
+    /// Most bytes of records per fetch (the first record comes whatever its
+    /// size): the smaller of `fetch_max_bytes` and
+    /// `max_partition_fetch_bytes`, since a fetch reads one partition.
+    pub fetch_bytes: u32,
     /// Heartbeat interval.
     pub heartbeat_ns: Duration,
     /// Longest a batch may take before the member leaves its group.
@@ -227,6 +231,7 @@ impl LogConsumer {
             partition,
             offset: a.position,
             max: self.s.max_poll_records,
+            max_bytes: self.s.fetch_bytes,
             epoch: a.epoch,
         };
         ctx.send(self.s.broker, msg);
@@ -305,7 +310,7 @@ impl LogConsumer {
                 let (group, generation, partition, seq) = (self.s.group, self.generation, b.partition, b.seq);
                 ctx.send(self.s.broker, LogMsg::TxnWrite { rec, group, generation, partition, seq, out_topic: topic });
             } else {
-                let partition = crate::broker::key_partition(rec.key, partitions as usize) as u32;
+                let partition = crate::broker::key_partition(rec.key(), partitions as usize) as u32;
                 let recs = Box::new([rec]);
                 let msg = LogMsg::Produce { recs, acks: Acks::None, attempt: 1, epoch: 0, seq: 0, topic, partition };
                 ctx.send(self.s.broker, msg);

@@ -24,6 +24,7 @@ fn setup(commit: CommitMode) -> LogConsumerSetup {
         processing: Dist::constant_ms(10.0),
         commit,
         max_poll_records: 500,
+        fetch_bytes: 1_048_576,
         heartbeat_ns: 300 * MS,
         max_poll_ns: 300_000 * MS,
         protocol: crate::broker::RebalanceProtocol::Eager,
@@ -61,7 +62,7 @@ fn assign(h: &mut Harness, c: &mut LogConsumer, generation: u32, partitions: &[(
 }
 
 fn rec(id: MsgId) -> Record {
-    Record { id, key: id }
+    Record::new(id, id)
 }
 
 fn records(partition: u32, offset: u64, ids: &[MsgId]) -> LogMsg {
@@ -165,7 +166,7 @@ fn records_are_processed_one_at_a_time_and_committed_after_the_batch() {
             LogMsg::Commit { group, generation, partition, offset, epoch }
         }
         LogMsg::Fetch { group, generation, partition, offset, max, .. } => {
-            LogMsg::Fetch { group, generation, partition, offset, max, epoch }
+            LogMsg::Fetch { group, generation, partition, offset, max, max_bytes: 1_048_576, epoch }
         }
         m => m,
     };
@@ -177,7 +178,7 @@ fn commit(generation: u32, partition: u32, offset: u64) -> LogMsg {
 }
 
 fn fetch(partition: u32, offset: u64) -> LogMsg {
-    LogMsg::Fetch { group: 0, generation: 1, partition, offset, max: 500, epoch: None }
+    LogMsg::Fetch { group: 0, generation: 1, partition, offset, max: 500, max_bytes: 1_048_576, epoch: None }
 }
 
 /// `msg` (a commit or a fetch) carrying leader epoch `epoch`: that of the
@@ -188,7 +189,7 @@ fn in_epoch(msg: LogMsg, epoch: u32) -> LogMsg {
             LogMsg::Commit { group, generation, partition, offset, epoch: Some(epoch) }
         }
         LogMsg::Fetch { group, generation, partition, offset, max, .. } => {
-            LogMsg::Fetch { group, generation, partition, offset, max, epoch: Some(epoch) }
+            LogMsg::Fetch { group, generation, partition, offset, max, max_bytes: 1_048_576, epoch: Some(epoch) }
         }
         other => other,
     }
@@ -483,7 +484,15 @@ fn a_member_resumes_with_the_committed_epoch_and_rewinds_where_the_log_diverged(
     let partitions = vec![(0, 9, Some(2))];
     h.message(&mut c, B, LogMsg::JoinAck { generation: 1 });
     let e = h.message(&mut c, B, LogMsg::GroupState { generation: 1, rebalancing: false, partitions });
-    let fetch = |offset, epoch| LogMsg::Fetch { group: 0, generation: 1, partition: 0, offset, max: 500, epoch };
+    let fetch = |offset, epoch| LogMsg::Fetch {
+        group: 0,
+        generation: 1,
+        partition: 0,
+        offset,
+        max: 500,
+        max_bytes: 1_048_576,
+        epoch,
+    };
     assert_eq!(to_broker(&e), vec![fetch(9, Some(2))], "the leader checks the epoch against its history");
     // The leader's epoch 2 now ends at 4 (epoch 1 is the latest it knows at
     // or below 2): go back to 4 and read what was written there since.

@@ -7,6 +7,18 @@
 //! from the link's latency distribution, stretched by the slower endpoint's
 //! slow-node factor. Each copy that survives becomes an arrival event.
 //!
+//! A link may have a bandwidth. Then a message first waits until its
+//! connection has finished transmitting what was sent on it before, then
+//! takes its wire size ([`Protocol::wire_bytes`]) over the bandwidth to
+//! transmit, and then its latency: a connection is a queue that serves
+//! bytes at the link's rate, so once the offered bytes per second pass the
+//! bandwidth, the wait grows without bound. A duplicate is transmitted
+//! once (the copy is the network's doing); a message held back by
+//! `reorder_probability` still takes its turn on the connection. The
+//! transmission state lives with the pair's link, so only pairs that talk
+//! keep one. A link without a bandwidth (the default) transmits
+//! instantly, and never asks a message its size.
+//!
 //! Messages travel on connections, which keep their order as TCP does. Each
 //! directed pair of nodes that talks has one connection at a time, and
 //! remembers the latest arrival it scheduled on it: jitter, or a slow-node
@@ -37,8 +49,11 @@
 //! `Network::on_arrival` whether an arriving copy may land, so every fault
 //! rule lives here, once.
 //!
-//! Left out: bandwidth and message sizes (links have no capacity), and the
-//! rest of TCP: a connection is an order, nothing more. Opening one costs no
+//! Left out: a bandwidth shared between connections (each directed pair
+//! has the link's full bandwidth: a node's network card is not a
+//! bottleneck), a crash's effect on bytes queued to transmit (a new
+//! connection still waits for them), and the rest of TCP: a connection is
+//! an order and, with a bandwidth, a rate, nothing more. Opening one costs no
 //! handshake; a lost message is simply lost (no retransmission, so it holds
 //! back nothing behind it); and there is no flow control.
 
@@ -46,6 +61,7 @@ use crate::digest::tag;
 use crate::dist::Sampler;
 use crate::message::{Msg, NodeId, Protocol};
 use crate::rng::{chance, stream, SimRng};
+use crate::size::Bandwidth;
 use crate::time::{Duration, Time};
 use crate::trace::{DropReason, Trace, TraceWhat, Wire};
 use serde::Serialize;
@@ -91,18 +107,46 @@ pub struct LinkModel {
     /// Probability that a message leaves its connection's order (see the
     /// module doc).
     pub reorder_probability: f64,
+    /// How fast a connection on the link transmits (none: instantly).
+    pub bandwidth: Option<Bandwidth>,
 }
 
 impl LinkModel {
     /// A link with `latency` that loses, duplicates and reorders nothing.
     pub fn reliable(latency: Sampler) -> Self {
-        LinkModel { latency, loss_probability: 0.0, duplicate_probability: 0.0, reorder_probability: 0.0 }
+        LinkModel {
+            latency,
+            loss_probability: 0.0,
+            duplicate_probability: 0.0,
+            reorder_probability: 0.0,
+            bandwidth: None,
+        }
     }
 }
 
 struct Link {
     model: LinkModel,
     rng: SimRng,
+    /// With a bandwidth: when the pair's connection has finished
+    /// transmitting what was sent on it so far.
+    busy_until: Time,
+}
+
+impl Link {
+    /// With a bandwidth, the time from `now` until `msg` has been
+    /// transmitted: it starts once the connection is free and takes its
+    /// wire size over the bandwidth. Without one, no time.
+    #[inline]
+    fn transmission(&mut self, now: Time, msg: &Msg) -> Duration {
+        match self.model.bandwidth {
+            None => 0,
+            Some(bw) => {
+                let done = self.busy_until.max(now).saturating_add(bw.transmit_ns(msg.wire_bytes()));
+                self.busy_until = done;
+                done - now
+            }
+        }
+    }
 }
 
 /// What the network knows about one directed pair of nodes. A pair exists
@@ -449,7 +493,7 @@ impl Network {
             *links_made += 1;
             let model = models.get(&(from, to)).unwrap_or(default).clone();
             let name = format!("link:{}->{}", names[from as usize], names[to as usize]);
-            Box::new(Link { model, rng: stream(seed, &name) })
+            Box::new(Link { model, rng: stream(seed, &name), busy_until: 0 })
         });
         let m = &link.model;
         let (loss, dup, reorder) = if !healed && self.spikes.is_empty() {
@@ -464,8 +508,9 @@ impl Network {
             return Delivery::Dropped(DropReason::Loss);
         }
         let duplicate = chance(&mut link.rng, dup);
-        let copy = duplicate.then(|| link.model.latency.sample_scaled_ns(&mut link.rng, factor));
-        let delay = link.model.latency.sample_scaled_ns(&mut link.rng, factor);
+        let sent = link.transmission(now, msg);
+        let copy = duplicate.then(|| sent + link.model.latency.sample_scaled_ns(&mut link.rng, factor));
+        let delay = sent + link.model.latency.sample_scaled_ns(&mut link.rng, factor);
         let (delay, copy) = if chance(&mut link.rng, reorder) {
             (delay.saturating_add(link.model.latency.sample_scaled_ns(&mut link.rng, factor)), copy)
         } else {

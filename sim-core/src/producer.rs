@@ -6,7 +6,9 @@
 //!
 //! A producer to a log broker batches, as Kafka's does (see [`batch`]):
 //! records wait per partition until their batch is full (`batch_size`
-//! bytes of `message_bytes`-byte records, or `batch_records`) or has
+//! bytes of records of `message_bytes` each, a fixed size or one drawn
+//! per record from a stream beside the producer's own, or
+//! `batch_records`) or has
 //! lingered `linger_ms`, and one produce request carries one batch.
 //! `max_in_flight` counts requests (Kafka's
 //! `max.in.flight.requests.per.connection`): while every slot is taken the
@@ -44,8 +46,7 @@
 //! Left out: requests carrying batches of several partitions (Kafka sends
 //! one request per broker with a batch for each of its partitions; here a
 //! request carries one batch, so a producer writing to one partition
-//! reaches `max_in_flight` batches per round trip), record sizes drawn
-//! from a distribution (`message_bytes` is one size), and Kafka's check
+//! reaches `max_in_flight` batches per round trip), and Kafka's check
 //! that `delivery.timeout.ms` is at least `linger.ms` +
 //! `request.timeout.ms`.
 //!
@@ -58,6 +59,7 @@ use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::protocol::{Acks, LogMsg, QueueMsg};
 use crate::reliable::{Failed, RetryPolicy, UntilAcked};
 use crate::rng::{unit, SimRng};
+use crate::size::{side_stream, SizeSampler};
 use crate::time::{ms_to_ns, Duration, Time, NS_PER_S};
 use crate::timers::Deadlines;
 use crate::units::{Millis, Positive, Rate, RateOrZero};
@@ -553,6 +555,9 @@ pub struct Producer {
     single: VecDeque<(Record, Time)>,
     /// When each partition's lingering batch may leave.
     lingers: Deadlines,
+    /// Draws record sizes when `message_bytes` is a distribution, from a
+    /// stream of its own (made at the first draw).
+    sizes: Option<(SizeSampler, Option<SimRng>)>,
 }
 
 impl Producer {
@@ -587,6 +592,7 @@ impl Producer {
             outstanding: UntilAcked::new(policy, ProducerTimer::AckTimeout, ProducerTimer::Retry),
             lingers: Deadlines::default(),
             single: VecDeque::new(),
+            sizes: spec.message_bytes.as_ref().and_then(|m| m.sampler()).map(|s| (s, None)),
         }
     }
 
@@ -703,6 +709,18 @@ impl Producer {
         ctx.send(self.target, msg);
     }
 
+    /// The size of the next record: fixed (no draw), or drawn from the
+    /// size stream beside the producer's own.
+    fn record_bytes(&mut self, ctx: &mut Ctx<ProducerTimer>) -> u32 {
+        match &mut self.sizes {
+            None => self.settings.message_bytes as u32,
+            Some((sampler, rng)) => {
+                let rng = rng.get_or_insert_with(|| side_stream(ctx.rng(), "message-size"));
+                sampler.draw(rng)
+            }
+        }
+    }
+
     /// The partition a record with `key` goes to (0 for a queue).
     fn partition_of(&mut self, key: u64) -> u32 {
         let Some(l) = self.log else { return 0 };
@@ -717,7 +735,7 @@ impl Producer {
 
     fn produce_one(&mut self, ctx: &mut Ctx<ProducerTimer>, key: u64) {
         let id = ctx.produce(key, !self.settings.wait_ack());
-        let rec = Record { id, key };
+        let rec = Record::sized(id, key, self.record_bytes(ctx));
         if self.log.is_none() {
             // A queue producer sends each message alone.
             if self.settings.wait_ack() {
@@ -729,7 +747,7 @@ impl Producer {
             return;
         }
         let partition = self.partition_of(key);
-        if let Some(at) = self.acc.add(ctx.now(), partition, rec, self.settings.message_bytes) {
+        if let Some(at) = self.acc.add(ctx.now(), partition, rec, u64::from(rec.bytes)) {
             self.lingers.add(ctx, at, u64::from(partition), ProducerTimer::Linger);
         }
         self.fill_in_flight(ctx);

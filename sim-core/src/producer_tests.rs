@@ -71,7 +71,7 @@ fn fire_and_forget_reports_the_message_sent_and_publishes_it_at_once() {
     let (mut h, mut p) = producer("", None);
     let e = h.timer(&mut p, Arrival);
     assert_eq!(e.facts(), vec![Fact::Produced { id: 0, key: 0, fire_and_forget: true }]);
-    assert_eq!(e.sent(), vec![(B, Msg::Queue(publish(Record { id: 0, key: 0 }, false, 1)))]);
+    assert_eq!(e.sent(), vec![(B, Msg::Queue(publish(Record::new(0, 0), false, 1)))]);
     assert_eq!(e.timers::<ProducerTimer>(), vec![(MS, Arrival)], "the next arrival; no ack to wait for");
     assert!(held(&p).is_empty());
 }
@@ -187,7 +187,7 @@ fn produces(e: &Emitted) -> Vec<(u64, Acks, u16, u32)> {
         .filter_map(|(_, m)| match m {
             Msg::Log(LogMsg::Produce { recs, acks, topic, partition, .. }) => {
                 assert_eq!(recs.len(), 1, "no linger, no wait: a batch of one");
-                Some((recs[0].key, acks, topic, partition))
+                Some((recs[0].key(), acks, topic, partition))
             }
             _ => None,
         })

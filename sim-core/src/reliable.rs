@@ -323,7 +323,7 @@ mod tests {
 
     /// Sends attempt `attempt` of record `key` to node 1.
     fn emit(ctx: &mut Ctx<Wake>, key: &u64, attempt: u32) {
-        ctx.send(1, publish(Record { id: *key, key: 0 }, true, attempt));
+        ctx.send(1, publish(Record::new(*key, 0), true, attempt));
     }
 
     fn attempts_sent(out: &crate::engine::Emitted) -> Vec<u32> {

@@ -18,7 +18,7 @@ const C2: NodeId = 3;
 const DLQ: NodeId = 9;
 
 fn rec(id: MsgId) -> Record {
-    Record { id, key: 0 }
+    Record::new(id, 0)
 }
 
 /// A point-to-point broker; `spec` defaults otherwise.

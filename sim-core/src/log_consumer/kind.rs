@@ -54,6 +54,14 @@ pub struct LogConsumerSpec {
     /// Most records per fetch.
     #[serde(default = "default_max_poll_records")]
     pub max_poll_records: u32,
+    /// Most bytes a fetch returns (Kafka's `fetch.max.bytes`); the first
+    /// record comes whatever its size.
+    #[serde(default = "default_fetch_max_bytes")]
+    pub fetch_max_bytes: u32,
+    /// Most bytes a fetch returns from one partition (Kafka's
+    /// `max.partition.fetch.bytes`); the first record comes whatever its size.
+    #[serde(default = "default_max_partition_fetch_bytes")]
+    pub max_partition_fetch_bytes: u32,
     /// With `ack = "auto"`: how often offsets are committed.
     #[serde(default = "default_auto_commit_interval")]
     pub auto_commit_interval_ms: Millis,
@@ -114,6 +122,14 @@ fn default_group() -> String {
 fn default_max_poll_records() -> u32 {
     500
 }
+/// Kafka's `fetch.max.bytes` (50 MiB).
+fn default_fetch_max_bytes() -> u32 {
+    52_428_800
+}
+/// Kafka's `max.partition.fetch.bytes` (1 MiB).
+fn default_max_partition_fetch_bytes() -> u32 {
+    1_048_576
+}
 fn default_auto_commit_interval() -> Millis {
     Millis(5000.0)
 }
@@ -169,8 +185,14 @@ impl Kind for LogConsumerKind {
         check_topics(node, k, l)?;
         check_group(node, k, topology)?;
         check_stage(node, k, l)?;
-        if k.max_poll_records == 0 {
-            return node.fail("max_poll_records", "expected at least 1");
+        for (field, v) in [
+            ("max_poll_records", k.max_poll_records),
+            ("fetch_max_bytes", k.fetch_max_bytes),
+            ("max_partition_fetch_bytes", k.max_partition_fetch_bytes),
+        ] {
+            if v == 0 {
+                return node.fail(field, "expected at least 1");
+            }
         }
         check_heartbeat(node, k, l)?;
         if k.transaction_timeout_ms.0 <= 0.0 {
@@ -221,6 +243,7 @@ impl Kind for LogConsumerKind {
                 AckTiming::Auto => CommitMode::Auto(ms_to_ns(k.auto_commit_interval_ms.0)),
             },
             max_poll_records: k.max_poll_records.max(1),
+            fetch_bytes: k.fetch_max_bytes.min(k.max_partition_fetch_bytes).max(1),
             heartbeat_ns: ms_to_ns(k.heartbeat_interval_ms.0).max(1),
             max_poll_ns,
             protocol: k.rebalance_protocol,

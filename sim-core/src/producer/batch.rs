@@ -125,7 +125,7 @@ mod tests {
     use super::*;
 
     fn rec(id: u64) -> Record {
-        Record { id, key: 0 }
+        Record::new(id, 0)
     }
 
     #[test]

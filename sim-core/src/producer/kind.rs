@@ -8,6 +8,7 @@ use crate::broker::LogSpec;
 use crate::engine::{boxed, DynComponent};
 use crate::kind::{Build, Footprint, Invalid, Kind, Node, Topology};
 use crate::ledger::MAX_KEYS;
+use crate::size::MessageBytes;
 use crate::units::Millis;
 use serde::{Deserialize, Serialize};
 
@@ -64,9 +65,9 @@ pub struct ProducerSpec {
     #[serde(default)]
     pub linger_ms: Option<Millis>,
     /// Log producers: the size of each record, in bytes (what fills a
-    /// batch; default 1,024).
+    /// batch; default 1,024), or a distribution drawn per record.
     #[serde(default)]
-    pub message_bytes: Option<u32>,
+    pub message_bytes: Option<MessageBytes>,
     /// The topic to write to, when the target is a log broker.
     #[serde(default)]
     pub topic: Option<String>,
@@ -124,14 +125,13 @@ impl Kind for ProducerKind {
 
 /// Checks the settings of retries and acks against each other.
 fn check_acks(node: &Node, p: &ProducerSpec) -> Result<(), Invalid> {
-    for (field, zero) in [
-        ("batch_size", p.batch_size == Some(0)),
-        ("batch_records", p.batch_records == Some(0)),
-        ("message_bytes", p.message_bytes == Some(0)),
-    ] {
+    for (field, zero) in [("batch_size", p.batch_size == Some(0)), ("batch_records", p.batch_records == Some(0))] {
         if zero {
             return node.fail(field, "expected at least 1");
         }
+    }
+    if let Some(Err(e)) = p.message_bytes.as_ref().map(MessageBytes::check) {
+        return node.fail("message_bytes", e);
     }
     if p.acks == Some(AckMode::None) {
         for (field, set) in [

@@ -16,6 +16,7 @@
 //! limit) and sends each message alone.
 
 use super::{AckMode, ProducerSpec};
+use crate::size::MessageBytes;
 use crate::time::{ms_to_ns, Duration};
 
 /// Kafka's limit of requests in flight for an idempotent producer.
@@ -23,7 +24,7 @@ pub const IDEMPOTENT_MAX_IN_FLIGHT: u32 = 5;
 /// Kafka's `batch.size`, bytes.
 pub const DEFAULT_BATCH_BYTES: u64 = 16_384;
 /// The size of a record unless `message_bytes` says otherwise.
-pub const DEFAULT_MESSAGE_BYTES: u32 = 1024;
+pub const DEFAULT_MESSAGE_BYTES: u32 = crate::protocol::DEFAULT_RECORD_BYTES;
 /// Kafka 4.0's `linger.ms`.
 pub const DEFAULT_LINGER_MS: f64 = 5.0;
 /// Kafka's `request.timeout.ms`.
@@ -58,7 +59,7 @@ pub struct Settings {
     pub batch_records: usize,
     /// How long a batch that is not full waits for more records.
     pub linger_ns: Duration,
-    /// The size of a record.
+    /// The size of a record (a drawn size's mean; the producer draws each).
     pub message_bytes: u64,
 }
 
@@ -81,7 +82,7 @@ impl Settings {
             batch_bytes: spec.batch_size.unwrap_or(DEFAULT_BATCH_BYTES).max(1),
             batch_records: spec.batch_records.map_or(usize::MAX, |n| n.max(1) as usize),
             linger_ns: ms(spec.linger_ms, DEFAULT_LINGER_MS),
-            message_bytes: u64::from(spec.message_bytes.unwrap_or(DEFAULT_MESSAGE_BYTES)),
+            message_bytes: u64::from(spec.message_bytes.as_ref().map_or(DEFAULT_MESSAGE_BYTES, MessageBytes::mean)),
         }
     }
 

@@ -179,6 +179,9 @@ pub enum LogMsg {
         offset: u64,
         /// Most records wanted.
         max: u32,
+        /// Most bytes of records wanted (the first record comes whatever
+        /// its size, so that the reader always makes progress).
+        max_bytes: u32,
         /// The leader epoch of the record before `offset`, if known: the
         /// leader checks that its log has not diverged from it (KIP-320).
         epoch: Option<u32>,
@@ -307,7 +310,7 @@ impl Protocol for LogMsg {
                 digest.add(10);
                 for rec in recs.iter() {
                     digest.add(rec.id);
-                    digest.add(rec.key);
+                    digest.add(rec.key());
                 }
                 digest.add((acks as u64) << 32 | u64::from(attempt));
                 digest.add(u64::from(epoch));
@@ -331,7 +334,7 @@ impl Protocol for LogMsg {
                     fold_epoch(digest, e);
                 }
             }
-            LogMsg::Fetch { group, generation, partition, offset, max, epoch } => {
+            LogMsg::Fetch { group, generation, partition, offset, max, epoch, .. } => {
                 digest.add(13);
                 digest.add(u64::from(group) << 32 | u64::from(generation));
                 digest.add(u64::from(partition) << 32 | u64::from(max));
@@ -394,6 +397,27 @@ impl Protocol for LogMsg {
             | LogMsg::LeaveGroup { .. } => {}
         }
     }
+
+    fn wire_bytes(&self) -> u64 {
+        use super::wire;
+        match self {
+            LogMsg::Produce { recs, .. } => wire::HEADER + wire::batch(recs),
+            LogMsg::Records { recs, .. } => wire::HEADER + wire::batch(recs),
+            LogMsg::TxnWrite { rec, .. } => wire::HEADER + wire::batch(std::slice::from_ref(rec)),
+            LogMsg::TxnCommit(t) => wire::control(0) + wire::batch(&t.outputs),
+            LogMsg::ProduceAck { .. } => wire::control(0) + wire::PARTITION,
+            LogMsg::GroupState { partitions, .. } => wire::control(partitions.len()),
+            LogMsg::JoinGroup { owned, .. } => wire::control(owned.len()),
+            LogMsg::Heartbeat { .. }
+            | LogMsg::Fetch { .. }
+            | LogMsg::Commit { .. }
+            | LogMsg::TxnAck { .. }
+            | LogMsg::CommitAck { .. }
+            | LogMsg::JoinAck { .. }
+            | LogMsg::SyncGroup { .. }
+            | LogMsg::LeaveGroup { .. } => wire::control(0),
+        }
+    }
 }
 
 impl LogMsg {
@@ -445,7 +469,7 @@ impl LogMsg {
             LogMsg::TxnWrite { rec, group, generation, partition, seq, out_topic } => {
                 digest.add(19);
                 digest.add(rec.id);
-                digest.add(rec.key);
+                digest.add(rec.key());
                 digest.add(u64::from(group) << 32 | u64::from(generation));
                 digest.add(u64::from(partition) << 32 | u64::from(seq));
                 digest.add(u64::from(out_topic));

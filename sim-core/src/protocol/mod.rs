@@ -19,12 +19,14 @@
 //! exhaustive matches: a new message that carries records does not compile
 //! until it says so.
 //!
-//! Left out: message sizes (links have no bandwidth model yet).
+//! Each record has a size in bytes, and each message says what it weighs
+//! on the wire ([`Protocol::wire_bytes`], figures in [`wire`]).
 
 use crate::digest::Digest;
 
 pub mod log;
 pub mod queue;
+pub mod wire;
 
 pub use log::{Acks, FetchError, LogMsg, Transaction};
 pub use queue::{publish, QueueMsg};
@@ -41,8 +43,36 @@ pub type NodeId = u32;
 pub struct Record {
     /// The ledger's identity for the message.
     pub id: MsgId,
-    /// The message key (ordering is judged within a key).
-    pub key: u64,
+    /// The message key (ordering is judged within a key; producers draw
+    /// fewer than `ledger::MAX_KEYS`, so 32 bits hold it and a record
+    /// stays 16 bytes).
+    pub key: u32,
+    /// Its size in bytes (key, value and headers: what fills a batch and
+    /// what it weighs on the wire).
+    pub bytes: u32,
+}
+
+/// The size of a record unless its producer says otherwise (and of every
+/// record a queue producer or a client sends).
+pub const DEFAULT_RECORD_BYTES: u32 = 1024;
+
+impl Record {
+    /// Record `id` with `key` (below 2^32), of the default size.
+    pub fn new(id: MsgId, key: u64) -> Self {
+        Record::sized(id, key, DEFAULT_RECORD_BYTES)
+    }
+
+    /// Record `id` with `key` (below 2^32), of `bytes` bytes.
+    pub fn sized(id: MsgId, key: u64, bytes: u32) -> Self {
+        debug_assert!(key <= u64::from(u32::MAX), "a key above 2^32");
+        Record { id, key: key as u32, bytes }
+    }
+
+    /// Its key.
+    #[inline]
+    pub fn key(&self) -> u64 {
+        u64::from(self.key)
+    }
 }
 
 /// What the arrival of a message proves to the ledger.
@@ -68,6 +98,9 @@ pub trait Protocol {
     fn carried(&self, out: &mut Vec<MsgId>);
     /// Tells `see` what its arrival proves, if anything.
     fn observe(&self, see: &mut impl FnMut(Observed));
+    /// Its size on the wire in bytes: header and payload (see [`wire`]).
+    /// Only a link with a bandwidth asks.
+    fn wire_bytes(&self) -> u64;
 }
 
 /// Notices the engine sends on behalf of a node.
@@ -95,6 +128,10 @@ impl Protocol for Notice {
     }
     fn carried(&self, _out: &mut Vec<MsgId>) {}
     fn observe(&self, _see: &mut impl FnMut(Observed)) {}
+    fn wire_bytes(&self) -> u64 {
+        // A TCP reset, or a close: a bare header.
+        wire::HEADER
+    }
 }
 
 /// A message in flight between two nodes: one protocol's message.
@@ -158,8 +195,12 @@ impl Protocol for Msg {
     fn observe(&self, see: &mut impl FnMut(Observed)) {
         each_protocol!(self, m => m.observe(see))
     }
+    fn wire_bytes(&self) -> u64 {
+        each_protocol!(self, m => m.wire_bytes())
+    }
 }
 
 // Every message pays for the largest variant in the event slab: keep it
 // small (box rare, large variants).
 const _: () = assert!(std::mem::size_of::<Msg>() <= 48);
+const _: () = assert!(std::mem::size_of::<Record>() == 16);

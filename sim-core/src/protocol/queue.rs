@@ -119,7 +119,7 @@ impl Protocol for QueueMsg {
             QueueMsg::Publish { rec, want_ack, attempt, epoch, seq } => {
                 digest.add(1);
                 digest.add(rec.id);
-                digest.add(rec.key);
+                digest.add(rec.key());
                 digest.add(u64::from(want_ack) << 32 | u64::from(attempt));
                 digest.add(u64::from(epoch));
                 digest.add(seq);
@@ -128,7 +128,7 @@ impl Protocol for QueueMsg {
             QueueMsg::Deliver { rec, tag, redelivered } => {
                 digest.add(3);
                 digest.add(rec.id);
-                digest.add(rec.key);
+                digest.add(rec.key());
                 digest.add(tag);
                 digest.add(u64::from(redelivered));
             }
@@ -181,6 +181,20 @@ impl Protocol for QueueMsg {
             | QueueMsg::Subscribe { .. }
             | QueueMsg::Subscribed { .. }
             | QueueMsg::Cancelled { .. } => {}
+        }
+    }
+
+    fn wire_bytes(&self) -> u64 {
+        match self {
+            QueueMsg::Publish { rec, .. } | QueueMsg::Deliver { rec, .. } => {
+                super::wire::control(0) + u64::from(rec.bytes)
+            }
+            QueueMsg::PublishAck { .. }
+            | QueueMsg::Ack { .. }
+            | QueueMsg::Nack { .. }
+            | QueueMsg::Subscribe { .. }
+            | QueueMsg::Subscribed { .. }
+            | QueueMsg::Cancelled { .. } => super::wire::control(0),
         }
     }
 }

@@ -47,6 +47,7 @@ fn network(config: &Config, seed: u64, names: &[String]) -> Network {
         loss_probability: net.loss_probability.0,
         duplicate_probability: net.duplicate_probability.0,
         reorder_probability: net.reorder_probability.0,
+        bandwidth: net.bandwidth,
     };
     let mut links: BTreeMap<(usize, usize), LinkModel> = BTreeMap::new();
     // Later entries win, so a file can set a broad rule and then refine it.
@@ -69,6 +70,9 @@ fn network(config: &Config, seed: u64, names: &[String]) -> Network {
             }
             if let Some(p) = l.reorder_probability {
                 m.reorder_probability = p.0;
+            }
+            if l.bandwidth.is_some() {
+                m.bandwidth = l.bandwidth;
             }
         }
     }

@@ -150,6 +150,9 @@ pub struct NetworkSpec {
     /// Probability that a message leaves its connection's order.
     #[serde(default = "zero")]
     pub reorder_probability: Probability,
+    /// How fast each connection transmits (none: instantly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<crate::size::Bandwidth>,
     /// Links that differ from the defaults.
     #[serde(default)]
     pub links: Vec<LinkSpec>,
@@ -182,6 +185,9 @@ pub struct LinkSpec {
     /// Reorder probability on this link.
     #[serde(default)]
     pub reorder_probability: Option<Probability>,
+    /// Bandwidth of this link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<crate::size::Bandwidth>,
 }
 
 fn yes() -> bool {

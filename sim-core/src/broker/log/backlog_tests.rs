@@ -42,7 +42,7 @@ fn join(h: &mut Harness, b: &mut LogBroker, g: u16, m: NodeId) {
 }
 
 fn produce(h: &mut Harness, b: &mut LogBroker, id: MsgId, partition: u32) -> Emitted {
-    let rec = Record { id, key: id };
+    let rec = Record::new(id, id);
     h.message(
         b,
         P,
@@ -187,7 +187,7 @@ fn a_transaction_moves_records_from_its_input_groups_backlog_to_its_output_reade
     for id in 0..3 {
         produce(&mut h, &mut b, id, 0);
     }
-    let outputs = vec![Record { id: 10, key: 0 }, Record { id: 11, key: 1 }];
+    let outputs = vec![Record::new(10, 0), Record::new(11, 1)];
     let txn = Transaction {
         group: 0,
         generation: 1,

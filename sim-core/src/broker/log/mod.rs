@@ -54,6 +54,7 @@ mod backlog;
 mod disk;
 mod elr;
 mod epoch;
+mod fetch_bytes;
 mod group;
 mod membership;
 mod partition;
@@ -703,6 +704,7 @@ impl LogBroker {
         }
         // One answer holds the records of one leader epoch.
         let upto = upto.min(p.epochs.epoch_end_after(offset, p.end()));
+        let upto = fetch_bytes::cut(p, offset, upto, f.max_bytes);
         let epoch = p.epochs.epoch_of(if upto > offset { offset } else { offset.saturating_sub(1) });
         let recs: Vec<Record> = (offset..upto).filter_map(|o| p.entry(o).map(|e| e.rec)).collect();
         // Records this group was sent before go out again: a redelivery.
@@ -831,7 +833,7 @@ impl Component for LogBroker {
             Msg::Log(LogMsg::LeaveGroup { group, session }) if group_ok(group) => {
                 self.leave_group(ctx, from, group as usize, session);
             }
-            Msg::Log(LogMsg::Fetch { group, generation, partition, offset, max, epoch }) => {
+            Msg::Log(LogMsg::Fetch { group, generation, partition, offset, max, max_bytes, epoch }) => {
                 let Some(g) = self.groups.get(group as usize) else { return };
                 let Some(pi) = self.index(g.info.topic, partition as usize) else { return };
                 if !g.may_fetch(from, generation, partition as usize) {
@@ -839,7 +841,8 @@ impl Component for LogBroker {
                     ctx.send(from, LogMsg::Records { partition, offset, recs: Vec::new(), error, epoch: 0 });
                     return;
                 }
-                self.serve_fetch(ctx, pi, partition, Parked { member: from, group, generation, offset, max, epoch });
+                let f = Parked { member: from, group, generation, offset, max, max_bytes, epoch };
+                self.serve_fetch(ctx, pi, partition, f);
             }
             Msg::Log(LogMsg::Commit { group, generation, partition, offset, epoch }) if group_ok(group) => {
                 self.commit(ctx, from, group as usize, generation, partition as usize, (offset, epoch));

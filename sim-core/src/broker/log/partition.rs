@@ -66,6 +66,7 @@ pub(super) struct Parked {
     pub generation: u32,
     pub offset: u64,
     pub max: u32,
+    pub max_bytes: u32,
     /// The leader epoch of the record before `offset`, if the member knows it.
     pub epoch: Option<u32>,
 }

@@ -8,7 +8,7 @@ use crate::time::Time;
 const PRODUCER: NodeId = 7;
 
 fn entry(id: MsgId, at: Time, epoch: u32, seq: u64, acked: bool) -> Entry {
-    Entry { rec: Record { id, key: 0 }, at, producer: PRODUCER, epoch, seq, acked }
+    Entry { rec: Record::new(id, 0), at, producer: PRODUCER, epoch, seq, acked }
 }
 
 /// A partition of `replicas` led by replica 0, holding `n` plain records

@@ -50,7 +50,7 @@ fn group(topic: usize, domain: DomainId) -> GroupInfo {
 }
 
 fn rec(id: MsgId) -> Record {
-    Record { id, key: id }
+    Record::new(id, id)
 }
 
 /// A plain (not idempotent) produce of `id` to topic 0, partition 0.
@@ -166,7 +166,7 @@ fn join(h: &mut Harness, b: &mut LogBroker, members: &[NodeId]) -> Vec<State> {
 
 /// A group 0 member's fetch of `partition` from `offset`, in `generation`.
 fn fetch_from(generation: u32, partition: u32, offset: u64) -> LogMsg {
-    LogMsg::Fetch { group: 0, generation, partition, offset, max: 10, epoch: None }
+    LogMsg::Fetch { group: 0, generation, partition, offset, max: 10, max_bytes: u32::MAX, epoch: None }
 }
 
 fn commit(generation: u32, partition: u32, offset: u64) -> LogMsg {
@@ -600,7 +600,15 @@ fn a_member_past_an_unclean_truncation_is_sent_back_to_the_divergence_point() {
     h.message(&mut b, P, produce(11, Acks::Leader));
     // The member resumes from its commit (3, epoch 0): epoch 0 ends at 0
     // in the new leader's history, so it goes back to 0, not to the HW (2).
-    let fetch = |offset, epoch| LogMsg::Fetch { group: 0, generation: 1, partition: 0, offset, max: 10, epoch };
+    let fetch = |offset, epoch| LogMsg::Fetch {
+        group: 0,
+        generation: 1,
+        partition: 0,
+        offset,
+        max: 10,
+        max_bytes: u32::MAX,
+        epoch,
+    };
     let e = h.message(&mut b, M1, fetch(3, Some(0)));
     assert_eq!((records_sent(&e), metric(&e, "truncations_detected")), (vec![(0, vec![], 0)], 1.0));
     assert_eq!(records_sent(&h.message(&mut b, M1, fetch(0, Some(0)))), vec![(0, vec![10, 11], 1)]);

@@ -201,7 +201,7 @@ impl LogBroker {
         if !g.may_commit(from, generation, partition as usize) {
             return; // a zombie: its commit will be refused
         }
-        let Some(pi) = self.output_partition(out_topic, rec.key) else { return };
+        let Some(pi) = self.output_partition(out_topic, rec.key()) else { return };
         let input = (group, partition);
         if self.begin(ctx, input, (from, generation, seq)) {
             if let Err(why) = self.write_in_txn(ctx, input, pi, rec, from) {
@@ -396,7 +396,7 @@ impl LogBroker {
     /// written has a live leader and enough in-sync replicas.
     fn flush(&mut self, ctx: &mut Ctx<LogTimer>, input: Input, t: &Transaction, from: NodeId) -> Result<(), Refusal> {
         for &rec in &t.outputs {
-            let pi = self.output_partition(t.out_topic as usize, rec.key).expect("checked");
+            let pi = self.output_partition(t.out_topic as usize, rec.key()).expect("checked");
             self.write_in_txn(ctx, input, pi, rec, from)?;
         }
         let open = self.txns.slots.get(&input).and_then(|s| s.open.as_ref()).expect("begun");

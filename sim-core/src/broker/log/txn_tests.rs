@@ -62,7 +62,7 @@ fn join(h: &mut Harness, b: &mut LogBroker, group: u16, member: NodeId) {
 }
 
 fn rec(id: MsgId) -> Record {
-    Record { id, key: id }
+    Record::new(id, id)
 }
 
 /// A write of `id` in transaction `seq` of the stage group's owner of
@@ -89,7 +89,7 @@ fn commit(ids: &[MsgId], end: u64, generation: u32, seq: u32) -> LogMsg {
 
 /// A fetch of `out` by `group` (generation 1) from `offset`.
 fn fetch(group: u16, offset: u64) -> LogMsg {
-    LogMsg::Fetch { group, generation: 1, partition: 0, offset, max: 100, epoch: None }
+    LogMsg::Fetch { group, generation: 1, partition: 0, offset, max: 100, max_bytes: u32::MAX, epoch: None }
 }
 
 /// The records sent: (to, first offset, ids).
