@@ -17,7 +17,7 @@
 //! at most a batch of a few tens of records: a few ms. So every latency is
 //! under about 25 ms, far from seconds; the bounds assert that.
 
-mod common;
+use crate::common;
 
 use common::{assert_bad_input, assert_names, asyncsim, num, run_summary, TempDir};
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! `duplicated`, per variant and per effect domain, and name the cause a
 //! scenario's design makes inevitable.
 
-mod common;
+use crate::common;
 
 use sim_core::engine::RunOutput;
 use sim_core::scenario::{run_config, Scenario};

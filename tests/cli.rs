@@ -6,7 +6,7 @@
 //! `summary.json`, `timeseries.csv`, output-folder protection, `list` and
 //! `validate`.
 
-mod common;
+use crate::common;
 
 use common::{assert_bad_input, assert_names, asyncsim, bin, describe, repo, stderr, stdout, TempDir};
 use serde_json::Value;

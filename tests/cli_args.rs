@@ -1,7 +1,7 @@
 //! Command-line arguments that make no sense are refused before any work,
 //! with exit 2 and a message that names the argument (issue 8, defect 10).
 
-mod common;
+use crate::common;
 
 use common::asyncsim;
 

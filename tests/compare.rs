@@ -3,7 +3,7 @@
 //! side's own `summary.json`, written by `asyncsim run` of the same file,
 //! variant and seed.
 
-mod common;
+use crate::common;
 
 use common::{assert_bad_input, asyncsim, describe, num, stdout, TempDir};
 use serde_json::Value;

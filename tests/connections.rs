@@ -4,7 +4,7 @@
 //! each message travelled as an independent datagram); and mistakes in the
 //! new network settings are bad input (exit 2) naming file, line and field.
 
-mod common;
+use crate::common;
 
 use common::{assert_bad_input, assert_names, asyncsim, num, run_summary, TempDir};
 

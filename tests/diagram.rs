@@ -3,7 +3,7 @@
 //! against the same run made here in memory (its trace and its ledger),
 //! never against numbers copied from an earlier run.
 
-mod common;
+use crate::common;
 
 use common::{assert_bad_input, asyncsim, describe, repo, stdout, TempDir};
 use sim_core::engine::RunOutput;

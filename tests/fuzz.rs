@@ -28,7 +28,7 @@
 //! CI's pass is therefore about one minute. For a long local run:
 //!
 //! ```text
-//! ASYNCSIM_FUZZ_SECS=1800 cargo test --release --test fuzz -- --nocapture
+//! ASYNCSIM_FUZZ_SECS=1800 cargo test --release --test integration fuzz:: -- --nocapture
 //! ```
 //!
 //! which prints, per target, the cases run, how many validated and ran, the

@@ -2,7 +2,7 @@
 //! that runs out of time says so, latencies say how many messages they
 //! cover, and no percentile reads above the maximum.
 
-mod common;
+use crate::common;
 
 use common::{asyncsim, describe, repo, TempDir};
 use serde_json::Value;

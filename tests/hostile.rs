@@ -7,7 +7,7 @@
 //! non-UTF-8) are in `cli_args.rs`; names that escape `--out` and a
 //! misspelt expectation in `cli.rs`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

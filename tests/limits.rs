@@ -2,7 +2,7 @@
 //! or `run.max_memory_mb` stops, writes what it measured, says which bound
 //! on stderr, and exits 3. A run that reaches no bound is untouched.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

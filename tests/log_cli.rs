@@ -5,7 +5,7 @@
 //! mistakes in log settings are bad input (exit 2) that name the file, the
 //! line and the field.
 
-mod common;
+use crate::common;
 
 use common::{assert_bad_input, assert_names, asyncsim, repo, run_summary, TempDir};
 use serde_json::Value;

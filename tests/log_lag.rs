@@ -4,7 +4,7 @@
 //! columns (`lag_records.GROUP`, `lag_seconds.GROUP`) and per-kind error
 //! rates after its fixed columns, which stay as they were.
 
-mod common;
+use crate::common;
 
 use common::{num, repo, run_summary, TempDir};
 use std::collections::{BTreeMap, BTreeSet};

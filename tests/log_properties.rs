@@ -24,7 +24,7 @@
 //! Each property runs 64 cases by default; `PROPTEST_CASES=N` searches
 //! harder and `PROPTEST_RNG_SEED=N` replays a run.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use sim_core::engine::RunOutput;

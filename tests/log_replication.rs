@@ -3,7 +3,7 @@
 //! and what acks=all with min ISR 2 promises when replicas crash one at a
 //! time.
 
-mod common;
+use crate::common;
 
 use sim_core::engine::RunOutput;
 use sim_core::scenario::{run_config, Scenario};

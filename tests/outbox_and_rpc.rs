@@ -4,7 +4,7 @@
 //! metrics they promise, and bad forwarding or client settings are refused
 //! with the file, the line and the field.
 
-mod common;
+use crate::common;
 
 use common::{assert_bad_input, assert_names, asyncsim, describe, num, run_summary, TempDir};
 

@@ -6,7 +6,7 @@
 //! byte as the in-memory trace would have been written, holding only a
 //! buffer.
 
-mod common;
+use crate::common;
 
 use common::{assert_bad_input, asyncsim, describe, repo, TempDir};
 use sim_core::scenario::{build_engine, run_config, Config, Scenario};

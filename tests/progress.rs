@@ -2,7 +2,7 @@
 //! `ASYNCSIM_PROGRESS_AFTER_MS=0` shows it from the start, so that a short
 //! run would show it too if it were ever shown off a terminal.
 
-mod common;
+use crate::common;
 
 use common::{bin, repo, TempDir};
 use std::process::{Command, Output, Stdio};

@@ -6,7 +6,7 @@
 //! run with `run_config`. They must never panic or fail, and the ledger's
 //! books must balance.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use sim_core::engine::RunOutput;

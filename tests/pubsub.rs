@@ -3,7 +3,7 @@
 //! variants and per-subscription domains, and a subscription error in a
 //! scenario file is bad input that names the file, the line and the field.
 
-mod common;
+use crate::common;
 
 use common::{assert_bad_input, assert_names, asyncsim, describe, num, repo, run_summary, stderr, TempDir};
 use serde_json::Value;

@@ -6,7 +6,7 @@
 //! (headless Chromium): no console error, every image decoded with a
 //! non-zero size, a screenshot that is not blank.
 
-mod common;
+use crate::common;
 
 use common::{asyncsim, bin, repo, TempDir};
 use serde_json::Value;

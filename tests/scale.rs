@@ -4,7 +4,7 @@
 //! 410 MB and 5,000 aborted trying to allocate 9.2 GB. Now a pair costs
 //! memory only once something happens on it.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::fmt::Write;

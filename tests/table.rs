@@ -3,7 +3,7 @@
 //! narrow terminal (`COLUMNS`), errors broken down by kind with what each
 //! kind means, and the README's example output kept true.
 
-mod common;
+use crate::common;
 
 use common::{bin, describe, num, repo, stdout, TempDir};
 use serde_json::Value;

@@ -5,7 +5,7 @@
 //! drops, faults, crashes and elections are instants, the counters are the
 //! time series, and a window or a limit bounds the file and is stated in it.
 
-mod common;
+use crate::common;
 
 use common::{assert_bad_input, asyncsim, describe, repo, stderr, TempDir};
 use serde_json::Value;

@@ -9,7 +9,7 @@
 //! - an idempotent effect with ack after and retries does neither, even
 //!   when the network duplicates messages.
 
-mod common;
+use crate::common;
 
 use common::run;
 use proptest::prelude::*;

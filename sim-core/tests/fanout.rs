@@ -7,7 +7,7 @@
 //! scenario (read through its trace); property tests check the guarantees
 //! over random crashes and network loss.
 
-mod common;
+use crate::common;
 
 use common::{metric, node, run, run_traced};
 use proptest::prelude::*;

@@ -4,7 +4,7 @@
 //! batch that outlasts `max_poll_interval_ms` gets its member evicted, its
 //! commit refused, and its records read again by another member.
 
-mod common;
+use crate::common;
 
 use common::{metric, run};
 

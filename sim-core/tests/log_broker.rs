@@ -4,7 +4,7 @@
 //! that shows one behaviour a real Kafka-like deployment has, or one bug
 //! that was found and fixed.
 
-mod common;
+use crate::common;
 
 use common::{metric, show};
 use sim_core::engine::RunOutput;

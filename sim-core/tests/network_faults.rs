@@ -2,7 +2,7 @@
 //! crossed which link, and when) and through the ledger's counts. Bounds on
 //! random counts are derived from the binomial distribution.
 
-mod common;
+use crate::common;
 
 use common::{node, run, run_traced};
 use sim_core::time::NS_PER_MS;

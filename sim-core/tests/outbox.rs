@@ -11,7 +11,7 @@
 //!   after the forward or with the outbox; a forward retried to a receiver
 //!   without idempotency applies Y twice.
 
-mod common;
+use crate::common;
 
 use common::run;
 use proptest::prelude::*;

@@ -9,7 +9,7 @@
 //!   that comes after its attempt timed out is late, and the retry's
 //!   response a duplicate; a quick response overtakes a slower one.
 
-mod common;
+use crate::common;
 
 use common::{metric, run};
 use proptest::prelude::*;

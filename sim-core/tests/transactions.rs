@@ -3,7 +3,7 @@
 //! `exactly-once-myth.toml` keeps its lesson with read_committed and
 //! read_uncommitted readers.
 
-mod common;
+use crate::common;
 
 use common::{metric, run_variants, show};
 

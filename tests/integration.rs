@@ -1,0 +1,66 @@
+//! The integration tests of the asyncsim command line and the workspace, built as ONE test binary: each file in this
+//! folder is a module of it, so the suite links once instead of once per
+//! file (cargo's default, which cost CI minutes). `autotests = false` in
+//! Cargo.toml stops cargo building the files on their own as well.
+//!
+//! To add a test file `foo.rs`: put it in this folder and add one line
+//! below, in alphabetical order: `#[path = "foo.rs"] mod foo;`. It reaches
+//! the shared helpers with `use crate::common;` (not `mod common;`). Tests
+//! share one process and run on parallel threads, so a test must not
+//! change the environment, the current directory or other global state.
+//!
+//! Run one file's tests with a module filter:
+//! `cargo test --release --test integration foo::` (or `foo::some_test`).
+
+mod common;
+
+#[path = "batching.rs"]
+mod batching;
+#[path = "causes.rs"]
+mod causes;
+#[path = "cli.rs"]
+mod cli;
+#[path = "cli_args.rs"]
+mod cli_args;
+#[path = "compare.rs"]
+mod compare;
+#[path = "connections.rs"]
+mod connections;
+#[path = "diagram.rs"]
+mod diagram;
+#[path = "fuzz.rs"]
+mod fuzz;
+#[path = "honest_runs.rs"]
+mod honest_runs;
+#[path = "hostile.rs"]
+mod hostile;
+#[path = "limits.rs"]
+mod limits;
+#[path = "log_cli.rs"]
+mod log_cli;
+#[path = "log_lag.rs"]
+mod log_lag;
+#[path = "log_properties.rs"]
+mod log_properties;
+#[path = "log_replication.rs"]
+mod log_replication;
+#[path = "outbox_and_rpc.rs"]
+mod outbox_and_rpc;
+#[path = "output_folder.rs"]
+mod output_folder;
+#[path = "progress.rs"]
+mod progress;
+#[path = "properties.rs"]
+mod properties;
+#[path = "pubsub.rs"]
+mod pubsub;
+#[path = "queueing_theory.rs"]
+mod queueing_theory;
+#[path = "report.rs"]
+mod report;
+#[path = "scale.rs"]
+mod scale;
+#[path = "table.rs"]
+mod table;
+#[path = "trace_json.rs"]
+mod trace_json;
