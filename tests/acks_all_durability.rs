@@ -22,7 +22,7 @@
 //! `run_config`. `PROPTEST_CASES=N` searches harder and
 //! `PROPTEST_RNG_SEED=N` replays a run.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use sim_core::engine::RunOutput;

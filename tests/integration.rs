@@ -14,6 +14,8 @@
 
 mod common;
 
+#[path = "acks_all_durability.rs"]
+mod acks_all_durability;
 #[path = "batching.rs"]
 mod batching;
 #[path = "causes.rs"]
