@@ -49,7 +49,20 @@ fn num(summary: &Value, variant: &str, path: &str) -> f64 {
 
 #[test]
 fn replication_acks_shows_what_each_acks_setting_loses() {
-    let s = run_bundled("replication-acks.toml", &["acks-0", "acks-1", "acks-all", "acks-all-unclean-election"]);
+    let variants = [
+        "acks-0",
+        "acks-1",
+        "acks-all",
+        "acks-all-unclean-election",
+        "acks-all-power-loss",
+        "acks-all-power-loss-flush-100ms",
+    ];
+    let s = run_bundled("replication-acks.toml", &variants);
+    // A power loss of every replica loses acked writes no replica flushed;
+    // a flush every 100 ms loses far fewer.
+    let (os, flushed) = (num(&s, "acks-all-power-loss", "lost"), num(&s, "acks-all-power-loss-flush-100ms", "lost"));
+    assert_eq!(num(&s, "acks-all-power-loss", "lost_by_cause.unflushed"), os);
+    assert!(os > 1000.0 && flushed < os / 4.0, "{os} lost without a flush, {flushed} with");
     for v in names(&s) {
         assert_eq!(num(&s, &v, "in_flight"), 0.0, "{v}");
     }
