@@ -58,7 +58,7 @@ fn acks(e: &Emitted) -> Vec<MsgId> {
 /// Produces record `id` (acks=all) at `at` ms and replicates it everywhere.
 fn write(h: &mut Harness, b: &mut LogBroker, id: MsgId, at: u64) -> Vec<MsgId> {
     h.now = at * MS;
-    let recs = Box::new([Record { id, key: id }]);
+    let recs = Box::new([Record::new(id, id)]);
     let e = h.message(
         b,
         P,
