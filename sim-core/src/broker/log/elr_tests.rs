@@ -7,12 +7,11 @@ use super::*;
 use crate::broker::log::elr::Rules;
 
 /// `replicas` replicas, min ISR 2, Kafka `version`, one topic `t` of one
-/// partition. Replication, lag limit and election delay are set here, not
-/// taken from the defaults.
+/// partition. Replication is set here; the lag limit (500 ms) and election
+/// delay (100 ms) come from `broker`'s `TIMINGS`, not the defaults.
 fn table(replicas: u32, version: &str, more: &str) -> String {
     format!(
-        "replicas = {replicas}\nmin_insync_replicas = 2\nversion = \"{version}\"\nreplica_lag_max_ms = 500\n\
-         election_delay_ms = 100\nreplication = {{ dist = \"constant\", ms = 1 }}\n{more}\n\
+        "replicas = {replicas}\nmin_insync_replicas = 2\nversion = \"{version}\"\nreplication = {{ dist = \"constant\", ms = 1 }}\n{more}\n\
          topics = {{ t = {{ partitions = 1 }} }}"
     )
 }
