@@ -19,6 +19,7 @@ const SOURCES: [(&str, &[&str]); 6] = [
             "broker/log/partition.rs",
             "broker/log/membership.rs",
             "broker/log/txn.rs",
+            "broker/log/elr.rs",
         ],
     ),
     ("consumer", &["consumer.rs"]),
