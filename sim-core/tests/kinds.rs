@@ -20,6 +20,7 @@ const SOURCES: [(&str, &[&str]); 6] = [
             "broker/log/membership.rs",
             "broker/log/txn.rs",
             "broker/log/disk.rs",
+            "broker/log/elr.rs",
         ],
     ),
     ("consumer", &["consumer.rs"]),
