@@ -9,8 +9,10 @@
 //! bytes of records of `message_bytes` each, a fixed size or one drawn
 //! per record from a stream beside the producer's own, or
 //! `batch_records`) or has
-//! lingered `linger_ms`, and one produce request carries one batch.
-//! `max_in_flight` counts requests (Kafka's
+//! lingered `linger_ms`. Once one batch is ready, a produce request takes
+//! the oldest batch of every partition (up to 1 MiB, Kafka's
+//! `max.request.size`), as Kafka's sender drains every partition a broker
+//! leads. `max_in_flight` counts requests (Kafka's
 //! `max.in.flight.requests.per.connection`): while every slot is taken the
 //! open batch keeps growing, so the load sets the batch size. A producer to
 //! a queue broker sends each message alone. Defaults depend on the target
@@ -43,10 +45,9 @@
 //! that the producer keeps trying; then it gives the batch up (failed
 //! sends).
 //!
-//! Left out: requests carrying batches of several partitions (Kafka sends
-//! one request per broker with a batch for each of its partitions; here a
-//! request carries one batch, so a producer writing to one partition
-//! reaches `max_in_flight` batches per round trip), and Kafka's check
+//! Left out: a retried batch is resent alone, still counted in its first
+//! request (Kafka puts it in a new request with what else is ready), and
+//! Kafka's check
 //! that `delivery.timeout.ms` is at least `linger.ms` +
 //! `request.timeout.ms`.
 //!
@@ -68,10 +69,12 @@ use std::collections::VecDeque;
 
 mod batch;
 mod kind;
+mod requests;
 mod settings;
 use batch::Accumulator;
 pub(crate) use kind::check_keys;
 pub use kind::{ProducerKind, ProducerSpec};
+use requests::Requests;
 pub use settings::Settings;
 
 /// How a producer picks the partition of a record (log brokers only).
@@ -525,7 +528,13 @@ struct Outstanding {
     /// The idempotent sequence number of the first record, given at the
     /// first send.
     seq: u64,
+    /// The request it went in (see [`Requests`]).
+    request: u64,
 }
+
+/// Kafka's `max.request.size` (1 MiB): the most bytes of batches one
+/// produce request carries (a single larger batch still goes alone).
+const MAX_REQUEST_BYTES: u64 = 1 << 20;
 
 /// A running producer.
 pub struct Producer {
@@ -547,6 +556,10 @@ pub struct Producer {
     /// Sent, awaiting an ack or a retry, with their attempts (the delivery
     /// timeout counts from the batch's first record).
     outstanding: UntilAcked<Outstanding, ProducerTimer>,
+    /// The requests in flight, which `max_in_flight` limits.
+    requests: Requests,
+    /// The batches of the request being sent (kept to reuse its memory).
+    ready: Vec<(u32, Recs, Time)>,
     /// Produced, not yet sent (log): batches filling, lingering, or
     /// waiting for a free in-flight slot.
     acc: Accumulator,
@@ -590,6 +603,8 @@ impl Producer {
             epochs: vec![0; partitions],
             next_seq: vec![0; partitions],
             outstanding: UntilAcked::new(policy, ProducerTimer::AckTimeout, ProducerTimer::Retry),
+            requests: Requests::default(),
+            ready: Vec::new(),
             lingers: Deadlines::default(),
             single: VecDeque::new(),
             sizes: spec.message_bytes.as_ref().and_then(|m| m.sampler()).map(|s| (s, None)),
@@ -619,6 +634,7 @@ impl Producer {
     fn attempt_failed(&mut self, ctx: &mut Ctx<ProducerTimer>, key: MsgId) {
         match self.outstanding.failed(ctx, key, false) {
             Some(Failed::GaveUp { payload, out_of_time }) => {
+                self.requests.batch_done(payload.request);
                 if out_of_time {
                     payload.recs.all().iter().for_each(|_| ctx.error("delivery-timeout"));
                 }
@@ -647,44 +663,69 @@ impl Producer {
             self.outstanding.iter().filter(|(_, o)| o.partition == partition).map(|(k, _)| k).collect();
         for key in later {
             let o = self.outstanding.remove(key).expect("just listed");
+            self.requests.batch_done(o.request);
             o.recs.all().iter().for_each(|_| ctx.error("out-of-order-sequence"));
         }
     }
 
     /// Sends ready batches while in-flight slots are free (fire-and-forget:
-    /// every ready batch); a batch whose delivery timeout has passed is
-    /// given up unsent.
+    /// every ready batch), a request at a time; a batch whose delivery
+    /// timeout has passed is given up unsent.
     fn fill_in_flight(&mut self, ctx: &mut Ctx<ProducerTimer>) {
         let now = ctx.now();
-        while !self.settings.wait_ack() || self.outstanding.len() < self.settings.max_in_flight {
-            let Some((partition, recs, opened_at)) = self.next_batch(now) else { break };
+        // A buffer kept between calls: no allocation per request.
+        let mut batches = std::mem::take(&mut self.ready);
+        while !self.settings.wait_ack() || self.requests.len() < self.settings.max_in_flight {
+            batches.clear();
+            self.next_request(now, &mut batches);
+            if batches.is_empty() {
+                break;
+            }
             if !self.settings.wait_ack() {
-                self.send_and_forget(ctx, partition, recs);
+                batches.drain(..).for_each(|(partition, recs, _)| self.send_and_forget(ctx, partition, recs));
                 continue;
             }
-            if self.outstanding.policy().expired(now, opened_at) {
-                recs.all().iter().for_each(|_| ctx.error("delivery-timeout"));
+            let policy = self.outstanding.policy();
+            batches.retain(|(_, recs, opened_at)| {
+                let expired = policy.expired(now, *opened_at);
+                if expired {
+                    recs.all().iter().for_each(|_| ctx.error("delivery-timeout"));
+                }
+                !expired
+            });
+            if batches.is_empty() {
                 continue;
             }
-            let p = partition as usize;
-            let (seq, n) = (self.next_seq[p], recs.all().len() as u64);
-            self.next_seq[p] += n;
-            let epoch = if self.settings.idempotent { self.epochs[p] } else { 0 };
-            let key = recs.all()[0].id;
-            self.outstanding.insert(key, Outstanding { recs, partition, epoch, seq }, opened_at);
-            self.send(ctx, key);
+            let request = self.requests.open(batches.len() as u32);
+            for (partition, recs, opened_at) in batches.drain(..) {
+                self.send_first(ctx, partition, recs, opened_at, request);
+            }
         }
+        self.ready = batches;
     }
 
-    /// The next batch that may leave at `now`: its partition, records, and
-    /// when its first record was made.
-    fn next_batch(&mut self, now: Time) -> Option<(u32, Recs, Time)> {
+    /// Numbers a batch of `partition` in its idempotent session, keeps it
+    /// until acked as part of `request`, and sends it.
+    fn send_first(&mut self, ctx: &mut Ctx<ProducerTimer>, partition: u32, recs: Recs, opened_at: Time, request: u64) {
+        let p = partition as usize;
+        let (seq, n) = (self.next_seq[p], recs.all().len() as u64);
+        self.next_seq[p] += n;
+        let epoch = if self.settings.idempotent { self.epochs[p] } else { 0 };
+        let key = recs.all()[0].id;
+        self.outstanding.insert(key, Outstanding { recs, partition, epoch, seq, request }, opened_at);
+        self.send(ctx, key);
+    }
+
+    /// Appends to `out` the batches of the next request that may leave at
+    /// `now`: each with its partition, records, and when its first record
+    /// was made. A queue publish is a request of one record.
+    fn next_request(&mut self, now: Time, out: &mut Vec<(u32, Recs, Time)>) {
         if self.log.is_none() {
-            return self.single.pop_front().map(|(rec, at)| (0, Recs::One(rec), at));
+            out.extend(self.single.pop_front().map(|(rec, at)| (0, Recs::One(rec), at)));
+            return;
         }
-        let partition = self.acc.next_ready(now)?;
-        let batch = self.acc.take(partition).expect("a ready batch");
-        Some((partition, Recs::Batch(batch.recs.into_boxed_slice()), batch.opened_at))
+        let batches = self.acc.drain(now, MAX_REQUEST_BYTES);
+        out.extend(batches.into_iter().map(|(p, b)| (p, Recs::Batch(b.recs.into_boxed_slice()), b.opened_at)));
     }
 
     /// Sends a batch with no ack wanted (each record counted sent when made).
@@ -768,6 +809,7 @@ impl Producer {
             // Any attempt that got through is enough; only an ack for a
             // send still awaited makes its records count as sent.
             if let Some(o) = self.outstanding.remove(key) {
+                self.requests.batch_done(o.request);
                 o.recs.all().iter().for_each(|r| ctx.confirm_sent(r.id));
                 self.fill_in_flight(ctx);
             }
@@ -841,6 +883,7 @@ impl Component for Producer {
     fn crash(&mut self) {
         self.workload.crash();
         self.outstanding.crash(|_, _| false);
+        self.requests.clear();
         self.acc.clear();
         self.single.clear();
         self.lingers.clear();

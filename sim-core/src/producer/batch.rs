@@ -6,10 +6,10 @@
 //! producer has no free request slot, so batches grow with the load, as
 //! Kafka's do. A record larger than `batch_size` gets a batch of its own.
 //!
-//! Which batch goes next: the oldest ready one, over all partitions (Kafka
-//! drains the partitions led by one broker in turn, one batch from each;
-//! with one broker and one batch per request, oldest first keeps the order
-//! of production across partitions). A queue producer is the same with
+//! Which batches go next: once a batch is ready, one request takes the
+//! oldest batch of every partition, starting from the oldest ready one, up
+//! to `max.request.size` (1 MiB, Kafka's default; not a setting here), as
+//! Kafka's sender drains every partition a broker leads. A queue producer is the same with
 //! batches of one record: each is full at once, so it sends per message.
 //!
 //! Left out: the accumulator's memory limit (`buffer.memory`, which blocks
@@ -94,6 +94,27 @@ impl Accumulator {
             }
         }
         best.map(|(_, p)| p)
+    }
+
+    /// The batches of one produce request at `now`, once some batch is
+    /// ready: the oldest batch of every partition that has one, ready or
+    /// still lingering (Kafka's sender drains every partition the broker
+    /// leads, not only the ready ones), starting from the partition of the
+    /// oldest ready batch, up to `max_bytes` in all (at least one batch).
+    pub fn drain(&mut self, now: Time, max_bytes: u64) -> Vec<(u32, Batch)> {
+        let Some(first) = self.next_ready(now) else { return Vec::new() };
+        let n = self.parts.len() as u32;
+        let (mut out, mut bytes) = (Vec::new(), 0u64);
+        for p in (0..n).map(|i| (first + i) % n) {
+            let Some(b) = self.parts[p as usize].front() else { continue };
+            if !out.is_empty() && bytes + b.bytes > max_bytes {
+                break;
+            }
+            bytes += b.bytes;
+            let b = self.take(p).expect("a batch at the front");
+            out.push((p, b));
+        }
+        out
     }
 
     /// Takes the oldest batch of `partition`.
@@ -181,6 +202,32 @@ mod tests {
         assert_eq!(a.next_ready(7), Some(0));
         a.clear();
         assert!(a.is_empty() && a.next_ready(7).is_none());
+    }
+
+    #[test]
+    fn a_request_takes_every_partition_s_oldest_batch_once_one_is_ready() {
+        let mut a = Accumulator::new(4, 1000, usize::MAX, 5);
+        a.add(0, 1, rec(0), 600); // lingering until 5
+        a.add(1, 3, rec(2), 10); // lingering until 6
+        a.add(2, 0, rec(3), 10); // lingering until 7
+        assert!(a.drain(2, u64::MAX).is_empty(), "nothing is ready: every batch lingers");
+        a.add(2, 1, rec(1), 600); // 1,200 > 1,000 bytes: closes partition 1's first batch
+        let got: Vec<(u32, Vec<u64>)> =
+            a.drain(2, u64::MAX).into_iter().map(|(p, b)| (p, b.recs.iter().map(|r| r.id).collect())).collect();
+        assert_eq!(got, vec![(1, vec![0]), (3, vec![2]), (0, vec![3])], "from the ready partition round");
+        assert_eq!(a.records().map(|r| r.id).collect::<Vec<_>>(), vec![1], "one batch per partition");
+    }
+
+    #[test]
+    fn a_request_stops_at_its_size_limit_but_carries_at_least_one_batch() {
+        let mut a = Accumulator::new(3, 1000, usize::MAX, 0);
+        a.add(0, 0, rec(0), 5000);
+        a.add(0, 1, rec(1), 10);
+        a.add(0, 2, rec(2), 10);
+        assert_eq!(a.drain(0, 100).len(), 1, "one batch over the limit goes alone");
+        assert_eq!(a.drain(0, 15).len(), 1, "10 + 10 > 15");
+        assert_eq!(a.drain(0, 15).len(), 1);
+        assert!(a.is_empty());
     }
 
     #[test]

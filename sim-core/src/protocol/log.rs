@@ -3,11 +3,13 @@
 //! group membership (join, sync, heartbeat, leave), fetch by offset, offset commits, and
 //! atomic read-process-write transactions.
 //!
-//! A produce request carries one batch: the records of one partition, which
-//! the broker appends atomically and acks together (Kafka's request carries
-//! a batch per partition for every partition led by the broker; here each
-//! request carries one). Its sequence number is the batch's base sequence:
-//! record `i` has number `seq + i`.
+//! A [`LogMsg::Produce`] is one batch: the records of one partition, which
+//! the broker appends atomically and acks together. A producer's request
+//! carries a batch for every partition that has one waiting, as Kafka's
+//! does: it sends them as one `Produce` each, at the same instant, on the
+//! same connection, and counts them as one request (see the producer's
+//! `requests`). A batch's sequence number is its base sequence: record `i`
+//! has number `seq + i`.
 //!
 //! A transaction is a run of [`LogMsg::TxnWrite`]s (each appended at once
 //! to its output partition, marked as part of the open transaction) ended

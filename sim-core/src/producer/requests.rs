@@ -1,0 +1,73 @@
+//! The produce requests a producer has in flight on its connection.
+//!
+//! Kafka's `max.in.flight.requests.per.connection` counts requests, and one
+//! request carries a batch for every partition of the broker that has one
+//! waiting (the sender drains them all at once). A request is in flight
+//! until every batch it carried is done: acknowledged, given up, or failed
+//! with its idempotent session.
+//!
+//! Left out: a batch that is retried stays counted in the request it first
+//! went in (Kafka sends a retry in a new request, with whatever else is
+//! ready then); the per-request header is paid per batch on the wire.
+
+use std::collections::BTreeMap;
+
+/// Open requests, each with how many of its batches are not done.
+#[derive(Debug, Default)]
+pub(crate) struct Requests {
+    open: BTreeMap<u64, u32>,
+    next: u64,
+}
+
+impl Requests {
+    /// Opens a request carrying `batches` batches (at least one) and
+    /// returns its number.
+    pub fn open(&mut self, batches: u32) -> u64 {
+        let id = self.next;
+        self.next += 1;
+        self.open.insert(id, batches.max(1));
+        id
+    }
+
+    /// One batch of request `id` is done; the request closes with its last.
+    pub fn batch_done(&mut self, id: u64) {
+        if let Some(left) = self.open.get_mut(&id) {
+            *left -= 1;
+            if *left == 0 {
+                self.open.remove(&id);
+            }
+        }
+    }
+
+    /// How many requests are in flight.
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Forgets every request (a crash closes the connection).
+    pub fn clear(&mut self) {
+        self.open.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_stays_in_flight_until_its_last_batch_is_done() {
+        let mut r = Requests::default();
+        let a = r.open(3);
+        let b = r.open(1);
+        assert_eq!(r.len(), 2);
+        r.batch_done(a);
+        r.batch_done(a);
+        assert_eq!(r.len(), 2, "one batch of the first request is still out");
+        r.batch_done(b);
+        assert_eq!(r.len(), 1);
+        r.batch_done(a);
+        assert_eq!(r.len(), 0);
+        r.batch_done(a);
+        assert_eq!(r.len(), 0, "a late report of a closed request changes nothing");
+    }
+}
