@@ -93,6 +93,34 @@ pub trait Kind: Send + Sync + 'static {
 
     /// Builds the running component of a validated node.
     fn build(&self, node: &Node, spec: &Self::Spec, build: &mut Build) -> Box<dyn DynComponent>;
+
+    /// The nodes its table makes besides its own node `name` (a cluster's
+    /// brokers), each of a kind that no table names; none by default.
+    /// They share the table's section, so their names must not clash
+    /// with any other node's.
+    fn members(&self, _name: &str, _spec: &Self::Spec) -> Vec<Member> {
+        Vec::new()
+    }
+}
+
+/// A node that another node's table makes (see [`Kind::members`]).
+pub struct Member {
+    /// Its name.
+    pub name: String,
+    kind: Arc<dyn DynKind>,
+    spec: Arc<dyn AnySpec>,
+}
+
+impl Member {
+    /// Member `name` of `kind`, with `spec`.
+    pub fn new<K: Kind>(name: String, kind: K, spec: K::Spec) -> Member {
+        Member { name, kind: Arc::new(Typed(kind)), spec: Arc::new(spec) }
+    }
+
+    /// The member as a node of the section of rank `rank`.
+    pub(crate) fn into_node(self, rank: usize) -> Node {
+        Node::new(self.name, rank, self.kind, self.spec)
+    }
 }
 
 /// A plot a kind adds to every scenario that has one of its nodes: the
@@ -166,6 +194,8 @@ pub trait DynKind: Send + Sync {
     fn footprint(&self, node: &Node) -> Footprint;
     /// [`Kind::build`].
     fn build(&self, node: &Node, build: &mut Build) -> Box<dyn DynComponent>;
+    /// [`Kind::members`].
+    fn members(&self, node: &Node) -> Vec<Member>;
 }
 
 /// A spec of any kind, held by a [`Node`].
@@ -233,6 +263,9 @@ impl<K: Kind> DynKind for Typed<K> {
     }
     fn build(&self, node: &Node, build: &mut Build) -> Box<dyn DynComponent> {
         self.0.build(node, self.spec(node), build)
+    }
+    fn members(&self, node: &Node) -> Vec<Member> {
+        self.0.members(node.name(), self.spec(node))
     }
 }
 

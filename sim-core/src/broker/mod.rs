@@ -5,6 +5,7 @@
 //! `brokers` section, chosen by the `kind` field of a broker in a scenario
 //! file (see [`crate::registry`]).
 
+pub mod cluster;
 mod log;
 mod queue;
 

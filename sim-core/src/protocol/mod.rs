@@ -5,7 +5,9 @@
 //! protocol ([`QueueMsg`]: publish, deliver, ack, subscribe), spoken by
 //! producers, consumers, clients and the queue broker; the log protocol
 //! ([`LogMsg`]: produce, fetch, commit, group membership, transactions),
-//! spoken by producers, group members and the log broker; and connection
+//! spoken by producers, group members and the log broker; the cluster
+//! protocol ([`ClusterMsg`]: heartbeats, metadata, ISR changes and
+//! replication inside a log cluster, and clients' leader lookups); and connection
 //! notices ([`Notice`]), which the engine itself sends. [`Msg`] only wraps
 //! one of them. (The protocols sit here rather than in the broker modules
 //! because several kinds of component speak each; a protocol spoken by one
@@ -24,10 +26,12 @@
 
 use crate::digest::Digest;
 
+pub mod cluster;
 pub mod log;
 pub mod queue;
 pub mod wire;
 
+pub use cluster::ClusterMsg;
 pub use log::{Acks, FetchError, LogMsg, Transaction};
 pub use queue::{publish, QueueMsg};
 
@@ -141,6 +145,8 @@ pub enum Msg {
     Queue(QueueMsg),
     /// The log protocol.
     Log(LogMsg),
+    /// The cluster protocol (inside a log cluster, and clients' metadata).
+    Cluster(ClusterMsg),
     /// A connection notice.
     Notice(Notice),
 }
@@ -157,6 +163,12 @@ impl From<LogMsg> for Msg {
     }
 }
 
+impl From<ClusterMsg> for Msg {
+    fn from(m: ClusterMsg) -> Self {
+        Msg::Cluster(m)
+    }
+}
+
 impl From<Notice> for Msg {
     fn from(m: Notice) -> Self {
         Msg::Notice(m)
@@ -169,6 +181,7 @@ macro_rules! each_protocol {
         match $msg {
             Msg::Queue($m) => $body,
             Msg::Log($m) => $body,
+            Msg::Cluster($m) => $body,
             Msg::Notice($m) => $body,
         }
     };

@@ -65,7 +65,10 @@ fn read_section(
             let hint = other_kind_hint(registry, s, &*kind, &name, why.as_deref(), &e.message);
             Invalid { path, message: e.message + &hint }
         })?;
-        nodes.push(Node::new(name, rank, kind, spec));
+        let node = Node::new(name, rank, kind, spec);
+        let members = node.kind_ref().members(&node);
+        nodes.push(node);
+        nodes.extend(members.into_iter().map(|m| m.into_node(rank)));
     }
     Ok(())
 }

@@ -143,6 +143,15 @@ fn check_replica_fault(i: &str, f: &FaultSpec, topology: &Topology) -> Result<()
     let Some(l) = topology.spec::<LogSpec>(broker) else {
         return fail(&["faults", i, "broker"], format!("no log broker named `{broker}`"));
     };
+    if let Some(n) = l.brokers {
+        let message = format!(
+            "`{broker}` is a cluster of {n} brokers, each a node: crash one with a `crash` fault on its node \
+             (`{}` .. `{}`), or cut it off with a `partition`",
+            crate::broker::cluster::broker_name(broker, 0),
+            crate::broker::cluster::broker_name(broker, n.saturating_sub(1) as u16)
+        );
+        return fail(&["faults", i, "kind"], message);
+    }
     if replica.is_some_and(|r| r >= l.replicas) {
         let field = if matches!(f, FaultSpec::PowerLoss { .. }) { "replicas" } else { "replica" };
         return fail(&["faults", i, field], format!("expected from 0 to {}", l.replicas - 1));

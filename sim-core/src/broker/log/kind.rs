@@ -7,7 +7,7 @@ use super::elr::VERSIONS;
 use super::{GroupInfo, GroupTxn, LogBroker};
 use crate::dist::Dist;
 use crate::engine::{boxed, DynComponent};
-use crate::kind::{Build, Footprint, Invalid, Kind, KindPlot, Node, Topology};
+use crate::kind::{Build, Footprint, Invalid, Kind, KindPlot, Member, Node, Topology};
 use crate::time::Time;
 use crate::units::Millis;
 use serde::{Deserialize, Serialize};
@@ -83,6 +83,28 @@ pub struct LogSpec {
     /// by default only from 4.1).
     #[serde(default)]
     pub eligible_leader_replicas: Option<bool>,
+    /// The number of broker nodes: set, the broker is a cluster (see
+    /// [`crate::broker::cluster`]): this table's node is its controller,
+    /// and brokers `NAME-1` .. `NAME-N` are nodes of their own. Unset, the
+    /// broker is one node holding every replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brokers: Option<u32>,
+    /// Racks the brokers stand in (broker `i` in rack `i % racks`); replicas
+    /// of a partition are spread over racks first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub racks: Option<u32>,
+    /// How often a cluster's broker heartbeats to its controller (Kafka's
+    /// `broker.heartbeat.interval.ms`, 2 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_interval_ms: Option<Millis>,
+    /// Longest a leader holds a follower's fetch that finds nothing new
+    /// (Kafka's `replica.fetch.wait.max.ms`, 500 ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_fetch_wait_max_ms: Option<Millis>,
+    /// How long a follower waits for a fetch's answer before it sends
+    /// another (Kafka's `replica.socket.timeout.ms`, 30 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_socket_timeout_ms: Option<Millis>,
 }
 
 impl Default for LogSpec {
@@ -101,6 +123,11 @@ impl Default for LogSpec {
             rebalance_delay_ms: None,
             version: default_version(),
             eligible_leader_replicas: None,
+            brokers: None,
+            racks: None,
+            heartbeat_interval_ms: None,
+            replica_fetch_wait_max_ms: None,
+            replica_socket_timeout_ms: None,
         }
     }
 }
@@ -177,6 +204,52 @@ impl LogGroups {
         }
         self.txn[group] = txn;
     }
+}
+
+/// The checks of a cluster's fields (`brokers` and the settings only a
+/// cluster reads).
+fn check_cluster(node: &Node, l: &LogSpec) -> Result<(), Invalid> {
+    let only_cluster = [
+        ("racks", l.racks.is_some()),
+        ("heartbeat_interval_ms", l.heartbeat_interval_ms.is_some()),
+        ("replica_fetch_wait_max_ms", l.replica_fetch_wait_max_ms.is_some()),
+        ("replica_socket_timeout_ms", l.replica_socket_timeout_ms.is_some()),
+    ];
+    let Some(n) = l.brokers else {
+        return match only_cluster.iter().find(|(_, set)| *set) {
+            Some((field, _)) => node.fail(field, "only a cluster reads it: set `brokers` too"),
+            None => Ok(()),
+        };
+    };
+    if !(1..=64).contains(&n) {
+        return node.fail("brokers", "expected from 1 to 64 brokers");
+    }
+    if l.replicas > n {
+        return node.fail("replicas", format!("expected at most the number of brokers ({n})"));
+    }
+    if l.racks.is_some_and(|r| r == 0 || r > n) {
+        return node.fail("racks", format!("expected from 1 to the number of brokers ({n})"));
+    }
+    let positive = [
+        ("heartbeat_interval_ms", l.heartbeat_interval_ms),
+        ("replica_fetch_wait_max_ms", l.replica_fetch_wait_max_ms),
+        ("replica_socket_timeout_ms", l.replica_socket_timeout_ms),
+    ];
+    for (field, v) in positive {
+        if v.is_some_and(|m| !(m.0 > 0.0 && m.0.is_finite())) {
+            return node.fail(field, "expected a positive number of milliseconds");
+        }
+    }
+    let heartbeat = l.heartbeat_interval_ms.map_or(2000.0, |m| m.0);
+    if heartbeat >= l.election_delay_ms.0 {
+        let message = format!(
+            "a broker heartbeating every {heartbeat} ms would be fenced between heartbeats: the broker \
+             session timeout (election_delay_ms, {} ms) must be longer",
+            l.election_delay_ms.0
+        );
+        return node.fail("heartbeat_interval_ms", message);
+    }
+    Ok(())
 }
 
 /// The log broker kind (`kind = "log"`).
@@ -272,6 +345,7 @@ impl Kind for LogBrokerKind {
             let field = if VERSIONS.contains(&l.version.as_str()) { "eligible_leader_replicas" } else { "version" };
             return node.fail(field, message);
         }
+        check_cluster(node, l)?;
         l.replication.check().map_err(|m| node.invalid("replication", m))
     }
 
@@ -286,7 +360,17 @@ impl Kind for LogBrokerKind {
     }
 
     fn build(&self, node: &Node, l: &LogSpec, build: &mut Build) -> Box<dyn DynComponent> {
+        if l.brokers.is_some() {
+            // A cluster: this node is its controller; its brokers, built
+            // next, read the groups' note.
+            let layout = crate::broker::cluster::kind_layout(build, node.name(), l);
+            return boxed(crate::broker::cluster::controller::Controller::new(l, layout));
+        }
         let note = build.take_note::<LogGroups>(node.name());
         boxed(LogBroker::new(l, note.groups).with_transactions(note.txn))
+    }
+
+    fn members(&self, name: &str, l: &LogSpec) -> Vec<Member> {
+        crate::broker::cluster::ClusterBrokerKind::members(name, l)
     }
 }

@@ -1,0 +1,66 @@
+use super::*;
+use crate::broker::TopicSpec;
+
+fn spec(brokers: u32, replicas: u32, partitions: u32, racks: Option<u32>) -> LogSpec {
+    let mut s = LogSpec { brokers: Some(brokers), replicas, racks, ..LogSpec::default() };
+    s.topics.insert("t".into(), TopicSpec { partitions, retention_messages: None, retention_ms: None });
+    s
+}
+
+#[test]
+fn every_partition_has_distinct_replicas_and_leadership_is_spread() {
+    for n in 1..=9u32 {
+        for rf in 1..=n.min(5) {
+            let l = Layout::new(&spec(n, rf, 60, None), 0, (1..=n).collect());
+            let mut leaders = vec![0usize; n as usize];
+            for r in &l.replicas {
+                assert_eq!(r.len(), rf as usize);
+                let mut sorted = r.clone();
+                sorted.sort_unstable();
+                sorted.dedup();
+                assert_eq!(sorted.len(), r.len(), "replicas {r:?} repeat a broker");
+                leaders[usize::from(r[0])] += 1;
+            }
+            let (lo, hi) = (leaders.iter().min().unwrap(), leaders.iter().max().unwrap());
+            assert!(hi - lo <= 1, "{n} brokers, rf {rf}: leaders {leaders:?} uneven");
+        }
+    }
+}
+
+#[test]
+fn followers_spread_over_every_other_broker() {
+    // With 60 partitions on 4 brokers at rf 2, each broker follows for
+    // partitions led by each of the others (Kafka's shift).
+    let l = Layout::new(&spec(4, 2, 60, None), 0, (1..=4).collect());
+    let mut pairs = std::collections::BTreeSet::new();
+    for r in &l.replicas {
+        pairs.insert((r[0], r[1]));
+    }
+    assert_eq!(pairs.len(), 12, "every ordered pair of distinct brokers: {pairs:?}");
+}
+
+#[test]
+fn racks_get_one_replica_each_while_there_are_enough() {
+    let l = Layout::new(&spec(6, 3, 30, Some(3)), 0, (1..=6).collect());
+    for r in &l.replicas {
+        let mut racks: Vec<u16> = r.iter().map(|&b| l.racks[usize::from(b)]).collect();
+        racks.sort_unstable();
+        racks.dedup();
+        assert_eq!(racks.len(), 3, "replicas {r:?} share a rack");
+    }
+}
+
+#[test]
+fn global_and_local_numbering_round_trip() {
+    let mut s = spec(3, 3, 4, None);
+    s.topics.insert("u".into(), TopicSpec { partitions: 2, retention_messages: None, retention_ms: None });
+    let l = Layout::new(&s, 9, vec![10, 11, 12]);
+    assert_eq!(l.partition_count(), 6);
+    for g in 0..6u32 {
+        let (t, p) = l.local(g);
+        assert_eq!(l.global(t, p), Some(g));
+    }
+    assert_eq!(l.global(0, 4), None);
+    assert_eq!(l.broker_of(11), Some(1));
+    assert_eq!(l.node_of(2), 12);
+}

@@ -1,0 +1,28 @@
+//! A log cluster (Kafka in KRaft mode): a log broker whose replicas live on
+//! broker nodes of their own, on the simulated network, with a controller
+//! node that decides leaders and in-sync replica sets. A scenario asks for
+//! one with `brokers = N` on a `kind = "log"` broker table: the table's own
+//! node is the controller, and `NAME-1` .. `NAME-N` are the brokers. Each
+//! can crash, be slowed, or be cut off by a network partition like any
+//! node, so a partition can split the cluster.
+//!
+//! - [`layout`]: which broker holds which replicas (Kafka's assignment,
+//!   rack-aware when the brokers stand in racks), and the nodes' ids.
+//! - [`controller`]: broker liveness by heartbeats, fencing after the
+//!   session timeout, leader elections (clean, unclean), and ISR changes
+//!   proposed by leaders; it pushes every change to the brokers.
+//! - [`node`]: a broker: its replicas' logs, leading (produce, acks, the
+//!   high watermark, ISR proposals, serving consumers and followers) and
+//!   following (fetching from the leader over the network, and
+//!   truncating where its log diverged from the leader's).
+//!
+//! What each leaves out is said in its module. The protocol is
+//! [`crate::protocol::cluster`].
+
+pub mod controller;
+mod kind;
+pub mod layout;
+pub mod node;
+
+pub use kind::{broker_name, layout as kind_layout, ClusterBrokerKind, ClusterMember};
+pub use layout::Layout;

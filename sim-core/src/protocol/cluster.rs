@@ -1,0 +1,358 @@
+//! The cluster protocol (KRaft-like), spoken inside a log cluster between
+//! its brokers and its controller, and between clients and brokers about
+//! where partitions lead:
+//!
+//! - **liveness and metadata**: each broker heartbeats to the controller
+//!   ([`ClusterMsg::BrokerHeartbeat`]); the controller answers with the
+//!   partition states the broker has not seen, and pushes every change to
+//!   every broker at once ([`ClusterMsg::Metadata`]), as KRaft brokers
+//!   replicate the metadata log;
+//! - **ISR changes**: only a partition's leader proposes them
+//!   ([`ClusterMsg::AlterPartition`]), and only the controller decides;
+//!   the answer ([`ClusterMsg::AlterPartitionAck`]) carries the state now
+//!   in force, whether the proposal won or not;
+//! - **replication**: a follower broker fetches, from each broker that
+//!   leads partitions it follows, every such partition in one request
+//!   ([`ClusterMsg::ReplicaFetch`]), saying where its log ends and the
+//!   leader epoch of its last record; the leader answers with records, its
+//!   high watermark, or the point where the follower's log diverged from
+//!   its own ([`ClusterMsg::ReplicaData`]);
+//! - **clients**: a producer or a consumer asks any broker where the
+//!   partitions of a topic lead ([`ClusterMsg::MetadataRequest`]); a broker
+//!   answers from its own view, which may be stale
+//!   ([`ClusterMsg::Leaders`]). A broker that is asked to produce or fetch a
+//!   partition it does not lead refuses, and sends its view along (Kafka's
+//!   `NOT_LEADER_OR_FOLLOWER` with the new leader's hint, KIP-951). A group
+//!   member asks which broker coordinates its group
+//!   ([`ClusterMsg::FindCoordinator`]).
+//!
+//! Brokers are named by their index in the cluster (0-based, `u16`); the
+//! [`crate::broker::cluster`] layout maps indices to network nodes.
+//! Partitions are numbered across topics, in topic order, as in the single
+//! log broker, except in client messages, which say (topic, partition).
+//!
+//! Left out: the controller quorum's own Raft traffic, broker
+//! registration (a broker is known from the scenario), and the metadata
+//! log's snapshots (an update carries whole partition states).
+
+use super::{wire, MsgId, Protocol, Record};
+use crate::digest::Digest;
+use crate::message::NodeId;
+
+/// A broker's index in its cluster.
+pub type BrokerIx = u16;
+
+/// One partition's state as the controller decides it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartState {
+    /// The partition (numbered across topics).
+    pub partition: u32,
+    /// The broker that leads it, if any (none: offline).
+    pub leader: Option<BrokerIx>,
+    /// Bumped by every leader change.
+    pub leader_epoch: u32,
+    /// Bumped by every change (leader or ISR): an `AlterPartition` must
+    /// name the current one.
+    pub partition_epoch: u32,
+    /// The in-sync replicas, in assignment order.
+    pub isr: Vec<BrokerIx>,
+    /// The current leader was elected from outside the ISR.
+    pub unclean: bool,
+}
+
+/// One partition in a follower's fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchPart {
+    /// The partition.
+    pub partition: u32,
+    /// The follower's log end: the first offset wanted.
+    pub offset: u64,
+    /// The leader epoch of the follower's record at `offset - 1` (none for
+    /// an empty log), for the divergence check.
+    pub last_epoch: Option<u32>,
+    /// The leader epoch the follower believes current: a leader with an
+    /// older one is stale (it refuses nothing, but the follower learns).
+    pub leader_epoch: u32,
+}
+
+/// One record as replicated: the record, the leader epoch that appended
+/// it, and the idempotent producer's numbering, so that a follower that
+/// becomes leader knows what a producer's retry repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaRecord {
+    /// The record.
+    pub rec: Record,
+    /// The leader epoch that appended it.
+    pub leader_epoch: u32,
+    /// The producer's node.
+    pub producer: NodeId,
+    /// The producer's idempotent session (0: not idempotent).
+    pub producer_epoch: u32,
+    /// Its idempotent sequence number.
+    pub seq: u64,
+}
+
+/// Why a leader did not serve a follower's partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaError {
+    /// Served (possibly with no records).
+    None,
+    /// This broker does not lead the partition (as far as it knows).
+    NotLeader,
+    /// The follower's leader epoch is newer than this broker's: this
+    /// broker's metadata is behind (or it is a stale leader).
+    UnknownEpoch,
+}
+
+/// One partition in a leader's answer to a follower.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataPart {
+    /// The partition.
+    pub partition: u32,
+    /// Whether it was served.
+    pub error: ReplicaError,
+    /// The offset of `recs[0]` (the offset the follower asked for).
+    pub offset: u64,
+    /// The records from `offset`, in order.
+    pub recs: Vec<ReplicaRecord>,
+    /// The leader's high watermark.
+    pub hw: u64,
+    /// The leader's log start offset.
+    pub log_start: u64,
+    /// Set when the follower's log diverged: the follower's last epoch and
+    /// the end offset of that epoch in the leader's log. The follower
+    /// truncates to the smaller of that offset and its own end, then
+    /// fetches again (KIP-595's fetch-based truncation).
+    pub diverging: Option<(u32, u64)>,
+}
+
+/// A message of the cluster protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterMsg {
+    /// Broker to controller: I am alive, and I have seen the metadata up
+    /// to `version`.
+    BrokerHeartbeat {
+        /// The broker.
+        broker: BrokerIx,
+        /// Its (re)start count: a restarted broker starts from version 0.
+        incarnation: u32,
+        /// The newest metadata version it has applied.
+        version: u64,
+    },
+    /// Controller to broker: partition states newer than what the broker
+    /// said it has (an answer to a heartbeat), or a change just made (a
+    /// push). Applying an update is idempotent.
+    Metadata(Box<MetadataUpdate>),
+    /// Leader broker to controller: make `isr` the ISR of `partition`
+    /// (Kafka's `AlterPartition`), if `leader_epoch` and `partition_epoch`
+    /// are still current.
+    AlterPartition {
+        /// The leader proposing it.
+        broker: BrokerIx,
+        /// The proposal.
+        state: Box<PartState>,
+    },
+    /// Controller to leader broker: the state of the partition now in
+    /// force, and whether the proposal was accepted.
+    AlterPartitionAck {
+        /// True when the proposal was applied.
+        accepted: bool,
+        /// The partition's current state.
+        state: Box<PartState>,
+    },
+    /// Follower broker to leader broker: the partitions it follows there.
+    ReplicaFetch {
+        /// The follower.
+        broker: BrokerIx,
+        /// Per partition, where its log ends.
+        parts: Box<[FetchPart]>,
+    },
+    /// Leader broker to follower broker: the answer to a fetch.
+    ReplicaData {
+        /// The leader.
+        broker: BrokerIx,
+        /// Per partition asked, what was served.
+        parts: Box<[DataPart]>,
+    },
+    /// Client to broker: where do the partitions of `topic` lead?
+    MetadataRequest {
+        /// Topic index (in the cluster's topic order).
+        topic: u16,
+    },
+    /// Broker to client: where the partitions of `topic` lead, as this
+    /// broker knows.
+    Leaders {
+        /// Topic index.
+        topic: u16,
+        /// Per partition of the topic, in order: its leader's node, if any,
+        /// and the leader epoch of that knowledge.
+        leaders: Box<[(Option<NodeId>, u32)]>,
+    },
+    /// Group member to broker: which broker coordinates group `group`?
+    FindCoordinator {
+        /// Group index.
+        group: u16,
+    },
+    /// Broker to group member: the coordinator of `group`, if it has one now.
+    Coordinator {
+        /// Group index.
+        group: u16,
+        /// Its node.
+        node: Option<NodeId>,
+    },
+}
+
+/// What a metadata update carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataUpdate {
+    /// The metadata version after applying it.
+    pub version: u64,
+    /// The partition states that changed (each whole).
+    pub parts: Vec<PartState>,
+    /// The brokers the controller considers fenced now.
+    pub fenced: Vec<BrokerIx>,
+}
+
+impl PartState {
+    fn fold(&self, digest: &mut Digest) {
+        digest.add(u64::from(self.partition) << 32 | u64::from(self.leader.map_or(u16::MAX, |l| l)));
+        digest.add(u64::from(self.leader_epoch) << 32 | u64::from(self.partition_epoch));
+        digest.add(u64::from(self.unclean));
+        self.isr.iter().for_each(|&b| digest.add(u64::from(b)));
+    }
+}
+
+impl Protocol for ClusterMsg {
+    fn name(&self) -> &'static str {
+        match self {
+            ClusterMsg::BrokerHeartbeat { .. } => "broker-heartbeat",
+            ClusterMsg::Metadata(_) => "metadata",
+            ClusterMsg::AlterPartition { .. } => "alter-partition",
+            ClusterMsg::AlterPartitionAck { .. } => "alter-partition-ack",
+            ClusterMsg::ReplicaFetch { .. } => "replica-fetch",
+            ClusterMsg::ReplicaData { .. } => "replica-data",
+            ClusterMsg::MetadataRequest { .. } => "metadata-request",
+            ClusterMsg::Leaders { .. } => "leaders",
+            ClusterMsg::FindCoordinator { .. } => "find-coordinator",
+            ClusterMsg::Coordinator { .. } => "coordinator",
+        }
+    }
+
+    fn id(&self) -> Option<MsgId> {
+        match self {
+            ClusterMsg::ReplicaData { parts, .. } => parts.iter().find_map(|p| p.recs.first()).map(|r| r.rec.id),
+            _ => None,
+        }
+    }
+
+    fn fold(&self, digest: &mut Digest) {
+        match self {
+            ClusterMsg::BrokerHeartbeat { broker, incarnation, version } => {
+                digest.add(40);
+                digest.add(u64::from(*broker) << 32 | u64::from(*incarnation));
+                digest.add(*version);
+            }
+            ClusterMsg::Metadata(u) => {
+                digest.add(41);
+                digest.add(u.version);
+                u.parts.iter().for_each(|p| p.fold(digest));
+                u.fenced.iter().for_each(|&b| digest.add(u64::from(b)));
+            }
+            ClusterMsg::AlterPartition { broker, state } => {
+                digest.add(42);
+                digest.add(u64::from(*broker));
+                state.fold(digest);
+            }
+            ClusterMsg::AlterPartitionAck { accepted, state } => {
+                digest.add(43);
+                digest.add(u64::from(*accepted));
+                state.fold(digest);
+            }
+            ClusterMsg::ReplicaFetch { broker, parts } => {
+                digest.add(44);
+                digest.add(u64::from(*broker));
+                for p in parts.iter() {
+                    digest.add(u64::from(p.partition) << 32 | u64::from(p.leader_epoch));
+                    digest.add(p.offset);
+                    digest.add(p.last_epoch.map_or(u64::MAX, u64::from));
+                }
+            }
+            ClusterMsg::ReplicaData { broker, parts } => {
+                digest.add(45);
+                digest.add(u64::from(*broker));
+                parts.iter().for_each(|p| fold_data(p, digest));
+            }
+            ClusterMsg::MetadataRequest { topic } => {
+                digest.add(46);
+                digest.add(u64::from(*topic));
+            }
+            ClusterMsg::Leaders { topic, leaders } => {
+                digest.add(47);
+                digest.add(u64::from(*topic));
+                for &(node, epoch) in leaders.iter() {
+                    digest.add(node.map_or(u64::MAX, u64::from) ^ u64::from(epoch) << 40);
+                }
+            }
+            ClusterMsg::FindCoordinator { group } => {
+                digest.add(48);
+                digest.add(u64::from(*group));
+            }
+            ClusterMsg::Coordinator { group, node } => {
+                digest.add(49);
+                digest.add(u64::from(*group) << 40 ^ node.map_or(u64::MAX, u64::from));
+            }
+        }
+    }
+
+    fn carried(&self, out: &mut Vec<MsgId>) {
+        // Copies between replicas: while on the wire they are in flight.
+        if let ClusterMsg::ReplicaData { parts, .. } = self {
+            out.extend(parts.iter().flat_map(|p| p.recs.iter().map(|r| r.rec.id)));
+        }
+    }
+
+    fn observe(&self, _see: &mut impl FnMut(super::Observed)) {
+        // Replication and metadata prove nothing to the ledger: only acks
+        // reaching producers and records reaching consumers do.
+    }
+
+    fn wire_bytes(&self) -> u64 {
+        match self {
+            ClusterMsg::ReplicaData { parts, .. } => {
+                let mut bytes = wire::HEADER;
+                for p in parts.iter() {
+                    let recs: u64 = p.recs.iter().map(|r| u64::from(r.rec.bytes)).sum();
+                    let header = if p.recs.is_empty() { 0 } else { wire::BATCH_HEADER };
+                    bytes += wire::PARTITION + header + recs;
+                }
+                bytes
+            }
+            ClusterMsg::ReplicaFetch { parts, .. } => wire::HEADER + wire::PARTITION * parts.len() as u64,
+            ClusterMsg::Metadata(u) => wire::control(u.parts.iter().map(|p| 3 + p.isr.len()).sum::<usize>()),
+            ClusterMsg::AlterPartition { state, .. } | ClusterMsg::AlterPartitionAck { state, .. } => {
+                wire::control(3 + state.isr.len())
+            }
+            ClusterMsg::Leaders { leaders, .. } => wire::control(leaders.len()),
+            ClusterMsg::BrokerHeartbeat { .. }
+            | ClusterMsg::MetadataRequest { .. }
+            | ClusterMsg::FindCoordinator { .. }
+            | ClusterMsg::Coordinator { .. } => wire::control(0),
+        }
+    }
+}
+
+fn fold_data(p: &DataPart, digest: &mut Digest) {
+    digest.add(u64::from(p.partition) << 8 | p.error as u64);
+    digest.add(p.offset);
+    digest.add(p.hw);
+    digest.add(p.log_start);
+    if let Some((e, o)) = p.diverging {
+        digest.add(u64::from(e));
+        digest.add(o);
+    }
+    for r in &p.recs {
+        digest.add(r.rec.id);
+        digest.add(u64::from(r.leader_epoch) << 32 | u64::from(r.producer_epoch));
+        digest.add(r.seq);
+    }
+}
