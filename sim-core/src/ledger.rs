@@ -109,11 +109,15 @@ pub enum LossCause {
     /// Written only to replicas' page caches, never to a disk, when a
     /// power loss took those replicas down: no replica kept it.
     Unflushed,
+    /// Written to a cluster's leader that a network partition had cut off,
+    /// while the cluster went on under a new leader without it; truncated
+    /// away when the old leader rejoined as a follower.
+    TruncatedAfterPartition,
 }
 
 impl LossCause {
     /// Every cause, in order.
-    pub const ALL: [LossCause; 19] = [
+    pub const ALL: [LossCause; 20] = [
         LossCause::Unexplained,
         LossCause::NetworkLoss,
         LossCause::Partition,
@@ -133,6 +137,7 @@ impl LossCause {
         LossCause::GaveUp,
         LossCause::SkippedOffset,
         LossCause::Unflushed,
+        LossCause::TruncatedAfterPartition,
     ];
 
     /// The name `summary.json` uses.
@@ -157,6 +162,7 @@ impl LossCause {
             LossCause::GaveUp => "gave_up",
             LossCause::SkippedOffset => "skipped_offset",
             LossCause::Unflushed => "unflushed",
+            LossCause::TruncatedAfterPartition => "truncated_after_partition",
         }
     }
 }

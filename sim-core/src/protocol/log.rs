@@ -47,6 +47,9 @@ pub enum FetchError {
     /// generation, or the group is rebalancing: stop and wait for the new
     /// assignment.
     NotOwner,
+    /// The broker does not lead the partition (a cluster's broker, as far
+    /// as it knows): find the leader and fetch there.
+    NotLeader,
 }
 
 /// One read-process-write transaction: append `outputs` to `out_topic`
