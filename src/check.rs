@@ -29,8 +29,8 @@ pub struct CheckArgs {
 
 /// Where two runs of the same variant part, if they do.
 pub fn first_divergence(a: &RunOutput, b: &RunOutput) -> Option<String> {
-    let sa = serde_json::to_string(&VariantSummary::new("", a, &[])).ok()?;
-    let sb = serde_json::to_string(&VariantSummary::new("", b, &[])).ok()?;
+    let sa = serde_json::to_string(&VariantSummary::new("", a, &[], &[])).ok()?;
+    let sb = serde_json::to_string(&VariantSummary::new("", b, &[], &[])).ok()?;
     if a.digest == b.digest && sa == sb && a.trace == b.trace {
         return None;
     }

@@ -205,7 +205,7 @@ fn run_side(label: &str, side: &Loaded, names: &[String], seed: u64) -> Ran {
         .iter()
         .zip(&outputs)
         .map(|((variant, config), out)| {
-            let mut s = VariantSummary::new(&variant.description, out, &config.expect);
+            let mut s = VariantSummary::new(&variant.description, out, &config.expect, &config.alarms);
             s.scenario_hash = config.fingerprint();
             (variant.name.clone(), s)
         })

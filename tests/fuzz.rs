@@ -160,7 +160,7 @@ fn check(text: &str, stats: &mut Stats) -> Result<(), String> {
             None if out.drain_complete => stats.count("ran: complete"),
             None => stats.count("ran: drain cut"),
         }
-        let summary = VariantSummary::new(&variant.description, &out, &config.expect);
+        let summary = VariantSummary::new(&variant.description, &out, &config.expect, &config.alarms);
         variants.insert(variant.name.clone(), summary);
     }
     let summary = Summary {

@@ -547,7 +547,7 @@ fn check_balance(text: &str, out: &RunOutput) -> Result<(), TestCaseError> {
 }
 
 fn summary_json(out: &RunOutput) -> String {
-    serde_json::to_string(&VariantSummary::new("", out, &[])).expect("a summary serializes")
+    serde_json::to_string(&VariantSummary::new("", out, &[], &[])).expect("a summary serializes")
 }
 
 // ---------------------------------------------------------------------------

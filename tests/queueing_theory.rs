@@ -23,7 +23,7 @@ fn load(name: &str, sets: &[String]) -> Config {
 
 fn run(config: &Config, seed: u64) -> VariantSummary {
     let out = run_config(config, seed, 0).completed().unwrap();
-    VariantSummary::new("", &out, &[])
+    VariantSummary::new("", &out, &[], &[])
 }
 
 /// (arrival rate per ms, mean service ms, servers) read from the file.

@@ -206,7 +206,7 @@ fn run() -> VariantSummary {
     let scenario = Scenario::parse_with("audit.toml", SCENARIO, registry).unwrap_or_else(|e| panic!("{e}"));
     let (_, config) = scenario.configs().expect("valid").remove(0);
     let out = run_config(&config, 7, 0).completed().expect("the run ends");
-    VariantSummary::new("", &out, &[])
+    VariantSummary::new("", &out, &[], &[])
 }
 
 fn main() {

@@ -125,6 +125,8 @@ pub struct Scope {
     pub metrics: Option<Vec<String>>,
     /// The error kinds.
     pub errors: Option<Vec<String>>,
+    /// The alarms' names (`alarms.NAME.KEY`); `None` lets any name through.
+    pub alarms: Option<Vec<String>>,
 }
 
 /// Checks that every expectation parses and names a key in `keys`, or a
@@ -151,6 +153,18 @@ fn check_one(e: &str, keys: &Keys, scope: &Scope) -> Result<(), String> {
         }
         ["metrics", name] => check_name(e, name, "metric", scope.metrics.as_deref()),
         ["errors_by_kind", kind] => check_name(e, kind, "error kind", scope.errors.as_deref()),
+        ["alarms", name, key] => {
+            check_name(e, name, "alarm", scope.alarms.as_deref())?;
+            if crate::alarms::OUTCOME_KEYS.contains(key) {
+                return Ok(());
+            }
+            let keys: Vec<String> = crate::alarms::OUTCOME_KEYS.iter().map(|k| k.to_string()).collect();
+            Err(format!(
+                "`{e}`: unknown key `{key}` of an alarm{}; known keys: {}",
+                did_you_mean(key, &keys),
+                keys.join(", ")
+            ))
+        }
         ["domains", name, rest @ ..] if !rest.is_empty() => {
             check_name(e, name, "effect domain", scope.domains.as_deref())?;
             let key = rest.join(".");
@@ -359,8 +373,13 @@ mod tests {
             domains: None,
             metrics: Some(names(&["late_responses", "request_timeouts"])),
             errors: Some(names(&["rejected"])),
+            alarms: Some(names(&["urp"])),
         };
         let check = |e: &str| check_all_in(&[e.to_string()], &keys(), &scope);
+        assert!(check("alarms.urp.fired > 0").is_ok());
+        assert!(check("alarms.urp.active_s < 3").is_ok());
+        assert!(check("alarms.urpp.fired > 0").unwrap_err().1.contains("did you mean `urp`"));
+        assert!(check("alarms.urp.fire > 0").unwrap_err().1.contains("did you mean `fired`"));
         assert!(check("metrics.late_responses == 0").is_ok());
         assert!(check("errors_by_kind.rejected > 0").is_ok());
         let (_, err) = check("errors_by_kind.rejeted == 0").unwrap_err();

@@ -60,6 +60,10 @@ pub trait Kind: Send + Sync + 'static {
     /// The plots it adds to a scenario's report, over the gauges its
     /// components report ([`crate::engine::Component::gauges`]).
     const PLOTS: &'static [KindPlot] = &[];
+    /// The gauges it reports ([`crate::engine::Component::gauges`]): a name,
+    /// or the prefix of a family (`lag_seconds` for `lag_seconds.GROUP`).
+    /// An alarm may watch only a gauge some node of the scenario reports.
+    const GAUGES: &'static [&'static str] = &[];
 
     /// The fields its table accepts (besides `kind`); by default those
     /// serde reads into [`Kind::Spec`].
@@ -181,6 +185,8 @@ pub trait DynKind: Send + Sync {
     fn errors(&self) -> &'static [&'static str];
     /// [`Kind::PLOTS`].
     fn plots(&self) -> &'static [KindPlot];
+    /// [`Kind::GAUGES`].
+    fn gauges(&self) -> &'static [&'static str];
     /// Reads a table (without its `kind`) into the kind's spec. The path of
     /// a refusal is relative to the table.
     fn read(&self, table: toml::Value) -> Result<Arc<dyn AnySpec>, Invalid>;
@@ -242,6 +248,9 @@ impl<K: Kind> DynKind for Typed<K> {
     }
     fn plots(&self) -> &'static [KindPlot] {
         K::PLOTS
+    }
+    fn gauges(&self) -> &'static [&'static str] {
+        K::GAUGES
     }
     fn read(&self, table: toml::Value) -> Result<Arc<dyn AnySpec>, Invalid> {
         match serde_path_to_error::deserialize::<_, K::Spec>(table) {

@@ -57,7 +57,7 @@
 //! let scenario = Scenario::parse("two-ways.toml", text).expect("a valid scenario");
 //! for (variant, config) in scenario.configs().expect("valid variants") {
 //!     let out = run_config(&config, 1, 0).completed().expect("the run ends");
-//!     let summary = VariantSummary::new(&variant.description, &out, &config.expect);
+//!     let summary = VariantSummary::new(&variant.description, &out, &config.expect, &config.alarms);
 //!     match variant.name.as_str() {
 //!         "fire-and-forget" => assert!(summary.counts.lost > 0),
 //!         _ => assert!(summary.expectations.iter().all(|e| e.held)),
@@ -71,6 +71,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alarms;
 pub mod broker;
 pub mod client;
 pub mod consumer;

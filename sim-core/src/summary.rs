@@ -99,13 +99,23 @@ pub struct VariantSummary {
     pub run: RunInfo,
     /// Faults as they began and ended.
     pub faults: Vec<FaultEntry>,
+    /// What each of the scenario's alarms did (see [`crate::alarms`]);
+    /// absent when it declares none.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub alarms: BTreeMap<String, crate::alarms::AlarmOutcome>,
     /// Each expectation and whether it held.
     pub expectations: Vec<Outcome>,
 }
 
 impl VariantSummary {
-    /// Summarises `out`, then checks `expectations` against the summary.
-    pub fn new(description: &str, out: &RunOutput, expectations: &[String]) -> Self {
+    /// Summarises `out`, judges `alarms` on its time series, then checks
+    /// `expectations` against the summary.
+    pub fn new(
+        description: &str,
+        out: &RunOutput,
+        expectations: &[String],
+        alarms: &[crate::alarms::AlarmSpec],
+    ) -> Self {
         let c = &out.counts;
         let horizon_s = ns_to_s(out.end);
         let mut s = VariantSummary {
@@ -141,6 +151,7 @@ impl VariantSummary {
                     event: begins.name(),
                 })
                 .collect(),
+            alarms: crate::alarms::judge(alarms, &out.samples),
             expectations: Vec::new(),
         };
         let json = serde_json::to_value(&s).unwrap_or_default();

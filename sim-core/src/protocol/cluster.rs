@@ -35,9 +35,9 @@
 //! registration (a broker is known from the scenario), and the metadata
 //! log's snapshots (an update carries whole partition states).
 
+use super::NodeId;
 use super::{wire, MsgId, Protocol, Record};
 use crate::digest::Digest;
-use crate::message::NodeId;
 
 /// A broker's index in its cluster.
 pub type BrokerIx = u16;

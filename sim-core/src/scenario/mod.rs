@@ -450,7 +450,8 @@ impl Scenario {
             }
             // Metrics and error kinds: those the kinds of this variant's nodes declare.
             let (metrics, errors) = crate::summary::reportable(config.topology());
-            let scope = Scope { domains: Some(domains), metrics: Some(metrics), errors: Some(errors) };
+            let alarms = Some(config.alarms.iter().map(|a| a.name()).collect());
+            let scope = Scope { domains: Some(domains), metrics: Some(metrics), errors: Some(errors), alarms };
             // The base's expectations are the base's fault; the variant's are the variant's.
             let variant_path = vec!["variants".to_string(), v.name.clone(), "expect".to_string()];
             let keys = crate::summary::expectation_keys();
@@ -589,6 +590,7 @@ fn placeholder_config() -> Config {
         network: NetworkSpec::default(),
         faults: Vec::new(),
         expect: Vec::new(),
+        alarms: Vec::new(),
         nodes: Default::default(),
         fingerprint: 0,
     }

@@ -38,6 +38,9 @@ pub struct Config {
     /// Expectations checked on every variant (`"lost == 0"`).
     #[serde(default)]
     pub expect: Vec<String>,
+    /// Thresholds on gauges, judged after each run (see [`crate::alarms`]).
+    #[serde(default)]
+    pub alarms: Vec<crate::alarms::AlarmSpec>,
     /// The nodes, read from the sections by their kinds.
     #[serde(skip)]
     pub(super) nodes: Topology,

@@ -30,7 +30,21 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
     for (i, f) in c.faults.iter().enumerate() {
         check_fault(&i.to_string(), f, topology)?;
     }
-    Ok(())
+    check_alarms(c)
+}
+
+/// Each alarm watches a gauge some node of the scenario reports.
+fn check_alarms(c: &Config) -> Result<(), Invalid> {
+    let mut known: Vec<&str> =
+        c.topology().nodes().iter().flat_map(|n| n.kind_ref().gauges().iter().copied()).collect();
+    known.sort_unstable();
+    known.dedup();
+    let suggest = |name: &str, known: &[&str]| {
+        let candidates: Vec<String> = known.iter().map(|s| s.to_string()).collect();
+        crate::expect::closest(name, &candidates).map(str::to_string)
+    };
+    crate::alarms::check(&c.alarms, &known, suggest)
+        .map_err(|(i, field, message)| Invalid::at(&["alarms", &i.to_string(), field], message))
 }
 
 /// The run's limits, and a run phase that ends: with no `duration_ms`,

@@ -84,6 +84,18 @@ impl Layout {
         self.brokers[usize::from(broker)]
     }
 
+    /// The broker that coordinates the consumer group named `group`: in
+    /// Kafka, the leader of partition `abs(hash(group)) % 50` of
+    /// `__consumer_offsets` (50 partitions by default,
+    /// `offsets.topic.num.partitions`), which is that partition's
+    /// preferred leader while no election moved it. That internal topic is
+    /// not modelled, so the coordinator stays on this broker (see
+    /// [`crate::broker::cluster`]).
+    pub fn coordinator(&self, group: &str) -> BrokerIx {
+        let partition = java_hash(group) & 0x7fff_ffff;
+        (partition % OFFSETS_PARTITIONS % self.brokers.len().max(1) as u32) as BrokerIx
+    }
+
     /// The cluster-wide number of partition `partition` of topic `topic`.
     pub fn global(&self, topic: u16, partition: u32) -> Option<u32> {
         let t = self.topics.get(usize::from(topic))?;
@@ -95,6 +107,15 @@ impl Layout {
         let ti = self.topics.iter().rposition(|t| t.first <= global).unwrap_or(0);
         (ti as u16, global - self.topics[ti].first)
     }
+}
+
+/// Kafka's `offsets.topic.num.partitions` default.
+const OFFSETS_PARTITIONS: u32 = 50;
+
+/// Java's `String.hashCode` (of the UTF-16 units; group names are ASCII
+/// here), which Kafka uses to place a group.
+fn java_hash(s: &str) -> u32 {
+    s.encode_utf16().fold(0u32, |h, c| h.wrapping_mul(31).wrapping_add(u32::from(c)))
 }
 
 /// The brokers listed rack by rack in turn (with one rack: in order).

@@ -64,3 +64,18 @@ fn global_and_local_numbering_round_trip() {
     assert_eq!(l.broker_of(11), Some(1));
     assert_eq!(l.node_of(2), 12);
 }
+
+#[test]
+fn a_group_is_coordinated_where_kafka_places_it() {
+    // Java's "readers".hashCode() is s[0]*31^(n-1) + ... + s[n-1] =
+    // 1080410128; % 50 = 28; offsets partition 28's preferred leader on 3
+    // brokers is broker 28 % 3 = 1.
+    assert_eq!(java_hash("g"), 103);
+    assert_eq!(java_hash("readers"), 1_080_410_128);
+    let l = Layout::new(&spec(3, 3, 1, None), 0, vec![1, 2, 3]);
+    assert_eq!(l.coordinator("readers"), 1);
+    // "reader".hashCode() is negative (3359987907 as an unsigned int): Kafka's
+    // Utils.abs keeps the low 31 bits, 1212504259; % 50 = 9; 9 % 3 = 0.
+    assert_eq!(java_hash("reader"), 3_359_987_907);
+    assert_eq!(l.coordinator("reader"), 0);
+}

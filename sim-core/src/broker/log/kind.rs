@@ -297,6 +297,14 @@ impl Kind for LogBrokerKind {
         "transaction-aborted",
         "unknown-partition",
     ];
+    const GAUGES: &'static [&'static str] = &[
+        "lag_records",
+        "lag_seconds",
+        "offline_partitions",
+        "under_replicated_partitions",
+        "under_min_isr_partitions",
+        "fenced_brokers",
+    ];
     const PLOTS: &'static [KindPlot] = &[
         KindPlot {
             name: "lag-records",
