@@ -18,6 +18,7 @@ const SOURCES: [(&str, &[&str]); 6] = [
             "broker/log/group.rs",
             "broker/log/partition.rs",
             "broker/log/membership.rs",
+            "broker/log/coordinator.rs",
             "broker/log/txn.rs",
             "broker/log/disk.rs",
             "broker/log/elr.rs",

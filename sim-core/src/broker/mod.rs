@@ -11,7 +11,7 @@ mod queue;
 
 pub use crate::protocol::{publish, Acks, FetchError, LogMsg, QueueMsg, Transaction};
 pub use log::{
-    key_partition, Assignor, GroupInfo, GroupTxn, LogBroker, LogBrokerKind, LogGroups, LogSpec, RebalanceProtocol,
-    TopicSpec,
+    key_partition, Assignor, CoordTimer, Coordinator, GroupHost, GroupInfo, GroupTxn, Handled, HostTimer, LogBroker,
+    LogBrokerKind, LogGroups, LogSpec, RebalanceProtocol, TopicSpec,
 };
 pub use queue::{QueueBroker, QueueBrokerKind, QueueReaders, QueueSpec, SubscriptionSpec};

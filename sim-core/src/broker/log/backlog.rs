@@ -38,7 +38,7 @@ impl LogBroker {
     pub(super) fn refresh_backlog(&mut self, ctx: &mut Ctx<LogTimer>, pi: usize) {
         let t = &self.topics[self.topic_of[pi] as usize];
         let (p, part) = (&self.parts[pi], pi - t.first);
-        let share = t.readers.iter().map(|&g| uncommitted(self.groups[g].committed[part], p).1).sum();
+        let share = t.readers.iter().map(|&g| uncommitted(self.coord.committed(g, part), p).1).sum();
         let old = std::mem::replace(&mut self.backlog[pi], share);
         if old != share {
             self.backlog_total = self.backlog_total - old + share;
@@ -48,18 +48,18 @@ impl LogBroker {
 
     /// Reports `lag_records.GROUP` and `lag_seconds.GROUP` for every group.
     pub(super) fn lag_gauges(&self, now: Time, out: &mut Gauges) {
-        for g in &self.groups {
-            let t = &self.topics[g.info.topic];
+        for (gi, g) in self.coord.infos().enumerate() {
+            let t = &self.topics[g.topic];
             let (mut records, mut oldest_ns) = (0, 0);
             for (part, p) in self.parts[t.first..t.first + t.partitions].iter().enumerate() {
-                let (first, lag) = uncommitted(g.committed[part], p);
+                let (first, lag) = uncommitted(self.coord.committed(gi, part), p);
                 records += lag;
                 if let Some(e) = p.entry(first).filter(|_| lag > 0) {
                     oldest_ns = oldest_ns.max(now.saturating_sub(e.at));
                 }
             }
-            out.sum(format!("lag_records.{}", g.info.name), records as f64);
-            out.max(format!("lag_seconds.{}", g.info.name), oldest_ns as f64 / 1e9);
+            out.sum(format!("lag_records.{}", g.name), records as f64);
+            out.max(format!("lag_seconds.{}", g.name), oldest_ns as f64 / 1e9);
         }
     }
 }

@@ -77,11 +77,11 @@ fn gauge(b: &LogBroker, now: Time, name: &str) -> f64 {
 /// from the log itself: what the depth must be.
 fn recount(b: &LogBroker) -> u64 {
     let mut n = 0;
-    for g in &b.groups {
-        let t = &b.topics[g.info.topic];
+    for (gi, g) in b.coord.infos().enumerate() {
+        let t = &b.topics[g.topic];
         for part in 0..t.partitions {
             let p = &b.parts[t.first + part];
-            let from = g.committed[part].unwrap_or(0).max(p.start);
+            let from = b.coord.committed(gi, part).unwrap_or(0).max(p.start);
             n += (from..p.hw).filter(|&o| p.entry(o).is_some()).count() as u64;
         }
     }

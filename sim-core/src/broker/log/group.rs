@@ -4,7 +4,8 @@
 //! partition now, and the committed offsets (durable).
 //!
 //! The rebalance protocol itself (join, sync, heartbeat, leave, session and
-//! rebalance timeouts) is in [`super::membership`]. Commits and fetches are
+//! rebalance timeouts) is in [`super::membership`], the coordinator that
+//! holds the groups in [`super::coordinator`]. Commits and fetches are
 //! fenced by membership and ownership: a member that was removed (a zombie)
 //! or lost a partition can no longer move its offset or read it.
 
@@ -114,10 +115,6 @@ pub(super) struct Group {
     /// The leader epoch committed with each offset (KIP-320).
     pub committed_epoch: Vec<Option<u32>>,
     pub expiry_at: Option<Time>,
-    /// Per partition, the end of the highest range of offsets sent to the
-    /// group: records below it that are sent again are redeliveries (only
-    /// for the ledger's causes; it changes nothing the broker does).
-    pub served: Vec<u64>,
 }
 
 impl Group {
@@ -136,7 +133,6 @@ impl Group {
             committed_by: vec![None; partitions],
             committed_epoch: vec![None; partitions],
             expiry_at: None,
-            served: vec![0; partitions],
         }
     }
 

@@ -37,8 +37,8 @@
 //! out in a first JoinGroup round (KIP-394), the new consumer protocol of
 //! KIP-848, and a coordinator that fails (the broker keeps its groups).
 
+use super::coordinator::{CoordTimer, Coordinator, GroupHost, HostTimer};
 use super::group::{Member, Phase};
-use super::{LogBroker, LogTimer};
 use crate::engine::Ctx;
 use crate::message::NodeId;
 use crate::protocol::LogMsg;
@@ -46,10 +46,10 @@ use crate::protocol::LogMsg;
 /// The answer to a member the coordinator does not know: rejoin as new.
 const UNKNOWN: LogMsg = LogMsg::GroupState { generation: 0, rebalancing: true, partitions: Vec::new() };
 
-impl LogBroker {
+impl Coordinator {
     /// A heartbeat: keeps the member's session alive; tells it of a
     /// rebalance it has not joined, or that it is not a member.
-    pub(super) fn heartbeat(&mut self, ctx: &mut Ctx<LogTimer>, from: NodeId, gi: usize, session: u32) {
+    pub fn heartbeat<T: HostTimer>(&mut self, ctx: &mut Ctx<T>, from: NodeId, gi: usize, session: u32) {
         let now = ctx.now();
         let g = &mut self.groups[gi];
         let Some(m) = g.members.iter_mut().find(|m| m.node == from && m.session == session) else {
@@ -64,9 +64,9 @@ impl LogBroker {
     }
 
     /// A member (re)joins, owning `owned`.
-    pub(super) fn join_group(
+    pub fn join_group<T: HostTimer>(
         &mut self,
-        ctx: &mut Ctx<LogTimer>,
+        ctx: &mut Ctx<T>,
         from: NodeId,
         gi: usize,
         session: u32,
@@ -120,12 +120,12 @@ impl LogBroker {
     }
 
     /// A member asks for its assignment in `generation`.
-    pub(super) fn sync_group(
+    pub fn sync_group<T: HostTimer>(
         &mut self,
-        ctx: &mut Ctx<LogTimer>,
+        ctx: &mut Ctx<T>,
+        host: &impl GroupHost,
         from: NodeId,
-        gi: usize,
-        session: u32,
+        (gi, session): (usize, u32),
         generation: u32,
     ) {
         let now = ctx.now();
@@ -140,22 +140,19 @@ impl LogBroker {
         }
         m.synced = generation;
         let id = m.id;
-        let partitions = self.assignment(gi, id);
+        let partitions = self.assignment(host, gi, id);
         ctx.send(from, LogMsg::GroupState { generation, rebalancing: false, partitions });
     }
 
     /// The partitions of member `id` and where to start reading each.
-    fn assignment(&self, gi: usize, id: u32) -> Vec<(u32, u64, Option<u32>)> {
+    fn assignment(&self, host: &impl GroupHost, gi: usize, id: u32) -> Vec<(u32, u64, Option<u32>)> {
         let g = &self.groups[gi];
-        let first = self.topics[g.info.topic].first;
-        g.assigned_to(id)
-            .into_iter()
-            .map(|p| (p as u32, g.committed[p].unwrap_or(self.parts[first + p].start), g.committed_epoch[p]))
-            .collect()
+        let start = |p: usize| g.committed[p].unwrap_or_else(|| host.log_start(g.info.topic, p));
+        g.assigned_to(id).into_iter().map(|p| (p as u32, start(p), g.committed_epoch[p])).collect()
     }
 
     /// A member leaves the group (its poll interval ran out).
-    pub(super) fn leave_group(&mut self, ctx: &mut Ctx<LogTimer>, from: NodeId, gi: usize, session: u32) {
+    pub fn leave_group<T: HostTimer>(&mut self, ctx: &mut Ctx<T>, from: NodeId, gi: usize, session: u32) {
         let g = &mut self.groups[gi];
         let Some(i) = g.members.iter().position(|m| m.node == from && m.session == session) else { return };
         g.remove(i);
@@ -165,14 +162,14 @@ impl LogBroker {
 
     /// A member was removed: a stable group rebalances; one rebalancing
     /// may now have everyone it waits for.
-    fn membership_changed(&mut self, ctx: &mut Ctx<LogTimer>, gi: usize) {
+    fn membership_changed<T: HostTimer>(&mut self, ctx: &mut Ctx<T>, gi: usize) {
         if self.groups[gi].phase == Phase::Stable {
             self.start_rebalance(ctx, gi, false);
         }
         self.maybe_complete(ctx, gi);
     }
 
-    fn start_rebalance(&mut self, ctx: &mut Ctx<LogTimer>, gi: usize, empty: bool) {
+    fn start_rebalance<T: HostTimer>(&mut self, ctx: &mut Ctx<T>, gi: usize, empty: bool) {
         let now = ctx.now();
         let g = &mut self.groups[gi];
         if g.phase == Phase::Preparing || g.members.is_empty() {
@@ -183,18 +180,18 @@ impl LogBroker {
         g.members.iter_mut().for_each(|m| m.joined = false);
         let timeout = g.info.rebalance_timeout_ns.max(1);
         g.join_deadline = now + timeout;
-        ctx.set_timer(timeout, LogTimer::Rebalance(gi as u32));
+        ctx.set_timer(timeout, CoordTimer::Rebalance(gi as u32).into());
         if empty && self.initial_delay_ns > 0 {
             let delay = self.initial_delay_ns.min(timeout);
             g.initial_until = Some(now + delay);
-            ctx.set_timer(delay, LogTimer::Rebalance(gi as u32));
+            ctx.set_timer(delay, CoordTimer::Rebalance(gi as u32).into());
         }
     }
 
     /// Completes the rebalance under way once every member has rejoined
     /// (and an empty group's initial delay has passed): a new generation,
     /// its assignment, and a JoinAck to every member.
-    fn maybe_complete(&mut self, ctx: &mut Ctx<LogTimer>, gi: usize) {
+    fn maybe_complete<T: HostTimer>(&mut self, ctx: &mut Ctx<T>, gi: usize) {
         let now = ctx.now();
         let g = &mut self.groups[gi];
         let waiting = g.initial_until.is_some_and(|t| now < t);
@@ -205,7 +202,7 @@ impl LogBroker {
         g.phase = Phase::Stable;
         g.generation += 1;
         g.assign();
-        ctx.cancel_timer(LogTimer::Rebalance(gi as u32));
+        ctx.cancel_timer(CoordTimer::Rebalance(gi as u32).into());
         let generation = g.generation;
         let members: Vec<NodeId> = g.members.iter().map(|m| m.node).collect();
         for m in members {
@@ -214,7 +211,7 @@ impl LogBroker {
     }
 
     /// The rebalance timeout, or the end of the initial delay.
-    pub(super) fn rebalance_timer(&mut self, ctx: &mut Ctx<LogTimer>, gi: usize) {
+    pub(super) fn rebalance_timer<T: HostTimer>(&mut self, ctx: &mut Ctx<T>, gi: usize) {
         let now = ctx.now();
         let g = &mut self.groups[gi];
         if g.phase != Phase::Preparing {
@@ -235,11 +232,11 @@ impl LogBroker {
         self.maybe_complete(ctx, gi);
     }
 
-    fn arm_expiry(&mut self, ctx: &mut Ctx<LogTimer>, gi: usize) {
+    fn arm_expiry<T: HostTimer>(&mut self, ctx: &mut Ctx<T>, gi: usize) {
         let g = &mut self.groups[gi];
         if g.expiry_at.is_none() {
             g.expiry_at = Some(ctx.now() + self.session_ns);
-            ctx.set_background_timer(self.session_ns, LogTimer::Expiry(gi as u32));
+            ctx.set_background_timer(self.session_ns, CoordTimer::Expiry(gi as u32).into());
         }
     }
 
@@ -247,7 +244,7 @@ impl LogBroker {
     /// background timer (live members heartbeat for ever), except in the
     /// drain for a member that has gone silent (a third of its session):
     /// then the drain waits for its session to end, as its partitions do.
-    fn arm_next_expiry(&mut self, ctx: &mut Ctx<LogTimer>, gi: usize) {
+    fn arm_next_expiry<T: HostTimer>(&mut self, ctx: &mut Ctx<T>, gi: usize) {
         let (now, session) = (ctx.now(), self.session_ns);
         let g = &mut self.groups[gi];
         let Some(oldest) = g.members.iter().map(|m| m.last_seen).min() else { return };
@@ -255,26 +252,26 @@ impl LogBroker {
         g.expiry_at = Some(at);
         let silent = now.saturating_sub(oldest) >= session / 3;
         if ctx.draining() && silent {
-            ctx.set_timer(at - now, LogTimer::Expiry(gi as u32));
+            ctx.set_timer(at - now, CoordTimer::Expiry(gi as u32).into());
         } else {
-            ctx.set_background_timer(at - now, LogTimer::Expiry(gi as u32));
+            ctx.set_background_timer(at - now, CoordTimer::Expiry(gi as u32).into());
         }
     }
 
     /// The drain begins: a session check a third of a session later finds
     /// the members gone silent, whose session ends then keep it going.
-    pub(super) fn drain_groups(&mut self, ctx: &mut Ctx<LogTimer>) {
+    pub fn drain<T: HostTimer>(&mut self, ctx: &mut Ctx<T>) {
         for gi in 0..self.groups.len() {
             if !self.groups[gi].members.is_empty() {
-                ctx.cancel_timer(LogTimer::Expiry(gi as u32));
+                ctx.cancel_timer(CoordTimer::Expiry(gi as u32).into());
                 self.groups[gi].expiry_at = Some(ctx.now() + self.session_ns / 3 + 1);
-                ctx.set_timer(self.session_ns / 3 + 1, LogTimer::Expiry(gi as u32));
+                ctx.set_timer(self.session_ns / 3 + 1, CoordTimer::Expiry(gi as u32).into());
             }
         }
     }
 
     /// Removes the members whose session has run out.
-    pub(super) fn expire_members(&mut self, ctx: &mut Ctx<LogTimer>, gi: usize) {
+    pub(super) fn expire_members<T: HostTimer>(&mut self, ctx: &mut Ctx<T>, gi: usize) {
         let now = ctx.now();
         let session = self.session_ns;
         let g = &mut self.groups[gi];

@@ -108,12 +108,12 @@ fn cooperative_members_keep_reading_unmoved_partitions_during_a_rebalance() {
     assert_eq!(join_acks(&join_as(&mut h, &mut b, M1, 1, &[0, 1], false)), vec![(M1, 2), (M2, 2)]);
     assert_eq!(sync(&mut h, &mut b, M1, 1, 2), vec![(M1, 2, false, vec![(0, 0)])], "partition 1 moves");
     assert_eq!(sync(&mut h, &mut b, M2, 1, 2), vec![(M2, 2, false, vec![])], "not before M1 revokes it");
-    assert!(b.groups[0].may_fetch(M1, 2, 0) && b.groups[0].may_fetch(M1, 2, 1), "M1 still owns both");
+    assert!(b.coord.may_fetch(0, M1, 2, 0) && b.coord.may_fetch(0, M1, 2, 1), "M1 still owns both");
     // M1 commits partition 1 and rejoins without it: the second round.
     assert_eq!(commit_acks(&h.message(&mut b, M1, commit(2, 1, 0))), vec![(M1, 1, 0, true)]);
     let e = join_as(&mut h, &mut b, M1, 1, &[0], false);
     assert_eq!(metric(&e, "rebalances"), 1.0);
-    assert!(b.groups[0].may_fetch(M1, 2, 0), "partition 0 never stops");
+    assert!(b.coord.may_fetch(0, M1, 2, 0), "partition 0 never stops");
     assert_eq!(join_acks(&join_as(&mut h, &mut b, M2, 1, &[], false)), vec![(M1, 3), (M2, 3)]);
     assert_eq!(sync(&mut h, &mut b, M2, 1, 3), vec![(M2, 3, false, vec![(1, 0)])]);
 }
@@ -125,10 +125,10 @@ fn eager_members_revoke_everything_and_read_nothing_until_the_new_assignment() {
     join(&mut h, &mut b, &[M1, M2]);
     h.now = 4000 * MS;
     join_as(&mut h, &mut b, M3, 1, &[], false);
-    assert!(b.groups[0].may_fetch(M1, 1, 0), "until it notices, M1 reads on");
+    assert!(b.coord.may_fetch(0, M1, 1, 0), "until it notices, M1 reads on");
     join_as(&mut h, &mut b, M1, 1, &[], false);
-    assert!(!b.groups[0].may_fetch(M1, 1, 0), "revoked on rejoining");
-    assert!(b.groups[0].may_fetch(M2, 1, 1), "M2 has not noticed yet");
+    assert!(!b.coord.may_fetch(0, M1, 1, 0), "revoked on rejoining");
+    assert!(b.coord.may_fetch(0, M2, 1, 1), "M2 has not noticed yet");
     assert_eq!(join_acks(&join_as(&mut h, &mut b, M2, 1, &[], false)).len(), 3);
     assert_eq!(sync(&mut h, &mut b, M1, 1, 2), vec![(M1, 2, false, vec![(0, 0)])]);
 }

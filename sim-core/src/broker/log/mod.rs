@@ -47,10 +47,13 @@
 //! traffic does not cross the simulated network, so a network partition
 //! cannot split replicas; crash them with `replica-crash` or `leader-crash`
 //! faults); every replica holds every partition; the group and
-//! transaction coordinators and committed offsets never fail. Group
-//! membership and rebalancing are described in [`membership`].
+//! transaction coordinators and committed offsets never fail. The group
+//! coordinator is a part of its own ([`coordinator`]), which a cluster's
+//! broker embeds too; membership and rebalancing are described in
+//! [`membership`].
 
 mod backlog;
+mod coordinator;
 mod disk;
 mod elr;
 mod epoch;
@@ -59,6 +62,7 @@ mod group;
 mod membership;
 mod partition;
 
+pub use coordinator::{CoordTimer, Coordinator, GroupHost, Handled, HostTimer};
 pub use group::{Assignor, GroupInfo, RebalanceProtocol};
 
 mod kind;
@@ -75,7 +79,6 @@ use crate::net::NodeFault;
 use crate::protocol::{Acks, FetchError, LogMsg};
 use crate::sequencer::Offer;
 use crate::time::{ms_to_ns, Duration, Time};
-use group::Group;
 use partition::{Entry, Idem, Parked, Partition, Produce, Waiter};
 
 /// Appends per idempotent producer and partition whose offset is kept, to
@@ -104,6 +107,17 @@ pub enum LogTimer {
     Expiry(u32),
     /// Abort the transactions open past their timeout.
     TxnExpiry,
+}
+
+impl From<CoordTimer> for LogTimer {
+    // The coordinator's timers keep the words they had before it was a part.
+    #[inline]
+    fn from(t: CoordTimer) -> Self {
+        match t {
+            CoordTimer::Rebalance(g) => LogTimer::Rebalance(g),
+            CoordTimer::Expiry(g) => LogTimer::Expiry(g),
+        }
+    }
 }
 
 impl Timer for LogTimer {
@@ -154,7 +168,13 @@ pub struct LogBroker {
     down: Vec<u32>,
     /// Which replica each active leader-crash fault (by number) took down.
     crashed_leaders: Vec<(u32, usize)>,
-    groups: Vec<Group>,
+    /// The group coordinator, of every group.
+    coord: Coordinator,
+    /// Per group and partition of its topic, the end of the highest range
+    /// of offsets sent to the group: records below it that are sent again
+    /// are redeliveries (only for the ledger's causes; it changes nothing
+    /// the broker does).
+    served: Vec<Vec<u64>>,
     /// The topic of each partition.
     topic_of: Vec<u32>,
     /// Per partition, the records below the HW its readers' groups have
@@ -167,8 +187,6 @@ pub struct LogBroker {
     replication: Sampler,
     lag_max_ns: Duration,
     election_ns: Duration,
-    session_ns: Duration,
-    initial_delay_ns: Duration,
     txns: txn::Txns,
     /// The replication rules of its Kafka version (see [`elr`]).
     rules: elr::Rules,
@@ -198,15 +216,12 @@ impl LogBroker {
                 topic_of.push((topics.len() - 1) as u32);
             }
         }
-        let groups: Vec<Group> = groups
-            .into_iter()
-            .enumerate()
-            .map(|(i, g)| {
-                topics[g.topic].readers.push(i);
-                let n = topics[g.topic].partitions;
-                Group::new(g, n)
-            })
-            .collect();
+        for (i, g) in groups.iter().enumerate() {
+            topics[g.topic].readers.push(i);
+        }
+        let served = groups.iter().map(|g| vec![0; topics[g.topic].partitions]).collect();
+        let sizes: Vec<usize> = topics.iter().map(|t| t.partitions).collect();
+        let coord = Coordinator::new(spec, groups, &sizes);
         LogBroker {
             backlog: vec![0; parts.len()],
             backlog_total: 0,
@@ -217,14 +232,13 @@ impl LogBroker {
             alive: vec![true; replicas],
             down: vec![0; replicas],
             crashed_leaders: Vec::new(),
-            groups,
+            coord,
+            served,
             min_isr: spec.min_insync_replicas.max(1) as usize,
             unclean: spec.unclean_leader_election,
             replication: spec.replication.sampler(),
             lag_max_ns: ms_to_ns(spec.replica_lag_max_ms.0),
             election_ns: ms_to_ns(spec.election_delay_ms.0),
-            session_ns: ms_to_ns(spec.session_timeout_ms.0).max(1),
-            initial_delay_ns: ms_to_ns(spec.initial_rebalance_delay_ms.0),
             rules: elr::Rules::of(spec).unwrap_or_default(),
             disk: disk::Disk::new(spec.flush_interval_ms.map(|m| m.0)),
         }
@@ -395,10 +409,10 @@ impl LogBroker {
     fn note_skipped(&self, ctx: &mut Ctx<LogTimer>, pi: usize, offset: u64, id: MsgId) {
         let Some(ti) = self.topics.iter().position(|t| pi >= t.first && pi < t.first + t.partitions) else { return };
         let part = pi - self.topics[ti].first;
-        for g in self.groups.iter().filter(|g| g.info.topic == ti) {
-            let committed = g.committed.get(part).copied().flatten().unwrap_or(0);
-            if committed.max(g.served.get(part).copied().unwrap_or(0)) > offset {
-                ctx.discarded_in(g.info.domain, id, LossCause::SkippedOffset);
+        for &gi in &self.topics[ti].readers {
+            let committed = self.coord.committed(gi, part).unwrap_or(0);
+            if committed.max(self.served[gi][part]) > offset {
+                ctx.discarded_in(self.coord.info(gi).domain, id, LossCause::SkippedOffset);
             }
         }
     }
@@ -708,7 +722,7 @@ impl LogBroker {
         let epoch = p.epochs.epoch_of(if upto > offset { offset } else { offset.saturating_sub(1) });
         let recs: Vec<Record> = (offset..upto).filter_map(|o| p.entry(o).map(|e| e.rec)).collect();
         // Records this group was sent before go out again: a redelivery.
-        if let Some(served) = self.groups.get_mut(f.group as usize).and_then(|g| g.served.get_mut(partition as usize)) {
+        if let Some(served) = self.served.get_mut(f.group as usize).and_then(|s| s.get_mut(partition as usize)) {
             let again = served.saturating_sub(offset).min(recs.len() as u64) as usize;
             for r in &recs[..again] {
                 ctx.resent(r.id, DupCause::Redelivered);
@@ -723,7 +737,7 @@ impl LogBroker {
     /// to `end`, the first offset that differs, with no records.
     fn diverged(&mut self, ctx: &mut Ctx<LogTimer>, pi: usize, partition: u32, f: Parked, end: u64, epoch: u32) {
         ctx.metric_add("truncations_detected", 1.0);
-        if let Some(served) = self.groups.get_mut(f.group as usize).and_then(|g| g.served.get_mut(partition as usize)) {
+        if let Some(served) = self.served.get_mut(f.group as usize).and_then(|s| s.get_mut(partition as usize)) {
             // What lies past `end` now are other records: new to the group.
             *served = (*served).min(end.max(self.parts[pi].start));
         }
@@ -737,47 +751,24 @@ impl LogBroker {
         }
         let parked = std::mem::take(&mut self.parts[pi].parked);
         for f in parked {
-            let g = &self.groups[f.group as usize];
-            let partition = pi - self.topics[g.info.topic].first;
-            if g.may_fetch(f.member, f.generation, partition) {
+            let gi = f.group as usize;
+            let partition = pi - self.topics[self.coord.info(gi).topic].first;
+            if self.coord.may_fetch(gi, f.member, f.generation, partition) {
                 self.serve_fetch(ctx, pi, partition as u32, f);
             }
         }
     }
+}
 
-    fn commit(
-        &mut self,
-        ctx: &mut Ctx<LogTimer>,
-        from: NodeId,
-        gi: usize,
-        generation: u32,
-        partition: usize,
-        (offset, epoch): (u64, Option<u32>),
-    ) {
-        let g = &mut self.groups[gi];
-        let ok = g.may_commit(from, generation, partition);
-        if ok {
-            let c = &mut g.committed[partition];
-            let by = &mut g.committed_by[partition];
-            if c.is_some_and(|c| offset < c) {
-                if *by == Some((from, generation)) {
-                    // An older commit of the same member, overtaken on the
-                    // network: its connection would have kept them in order.
-                    ctx.metric_add("stale_commits", 1.0);
-                    ctx.send(from, LogMsg::CommitAck { partition: partition as u32, offset, ok });
-                    return;
-                }
-                ctx.metric_add("offset_regressions", 1.0);
-            }
-            *c = Some(offset);
-            *by = Some((from, generation));
-            g.committed_epoch[partition] = epoch;
-            let pi = self.topics[g.info.topic].first + partition;
-            self.refresh_backlog(ctx, pi);
-        } else {
-            ctx.metric_add("commits_fenced", 1.0);
-        }
-        ctx.send(from, LogMsg::CommitAck { partition: partition as u32, offset, ok });
+/// What the coordinator sees of the logs.
+struct Logs<'a> {
+    topics: &'a [Topic],
+    parts: &'a [Partition],
+}
+
+impl GroupHost for Logs<'_> {
+    fn log_start(&self, topic: usize, partition: usize) -> u64 {
+        self.parts[self.topics[topic].first + partition].start
     }
 }
 
@@ -811,7 +802,7 @@ impl Component for LogBroker {
     fn start(&mut self, _ctx: &mut Ctx<LogTimer>) {}
 
     fn on_message(&mut self, ctx: &mut Ctx<LogTimer>, from: NodeId, msg: Msg) {
-        let group_ok = |group: u16| (group as usize) < self.groups.len();
+        let group_ok = |group: u16| self.coord.knows(group);
         match msg {
             Msg::Log(LogMsg::Produce { recs, acks, attempt, epoch, seq, topic, partition }) => {
                 match self.index(topic as usize, partition as usize) {
@@ -821,36 +812,27 @@ impl Component for LogBroker {
                     _ => ctx.error("unknown-partition"),
                 }
             }
-            Msg::Log(LogMsg::Heartbeat { group, session, .. }) if group_ok(group) => {
-                self.heartbeat(ctx, from, group as usize, session);
-            }
-            Msg::Log(LogMsg::JoinGroup { group, session, owned, static_member }) if group_ok(group) => {
-                self.join_group(ctx, from, group as usize, session, &owned, static_member);
-            }
-            Msg::Log(LogMsg::SyncGroup { group, session, generation }) if group_ok(group) => {
-                self.sync_group(ctx, from, group as usize, session, generation);
-            }
-            Msg::Log(LogMsg::LeaveGroup { group, session }) if group_ok(group) => {
-                self.leave_group(ctx, from, group as usize, session);
-            }
             Msg::Log(LogMsg::Fetch { group, generation, partition, offset, max, max_bytes, epoch }) => {
-                let Some(g) = self.groups.get(group as usize) else { return };
-                let Some(pi) = self.index(g.info.topic, partition as usize) else { return };
-                if !g.may_fetch(from, generation, partition as usize) {
-                    let error = FetchError::NotOwner;
-                    ctx.send(from, LogMsg::Records { partition, offset, recs: Vec::new(), error, epoch: 0 });
+                if !group_ok(group) {
                     return;
                 }
-                let f = Parked { member: from, group, generation, offset, max, max_bytes, epoch };
-                self.serve_fetch(ctx, pi, partition, f);
-            }
-            Msg::Log(LogMsg::Commit { group, generation, partition, offset, epoch }) if group_ok(group) => {
-                self.commit(ctx, from, group as usize, generation, partition as usize, (offset, epoch));
+                let Some(pi) = self.index(self.coord.info(group as usize).topic, partition as usize) else { return };
+                if self.coord.check_fetch(ctx, from, (group as usize, generation), partition, offset) {
+                    let f = Parked { member: from, group, generation, offset, max, max_bytes, epoch };
+                    self.serve_fetch(ctx, pi, partition, f);
+                }
             }
             Msg::Log(LogMsg::TxnWrite { rec, group, generation, partition, seq, out_topic }) => {
                 self.txn_write(ctx, from, (group, partition), generation, seq, out_topic as usize, rec);
             }
             Msg::Log(LogMsg::TxnCommit(t)) if group_ok(t.group) => self.transaction(ctx, from, *t),
+            // Heartbeat, join, sync, leave, commit: the coordinator's.
+            Msg::Log(m) => {
+                let logs = Logs { topics: &self.topics, parts: &self.parts };
+                if let Handled::Committed { topic, partition } = self.coord.handle(ctx, &logs, from, &m) {
+                    self.refresh_backlog(ctx, self.topics[topic].first + partition);
+                }
+            }
             _ => {}
         }
     }
@@ -866,14 +848,14 @@ impl Component for LogBroker {
                 self.check_isr(ctx, p);
                 self.advance_hw(ctx, p);
             }
-            LogTimer::Rebalance(g) => self.rebalance_timer(ctx, g as usize),
-            LogTimer::Expiry(g) => self.expire_members(ctx, g as usize),
+            LogTimer::Rebalance(g) => self.coord.on_timer(ctx, CoordTimer::Rebalance(g)),
+            LogTimer::Expiry(g) => self.coord.on_timer(ctx, CoordTimer::Expiry(g)),
             LogTimer::TxnExpiry => self.expire_txns(ctx),
         }
     }
 
     fn drain(&mut self, ctx: &mut Ctx<LogTimer>) {
-        self.drain_groups(ctx);
+        self.coord.drain(ctx);
     }
 
     fn on_fault(&mut self, ctx: &mut Ctx<LogTimer>, fault: &NodeFault, begins: bool) {
@@ -892,14 +874,7 @@ impl Component for LogBroker {
                 idem.seq.clear_held();
             }
         }
-        for g in &mut self.groups {
-            g.members.clear();
-            g.phase = group::Phase::Stable;
-            g.initial_until = None;
-            g.owner.iter_mut().for_each(|o| *o = None);
-            g.target.iter_mut().for_each(|o| *o = None);
-            g.expiry_at = None;
-        }
+        self.coord.crash();
         // Open transactions are in the transaction log; their timer is not.
         self.txns.expiry_at = None;
     }
@@ -930,14 +905,14 @@ impl Component for LogBroker {
     fn held_in(&self, out: &mut Vec<(MsgId, DomainId)>) {
         // A record is still on its way to a group until the group's
         // committed offset passes it.
-        for g in &self.groups {
-            let t = &self.topics[g.info.topic];
+        for (gi, g) in self.coord.infos().enumerate() {
+            let t = &self.topics[g.topic];
             for p in 0..t.partitions {
                 let part = &self.parts[t.first + p];
-                let from = g.committed[p].unwrap_or(0).max(part.start);
+                let from = self.coord.committed(gi, p).unwrap_or(0).max(part.start);
                 for o in from..part.end() {
                     if let Some(e) = part.entry(o) {
-                        out.push((e.rec.id, g.info.domain));
+                        out.push((e.rec.id, g.domain));
                     }
                 }
             }

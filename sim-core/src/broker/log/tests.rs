@@ -587,7 +587,7 @@ fn a_member_past_an_unclean_truncation_is_sent_back_to_the_divergence_point() {
     assert_eq!(records_sent(&h.message(&mut b, M1, fetch_from(1, 0, 0))), vec![(0, vec![0, 1, 2], 0)]);
     let commit = LogMsg::Commit { group: 0, generation: 1, partition: 0, offset: 3, epoch: Some(0) };
     assert_eq!(commit_acks(&h.message(&mut b, M1, commit)), vec![(M1, 0, 3, true)]);
-    assert_eq!(b.groups[0].committed_epoch[0], Some(0), "the epoch is committed with the offset");
+    assert_eq!(b.coord.committed_epoch(0, 0), Some(0), "the epoch is committed with the offset");
     // The leader dies, the empty follower returns and is elected uncleanly
     // (epoch 1): offsets 0 and 1 are written again, by new records.
     h.now += 100 * MS;

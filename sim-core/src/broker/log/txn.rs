@@ -197,8 +197,7 @@ impl LogBroker {
         out_topic: usize,
         rec: Record,
     ) {
-        let Some(g) = self.groups.get(group as usize) else { return };
-        if !g.may_commit(from, generation, partition as usize) {
+        if !self.coord.may_commit(group as usize, from, generation, partition as usize) {
             return; // a zombie: its commit will be refused
         }
         let Some(pi) = self.output_partition(out_topic, rec.key()) else { return };
@@ -355,9 +354,12 @@ impl LogBroker {
     /// A member's commit of its transaction `t`.
     pub(super) fn transaction(&mut self, ctx: &mut Ctx<LogTimer>, from: NodeId, t: Transaction) {
         let (gi, partition) = (t.group as usize, t.partition as usize);
-        let Some(g) = self.groups.get(gi) else { return };
-        let Some(input_pi) = self.index(g.info.topic, partition) else { return };
-        let (stored, may_commit) = (g.committed[partition], g.may_commit(from, t.generation, partition));
+        if gi >= self.coord.len() {
+            return;
+        }
+        let Some(input_pi) = self.index(self.coord.info(gi).topic, partition) else { return };
+        let stored = self.coord.committed(gi, partition);
+        let may_commit = self.coord.may_commit(gi, from, t.generation, partition);
         // Where the group reads from: its commit, or the log start if
         // retention has passed it (or it never committed).
         let committed = stored.unwrap_or(0).max(self.parts[input_pi].start);
@@ -434,9 +436,7 @@ impl LogBroker {
             self.serve_parked(ctx, pi);
         }
         let (gi, partition) = (input.0 as usize, input.1 as usize);
-        self.groups[gi].committed[partition] = Some(end);
-        self.groups[gi].committed_by[partition] = Some((writer.0, writer.1));
-        self.groups[gi].committed_epoch[partition] = epoch;
+        self.coord.record_commit(gi, partition, end, (writer.0, writer.1), epoch);
         self.refresh_backlog(ctx, input_pi);
         ctx.metric_add("transactions_committed", 1.0);
         self.arm_txn_expiry(ctx);
