@@ -26,7 +26,8 @@
 //! re-registration after an unclean shutdown, and registers the new
 //! incarnation at the resulting version: the broker is unfenced at its
 //! first heartbeat after applying it, one heartbeat interval later.
-//! Heartbeats of an older incarnation are ignored.
+//! Heartbeats of an older incarnation are ignored. The first incarnation
+//! heard from a broker is its first registration, whatever its number.
 //!
 //! **ISR changes.** Only a partition's leader proposes them
 //! ([`ClusterMsg::AlterPartition`]). A proposal is accepted when it comes

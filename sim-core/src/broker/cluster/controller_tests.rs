@@ -161,6 +161,7 @@ fn an_accepted_proposal_bumps_the_partition_epoch_and_counts_shrinks_and_expands
 #[test]
 fn a_restarted_broker_is_fenced_then_unfenced_once_it_has_caught_up() {
     let mut s = state(3, &[&[0, 1, 2], &[1, 0, 2]], false);
+    assert!(s.heartbeat(0, 0, 0).current);
     s.fence(&[2]); // version 1
                    // Broker 0 restarts: incarnation 1, nothing applied.
     let b = s.heartbeat(0, 1, 0);
@@ -183,8 +184,18 @@ fn a_restarted_broker_is_fenced_then_unfenced_once_it_has_caught_up() {
 }
 
 #[test]
+fn the_first_incarnation_heard_registers_the_broker_whatever_its_number() {
+    let mut s = state(2, &[&[0, 1]], false);
+    assert_eq!(s.heartbeat(0, 3, 0), Beat { current: true, ..Beat::default() });
+    assert!(!s.is_fenced(0));
+    assert!(!s.heartbeat(0, 2, 0).current, "older than the one registered");
+    assert_eq!(s.heartbeat(0, 4, 0).outcome.fenced, vec![0], "a restart");
+}
+
+#[test]
 fn a_restart_of_a_fenced_broker_makes_it_catch_up_again() {
     let mut s = state(2, &[&[0, 1]], false);
+    s.heartbeat(1, 0, 0);
     s.fence(&[1]); // version 1; registration of 1 stays at 0
     let b = s.heartbeat(1, 1, 0);
     assert_eq!((b.outcome.fenced.len(), s.version()), (0, 2), "already fenced: a registration only");

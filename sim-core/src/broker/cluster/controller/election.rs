@@ -22,8 +22,9 @@ pub struct ClusterState {
     changed_at: Vec<u64>,
     /// Per broker, whether it is fenced.
     fenced: Vec<bool>,
-    /// Per broker, its newest incarnation heard of.
-    incarnation: Vec<u32>,
+    /// Per broker, its newest incarnation heard of (none yet: the first
+    /// heard is its first registration, whatever its number).
+    incarnation: Vec<Option<u32>>,
     /// Per broker, the version of its registration: a fenced broker is
     /// unfenced once it has applied the metadata up to there.
     registered: Vec<u64>,
@@ -121,7 +122,7 @@ impl ClusterState {
             unclean_allowed,
             parts,
             fenced: vec![false; brokers],
-            incarnation: vec![0; brokers],
+            incarnation: vec![None; brokers],
             registered: vec![0; brokers],
             version: 0,
         }
@@ -193,15 +194,16 @@ impl ClusterState {
     /// what the broker lacks.
     pub fn heartbeat(&mut self, b: BrokerIx, incarnation: u32, version: u64) -> Beat {
         let bi = usize::from(b);
-        if incarnation < self.incarnation[bi] {
+        let known = *self.incarnation[bi].get_or_insert(incarnation);
+        if incarnation < known {
             return Beat::default();
         }
         let mut pending = Pending::default();
-        let renewed = incarnation > self.incarnation[bi];
+        let renewed = incarnation > known;
         if renewed {
             // Fence, then register the new incarnation: it must catch up
             // with the metadata including this change before it is unfenced.
-            self.incarnation[bi] = incarnation;
+            self.incarnation[bi] = Some(incarnation);
             self.fence_one(b, &mut pending);
             pending.registration = true;
         } else if self.fenced[bi] && version >= self.registered[bi] {
