@@ -22,6 +22,7 @@ const SOURCES: [(&str, &[&str]); 6] = [
             "broker/log/txn.rs",
             "broker/log/disk.rs",
             "broker/log/elr.rs",
+            "broker/cluster/controller.rs",
         ],
     ),
     ("consumer", &["consumer.rs"]),

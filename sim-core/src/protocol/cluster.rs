@@ -205,6 +205,12 @@ pub enum ClusterMsg {
 /// What a metadata update carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetadataUpdate {
+    /// The version this update builds on: it carries every change made
+    /// after it. A broker whose version is older missed changes (a push
+    /// lost while it was cut off): it may apply the states (each is whole,
+    /// and newer by its epochs), but must not take `version` as its own,
+    /// so that its next heartbeat asks for what it missed.
+    pub since: u64,
     /// The metadata version after applying it.
     pub version: u64,
     /// The partition states that changed (each whole).
@@ -254,6 +260,7 @@ impl Protocol for ClusterMsg {
             }
             ClusterMsg::Metadata(u) => {
                 digest.add(41);
+                digest.add(u.since);
                 digest.add(u.version);
                 u.parts.iter().for_each(|p| p.fold(digest));
                 u.fenced.iter().for_each(|&b| digest.add(u64::from(b)));

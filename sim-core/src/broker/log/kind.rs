@@ -286,6 +286,9 @@ impl Kind for LogBrokerKind {
         "transactions_timed_out",
         "hw_held_ms",
         "elr_elections",
+        "brokers_fenced",
+        "offline_partitions_max",
+        "under_replicated_partitions_max",
     ];
     const ERRORS: &'static [&'static str] = &[
         "leader-not-available",
