@@ -14,8 +14,11 @@ fn routes() -> Routes {
     Routes::new(B.to_vec(), &[(2, 3), (5, 1)], timing())
 }
 
+/// What a poll sent, and when it wants to be called again.
+type Polled = (Vec<(NodeId, ClusterMsg)>, Option<(Time, bool)>);
+
 /// Polls at `now`; returns what was sent and the wake.
-fn poll(r: &mut Routes, now: Time) -> (Vec<(NodeId, ClusterMsg)>, Option<(Time, bool)>) {
+fn poll(r: &mut Routes, now: Time) -> Polled {
     let mut sent = Vec::new();
     let wake = r.poll(now, |to, m| sent.push((to, m)));
     (sent, wake)
