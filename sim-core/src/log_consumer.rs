@@ -40,10 +40,11 @@ use crate::dist::{Dist, Sampler};
 use crate::engine::{Component, Ctx, Timer};
 use crate::ledger::DomainId;
 use crate::message::{Msg, MsgId, NodeId, Record};
-use crate::protocol::{Acks, FetchError, LogMsg, Transaction};
+use crate::protocol::{Acks, ClusterMsg, FetchError, LogMsg, Transaction};
 use crate::time::{Duration, Time};
 use std::collections::{BTreeMap, VecDeque};
 
+mod cluster;
 mod kind;
 mod membership;
 pub use kind::{Isolation, LogConsumerKind, LogConsumerSpec};
@@ -63,6 +64,8 @@ pub enum LogConsumerTimer {
     PollTimeout,
     /// A join or sync may be unanswered: resend it if so.
     JoinRetry,
+    /// A lookup of leaders or of the coordinator is due (in a cluster).
+    Routes,
 }
 
 impl Timer for LogConsumerTimer {
@@ -75,6 +78,7 @@ impl Timer for LogConsumerTimer {
             LogConsumerTimer::CommitRetry(p) => 4 | u64::from(p) << 8,
             LogConsumerTimer::PollTimeout => 5,
             LogConsumerTimer::JoinRetry => 6,
+            LogConsumerTimer::Routes => 7,
         }
     }
     fn from_word(word: u64) -> Option<Self> {
@@ -86,6 +90,7 @@ impl Timer for LogConsumerTimer {
             (4, p) => LogConsumerTimer::CommitRetry(p),
             (5, 0) => LogConsumerTimer::PollTimeout,
             (6, 0) => LogConsumerTimer::JoinRetry,
+            (7, 0) => LogConsumerTimer::Routes,
             _ => return None,
         })
     }
@@ -195,6 +200,9 @@ pub struct LogConsumer {
     /// This member's effect domain (what it holds is held for it alone,
     /// unless it writes output further on).
     domain: DomainId,
+    /// Set when the source is a cluster: where partitions lead and the
+    /// group's coordinator.
+    cluster: Option<Box<cluster::ClusterRead>>,
 }
 
 impl LogConsumer {
@@ -214,16 +222,27 @@ impl LogConsumer {
             last_auto_commit: 0,
             txn_seq: 0,
             domain: 0,
+            cluster: None,
         }
     }
 
     fn heartbeat(&self, ctx: &mut Ctx<LogConsumerTimer>) {
         let (group, session, generation) = (self.s.group, self.session, self.generation);
-        ctx.send(self.s.broker, LogMsg::Heartbeat { group, session, generation });
+        if let Some(to) = self.group_node() {
+            ctx.send(to, LogMsg::Heartbeat { group, session, generation });
+        }
     }
 
     fn fetch(&mut self, ctx: &mut Ctx<LogConsumerTimer>, partition: u32) {
+        if !self.assigned.contains_key(&partition) {
+            return;
+        }
+        let to = self.fetch_node(partition);
         let Some(a) = self.assigned.get_mut(&partition) else { return };
+        let Some(to) = to else {
+            a.fetch_sent = None; // waits for a leader
+            return;
+        };
         a.fetch_sent = Some(ctx.now());
         let msg = LogMsg::Fetch {
             group: self.s.group,
@@ -234,12 +253,14 @@ impl LogConsumer {
             max_bytes: self.s.fetch_bytes,
             epoch: a.epoch,
         };
-        ctx.send(self.s.broker, msg);
+        ctx.send(to, msg);
     }
 
     fn commit(&self, ctx: &mut Ctx<LogConsumerTimer>, partition: u32, (offset, epoch): (u64, Option<u32>)) {
         let msg = LogMsg::Commit { group: self.s.group, generation: self.generation, partition, offset, epoch };
-        ctx.send(self.s.broker, msg);
+        if let Some(to) = self.group_node() {
+            ctx.send(to, msg);
+        }
     }
 
     fn commit_processed(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
@@ -265,7 +286,9 @@ impl LogConsumer {
             seq: t.seq,
             epoch: Some(t.epoch),
         }));
-        ctx.send(self.s.broker, msg);
+        if let Some(to) = self.group_node() {
+            ctx.send(to, msg);
+        }
         // Resent until answered: a lost commit must not strand the batch.
         ctx.set_timer(self.s.request_timeout_ns, LogConsumerTimer::TxnRetry(partition));
     }
@@ -296,6 +319,7 @@ impl LogConsumer {
 
     fn processed(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
         self.in_progress = false;
+        let group_to = self.group_node();
         let Some(b) = self.batches.front_mut() else { return };
         let rec = b.recs[b.next];
         let offset = b.offset + b.next as u64;
@@ -308,12 +332,14 @@ impl LogConsumer {
                 // Written now, inside the batch's open transaction.
                 b.outputs.push(rec);
                 let (group, generation, partition, seq) = (self.s.group, self.generation, b.partition, b.seq);
-                ctx.send(self.s.broker, LogMsg::TxnWrite { rec, group, generation, partition, seq, out_topic: topic });
+                if let Some(to) = group_to {
+                    ctx.send(to, LogMsg::TxnWrite { rec, group, generation, partition, seq, out_topic: topic });
+                }
             } else {
                 let partition = crate::broker::key_partition(rec.key(), partitions as usize) as u32;
                 let recs = Box::new([rec]);
                 let msg = LogMsg::Produce { recs, acks: Acks::None, attempt: 1, epoch: 0, seq: 0, topic, partition };
-                ctx.send(self.s.broker, msg);
+                ctx.send(cluster::output_node(self.cluster.as_deref(), self.s.broker, topic, partition), msg);
             }
         }
         if let Some(a) = self.assigned.get_mut(&b.partition) {
@@ -424,6 +450,9 @@ impl LogConsumer {
         let timeout = self.s.request_timeout_ns;
         // A fetch unanswered for too long is sent again; so is one for a
         // partition left idle (a stale "not yours" answer cleared it).
+        if self.assigned.values().any(|a| a.fetch_sent.is_some_and(|t| now.saturating_sub(t) >= timeout)) {
+            self.fetch_timed_out();
+        }
         let txns = &self.txns;
         let committing = &self.committing;
         let stale: Vec<u32> = self
@@ -459,10 +488,16 @@ impl Component for LogConsumer {
         self.last_auto_commit = ctx.now();
         self.join_anew(ctx);
         ctx.set_background_timer(self.s.heartbeat_ns, LogConsumerTimer::Tick);
+        self.poll_routes(ctx);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<LogConsumerTimer>, _from: NodeId, msg: Msg) {
+    fn on_message(&mut self, ctx: &mut Ctx<LogConsumerTimer>, from: NodeId, msg: Msg) {
         match msg {
+            Msg::Log(LogMsg::Records { partition, error: FetchError::NotLeader, .. }) => {
+                self.not_leader(from, partition)
+            }
+            Msg::Cluster(ClusterMsg::Leaders { topic, leaders }) => self.on_leaders(ctx, topic, &leaders),
+            Msg::Cluster(ClusterMsg::Coordinator { group, node }) => self.on_coordinator(ctx, group, node),
             Msg::Log(LogMsg::GroupState { generation, rebalancing, partitions }) => {
                 self.on_group_state(ctx, generation, rebalancing, partitions)
             }
@@ -491,6 +526,7 @@ impl Component for LogConsumer {
             }
             _ => {}
         }
+        self.poll_routes(ctx);
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<LogConsumerTimer>, timer: LogConsumerTimer) {
@@ -502,19 +538,23 @@ impl Component for LogConsumer {
             LogConsumerTimer::Tick => self.tick(ctx),
             LogConsumerTimer::PollTimeout => self.poll_expired(ctx),
             LogConsumerTimer::JoinRetry => self.resend_join(ctx),
+            LogConsumerTimer::Routes => self.routes_due(ctx),
             LogConsumerTimer::CommitRetry(partition) => {
                 let committing = self.committing.get(&partition);
                 if let Some(end) = committing.map(|b| (b.offset + b.recs.len() as u64, Some(b.epoch))) {
+                    self.group_request_lost();
                     self.commit(ctx, partition, end);
                     ctx.set_timer(self.s.request_timeout_ns, timer);
                 }
             }
             LogConsumerTimer::TxnRetry(partition) => {
                 if self.txns.contains_key(&partition) {
+                    self.group_request_lost();
                     self.send_txn(ctx, partition);
                 }
             }
         }
+        self.poll_routes(ctx);
     }
 
     fn drain(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
@@ -524,6 +564,7 @@ impl Component for LogConsumer {
         for p in idle {
             self.fetch(ctx, p);
         }
+        self.poll_routes(ctx);
     }
 
     fn crash(&mut self) {
@@ -534,6 +575,7 @@ impl Component for LogConsumer {
         self.in_progress = false;
         self.txns.clear();
         self.committing.clear();
+        self.crash_routes();
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {

@@ -57,7 +57,7 @@
 
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, MsgId, NodeId, Record};
-use crate::protocol::{Acks, LogMsg, QueueMsg};
+use crate::protocol::{Acks, ClusterMsg, LogMsg, QueueMsg};
 use crate::reliable::{Failed, RetryPolicy, UntilAcked};
 use crate::rng::{unit, SimRng};
 use crate::size::{side_stream, SizeSampler};
@@ -68,6 +68,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 mod batch;
+mod cluster;
 mod kind;
 mod requests;
 mod settings;
@@ -487,6 +488,8 @@ pub enum ProducerTimer {
     Retry,
     /// The earliest batch's linger has passed (log producers).
     Linger,
+    /// A lookup of where partitions lead is due or overdue (in a cluster).
+    Routes,
 }
 
 impl Timer for ProducerTimer {
@@ -494,9 +497,8 @@ impl Timer for ProducerTimer {
         self as u64
     }
     fn from_word(word: u64) -> Option<Self> {
-        [ProducerTimer::Arrival, ProducerTimer::AckTimeout, ProducerTimer::Retry, ProducerTimer::Linger]
-            .get(word as usize)
-            .copied()
+        use ProducerTimer::{AckTimeout, Arrival, Linger, Retry, Routes};
+        [Arrival, AckTimeout, Retry, Linger, Routes].get(word as usize).copied()
     }
 }
 
@@ -571,6 +573,8 @@ pub struct Producer {
     /// Draws record sizes when `message_bytes` is a distribution, from a
     /// stream of its own (made at the first draw).
     sizes: Option<(SizeSampler, Option<SimRng>)>,
+    /// Set when the target is a cluster: where partitions lead.
+    cluster: Option<Box<cluster::ClusterSend>>,
 }
 
 impl Producer {
@@ -608,12 +612,14 @@ impl Producer {
             lingers: Deadlines::default(),
             single: VecDeque::new(),
             sizes: spec.message_bytes.as_ref().and_then(|m| m.sampler()).map(|s| (s, None)),
+            cluster: None,
         }
     }
 
     /// Sends the next attempt of the batch `key`.
     fn send(&mut self, ctx: &mut Ctx<ProducerTimer>, key: MsgId) {
-        let (target, log, acks) = (self.target, self.log, self.acks);
+        let Some(target) = self.route_of(key) else { return };
+        let (log, acks) = (self.log, self.acks);
         self.outstanding.send(ctx, key, |ctx, o, attempt| {
             if attempt > 1 {
                 o.recs.all().iter().for_each(|r| ctx.resent(r.id, crate::ledger::DupCause::ProducerRetry));
@@ -675,14 +681,14 @@ impl Producer {
         let now = ctx.now();
         // A buffer kept between calls: no allocation per request.
         let mut batches = std::mem::take(&mut self.ready);
-        while !self.settings.wait_ack() || self.requests.len() < self.settings.max_in_flight {
+        while !self.settings.wait_ack() || self.cluster.is_some() || self.requests.len() < self.settings.max_in_flight {
             batches.clear();
-            self.next_request(now, &mut batches);
+            let node = self.next_request(now, &mut batches);
             if batches.is_empty() {
                 break;
             }
             if !self.settings.wait_ack() {
-                batches.drain(..).for_each(|(partition, recs, _)| self.send_and_forget(ctx, partition, recs));
+                batches.drain(..).for_each(|(partition, recs, _)| self.send_and_forget(ctx, node, partition, recs));
                 continue;
             }
             let policy = self.outstanding.policy();
@@ -696,12 +702,13 @@ impl Producer {
             if batches.is_empty() {
                 continue;
             }
-            let request = self.requests.open(batches.len() as u32);
+            let request = self.requests.open(batches.len() as u32, node);
             for (partition, recs, opened_at) in batches.drain(..) {
                 self.send_first(ctx, partition, recs, opened_at, request);
             }
         }
         self.ready = batches;
+        self.want_leaders();
     }
 
     /// Numbers a batch of `partition` in its idempotent session, keeps it
@@ -718,18 +725,28 @@ impl Producer {
 
     /// Appends to `out` the batches of the next request that may leave at
     /// `now`: each with its partition, records, and when its first record
-    /// was made. A queue publish is a request of one record.
-    fn next_request(&mut self, now: Time, out: &mut Vec<(u32, Recs, Time)>) {
+    /// was made; returns the node it goes to. A queue publish is a request
+    /// of one record.
+    fn next_request(&mut self, now: Time, out: &mut Vec<(u32, Recs, Time)>) -> NodeId {
         if self.log.is_none() {
             out.extend(self.single.pop_front().map(|(rec, at)| (0, Recs::One(rec), at)));
-            return;
+            return self.target;
         }
-        let batches = self.acc.drain(now, MAX_REQUEST_BYTES);
+        let (batches, node) = if let (Some(c), Some(log)) = (self.cluster.as_deref(), self.log) {
+            let (requests, settings) = (&self.requests, &self.settings);
+            let route = |p: u32| cluster::request_route(c, log.topic, requests, settings, p);
+            let batches = self.acc.drain_by(now, MAX_REQUEST_BYTES, route);
+            let node = batches.first().and_then(|&(p, _)| route(p)).map_or(self.target, |n| n as NodeId);
+            (batches, node)
+        } else {
+            (self.acc.drain(now, MAX_REQUEST_BYTES), self.target)
+        };
         out.extend(batches.into_iter().map(|(p, b)| (p, Recs::Batch(b.recs.into_boxed_slice()), b.opened_at)));
+        node
     }
 
     /// Sends a batch with no ack wanted (each record counted sent when made).
-    fn send_and_forget(&mut self, ctx: &mut Ctx<ProducerTimer>, partition: u32, recs: Recs) {
+    fn send_and_forget(&mut self, ctx: &mut Ctx<ProducerTimer>, to: NodeId, partition: u32, recs: Recs) {
         let msg = match (self.log, recs) {
             (Some(l), recs) => Msg::Log(LogMsg::Produce {
                 recs: match recs {
@@ -747,7 +764,7 @@ impl Producer {
                 Msg::Queue(QueueMsg::Publish { rec: recs.all()[0], want_ack: false, attempt: 1, epoch: 0, seq: 0 })
             }
         };
-        ctx.send(self.target, msg);
+        ctx.send(to, msg);
     }
 
     /// The size of the next record: fixed (no draw), or drawn from the
@@ -783,7 +800,7 @@ impl Producer {
                 self.single.push_back((rec, ctx.now()));
                 self.fill_in_flight(ctx);
             } else {
-                self.send_and_forget(ctx, 0, Recs::One(rec));
+                self.send_and_forget(ctx, self.target, 0, Recs::One(rec));
             }
             return;
         }
@@ -800,6 +817,9 @@ impl Producer {
         if ctx.draining() && self.outstanding.is_empty() && self.acc.is_empty() && self.single.is_empty() {
             self.outstanding.cancel_timers(ctx);
             self.lingers.cancel_all(ctx, ProducerTimer::Linger);
+            if self.routes_idle() {
+                self.cancel_routes(ctx);
+            }
         }
     }
 
@@ -813,7 +833,7 @@ impl Producer {
                 o.recs.all().iter().for_each(|r| ctx.confirm_sent(r.id));
                 self.fill_in_flight(ctx);
             }
-        } else {
+        } else if !self.refused_in_cluster(ctx, key, attempt) {
             // A refusal of the attempt in progress (not a late one for an
             // earlier attempt): it fails at its deadline, so that time
             // passes before the resend even on a zero-latency link.
@@ -830,6 +850,7 @@ impl Component for Producer {
         self.epochs.iter_mut().for_each(|e| *e += 1);
         self.next_seq.iter_mut().for_each(|s| *s = 0);
         self.workload.start(ctx);
+        self.poll_routes(ctx);
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<ProducerTimer>, _from: NodeId, msg: Msg) {
@@ -840,8 +861,10 @@ impl Component for Producer {
                     self.on_ack(ctx, key, accepted, attempt);
                 }
             }
+            Msg::Cluster(ClusterMsg::Leaders { topic, leaders }) => self.on_leaders(ctx, topic, &leaders),
             _ => {}
         }
+        self.poll_routes(ctx);
         self.settle_timers(ctx);
     }
 
@@ -857,6 +880,7 @@ impl Component for Producer {
                     // A refused attempt counts only as the broker's refusal.
                     if !self.outstanding.is_refused(key) {
                         ctx.error("ack-timeout");
+                        self.ack_timed_out();
                     }
                     self.attempt_failed(ctx, key);
                 }
@@ -870,7 +894,9 @@ impl Component for Producer {
                 self.lingers.expire(ctx, ProducerTimer::Linger, |_, _| true);
                 self.fill_in_flight(ctx);
             }
+            ProducerTimer::Routes => self.routes_due(ctx),
         }
+        self.poll_routes(ctx);
         self.settle_timers(ctx);
     }
 
@@ -887,6 +913,7 @@ impl Component for Producer {
         self.acc.clear();
         self.single.clear();
         self.lingers.clear();
+        self.crash_routes();
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {

@@ -177,6 +177,11 @@ impl<P, T: Timer> UntilAcked<P, T> {
         self.entries.contains_key(&key)
     }
 
+    /// When message `key` was made.
+    pub fn made_at(&self, key: u64) -> Option<Time> {
+        self.entries.get(&key).map(|e| e.made_at)
+    }
+
     /// True once an attempt of message `key` has left.
     pub fn was_sent(&self, key: u64) -> bool {
         self.entries.get(&key).is_some_and(|e| e.attempts > 0)

@@ -233,7 +233,12 @@ impl Kind for LogConsumerKind {
         groups.set_txn(group, GroupTxn { read_committed, timeout_ns: ms_to_ns(k.transaction_timeout_ms.0).max(1) });
         let group = group as u16;
         let output = k.output_topic.as_deref().map(|t| (l.topic_index(t) as u16, l.partitions_of(t)));
-        boxed(LogConsumer::new(LogConsumerSetup {
+        let topic = k.topic.as_deref().unwrap_or("");
+        let read = (l.topic_index(topic) as u16, l.partitions_of(topic));
+        let brokers: Option<Vec<_>> = l
+            .brokers
+            .map(|n| (0..n).map(|i| build.id(&crate::broker::cluster::broker_name(&k.source, i as u16))).collect());
+        let member = LogConsumer::new(LogConsumerSetup {
             broker: build.id(&k.source),
             group,
             processing: k.processing.clone(),
@@ -252,7 +257,11 @@ impl Kind for LogConsumerKind {
             store,
             output,
             transactional: k.transactional,
-        }))
+        });
+        match brokers {
+            Some(brokers) => boxed(member.in_cluster(brokers, read.0, read.1)),
+            None => boxed(member),
+        }
     }
 }
 

@@ -76,7 +76,9 @@ impl LogConsumer {
             owned,
             static_member: self.s.static_member,
         };
-        ctx.send(self.s.broker, msg);
+        if let Some(to) = self.group_node() {
+            ctx.send(to, msg);
+        }
         self.m.join = Join::Joining(ctx.now());
         // A foreground timer, unlike the heartbeat tick: a join lost on the
         // way must be resent even in the drain, or the member never reads.
@@ -84,7 +86,9 @@ impl LogConsumer {
     }
 
     fn send_sync(&self, ctx: &mut Ctx<LogConsumerTimer>, generation: u32) {
-        ctx.send(self.s.broker, LogMsg::SyncGroup { group: self.s.group, session: self.session, generation });
+        if let Some(to) = self.group_node() {
+            ctx.send(to, LogMsg::SyncGroup { group: self.s.group, session: self.session, generation });
+        }
         ctx.set_timer(self.s.request_timeout_ns.max(1), LogConsumerTimer::JoinRetry);
     }
 
@@ -211,8 +215,8 @@ impl LogConsumer {
         }
         self.m.left = true;
         ctx.metric_add("poll_timeouts", 1.0);
-        if !self.s.static_member {
-            ctx.send(self.s.broker, LogMsg::LeaveGroup { group: self.s.group, session: self.session });
+        if let Some(to) = self.group_node().filter(|_| !self.s.static_member) {
+            ctx.send(to, LogMsg::LeaveGroup { group: self.s.group, session: self.session });
         }
     }
 
@@ -234,9 +238,26 @@ impl LogConsumer {
         let now = ctx.now();
         let late = |t: Time| now.saturating_sub(t) >= self.s.request_timeout_ns;
         match self.m.join {
-            Join::Joining(t) if late(t) => self.send_join(ctx),
+            Join::Joining(t) if late(t) => {
+                self.group_request_lost();
+                self.send_join(ctx)
+            }
             Join::Syncing(g, t) if late(t) => {
+                self.group_request_lost();
                 self.m.join = Join::Syncing(g, now);
+                self.send_sync(ctx, g);
+            }
+            _ => {}
+        }
+    }
+
+    /// The coordinator just became known: a join or sync made while it was
+    /// not leaves now.
+    pub(super) fn resend_join_now(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
+        match self.m.join {
+            Join::Joining(_) if !self.m.left => self.send_join(ctx),
+            Join::Syncing(g, _) if !self.m.left => {
+                self.m.join = Join::Syncing(g, ctx.now());
                 self.send_sync(ctx, g);
             }
             _ => {}

@@ -84,11 +84,19 @@ impl Accumulator {
 
     /// The partition whose batch should leave next at `now`: the oldest
     /// ready one (the lowest partition among equals).
+    #[cfg(test)]
     pub fn next_ready(&self, now: Time) -> Option<u32> {
+        self.next_ready_by(now, |_| Some(0))
+    }
+
+    /// Like [`Accumulator::next_ready`], among the partitions `route`
+    /// gives a destination (in a cluster: a known leader with a free
+    /// request slot).
+    fn next_ready_by(&self, now: Time, route: impl Fn(u32) -> Option<u64>) -> Option<u32> {
         let mut best: Option<(Time, u32)> = None;
         for (p, q) in self.parts.iter().enumerate() {
             if let Some(b) = q.front().filter(|b| self.ready(b, now)) {
-                if best.is_none_or(|(t, _)| b.opened_at < t) {
+                if best.is_none_or(|(t, _)| b.opened_at < t) && route(p as u32).is_some() {
                     best = Some((b.opened_at, p as u32));
                 }
             }
@@ -102,11 +110,23 @@ impl Accumulator {
     /// leads, not only the ready ones), starting from the partition of the
     /// oldest ready batch, up to `max_bytes` in all (at least one batch).
     pub fn drain(&mut self, now: Time, max_bytes: u64) -> Vec<(u32, Batch)> {
-        let Some(first) = self.next_ready(now) else { return Vec::new() };
+        self.drain_by(now, max_bytes, |_| Some(0))
+    }
+
+    /// Like [`Accumulator::drain`], for one destination: the partitions
+    /// `route` sends where the oldest ready batch it routes goes (in a
+    /// cluster: the leader of its partition). Partitions it routes nowhere
+    /// keep their batches.
+    pub fn drain_by(&mut self, now: Time, max_bytes: u64, route: impl Fn(u32) -> Option<u64>) -> Vec<(u32, Batch)> {
+        let Some(first) = self.next_ready_by(now, &route) else { return Vec::new() };
+        let to = route(first);
         let n = self.parts.len() as u32;
         let (mut out, mut bytes) = (Vec::new(), 0u64);
         for p in (0..n).map(|i| (first + i) % n) {
             let Some(b) = self.parts[p as usize].front() else { continue };
+            if route(p) != to {
+                continue;
+            }
             if !out.is_empty() && bytes + b.bytes > max_bytes {
                 break;
             }
@@ -115,6 +135,11 @@ impl Accumulator {
             out.push((p, b));
         }
         out
+    }
+
+    /// The partitions that have records waiting.
+    pub fn waiting(&self) -> impl Iterator<Item = u32> + '_ {
+        self.parts.iter().enumerate().filter(|(_, q)| !q.is_empty()).map(|(p, _)| p as u32)
     }
 
     /// Takes the oldest batch of `partition`.
@@ -228,6 +253,21 @@ mod tests {
         assert_eq!(a.drain(0, 15).len(), 1, "10 + 10 > 15");
         assert_eq!(a.drain(0, 15).len(), 1);
         assert!(a.is_empty());
+    }
+
+    #[test]
+    fn a_request_by_route_takes_only_the_partitions_going_where_the_oldest_routed_batch_goes() {
+        let mut a = Accumulator::new(4, 1000, usize::MAX, 0);
+        a.add(0, 0, rec(0), 10); // oldest, but routed nowhere
+        a.add(1, 1, rec(1), 10);
+        a.add(2, 2, rec(2), 10);
+        a.add(3, 3, rec(3), 10);
+        let route = |p: u32| [None, Some(7), Some(8), Some(7)][p as usize];
+        let ids = |v: Vec<(u32, Batch)>| v.into_iter().map(|(p, _)| p).collect::<Vec<_>>();
+        assert_eq!(ids(a.drain_by(5, u64::MAX, route)), vec![1, 3], "to 7: partitions 1 and 3");
+        assert_eq!(ids(a.drain_by(5, u64::MAX, route)), vec![2]);
+        assert!(a.drain_by(5, u64::MAX, route).is_empty(), "partition 0 waits for a route");
+        assert_eq!(a.waiting().collect::<Vec<_>>(), vec![0]);
     }
 
     #[test]

@@ -119,7 +119,15 @@ impl Kind for ProducerKind {
             let topic = p.topic.as_deref().unwrap_or("");
             LogTarget { topic: l.topic_index(topic) as u16, partitions: l.partitions_of(topic) }
         });
-        boxed(Producer::new(p, build.id(&p.target), log))
+        let producer = Producer::new(p, build.id(&p.target), log);
+        match build.topology().spec::<LogSpec>(&p.target).and_then(|l| l.brokers) {
+            Some(n) => {
+                use crate::broker::cluster::broker_name;
+                let brokers = (0..n).map(|i| build.id(&broker_name(&p.target, i as u16))).collect();
+                boxed(producer.in_cluster(brokers))
+            }
+            None => boxed(producer),
+        }
     }
 }
 

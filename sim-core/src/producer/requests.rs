@@ -10,28 +10,30 @@
 //! went in (Kafka sends a retry in a new request, with whatever else is
 //! ready then); the per-request header is paid per batch on the wire.
 
+use crate::message::NodeId;
 use std::collections::BTreeMap;
 
-/// Open requests, each with how many of its batches are not done.
+/// Open requests, each with how many of its batches are not done and the
+/// node it went to (Kafka's limit is per connection: per broker).
 #[derive(Debug, Default)]
 pub(crate) struct Requests {
-    open: BTreeMap<u64, u32>,
+    open: BTreeMap<u64, (u32, NodeId)>,
     next: u64,
 }
 
 impl Requests {
-    /// Opens a request carrying `batches` batches (at least one) and
-    /// returns its number.
-    pub fn open(&mut self, batches: u32) -> u64 {
+    /// Opens a request to `node` carrying `batches` batches (at least
+    /// one) and returns its number.
+    pub fn open(&mut self, batches: u32, node: NodeId) -> u64 {
         let id = self.next;
         self.next += 1;
-        self.open.insert(id, batches.max(1));
+        self.open.insert(id, (batches.max(1), node));
         id
     }
 
     /// One batch of request `id` is done; the request closes with its last.
     pub fn batch_done(&mut self, id: u64) {
-        if let Some(left) = self.open.get_mut(&id) {
+        if let Some((left, _)) = self.open.get_mut(&id) {
             *left -= 1;
             if *left == 0 {
                 self.open.remove(&id);
@@ -42,6 +44,11 @@ impl Requests {
     /// How many requests are in flight.
     pub fn len(&self) -> usize {
         self.open.len()
+    }
+
+    /// How many requests to `node` are in flight.
+    pub fn len_to(&self, node: NodeId) -> usize {
+        self.open.values().filter(|(_, n)| *n == node).count()
     }
 
     /// Forgets every request (a crash closes the connection).
@@ -57,8 +64,9 @@ mod tests {
     #[test]
     fn a_request_stays_in_flight_until_its_last_batch_is_done() {
         let mut r = Requests::default();
-        let a = r.open(3);
-        let b = r.open(1);
+        let a = r.open(3, 9);
+        let b = r.open(1, 8);
+        assert_eq!((r.len_to(9), r.len_to(8), r.len_to(7)), (1, 1, 0));
         assert_eq!(r.len(), 2);
         r.batch_done(a);
         r.batch_done(a);

@@ -16,6 +16,9 @@
 //!   following (fetching from the leader over the network, and
 //!   truncating where its log diverged from the leader's).
 //!
+//! - [`routes`]: a client's side: where partitions lead and which broker
+//!   coordinates its group, as a producer or a group member learns them.
+//!
 //! What each leaves out is said in its module. The protocol is
 //! [`crate::protocol::cluster`].
 
@@ -23,6 +26,8 @@ pub mod controller;
 mod kind;
 pub mod layout;
 pub mod node;
+pub mod routes;
 
 pub use kind::{broker_name, layout as kind_layout, ClusterBrokerKind, ClusterMember};
 pub use layout::Layout;
+pub use routes::{RouteTiming, Routes};

@@ -1,0 +1,178 @@
+//! A group member reading from a cluster: it learns where its topic's
+//! partitions lead and which broker coordinates its group (see [`Routes`]).
+//!
+//! - At the start it asks a broker for the topic's metadata (and the output
+//!   topic's, for a stage) and for its group's coordinator
+//!   ([`ClusterMsg::FindCoordinator`]). Group requests (join, sync,
+//!   heartbeat, leave, commits, transactions) go to the coordinator; a join
+//!   made before it is known leaves as soon as it is.
+//! - Each fetch goes to its partition's leader; a fetch with no known
+//!   leader waits for one (metadata is asked for, and the fetch leaves when
+//!   the answer names a leader).
+//! - A `NotLeader` answer forgets that leader and refreshes; so does a
+//!   fetch left unanswered for the request timeout (then the next broker
+//!   is asked). A join, sync, commit or transaction left unanswered looks
+//!   the coordinator up again.
+//!
+//! Simplifications: the coordinator of a group does not move in this stop,
+//! so a member keeps sending to the one it knows while it looks it up
+//! again; output a stage writes without a transaction (`acks=0`) while its
+//! partition's leader is unknown goes to the first broker, which refuses
+//! it (Kafka's producer would hold it until the leader is known); a crash
+//! forgets the metadata; the route timer is a background timer, like the
+//! heartbeat.
+
+use super::{LogConsumer, LogConsumerTimer};
+use crate::broker::cluster::{RouteTiming, Routes};
+use crate::engine::Ctx;
+use crate::message::NodeId;
+use crate::time::ms_to_ns;
+use std::collections::BTreeSet;
+
+/// Kafka's `retry.backoff.ms`, the consumer's (not a setting here).
+const RETRY_BACKOFF_MS: f64 = 100.0;
+
+/// A group member's state in a cluster.
+#[derive(Debug)]
+pub(super) struct ClusterRead {
+    routes: Routes,
+    /// The topic read.
+    topic: u16,
+    /// Assigned partitions whose fetch waits for a leader.
+    waiting: BTreeSet<u32>,
+}
+
+impl LogConsumer {
+    /// The same member, reading topic `topic` (of `partitions` partitions)
+    /// of a cluster whose brokers are `brokers`.
+    pub fn in_cluster(mut self, brokers: Vec<NodeId>, topic: u16, partitions: u32) -> Self {
+        let timing = RouteTiming {
+            request_timeout_ns: self.s.request_timeout_ns,
+            backoff_ns: ms_to_ns(RETRY_BACKOFF_MS),
+            max_age_ns: ms_to_ns(crate::broker::cluster::routes::METADATA_MAX_AGE_MS),
+        };
+        let mut topics = vec![(topic, partitions)];
+        topics.extend(self.s.output);
+        let routes = Routes::new(brokers, &topics, timing).with_group(self.s.group);
+        self.cluster = Some(Box::new(ClusterRead { routes, topic, waiting: BTreeSet::new() }));
+        self
+    }
+
+    /// Where group requests go: the broker, or in a cluster the group's
+    /// coordinator (None while unknown).
+    pub(super) fn group_node(&self) -> Option<NodeId> {
+        match &self.cluster {
+            None => Some(self.s.broker),
+            Some(c) => c.routes.coordinator(),
+        }
+    }
+
+    /// Where a fetch of `partition` goes: the broker, or in a cluster its
+    /// leader. None: unknown, and the fetch waits for it.
+    pub(super) fn fetch_node(&mut self, partition: u32) -> Option<NodeId> {
+        let Some(c) = self.cluster.as_mut() else { return Some(self.s.broker) };
+        let leader = c.routes.leader(c.topic, partition);
+        if leader.is_none() {
+            c.waiting.insert(partition);
+            c.routes.want_refresh();
+        }
+        leader
+    }
+
+    /// A broker's view of a topic's leaders: fetches waiting for a leader
+    /// known now leave.
+    pub(super) fn on_leaders(
+        &mut self,
+        ctx: &mut Ctx<LogConsumerTimer>,
+        topic: u16,
+        leaders: &[(Option<NodeId>, u32)],
+    ) {
+        let Some(c) = self.cluster.as_mut() else { return };
+        c.routes.on_leaders(ctx.now(), topic, leaders);
+        let (routes, t) = (&c.routes, c.topic);
+        let ready: Vec<u32> = c.waiting.iter().copied().filter(|&p| routes.leader(t, p).is_some()).collect();
+        ready.iter().for_each(|p| {
+            c.waiting.remove(p);
+        });
+        for p in ready {
+            let idle = self.assigned.get(&p).is_some_and(|a| !a.busy);
+            if idle && !self.txns.contains_key(&p) && !self.committing.contains_key(&p) {
+                self.fetch(ctx, p);
+            }
+        }
+    }
+
+    /// A broker named the group's coordinator: a join or sync made while
+    /// it was unknown leaves now.
+    pub(super) fn on_coordinator(&mut self, ctx: &mut Ctx<LogConsumerTimer>, group: u16, node: Option<NodeId>) {
+        let Some(c) = self.cluster.as_mut() else { return };
+        let was_known = c.routes.coordinator().is_some();
+        c.routes.on_coordinator(group, node);
+        if !was_known && c.routes.coordinator().is_some() {
+            self.resend_join_now(ctx);
+        }
+    }
+
+    /// `from` said it does not lead `partition`: forget it, refresh, and
+    /// fetch once a leader is known.
+    pub(super) fn not_leader(&mut self, from: NodeId, partition: u32) {
+        let Some(c) = self.cluster.as_mut() else { return };
+        c.routes.not_leader(c.topic, partition, from);
+        if let Some(a) = self.assigned.get_mut(&partition).filter(|a| !a.busy) {
+            a.fetch_sent = None;
+            c.waiting.insert(partition);
+        }
+    }
+
+    /// A fetch went unanswered: refresh, asking the next broker.
+    pub(super) fn fetch_timed_out(&mut self) {
+        if let Some(c) = self.cluster.as_mut() {
+            c.routes.timed_out();
+        }
+    }
+
+    /// A group request went unanswered: look the coordinator up again.
+    pub(super) fn group_request_lost(&mut self) {
+        if let Some(c) = self.cluster.as_mut() {
+            c.routes.rediscover();
+        }
+    }
+
+    /// Sends the lookups due now and sets the route timer for the next.
+    pub(super) fn poll_routes(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
+        let Some(c) = self.cluster.as_mut() else { return };
+        let now = ctx.now();
+        let Some((at, _)) = c.routes.poll(now, |to, m| ctx.send(to, m)) else { return };
+        if c.routes.arm(now, at) {
+            ctx.set_background_timer(at - now, LogConsumerTimer::Routes);
+        }
+    }
+
+    /// The route timer fired.
+    pub(super) fn routes_due(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
+        if let Some(c) = self.cluster.as_mut() {
+            c.routes.fired(ctx.now());
+        }
+    }
+
+    /// A crash: metadata and the coordinator are forgotten.
+    pub(super) fn crash_routes(&mut self) {
+        if let Some(c) = self.cluster.as_mut() {
+            c.routes.restart();
+            c.waiting.clear();
+        }
+    }
+}
+
+/// Where output to `partition` of `out_topic` goes: the broker, or in a
+/// cluster the partition's leader (unknown: the broker asked next).
+pub(super) fn output_node(cluster: Option<&ClusterRead>, broker: NodeId, out_topic: u16, partition: u32) -> NodeId {
+    match cluster {
+        None => broker,
+        Some(c) => c.routes.leader(out_topic, partition).unwrap_or_else(|| c.routes.next_broker()),
+    }
+}
+
+#[cfg(test)]
+#[path = "cluster_tests.rs"]
+mod tests;
