@@ -286,6 +286,8 @@ impl Kind for LogBrokerKind {
         "transactions_timed_out",
         "hw_held_ms",
         "elr_elections",
+        "isr_shrink_proposals",
+        "replica_fetch_timeouts",
     ];
     const ERRORS: &'static [&'static str] = &[
         "leader-not-available",
@@ -296,6 +298,7 @@ impl Kind for LogBrokerKind {
         "leader-crash-skipped",
         "transaction-aborted",
         "unknown-partition",
+        "not-leader-or-follower",
     ];
     const PLOTS: &'static [KindPlot] = &[
         KindPlot {

@@ -52,8 +52,8 @@
 
 mod backlog;
 mod disk;
-mod elr;
-mod epoch;
+pub(crate) mod elr;
+pub(crate) mod epoch;
 mod fetch_bytes;
 mod group;
 mod membership;
