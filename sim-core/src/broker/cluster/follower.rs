@@ -31,16 +31,26 @@ type Ctx<'a> = crate::engine::Ctx<'a, BrokerTimer>;
 impl ClusterBroker {
     /// The partitions this broker follows at `leader`, as one fetch's parts.
     fn fetch_parts(&self, leader: BrokerIx) -> Vec<FetchPart> {
-        let mut parts = Vec::new();
-        for (pi, r) in self.replicas.iter().enumerate() {
-            let (Some(r), v) = (r, &self.views[pi]) else { continue };
-            if v.leader == Some(leader) && leader != self.me {
-                let last_epoch = r.last_epoch();
-                let (partition, offset, leader_epoch) = (pi as u32, r.end(), v.leader_epoch);
-                parts.push(FetchPart { partition, offset, last_epoch, leader_epoch });
-            }
+        let Some(followed) = self.follows.get(usize::from(leader)) else { return Vec::new() };
+        let mut parts = Vec::with_capacity(followed.len());
+        for &pi in followed {
+            let (r, v) = (self.replica(pi), &self.views[pi as usize]);
+            let (partition, offset, last_epoch, leader_epoch) = (pi, r.end(), r.last_epoch(), v.leader_epoch);
+            parts.push(FetchPart { partition, offset, last_epoch, leader_epoch });
         }
         parts
+    }
+
+    /// Lists again, per leader broker, the hosted partitions it leads in
+    /// this broker's view (none for this broker itself).
+    pub(super) fn index_follows(&mut self) {
+        self.follows.iter_mut().for_each(Vec::clear);
+        for (pi, v) in self.views.iter().enumerate() {
+            match v.leader {
+                Some(l) if l != self.me && self.replicas[pi].is_some() => self.follows[usize::from(l)].push(pi as u32),
+                _ => {}
+            }
+        }
     }
 
     /// Sends `leader` a fetch unless one is outstanding there (or nothing
@@ -62,13 +72,8 @@ impl ClusterBroker {
 
     /// Fetches from every broker that leads a partition followed here.
     pub(super) fn fetch_all(&mut self, ctx: &mut Ctx) {
-        let leaders: std::collections::BTreeSet<BrokerIx> = (0..self.views.len())
-            .filter(|&pi| self.replicas[pi].is_some())
-            .filter_map(|pi| self.views[pi].leader)
-            .filter(|&l| l != self.me)
-            .collect();
-        for l in leaders {
-            self.fetch_from(ctx, l);
+        for l in 0..self.follows.len() {
+            self.fetch_from(ctx, l as BrokerIx);
         }
     }
 

@@ -202,11 +202,12 @@ impl ClusterBroker {
     /// Raises the HW of `pi` to the lowest LEO of its (maximal) ISR;
     /// answers the acks it passes and the consumers' fetches it unblocks.
     pub(super) fn advance_hw(&mut self, ctx: &mut Ctx, pi: u32) {
-        let view = &self.views[pi as usize];
-        let strict_held = self.cfg.strict_min_isr && view.isr.len() < self.cfg.min_isr;
-        let enough = view.isr.len() >= self.cfg.min_isr;
-        let isr = view.isr.clone();
-        let r = self.replica_mut(pi);
+        // Borrowed field by field: the view is read while the replica changes.
+        let ClusterBroker { views, replicas, cfg, .. } = self;
+        let isr = &views[pi as usize].isr;
+        let strict_held = cfg.strict_min_isr && isr.len() < cfg.min_isr;
+        let enough = isr.len() >= cfg.min_isr;
+        let Some(r) = replicas[pi as usize].as_mut() else { return };
         let end = r.end();
         let Some(lead) = r.lead.as_mut() else { return };
         let mut hw = end;

@@ -143,6 +143,9 @@ pub struct ClusterBroker {
     pub(super) replicas: Vec<Option<Replica>>,
     groups: Vec<GroupInfo>,
     pub(super) cfg: Config,
+    /// Follower side: per leader broker, the hosted partitions it leads
+    /// in this broker's view.
+    pub(super) follows: Vec<Vec<u32>>,
     /// Follower side: the number of the fetch outstanding at each leader.
     pub(super) fetching: BTreeMap<BrokerIx, u32>,
     pub(super) fetch_seq: u32,
@@ -156,7 +159,8 @@ impl ClusterBroker {
     pub fn new(spec: &LogSpec, layout: Layout, me: BrokerIx, groups: Vec<GroupInfo>) -> Self {
         let views = initial_views(&layout);
         let replicas = layout.replicas.iter().map(|rs| rs.contains(&me).then(Replica::default)).collect();
-        ClusterBroker {
+        let mut b = ClusterBroker {
+            follows: vec![Vec::new(); layout.broker_count()],
             layout,
             me,
             incarnation: 0,
@@ -171,7 +175,9 @@ impl ClusterBroker {
             fetching: BTreeMap::new(),
             fetch_seq: 0,
             parked_fetches: BTreeMap::new(),
-        }
+        };
+        b.index_follows();
+        b
     }
 
     /// Whether this broker leads `pi` and serves clients now.
@@ -240,6 +246,9 @@ impl ClusterBroker {
         let new_leadership = state.leader_epoch != old.leader_epoch || state.leader != old.leader;
         let was = self.leads(pi);
         self.views[pi as usize] = state;
+        if new_leadership {
+            self.index_follows();
+        }
         if self.replicas[pi as usize].is_none() {
             return;
         }

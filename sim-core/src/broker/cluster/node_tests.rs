@@ -444,3 +444,181 @@ fn timers_round_trip_through_their_words() {
     }
     assert_eq!(BrokerTimer::from_word(9 << 56), None);
 }
+
+/// A lossless network between the three brokers, for the tests that let
+/// replication run by itself: messages between brokers are delivered (in
+/// send order) until none is left, except across a cut; messages to any
+/// other node are kept for the test to read.
+struct Net {
+    queue: std::collections::VecDeque<(usize, NodeId, Msg)>,
+    /// Messages for the producer, the member and the controller: (to, from, msg).
+    out: Vec<(NodeId, NodeId, Msg)>,
+    /// Brokers cut off from every other node.
+    cut: Vec<usize>,
+}
+
+impl Net {
+    fn new() -> Self {
+        Net { queue: Default::default(), out: Vec::new(), cut: Vec::new() }
+    }
+
+    /// Queues what broker `from` emitted.
+    fn take(&mut self, from: usize, e: Emitted) {
+        for (to, msg) in e.sent() {
+            if self.cut.contains(&from) {
+                continue; // lost in the partition
+            }
+            match NODES.iter().position(|&n| n == to) {
+                Some(b) if !self.cut.contains(&b) => self.queue.push_back((b, NODES[from], msg)),
+                Some(_) => {}
+                None => self.out.push((to, NODES[from], msg)),
+            }
+        }
+    }
+
+    /// Delivers until nothing moves.
+    fn pump(&mut self, c: &mut Cluster) {
+        while let Some((to, from, msg)) = self.queue.pop_front() {
+            let e = c.deliver(to, from, msg);
+            self.take(to, e);
+        }
+    }
+
+    /// Sends `msg` from `from` to broker `to` and delivers what follows.
+    fn send(&mut self, c: &mut Cluster, to: usize, from: NodeId, msg: impl Into<Msg>) {
+        let e = c.deliver(to, from, msg);
+        self.take(to, e);
+        self.pump(c);
+    }
+
+    /// The acks the producer got so far, taken out.
+    fn acks(&mut self) -> Vec<(Vec<MsgId>, bool)> {
+        let mut got = Vec::new();
+        self.out.retain(|(to, _, m)| match m {
+            Msg::Log(LogMsg::ProduceAck { ids, accepted, .. }) if *to == PRODUCER => {
+                got.push((ids.to_vec(), *accepted));
+                false
+            }
+            _ => true,
+        });
+        got
+    }
+
+    /// The ISR proposals sent to the controller, taken out.
+    fn proposals(&mut self) -> Vec<PartState> {
+        let mut got = Vec::new();
+        self.out.retain(|(to, _, m)| match m {
+            Msg::Cluster(ClusterMsg::AlterPartition { state, .. }) if *to == CONTROLLER => {
+                got.push((**state).clone());
+                false
+            }
+            _ => true,
+        });
+        got
+    }
+}
+
+/// A cluster whose followers' first fetches are on their way.
+fn running(more: &str) -> (Cluster, Net) {
+    let mut c = cluster(more);
+    let mut net = Net::new();
+    for b in 0..3 {
+        let e = std::mem::replace(&mut c.started[b], Emitted(Vec::new()));
+        net.take(b, e);
+    }
+    net.pump(&mut c);
+    (c, net)
+}
+
+#[test]
+fn batches_replicate_by_themselves_and_every_acks_all_batch_is_answered() {
+    let (mut c, mut net) = running("");
+    for id in 0..50 {
+        net.send(&mut c, 0, PRODUCER, produce(id, Acks::All));
+    }
+    let acked = net.acks();
+    assert_eq!(acked.len(), 50);
+    assert!(acked.iter().all(|(_, ok)| *ok));
+    let ids: Vec<MsgId> = (0..50).collect();
+    for b in 0..3 {
+        assert_eq!(c.log(b), ids, "broker {b} has every record, in order");
+    }
+    assert_eq!(c.hw(0), 50);
+}
+
+/// Jepsen's 2013 Kafka finding, in the broker's part: a leader cut off
+/// from its followers (but not from the controller) shrinks the ISR to
+/// itself, so with min ISR 1 it acknowledges `acks = all` writes alone;
+/// once a follower is elected (it never had them) and the partition
+/// heals, the old leader truncates the acknowledged writes.
+#[test]
+fn an_isolated_leader_acknowledges_alone_with_min_isr_1_and_loses_it_on_the_heal() {
+    let (mut c, mut net) = running("");
+    net.send(&mut c, 0, PRODUCER, produce(1, Acks::All));
+    assert_eq!(net.acks(), vec![(vec![1], true)], "replicated to all three");
+    // The followers are cut off from broker 0; it keeps the controller.
+    net.cut = vec![1, 2];
+    net.send(&mut c, 0, PRODUCER, produce(2, Acks::All));
+    assert!(net.acks().is_empty(), "waits for its ISR");
+    c.at(LAG + MS);
+    let e = c.timer(0, BrokerTimer::IsrCheck);
+    net.take(0, e);
+    assert_eq!(net.proposals(), vec![state(Some(0), 0, 0, &[0])]);
+    let ack = ClusterMsg::AlterPartitionAck { accepted: true, state: Box::new(state(Some(0), 0, 1, &[0])) };
+    net.send(&mut c, 0, CONTROLLER, ack);
+    assert_eq!(net.acks(), vec![(vec![2], true)], "acknowledged with only the leader in sync");
+    // The controller then loses broker 0 too and elects broker 1 uncleanly.
+    let new = PartState { unclean: true, ..state(Some(1), 1, 2, &[1]) };
+    net.cut = vec![0];
+    for b in [1, 2] {
+        net.send(&mut c, b, CONTROLLER, metadata(2, vec![new.clone()]));
+    }
+    net.send(&mut c, 1, PRODUCER, produce(3, Acks::Leader));
+    assert_eq!(net.acks(), vec![(vec![3], true)]);
+    // The heal: broker 0 learns and follows; its acknowledged write goes.
+    net.cut.clear();
+    let e = c.deliver(0, CONTROLLER, metadata(2, vec![new]));
+    assert!(e.discarded().is_empty());
+    let mut lost = Vec::new();
+    net.take(0, e);
+    while let Some((to, from, msg)) = net.queue.pop_front() {
+        let e = c.deliver(to, from, msg);
+        lost.extend(e.discarded());
+        net.take(to, e);
+    }
+    assert_eq!(lost, vec![(2, LossCause::TruncatedAfterPartition)]);
+    for b in 0..3 {
+        assert_eq!(c.log(b), vec![1, 3], "broker {b} holds the new leader's log");
+    }
+}
+
+/// A stale leader: cut off from everyone, it keeps leading on its view
+/// and acknowledges `acks = 1` writes, which its return cuts off.
+#[test]
+fn a_stale_leaders_acks_1_writes_are_lost_when_it_returns() {
+    let (mut c, mut net) = running("");
+    net.cut = vec![0];
+    let new = state(Some(1), 1, 1, &[1, 2]);
+    for b in [1, 2] {
+        net.send(&mut c, b, CONTROLLER, metadata(1, vec![new.clone()]));
+    }
+    // Its producer still reaches it (a partition that splits the cluster).
+    for id in [10, 11] {
+        let e = c.deliver(0, PRODUCER, produce(id, Acks::Leader));
+        assert_eq!(acks(&e, PRODUCER), vec![(vec![id], true)], "a stale leader accepts");
+    }
+    net.send(&mut c, 1, PRODUCER, produce(12, Acks::All));
+    assert_eq!(net.acks(), vec![(vec![12], true)]);
+    net.cut.clear();
+    let e = c.deliver(0, CONTROLLER, metadata(1, vec![new]));
+    let mut lost = Vec::new();
+    net.take(0, e);
+    while let Some((to, from, msg)) = net.queue.pop_front() {
+        let e = c.deliver(to, from, msg);
+        lost.extend(e.discarded());
+        net.take(to, e);
+    }
+    let cause = LossCause::TruncatedAfterPartition;
+    assert_eq!(lost, vec![(10, cause), (11, cause)]);
+    assert_eq!(c.log(0), vec![12]);
+}
