@@ -31,6 +31,7 @@ const KINDS: &[(&str, &str)] = &[
         "not-enough-replicas-after-append",
         "refused, then retried: the write was appended but the in-sync set shrank, so the resend appends it twice",
     ),
+    ("not-leader-or-follower", "refused, then retried at the leader: the broker asked does not lead the partition (it sends its view of the leaders)"),
     ("out-of-order", "refused, then retried: an idempotent send arrived too far ahead of a gap"),
     ("out-of-order-sequence", "given up: an idempotent producer's batch sent after one it gave up (a new session starts)"),
     ("permanent-failure", "failed: processing a poison message failed"),

@@ -23,9 +23,12 @@
 //! [`crate::protocol::cluster`].
 
 pub mod controller;
+mod follower;
 mod kind;
 pub mod layout;
+mod leader;
 pub mod node;
+mod replica;
 pub mod routes;
 
 pub use kind::{broker_name, layout as kind_layout, ClusterBrokerKind, ClusterMember};

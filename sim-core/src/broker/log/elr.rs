@@ -51,7 +51,7 @@ pub const DEFAULT_VERSION: &str = "4.1";
 
 /// The replication rules of a version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(super) struct Rules {
+pub(crate) struct Rules {
     /// The HW stands still while the ISR is below the minimum (3.7 and later).
     pub strict_min_isr: bool,
     /// Eligible leader replicas are tracked and elected.

@@ -24,7 +24,7 @@
 
 /// A partition's leader epochs: (epoch, first offset), in epoch order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct EpochHistory {
+pub(crate) struct EpochHistory {
     entries: Vec<(u32, u64)>,
     /// The latest epoch ever begun: the controller never gives an epoch
     /// twice, even when truncation forgot it.
@@ -81,6 +81,17 @@ impl EpochHistory {
     pub fn truncate(&mut self, new_end: u64) {
         while self.entries.len() > 1 && self.entries.last().is_some_and(|&(_, s)| s >= new_end) {
             self.entries.pop();
+        }
+    }
+
+    /// Epoch `epoch`, given by a cluster's controller, wrote from `start`
+    /// on (a replica becoming its leader at its log end, or a follower
+    /// appending the epoch's first record it receives). An epoch not newer
+    /// than the last known one changes nothing.
+    pub fn record(&mut self, epoch: u32, start: u64) {
+        if self.entries.last().is_none_or(|&(e, _)| e < epoch) {
+            self.entries.push((epoch, start));
+            self.latest = self.latest.max(epoch);
         }
     }
 

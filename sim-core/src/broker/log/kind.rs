@@ -289,6 +289,8 @@ impl Kind for LogBrokerKind {
         "brokers_fenced",
         "offline_partitions_max",
         "under_replicated_partitions_max",
+        "isr_shrink_proposals",
+        "replica_fetch_timeouts",
     ];
     const ERRORS: &'static [&'static str] = &[
         "leader-not-available",
@@ -299,6 +301,7 @@ impl Kind for LogBrokerKind {
         "leader-crash-skipped",
         "transaction-aborted",
         "unknown-partition",
+        "not-leader-or-follower",
     ];
     const GAUGES: &'static [&'static str] = &[
         "lag_records",

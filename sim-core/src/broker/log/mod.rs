@@ -55,8 +55,8 @@
 mod backlog;
 mod coordinator;
 mod disk;
-mod elr;
-mod epoch;
+pub(crate) mod elr;
+pub(crate) mod epoch;
 mod fetch_bytes;
 mod group;
 mod membership;
