@@ -30,20 +30,20 @@
 //! lead the partition (as far as it knows) is refused with its view of the
 //! topic's leaders (`ClusterMsg::Leaders`, KIP-951's hint). A
 //! `MetadataRequest` is answered from its view. Group messages go to
-//! [`ClusterBroker::on_group_message`]: the coordinator of group `g` is
-//! broker `g % brokers` (fixed here; Kafka's is the leader of the group's
-//! `__consumer_offsets` partition).
+//! [`ClusterBroker::on_group_message`]: the broker that coordinates a group
+//! (see [`Layout::coordinator`]) runs the group [`Coordinator`] the
+//! single-node broker runs; the others answer with the coordinator's node.
 //!
-//! Left out: the metadata version accepts any newer update as complete (a
-//! push lost before a later one reaches the broker is not detected; the
-//! controller's answers to heartbeats repair states but not the version),
-//! controlled shutdown, rack-aware follower fetching (KIP-392), quotas.
+//! Left out: the `__consumer_offsets` log (the coordinator keeps committed
+//! offsets in its memory, which survives its crash, and never moves),
+//! transactions, controlled shutdown, rack-aware follower fetching
+//! (KIP-392), quotas.
 
 use super::layout::Layout;
 use super::leader::{Batch, Lead, Read};
 use super::replica::Replica;
 use crate::broker::log::elr::Rules;
-use crate::broker::{GroupInfo, LogSpec};
+use crate::broker::{CoordTimer, Coordinator, GroupHost, GroupInfo, LogSpec};
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, NodeId};
 use crate::protocol::cluster::{BrokerIx, ClusterMsg, FetchPart, MetadataUpdate, PartState};
@@ -70,6 +70,14 @@ pub enum BrokerTimer {
         /// The follower broker.
         follower: BrokerIx,
     },
+    /// A timer of the group coordinator it embeds.
+    Coord(CoordTimer),
+}
+
+impl From<CoordTimer> for BrokerTimer {
+    fn from(t: CoordTimer) -> Self {
+        BrokerTimer::Coord(t)
+    }
 }
 
 impl Timer for BrokerTimer {
@@ -79,10 +87,15 @@ impl Timer for BrokerTimer {
             BrokerTimer::IsrCheck => (2, 0, 0),
             BrokerTimer::FetchTimeout { leader, seq } => (3, leader, seq),
             BrokerTimer::FetchWait { follower } => (4, follower, 0),
+            // The coordinator's bits fit below the top byte.
+            BrokerTimer::Coord(c) => return 5 << 56 | c.to_bits(),
         };
         kind << 56 | u64::from(broker) << 32 | u64::from(seq)
     }
     fn from_word(word: u64) -> Option<Self> {
+        if word >> 56 == 5 {
+            return CoordTimer::from_bits(word & ((1 << 56) - 1)).map(BrokerTimer::Coord);
+        }
         let broker = ((word >> 32) & 0xffff) as BrokerIx;
         let seq = word as u32;
         Some(match word >> 56 {
@@ -142,6 +155,8 @@ pub struct ClusterBroker {
     /// The replicas it hosts, by partition (none where it hosts none).
     pub(super) replicas: Vec<Option<Replica>>,
     groups: Vec<GroupInfo>,
+    /// The coordinator of the groups this broker coordinates.
+    coordinator: Coordinator,
     pub(super) cfg: Config,
     /// Follower side: per leader broker, the hosted partitions it leads
     /// in this broker's view.
@@ -158,6 +173,7 @@ impl ClusterBroker {
     /// coordinating (some of) `groups`.
     pub fn new(spec: &LogSpec, layout: Layout, me: BrokerIx, groups: Vec<GroupInfo>) -> Self {
         let views = initial_views(&layout);
+        let partitions: Vec<usize> = layout.topics.iter().map(|t| t.partitions as usize).collect();
         let replicas = layout.replicas.iter().map(|rs| rs.contains(&me).then(Replica::default)).collect();
         let mut b = ClusterBroker {
             follows: vec![Vec::new(); layout.broker_count()],
@@ -170,6 +186,7 @@ impl ClusterBroker {
             views,
             fenced: Vec::new(),
             replicas,
+            coordinator: Coordinator::new(spec, groups.clone(), &partitions),
             groups,
             cfg: Config::of(spec),
             fetching: BTreeMap::new(),
@@ -226,7 +243,12 @@ impl ClusterBroker {
     // ---- metadata ----
 
     fn on_metadata(&mut self, ctx: &mut Ctx<BrokerTimer>, u: MetadataUpdate) {
-        self.version = self.version.max(u.version);
+        // Partition states are whole, so each applies on its own; the
+        // version is the update's only if it builds on what this broker
+        // has (a push after one it missed does not make it complete).
+        if u.since <= self.version {
+            self.version = self.version.max(u.version);
+        }
         self.fenced = u.fenced;
         for state in u.parts {
             self.apply_state(ctx, state);
@@ -322,16 +344,17 @@ impl ClusterBroker {
             ctx.send(from, ClusterMsg::Coordinator { group, node });
             return;
         }
-        // HOOK (coordinator): this broker coordinates `group`. The lead
-        // plugs the reusable group Coordinator (extracted from the single
-        // LogBroker) in here: `self.coordinator.on_message(ctx, from, msg)`.
-        // Until then group messages to their coordinator go unanswered.
-        let _ = (&self.groups, msg);
+        // Transactions are not coordinated in a cluster (validation
+        // refuses transactional members of one); a commit's landing needs
+        // nothing more of this broker.
+        let starts = LogStarts { replicas: &self.replicas, layout: &self.layout };
+        self.coordinator.handle(ctx, &starts, from, &msg);
     }
 
-    /// The broker that coordinates group `group`.
+    /// The broker that coordinates group `group` (see
+    /// [`Layout::coordinator`]).
     fn coordinator_of(&self, group: u16) -> BrokerIx {
-        (usize::from(group) % self.layout.broker_count().max(1)) as BrokerIx
+        self.groups.get(usize::from(group)).map_or(0, |g| self.layout.coordinator(&g.name))
     }
 
     fn on_cluster(&mut self, ctx: &mut Ctx<BrokerTimer>, from: NodeId, msg: ClusterMsg) {
@@ -376,6 +399,20 @@ impl ClusterBroker {
             }
             m => self.on_group_message(ctx, from, m),
         }
+    }
+}
+
+/// Where each partition's log starts on this broker, for the coordinator
+/// (a group with no commit starts there).
+struct LogStarts<'a> {
+    replicas: &'a [Option<Replica>],
+    layout: &'a Layout,
+}
+
+impl GroupHost for LogStarts<'_> {
+    fn log_start(&self, topic: usize, partition: usize) -> u64 {
+        let Some(pi) = self.layout.global(topic as u16, partition as u32) else { return 0 };
+        self.replicas.get(pi as usize).and_then(Option::as_ref).map_or(0, |r| r.start)
     }
 }
 
@@ -438,7 +475,12 @@ impl Component for ClusterBroker {
             }
             BrokerTimer::FetchTimeout { leader, seq } => self.fetch_timed_out(ctx, leader, seq),
             BrokerTimer::FetchWait { follower } => self.fetch_wait_over(ctx, follower),
+            BrokerTimer::Coord(t) => self.coordinator.on_timer(ctx, t),
         }
+    }
+
+    fn drain(&mut self, ctx: &mut Ctx<BrokerTimer>) {
+        self.coordinator.drain(ctx);
     }
 
     fn crash(&mut self) {
@@ -448,6 +490,7 @@ impl Component for ClusterBroker {
         }
         self.fetching.clear();
         self.parked_fetches.clear();
+        self.coordinator.crash();
         self.version = 0;
         self.ready = false;
         self.heartbeats_unready = 0;

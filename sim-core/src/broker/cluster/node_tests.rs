@@ -121,7 +121,8 @@ fn acks(e: &Emitted, to: NodeId) -> Vec<(Vec<MsgId>, bool)> {
 }
 
 fn metadata(version: u64, parts: Vec<PartState>) -> ClusterMsg {
-    ClusterMsg::Metadata(Box::new(MetadataUpdate { version, parts, fenced: Vec::new() }))
+    // A push: it builds on the version before it.
+    ClusterMsg::Metadata(Box::new(MetadataUpdate { since: version - 1, version, parts, fenced: Vec::new() }))
 }
 
 fn state(leader: Option<BrokerIx>, leader_epoch: u32, partition_epoch: u32, isr: &[BrokerIx]) -> PartState {
@@ -388,12 +389,13 @@ fn an_idempotent_retry_is_answered_without_a_second_append_and_a_gap_is_refused(
 #[test]
 fn group_messages_to_a_broker_that_does_not_coordinate_point_at_the_coordinator() {
     let mut c = cluster("");
-    // Group 0's coordinator is broker 0 % 3 = 0.
+    // Group 0 (`g`) is coordinated where Kafka places it: "g".hashCode()
+    // is 103, offsets partition 103 % 50 = 3, led by broker 3 % 3 = 0.
     let hb = LogMsg::Heartbeat { group: 0, session: 1, generation: 0 };
     let e = c.deliver(1, MEMBER, hb.clone());
     assert_eq!(e.sent_to(MEMBER), vec![Msg::Cluster(ClusterMsg::Coordinator { group: 0, node: Some(NODES[0]) })]);
-    let e = c.deliver(2, MEMBER, ClusterMsg::FindCoordinator { group: 4 });
-    assert_eq!(e.sent_to(MEMBER), vec![Msg::Cluster(ClusterMsg::Coordinator { group: 4, node: Some(NODES[1]) })]);
+    let e = c.deliver(2, MEMBER, ClusterMsg::FindCoordinator { group: 0 });
+    assert_eq!(e.sent_to(MEMBER), vec![Msg::Cluster(ClusterMsg::Coordinator { group: 0, node: Some(NODES[0]) })]);
 }
 
 #[test]
@@ -621,4 +623,17 @@ fn a_stale_leaders_acks_1_writes_are_lost_when_it_returns() {
     let cause = LossCause::TruncatedAfterPartition;
     assert_eq!(lost, vec![(10, cause), (11, cause)]);
     assert_eq!(c.log(0), vec![12]);
+}
+
+#[test]
+fn a_push_after_a_missed_one_applies_its_states_but_not_its_version() {
+    let mut c = cluster("");
+    // Version 1 was lost on the way; version 2 (built on 1) arrives.
+    c.deliver(1, CONTROLLER, metadata(2, vec![state(Some(1), 1, 1, &[1, 2])]));
+    assert_eq!(c.nodes[1].1.views[0].leader, Some(1), "the partition's state is whole: it applies");
+    assert_eq!(c.nodes[1].1.version, 0, "the version stays: the controller must resend version 1");
+    // The heartbeat's answer builds on what the broker said it had.
+    let answer = MetadataUpdate { since: 0, version: 2, parts: Vec::new(), fenced: Vec::new() };
+    c.deliver(1, CONTROLLER, ClusterMsg::Metadata(Box::new(answer)));
+    assert_eq!(c.nodes[1].1.version, 2);
 }
