@@ -36,6 +36,8 @@ mod fuzz;
 mod honest_runs;
 #[path = "hostile.rs"]
 mod hostile;
+#[path = "kafka_cluster.rs"]
+mod kafka_cluster;
 #[path = "limits.rs"]
 mod limits;
 #[path = "log_cli.rs"]

@@ -1,0 +1,150 @@
+//! Log clusters (`brokers = N`) through the CLI: the two bundled scenarios
+//! of what a network partition does to a Kafka cluster, and the checks of
+//! a cluster's fields.
+
+use crate::common;
+
+use common::{assert_bad_input, assert_names, asyncsim, run_summary, TempDir};
+use serde_json::Value;
+
+/// Runs bundled `file` with `seed` (every expectation must hold).
+fn run(file: &str, seed: &str) -> Value {
+    let dir = TempDir::new(&format!("{}-{seed}", file.trim_end_matches(".toml")));
+    run_summary(&format!("scenarios/{file}"), seed, &dir.path().join("out")).0
+}
+
+/// A number at a dotted path in a variant (absent metrics and causes count as 0).
+fn num(s: &Value, variant: &str, path: &str) -> f64 {
+    let mut x = &s["variants"][variant];
+    assert!(!x.is_null(), "no variant `{variant}`");
+    for seg in path.split('.') {
+        x = match x.get(seg) {
+            Some(v) => v,
+            None if path.starts_with("metrics.") || path.starts_with("lost_by_cause.") => return 0.0,
+            None => panic!("no key `{path}` in variant `{variant}`"),
+        };
+    }
+    x.as_f64().unwrap_or_else(|| panic!("`{path}` of `{variant}` is not a number"))
+}
+
+/// No fault of the variant crashed a node: what it lost, a network
+/// partition lost.
+fn only_partitions(s: &Value, variant: &str) {
+    for f in s["variants"][variant]["faults"].as_array().expect("faults") {
+        let label = f["fault"].as_str().expect("a label");
+        assert!(label.starts_with("partition"), "{variant}: an unexpected fault {label}");
+    }
+}
+
+#[test]
+fn an_isolated_leader_with_min_isr_1_loses_acknowledged_writes_and_min_isr_2_does_not() {
+    for seed in ["1", "2"] {
+        let s = run("kafka-partition.toml", seed);
+        for v in ["min-isr-1", "min-isr-2", "min-isr-1-clean"] {
+            only_partitions(&s, v);
+        }
+        // Every loss is an acknowledged write the isolated leader truncated
+        // when it rejoined.
+        let lost = num(&s, "min-isr-1", "lost");
+        assert!(lost > 0.0, "seed {seed}");
+        assert_eq!(num(&s, "min-isr-1", "lost_by_cause.truncated_after_partition"), lost, "seed {seed}");
+        assert!(num(&s, "min-isr-1", "metrics.acked_records_truncated") >= lost, "seed {seed}");
+        // With min ISR 2 the isolated leader diverged too (it appended
+        // what it could not acknowledge), but nothing acknowledged went.
+        assert_eq!(num(&s, "min-isr-2", "lost"), 0.0, "seed {seed}");
+        assert_eq!(num(&s, "min-isr-2", "metrics.acked_records_truncated"), 0.0, "seed {seed}");
+        assert!(num(&s, "min-isr-2", "metrics.truncated_records") > 0.0, "seed {seed}: no divergence shown");
+        // Without unclean election nothing is truncated: the partition
+        // waits, offline, for its only in-sync replica.
+        assert_eq!(num(&s, "min-isr-1-clean", "lost"), 0.0, "seed {seed}");
+        assert_eq!(num(&s, "min-isr-1-clean", "metrics.truncated_records"), 0.0, "seed {seed}");
+        assert!(num(&s, "min-isr-1-clean", "alarms.offline.active_s") > 0.0, "seed {seed}");
+        assert_eq!(num(&s, "min-isr-1", "metrics.unclean_elections"), 1.0, "seed {seed}");
+        assert_eq!(num(&s, "min-isr-1-clean", "metrics.unclean_elections"), 0.0, "seed {seed}");
+    }
+}
+
+#[test]
+fn a_stale_leader_loses_the_acks_1_writes_it_took_after_the_election() {
+    for seed in ["1", "2"] {
+        let s = run("kafka-stale-leader.toml", seed);
+        only_partitions(&s, "acks-1");
+        let lost = num(&s, "acks-1", "lost");
+        assert!(lost > 0.0, "seed {seed}");
+        assert_eq!(num(&s, "acks-1", "lost_by_cause.truncated_after_partition"), lost, "seed {seed}");
+        // The election was clean: the loss is the stale leader's, not an
+        // unclean election's.
+        assert_eq!(num(&s, "acks-1", "metrics.unclean_elections"), 0.0, "seed {seed}");
+        assert!(num(&s, "acks-1", "metrics.leader_elections") >= 1.0, "seed {seed}");
+        // Only `near`, beside the stale leader, wrote there: at most its
+        // 100 records a second for the 25 s partition are lost.
+        assert!(lost <= 100.0 * 25.0 + 100.0, "seed {seed}: lost {lost}");
+        assert_eq!(num(&s, "acks-all", "lost"), 0.0, "seed {seed}");
+        // acks=all waited out the partition instead.
+        assert!(num(&s, "acks-all", "latency_ms.max") > 20_000.0, "seed {seed}");
+    }
+}
+
+/// A cluster's table, with `extra` lines added to it.
+fn cluster(extra: &str, fault: &str) -> String {
+    format!(
+        r#"name = "bad-cluster"
+concept = "checks"
+[run]
+duration_ms = 1_000
+[producers.p]
+target = "kafka"
+topic = "t"
+arrival = {{ process = "constant", rate_per_s = 10 }}
+[brokers.kafka]
+kind = "log"
+topics = {{ t = {{ partitions = 1 }} }}
+{extra}
+{fault}
+"#
+    )
+}
+
+fn check_bad(name: &str, text: &str, needle: &str, field: &str) -> String {
+    let line = text.lines().position(|l| l.contains(needle)).expect("the needle is in the scenario") + 1;
+    let dir = TempDir::new(name);
+    let file = dir.write(&format!("{name}.toml"), text);
+    let err = assert_bad_input(&asyncsim(&["validate", file.to_str().expect("UTF-8")]));
+    assert_names(&err, &file, line, field);
+    err
+}
+
+#[test]
+fn a_wrong_cluster_is_refused_with_its_field() {
+    check_bad("zero-brokers", &cluster("brokers = 0", ""), "brokers = 0", "brokers.kafka.brokers");
+    let err =
+        check_bad("more-replicas", &cluster("brokers = 3\nreplicas = 4", ""), "replicas = 4", "brokers.kafka.replicas");
+    assert!(err.contains("at most the number of brokers (3)"), "{err}");
+    check_bad("racks-alone", &cluster("racks = 2", ""), "racks = 2", "brokers.kafka.racks");
+    let slow_heartbeat = cluster("brokers = 3\nheartbeat_interval_ms = 9000", "");
+    check_bad("heartbeat", &slow_heartbeat, "heartbeat_interval_ms", "brokers.kafka.heartbeat_interval_ms");
+    let leader_crash = "[[faults]]\nkind = \"leader-crash\"\nbroker = \"kafka\"\ntopic = \"t\"\nat_ms = 100";
+    let err = check_bad("leader-crash", &cluster("brokers = 3", leader_crash), "leader-crash", "faults.0.kind");
+    assert!(err.contains("`kafka-1`"), "the message names the broker nodes to crash instead: {err}");
+    let partition = "[[faults]]\nkind = \"partition\"\nat_ms = 100\ngroups = [[\"kafka-4\"], [\"p\"]]";
+    let err = check_bad("no-such-broker", &cluster("brokers = 3", partition), "kafka-4", "faults.0");
+    assert!(err.contains("kafka-1") || err.contains("kafka-3"), "a did-you-mean among the brokers: {err}");
+}
+
+#[test]
+fn a_log_broker_is_one_node_unless_it_says_brokers() {
+    let dir = TempDir::new("one-node");
+    for (extra, nodes) in [("", "kafka, p"), ("brokers = 3", "kafka, kafka-1, kafka-2, kafka-3, p")] {
+        let file = dir.write("s.toml", &cluster(extra, ""));
+        let o = asyncsim(&["validate", file.to_str().expect("UTF-8")]);
+        assert_eq!(o.status.code(), Some(0), "{}", common::describe(&o));
+        let bad = dir.write("bad.toml", &cluster(extra, "[[faults]]\nkind = \"crash\"\nnode = \"nobody\"\nat_ms = 1"));
+        let err = assert_bad_input(&asyncsim(&["validate", bad.to_str().expect("UTF-8")]));
+        for n in nodes.split(", ") {
+            assert!(err.contains(&format!("`{n}`")), "the nodes listed must be {nodes}: {err}");
+        }
+        if extra.is_empty() {
+            assert!(!err.contains("kafka-1"), "a single-node broker makes no broker nodes: {err}");
+        }
+    }
+}
