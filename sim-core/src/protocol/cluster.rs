@@ -220,6 +220,20 @@ pub struct MetadataUpdate {
 }
 
 impl PartState {
+    /// Partition `partition`'s state when the cluster starts: led by its
+    /// preferred leader (the first of `replicas`), every replica in sync,
+    /// epochs 0.
+    pub fn initial(partition: u32, replicas: &[BrokerIx]) -> Self {
+        PartState {
+            partition,
+            leader: replicas.first().copied(),
+            leader_epoch: 0,
+            partition_epoch: 0,
+            isr: replicas.to_vec(),
+            unclean: false,
+        }
+    }
+
     fn fold(&self, digest: &mut Digest) {
         digest.add(u64::from(self.partition) << 32 | u64::from(self.leader.map_or(u16::MAX, |l| l)));
         digest.add(u64::from(self.leader_epoch) << 32 | u64::from(self.partition_epoch));

@@ -321,7 +321,7 @@ impl ClusterBroker {
     }
 
     /// Answers the parked fetches of followers that follow `pi`.
-    fn wake_followers(&mut self, ctx: &mut Ctx, pi: u32) {
+    pub(super) fn wake_followers(&mut self, ctx: &mut Ctx, pi: u32) {
         let waiting: Vec<BrokerIx> = self
             .parked_fetches
             .iter()

@@ -319,17 +319,7 @@ impl ClusterBroker {
             self.send_leaders(ctx, f.member, topic);
         }
         // Parked followers' fetches hear that this broker leads no more.
-        let waiting: Vec<BrokerIx> = self
-            .parked_fetches
-            .iter()
-            .filter(|(_, (parts, _))| parts.iter().any(|p| p.partition == pi))
-            .map(|(&b, _)| b)
-            .collect();
-        for b in waiting {
-            if let Some((parts, _)) = self.parked_fetches.remove(&b) {
-                self.on_replica_fetch(ctx, b, parts, false);
-            }
-        }
+        self.wake_followers(ctx, pi);
     }
 
     // ---- groups ----
@@ -432,19 +422,7 @@ fn group_of(msg: &LogMsg) -> Option<u16> {
 
 /// Every partition led by its preferred replica, epoch 0, all in sync.
 pub(super) fn initial_views(layout: &Layout) -> Vec<PartState> {
-    layout
-        .replicas
-        .iter()
-        .enumerate()
-        .map(|(pi, rs)| PartState {
-            partition: pi as u32,
-            leader: rs.first().copied(),
-            leader_epoch: 0,
-            partition_epoch: 0,
-            isr: rs.clone(),
-            unclean: false,
-        })
-        .collect()
+    layout.replicas.iter().enumerate().map(|(pi, rs)| PartState::initial(pi as u32, rs)).collect()
 }
 
 impl Component for ClusterBroker {

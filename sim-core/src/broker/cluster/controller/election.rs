@@ -103,18 +103,7 @@ impl ClusterState {
     /// have `replicas`: every partition led by its preferred leader, with
     /// every replica in sync, all epochs 0, version 0, nobody fenced.
     pub fn new(brokers: usize, replicas: Vec<Vec<BrokerIx>>, min_isr: usize, unclean_allowed: bool) -> Self {
-        let parts = replicas
-            .iter()
-            .enumerate()
-            .map(|(p, r)| PartState {
-                partition: p as u32,
-                leader: r.first().copied(),
-                leader_epoch: 0,
-                partition_epoch: 0,
-                isr: r.clone(),
-                unclean: false,
-            })
-            .collect();
+        let parts = replicas.iter().enumerate().map(|(p, r)| PartState::initial(p as u32, r)).collect();
         ClusterState {
             changed_at: vec![0; replicas.len()],
             replicas,
