@@ -17,7 +17,7 @@ const B: NodeId = 10;
 
 /// A member of group 0 at broker B: 10 ms per record, heartbeat every
 /// 300 ms, requests resent after 1 s.
-fn setup(commit: CommitMode) -> LogConsumerSetup {
+pub(crate) fn setup(commit: CommitMode) -> LogConsumerSetup {
     LogConsumerSetup {
         broker: B,
         group: 0,

@@ -2,7 +2,6 @@
 //! handlers: metadata, coordinator answers and fetch errors by hand.
 
 use super::super::{CommitMode, LogConsumer, LogConsumerSetup, LogConsumerTimer};
-use crate::dist::Dist;
 use crate::engine::{Emitted, Harness};
 use crate::message::{Msg, NodeId, Record};
 use crate::protocol::{ClusterMsg, FetchError, LogMsg};
@@ -17,22 +16,8 @@ const BROKERS: [NodeId; 3] = [11, 12, 13];
 /// cluster: 10 ms per record, heartbeat every 300 ms, requests resent
 /// after 1 s, committing after each batch.
 fn member() -> (Harness, LogConsumer, Emitted) {
-    let setup = LogConsumerSetup {
-        broker: CONTROLLER,
-        group: 0,
-        processing: Dist::constant_ms(10.0),
-        commit: CommitMode::After,
-        max_poll_records: 500,
-        fetch_bytes: 1_048_576,
-        heartbeat_ns: 300 * MS,
-        max_poll_ns: 300_000 * MS,
-        protocol: crate::broker::RebalanceProtocol::Eager,
-        static_member: false,
-        request_timeout_ns: 1000 * MS,
-        store: None,
-        output: None,
-        transactional: false,
-    };
+    // The single broker's member, with the cluster's controller as its broker.
+    let setup = LogConsumerSetup { broker: CONTROLLER, ..crate::log_consumer::tests::setup(CommitMode::After) };
     let mut h = Harness::new(ME);
     let mut c = LogConsumer::new(setup).in_cluster(BROKERS.to_vec(), 0, 2);
     let e = h.start(&mut c);

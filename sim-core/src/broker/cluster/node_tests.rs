@@ -478,12 +478,16 @@ impl Net {
         }
     }
 
-    /// Delivers until nothing moves.
-    fn pump(&mut self, c: &mut Cluster) {
+    /// Delivers until nothing moves; returns the losses the brokers noted
+    /// on the way.
+    fn pump(&mut self, c: &mut Cluster) -> Vec<(MsgId, LossCause)> {
+        let mut lost = Vec::new();
         while let Some((to, from, msg)) = self.queue.pop_front() {
             let e = c.deliver(to, from, msg);
+            lost.extend(e.discarded());
             self.take(to, e);
         }
+        lost
     }
 
     /// Sends `msg` from `from` to broker `to` and delivers what follows.
@@ -581,13 +585,8 @@ fn an_isolated_leader_acknowledges_alone_with_min_isr_1_and_loses_it_on_the_heal
     net.cut.clear();
     let e = c.deliver(0, CONTROLLER, metadata(2, vec![new]));
     assert!(e.discarded().is_empty());
-    let mut lost = Vec::new();
     net.take(0, e);
-    while let Some((to, from, msg)) = net.queue.pop_front() {
-        let e = c.deliver(to, from, msg);
-        lost.extend(e.discarded());
-        net.take(to, e);
-    }
+    let lost = net.pump(&mut c);
     assert_eq!(lost, vec![(2, LossCause::TruncatedAfterPartition)]);
     for b in 0..3 {
         assert_eq!(c.log(b), vec![1, 3], "broker {b} holds the new leader's log");
@@ -613,13 +612,8 @@ fn a_stale_leaders_acks_1_writes_are_lost_when_it_returns() {
     assert_eq!(net.acks(), vec![(vec![12], true)]);
     net.cut.clear();
     let e = c.deliver(0, CONTROLLER, metadata(1, vec![new]));
-    let mut lost = Vec::new();
     net.take(0, e);
-    while let Some((to, from, msg)) = net.queue.pop_front() {
-        let e = c.deliver(to, from, msg);
-        lost.extend(e.discarded());
-        net.take(to, e);
-    }
+    let lost = net.pump(&mut c);
     let cause = LossCause::TruncatedAfterPartition;
     assert_eq!(lost, vec![(10, cause), (11, cause)]);
     assert_eq!(c.log(0), vec![12]);
