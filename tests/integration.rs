@@ -60,6 +60,8 @@ mod properties;
 mod pubsub;
 #[path = "queueing_theory.rs"]
 mod queueing_theory;
+#[path = "references.rs"]
+mod references;
 #[path = "report.rs"]
 mod report;
 #[path = "scale.rs"]
