@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use reports::plots::PlotRun;
 use serde::Serialize;
+use sim_core::alarms::AlarmSpec;
 use sim_core::engine::RunOutput;
 use sim_core::kind::KindPlot;
 use sim_core::scenario::{Config, Scenario, Variant};
@@ -371,15 +372,26 @@ fn kind_plots(sides: [(&Loaded, &[String]); 2]) -> Vec<KindPlot> {
     plots
 }
 
+/// The alarms variant `name` of `side` sets (none when it has no such variant).
+fn alarms_of<'a>(side: &'a Loaded, name: &str) -> &'a [AlarmSpec] {
+    side.configs.iter().find(|(v, _)| v.name == name).map_or(&[][..], |(_, c)| c.alarms.as_slice())
+}
+
 /// Writes the plots of every pair, overlaid: one series per side and
-/// variant, named `A: VARIANT` and `B: VARIANT`.
-fn write_plots(dir: &Path, pairing: &Pairing, ran_a: &Ran, ran_b: &Ran, kinds: &[KindPlot]) -> Result<()> {
-    let named: Vec<(String, &RunOutput)> = pairing
+/// variant, named `A: VARIANT` and `B: VARIANT`, with each side's alarms.
+fn write_plots(dir: &Path, pairing: &Pairing, sides: [(&Loaded, &Ran); 2], kinds: &[KindPlot]) -> Result<()> {
+    let [(a, ran_a), (b, ran_b)] = sides;
+    let named: Vec<(String, &RunOutput, &[AlarmSpec])> = pairing
         .pairs
         .iter()
-        .flat_map(|(x, y)| [(format!("A: {x}"), ran_a.variant(x).1), (format!("B: {y}"), ran_b.variant(y).1)])
+        .flat_map(|(x, y)| {
+            [
+                (format!("A: {x}"), ran_a.variant(x).1, alarms_of(a, x)),
+                (format!("B: {y}"), ran_b.variant(y).1, alarms_of(b, y)),
+            ]
+        })
         .collect();
-    let runs: Vec<PlotRun> = named.iter().map(|(name, out)| PlotRun { name, out }).collect();
+    let runs: Vec<PlotRun> = named.iter().map(|(name, out, alarms)| PlotRun { name, out, alarms }).collect();
     reports::plots::write_plots(dir, &runs, kinds, true)?;
     Ok(())
 }
@@ -442,7 +454,7 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
     text.push('\n');
     reports::write_atomic(&json_path, text.as_bytes())?;
     if !args.no_plots {
-        write_plots(&args.out, &pairing, &ran_a, &ran_b, &kinds)?;
+        write_plots(&args.out, &pairing, [(&a, &ran_a), (&b, &ran_b)], &kinds)?;
     }
     outln!("wrote {}", args.out.display());
     let stopped = ran_a.outputs.iter().chain(&ran_b.outputs).any(|o| o.stopped.is_some());

@@ -320,7 +320,11 @@ fn conclude(mut p: Prepared, simulated: Vec<Simulated>, up: Option<&str>) -> Res
     let plots = if args.no_plots {
         Vec::new()
     } else {
-        let plot_runs: Vec<PlotRun> = runs.iter().map(|(name, out, _)| PlotRun { name, out }).collect();
+        let plot_runs: Vec<PlotRun> = runs
+            .iter()
+            .zip(&p.chosen)
+            .map(|((name, out, _), (_, config))| PlotRun { name, out, alarms: &config.alarms })
+            .collect();
         reports::plots::write_plots(&args.out, &plot_runs, &p.kind_plots, true)?
     };
     let command = reproduce(args, p.seed, None);

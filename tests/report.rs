@@ -397,3 +397,27 @@ fn the_report_renders_in_a_real_browser() {
     let colours: std::collections::BTreeSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
     assert!(ink > 0.02 && colours.len() > 50, "the screenshot is blank: {ink:.3} ink, {} colours", colours.len());
 }
+
+/// A cluster's health plot: its four gauges per variant, and a level line
+/// named after each alarm the scenario sets on one of them; a single-node
+/// scenario has no such plot.
+#[test]
+fn a_cluster_plots_its_health_with_the_scenarios_alarm_thresholds() {
+    let (one, _) = main_job();
+    let text = std::fs::read_to_string(repo().join("scenarios/kafka-partition.toml")).unwrap();
+    let scenario: toml::Value = toml::from_str(&text).unwrap();
+    let alarms = scenario["alarms"].as_array().unwrap();
+    let svg = std::fs::read_to_string(one.join("kafka-partition/cluster-health.svg")).unwrap();
+    for a in alarms {
+        let gauge = a["gauge"].as_str().unwrap();
+        let name = a.get("name").and_then(|n| n.as_str()).unwrap_or(gauge);
+        let above = a["above"].as_integer().unwrap();
+        let label = format!("alarm {name}: {gauge} &gt; {above}");
+        assert!(svg.contains(&label), "cluster-health.svg names the alarm: {label}");
+    }
+    let index = read_json(&one.join("kafka-partition/plots.json"));
+    let entry = index.as_array().unwrap().iter().find(|p| p["name"] == "cluster-health").expect("a health plot");
+    let variants = read_json(&one.join("kafka-partition/summary.json"))["variants"].as_object().unwrap().len();
+    assert_eq!(entry["series"].as_array().unwrap().len(), 4 * variants, "four gauges per variant");
+    assert!(!one.join("delivery-guarantees/cluster-health.svg").exists(), "a single node has no cluster");
+}

@@ -128,9 +128,11 @@ impl Member {
 }
 
 /// A plot a kind adds to every scenario that has one of its nodes: the
-/// gauges named `gauge`, or `gauge.SOMETHING` (one line each, per variant),
-/// over simulated time, with the fault windows shaded like the built-in
-/// time plots. Data only: the `reports` crate draws it.
+/// gauges it lists, each a gauge's name or the prefix before a `.` of a
+/// family of gauges (one line each, per variant), over simulated time,
+/// with the fault windows shaded like the built-in time plots, and the
+/// threshold of every alarm set on one of them. Data only: the `reports`
+/// crate draws it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KindPlot {
     /// The file name's stem (`lag-records` writes `lag-records.svg`).
@@ -139,18 +141,16 @@ pub struct KindPlot {
     pub title: &'static str,
     /// The y axis label, with its unit (`records`, `seconds`).
     pub y_label: &'static str,
-    /// The gauge, or the prefix before a `.` of a family of gauges.
-    pub gauge: &'static str,
+    /// The gauges, or the prefixes before a `.` of families of gauges.
+    pub gauges: &'static [&'static str],
 }
 
 impl KindPlot {
     /// True when gauge `name` belongs on this plot; the part after the
-    /// prefix (the series' label) is returned.
+    /// prefix (the series' label) is returned, or the whole name when it is
+    /// one of the gauges.
     pub fn series_of<'a>(&self, name: &'a str) -> Option<&'a str> {
-        if name == self.gauge {
-            return Some(name);
-        }
-        name.strip_prefix(self.gauge)?.strip_prefix('.')
+        self.gauges.iter().find_map(|g| if name == *g { Some(name) } else { name.strip_prefix(g)?.strip_prefix('.') })
     }
 }
 

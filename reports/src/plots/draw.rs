@@ -3,7 +3,7 @@
 //! line, every fault window's shade and the marks. Bars carry their value
 //! as text, so a projector's washed-out colours lose nothing.
 
-use super::figure::{Bars, Body, Figure, Panel, Series, Window};
+use super::figure::{Bars, Body, Figure, Panel, Series, Threshold, Window};
 use super::scenario::tail_x;
 use super::style::{colour, fault_shade, Dash, FONT};
 use plotters::coord::Shift;
@@ -70,6 +70,7 @@ fn time_panel<DB: DrawingBackend>(
     bottom: bool,
 ) -> Out {
     let y_max = p.series.iter().flat_map(|s| s.points.iter().map(|q| q.1)).fold(0.0f64, f64::max);
+    let y_max = p.thresholds.iter().map(|t| t.above).filter(|v| v.is_finite()).fold(y_max, f64::max);
     let y_top = if y_max > 0.0 { y_max * 1.12 } else { 1.0 };
     let mut chart = ChartBuilder::on(area)
         .margin(8)
@@ -104,10 +105,35 @@ fn time_panel<DB: DrawingBackend>(
     for s in &p.series {
         line(&mut chart, s)?;
     }
+    let shown: Vec<&Threshold> = p.thresholds.iter().filter(|t| t.above.is_finite()).collect();
+    for (k, t) in shown.iter().enumerate() {
+        // Labels of thresholds at one level stack upwards, not on each other.
+        let row = shown[..k].iter().filter(|u| u.above == t.above).count();
+        threshold(&mut chart, t, row, fig.x_max, y_top)?;
+    }
     if p.series.is_empty() {
         let note = Text::new(p.empty_note.clone(), (fig.x_max * 0.35, y_top * 0.5), font(16.0));
         chart.draw_series(std::iter::once(note)).map_err(err)?;
     }
+    Ok(())
+}
+
+/// An alarm's threshold: a dashed level line across the panel, red for a
+/// critical alarm and amber for a warning, named above its right end (in
+/// row `row` of the names at that level).
+fn threshold<DB: DrawingBackend, CT: plotters::coord::CoordTranslate<From = (f64, f64)>>(
+    chart: &mut ChartContext<DB, CT>,
+    t: &Threshold,
+    row: usize,
+    x_max: f64,
+    y_top: f64,
+) -> Out {
+    let c = if t.critical { RGBColor(0xc6, 0x28, 0x28) } else { RGBColor(0xd8, 0x8c, 0x00) };
+    let level = DashedLineSeries::new([(0.0, t.above), (x_max, t.above)], 10, 5, c.stroke_width(2));
+    chart.draw_series(level).map_err(err)?;
+    let text =
+        Text::new(t.label.clone(), (x_max * 0.55, t.above + y_top * (0.06 + 0.05 * row as f64)), font(12.0).color(&c));
+    chart.draw_series(std::iter::once(text)).map_err(err)?;
     Ok(())
 }
 

@@ -33,6 +33,19 @@ pub(crate) struct Panel {
     pub series: Vec<Series>,
     /// Said in the chart when it has no line (no errors at all, say).
     pub empty_note: String,
+    /// Alarm thresholds drawn across it.
+    pub thresholds: Vec<Threshold>,
+}
+
+/// An alarm's threshold on a panel: a level line, with its name.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Threshold {
+    /// The gauge's value above which the alarm is on.
+    pub above: f64,
+    /// What the line says (`alarm NAME: GAUGE > N`).
+    pub label: String,
+    /// A critical alarm (else a warning): its colour.
+    pub critical: bool,
 }
 
 /// Bars in groups: one group per category, one bar per variant.

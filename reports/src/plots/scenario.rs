@@ -5,8 +5,9 @@
 //! them; fault windows and marks are taken from every variant (they are
 //! the same in most scenarios: the schedule is the file's).
 
-use super::figure::{thin, Bars, Body, Figure, Panel, Series, Window};
+use super::figure::{thin, Bars, Body, Figure, Panel, Series, Threshold, Window};
 use super::style::Dash;
+use sim_core::alarms::{AlarmSpec, Level};
 use sim_core::engine::RunOutput;
 use sim_core::kind::KindPlot;
 use sim_core::time::ns_to_s;
@@ -18,6 +19,9 @@ pub struct PlotRun<'a> {
     pub name: &'a str,
     /// What its run produced.
     pub out: &'a RunOutput,
+    /// The alarms its scenario set: their thresholds are drawn on the plots
+    /// of their gauges.
+    pub alarms: &'a [AlarmSpec],
 }
 
 /// Every figure of a scenario, in the order the report shows them.
@@ -180,7 +184,12 @@ fn throughput(runs: &[PlotRun]) -> Panel {
         lines.push(series(r, i, format!("{} processed", r.name), Dash::Solid, |s| s.processed_per_s));
         lines.push(series(r, i, format!("{} produced", r.name), Dash::Dashed, |s| s.produced_per_s));
     }
-    Panel { y_label: "messages per second".into(), series: lines, empty_note: "no samples".into() }
+    Panel {
+        y_label: "messages per second".into(),
+        series: lines,
+        empty_note: "no samples".into(),
+        thresholds: Vec::new(),
+    }
 }
 
 fn depth_lag(runs: &[PlotRun]) -> Vec<Panel> {
@@ -195,8 +204,18 @@ fn depth_lag(runs: &[PlotRun]) -> Vec<Panel> {
         .map(|(i, r)| series(r, i, format!("{} lag", r.name), Dash::Dashed, |s| s.lag as f64))
         .collect();
     vec![
-        Panel { y_label: "waiting in brokers (messages)".into(), series: depth, empty_note: "no samples".into() },
-        Panel { y_label: "not yet applied (messages)".into(), series: lag, empty_note: "no samples".into() },
+        Panel {
+            y_label: "waiting in brokers (messages)".into(),
+            series: depth,
+            empty_note: "no samples".into(),
+            thresholds: Vec::new(),
+        },
+        Panel {
+            y_label: "not yet applied (messages)".into(),
+            series: lag,
+            empty_note: "no samples".into(),
+            thresholds: Vec::new(),
+        },
     ]
 }
 
@@ -211,10 +230,16 @@ fn errors(runs: &[PlotRun]) -> Panel {
             lines.push(series(r, i, format!("{} {kind}", r.name), Dash::nth(n), rate));
         }
     }
-    Panel { y_label: "errors per second".into(), series: lines, empty_note: "no errors in any variant".into() }
+    Panel {
+        y_label: "errors per second".into(),
+        series: lines,
+        empty_note: "no errors in any variant".into(),
+        thresholds: Vec::new(),
+    }
 }
 
-/// A kind's plot: each of its gauges, per variant.
+/// A kind's plot: each of its gauges, per variant, and the thresholds of
+/// the alarms set on them.
 fn kind_panel(runs: &[PlotRun], kp: &KindPlot) -> Panel {
     let mut lines = Vec::new();
     for (i, r) in runs.iter().enumerate() {
@@ -229,12 +254,33 @@ fn kind_panel(runs: &[PlotRun], kp: &KindPlot) -> Panel {
         names.sort_unstable();
         for (n, g) in names.iter().enumerate() {
             let suffix = kp.series_of(g).unwrap_or(g);
-            let label = if suffix == kp.gauge { r.name.to_string() } else { format!("{} {suffix}", r.name) };
+            let alone = kp.gauges.len() == 1 && suffix == kp.gauges[0];
+            let label = if alone { r.name.to_string() } else { format!("{} {suffix}", r.name) };
             let value = |s: &sim_core::metrics::Sample| s.gauges.iter().find(|(k, _)| k == g).map_or(0.0, |(_, v)| *v);
             lines.push(series(r, i, label, Dash::nth(n), value));
         }
     }
-    Panel { y_label: kp.y_label.to_string(), series: lines, empty_note: "nothing reported".into() }
+    let thresholds = thresholds(runs, kp);
+    Panel { y_label: kp.y_label.to_string(), series: lines, empty_note: "nothing reported".into(), thresholds }
+}
+
+/// The alarms any variant set on a gauge of `kp`, each once.
+fn thresholds(runs: &[PlotRun], kp: &KindPlot) -> Vec<Threshold> {
+    let mut out: Vec<Threshold> = Vec::new();
+    for a in runs.iter().flat_map(|r| r.alarms) {
+        if kp.series_of(&a.gauge).is_none() {
+            continue;
+        }
+        let t = Threshold {
+            above: a.above,
+            label: format!("alarm {}: {} > {}", a.name(), a.gauge, a.above),
+            critical: a.level == Level::Critical,
+        };
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use super::layout::Layout;
 use crate::broker::{LogGroups, LogSpec};
 use crate::engine::{boxed, DynComponent};
-use crate::kind::{Build, Kind, Member, Node};
+use crate::kind::{Build, Kind, KindPlot, Member, Node};
 use serde::Deserialize;
 
 /// A broker of a cluster: which cluster, and its index there.
@@ -50,6 +50,12 @@ impl Kind for ClusterBrokerKind {
     type Spec = ClusterMember;
     const NAME: &'static str = "log-cluster-broker";
     const SECTION: &'static str = "brokers";
+    const PLOTS: &'static [KindPlot] = &[KindPlot {
+        name: "cluster-health",
+        title: "Cluster health, as an operator watches it",
+        y_label: "partitions (brokers for fenced)",
+        gauges: &["under_replicated_partitions", "under_min_isr_partitions", "offline_partitions", "fenced_brokers"],
+    }];
 
     fn build(&self, _node: &Node, m: &ClusterMember, build: &mut Build) -> Box<dyn DynComponent> {
         let spec = build.topology().spec::<LogSpec>(&m.cluster).expect("a member's cluster is a log broker").clone();

@@ -316,13 +316,13 @@ impl Kind for LogBrokerKind {
             name: "lag-records",
             title: "Consumer lag by group",
             y_label: "lag (records)",
-            gauge: "lag_records",
+            gauges: &["lag_records"],
         },
         KindPlot {
             name: "lag-seconds",
             title: "Age of the oldest uncommitted record by group",
             y_label: "lag (seconds)",
-            gauge: "lag_seconds",
+            gauges: &["lag_seconds"],
         },
     ];
 
