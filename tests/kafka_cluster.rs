@@ -148,3 +148,96 @@ fn a_log_broker_is_one_node_unless_it_says_brokers() {
         }
     }
 }
+
+/// An exactly-once stage on a 3-broker cluster: `stage` reads `input` and
+/// writes `output` in transactions, `downstream` reads `output`. The
+/// transaction coordinator of input partition 0 (transactional id
+/// `stage-0_0`: Java hashCode % 50 % 3 = 2) and the group's coordinator
+/// live on `kafka-3`, which crashes for 3 s; the stage crashes twice
+/// before, so transactions are aborted and redone.
+const EXACTLY_ONCE_CLUSTER: &str = r#"name = "txn-cluster"
+concept = "exactly-once on a cluster whose transaction coordinator crashes"
+expect = ["in_flight == 0", "lost == 0"]
+[run]
+duration_ms = 12_000
+[network]
+latency = { dist = "lognormal", mean_ms = 1, stddev_ms = 0.5 }
+[producers.producer]
+target = "kafka"
+topic = "input"
+arrival = { process = "poisson", rate_per_s = 180 }
+messages = 600
+keys = { distribution = "uniform", count = 20 }
+acks = "all"
+idempotent = true
+[brokers.kafka]
+kind = "log"
+brokers = 3
+topics = { input = { partitions = 2 }, output = { partitions = 2 } }
+replicas = 3
+min_insync_replicas = 2
+session_timeout_ms = 400
+initial_rebalance_delay_ms = 0
+[consumers.stage]
+source = "kafka"
+topic = "input"
+group = "stage"
+domain = "email"
+output_topic = "output"
+transactional = true
+ack = "after"
+processing = { dist = "exponential", mean_ms = 4.5 }
+max_poll_records = 20
+resubscribe_ms = 100
+heartbeat_interval_ms = 100
+[consumers.downstream]
+source = "kafka"
+topic = "output"
+group = "downstream"
+domain = "output"
+processing = { dist = "constant", ms = 0.2 }
+resubscribe_ms = 100
+heartbeat_interval_ms = 100
+isolation = "read_committed"
+[[faults]]
+kind = "crash"
+node = "stage"
+at_ms = 1000
+until_ms = 1200
+[[faults]]
+kind = "crash"
+node = "stage"
+at_ms = 2000
+until_ms = 2200
+[[faults]]
+kind = "crash"
+node = "kafka-3"
+at_ms = 3000
+until_ms = 6000
+[variants.read-committed]
+description = "downstream reads committed output only"
+[variants.read-uncommitted]
+description = "downstream reads open and aborted output too"
+set = { "consumers.downstream.isolation" = "read_uncommitted" }
+"#;
+
+#[test]
+fn an_exactly_once_stage_survives_its_coordinators_crash_and_read_committed_sees_each_output_once() {
+    let dir = TempDir::new("txn-cluster");
+    let file = dir.write("txn-cluster.toml", EXACTLY_ONCE_CLUSTER);
+    for seed in ["1", "2"] {
+        let (s, _) = run_summary(file.to_str().expect("UTF-8"), seed, &dir.path().join(format!("out-{seed}")));
+        for v in ["read-committed", "read-uncommitted"] {
+            // Every input record reached `output`, committed once.
+            assert_eq!(num(&s, v, "domains.output.lost"), 0.0, "{v}, seed {seed}");
+            assert_eq!(num(&s, v, "domains.output.delivered"), 600.0, "{v}, seed {seed}");
+            assert!(num(&s, v, "metrics.transactions_committed") > 0.0, "{v}, seed {seed}");
+            assert!(num(&s, v, "metrics.transactions_aborted") > 0.0, "{v}, seed {seed}: nothing aborted");
+        }
+        assert_eq!(num(&s, "read-committed", "domains.output.duplicated"), 0.0, "seed {seed}");
+        // read_uncommitted also applied aborted copies of redone output.
+        let dup = num(&s, "read-uncommitted", "domains.output.duplicated");
+        assert!(dup > 0.0, "seed {seed}");
+        assert_eq!(num(&s, "read-uncommitted", "domains.output.duplicated_by_cause.aborted_transaction"), dup);
+    }
+}

@@ -286,7 +286,7 @@ impl LogConsumer {
             seq: t.seq,
             epoch: Some(t.epoch),
         }));
-        if let Some(to) = self.group_node() {
+        if let Some(to) = self.txn_node(partition) {
             ctx.send(to, msg);
         }
         // Resent until answered: a lost commit must not strand the batch.
@@ -319,7 +319,7 @@ impl LogConsumer {
 
     fn processed(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
         self.in_progress = false;
-        let group_to = self.group_node();
+        let txn_to = self.batches.front().and_then(|b| self.txn_node(b.partition));
         let Some(b) = self.batches.front_mut() else { return };
         let rec = b.recs[b.next];
         let offset = b.offset + b.next as u64;
@@ -332,7 +332,7 @@ impl LogConsumer {
                 // Written now, inside the batch's open transaction.
                 b.outputs.push(rec);
                 let (group, generation, partition, seq) = (self.s.group, self.generation, b.partition, b.seq);
-                if let Some(to) = group_to {
+                if let Some(to) = txn_to {
                     ctx.send(to, LogMsg::TxnWrite { rec, group, generation, partition, seq, out_topic: topic });
                 }
             } else {
@@ -498,6 +498,9 @@ impl Component for LogConsumer {
             }
             Msg::Cluster(ClusterMsg::Leaders { topic, leaders }) => self.on_leaders(ctx, topic, &leaders),
             Msg::Cluster(ClusterMsg::Coordinator { group, node }) => self.on_coordinator(ctx, group, node),
+            Msg::Cluster(ClusterMsg::TxnCoordinator { partition, node, .. }) => {
+                self.on_txn_coordinator(ctx, partition, node)
+            }
             Msg::Log(LogMsg::GroupState { generation, rebalancing, partitions }) => {
                 self.on_group_state(ctx, generation, rebalancing, partitions)
             }

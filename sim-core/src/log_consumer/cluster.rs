@@ -14,6 +14,12 @@
 //!   is asked). A join, sync, commit or transaction left unanswered looks
 //!   the coordinator up again.
 //!
+//! - A transactional stage's writes and commits go to the transaction
+//!   coordinator of their input partition, which any broker names when
+//!   asked (until then they go to the next broker); the coordinator of a
+//!   transactional id does not move in this stop, so once known it is
+//!   kept.
+//!
 //! Simplifications: the coordinator of a group does not move in this stop,
 //! so a member keeps sending to the one it knows while it looks it up
 //! again; output a stage writes without a transaction (`acks=0`) while its
@@ -27,7 +33,7 @@ use crate::broker::cluster::{RouteTiming, Routes};
 use crate::engine::Ctx;
 use crate::message::NodeId;
 use crate::time::ms_to_ns;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Kafka's `retry.backoff.ms`, the consumer's (not a setting here).
 const RETRY_BACKOFF_MS: f64 = 100.0;
@@ -40,6 +46,9 @@ pub(super) struct ClusterRead {
     topic: u16,
     /// Assigned partitions whose fetch waits for a leader.
     waiting: BTreeSet<u32>,
+    /// The transaction coordinator of each input partition, as a broker
+    /// named it.
+    txn_coordinators: BTreeMap<u32, NodeId>,
 }
 
 impl LogConsumer {
@@ -54,7 +63,8 @@ impl LogConsumer {
         let mut topics = vec![(topic, partitions)];
         topics.extend(self.s.output);
         let routes = Routes::new(brokers, &topics, timing).with_group(self.s.group);
-        self.cluster = Some(Box::new(ClusterRead { routes, topic, waiting: BTreeSet::new() }));
+        self.cluster =
+            Some(Box::new(ClusterRead { routes, topic, waiting: BTreeSet::new(), txn_coordinators: BTreeMap::new() }));
         self
     }
 
@@ -64,6 +74,23 @@ impl LogConsumer {
         match &self.cluster {
             None => Some(self.s.broker),
             Some(c) => c.routes.coordinator(),
+        }
+    }
+
+    /// Where the writes and the commit of the transaction of input
+    /// `partition` go: the broker, or in a cluster the transaction
+    /// coordinator (unknown: the next broker, which names it).
+    pub(super) fn txn_node(&self, partition: u32) -> Option<NodeId> {
+        let Some(c) = &self.cluster else { return Some(self.s.broker) };
+        Some(c.txn_coordinators.get(&partition).copied().unwrap_or_else(|| c.routes.next_broker()))
+    }
+
+    /// A broker named the transaction coordinator of input `partition`:
+    /// a commit waiting for it goes there now.
+    pub(super) fn on_txn_coordinator(&mut self, ctx: &mut Ctx<LogConsumerTimer>, partition: u32, node: NodeId) {
+        let Some(c) = self.cluster.as_mut() else { return };
+        if c.txn_coordinators.insert(partition, node) != Some(node) && self.txns.contains_key(&partition) {
+            self.send_txn(ctx, partition);
         }
     }
 
@@ -160,6 +187,7 @@ impl LogConsumer {
         if let Some(c) = self.cluster.as_mut() {
             c.routes.restart();
             c.waiting.clear();
+            c.txn_coordinators.clear();
         }
     }
 }

@@ -183,16 +183,6 @@ impl Kind for LogConsumerKind {
             return node.fail("ack", message);
         }
         check_topics(node, k, l)?;
-        if l.brokers.is_some() && k.transactional {
-            return node.fail(
-                "transactional",
-                "a cluster (`brokers`) coordinates no transactions yet: read from a single-node log broker",
-            );
-        }
-        if l.brokers.is_some() && k.isolation == Isolation::ReadCommitted {
-            return node
-                .fail("isolation", "a cluster (`brokers`) has no transactions to hide yet: use \"read_uncommitted\"");
-        }
         check_group(node, k, topology)?;
         check_stage(node, k, l)?;
         for (field, v) in [

@@ -200,6 +200,104 @@ pub enum ClusterMsg {
         /// Its node.
         node: Option<NodeId>,
     },
+    /// Broker to group member: the transaction coordinator of the member's
+    /// transactions for input `partition` of `group` (Kafka's
+    /// `FindCoordinator` of key type TRANSACTION, answered with a redirect).
+    TxnCoordinator {
+        /// Group index.
+        group: u16,
+        /// Input partition (the transactional id's).
+        partition: u32,
+        /// The coordinator's node.
+        node: NodeId,
+    },
+    /// Transaction coordinator to a partition's leader: write one record
+    /// of an open transaction (`acks = all`, idempotent).
+    TxnProduce(Box<TxnRecord>),
+    /// Leader to transaction coordinator: the record `id` written to
+    /// `partition` is replicated to the ISR (`ok`), or refused for now.
+    TxnProduceAck {
+        /// The partition (numbered across topics).
+        partition: u32,
+        /// The record.
+        id: MsgId,
+        /// Written and replicated.
+        ok: bool,
+    },
+    /// Transaction coordinator to a partition's leader: write the commit
+    /// or abort marker of a transaction (Kafka's `WriteTxnMarkers`).
+    WriteTxnMarker(Box<TxnMarker>),
+    /// Leader to transaction coordinator: the marker is written and
+    /// replicated (`ok`), or refused for now.
+    TxnMarkerAck {
+        /// The marker asked for.
+        marker: Box<TxnMarker>,
+        /// Written and replicated.
+        ok: bool,
+    },
+    /// Transaction coordinator to group coordinator: commit a group's
+    /// offset as part of a transaction (Kafka's `TxnOffsetCommit`, here
+    /// sent once the transaction's writes are all acknowledged).
+    TxnOffsetCommit(Box<TxnOffsets>),
+    /// Group coordinator to transaction coordinator: the outcome.
+    TxnOffsetCommitAck {
+        /// Group index.
+        group: u16,
+        /// Input partition.
+        partition: u32,
+        /// The group's committed offset now (the commit's, when `ok`).
+        committed: u64,
+        /// Committed (now or before).
+        ok: bool,
+        /// Not committed for now (this broker does not coordinate the
+        /// group): sent again later. False with `ok` false: fenced.
+        retriable: bool,
+    },
+}
+
+/// One record of a transaction, as its coordinator writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnRecord {
+    /// The transactional producer's id (standing for the transactional id).
+    pub producer: NodeId,
+    /// The transaction's producer epoch (one per transaction here).
+    pub epoch: u32,
+    /// Its sequence number in the transaction's writes to `partition`.
+    pub seq: u64,
+    /// The partition (numbered across topics).
+    pub partition: u32,
+    /// The record.
+    pub rec: Record,
+}
+
+/// A transaction's marker for one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnMarker {
+    /// The transactional producer's id.
+    pub producer: NodeId,
+    /// The transaction's producer epoch.
+    pub epoch: u32,
+    /// The partition (numbered across topics).
+    pub partition: u32,
+    /// Commit (true) or abort.
+    pub commit: bool,
+}
+
+/// A transaction's offset commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnOffsets {
+    /// Group index.
+    pub group: u16,
+    /// Input partition.
+    pub partition: u32,
+    /// The member that wrote the transaction, and its generation.
+    pub member: NodeId,
+    /// The member's generation.
+    pub generation: u32,
+    /// The offset committed.
+    pub end: u64,
+    /// The leader epoch of the last input record, if known (KIP-320).
+    pub epoch: Option<u32>,
 }
 
 /// What a metadata update carries.
@@ -255,12 +353,20 @@ impl Protocol for ClusterMsg {
             ClusterMsg::Leaders { .. } => "leaders",
             ClusterMsg::FindCoordinator { .. } => "find-coordinator",
             ClusterMsg::Coordinator { .. } => "coordinator",
+            ClusterMsg::TxnCoordinator { .. } => "txn-coordinator",
+            ClusterMsg::TxnProduce(_) => "txn-produce",
+            ClusterMsg::TxnProduceAck { .. } => "txn-produce-ack",
+            ClusterMsg::WriteTxnMarker(_) => "write-txn-marker",
+            ClusterMsg::TxnMarkerAck { .. } => "txn-marker-ack",
+            ClusterMsg::TxnOffsetCommit(_) => "txn-offset-commit",
+            ClusterMsg::TxnOffsetCommitAck { .. } => "txn-offset-commit-ack",
         }
     }
 
     fn id(&self) -> Option<MsgId> {
         match self {
             ClusterMsg::ReplicaData { parts, .. } => parts.iter().find_map(|p| p.recs.first()).map(|r| r.rec.id),
+            ClusterMsg::TxnProduce(w) => Some(w.rec.id),
             _ => None,
         }
     }
@@ -322,13 +428,18 @@ impl Protocol for ClusterMsg {
                 digest.add(49);
                 digest.add(u64::from(*group) << 40 ^ node.map_or(u64::MAX, u64::from));
             }
+            _ => self.fold_txn(digest),
         }
     }
 
     fn carried(&self, out: &mut Vec<MsgId>) {
         // Copies between replicas: while on the wire they are in flight.
-        if let ClusterMsg::ReplicaData { parts, .. } = self {
-            out.extend(parts.iter().flat_map(|p| p.recs.iter().map(|r| r.rec.id)));
+        match self {
+            ClusterMsg::ReplicaData { parts, .. } => {
+                out.extend(parts.iter().flat_map(|p| p.recs.iter().map(|r| r.rec.id)));
+            }
+            ClusterMsg::TxnProduce(w) => out.push(w.rec.id),
+            _ => {}
         }
     }
 
@@ -358,6 +469,63 @@ impl Protocol for ClusterMsg {
             | ClusterMsg::MetadataRequest { .. }
             | ClusterMsg::FindCoordinator { .. }
             | ClusterMsg::Coordinator { .. } => wire::control(0),
+            ClusterMsg::TxnProduce(w) => wire::HEADER + wire::batch(std::slice::from_ref(&w.rec)),
+            ClusterMsg::TxnCoordinator { .. }
+            | ClusterMsg::TxnProduceAck { .. }
+            | ClusterMsg::WriteTxnMarker(_)
+            | ClusterMsg::TxnMarkerAck { .. }
+            | ClusterMsg::TxnOffsetCommitAck { .. } => wire::control(1),
+            ClusterMsg::TxnOffsetCommit(_) => wire::control(2),
+        }
+    }
+}
+
+impl ClusterMsg {
+    /// Folds a transaction message (the variants added for transactions).
+    fn fold_txn(&self, digest: &mut Digest) {
+        let marker = |digest: &mut Digest, m: &TxnMarker| {
+            digest.add(u64::from(m.producer) << 32 | u64::from(m.epoch));
+            digest.add(u64::from(m.partition) << 1 | u64::from(m.commit));
+        };
+        match self {
+            ClusterMsg::TxnCoordinator { group, partition, node } => {
+                digest.add(50);
+                digest.add(u64::from(*group) << 32 | u64::from(*partition));
+                digest.add(u64::from(*node));
+            }
+            ClusterMsg::TxnProduce(w) => {
+                digest.add(51);
+                digest.add(u64::from(w.producer) << 32 | u64::from(w.epoch));
+                digest.add(w.seq);
+                digest.add(u64::from(w.partition));
+                digest.add(w.rec.id);
+            }
+            ClusterMsg::TxnProduceAck { partition, id, ok } => {
+                digest.add(52);
+                digest.add(u64::from(*partition) << 1 | u64::from(*ok));
+                digest.add(*id);
+            }
+            ClusterMsg::WriteTxnMarker(m) => {
+                digest.add(53);
+                marker(digest, m);
+            }
+            ClusterMsg::TxnMarkerAck { marker: m, ok } => {
+                digest.add(54 | u64::from(*ok) << 8);
+                marker(digest, m);
+            }
+            ClusterMsg::TxnOffsetCommit(o) => {
+                digest.add(55);
+                digest.add(u64::from(o.group) << 32 | u64::from(o.partition));
+                digest.add(u64::from(o.member) << 32 | u64::from(o.generation));
+                digest.add(o.end);
+                digest.add(o.epoch.map_or(u64::MAX, u64::from));
+            }
+            ClusterMsg::TxnOffsetCommitAck { group, partition, committed, ok, retriable } => {
+                digest.add(56 | u64::from(*ok) << 8 | u64::from(*retriable) << 9);
+                digest.add(u64::from(*group) << 32 | u64::from(*partition));
+                digest.add(*committed);
+            }
+            _ => {}
         }
     }
 }

@@ -60,7 +60,8 @@ impl Kind for ClusterBrokerKind {
     fn build(&self, _node: &Node, m: &ClusterMember, build: &mut Build) -> Box<dyn DynComponent> {
         let spec = build.topology().spec::<LogSpec>(&m.cluster).expect("a member's cluster is a log broker").clone();
         let layout = layout(build, &m.cluster, &spec);
-        let groups = build.note::<LogGroups>(&m.cluster).groups.clone();
-        boxed(super::node::ClusterBroker::new(&spec, layout, m.index, groups))
+        let note = build.note::<LogGroups>(&m.cluster);
+        let (groups, txn) = (note.groups.clone(), note.txn.clone());
+        boxed(super::node::ClusterBroker::new(&spec, layout, m.index, groups).with_transactions(txn))
     }
 }

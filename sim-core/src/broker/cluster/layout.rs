@@ -114,7 +114,7 @@ const OFFSETS_PARTITIONS: u32 = 50;
 
 /// Java's `String.hashCode` (of the UTF-16 units; group names are ASCII
 /// here), which Kafka uses to place a group.
-fn java_hash(s: &str) -> u32 {
+pub(super) fn java_hash(s: &str) -> u32 {
     s.encode_utf16().fold(0u32, |h, c| h.wrapping_mul(31).wrapping_add(u32::from(c)))
 }
 

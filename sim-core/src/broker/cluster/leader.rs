@@ -31,9 +31,13 @@
 //!   answer, within the member's byte budget; parked while nothing is
 //!   readable (long polling), as the single broker does.
 //!
+//! - **Transactions** (see [`super::txn`]): a consumer's fetch skips
+//!   markers, and under `read_committed` ends at the last stable offset
+//!   and skips aborted records.
+//!
 //! Left out: the consumer fetch's ownership check (the group lives on its
 //! coordinator; a leader serves any member, as Kafka's does), redelivery
-//! accounting, `read_committed`, retention, and fetch sessions (each
+//! accounting, retention, and fetch sessions (each
 //! follower fetch lists every partition).
 
 use super::node::{BrokerTimer, ClusterBroker};
@@ -82,6 +86,8 @@ pub(super) struct Read {
     pub max: u32,
     pub max_bytes: u32,
     pub epoch: Option<u32>,
+    /// The member's group reads `read_committed`.
+    pub committed: bool,
 }
 
 /// What a leader keeps of a partition it leads (all of it volatile).
@@ -237,6 +243,7 @@ impl ClusterBroker {
             }
             ctx.send(w.producer, LogMsg::ProduceAck { ids: w.ids, accepted: enough, attempt: w.attempt });
         }
+        self.txn_hw(ctx, pi);
         self.serve_reads(ctx, pi);
     }
 
@@ -438,8 +445,10 @@ impl ClusterBroker {
             offset = if offset < r.start { r.start } else { r.hw };
             ctx.metric_add("offset_resets", 1.0);
         }
-        let upto = r.hw.min(offset.saturating_add(u64::from(read.max.max(1))));
-        if offset >= upto && offset == read.offset {
+        let reset = offset != read.offset;
+        let (offset, upto) = self.readable_range(pi, offset, u64::from(read.max.max(1)), read.committed);
+        let r = self.replica_mut(pi);
+        if offset >= upto && !reset {
             let lead = r.lead.as_mut().expect("leads");
             lead.parked.retain(|x| !(x.member == read.member && x.partition == read.partition));
             lead.parked.push(read);

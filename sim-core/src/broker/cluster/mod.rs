@@ -16,6 +16,12 @@
 //!   following (fetching from the leader over the network, and
 //!   truncating where its log diverged from the leader's).
 //!
+//! - [`txn_coordinator`]: the transaction coordinator of transactional
+//!   ids placed on a broker; [`txn`]: a broker's part in transactions (as
+//!   their coordinator, as a leader writing their records and markers, as
+//!   the group coordinator committing their offsets, and serving
+//!   `read_committed` fetches below the last stable offset).
+//!
 //! - [`routes`]: a client's side: where partitions lead and which broker
 //!   coordinates its group, as a producer or a group member learns them.
 //!
@@ -30,6 +36,8 @@ mod leader;
 pub mod node;
 mod replica;
 pub mod routes;
+mod txn;
+pub mod txn_coordinator;
 
 pub use kind::{broker_name, layout as kind_layout, ClusterBrokerKind, ClusterMember};
 pub use layout::Layout;

@@ -34,9 +34,11 @@
 //! (see [`Layout::coordinator`]) runs the group [`Coordinator`] the
 //! single-node broker runs; the others answer with the coordinator's node.
 //!
+//! Transactions: see [`super::txn`].
+//!
 //! Left out: the `__consumer_offsets` log (the coordinator keeps committed
 //! offsets in its memory, which survives its crash, and never moves),
-//! transactions, controlled shutdown, rack-aware follower fetching
+//! controlled shutdown, rack-aware follower fetching
 //! (KIP-392), quotas.
 
 use super::layout::Layout;
@@ -72,6 +74,8 @@ pub enum BrokerTimer {
     },
     /// A timer of the group coordinator it embeds.
     Coord(CoordTimer),
+    /// The transaction coordinator's retries and timeouts.
+    Txn,
 }
 
 impl From<CoordTimer> for BrokerTimer {
@@ -87,6 +91,7 @@ impl Timer for BrokerTimer {
             BrokerTimer::IsrCheck => (2, 0, 0),
             BrokerTimer::FetchTimeout { leader, seq } => (3, leader, seq),
             BrokerTimer::FetchWait { follower } => (4, follower, 0),
+            BrokerTimer::Txn => (6, 0, 0),
             // The coordinator's bits fit below the top byte.
             BrokerTimer::Coord(c) => return 5 << 56 | c.to_bits(),
         };
@@ -103,6 +108,7 @@ impl Timer for BrokerTimer {
             2 if word == 2 << 56 => BrokerTimer::IsrCheck,
             3 => BrokerTimer::FetchTimeout { leader: broker, seq },
             4 if seq == 0 => BrokerTimer::FetchWait { follower: broker },
+            6 if word == 6 << 56 => BrokerTimer::Txn,
             _ => return None,
         })
     }
@@ -154,9 +160,11 @@ pub struct ClusterBroker {
     pub(super) fenced: Vec<BrokerIx>,
     /// The replicas it hosts, by partition (none where it hosts none).
     pub(super) replicas: Vec<Option<Replica>>,
-    groups: Vec<GroupInfo>,
+    pub(super) groups: Vec<GroupInfo>,
     /// The coordinator of the groups this broker coordinates.
-    coordinator: Coordinator,
+    pub(super) coordinator: Coordinator,
+    /// Transactions: as their coordinator, as leader, as reader.
+    pub(super) txn: super::txn::BrokerTxns,
     pub(super) cfg: Config,
     /// Follower side: per leader broker, the hosted partitions it leads
     /// in this broker's view.
@@ -192,6 +200,7 @@ impl ClusterBroker {
             fetching: BTreeMap::new(),
             fetch_seq: 0,
             parked_fetches: BTreeMap::new(),
+            txn: Default::default(),
         };
         b.index_follows();
         b
@@ -334,16 +343,13 @@ impl ClusterBroker {
             ctx.send(from, ClusterMsg::Coordinator { group, node });
             return;
         }
-        // Transactions are not coordinated in a cluster (validation
-        // refuses transactional members of one); a commit's landing needs
-        // nothing more of this broker.
         let starts = LogStarts { replicas: &self.replicas, layout: &self.layout };
         self.coordinator.handle(ctx, &starts, from, &msg);
     }
 
     /// The broker that coordinates group `group` (see
     /// [`Layout::coordinator`]).
-    fn coordinator_of(&self, group: u16) -> BrokerIx {
+    pub(super) fn coordinator_of(&self, group: u16) -> BrokerIx {
         self.groups.get(usize::from(group)).map_or(0, |g| self.layout.coordinator(&g.name))
     }
 
@@ -367,7 +373,7 @@ impl ClusterBroker {
                 let node = Some(self.layout.node_of(self.coordinator_of(group)));
                 ctx.send(from, ClusterMsg::Coordinator { group, node });
             }
-            _ => {}
+            m => self.on_txn_cluster(ctx, from, m),
         }
     }
 
@@ -384,9 +390,11 @@ impl ClusterBroker {
             LogMsg::Fetch { group, partition, offset, max, max_bytes, epoch, .. } => {
                 let Some(g) = self.groups.get(usize::from(group)) else { return };
                 let topic = g.topic as u16;
-                let read = Read { member: from, partition, offset, max, max_bytes, epoch };
+                let committed = self.read_committed(group);
+                let read = Read { member: from, partition, offset, max, max_bytes, epoch, committed };
                 self.consumer_fetch(ctx, topic, read);
             }
+            m @ (LogMsg::TxnWrite { .. } | LogMsg::TxnCommit(_)) => self.on_txn_client(ctx, from, m),
             m => self.on_group_message(ctx, from, m),
         }
     }
@@ -434,6 +442,7 @@ impl Component for ClusterBroker {
         if self.ready {
             self.become_ready(ctx);
         }
+        self.arm_txn(ctx);
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<BrokerTimer>, from: NodeId, msg: Msg) {
@@ -454,6 +463,7 @@ impl Component for ClusterBroker {
             BrokerTimer::FetchTimeout { leader, seq } => self.fetch_timed_out(ctx, leader, seq),
             BrokerTimer::FetchWait { follower } => self.fetch_wait_over(ctx, follower),
             BrokerTimer::Coord(t) => self.coordinator.on_timer(ctx, t),
+            BrokerTimer::Txn => self.txn_tick(ctx),
         }
     }
 
@@ -469,6 +479,7 @@ impl Component for ClusterBroker {
         self.fetching.clear();
         self.parked_fetches.clear();
         self.coordinator.crash();
+        self.txn.crash();
         self.version = 0;
         self.ready = false;
         self.heartbeats_unready = 0;
