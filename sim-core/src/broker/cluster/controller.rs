@@ -1,4 +1,6 @@
-//! The cluster's controller: a KRaft controller, one node. It alone decides
+//! The cluster's controller: a KRaft controller, one node (with
+//! `controllers` > 1, a quorum of them: [`super::voter`] runs these same
+//! decisions behind a replicated metadata log). It alone decides
 //! who leads each partition and which replicas are in sync, and tells every
 //! broker ([`ClusterMsg::Metadata`]).
 //!
@@ -56,9 +58,9 @@
 //! highest counts reached, `offline_partitions_max` and
 //! `under_replicated_partitions_max`.
 //!
-//! Simplifications: one controller, not a Raft quorum (no controller
-//! election, no metadata log replication delay), and its decisions take no
-//! time; one version per decision rather than one offset per record;
+//! Simplifications: this component is a controller alone (`controllers`
+//! = 1: no election, no replication delay; a quorum is [`super::voter`]),
+//! and its decisions take no time; one version per decision rather than one offset per record;
 //! brokers are registered from the scenario, so there is no registration
 //! request, only heartbeats; no controlled shutdown; no automatic
 //! preferred-leader rebalance (Kafka's `auto.leader.rebalance.enable`
