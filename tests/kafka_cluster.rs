@@ -241,3 +241,48 @@ fn an_exactly_once_stage_survives_its_coordinators_crash_and_read_committed_sees
         assert_eq!(num(&s, "read-uncommitted", "domains.output.duplicated_by_cause.aborted_transaction"), dup);
     }
 }
+#[test]
+fn a_controller_quorum_elects_a_new_leader_while_a_single_controller_leaves_the_partition_waiting() {
+    for seed in ["1", "2"] {
+        let s = run("kafka-controller-failover.toml", seed);
+        // Both variants crash the active controller and the partition's
+        // leader at 5 s; acks=all with min ISR 2 loses nothing in either.
+        for v in ["quorum-3", "single-controller"] {
+            assert_eq!(num(&s, v, "lost"), 0.0, "seed {seed} {v}");
+            assert_eq!(num(&s, v, "metrics.leader_elections"), 1.0, "seed {seed} {v}");
+        }
+        // A voter took over (after the 2 s fetch timeout and an election),
+        // and fenced the dead leader one broker session (9 s) later: the
+        // producer waited some 11 s to 20 s.
+        assert_eq!(num(&s, "quorum-3", "metrics.controller_failovers"), 1.0, "seed {seed}");
+        let quorum = num(&s, "quorum-3", "latency_ms.max");
+        assert!((11_000.0..20_000.0).contains(&quorum), "seed {seed}: {quorum}");
+        // One controller, down from 5 s to 40 s, then 9 s more of session:
+        // no election before 49 s, so a write waited over 40 s.
+        let single = num(&s, "single-controller", "latency_ms.max");
+        assert!(single > 40_000.0, "seed {seed}: {single}");
+        assert_eq!(num(&s, "single-controller", "metrics.controller_failovers"), 0.0, "seed {seed}");
+    }
+}
+
+#[test]
+fn controller_voters_are_nodes_of_their_own_and_a_wrong_count_is_refused() {
+    let dir = TempDir::new("voters");
+    let file = dir.write("s.toml", &cluster("brokers = 3\ncontrollers = 3", ""));
+    let o = asyncsim(&["validate", file.to_str().expect("UTF-8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", common::describe(&o));
+    let crash = "[[faults]]\nkind = \"crash\"\nnode = \"kafka-controller-4\"\nat_ms = 1";
+    let err =
+        check_bad("no-such-voter", &cluster("brokers = 3\ncontrollers = 3", crash), "kafka-controller-4", "faults.0");
+    assert!(err.contains("`kafka-controller-3`"), "did-you-mean names the voters: {err}");
+    let err = check_bad(
+        "eight",
+        &cluster("brokers = 3\ncontrollers = 8", ""),
+        "controllers = 8",
+        "brokers.kafka.controllers",
+    );
+    assert!(err.contains("from 1 to 7"), "{err}");
+    check_bad("zero", &cluster("brokers = 3\ncontrollers = 0", ""), "controllers = 0", "brokers.kafka.controllers");
+    let err = check_bad("alone", &cluster("controllers = 3", ""), "controllers = 3", "brokers.kafka.controllers");
+    assert!(err.contains("set `brokers` too"), "{err}");
+}

@@ -23,6 +23,7 @@ const SOURCES: [(&str, &[&str]); 6] = [
             "broker/log/disk.rs",
             "broker/log/elr.rs",
             "broker/cluster/controller.rs",
+            "broker/cluster/voter.rs",
             "broker/cluster/node.rs",
             "broker/cluster/leader.rs",
             "broker/cluster/follower.rs",

@@ -31,7 +31,13 @@
 //! Partitions are numbered across topics, in topic order, as in the single
 //! log broker, except in client messages, which say (topic, partition).
 //!
-//! Left out: the controller quorum's own Raft traffic, broker
+//! - **the controller quorum** (a cluster with `controllers` > 1): voters
+//!   elect the active controller ([`ClusterMsg::QuorumVote`],
+//!   [`ClusterMsg::BeginQuorum`]) and follow its metadata log by fetching
+//!   it ([`ClusterMsg::QuorumFetch`], [`ClusterMsg::QuorumData`]); a voter
+//!   that is not active answers a broker with [`ClusterMsg::NotController`].
+//!
+//! Left out: broker
 //! registration (a broker is known from the scenario), and the metadata
 //! log's snapshots (an update carries whole partition states).
 
@@ -253,6 +259,57 @@ pub enum ClusterMsg {
         /// group): sent again later. False with `ok` false: fenced.
         retriable: bool,
     },
+    /// Controller voter to broker: I am not the active controller (Kafka's
+    /// `NOT_CONTROLLER`); the active one is `leader` as far as I know.
+    NotController {
+        /// The active controller's node, if this voter knows one.
+        leader: Option<NodeId>,
+        /// The quorum epoch of that knowledge.
+        epoch: u32,
+    },
+    /// Candidate voter to voter: vote for me in `epoch` (KIP-595's `Vote`).
+    QuorumVote {
+        /// The candidate's epoch.
+        epoch: u32,
+        /// The candidate's voter index.
+        candidate: u8,
+        /// The epoch of the candidate's last metadata record.
+        last_epoch: u32,
+        /// The candidate's log end.
+        end: u64,
+    },
+    /// Voter to candidate: the answer to a vote request.
+    QuorumVoteAnswer {
+        /// The voter's epoch.
+        epoch: u32,
+        /// The voter's index.
+        voter: u8,
+        /// Whether the vote is granted.
+        granted: bool,
+        /// The leader of `epoch` the voter knows, if any.
+        leader: Option<u8>,
+    },
+    /// New leader to voter: I lead `epoch` (KIP-595's `BeginQuorumEpoch`).
+    BeginQuorum {
+        /// The epoch.
+        epoch: u32,
+        /// The leader's voter index.
+        leader: u8,
+    },
+    /// Voter to leader: send me the metadata log from `end` (KIP-595's
+    /// `Fetch`: it also acknowledges every record before `end`).
+    QuorumFetch {
+        /// The fetcher's epoch.
+        epoch: u32,
+        /// The fetcher's voter index.
+        voter: u8,
+        /// Its log end.
+        end: u64,
+        /// The epoch of its record at `end - 1` (0 for an empty log).
+        last_epoch: u32,
+    },
+    /// Leader to voter: the answer to a [`ClusterMsg::QuorumFetch`].
+    QuorumData(Box<QuorumData>),
 }
 
 /// One record of a transaction, as its coordinator writes it.
@@ -298,6 +355,62 @@ pub struct TxnOffsets {
     pub end: u64,
     /// The leader epoch of the last input record, if known (KIP-320).
     pub epoch: Option<u32>,
+}
+
+/// One record of the controller quorum's metadata log: a decision's input,
+/// which every voter applies, in log order, to its own cluster state once
+/// it is committed (the state machine is deterministic, so every voter
+/// reaches the same state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataRecord {
+    /// A new leader's first record of its epoch (Kafka's `LeaderChange`).
+    LeaderChange,
+    /// The session of these brokers expired: fence them.
+    Fence(Vec<BrokerIx>),
+    /// A heartbeat that changed something (a registration, an unfencing).
+    Heartbeat {
+        /// The broker.
+        broker: BrokerIx,
+        /// Its incarnation.
+        incarnation: u32,
+        /// The metadata version it had applied.
+        version: u64,
+    },
+    /// An accepted ISR change.
+    AlterPartition {
+        /// The leader that proposed it.
+        broker: BrokerIx,
+        /// The proposal.
+        state: PartState,
+    },
+}
+
+/// A record in the metadata log, with the epoch of the leader that
+/// appended it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// The quorum epoch that appended it.
+    pub epoch: u32,
+    /// The record.
+    pub record: MetadataRecord,
+}
+
+/// A leader's answer to a voter's fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumData {
+    /// The leader's epoch.
+    pub epoch: u32,
+    /// The leader's voter index.
+    pub leader: u8,
+    /// The offset of `entries[0]` (the fetch's `end`).
+    pub offset: u64,
+    /// The records from `offset`.
+    pub entries: Vec<LogEntry>,
+    /// The leader's commit offset (its high watermark).
+    pub commit: u64,
+    /// Set when the voter's log diverged: truncate to this offset (at
+    /// most), then fetch again.
+    pub diverging: Option<u64>,
 }
 
 /// What a metadata update carries.
@@ -360,6 +473,12 @@ impl Protocol for ClusterMsg {
             ClusterMsg::TxnMarkerAck { .. } => "txn-marker-ack",
             ClusterMsg::TxnOffsetCommit(_) => "txn-offset-commit",
             ClusterMsg::TxnOffsetCommitAck { .. } => "txn-offset-commit-ack",
+            ClusterMsg::NotController { .. } => "not-controller",
+            ClusterMsg::QuorumVote { .. } => "quorum-vote",
+            ClusterMsg::QuorumVoteAnswer { .. } => "quorum-vote-answer",
+            ClusterMsg::BeginQuorum { .. } => "begin-quorum",
+            ClusterMsg::QuorumFetch { .. } => "quorum-fetch",
+            ClusterMsg::QuorumData(_) => "quorum-data",
         }
     }
 
@@ -428,6 +547,12 @@ impl Protocol for ClusterMsg {
                 digest.add(49);
                 digest.add(u64::from(*group) << 40 ^ node.map_or(u64::MAX, u64::from));
             }
+            ClusterMsg::NotController { .. }
+            | ClusterMsg::QuorumVote { .. }
+            | ClusterMsg::QuorumVoteAnswer { .. }
+            | ClusterMsg::BeginQuorum { .. }
+            | ClusterMsg::QuorumFetch { .. } => fold_quorum_msg(self, digest),
+            ClusterMsg::QuorumData(d) => fold_quorum(d, digest),
             _ => self.fold_txn(digest),
         }
     }
@@ -465,10 +590,16 @@ impl Protocol for ClusterMsg {
                 wire::control(3 + state.isr.len())
             }
             ClusterMsg::Leaders { leaders, .. } => wire::control(leaders.len()),
+            ClusterMsg::QuorumData(d) => wire::control(3 + d.entries.len() * 4),
             ClusterMsg::BrokerHeartbeat { .. }
             | ClusterMsg::MetadataRequest { .. }
             | ClusterMsg::FindCoordinator { .. }
-            | ClusterMsg::Coordinator { .. } => wire::control(0),
+            | ClusterMsg::Coordinator { .. }
+            | ClusterMsg::NotController { .. }
+            | ClusterMsg::QuorumVote { .. }
+            | ClusterMsg::QuorumVoteAnswer { .. }
+            | ClusterMsg::BeginQuorum { .. }
+            | ClusterMsg::QuorumFetch { .. } => wire::control(0),
             ClusterMsg::TxnProduce(w) => wire::HEADER + wire::batch(std::slice::from_ref(&w.rec)),
             ClusterMsg::TxnCoordinator { .. }
             | ClusterMsg::TxnProduceAck { .. }
@@ -489,39 +620,39 @@ impl ClusterMsg {
         };
         match self {
             ClusterMsg::TxnCoordinator { group, partition, node } => {
-                digest.add(50);
+                digest.add(60);
                 digest.add(u64::from(*group) << 32 | u64::from(*partition));
                 digest.add(u64::from(*node));
             }
             ClusterMsg::TxnProduce(w) => {
-                digest.add(51);
+                digest.add(61);
                 digest.add(u64::from(w.producer) << 32 | u64::from(w.epoch));
                 digest.add(w.seq);
                 digest.add(u64::from(w.partition));
                 digest.add(w.rec.id);
             }
             ClusterMsg::TxnProduceAck { partition, id, ok } => {
-                digest.add(52);
+                digest.add(62);
                 digest.add(u64::from(*partition) << 1 | u64::from(*ok));
                 digest.add(*id);
             }
             ClusterMsg::WriteTxnMarker(m) => {
-                digest.add(53);
+                digest.add(63);
                 marker(digest, m);
             }
             ClusterMsg::TxnMarkerAck { marker: m, ok } => {
-                digest.add(54 | u64::from(*ok) << 8);
+                digest.add(64 | u64::from(*ok) << 8);
                 marker(digest, m);
             }
             ClusterMsg::TxnOffsetCommit(o) => {
-                digest.add(55);
+                digest.add(65);
                 digest.add(u64::from(o.group) << 32 | u64::from(o.partition));
                 digest.add(u64::from(o.member) << 32 | u64::from(o.generation));
                 digest.add(o.end);
                 digest.add(o.epoch.map_or(u64::MAX, u64::from));
             }
             ClusterMsg::TxnOffsetCommitAck { group, partition, committed, ok, retriable } => {
-                digest.add(56 | u64::from(*ok) << 8 | u64::from(*retriable) << 9);
+                digest.add(66 | u64::from(*ok) << 8 | u64::from(*retriable) << 9);
                 digest.add(u64::from(*group) << 32 | u64::from(*partition));
                 digest.add(*committed);
             }
@@ -543,5 +674,59 @@ fn fold_data(p: &DataPart, digest: &mut Digest) {
         digest.add(r.rec.id);
         digest.add(u64::from(r.leader_epoch) << 32 | u64::from(r.producer_epoch));
         digest.add(r.seq);
+    }
+}
+
+fn fold_quorum(d: &QuorumData, digest: &mut Digest) {
+    digest.add(55);
+    digest.add(u64::from(d.epoch) << 32 | u64::from(d.leader));
+    digest.add(d.offset);
+    digest.add(d.commit);
+    digest.add(d.diverging.map_or(u64::MAX, |o| o));
+    for e in &d.entries {
+        digest.add(u64::from(e.epoch));
+        match &e.record {
+            MetadataRecord::LeaderChange => digest.add(1),
+            MetadataRecord::Fence(bs) => bs.iter().for_each(|&b| digest.add(2 << 32 | u64::from(b))),
+            MetadataRecord::Heartbeat { broker, incarnation, version } => {
+                digest.add(3 << 32 | u64::from(*broker) << 16 | u64::from(*incarnation));
+                digest.add(*version);
+            }
+            MetadataRecord::AlterPartition { broker, state } => {
+                digest.add(4 << 32 | u64::from(*broker));
+                state.fold(digest);
+            }
+        }
+    }
+}
+
+fn fold_quorum_msg(m: &ClusterMsg, digest: &mut Digest) {
+    match m {
+        ClusterMsg::NotController { leader, epoch } => {
+            digest.add(50);
+            digest.add(u64::from(*epoch) << 40 ^ leader.map_or(u64::MAX, u64::from));
+        }
+        ClusterMsg::QuorumVote { epoch, candidate, last_epoch, end } => {
+            digest.add(51);
+            digest.add(u64::from(*epoch) << 32 | u64::from(*candidate));
+            digest.add(u64::from(*last_epoch));
+            digest.add(*end);
+        }
+        ClusterMsg::QuorumVoteAnswer { epoch, voter, granted, leader } => {
+            digest.add(52);
+            digest.add(u64::from(*epoch) << 32 | u64::from(*voter) << 8 | u64::from(*granted));
+            digest.add(leader.map_or(u64::MAX, u64::from));
+        }
+        ClusterMsg::BeginQuorum { epoch, leader } => {
+            digest.add(53);
+            digest.add(u64::from(*epoch) << 32 | u64::from(*leader));
+        }
+        ClusterMsg::QuorumFetch { epoch, voter, end, last_epoch } => {
+            digest.add(54);
+            digest.add(u64::from(*epoch) << 32 | u64::from(*voter));
+            digest.add(*end);
+            digest.add(u64::from(*last_epoch));
+        }
+        _ => {}
     }
 }

@@ -1,4 +1,6 @@
-//! The cluster's controller: a KRaft controller, one node. It alone decides
+//! The cluster's controller: a KRaft controller, one node (with
+//! `controllers` > 1, a quorum of them: [`super::voter`] runs these same
+//! decisions behind a replicated metadata log). It alone decides
 //! who leads each partition and which replicas are in sync, and tells every
 //! broker ([`ClusterMsg::Metadata`]).
 //!
@@ -56,9 +58,9 @@
 //! highest counts reached, `offline_partitions_max` and
 //! `under_replicated_partitions_max`.
 //!
-//! Simplifications: one controller, not a Raft quorum (no controller
-//! election, no metadata log replication delay), and its decisions take no
-//! time; one version per decision rather than one offset per record;
+//! Simplifications: this component is a controller alone (`controllers`
+//! = 1: no election, no replication delay; a quorum is [`super::voter`]),
+//! and its decisions take no time; one version per decision rather than one offset per record;
 //! brokers are registered from the scenario, so there is no registration
 //! request, only heartbeats; no controlled shutdown; no automatic
 //! preferred-leader rebalance (Kafka's `auto.leader.rebalance.enable`
@@ -186,32 +188,7 @@ impl Controller {
     fn apply(&mut self, ctx: &mut Ctx<ControllerTimer>, outcome: &Outcome, skip: Option<BrokerIx>) {
         let Some(update) = &outcome.update else { return };
         self.push(ctx, update, skip);
-        let o = outcome;
-        let counts = [
-            ("leader_elections", o.elections),
-            ("unclean_elections", o.unclean),
-            ("offline_partitions", o.offline),
-            ("isr_shrinks", o.shrinks),
-            ("isr_expands", o.expands),
-            ("brokers_fenced", o.fenced.len() as u32),
-        ];
-        for (name, n) in counts {
-            if n > 0 {
-                ctx.metric_add(name, f64::from(n));
-            }
-        }
-        self.report_health(ctx);
-        if !o.fenced.is_empty() {
-            ctx.mark("broker fenced");
-        }
-        if o.unclean > 0 {
-            ctx.mark("unclean leader election");
-        } else if o.elections > 0 {
-            ctx.mark("leader elected");
-        }
-        if o.offline > 0 {
-            ctx.mark("partition offline");
-        }
+        count(ctx, outcome, &self.state);
     }
 
     fn push(&self, ctx: &mut Ctx<ControllerTimer>, update: &MetadataUpdate, skip: Option<BrokerIx>) {
@@ -223,10 +200,54 @@ impl Controller {
     }
 
     fn report_health(&self, ctx: &mut Ctx<ControllerTimer>) {
-        let h = self.state.health();
-        ctx.metric_max("offline_partitions_max", f64::from(h.offline));
-        ctx.metric_max("under_replicated_partitions_max", f64::from(h.under_replicated));
+        report_health(ctx, &self.state);
     }
+}
+
+/// Counts what a decision did (metrics and marks), `state` being the state
+/// after it.
+pub(super) fn count<T: Timer>(ctx: &mut Ctx<T>, o: &Outcome, state: &ClusterState) {
+    let counts = [
+        ("leader_elections", o.elections),
+        ("unclean_elections", o.unclean),
+        ("offline_partitions", o.offline),
+        ("isr_shrinks", o.shrinks),
+        ("isr_expands", o.expands),
+        ("brokers_fenced", o.fenced.len() as u32),
+    ];
+    for (name, n) in counts {
+        if n > 0 {
+            ctx.metric_add(name, f64::from(n));
+        }
+    }
+    report_health(ctx, state);
+    if !o.fenced.is_empty() {
+        ctx.mark("broker fenced");
+    }
+    if o.unclean > 0 {
+        ctx.mark("unclean leader election");
+    } else if o.elections > 0 {
+        ctx.mark("leader elected");
+    }
+    if o.offline > 0 {
+        ctx.mark("partition offline");
+    }
+}
+
+/// The highest health counts reached.
+pub(super) fn report_health<T: Timer>(ctx: &mut Ctx<T>, state: &ClusterState) {
+    let h = state.health();
+    ctx.metric_max("offline_partitions_max", f64::from(h.offline));
+    ctx.metric_max("under_replicated_partitions_max", f64::from(h.under_replicated));
+}
+
+/// The health gauges of `state`.
+pub(super) fn health_gauges(state: &ClusterState, out: &mut Gauges) {
+    let h = state.health();
+    out.sum("offline_partitions", f64::from(h.offline));
+    out.sum("under_replicated_partitions", f64::from(h.under_replicated));
+    out.sum("under_min_isr_partitions", f64::from(h.under_min_isr));
+    out.sum("fenced_brokers", f64::from(h.fenced));
 }
 
 impl Component for Controller {
@@ -268,11 +289,7 @@ impl Component for Controller {
     }
 
     fn gauges(&self, _now: Time, out: &mut Gauges) {
-        let h = self.state.health();
-        out.sum("offline_partitions", f64::from(h.offline));
-        out.sum("under_replicated_partitions", f64::from(h.under_replicated));
-        out.sum("under_min_isr_partitions", f64::from(h.under_min_isr));
-        out.sum("fenced_brokers", f64::from(h.fenced));
+        health_gauges(&self.state, out);
     }
 }
 

@@ -30,8 +30,12 @@ pub struct TopicLayout {
 /// A cluster's nodes and its replica assignment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
-    /// The controller's node.
+    /// The controller's node (in a broker's copy: the controller voter it
+    /// believes active, which it heartbeats to).
     pub controller: NodeId,
+    /// The controller quorum's voters' nodes (the first is the cluster's
+    /// own node; just it, unless `controllers` > 1).
+    pub voters: Vec<NodeId>,
     /// Each broker's node, by broker index.
     pub brokers: Vec<NodeId>,
     /// Each broker's rack.
@@ -61,7 +65,21 @@ impl Layout {
                 replicas.push(assign(&order, ti, p, rf, racks_n > 1));
             }
         }
-        Layout { controller, brokers, racks, topics, replicas }
+        Layout { controller, voters: vec![controller], brokers, racks, topics, replicas }
+    }
+
+    /// The layout with these controller voters (the first leads at start).
+    pub fn with_voters(mut self, voters: Vec<NodeId>) -> Layout {
+        if let Some(&first) = voters.first() {
+            self.controller = first;
+            self.voters = voters;
+        }
+        self
+    }
+
+    /// Whether `node` is one of the controller voters.
+    pub fn is_voter(&self, node: NodeId) -> bool {
+        self.voters.contains(&node)
     }
 
     /// The number of brokers.

@@ -21,6 +21,9 @@
 //!   their coordinator, as a leader writing their records and markers, as
 //!   the group coordinator committing their offsets, and serving
 //!   `read_committed` fetches below the last stable offset).
+//! - [`quorum`] and [`voter`]: with `controllers = N` (N > 1), the
+//!   controller is a Raft quorum of N voters (KRaft): one is active, the
+//!   others follow its metadata log and take over when it fails.
 //!
 //! - [`routes`]: a client's side: where partitions lead and which broker
 //!   coordinates its group, as a producer or a group member learns them.
@@ -28,17 +31,22 @@
 //! What each leaves out is said in its module. The protocol is
 //! [`crate::protocol::cluster`].
 
+mod active;
 pub mod controller;
 mod follower;
 mod kind;
 pub mod layout;
 mod leader;
 pub mod node;
+pub mod quorum;
 mod replica;
 pub mod routes;
 mod txn;
 pub mod txn_coordinator;
+pub mod voter;
 
-pub use kind::{broker_name, layout as kind_layout, ClusterBrokerKind, ClusterMember};
+pub use kind::{
+    broker_name, controller as kind_controller, layout as kind_layout, voter_name, ClusterBrokerKind, ClusterMember,
+};
 pub use layout::Layout;
 pub use routes::{RouteTiming, Routes};

@@ -154,6 +154,10 @@ pub struct ClusterBroker {
     /// Serves clients (false after a restart until it hears from the controller).
     pub(super) ready: bool,
     heartbeats_unready: u32,
+    /// The controller answered since the last heartbeat (see [`super::active`]).
+    pub(super) controller_answered: bool,
+    /// It turned to another controller voter since the last heartbeat.
+    pub(super) redirected: bool,
     /// Its view of every partition's state.
     pub(super) views: Vec<PartState>,
     /// The brokers the controller last said are fenced.
@@ -191,6 +195,8 @@ impl ClusterBroker {
             version: 0,
             ready: true,
             heartbeats_unready: 0,
+            controller_answered: true,
+            redirected: false,
             views,
             fenced: Vec::new(),
             replicas,
@@ -223,6 +229,7 @@ impl ClusterBroker {
     }
 
     fn heartbeat(&mut self, ctx: &mut Ctx<BrokerTimer>) {
+        self.pick_controller();
         let (broker, incarnation, version) = (self.me, self.incarnation, self.version);
         ctx.send(self.layout.controller, ClusterMsg::BrokerHeartbeat { broker, incarnation, version });
         ctx.set_background_timer(self.cfg.heartbeat_ns, BrokerTimer::Heartbeat);
@@ -355,8 +362,8 @@ impl ClusterBroker {
 
     fn on_cluster(&mut self, ctx: &mut Ctx<BrokerTimer>, from: NodeId, msg: ClusterMsg) {
         match msg {
-            ClusterMsg::Metadata(u) if from == self.layout.controller => self.on_metadata(ctx, *u),
-            ClusterMsg::AlterPartitionAck { state, .. } if from == self.layout.controller => {
+            ClusterMsg::Metadata(u) if self.heard_controller(from) => self.on_metadata(ctx, *u),
+            ClusterMsg::AlterPartitionAck { state, .. } if self.heard_controller(from) => {
                 let pi = state.partition;
                 if let Some(lead) = self.replicas.get_mut(pi as usize).and_then(|r| r.as_mut()?.lead.as_mut()) {
                     lead.pending = None;
@@ -373,6 +380,7 @@ impl ClusterBroker {
                 let node = Some(self.layout.node_of(self.coordinator_of(group)));
                 ctx.send(from, ClusterMsg::Coordinator { group, node });
             }
+            ClusterMsg::NotController { leader, .. } => self.on_not_controller(ctx, from, leader),
             m => self.on_txn_cluster(ctx, from, m),
         }
     }
@@ -483,6 +491,7 @@ impl Component for ClusterBroker {
         self.version = 0;
         self.ready = false;
         self.heartbeats_unready = 0;
+        self.controller_answered = true;
     }
 
     fn restart(&mut self, ctx: &mut Ctx<BrokerTimer>) {

@@ -105,6 +105,11 @@ pub struct LogSpec {
     /// another (Kafka's `replica.socket.timeout.ms`, 30 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_socket_timeout_ms: Option<Millis>,
+    /// The number of controller voters (Kafka's `controller.quorum.voters`):
+    /// unset or 1, this table's node alone; N > 1, a Raft quorum of this
+    /// node and `NAME-controller-2` .. `NAME-controller-N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controllers: Option<u32>,
 }
 
 impl Default for LogSpec {
@@ -128,6 +133,7 @@ impl Default for LogSpec {
             heartbeat_interval_ms: None,
             replica_fetch_wait_max_ms: None,
             replica_socket_timeout_ms: None,
+            controllers: None,
         }
     }
 }
@@ -214,6 +220,7 @@ fn check_cluster(node: &Node, l: &LogSpec) -> Result<(), Invalid> {
         ("heartbeat_interval_ms", l.heartbeat_interval_ms.is_some()),
         ("replica_fetch_wait_max_ms", l.replica_fetch_wait_max_ms.is_some()),
         ("replica_socket_timeout_ms", l.replica_socket_timeout_ms.is_some()),
+        ("controllers", l.controllers.is_some()),
     ];
     let Some(n) = l.brokers else {
         return match only_cluster.iter().find(|(_, set)| *set) {
@@ -226,6 +233,9 @@ fn check_cluster(node: &Node, l: &LogSpec) -> Result<(), Invalid> {
     }
     if l.replicas > n {
         return node.fail("replicas", format!("expected at most the number of brokers ({n})"));
+    }
+    if l.controllers.is_some_and(|c| !(1..=7).contains(&c)) {
+        return node.fail("controllers", "expected from 1 to 7 controller voters (odd numbers recommended: 3 or 5)");
     }
     if l.racks.is_some_and(|r| r == 0 || r > n) {
         return node.fail("racks", format!("expected from 1 to the number of brokers ({n})"));
@@ -291,6 +301,8 @@ impl Kind for LogBrokerKind {
         "under_replicated_partitions_max",
         "isr_shrink_proposals",
         "replica_fetch_timeouts",
+        "controller_failovers",
+        "controller_elections_started",
     ];
     const ERRORS: &'static [&'static str] = &[
         "leader-not-available",
@@ -310,6 +322,7 @@ impl Kind for LogBrokerKind {
         "under_replicated_partitions",
         "under_min_isr_partitions",
         "fenced_brokers",
+        "active_controllers",
     ];
     const PLOTS: &'static [KindPlot] = &[
         KindPlot {
@@ -377,8 +390,7 @@ impl Kind for LogBrokerKind {
         if l.brokers.is_some() {
             // A cluster: this node is its controller; its brokers, built
             // next, read the groups' note.
-            let layout = crate::broker::cluster::kind_layout(build, node.name(), l);
-            return boxed(crate::broker::cluster::controller::Controller::new(l, layout));
+            return crate::broker::cluster::kind_controller(build, node.name(), l);
         }
         let note = build.take_note::<LogGroups>(node.name());
         boxed(LogBroker::new(l, note.groups).with_transactions(note.txn))

@@ -137,6 +137,11 @@ impl ClusterState {
         self.fenced[usize::from(b)]
     }
 
+    /// Whether an incarnation of broker `b` was heard of.
+    pub fn knows(&self, b: BrokerIx) -> bool {
+        self.incarnation.get(usize::from(b)).is_some_and(Option::is_some)
+    }
+
     /// The fenced brokers, in index order.
     pub fn fenced_list(&self) -> Vec<BrokerIx> {
         (0..self.brokers() as BrokerIx).filter(|&b| self.is_fenced(b)).collect()
