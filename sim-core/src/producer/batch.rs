@@ -40,6 +40,9 @@ pub(crate) struct Accumulator {
     max_records: usize,
     linger_ns: Duration,
     parts: Vec<VecDeque<Batch>>,
+    /// One bit per partition, set while it has a batch: the scans below
+    /// skip the empty partitions a word at a time.
+    busy: Vec<u64>,
     records: usize,
 }
 
@@ -52,6 +55,7 @@ impl Accumulator {
             max_records: max_records.max(1),
             linger_ns,
             parts: (0..partitions.max(1)).map(|_| VecDeque::new()).collect(),
+            busy: vec![0; partitions.max(1).div_ceil(64)],
             records: 0,
         }
     }
@@ -70,6 +74,7 @@ impl Accumulator {
             q.push_back(Batch { recs: Vec::new(), bytes: 0, opened_at: now, closed: false });
         }
         let b = q.back_mut().expect("a batch is open");
+        self.busy[partition as usize / 64] |= 1 << (partition % 64);
         b.recs.push(rec);
         b.bytes += bytes;
         b.closed = b.bytes >= max_bytes || b.recs.len() >= max_records;
@@ -94,14 +99,25 @@ impl Accumulator {
     /// request slot).
     fn next_ready_by(&self, now: Time, route: impl Fn(u32) -> Option<u64>) -> Option<u32> {
         let mut best: Option<(Time, u32)> = None;
-        for (p, q) in self.parts.iter().enumerate() {
-            if let Some(b) = q.front().filter(|b| self.ready(b, now)) {
-                if best.is_none_or(|(t, _)| b.opened_at < t) && route(p as u32).is_some() {
-                    best = Some((b.opened_at, p as u32));
+        for p in self.waiting() {
+            if let Some(b) = self.parts[p as usize].front().filter(|b| self.ready(b, now)) {
+                if best.is_none_or(|(t, _)| b.opened_at < t) && route(p).is_some() {
+                    best = Some((b.opened_at, p));
                 }
             }
         }
         best.map(|(_, p)| p)
+    }
+
+    /// The first partition from `from` on that has a batch.
+    fn next_busy(&self, from: u32) -> Option<u32> {
+        let mut w = from as usize / 64;
+        let mut bits = self.busy.get(w)? & (u64::MAX << (from % 64));
+        while bits == 0 {
+            w += 1;
+            bits = *self.busy.get(w)?;
+        }
+        Some(w as u32 * 64 + bits.trailing_zeros())
     }
 
     /// The batches of one produce request at `now`, once some batch is
@@ -122,29 +138,44 @@ impl Accumulator {
         let to = route(first);
         let n = self.parts.len() as u32;
         let (mut out, mut bytes) = (Vec::new(), 0u64);
-        for p in (0..n).map(|i| (first + i) % n) {
-            let Some(b) = self.parts[p as usize].front() else { continue };
-            if route(p) != to {
-                continue;
+        // Every partition with a batch, from `first` round to `first - 1`
+        // (taking a batch clears no bit ahead of the scan).
+        'scan: for (lo, hi) in [(first, n), (0, first)] {
+            let mut at = lo;
+            while let Some(p) = self.next_busy(at).filter(|&p| p < hi) {
+                at = p + 1;
+                let Some(b) = self.parts[p as usize].front() else { continue };
+                if route(p) != to {
+                    continue;
+                }
+                if !out.is_empty() && bytes + b.bytes > max_bytes {
+                    break 'scan;
+                }
+                bytes += b.bytes;
+                let b = self.take(p).expect("a batch at the front");
+                out.push((p, b));
             }
-            if !out.is_empty() && bytes + b.bytes > max_bytes {
-                break;
-            }
-            bytes += b.bytes;
-            let b = self.take(p).expect("a batch at the front");
-            out.push((p, b));
         }
         out
     }
 
     /// The partitions that have records waiting.
     pub fn waiting(&self) -> impl Iterator<Item = u32> + '_ {
-        self.parts.iter().enumerate().filter(|(_, q)| !q.is_empty()).map(|(p, _)| p as u32)
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let p = self.next_busy(at)?;
+            at = p + 1;
+            Some(p)
+        })
     }
 
     /// Takes the oldest batch of `partition`.
     pub fn take(&mut self, partition: u32) -> Option<Batch> {
-        let b = self.parts.get_mut(partition as usize)?.pop_front()?;
+        let q = self.parts.get_mut(partition as usize)?;
+        let b = q.pop_front()?;
+        if q.is_empty() {
+            self.busy[partition as usize / 64] &= !(1 << (partition % 64));
+        }
         self.records -= b.recs.len();
         Some(b)
     }
@@ -162,6 +193,7 @@ impl Accumulator {
     /// Forgets every record (a crash: the accumulator is memory).
     pub fn clear(&mut self) {
         self.parts.iter_mut().for_each(VecDeque::clear);
+        self.busy.iter_mut().for_each(|w| *w = 0);
         self.records = 0;
     }
 }
@@ -268,6 +300,22 @@ mod tests {
         assert_eq!(ids(a.drain_by(5, u64::MAX, route)), vec![2]);
         assert!(a.drain_by(5, u64::MAX, route).is_empty(), "partition 0 waits for a route");
         assert_eq!(a.waiting().collect::<Vec<_>>(), vec![0]);
+    }
+
+    #[test]
+    fn a_request_goes_round_many_partitions_from_the_oldest_ready_one() {
+        let mut a = Accumulator::new(200, 1000, usize::MAX, 0);
+        for (t, p) in [(4, 3), (3, 70), (1, 130), (2, 199), (5, 64), (6, 63)] {
+            a.add(t, p, rec(u64::from(p)), 10);
+        }
+        assert_eq!(a.waiting().collect::<Vec<_>>(), vec![3, 63, 64, 70, 130, 199]);
+        let got: Vec<u32> = a.drain(6, u64::MAX).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(got, vec![130, 199, 3, 63, 64, 70], "from 130 round to 129");
+        assert_eq!(a.waiting().count(), 0, "every partition's only batch went");
+        a.add(7, 64, rec(1), 10);
+        a.add(7, 127, rec(2), 10);
+        assert_eq!(a.waiting().collect::<Vec<_>>(), vec![64, 127]);
+        assert_eq!(a.next_ready(7), Some(64), "the lowest partition among equals");
     }
 
     #[test]

@@ -68,7 +68,11 @@ impl Producer {
     /// After filling requests: a batch waiting for a leader wants metadata.
     pub(super) fn want_leaders(&mut self) {
         let (Some(c), Some(log)) = (self.cluster.as_mut(), self.log) else { return };
-        if self.acc.waiting().any(|p| c.routes.leader(log.topic, p).is_none()) {
+        let unknown = {
+            let leader = c.routes.leaders_of(log.topic);
+            self.acc.waiting().any(|p| leader(p).is_none())
+        };
+        if unknown {
             c.routes.want_refresh();
         }
     }
@@ -169,13 +173,21 @@ impl Producer {
     }
 }
 
-/// The route of partition `p` of `topic` for the next request: its
+/// The route of each partition of `topic` for the next request: its
 /// leader's node, if known and (when acks are awaited) with a free request
-/// slot.
-pub(super) fn request_route(c: &ClusterSend, topic: u16, requests: &Requests, s: &Settings, p: u32) -> Option<u64> {
-    let node = c.routes.leader(topic, p)?;
-    let free = !s.wait_ack() || requests.len_to(node) < s.max_in_flight;
-    free.then_some(u64::from(node))
+/// slot. The topic is looked up once, for a scan of every partition.
+pub(super) fn request_router<'a>(
+    c: &'a ClusterSend,
+    topic: u16,
+    requests: &'a Requests,
+    s: &'a Settings,
+) -> impl Fn(u32) -> Option<u64> + 'a {
+    let leader = c.routes.leaders_of(topic);
+    move |p| {
+        let node = leader(p)?;
+        let free = !s.wait_ack() || requests.len_to(node) < s.max_in_flight;
+        free.then_some(u64::from(node))
+    }
 }
 
 fn arm(ctx: &mut Ctx<ProducerTimer>, delay: Time, background: bool) {

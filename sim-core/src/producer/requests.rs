@@ -19,6 +19,8 @@ use std::collections::BTreeMap;
 pub(crate) struct Requests {
     open: BTreeMap<u64, (u32, NodeId)>,
     next: u64,
+    /// How many of `open` go to each node (a node with none may stay listed).
+    per_node: Vec<(NodeId, usize)>,
 }
 
 impl Requests {
@@ -28,15 +30,23 @@ impl Requests {
         let id = self.next;
         self.next += 1;
         self.open.insert(id, (batches.max(1), node));
+        match self.per_node.iter_mut().find(|(n, _)| *n == node) {
+            Some((_, count)) => *count += 1,
+            None => self.per_node.push((node, 1)),
+        }
         id
     }
 
     /// One batch of request `id` is done; the request closes with its last.
     pub fn batch_done(&mut self, id: u64) {
-        if let Some((left, _)) = self.open.get_mut(&id) {
+        if let Some((left, node)) = self.open.get_mut(&id) {
             *left -= 1;
             if *left == 0 {
+                let node = *node;
                 self.open.remove(&id);
+                if let Some((_, count)) = self.per_node.iter_mut().find(|(n, _)| *n == node) {
+                    *count -= 1;
+                }
             }
         }
     }
@@ -48,12 +58,13 @@ impl Requests {
 
     /// How many requests to `node` are in flight.
     pub fn len_to(&self, node: NodeId) -> usize {
-        self.open.values().filter(|(_, n)| *n == node).count()
+        self.per_node.iter().find(|(n, _)| *n == node).map_or(0, |&(_, count)| count)
     }
 
     /// Forgets every request (a crash closes the connection).
     pub fn clear(&mut self) {
         self.open.clear();
+        self.per_node.clear();
     }
 }
 
@@ -73,8 +84,9 @@ mod tests {
         assert_eq!(r.len(), 2, "one batch of the first request is still out");
         r.batch_done(b);
         assert_eq!(r.len(), 1);
+        assert_eq!((r.len_to(9), r.len_to(8)), (1, 0), "the request to 8 is done");
         r.batch_done(a);
-        assert_eq!(r.len(), 0);
+        assert_eq!((r.len(), r.len_to(9)), (0, 0));
         r.batch_done(a);
         assert_eq!(r.len(), 0, "a late report of a closed request changes nothing");
     }

@@ -260,14 +260,23 @@ impl ClusterBroker {
     ) {
         self.parked_fetches.remove(&follower);
         let mut out = Vec::with_capacity(parts.len());
+        let mut moved = Vec::with_capacity(parts.len());
         for fp in parts.iter() {
-            out.push(self.serve_follower(ctx, follower, fp));
+            let (d, m) = self.serve_follower(ctx, follower, fp);
+            out.push(d);
+            moved.push(m);
         }
         let idle = out.iter().all(|d| d.error == ReplicaError::None && d.recs.is_empty() && d.diverging.is_none());
-        for fp in parts.iter() {
+        for (fp, &moved) in parts.iter().zip(&moved) {
             if self.leads(fp.partition) {
-                self.maybe_expand(ctx, fp.partition, follower);
-                self.advance_hw(ctx, fp.partition);
+                let proposed = self.maybe_expand(ctx, fp.partition, follower);
+                // The HW depends on the followers' LEOs, the ISR (with a
+                // proposal) and the log end, and every other change to
+                // them raises it at once: with neither moved here, it
+                // would not move (the common case: an idle partition).
+                if moved || proposed {
+                    self.advance_hw(ctx, fp.partition);
+                }
             }
         }
         if idle && may_park && self.cfg.wait_max_ns > 0 {
@@ -280,8 +289,9 @@ impl ClusterBroker {
         ctx.send(node, ClusterMsg::ReplicaData { broker: self.me, parts: out.into_boxed_slice() });
     }
 
-    /// One partition of a follower's fetch.
-    fn serve_follower(&mut self, ctx: &mut Ctx, follower: BrokerIx, fp: &FetchPart) -> DataPart {
+    /// One partition of a follower's fetch, and whether the follower's
+    /// LEO as the leader knows it moved.
+    fn serve_follower(&mut self, ctx: &mut Ctx, follower: BrokerIx, fp: &FetchPart) -> (DataPart, bool) {
         let mut d = DataPart {
             partition: fp.partition,
             error: ReplicaError::None,
@@ -293,11 +303,11 @@ impl ClusterBroker {
         };
         if !self.leads(fp.partition) {
             d.error = ReplicaError::NotLeader;
-            return d;
+            return (d, false);
         }
         if fp.leader_epoch > self.views[fp.partition as usize].leader_epoch {
             d.error = ReplicaError::UnknownEpoch;
-            return d;
+            return (d, false);
         }
         let now = ctx.now();
         let r = self.replica_mut(fp.partition);
@@ -307,14 +317,17 @@ impl ClusterBroker {
             let (known, epoch_end) = r.epochs.end_of(e, end).unwrap_or((0, r.start));
             if known < e || epoch_end < fp.offset {
                 d.diverging = Some((known, epoch_end));
-                return d;
+                return (d, false);
             }
         }
         d.recs = r.records_from(fp.offset, REPLICA_FETCH_MAX_BYTES);
         let lead = r.lead.as_mut().expect("leads");
+        let mut moved = false;
         if let Some(f) = lead.followers.iter_mut().find(|f| f.broker == follower) {
             let leo = fp.offset.min(end);
-            f.leo = Some(f.leo.map_or(leo, |l| l.max(leo)));
+            let new = Some(f.leo.map_or(leo, |l| l.max(leo)));
+            moved = f.leo != new;
+            f.leo = new;
             // Kafka's rule: caught up now if it has the leader's end, or
             // since its previous fetch if it has what the leader had then.
             if leo >= end {
@@ -324,7 +337,7 @@ impl ClusterBroker {
             }
             f.last_fetch = (end, now);
         }
-        d
+        (d, moved)
     }
 
     /// Answers the parked fetches of followers that follow `pi`.
@@ -353,11 +366,11 @@ impl ClusterBroker {
     // ---- the ISR ----
 
     /// Proposes `follower` back into the ISR of `pi` once it reached the
-    /// HW and the start of this leader's epoch.
-    fn maybe_expand(&mut self, ctx: &mut Ctx, pi: u32, follower: BrokerIx) {
+    /// HW and the start of this leader's epoch. Returns whether it did.
+    fn maybe_expand(&mut self, ctx: &mut Ctx, pi: u32, follower: BrokerIx) -> bool {
         let view = &self.views[pi as usize];
         if view.isr.contains(&follower) || self.fenced.contains(&follower) {
-            return;
+            return false;
         }
         let r = self.replica(pi);
         let epoch_start = match view.leader_epoch {
@@ -365,13 +378,14 @@ impl ClusterBroker {
             e => r.epochs.end_of(e - 1, r.end()).map_or(0, |(_, end)| end),
         };
         let lead = r.lead.as_ref().expect("leads");
-        let Some(leo) = lead.followers.iter().find(|f| f.broker == follower).and_then(|f| f.leo) else { return };
+        let Some(leo) = lead.followers.iter().find(|f| f.broker == follower).and_then(|f| f.leo) else { return false };
         if lead.pending.is_some() || leo < r.hw || leo < epoch_start {
-            return;
+            return false;
         }
         let replicas = &self.layout.replicas[pi as usize];
         let isr: Vec<BrokerIx> = replicas.iter().copied().filter(|b| view.isr.contains(b) || *b == follower).collect();
         self.propose(ctx, pi, isr);
+        true
     }
 
     /// Every half of `replica_lag_max_ms`: proposes to drop the laggards

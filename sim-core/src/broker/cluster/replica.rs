@@ -136,8 +136,10 @@ impl Replica {
     /// most `budget` bytes (the first record goes whatever its size).
     pub fn records_from(&self, offset: u64, budget: u64) -> Vec<ReplicaRecord> {
         let mut used = 0u64;
-        let mut out = Vec::new();
-        for o in offset.max(self.start)..self.end() {
+        let from = offset.max(self.start);
+        // Sized for what there is (bounded: the budget may stop it sooner).
+        let mut out = Vec::with_capacity(self.end().saturating_sub(from).min(256) as usize);
+        for o in from..self.end() {
             let e = self.entry(o).expect("below the end");
             let bytes = u64::from(e.r.rec.bytes);
             if !out.is_empty() && used + bytes > budget {

@@ -152,6 +152,13 @@ impl Routes {
         self.topics.get(&topic)?.get(partition as usize)?.leader
     }
 
+    /// [`Routes::leader`] of each partition of `topic`, with the topic
+    /// looked up once (for a scan of every partition).
+    pub fn leaders_of(&self, topic: u16) -> impl Fn(u32) -> Option<NodeId> + '_ {
+        let routes = self.topics.get(&topic).map_or(&[][..], Vec::as_slice);
+        move |partition| routes.get(partition as usize)?.leader
+    }
+
     /// The leader epoch known for `partition` of `topic`.
     pub fn epoch(&self, topic: u16, partition: u32) -> Option<u32> {
         self.topics.get(&topic)?.get(partition as usize)?.epoch
