@@ -117,6 +117,11 @@ fn check_bad(name: &str, text: &str, needle: &str, field: &str) -> String {
 #[test]
 fn a_wrong_cluster_is_refused_with_its_field() {
     check_bad("zero-brokers", &cluster("brokers = 0", ""), "brokers = 0", "brokers.kafka.brokers");
+    // Counts far past the limits are refused, not allocated (the fuzz test
+    // found the member list sized before validation).
+    let huge = "brokers = 4000000000\ncontrollers = 4000000000";
+    let err = check_bad("huge-brokers", &cluster(huge, ""), "brokers = 4000000000", "brokers.kafka.brokers");
+    assert!(err.contains("from 1 to 64 brokers"), "{err}");
     let err =
         check_bad("more-replicas", &cluster("brokers = 3\nreplicas = 4", ""), "replicas = 4", "brokers.kafka.replicas");
     assert!(err.contains("at most the number of brokers (3)"), "{err}");

@@ -28,18 +28,25 @@ impl ClusterBrokerKind {
     /// The member nodes of cluster `name` as `spec` says (none when it is
     /// a single node).
     pub fn members(name: &str, spec: &LogSpec) -> Vec<Member> {
-        let n = spec.brokers.unwrap_or(0);
+        // The members are listed before the spec is validated: counts past
+        // the valid ranges, refused later, must not allocate as asked.
+        let n = spec.brokers.unwrap_or(0).min(MAX_BROKERS);
         let brokers = (0..n).map(|i| {
             let member = ClusterMember { cluster: name.to_string(), index: i as u16 };
             Member::new(broker_name(name, i as u16), ClusterBrokerKind, member)
         });
-        let voters = (1..voter_count(spec)).map(|i| {
+        let voters = (1..voter_count(spec).min(MAX_CONTROLLERS as usize)).map(|i| {
             let member = ClusterMember { cluster: name.to_string(), index: i as u16 };
             Member::new(voter_name(name, i as u16), ControllerVoterKind, member)
         });
         brokers.chain(voters).collect()
     }
 }
+
+/// The most brokers a cluster may have.
+pub const MAX_BROKERS: u32 = 64;
+/// The most controller voters a cluster may have.
+pub const MAX_CONTROLLERS: u32 = 7;
 
 /// The node name of broker `index` of cluster `cluster`.
 pub fn broker_name(cluster: &str, index: u16) -> String {

@@ -47,6 +47,7 @@ pub mod voter;
 
 pub use kind::{
     broker_name, controller as kind_controller, layout as kind_layout, voter_name, ClusterBrokerKind, ClusterMember,
+    MAX_BROKERS, MAX_CONTROLLERS,
 };
 pub use layout::Layout;
 pub use routes::{RouteTiming, Routes};

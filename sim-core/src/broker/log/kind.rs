@@ -5,6 +5,7 @@
 
 use super::elr::VERSIONS;
 use super::{GroupInfo, GroupTxn, LogBroker};
+use crate::broker::cluster::{MAX_BROKERS, MAX_CONTROLLERS};
 use crate::dist::Dist;
 use crate::engine::{boxed, DynComponent};
 use crate::kind::{Build, Footprint, Invalid, Kind, KindPlot, Member, Node, Topology};
@@ -228,14 +229,15 @@ fn check_cluster(node: &Node, l: &LogSpec) -> Result<(), Invalid> {
             None => Ok(()),
         };
     };
-    if !(1..=64).contains(&n) {
-        return node.fail("brokers", "expected from 1 to 64 brokers");
+    if !(1..=MAX_BROKERS).contains(&n) {
+        return node.fail("brokers", format!("expected from 1 to {MAX_BROKERS} brokers"));
     }
     if l.replicas > n {
         return node.fail("replicas", format!("expected at most the number of brokers ({n})"));
     }
-    if l.controllers.is_some_and(|c| !(1..=7).contains(&c)) {
-        return node.fail("controllers", "expected from 1 to 7 controller voters (odd numbers recommended: 3 or 5)");
+    if l.controllers.is_some_and(|c| !(1..=MAX_CONTROLLERS).contains(&c)) {
+        let msg = format!("expected from 1 to {MAX_CONTROLLERS} controller voters (odd numbers recommended: 3 or 5)");
+        return node.fail("controllers", msg);
     }
     if l.racks.is_some_and(|r| r == 0 || r > n) {
         return node.fail("racks", format!("expected from 1 to the number of brokers ({n})"));
