@@ -27,6 +27,7 @@ const SOURCES: [(&str, &[&str]); 6] = [
             "broker/cluster/node.rs",
             "broker/cluster/leader.rs",
             "broker/cluster/follower.rs",
+            "broker/cluster/txn.rs",
         ],
     ),
     ("consumer", &["consumer.rs"]),
