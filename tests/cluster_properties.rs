@@ -33,7 +33,7 @@
 //! `kafka-partition` and `kafka-stale-leader` and their tests in
 //! `kafka_cluster.rs` show it.
 //!
-//! 64 cases per property by default: the file runs in about 8 s in
+//! 64 cases per property by default: the file runs in under 10 s in
 //! release on 2 cores (`PROPTEST_CASES=N` searches harder;
 //! `PROPTEST_RNG_SEED=N` replays). A failing case shrinks towards fewer
 //! and shorter faults, and prints its schedule and its scenario file.

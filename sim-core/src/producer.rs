@@ -738,7 +738,15 @@ impl Producer {
         }
         let (batches, node) = if let (Some(c), Some(log)) = (self.cluster.as_deref(), self.log) {
             let (requests, settings) = (&self.requests, &self.settings);
-            let route = |p: u32| cluster::request_route(c, log.topic, requests, settings, p);
+            let held = self.held_behind_retries();
+            let route = |p: u32| {
+                let p_held = held.get(p as usize).copied().unwrap_or(false);
+                if p_held {
+                    None
+                } else {
+                    cluster::request_route(c, log.topic, requests, settings, p)
+                }
+            };
             let batches = self.acc.drain_by(now, MAX_REQUEST_BYTES, route);
             let node = batches.first().and_then(|&(p, _)| route(p)).map_or(self.target, |n| n as NodeId);
             (batches, node)

@@ -224,3 +224,23 @@ fn only_a_refusal_that_says_the_leader_moved_refreshes_metadata() {
     let e = h.message(&mut p, 12, refusal(0, 2));
     assert_eq!(metadata_asks(&e).len(), 1, "not the leader: metadata is asked for");
 }
+
+#[test]
+fn a_partition_s_later_batches_wait_behind_its_batch_awaiting_a_retry() {
+    let (mut h, mut p) = three_in_flight();
+    h.now = 10 * MS;
+    h.message(&mut p, 12, refused(0, 1, ProduceError::NotEnoughReplicas));
+    // Record 5 (partition 1) leaves; record 6 (partition 0) waits behind
+    // batch 0, which backs off until 110 ms: sent past it, it would be
+    // out of order.
+    h.now = 11 * MS;
+    let e = h.timer(&mut p, Arrival);
+    assert_eq!(produces(&e), vec![(13, 5, 1, 1)], "the other partition is not held");
+    h.now = 12 * MS;
+    assert!(numbered(&h.timer(&mut p, Arrival)).is_empty(), "record 6 waits");
+    h.now = 110 * MS;
+    assert_eq!(numbered(&h.timer(&mut p, Retry)), vec![(12, 0, 2, 1, 0)], "retried with its numbers");
+    h.now = 112 * MS;
+    let e = h.message(&mut p, 12, accepted(0, 2));
+    assert_eq!(numbered(&e), vec![(12, 6, 1, 1, 3)], "then the next batch follows, numbered after the others");
+}

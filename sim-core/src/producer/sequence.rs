@@ -20,7 +20,12 @@
 //!   is.
 //!
 //! So the batches are written after the gap instead of being retried until
-//! their delivery timeout. Left out: Kafka waits for the partition's
+//! their delivery timeout. In a cluster, a partition's new batches also
+//! wait while one of its batches backs off before a retry (as behind
+//! Kafka's retried batch at the head of the partition's queue), so they do
+//! not arrive past it.
+//!
+//! Left out: Kafka waits for the partition's
 //! requests in flight to come back before it uses the new epoch; here the
 //! new numbers go with the next attempts, and an old-numbered attempt
 //! still in flight is refused (`fenced` or `out-of-order`) and retried.
@@ -50,6 +55,25 @@ impl Producer {
         if next {
             self.renumber(ctx, partition);
         }
+    }
+
+    /// By partition, in a cluster, for an idempotent producer: true when a
+    /// batch of the partition waits for its retry. Its later batches wait
+    /// behind it, as in Kafka's accumulator, where a retried batch goes
+    /// back to the head of its partition's queue and nothing behind it is
+    /// drained while it backs off: sent past it, they would be refused as
+    /// out of order (a cluster leader holds no batch ahead of a gap), and
+    /// their retries would hold up the next ones in turn.
+    pub(super) fn held_behind_retries(&self) -> Vec<bool> {
+        let mut held = vec![false; self.epochs.len()];
+        if self.settings.idempotent && self.cluster.is_some() {
+            for (key, o) in self.outstanding.iter() {
+                if self.outstanding.retry_pending(key) {
+                    held[o.partition as usize] = true;
+                }
+            }
+        }
+        held
     }
 
     /// A new epoch for `partition`: the batches it waits for are numbered
