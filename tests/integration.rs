@@ -24,6 +24,8 @@ mod causes;
 mod cli;
 #[path = "cli_args.rs"]
 mod cli_args;
+#[path = "cluster_properties.rs"]
+mod cluster_properties;
 #[path = "compare.rs"]
 mod compare;
 #[path = "connections.rs"]

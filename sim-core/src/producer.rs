@@ -57,7 +57,7 @@
 
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, MsgId, NodeId, Record};
-use crate::protocol::{Acks, ClusterMsg, LogMsg, QueueMsg};
+use crate::protocol::{Acks, ClusterMsg, LogMsg, ProduceError, QueueMsg};
 use crate::reliable::{Failed, RetryPolicy, UntilAcked};
 use crate::rng::{unit, SimRng};
 use crate::size::{side_stream, SizeSampler};
@@ -71,6 +71,7 @@ mod batch;
 mod cluster;
 mod kind;
 mod requests;
+mod sequence;
 mod settings;
 use batch::Accumulator;
 pub(crate) use kind::check_keys;
@@ -532,6 +533,9 @@ struct Outstanding {
     seq: u64,
     /// The request it went in (see [`Requests`]).
     request: u64,
+    /// Its attempts up to this one carried numbers given before the
+    /// partition's last reset (see [`sequence`]).
+    renumbered_at: u32,
 }
 
 /// Kafka's `max.request.size` (1 MiB): the most bytes of batches one
@@ -719,7 +723,7 @@ impl Producer {
         self.next_seq[p] += n;
         let epoch = if self.settings.idempotent { self.epochs[p] } else { 0 };
         let key = recs.all()[0].id;
-        self.outstanding.insert(key, Outstanding { recs, partition, epoch, seq, request }, opened_at);
+        self.outstanding.insert(key, Outstanding { recs, partition, epoch, seq, request, renumbered_at: 0 }, opened_at);
         self.send(ctx, key);
     }
 
@@ -734,8 +738,11 @@ impl Producer {
         }
         let (batches, node) = if let (Some(c), Some(log)) = (self.cluster.as_deref(), self.log) {
             let (requests, settings) = (&self.requests, &self.settings);
-            let route = cluster::request_router(c, log.topic, requests, settings);
-            let batches = self.acc.drain_by(now, MAX_REQUEST_BYTES, &route);
+            let held = self.held_behind_retries();
+            let router = cluster::request_router(c, log.topic, requests, settings);
+            // A partition whose batch awaits a retry sends nothing new.
+            let route = |p: u32| if held.get(p as usize).copied().unwrap_or(false) { None } else { router(p) };
+            let batches = self.acc.drain_by(now, MAX_REQUEST_BYTES, route);
             let node = batches.first().and_then(|&(p, _)| route(p)).map_or(self.target, |n| n as NodeId);
             (batches, node)
         } else {
@@ -823,8 +830,9 @@ impl Producer {
         }
     }
 
-    /// A produce ack (or refusal) for the batch whose first record is `key`.
-    fn on_ack(&mut self, ctx: &mut Ctx<ProducerTimer>, key: MsgId, accepted: bool, attempt: u32) {
+    /// A produce ack (or refusal, with its `error`) for the batch whose
+    /// first record is `key`.
+    fn on_ack(&mut self, ctx: &mut Ctx<ProducerTimer>, key: MsgId, accepted: bool, attempt: u32, error: ProduceError) {
         if accepted {
             // Any attempt that got through is enough; only an ack for a
             // send still awaited makes its records count as sent.
@@ -833,7 +841,12 @@ impl Producer {
                 o.recs.all().iter().for_each(|r| ctx.confirm_sent(r.id));
                 self.fill_in_flight(ctx);
             }
-        } else if !self.refused_in_cluster(ctx, key, attempt) {
+            return;
+        }
+        if error == ProduceError::OutOfOrderSequence {
+            self.out_of_order(ctx, key, attempt);
+        }
+        if !self.refused_in_cluster(ctx, key, attempt, error) {
             // A refusal of the attempt in progress (not a late one for an
             // earlier attempt): it fails at its deadline, so that time
             // passes before the resend even on a zero-latency link.
@@ -855,10 +868,12 @@ impl Component for Producer {
 
     fn on_message(&mut self, ctx: &mut Ctx<ProducerTimer>, _from: NodeId, msg: Msg) {
         match msg {
-            Msg::Queue(QueueMsg::PublishAck { id, accepted, attempt }) => self.on_ack(ctx, id, accepted, attempt),
-            Msg::Log(LogMsg::ProduceAck { ids, accepted, attempt }) => {
+            Msg::Queue(QueueMsg::PublishAck { id, accepted, attempt }) => {
+                self.on_ack(ctx, id, accepted, attempt, ProduceError::None);
+            }
+            Msg::Log(LogMsg::ProduceAck { ids, accepted, attempt, error }) => {
                 if let Some(&key) = ids.first() {
-                    self.on_ack(ctx, key, accepted, attempt);
+                    self.on_ack(ctx, key, accepted, attempt, error);
                 }
             }
             Msg::Cluster(ClusterMsg::Leaders { topic, leaders }) => self.on_leaders(ctx, topic, &leaders),

@@ -5,7 +5,7 @@ use super::{LogTarget, Producer, ProducerSpec, ProducerTimer};
 use crate::broker::key_partition;
 use crate::engine::{Component, Emitted, Fact, Harness};
 use crate::message::{Msg, MsgId, NodeId, Record};
-use crate::protocol::{publish, Acks, LogMsg, QueueMsg};
+use crate::protocol::{publish, Acks, LogMsg, ProduceError, QueueMsg};
 use crate::time::NS_PER_MS;
 use ProducerTimer::{AckTimeout, Arrival, Retry};
 
@@ -270,7 +270,7 @@ fn batches(e: &Emitted) -> Vec<(Vec<MsgId>, u32, u32, u64, u32)> {
 }
 
 fn log_ack(ids: &[MsgId], attempt: u32) -> LogMsg {
-    LogMsg::ProduceAck { ids: ids.into(), accepted: true, attempt }
+    LogMsg::ProduceAck { ids: ids.into(), accepted: true, attempt, error: ProduceError::None }
 }
 
 #[test]

@@ -187,6 +187,16 @@ impl<P, T: Timer> UntilAcked<P, T> {
         self.entries.get(&key).is_some_and(|e| e.attempts > 0)
     }
 
+    /// How many attempts of message `key` have left.
+    pub fn attempts(&self, key: u64) -> Option<u32> {
+        self.entries.get(&key).map(|e| e.attempts)
+    }
+
+    /// True when the next attempt of `key` waits for its backoff to pass.
+    pub fn retry_pending(&self, key: u64) -> bool {
+        self.entries.get(&key).is_some_and(|e| e.send_at != Time::MAX)
+    }
+
     /// True when the broker refused the attempt of `key` in progress.
     pub fn is_refused(&self, key: u64) -> bool {
         self.entries.get(&key).is_some_and(|e| e.refused)

@@ -9,23 +9,25 @@
 //! - A produce request goes to one broker and carries the batches of the
 //!   partitions that broker leads; `max_in_flight` counts requests per
 //!   broker (Kafka's limit is per connection).
-//! - A refusal (the broker is not the leader, or has too few in-sync
-//!   replicas) fails the attempt at once: it is retried after
-//!   `retry_backoff_ms`, to the leader known then, and metadata is
-//!   refreshed (a non-leader also sends its view along, which routes the
-//!   retry to the new leader without waiting for the refresh, KIP-951).
+//! - A refusal (the broker is not the leader, has too few in-sync
+//!   replicas, or found the batch out of sequence) fails the attempt at
+//!   once: it is retried after `retry_backoff_ms`, to the leader known
+//!   then. Only `NOT_LEADER_OR_FOLLOWER` refreshes metadata, as Kafka's
+//!   sender refreshes on its invalid-metadata errors only (a non-leader
+//!   also sends its view along, which routes the retry to the new leader
+//!   without waiting for the refresh, KIP-951). An out-of-sequence refusal
+//!   may start the partition's numbers again (see [`super::sequence`]).
 //! - An ack timeout refreshes metadata, asking the next broker.
 //! - A retry due while its partition has no known leader waits for one.
 //!
-//! Simplifications: a refusal says not why, so every refusal refreshes
-//! (Kafka refreshes on `NOT_LEADER_OR_FOLLOWER`, not on
-//! `NOT_ENOUGH_REPLICAS`); a crash forgets the metadata.
+//! Simplification: a crash forgets the metadata.
 
 use super::requests::Requests;
 use super::{Producer, ProducerTimer, Settings};
 use crate::broker::cluster::{RouteTiming, Routes};
 use crate::engine::Ctx;
 use crate::message::{MsgId, NodeId};
+use crate::protocol::ProduceError;
 use crate::time::{ms_to_ns, Time};
 use std::collections::BTreeSet;
 
@@ -107,10 +109,19 @@ impl Producer {
     }
 
     /// In a cluster, a refusal fails the attempt at once (retried after the
-    /// backoff) and refreshes metadata. Returns false outside a cluster.
-    pub(super) fn refused_in_cluster(&mut self, ctx: &mut Ctx<ProducerTimer>, key: MsgId, attempt: u32) -> bool {
+    /// backoff); one that says the leader moved refreshes metadata. Returns
+    /// false outside a cluster.
+    pub(super) fn refused_in_cluster(
+        &mut self,
+        ctx: &mut Ctx<ProducerTimer>,
+        key: MsgId,
+        attempt: u32,
+        error: ProduceError,
+    ) -> bool {
         let Some(c) = self.cluster.as_mut() else { return false };
-        c.routes.want_refresh();
+        if error == ProduceError::NotLeader {
+            c.routes.want_refresh();
+        }
         self.outstanding.refused(key, attempt);
         if self.outstanding.is_refused(key) {
             self.attempt_failed(ctx, key);

@@ -4,7 +4,7 @@
 use super::super::{LogTarget, Producer, ProducerSpec, ProducerTimer};
 use crate::engine::{Component, Emitted, Harness};
 use crate::message::{Msg, MsgId, NodeId};
-use crate::protocol::{ClusterMsg, LogMsg};
+use crate::protocol::{ClusterMsg, LogMsg, ProduceError};
 use crate::time::NS_PER_MS;
 use ProducerTimer::{AckTimeout, Arrival, Retry, Routes};
 
@@ -50,8 +50,13 @@ fn metadata_asks(e: &Emitted) -> Vec<NodeId> {
         .collect()
 }
 
+/// A refusal of attempt `attempt` of batch `id`: the broker is not the leader.
 fn refusal(id: MsgId, attempt: u32) -> LogMsg {
-    LogMsg::ProduceAck { ids: vec![id].into(), accepted: false, attempt }
+    refused(id, attempt, ProduceError::NotLeader)
+}
+
+fn refused(id: MsgId, attempt: u32, error: ProduceError) -> LogMsg {
+    LogMsg::ProduceAck { ids: vec![id].into(), accepted: false, attempt, error }
 }
 
 #[test]
@@ -135,4 +140,107 @@ fn in_flight_requests_are_counted_per_broker() {
     assert_eq!(produces(&h.timer(&mut p, Arrival)), vec![(13, 1, 1, 1)], "broker 13 has a free slot");
     h.now = 2 * MS;
     assert!(produces(&h.timer(&mut p, Arrival)).is_empty(), "broker 12's one slot is taken");
+}
+
+/// (node, first id, attempt, epoch, seq) of every produce to partition 0.
+fn numbered(e: &Emitted) -> Vec<(NodeId, MsgId, u32, u32, u64)> {
+    e.sent()
+        .into_iter()
+        .filter_map(|(to, m)| match m {
+            Msg::Log(LogMsg::Produce { recs, attempt, epoch, seq, partition: 0, .. }) => {
+                Some((to, recs[0].id, attempt, epoch, seq))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn accepted(id: MsgId, attempt: u32) -> LogMsg {
+    LogMsg::ProduceAck { ids: vec![id].into(), accepted: true, attempt, error: ProduceError::None }
+}
+
+/// An idempotent producer (up to 5 requests in flight per broker) whose
+/// partition 0 leads on broker 12, with the batches of records 0, 2, 4
+/// (one record each: seq 0, 1, 2 of epoch 1) sent there.
+fn three_in_flight() -> (Harness, Producer) {
+    let (mut h, mut p, _) = producer("idempotent = true\nmax_in_flight = 5");
+    h.message(&mut p, 11, leaders(&[(Some(12), 0), (Some(13), 0)]));
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        h.now = i * MS;
+        sent.extend(numbered(&h.timer(&mut p, Arrival)));
+    }
+    assert_eq!(sent, vec![(12, 0, 1, 1, 0), (12, 2, 1, 1, 1), (12, 4, 1, 1, 2)]);
+    (h, p)
+}
+
+#[test]
+fn an_out_of_order_refusal_of_the_next_batch_starts_the_partition_s_numbers_again() {
+    let (mut h, mut p) = three_in_flight();
+    h.now = 10 * MS;
+    h.message(&mut p, 12, accepted(0, 1));
+    // Batch 2 is the next one, and the leader says a gap comes before it
+    // (it lost what it had acknowledged): a real gap.
+    let e = h.message(&mut p, 12, refused(2, 1, ProduceError::OutOfOrderSequence));
+    assert_eq!(e.metric("epoch_bumps"), 1.0);
+    assert!(metadata_asks(&e).is_empty(), "the leader is right: no metadata refresh");
+    assert!(e.errors().is_empty(), "nothing is given up");
+    h.now = 110 * MS;
+    assert_eq!(numbered(&h.timer(&mut p, Retry)), vec![(12, 2, 2, 2, 0)], "epoch 2, from sequence 0");
+    // Batch 4's attempt in flight carried the old numbers: its refusal
+    // retries it with its new ones, without another bump.
+    let e = h.message(&mut p, 12, refused(4, 1, ProduceError::OutOfOrderSequence));
+    assert_eq!(e.metric("epoch_bumps"), 0.0);
+    h.now = 210 * MS;
+    assert_eq!(numbered(&h.timer(&mut p, Retry)), vec![(12, 4, 2, 2, 1)]);
+    h.now = 211 * MS;
+    let next = numbered(&h.timer(&mut p, Arrival)).into_iter().chain(numbered(&h.timer(&mut p, Arrival)));
+    assert_eq!(next.collect::<Vec<_>>(), vec![(12, 6, 1, 2, 2)], "later batches follow the renumbered ones");
+}
+
+#[test]
+fn an_out_of_order_refusal_behind_an_unanswered_batch_is_retried_as_it_is() {
+    let (mut h, mut p) = three_in_flight();
+    h.now = 10 * MS;
+    // Batch 0 is unanswered: it may yet fill the gap before batch 2.
+    let e = h.message(&mut p, 12, refused(2, 1, ProduceError::OutOfOrderSequence));
+    assert_eq!(e.metric("epoch_bumps"), 0.0);
+    h.now = 110 * MS;
+    assert_eq!(numbered(&h.timer(&mut p, Retry)), vec![(12, 2, 2, 1, 1)], "same epoch and sequence");
+}
+
+#[test]
+fn only_a_refusal_that_says_the_leader_moved_refreshes_metadata() {
+    let (mut h, mut p, _) = producer("");
+    h.message(&mut p, 11, leaders(&[(Some(12), 0), (Some(13), 0)]));
+    h.timer(&mut p, Arrival);
+    h.now = 5 * MS;
+    let e = h.message(&mut p, 12, refused(0, 1, ProduceError::NotEnoughReplicas));
+    assert!(metadata_asks(&e).is_empty(), "not enough replicas: the leader is right");
+    assert!(e.timers::<ProducerTimer>().contains(&(100 * MS, Retry)), "retried after the backoff");
+    h.now = 105 * MS;
+    assert_eq!(produces(&h.timer(&mut p, Retry)), vec![(12, 0, 2, 0)]);
+    h.now = 200 * MS;
+    let e = h.message(&mut p, 12, refusal(0, 2));
+    assert_eq!(metadata_asks(&e).len(), 1, "not the leader: metadata is asked for");
+}
+
+#[test]
+fn a_partition_s_later_batches_wait_behind_its_batch_awaiting_a_retry() {
+    let (mut h, mut p) = three_in_flight();
+    h.now = 10 * MS;
+    h.message(&mut p, 12, refused(0, 1, ProduceError::NotEnoughReplicas));
+    // Record 5 (partition 1) leaves; record 6 (partition 0) waits behind
+    // batch 0, which backs off until 110 ms: sent past it, it would be
+    // out of order.
+    h.now = 11 * MS;
+    let e = h.timer(&mut p, Arrival);
+    assert_eq!(produces(&e), vec![(13, 5, 1, 1)], "the other partition is not held");
+    h.now = 12 * MS;
+    assert!(numbered(&h.timer(&mut p, Arrival)).is_empty(), "record 6 waits");
+    h.now = 110 * MS;
+    assert_eq!(numbered(&h.timer(&mut p, Retry)), vec![(12, 0, 2, 1, 0)], "retried with its numbers");
+    h.now = 112 * MS;
+    let e = h.message(&mut p, 12, accepted(0, 2));
+    assert_eq!(numbered(&e), vec![(12, 6, 1, 1, 3)], "then the next batch follows, numbered after the others");
 }

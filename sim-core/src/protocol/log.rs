@@ -52,6 +52,25 @@ pub enum FetchError {
     NotLeader,
 }
 
+/// Why a log broker refused a produce: the error codes of Kafka's produce
+/// response that a producer acts on differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProduceError {
+    /// Accepted.
+    None,
+    /// `NOT_LEADER_OR_FOLLOWER` (or `LEADER_NOT_AVAILABLE`): the producer's
+    /// metadata is stale; it refreshes it before the retry.
+    NotLeader,
+    /// `NOT_ENOUGH_REPLICAS` (before or after the append): the leader is
+    /// right, its ISR is too small; retried as is.
+    NotEnoughReplicas,
+    /// `OUT_OF_ORDER_SEQUENCE_NUMBER`: an idempotent batch after a gap in
+    /// its session's numbers (or beyond the broker's window).
+    OutOfOrderSequence,
+    /// `INVALID_PRODUCER_EPOCH`: an older session of the producer (fenced).
+    InvalidProducerEpoch,
+}
+
 /// One read-process-write transaction: append `outputs` to `out_topic`
 /// and move the group's offset of `partition` from `start` to `end`,
 /// atomically, or do nothing.
@@ -109,6 +128,8 @@ pub enum LogMsg {
         accepted: bool,
         /// The attempt being answered.
         attempt: u32,
+        /// Why it was refused ([`ProduceError::None`] when accepted).
+        error: ProduceError,
     },
     /// Group member to log broker: I am alive, in `session`, holding the
     /// assignment of `generation` (0: none). An unknown member or session
@@ -322,7 +343,9 @@ impl Protocol for LogMsg {
                 digest.add(seq);
                 digest.add(u64::from(topic) << 32 | u64::from(partition));
             }
-            LogMsg::ProduceAck { ref ids, accepted, attempt } => {
+            // The error is not folded: the broker's state, which the
+            // history determines, decides it.
+            LogMsg::ProduceAck { ref ids, accepted, attempt, .. } => {
                 ids.iter().for_each(|&id| fold_ack(digest, id, accepted, attempt));
             }
             LogMsg::Heartbeat { group, session, generation } => {

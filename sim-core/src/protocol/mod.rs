@@ -32,7 +32,7 @@ pub mod queue;
 pub mod wire;
 
 pub use cluster::ClusterMsg;
-pub use log::{Acks, FetchError, LogMsg, Transaction};
+pub use log::{Acks, FetchError, LogMsg, ProduceError, Transaction};
 pub use queue::{publish, QueueMsg};
 
 /// Global identity of one produced message, assigned by the ledger in

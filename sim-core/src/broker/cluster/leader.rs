@@ -44,7 +44,7 @@ use super::node::{BrokerTimer, ClusterBroker};
 use super::replica::SeqCheck;
 use crate::message::{MsgId, NodeId, Record};
 use crate::protocol::cluster::{BrokerIx, ClusterMsg, DataPart, FetchPart, PartState, ReplicaError, ReplicaRecord};
-use crate::protocol::{Acks, FetchError, LogMsg};
+use crate::protocol::{Acks, FetchError, LogMsg, ProduceError};
 use crate::time::Time;
 use std::collections::BTreeMap;
 
@@ -132,12 +132,12 @@ impl ClusterBroker {
             if b.acks == Acks::None {
                 b.recs.iter().for_each(|r| ctx.discarded(r.id, crate::ledger::LossCause::NoLeader));
             }
-            answer(ctx, from, &b, false);
+            answer(ctx, from, &b, ProduceError::NotLeader);
             return self.send_leaders(ctx, from, topic);
         }
         if b.acks == Acks::All && self.views[pi as usize].isr.len() < self.cfg.min_isr {
             ctx.error("not-enough-replicas");
-            return answer(ctx, from, &b, false);
+            return answer(ctx, from, &b, ProduceError::NotEnoughReplicas);
         }
         if b.epoch != 0 {
             let r = self.replica(pi);
@@ -146,11 +146,11 @@ impl ClusterBroker {
                 SeqCheck::Duplicate(last) => return self.produce_again(ctx, from, pi, b, last),
                 SeqCheck::Fenced => {
                     ctx.error("fenced");
-                    return answer(ctx, from, &b, false);
+                    return answer(ctx, from, &b, ProduceError::InvalidProducerEpoch);
                 }
                 SeqCheck::OutOfOrder => {
                     ctx.error("out-of-order");
-                    return answer(ctx, from, &b, false);
+                    return answer(ctx, from, &b, ProduceError::OutOfOrderSequence);
                 }
             }
         }
@@ -173,7 +173,7 @@ impl ClusterBroker {
                 if let Some(last) = last {
                     r.mark_acked((last + 1).saturating_sub(b.recs.len() as u64), last + 1);
                 }
-                answer(ctx, from, &b, true);
+                answer(ctx, from, &b, ProduceError::None);
             }
         }
     }
@@ -198,7 +198,7 @@ impl ClusterBroker {
                     Waiter { producer: from, ids: b.recs.iter().map(|r| r.id).collect(), attempt: b.attempt, first };
                 r.lead.as_mut().expect("leads").waiters.entry(last).or_default().push(w);
             }
-            Acks::Leader => answer(ctx, from, &b, true),
+            Acks::Leader => answer(ctx, from, &b, ProduceError::None),
             Acks::None => {}
         }
         self.wake_followers(ctx, pi);
@@ -235,13 +235,14 @@ impl ClusterBroker {
             let (last, ws) = entry.remove_entry();
             answered.extend(ws.into_iter().map(|w| (last, w)));
         }
+        let error = if enough { ProduceError::None } else { ProduceError::NotEnoughReplicas };
         for (last, w) in answered {
             if enough {
                 r.mark_acked(w.first, last + 1);
             } else {
                 ctx.error("not-enough-replicas-after-append");
             }
-            ctx.send(w.producer, LogMsg::ProduceAck { ids: w.ids, accepted: enough, attempt: w.attempt });
+            ctx.send(w.producer, LogMsg::ProduceAck { ids: w.ids, accepted: enough, attempt: w.attempt, error });
         }
         self.txn_hw(ctx, pi);
         self.serve_reads(ctx, pi);
@@ -502,9 +503,10 @@ impl ClusterBroker {
 }
 
 /// Answers a produce, unless it asked for no answer (`acks = 0`).
-fn answer(ctx: &mut Ctx, producer: NodeId, b: &Batch, accepted: bool) {
+fn answer(ctx: &mut Ctx, producer: NodeId, b: &Batch, error: ProduceError) {
     if b.acks != Acks::None {
         let ids = b.recs.iter().map(|r| r.id).collect();
-        ctx.send(producer, LogMsg::ProduceAck { ids, accepted, attempt: b.attempt });
+        let accepted = error == ProduceError::None;
+        ctx.send(producer, LogMsg::ProduceAck { ids, accepted, attempt: b.attempt, error });
     }
 }

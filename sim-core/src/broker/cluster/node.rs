@@ -49,7 +49,7 @@ use crate::broker::{CoordTimer, Coordinator, GroupHost, GroupInfo, LogSpec};
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, NodeId};
 use crate::protocol::cluster::{BrokerIx, ClusterMsg, FetchPart, MetadataUpdate, PartState};
-use crate::protocol::LogMsg;
+use crate::protocol::{LogMsg, ProduceError};
 use crate::time::{ms_to_ns, Duration, Time};
 use std::collections::BTreeMap;
 
@@ -325,7 +325,8 @@ impl ClusterBroker {
     fn resign(&mut self, ctx: &mut Ctx<BrokerTimer>, pi: u32) {
         let Some(lead) = self.replica_mut(pi).lead.take() else { return };
         for w in lead.waiters.into_values().flatten() {
-            ctx.send(w.producer, LogMsg::ProduceAck { ids: w.ids, accepted: false, attempt: w.attempt });
+            let error = ProduceError::NotLeader;
+            ctx.send(w.producer, LogMsg::ProduceAck { ids: w.ids, accepted: false, attempt: w.attempt, error });
         }
         let (topic, _) = self.layout.local(pi);
         for f in lead.parked {

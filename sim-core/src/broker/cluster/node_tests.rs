@@ -12,7 +12,7 @@ use crate::engine::{Component, Emitted, Harness, Timer};
 use crate::ledger::LossCause;
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::protocol::cluster::{BrokerIx, ClusterMsg, MetadataUpdate, PartState};
-use crate::protocol::{Acks, FetchError, LogMsg};
+use crate::protocol::{Acks, FetchError, LogMsg, ProduceError};
 use crate::time::{Time, NS_PER_MS};
 
 const MS: u64 = NS_PER_MS;
@@ -115,6 +115,17 @@ fn acks(e: &Emitted, to: NodeId) -> Vec<(Vec<MsgId>, bool)> {
         .into_iter()
         .filter_map(|m| match m {
             Msg::Log(LogMsg::ProduceAck { ids, accepted, .. }) => Some((ids.to_vec(), accepted)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The error codes of the produce answers `e` sent to `to`.
+fn ack_errors(e: &Emitted, to: NodeId) -> Vec<ProduceError> {
+    e.sent_to(to)
+        .into_iter()
+        .filter_map(|m| match m {
+            Msg::Log(LogMsg::ProduceAck { error, .. }) => Some(error),
             _ => None,
         })
         .collect()
@@ -324,7 +335,15 @@ fn a_non_leader_refuses_produce_and_fetch_and_sends_its_view_of_the_leaders() {
     let hint = Msg::Cluster(ClusterMsg::Leaders { topic: 0, leaders: Box::new([(Some(NODES[0]), 0)]) });
     assert_eq!(
         e.sent_to(PRODUCER),
-        vec![Msg::Log(LogMsg::ProduceAck { ids: Box::new([7]), accepted: false, attempt: 1 }), hint.clone()]
+        vec![
+            Msg::Log(LogMsg::ProduceAck {
+                ids: Box::new([7]),
+                accepted: false,
+                attempt: 1,
+                error: ProduceError::NotLeader
+            }),
+            hint.clone()
+        ]
     );
     assert!(c.log(1).is_empty());
     let e = c.deliver(1, MEMBER, fetch(0, None));
@@ -368,8 +387,9 @@ fn an_idempotent_retry_is_answered_without_a_second_append_and_a_gap_is_refused(
     assert_eq!(c.log(0), vec![1], "not appended twice");
     let e = c.deliver(0, PRODUCER, idempotent(3, 1, 2));
     assert_eq!((acks(&e, PRODUCER), e.errors()), (vec![(vec![3], false)], vec!["out-of-order"]));
+    assert_eq!(ack_errors(&e, PRODUCER), vec![ProduceError::OutOfOrderSequence], "the producer is told why");
     let e = c.deliver(0, PRODUCER, idempotent(2, 1, 1));
-    assert_eq!(acks(&e, PRODUCER), vec![(vec![2], true)]);
+    assert_eq!((acks(&e, PRODUCER), ack_errors(&e, PRODUCER)), (vec![(vec![2], true)], vec![ProduceError::None]));
     let e = c.deliver(0, PRODUCER, idempotent(9, 0, 0).clone());
     assert!(e.errors().is_empty(), "epoch 0 is not idempotent");
     let stale = LogMsg::Produce {
@@ -383,7 +403,7 @@ fn an_idempotent_retry_is_answered_without_a_second_append_and_a_gap_is_refused(
     };
     c.deliver(0, PRODUCER, idempotent(5, 2, 0));
     let e = c.deliver(0, PRODUCER, stale);
-    assert_eq!(e.errors(), vec!["fenced"]);
+    assert_eq!((e.errors(), ack_errors(&e, PRODUCER)), (vec!["fenced"], vec![ProduceError::InvalidProducerEpoch]));
 }
 
 #[test]

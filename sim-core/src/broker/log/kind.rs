@@ -213,6 +213,24 @@ impl LogGroups {
     }
 }
 
+/// The checks of a cluster's counts: brokers, replicas, voters, racks.
+fn check_counts(node: &Node, l: &LogSpec, n: u32) -> Result<(), Invalid> {
+    if !(1..=MAX_BROKERS).contains(&n) {
+        return node.fail("brokers", format!("expected from 1 to {MAX_BROKERS} brokers"));
+    }
+    if l.replicas > n {
+        return node.fail("replicas", format!("expected at most the number of brokers ({n})"));
+    }
+    if l.controllers.is_some_and(|c| !(1..=MAX_CONTROLLERS).contains(&c)) {
+        return node
+            .fail("controllers", format!("expected from 1 to {MAX_CONTROLLERS} controller voters (3 or 5 advised)"));
+    }
+    if l.racks.is_some_and(|r| r == 0 || r > n) {
+        return node.fail("racks", format!("expected from 1 to the number of brokers ({n})"));
+    }
+    Ok(())
+}
+
 /// The checks of a cluster's fields (`brokers` and the settings only a
 /// cluster reads).
 fn check_cluster(node: &Node, l: &LogSpec) -> Result<(), Invalid> {
@@ -229,19 +247,7 @@ fn check_cluster(node: &Node, l: &LogSpec) -> Result<(), Invalid> {
             None => Ok(()),
         };
     };
-    if !(1..=MAX_BROKERS).contains(&n) {
-        return node.fail("brokers", format!("expected from 1 to {MAX_BROKERS} brokers"));
-    }
-    if l.replicas > n {
-        return node.fail("replicas", format!("expected at most the number of brokers ({n})"));
-    }
-    if l.controllers.is_some_and(|c| !(1..=MAX_CONTROLLERS).contains(&c)) {
-        let msg = format!("expected from 1 to {MAX_CONTROLLERS} controller voters (odd numbers recommended: 3 or 5)");
-        return node.fail("controllers", msg);
-    }
-    if l.racks.is_some_and(|r| r == 0 || r > n) {
-        return node.fail("racks", format!("expected from 1 to the number of brokers ({n})"));
-    }
+    check_counts(node, l, n)?;
     let positive = [
         ("heartbeat_interval_ms", l.heartbeat_interval_ms),
         ("replica_fetch_wait_max_ms", l.replica_fetch_wait_max_ms),

@@ -76,7 +76,7 @@ use crate::engine::{Component, Ctx, Timer};
 use crate::ledger::{DomainId, DupCause, LossCause};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::net::NodeFault;
-use crate::protocol::{Acks, FetchError, LogMsg};
+use crate::protocol::{Acks, FetchError, LogMsg, ProduceError};
 use crate::sequencer::Offer;
 use crate::time::{ms_to_ns, Duration, Time};
 use partition::{Entry, Idem, Parked, Partition, Produce, Waiter};
@@ -261,7 +261,7 @@ impl LogBroker {
         let Some(leader) = p.leader else {
             ctx.error("leader-not-available");
             send.recs.iter().for_each(|r| ctx.discarded(r.id, LossCause::NoLeader));
-            return answer(ctx, from, &send, false);
+            return answer(ctx, from, &send, ProduceError::NotLeader);
         };
         if !self.alive[leader] {
             send.recs.iter().for_each(|r| ctx.discarded(r.id, LossCause::NoLeader));
@@ -269,7 +269,7 @@ impl LogBroker {
         }
         if send.acks == Acks::All && p.isr_count() < self.min_isr {
             ctx.error("not-enough-replicas");
-            return answer(ctx, from, &send, false);
+            return answer(ctx, from, &send, ProduceError::NotEnoughReplicas);
         }
         if epoch == 0 {
             self.append(ctx, pi, send, from, 0, 0);
@@ -298,13 +298,13 @@ impl LogBroker {
         match idem.seq.offer(epoch, seq, send) {
             Offer::Fenced => {
                 ctx.error("fenced");
-                answer_ids(ctx, from, answer_to, false);
+                answer_ids(ctx, from, answer_to, ProduceError::InvalidProducerEpoch);
             }
             // Written before: a retry whose original got through.
             Offer::Duplicate => self.produce_again(ctx, pi, from, answer_to, seq),
             Offer::Overflow => {
                 ctx.error("out-of-order");
-                answer_ids(ctx, from, answer_to, false);
+                answer_ids(ctx, from, answer_to, ProduceError::OutOfOrderSequence);
             }
             Offer::Held => {}
             Offer::Next(s) => {
@@ -337,7 +337,7 @@ impl LogBroker {
             }
             _ => {
                 p.mark_told(from, seq);
-                answer_ids(ctx, from, (acks, ids, attempt), true);
+                answer_ids(ctx, from, (acks, ids, attempt), ProduceError::None);
             }
         }
     }
@@ -367,7 +367,8 @@ impl LogBroker {
         }
         let ids = || recs.iter().map(|r| r.id).collect::<Box<[MsgId]>>();
         match acks {
-            Acks::Leader => ctx.send(producer, LogMsg::ProduceAck { ids: ids(), accepted: true, attempt }),
+            Acks::Leader => ctx
+                .send(producer, LogMsg::ProduceAck { ids: ids(), accepted: true, attempt, error: ProduceError::None }),
             Acks::All => p.waiters.entry(last).or_default().push(Waiter { producer, ids: ids(), attempt, first }),
             Acks::None => {}
         }
@@ -521,8 +522,9 @@ impl LogBroker {
             } else {
                 ctx.error("not-enough-replicas-after-append");
             }
+            let error = if enough { ProduceError::None } else { ProduceError::NotEnoughReplicas };
             for w in waiters {
-                ctx.send(w.producer, LogMsg::ProduceAck { ids: w.ids, accepted: enough, attempt: w.attempt });
+                ctx.send(w.producer, LogMsg::ProduceAck { ids: w.ids, accepted: enough, attempt: w.attempt, error });
             }
         }
         self.refresh_backlog(ctx, pi);
@@ -778,15 +780,21 @@ fn park(p: &mut Partition, f: Parked) {
 }
 
 /// Answers a produce, unless it asked for no answer (`acks = 0`).
-fn answer(ctx: &mut Ctx<LogTimer>, producer: NodeId, send: &Produce, accepted: bool) {
+fn answer(ctx: &mut Ctx<LogTimer>, producer: NodeId, send: &Produce, error: ProduceError) {
     let ids = send.recs.iter().map(|r| r.id).collect();
-    answer_ids(ctx, producer, (send.acks, ids, send.attempt), accepted);
+    answer_ids(ctx, producer, (send.acks, ids, send.attempt), error);
 }
 
 /// Answers the produce of the batch `ids`, unless it asked for no answer.
-fn answer_ids(ctx: &mut Ctx<LogTimer>, producer: NodeId, (acks, ids, attempt): (Acks, Box<[MsgId]>, u32), ok: bool) {
+fn answer_ids(
+    ctx: &mut Ctx<LogTimer>,
+    producer: NodeId,
+    (acks, ids, attempt): (Acks, Box<[MsgId]>, u32),
+    error: ProduceError,
+) {
     if acks != Acks::None {
-        ctx.send(producer, LogMsg::ProduceAck { ids, accepted: ok, attempt });
+        let accepted = error == ProduceError::None;
+        ctx.send(producer, LogMsg::ProduceAck { ids, accepted, attempt, error });
     }
 }
 

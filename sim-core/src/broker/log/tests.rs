@@ -458,6 +458,10 @@ fn idempotent_produces_are_appended_once_in_sequence_and_an_old_epoch_is_fenced(
     assert_eq!(produce_acks(&e), vec![(3, true)], "a new session starts at 0");
     let e = h.message(&mut b, P, numbered(4, 1, 3, 1));
     assert_eq!((produce_acks(&e), e.errors()), (vec![(4, false)], vec!["fenced"]));
+    let told = e.sent().into_iter().any(|(_, m)| {
+        matches!(m, Msg::Log(LogMsg::ProduceAck { error: crate::protocol::ProduceError::InvalidProducerEpoch, .. }))
+    });
+    assert!(told, "the producer is told why");
     assert_eq!(held_in(&b, 0), vec![0, 1, 2, 3]);
 }
 
