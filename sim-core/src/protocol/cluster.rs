@@ -35,6 +35,7 @@
 //! registration (a broker is known from the scenario), and the metadata
 //! log's snapshots (an update carries whole partition states).
 
+use super::offsets::{OffsetsRecord, OFFSETS_RECORD};
 use super::NodeId;
 use super::{wire, MsgId, Protocol, Record};
 use crate::digest::Digest;
@@ -124,6 +125,9 @@ pub struct DataPart {
     /// truncates to the smaller of that offset and its own end, then
     /// fetches again (KIP-595's fetch-based truncation).
     pub diverging: Option<(u32, u64)>,
+    /// For an internal offsets partition: the content of each record of
+    /// `recs`, in order (empty for a topic's partition).
+    pub offsets: Vec<OffsetsRecord>,
 }
 
 /// A message of the cluster protocol.
@@ -200,6 +204,37 @@ pub enum ClusterMsg {
         /// Its node.
         node: Option<NodeId>,
     },
+    /// Coordinator to group member: its heartbeat was taken (Kafka answers
+    /// every heartbeat; the member's session timer restarts).
+    HeartbeatOk {
+        /// Group index.
+        group: u16,
+    },
+    /// Broker to group member: a group request refused with one of Kafka's
+    /// coordinator errors; `commit` names the (partition, offset) of a
+    /// refused offset commit.
+    GroupError {
+        /// Group index.
+        group: u16,
+        /// Why.
+        error: CoordError,
+        /// The commit refused, if the request was one.
+        commit: Option<(u32, u64)>,
+    },
+}
+
+/// A coordinator error (Kafka's error codes of group requests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoordError {
+    /// `NOT_COORDINATOR`: this broker does not coordinate the group (it
+    /// does not lead its offsets partition, as far as it knows).
+    NotCoordinator,
+    /// `COORDINATOR_NOT_AVAILABLE`: the commit could not be written with
+    /// enough in-sync replicas.
+    NotAvailable,
+    /// `REQUEST_TIMED_OUT`: the commit's record was not committed in time
+    /// (`offsets.commit.timeout.ms`).
+    TimedOut,
 }
 
 /// What a metadata update carries.
@@ -255,12 +290,16 @@ impl Protocol for ClusterMsg {
             ClusterMsg::Leaders { .. } => "leaders",
             ClusterMsg::FindCoordinator { .. } => "find-coordinator",
             ClusterMsg::Coordinator { .. } => "coordinator",
+            ClusterMsg::HeartbeatOk { .. } => "heartbeat-ok",
+            ClusterMsg::GroupError { .. } => "group-error",
         }
     }
 
     fn id(&self) -> Option<MsgId> {
         match self {
-            ClusterMsg::ReplicaData { parts, .. } => parts.iter().find_map(|p| p.recs.first()).map(|r| r.rec.id),
+            ClusterMsg::ReplicaData { parts, .. } => {
+                parts.iter().find_map(|p| p.recs.first()).map(|r| r.rec.id).filter(|&id| id != OFFSETS_RECORD)
+            }
             _ => None,
         }
     }
@@ -322,13 +361,15 @@ impl Protocol for ClusterMsg {
                 digest.add(49);
                 digest.add(u64::from(*group) << 40 ^ node.map_or(u64::MAX, u64::from));
             }
+            ClusterMsg::HeartbeatOk { .. } | ClusterMsg::GroupError { .. } => fold_group_answer(self, digest),
         }
     }
 
     fn carried(&self, out: &mut Vec<MsgId>) {
         // Copies between replicas: while on the wire they are in flight.
         if let ClusterMsg::ReplicaData { parts, .. } = self {
-            out.extend(parts.iter().flat_map(|p| p.recs.iter().map(|r| r.rec.id)));
+            // (Records of an offsets partition are no produced messages.)
+            out.extend(parts.iter().filter(|p| p.offsets.is_empty()).flat_map(|p| p.recs.iter().map(|r| r.rec.id)));
         }
     }
 
@@ -357,8 +398,28 @@ impl Protocol for ClusterMsg {
             ClusterMsg::BrokerHeartbeat { .. }
             | ClusterMsg::MetadataRequest { .. }
             | ClusterMsg::FindCoordinator { .. }
-            | ClusterMsg::Coordinator { .. } => wire::control(0),
+            | ClusterMsg::Coordinator { .. }
+            | ClusterMsg::HeartbeatOk { .. } => wire::control(0),
+            ClusterMsg::GroupError { .. } => wire::control(1),
         }
+    }
+}
+
+fn fold_group_answer(msg: &ClusterMsg, digest: &mut Digest) {
+    match msg {
+        ClusterMsg::HeartbeatOk { group } => {
+            digest.add(50);
+            digest.add(u64::from(*group));
+        }
+        ClusterMsg::GroupError { group, error, commit } => {
+            digest.add(51);
+            digest.add(u64::from(*group) << 8 | *error as u64);
+            if let Some((p, o)) = commit {
+                digest.add(u64::from(*p));
+                digest.add(*o);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -375,5 +436,11 @@ fn fold_data(p: &DataPart, digest: &mut Digest) {
         digest.add(r.rec.id);
         digest.add(u64::from(r.leader_epoch) << 32 | u64::from(r.producer_epoch));
         digest.add(r.seq);
+    }
+    for o in &p.offsets {
+        digest.add(match o {
+            OffsetsRecord::Commit(c) => u64::from(c.group) << 48 ^ u64::from(c.partition) << 32 ^ c.offset,
+            OffsetsRecord::Group(g) => u64::from(g.group) << 48 ^ 1 << 47 ^ u64::from(g.generation),
+        });
     }
 }

@@ -40,10 +40,12 @@ pub fn broker_name(cluster: &str, index: u16) -> String {
     format!("{cluster}-{}", index + 1)
 }
 
-/// The layout of cluster `name`, whose spec is `spec`, with its nodes' ids.
-pub fn layout(build: &Build, name: &str, spec: &LogSpec) -> Layout {
+/// The layout of cluster `name`, whose spec is `spec`, with its nodes' ids
+/// and the offsets partitions of the groups its consumers noted.
+pub fn layout(build: &mut Build, name: &str, spec: &LogSpec) -> Layout {
     let brokers = (0..spec.brokers.unwrap_or(0)).map(|i| build.id(&broker_name(name, i as u16))).collect();
-    Layout::new(spec, build.id(name), brokers)
+    let layout = Layout::new(spec, build.id(name), brokers);
+    layout.with_groups(build.note::<LogGroups>(name).groups.iter().map(|g| g.name.as_str()))
 }
 
 impl Kind for ClusterBrokerKind {

@@ -29,15 +29,19 @@
 //!   something is appended.
 //! - **Consumers' fetches**: served up to the HW, one leader epoch per
 //!   answer, within the member's byte budget; parked while nothing is
-//!   readable (long polling), as the single broker does.
+//!   readable (long polling), as the single broker does. Records sent to a
+//!   group again (below the end of what this leadership sent it) are
+//!   reported as redelivered, as the single broker does; what an earlier
+//!   leader of the partition sent is not known to the new one.
 //!
 //! Left out: the consumer fetch's ownership check (the group lives on its
-//! coordinator; a leader serves any member, as Kafka's does), redelivery
-//! accounting, `read_committed`, retention, and fetch sessions (each
+//! coordinator; a leader serves any member, as Kafka's does),
+//! `read_committed`, retention, and fetch sessions (each
 //! follower fetch lists every partition).
 
 use super::node::{BrokerTimer, ClusterBroker};
 use super::replica::SeqCheck;
+use crate::ledger::DupCause;
 use crate::message::{MsgId, NodeId, Record};
 use crate::protocol::cluster::{BrokerIx, ClusterMsg, DataPart, FetchPart, PartState, ReplicaError, ReplicaRecord};
 use crate::protocol::{Acks, FetchError, LogMsg};
@@ -76,6 +80,8 @@ pub(super) struct Follower {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Read {
     pub member: NodeId,
+    /// The member's group.
+    pub group: u16,
     /// Partition within the topic.
     pub partition: u32,
     pub offset: u64,
@@ -93,6 +99,10 @@ pub(super) struct Lead {
     /// The ISR change proposed and not yet answered.
     pub pending: Option<PartState>,
     pub parked: Vec<Read>,
+    /// Per (group, partition within the topic): the end of what this
+    /// leadership sent the group, so that records sent again count as
+    /// redelivered (what an earlier leader sent is not known here).
+    pub served: BTreeMap<(u16, u32), u64>,
 }
 
 impl Lead {
@@ -238,6 +248,7 @@ impl ClusterBroker {
             ctx.send(w.producer, LogMsg::ProduceAck { ids: w.ids, accepted: enough, attempt: w.attempt });
         }
         self.serve_reads(ctx, pi);
+        self.group_log_advanced(ctx, pi);
     }
 
     // ---- followers ----
@@ -283,6 +294,7 @@ impl ClusterBroker {
             hw: 0,
             log_start: 0,
             diverging: None,
+            offsets: Vec::new(),
         };
         if !self.leads(fp.partition) {
             d.error = ReplicaError::NotLeader;
@@ -304,6 +316,8 @@ impl ClusterBroker {
             }
         }
         d.recs = r.records_from(fp.offset, REPLICA_FETCH_MAX_BYTES);
+        d.offsets = self.group_log_records(fp.partition, fp.offset, d.recs.len());
+        let r = self.replica_mut(fp.partition);
         let lead = r.lead.as_mut().expect("leads");
         if let Some(f) = lead.followers.iter_mut().find(|f| f.broker == follower) {
             let leo = fp.offset.min(end);
@@ -447,6 +461,15 @@ impl ClusterBroker {
         }
         let recs = r.readable(offset, upto, read.max_bytes);
         let epoch = r.epochs.epoch_of(if recs.is_empty() { offset.saturating_sub(1) } else { offset });
+        // Records this group was sent before go out again: a redelivery
+        // (after a rebalance, or to a member the group gave up on).
+        let lead = r.lead.as_mut().expect("leads");
+        let served = lead.served.entry((read.group, partition)).or_insert(0);
+        let again = served.saturating_sub(offset).min(recs.len() as u64) as usize;
+        for rec in &recs[..again] {
+            ctx.resent(rec.id, DupCause::Redelivered);
+        }
+        *served = (*served).max(offset + recs.len() as u64);
         ctx.send(read.member, LogMsg::Records { partition, offset, recs, error: FetchError::None, epoch });
     }
 

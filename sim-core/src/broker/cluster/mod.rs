@@ -16,6 +16,10 @@
 //!   following (fetching from the leader over the network, and
 //!   truncating where its log diverged from the leader's).
 //!
+//! - [`group_log`]: the group coordinator on the leader of the group's
+//!   `__consumer_offsets` partition, its state as records there, moving
+//!   with that partition's leadership.
+//!
 //! - [`routes`]: a client's side: where partitions lead and which broker
 //!   coordinates its group, as a producer or a group member learns them.
 //!
@@ -24,6 +28,7 @@
 
 pub mod controller;
 mod follower;
+mod group_log;
 mod kind;
 pub mod layout;
 mod leader;

@@ -30,20 +30,21 @@
 //! lead the partition (as far as it knows) is refused with its view of the
 //! topic's leaders (`ClusterMsg::Leaders`, KIP-951's hint). A
 //! `MetadataRequest` is answered from its view. Group messages go to
-//! [`ClusterBroker::on_group_message`]: the broker that coordinates a group
-//! (see [`Layout::coordinator`]) runs the group [`Coordinator`] the
-//! single-node broker runs; the others answer with the coordinator's node.
+//! [`ClusterBroker::on_group_message`]: the broker that leads a group's
+//! `__consumer_offsets` partition (as its view says) coordinates the group
+//! with the [`Coordinator`] the single-node broker runs, keeping commits
+//! and group metadata as records of that partition; the others answer
+//! `NOT_COORDINATOR` (see [`super::group_log`]).
 //!
-//! Left out: the `__consumer_offsets` log (the coordinator keeps committed
-//! offsets in its memory, which survives its crash, and never moves),
-//! transactions, controlled shutdown, rack-aware follower fetching
-//! (KIP-392), quotas.
+//! Left out: transactions, controlled shutdown, rack-aware follower
+//! fetching (KIP-392), quotas.
 
+use super::group_log::GroupLogs;
 use super::layout::Layout;
 use super::leader::{Batch, Lead, Read};
 use super::replica::Replica;
 use crate::broker::log::elr::Rules;
-use crate::broker::{CoordTimer, Coordinator, GroupHost, GroupInfo, LogSpec};
+use crate::broker::{CoordTimer, Coordinator, GroupInfo, LogSpec};
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, NodeId};
 use crate::protocol::cluster::{BrokerIx, ClusterMsg, FetchPart, MetadataUpdate, PartState};
@@ -72,6 +73,8 @@ pub enum BrokerTimer {
     },
     /// A timer of the group coordinator it embeds.
     Coord(CoordTimer),
+    /// Offset commits waiting for their record may have timed out.
+    CommitTimeout,
 }
 
 impl From<CoordTimer> for BrokerTimer {
@@ -87,6 +90,7 @@ impl Timer for BrokerTimer {
             BrokerTimer::IsrCheck => (2, 0, 0),
             BrokerTimer::FetchTimeout { leader, seq } => (3, leader, seq),
             BrokerTimer::FetchWait { follower } => (4, follower, 0),
+            BrokerTimer::CommitTimeout => (12, 0, 0),
             // The coordinator's bits fit below the top byte.
             BrokerTimer::Coord(c) => return 5 << 56 | c.to_bits(),
         };
@@ -103,6 +107,7 @@ impl Timer for BrokerTimer {
             2 if word == 2 << 56 => BrokerTimer::IsrCheck,
             3 => BrokerTimer::FetchTimeout { leader: broker, seq },
             4 if seq == 0 => BrokerTimer::FetchWait { follower: broker },
+            12 if word == 12 << 56 => BrokerTimer::CommitTimeout,
             _ => return None,
         })
     }
@@ -154,9 +159,11 @@ pub struct ClusterBroker {
     pub(super) fenced: Vec<BrokerIx>,
     /// The replicas it hosts, by partition (none where it hosts none).
     pub(super) replicas: Vec<Option<Replica>>,
-    groups: Vec<GroupInfo>,
+    pub(super) groups: Vec<GroupInfo>,
     /// The coordinator of the groups this broker coordinates.
-    coordinator: Coordinator,
+    pub(super) coordinator: Coordinator,
+    /// Its offsets partitions' records, and the groups it coordinates.
+    pub(super) group_logs: GroupLogs,
     pub(super) cfg: Config,
     /// Follower side: per leader broker, the hosted partitions it leads
     /// in this broker's view.
@@ -172,7 +179,9 @@ impl ClusterBroker {
     /// Broker `me` of the cluster `spec` describes, laid out as `layout`,
     /// coordinating (some of) `groups`.
     pub fn new(spec: &LogSpec, layout: Layout, me: BrokerIx, groups: Vec<GroupInfo>) -> Self {
+        let layout = layout.with_groups(groups.iter().map(|g| g.name.as_str()));
         let views = initial_views(&layout);
+        let group_logs = GroupLogs::new(&layout, &groups);
         let partitions: Vec<usize> = layout.topics.iter().map(|t| t.partitions as usize).collect();
         let replicas = layout.replicas.iter().map(|rs| rs.contains(&me).then(Replica::default)).collect();
         let mut b = ClusterBroker {
@@ -187,6 +196,7 @@ impl ClusterBroker {
             fenced: Vec::new(),
             replicas,
             coordinator: Coordinator::new(spec, groups.clone(), &partitions),
+            group_logs,
             groups,
             cfg: Config::of(spec),
             fetching: BTreeMap::new(),
@@ -302,12 +312,14 @@ impl ClusterBroker {
         r.epochs.record(epoch, r.end());
         r.lead = Some(Lead::new(&replicas, me, r.end(), now));
         self.advance_hw(ctx, pi);
+        self.group_log_led(ctx, pi);
     }
 
     /// Stops leading `pi`: the waiting acks are refused, the parked
     /// consumers are told to look for the leader.
     fn resign(&mut self, ctx: &mut Ctx<BrokerTimer>, pi: u32) {
         let Some(lead) = self.replica_mut(pi).lead.take() else { return };
+        self.group_log_resigned(ctx, pi);
         for w in lead.waiters.into_values().flatten() {
             ctx.send(w.producer, LogMsg::ProduceAck { ids: w.ids, accepted: false, attempt: w.attempt });
         }
@@ -325,26 +337,10 @@ impl ClusterBroker {
     // ---- groups ----
 
     /// A group message (heartbeat, join, sync, leave, commit,
-    /// transactions) from `from`.
+    /// transactions) from `from`: see [`super::group_log`].
     pub fn on_group_message(&mut self, ctx: &mut Ctx<BrokerTimer>, from: NodeId, msg: LogMsg) {
         let Some(group) = group_of(&msg) else { return };
-        let coordinator = self.coordinator_of(group);
-        if coordinator != self.me {
-            let node = Some(self.layout.node_of(coordinator));
-            ctx.send(from, ClusterMsg::Coordinator { group, node });
-            return;
-        }
-        // Transactions are not coordinated in a cluster (validation
-        // refuses transactional members of one); a commit's landing needs
-        // nothing more of this broker.
-        let starts = LogStarts { replicas: &self.replicas, layout: &self.layout };
-        self.coordinator.handle(ctx, &starts, from, &msg);
-    }
-
-    /// The broker that coordinates group `group` (see
-    /// [`Layout::coordinator`]).
-    fn coordinator_of(&self, group: u16) -> BrokerIx {
-        self.groups.get(usize::from(group)).map_or(0, |g| self.layout.coordinator(&g.name))
+        self.group_request(ctx, from, group, msg);
     }
 
     fn on_cluster(&mut self, ctx: &mut Ctx<BrokerTimer>, from: NodeId, msg: ClusterMsg) {
@@ -364,7 +360,7 @@ impl ClusterBroker {
             ClusterMsg::ReplicaData { broker, parts } => self.on_replica_data(ctx, broker, parts),
             ClusterMsg::MetadataRequest { topic } => self.send_leaders(ctx, from, topic),
             ClusterMsg::FindCoordinator { group } => {
-                let node = Some(self.layout.node_of(self.coordinator_of(group)));
+                let node = self.coordinator_node(group);
                 ctx.send(from, ClusterMsg::Coordinator { group, node });
             }
             _ => {}
@@ -384,25 +380,11 @@ impl ClusterBroker {
             LogMsg::Fetch { group, partition, offset, max, max_bytes, epoch, .. } => {
                 let Some(g) = self.groups.get(usize::from(group)) else { return };
                 let topic = g.topic as u16;
-                let read = Read { member: from, partition, offset, max, max_bytes, epoch };
+                let read = Read { member: from, group, partition, offset, max, max_bytes, epoch };
                 self.consumer_fetch(ctx, topic, read);
             }
             m => self.on_group_message(ctx, from, m),
         }
-    }
-}
-
-/// Where each partition's log starts on this broker, for the coordinator
-/// (a group with no commit starts there).
-struct LogStarts<'a> {
-    replicas: &'a [Option<Replica>],
-    layout: &'a Layout,
-}
-
-impl GroupHost for LogStarts<'_> {
-    fn log_start(&self, topic: usize, partition: usize) -> u64 {
-        let Some(pi) = self.layout.global(topic as u16, partition as u32) else { return 0 };
-        self.replicas.get(pi as usize).and_then(Option::as_ref).map_or(0, |r| r.start)
     }
 }
 
@@ -453,7 +435,8 @@ impl Component for ClusterBroker {
             }
             BrokerTimer::FetchTimeout { leader, seq } => self.fetch_timed_out(ctx, leader, seq),
             BrokerTimer::FetchWait { follower } => self.fetch_wait_over(ctx, follower),
-            BrokerTimer::Coord(t) => self.coordinator.on_timer(ctx, t),
+            BrokerTimer::Coord(t) => self.coord_timer(ctx, t),
+            BrokerTimer::CommitTimeout => self.commit_timeouts(ctx),
         }
     }
 
@@ -469,6 +452,7 @@ impl Component for ClusterBroker {
         self.fetching.clear();
         self.parked_fetches.clear();
         self.coordinator.crash();
+        self.group_logs.crash();
         self.version = 0;
         self.ready = false;
         self.heartbeats_unready = 0;

@@ -291,6 +291,9 @@ impl Kind for LogBrokerKind {
         "under_replicated_partitions_max",
         "isr_shrink_proposals",
         "replica_fetch_timeouts",
+        "coordinator_moves",
+        "offset_commit_timeouts",
+        "not_coordinator_answers",
     ];
     const ERRORS: &'static [&'static str] = &[
         "leader-not-available",
