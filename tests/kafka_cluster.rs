@@ -173,6 +173,9 @@ fn check_bad(name: &str, text: &str, needle: &str, field: &str) -> String {
 #[test]
 fn a_wrong_cluster_is_refused_with_its_field() {
     check_bad("zero-brokers", &cluster("brokers = 0", ""), "brokers = 0", "brokers.kafka.brokers");
+    // A huge number is refused too, without building its nodes first.
+    let huge = cluster("brokers = 1_000_000_000", "");
+    check_bad("huge-brokers", &huge, "brokers = 1_000_000_000", "brokers.kafka.brokers");
     let err =
         check_bad("more-replicas", &cluster("brokers = 3\nreplicas = 4", ""), "replicas = 4", "brokers.kafka.replicas");
     assert!(err.contains("at most the number of brokers (3)"), "{err}");

@@ -4,6 +4,7 @@
 //! `log-cluster-broker` kind, which no table names.
 
 use super::layout::Layout;
+use crate::broker::log::MAX_BROKERS;
 use crate::broker::{LogGroups, LogSpec};
 use crate::engine::{boxed, DynComponent};
 use crate::kind::{Build, Kind, Member, Node};
@@ -23,9 +24,10 @@ pub struct ClusterBrokerKind;
 
 impl ClusterBrokerKind {
     /// The member nodes of cluster `name` as `spec` says (none when it is
-    /// a single node).
+    /// a single node, or when `brokers` is out of range: validation refuses
+    /// it, and a huge number must not be built first).
     pub fn members(name: &str, spec: &LogSpec) -> Vec<Member> {
-        let n = spec.brokers.unwrap_or(0);
+        let n = spec.brokers.filter(|n| (1..=MAX_BROKERS).contains(n)).unwrap_or(0);
         (0..n)
             .map(|i| {
                 let member = ClusterMember { cluster: name.to_string(), index: i as u16 };

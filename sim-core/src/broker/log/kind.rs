@@ -206,6 +206,9 @@ impl LogGroups {
     }
 }
 
+/// The most brokers a cluster may have.
+pub const MAX_BROKERS: u32 = 64;
+
 /// The checks of a cluster's fields (`brokers` and the settings only a
 /// cluster reads).
 fn check_cluster(node: &Node, l: &LogSpec) -> Result<(), Invalid> {
@@ -221,8 +224,8 @@ fn check_cluster(node: &Node, l: &LogSpec) -> Result<(), Invalid> {
             None => Ok(()),
         };
     };
-    if !(1..=64).contains(&n) {
-        return node.fail("brokers", "expected from 1 to 64 brokers");
+    if !(1..=MAX_BROKERS).contains(&n) {
+        return node.fail("brokers", format!("expected from 1 to {MAX_BROKERS} brokers"));
     }
     if l.replicas > n {
         return node.fail("replicas", format!("expected at most the number of brokers ({n})"));

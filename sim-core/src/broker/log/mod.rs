@@ -66,7 +66,7 @@ pub use coordinator::{CoordTimer, Coordinator, GroupHost, Handled, HostTimer};
 pub use group::{Assignor, GroupInfo, RebalanceProtocol};
 
 mod kind;
-pub use kind::{LogBrokerKind, LogGroups, LogSpec, TopicSpec};
+pub use kind::{LogBrokerKind, LogGroups, LogSpec, TopicSpec, MAX_BROKERS};
 
 mod txn;
 pub use txn::GroupTxn;
