@@ -1,6 +1,7 @@
-//! Log clusters (`brokers = N`) through the CLI: the two bundled scenarios
-//! of what a network partition does to a Kafka cluster, and the checks of
-//! a cluster's fields.
+//! Log clusters (`brokers = N`) through the CLI: the bundled scenarios of
+//! what a network partition does to a Kafka cluster (to its partitions'
+//! leaders, and to a group's coordinator), and the checks of a cluster's
+//! fields.
 
 use crate::common;
 
@@ -20,7 +21,9 @@ fn num(s: &Value, variant: &str, path: &str) -> f64 {
     for seg in path.split('.') {
         x = match x.get(seg) {
             Some(v) => v,
-            None if path.starts_with("metrics.") || path.starts_with("lost_by_cause.") => return 0.0,
+            None if ["metrics.", "lost_by_cause.", "duplicated_by_cause."].iter().any(|p| path.starts_with(p)) => {
+                return 0.0
+            }
             None => panic!("no key `{path}` in variant `{variant}`"),
         };
     }
@@ -103,6 +106,59 @@ fn a_stale_leader_loses_the_acks_1_writes_it_took_after_the_election() {
         assert_eq!(num(&s, "acks-all", "lost"), 0.0, "seed {seed}");
         // acks=all waited out the partition instead.
         assert!(num(&s, "acks-all", "latency_ms.max") > 20_000.0, "seed {seed}");
+    }
+}
+
+#[test]
+fn a_consumer_cut_off_from_its_coordinator_keeps_processing_what_the_group_gave_away() {
+    for seed in ["1", "2"] {
+        let s = run("kafka-coordinator-cut.toml", seed);
+        let v = "consumer-cut";
+        only_partitions(&s, v);
+        // Nothing is lost: the group's new owner of the partition starts
+        // from the last offset committed, and `c1` commits nothing it did
+        // not process.
+        assert_eq!(num(&s, v, "lost"), 0.0, "seed {seed}");
+        // The coordinator expired `c1` (the session timeout passed without
+        // a heartbeat it could hear) and gave its partition to `c2`, while
+        // `c1`, still reaching the partition's leader, processed it too.
+        assert_eq!(num(&s, v, "metrics.members_expired"), 1.0, "seed {seed}");
+        let dup = num(&s, v, "duplicated");
+        assert!(dup > 0.0, "seed {seed}");
+        // Each extra processing is a record the leader sent the group
+        // again, to the member the group gave the partition to.
+        assert_eq!(num(&s, v, "duplicated_by_cause.redelivered"), dup, "seed {seed}");
+        // At most what was produced from the cut (10 s) to the heal (35 s),
+        // 100 records a second: what the two members both read.
+        assert!(dup <= 100.0 * 25.0, "seed {seed}: {dup}");
+        // `c1` saw its coordinator go (it never moved), its commits fail,
+        // and was fenced once it reached the group again.
+        assert!(num(&s, v, "metrics.coordinator_lost") >= 1.0, "seed {seed}");
+        assert!(num(&s, v, "metrics.offset_commit_failures") > 0.0, "seed {seed}");
+        assert!(num(&s, v, "metrics.commits_fenced") > 0.0, "seed {seed}");
+        assert_eq!(num(&s, v, "metrics.coordinator_moves"), 0.0, "seed {seed}");
+        assert_eq!(num(&s, v, "metrics.leader_elections"), 0.0, "seed {seed}: no broker was cut off");
+    }
+}
+
+#[test]
+fn a_coordinator_cut_off_moves_with_its_offsets_partition_and_nothing_is_lost_or_repeated() {
+    for seed in ["1", "2"] {
+        let s = run("kafka-coordinator-cut.toml", seed);
+        let v = "coordinator-cut";
+        only_partitions(&s, v);
+        // The controller fenced the coordinator's broker and elected a new
+        // leader of the offsets partition, which took the group over.
+        assert_eq!(num(&s, v, "metrics.brokers_fenced"), 1.0, "seed {seed}");
+        assert!(num(&s, v, "metrics.leader_elections") >= 1.0, "seed {seed}");
+        assert_eq!(num(&s, v, "metrics.coordinator_moves"), 1.0, "seed {seed}");
+        assert!(num(&s, v, "metrics.coordinator_lost") >= 1.0, "seed {seed}: the members looked it up again");
+        // It loaded the members, the assignment and the committed offsets
+        // from its replica: the members kept their partitions and nobody
+        // read anything again.
+        assert_eq!(num(&s, v, "lost"), 0.0, "seed {seed}");
+        assert_eq!(num(&s, v, "duplicated"), 0.0, "seed {seed}");
+        assert_eq!(num(&s, v, "metrics.commits_fenced"), 0.0, "seed {seed}");
     }
 }
 

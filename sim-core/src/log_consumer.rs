@@ -226,10 +226,11 @@ impl LogConsumer {
         }
     }
 
-    fn heartbeat(&self, ctx: &mut Ctx<LogConsumerTimer>) {
+    fn heartbeat(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
         let (group, session, generation) = (self.s.group, self.session, self.generation);
         if let Some(to) = self.group_node() {
             ctx.send(to, LogMsg::Heartbeat { group, session, generation });
+            self.heartbeat_sent(ctx.now());
         }
     }
 
@@ -256,11 +257,13 @@ impl LogConsumer {
         ctx.send(to, msg);
     }
 
-    fn commit(&self, ctx: &mut Ctx<LogConsumerTimer>, partition: u32, (offset, epoch): (u64, Option<u32>)) {
+    fn commit(&mut self, ctx: &mut Ctx<LogConsumerTimer>, partition: u32, (offset, epoch): (u64, Option<u32>)) {
         let msg = LogMsg::Commit { group: self.s.group, generation: self.generation, partition, offset, epoch };
-        if let Some(to) = self.group_node() {
+        let to = self.group_node();
+        if let Some(to) = to {
             ctx.send(to, msg);
         }
+        self.commit_sent(ctx, partition, offset, to.is_some());
     }
 
     fn commit_processed(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
@@ -445,6 +448,7 @@ impl LogConsumer {
     }
 
     fn tick(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
+        self.check_coordinator(ctx);
         self.keep_membership(ctx);
         let now = ctx.now();
         let timeout = self.s.request_timeout_ns;
@@ -492,6 +496,7 @@ impl Component for LogConsumer {
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<LogConsumerTimer>, from: NodeId, msg: Msg) {
+        self.group_answer(ctx.now(), from, &msg);
         match msg {
             Msg::Log(LogMsg::Records { partition, error: FetchError::NotLeader, .. }) => {
                 self.not_leader(from, partition)
@@ -501,6 +506,7 @@ impl Component for LogConsumer {
             Msg::Cluster(ClusterMsg::TxnCoordinator { partition, node, .. }) => {
                 self.on_txn_coordinator(ctx, partition, node)
             }
+            Msg::Cluster(ClusterMsg::GroupError { error, commit, .. }) => self.on_group_error(ctx, from, error, commit),
             Msg::Log(LogMsg::GroupState { generation, rebalancing, partitions }) => {
                 self.on_group_state(ctx, generation, rebalancing, partitions)
             }

@@ -19,6 +19,7 @@ const SOURCES: [(&str, &[&str]); 6] = [
             "broker/log/partition.rs",
             "broker/log/membership.rs",
             "broker/log/coordinator.rs",
+            "broker/log/coordinator_durable.rs",
             "broker/log/txn.rs",
             "broker/log/disk.rs",
             "broker/log/elr.rs",
@@ -28,10 +29,11 @@ const SOURCES: [(&str, &[&str]); 6] = [
             "broker/cluster/leader.rs",
             "broker/cluster/follower.rs",
             "broker/cluster/txn.rs",
+            "broker/cluster/group_log.rs",
         ],
     ),
     ("consumer", &["consumer.rs"]),
-    ("log-consumer", &["log_consumer.rs", "log_consumer/membership.rs"]),
+    ("log-consumer", &["log_consumer.rs", "log_consumer/membership.rs", "log_consumer/cluster.rs"]),
     ("client", &["client.rs"]),
 ];
 

@@ -11,8 +11,28 @@
 //!   the answer names a leader).
 //! - A `NotLeader` answer forgets that leader and refreshes; so does a
 //!   fetch left unanswered for the request timeout (then the next broker
-//!   is asked). A join, sync, commit or transaction left unanswered looks
-//!   the coordinator up again.
+//!   is asked).
+//! - **The coordinator moves** with the leadership of the group's offsets
+//!   partition (see [`crate::broker::cluster`]). As Kafka's consumer
+//!   (`AbstractCoordinator`, classic protocol, 3.x/4.x), the member marks
+//!   its coordinator unknown and looks it up again when the coordinator
+//!   answers `NOT_COORDINATOR`, or refuses a commit
+//!   (`COORDINATOR_NOT_AVAILABLE`, `REQUEST_TIMED_OUT`), and, asking the
+//!   next broker, when a group request (join, sync, heartbeat, commit,
+//!   transaction) goes unanswered for the request timeout (Kafka's
+//!   disconnection), or when no heartbeat was answered for the session
+//!   timeout (`sessionTimeoutExpired`). Each counts in metric
+//!   `coordinator_lost`.
+//! - **Meanwhile it keeps its partitions and keeps fetching** from their
+//!   leaders and processing, as Kafka's consumer does: losing the
+//!   coordinator revokes nothing. Its commits fail (metric
+//!   `offset_commit_failures`: refused, unanswered, or made while the
+//!   coordinator is unknown; an async or auto commit is not retried, a
+//!   commit before processing is). It learns that its group moved on
+//!   without it only when it reaches a coordinator again: the coordinator
+//!   does not know it (Kafka's `UNKNOWN_MEMBER_ID`), so its partitions are
+//!   lost and it rejoins. Cut off from the coordinator but not from the
+//!   leaders, it processes what the group gave to another member: duplicates.
 //!
 //! - A transactional stage's writes and commits go to the transaction
 //!   coordinator of their input partition, which any broker names when
@@ -20,19 +40,19 @@
 //!   transactional id does not move in this stop, so once known it is
 //!   kept.
 //!
-//! Simplifications: the coordinator of a group does not move in this stop,
-//! so a member keeps sending to the one it knows while it looks it up
-//! again; output a stage writes without a transaction (`acks=0`) while its
-//! partition's leader is unknown goes to the first broker, which refuses
-//! it (Kafka's producer would hold it until the leader is known); a crash
-//! forgets the metadata; the route timer is a background timer, like the
-//! heartbeat.
+//! Simplifications: output a stage writes without a transaction
+//! (`acks=0`) while its partition's leader is unknown goes to the first
+//! broker, which refuses it (Kafka's producer would hold it until the
+//! leader is known); a crash forgets the metadata; the route timer is a
+//! background timer, like the heartbeat.
 
 use super::{LogConsumer, LogConsumerTimer};
 use crate::broker::cluster::{RouteTiming, Routes};
 use crate::engine::Ctx;
-use crate::message::NodeId;
-use crate::time::ms_to_ns;
+use crate::message::{Msg, NodeId};
+use crate::protocol::cluster::CoordError;
+use crate::protocol::{ClusterMsg, LogMsg};
+use crate::time::{ms_to_ns, Duration, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Kafka's `retry.backoff.ms`, the consumer's (not a setting here).
@@ -49,6 +69,14 @@ pub(super) struct ClusterRead {
     /// The transaction coordinator of each input partition, as a broker
     /// named it.
     txn_coordinators: BTreeMap<u32, NodeId>,
+    /// The session timeout (the broker's `session_timeout_ms`).
+    session_ns: Duration,
+    /// When the coordinator last answered a group request.
+    heard_at: Time,
+    /// The first heartbeat sent since then.
+    beat_sent: Option<Time>,
+    /// Commits sent and unanswered: partition to (offset, when sent).
+    commits: BTreeMap<u32, (u64, Time)>,
 }
 
 impl LogConsumer {
@@ -63,8 +91,26 @@ impl LogConsumer {
         let mut topics = vec![(topic, partitions)];
         topics.extend(self.s.output);
         let routes = Routes::new(brokers, &topics, timing).with_group(self.s.group);
-        self.cluster =
-            Some(Box::new(ClusterRead { routes, topic, waiting: BTreeSet::new(), txn_coordinators: BTreeMap::new() }));
+        self.cluster = Some(Box::new(ClusterRead {
+            routes,
+            topic,
+            waiting: BTreeSet::new(),
+            session_ns: Duration::MAX,
+            heard_at: 0,
+            beat_sent: None,
+            commits: BTreeMap::new(),
+            txn_coordinators: BTreeMap::new(),
+        }));
+        self
+    }
+
+    /// The same member, with a group session timeout of `session_ns` (in a
+    /// cluster: the member gives up on a coordinator that answered no
+    /// heartbeat for that long).
+    pub fn with_session(mut self, session_ns: Duration) -> Self {
+        if let Some(c) = self.cluster.as_mut() {
+            c.session_ns = session_ns;
+        }
         self
     }
 
@@ -136,7 +182,102 @@ impl LogConsumer {
         let was_known = c.routes.coordinator().is_some();
         c.routes.on_coordinator(group, node);
         if !was_known && c.routes.coordinator().is_some() {
+            // Kafka restarts the session timer when it finds the coordinator.
+            (c.heard_at, c.beat_sent) = (ctx.now(), None);
             self.resend_join_now(ctx);
+        }
+    }
+
+    /// A heartbeat left for the coordinator at `now`.
+    pub(super) fn heartbeat_sent(&mut self, now: Time) {
+        if let Some(c) = self.cluster.as_mut() {
+            c.beat_sent.get_or_insert(now);
+        }
+    }
+
+    /// `msg` came from `from`: an answer of the coordinator to a group
+    /// request restarts the session timer (and settles a commit).
+    pub(super) fn group_answer(&mut self, now: Time, from: NodeId, msg: &Msg) {
+        let Some(c) = self.cluster.as_mut() else { return };
+        if c.routes.coordinator() != Some(from) {
+            return;
+        }
+        match msg {
+            Msg::Log(LogMsg::CommitAck { partition, offset, .. }) => {
+                if c.commits.get(partition).is_some_and(|&(o, _)| o == *offset) {
+                    c.commits.remove(partition);
+                }
+            }
+            Msg::Log(LogMsg::GroupState { .. } | LogMsg::JoinAck { .. })
+            | Msg::Cluster(ClusterMsg::HeartbeatOk { .. }) => {}
+            _ => return,
+        }
+        (c.heard_at, c.beat_sent) = (now, None);
+    }
+
+    /// A commit of `partition` to `offset` left for the coordinator (`sent`),
+    /// or failed at once for want of one.
+    pub(super) fn commit_sent(&mut self, ctx: &mut Ctx<LogConsumerTimer>, partition: u32, offset: u64, sent: bool) {
+        let Some(c) = self.cluster.as_mut() else { return };
+        if sent {
+            c.commits.insert(partition, (offset, ctx.now()));
+        } else {
+            ctx.metric_add("offset_commit_failures", 1.0);
+        }
+    }
+
+    /// `from` refused a group request; `commit` names a
+    /// refused commit. The coordinator is unknown (if `from` is the one
+    /// known), and a refused commit has failed.
+    pub(super) fn on_group_error(
+        &mut self,
+        ctx: &mut Ctx<LogConsumerTimer>,
+        from: NodeId,
+        _error: CoordError,
+        commit: Option<(u32, u64)>,
+    ) {
+        let Some(c) = self.cluster.as_mut() else { return };
+        if let Some((p, offset)) = commit {
+            ctx.metric_add("offset_commit_failures", 1.0);
+            if c.commits.get(&p).is_some_and(|&(o, _)| o == offset) {
+                c.commits.remove(&p);
+            }
+        }
+        // NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE and REQUEST_TIMED_OUT
+        // alike mark the coordinator unknown (Kafka's commit handler).
+        if c.routes.coordinator() == Some(from) {
+            ctx.metric_add("coordinator_lost", 1.0);
+            c.routes.coordinator_unknown();
+        }
+    }
+
+    /// At each tick: commits and heartbeats left unanswered for the
+    /// request timeout, or no heartbeat answered for the session timeout,
+    /// mean the coordinator is lost (keeping the partitions).
+    pub(super) fn check_coordinator(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
+        let timeout = self.s.request_timeout_ns;
+        let Some(c) = self.cluster.as_mut() else { return };
+        let now = ctx.now();
+        let late = |t: Time| now.saturating_sub(t) >= timeout;
+        let before = c.commits.len();
+        c.commits.retain(|_, &mut (_, t)| !late(t));
+        let failed = before - c.commits.len();
+        if failed > 0 {
+            ctx.metric_add("offset_commit_failures", failed as f64);
+        }
+        if c.routes.coordinator().is_none() {
+            return;
+        }
+        let unanswered = failed > 0 || c.beat_sent.is_some_and(late);
+        let expired = now.saturating_sub(c.heard_at) >= c.session_ns;
+        if unanswered || expired {
+            ctx.metric_add("coordinator_lost", 1.0);
+            if unanswered {
+                c.routes.rediscover();
+            } else {
+                c.routes.coordinator_unknown();
+            }
+            (c.heard_at, c.beat_sent) = (now, None);
         }
     }
 

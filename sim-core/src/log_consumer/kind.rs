@@ -166,7 +166,8 @@ impl Kind for LogConsumerKind {
     type Spec = LogConsumerSpec;
     const NAME: &'static str = "log-consumer";
     const SECTION: &'static str = "consumers";
-    const METRICS: &'static [&'static str] = &["poll_timeouts", "commits_failed"];
+    const METRICS: &'static [&'static str] =
+        &["poll_timeouts", "commits_failed", "offset_commit_failures", "coordinator_lost"];
 
     fn validate(&self, node: &Node, k: &LogConsumerSpec, topology: &Topology) -> Result<(), Invalid> {
         check_source(node, &k.source, topology)?;
@@ -259,7 +260,9 @@ impl Kind for LogConsumerKind {
             transactional: k.transactional,
         });
         match brokers {
-            Some(brokers) => boxed(member.in_cluster(brokers, read.0, read.1)),
+            Some(brokers) => {
+                boxed(member.in_cluster(brokers, read.0, read.1).with_session(ms_to_ns(l.session_timeout_ms.0)))
+            }
             None => boxed(member),
         }
     }

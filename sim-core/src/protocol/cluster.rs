@@ -41,6 +41,7 @@
 //! registration (a broker is known from the scenario), and the metadata
 //! log's snapshots (an update carries whole partition states).
 
+use super::offsets::{OffsetsRecord, OFFSETS_RECORD};
 use super::NodeId;
 use super::{wire, MsgId, Protocol, Record};
 use crate::digest::Digest;
@@ -130,6 +131,9 @@ pub struct DataPart {
     /// truncates to the smaller of that offset and its own end, then
     /// fetches again (KIP-595's fetch-based truncation).
     pub diverging: Option<(u32, u64)>,
+    /// For an internal offsets partition: the content of each record of
+    /// `recs`, in order (empty for a topic's partition).
+    pub offsets: Vec<OffsetsRecord>,
 }
 
 /// A message of the cluster protocol.
@@ -310,6 +314,23 @@ pub enum ClusterMsg {
     },
     /// Leader to voter: the answer to a [`ClusterMsg::QuorumFetch`].
     QuorumData(Box<QuorumData>),
+    /// Coordinator to group member: its heartbeat was taken (Kafka answers
+    /// every heartbeat; the member's session timer restarts).
+    HeartbeatOk {
+        /// Group index.
+        group: u16,
+    },
+    /// Broker to group member: a group request refused with one of Kafka's
+    /// coordinator errors; `commit` names the (partition, offset) of a
+    /// refused offset commit.
+    GroupError {
+        /// Group index.
+        group: u16,
+        /// Why.
+        error: CoordError,
+        /// The commit refused, if the request was one.
+        commit: Option<(u32, u64)>,
+    },
 }
 
 /// One record of a transaction, as its coordinator writes it.
@@ -413,6 +434,20 @@ pub struct QuorumData {
     pub diverging: Option<u64>,
 }
 
+/// A coordinator error (Kafka's error codes of group requests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoordError {
+    /// `NOT_COORDINATOR`: this broker does not coordinate the group (it
+    /// does not lead its offsets partition, as far as it knows).
+    NotCoordinator,
+    /// `COORDINATOR_NOT_AVAILABLE`: the commit could not be written with
+    /// enough in-sync replicas.
+    NotAvailable,
+    /// `REQUEST_TIMED_OUT`: the commit's record was not committed in time
+    /// (`offsets.commit.timeout.ms`).
+    TimedOut,
+}
+
 /// What a metadata update carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetadataUpdate {
@@ -479,12 +514,16 @@ impl Protocol for ClusterMsg {
             ClusterMsg::BeginQuorum { .. } => "begin-quorum",
             ClusterMsg::QuorumFetch { .. } => "quorum-fetch",
             ClusterMsg::QuorumData(_) => "quorum-data",
+            ClusterMsg::HeartbeatOk { .. } => "heartbeat-ok",
+            ClusterMsg::GroupError { .. } => "group-error",
         }
     }
 
     fn id(&self) -> Option<MsgId> {
         match self {
-            ClusterMsg::ReplicaData { parts, .. } => parts.iter().find_map(|p| p.recs.first()).map(|r| r.rec.id),
+            ClusterMsg::ReplicaData { parts, .. } => {
+                parts.iter().find_map(|p| p.recs.first()).map(|r| r.rec.id).filter(|&id| id != OFFSETS_RECORD)
+            }
             ClusterMsg::TxnProduce(w) => Some(w.rec.id),
             _ => None,
         }
@@ -553,6 +592,7 @@ impl Protocol for ClusterMsg {
             | ClusterMsg::BeginQuorum { .. }
             | ClusterMsg::QuorumFetch { .. } => fold_quorum_msg(self, digest),
             ClusterMsg::QuorumData(d) => fold_quorum(d, digest),
+            ClusterMsg::HeartbeatOk { .. } | ClusterMsg::GroupError { .. } => fold_group_answer(self, digest),
             _ => self.fold_txn(digest),
         }
     }
@@ -561,7 +601,8 @@ impl Protocol for ClusterMsg {
         // Copies between replicas: while on the wire they are in flight.
         match self {
             ClusterMsg::ReplicaData { parts, .. } => {
-                out.extend(parts.iter().flat_map(|p| p.recs.iter().map(|r| r.rec.id)));
+                // (Records of an offsets partition are no produced messages.)
+                out.extend(parts.iter().filter(|p| p.offsets.is_empty()).flat_map(|p| p.recs.iter().map(|r| r.rec.id)));
             }
             ClusterMsg::TxnProduce(w) => out.push(w.rec.id),
             _ => {}
@@ -599,7 +640,9 @@ impl Protocol for ClusterMsg {
             | ClusterMsg::QuorumVote { .. }
             | ClusterMsg::QuorumVoteAnswer { .. }
             | ClusterMsg::BeginQuorum { .. }
-            | ClusterMsg::QuorumFetch { .. } => wire::control(0),
+            | ClusterMsg::QuorumFetch { .. }
+            | ClusterMsg::HeartbeatOk { .. } => wire::control(0),
+            ClusterMsg::GroupError { .. } => wire::control(1),
             ClusterMsg::TxnProduce(w) => wire::HEADER + wire::batch(std::slice::from_ref(&w.rec)),
             ClusterMsg::TxnCoordinator { .. }
             | ClusterMsg::TxnProduceAck { .. }
@@ -661,6 +704,24 @@ impl ClusterMsg {
     }
 }
 
+fn fold_group_answer(msg: &ClusterMsg, digest: &mut Digest) {
+    match msg {
+        ClusterMsg::HeartbeatOk { group } => {
+            digest.add(70);
+            digest.add(u64::from(*group));
+        }
+        ClusterMsg::GroupError { group, error, commit } => {
+            digest.add(71);
+            digest.add(u64::from(*group) << 8 | *error as u64);
+            if let Some((p, o)) = commit {
+                digest.add(u64::from(*p));
+                digest.add(*o);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn fold_data(p: &DataPart, digest: &mut Digest) {
     digest.add(u64::from(p.partition) << 8 | p.error as u64);
     digest.add(p.offset);
@@ -674,6 +735,12 @@ fn fold_data(p: &DataPart, digest: &mut Digest) {
         digest.add(r.rec.id);
         digest.add(u64::from(r.leader_epoch) << 32 | u64::from(r.producer_epoch));
         digest.add(r.seq);
+    }
+    for o in &p.offsets {
+        digest.add(match o {
+            OffsetsRecord::Commit(c) => u64::from(c.group) << 48 ^ u64::from(c.partition) << 32 ^ c.offset,
+            OffsetsRecord::Group(g) => u64::from(g.group) << 48 ^ 1 << 47 ^ u64::from(g.generation),
+        });
     }
 }
 

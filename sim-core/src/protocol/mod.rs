@@ -28,6 +28,7 @@ use crate::digest::Digest;
 
 pub mod cluster;
 pub mod log;
+pub mod offsets;
 pub mod queue;
 pub mod wire;
 

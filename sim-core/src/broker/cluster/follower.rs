@@ -118,6 +118,7 @@ impl ClusterBroker {
             r.append(rr, now, false, incarnation);
         }
         r.hw = r.hw.max(d.hw.min(r.end()));
+        self.group_log_appended(d.partition, d.offset, d.offsets);
     }
 
     /// Cuts the log of `pi` back to `at`, reporting what it cuts.
@@ -125,7 +126,7 @@ impl ClusterBroker {
         let unclean = self.views[pi as usize].unclean;
         let incarnation = self.incarnation;
         let cut = self.replica_mut(pi).truncate(at);
-        if cut.is_empty() {
+        if cut.is_empty() || self.group_log_truncated(pi, at) {
             return;
         }
         for e in &cut {

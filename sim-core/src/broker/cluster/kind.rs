@@ -26,7 +26,8 @@ pub struct ClusterBrokerKind;
 
 impl ClusterBrokerKind {
     /// The member nodes of cluster `name` as `spec` says (none when it is
-    /// a single node).
+    /// a single node, or when `brokers` is out of range: validation refuses
+    /// it, and a huge number must not be built first).
     pub fn members(name: &str, spec: &LogSpec) -> Vec<Member> {
         // The members are listed before the spec is validated: counts past
         // the valid ranges, refused later, must not allocate as asked.
@@ -68,15 +69,17 @@ pub fn voter_count(spec: &LogSpec) -> usize {
     spec.controllers.unwrap_or(1).max(1) as usize
 }
 
-/// The layout of cluster `name`, whose spec is `spec`, with its nodes' ids.
-pub fn layout(build: &Build, name: &str, spec: &LogSpec) -> Layout {
+/// The layout of cluster `name`, whose spec is `spec`, with its nodes' ids
+/// and the offsets partitions of the groups its consumers noted.
+pub fn layout(build: &mut Build, name: &str, spec: &LogSpec) -> Layout {
     let brokers = (0..spec.brokers.unwrap_or(0)).map(|i| build.id(&broker_name(name, i as u16))).collect();
     let voters = (0..voter_count(spec)).map(|i| build.id(&voter_name(name, i as u16))).collect();
-    Layout::new(spec, build.id(name), brokers).with_voters(voters)
+    let layout = Layout::new(spec, build.id(name), brokers).with_voters(voters);
+    layout.with_groups(build.note::<LogGroups>(name).groups.iter().map(|g| g.name.as_str()))
 }
 
 /// The controller of cluster `name`: one node, or voter 0 of a quorum.
-pub fn controller(build: &Build, name: &str, spec: &LogSpec) -> Box<dyn DynComponent> {
+pub fn controller(build: &mut Build, name: &str, spec: &LogSpec) -> Box<dyn DynComponent> {
     let layout = layout(build, name, spec);
     if voter_count(spec) > 1 {
         boxed(super::voter::Voter::new(spec, layout, 0))

@@ -13,6 +13,19 @@
 //!
 //! The first replica of a partition is its preferred leader, and leads it
 //! when the cluster starts.
+//!
+//! **`__consumer_offsets`.** After the topics' partitions come the internal
+//! partitions of Kafka's offsets topic, where the group coordinators write
+//! ([`Layout::with_groups`]): group `g` is coordinated by the leader of
+//! partition `abs(hashCode(g)) % 50` of that topic (50 is Kafka's
+//! `offsets.topic.num.partitions`). Only the partitions some group of the
+//! scenario maps to are laid out, not all 50 (the others would hold
+//! nothing). They are placed as a topic's partitions are, as if the offsets
+//! topic were one more topic with start index 0 (Kafka draws it at
+//! random), with `min(3, brokers)` replicas (Kafka's
+//! `offsets.topic.replication.factor` is 3; Kafka refuses to create the
+//! topic on fewer brokers, here it gets one replica per broker). Clients
+//! never see them: metadata answers name topics only.
 
 use super::super::log::LogSpec;
 use crate::message::NodeId;
@@ -42,9 +55,14 @@ pub struct Layout {
     pub racks: Vec<u16>,
     /// The topics, in name order.
     pub topics: Vec<TopicLayout>,
-    /// Per partition (numbered across topics), its replicas' brokers,
-    /// preferred leader first.
+    /// Per partition (numbered across topics, then the internal offsets
+    /// partitions), its replicas' brokers, preferred leader first.
     pub replicas: Vec<Vec<BrokerIx>>,
+    /// The internal offsets partitions laid out: (number in
+    /// `__consumer_offsets`, cluster-wide number), in the first's order.
+    pub offsets: Vec<(u32, u32)>,
+    /// Whether racks place the replicas (for the offsets partitions added later).
+    rack_order: Option<Vec<BrokerIx>>,
 }
 
 impl Layout {
@@ -65,7 +83,17 @@ impl Layout {
                 replicas.push(assign(&order, ti, p, rf, racks_n > 1));
             }
         }
-        Layout { controller, voters: vec![controller], brokers, racks, topics, replicas }
+        let rack_order = (racks_n > 1).then_some(order);
+        Layout {
+            controller,
+            voters: vec![controller],
+            brokers,
+            racks,
+            topics,
+            replicas,
+            offsets: Vec::new(),
+            rack_order,
+        }
     }
 
     /// The layout with these controller voters (the first leads at start).
@@ -80,6 +108,27 @@ impl Layout {
     /// Whether `node` is one of the controller voters.
     pub fn is_voter(&self, node: NodeId) -> bool {
         self.voters.contains(&node)
+    }
+
+    /// The same layout with the offsets partitions of the groups named
+    /// `groups` (those it lacks), each replicated on `min(3, brokers)`.
+    pub fn with_groups<'a>(mut self, groups: impl IntoIterator<Item = &'a str>) -> Layout {
+        let mut wanted: Vec<u32> = groups.into_iter().map(offsets_partition).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let n = self.brokers.len().max(1);
+        let order = self.rack_order.clone().unwrap_or_else(|| (0..n as BrokerIx).collect());
+        let rf = OFFSETS_REPLICATION.min(n);
+        for p in wanted {
+            if self.offsets.iter().any(|&(q, _)| q == p) {
+                continue;
+            }
+            let global = self.replicas.len() as u32;
+            self.replicas.push(assign(&order, 0, p as usize, rf, self.rack_order.is_some()));
+            self.offsets.push((p, global));
+        }
+        self.offsets.sort_unstable();
+        self
     }
 
     /// The number of brokers.
@@ -102,16 +151,17 @@ impl Layout {
         self.brokers[usize::from(broker)]
     }
 
-    /// The broker that coordinates the consumer group named `group`: in
-    /// Kafka, the leader of partition `abs(hash(group)) % 50` of
-    /// `__consumer_offsets` (50 partitions by default,
-    /// `offsets.topic.num.partitions`), which is that partition's
-    /// preferred leader while no election moved it. That internal topic is
-    /// not modelled, so the coordinator stays on this broker (see
-    /// [`crate::broker::cluster`]).
-    pub fn coordinator(&self, group: &str) -> BrokerIx {
-        let partition = java_hash(group) & 0x7fff_ffff;
-        (partition % OFFSETS_PARTITIONS % self.brokers.len().max(1) as u32) as BrokerIx
+    /// The cluster-wide number of the offsets partition of the group named
+    /// `group` (Kafka: partition `abs(hashCode(group)) % 50` of
+    /// `__consumer_offsets`; its leader coordinates the group), if laid out.
+    pub fn offsets_of(&self, group: &str) -> Option<u32> {
+        let p = offsets_partition(group);
+        self.offsets.iter().find(|&&(q, _)| q == p).map(|&(_, global)| global)
+    }
+
+    /// Whether cluster-wide partition `global` is an internal offsets partition.
+    pub fn is_offsets(&self, global: u32) -> bool {
+        self.offsets.iter().any(|&(_, g)| g == global)
     }
 
     /// The cluster-wide number of partition `partition` of topic `topic`.
@@ -129,6 +179,14 @@ impl Layout {
 
 /// Kafka's `offsets.topic.num.partitions` default.
 const OFFSETS_PARTITIONS: u32 = 50;
+
+/// Kafka's `offsets.topic.replication.factor` default.
+const OFFSETS_REPLICATION: usize = 3;
+
+/// The number of the `__consumer_offsets` partition of group `group`.
+pub fn offsets_partition(group: &str) -> u32 {
+    (java_hash(group) & 0x7fff_ffff) % OFFSETS_PARTITIONS
+}
 
 /// Java's `String.hashCode` (of the UTF-16 units; group names are ASCII
 /// here), which Kafka uses to place a group.

@@ -72,10 +72,21 @@ fn a_group_is_coordinated_where_kafka_places_it() {
     // brokers is broker 28 % 3 = 1.
     assert_eq!(java_hash("g"), 103);
     assert_eq!(java_hash("readers"), 1_080_410_128);
-    let l = Layout::new(&spec(3, 3, 1, None), 0, vec![1, 2, 3]);
-    assert_eq!(l.coordinator("readers"), 1);
+    let l = Layout::new(&spec(3, 3, 1, None), 0, vec![1, 2, 3]).with_groups(["readers", "reader", "readers"]);
     // "reader".hashCode() is negative (3359987907 as an unsigned int): Kafka's
     // Utils.abs keeps the low 31 bits, 1212504259; % 50 = 9; 9 % 3 = 0.
     assert_eq!(java_hash("reader"), 3_359_987_907);
-    assert_eq!(l.coordinator("reader"), 0);
+    assert_eq!((offsets_partition("readers"), offsets_partition("reader")), (28, 9));
+    // One internal partition per offsets partition used, after the topic's,
+    // in the offsets topic's order; the preferred leader as Kafka's.
+    assert_eq!(l.offsets, vec![(9, 1), (28, 2)]);
+    assert_eq!((l.offsets_of("reader"), l.offsets_of("readers"), l.offsets_of("other")), (Some(1), Some(2), None));
+    assert_eq!(l.replicas[2][0], 1, "28 % 3");
+    assert_eq!(l.replicas[1][0], 0, "9 % 3");
+    assert!(l.replicas[1..].iter().all(|r| r.len() == 3), "offsets.topic.replication.factor 3");
+    assert!(l.is_offsets(2) && !l.is_offsets(0));
+    assert_eq!(l.clone().with_groups(["reader"]), l, "adding a group laid out already changes nothing");
+    // On fewer brokers than 3, one replica per broker.
+    let two = Layout::new(&spec(2, 1, 1, None), 0, vec![1, 2]).with_groups(["readers"]);
+    assert_eq!(two.replicas[1].len(), 2);
 }

@@ -29,7 +29,10 @@
 //!   something is appended.
 //! - **Consumers' fetches**: served up to the HW, one leader epoch per
 //!   answer, within the member's byte budget; parked while nothing is
-//!   readable (long polling), as the single broker does.
+//!   readable (long polling), as the single broker does. Records sent to a
+//!   group again (below the end of what this leadership sent it) are
+//!   reported as redelivered, as the single broker does; what an earlier
+//!   leader of the partition sent is not known to the new one.
 //!
 //! - **Transactions** (see [`super::txn`]): a consumer's fetch skips
 //!   markers, and under `read_committed` ends at the last stable offset
@@ -37,11 +40,12 @@
 //!
 //! Left out: the consumer fetch's ownership check (the group lives on its
 //! coordinator; a leader serves any member, as Kafka's does), redelivery
-//! accounting, retention, and fetch sessions (each
+//! accounting, `read_committed`, retention, and fetch sessions (each
 //! follower fetch lists every partition).
 
 use super::node::{BrokerTimer, ClusterBroker};
 use super::replica::SeqCheck;
+use crate::ledger::DupCause;
 use crate::message::{MsgId, NodeId, Record};
 use crate::protocol::cluster::{BrokerIx, ClusterMsg, DataPart, FetchPart, PartState, ReplicaError, ReplicaRecord};
 use crate::protocol::{Acks, FetchError, LogMsg, ProduceError};
@@ -80,6 +84,8 @@ pub(super) struct Follower {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Read {
     pub member: NodeId,
+    /// The member's group.
+    pub group: u16,
     /// Partition within the topic.
     pub partition: u32,
     pub offset: u64,
@@ -99,6 +105,10 @@ pub(super) struct Lead {
     /// The ISR change proposed and not yet answered.
     pub pending: Option<PartState>,
     pub parked: Vec<Read>,
+    /// Per (group, partition within the topic): the end of what this
+    /// leadership sent the group, so that records sent again count as
+    /// redelivered (what an earlier leader sent is not known here).
+    pub served: BTreeMap<(u16, u32), u64>,
 }
 
 impl Lead {
@@ -246,6 +256,7 @@ impl ClusterBroker {
         }
         self.txn_hw(ctx, pi);
         self.serve_reads(ctx, pi);
+        self.group_log_advanced(ctx, pi);
     }
 
     // ---- followers ----
@@ -301,6 +312,7 @@ impl ClusterBroker {
             hw: 0,
             log_start: 0,
             diverging: None,
+            offsets: Vec::new(),
         };
         if !self.leads(fp.partition) {
             d.error = ReplicaError::NotLeader;
@@ -322,6 +334,8 @@ impl ClusterBroker {
             }
         }
         d.recs = r.records_from(fp.offset, REPLICA_FETCH_MAX_BYTES);
+        d.offsets = self.group_log_records(fp.partition, fp.offset, d.recs.len());
+        let r = self.replica_mut(fp.partition);
         let lead = r.lead.as_mut().expect("leads");
         let mut moved = false;
         if let Some(f) = lead.followers.iter_mut().find(|f| f.broker == follower) {
@@ -471,6 +485,15 @@ impl ClusterBroker {
         }
         let recs = r.readable(offset, upto, read.max_bytes);
         let epoch = r.epochs.epoch_of(if recs.is_empty() { offset.saturating_sub(1) } else { offset });
+        // Records this group was sent before go out again: a redelivery
+        // (after a rebalance, or to a member the group gave up on).
+        let lead = r.lead.as_mut().expect("leads");
+        let served = lead.served.entry((read.group, partition)).or_insert(0);
+        let again = served.saturating_sub(offset).min(recs.len() as u64) as usize;
+        for rec in &recs[..again] {
+            ctx.resent(rec.id, DupCause::Redelivered);
+        }
+        *served = (*served).max(offset + recs.len() as u64);
         ctx.send(read.member, LogMsg::Records { partition, offset, recs, error: FetchError::None, epoch });
     }
 

@@ -24,6 +24,9 @@
 //! - [`quorum`] and [`voter`]: with `controllers = N` (N > 1), the
 //!   controller is a Raft quorum of N voters (KRaft): one is active, the
 //!   others follow its metadata log and take over when it fails.
+//! - [`group_log`]: the group coordinator on the leader of the group's
+//!   `__consumer_offsets` partition, its state as records there, moving
+//!   with that partition's leadership.
 //!
 //! - [`routes`]: a client's side: where partitions lead and which broker
 //!   coordinates its group, as a producer or a group member learns them.
@@ -34,6 +37,7 @@
 mod active;
 pub mod controller;
 mod follower;
+mod group_log;
 mod kind;
 pub mod layout;
 mod leader;

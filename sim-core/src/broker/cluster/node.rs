@@ -30,22 +30,23 @@
 //! lead the partition (as far as it knows) is refused with its view of the
 //! topic's leaders (`ClusterMsg::Leaders`, KIP-951's hint). A
 //! `MetadataRequest` is answered from its view. Group messages go to
-//! [`ClusterBroker::on_group_message`]: the broker that coordinates a group
-//! (see [`Layout::coordinator`]) runs the group [`Coordinator`] the
-//! single-node broker runs; the others answer with the coordinator's node.
+//! [`ClusterBroker::on_group_message`]: the broker that leads a group's
+//! `__consumer_offsets` partition (as its view says) coordinates the group
+//! with the [`Coordinator`] the single-node broker runs, keeping commits
+//! and group metadata as records of that partition; the others answer
+//! `NOT_COORDINATOR` (see [`super::group_log`]).
 //!
-//! Transactions: see [`super::txn`].
+//! Transactions: see [`super::txn`]. Groups: see [`super::group_log`].
 //!
-//! Left out: the `__consumer_offsets` log (the coordinator keeps committed
-//! offsets in its memory, which survives its crash, and never moves),
-//! controlled shutdown, rack-aware follower fetching
-//! (KIP-392), quotas.
+//! Left out: controlled shutdown, rack-aware follower fetching (KIP-392),
+//! quotas.
 
+use super::group_log::GroupLogs;
 use super::layout::Layout;
 use super::leader::{Batch, Lead, Read};
 use super::replica::Replica;
 use crate::broker::log::elr::Rules;
-use crate::broker::{CoordTimer, Coordinator, GroupHost, GroupInfo, LogSpec};
+use crate::broker::{CoordTimer, Coordinator, GroupInfo, LogSpec};
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, NodeId};
 use crate::protocol::cluster::{BrokerIx, ClusterMsg, FetchPart, MetadataUpdate, PartState};
@@ -76,6 +77,8 @@ pub enum BrokerTimer {
     Coord(CoordTimer),
     /// The transaction coordinator's retries and timeouts.
     Txn,
+    /// Offset commits waiting for their record may have timed out.
+    CommitTimeout,
 }
 
 impl From<CoordTimer> for BrokerTimer {
@@ -92,6 +95,7 @@ impl Timer for BrokerTimer {
             BrokerTimer::FetchTimeout { leader, seq } => (3, leader, seq),
             BrokerTimer::FetchWait { follower } => (4, follower, 0),
             BrokerTimer::Txn => (6, 0, 0),
+            BrokerTimer::CommitTimeout => (12, 0, 0),
             // The coordinator's bits fit below the top byte.
             BrokerTimer::Coord(c) => return 5 << 56 | c.to_bits(),
         };
@@ -109,6 +113,7 @@ impl Timer for BrokerTimer {
             3 => BrokerTimer::FetchTimeout { leader: broker, seq },
             4 if seq == 0 => BrokerTimer::FetchWait { follower: broker },
             6 if word == 6 << 56 => BrokerTimer::Txn,
+            12 if word == 12 << 56 => BrokerTimer::CommitTimeout,
             _ => return None,
         })
     }
@@ -169,6 +174,8 @@ pub struct ClusterBroker {
     pub(super) coordinator: Coordinator,
     /// Transactions: as their coordinator, as leader, as reader.
     pub(super) txn: super::txn::BrokerTxns,
+    /// Its offsets partitions' records, and the groups it coordinates.
+    pub(super) group_logs: GroupLogs,
     pub(super) cfg: Config,
     /// Follower side: per leader broker, the hosted partitions it leads
     /// in this broker's view.
@@ -184,7 +191,9 @@ impl ClusterBroker {
     /// Broker `me` of the cluster `spec` describes, laid out as `layout`,
     /// coordinating (some of) `groups`.
     pub fn new(spec: &LogSpec, layout: Layout, me: BrokerIx, groups: Vec<GroupInfo>) -> Self {
+        let layout = layout.with_groups(groups.iter().map(|g| g.name.as_str()));
         let views = initial_views(&layout);
+        let group_logs = GroupLogs::new(&layout, &groups);
         let partitions: Vec<usize> = layout.topics.iter().map(|t| t.partitions as usize).collect();
         let replicas = layout.replicas.iter().map(|rs| rs.contains(&me).then(Replica::default)).collect();
         let mut b = ClusterBroker {
@@ -201,6 +210,7 @@ impl ClusterBroker {
             fenced: Vec::new(),
             replicas,
             coordinator: Coordinator::new(spec, groups.clone(), &partitions),
+            group_logs,
             groups,
             cfg: Config::of(spec),
             fetching: BTreeMap::new(),
@@ -318,12 +328,14 @@ impl ClusterBroker {
         r.epochs.record(epoch, r.end());
         r.lead = Some(Lead::new(&replicas, me, r.end(), now));
         self.advance_hw(ctx, pi);
+        self.group_log_led(ctx, pi);
     }
 
     /// Stops leading `pi`: the waiting acks are refused, the parked
     /// consumers are told to look for the leader.
     fn resign(&mut self, ctx: &mut Ctx<BrokerTimer>, pi: u32) {
         let Some(lead) = self.replica_mut(pi).lead.take() else { return };
+        self.group_log_resigned(ctx, pi);
         for w in lead.waiters.into_values().flatten() {
             let error = ProduceError::NotLeader;
             ctx.send(w.producer, LogMsg::ProduceAck { ids: w.ids, accepted: false, attempt: w.attempt, error });
@@ -342,23 +354,10 @@ impl ClusterBroker {
     // ---- groups ----
 
     /// A group message (heartbeat, join, sync, leave, commit,
-    /// transactions) from `from`.
+    /// transactions) from `from`: see [`super::group_log`].
     pub fn on_group_message(&mut self, ctx: &mut Ctx<BrokerTimer>, from: NodeId, msg: LogMsg) {
         let Some(group) = group_of(&msg) else { return };
-        let coordinator = self.coordinator_of(group);
-        if coordinator != self.me {
-            let node = Some(self.layout.node_of(coordinator));
-            ctx.send(from, ClusterMsg::Coordinator { group, node });
-            return;
-        }
-        let starts = LogStarts { replicas: &self.replicas, layout: &self.layout };
-        self.coordinator.handle(ctx, &starts, from, &msg);
-    }
-
-    /// The broker that coordinates group `group` (see
-    /// [`Layout::coordinator`]).
-    pub(super) fn coordinator_of(&self, group: u16) -> BrokerIx {
-        self.groups.get(usize::from(group)).map_or(0, |g| self.layout.coordinator(&g.name))
+        self.group_request(ctx, from, group, msg);
     }
 
     fn on_cluster(&mut self, ctx: &mut Ctx<BrokerTimer>, from: NodeId, msg: ClusterMsg) {
@@ -378,7 +377,7 @@ impl ClusterBroker {
             ClusterMsg::ReplicaData { broker, parts } => self.on_replica_data(ctx, broker, parts),
             ClusterMsg::MetadataRequest { topic } => self.send_leaders(ctx, from, topic),
             ClusterMsg::FindCoordinator { group } => {
-                let node = Some(self.layout.node_of(self.coordinator_of(group)));
+                let node = self.coordinator_node(group);
                 ctx.send(from, ClusterMsg::Coordinator { group, node });
             }
             ClusterMsg::NotController { leader, .. } => self.on_not_controller(ctx, from, leader),
@@ -400,26 +399,12 @@ impl ClusterBroker {
                 let Some(g) = self.groups.get(usize::from(group)) else { return };
                 let topic = g.topic as u16;
                 let committed = self.read_committed(group);
-                let read = Read { member: from, partition, offset, max, max_bytes, epoch, committed };
+                let read = Read { member: from, group, partition, offset, max, max_bytes, epoch, committed };
                 self.consumer_fetch(ctx, topic, read);
             }
             m @ (LogMsg::TxnWrite { .. } | LogMsg::TxnCommit(_)) => self.on_txn_client(ctx, from, m),
             m => self.on_group_message(ctx, from, m),
         }
-    }
-}
-
-/// Where each partition's log starts on this broker, for the coordinator
-/// (a group with no commit starts there).
-struct LogStarts<'a> {
-    replicas: &'a [Option<Replica>],
-    layout: &'a Layout,
-}
-
-impl GroupHost for LogStarts<'_> {
-    fn log_start(&self, topic: usize, partition: usize) -> u64 {
-        let Some(pi) = self.layout.global(topic as u16, partition as u32) else { return 0 };
-        self.replicas.get(pi as usize).and_then(Option::as_ref).map_or(0, |r| r.start)
     }
 }
 
@@ -471,8 +456,9 @@ impl Component for ClusterBroker {
             }
             BrokerTimer::FetchTimeout { leader, seq } => self.fetch_timed_out(ctx, leader, seq),
             BrokerTimer::FetchWait { follower } => self.fetch_wait_over(ctx, follower),
-            BrokerTimer::Coord(t) => self.coordinator.on_timer(ctx, t),
+            BrokerTimer::Coord(t) => self.coord_timer(ctx, t),
             BrokerTimer::Txn => self.txn_tick(ctx),
+            BrokerTimer::CommitTimeout => self.commit_timeouts(ctx),
         }
     }
 
@@ -489,6 +475,7 @@ impl Component for ClusterBroker {
         self.parked_fetches.clear();
         self.coordinator.crash();
         self.txn.crash();
+        self.group_logs.crash();
         self.version = 0;
         self.ready = false;
         self.heartbeats_unready = 0;

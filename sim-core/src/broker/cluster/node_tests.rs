@@ -11,7 +11,8 @@ use crate::broker::{Assignor, GroupInfo, LogSpec};
 use crate::engine::{Component, Emitted, Harness, Timer};
 use crate::ledger::LossCause;
 use crate::message::{Msg, MsgId, NodeId, Record};
-use crate::protocol::cluster::{BrokerIx, ClusterMsg, MetadataUpdate, PartState};
+use crate::protocol::cluster::{BrokerIx, ClusterMsg, CoordError, MetadataUpdate, PartState};
+use crate::protocol::offsets::{CommitRecord, OffsetsRecord};
 use crate::protocol::{Acks, FetchError, LogMsg, ProduceError};
 use crate::time::{Time, NS_PER_MS};
 
@@ -131,6 +132,17 @@ fn ack_errors(e: &Emitted, to: NodeId) -> Vec<ProduceError> {
         .collect()
 }
 
+/// The ISR proposals `e` sent to the controller.
+fn proposals(e: &Emitted) -> Vec<PartState> {
+    e.sent_to(CONTROLLER)
+        .into_iter()
+        .map(|m| match m {
+            Msg::Cluster(ClusterMsg::AlterPartition { broker: 0, state }) => *state,
+            m => panic!("not a proposal: {m:?}"),
+        })
+        .collect()
+}
+
 fn metadata(version: u64, parts: Vec<PartState>) -> ClusterMsg {
     // A push: it builds on the version before it.
     ClusterMsg::Metadata(Box::new(MetadataUpdate { since: version - 1, version, parts, fenced: Vec::new() }))
@@ -208,16 +220,17 @@ fn a_laggard_is_proposed_out_of_the_isr_and_the_hw_moves_on_once_the_controller_
     assert!(e.sent_to(CONTROLLER).is_empty());
     c.at(LAG + MS);
     let e = c.timer(0, BrokerTimer::IsrCheck);
-    assert_eq!(e.metric("isr_shrink_proposals"), 1.0);
-    let proposal = match only(&e, CONTROLLER) {
-        Msg::Cluster(ClusterMsg::AlterPartition { broker: 0, state }) => *state,
-        m => panic!("not a proposal: {m:?}"),
-    };
-    assert_eq!(proposal, state(Some(0), 0, 0, &[0, 1]));
+    // Two proposals: the topic's partition, and the group's offsets
+    // partition (partition 1, also led by broker 0), where broker 2 lags too.
+    assert_eq!(e.metric("isr_shrink_proposals"), 2.0);
+    assert_eq!(
+        proposals(&e),
+        vec![state(Some(0), 0, 0, &[0, 1]), PartState { partition: 1, ..state(Some(0), 0, 0, &[0, 1]) }]
+    );
     assert_eq!(c.hw(0), 0, "a proposal changes nothing until it is accepted");
     // Unanswered, it is sent again at the next check.
     let e = c.timer(0, BrokerTimer::IsrCheck);
-    assert_eq!(e.sent_to(CONTROLLER).len(), 1);
+    assert_eq!(proposals(&e).len(), 2);
     assert_eq!(e.metric("isr_shrink_proposals"), 0.0, "the same proposal, not a new one");
     let ack = ClusterMsg::AlterPartitionAck { accepted: true, state: Box::new(state(Some(0), 0, 1, &[0, 1])) };
     let e = c.deliver(0, CONTROLLER, ack);
@@ -407,15 +420,23 @@ fn an_idempotent_retry_is_answered_without_a_second_append_and_a_gap_is_refused(
 }
 
 #[test]
-fn group_messages_to_a_broker_that_does_not_coordinate_point_at_the_coordinator() {
+fn group_messages_to_a_broker_that_does_not_coordinate_are_refused_and_find_coordinator_names_the_leader() {
     let mut c = cluster("");
     // Group 0 (`g`) is coordinated where Kafka places it: "g".hashCode()
-    // is 103, offsets partition 103 % 50 = 3, led by broker 3 % 3 = 0.
+    // is 103, offsets partition 103 % 50 = 3 (partition 1 here), led by
+    // broker 3 % 3 = 0.
     let hb = LogMsg::Heartbeat { group: 0, session: 1, generation: 0 };
     let e = c.deliver(1, MEMBER, hb.clone());
-    assert_eq!(e.sent_to(MEMBER), vec![Msg::Cluster(ClusterMsg::Coordinator { group: 0, node: Some(NODES[0]) })]);
+    let refused = ClusterMsg::GroupError { group: 0, error: CoordError::NotCoordinator, commit: None };
+    assert_eq!(e.sent_to(MEMBER), vec![Msg::Cluster(refused)]);
     let e = c.deliver(2, MEMBER, ClusterMsg::FindCoordinator { group: 0 });
     assert_eq!(e.sent_to(MEMBER), vec![Msg::Cluster(ClusterMsg::Coordinator { group: 0, node: Some(NODES[0]) })]);
+    // The answer is the answering broker's view: once it hears that broker 1
+    // leads the offsets partition, it names broker 1.
+    let moved = PartState { partition: 1, ..state(Some(1), 1, 1, &[0, 1, 2]) };
+    c.deliver(2, CONTROLLER, metadata(1, vec![moved]));
+    let e = c.deliver(2, MEMBER, ClusterMsg::FindCoordinator { group: 0 });
+    assert_eq!(e.sent_to(MEMBER), vec![Msg::Cluster(ClusterMsg::Coordinator { group: 0, node: Some(NODES[1]) })]);
 }
 
 #[test]
@@ -502,7 +523,10 @@ impl Net {
     /// on the way.
     fn pump(&mut self, c: &mut Cluster) -> Vec<(MsgId, LossCause)> {
         let mut lost = Vec::new();
+        let mut n = 0;
         while let Some((to, from, msg)) = self.queue.pop_front() {
+            n += 1;
+            assert!(n < 100_000, "the brokers keep sending without end: {to} {from} {msg:?}");
             let e = c.deliver(to, from, msg);
             lost.extend(e.discarded());
             self.take(to, e);
@@ -650,4 +674,120 @@ fn a_push_after_a_missed_one_applies_its_states_but_not_its_version() {
     let answer = MetadataUpdate { since: 0, version: 2, parts: Vec::new(), fenced: Vec::new() };
     c.deliver(1, CONTROLLER, ClusterMsg::Metadata(Box::new(answer)));
     assert_eq!(c.nodes[1].1.version, 2);
+}
+
+// ---- the group coordinator on the leader of its offsets partition ----
+
+/// What the member got so far, taken out.
+fn to_member(net: &mut Net) -> Vec<Msg> {
+    let mut got = Vec::new();
+    net.out.retain(|(to, _, m)| {
+        let mine = *to == MEMBER;
+        if mine {
+            got.push(m.clone());
+        }
+        !mine
+    });
+    got
+}
+
+/// A running cluster whose group `g` (offsets partition 1, led by broker
+/// 0) has MEMBER in generation 1, owning partition 0.
+fn grouped() -> (Cluster, Net) {
+    grouped_with("")
+}
+
+fn grouped_with(more: &str) -> (Cluster, Net) {
+    let (mut c, mut net) = running(&format!("initial_rebalance_delay_ms = 0\n{more}"));
+    net.send(&mut c, 0, MEMBER, LogMsg::JoinGroup { group: 0, session: 1, owned: Vec::new(), static_member: false });
+    net.send(&mut c, 0, MEMBER, LogMsg::SyncGroup { group: 0, session: 1, generation: 1 });
+    let got = to_member(&mut net);
+    let assigned = LogMsg::GroupState { generation: 1, rebalancing: false, partitions: vec![(0, 0, None)] };
+    assert!(got.contains(&Msg::Log(assigned)), "{got:?}");
+    (c, net)
+}
+
+fn commit(offset: u64) -> LogMsg {
+    LogMsg::Commit { group: 0, generation: 1, partition: 0, offset, epoch: None }
+}
+
+/// The offsets partition led by `leader` in epoch `epoch`, pushed to every broker.
+fn move_offsets(c: &mut Cluster, net: &mut Net, leader: BrokerIx, epoch: u32) {
+    let moved = PartState { partition: 1, ..state(Some(leader), epoch, epoch, &[0, 1, 2]) };
+    // Every broker hears it before anything else moves (a broker that
+    // still thinks the old leader leads would fetch from it again and again
+    // in this timeless network).
+    for b in 0..3 {
+        let e = c.deliver(b, CONTROLLER, metadata(u64::from(epoch), vec![moved.clone()]));
+        net.take(b, e);
+    }
+    net.pump(c);
+}
+
+#[test]
+fn a_commit_is_a_record_answered_once_replicated_and_the_group_moves_with_its_offsets_partition() {
+    let (mut c, mut net) = grouped();
+    net.send(&mut c, 0, MEMBER, commit(5));
+    let ack = LogMsg::CommitAck { partition: 0, offset: 5, ok: true };
+    assert_eq!(to_member(&mut net), vec![Msg::Log(ack)], "answered once the followers have it");
+    for b in 0..3 {
+        let r = c.nodes[b].1.replica(1);
+        assert!(r.log.iter().all(|e| e.r.rec.id == crate::protocol::offsets::OFFSETS_RECORD));
+        let recs = c.nodes[b].1.group_logs.records(1);
+        assert_eq!(recs.len(), r.log.len(), "broker {b}: one content per record");
+        // The group's metadata when the join settled, again when the member
+        // synced (a change: it fetched its assignment), then the commit.
+        let synced = |r: &OffsetsRecord| match r {
+            OffsetsRecord::Group(g) => Some(g.members.iter().map(|m| m.synced).collect::<Vec<_>>()),
+            OffsetsRecord::Commit(_) => None,
+        };
+        assert_eq!(recs.iter().map(synced).collect::<Vec<_>>(), vec![Some(vec![0]), Some(vec![1]), None]);
+        let by = (MEMBER, 1);
+        assert_eq!(recs[2], OffsetsRecord::Commit(CommitRecord { group: 0, partition: 0, offset: 5, epoch: None, by }));
+    }
+    assert_eq!(c.hw(0), 0, "the topic's partition is untouched");
+    // The offsets partition moves to broker 1: broker 1 loads the group
+    // from its own replica (the member, its assignment, the commit), and
+    // broker 0 gives it up.
+    move_offsets(&mut c, &mut net, 1, 1);
+    assert_eq!(c.nodes[1].1.coordinator.committed(0, 0), Some(5));
+    assert!(c.nodes[1].1.coordinator.may_commit(0, MEMBER, 1, 0), "same member, same generation, same partition");
+    assert_eq!(c.nodes[0].1.coordinator.committed(0, 0), None, "forgotten by the old coordinator");
+    let e = c.deliver(1, MEMBER, LogMsg::Heartbeat { group: 0, session: 1, generation: 1 });
+    assert_eq!(e.sent_to(MEMBER), vec![Msg::Cluster(ClusterMsg::HeartbeatOk { group: 0 })], "its session goes on");
+    let e = c.deliver(0, MEMBER, commit(6));
+    let refused = ClusterMsg::GroupError { group: 0, error: CoordError::NotCoordinator, commit: Some((0, 6)) };
+    assert_eq!(e.sent_to(MEMBER), vec![Msg::Cluster(refused)]);
+}
+
+#[test]
+fn a_commit_waiting_for_its_record_is_refused_when_the_coordinator_moves_or_times_out() {
+    let (mut c, mut net) = grouped();
+    // Broker 2 is cut off: still in the ISR, the HW cannot pass the commit.
+    net.cut = vec![2];
+    net.send(&mut c, 0, MEMBER, commit(5));
+    assert!(to_member(&mut net).is_empty(), "not committed yet: no answer");
+    c.at(5000 * MS);
+    let e = c.timer(0, BrokerTimer::CommitTimeout);
+    let timed_out = ClusterMsg::GroupError { group: 0, error: CoordError::TimedOut, commit: Some((0, 5)) };
+    assert_eq!(e.sent_to(MEMBER), vec![Msg::Cluster(timed_out)], "offsets.commit.timeout.ms");
+    assert_eq!(c.nodes[0].1.coordinator.committed(0, 0), None);
+    net.send(&mut c, 0, MEMBER, commit(7));
+    move_offsets(&mut c, &mut net, 1, 1);
+    let refused = ClusterMsg::GroupError { group: 0, error: CoordError::NotCoordinator, commit: Some((0, 7)) };
+    assert_eq!(to_member(&mut net), vec![Msg::Cluster(refused)], "the leader resigned before the HW passed it");
+}
+
+#[test]
+fn below_min_isr_a_commit_is_refused_at_once() {
+    let (mut c, mut net) = grouped_with("min_insync_replicas = 2");
+    let shrunk = PartState { partition: 1, ..state(Some(0), 0, 1, &[0]) };
+    net.send(&mut c, 0, CONTROLLER, metadata(1, vec![shrunk]));
+    let e = c.deliver(0, MEMBER, commit(5));
+    let refused = ClusterMsg::GroupError { group: 0, error: CoordError::NotAvailable, commit: Some((0, 5)) };
+    assert_eq!(
+        e.sent_to(MEMBER),
+        vec![Msg::Cluster(refused)],
+        "Kafka's NOT_ENOUGH_REPLICAS, as the coordinator maps it"
+    );
 }

@@ -22,16 +22,18 @@
 //!   least `retry.backoff.ms` (100 ms) apart; an answer overdue by the
 //!   client's request timeout moves the cursor and asks again.
 //! - **Coordinator**: the node of the client's group coordinator, learned
-//!   with [`ClusterMsg::FindCoordinator`] (any broker answers), asked again
-//!   after the backoff when the answer names none, and looked up again (at
-//!   the next broker) when a group request goes unanswered.
+//!   with [`ClusterMsg::FindCoordinator`] (any broker answers, from its own
+//!   view), asked again after the backoff when the answer names none. It is
+//!   marked unknown and looked up again when the coordinator answers
+//!   `NOT_COORDINATOR` or a commit fails for want of it (Kafka's
+//!   `markCoordinatorUnknown`), and, at the next broker, when a group
+//!   request goes unanswered.
 //!
 //! Simplifications: one request for each topic per refresh, all to the same
 //! broker (Kafka asks for every topic in one request, to its least loaded
 //! node); the backoff is fixed (Kafka's grows exponentially up to
-//! `retry.backoff.max.ms` since 3.7); a client keeps sending to the
-//! coordinator it knows while it looks it up again (in this stop the
-//! coordinator of a group never moves), and keeps no connection state.
+//! `retry.backoff.max.ms` since 3.7); a client keeps no connection state
+//! (a timeout stands for Kafka's disconnection).
 
 use crate::message::NodeId;
 use crate::protocol::cluster::ClusterMsg;
@@ -237,11 +239,20 @@ impl Routes {
         self.metadata.wanted = true;
     }
 
-    /// A group request went unanswered: look the coordinator up again, at
-    /// the next broker.
+    /// A group request went unanswered: the coordinator is unknown, and
+    /// looked up again at the next broker.
     pub fn rediscover(&mut self) {
         if self.group.is_some() {
             self.cursor = (self.cursor + 1) % self.brokers.len();
+            self.coordinator_unknown();
+        }
+    }
+
+    /// The coordinator refused (`NOT_COORDINATOR`, or a commit it could
+    /// not write): it is unknown until looked up again.
+    pub fn coordinator_unknown(&mut self) {
+        if self.group.is_some() {
+            self.coordinator = None;
             self.find.wanted = true;
         }
     }

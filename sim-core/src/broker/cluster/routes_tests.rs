@@ -103,7 +103,7 @@ fn metadata_older_than_the_max_age_is_refreshed() {
 }
 
 #[test]
-fn a_member_finds_its_coordinator_and_asks_again_when_none_is_named_or_a_request_is_lost() {
+fn a_member_finds_its_coordinator_and_asks_again_when_none_is_named_refused_or_a_request_is_lost() {
     let mut r = Routes::new(B.to_vec(), &[(0, 1)], timing()).with_group(4);
     let (sent, _) = poll(&mut r, 0);
     assert_eq!(sent, vec![ask(11, 0), (11, ClusterMsg::FindCoordinator { group: 4 })]);
@@ -118,7 +118,13 @@ fn a_member_finds_its_coordinator_and_asks_again_when_none_is_named_or_a_request
     r.rediscover();
     let (sent, _) = poll(&mut r, 300 * MS);
     assert!(sent.contains(&(12, ClusterMsg::FindCoordinator { group: 4 })), "the next broker: {sent:?}");
-    assert_eq!(r.coordinator(), Some(12), "still used while it is looked up again");
+    assert_eq!(r.coordinator(), None, "unknown while it is looked up again");
+    r.on_coordinator(4, Some(13));
+    // NOT_COORDINATOR: unknown, and asked again of the same broker.
+    r.coordinator_unknown();
+    assert_eq!(r.coordinator(), None);
+    let (sent, _) = poll(&mut r, 400 * MS);
+    assert!(sent.contains(&(12, ClusterMsg::FindCoordinator { group: 4 })), "the same broker: {sent:?}");
 }
 
 #[test]

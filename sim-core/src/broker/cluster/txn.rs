@@ -221,8 +221,11 @@ impl ClusterBroker {
                 Action::OffsetCommit { input: (group, partition), writer, end, epoch } => {
                     let (member, generation) = (writer.0, writer.1);
                     let o = TxnOffsets { group, partition, member, generation, end, epoch };
-                    let to = self.layout.node_of(self.coordinator_of(group));
-                    ctx.send(to, ClusterMsg::TxnOffsetCommit(Box::new(o)));
+                    // To the leader of the group's offsets partition; none
+                    // known: the commit is sent again on a later tick.
+                    if let Some(to) = self.coordinator_node(group) {
+                        ctx.send(to, ClusterMsg::TxnOffsetCommit(Box::new(o)));
+                    }
                 }
                 Action::Reply { to, partition, committed, ok, aborted } => {
                     ctx.send(to, LogMsg::TxnAck { partition, committed, ok, aborted });
@@ -388,7 +391,7 @@ impl ClusterBroker {
             let (group, partition) = (o.group, o.partition);
             ClusterMsg::TxnOffsetCommitAck { group, partition, committed, ok, retriable }
         };
-        if !self.ready || gi >= self.coordinator.len() || self.coordinator_of(o.group) != self.me {
+        if !self.ready || gi >= self.coordinator.len() || !self.group_logs.coordinates(gi) {
             return ctx.send(from, ack(0, false, true));
         }
         let stored = self.coordinator.committed(gi, p);
@@ -399,6 +402,10 @@ impl ClusterBroker {
             return ctx.send(from, ack(stored.unwrap_or(0), false, false));
         }
         self.coordinator.record_commit(gi, p, o.end, (o.member, o.generation), o.epoch);
+        // Written to the offsets partition too, so a coordinator that takes
+        // the group over loads it; acknowledged without waiting for it to
+        // replicate (a simplification: see docs/concepts.md).
+        self.log_txn_commit(ctx, &o);
         ctx.send(from, ack(o.end, true, false));
     }
 

@@ -60,10 +60,14 @@
 //! host that coordinates only some groups routes only their messages to it
 //! (the others' timers are then never set).
 //!
-//! Left out: the `__consumer_offsets` log that makes Kafka's committed
-//! offsets durable and lets another broker take a group over (here the
-//! committed offsets survive a crash of the host in its memory, and a
-//! group's coordinator never moves); offset retention and metadata.
+//! A host that keeps the groups in a log (a cluster broker, in Kafka's
+//! `__consumer_offsets`) also uses [`Coordinator::apply_commit`] (a commit
+//! answered once its record is committed), [`Coordinator::group_record`],
+//! [`Coordinator::load`] and [`Coordinator::unload`] (see the `durable`
+//! part). The single-node broker keeps its groups in memory: their
+//! committed offsets survive its crash there.
+//!
+//! Left out: offset retention, and the offsets' metadata strings.
 
 use super::group::{Group, Phase};
 use super::{GroupInfo, LogSpec};
@@ -296,31 +300,13 @@ impl Coordinator {
         partition: usize,
         (offset, epoch): (u64, Option<u32>),
     ) -> bool {
-        let g = &mut self.groups[gi];
-        let ok = g.may_commit(from, generation, partition);
-        let moved = ok && {
-            let c = &mut g.committed[partition];
-            let by = &mut g.committed_by[partition];
-            if c.is_some_and(|c| offset < c) && *by == Some((from, generation)) {
-                // An older commit of the same member, overtaken on the
-                // network: its connection would have kept them in order.
-                ctx.metric_add("stale_commits", 1.0);
-                false
-            } else {
-                if c.is_some_and(|c| offset < c) {
-                    ctx.metric_add("offset_regressions", 1.0);
-                }
-                *c = Some(offset);
-                *by = Some((from, generation));
-                g.committed_epoch[partition] = epoch;
-                true
-            }
-        };
+        let ok = self.groups[gi].may_commit(from, generation, partition);
         if !ok {
             ctx.metric_add("commits_fenced", 1.0);
+            ctx.send(from, LogMsg::CommitAck { partition: partition as u32, offset, ok });
+            return false;
         }
-        ctx.send(from, LogMsg::CommitAck { partition: partition as u32, offset, ok });
-        moved
+        self.apply_commit(ctx, from, (gi, generation), partition, (offset, epoch))
     }
 
     /// One of its timers is due.
@@ -345,6 +331,9 @@ impl Coordinator {
         }
     }
 }
+
+#[path = "coordinator_durable.rs"]
+mod durable;
 
 #[cfg(test)]
 #[path = "coordinator_tests.rs"]

@@ -247,3 +247,45 @@ fn a_crash_forgets_members_but_keeps_committed_offsets() {
     assert_eq!(join_acks(&fire(&mut h, &mut c, 60_000 * MS + INITIAL, CoordTimer::Rebalance(0))), vec![(M2, 2)]);
     assert_eq!(assignment(&send(&mut h, &mut c, M2, sync(2)).1), vec![(0, LOG_START), (1, 3)]);
 }
+
+#[test]
+fn a_group_written_as_records_is_loaded_by_another_coordinator_as_it_was() {
+    use crate::protocol::offsets::{CommitRecord, OffsetsRecord};
+    let (mut h, mut c) = coordinator(2);
+    let empty = c.group_record(0).expect("an empty group is stable");
+    assert_eq!((empty.generation, empty.members.len()), (0, 0));
+    send(&mut h, &mut c, M1, join());
+    send(&mut h, &mut c, M2, join());
+    assert_eq!(c.group_record(0), None, "a rebalance under way is not written");
+    formed_after_joins(&mut h, &mut c);
+    let record = c.group_record(0).expect("stable: a record");
+    assert_eq!((record.generation, record.members.len()), (1, 2));
+    // The log of the offsets partition: the group, two commits of partition
+    // 0 (the last wins) and one of partition 1.
+    let commit = |partition, offset, by| {
+        OffsetsRecord::Commit(CommitRecord { group: 0, partition, offset, epoch: Some(0), by: (by, 1) })
+    };
+    let log = vec![OffsetsRecord::Group(Box::new(record)), commit(0, 5, M1), commit(1, 4, M2), commit(0, 9, M1)];
+    // Another coordinator takes the group over at 10 s.
+    let (mut h2, mut other) = coordinator(2);
+    h2.now = 10_000 * MS;
+    let e = h2.act::<HostTimer, _>(|ctx| other.load(ctx, 0, &log)).1;
+    assert_eq!((other.committed(0, 0), other.committed(0, 1)), (Some(9), Some(4)));
+    assert!(other.may_commit(0, M1, 1, 0) && other.may_commit(0, M2, 1, 1), "same members, generation, assignment");
+    assert!(other.is_member(0, M1, 1) && !other.is_member(0, M1, 2), "known by node and session");
+    // Their sessions start afresh at the load.
+    assert!(timers(&e).contains(&(SESSION, HostTimer::Coord(CoordTimer::Expiry(0)))), "{e:?}");
+    // A heartbeat of the loaded generation is taken, no rebalance.
+    let (_, e) = send(&mut h2, &mut other, M1, heartbeat(1));
+    assert_eq!(e.metric("rebalances"), 0.0);
+    // Giving the group up forgets it all.
+    h2.act::<HostTimer, _>(|ctx| other.unload(ctx, 0));
+    assert_eq!((other.committed(0, 0), other.may_commit(0, M1, 1, 0)), (None, false));
+}
+
+/// The initial delay of a group M1 and M2 joined is over; both sync.
+fn formed_after_joins(h: &mut Harness, c: &mut Coordinator) {
+    assert_eq!(join_acks(&fire(h, c, INITIAL, CoordTimer::Rebalance(0))), vec![(M1, 1), (M2, 1)]);
+    send(h, c, M1, sync(1));
+    send(h, c, M2, sync(1));
+}

@@ -311,6 +311,9 @@ impl Kind for LogBrokerKind {
         "replica_fetch_timeouts",
         "controller_failovers",
         "controller_elections_started",
+        "coordinator_moves",
+        "offset_commit_timeouts",
+        "not_coordinator_answers",
     ];
     const ERRORS: &'static [&'static str] = &[
         "leader-not-available",
