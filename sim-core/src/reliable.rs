@@ -28,7 +28,7 @@
 use crate::engine::{Ctx, Timer};
 use crate::time::{Duration, Time};
 use crate::timers::Deadlines;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How a component retries its sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +125,8 @@ pub struct UntilAcked<P, T> {
     ack_timer: T,
     send_timer: T,
     entries: BTreeMap<u64, Entry<P>>,
+    /// The keys whose next attempt is scheduled (`send_at` set).
+    backing_off: BTreeSet<u64>,
     ack_due: Deadlines,
     send_due: Deadlines,
 }
@@ -138,6 +140,7 @@ impl<P, T: Timer> UntilAcked<P, T> {
             ack_timer,
             send_timer,
             entries: BTreeMap::new(),
+            backing_off: BTreeSet::new(),
             ack_due: Deadlines::default(),
             send_due: Deadlines::default(),
         }
@@ -159,6 +162,7 @@ impl<P, T: Timer> UntilAcked<P, T> {
     /// Forgets message `key` (acked, or no longer wanted) and returns its
     /// payload. Its pending deadlines are dropped when they come up.
     pub fn remove(&mut self, key: u64) -> Option<P> {
+        self.backing_off.remove(&key);
         self.entries.remove(&key).map(|e| e.payload)
     }
 
@@ -197,6 +201,13 @@ impl<P, T: Timer> UntilAcked<P, T> {
         self.entries.get(&key).is_some_and(|e| e.send_at != Time::MAX)
     }
 
+    /// The payloads of the messages whose next attempt is scheduled (a
+    /// backoff, or due and not sent yet), in key order: those
+    /// [`UntilAcked::retry_pending`] is true of, without walking the rest.
+    pub fn waiting_retry(&self) -> impl Iterator<Item = &P> + '_ {
+        self.backing_off.iter().map(|k| &self.entries[k].payload)
+    }
+
     /// True when the broker refused the attempt of `key` in progress.
     pub fn is_refused(&self, key: u64) -> bool {
         self.entries.get(&key).is_some_and(|e| e.refused)
@@ -232,6 +243,7 @@ impl<P, T: Timer> UntilAcked<P, T> {
             return true;
         }
         e.send_at = ctx.now().saturating_add(delay);
+        self.backing_off.insert(key);
         self.send_due.add(ctx, e.send_at, key, self.send_timer);
         false
     }
@@ -244,6 +256,7 @@ impl<P, T: Timer> UntilAcked<P, T> {
         e.attempts += 1;
         e.refused = false;
         e.send_at = Time::MAX;
+        self.backing_off.remove(&key);
         e.deadline = ctx.now().saturating_add(self.policy.ack_timeout_ns);
         emit(ctx, &e.payload, e.attempts);
         self.ack_due.add(ctx, e.deadline, key, self.ack_timer);
@@ -282,6 +295,7 @@ impl<P, T: Timer> UntilAcked<P, T> {
         e.deadline = Time::MAX;
         let out_of_time = self.policy.expired(ctx.now(), e.made_at);
         if !forever && (e.attempts > self.policy.retries || out_of_time) {
+            self.backing_off.remove(&key);
             let payload = self.entries.remove(&key).expect("the entry is there").payload;
             return Some(Failed::GaveUp { payload, out_of_time });
         }
@@ -302,6 +316,7 @@ impl<P, T: Timer> UntilAcked<P, T> {
     /// the rest.
     pub fn crash(&mut self, mut keep: impl FnMut(u64, &mut P) -> bool) {
         self.entries.retain(|&key, e| keep(key, &mut e.payload));
+        self.backing_off.clear();
         for e in self.entries.values_mut() {
             (e.send_at, e.deadline, e.refused) = (Time::MAX, Time::MAX, false);
         }
@@ -382,6 +397,30 @@ mod tests {
         let (next, _) = h.act(|ctx| s.failed(ctx, 5, false));
         assert_eq!(next, Some(Failed::GaveUp { payload: 5, out_of_time: false }));
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn only_messages_backing_off_wait_for_a_retry() {
+        let mut h = Harness::new(0);
+        let mut s = UntilAcked::new(policy(3, 10), Wake::Ack, Wake::Send);
+        let waiting = |s: &UntilAcked<u64, Wake>| s.waiting_retry().copied().collect::<Vec<u64>>();
+        for key in [5, 6, 7] {
+            s.insert(key, key * 10, 0);
+            h.act(|ctx| s.send(ctx, key, emit));
+        }
+        assert!(waiting(&s).is_empty(), "all in flight");
+        h.now = 100;
+        assert_eq!(h.act(|ctx| s.timed_out(ctx)).0, vec![5, 6, 7]);
+        h.act(|ctx| s.failed(ctx, 7, false));
+        h.act(|ctx| s.failed(ctx, 5, false));
+        h.act(|ctx| s.send(ctx, 6, emit));
+        assert_eq!(waiting(&s), vec![50, 70], "in key order");
+        h.now = 110;
+        assert_eq!(h.act(|ctx| s.due(ctx)).0, vec![7, 5], "in the order they were scheduled");
+        h.act(|ctx| s.send(ctx, 5, emit));
+        assert_eq!(waiting(&s), vec![70], "7 is due but not sent yet");
+        h.act(|ctx| s.send(ctx, 7, emit));
+        assert!(waiting(&s).is_empty());
     }
 
     #[test]

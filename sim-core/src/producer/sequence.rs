@@ -68,11 +68,13 @@ impl Producer {
         if !self.settings.idempotent || self.cluster.is_none() {
             return Vec::new();
         }
+        let mut waiting = self.outstanding.waiting_retry().peekable();
+        if waiting.peek().is_none() {
+            return Vec::new();
+        }
         let mut held = vec![false; self.epochs.len()];
-        for (key, o) in self.outstanding.iter() {
-            if self.outstanding.retry_pending(key) {
-                held[o.partition as usize] = true;
-            }
+        for o in waiting {
+            held[o.partition as usize] = true;
         }
         held
     }

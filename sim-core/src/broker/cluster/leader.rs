@@ -39,9 +39,8 @@
 //!   and skips aborted records.
 //!
 //! Left out: the consumer fetch's ownership check (the group lives on its
-//! coordinator; a leader serves any member, as Kafka's does), redelivery
-//! accounting, `read_committed`, retention, and fetch sessions (each
-//! follower fetch lists every partition).
+//! coordinator; a leader serves any member, as Kafka's does), retention,
+//! and fetch sessions (each follower fetch lists every partition).
 
 use super::node::{BrokerTimer, ClusterBroker};
 use super::replica::SeqCheck;
