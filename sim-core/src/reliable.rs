@@ -196,14 +196,8 @@ impl<P, T: Timer> UntilAcked<P, T> {
         self.entries.get(&key).map(|e| e.attempts)
     }
 
-    /// True when the next attempt of `key` waits for its backoff to pass.
-    pub fn retry_pending(&self, key: u64) -> bool {
-        self.entries.get(&key).is_some_and(|e| e.send_at != Time::MAX)
-    }
-
     /// The payloads of the messages whose next attempt is scheduled (a
-    /// backoff, or due and not sent yet), in key order: those
-    /// [`UntilAcked::retry_pending`] is true of, without walking the rest.
+    /// backoff, or due and not sent yet), in key order.
     pub fn waiting_retry(&self) -> impl Iterator<Item = &P> + '_ {
         self.backing_off.iter().map(|k| &self.entries[k].payload)
     }

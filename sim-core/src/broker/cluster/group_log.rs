@@ -124,6 +124,11 @@ impl GroupLogs {
         self.logs.get(&pi).map_or(&[], Vec::as_slice)
     }
 
+    /// The offsets partition (cluster-wide number) of group `group`.
+    fn offsets_of(&self, group: u16) -> Option<u32> {
+        self.partition_of.get(usize::from(group)).copied().flatten()
+    }
+
     fn is_offsets(&self, pi: u32) -> bool {
         pi >= self.first && self.logs.contains_key(&pi)
     }
@@ -175,7 +180,7 @@ impl ClusterBroker {
     /// The node of the coordinator of group `group` as this broker's view
     /// says: the leader of its offsets partition (none while it has none).
     pub(super) fn coordinator_node(&self, group: u16) -> Option<NodeId> {
-        let pi = self.group_logs.partition_of.get(usize::from(group)).copied().flatten()?;
+        let pi = self.group_logs.offsets_of(group)?;
         self.views[pi as usize].leader.map(|l| self.layout.node_of(l))
     }
 
@@ -218,7 +223,7 @@ impl ClusterBroker {
     /// the group's offsets partition like any commit (with no member
     /// waiting for its answer), so a coordinator that takes over has it.
     pub(super) fn log_txn_commit(&mut self, ctx: &mut Ctx, o: &TxnOffsets) {
-        let Some(pi) = self.group_logs.partition_of.get(usize::from(o.group)).copied().flatten() else { return };
+        let Some(pi) = self.group_logs.offsets_of(o.group) else { return };
         let by = (o.member, o.generation);
         let (group, partition, offset, epoch) = (o.group, o.partition, o.end, o.epoch);
         let rec = OffsetsRecord::Commit(CommitRecord { group, partition, offset, epoch, by });
@@ -326,8 +331,11 @@ impl ClusterBroker {
     /// The content of the `n` records of `pi` from `offset`, for a
     /// follower (none for a topic's partition).
     pub(super) fn group_log_records(&self, pi: u32, offset: u64, n: usize) -> Vec<OffsetsRecord> {
+        if n == 0 || pi < self.group_logs.first {
+            return Vec::new();
+        }
         match self.group_logs.logs.get(&pi) {
-            Some(log) if n > 0 => log.iter().skip(offset as usize).take(n).cloned().collect(),
+            Some(log) => log.iter().skip(offset as usize).take(n).cloned().collect(),
             _ => Vec::new(),
         }
     }

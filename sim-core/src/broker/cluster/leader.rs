@@ -44,7 +44,7 @@
 
 use super::node::{BrokerTimer, ClusterBroker};
 use super::replica::SeqCheck;
-use crate::ledger::DupCause;
+use crate::broker::log::count_redelivered;
 use crate::message::{MsgId, NodeId, Record};
 use crate::protocol::cluster::{BrokerIx, ClusterMsg, DataPart, FetchPart, PartState, ReplicaError, ReplicaRecord};
 use crate::protocol::{Acks, FetchError, LogMsg, ProduceError};
@@ -484,15 +484,9 @@ impl ClusterBroker {
         }
         let recs = r.readable(offset, upto, read.max_bytes);
         let epoch = r.epochs.epoch_of(if recs.is_empty() { offset.saturating_sub(1) } else { offset });
-        // Records this group was sent before go out again: a redelivery
-        // (after a rebalance, or to a member the group gave up on).
         let lead = r.lead.as_mut().expect("leads");
         let served = lead.served.entry((read.group, partition)).or_insert(0);
-        let again = served.saturating_sub(offset).min(recs.len() as u64) as usize;
-        for rec in &recs[..again] {
-            ctx.resent(rec.id, DupCause::Redelivered);
-        }
-        *served = (*served).max(offset + recs.len() as u64);
+        count_redelivered(ctx, served, offset, &recs, offset + recs.len() as u64);
         ctx.send(read.member, LogMsg::Records { partition, offset, recs, error: FetchError::None, epoch });
     }
 

@@ -38,21 +38,18 @@ impl Coordinator {
         partition: usize,
         (offset, epoch): (u64, Option<u32>),
     ) -> bool {
-        let g = &mut self.groups[gi];
-        let c = &mut g.committed[partition];
-        let by = &mut g.committed_by[partition];
-        let moved = if c.is_some_and(|c| offset < c) && *by == Some((from, generation)) {
+        let g = &self.groups[gi];
+        let behind = g.committed[partition].is_some_and(|c| offset < c);
+        let moved = if behind && g.committed_by[partition] == Some((from, generation)) {
             // An older commit of the same member, overtaken on the
             // network: its connection would have kept them in order.
             ctx.metric_add("stale_commits", 1.0);
             false
         } else {
-            if c.is_some_and(|c| offset < c) {
+            if behind {
                 ctx.metric_add("offset_regressions", 1.0);
             }
-            *c = Some(offset);
-            *by = Some((from, generation));
-            g.committed_epoch[partition] = epoch;
+            self.record_commit(gi, partition, offset, (from, generation), epoch);
             true
         };
         ctx.send(from, LogMsg::CommitAck { partition: partition as u32, offset, ok: true });

@@ -723,13 +723,8 @@ impl LogBroker {
         let upto = fetch_bytes::cut(p, offset, upto, f.max_bytes);
         let epoch = p.epochs.epoch_of(if upto > offset { offset } else { offset.saturating_sub(1) });
         let recs: Vec<Record> = (offset..upto).filter_map(|o| p.entry(o).map(|e| e.rec)).collect();
-        // Records this group was sent before go out again: a redelivery.
         if let Some(served) = self.served.get_mut(f.group as usize).and_then(|s| s.get_mut(partition as usize)) {
-            let again = served.saturating_sub(offset).min(recs.len() as u64) as usize;
-            for r in &recs[..again] {
-                ctx.resent(r.id, DupCause::Redelivered);
-            }
-            *served = (*served).max(upto);
+            count_redelivered(ctx, served, offset, &recs, upto);
         }
         ctx.send(f.member, LogMsg::Records { partition, offset, recs, error: FetchError::None, epoch });
     }
@@ -926,6 +921,18 @@ impl Component for LogBroker {
             }
         }
     }
+}
+
+/// A group is sent `recs`, read from `offset` up to `end`, where `served`
+/// is the end of what the group was sent of the partition before: the
+/// records below it go out again, a redelivery (after a rebalance, or to a
+/// member the group gave up on); `served` moves up to `end`.
+pub(crate) fn count_redelivered<T: Timer>(ctx: &mut Ctx<T>, served: &mut u64, offset: u64, recs: &[Record], end: u64) {
+    let again = served.saturating_sub(offset).min(recs.len() as u64) as usize;
+    for r in &recs[..again] {
+        ctx.resent(r.id, DupCause::Redelivered);
+    }
+    *served = (*served).max(end);
 }
 
 #[cfg(test)]
