@@ -1,0 +1,470 @@
+//! One AMQP queue with its consumers: what a queue broker holds for each of
+//! its queues (see the broker's module for the behaviour it models). A host
+//! (the single-node broker, a node of a cluster) feeds it publishes and its
+//! consumers' messages, and carries its timers in its own timer type.
+
+use crate::engine::{Ctx, Timer};
+use crate::ledger::{DupCause, LossCause};
+use crate::message::{MsgId, NodeId, Record};
+use crate::protocol::QueueMsg;
+use crate::time::{Duration, Time};
+use crate::timers::Deadlines;
+use std::collections::{BTreeMap, VecDeque};
+
+/// A host of queues: its timer type carries every queue's timers.
+pub(crate) trait QueueHost: Timer + From<QueueTimer> {}
+impl<T: Timer + From<QueueTimer>> QueueHost for T {}
+
+/// A queue broker's timers, each for one queue (numbered in subscription
+/// order; a point-to-point broker has queue 0 only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueTimer {
+    /// The earliest redelivery deadline of the queue's unacked deliveries.
+    Redeliver(u32),
+    /// The head of the queue expires (TTL).
+    Expire(u32),
+    /// Tell cancelled consumers again that they are cancelled.
+    CancelNotice(u32),
+}
+
+impl Timer for QueueTimer {
+    // Three words per queue: queue k uses 3k, 3k + 1 and 3k + 2.
+    fn to_word(self) -> u64 {
+        match self {
+            QueueTimer::Redeliver(q) => 3 * u64::from(q),
+            QueueTimer::Expire(q) => 3 * u64::from(q) + 1,
+            QueueTimer::CancelNotice(q) => 3 * u64::from(q) + 2,
+        }
+    }
+    fn from_word(word: u64) -> Option<Self> {
+        let q = u32::try_from(word / 3).ok()?;
+        Some(match word % 3 {
+            0 => QueueTimer::Redeliver(q),
+            1 => QueueTimer::Expire(q),
+            _ => QueueTimer::CancelNotice(q),
+        })
+    }
+}
+
+pub(crate) struct Subscriber {
+    node: NodeId,
+    prefetch: u32,
+    /// Its deliveries in the queue's `unacked`: counted up at a delivery
+    /// and down when one leaves `unacked`, both reset together.
+    unacked: u32,
+    session: u32,
+    auto_ack: bool,
+    /// False once the broker cancelled it (consumer timeout) or learned its
+    /// connection closed, until it subscribes again with a new session.
+    active: bool,
+}
+
+/// Why a subscriber's `unacked` cannot be 0 when one of its deliveries leaves.
+const UNACKED_COUNTS: &str = "a subscriber's unacked counts its deliveries awaiting an ack";
+
+impl Subscriber {
+    fn has_credit(&self) -> bool {
+        self.active && (self.auto_ack || self.unacked < self.prefetch)
+    }
+}
+
+/// A message in the queue, with what the broker knows about it.
+#[derive(Clone, Copy)]
+pub(crate) struct Entry {
+    pub(crate) rec: Record,
+    /// When it entered this queue (TTL counts from here).
+    pub(crate) published_at: Time,
+    /// How many times it was delivered.
+    pub(crate) deliveries: u32,
+}
+
+pub(crate) struct Unacked {
+    consumer: NodeId,
+    entry: Entry,
+    deadline: Time,
+}
+
+/// Why a message left the queue without being acked.
+#[derive(Clone, Copy)]
+pub(crate) enum Death {
+    Rejected,
+    MaxDeliveries,
+    Expired,
+}
+
+impl Death {
+    fn kind(self) -> &'static str {
+        match self {
+            Death::Rejected => "rejected-by-consumer",
+            Death::MaxDeliveries => "max-deliveries",
+            Death::Expired => "expired",
+        }
+    }
+}
+
+/// The per-queue settings every subscription of a broker shares.
+pub(crate) struct Policy {
+    pub(crate) redelivery_ns: Duration,
+    pub(crate) max_deliveries: Option<u32>,
+    pub(crate) ttl_ns: Option<Duration>,
+    pub(crate) dead_letter: Option<NodeId>,
+}
+
+impl Policy {
+    fn expired(&self, entry: &Entry, now: Time) -> bool {
+        self.ttl_ns.is_some_and(|ttl| now >= entry.published_at.saturating_add(ttl))
+    }
+
+    /// A message leaves its queue for good: to the dead-letter broker, or
+    /// gone. `reader` is a consumer of the queue, when it is one
+    /// subscription's (the loss is that domain's alone).
+    fn dead_letter<T: QueueHost>(&self, ctx: &mut Ctx<T>, entry: Entry, why: Death, reader: Option<NodeId>) {
+        ctx.error(why.kind());
+        let cause = if matches!(why, Death::Expired) { LossCause::Ttl } else { LossCause::DeadLetter };
+        discard(ctx, reader, entry.rec.id, cause);
+        if let Some(dlq) = self.dead_letter {
+            ctx.send(dlq, QueueMsg::Publish { rec: entry.rec, want_ack: false, attempt: 1, epoch: 0, seq: 0 });
+        }
+    }
+}
+
+/// Reports that `id` was dropped for `cause`: for `reader`'s effect domain
+/// only when it is given (one subscription's copy).
+pub(crate) fn discard<T: QueueHost>(ctx: &mut Ctx<T>, reader: Option<NodeId>, id: MsgId, cause: LossCause) {
+    match reader {
+        Some(r) => ctx.discarded_for(r, id, cause),
+        None => ctx.discarded(id, cause),
+    }
+}
+
+/// One queue with its consumers: the whole of a point-to-point broker, or
+/// one subscription of a fan-out broker.
+pub(crate) struct QueueCore {
+    /// Its settings.
+    policy: Policy,
+    /// A consumer of this subscription, if it is one of several (its effect
+    /// domain is the subscription's): what is dropped here is lost there.
+    pub(crate) reader: Option<NodeId>,
+    /// Whether the queue outlives its consumers (always, point-to-point).
+    pub(crate) durable: bool,
+    /// This queue's number (its timers name it).
+    index: u32,
+    pub(crate) queue: VecDeque<Entry>,
+    unacked: BTreeMap<u64, Unacked>,
+    subscribers: Vec<Subscriber>,
+    /// Where each consumer is in `subscribers`.
+    by_node: BTreeMap<NodeId, usize>,
+    /// How many subscribers are not active.
+    inactive: usize,
+    next_subscriber: usize,
+    next_tag: u64,
+    deadlines: Deadlines,
+    /// When the pending expiry timer fires, if one is.
+    expiry: Option<Time>,
+    /// Cancelled consumers are told again every `redelivery_timeout_ms`
+    /// until they subscribe anew: the notice may be lost on the network.
+    cancel_notices: Deadlines,
+}
+
+impl QueueCore {
+    pub(crate) fn new(policy: Policy, durable: bool, index: usize, reader: Option<NodeId>) -> Self {
+        QueueCore {
+            policy,
+            reader,
+            durable,
+            index: index as u32,
+            queue: VecDeque::new(),
+            unacked: BTreeMap::new(),
+            subscribers: Vec::new(),
+            by_node: BTreeMap::new(),
+            inactive: 0,
+            next_subscriber: 0,
+            next_tag: 0,
+            deadlines: Deadlines::default(),
+            expiry: None,
+            cancel_notices: Deadlines::default(),
+        }
+    }
+
+    /// Whether the queue exists: a non-durable one only while one of its
+    /// consumers is connected.
+    pub(crate) fn exists(&self) -> bool {
+        self.durable || self.subscribers.len() > self.inactive
+    }
+
+    /// The subscriber `node`, if it ever subscribed.
+    pub(crate) fn subscriber(&mut self, node: NodeId) -> Option<&mut Subscriber> {
+        self.by_node.get(&node).map(|&i| &mut self.subscribers[i])
+    }
+
+    /// Pushes queued messages to subscribers with free credit, round-robin,
+    /// expiring what has outlived its TTL on the way.
+    pub(crate) fn dispatch<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
+        let n = self.subscribers.len();
+        self.expire_head(ctx);
+        while !self.queue.is_empty() && n > 0 {
+            let Some(offset) = (0..n).find(|k| self.subscribers[(self.next_subscriber + k) % n].has_credit()) else {
+                break;
+            };
+            let i = (self.next_subscriber + offset) % n;
+            self.next_subscriber = (i + 1) % n;
+            let mut entry = self.queue.pop_front().expect("queue is not empty");
+            if self.policy.max_deliveries.is_some_and(|m| entry.deliveries >= m) {
+                // Checked here, where every path back into the queue meets.
+                self.policy.dead_letter(ctx, entry, Death::MaxDeliveries, self.reader);
+                continue;
+            }
+            let redelivered = entry.deliveries > 0;
+            if redelivered {
+                ctx.resent(entry.rec.id, DupCause::Redelivered);
+            }
+            entry.deliveries += 1;
+            let sub = &mut self.subscribers[i];
+            let tag = self.next_tag;
+            self.next_tag += 1;
+            ctx.send(sub.node, QueueMsg::Deliver { rec: entry.rec, tag, redelivered });
+            if !sub.auto_ack {
+                sub.unacked += 1;
+                let deadline = ctx.now().saturating_add(self.policy.redelivery_ns);
+                self.unacked.insert(tag, Unacked { consumer: sub.node, entry, deadline });
+                self.deadlines.add(ctx, deadline, tag, T::from(QueueTimer::Redeliver(self.index)));
+            }
+            self.expire_head(ctx);
+        }
+        self.arm_expiry(ctx);
+    }
+
+    /// Removes expired messages from the head of the queue.
+    pub(crate) fn expire_head<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
+        while self.queue.front().is_some_and(|e| self.policy.expired(e, ctx.now())) {
+            let entry = self.queue.pop_front().expect("the head exists");
+            self.policy.dead_letter(ctx, entry, Death::Expired, self.reader);
+        }
+    }
+
+    /// Keeps one timer set for when the head of the queue expires.
+    pub(crate) fn arm_expiry<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
+        let (Some(ttl), Some(head)) = (self.policy.ttl_ns, self.queue.front()) else { return };
+        let due = head.published_at.saturating_add(ttl);
+        if self.expiry.is_none_or(|at| due < at) {
+            if self.expiry.take().is_some() {
+                ctx.cancel_timer(T::from(QueueTimer::Expire(self.index)));
+            }
+            ctx.set_timer(due.saturating_sub(ctx.now()), T::from(QueueTimer::Expire(self.index)));
+            self.expiry = Some(due);
+        }
+    }
+
+    /// Forgets an acked delivery.
+    pub(crate) fn ack(&mut self, tag: u64) {
+        if let Some(u) = self.unacked.remove(&tag) {
+            if let Some(s) = self.subscriber(u.consumer) {
+                s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
+            }
+        }
+    }
+
+    /// Takes back an unacked delivery: to the head of the queue, or, when
+    /// the consumer rejected it, to the dead letters.
+    pub(crate) fn take_back<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, tag: u64, requeue: bool) {
+        let Some(u) = self.unacked.remove(&tag) else { return };
+        if let Some(s) = self.subscriber(u.consumer) {
+            s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
+        }
+        if requeue {
+            self.queue.push_front(u.entry);
+        } else {
+            self.policy.dead_letter(ctx, u.entry, Death::Rejected, self.reader);
+        }
+    }
+
+    /// Closes `consumer`'s channel: every delivery it holds comes back, in
+    /// order (the oldest first in line), and it gets nothing more until it
+    /// subscribes again.
+    pub(crate) fn close_channel<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, consumer: NodeId) {
+        let Some(s) = self.subscriber(consumer) else { return };
+        let holds = s.unacked > 0;
+        if std::mem::replace(&mut s.active, false) {
+            self.inactive += 1;
+        }
+        if !holds {
+            return;
+        }
+        let tags: Vec<u64> = self.unacked.iter().filter(|(_, u)| u.consumer == consumer).map(|(&t, _)| t).collect();
+        for tag in tags.into_iter().rev() {
+            self.take_back(ctx, tag, true);
+        }
+    }
+
+    /// A non-durable queue whose last consumer is gone is deleted with all
+    /// it holds (a new one starts empty when a consumer subscribes again).
+    pub(crate) fn delete_if_abandoned<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
+        if self.exists() {
+            return;
+        }
+        let deleted = self.queue.len() + self.unacked.len();
+        if deleted > 0 {
+            ctx.metric_add("deleted_with_subscription", deleted as f64);
+            let ids = self.queue.iter().map(|e| e.rec.id).chain(self.unacked.values().map(|u| u.entry.rec.id));
+            for id in ids.collect::<Vec<_>>() {
+                discard(ctx, self.reader, id, LossCause::SubscriptionDeleted);
+            }
+        }
+        self.queue.clear();
+        self.unacked.clear();
+        for s in &mut self.subscribers {
+            s.unacked = 0;
+        }
+        self.deadlines.cancel_all(ctx, T::from(QueueTimer::Redeliver(self.index)));
+        if self.expiry.take().is_some() {
+            ctx.cancel_timer(T::from(QueueTimer::Expire(self.index)));
+        }
+    }
+
+    /// Tells `consumer` its session is cancelled, and arranges to tell it again.
+    pub(crate) fn notify_cancelled<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, consumer: NodeId) {
+        let Some(session) = self.subscriber(consumer).map(|s| s.session) else { return };
+        ctx.send(consumer, QueueMsg::Cancelled { session });
+        let again = ctx.now().saturating_add(self.policy.redelivery_ns);
+        self.cancel_notices.add(ctx, again, u64::from(consumer), T::from(QueueTimer::CancelNotice(self.index)));
+    }
+
+    /// A `subscribe` from `from`.
+    pub(crate) fn subscribe<T: QueueHost>(
+        &mut self,
+        ctx: &mut Ctx<T>,
+        from: NodeId,
+        prefetch: u32,
+        session: u32,
+        auto_ack: bool,
+    ) {
+        let known = self.by_node.get(&from).copied();
+        if known.is_some_and(|i| self.subscribers[i].session == session) {
+            // A repeat of a subscribe we already have (its confirmation
+            // was lost): confirm again, change nothing.
+            ctx.send(from, QueueMsg::Subscribed { session });
+            return;
+        }
+        // A new connection: whatever this consumer had unacked comes back.
+        self.close_channel(ctx, from);
+        match known {
+            Some(i) => {
+                let s = &mut self.subscribers[i];
+                if !s.active {
+                    self.inactive -= 1;
+                }
+                (s.prefetch, s.session, s.auto_ack, s.active) = (prefetch, session, auto_ack, true);
+            }
+            None => {
+                self.by_node.insert(from, self.subscribers.len());
+                self.subscribers.push(Subscriber { node: from, prefetch, unacked: 0, session, auto_ack, active: true })
+            }
+        }
+        ctx.send(from, QueueMsg::Subscribed { session });
+        self.dispatch(ctx);
+        self.settle_timers(ctx);
+    }
+
+    /// `from`'s connection closed. Returns whether anything changed.
+    pub(crate) fn peer_down<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, from: NodeId) -> bool {
+        // As RabbitMQ does, take back all it held at once. The cancellation
+        // sent back names the consumer's session, so a consumer already back
+        // (the notice was slow) resubscribes.
+        if !self.subscriber(from).is_some_and(|s| s.active) {
+            return false;
+        }
+        self.close_channel(ctx, from);
+        self.notify_cancelled(ctx, from);
+        self.delete_if_abandoned(ctx);
+        self.dispatch(ctx);
+        self.settle_timers(ctx);
+        true
+    }
+
+    /// One of this queue's timers fired.
+    pub(crate) fn on_timer<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, timer: QueueTimer) {
+        match timer {
+            QueueTimer::Redeliver(_) => {
+                let unacked = &self.unacked;
+                let expired = self.deadlines.expire(ctx, T::from(QueueTimer::Redeliver(self.index)), |t, at| {
+                    unacked.get(&t).is_some_and(|u| u.deadline == at)
+                });
+                // A consumer that held a delivery too long is cancelled, and all
+                // it held comes back (in reverse, so the oldest is first in line).
+                for t in expired {
+                    let Some(consumer) = self.unacked.get(&t).map(|u| u.consumer) else { continue };
+                    ctx.error("consumer-timeout");
+                    self.close_channel(ctx, consumer);
+                    self.notify_cancelled(ctx, consumer);
+                }
+                self.delete_if_abandoned(ctx);
+            }
+            QueueTimer::Expire(_) => self.expiry = None,
+            QueueTimer::CancelNotice(_) => {
+                let (subs, by_node) = (&self.subscribers, &self.by_node);
+                let cancelled = |node: u64| {
+                    NodeId::try_from(node).ok().and_then(|n| by_node.get(&n)).is_some_and(|&i| !subs[i].active)
+                };
+                for node in self
+                    .cancel_notices
+                    .expire(ctx, T::from(QueueTimer::CancelNotice(self.index)), |node, _| cancelled(node))
+                {
+                    self.notify_cancelled(ctx, node as NodeId);
+                }
+            }
+        }
+        self.dispatch(ctx);
+    }
+
+    /// In the drain, timers with nothing left to guard would only keep the
+    /// run waiting: cancel them. (During the run this would cancel and re-arm
+    /// them for every message.)
+    pub(crate) fn settle_timers<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
+        if !ctx.draining() {
+            return;
+        }
+        if self.unacked.is_empty() {
+            self.deadlines.cancel_all(ctx, T::from(QueueTimer::Redeliver(self.index)));
+        }
+        if self.queue.is_empty() && self.expiry.take().is_some() {
+            ctx.cancel_timer(T::from(QueueTimer::Expire(self.index)));
+        }
+        if self.inactive == 0 {
+            self.cancel_notices.cancel_all(ctx, T::from(QueueTimer::CancelNotice(self.index)));
+        }
+    }
+
+    /// The broker crashed; `persisted` says whether this queue's messages
+    /// were on disk.
+    pub(crate) fn crash(&mut self, persisted: bool) {
+        let unacked = std::mem::take(&mut self.unacked);
+        if persisted {
+            for u in unacked.into_values().rev() {
+                self.queue.push_front(u.entry);
+            }
+        } else {
+            self.queue.clear();
+        }
+        // Connections reconnect when the broker comes back, cancelled ones too.
+        for s in &mut self.subscribers {
+            s.unacked = 0;
+            s.active = true;
+        }
+        self.inactive = 0;
+        self.deadlines.clear();
+        self.expiry = None;
+        self.cancel_notices.clear();
+    }
+
+    /// Bytes of allocated capacity: the queue's ring, and each unacked
+    /// delivery's B-tree entry (its key, value and a share of the node).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        let unacked_entry = std::mem::size_of::<(u64, Unacked)>() + 16;
+        self.queue.capacity() * std::mem::size_of::<Entry>() + self.unacked.len() * unacked_entry
+    }
+
+    pub(crate) fn held(&self, out: &mut Vec<MsgId>) {
+        out.extend(self.queue.iter().map(|e| e.rec.id));
+        out.extend(self.unacked.values().map(|u| u.entry.rec.id));
+    }
+}
