@@ -95,6 +95,12 @@ pub trait Kind: Send + Sync + 'static {
         Footprint::default()
     }
 
+    /// Before any node is built, leaves the [`Build::note`]s that nodes
+    /// built before this one need from it (nothing, by default): a
+    /// producer tells its queue broker the routing keys it will publish
+    /// with. Called for every node, in id order.
+    fn declare(&self, _node: &Node, _spec: &Self::Spec, _build: &mut Build) {}
+
     /// Builds the running component of a validated node.
     fn build(&self, node: &Node, spec: &Self::Spec, build: &mut Build) -> Box<dyn DynComponent>;
 
@@ -200,6 +206,8 @@ pub trait DynKind: Send + Sync {
     fn footprint(&self, node: &Node) -> Footprint;
     /// [`Kind::build`].
     fn build(&self, node: &Node, build: &mut Build) -> Box<dyn DynComponent>;
+    /// [`Kind::declare`].
+    fn declare(&self, node: &Node, build: &mut Build);
     /// [`Kind::members`].
     fn members(&self, node: &Node) -> Vec<Member>;
 }
@@ -272,6 +280,9 @@ impl<K: Kind> DynKind for Typed<K> {
     }
     fn build(&self, node: &Node, build: &mut Build) -> Box<dyn DynComponent> {
         self.0.build(node, self.spec(node), build)
+    }
+    fn declare(&self, node: &Node, build: &mut Build) {
+        self.0.declare(node, self.spec(node), build)
     }
     fn members(&self, node: &Node) -> Vec<Member> {
         self.0.members(node.name(), self.spec(node))
@@ -466,7 +477,9 @@ pub fn quoted<'a>(names: impl Iterator<Item = &'a str>) -> String {
 /// (clients, consumers, brokers, producers), each section in name order,
 /// so that a node can leave a [`Build::note`] for a node of an earlier
 /// section that it reads from (a consumer tells its broker which
-/// subscription or group it belongs to). Ids do not follow this order:
+/// subscription or group it belongs to). A node that a node of an earlier
+/// section needs to hear from leaves its note in [`Kind::declare`], which
+/// runs for every node before any is built. Ids do not follow this order:
 /// they follow the [`Topology`].
 pub struct Build<'a> {
     topology: &'a Topology,
@@ -481,6 +494,9 @@ impl<'a> Build<'a> {
     pub(crate) fn all(topology: &'a Topology, domain_of: &'a [DomainId]) -> Vec<(String, Box<dyn DynComponent>)> {
         let mut build = Build { topology, domain_of, stores: Vec::new(), notes: BTreeMap::new() };
         let nodes = topology.nodes();
+        for node in nodes {
+            node.kind.declare(node, &mut build);
+        }
         let mut order: Vec<usize> = (0..nodes.len()).collect();
         order.sort_by_key(|&i| (std::cmp::Reverse(nodes[i].rank), i));
         let mut built: Vec<Option<Box<dyn DynComponent>>> = nodes.iter().map(|_| None).collect();
