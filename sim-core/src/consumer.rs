@@ -97,6 +97,19 @@ pub enum AckTiming {
     AfterForward,
 }
 
+/// What a consumer does with a delivery whose processing failed
+/// transiently (a poison message is always rejected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Nack it with requeue: back to the head of the queue, at once.
+    #[default]
+    Requeue,
+    /// Reject it (nack without requeue): the queue dead-letters it, and a
+    /// dead-letter exchange can bring it back after a wait (a delayed retry).
+    Reject,
+}
+
 /// Whether a consumer's forward waits for the next broker's ack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -220,6 +233,9 @@ pub struct Consumer {
     next_forward: u64,
     /// This consumer's effect domain.
     domain: crate::ledger::DomainId,
+    /// Whether a transiently failed message is nacked with requeue (else
+    /// rejected: dead-lettered, for a delayed retry).
+    requeue_failed: bool,
 }
 
 impl Consumer {
@@ -249,6 +265,7 @@ impl Consumer {
             outbox_len: 0,
             next_forward: 0,
             domain: 0,
+            requeue_failed: spec.on_failure == OnFailure::Requeue,
         }
     }
 
@@ -277,7 +294,7 @@ impl Consumer {
         if failed {
             ctx.error(if poison { "permanent-failure" } else { "transient-failure" });
             if acks {
-                ctx.send(self.source, QueueMsg::Nack { tag: job.tag, requeue: !poison });
+                ctx.send(self.source, QueueMsg::Nack { tag: job.tag, requeue: !poison && self.requeue_failed });
             } else {
                 // Auto-acked: the broker has forgotten it.
                 ctx.discarded(id, LossCause::ProcessingFailed);

@@ -113,11 +113,17 @@ pub enum LossCause {
     /// while the cluster went on under a new leader without it; truncated
     /// away when the old leader rejoined as a follower.
     TruncatedAfterPartition,
+    /// Published to an exchange with no binding that matches its routing
+    /// key: dropped at once (RabbitMQ confirms it all the same).
+    Unroutable,
+    /// Dead-lettered back into a queue it had been dead-lettered from with
+    /// no rejection on the way round: RabbitMQ drops it to end the cycle.
+    DeadLetterCycle,
 }
 
 impl LossCause {
     /// Every cause, in order.
-    pub const ALL: [LossCause; 20] = [
+    pub const ALL: [LossCause; 22] = [
         LossCause::Unexplained,
         LossCause::NetworkLoss,
         LossCause::Partition,
@@ -138,6 +144,8 @@ impl LossCause {
         LossCause::SkippedOffset,
         LossCause::Unflushed,
         LossCause::TruncatedAfterPartition,
+        LossCause::Unroutable,
+        LossCause::DeadLetterCycle,
     ];
 
     /// The name `summary.json` uses.
@@ -163,6 +171,8 @@ impl LossCause {
             LossCause::SkippedOffset => "skipped_offset",
             LossCause::Unflushed => "unflushed",
             LossCause::TruncatedAfterPartition => "truncated_after_partition",
+            LossCause::Unroutable => "unroutable",
+            LossCause::DeadLetterCycle => "dead_letter_cycle",
         }
     }
 }

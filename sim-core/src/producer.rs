@@ -579,6 +579,19 @@ pub struct Producer {
     sizes: Option<(SizeSampler, Option<SimRng>)>,
     /// Set when the target is a cluster: where partitions lead.
     cluster: Option<Box<cluster::ClusterSend>>,
+    /// The queue broker's numbers of its routes (exchange and routing
+    /// key), one per routing key; a record takes the one its key picks.
+    /// Empty: the broker's implicit route.
+    routes: Vec<u32>,
+}
+
+/// The route a queue publish of `rec` takes: its key picks one of `routes`.
+fn route_of(routes: &[u32], rec: Record) -> u32 {
+    if routes.is_empty() {
+        0
+    } else {
+        routes[(rec.key() % routes.len() as u64) as usize]
+    }
 }
 
 impl Producer {
@@ -617,13 +630,21 @@ impl Producer {
             single: VecDeque::new(),
             sizes: spec.message_bytes.as_ref().and_then(|m| m.sampler()).map(|s| (s, None)),
             cluster: None,
+            routes: Vec::new(),
         }
+    }
+
+    /// Publishes with the broker's numbers `routes` of its routing keys
+    /// (see [`PublishRoutes`](crate::broker::PublishRoutes)).
+    pub fn with_routes(mut self, routes: Vec<u32>) -> Self {
+        self.routes = routes;
+        self
     }
 
     /// Sends the next attempt of the batch `key`.
     fn send(&mut self, ctx: &mut Ctx<ProducerTimer>, key: MsgId) {
         let Some(target) = self.route_of(key) else { return };
-        let (log, acks) = (self.log, self.acks);
+        let (log, acks, routes) = (self.log, self.acks, &self.routes);
         self.outstanding.send(ctx, key, |ctx, o, attempt| {
             if attempt > 1 {
                 o.recs.all().iter().for_each(|r| ctx.resent(r.id, crate::ledger::DupCause::ProducerRetry));
@@ -634,7 +655,17 @@ impl Producer {
                     let recs = o.recs.all().into();
                     Msg::Log(LogMsg::Produce { recs, acks, attempt, epoch, seq, topic: l.topic, partition })
                 }
-                None => Msg::Queue(QueueMsg::Publish { rec: o.recs.all()[0], want_ack: true, attempt, epoch, seq }),
+                None => {
+                    let rec = o.recs.all()[0];
+                    Msg::Queue(QueueMsg::Publish {
+                        rec,
+                        want_ack: true,
+                        attempt,
+                        epoch,
+                        seq,
+                        route: route_of(routes, rec),
+                    })
+                }
             };
             ctx.send(target, msg);
         });
@@ -767,9 +798,14 @@ impl Producer {
                 topic: l.topic,
                 partition,
             }),
-            (None, recs) => {
-                Msg::Queue(QueueMsg::Publish { rec: recs.all()[0], want_ack: false, attempt: 1, epoch: 0, seq: 0 })
-            }
+            (None, recs) => Msg::Queue(QueueMsg::Publish {
+                rec: recs.all()[0],
+                want_ack: false,
+                attempt: 1,
+                epoch: 0,
+                seq: 0,
+                route: route_of(&self.routes, recs.all()[0]),
+            }),
         };
         ctx.send(to, msg);
     }

@@ -14,4 +14,7 @@ pub use log::{
     key_partition, Assignor, CoordTimer, Coordinator, GroupHost, GroupInfo, GroupTxn, Handled, HostTimer, LogBroker,
     LogBrokerKind, LogGroups, LogSpec, RebalanceProtocol, TopicSpec,
 };
-pub use queue::{QueueBroker, QueueBrokerKind, QueueReaders, QueueSpec, SubscriptionSpec};
+pub use queue::exchange;
+pub use queue::{
+    PublishRoutes, QueueArgs, QueueBroker, QueueBrokerKind, QueuePublishers, QueueReaders, QueueSpec, SubscriptionSpec,
+};

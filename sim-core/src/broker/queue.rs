@@ -3,14 +3,17 @@
 //! messages pushed to them, at most `prefetch` unacknowledged at a time
 //! each, and ack them when done, or nack them when processing failed.
 //!
-//! Point-to-point or fan-out: a broker without `subscriptions` is one
-//! queue whose consumers compete for its messages. A broker with
-//! subscriptions is a fanout exchange with one queue per subscription:
-//! every publish is copied into each subscription's queue (one ack to the
-//! producer), consumers name the subscription they read, and the consumers
-//! of one subscription compete for its copies. Each subscription's queue
-//! behaves in every way like the single queue described below. A point-to-
-//! point broker is exactly one unnamed subscription.
+//! Point-to-point, fan-out, or routed: a broker without `subscriptions`
+//! or `queues` is one queue whose consumers compete for its messages. A
+//! broker with subscriptions is a fanout exchange with one queue per
+//! subscription: every publish is copied into each subscription's queue
+//! (one ack to the producer), consumers name the subscription they read,
+//! and the consumers of one subscription compete for its copies. A broker
+//! with named `queues` routes each publish through the exchange and with
+//! the routing key its producer names (see [`exchange`]), and a queue may
+//! dead-letter through an exchange of the broker, back to itself if a
+//! rejection breaks the cycle (see `republish_dead`). Every queue behaves
+//! in every way like the single queue described below.
 //!
 //! A **durable** subscription's queue exists from the start and fills while
 //! its consumers are away. A **non-durable** one (RabbitMQ's auto-delete
@@ -66,9 +69,9 @@
 //! broker acts, so while it is down the gauge keeps the depth it had when
 //! it crashed.
 //!
-//! Left out here: priorities, routing keys and bindings (every subscription
-//! gets every message), per-message TTL, and delayed retries (a nacked
-//! message is available again at once).
+//! Left out here: priorities, per-message TTL, and a delay on a nack with
+//! requeue (a requeued message is available again at once; a delayed
+//! retry goes through a dead-letter exchange and a wait queue's TTL).
 
 use crate::engine::{Component, Ctx};
 use crate::ledger::LossCause;
@@ -79,10 +82,13 @@ use crate::time::ms_to_ns;
 use std::collections::BTreeMap;
 
 mod core;
+pub mod exchange;
 mod kind;
+mod routing;
 pub use self::core::QueueTimer;
-use self::core::{discard, Entry, Policy, QueueCore};
-pub use kind::{QueueBrokerKind, QueueReaders, QueueSpec, SubscriptionSpec};
+use self::core::{discard, Death, Entry, Policy, QueueCore};
+use self::exchange::Router;
+pub use kind::{PublishRoutes, QueueArgs, QueueBrokerKind, QueuePublishers, QueueReaders, QueueSpec, SubscriptionSpec};
 
 /// A publish as the broker handles it.
 #[derive(Clone, Copy)]
@@ -90,17 +96,30 @@ struct Publish {
     rec: Record,
     want_ack: bool,
     attempt: u32,
+    route: u32,
 }
 
 /// A running queue broker.
 pub struct QueueBroker {
-    capacity: Option<u64>,
-    durable: bool,
-    /// One queue per subscription, in name order; point-to-point: one.
+    /// Its queues: the named ones, or one per subscription, in name order;
+    /// or the one implicit queue.
     subs: Vec<QueueCore>,
-    /// Which subscription each consumer reads (by node); empty when
+    /// Whether each queue's messages are on disk (survive a crash).
+    persist: Vec<bool>,
+    /// Most messages each queue holds waiting, if bounded.
+    capacity: Vec<Option<u64>>,
+    /// Which queue each consumer reads (by node); empty when
     /// point-to-point, where every consumer reads the one queue.
     route: BTreeMap<NodeId, usize>,
+    /// Its exchanges and their bindings.
+    router: Router,
+    /// The (exchange, routing key) of each route a publish may name; route
+    /// 0 is the implicit one (the default exchange with the empty key).
+    routes: Vec<(u32, u32)>,
+    /// The dead-letter history of each message dead-lettered inside the
+    /// broker (AMQP's `x-death`): the queues it left and why, the most
+    /// recent first, each (queue, reason) once.
+    deaths: BTreeMap<MsgId, Vec<(u32, Death)>>,
     /// Idempotent producers: the numbers appended from each (kept across
     /// every crash), and their early sends, held until the gap before them
     /// fills (volatile).
@@ -109,26 +128,55 @@ pub struct QueueBroker {
 
 impl QueueBroker {
     /// A broker as `spec` says, dead-lettering to `dead_letter`. With
-    /// subscriptions, `route` gives the subscription (an index into
-    /// `spec.subscriptions`, in name order) each consumer node reads.
+    /// several queues, `route` gives the queue (its number: see
+    /// [`QueueSpec::queue_names`]) each consumer node reads.
     pub fn new(spec: &QueueSpec, dead_letter: Option<NodeId>, route: BTreeMap<NodeId, usize>) -> Self {
-        let policy = || Policy {
-            redelivery_ns: ms_to_ns(spec.redelivery_timeout_ms.0).max(1),
-            max_deliveries: spec.max_deliveries,
-            ttl_ns: spec.ttl_ms.map(|t| ms_to_ns(t.0)),
-            dead_letter,
-        };
-        let subs = if spec.subscriptions.is_empty() {
-            vec![QueueCore::new(policy(), true, 0, None)]
-        } else {
-            let reader = |i: usize| route.iter().find(|&(_, &s)| s == i).map(|(&node, _)| node);
-            let queue = |(i, s): (usize, &SubscriptionSpec)| QueueCore::new(policy(), s.durable, i, reader(i));
-            spec.subscriptions.values().enumerate().map(queue).collect()
-        };
-        QueueBroker { capacity: spec.capacity, durable: spec.durable, subs, route, sequences: BTreeMap::new() }
+        let names = spec.queue_names();
+        let router =
+            if spec.routes() { Router::new(&names, &spec.exchanges, []) } else { Router::implicit(names.len()) };
+        let reader = |i: usize| route.iter().find(|&(_, &s)| s == i).map(|(&node, _)| node);
+        let mut subs = Vec::new();
+        let (mut persist, mut capacity) = (Vec::new(), Vec::new());
+        for i in 0..names.len() {
+            let args = spec.args(i);
+            let policy = Policy {
+                redelivery_ns: ms_to_ns(spec.redelivery_timeout_ms.0).max(1),
+                max_deliveries: args.max_deliveries.or(spec.max_deliveries),
+                ttl_ns: args.ttl_ms.or(spec.ttl_ms).map(|t| ms_to_ns(t.0)),
+                dead_letter,
+                dead_letter_exchange: None,
+            };
+            // A subscription's `durable` makes its queue outlive its consumers;
+            // a named queue always does, and its `durable` is its persistence.
+            let exists = spec.subscriptions.values().nth(i).is_none_or(|s| s.durable);
+            let reads = if spec.subscriptions.is_empty() && !spec.routes() { None } else { reader(i) };
+            subs.push(QueueCore::new(policy, exists, i, reads));
+            persist.push(spec.durable && exists && args.durable.unwrap_or(true));
+            capacity.push(args.capacity.or(spec.capacity));
+        }
+        let routes = vec![(0, 0)];
+        let deaths = BTreeMap::new();
+        QueueBroker { subs, persist, capacity, route, router, routes, deaths, sequences: BTreeMap::new() }
     }
 
-    /// The subscription `node` reads, if it is a consumer of this broker.
+    /// Routes through `router`, with its numbers `routes` of the (exchange,
+    /// routing key) pairs publishes name, and each queue's dead-letter
+    /// exchange and key (numbers of `router`).
+    pub(crate) fn with_routing(
+        mut self,
+        router: Router,
+        routes: Vec<(u32, u32)>,
+        dlx: Vec<routing::DeadLetterRoute>,
+    ) -> Self {
+        for (q, d) in self.subs.iter_mut().zip(dlx) {
+            q.set_dead_letter_exchange(d);
+        }
+        self.router = router;
+        self.routes = routes;
+        self
+    }
+
+    /// The queue `node` reads, if it is a consumer of this broker.
     #[inline]
     fn sub_of(&self, node: NodeId) -> Option<usize> {
         if self.route.is_empty() {
@@ -138,7 +186,7 @@ impl QueueBroker {
         }
     }
 
-    /// Reports the messages waiting, over all subscriptions.
+    /// Reports the messages waiting, over all queues.
     fn report_depth(&self, ctx: &mut Ctx<QueueTimer>) {
         ctx.set_queue_depth(self.subs.iter().map(|s| s.queue.len() as u64).sum());
     }
@@ -151,15 +199,25 @@ impl QueueBroker {
         self.report_depth(ctx);
     }
 
-    /// Appends a publish to every existing queue if each has room, and
-    /// answers it. A non-durable subscription with no consumer connected
-    /// has no queue: its copy is dropped.
+    /// Appends a publish to every existing queue its route reaches if each
+    /// has room, and answers it. A non-durable subscription with no
+    /// consumer connected has no queue: its copy is dropped. A publish
+    /// that reaches no queue is unroutable: dropped, and confirmed.
     fn append(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, p: Publish) -> bool {
-        let accepted =
-            self.capacity.is_none_or(|c| self.subs.iter().all(|s| (s.queue.len() as u64) < c || !s.exists()));
-        if accepted {
-            let entry = Entry { rec: p.rec, published_at: ctx.now(), deliveries: 0 };
-            for s in &mut self.subs {
+        let (exchange, key) = self.routes.get(p.route as usize).copied().unwrap_or((0, 0));
+        let targets = self.router.route(exchange, key);
+        let full = |q: &u32| {
+            let s = &self.subs[*q as usize];
+            s.exists() && self.capacity[*q as usize].is_some_and(|c| s.queue.len() as u64 >= c)
+        };
+        let accepted = !targets.iter().any(full);
+        if targets.is_empty() {
+            ctx.metric_add("unroutable", 1.0);
+            ctx.discarded(p.rec.id, LossCause::Unroutable);
+        } else if accepted {
+            let entry = Entry { rec: p.rec, published_at: ctx.now(), deliveries: 0, key };
+            for &q in targets {
+                let s = &mut self.subs[q as usize];
                 if s.exists() {
                     s.queue.push_back(entry);
                 } else {
@@ -174,6 +232,66 @@ impl QueueBroker {
         }
         answer(ctx, from, &p, accepted);
         accepted
+    }
+
+    /// Routes the dead letters of every queue through its dead-letter
+    /// exchange, until none is left (a queue they reach may dead-letter
+    /// them again at once: a TTL of 0, say).
+    fn route_dead_letters(&mut self, ctx: &mut Ctx<QueueTimer>) {
+        let mut any = false;
+        loop {
+            let mut routed = false;
+            for q in 0..self.subs.len() {
+                for (entry, why) in self.subs[q].take_dead() {
+                    self.republish_dead(ctx, q as u32, entry, why);
+                    routed = true;
+                }
+            }
+            if !routed {
+                break;
+            }
+            any = true;
+            for s in &mut self.subs {
+                s.dispatch(ctx);
+            }
+        }
+        if any {
+            self.report_depth(ctx);
+        }
+    }
+
+    /// Republishes a message that queue `from` dead-lettered for `why` to
+    /// that queue's dead-letter exchange, as RabbitMQ does: with the
+    /// queue's dead-letter routing key or its own, recording the death in
+    /// its history, and dropping it where it would come back to a queue it
+    /// left before with no rejection on the way round.
+    fn republish_dead(&mut self, ctx: &mut Ctx<QueueTimer>, from: u32, entry: Entry, why: Death) {
+        let Some((exchange, fixed)) = self.subs[from as usize].dead_letter_exchange() else { return };
+        let key = fixed.unwrap_or(entry.key);
+        let id = entry.rec.id;
+        let history = self.deaths.entry(id).or_default();
+        history.retain(|&d| d != (from, why));
+        history.insert(0, (from, why));
+        let targets = self.router.route(exchange, key);
+        if targets.is_empty() {
+            ctx.metric_add("unroutable", 1.0);
+            discard(ctx, self.subs[from as usize].reader, id, LossCause::Unroutable);
+        }
+        for &q in targets {
+            let s = &mut self.subs[q as usize];
+            if why != Death::Rejected && is_cycle(history, q) {
+                ctx.metric_add("dead_letter_cycles", 1.0);
+                discard(ctx, s.reader, id, LossCause::DeadLetterCycle);
+            } else if !s.exists() {
+                ctx.metric_add("dropped_no_subscriber", 1.0);
+                discard(ctx, s.reader, id, LossCause::NoSubscriber);
+            } else if self.capacity[q as usize].is_some_and(|c| s.queue.len() as u64 >= c) {
+                ctx.error("rejected");
+                discard(ctx, s.reader, id, LossCause::Shed);
+            } else {
+                s.queue.push_back(Entry { rec: entry.rec, published_at: ctx.now(), deliveries: 0, key });
+            }
+        }
     }
 
     /// The idempotent producer's rule (see [`Sequencer`]): append the next
@@ -212,28 +330,11 @@ impl QueueBroker {
         }
     }
 
-    /// The sequencer of idempotent producer `from`, which has sent before.
-    fn sequencer(&mut self, from: NodeId) -> &mut Sequencer<Publish> {
-        self.sequences.get_mut(&from).expect("a producer that has sent has a sequencer")
-    }
-}
-
-/// Answers a publish, if its producer waits for an answer.
-fn answer(ctx: &mut Ctx<QueueTimer>, from: NodeId, p: &Publish, accepted: bool) {
-    if p.want_ack {
-        ctx.send(from, QueueMsg::PublishAck { id: p.rec.id, accepted, attempt: p.attempt });
-    }
-}
-
-impl Component for QueueBroker {
-    type Timer = QueueTimer;
-
-    fn start(&mut self, _ctx: &mut Ctx<QueueTimer>) {}
-
-    fn on_message(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, msg: Msg) {
+    /// Handles one message (its dead letters are routed after).
+    fn handle(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, msg: Msg) {
         match msg {
-            Msg::Queue(QueueMsg::Publish { rec, want_ack, attempt, epoch, seq }) => {
-                let publish = Publish { rec, want_ack, attempt };
+            Msg::Queue(QueueMsg::Publish { rec, want_ack, attempt, epoch, seq, route }) => {
+                let publish = Publish { rec, want_ack, attempt, route };
                 if epoch == 0 {
                     self.append(ctx, from, publish);
                 } else {
@@ -244,7 +345,9 @@ impl Component for QueueBroker {
             Msg::Queue(QueueMsg::Ack { tag }) => {
                 let Some(i) = self.sub_of(from) else { return };
                 let s = &mut self.subs[i];
-                s.ack(tag);
+                if let Some(id) = s.ack(tag) {
+                    self.deaths.remove(&id);
+                }
                 s.dispatch(ctx);
                 self.report_depth(ctx);
                 self.subs[i].settle_timers(ctx);
@@ -272,20 +375,53 @@ impl Component for QueueBroker {
         }
     }
 
+    /// The sequencer of idempotent producer `from`, which has sent before.
+    fn sequencer(&mut self, from: NodeId) -> &mut Sequencer<Publish> {
+        self.sequences.get_mut(&from).expect("a producer that has sent has a sequencer")
+    }
+}
+
+/// Whether a message whose dead-letter history is `history` (the most
+/// recent first) would go round a cycle into queue `q`: it left `q` before,
+/// and nothing since then, that departure included, was a rejection.
+fn is_cycle(history: &[(u32, Death)], q: u32) -> bool {
+    match history.iter().position(|&(from, _)| from == q) {
+        Some(last) => history[..=last].iter().all(|&(_, why)| why != Death::Rejected),
+        None => false,
+    }
+}
+
+/// Answers a publish, if its producer waits for an answer.
+fn answer(ctx: &mut Ctx<QueueTimer>, from: NodeId, p: &Publish, accepted: bool) {
+    if p.want_ack {
+        ctx.send(from, QueueMsg::PublishAck { id: p.rec.id, accepted, attempt: p.attempt });
+    }
+}
+
+impl Component for QueueBroker {
+    type Timer = QueueTimer;
+
+    fn start(&mut self, _ctx: &mut Ctx<QueueTimer>) {}
+
+    fn on_message(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, msg: Msg) {
+        self.handle(ctx, from, msg);
+        self.route_dead_letters(ctx);
+    }
+
     fn on_timer(&mut self, ctx: &mut Ctx<QueueTimer>, timer: QueueTimer) {
         let (QueueTimer::Redeliver(i) | QueueTimer::Expire(i) | QueueTimer::CancelNotice(i)) = timer;
         if let Some(s) = self.subs.get_mut(i as usize) {
             s.on_timer(ctx, timer);
         }
         self.report_depth(ctx);
+        self.route_dead_letters(ctx);
     }
 
     fn crash(&mut self) {
         // The messages of a non-durable broker are gone, but the record of
         // producers' sequences is kept (a simplification): without it, a
         // producer could never resume mid-session.
-        for s in &mut self.subs {
-            let persisted = self.durable && s.durable;
+        for (s, &persisted) in self.subs.iter_mut().zip(&self.persist) {
             s.crash(persisted);
         }
         self.sequences.values_mut().for_each(Sequencer::clear_held);
@@ -293,6 +429,7 @@ impl Component for QueueBroker {
 
     fn restart(&mut self, ctx: &mut Ctx<QueueTimer>) {
         self.dispatch_all(ctx);
+        self.route_dead_letters(ctx);
     }
 
     fn drain(&mut self, ctx: &mut Ctx<QueueTimer>) {
@@ -316,3 +453,7 @@ impl Component for QueueBroker {
 #[cfg(test)]
 #[path = "queue_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "queue/routing_tests.rs"]
+mod routing_tests;

@@ -300,7 +300,7 @@ fn a_durable_queue_keeps_its_messages_across_a_crash_and_a_non_durable_one_loses
 
 /// An idempotent publish (epoch, seq) of message `id`, wanting an ack.
 fn numbered(id: MsgId, epoch: u32, seq: u64, attempt: u32) -> QueueMsg {
-    QueueMsg::Publish { rec: rec(id), want_ack: true, attempt, epoch, seq }
+    QueueMsg::Publish { rec: rec(id), want_ack: true, attempt, epoch, seq, route: 0 }
 }
 
 #[test]

@@ -82,6 +82,10 @@ impl Kind for ClientKind {
             if !topology.is_in(b, "brokers") {
                 return node.fail(field, format!("no broker named `{b}` (brokers: {})", topology.list("brokers")));
             }
+            if topology.spec::<crate::broker::QueueSpec>(b).is_some_and(crate::broker::QueueSpec::routes) {
+                let why = format!("`{b}` routes through exchanges, and a client's messages carry no routing key: use a broker without `queues`");
+                return node.fail(field, why);
+            }
         }
         if k.responses == k.target {
             let message = "expected a broker other than `target`: responses need a queue of their own";

@@ -2,7 +2,7 @@
 //! `[consumers.NAME]` table, defaults, checks (the source broker and its
 //! subscriptions, forwarding) and the construction of a [`Consumer`].
 
-use super::{AckTiming, Consumer, Effect, ForwardAcks};
+use super::{AckTiming, Consumer, Effect, ForwardAcks, OnFailure};
 use crate::broker::{LogSpec, QueueReaders, QueueSpec};
 use crate::dist::Dist;
 use crate::engine::{boxed, DynComponent};
@@ -85,6 +85,15 @@ pub struct ConsumerSpec {
     /// for its messages.
     #[serde(default)]
     pub subscription: Option<String>,
+    /// The queue it reads, when its source broker declares `queues`;
+    /// consumers of one queue compete for its messages.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// What to do with a message whose processing failed transiently:
+    /// `"requeue"` (nack with requeue, the default) or `"reject"` (nack
+    /// without requeue: it is dead-lettered).
+    #[serde(default)]
+    pub on_failure: OnFailure,
 }
 
 impl ConsumerSpec {
@@ -92,7 +101,8 @@ impl ConsumerSpec {
     /// subscription's name (each subscriber keeps its own state), else
     /// `default`.
     pub fn domain_name(&self) -> String {
-        self.domain.clone().or_else(|| self.subscription.clone()).unwrap_or_else(|| "default".to_string())
+        let read = self.subscription.clone().or_else(|| self.queue.clone());
+        self.domain.clone().or(read).unwrap_or_else(|| "default".to_string())
     }
 
     /// The name of the dedup store this consumer uses, if its effect is
@@ -100,7 +110,7 @@ impl ConsumerSpec {
     /// (`BROKER/SUBSCRIPTION` for a subscriber: each subscription gets
     /// every message, so subscribers must not share a store).
     pub fn store_name(&self) -> Option<String> {
-        let default = || match &self.subscription {
+        let default = || match self.subscription.as_ref().or(self.queue.as_ref()) {
             Some(sub) => format!("{}/{sub}", self.source),
             None => self.source.clone(),
         };
@@ -167,8 +177,8 @@ impl Kind for ConsumerKind {
         // A fan-out broker routes each consumer's acks and subscribes it to
         // the subscription it names (numbered in name order).
         let sub = build.topology().spec::<QueueSpec>(&k.source).and_then(|q| {
-            let name = k.subscription.as_deref()?;
-            q.subscriptions.keys().position(|s| s == name)
+            let name = k.subscription.as_deref().or(k.queue.as_deref())?;
+            q.queue_names().iter().position(|s| *s == name)
         });
         if let Some(sub) = sub {
             let id = build.id(node.name());
@@ -199,8 +209,40 @@ pub(crate) fn check_effect(node: &Node, effect: Effect, dedup_store: &Option<Str
     Ok(())
 }
 
+/// Checks `queue` against the source broker's queues.
+fn check_queue(node: &Node, k: &ConsumerSpec, q: &QueueSpec) -> Result<(), Invalid> {
+    let queues = crate::kind::quoted(q.queues.keys().map(String::as_str));
+    let source = &k.source;
+    if let (Some(sub), false) = (&k.subscription, q.queues.is_empty()) {
+        let why = format!(
+            "the broker `{source}` declares queues, not subscriptions: write queue = \"{sub}\" (queues: {queues})"
+        );
+        return node.fail("subscription", why);
+    }
+    match &k.queue {
+        Some(name) if q.queues.is_empty() => node.fail(
+            "queue",
+            format!("the broker `{source}` declares no queues: remove `queue = \"{name}\"`, or declare it in brokers.{source}.queues"),
+        ),
+        Some(name) if !q.queues.contains_key(name) => {
+            node.fail("queue", format!("the broker `{source}` has no queue `{name}` (queues: {queues})"))
+        }
+        None if !q.queues.is_empty() => node.fail(
+            "queue",
+            format!("the broker `{source}` declares queues: name the one this consumer reads, with queue = \"NAME\" (queues: {queues})"),
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Checks `subscription` against the source broker's subscriptions.
 fn check_subscription(node: &Node, k: &ConsumerSpec, q: &QueueSpec) -> Result<(), Invalid> {
+    if !q.queues.is_empty() {
+        return check_queue(node, k, q);
+    }
+    if k.queue.is_some() {
+        return check_queue(node, k, q);
+    }
     let subs = crate::kind::quoted(q.subscriptions.keys().map(String::as_str));
     let source = &k.source;
     match &k.subscription {
@@ -239,6 +281,10 @@ fn forwarding(node: &Node, k: &ConsumerSpec, topology: &Topology) -> Result<(), 
     // A forward is a publish: a log broker takes produce requests to a topic instead.
     if topology.spec::<LogSpec>(to).is_some() {
         return node.fail("forward_to", format!("`{to}` is a log broker: forward_to names a queue broker"));
+    }
+    if topology.spec::<QueueSpec>(to).is_some_and(QueueSpec::routes) {
+        let why = format!("`{to}` routes through exchanges, and a forward carries no routing key: forward to a broker without `queues`");
+        return node.fail("forward_to", why);
     }
     k.forward_delay.check().map_err(|m| node.invalid("forward_delay", m))?;
     if !acked {

@@ -4,7 +4,7 @@
 
 use super::settings::idempotence_fits;
 use super::{AckMode, Arrival, Keys, LogTarget, Partitioner, Producer};
-use crate::broker::LogSpec;
+use crate::broker::{LogSpec, PublishRoutes, QueuePublishers, QueueSpec};
 use crate::engine::{boxed, DynComponent};
 use crate::kind::{Build, Footprint, Invalid, Kind, Node, Topology};
 use crate::ledger::MAX_KEYS;
@@ -74,6 +74,30 @@ pub struct ProducerSpec {
     /// How a log producer picks a record's partition.
     #[serde(default)]
     pub partitioner: Partitioner,
+    /// The exchange a queue producer publishes to, when its broker declares
+    /// queues and exchanges (default `""`, the default exchange).
+    #[serde(default)]
+    pub exchange: Option<String>,
+    /// The routing key of every publish.
+    #[serde(default)]
+    pub routing_key: Option<String>,
+    /// Routing keys, one per publish: a message's key picks one
+    /// (`key mod count`), so each key always takes the same route.
+    #[serde(default)]
+    pub routing_keys: Option<Vec<String>>,
+}
+
+impl ProducerSpec {
+    /// The routing keys its publishes carry, when it names any (or an
+    /// exchange, whose key is then `""`).
+    pub fn routing_keys(&self) -> Vec<&str> {
+        match (&self.routing_key, &self.routing_keys) {
+            (Some(k), _) => vec![k.as_str()],
+            (None, Some(ks)) => ks.iter().map(String::as_str).collect(),
+            (None, None) if self.exchange.is_some() => vec![""],
+            (None, None) => Vec::new(),
+        }
+    }
 }
 
 /// The producer kind (`[producers.NAME]`, the default of its section).
@@ -102,7 +126,10 @@ impl Kind for ProducerKind {
         check_keys(node, &p.keys)?;
         match topology.spec::<LogSpec>(&p.target) {
             Some(log) => check_log_target(node, p, log),
-            None => check_queue_target(node, p),
+            None => {
+                check_queue_target(node, p)?;
+                check_routing(node, p, topology.spec::<QueueSpec>(&p.target))
+            }
         }
     }
 
@@ -114,12 +141,22 @@ impl Kind for ProducerKind {
         Footprint { produces_per_s: p.arrival.mean_rate_per_s(), ..Footprint::default() }
     }
 
-    fn build(&self, _node: &Node, p: &ProducerSpec, build: &mut Build) -> Box<dyn DynComponent> {
+    fn declare(&self, node: &Node, p: &ProducerSpec, build: &mut Build) {
+        let routed = build.topology().spec::<QueueSpec>(&p.target).is_some_and(QueueSpec::routes);
+        if routed {
+            let exchange = p.exchange.clone().unwrap_or_default();
+            let keys = p.routing_keys().into_iter().map(String::from).collect();
+            build.note::<QueuePublishers>(&p.target).routes.insert(node.name().to_string(), (exchange, keys));
+        }
+    }
+
+    fn build(&self, node: &Node, p: &ProducerSpec, build: &mut Build) -> Box<dyn DynComponent> {
         let log = build.topology().spec::<LogSpec>(&p.target).map(|l| {
             let topic = p.topic.as_deref().unwrap_or("");
             LogTarget { topic: l.topic_index(topic) as u16, partitions: l.partitions_of(topic) }
         });
-        let producer = Producer::new(p, build.id(&p.target), log);
+        let routes = build.take_note::<PublishRoutes>(node.name()).ids;
+        let producer = Producer::new(p, build.id(&p.target), log).with_routes(routes);
         match build.topology().spec::<LogSpec>(&p.target).and_then(|l| l.brokers) {
             Some(n) => {
                 use crate::broker::cluster::broker_name;
@@ -194,6 +231,15 @@ pub(crate) fn check_keys(node: &Node, keys: &Keys) -> Result<(), Invalid> {
 
 /// A producer to a log broker names one of its topics, and acks as Kafka allows.
 fn check_log_target(node: &Node, p: &ProducerSpec, log: &LogSpec) -> Result<(), Invalid> {
+    for (field, set) in [
+        ("exchange", p.exchange.is_some()),
+        ("routing_key", p.routing_key.is_some()),
+        ("routing_keys", p.routing_keys.is_some()),
+    ] {
+        if set {
+            return node.fail(field, "only queue brokers route through exchanges: a log producer names a `topic`");
+        }
+    }
     let Some(t) = &p.topic else {
         return node.fail(
             "topic",
@@ -211,6 +257,47 @@ fn check_log_target(node: &Node, p: &ProducerSpec, log: &LogSpec) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// Checks `exchange`, `routing_key` and `routing_keys` against the queue
+/// broker `q` (none: a target that is not a queue broker).
+fn check_routing(node: &Node, p: &ProducerSpec, q: Option<&QueueSpec>) -> Result<(), Invalid> {
+    if p.routing_key.is_some() && p.routing_keys.is_some() {
+        return node.fail("routing_keys", "set `routing_key` (one for every publish) or `routing_keys`, not both");
+    }
+    if p.routing_keys.as_ref().is_some_and(Vec::is_empty) {
+        return node.fail("routing_keys", "expected at least one routing key");
+    }
+    let routed = p.exchange.is_some() || p.routing_key.is_some() || p.routing_keys.is_some();
+    if q.is_some_and(QueueSpec::routes) && !routed {
+        let why = format!(
+            "the broker `{}` routes through exchanges: name a `routing_key` (the default exchange reaches the queue of that name) or an `exchange`",
+            p.target
+        );
+        return node.fail("routing_key", why);
+    }
+    let Some(q) = q.filter(|_| routed) else { return Ok(()) };
+    let field = if p.exchange.is_some() {
+        "exchange"
+    } else if p.routing_key.is_some() {
+        "routing_key"
+    } else {
+        "routing_keys"
+    };
+    if !q.routes() {
+        let why = format!(
+            "the broker `{}` declares no queues, so it has no exchanges to route through: declare them in brokers.{}.queues and brokers.{}.exchanges, or remove `{field}`",
+            p.target, p.target, p.target
+        );
+        return node.fail(field, why);
+    }
+    match p.exchange.as_deref() {
+        Some(x) if !x.is_empty() && !q.exchanges.contains_key(x) => {
+            let list = crate::kind::quoted(std::iter::once("").chain(q.exchanges.keys().map(String::as_str)));
+            node.fail("exchange", format!("the broker `{}` has no exchange `{x}` (exchanges: {list})", p.target))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A producer to a queue broker names no topic and acks as a queue does.

@@ -3,8 +3,11 @@
 //! with a delivery tag, ack and nack, and the subscribe handshake (a
 //! consumer asks until the broker confirms; the broker may cancel it).
 //!
-//! Left out: channels, exchanges and routing keys (a broker's subscriptions
-//! each get every publish), and basic.get (delivery is push only).
+//! A publish names its route: the broker's number for the exchange and
+//! routing key its publisher uses (see `broker::queue::exchange`).
+//!
+//! Left out: channels, the `mandatory` flag, and basic.get (delivery is
+//! push only).
 
 use super::{MsgId, Observed, Protocol, Record};
 use crate::digest::Digest;
@@ -24,6 +27,10 @@ pub enum QueueMsg {
         epoch: u32,
         /// The idempotent producer's sequence number within `epoch`.
         seq: u64,
+        /// Where it goes: the broker's number for the exchange and routing
+        /// key the publisher names (0: the broker's implicit route, see
+        /// `broker::queue::exchange`).
+        route: u32,
     },
     /// Broker to producer: the publish of `id` was accepted or refused.
     PublishAck {
@@ -85,7 +92,7 @@ pub enum QueueMsg {
 /// A plain publish of `rec` (not from an idempotent producer), as a
 /// forwarding consumer or a client sends it.
 pub fn publish(rec: Record, want_ack: bool, attempt: u32) -> QueueMsg {
-    QueueMsg::Publish { rec, want_ack, attempt, epoch: 0, seq: 0 }
+    QueueMsg::Publish { rec, want_ack, attempt, epoch: 0, seq: 0, route: 0 }
 }
 
 impl Protocol for QueueMsg {
@@ -116,13 +123,18 @@ impl Protocol for QueueMsg {
 
     fn fold(&self, digest: &mut Digest) {
         match *self {
-            QueueMsg::Publish { rec, want_ack, attempt, epoch, seq } => {
+            QueueMsg::Publish { rec, want_ack, attempt, epoch, seq, route } => {
                 digest.add(1);
                 digest.add(rec.id);
                 digest.add(rec.key());
                 digest.add(u64::from(want_ack) << 32 | u64::from(attempt));
                 digest.add(u64::from(epoch));
                 digest.add(seq);
+                if route != 0 {
+                    // Only a routed publish folds its route: digests of runs
+                    // without exchanges are those of before routing existed.
+                    digest.add(u64::from(route) | 1 << 40);
+                }
             }
             QueueMsg::PublishAck { id, accepted, attempt } => fold_ack(digest, id, accepted, attempt),
             QueueMsg::Deliver { rec, tag, redelivered } => {

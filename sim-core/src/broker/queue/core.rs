@@ -76,6 +76,9 @@ pub(crate) struct Entry {
     pub(crate) published_at: Time,
     /// How many times it was delivered.
     pub(crate) deliveries: u32,
+    /// The broker's number of the routing key it was published with (dead
+    /// letters keep it unless their queue sets one).
+    pub(crate) key: u32,
 }
 
 pub(crate) struct Unacked {
@@ -85,7 +88,7 @@ pub(crate) struct Unacked {
 }
 
 /// Why a message left the queue without being acked.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Death {
     Rejected,
     MaxDeliveries,
@@ -102,29 +105,21 @@ impl Death {
     }
 }
 
-/// The per-queue settings every subscription of a broker shares.
+/// A queue's settings.
 pub(crate) struct Policy {
     pub(crate) redelivery_ns: Duration,
     pub(crate) max_deliveries: Option<u32>,
     pub(crate) ttl_ns: Option<Duration>,
     pub(crate) dead_letter: Option<NodeId>,
+    /// The exchange (the broker's number for it) dead letters are routed
+    /// through inside the broker, with the routing key they take there
+    /// (none: their own).
+    pub(crate) dead_letter_exchange: Option<(u32, Option<u32>)>,
 }
 
 impl Policy {
     fn expired(&self, entry: &Entry, now: Time) -> bool {
         self.ttl_ns.is_some_and(|ttl| now >= entry.published_at.saturating_add(ttl))
-    }
-
-    /// A message leaves its queue for good: to the dead-letter broker, or
-    /// gone. `reader` is a consumer of the queue, when it is one
-    /// subscription's (the loss is that domain's alone).
-    fn dead_letter<T: QueueHost>(&self, ctx: &mut Ctx<T>, entry: Entry, why: Death, reader: Option<NodeId>) {
-        ctx.error(why.kind());
-        let cause = if matches!(why, Death::Expired) { LossCause::Ttl } else { LossCause::DeadLetter };
-        discard(ctx, reader, entry.rec.id, cause);
-        if let Some(dlq) = self.dead_letter {
-            ctx.send(dlq, QueueMsg::Publish { rec: entry.rec, want_ack: false, attempt: 1, epoch: 0, seq: 0 });
-        }
     }
 }
 
@@ -164,6 +159,8 @@ pub(crate) struct QueueCore {
     /// Cancelled consumers are told again every `redelivery_timeout_ms`
     /// until they subscribe anew: the notice may be lost on the network.
     cancel_notices: Deadlines,
+    /// Dead letters for the dead-letter exchange, until the broker routes them.
+    dead: Vec<(Entry, Death)>,
 }
 
 impl QueueCore {
@@ -183,6 +180,7 @@ impl QueueCore {
             deadlines: Deadlines::default(),
             expiry: None,
             cancel_notices: Deadlines::default(),
+            dead: Vec::new(),
         }
     }
 
@@ -190,6 +188,40 @@ impl QueueCore {
     /// consumers is connected.
     pub(crate) fn exists(&self) -> bool {
         self.durable || self.subscribers.len() > self.inactive
+    }
+
+    /// A message leaves this queue for good: to the dead-letter exchange
+    /// (held in [`QueueCore::dead`] for the broker to route), to the
+    /// dead-letter broker, or gone.
+    fn dead_letter<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, entry: Entry, why: Death) {
+        ctx.error(why.kind());
+        let cause = if matches!(why, Death::Expired) { LossCause::Ttl } else { LossCause::DeadLetter };
+        discard(ctx, self.reader, entry.rec.id, cause);
+        if self.policy.dead_letter_exchange.is_some() {
+            self.dead.push((entry, why));
+        } else if let Some(dlq) = self.policy.dead_letter {
+            ctx.send(
+                dlq,
+                QueueMsg::Publish { rec: entry.rec, want_ack: false, attempt: 1, epoch: 0, seq: 0, route: 0 },
+            );
+        }
+    }
+
+    /// Routes this queue's dead letters through exchange `dlx` (the
+    /// broker's number for it, with the routing key they take, if fixed).
+    pub(crate) fn set_dead_letter_exchange(&mut self, dlx: Option<(u32, Option<u32>)>) {
+        self.policy.dead_letter_exchange = dlx;
+    }
+
+    /// The exchange its dead letters go through, and their fixed key.
+    pub(crate) fn dead_letter_exchange(&self) -> Option<(u32, Option<u32>)> {
+        self.policy.dead_letter_exchange
+    }
+
+    /// Takes the dead letters waiting to be routed through the dead-letter
+    /// exchange, oldest first.
+    pub(crate) fn take_dead(&mut self) -> Vec<(Entry, Death)> {
+        std::mem::take(&mut self.dead)
     }
 
     /// The subscriber `node`, if it ever subscribed.
@@ -211,7 +243,7 @@ impl QueueCore {
             let mut entry = self.queue.pop_front().expect("queue is not empty");
             if self.policy.max_deliveries.is_some_and(|m| entry.deliveries >= m) {
                 // Checked here, where every path back into the queue meets.
-                self.policy.dead_letter(ctx, entry, Death::MaxDeliveries, self.reader);
+                self.dead_letter(ctx, entry, Death::MaxDeliveries);
                 continue;
             }
             let redelivered = entry.deliveries > 0;
@@ -238,7 +270,7 @@ impl QueueCore {
     pub(crate) fn expire_head<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
         while self.queue.front().is_some_and(|e| self.policy.expired(e, ctx.now())) {
             let entry = self.queue.pop_front().expect("the head exists");
-            self.policy.dead_letter(ctx, entry, Death::Expired, self.reader);
+            self.dead_letter(ctx, entry, Death::Expired);
         }
     }
 
@@ -256,12 +288,12 @@ impl QueueCore {
     }
 
     /// Forgets an acked delivery.
-    pub(crate) fn ack(&mut self, tag: u64) {
-        if let Some(u) = self.unacked.remove(&tag) {
-            if let Some(s) = self.subscriber(u.consumer) {
-                s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
-            }
+    pub(crate) fn ack(&mut self, tag: u64) -> Option<MsgId> {
+        let u = self.unacked.remove(&tag)?;
+        if let Some(s) = self.subscriber(u.consumer) {
+            s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
         }
+        Some(u.entry.rec.id)
     }
 
     /// Takes back an unacked delivery: to the head of the queue, or, when
@@ -274,7 +306,7 @@ impl QueueCore {
         if requeue {
             self.queue.push_front(u.entry);
         } else {
-            self.policy.dead_letter(ctx, u.entry, Death::Rejected, self.reader);
+            self.dead_letter(ctx, u.entry, Death::Rejected);
         }
     }
 

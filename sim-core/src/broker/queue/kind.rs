@@ -3,6 +3,7 @@
 //! and the construction of a [`QueueBroker`]. Its consumers tell it, while
 //! the engine is assembled, which subscription each reads ([`QueueReaders`]).
 
+use super::exchange::ExchangeSpec;
 use super::QueueBroker;
 use crate::engine::{boxed, DynComponent};
 use crate::kind::{Build, Invalid, Kind, Node, Topology};
@@ -40,6 +41,74 @@ pub struct QueueSpec {
     /// publish. Empty (the default) means point-to-point: one queue.
     #[serde(default)]
     pub subscriptions: BTreeMap<String, SubscriptionSpec>,
+    /// The exchange a queue's dead letters are published to, inside this
+    /// broker (`""` is the default exchange); none means they are discarded
+    /// (or sent to `dead_letter`). A queue's own setting overrides it.
+    #[serde(default)]
+    pub dead_letter_exchange: Option<String>,
+    /// The routing key dead letters are published with; absent, each keeps
+    /// the key it was published with. A queue's own setting overrides it.
+    #[serde(default)]
+    pub dead_letter_routing_key: Option<String>,
+    /// Named queues, each with the arguments it sets for itself (the
+    /// broker's own settings apply to every queue that does not). Empty
+    /// means one implicit queue (or one per subscription).
+    #[serde(default)]
+    pub queues: BTreeMap<String, QueueArgs>,
+    /// Exchanges, besides the default exchange `""` that reaches each queue
+    /// by its name.
+    #[serde(default)]
+    pub exchanges: BTreeMap<String, ExchangeSpec>,
+}
+
+/// A named queue's own arguments, each overriding the broker's setting of
+/// the same name (RabbitMQ's `x-` arguments at declaration).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueArgs {
+    /// See [`QueueSpec::durable`].
+    #[serde(default)]
+    pub durable: Option<bool>,
+    /// See [`QueueSpec::capacity`].
+    #[serde(default)]
+    pub capacity: Option<u64>,
+    /// See [`QueueSpec::max_deliveries`].
+    #[serde(default)]
+    pub max_deliveries: Option<u32>,
+    /// See [`QueueSpec::ttl_ms`].
+    #[serde(default)]
+    pub ttl_ms: Option<Millis>,
+    /// See [`QueueSpec::dead_letter_exchange`].
+    #[serde(default)]
+    pub dead_letter_exchange: Option<String>,
+    /// See [`QueueSpec::dead_letter_routing_key`].
+    #[serde(default)]
+    pub dead_letter_routing_key: Option<String>,
+}
+
+impl QueueSpec {
+    /// The names of its queues, in queue-number order: the named queues,
+    /// or the subscriptions, or the one implicit queue (`""`).
+    pub fn queue_names(&self) -> Vec<&str> {
+        if !self.queues.is_empty() {
+            self.queues.keys().map(String::as_str).collect()
+        } else if !self.subscriptions.is_empty() {
+            self.subscriptions.keys().map(String::as_str).collect()
+        } else {
+            vec![""]
+        }
+    }
+
+    /// Whether it routes through declared queues and exchanges.
+    pub fn routes(&self) -> bool {
+        !self.queues.is_empty()
+    }
+
+    /// The arguments of queue number `i` (none for an implicit queue or a
+    /// subscription's).
+    pub fn args(&self, i: usize) -> QueueArgs {
+        self.queues.values().nth(i).cloned().unwrap_or_default()
+    }
 }
 
 impl Default for QueueSpec {
@@ -52,6 +121,10 @@ impl Default for QueueSpec {
             ttl_ms: None,
             dead_letter: None,
             subscriptions: BTreeMap::new(),
+            dead_letter_exchange: None,
+            dead_letter_routing_key: None,
+            queues: BTreeMap::new(),
+            exchanges: BTreeMap::new(),
         }
     }
 }
@@ -98,7 +171,8 @@ impl Kind for QueueBrokerKind {
     type Spec = QueueSpec;
     const NAME: &'static str = "queue";
     const SECTION: &'static str = "brokers";
-    const METRICS: &'static [&'static str] = &["deleted_with_subscription", "dropped_no_subscriber"];
+    const METRICS: &'static [&'static str] =
+        &["deleted_with_subscription", "dropped_no_subscriber", "unroutable", "dead_letter_cycles"];
     const ERRORS: &'static [&'static str] = &[
         "rejected-by-consumer",
         "max-deliveries",
@@ -123,13 +197,40 @@ impl Kind for QueueBrokerKind {
             // The name becomes an effect domain, read in paths like `domains.NAME.lost`.
             crate::names::check("a subscription name", sub).map_err(|m| node.invalid_at(&["subscriptions", sub], m))?;
         }
+        super::routing::check(node, q)?;
         dead_letter_loop(node, topology)
     }
 
     fn build(&self, node: &Node, q: &QueueSpec, build: &mut Build) -> Box<dyn DynComponent> {
         let route = build.take_note::<QueueReaders>(node.name()).route;
-        boxed(QueueBroker::new(q, q.dead_letter.as_deref().map(|d| build.id(d)), route))
+        let broker = QueueBroker::new(q, q.dead_letter.as_deref().map(|d| build.id(d)), route);
+        if !q.routes() {
+            return boxed(broker);
+        }
+        let publishers = build.take_note::<QueuePublishers>(node.name()).routes;
+        let (router, routes, dlx) = super::routing::resolve(q, &publishers);
+        for (producer, ids) in super::routing::route_ids(&publishers) {
+            build.note::<PublishRoutes>(&producer).ids = ids;
+        }
+        boxed(broker.with_routing(router, routes, dlx))
     }
+}
+
+/// What a queue broker's producers tell it before it is built (see
+/// [`Kind::declare`]): each producer's exchange and routing keys, by name.
+#[derive(Debug, Default)]
+pub struct QueuePublishers {
+    /// Producer name to (exchange, routing keys).
+    pub routes: BTreeMap<String, (String, Vec<String>)>,
+}
+
+/// What a queue broker tells each of its producers: the broker's numbers
+/// of the routes (exchange and routing key) it publishes with, one per
+/// routing key, in the producer's order.
+#[derive(Debug, Default)]
+pub struct PublishRoutes {
+    /// Route numbers, one per routing key.
+    pub ids: Vec<u32>,
 }
 
 /// Dead letters must end somewhere: follows the chain, refuses a loop.
@@ -138,8 +239,11 @@ fn dead_letter_loop(node: &Node, topology: &Topology) -> Result<(), Invalid> {
     let mut next = topology.spec::<QueueSpec>(node.name()).and_then(|q| q.dead_letter.as_deref());
     while let Some(b) = next {
         if seen.contains(&b) {
-            return node
-                .fail("dead_letter", format!("dead letters would go round in a loop: {} -> {b}", seen.join(" -> ")));
+            let why = format!(
+                "dead letters would go round in a loop: {} -> {b} (between brokers they may not; within one broker, a queue's dead_letter_exchange may lead back to it, as in a delayed retry: see queues and exchanges)",
+                seen.join(" -> ")
+            );
+            return node.fail("dead_letter", why);
         }
         seen.push(b);
         next = topology.spec::<QueueSpec>(b).and_then(|q| q.dead_letter.as_deref());
