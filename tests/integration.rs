@@ -62,6 +62,8 @@ mod properties;
 mod pubsub;
 #[path = "queueing_theory.rs"]
 mod queueing_theory;
+#[path = "rabbitmq_routing.rs"]
+mod rabbitmq_routing;
 #[path = "references.rs"]
 mod references;
 #[path = "report.rs"]
