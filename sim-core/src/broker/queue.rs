@@ -120,6 +120,9 @@ pub struct QueueBroker {
     /// broker (AMQP's `x-death`): the queues it left and why, the most
     /// recent first, each (queue, reason) once.
     deaths: BTreeMap<MsgId, Vec<(u32, Death)>>,
+    /// Whether any queue dead-letters through an exchange (else there is
+    /// never anything to route after a handler).
+    dead_letter_exchanges: bool,
     /// Idempotent producers: the numbers appended from each (kept across
     /// every crash), and their early sends, held until the gap before them
     /// fills (volatile).
@@ -156,7 +159,17 @@ impl QueueBroker {
         }
         let routes = vec![(0, 0)];
         let deaths = BTreeMap::new();
-        QueueBroker { subs, persist, capacity, route, router, routes, deaths, sequences: BTreeMap::new() }
+        QueueBroker {
+            subs,
+            persist,
+            capacity,
+            route,
+            router,
+            routes,
+            deaths,
+            dead_letter_exchanges: false,
+            sequences: BTreeMap::new(),
+        }
     }
 
     /// Routes through `router`, with its numbers `routes` of the (exchange,
@@ -169,6 +182,7 @@ impl QueueBroker {
         dlx: Vec<routing::DeadLetterRoute>,
     ) -> Self {
         for (q, d) in self.subs.iter_mut().zip(dlx) {
+            self.dead_letter_exchanges |= d.is_some();
             q.set_dead_letter_exchange(d);
         }
         self.router = router;
@@ -238,6 +252,9 @@ impl QueueBroker {
     /// exchange, until none is left (a queue they reach may dead-letter
     /// them again at once: a TTL of 0, say).
     fn route_dead_letters(&mut self, ctx: &mut Ctx<QueueTimer>) {
+        if !self.dead_letter_exchanges {
+            return;
+        }
         let mut any = false;
         loop {
             let mut routed = false;
