@@ -113,11 +113,14 @@ pub enum LossCause {
     /// while the cluster went on under a new leader without it; truncated
     /// away when the old leader rejoined as a follower.
     TruncatedAfterPartition,
+    /// A transient message (AMQP delivery mode 1) in a durable queue when
+    /// its broker crashed: only persistent messages survive a restart.
+    Transient,
 }
 
 impl LossCause {
     /// Every cause, in order.
-    pub const ALL: [LossCause; 20] = [
+    pub const ALL: [LossCause; 21] = [
         LossCause::Unexplained,
         LossCause::NetworkLoss,
         LossCause::Partition,
@@ -138,6 +141,7 @@ impl LossCause {
         LossCause::SkippedOffset,
         LossCause::Unflushed,
         LossCause::TruncatedAfterPartition,
+        LossCause::Transient,
     ];
 
     /// The name `summary.json` uses.
@@ -163,6 +167,7 @@ impl LossCause {
             LossCause::SkippedOffset => "skipped_offset",
             LossCause::Unflushed => "unflushed",
             LossCause::TruncatedAfterPartition => "truncated_after_partition",
+            LossCause::Transient => "transient",
         }
     }
 }
