@@ -58,6 +58,8 @@ mod output_folder;
 mod progress;
 #[path = "properties.rs"]
 mod properties;
+#[path = "publisher_confirms.rs"]
+mod publisher_confirms;
 #[path = "pubsub.rs"]
 mod pubsub;
 #[path = "queueing_theory.rs"]

@@ -88,8 +88,8 @@ struct Producer {
     /// Only written when the producer waits for acks.
     max_in_flight: Option<u32>,
     delivery_timeout_ms: Option<f64>,
-    /// Only with acks; then no retries or delivery timeout are written.
-    idempotent: bool,
+    /// Publishes persistent messages (a durable queue keeps them in a crash).
+    persistent: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -204,18 +204,17 @@ impl Gen {
                 if let Some(m) = p.max_in_flight {
                     writeln!(s, "max_in_flight = {m}").unwrap();
                 }
-                if p.idempotent {
-                    s.push_str("idempotent = true\n");
-                } else if let Some(t) = p.delivery_timeout_ms {
+                if let Some(t) = p.delivery_timeout_ms {
                     writeln!(s, "delivery_timeout_ms = {t}").unwrap();
                 }
             } else {
                 s.push_str("acks = \"none\"\n");
             }
             writeln!(s, "ack_timeout_ms = {}", p.ack_timeout_ms).unwrap();
-            if !(p.acks_broker && p.idempotent) {
-                writeln!(s, "retries = {}", p.retries).unwrap();
+            if p.persistent {
+                s.push_str("persistent = true\n");
             }
+            writeln!(s, "retries = {}", p.retries).unwrap();
             writeln!(s, "retry_backoff_ms = {}", p.backoff_ms).unwrap();
         }
         for (i, b) in self.brokers.iter().enumerate() {
@@ -354,7 +353,7 @@ fn producer() -> impl Strategy<Value = Producer> {
             backoff_ms,
             max_in_flight: flow.0,
             delivery_timeout_ms: flow.1,
-            idempotent: flow.2,
+            persistent: flow.2,
         },
     )
 }
@@ -642,7 +641,7 @@ fn generated_scenarios_cover_every_kind() {
         "acks = \"none\"",
         "max_in_flight = ",
         "delivery_timeout_ms = ",
-        "idempotent = true",
+        "persistent = true",
         "capacity = ",
         "durable = false",
         "durable = true",

@@ -473,7 +473,7 @@ impl Component for Consumer {
                 self.subscription.cancelled(ctx, session);
             }
             Msg::Queue(QueueMsg::Subscribed { session }) => self.subscription.subscribed(ctx, session),
-            Msg::Queue(QueueMsg::PublishAck { id, accepted, attempt }) => {
+            Msg::Queue(QueueMsg::PublishAck { id, accepted, attempt, .. }) => {
                 if accepted {
                     // The next broker has the record: every forward of it
                     // already sent is done, whichever attempt this answers.

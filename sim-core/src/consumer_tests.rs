@@ -5,7 +5,7 @@
 use super::{Consumer, ConsumerSpec, ConsumerTimer};
 use crate::engine::{Component, Effect, Emitted, Fact, Harness};
 use crate::message::{Msg, MsgId, NodeId, Record};
-use crate::protocol::{publish, QueueMsg};
+use crate::protocol::{publish, publish_ack, QueueMsg};
 use crate::time::NS_PER_MS;
 use ConsumerTimer::{ForwardAck, ForwardSend, Resubscribe, Slot};
 
@@ -181,7 +181,7 @@ fn ack_after_forward_acks_the_input_only_once_the_forward_is_acked() {
     let e = process(&mut h, &mut c, 8, 0);
     assert_eq!((e.applied(), forwarded(&e), to_source(&e)), (vec![8], vec![(8, true, 1)], vec![]));
     assert!(h.message(&mut c, Q, deliver(9, 1)).is_empty(), "the slot still waits for the forward");
-    let e = h.message(&mut c, F, QueueMsg::PublishAck { id: 8, accepted: true, attempt: 1 });
+    let e = h.message(&mut c, F, publish_ack(8, true, 1, 0));
     assert_eq!((to_source(&e), started(&e)), (vec![QueueMsg::Ack { tag: 0 }], vec![9]));
 }
 
@@ -211,7 +211,7 @@ fn an_outbox_entry_survives_a_crash_and_is_relayed_after_the_restart() {
     assert_eq!(held, vec![8], "the entry is in the database");
     let e = h.restart(&mut c);
     assert_eq!(forwarded(&e), vec![(8, true, 2)], "the relay sends it again");
-    h.message(&mut c, F, QueueMsg::PublishAck { id: 8, accepted: true, attempt: 2 });
+    h.message(&mut c, F, publish_ack(8, true, 2, 0));
     assert_eq!(h.drain(&mut c).cancelled::<ConsumerTimer>(), vec![ForwardAck], "nothing left to relay");
 }
 

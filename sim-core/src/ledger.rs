@@ -119,11 +119,14 @@ pub enum LossCause {
     /// Dead-lettered back into a queue it had been dead-lettered from with
     /// no rejection on the way round: RabbitMQ drops it to end the cycle.
     DeadLetterCycle,
+    /// A transient message (AMQP delivery mode 1) in a durable queue when
+    /// its broker crashed: only persistent messages survive a restart.
+    Transient,
 }
 
 impl LossCause {
     /// Every cause, in order.
-    pub const ALL: [LossCause; 22] = [
+    pub const ALL: [LossCause; 23] = [
         LossCause::Unexplained,
         LossCause::NetworkLoss,
         LossCause::Partition,
@@ -146,6 +149,7 @@ impl LossCause {
         LossCause::TruncatedAfterPartition,
         LossCause::Unroutable,
         LossCause::DeadLetterCycle,
+        LossCause::Transient,
     ];
 
     /// The name `summary.json` uses.
@@ -173,6 +177,7 @@ impl LossCause {
             LossCause::TruncatedAfterPartition => "truncated_after_partition",
             LossCause::Unroutable => "unroutable",
             LossCause::DeadLetterCycle => "dead_letter_cycle",
+            LossCause::Transient => "transient",
         }
     }
 }

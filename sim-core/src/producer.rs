@@ -56,7 +56,7 @@
 //! workload rather than starting it again.
 
 use crate::engine::{Component, Ctx, Timer};
-use crate::message::{Msg, MsgId, NodeId, Record};
+use crate::message::{Msg, MsgId, NodeId, Notice, Record};
 use crate::protocol::{Acks, ClusterMsg, LogMsg, ProduceError, QueueMsg};
 use crate::reliable::{Failed, RetryPolicy, UntilAcked};
 use crate::rng::{unit, SimRng};
@@ -69,11 +69,13 @@ use std::collections::VecDeque;
 
 mod batch;
 mod cluster;
+mod confirms;
 mod kind;
 mod requests;
 mod sequence;
 mod settings;
 use batch::Accumulator;
+use confirms::ConfirmChannel;
 pub(crate) use kind::check_keys;
 pub use kind::{ProducerKind, ProducerSpec};
 use requests::Requests;
@@ -579,6 +581,8 @@ pub struct Producer {
     sizes: Option<(SizeSampler, Option<SimRng>)>,
     /// Set when the target is a cluster: where partitions lead.
     cluster: Option<Box<cluster::ClusterSend>>,
+    /// A queue producer's publisher-confirm channel (volatile).
+    confirm: ConfirmChannel,
     /// The queue broker's numbers of its routes (exchange and routing
     /// key), one per routing key; a record takes the one its key picks.
     /// Empty: the broker's implicit route.
@@ -630,6 +634,7 @@ impl Producer {
             single: VecDeque::new(),
             sizes: spec.message_bytes.as_ref().and_then(|m| m.sampler()).map(|s| (s, None)),
             cluster: None,
+            confirm: ConfirmChannel::default(),
             routes: Vec::new(),
         }
     }
@@ -644,7 +649,8 @@ impl Producer {
     /// Sends the next attempt of the batch `key`.
     fn send(&mut self, ctx: &mut Ctx<ProducerTimer>, key: MsgId) {
         let Some(target) = self.route_of(key) else { return };
-        let (log, acks, routes) = (self.log, self.acks, &self.routes);
+        let (log, acks, persistent) = (self.log, self.acks, self.settings.persistent);
+        let (confirm, routes) = (&mut self.confirm, &self.routes);
         self.outstanding.send(ctx, key, |ctx, o, attempt| {
             if attempt > 1 {
                 o.recs.all().iter().for_each(|r| ctx.resent(r.id, crate::ledger::DupCause::ProducerRetry));
@@ -656,15 +662,10 @@ impl Producer {
                     Msg::Log(LogMsg::Produce { recs, acks, attempt, epoch, seq, topic: l.topic, partition })
                 }
                 None => {
+                    let (channel, tag) = confirm.publish(key, attempt);
                     let rec = o.recs.all()[0];
-                    Msg::Queue(QueueMsg::Publish {
-                        rec,
-                        want_ack: true,
-                        attempt,
-                        epoch,
-                        seq,
-                        route: route_of(routes, rec),
-                    })
+                    let route = route_of(routes, rec);
+                    Msg::Queue(QueueMsg::Publish { rec, want_ack: true, attempt, channel, tag, persistent, route })
                 }
             };
             ctx.send(target, msg);
@@ -798,14 +799,20 @@ impl Producer {
                 topic: l.topic,
                 partition,
             }),
-            (None, recs) => Msg::Queue(QueueMsg::Publish {
-                rec: recs.all()[0],
-                want_ack: false,
-                attempt: 1,
-                epoch: 0,
-                seq: 0,
-                route: route_of(&self.routes, recs.all()[0]),
-            }),
+            (None, recs) => {
+                let persistent = self.settings.persistent;
+                let rec = recs.all()[0];
+                let route = route_of(&self.routes, rec);
+                Msg::Queue(QueueMsg::Publish {
+                    rec,
+                    want_ack: false,
+                    attempt: 1,
+                    channel: 0,
+                    tag: 0,
+                    persistent,
+                    route,
+                })
+            }
         };
         ctx.send(to, msg);
     }
@@ -889,6 +896,26 @@ impl Producer {
             self.outstanding.refused(key, attempt);
         }
     }
+
+    /// A publish confirm (or nack) of message `id`, attempt `attempt`: of
+    /// its delivery `tag` alone, or of every tag up to it (`multiple`); an
+    /// unnumbered publish's (tag 0) answers that attempt only.
+    fn on_confirm(
+        &mut self,
+        ctx: &mut Ctx<ProducerTimer>,
+        id: MsgId,
+        ok: bool,
+        attempt: u32,
+        tag: u64,
+        multiple: bool,
+    ) {
+        if tag == 0 {
+            return self.on_ack(ctx, id, ok, attempt, ProduceError::None);
+        }
+        for (key, attempt) in self.confirm.settle(id, tag, multiple) {
+            self.on_ack(ctx, key, ok, attempt, ProduceError::None);
+        }
+    }
 }
 
 impl Component for Producer {
@@ -898,15 +925,18 @@ impl Component for Producer {
         // A (re)start is a new idempotent session.
         self.epochs.iter_mut().for_each(|e| *e += 1);
         self.next_seq.iter_mut().for_each(|s| *s = 0);
+        self.confirm.open();
         self.workload.start(ctx);
         self.poll_routes(ctx);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<ProducerTimer>, _from: NodeId, msg: Msg) {
+    fn on_message(&mut self, ctx: &mut Ctx<ProducerTimer>, from: NodeId, msg: Msg) {
         match msg {
-            Msg::Queue(QueueMsg::PublishAck { id, accepted, attempt }) => {
-                self.on_ack(ctx, id, accepted, attempt, ProduceError::None);
+            Msg::Queue(QueueMsg::PublishAck { id, accepted, attempt, tag, multiple, .. }) => {
+                self.on_confirm(ctx, id, accepted, attempt, tag, multiple);
             }
+            // The broker's connection closed (it crashed): reopen the channel.
+            Msg::Notice(Notice::PeerDown) if self.log.is_none() && from == self.target => self.confirm.open(),
             Msg::Log(LogMsg::ProduceAck { ids, accepted, attempt, error }) => {
                 if let Some(&key) = ids.first() {
                     self.on_ack(ctx, key, accepted, attempt, error);

@@ -5,7 +5,7 @@ use super::{LogTarget, Producer, ProducerSpec, ProducerTimer};
 use crate::broker::key_partition;
 use crate::engine::{Component, Emitted, Fact, Harness};
 use crate::message::{Msg, MsgId, NodeId, Record};
-use crate::protocol::{publish, Acks, LogMsg, ProduceError, QueueMsg};
+use crate::protocol::{publish, publish_ack, Acks, LogMsg, ProduceError, QueueMsg};
 use crate::time::NS_PER_MS;
 use ProducerTimer::{AckTimeout, Arrival, Retry};
 
@@ -24,31 +24,33 @@ fn producer(extra: &str, log: Option<LogTarget>) -> (Harness, Producer) {
     (h, p)
 }
 
-/// (id, attempt) of every publish that wants an ack, from a producer that
-/// is not idempotent (epoch 0, so the broker ignores the sequence number).
+/// (id, attempt) of every publish that wants an ack.
 fn publishes(e: &Emitted) -> Vec<(MsgId, u32)> {
-    let plain = |(id, attempt, epoch, _)| {
-        assert_eq!(epoch, 0, "not idempotent");
-        (id, attempt)
-    };
-    numbered(e).into_iter().map(plain).collect()
+    numbered(e).into_iter().map(|(id, attempt, _, _)| (id, attempt)).collect()
 }
 
-/// (id, attempt, epoch, seq) of every publish that wants an ack.
+/// (id, attempt, channel, tag) of every publish that wants an ack.
 fn numbered(e: &Emitted) -> Vec<(MsgId, u32, u32, u64)> {
     e.sent()
         .into_iter()
         .filter_map(|(to, m)| match m {
-            Msg::Queue(QueueMsg::Publish { rec, want_ack: true, attempt, epoch, seq, .. }) if to == B => {
-                Some((rec.id, attempt, epoch, seq))
+            Msg::Queue(QueueMsg::Publish { rec, want_ack: true, attempt, channel, tag, .. }) if to == B => {
+                Some((rec.id, attempt, channel, tag))
             }
             _ => None,
         })
         .collect()
 }
 
+/// The answer to attempt `attempt` of `id` as to an unnumbered publish
+/// (tag 0: that attempt alone).
 fn ack(id: MsgId, attempt: u32, accepted: bool) -> QueueMsg {
-    QueueMsg::PublishAck { id, accepted, attempt }
+    publish_ack(id, accepted, attempt, 0)
+}
+
+/// A confirm of `tag` (message `id`), of every tag up to it when `multiple`.
+fn confirm(id: MsgId, tag: u64, multiple: bool) -> QueueMsg {
+    QueueMsg::PublishAck { id, accepted: true, attempt: 1, tag, multiple, also: Box::default() }
 }
 
 fn held(p: &Producer) -> Vec<MsgId> {
@@ -166,18 +168,89 @@ fn the_delivery_timeout_gives_up_with_retries_left_and_expires_buffered_messages
 }
 
 #[test]
-fn an_idempotent_producer_numbers_its_sends_keeps_them_on_retry_and_a_restart_bumps_the_epoch() {
-    let (mut h, mut p) = producer("acks = \"broker\"\nidempotent = true\nack_timeout_ms = 100", None);
+fn a_queue_producer_numbers_its_publishes_on_its_channel_a_resend_is_a_new_tag_and_a_restart_a_new_channel() {
+    let (mut h, mut p) = producer("acks = \"broker\"\nack_timeout_ms = 100\nretries = 1", None);
     let mut first = numbered(&h.timer(&mut p, Arrival));
     first.extend(numbered(&h.timer(&mut p, Arrival)));
-    assert_eq!(first, vec![(0, 1, 1, 0), (1, 1, 1, 1)], "epoch 1, sequence 0 and 1");
-    let (timeout, retry) = time_out(&mut h, &mut p, 100 * MS);
-    assert_eq!(timeout.errors(), vec!["ack-timeout", "ack-timeout"]);
-    assert_eq!(numbered(&retry), vec![(0, 2, 1, 0), (1, 2, 1, 1)], "a retry keeps its number");
+    assert_eq!(first, vec![(0, 1, 1, 1), (1, 1, 1, 2)], "channel 1, tags 1 and 2");
+    let (_, retry) = time_out(&mut h, &mut p, 100 * MS);
+    assert_eq!(numbered(&retry), vec![(0, 2, 1, 3), (1, 2, 1, 4)], "a resend is a new publish: a new tag");
     p.crash();
-    assert!(held(&p).is_empty(), "what awaited an ack is forgotten");
     h.restart(&mut p);
-    assert_eq!(numbered(&h.timer(&mut p, Arrival)), vec![(2, 1, 2, 0)], "a new session: epoch 2 from 0");
+    assert_eq!(numbered(&h.timer(&mut p, Arrival)), vec![(2, 1, 2, 1)], "a new channel, from tag 1");
+}
+
+/// Confirmed (made sent) ids in `e`.
+fn confirmed(e: &Emitted) -> Vec<MsgId> {
+    e.facts()
+        .into_iter()
+        .filter_map(|f| match f {
+            Fact::Confirmed(id) => Some(id),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_multiple_confirm_settles_each_covered_message_once_and_a_late_or_repeated_confirm_is_harmless() {
+    let (mut h, mut p) = producer("acks = \"broker\"\nack_timeout_ms = 100", None);
+    for _ in 0..4 {
+        h.timer(&mut p, Arrival);
+    }
+    assert_eq!(held(&p), vec![0, 1, 2, 3]);
+    // Tag 2 alone, then every tag up to 3: 1 and 3 (2 is settled already).
+    assert_eq!(confirmed(&h.message(&mut p, B, confirm(1, 2, false))), vec![1]);
+    assert_eq!(confirmed(&h.message(&mut p, B, confirm(2, 3, true))), vec![0, 2]);
+    assert_eq!(held(&p), vec![3], "tag 4 is not covered");
+    // The same confirms again, and a multiple one up to a tag already settled: nothing.
+    assert!(confirmed(&h.message(&mut p, B, confirm(2, 3, true))).is_empty());
+    assert!(confirmed(&h.message(&mut p, B, confirm(1, 2, false))).is_empty());
+    // A confirm whose tag this channel gave another message is stale (a closed channel's).
+    assert!(confirmed(&h.message(&mut p, B, confirm(9, 4, true))).is_empty());
+    assert_eq!(confirmed(&h.message(&mut p, B, confirm(3, 4, true))), vec![3]);
+    assert!(held(&p).is_empty());
+}
+
+#[test]
+fn a_nack_is_a_refusal_retried_with_a_new_tag_and_a_confirm_of_the_old_attempt_still_settles() {
+    let (mut h, mut p) = producer("acks = \"broker\"\nack_timeout_ms = 100\nretries = 1", None);
+    h.timer(&mut p, Arrival);
+    let nack =
+        QueueMsg::PublishAck { id: 0, accepted: false, attempt: 1, tag: 1, multiple: false, also: Box::default() };
+    let e = h.message(&mut p, B, nack);
+    assert!(confirmed(&e).is_empty() && e.errors().is_empty(), "a refusal counts only as the broker's");
+    let (timeout, retry) = time_out(&mut h, &mut p, 100 * MS);
+    assert!(timeout.errors().is_empty(), "a refused attempt is no timeout");
+    assert_eq!(numbered(&retry), vec![(0, 2, 1, 2)], "resent at its deadline, tag 2");
+    assert_eq!(confirmed(&h.message(&mut p, B, confirm(0, 2, false))), vec![0]);
+    assert!(held(&p).is_empty());
+}
+
+#[test]
+fn a_queue_producer_reopens_its_channel_when_its_broker_connection_closes() {
+    let (mut h, mut p) = producer("acks = \"broker\"\nack_timeout_ms = 100\nretries = 1", None);
+    h.timer(&mut p, Arrival);
+    h.message(&mut p, B, crate::message::Notice::PeerDown);
+    assert!(confirmed(&h.message(&mut p, B, confirm(0, 1, false))).is_empty(), "the old channel's confirm is stale");
+    let (_, retry) = time_out(&mut h, &mut p, 100 * MS);
+    assert_eq!(numbered(&retry), vec![(0, 2, 2, 1)], "resent on channel 2, tag 1");
+}
+
+#[test]
+fn a_queue_producer_publishes_persistent_only_when_asked() {
+    for (extra, want) in [("", false), ("persistent = false", false), ("persistent = true", true)] {
+        let (mut h, mut p) = producer(&format!("acks = \"broker\"\n{extra}"), None);
+        let e = h.timer(&mut p, Arrival);
+        let modes: Vec<bool> = e
+            .sent()
+            .into_iter()
+            .filter_map(|(_, m)| match m {
+                Msg::Queue(QueueMsg::Publish { persistent, .. }) => Some(persistent),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(modes, vec![want], "{extra:?}: transient unless set, as RabbitMQ's clients publish");
+    }
 }
 
 /// (key, acks, topic, partition) of every log produce.

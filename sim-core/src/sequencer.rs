@@ -1,5 +1,6 @@
 //! The idempotent producer's rule, as a broker applies it to the numbered
-//! sends of one producer (in a queue broker, or in one partition of a log).
+//! sends of one producer (in one partition of a log; queue brokers have no
+//! publisher deduplication, as RabbitMQ has it on streams only).
 //!
 //! Each session of an idempotent producer (a start or a restart) has an
 //! epoch, and numbers its messages 0, 1, 2, ... at their first send; every

@@ -166,8 +166,9 @@ fn a_non_durable_queue_is_deleted_when_its_consumer_goes_down() {
 #[test]
 fn a_broker_crash_keeps_durable_subscriptions_and_empties_non_durable_ones() {
     // Both subscribers are slow, so both queues hold a backlog when the
-    // (durable) broker crashes.
-    let text = base(200)
+    // (durable) broker crashes. The messages are persistent: a durable
+    // queue keeps only those.
+    let text = base(200).replace("acks = \"broker\"", "acks = \"broker\"\npersistent = true")
         + "[brokers.b]\nkind = \"queue\"\nsubscriptions = { d = {}, n = { durable = false } }\n"
         + &consumer("cd", "d", 15.0)
         + &consumer("cn", "n", 15.0)
@@ -280,9 +281,11 @@ acks = "broker"
 ack_timeout_ms = 50
 retries = 1000
 retry_backoff_ms = 10
+persistent = true
 [brokers.b]
 kind = "queue"
 redelivery_timeout_ms = 200
+sync_interval_ms = 20
 subscriptions = {{ {subs} }}
 "#,
             loss = self.loss,

@@ -254,6 +254,8 @@ until_ms = 600
             .replace("ms = 0.5", "ms = 20")
             .replace("prefetch = 100", "prefetch = 1")
             .replace("kind = \"queue\"", &format!("kind = \"queue\"\ndurable = {durable}"))
+            // Persistent: a durable queue keeps only persistent messages.
+            .replace("[brokers.b]", "persistent = true\n[brokers.b]")
     };
     let volatile = run_traced(&slow(false), 1);
     // What was queued or unacked at the crash is gone; publishes sent while

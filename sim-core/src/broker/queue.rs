@@ -40,26 +40,32 @@
 //! after `max_deliveries` deliveries without an ack, or when it has waited
 //! `ttl_ms` since it was published.
 //!
-//! Idempotent producers number their sends. The broker keeps the last
-//! (epoch, sequence) it appended from each, appends a send only if it is the
-//! next one (or sequence 0 of a newer session), acks an earlier one again
-//! without appending it, and refuses an older session (see `producer.rs`
-//! and `sequencer.rs`). A send that arrives ahead of a gap is held (up to
-//! 1,024 per producer) and appended when the gap fills, standing in for the
-//! in-order delivery a real producer's connection gives. That record of
-//! sequences survives the broker's crashes; the held early sends do not.
+//! Publisher confirms (see `confirm.rs`): a producer's publishes are
+//! numbered on its channel, and the broker confirms each once it is safe:
+//! a transient message, or one no durable queue keeps, at once when it is
+//! enqueued; a persistent message in a durable broker's durable queue when
+//! it is on disk, at the next sync (at most `sync_interval_ms` after it
+//! came), where one confirm with `multiple` covers every publish of the
+//! channel that the sync made safe. There is no publisher deduplication: a
+//! resend is enqueued again (RabbitMQ has it on streams only, so an
+//! idempotent producer is refused at validation).
 //!
 //! Capacity: when a queue holds `capacity` messages, a publish is refused
-//! (a negative ack when the producer waits for one; silently dropped when it
+//! (a nack when the producer waits for one; silently dropped when it
 //! does not, which the ledger then counts as lost). With subscriptions, the
 //! limit applies to each subscription's queue, and a publish that would
 //! overflow any of them is refused as a whole.
 //!
-//! Crash: a durable broker keeps its durable subscriptions' queues and puts
-//! every unacked delivery back into them on restart (messages were
-//! persisted); a non-durable broker loses them. A non-durable subscription's
-//! queue is never persisted. Subscriptions are reconnected on restart in
-//! either case, with fresh credit.
+//! Crash: a durable broker keeps the persistent messages of its durable
+//! subscriptions' queues and puts every unacked persistent delivery back
+//! into them on restart; their transient messages (AMQP delivery mode 1,
+//! the clients' default) are lost (cause `transient`). A non-durable broker
+//! loses everything. A non-durable subscription's queue is never persisted.
+//! A crash is a process crash: persistent messages written but not yet
+//! synced survive it (the operating system still writes them), but their
+//! confirms, not yet sent, die with it, so their producers resend them.
+//! Subscriptions are reconnected on restart in either case, with fresh
+//! credit.
 //!
 //! TTL is enforced at the head of the queue, as RabbitMQ does: a message
 //! expires when it is the oldest waiting and its time is up (messages behind
@@ -77,10 +83,10 @@ use crate::engine::{Component, Ctx};
 use crate::ledger::LossCause;
 use crate::message::{Msg, MsgId, NodeId, Notice, Record};
 use crate::protocol::QueueMsg;
-use crate::sequencer::{Offer, Sequencer};
 use crate::time::ms_to_ns;
 use std::collections::BTreeMap;
 
+mod confirm;
 mod core;
 pub mod exchange;
 mod kind;
@@ -88,7 +94,11 @@ mod routing;
 pub use self::core::QueueTimer;
 use self::core::{discard, Death, Entry, Policy, QueueCore};
 use self::exchange::Router;
-pub use kind::{PublishRoutes, QueueArgs, QueueBrokerKind, QueuePublishers, QueueReaders, QueueSpec, SubscriptionSpec};
+use confirm::Confirms;
+pub use kind::{
+    PublishRoutes, QueueArgs, QueueBrokerKind, QueuePublishers, QueueReaders, QueueSpec, SubscriptionSpec,
+    DEFAULT_SYNC_INTERVAL_MS,
+};
 
 /// A publish as the broker handles it.
 #[derive(Clone, Copy)]
@@ -96,6 +106,9 @@ struct Publish {
     rec: Record,
     want_ack: bool,
     attempt: u32,
+    /// The publish's delivery tag on its producer's channel (0: not numbered).
+    tag: u64,
+    persistent: bool,
     route: u32,
 }
 
@@ -104,7 +117,7 @@ pub struct QueueBroker {
     /// Its queues: the named ones, or one per subscription, in name order;
     /// or the one implicit queue.
     subs: Vec<QueueCore>,
-    /// Whether each queue's messages are on disk (survive a crash).
+    /// Whether each queue's persistent messages are on disk (survive a crash).
     persist: Vec<bool>,
     /// Most messages each queue holds waiting, if bounded.
     capacity: Vec<Option<u64>>,
@@ -123,10 +136,12 @@ pub struct QueueBroker {
     /// Whether any queue dead-letters through an exchange (else there is
     /// never anything to route after a handler).
     dead_letter_exchanges: bool,
-    /// Idempotent producers: the numbers appended from each (kept across
-    /// every crash), and their early sends, held until the gap before them
-    /// fills (volatile).
-    sequences: BTreeMap<NodeId, Sequencer<Publish>>,
+    /// The confirms of persistent publishes awaiting the next disk sync,
+    /// by producer channel (volatile).
+    confirms: Confirms,
+    /// Transient messages a crash took from durable queues, with the
+    /// reader whose copy it was: reported at the restart.
+    lost_transient: Vec<(Option<NodeId>, MsgId)>,
 }
 
 impl QueueBroker {
@@ -157,18 +172,18 @@ impl QueueBroker {
             persist.push(spec.durable && exists && args.durable.unwrap_or(true));
             capacity.push(args.capacity.or(spec.capacity));
         }
-        let routes = vec![(0, 0)];
-        let deaths = BTreeMap::new();
+        let sync_ns = ms_to_ns(spec.sync_interval_ms.map_or(DEFAULT_SYNC_INTERVAL_MS, |m| m.0));
         QueueBroker {
             subs,
             persist,
             capacity,
             route,
             router,
-            routes,
-            deaths,
+            routes: vec![(0, 0)],
+            deaths: BTreeMap::new(),
             dead_letter_exchanges: false,
-            sequences: BTreeMap::new(),
+            confirms: Confirms::new(sync_ns),
+            lost_transient: Vec::new(),
         }
     }
 
@@ -225,15 +240,18 @@ impl QueueBroker {
             s.exists() && self.capacity[*q as usize].is_some_and(|c| s.queue.len() as u64 >= c)
         };
         let accepted = !targets.iter().any(full);
+        // Whether a durable queue took it to disk (and its confirm waits for the sync).
+        let mut on_disk = false;
         if targets.is_empty() {
             ctx.metric_add("unroutable", 1.0);
             ctx.discarded(p.rec.id, LossCause::Unroutable);
         } else if accepted {
-            let entry = Entry { rec: p.rec, published_at: ctx.now(), deliveries: 0, key };
+            let entry = Entry { rec: p.rec, published_at: ctx.now(), deliveries: 0, key, persistent: p.persistent };
             for &q in targets {
                 let s = &mut self.subs[q as usize];
                 if s.exists() {
                     s.queue.push_back(entry);
+                    on_disk |= p.persistent && self.persist[q as usize];
                 } else {
                     ctx.metric_add("dropped_no_subscriber", 1.0);
                     discard(ctx, s.reader, p.rec.id, LossCause::NoSubscriber);
@@ -244,7 +262,11 @@ impl QueueBroker {
             // Lost only if its producer does not wait for the refusal.
             ctx.discarded(p.rec.id, LossCause::Shed);
         }
-        answer(ctx, from, &p, accepted);
+        if accepted && on_disk && p.want_ack && p.tag > 0 {
+            self.confirms.after_sync(ctx, from, p.rec.id, p.attempt, p.tag);
+        } else {
+            answer(ctx, from, &p, accepted);
+        }
         accepted
     }
 
@@ -306,57 +328,20 @@ impl QueueBroker {
                 ctx.error("rejected");
                 discard(ctx, s.reader, id, LossCause::Shed);
             } else {
-                s.queue.push_back(Entry { rec: entry.rec, published_at: ctx.now(), deliveries: 0, key });
+                s.queue.push_back(Entry { published_at: ctx.now(), deliveries: 0, key, ..entry });
             }
-        }
-    }
-
-    /// The idempotent producer's rule (see [`Sequencer`]): append the next
-    /// number of the session, ack an earlier one again without appending
-    /// it, refuse an older session, hold one that comes ahead of a gap.
-    fn publish_in_sequence(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, p: Publish, epoch: u32, seq: u64) {
-        match self.sequences.entry(from).or_default().offer(epoch, seq, p) {
-            Offer::Fenced => {
-                ctx.error("fenced");
-                answer(ctx, from, &p, false);
-            }
-            // Already appended: a retry whose original got through.
-            Offer::Duplicate => answer(ctx, from, &p, true),
-            Offer::Overflow => {
-                ctx.error("out-of-order");
-                answer(ctx, from, &p, false);
-            }
-            Offer::Held => {}
-            Offer::Next(p) => {
-                if self.append(ctx, from, p) {
-                    self.sequencer(from).appended(epoch, seq);
-                    self.release_early(ctx, from);
-                }
-            }
-        }
-    }
-
-    /// Appends held early sends that now come next, in order.
-    fn release_early(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId) {
-        while let Some((seq, p)) = self.sequencer(from).take_next() {
-            if !self.append(ctx, from, p) {
-                break; // full: the producer resends it after its ack timeout
-            }
-            let s = self.sequencer(from);
-            s.appended(s.epoch(), seq);
         }
     }
 
     /// Handles one message (its dead letters are routed after).
     fn handle(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, msg: Msg) {
         match msg {
-            Msg::Queue(QueueMsg::Publish { rec, want_ack, attempt, epoch, seq, route }) => {
-                let publish = Publish { rec, want_ack, attempt, route };
-                if epoch == 0 {
-                    self.append(ctx, from, publish);
-                } else {
-                    self.publish_in_sequence(ctx, from, publish, epoch, seq);
+            Msg::Queue(QueueMsg::Publish { rec, want_ack, attempt, channel, tag, persistent, route }) => {
+                let mut publish = Publish { rec, want_ack, attempt, tag, persistent, route };
+                if tag > 0 && !self.confirms.publish(from, channel, tag) {
+                    publish.want_ack = false; // its channel is closed: nobody to confirm to
                 }
+                self.append(ctx, from, publish);
                 self.dispatch_all(ctx);
             }
             Msg::Queue(QueueMsg::Ack { tag }) => {
@@ -391,11 +376,6 @@ impl QueueBroker {
             _ => {}
         }
     }
-
-    /// The sequencer of idempotent producer `from`, which has sent before.
-    fn sequencer(&mut self, from: NodeId) -> &mut Sequencer<Publish> {
-        self.sequences.get_mut(&from).expect("a producer that has sent has a sequencer")
-    }
 }
 
 /// Whether a message whose dead-letter history is `history` (the most
@@ -411,7 +391,7 @@ fn is_cycle(history: &[(u32, Death)], q: u32) -> bool {
 /// Answers a publish, if its producer waits for an answer.
 fn answer(ctx: &mut Ctx<QueueTimer>, from: NodeId, p: &Publish, accepted: bool) {
     if p.want_ack {
-        ctx.send(from, QueueMsg::PublishAck { id: p.rec.id, accepted, attempt: p.attempt });
+        ctx.send(from, crate::protocol::publish_ack(p.rec.id, accepted, p.attempt, p.tag));
     }
 }
 
@@ -426,7 +406,9 @@ impl Component for QueueBroker {
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<QueueTimer>, timer: QueueTimer) {
-        let (QueueTimer::Redeliver(i) | QueueTimer::Expire(i) | QueueTimer::CancelNotice(i)) = timer;
+        let (QueueTimer::Redeliver(i) | QueueTimer::Expire(i) | QueueTimer::CancelNotice(i)) = timer else {
+            return self.confirms.synced(ctx);
+        };
         if let Some(s) = self.subs.get_mut(i as usize) {
             s.on_timer(ctx, timer);
         }
@@ -435,16 +417,21 @@ impl Component for QueueBroker {
     }
 
     fn crash(&mut self) {
-        // The messages of a non-durable broker are gone, but the record of
-        // producers' sequences is kept (a simplification): without it, a
-        // producer could never resume mid-session.
+        // The messages of a non-durable broker are gone; a durable one
+        // loses its transient messages. Pending confirms die with the
+        // channels.
         for (s, &persisted) in self.subs.iter_mut().zip(&self.persist) {
-            s.crash(persisted);
+            let reader = s.reader;
+            self.lost_transient.extend(s.crash(persisted).into_iter().map(|id| (reader, id)));
         }
-        self.sequences.values_mut().for_each(Sequencer::clear_held);
+        self.confirms.crash();
     }
 
     fn restart(&mut self, ctx: &mut Ctx<QueueTimer>) {
+        // The ledger put them down to the crash; name the cause.
+        for (reader, id) in std::mem::take(&mut self.lost_transient) {
+            discard(ctx, reader, id, LossCause::Transient);
+        }
         self.dispatch_all(ctx);
         self.route_dead_letters(ctx);
     }
@@ -463,7 +450,6 @@ impl Component for QueueBroker {
         for s in &self.subs {
             s.held(out);
         }
-        out.extend(self.sequences.values().flat_map(|s| s.held().map(|p| p.rec.id)));
     }
 }
 

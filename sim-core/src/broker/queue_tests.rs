@@ -5,7 +5,7 @@
 use super::{QueueBroker, QueueSpec, QueueTimer, SubscriptionSpec};
 use crate::engine::{Component, Effect, Emitted, Harness, Metric};
 use crate::message::{Msg, MsgId, NodeId, Notice, Record};
-use crate::protocol::{publish, QueueMsg};
+use crate::protocol::{publish, publish_ack, QueueMsg};
 use crate::time::NS_PER_MS;
 use crate::units::Millis;
 use std::collections::BTreeMap;
@@ -87,7 +87,7 @@ fn depth(e: &Emitted) -> Option<u64> {
 fn a_publish_that_wants_an_ack_is_acked_and_one_that_does_not_gets_no_answer() {
     let (mut h, mut b) = plain();
     let e = send(&mut h, &mut b, 0);
-    assert_eq!(e.sent(), vec![(P, Msg::Queue(QueueMsg::PublishAck { id: 0, accepted: true, attempt: 1 }))]);
+    assert_eq!(e.sent(), vec![(P, Msg::Queue(publish_ack(0, true, 1, 0)))]);
     assert_eq!(depth(&e), Some(1));
     let e = h.message(&mut b, P, publish(rec(1), false, 1));
     assert!(e.sent().is_empty(), "fire-and-forget: no ack");
@@ -278,15 +278,36 @@ fn the_head_of_the_queue_expires_after_its_ttl() {
     assert_eq!(delivered(&subscribe(&mut h, &mut b, C1, 1, 1)), vec![(C1, 1, 0, false)], "still fresh");
 }
 
+/// Publish `tag` of the producer's channel `channel`: message `id`, persistent or not.
+fn numbered(id: MsgId, channel: u32, tag: u64, persistent: bool) -> QueueMsg {
+    QueueMsg::Publish { rec: rec(id), want_ack: true, attempt: 1, channel, tag, persistent, route: 0 }
+}
+
+/// (tag, multiple, accepted, every id covered) of every confirm sent to the producer.
+fn confirms(e: &Emitted) -> Vec<(u64, bool, bool, Vec<MsgId>)> {
+    e.sent()
+        .into_iter()
+        .filter_map(|(to, m)| match m {
+            Msg::Queue(QueueMsg::PublishAck { id, accepted, tag, multiple, also, .. }) if to == P => {
+                let mut ids = also.to_vec();
+                ids.push(id);
+                Some((tag, multiple, accepted, ids))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
-fn a_durable_queue_keeps_its_messages_across_a_crash_and_a_non_durable_one_loses_them() {
+fn a_durable_queue_keeps_its_persistent_messages_across_a_crash_and_a_non_durable_one_loses_them() {
     for durable in [true, false] {
         let (mut h, mut b) = broker(QueueSpec { durable, ..QueueSpec::default() }, None);
         subscribe(&mut h, &mut b, C1, 1, 1);
-        send(&mut h, &mut b, 0);
-        send(&mut h, &mut b, 1);
+        h.message(&mut b, P, numbered(0, 1, 1, true));
+        h.message(&mut b, P, numbered(1, 1, 2, true));
         b.crash();
         let e = h.restart(&mut b);
+        assert!(e.discarded().is_empty(), "the ledger blames the crash");
         if durable {
             assert_eq!(held(&b), vec![1, 0], "the unacked message 0 is back at the head (1 is listed first)");
             // The connection comes back with fresh credit.
@@ -298,42 +319,69 @@ fn a_durable_queue_keeps_its_messages_across_a_crash_and_a_non_durable_one_loses
     }
 }
 
-/// An idempotent publish (epoch, seq) of message `id`, wanting an ack.
-fn numbered(id: MsgId, epoch: u32, seq: u64, attempt: u32) -> QueueMsg {
-    QueueMsg::Publish { rec: rec(id), want_ack: true, attempt, epoch, seq, route: 0 }
+#[test]
+fn a_durable_queue_loses_its_transient_messages_in_a_crash_and_names_the_cause() {
+    use crate::ledger::LossCause;
+    let (mut h, mut b) = plain();
+    subscribe(&mut h, &mut b, C1, 1, 1);
+    h.message(&mut b, P, numbered(0, 1, 1, false)); // delivered, unacked
+    h.message(&mut b, P, numbered(1, 1, 2, true));
+    h.message(&mut b, P, numbered(2, 1, 3, false));
+    b.crash();
+    assert_eq!(held(&b), vec![1], "only the persistent message is kept");
+    let e = h.restart(&mut b);
+    assert_eq!(e.discarded(), vec![(0, LossCause::Transient), (2, LossCause::Transient)]);
+    assert_eq!(delivered(&e), vec![(C1, 1, 1, false)]);
 }
 
 #[test]
-fn idempotent_publishes_are_appended_once_and_a_send_ahead_of_a_gap_is_held() {
-    let (mut h, mut b) = plain();
-    subscribe(&mut h, &mut b, C1, 10, 1);
-    let e = h.message(&mut b, P, numbered(0, 1, 0, 1));
-    assert_eq!((publish_acks(&e), delivered(&e).len()), (vec![(0, true)], 1));
-    // A retry of seq 0 whose original got through: acked, not appended again.
-    let e = h.message(&mut b, P, numbered(0, 1, 0, 2));
-    assert_eq!((publish_acks(&e), delivered(&e).len()), (vec![(0, true)], 0));
-    // Seq 2 comes before seq 1: held, unanswered, until the gap fills.
-    let e = h.message(&mut b, P, numbered(2, 1, 2, 1));
-    assert!(e.sent().is_empty(), "{e:?}");
-    let e = h.message(&mut b, P, numbered(1, 1, 1, 1));
-    assert_eq!(publish_acks(&e), vec![(1, true), (2, true)]);
-    let ids: Vec<MsgId> = delivered(&e).into_iter().map(|d| d.1).collect();
-    assert_eq!(ids, vec![1, 2], "appended in sequence order");
+fn a_transient_publish_is_confirmed_at_once_and_persistent_ones_together_at_the_sync() {
+    let spec = QueueSpec { sync_interval_ms: Some(Millis(50.0)), ..QueueSpec::default() };
+    let (mut h, mut b) = broker(spec, None);
+    let e = h.message(&mut b, P, numbered(10, 1, 1, true));
+    assert!(confirms(&e).is_empty(), "on disk only at the sync");
+    assert_eq!(e.timers::<QueueTimer>(), vec![(50 * MS, QueueTimer::Sync)]);
+    let e = h.message(&mut b, P, numbered(11, 1, 2, false));
+    assert_eq!(confirms(&e), vec![(2, false, true, vec![11])], "transient: confirmed when enqueued, alone");
+    for (id, tag) in [(12, 3), (13, 4)] {
+        let e = h.message(&mut b, P, numbered(id, 1, tag, true));
+        assert!(e.sent().is_empty() && e.timers::<QueueTimer>().is_empty(), "one sync timer");
+    }
+    h.now = 50 * MS;
+    let e = h.timer(&mut b, QueueTimer::Sync);
+    assert_eq!(confirms(&e), vec![(4, true, true, vec![10, 12, 13])], "one confirm covers tags 1 to 4");
+    assert!(h.timer(&mut b, QueueTimer::Sync).is_empty(), "nothing left to confirm");
+    // One waiting: a single confirm.
+    h.message(&mut b, P, numbered(14, 1, 5, true));
+    assert_eq!(confirms(&h.timer(&mut b, QueueTimer::Sync)), vec![(5, false, true, vec![14])]);
 }
 
 #[test]
-fn a_new_idempotent_session_starts_at_zero_and_fences_the_older_one() {
+fn a_refused_publish_is_nacked_at_once_and_a_non_durable_broker_confirms_persistent_ones_at_once() {
+    let spec = QueueSpec { capacity: Some(1), durable: false, ..QueueSpec::default() };
+    let (mut h, mut b) = broker(spec, None);
+    assert_eq!(confirms(&h.message(&mut b, P, numbered(0, 1, 1, true))), vec![(1, false, true, vec![0])]);
+    let e = h.message(&mut b, P, numbered(1, 1, 2, true));
+    assert_eq!(confirms(&e), vec![(2, false, false, vec![1])], "the queue is full: a nack");
+    assert_eq!(e.errors(), vec!["rejected"]);
+}
+
+#[test]
+fn after_a_skipped_tag_confirms_are_sent_one_by_one_and_a_new_channel_drops_the_old_ones() {
     let (mut h, mut b) = plain();
-    h.message(&mut b, P, numbered(0, 1, 0, 1));
-    h.message(&mut b, P, numbered(1, 1, 1, 1));
-    // The producer restarted: epoch 2 starts again at seq 0.
-    let e = h.message(&mut b, P, numbered(2, 2, 0, 1));
-    assert_eq!(publish_acks(&e), vec![(2, true)]);
-    // A late send of the old session is refused.
-    let e = h.message(&mut b, P, numbered(3, 1, 2, 1));
-    assert_eq!(publish_acks(&e), vec![(3, false)]);
-    assert_eq!(e.errors(), vec!["fenced"]);
-    assert_eq!(held(&b), vec![0, 1, 2]);
+    h.message(&mut b, P, numbered(0, 1, 1, true));
+    h.message(&mut b, P, numbered(2, 1, 3, true)); // tag 2 never came
+    h.now = 200 * MS;
+    let e = h.timer(&mut b, QueueTimer::Sync);
+    assert_eq!(confirms(&e), vec![(1, false, true, vec![0]), (3, false, true, vec![2])], "no claim on tag 2");
+    // The producer restarted: channel 2. The old channel's waiting confirm is dropped.
+    h.message(&mut b, P, numbered(3, 1, 4, true));
+    h.message(&mut b, P, numbered(4, 2, 1, true));
+    let e = h.message(&mut b, P, numbered(5, 1, 5, true));
+    assert!(e.sent().is_empty(), "a closed channel gets no confirm");
+    assert_eq!(held(&b), vec![0, 2, 3, 4, 5], "every publish is enqueued all the same");
+    h.now = 400 * MS;
+    assert_eq!(confirms(&h.timer(&mut b, QueueTimer::Sync)), vec![(1, false, true, vec![4])]);
 }
 
 #[test]

@@ -74,6 +74,11 @@ pub struct ProducerSpec {
     /// How a log producer picks a record's partition.
     #[serde(default)]
     pub partitioner: Partitioner,
+    /// Queue producers: publish persistent messages (AMQP delivery mode 2),
+    /// which a durable queue keeps across a broker restart; transient
+    /// (mode 1, the default of RabbitMQ's clients) when false or absent.
+    #[serde(default)]
+    pub persistent: Option<bool>,
     /// The exchange a queue producer publishes to, when its broker declares
     /// queues and exchanges (default `""`, the default exchange).
     #[serde(default)]
@@ -116,6 +121,9 @@ impl Kind for ProducerKind {
             return node.fail("target", format!("no broker named `{}` (brokers: {brokers})", p.target));
         }
         p.arrival.check().map_err(|m| node.invalid("arrival", m))?;
+        if p.idempotent == Some(true) && topology.spec::<LogSpec>(&p.target).is_none() {
+            return node.fail("idempotent", no_queue_dedup(&p.target));
+        }
         check_acks(node, p)?;
         if p.max_in_flight == Some(0) {
             return node.fail("max_in_flight", "expected at least 1");
@@ -127,7 +135,7 @@ impl Kind for ProducerKind {
         match topology.spec::<LogSpec>(&p.target) {
             Some(log) => check_log_target(node, p, log),
             None => {
-                check_queue_target(node, p)?;
+                check_queue_target(node, p, topology)?;
                 check_routing(node, p, topology.spec::<QueueSpec>(&p.target))
             }
         }
@@ -168,6 +176,15 @@ impl Kind for ProducerKind {
     }
 }
 
+/// Why a producer to queue broker `target` cannot be idempotent.
+fn no_queue_dedup(target: &str) -> String {
+    format!(
+        "`{target}` is a queue broker, and RabbitMQ deduplicates publishes on streams only (a resend is enqueued \
+         again): remove `idempotent`, and deduplicate at the consumer (`effect = \"idempotent\"`) or publish to a \
+         log broker"
+    )
+}
+
 /// Checks the settings of retries and acks against each other.
 fn check_acks(node: &Node, p: &ProducerSpec) -> Result<(), Invalid> {
     for (field, zero) in [("batch_size", p.batch_size == Some(0)), ("batch_records", p.batch_records == Some(0))] {
@@ -196,24 +213,11 @@ fn check_acks(node: &Node, p: &ProducerSpec) -> Result<(), Invalid> {
 /// [`check_log_target`]).
 fn check_queue_acks(node: &Node, p: &ProducerSpec) -> Result<(), Invalid> {
     if p.acks.unwrap_or_default() == AckMode::None {
-        for (field, set) in [
-            ("max_in_flight", p.max_in_flight.is_some()),
-            ("delivery_timeout_ms", p.delivery_timeout_ms.is_some()),
-            ("idempotent", p.idempotent == Some(true)),
-        ] {
-            if set {
-                return node.fail(field, "applies only when the producer waits for acks: set acks = \"broker\"");
-            }
-        }
-    }
-    if p.idempotent == Some(true) {
-        for (field, set) in [("retries", p.retries.is_some()), ("delivery_timeout_ms", p.delivery_timeout_ms.is_some())]
+        for (field, set) in
+            [("max_in_flight", p.max_in_flight.is_some()), ("delivery_timeout_ms", p.delivery_timeout_ms.is_some())]
         {
             if set {
-                return node.fail(
-                    field,
-                    "an idempotent producer resends until acked (giving up would leave a gap in its sequence): remove it",
-                );
+                return node.fail(field, "applies only when the producer waits for acks: set acks = \"broker\"");
             }
         }
     }
@@ -255,6 +259,10 @@ fn check_log_target(node: &Node, p: &ProducerSpec, log: &LogSpec) -> Result<(), 
         if let Some((field, why)) = idempotence_fits(p) {
             return node.fail(field, why);
         }
+    }
+    if p.persistent.is_some() {
+        return node
+            .fail("persistent", "only a queue broker's messages have a delivery mode: a log keeps every record");
     }
     Ok(())
 }
@@ -301,9 +309,12 @@ fn check_routing(node: &Node, p: &ProducerSpec, q: Option<&QueueSpec>) -> Result
 }
 
 /// A producer to a queue broker names no topic and acks as a queue does.
-fn check_queue_target(node: &Node, p: &ProducerSpec) -> Result<(), Invalid> {
+fn check_queue_target(node: &Node, p: &ProducerSpec, topology: &Topology) -> Result<(), Invalid> {
     if p.topic.is_some() {
         return node.fail("topic", "only log brokers have topics");
+    }
+    if p.persistent.is_some() && topology.spec::<crate::broker::QueueSpec>(&p.target).is_none() {
+        return node.fail("persistent", "only a queue broker's messages have a delivery mode");
     }
     for (field, set) in [
         ("batch_size", p.batch_size.is_some()),

@@ -61,6 +61,9 @@ pub struct Settings {
     pub linger_ns: Duration,
     /// The size of a record (a drawn size's mean; the producer draws each).
     pub message_bytes: u64,
+    /// Queue producers: messages are published persistent (AMQP delivery
+    /// mode 2); transient (1) by default, as RabbitMQ's clients send them.
+    pub persistent: bool,
 }
 
 impl Settings {
@@ -83,18 +86,19 @@ impl Settings {
             batch_records: spec.batch_records.map_or(usize::MAX, |n| n.max(1) as usize),
             linger_ns: ms(spec.linger_ms, DEFAULT_LINGER_MS),
             message_bytes: u64::from(spec.message_bytes.as_ref().map_or(DEFAULT_MESSAGE_BYTES, MessageBytes::mean)),
+            persistent: false,
         }
     }
 
     /// A queue producer's settings: asyncsim's earlier defaults, one
     /// message per request.
     fn queue(spec: &ProducerSpec) -> Self {
-        let idempotent = spec.idempotent.unwrap_or(false);
         Settings {
             acks: spec.acks.unwrap_or(AckMode::None),
-            idempotent,
+            // Refused at validation: RabbitMQ deduplicates publishers on streams only.
+            idempotent: false,
             max_in_flight: spec.max_in_flight.map_or(usize::MAX, |m| m.max(1) as usize),
-            retries: if idempotent { u32::MAX } else { spec.retries.unwrap_or(0) },
+            retries: spec.retries.unwrap_or(0),
             ack_timeout_ns: ms_to_ns(spec.ack_timeout_ms.map_or(QUEUE_ACK_TIMEOUT_MS, |m| m.0)).max(1),
             backoff_ns: ms_to_ns(spec.retry_backoff_ms.map_or(0.0, |m| m.0)),
             delivery_timeout_ns: spec.delivery_timeout_ms.map(|t| ms_to_ns(t.0)),
@@ -102,6 +106,7 @@ impl Settings {
             batch_records: 1,
             linger_ns: 0,
             message_bytes: u64::from(DEFAULT_MESSAGE_BYTES),
+            persistent: spec.persistent.unwrap_or(false),
         }
     }
 

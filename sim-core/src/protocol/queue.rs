@@ -6,8 +6,15 @@
 //! A publish names its route: the broker's number for the exchange and
 //! routing key its publisher uses (see `broker::queue::exchange`).
 //!
-//! Left out: channels, the `mandatory` flag, and basic.get (delivery is
-//! push only).
+//! Publisher confirms: a producer's publishes are numbered on its channel
+//! (delivery tags from 1, a new channel at each start of the producer),
+//! and the broker may confirm several at once (`multiple`: every tag up to
+//! and including this one) or refuse one (a nack: `accepted = false`).
+//! Publishes that are not numbered (tag 0: a consumer's forward, a client's
+//! request, a dead-lettered message) are answered one by one.
+//!
+//! Left out: the `mandatory` flag, basic.get (delivery is push only), and
+//! multiple nacks (each refusal is nacked alone).
 
 use super::{MsgId, Observed, Protocol, Record};
 use crate::digest::Digest;
@@ -23,10 +30,15 @@ pub enum QueueMsg {
         want_ack: bool,
         /// Which attempt this is (1 for the first send).
         attempt: u32,
-        /// The idempotent producer's session (0: not idempotent).
-        epoch: u32,
-        /// The idempotent producer's sequence number within `epoch`.
-        seq: u64,
+        /// The producer's channel (its session: 1 at its first start, one
+        /// more at each restart; 0 for a publish that is not numbered).
+        channel: u32,
+        /// The publish's delivery tag on `channel`, from 1 (0: not numbered,
+        /// answered alone); a resend is a new publish with a new tag.
+        tag: u64,
+        /// AMQP's delivery mode 2: a durable queue keeps it across a restart
+        /// (and confirms it once it is on disk); transient (1) otherwise.
+        persistent: bool,
         /// Where it goes: the broker's number for the exchange and routing
         /// key the publisher names (0: the broker's implicit route, see
         /// `broker::queue::exchange`).
@@ -38,8 +50,16 @@ pub enum QueueMsg {
         id: MsgId,
         /// False when the broker refused it (queue full).
         accepted: bool,
-        /// The attempt being answered.
+        /// The attempt being answered (of `id`).
         attempt: u32,
+        /// The delivery tag answered (0: an unnumbered publish).
+        tag: u64,
+        /// A confirm of every tag of the channel up to and including `tag`.
+        multiple: bool,
+        /// The other messages a `multiple` confirm covers (the broker's own
+        /// record, carried so that the ledger sees every confirmed id; a
+        /// real basic.ack carries only the tag and the flag).
+        also: Box<[MsgId]>,
     },
     /// Broker to consumer: process this record.
     Deliver {
@@ -89,10 +109,16 @@ pub enum QueueMsg {
     },
 }
 
-/// A plain publish of `rec` (not from an idempotent producer), as a
-/// forwarding consumer or a client sends it.
+/// A plain publish of `rec` (not numbered on a confirm channel, and
+/// transient, the clients' default), as a forwarding consumer or a client
+/// sends it.
 pub fn publish(rec: Record, want_ack: bool, attempt: u32) -> QueueMsg {
-    QueueMsg::Publish { rec, want_ack, attempt, epoch: 0, seq: 0, route: 0 }
+    QueueMsg::Publish { rec, want_ack, attempt, channel: 0, tag: 0, persistent: false, route: 0 }
+}
+
+/// The answer to one publish (`tag` alone).
+pub fn publish_ack(id: MsgId, accepted: bool, attempt: u32, tag: u64) -> QueueMsg {
+    QueueMsg::PublishAck { id, accepted, attempt, tag, multiple: false, also: Box::default() }
 }
 
 impl Protocol for QueueMsg {
@@ -123,20 +149,29 @@ impl Protocol for QueueMsg {
 
     fn fold(&self, digest: &mut Digest) {
         match *self {
-            QueueMsg::Publish { rec, want_ack, attempt, epoch, seq, route } => {
+            QueueMsg::Publish { rec, want_ack, attempt, channel, tag, persistent, route } => {
                 digest.add(1);
                 digest.add(rec.id);
                 digest.add(rec.key());
                 digest.add(u64::from(want_ack) << 32 | u64::from(attempt));
-                digest.add(u64::from(epoch));
-                digest.add(seq);
+                digest.add(u64::from(channel));
+                digest.add(tag);
+                if persistent {
+                    digest.add(1);
+                }
                 if route != 0 {
                     // Only a routed publish folds its route: digests of runs
                     // without exchanges are those of before routing existed.
                     digest.add(u64::from(route) | 1 << 40);
                 }
             }
-            QueueMsg::PublishAck { id, accepted, attempt } => fold_ack(digest, id, accepted, attempt),
+            QueueMsg::PublishAck { id, accepted, attempt, tag, multiple, ref also } => {
+                fold_ack(digest, id, accepted, attempt);
+                if tag > 0 {
+                    digest.add(tag << 1 | u64::from(multiple));
+                    also.iter().for_each(|&id| digest.add(id));
+                }
+            }
             QueueMsg::Deliver { rec, tag, redelivered } => {
                 digest.add(3);
                 digest.add(rec.id);
@@ -184,7 +219,10 @@ impl Protocol for QueueMsg {
     #[inline]
     fn observe(&self, see: &mut impl FnMut(Observed)) {
         match *self {
-            QueueMsg::PublishAck { id, accepted: true, .. } => see(Observed::Acked(id)),
+            QueueMsg::PublishAck { id, accepted: true, ref also, .. } => {
+                see(Observed::Acked(id));
+                also.iter().for_each(|&id| see(Observed::Acked(id)));
+            }
             QueueMsg::Deliver { rec, .. } => see(Observed::Delivered(rec.id)),
             QueueMsg::PublishAck { accepted: false, .. }
             | QueueMsg::Publish { .. }

@@ -25,7 +25,13 @@ pub enum QueueTimer {
     Expire(u32),
     /// Tell cancelled consumers again that they are cancelled.
     CancelNotice(u32),
+    /// The host's disk sync is due (for every queue at once): persistent
+    /// messages written since the last one are now safe, and confirmed.
+    Sync,
 }
+
+/// The timer word of [`QueueTimer::Sync`] (no queue's).
+const SYNC_WORD: u64 = u64::MAX;
 
 impl Timer for QueueTimer {
     // Three words per queue: queue k uses 3k, 3k + 1 and 3k + 2.
@@ -34,9 +40,13 @@ impl Timer for QueueTimer {
             QueueTimer::Redeliver(q) => 3 * u64::from(q),
             QueueTimer::Expire(q) => 3 * u64::from(q) + 1,
             QueueTimer::CancelNotice(q) => 3 * u64::from(q) + 2,
+            QueueTimer::Sync => SYNC_WORD,
         }
     }
     fn from_word(word: u64) -> Option<Self> {
+        if word == SYNC_WORD {
+            return Some(QueueTimer::Sync);
+        }
         let q = u32::try_from(word / 3).ok()?;
         Some(match word % 3 {
             0 => QueueTimer::Redeliver(q),
@@ -79,6 +89,9 @@ pub(crate) struct Entry {
     /// The broker's number of the routing key it was published with (dead
     /// letters keep it unless their queue sets one).
     pub(crate) key: u32,
+    /// Published persistent (delivery mode 2): kept across a restart when
+    /// its queue is durable.
+    pub(crate) persistent: bool,
 }
 
 pub(crate) struct Unacked {
@@ -200,10 +213,11 @@ impl QueueCore {
         if self.policy.dead_letter_exchange.is_some() {
             self.dead.push((entry, why));
         } else if let Some(dlq) = self.policy.dead_letter {
-            ctx.send(
-                dlq,
-                QueueMsg::Publish { rec: entry.rec, want_ack: false, attempt: 1, epoch: 0, seq: 0, route: 0 },
-            );
+            // Dead-lettering keeps the message's properties, its delivery mode too.
+            let (rec, persistent) = (entry.rec, entry.persistent);
+            let publish =
+                QueueMsg::Publish { rec, want_ack: false, attempt: 1, channel: 0, tag: 0, persistent, route: 0 };
+            ctx.send(dlq, publish);
         }
     }
 
@@ -432,6 +446,7 @@ impl QueueCore {
                 self.delete_if_abandoned(ctx);
             }
             QueueTimer::Expire(_) => self.expiry = None,
+            QueueTimer::Sync => {} // the host's
             QueueTimer::CancelNotice(_) => {
                 let (subs, by_node) = (&self.subscribers, &self.by_node);
                 let cancelled = |node: u64| {
@@ -466,14 +481,19 @@ impl QueueCore {
         }
     }
 
-    /// The broker crashed; `persisted` says whether this queue's messages
-    /// were on disk.
-    pub(crate) fn crash(&mut self, persisted: bool) {
+    /// The broker crashed; `persisted` says whether this queue is on disk
+    /// (durable). A durable queue keeps its persistent messages and loses
+    /// its transient ones, whose ids it returns; a queue that is not
+    /// durable loses everything.
+    pub(crate) fn crash(&mut self, persisted: bool) -> Vec<MsgId> {
         let unacked = std::mem::take(&mut self.unacked);
+        let mut transient = Vec::new();
         if persisted {
             for u in unacked.into_values().rev() {
                 self.queue.push_front(u.entry);
             }
+            transient.extend(self.queue.iter().filter(|e| !e.persistent).map(|e| e.rec.id));
+            self.queue.retain(|e| e.persistent);
         } else {
             self.queue.clear();
         }
@@ -486,6 +506,7 @@ impl QueueCore {
         self.deadlines.clear();
         self.expiry = None;
         self.cancel_notices.clear();
+        transient
     }
 
     /// Bytes of allocated capacity: the queue's ring, and each unacked

@@ -42,7 +42,7 @@ fn queues(names: &[(&str, QueueArgs)]) -> BTreeMap<String, QueueArgs> {
 
 fn publish(h: &mut Harness, b: &mut QueueBroker, id: MsgId, route: u32) -> crate::engine::Emitted {
     let rec = Record::new(id, 0);
-    h.message(b, P, QueueMsg::Publish { rec, want_ack: true, attempt: 1, epoch: 0, seq: 0, route })
+    h.message(b, P, QueueMsg::Publish { rec, want_ack: true, attempt: 1, channel: 0, tag: 0, persistent: false, route })
 }
 
 /// The ids waiting in each queue, by queue number.
@@ -69,7 +69,7 @@ fn a_topic_exchange_copies_a_publish_into_each_queue_a_binding_matches() {
     };
     let (mut h, mut b, ids) = routed(&spec, "orders", &["order.paid", "order.made"], &[]);
     let e = publish(&mut h, &mut b, 0, ids[0]);
-    assert_eq!(e.sent(), vec![(P, Msg::Queue(QueueMsg::PublishAck { id: 0, accepted: true, attempt: 1 }))]);
+    assert_eq!(e.sent(), vec![(P, Msg::Queue(crate::protocol::publish_ack(0, true, 1, 0)))]);
     publish(&mut h, &mut b, 1, ids[1]);
     assert_eq!(contents(&b), vec![vec![0, 1], vec![0]], "audit gets both, paid only order.paid");
 }
@@ -79,7 +79,7 @@ fn an_unroutable_publish_is_confirmed_and_dropped_with_its_cause() {
     let spec = QueueSpec { queues: queues(&[("work", QueueArgs::default())]), ..QueueSpec::default() };
     let (mut h, mut b, ids) = routed(&spec, "", &["wrok"], &[]);
     let e = publish(&mut h, &mut b, 7, ids[0]);
-    assert_eq!(e.sent(), vec![(P, Msg::Queue(QueueMsg::PublishAck { id: 7, accepted: true, attempt: 1 }))]);
+    assert_eq!(e.sent(), vec![(P, Msg::Queue(crate::protocol::publish_ack(7, true, 1, 0)))]);
     assert_eq!(e.metric("unroutable"), 1.0);
     assert_eq!(e.discarded(), vec![(7, LossCause::Unroutable)]);
     assert_eq!(contents(&b), vec![Vec::<MsgId>::new()]);
