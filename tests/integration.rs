@@ -60,6 +60,8 @@ mod progress;
 mod properties;
 #[path = "pubsub.rs"]
 mod pubsub;
+#[path = "queue_semantics.rs"]
+mod queue_semantics;
 #[path = "queueing_theory.rs"]
 mod queueing_theory;
 #[path = "references.rs"]

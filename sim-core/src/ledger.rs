@@ -85,11 +85,12 @@ pub enum LossCause {
     LeaderFailover,
     /// Sent to a partition with no live leader, and nobody answered.
     NoLeader,
-    /// Refused by a full queue (`capacity`).
+    /// Refused by a full queue (`capacity` with `overflow = "reject-publish"`
+    /// or `"reject-publish-dlx"`).
     Shed,
     /// Expired in its queue (`ttl_ms`).
     Ttl,
-    /// Rejected by a consumer, or delivered `max_deliveries` times: moved to
+    /// Rejected by a consumer, or returned more than `delivery_limit` times: moved to
     /// the dead-letter broker, or discarded when there is none.
     DeadLetter,
     /// Deleted by a log's retention before the group read it.
@@ -113,11 +114,15 @@ pub enum LossCause {
     /// while the cluster went on under a new leader without it; truncated
     /// away when the old leader rejoined as a follower.
     TruncatedAfterPartition,
+    /// Dropped from the head of a full queue to make room for a newer
+    /// publish (`overflow = "drop-head"`, RabbitMQ's default), and not
+    /// dead-lettered anywhere that delivered it.
+    DroppedHead,
 }
 
 impl LossCause {
     /// Every cause, in order.
-    pub const ALL: [LossCause; 20] = [
+    pub const ALL: [LossCause; 21] = [
         LossCause::Unexplained,
         LossCause::NetworkLoss,
         LossCause::Partition,
@@ -138,6 +143,7 @@ impl LossCause {
         LossCause::SkippedOffset,
         LossCause::Unflushed,
         LossCause::TruncatedAfterPartition,
+        LossCause::DroppedHead,
     ];
 
     /// The name `summary.json` uses.
@@ -163,6 +169,7 @@ impl LossCause {
             LossCause::SkippedOffset => "skipped_offset",
             LossCause::Unflushed => "unflushed",
             LossCause::TruncatedAfterPartition => "truncated_after_partition",
+            LossCause::DroppedHead => "dropped_head",
         }
     }
 }

@@ -579,6 +579,9 @@ pub struct Producer {
     sizes: Option<(SizeSampler, Option<SimRng>)>,
     /// Set when the target is a cluster: where partitions lead.
     cluster: Option<Box<cluster::ClusterSend>>,
+    /// Queue producers: each message's own TTL, in ms (`expiration`), or
+    /// `NO_EXPIRATION`.
+    expiration: u32,
 }
 
 impl Producer {
@@ -617,13 +620,15 @@ impl Producer {
             single: VecDeque::new(),
             sizes: spec.message_bytes.as_ref().and_then(|m| m.sampler()).map(|s| (s, None)),
             cluster: None,
+            // Whole milliseconds within u32: validation checked it.
+            expiration: spec.message_ttl_ms.map_or(crate::protocol::NO_EXPIRATION, |t| t.0 as u32),
         }
     }
 
     /// Sends the next attempt of the batch `key`.
     fn send(&mut self, ctx: &mut Ctx<ProducerTimer>, key: MsgId) {
         let Some(target) = self.route_of(key) else { return };
-        let (log, acks) = (self.log, self.acks);
+        let (log, acks, expiration) = (self.log, self.acks, self.expiration);
         self.outstanding.send(ctx, key, |ctx, o, attempt| {
             if attempt > 1 {
                 o.recs.all().iter().for_each(|r| ctx.resent(r.id, crate::ledger::DupCause::ProducerRetry));
@@ -634,7 +639,10 @@ impl Producer {
                     let recs = o.recs.all().into();
                     Msg::Log(LogMsg::Produce { recs, acks, attempt, epoch, seq, topic: l.topic, partition })
                 }
-                None => Msg::Queue(QueueMsg::Publish { rec: o.recs.all()[0], want_ack: true, attempt, epoch, seq }),
+                None => {
+                    let rec = o.recs.all()[0];
+                    Msg::Queue(QueueMsg::Publish { rec, want_ack: true, attempt, epoch, seq, expiration })
+                }
             };
             ctx.send(target, msg);
         });
@@ -768,7 +776,8 @@ impl Producer {
                 partition,
             }),
             (None, recs) => {
-                Msg::Queue(QueueMsg::Publish { rec: recs.all()[0], want_ack: false, attempt: 1, epoch: 0, seq: 0 })
+                let (rec, expiration) = (recs.all()[0], self.expiration);
+                Msg::Queue(QueueMsg::Publish { rec, want_ack: false, attempt: 1, epoch: 0, seq: 0, expiration })
             }
         };
         ctx.send(to, msg);

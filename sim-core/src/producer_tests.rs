@@ -39,7 +39,7 @@ fn numbered(e: &Emitted) -> Vec<(MsgId, u32, u32, u64)> {
     e.sent()
         .into_iter()
         .filter_map(|(to, m)| match m {
-            Msg::Queue(QueueMsg::Publish { rec, want_ack: true, attempt, epoch, seq }) if to == B => {
+            Msg::Queue(QueueMsg::Publish { rec, want_ack: true, attempt, epoch, seq, .. }) if to == B => {
                 Some((rec.id, attempt, epoch, seq))
             }
             _ => None,

@@ -14,4 +14,4 @@ pub use log::{
     key_partition, Assignor, CoordTimer, Coordinator, GroupHost, GroupInfo, GroupTxn, Handled, HostTimer, LogBroker,
     LogBrokerKind, LogGroups, LogSpec, RebalanceProtocol, TopicSpec,
 };
-pub use queue::{QueueBroker, QueueBrokerKind, QueueReaders, QueueSpec, SubscriptionSpec};
+pub use queue::{Overflow, QueueBroker, QueueBrokerKind, QueueReaders, QueueSpec, SubscriptionSpec};

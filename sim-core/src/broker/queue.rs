@@ -28,14 +28,18 @@
 //!
 //! A message comes back to the head of the queue, marked redelivered, when
 //! it is nacked with requeue, and when its consumer's channel closes: the
-//! consumer re-subscribed after a restart, or it held a delivery longer than
-//! `redelivery_timeout_ms` without acking (RabbitMQ's consumer timeout: the
-//! broker then cancels the consumer, takes back every delivery it held, and
-//! the consumer must subscribe again). It leaves the queue for good, and
-//! goes to the `dead_letter` broker if there is one (else it is discarded),
-//! when it is nacked without requeue, when it is due to be delivered again
-//! after `max_deliveries` deliveries without an ack, or when it has waited
-//! `ttl_ms` since it was published.
+//! consumer re-subscribed after a restart (the old channel closes first, so
+//! any consumer with credit gets what it held, the reconnected one only
+//! like any other), or it held a delivery longer than
+//! `redelivery_timeout_ms` (RabbitMQ's `consumer_timeout`, 30 min by
+//! default) without acking: the broker then cancels the consumer, takes
+//! back every delivery it held, and the consumer must subscribe again. It
+//! leaves the queue for good, and goes to the `dead_letter` broker if there
+//! is one (else it is discarded), when it is nacked without requeue, when
+//! it comes back more than `delivery_limit` times (RabbitMQ's
+//! `x-delivery-limit`, as RabbitMQ 4.0 to 4.2 count returns: every return,
+//! whatever its reason; 4.3 counts failed deliveries only), when it
+//! expires, and when a full queue drops it (below).
 //!
 //! Idempotent producers number their sends. The broker keeps the last
 //! (epoch, sequence) it appended from each, appends a send only if it is the
@@ -46,11 +50,17 @@
 //! in-order delivery a real producer's connection gives. That record of
 //! sequences survives the broker's crashes; the held early sends do not.
 //!
-//! Capacity: when a queue holds `capacity` messages, a publish is refused
-//! (a negative ack when the producer waits for one; silently dropped when it
-//! does not, which the ledger then counts as lost). With subscriptions, the
-//! limit applies to each subscription's queue, and a publish that would
-//! overflow any of them is refused as a whole.
+//! Capacity (`x-max-length`, counting ready messages only, not unacked
+//! ones): with `overflow = "drop-head"` (RabbitMQ's default) a publish to a
+//! full queue is accepted and confirmed, and the oldest ready message is
+//! dropped (dead-lettered when there is a `dead_letter` broker; metric
+//! `dropped_head`, error `dropped-head`, loss cause `dropped_head`). With
+//! `"reject-publish"` the publish is refused (a negative ack when the
+//! producer waits for one; silently dropped when it does not, which the
+//! ledger then counts as lost, cause `shed`); `"reject-publish-dlx"` also
+//! dead-letters the refused message. With subscriptions, the limit applies
+//! to each subscription's queue: a queue that refuses its copy makes the
+//! publish nacked, while the others keep theirs, as RabbitMQ does.
 //!
 //! Crash: a durable broker keeps its durable subscriptions' queues and puts
 //! every unacked delivery back into them on restart (messages were
@@ -58,22 +68,26 @@
 //! queue is never persisted. Subscriptions are reconnected on restart in
 //! either case, with fresh credit.
 //!
-//! TTL is enforced at the head of the queue, as RabbitMQ does: a message
-//! expires when it is the oldest waiting and its time is up (messages behind
-//! it wait until they reach the head, so all messages share one TTL timer).
+//! TTL is enforced at the head of the queue, as RabbitMQ's classic queues
+//! do: a message expires when it is the oldest waiting and its time is up
+//! (messages behind it wait until they reach the head, so all messages
+//! share one TTL timer). Its time is the lower of the queue's `ttl_ms` and
+//! its own (the producer's `message_ttl_ms`, AMQP's `expiration`, which a
+//! dead-lettered copy loses). A TTL of 0 delivers a message to a consumer
+//! that takes it at once, and expires it otherwise.
 //!
 //! The queue-depth gauge (the sum over subscriptions) is updated when the
 //! broker acts, so while it is down the gauge keeps the depth it had when
 //! it crashed.
 //!
 //! Left out here: priorities, routing keys and bindings (every subscription
-//! gets every message), per-message TTL, and delayed retries (a nacked
+//! gets every message), `x-max-length-bytes`, and delayed retries (a nacked
 //! message is available again at once).
 
 use crate::engine::{Component, Ctx};
 use crate::ledger::LossCause;
 use crate::message::{Msg, MsgId, NodeId, Notice, Record};
-use crate::protocol::QueueMsg;
+use crate::protocol::{QueueMsg, NO_EXPIRATION};
 use crate::sequencer::{Offer, Sequencer};
 use crate::time::ms_to_ns;
 use std::collections::BTreeMap;
@@ -82,7 +96,7 @@ mod core;
 mod kind;
 pub use self::core::QueueTimer;
 use self::core::{discard, Entry, Policy, QueueCore};
-pub use kind::{QueueBrokerKind, QueueReaders, QueueSpec, SubscriptionSpec};
+pub use kind::{Overflow, QueueBrokerKind, QueueReaders, QueueSpec, SubscriptionSpec};
 
 /// A publish as the broker handles it.
 #[derive(Clone, Copy)]
@@ -90,11 +104,12 @@ struct Publish {
     rec: Record,
     want_ack: bool,
     attempt: u32,
+    /// Its own TTL, in ms (`expiration`), or `NO_EXPIRATION`.
+    expiration: u32,
 }
 
 /// A running queue broker.
 pub struct QueueBroker {
-    capacity: Option<u64>,
     durable: bool,
     /// One queue per subscription, in name order; point-to-point: one.
     subs: Vec<QueueCore>,
@@ -114,9 +129,11 @@ impl QueueBroker {
     pub fn new(spec: &QueueSpec, dead_letter: Option<NodeId>, route: BTreeMap<NodeId, usize>) -> Self {
         let policy = || Policy {
             redelivery_ns: ms_to_ns(spec.redelivery_timeout_ms.0).max(1),
-            max_deliveries: spec.max_deliveries,
+            delivery_limit: spec.delivery_limit,
             ttl_ns: spec.ttl_ms.map(|t| ms_to_ns(t.0)),
             dead_letter,
+            capacity: spec.capacity,
+            overflow: spec.overflow,
         };
         let subs = if spec.subscriptions.is_empty() {
             vec![QueueCore::new(policy(), true, 0, None)]
@@ -125,7 +142,7 @@ impl QueueBroker {
             let queue = |(i, s): (usize, &SubscriptionSpec)| QueueCore::new(policy(), s.durable, i, reader(i));
             spec.subscriptions.values().enumerate().map(queue).collect()
         };
-        QueueBroker { capacity: spec.capacity, durable: spec.durable, subs, route, sequences: BTreeMap::new() }
+        QueueBroker { durable: spec.durable, subs, route, sequences: BTreeMap::new() }
     }
 
     /// The subscription `node` reads, if it is a consumer of this broker.
@@ -151,26 +168,23 @@ impl QueueBroker {
         self.report_depth(ctx);
     }
 
-    /// Appends a publish to every existing queue if each has room, and
-    /// answers it. A non-durable subscription with no consumer connected
-    /// has no queue: its copy is dropped.
+    /// Appends a publish to every existing queue, and answers it: refused
+    /// (a nack) when a full queue with `reject-publish` refused its copy,
+    /// though the other queues keep theirs, as RabbitMQ does. A non-durable
+    /// subscription with no consumer connected has no queue: its copy is
+    /// dropped.
     fn append(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, p: Publish) -> bool {
-        let accepted =
-            self.capacity.is_none_or(|c| self.subs.iter().all(|s| (s.queue.len() as u64) < c || !s.exists()));
-        if accepted {
-            let entry = Entry { rec: p.rec, published_at: ctx.now(), deliveries: 0 };
-            for s in &mut self.subs {
-                if s.exists() {
-                    s.queue.push_back(entry);
-                } else {
-                    ctx.metric_add("dropped_no_subscriber", 1.0);
-                    discard(ctx, s.reader, p.rec.id, LossCause::NoSubscriber);
-                }
+        let mut accepted = true;
+        for s in &mut self.subs {
+            if s.exists() {
+                let ttl = (p.expiration != NO_EXPIRATION).then(|| ms_to_ns(f64::from(p.expiration)));
+                let entry = Entry::new(p.rec, ctx.now(), ttl, s.policy());
+                // A refused copy is lost only if its producer does not wait for the refusal.
+                accepted &= s.enqueue(ctx, entry);
+            } else {
+                ctx.metric_add("dropped_no_subscriber", 1.0);
+                discard(ctx, s.reader, p.rec.id, LossCause::NoSubscriber);
             }
-        } else {
-            ctx.error("rejected");
-            // Lost only if its producer does not wait for the refusal.
-            ctx.discarded(p.rec.id, LossCause::Shed);
         }
         answer(ctx, from, &p, accepted);
         accepted
@@ -232,8 +246,8 @@ impl Component for QueueBroker {
 
     fn on_message(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, msg: Msg) {
         match msg {
-            Msg::Queue(QueueMsg::Publish { rec, want_ack, attempt, epoch, seq }) => {
-                let publish = Publish { rec, want_ack, attempt };
+            Msg::Queue(QueueMsg::Publish { rec, want_ack, attempt, epoch, seq, expiration }) => {
+                let publish = Publish { rec, want_ack, attempt, expiration };
                 if epoch == 0 {
                     self.append(ctx, from, publish);
                 } else {

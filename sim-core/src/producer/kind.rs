@@ -74,6 +74,10 @@ pub struct ProducerSpec {
     /// How a log producer picks a record's partition.
     #[serde(default)]
     pub partitioner: Partitioner,
+    /// Queue producers: each message's own TTL (AMQP's `expiration`
+    /// property); the queue applies the lower of it and its `ttl_ms`.
+    #[serde(default)]
+    pub message_ttl_ms: Option<Millis>,
 }
 
 /// The producer kind (`[producers.NAME]`, the default of its section).
@@ -194,6 +198,9 @@ pub(crate) fn check_keys(node: &Node, keys: &Keys) -> Result<(), Invalid> {
 
 /// A producer to a log broker names one of its topics, and acks as Kafka allows.
 fn check_log_target(node: &Node, p: &ProducerSpec, log: &LogSpec) -> Result<(), Invalid> {
+    if p.message_ttl_ms.is_some() {
+        return node.fail("message_ttl_ms", "only queue brokers expire messages: a log keeps them for its retention");
+    }
     let Some(t) = &p.topic else {
         return node.fail(
             "topic",
@@ -229,6 +236,10 @@ fn check_queue_target(node: &Node, p: &ProducerSpec) -> Result<(), Invalid> {
         }
     }
     check_queue_acks(node, p)?;
+    if p.message_ttl_ms.is_some_and(|t| t.0.fract() != 0.0 || t.0 >= f64::from(u32::MAX)) {
+        let m = "expected whole milliseconds below 4294967295 (AMQP's `expiration` is a 32-bit count of ms)";
+        return node.fail("message_ttl_ms", m);
+    }
     if matches!(p.acks, Some(AckMode::Leader | AckMode::All)) {
         return node.fail("acks", "acks \"1\" and \"all\" are for log brokers: use \"broker\" for a queue");
     }

@@ -24,6 +24,10 @@ pub enum QueueMsg {
         epoch: u32,
         /// The idempotent producer's sequence number within `epoch`.
         seq: u64,
+        /// The message's own TTL in whole ms (AMQP's `expiration` property),
+        /// or [`NO_EXPIRATION`] (kept to 4 bytes: every event pays for
+        /// the largest message).
+        expiration: u32,
     },
     /// Broker to producer: the publish of `id` was accepted or refused.
     PublishAck {
@@ -82,10 +86,13 @@ pub enum QueueMsg {
     },
 }
 
+/// A publish's `expiration` when the message has no TTL of its own.
+pub const NO_EXPIRATION: u32 = u32::MAX;
+
 /// A plain publish of `rec` (not from an idempotent producer), as a
 /// forwarding consumer or a client sends it.
 pub fn publish(rec: Record, want_ack: bool, attempt: u32) -> QueueMsg {
-    QueueMsg::Publish { rec, want_ack, attempt, epoch: 0, seq: 0 }
+    QueueMsg::Publish { rec, want_ack, attempt, epoch: 0, seq: 0, expiration: NO_EXPIRATION }
 }
 
 impl Protocol for QueueMsg {
@@ -116,13 +123,17 @@ impl Protocol for QueueMsg {
 
     fn fold(&self, digest: &mut Digest) {
         match *self {
-            QueueMsg::Publish { rec, want_ack, attempt, epoch, seq } => {
+            QueueMsg::Publish { rec, want_ack, attempt, epoch, seq, expiration } => {
                 digest.add(1);
                 digest.add(rec.id);
                 digest.add(rec.key());
                 digest.add(u64::from(want_ack) << 32 | u64::from(attempt));
                 digest.add(u64::from(epoch));
                 digest.add(seq);
+                if expiration != NO_EXPIRATION {
+                    // Only when set, so digests without TTLs do not move.
+                    digest.add(u64::from(expiration));
+                }
             }
             QueueMsg::PublishAck { id, accepted, attempt } => fold_ack(digest, id, accepted, attempt),
             QueueMsg::Deliver { rec, tag, redelivered } => {

@@ -11,6 +11,8 @@ use crate::time::{Duration, Time};
 use crate::timers::Deadlines;
 use std::collections::{BTreeMap, VecDeque};
 
+use super::kind::Overflow;
+
 /// A host of queues: its timer type carries every queue's timers.
 pub(crate) trait QueueHost: Timer + From<QueueTimer> {}
 impl<T: Timer + From<QueueTimer>> QueueHost for T {}
@@ -63,8 +65,9 @@ pub(crate) struct Subscriber {
 const UNACKED_COUNTS: &str = "a subscriber's unacked counts its deliveries awaiting an ack";
 
 impl Subscriber {
+    /// Prefetch 0 is no limit, as `basic.qos` 0 (RabbitMQ's default).
     fn has_credit(&self) -> bool {
-        self.active && (self.auto_ack || self.unacked < self.prefetch)
+        self.active && (self.auto_ack || self.prefetch == 0 || self.unacked < self.prefetch)
     }
 }
 
@@ -76,6 +79,27 @@ pub(crate) struct Entry {
     pub(crate) published_at: Time,
     /// How many times it was delivered.
     pub(crate) deliveries: u32,
+    /// When it expires: its publication plus the lower of the queue's TTL
+    /// and its own (`expiration`); never when neither is set.
+    pub(crate) expires_at: Option<Time>,
+}
+
+impl Entry {
+    /// `rec` entering a queue of `policy` at `now`, with its own TTL `ttl`.
+    pub(crate) fn new(rec: Record, now: Time, ttl: Option<Duration>, policy: &Policy) -> Self {
+        let ttl = match (ttl, policy.ttl_ns) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Entry { rec, published_at: now, deliveries: 0, expires_at: ttl.map(|t| now.saturating_add(t)) }
+    }
+
+    /// Whether it has expired at `now`. With `spare_fresh`, a message with
+    /// TTL 0 published at this very instant has not: it may still go to a
+    /// consumer that takes it at once.
+    fn expired(&self, now: Time, spare_fresh: bool) -> bool {
+        self.expires_at.is_some_and(|at| now >= at && !(spare_fresh && at == self.published_at && now == at))
+    }
 }
 
 pub(crate) struct Unacked {
@@ -88,16 +112,32 @@ pub(crate) struct Unacked {
 #[derive(Clone, Copy)]
 pub(crate) enum Death {
     Rejected,
-    MaxDeliveries,
+    DeliveryLimit,
     Expired,
+    /// Dropped from the head of a full queue (`drop-head`; RabbitMQ's
+    /// dead-letter reason `maxlen`).
+    MaxLength,
+    /// Refused by a full queue with `reject-publish-dlx`.
+    RejectedPublish,
 }
 
 impl Death {
     fn kind(self) -> &'static str {
         match self {
             Death::Rejected => "rejected-by-consumer",
-            Death::MaxDeliveries => "max-deliveries",
+            Death::DeliveryLimit => "delivery-limit",
             Death::Expired => "expired",
+            Death::MaxLength => "dropped-head",
+            Death::RejectedPublish => "rejected",
+        }
+    }
+
+    fn cause(self) -> LossCause {
+        match self {
+            Death::Rejected | Death::DeliveryLimit => LossCause::DeadLetter,
+            Death::Expired => LossCause::Ttl,
+            Death::MaxLength => LossCause::DroppedHead,
+            Death::RejectedPublish => LossCause::Shed,
         }
     }
 }
@@ -105,14 +145,21 @@ impl Death {
 /// The per-queue settings every subscription of a broker shares.
 pub(crate) struct Policy {
     pub(crate) redelivery_ns: Duration,
-    pub(crate) max_deliveries: Option<u32>,
+    /// Returns a message may make and still be delivered (`x-delivery-limit`).
+    pub(crate) delivery_limit: Option<u32>,
     pub(crate) ttl_ns: Option<Duration>,
     pub(crate) dead_letter: Option<NodeId>,
+    /// Most ready messages (`x-max-length`).
+    pub(crate) capacity: Option<u64>,
+    /// What a publish to a full queue does (`x-overflow`).
+    pub(crate) overflow: Overflow,
 }
 
 impl Policy {
-    fn expired(&self, entry: &Entry, now: Time) -> bool {
-        self.ttl_ns.is_some_and(|ttl| now >= entry.published_at.saturating_add(ttl))
+    /// Whether a message delivered `deliveries` times, each followed by a
+    /// return, has come back more often than the delivery limit allows.
+    fn past_limit(&self, deliveries: u32) -> bool {
+        self.delivery_limit.is_some_and(|l| deliveries > l)
     }
 
     /// A message leaves its queue for good: to the dead-letter broker, or
@@ -120,10 +167,14 @@ impl Policy {
     /// subscription's (the loss is that domain's alone).
     fn dead_letter<T: QueueHost>(&self, ctx: &mut Ctx<T>, entry: Entry, why: Death, reader: Option<NodeId>) {
         ctx.error(why.kind());
-        let cause = if matches!(why, Death::Expired) { LossCause::Ttl } else { LossCause::DeadLetter };
-        discard(ctx, reader, entry.rec.id, cause);
+        discard(ctx, reader, entry.rec.id, why.cause());
         if let Some(dlq) = self.dead_letter {
-            ctx.send(dlq, QueueMsg::Publish { rec: entry.rec, want_ack: false, attempt: 1, epoch: 0, seq: 0 });
+            // RabbitMQ removes a dead-lettered message's own expiration.
+            let expiration = crate::protocol::NO_EXPIRATION;
+            ctx.send(
+                dlq,
+                QueueMsg::Publish { rec: entry.rec, want_ack: false, attempt: 1, epoch: 0, seq: 0, expiration },
+            );
         }
     }
 }
@@ -186,6 +237,11 @@ impl QueueCore {
         }
     }
 
+    /// Its settings.
+    pub(crate) fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     /// Whether the queue exists: a non-durable one only while one of its
     /// consumers is connected.
     pub(crate) fn exists(&self) -> bool {
@@ -197,11 +253,43 @@ impl QueueCore {
         self.by_node.get(&node).map(|&i| &mut self.subscribers[i])
     }
 
+    /// A publish reaches this queue. At `capacity`, `reject-publish` refuses
+    /// it (returns false; `reject-publish-dlx` dead-letters it too), and
+    /// `drop-head` accepts it and drops the oldest ready messages, once a
+    /// consumer has taken what it can at once (a message a consumer takes
+    /// never counts against the limit).
+    pub(crate) fn enqueue<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, entry: Entry) -> bool {
+        let Some(cap) = self.policy.capacity else {
+            self.queue.push_back(entry);
+            return true;
+        };
+        if self.policy.overflow != Overflow::DropHead && self.queue.len() as u64 >= cap {
+            if self.policy.overflow == Overflow::RejectPublishDlx {
+                self.policy.dead_letter(ctx, entry, Death::RejectedPublish, self.reader);
+            } else {
+                ctx.error("rejected");
+                discard(ctx, self.reader, entry.rec.id, LossCause::Shed);
+            }
+            return false;
+        }
+        self.queue.push_back(entry);
+        if self.queue.len() as u64 > cap {
+            self.dispatch(ctx);
+        }
+        while self.queue.len() as u64 > cap {
+            let head = self.queue.pop_front().expect("a queue over its capacity is not empty");
+            ctx.metric_add("dropped_head", 1.0);
+            self.policy.dead_letter(ctx, head, Death::MaxLength, self.reader);
+        }
+        true
+    }
+
     /// Pushes queued messages to subscribers with free credit, round-robin,
-    /// expiring what has outlived its TTL on the way.
+    /// expiring what has outlived its TTL on the way: a message with TTL 0
+    /// goes to a consumer only if one takes it the moment it arrives.
     pub(crate) fn dispatch<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
         let n = self.subscribers.len();
-        self.expire_head(ctx);
+        self.expire_head(ctx, true);
         while !self.queue.is_empty() && n > 0 {
             let Some(offset) = (0..n).find(|k| self.subscribers[(self.next_subscriber + k) % n].has_credit()) else {
                 break;
@@ -209,9 +297,10 @@ impl QueueCore {
             let i = (self.next_subscriber + offset) % n;
             self.next_subscriber = (i + 1) % n;
             let mut entry = self.queue.pop_front().expect("queue is not empty");
-            if self.policy.max_deliveries.is_some_and(|m| entry.deliveries >= m) {
-                // Checked here, where every path back into the queue meets.
-                self.policy.dead_letter(ctx, entry, Death::MaxDeliveries, self.reader);
+            if self.policy.past_limit(entry.deliveries) {
+                // Checked at the return too; this catches what a broker
+                // restart put back.
+                self.policy.dead_letter(ctx, entry, Death::DeliveryLimit, self.reader);
                 continue;
             }
             let redelivered = entry.deliveries > 0;
@@ -229,14 +318,16 @@ impl QueueCore {
                 self.unacked.insert(tag, Unacked { consumer: sub.node, entry, deadline });
                 self.deadlines.add(ctx, deadline, tag, T::from(QueueTimer::Redeliver(self.index)));
             }
-            self.expire_head(ctx);
+            self.expire_head(ctx, true);
         }
+        self.expire_head(ctx, false);
         self.arm_expiry(ctx);
     }
 
-    /// Removes expired messages from the head of the queue.
-    pub(crate) fn expire_head<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
-        while self.queue.front().is_some_and(|e| self.policy.expired(e, ctx.now())) {
+    /// Removes expired messages from the head of the queue (sparing one
+    /// with TTL 0 published this instant when `spare_fresh`).
+    pub(crate) fn expire_head<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, spare_fresh: bool) {
+        while self.queue.front().is_some_and(|e| e.expired(ctx.now(), spare_fresh)) {
             let entry = self.queue.pop_front().expect("the head exists");
             self.policy.dead_letter(ctx, entry, Death::Expired, self.reader);
         }
@@ -244,8 +335,7 @@ impl QueueCore {
 
     /// Keeps one timer set for when the head of the queue expires.
     pub(crate) fn arm_expiry<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
-        let (Some(ttl), Some(head)) = (self.policy.ttl_ns, self.queue.front()) else { return };
-        let due = head.published_at.saturating_add(ttl);
+        let Some(due) = self.queue.front().and_then(|head| head.expires_at) else { return };
         if self.expiry.is_none_or(|at| due < at) {
             if self.expiry.take().is_some() {
                 ctx.cancel_timer(T::from(QueueTimer::Expire(self.index)));
@@ -265,13 +355,16 @@ impl QueueCore {
     }
 
     /// Takes back an unacked delivery: to the head of the queue, or, when
-    /// the consumer rejected it, to the dead letters.
+    /// the consumer rejected it or it has come back more often than the
+    /// delivery limit allows, to the dead letters.
     pub(crate) fn take_back<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, tag: u64, requeue: bool) {
         let Some(u) = self.unacked.remove(&tag) else { return };
         if let Some(s) = self.subscriber(u.consumer) {
             s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
         }
-        if requeue {
+        if requeue && self.policy.past_limit(u.entry.deliveries) {
+            self.policy.dead_letter(ctx, u.entry, Death::DeliveryLimit, self.reader);
+        } else if requeue {
             self.queue.push_front(u.entry);
         } else {
             self.policy.dead_letter(ctx, u.entry, Death::Rejected, self.reader);
@@ -345,8 +438,11 @@ impl QueueCore {
             ctx.send(from, QueueMsg::Subscribed { session });
             return;
         }
-        // A new connection: whatever this consumer had unacked comes back.
+        // A new connection: the old channel closes first, and whatever it
+        // held goes back to the queue for any consumer that can take it;
+        // this one gets them only once it is subscribed anew, like any other.
         self.close_channel(ctx, from);
+        self.dispatch(ctx);
         match known {
             Some(i) => {
                 let s = &mut self.subscribers[i];

@@ -15,21 +15,29 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueSpec {
-    /// Most messages a queue holds (waiting, not counting unacked); unbounded when absent.
+    /// Most messages a queue holds ready (waiting, not counting unacked), as
+    /// RabbitMQ's `x-max-length`; unbounded when absent. What happens to a
+    /// publish beyond it is `overflow`'s.
     #[serde(default)]
     pub capacity: Option<u64>,
     /// Whether the queue survives a crash of the broker (default true).
     #[serde(default = "yes")]
     pub durable: bool,
     /// How long a consumer may hold a delivery without acking before the
-    /// broker cancels it and takes back all it holds (default 30 s).
+    /// broker cancels it and takes back all it holds (RabbitMQ's
+    /// `consumer_timeout`, default 30 min).
     #[serde(default = "default_redelivery_timeout")]
     pub redelivery_timeout_ms: Millis,
-    /// Deliveries without an ack after which a message is dead-lettered
-    /// instead of delivered again; unlimited when absent.
+    /// RabbitMQ's `x-delivery-limit`: how many times a message may come
+    /// back (nacked with requeue, or taken back from a closed channel or a
+    /// timed-out consumer) and still be delivered again; returned once
+    /// more, it is dead-lettered. Unlimited when absent (a classic queue's
+    /// default; a quorum queue's is 20 in RabbitMQ 4.x).
     #[serde(default)]
-    pub max_deliveries: Option<u32>,
-    /// How long a message may wait, from its publication, before it expires.
+    pub delivery_limit: Option<u32>,
+    /// How long a message may wait, from its publication, before it
+    /// expires (`x-message-ttl`). 0 delivers a message only to a consumer
+    /// that can take it at once.
     #[serde(default)]
     pub ttl_ms: Option<Millis>,
     /// The broker that receives dead and expired messages; none means they
@@ -40,6 +48,30 @@ pub struct QueueSpec {
     /// publish. Empty (the default) means point-to-point: one queue.
     #[serde(default)]
     pub subscriptions: BTreeMap<String, SubscriptionSpec>,
+    /// What a full queue (`capacity`) does with a publish (`x-overflow`).
+    #[serde(default)]
+    pub overflow: Overflow,
+    /// The old name of `delivery_limit`, refused at validation with the
+    /// conversion (it counted deliveries, not returns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_deliveries: Option<u32>,
+}
+
+/// What a queue at its `capacity` does with a new publish (RabbitMQ's
+/// `x-overflow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overflow {
+    /// Drop (or dead-letter) the oldest ready message and accept the
+    /// publish: RabbitMQ's default.
+    #[default]
+    DropHead,
+    /// Refuse the publish: a negative confirm, or a silent drop for a
+    /// producer without confirms.
+    RejectPublish,
+    /// Refuse the publish as `reject-publish` does, and dead-letter the
+    /// refused message.
+    RejectPublishDlx,
 }
 
 impl Default for QueueSpec {
@@ -48,10 +80,12 @@ impl Default for QueueSpec {
             capacity: None,
             durable: yes(),
             redelivery_timeout_ms: default_redelivery_timeout(),
-            max_deliveries: None,
+            delivery_limit: None,
             ttl_ms: None,
             dead_letter: None,
             subscriptions: BTreeMap::new(),
+            overflow: Overflow::default(),
+            max_deliveries: None,
         }
     }
 }
@@ -79,7 +113,7 @@ fn yes() -> bool {
 }
 
 fn default_redelivery_timeout() -> Millis {
-    Millis(30_000.0)
+    Millis(1_800_000.0)
 }
 
 /// What the consumers of a queue broker tell it while the engine is
@@ -98,15 +132,16 @@ impl Kind for QueueBrokerKind {
     type Spec = QueueSpec;
     const NAME: &'static str = "queue";
     const SECTION: &'static str = "brokers";
-    const METRICS: &'static [&'static str] = &["deleted_with_subscription", "dropped_no_subscriber"];
+    const METRICS: &'static [&'static str] = &["deleted_with_subscription", "dropped_no_subscriber", "dropped_head"];
     const ERRORS: &'static [&'static str] = &[
         "rejected-by-consumer",
-        "max-deliveries",
+        "delivery-limit",
         "expired",
         "consumer-timeout",
         "rejected",
         "fenced",
         "out-of-order",
+        "dropped-head",
     ];
 
     fn validate(&self, node: &Node, q: &QueueSpec, topology: &Topology) -> Result<(), Invalid> {
@@ -116,8 +151,15 @@ impl Kind for QueueBrokerKind {
                     .fail("dead_letter", format!("expected another broker (brokers: {})", topology.list("brokers")));
             }
         }
-        if q.max_deliveries == Some(0) {
-            return node.fail("max_deliveries", "expected at least 1");
+        if let Some(n) = q.max_deliveries {
+            let limit = n.saturating_sub(1);
+            return node.fail(
+                "max_deliveries",
+                format!(
+                    "renamed `delivery_limit`, which counts returns as RabbitMQ's x-delivery-limit does: \
+                     `max_deliveries = {n}` is `delivery_limit = {limit}`"
+                ),
+            );
         }
         for sub in q.subscriptions.keys() {
             // The name becomes an effect domain, read in paths like `domains.NAME.lost`.
