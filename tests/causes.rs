@@ -56,8 +56,10 @@ fn delivery_guarantees_causes_add_up_for_every_variant_and_seed_1_to_20() {
 
 /// Processing as the small queue scenarios' consumer does by default.
 const QUICK: &str = "processing = { dist = \"constant\", ms = 2 }";
-/// Processing slower than the producer's 200 messages a second.
-const SLOW: &str = "processing = { dist = \"constant\", ms = 20 }";
+/// Processing slower than the producer's 200 messages a second, one
+/// unacked delivery at a time, so that the backlog waits in the broker
+/// (RabbitMQ's default prefetch, no limit, would move it to the consumer).
+const SLOW: &str = "processing = { dist = \"constant\", ms = 20 }\nprefetch = 1";
 
 /// A small queue scenario (200 messages a second for 4 s, a constant 1 ms
 /// network): each argument adds lines to its section.
