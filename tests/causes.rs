@@ -56,8 +56,10 @@ fn delivery_guarantees_causes_add_up_for_every_variant_and_seed_1_to_20() {
 
 /// Processing as the small queue scenarios' consumer does by default.
 const QUICK: &str = "processing = { dist = \"constant\", ms = 2 }";
-/// Processing slower than the producer's 200 messages a second.
-const SLOW: &str = "processing = { dist = \"constant\", ms = 20 }";
+/// Processing slower than the producer's 200 messages a second, one
+/// unacked delivery at a time, so that the backlog waits in the broker
+/// (RabbitMQ's default prefetch, no limit, would move it to the consumer).
+const SLOW: &str = "processing = { dist = \"constant\", ms = 20 }\nprefetch = 1";
 
 /// A small queue scenario (200 messages a second for 4 s, a constant 1 ms
 /// network): each argument adds lines to its section.
@@ -128,9 +130,15 @@ fn a_network_that_duplicates_gives_network_copies() {
 
 #[test]
 fn a_full_queue_sheds_and_a_ttl_expires() {
-    let shed = one(&queue_scenario("", "acks = \"none\"", "capacity = 10", SLOW, ""), 1);
+    let broker = "capacity = 10\noverflow = \"reject-publish\"";
+    let shed = one(&queue_scenario("", "acks = \"none\"", broker, SLOW, ""), 1);
     assert!(shed.counts.lost > 0, "{:?}", shed.counts);
     assert_eq!(shed.counts.lost_by_cause.get("shed"), Some(&shed.counts.lost), "{:?}", shed.counts);
+    // The default overflow, drop-head, drops the oldest instead.
+    let dropped = one(&queue_scenario("", "acks = \"none\"", "capacity = 10", SLOW, ""), 1);
+    assert!(dropped.counts.lost > 0, "{:?}", dropped.counts);
+    let by_cause = &dropped.counts.lost_by_cause;
+    assert_eq!(by_cause.get("dropped_head"), Some(&dropped.counts.lost), "{:?}", dropped.counts);
     let ttl = one(&queue_scenario("", "acks = \"none\"", "ttl_ms = 50", SLOW, ""), 1);
     assert!(ttl.counts.lost > 0, "{:?}", ttl.counts);
     assert_eq!(ttl.counts.lost_by_cause.get("ttl"), Some(&ttl.counts.lost), "{:?}", ttl.counts);

@@ -62,6 +62,8 @@ mod properties;
 mod publisher_confirms;
 #[path = "pubsub.rs"]
 mod pubsub;
+#[path = "queue_semantics.rs"]
+mod queue_semantics;
 #[path = "queueing_theory.rs"]
 mod queueing_theory;
 #[path = "rabbitmq_routing.rs"]

@@ -248,7 +248,7 @@ impl Consumer {
             processing: spec.processing.sampler(),
             subscription: Subscription::new(
                 source,
-                spec.prefetch.unwrap_or(concurrency).max(1),
+                spec.prefetch.unwrap_or(0),
                 spec.ack == AckTiming::Before,
                 ms_to_ns(spec.resubscribe_ms.0).max(1),
                 ConsumerTimer::Resubscribe,

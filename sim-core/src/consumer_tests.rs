@@ -76,7 +76,8 @@ fn process(h: &mut Harness, c: &mut Consumer, id: MsgId, tag: u64) -> Emitted {
 fn start_subscribes_and_asks_again_until_the_broker_confirms() {
     let mut h = Harness::new(ME);
     let mut c = Consumer::new(&spec("concurrency = 3"), Q, None);
-    let subscribe = (Q, Msg::Queue(QueueMsg::Subscribe { prefetch: 3, session: 1, auto_ack: false }));
+    // RabbitMQ's default prefetch: none (basic.qos 0), whatever the concurrency.
+    let subscribe = (Q, Msg::Queue(QueueMsg::Subscribe { prefetch: 0, session: 1, auto_ack: false }));
     let e = h.start(&mut c);
     assert_eq!((e.sent(), e.timers::<ConsumerTimer>()), (vec![subscribe.clone()], vec![(1000 * MS, Resubscribe)]));
     h.now = 1000 * MS;
@@ -91,10 +92,10 @@ fn a_restart_is_a_new_session_and_a_confirmation_of_the_old_one_is_stale() {
     let (mut h, mut c) = consumer("", None);
     c.crash();
     let e = h.restart(&mut c);
-    assert_eq!(to_source(&e), vec![QueueMsg::Subscribe { prefetch: 1, session: 2, auto_ack: false }]);
+    assert_eq!(to_source(&e), vec![QueueMsg::Subscribe { prefetch: 0, session: 2, auto_ack: false }]);
     assert!(h.message(&mut c, Q, QueueMsg::Subscribed { session: 1 }).is_empty(), "stale");
     let e = h.timer(&mut c, Resubscribe);
-    assert_eq!(to_source(&e), vec![QueueMsg::Subscribe { prefetch: 1, session: 2, auto_ack: false }]);
+    assert_eq!(to_source(&e), vec![QueueMsg::Subscribe { prefetch: 0, session: 2, auto_ack: false }]);
 }
 
 #[test]
@@ -126,7 +127,7 @@ fn ack_before_subscribes_with_auto_ack_and_never_acks() {
     let mut h = Harness::new(ME);
     let mut c = Consumer::new(&spec("ack = \"before\""), Q, None);
     let e = h.start(&mut c);
-    assert_eq!(to_source(&e), vec![QueueMsg::Subscribe { prefetch: 1, session: 1, auto_ack: true }]);
+    assert_eq!(to_source(&e), vec![QueueMsg::Subscribe { prefetch: 0, session: 1, auto_ack: true }]);
     let e = process(&mut h, &mut c, 0, 0);
     assert_eq!((e.applied(), e.sent()), (vec![0], vec![]));
 }
@@ -233,7 +234,7 @@ fn a_cancellation_of_the_current_session_drops_the_buffer_and_subscribes_afresh(
     h.message(&mut c, Q, deliver(0, 0));
     h.message(&mut c, Q, deliver(1, 1)); // buffered
     let e = h.message(&mut c, Q, QueueMsg::Cancelled { session: 1 });
-    assert_eq!(to_source(&e), vec![QueueMsg::Subscribe { prefetch: 1, session: 2, auto_ack: false }]);
+    assert_eq!(to_source(&e), vec![QueueMsg::Subscribe { prefetch: 0, session: 2, auto_ack: false }]);
     assert!(h.message(&mut c, Q, QueueMsg::Cancelled { session: 1 }).is_empty(), "a repeat notice is stale");
     // The work in progress finishes; the buffered delivery was taken back.
     let e = h.timer(&mut c, Slot(0));

@@ -85,11 +85,12 @@ pub enum LossCause {
     LeaderFailover,
     /// Sent to a partition with no live leader, and nobody answered.
     NoLeader,
-    /// Refused by a full queue (`capacity`).
+    /// Refused by a full queue (`capacity` with `overflow = "reject-publish"`
+    /// or `"reject-publish-dlx"`).
     Shed,
     /// Expired in its queue (`ttl_ms`).
     Ttl,
-    /// Rejected by a consumer, or delivered `max_deliveries` times: moved to
+    /// Rejected by a consumer, or returned more than `delivery_limit` times: moved to
     /// the dead-letter broker, or discarded when there is none.
     DeadLetter,
     /// Deleted by a log's retention before the group read it.
@@ -122,11 +123,15 @@ pub enum LossCause {
     /// A transient message (AMQP delivery mode 1) in a durable queue when
     /// its broker crashed: only persistent messages survive a restart.
     Transient,
+    /// Dropped from the head of a full queue to make room for a newer
+    /// publish (`overflow = "drop-head"`, RabbitMQ's default), and not
+    /// dead-lettered anywhere that delivered it.
+    DroppedHead,
 }
 
 impl LossCause {
     /// Every cause, in order.
-    pub const ALL: [LossCause; 23] = [
+    pub const ALL: [LossCause; 24] = [
         LossCause::Unexplained,
         LossCause::NetworkLoss,
         LossCause::Partition,
@@ -150,6 +155,7 @@ impl LossCause {
         LossCause::Unroutable,
         LossCause::DeadLetterCycle,
         LossCause::Transient,
+        LossCause::DroppedHead,
     ];
 
     /// The name `summary.json` uses.
@@ -178,6 +184,7 @@ impl LossCause {
             LossCause::Unroutable => "unroutable",
             LossCause::DeadLetterCycle => "dead_letter_cycle",
             LossCause::Transient => "transient",
+            LossCause::DroppedHead => "dropped_head",
         }
     }
 }

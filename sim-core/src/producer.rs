@@ -583,14 +583,17 @@ pub struct Producer {
     cluster: Option<Box<cluster::ClusterSend>>,
     /// A queue producer's publisher-confirm channel (volatile).
     confirm: ConfirmChannel,
+    /// Queue producers: each message's own TTL, in ms (`expiration`), or
+    /// `NO_EXPIRATION`.
+    expiration: u32,
     /// The queue broker's numbers of its routes (exchange and routing
     /// key), one per routing key; a record takes the one its key picks.
     /// Empty: the broker's implicit route.
-    routes: Vec<u32>,
+    routes: Vec<u16>,
 }
 
 /// The route a queue publish of `rec` takes: its key picks one of `routes`.
-fn route_of(routes: &[u32], rec: Record) -> u32 {
+fn route_of(routes: &[u16], rec: Record) -> u16 {
     if routes.is_empty() {
         0
     } else {
@@ -635,13 +638,15 @@ impl Producer {
             sizes: spec.message_bytes.as_ref().and_then(|m| m.sampler()).map(|s| (s, None)),
             cluster: None,
             confirm: ConfirmChannel::default(),
+            // Whole milliseconds within u32: validation checked it.
+            expiration: spec.message_ttl_ms.map_or(crate::protocol::NO_EXPIRATION, |t| t.0 as u32),
             routes: Vec::new(),
         }
     }
 
     /// Publishes with the broker's numbers `routes` of its routing keys
     /// (see [`PublishRoutes`](crate::broker::PublishRoutes)).
-    pub fn with_routes(mut self, routes: Vec<u32>) -> Self {
+    pub fn with_routes(mut self, routes: Vec<u16>) -> Self {
         self.routes = routes;
         self
     }
@@ -649,7 +654,7 @@ impl Producer {
     /// Sends the next attempt of the batch `key`.
     fn send(&mut self, ctx: &mut Ctx<ProducerTimer>, key: MsgId) {
         let Some(target) = self.route_of(key) else { return };
-        let (log, acks, persistent) = (self.log, self.acks, self.settings.persistent);
+        let (log, acks, persistent, expiration) = (self.log, self.acks, self.settings.persistent, self.expiration);
         let (confirm, routes) = (&mut self.confirm, &self.routes);
         self.outstanding.send(ctx, key, |ctx, o, attempt| {
             if attempt > 1 {
@@ -663,9 +668,20 @@ impl Producer {
                 }
                 None => {
                     let (channel, tag) = confirm.publish(key, attempt);
+                    // A channel's tags stay far below 2^32 within a run's event budget.
+                    let tag = u32::try_from(tag).unwrap_or(u32::MAX);
                     let rec = o.recs.all()[0];
                     let route = route_of(routes, rec);
-                    Msg::Queue(QueueMsg::Publish { rec, want_ack: true, attempt, channel, tag, persistent, route })
+                    Msg::Queue(QueueMsg::Publish {
+                        rec,
+                        want_ack: true,
+                        attempt,
+                        channel,
+                        tag,
+                        persistent,
+                        route,
+                        expiration,
+                    })
                 }
             };
             ctx.send(target, msg);
@@ -800,7 +816,7 @@ impl Producer {
                 partition,
             }),
             (None, recs) => {
-                let persistent = self.settings.persistent;
+                let (persistent, expiration) = (self.settings.persistent, self.expiration);
                 let rec = recs.all()[0];
                 let route = route_of(&self.routes, rec);
                 Msg::Queue(QueueMsg::Publish {
@@ -811,6 +827,7 @@ impl Producer {
                     tag: 0,
                     persistent,
                     route,
+                    expiration,
                 })
             }
         };

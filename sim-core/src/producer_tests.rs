@@ -35,7 +35,7 @@ fn numbered(e: &Emitted) -> Vec<(MsgId, u32, u32, u64)> {
         .into_iter()
         .filter_map(|(to, m)| match m {
             Msg::Queue(QueueMsg::Publish { rec, want_ack: true, attempt, channel, tag, .. }) if to == B => {
-                Some((rec.id, attempt, channel, tag))
+                Some((rec.id, attempt, channel, u64::from(tag)))
             }
             _ => None,
         })

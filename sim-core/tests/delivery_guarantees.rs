@@ -192,21 +192,24 @@ fn poison_messages_go_to_the_dead_letter_queue_and_others_get_through() {
 }
 
 #[test]
-fn a_message_that_keeps_failing_is_dead_lettered_after_max_deliveries() {
-    // Every attempt fails transiently; after 3 deliveries a message goes to
-    // the dead letters instead of round again.
-    let out = run(&pipeline_with_dead_letters("failure_probability = 1", "max_deliveries = 3"), 1);
+fn a_message_that_keeps_failing_is_dead_lettered_past_its_delivery_limit() {
+    // Every attempt fails transiently; at its 3rd return (delivery limit 2)
+    // a message goes to the dead letters instead of round again: 3 deliveries.
+    let out = run(&pipeline_with_dead_letters("failure_probability = 1", "delivery_limit = 2"), 1);
     assert_eq!(out.counts.processed, 0);
     assert_eq!(out.counts.in_flight, 1000, "all in the dead-letter queue");
     assert_eq!(out.errors.get("transient-failure").copied(), Some(3000));
-    assert_eq!(out.errors.get("max-deliveries").copied(), Some(1000));
+    assert_eq!(out.errors.get("delivery-limit").copied(), Some(1000));
 }
 
 #[test]
 fn messages_that_wait_longer_than_their_ttl_expire() {
     // The consumer takes 5 ms a message but they come every 1 ms: the queue
     // grows, and whatever waits more than 50 ms expires to the dead letters.
-    let out = run(&pipeline_with_dead_letters("", "ttl_ms = 50").replace("ms = 0.1 }\nprefetch = 10", "ms = 5 }"), 1);
+    let out = run(
+        &pipeline_with_dead_letters("", "ttl_ms = 50").replace("ms = 0.1 }\nprefetch = 10", "ms = 5 }\nprefetch = 1"),
+        1,
+    );
     let expired = out.errors.get("expired").copied().unwrap_or(0);
     assert!(expired > 0);
     assert_eq!(out.counts.processed + expired, 1000);
@@ -214,7 +217,7 @@ fn messages_that_wait_longer_than_their_ttl_expire() {
     // Without a dead-letter queue, expired messages are gone: lost.
     let gone = run(
         &pipeline_with_dead_letters("", "ttl_ms = 50")
-            .replace("ms = 0.1 }\nprefetch = 10", "ms = 5 }")
+            .replace("ms = 0.1 }\nprefetch = 10", "ms = 5 }\nprefetch = 1")
             .replace("dead_letter = \"dlq\"\n", ""),
         1,
     );
@@ -223,18 +226,18 @@ fn messages_that_wait_longer_than_their_ttl_expire() {
 }
 
 #[test]
-fn a_consumer_slower_than_its_timeout_is_cancelled_and_max_deliveries_ends_the_loop() {
+fn a_consumer_slower_than_its_timeout_is_cancelled_and_the_delivery_limit_ends_the_loop() {
     // Processing takes 60 ms but the broker cancels a consumer that holds a
     // delivery for 50 ms: no ack can ever arrive in time. Each cancellation
-    // is counted, and after 3 deliveries each message is dead-lettered. The
+    // is counted, and at its 3rd return each message is dead-lettered. The
     // work in progress still finishes, so every effect was applied, some
     // more than once: the acks were refused, not the work.
-    let text = pipeline_with_dead_letters("", "redelivery_timeout_ms = 50\nmax_deliveries = 3")
+    let text = pipeline_with_dead_letters("", "redelivery_timeout_ms = 50\ndelivery_limit = 2")
         .replace("messages = 1000", "messages = 5")
-        .replace("ms = 0.1 }\nprefetch = 10", "ms = 60 }");
+        .replace("ms = 0.1 }\nprefetch = 10", "ms = 60 }\nprefetch = 1");
     let out = run(&text, 1);
     assert!(out.errors.get("consumer-timeout").copied().unwrap_or(0) >= 5);
-    assert_eq!(out.errors.get("max-deliveries").copied(), Some(5));
+    assert_eq!(out.errors.get("delivery-limit").copied(), Some(5));
     assert_eq!(out.counts.processed, 5);
     assert!(out.counts.duplicated > 0);
     assert!(out.last_event < 10 * sim_core::time::NS_PER_S, "the loop ends: {}", out.last_event);
@@ -355,6 +358,7 @@ redelivery_timeout_ms = 200
 [consumers.c]
 source = "b"
 processing = {{ dist = "constant", ms = 0.1 }}
+prefetch = 1
 "#
     )
 }
@@ -478,6 +482,7 @@ retries = 2147483647
 [brokers.b]
 kind = "queue"
 capacity = 1
+overflow = "reject-publish"
 "#;
     let out = run(text, 1);
     assert_eq!(out.counts.produced, 5);

@@ -171,7 +171,9 @@ fn a_broker_crash_keeps_durable_subscriptions_and_empties_non_durable_ones() {
     let text = base(200).replace("acks = \"broker\"", "acks = \"broker\"\npersistent = true")
         + "[brokers.b]\nkind = \"queue\"\nsubscriptions = { d = {}, n = { durable = false } }\n"
         + &consumer("cd", "d", 15.0)
+        + "prefetch = 1\n" // the backlog waits in the broker, not in the consumer
         + &consumer("cn", "n", 15.0)
+        + "prefetch = 1\n"
         + "[[faults]]\nkind = \"crash\"\nnode = \"b\"\nat_ms = 1500\nuntil_ms = 1600\n";
     let out = run(&text, 1);
     let (d, n) = (&out.domains["d"], &out.domains["n"]);

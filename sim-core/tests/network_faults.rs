@@ -436,7 +436,7 @@ fn histories_that_differ_only_in_message_fields_have_different_digests() {
     // Capacity 1 versus 50: the same events at the same times, but the
     // brokers' acks say accepted or refused. The digest must tell them apart.
     let base = pipeline(20, "")
-        .replace("kind = \"queue\"", "kind = \"queue\"\ncapacity = CAP")
+        .replace("kind = \"queue\"", "kind = \"queue\"\ncapacity = CAP\noverflow = \"reject-publish\"")
         .replace("messages = 20", "messages = 20\nacks = \"broker\"\nack_timeout_ms = 5");
     let base = base.replace("ms = 0.5", "ms = 30").replace("prefetch = 100", "prefetch = 1");
     let a = run(&base.replace("CAP", "1"), 1);

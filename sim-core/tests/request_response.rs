@@ -27,6 +27,8 @@ responses = "responses"
 {client}
 [brokers.requests]
 kind = "queue"
+# The old default: RabbitMQ's 30 min would outlast these runs' drains.
+redelivery_timeout_ms = 30_000
 [brokers.responses]
 kind = "queue"
 redelivery_timeout_ms = 200

@@ -16,5 +16,6 @@ pub use log::{
 };
 pub use queue::exchange;
 pub use queue::{
-    PublishRoutes, QueueArgs, QueueBroker, QueueBrokerKind, QueuePublishers, QueueReaders, QueueSpec, SubscriptionSpec,
+    Overflow, PublishRoutes, QueueArgs, QueueBroker, QueueBrokerKind, QueuePublishers, QueueReaders, QueueSpec,
+    SubscriptionSpec,
 };

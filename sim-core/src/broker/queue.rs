@@ -31,14 +31,18 @@
 //!
 //! A message comes back to the head of the queue, marked redelivered, when
 //! it is nacked with requeue, and when its consumer's channel closes: the
-//! consumer re-subscribed after a restart, or it held a delivery longer than
-//! `redelivery_timeout_ms` without acking (RabbitMQ's consumer timeout: the
-//! broker then cancels the consumer, takes back every delivery it held, and
-//! the consumer must subscribe again). It leaves the queue for good, and
-//! goes to the `dead_letter` broker if there is one (else it is discarded),
-//! when it is nacked without requeue, when it is due to be delivered again
-//! after `max_deliveries` deliveries without an ack, or when it has waited
-//! `ttl_ms` since it was published.
+//! consumer re-subscribed after a restart (the old channel closes first, so
+//! any consumer with credit gets what it held, the reconnected one only
+//! like any other), or it held a delivery longer than
+//! `redelivery_timeout_ms` (RabbitMQ's `consumer_timeout`, 30 min by
+//! default) without acking: the broker then cancels the consumer, takes
+//! back every delivery it held, and the consumer must subscribe again. It
+//! leaves the queue for good, and goes to the `dead_letter` broker if there
+//! is one (else it is discarded), when it is nacked without requeue, when
+//! it comes back more than `delivery_limit` times (RabbitMQ's
+//! `x-delivery-limit`, as RabbitMQ 4.0 to 4.2 count returns: every return,
+//! whatever its reason; 4.3 counts failed deliveries only), when it
+//! expires, and when a full queue drops it (below).
 //!
 //! Publisher confirms (see `confirm.rs`): a producer's publishes are
 //! numbered on its channel, and the broker confirms each once it is safe:
@@ -50,11 +54,17 @@
 //! resend is enqueued again (RabbitMQ has it on streams only, so an
 //! idempotent producer is refused at validation).
 //!
-//! Capacity: when a queue holds `capacity` messages, a publish is refused
-//! (a nack when the producer waits for one; silently dropped when it
-//! does not, which the ledger then counts as lost). With subscriptions, the
-//! limit applies to each subscription's queue, and a publish that would
-//! overflow any of them is refused as a whole.
+//! Capacity (`x-max-length`, counting ready messages only, not unacked
+//! ones): with `overflow = "drop-head"` (RabbitMQ's default) a publish to a
+//! full queue is accepted and confirmed, and the oldest ready message is
+//! dropped (dead-lettered when there is a `dead_letter` broker or exchange; metric
+//! `dropped_head`, error `dropped-head`, loss cause `dropped_head`). With
+//! `"reject-publish"` the publish is refused (a negative ack when the
+//! producer waits for one; silently dropped when it does not, which the
+//! ledger then counts as lost, cause `shed`); `"reject-publish-dlx"` also
+//! dead-letters the refused message. With several queues, the limit applies
+//! to each queue: a queue that refuses its copy makes the
+//! publish nacked, while the others keep theirs, as RabbitMQ does.
 //!
 //! Crash: a durable broker keeps the persistent messages of its durable
 //! subscriptions' queues and puts every unacked persistent delivery back
@@ -67,22 +77,26 @@
 //! Subscriptions are reconnected on restart in either case, with fresh
 //! credit.
 //!
-//! TTL is enforced at the head of the queue, as RabbitMQ does: a message
-//! expires when it is the oldest waiting and its time is up (messages behind
-//! it wait until they reach the head, so all messages share one TTL timer).
+//! TTL is enforced at the head of the queue, as RabbitMQ's classic queues
+//! do: a message expires when it is the oldest waiting and its time is up
+//! (messages behind it wait until they reach the head, so all messages
+//! share one TTL timer). Its time is the lower of the queue's `ttl_ms` and
+//! its own (the producer's `message_ttl_ms`, AMQP's `expiration`, which a
+//! dead-lettered copy loses). A TTL of 0 delivers a message to a consumer
+//! that takes it at once, and expires it otherwise.
 //!
 //! The queue-depth gauge (the sum over subscriptions) is updated when the
 //! broker acts, so while it is down the gauge keeps the depth it had when
 //! it crashed.
 //!
-//! Left out here: priorities, per-message TTL, and a delay on a nack with
-//! requeue (a requeued message is available again at once; a delayed
+//! Left out here: priorities, `x-max-length-bytes`, and a delay on a nack
+//! with requeue (a requeued message is available again at once; a delayed
 //! retry goes through a dead-letter exchange and a wait queue's TTL).
 
 use crate::engine::{Component, Ctx};
 use crate::ledger::LossCause;
 use crate::message::{Msg, MsgId, NodeId, Notice, Record};
-use crate::protocol::QueueMsg;
+use crate::protocol::{QueueMsg, NO_EXPIRATION};
 use crate::time::ms_to_ns;
 use std::collections::BTreeMap;
 
@@ -96,7 +110,7 @@ use self::core::{discard, Death, Entry, Policy, QueueCore};
 use self::exchange::Router;
 use confirm::Confirms;
 pub use kind::{
-    PublishRoutes, QueueArgs, QueueBrokerKind, QueuePublishers, QueueReaders, QueueSpec, SubscriptionSpec,
+    Overflow, PublishRoutes, QueueArgs, QueueBrokerKind, QueuePublishers, QueueReaders, QueueSpec, SubscriptionSpec,
     DEFAULT_SYNC_INTERVAL_MS,
 };
 
@@ -109,7 +123,9 @@ struct Publish {
     /// The publish's delivery tag on its producer's channel (0: not numbered).
     tag: u64,
     persistent: bool,
-    route: u32,
+    route: u16,
+    /// Its own TTL, in ms (`expiration`), or `NO_EXPIRATION`.
+    expiration: u32,
 }
 
 /// A running queue broker.
@@ -119,8 +135,6 @@ pub struct QueueBroker {
     subs: Vec<QueueCore>,
     /// Whether each queue's persistent messages are on disk (survive a crash).
     persist: Vec<bool>,
-    /// Most messages each queue holds waiting, if bounded.
-    capacity: Vec<Option<u64>>,
     /// Which queue each consumer reads (by node); empty when
     /// point-to-point, where every consumer reads the one queue.
     route: BTreeMap<NodeId, usize>,
@@ -154,14 +168,16 @@ impl QueueBroker {
             if spec.routes() { Router::new(&names, &spec.exchanges, []) } else { Router::implicit(names.len()) };
         let reader = |i: usize| route.iter().find(|&(_, &s)| s == i).map(|(&node, _)| node);
         let mut subs = Vec::new();
-        let (mut persist, mut capacity) = (Vec::new(), Vec::new());
+        let mut persist = Vec::new();
         for i in 0..names.len() {
             let args = spec.args(i);
             let policy = Policy {
                 redelivery_ns: ms_to_ns(spec.redelivery_timeout_ms.0).max(1),
-                max_deliveries: args.max_deliveries.or(spec.max_deliveries),
+                delivery_limit: args.delivery_limit.or(spec.delivery_limit),
                 ttl_ns: args.ttl_ms.or(spec.ttl_ms).map(|t| ms_to_ns(t.0)),
                 dead_letter,
+                capacity: args.capacity.or(spec.capacity),
+                overflow: args.overflow.unwrap_or(spec.overflow),
                 dead_letter_exchange: None,
             };
             // A subscription's `durable` makes its queue outlive its consumers;
@@ -170,13 +186,11 @@ impl QueueBroker {
             let reads = if spec.subscriptions.is_empty() && !spec.routes() { None } else { reader(i) };
             subs.push(QueueCore::new(policy, exists, i, reads));
             persist.push(spec.durable && exists && args.durable.unwrap_or(true));
-            capacity.push(args.capacity.or(spec.capacity));
         }
         let sync_ns = ms_to_ns(spec.sync_interval_ms.map_or(DEFAULT_SYNC_INTERVAL_MS, |m| m.0));
         QueueBroker {
             subs,
             persist,
-            capacity,
             route,
             router,
             routes: vec![(0, 0)],
@@ -235,32 +249,25 @@ impl QueueBroker {
     fn append(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, p: Publish) -> bool {
         let (exchange, key) = self.routes.get(p.route as usize).copied().unwrap_or((0, 0));
         let targets = self.router.route(exchange, key);
-        let full = |q: &u32| {
-            let s = &self.subs[*q as usize];
-            s.exists() && self.capacity[*q as usize].is_some_and(|c| s.queue.len() as u64 >= c)
-        };
-        let accepted = !targets.iter().any(full);
-        // Whether a durable queue took it to disk (and its confirm waits for the sync).
-        let mut on_disk = false;
         if targets.is_empty() {
             ctx.metric_add("unroutable", 1.0);
             ctx.discarded(p.rec.id, LossCause::Unroutable);
-        } else if accepted {
-            let entry = Entry { rec: p.rec, published_at: ctx.now(), deliveries: 0, key, persistent: p.persistent };
-            for &q in targets {
-                let s = &mut self.subs[q as usize];
-                if s.exists() {
-                    s.queue.push_back(entry);
-                    on_disk |= p.persistent && self.persist[q as usize];
-                } else {
-                    ctx.metric_add("dropped_no_subscriber", 1.0);
-                    discard(ctx, s.reader, p.rec.id, LossCause::NoSubscriber);
-                }
+        }
+        let ttl = (p.expiration != NO_EXPIRATION).then(|| ms_to_ns(f64::from(p.expiration)));
+        // Whether a durable queue took it to disk (and its confirm waits for the sync).
+        let (mut accepted, mut on_disk) = (true, false);
+        for &q in targets {
+            let s = &mut self.subs[q as usize];
+            if s.exists() {
+                let entry = Entry { key, persistent: p.persistent, ..Entry::new(p.rec, ctx.now(), ttl, s.policy()) };
+                // A refused copy is lost only if its producer does not wait for the refusal.
+                let taken = s.enqueue(ctx, entry);
+                accepted &= taken;
+                on_disk |= taken && p.persistent && self.persist[q as usize];
+            } else {
+                ctx.metric_add("dropped_no_subscriber", 1.0);
+                discard(ctx, s.reader, p.rec.id, LossCause::NoSubscriber);
             }
-        } else {
-            ctx.error("rejected");
-            // Lost only if its producer does not wait for the refusal.
-            ctx.discarded(p.rec.id, LossCause::Shed);
         }
         if accepted && on_disk && p.want_ack && p.tag > 0 {
             self.confirms.after_sync(ctx, from, p.rec.id, p.attempt, p.tag);
@@ -324,11 +331,12 @@ impl QueueBroker {
             } else if !s.exists() {
                 ctx.metric_add("dropped_no_subscriber", 1.0);
                 discard(ctx, s.reader, id, LossCause::NoSubscriber);
-            } else if self.capacity[q as usize].is_some_and(|c| s.queue.len() as u64 >= c) {
-                ctx.error("rejected");
-                discard(ctx, s.reader, id, LossCause::Shed);
             } else {
-                s.queue.push_back(Entry { published_at: ctx.now(), deliveries: 0, key, ..entry });
+                // A new message in this queue: its TTL from now, its own
+                // expiration removed, as RabbitMQ republishes a dead letter.
+                let fresh =
+                    Entry { key, persistent: entry.persistent, ..Entry::new(entry.rec, ctx.now(), None, s.policy()) };
+                s.enqueue(ctx, fresh);
             }
         }
     }
@@ -336,8 +344,9 @@ impl QueueBroker {
     /// Handles one message (its dead letters are routed after).
     fn handle(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, msg: Msg) {
         match msg {
-            Msg::Queue(QueueMsg::Publish { rec, want_ack, attempt, channel, tag, persistent, route }) => {
-                let mut publish = Publish { rec, want_ack, attempt, tag, persistent, route };
+            Msg::Queue(QueueMsg::Publish { rec, want_ack, attempt, channel, tag, persistent, route, expiration }) => {
+                let tag = u64::from(tag);
+                let mut publish = Publish { rec, want_ack, attempt, tag, persistent, route, expiration };
                 if tag > 0 && !self.confirms.publish(from, channel, tag) {
                     publish.want_ack = false; // its channel is closed: nobody to confirm to
                 }

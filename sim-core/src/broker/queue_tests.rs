@@ -2,7 +2,7 @@
 //! test harness: no engine, no network; each test plays the messages and
 //! timers a scenario would bring, in the order it wants.
 
-use super::{QueueBroker, QueueSpec, QueueTimer, SubscriptionSpec};
+use super::{Overflow, QueueBroker, QueueSpec, QueueTimer, SubscriptionSpec};
 use crate::engine::{Component, Effect, Emitted, Harness, Metric};
 use crate::message::{Msg, MsgId, NodeId, Notice, Record};
 use crate::protocol::{publish, publish_ack, QueueMsg};
@@ -96,7 +96,8 @@ fn a_publish_that_wants_an_ack_is_acked_and_one_that_does_not_gets_no_answer() {
 
 #[test]
 fn a_full_queue_refuses_a_publish_and_unacked_deliveries_do_not_count_against_capacity() {
-    let (mut h, mut b) = broker(QueueSpec { capacity: Some(2), ..QueueSpec::default() }, None);
+    let spec = QueueSpec { capacity: Some(2), overflow: Overflow::RejectPublish, ..QueueSpec::default() };
+    let (mut h, mut b) = broker(spec, None);
     send(&mut h, &mut b, 0);
     send(&mut h, &mut b, 1);
     let e = send(&mut h, &mut b, 2);
@@ -194,15 +195,15 @@ fn a_nack_without_requeue_dead_letters_and_delivers_the_next() {
 }
 
 #[test]
-fn a_message_delivered_max_deliveries_times_without_an_ack_is_dead_lettered() {
-    let (mut h, mut b) = broker(QueueSpec { max_deliveries: Some(2), ..QueueSpec::default() }, Some(DLQ));
+fn a_message_returned_more_often_than_the_delivery_limit_is_dead_lettered_at_the_return() {
+    let (mut h, mut b) = broker(QueueSpec { delivery_limit: Some(1), ..QueueSpec::default() }, Some(DLQ));
     subscribe(&mut h, &mut b, C1, 1, 1);
     let first = delivered(&send(&mut h, &mut b, 0))[0].2;
     let e = h.message(&mut b, C1, QueueMsg::Nack { tag: first, requeue: true });
     let second = delivered(&e)[0].2;
     let e = h.message(&mut b, C1, QueueMsg::Nack { tag: second, requeue: true });
     assert!(delivered(&e).is_empty(), "not delivered a third time");
-    assert_eq!(e.errors(), vec!["max-deliveries"]);
+    assert_eq!(e.errors(), vec!["delivery-limit"]);
     assert_eq!(e.sent(), vec![(DLQ, Msg::Queue(publish(rec(0), false, 1)))]);
 }
 
@@ -279,8 +280,17 @@ fn the_head_of_the_queue_expires_after_its_ttl() {
 }
 
 /// Publish `tag` of the producer's channel `channel`: message `id`, persistent or not.
-fn numbered(id: MsgId, channel: u32, tag: u64, persistent: bool) -> QueueMsg {
-    QueueMsg::Publish { rec: rec(id), want_ack: true, attempt: 1, channel, tag, persistent, route: 0 }
+fn numbered(id: MsgId, channel: u32, tag: u32, persistent: bool) -> QueueMsg {
+    QueueMsg::Publish {
+        rec: rec(id),
+        want_ack: true,
+        attempt: 1,
+        channel,
+        tag,
+        persistent,
+        route: 0,
+        expiration: crate::protocol::NO_EXPIRATION,
+    }
 }
 
 /// (tag, multiple, accepted, every id covered) of every confirm sent to the producer.
@@ -358,7 +368,8 @@ fn a_transient_publish_is_confirmed_at_once_and_persistent_ones_together_at_the_
 
 #[test]
 fn a_refused_publish_is_nacked_at_once_and_a_non_durable_broker_confirms_persistent_ones_at_once() {
-    let spec = QueueSpec { capacity: Some(1), durable: false, ..QueueSpec::default() };
+    let overflow = super::Overflow::RejectPublish;
+    let spec = QueueSpec { capacity: Some(1), durable: false, overflow, ..QueueSpec::default() };
     let (mut h, mut b) = broker(spec, None);
     assert_eq!(confirms(&h.message(&mut b, P, numbered(0, 1, 1, true))), vec![(1, false, true, vec![0])]);
     let e = h.message(&mut b, P, numbered(1, 1, 2, true));
@@ -432,10 +443,14 @@ fn fan_out_copies_each_publish_to_every_subscription_that_exists() {
 #[test]
 fn the_broker_names_why_it_drops_a_message() {
     use crate::ledger::LossCause;
-    // A full queue sheds.
-    let (mut h, mut b) = broker(QueueSpec { capacity: Some(1), ..QueueSpec::default() }, None);
+    // A full queue sheds the new publish with reject-publish, its head with drop-head.
+    let spec = QueueSpec { capacity: Some(1), overflow: Overflow::RejectPublish, ..QueueSpec::default() };
+    let (mut h, mut b) = broker(spec, None);
     assert!(send(&mut h, &mut b, 0).discarded().is_empty(), "an accepted publish is at no risk");
     assert_eq!(h.message(&mut b, P, publish(rec(1), false, 1)).discarded(), vec![(1, LossCause::Shed)]);
+    let (mut h, mut b) = broker(QueueSpec { capacity: Some(1), ..QueueSpec::default() }, None);
+    send(&mut h, &mut b, 0);
+    assert_eq!(h.message(&mut b, P, publish(rec(1), false, 1)).discarded(), vec![(0, LossCause::DroppedHead)]);
     // A TTL expires; a consumer's rejection dead-letters.
     let (mut h, mut b) = broker(QueueSpec { ttl_ms: Some(Millis(50.0)), ..QueueSpec::default() }, None);
     send(&mut h, &mut b, 0);
@@ -474,4 +489,155 @@ fn a_non_durable_subscription_drops_its_copies_for_its_own_domain_only() {
     let e = h.message(&mut b, C2, Notice::PeerDown);
     let deleted = Fact::Discarded { id: 1, cause: LossCause::SubscriptionDeleted, reader: Some(C2), domain: None };
     assert!(e.facts().contains(&deleted), "{:?}", e.facts());
+}
+
+// Regression tests of issue 12 (each failed before its fix).
+
+#[test]
+fn ttl_zero_delivers_to_a_waiting_consumer() {
+    let (mut h, mut b) = broker(QueueSpec { ttl_ms: Some(Millis(0.0)), ..QueueSpec::default() }, None);
+    subscribe(&mut h, &mut b, C1, 1, 1);
+    let e = send(&mut h, &mut b, 0);
+    assert_eq!(delivered(&e), vec![(C1, 0, 0, false)], "a consumer with credit takes it at once");
+    assert!(e.errors().is_empty(), "{:?}", e.errors());
+    // C1 has no credit left: the next one cannot be delivered at once and expires.
+    let e = send(&mut h, &mut b, 1);
+    assert!(delivered(&e).is_empty());
+    assert_eq!(e.errors(), vec!["expired"]);
+    assert_eq!(held(&b), vec![0], "only the delivered one is held, unacked");
+}
+
+#[test]
+fn a_full_queue_drops_its_head_by_default_and_accepts_the_publish() {
+    let (mut h, mut b) = broker(QueueSpec { capacity: Some(2), ..QueueSpec::default() }, Some(DLQ));
+    send(&mut h, &mut b, 0);
+    send(&mut h, &mut b, 1);
+    let e = send(&mut h, &mut b, 2);
+    assert_eq!(publish_acks(&e), vec![(2, true)], "accepted and confirmed");
+    assert_eq!(held(&b), vec![1, 2], "the oldest ready message was dropped");
+    assert!(e
+        .sent()
+        .iter()
+        .any(|(to, m)| *to == DLQ && matches!(m, Msg::Queue(QueueMsg::Publish { rec, .. }) if rec.id == 0)));
+}
+
+#[test]
+fn delivery_limit_counts_returns_as_x_delivery_limit_does() {
+    // x-delivery-limit = 2: a message may come back twice and still be
+    // delivered; returned a third time, it is dead-lettered: 3 deliveries.
+    let (mut h, mut b) = broker(QueueSpec { delivery_limit: Some(2), ..QueueSpec::default() }, Some(DLQ));
+    subscribe(&mut h, &mut b, C1, 1, 1);
+    let mut tag = delivered(&send(&mut h, &mut b, 0))[0].2;
+    let mut deliveries = 1;
+    loop {
+        let e = h.message(&mut b, C1, QueueMsg::Nack { tag, requeue: true });
+        match delivered(&e).first() {
+            Some(d) => {
+                deliveries += 1;
+                tag = d.2;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(deliveries, 3, "delivered once, then again after each of 2 returns");
+}
+
+#[test]
+fn a_reconnecting_consumer_does_not_reclaim_its_old_deliveries() {
+    // C1 holds 0 and 1; C2 has room for both. When C1's channel closes on
+    // its reconnect, both go back to the queue and C2, which can take
+    // them, gets them, as it would any message.
+    let (mut h, mut b) = two_held_by_c1();
+    let e = subscribe(&mut h, &mut b, C1, 2, 2);
+    let again: Vec<_> = delivered(&e).into_iter().map(|(c, id, _, re)| (c, id, re)).collect();
+    assert_eq!(again, vec![(C2, 0, true), (C2, 1, true)]);
+}
+
+/// A publish of `id` with its own TTL of `ttl_ms`, wanting an ack.
+fn send_with_ttl(h: &mut Harness, b: &mut QueueBroker, id: MsgId, ttl_ms: u32) -> Emitted {
+    h.message(
+        b,
+        P,
+        QueueMsg::Publish {
+            rec: rec(id),
+            want_ack: true,
+            attempt: 1,
+            channel: 0,
+            tag: 0,
+            persistent: false,
+            route: 0,
+            expiration: ttl_ms,
+        },
+    )
+}
+
+#[test]
+fn a_message_ttl_lower_than_the_queue_ttl_wins_and_expires_only_at_the_head() {
+    let (mut h, mut b) = broker(QueueSpec { ttl_ms: Some(Millis(100.0)), ..QueueSpec::default() }, Some(DLQ));
+    send(&mut h, &mut b, 0); // the queue's TTL: due at 100 ms
+    send_with_ttl(&mut h, &mut b, 1, 10); // its own: due at 10 ms, behind message 0
+    send_with_ttl(&mut h, &mut b, 2, 500); // the queue's is lower: due at 100 ms
+    h.now = 50 * MS;
+    assert!(h.timer(&mut b, QueueTimer::Expire(0)).errors().is_empty(), "message 1 waits behind the head");
+    assert_eq!(held(&b), vec![0, 1, 2]);
+    h.now = 100 * MS;
+    let e = h.timer(&mut b, QueueTimer::Expire(0));
+    assert_eq!(e.errors(), vec!["expired", "expired", "expired"], "all three are due by now");
+    // Dead-lettered without their own expiration, as RabbitMQ does.
+    assert!(e.sent().contains(&(DLQ, Msg::Queue(publish(rec(1), false, 1)))), "{:?}", e.sent());
+}
+
+#[test]
+fn a_per_message_ttl_of_zero_goes_to_a_consumer_with_credit_or_expires() {
+    let (mut h, mut b) = broker(QueueSpec::default(), None);
+    subscribe(&mut h, &mut b, C1, 1, 1);
+    assert_eq!(delivered(&send_with_ttl(&mut h, &mut b, 0, 0)), vec![(C1, 0, 0, false)]);
+    let e = send_with_ttl(&mut h, &mut b, 1, 0);
+    assert_eq!((delivered(&e), e.errors()), (vec![], vec!["expired"]));
+    assert_eq!(publish_acks(&e), vec![(1, true)], "accepted, then expired");
+    // Requeued later, it is past its time: it expires instead of going out again.
+    h.now = MS;
+    let e = h.message(&mut b, C1, QueueMsg::Nack { tag: 0, requeue: true });
+    assert_eq!((delivered(&e), e.errors()), (vec![], vec!["expired"]));
+}
+
+#[test]
+fn reject_publish_dlx_refuses_and_dead_letters_the_new_message() {
+    let spec = QueueSpec { capacity: Some(1), overflow: Overflow::RejectPublishDlx, ..QueueSpec::default() };
+    let (mut h, mut b) = broker(spec, Some(DLQ));
+    send(&mut h, &mut b, 0);
+    let e = send(&mut h, &mut b, 1);
+    assert_eq!(publish_acks(&e), vec![(1, false)]);
+    assert_eq!(e.errors(), vec!["rejected"]);
+    assert!(e.sent().contains(&(DLQ, Msg::Queue(publish(rec(1), false, 1)))), "{:?}", e.sent());
+    assert_eq!(held(&b), vec![0]);
+}
+
+#[test]
+fn drop_head_lets_a_consumer_take_what_it_can_before_dropping() {
+    let (mut h, mut b) = broker(QueueSpec { capacity: Some(0), ..QueueSpec::default() }, None);
+    subscribe(&mut h, &mut b, C1, 1, 1);
+    let e = send(&mut h, &mut b, 0);
+    assert_eq!(delivered(&e), vec![(C1, 0, 0, false)], "taken at once: never counted against the limit");
+    let e = send(&mut h, &mut b, 1);
+    assert_eq!((publish_acks(&e), e.errors()), (vec![(1, true)], vec!["dropped-head"]));
+    assert_eq!(metric(&e, "dropped_head"), 1.0);
+}
+
+#[test]
+fn with_fan_out_a_refusing_queue_nacks_the_publish_but_the_others_keep_their_copy() {
+    let mut subscriptions = BTreeMap::new();
+    subscriptions.insert("a".to_string(), SubscriptionSpec::default());
+    subscriptions.insert("b".to_string(), SubscriptionSpec::default());
+    let route = BTreeMap::from([(C1, 0), (C2, 1)]);
+    let spec =
+        QueueSpec { subscriptions, capacity: Some(1), overflow: Overflow::RejectPublish, ..QueueSpec::default() };
+    let mut h = Harness::new(BROKER);
+    let mut b = QueueBroker::new(&spec, None, route);
+    send(&mut h, &mut b, 0);
+    // Subscription a's consumer takes 0, so a has room again; b does not.
+    subscribe(&mut h, &mut b, C1, 1, 1);
+    let e = send(&mut h, &mut b, 1);
+    assert_eq!(publish_acks(&e), vec![(1, false)], "b refused its copy");
+    assert_eq!(held(&b), vec![1, 0, 0], "a keeps its copy of 1 (held lists a's queue, a's unacked, then b's)");
 }

@@ -22,7 +22,8 @@ pub struct ConsumerSpec {
     /// Messages processed at once (servers, in queueing terms).
     #[serde(default = "one")]
     pub concurrency: u32,
-    /// Unacked deliveries the broker may push ahead; defaults to `concurrency`.
+    /// Unacked deliveries the broker may push ahead (`basic.qos`); 0 or
+    /// absent is no limit, RabbitMQ's default.
     #[serde(default)]
     pub prefetch: Option<u32>,
     /// How long to wait for the broker to confirm a subscription before
@@ -150,9 +151,6 @@ impl Kind for ConsumerKind {
         }
         check_effect(node, k.effect, &k.dedup_store)?;
         node.check_name("domain", k.domain.as_deref())?;
-        if k.prefetch == Some(0) {
-            return node.fail("prefetch", "expected at least 1");
-        }
         if k.ack == AckTiming::Auto {
             return node.fail("ack", "\"auto\" (auto-commit) applies only to log consumers");
         }

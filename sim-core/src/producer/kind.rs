@@ -79,6 +79,10 @@ pub struct ProducerSpec {
     /// (mode 1, the default of RabbitMQ's clients) when false or absent.
     #[serde(default)]
     pub persistent: Option<bool>,
+    /// Queue producers: each message's own TTL (AMQP's `expiration`
+    /// property); the queue applies the lower of it and its `ttl_ms`.
+    #[serde(default)]
+    pub message_ttl_ms: Option<Millis>,
     /// The exchange a queue producer publishes to, when its broker declares
     /// queues and exchanges (default `""`, the default exchange).
     #[serde(default)]
@@ -136,7 +140,7 @@ impl Kind for ProducerKind {
             Some(log) => check_log_target(node, p, log),
             None => {
                 check_queue_target(node, p, topology)?;
-                check_routing(node, p, topology.spec::<QueueSpec>(&p.target))
+                check_routing(node, p, topology)
             }
         }
     }
@@ -244,6 +248,9 @@ fn check_log_target(node: &Node, p: &ProducerSpec, log: &LogSpec) -> Result<(), 
             return node.fail(field, "only queue brokers route through exchanges: a log producer names a `topic`");
         }
     }
+    if p.message_ttl_ms.is_some() {
+        return node.fail("message_ttl_ms", "only queue brokers expire messages: a log keeps them for its retention");
+    }
     let Some(t) = &p.topic else {
         return node.fail(
             "topic",
@@ -269,7 +276,8 @@ fn check_log_target(node: &Node, p: &ProducerSpec, log: &LogSpec) -> Result<(), 
 
 /// Checks `exchange`, `routing_key` and `routing_keys` against the queue
 /// broker `q` (none: a target that is not a queue broker).
-fn check_routing(node: &Node, p: &ProducerSpec, q: Option<&QueueSpec>) -> Result<(), Invalid> {
+fn check_routing(node: &Node, p: &ProducerSpec, topology: &Topology) -> Result<(), Invalid> {
+    let q = topology.spec::<QueueSpec>(&p.target);
     if p.routing_key.is_some() && p.routing_keys.is_some() {
         return node.fail("routing_keys", "set `routing_key` (one for every publish) or `routing_keys`, not both");
     }
@@ -285,6 +293,16 @@ fn check_routing(node: &Node, p: &ProducerSpec, q: Option<&QueueSpec>) -> Result
         return node.fail("routing_key", why);
     }
     let Some(q) = q.filter(|_| routed) else { return Ok(()) };
+    // A publish names its route in 16 bits (route 0 is the implicit one).
+    let routes: usize = topology
+        .specs::<ProducerSpec>()
+        .filter(|(_, o)| o.target == p.target)
+        .map(|(_, o)| o.routing_keys().len())
+        .sum();
+    if routes >= usize::from(u16::MAX) {
+        let why = format!("the producers of `{}` name {routes} routing keys in all: at most 65,534", p.target);
+        return node.fail("routing_keys", why);
+    }
     let field = if p.exchange.is_some() {
         "exchange"
     } else if p.routing_key.is_some() {
@@ -327,6 +345,10 @@ fn check_queue_target(node: &Node, p: &ProducerSpec, topology: &Topology) -> Res
         }
     }
     check_queue_acks(node, p)?;
+    if p.message_ttl_ms.is_some_and(|t| t.0.fract() != 0.0 || t.0 >= f64::from(u32::MAX)) {
+        let m = "expected whole milliseconds below 4294967295 (AMQP's `expiration` is a 32-bit count of ms)";
+        return node.fail("message_ttl_ms", m);
+    }
     if matches!(p.acks, Some(AckMode::Leader | AckMode::All)) {
         return node.fail("acks", "acks \"1\" and \"all\" are for log brokers: use \"broker\" for a queue");
     }

@@ -34,7 +34,7 @@ pub mod wire;
 
 pub use cluster::ClusterMsg;
 pub use log::{Acks, FetchError, LogMsg, ProduceError, Transaction};
-pub use queue::{publish, publish_ack, QueueMsg};
+pub use queue::{publish, publish_ack, QueueMsg, NO_EXPIRATION};
 
 /// Global identity of one produced message, assigned by the ledger in
 /// production order (0, 1, 2, ...).

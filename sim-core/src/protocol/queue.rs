@@ -34,15 +34,21 @@ pub enum QueueMsg {
         /// more at each restart; 0 for a publish that is not numbered).
         channel: u32,
         /// The publish's delivery tag on `channel`, from 1 (0: not numbered,
-        /// answered alone); a resend is a new publish with a new tag.
-        tag: u64,
+        /// answered alone); a resend is a new publish with a new tag. (32
+        /// bits on the wire, to keep every message within 48 bytes: a
+        /// channel's tags stay far below 2^32 within a run's event budget.)
+        tag: u32,
         /// AMQP's delivery mode 2: a durable queue keeps it across a restart
         /// (and confirms it once it is on disk); transient (1) otherwise.
         persistent: bool,
         /// Where it goes: the broker's number for the exchange and routing
         /// key the publisher names (0: the broker's implicit route, see
         /// `broker::queue::exchange`).
-        route: u32,
+        route: u16,
+        /// The message's own TTL in whole ms (AMQP's `expiration` property),
+        /// or [`NO_EXPIRATION`] (kept to 4 bytes: every event pays for
+        /// the largest message).
+        expiration: u32,
     },
     /// Broker to producer: the publish of `id` was accepted or refused.
     PublishAck {
@@ -109,11 +115,23 @@ pub enum QueueMsg {
     },
 }
 
+/// A publish's `expiration` when the message has no TTL of its own.
+pub const NO_EXPIRATION: u32 = u32::MAX;
+
 /// A plain publish of `rec` (not numbered on a confirm channel, and
 /// transient, the clients' default), as a forwarding consumer or a client
 /// sends it.
 pub fn publish(rec: Record, want_ack: bool, attempt: u32) -> QueueMsg {
-    QueueMsg::Publish { rec, want_ack, attempt, channel: 0, tag: 0, persistent: false, route: 0 }
+    QueueMsg::Publish {
+        rec,
+        want_ack,
+        attempt,
+        channel: 0,
+        tag: 0,
+        persistent: false,
+        route: 0,
+        expiration: NO_EXPIRATION,
+    }
 }
 
 /// The answer to one publish (`tag` alone).
@@ -149,13 +167,13 @@ impl Protocol for QueueMsg {
 
     fn fold(&self, digest: &mut Digest) {
         match *self {
-            QueueMsg::Publish { rec, want_ack, attempt, channel, tag, persistent, route } => {
+            QueueMsg::Publish { rec, want_ack, attempt, channel, tag, persistent, route, expiration } => {
                 digest.add(1);
                 digest.add(rec.id);
                 digest.add(rec.key());
                 digest.add(u64::from(want_ack) << 32 | u64::from(attempt));
                 digest.add(u64::from(channel));
-                digest.add(tag);
+                digest.add(u64::from(tag));
                 if persistent {
                     digest.add(1);
                 }
@@ -163,6 +181,10 @@ impl Protocol for QueueMsg {
                     // Only a routed publish folds its route: digests of runs
                     // without exchanges are those of before routing existed.
                     digest.add(u64::from(route) | 1 << 40);
+                }
+                if expiration != NO_EXPIRATION {
+                    // Only when set, so digests without TTLs do not move.
+                    digest.add(u64::from(expiration));
                 }
             }
             QueueMsg::PublishAck { id, accepted, attempt, tag, multiple, ref also } => {

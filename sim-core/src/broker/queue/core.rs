@@ -11,6 +11,8 @@ use crate::time::{Duration, Time};
 use crate::timers::Deadlines;
 use std::collections::{BTreeMap, VecDeque};
 
+use super::kind::Overflow;
+
 /// A host of queues: its timer type carries every queue's timers.
 pub(crate) trait QueueHost: Timer + From<QueueTimer> {}
 impl<T: Timer + From<QueueTimer>> QueueHost for T {}
@@ -73,8 +75,9 @@ pub(crate) struct Subscriber {
 const UNACKED_COUNTS: &str = "a subscriber's unacked counts its deliveries awaiting an ack";
 
 impl Subscriber {
+    /// Prefetch 0 is no limit, as `basic.qos` 0 (RabbitMQ's default).
     fn has_credit(&self) -> bool {
-        self.active && (self.auto_ack || self.unacked < self.prefetch)
+        self.active && (self.auto_ack || self.prefetch == 0 || self.unacked < self.prefetch)
     }
 }
 
@@ -92,6 +95,29 @@ pub(crate) struct Entry {
     /// Published persistent (delivery mode 2): kept across a restart when
     /// its queue is durable.
     pub(crate) persistent: bool,
+    /// When it expires: its publication plus the lower of the queue's TTL
+    /// and its own (`expiration`); never when neither is set.
+    pub(crate) expires_at: Option<Time>,
+}
+
+impl Entry {
+    /// `rec` entering a queue of `policy` at `now`, with its own TTL `ttl`
+    /// (routing key 0, transient: set them after).
+    pub(crate) fn new(rec: Record, now: Time, ttl: Option<Duration>, policy: &Policy) -> Self {
+        let ttl = match (ttl, policy.ttl_ns) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let expires_at = ttl.map(|t| now.saturating_add(t));
+        Entry { rec, published_at: now, deliveries: 0, key: 0, persistent: false, expires_at }
+    }
+
+    /// Whether it has expired at `now`. With `spare_fresh`, a message with
+    /// TTL 0 published at this very instant has not: it may still go to a
+    /// consumer that takes it at once.
+    fn expired(&self, now: Time, spare_fresh: bool) -> bool {
+        self.expires_at.is_some_and(|at| now >= at && !(spare_fresh && at == self.published_at && now == at))
+    }
 }
 
 pub(crate) struct Unacked {
@@ -104,16 +130,32 @@ pub(crate) struct Unacked {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Death {
     Rejected,
-    MaxDeliveries,
+    DeliveryLimit,
     Expired,
+    /// Dropped from the head of a full queue (`drop-head`; RabbitMQ's
+    /// dead-letter reason `maxlen`).
+    MaxLength,
+    /// Refused by a full queue with `reject-publish-dlx`.
+    RejectedPublish,
 }
 
 impl Death {
     fn kind(self) -> &'static str {
         match self {
             Death::Rejected => "rejected-by-consumer",
-            Death::MaxDeliveries => "max-deliveries",
+            Death::DeliveryLimit => "delivery-limit",
             Death::Expired => "expired",
+            Death::MaxLength => "dropped-head",
+            Death::RejectedPublish => "rejected",
+        }
+    }
+
+    fn cause(self) -> LossCause {
+        match self {
+            Death::Rejected | Death::DeliveryLimit => LossCause::DeadLetter,
+            Death::Expired => LossCause::Ttl,
+            Death::MaxLength => LossCause::DroppedHead,
+            Death::RejectedPublish => LossCause::Shed,
         }
     }
 }
@@ -121,18 +163,25 @@ impl Death {
 /// A queue's settings.
 pub(crate) struct Policy {
     pub(crate) redelivery_ns: Duration,
-    pub(crate) max_deliveries: Option<u32>,
+    /// Returns a message may make and still be delivered (`x-delivery-limit`).
+    pub(crate) delivery_limit: Option<u32>,
     pub(crate) ttl_ns: Option<Duration>,
     pub(crate) dead_letter: Option<NodeId>,
     /// The exchange (the broker's number for it) dead letters are routed
     /// through inside the broker, with the routing key they take there
     /// (none: their own).
     pub(crate) dead_letter_exchange: Option<(u32, Option<u32>)>,
+    /// Most ready messages (`x-max-length`).
+    pub(crate) capacity: Option<u64>,
+    /// What a publish to a full queue does (`x-overflow`).
+    pub(crate) overflow: Overflow,
 }
 
 impl Policy {
-    fn expired(&self, entry: &Entry, now: Time) -> bool {
-        self.ttl_ns.is_some_and(|ttl| now >= entry.published_at.saturating_add(ttl))
+    /// Whether a message delivered `deliveries` times, each followed by a
+    /// return, has come back more often than the delivery limit allows.
+    fn past_limit(&self, deliveries: u32) -> bool {
+        self.delivery_limit.is_some_and(|l| deliveries > l)
     }
 }
 
@@ -197,6 +246,11 @@ impl QueueCore {
         }
     }
 
+    /// Its settings.
+    pub(crate) fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     /// Whether the queue exists: a non-durable one only while one of its
     /// consumers is connected.
     pub(crate) fn exists(&self) -> bool {
@@ -208,15 +262,16 @@ impl QueueCore {
     /// dead-letter broker, or gone.
     fn dead_letter<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, entry: Entry, why: Death) {
         ctx.error(why.kind());
-        let cause = if matches!(why, Death::Expired) { LossCause::Ttl } else { LossCause::DeadLetter };
-        discard(ctx, self.reader, entry.rec.id, cause);
+        discard(ctx, self.reader, entry.rec.id, why.cause());
         if self.policy.dead_letter_exchange.is_some() {
             self.dead.push((entry, why));
         } else if let Some(dlq) = self.policy.dead_letter {
             // Dead-lettering keeps the message's properties, its delivery mode too.
-            let (rec, persistent) = (entry.rec, entry.persistent);
+            // RabbitMQ removes a dead-lettered message's own expiration.
+            let (rec, persistent, expiration) = (entry.rec, entry.persistent, crate::protocol::NO_EXPIRATION);
+            let (channel, tag, route) = (0, 0, 0);
             let publish =
-                QueueMsg::Publish { rec, want_ack: false, attempt: 1, channel: 0, tag: 0, persistent, route: 0 };
+                QueueMsg::Publish { rec, want_ack: false, attempt: 1, channel, tag, persistent, route, expiration };
             ctx.send(dlq, publish);
         }
     }
@@ -243,11 +298,43 @@ impl QueueCore {
         self.by_node.get(&node).map(|&i| &mut self.subscribers[i])
     }
 
+    /// A publish reaches this queue. At `capacity`, `reject-publish` refuses
+    /// it (returns false; `reject-publish-dlx` dead-letters it too), and
+    /// `drop-head` accepts it and drops the oldest ready messages, once a
+    /// consumer has taken what it can at once (a message a consumer takes
+    /// never counts against the limit).
+    pub(crate) fn enqueue<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, entry: Entry) -> bool {
+        let Some(cap) = self.policy.capacity else {
+            self.queue.push_back(entry);
+            return true;
+        };
+        if self.policy.overflow != Overflow::DropHead && self.queue.len() as u64 >= cap {
+            if self.policy.overflow == Overflow::RejectPublishDlx {
+                self.dead_letter(ctx, entry, Death::RejectedPublish);
+            } else {
+                ctx.error("rejected");
+                discard(ctx, self.reader, entry.rec.id, LossCause::Shed);
+            }
+            return false;
+        }
+        self.queue.push_back(entry);
+        if self.queue.len() as u64 > cap {
+            self.dispatch(ctx);
+        }
+        while self.queue.len() as u64 > cap {
+            let head = self.queue.pop_front().expect("a queue over its capacity is not empty");
+            ctx.metric_add("dropped_head", 1.0);
+            self.dead_letter(ctx, head, Death::MaxLength);
+        }
+        true
+    }
+
     /// Pushes queued messages to subscribers with free credit, round-robin,
-    /// expiring what has outlived its TTL on the way.
+    /// expiring what has outlived its TTL on the way: a message with TTL 0
+    /// goes to a consumer only if one takes it the moment it arrives.
     pub(crate) fn dispatch<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
         let n = self.subscribers.len();
-        self.expire_head(ctx);
+        self.expire_head(ctx, true);
         while !self.queue.is_empty() && n > 0 {
             let Some(offset) = (0..n).find(|k| self.subscribers[(self.next_subscriber + k) % n].has_credit()) else {
                 break;
@@ -255,9 +342,10 @@ impl QueueCore {
             let i = (self.next_subscriber + offset) % n;
             self.next_subscriber = (i + 1) % n;
             let mut entry = self.queue.pop_front().expect("queue is not empty");
-            if self.policy.max_deliveries.is_some_and(|m| entry.deliveries >= m) {
-                // Checked here, where every path back into the queue meets.
-                self.dead_letter(ctx, entry, Death::MaxDeliveries);
+            if self.policy.past_limit(entry.deliveries) {
+                // Checked at the return too; this catches what a broker
+                // restart put back.
+                self.dead_letter(ctx, entry, Death::DeliveryLimit);
                 continue;
             }
             let redelivered = entry.deliveries > 0;
@@ -275,14 +363,16 @@ impl QueueCore {
                 self.unacked.insert(tag, Unacked { consumer: sub.node, entry, deadline });
                 self.deadlines.add(ctx, deadline, tag, T::from(QueueTimer::Redeliver(self.index)));
             }
-            self.expire_head(ctx);
+            self.expire_head(ctx, true);
         }
+        self.expire_head(ctx, false);
         self.arm_expiry(ctx);
     }
 
-    /// Removes expired messages from the head of the queue.
-    pub(crate) fn expire_head<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
-        while self.queue.front().is_some_and(|e| self.policy.expired(e, ctx.now())) {
+    /// Removes expired messages from the head of the queue (sparing one
+    /// with TTL 0 published this instant when `spare_fresh`).
+    pub(crate) fn expire_head<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, spare_fresh: bool) {
+        while self.queue.front().is_some_and(|e| e.expired(ctx.now(), spare_fresh)) {
             let entry = self.queue.pop_front().expect("the head exists");
             self.dead_letter(ctx, entry, Death::Expired);
         }
@@ -290,8 +380,7 @@ impl QueueCore {
 
     /// Keeps one timer set for when the head of the queue expires.
     pub(crate) fn arm_expiry<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
-        let (Some(ttl), Some(head)) = (self.policy.ttl_ns, self.queue.front()) else { return };
-        let due = head.published_at.saturating_add(ttl);
+        let Some(due) = self.queue.front().and_then(|head| head.expires_at) else { return };
         if self.expiry.is_none_or(|at| due < at) {
             if self.expiry.take().is_some() {
                 ctx.cancel_timer(T::from(QueueTimer::Expire(self.index)));
@@ -311,13 +400,16 @@ impl QueueCore {
     }
 
     /// Takes back an unacked delivery: to the head of the queue, or, when
-    /// the consumer rejected it, to the dead letters.
+    /// the consumer rejected it or it has come back more often than the
+    /// delivery limit allows, to the dead letters.
     pub(crate) fn take_back<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, tag: u64, requeue: bool) {
         let Some(u) = self.unacked.remove(&tag) else { return };
         if let Some(s) = self.subscriber(u.consumer) {
             s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
         }
-        if requeue {
+        if requeue && self.policy.past_limit(u.entry.deliveries) {
+            self.dead_letter(ctx, u.entry, Death::DeliveryLimit);
+        } else if requeue {
             self.queue.push_front(u.entry);
         } else {
             self.dead_letter(ctx, u.entry, Death::Rejected);
@@ -391,8 +483,11 @@ impl QueueCore {
             ctx.send(from, QueueMsg::Subscribed { session });
             return;
         }
-        // A new connection: whatever this consumer had unacked comes back.
+        // A new connection: the old channel closes first, and whatever it
+        // held goes back to the queue for any consumer that can take it;
+        // this one gets them only once it is subscribed anew, like any other.
         self.close_channel(ctx, from);
+        self.dispatch(ctx);
         match known {
             Some(i) => {
                 let s = &mut self.subscribers[i];

@@ -16,21 +16,29 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueSpec {
-    /// Most messages a queue holds (waiting, not counting unacked); unbounded when absent.
+    /// Most messages a queue holds ready (waiting, not counting unacked), as
+    /// RabbitMQ's `x-max-length`; unbounded when absent. What happens to a
+    /// publish beyond it is `overflow`'s.
     #[serde(default)]
     pub capacity: Option<u64>,
     /// Whether the queue survives a crash of the broker (default true).
     #[serde(default = "yes")]
     pub durable: bool,
     /// How long a consumer may hold a delivery without acking before the
-    /// broker cancels it and takes back all it holds (default 30 s).
+    /// broker cancels it and takes back all it holds (RabbitMQ's
+    /// `consumer_timeout`, default 30 min).
     #[serde(default = "default_redelivery_timeout")]
     pub redelivery_timeout_ms: Millis,
-    /// Deliveries without an ack after which a message is dead-lettered
-    /// instead of delivered again; unlimited when absent.
+    /// RabbitMQ's `x-delivery-limit`: how many times a message may come
+    /// back (nacked with requeue, or taken back from a closed channel or a
+    /// timed-out consumer) and still be delivered again; returned once
+    /// more, it is dead-lettered. Unlimited when absent (a classic queue's
+    /// default; a quorum queue's is 20 in RabbitMQ 4.x).
     #[serde(default)]
-    pub max_deliveries: Option<u32>,
-    /// How long a message may wait, from its publication, before it expires.
+    pub delivery_limit: Option<u32>,
+    /// How long a message may wait, from its publication, before it
+    /// expires (`x-message-ttl`). 0 delivers a message only to a consumer
+    /// that can take it at once.
     #[serde(default)]
     pub ttl_ms: Option<Millis>,
     /// The broker that receives dead and expired messages; none means they
@@ -64,6 +72,30 @@ pub struct QueueSpec {
     /// by its name.
     #[serde(default)]
     pub exchanges: BTreeMap<String, ExchangeSpec>,
+    /// What a full queue (`capacity`) does with a publish (`x-overflow`).
+    #[serde(default)]
+    pub overflow: Overflow,
+    /// The old name of `delivery_limit`, refused at validation with the
+    /// conversion (it counted deliveries, not returns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_deliveries: Option<u32>,
+}
+
+/// What a queue at its `capacity` does with a new publish (RabbitMQ's
+/// `x-overflow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overflow {
+    /// Drop (or dead-letter) the oldest ready message and accept the
+    /// publish: RabbitMQ's default.
+    #[default]
+    DropHead,
+    /// Refuse the publish: a negative confirm, or a silent drop for a
+    /// producer without confirms.
+    RejectPublish,
+    /// Refuse the publish as `reject-publish` does, and dead-letter the
+    /// refused message.
+    RejectPublishDlx,
 }
 
 /// A named queue's own arguments, each overriding the broker's setting of
@@ -77,9 +109,12 @@ pub struct QueueArgs {
     /// See [`QueueSpec::capacity`].
     #[serde(default)]
     pub capacity: Option<u64>,
-    /// See [`QueueSpec::max_deliveries`].
+    /// See [`QueueSpec::delivery_limit`].
     #[serde(default)]
-    pub max_deliveries: Option<u32>,
+    pub delivery_limit: Option<u32>,
+    /// See [`QueueSpec::overflow`].
+    #[serde(default)]
+    pub overflow: Option<Overflow>,
     /// See [`QueueSpec::ttl_ms`].
     #[serde(default)]
     pub ttl_ms: Option<Millis>,
@@ -122,7 +157,7 @@ impl Default for QueueSpec {
             capacity: None,
             durable: yes(),
             redelivery_timeout_ms: default_redelivery_timeout(),
-            max_deliveries: None,
+            delivery_limit: None,
             ttl_ms: None,
             dead_letter: None,
             subscriptions: BTreeMap::new(),
@@ -131,6 +166,8 @@ impl Default for QueueSpec {
             dead_letter_routing_key: None,
             queues: BTreeMap::new(),
             exchanges: BTreeMap::new(),
+            overflow: Overflow::default(),
+            max_deliveries: None,
         }
     }
 }
@@ -158,7 +195,7 @@ fn yes() -> bool {
 }
 
 fn default_redelivery_timeout() -> Millis {
-    Millis(30_000.0)
+    Millis(1_800_000.0)
 }
 
 /// RabbitMQ's queue sync interval (`SYNC_INTERVAL` of its queue process),
@@ -184,13 +221,14 @@ impl Kind for QueueBrokerKind {
     const METRICS: &'static [&'static str] = &[
         "deleted_with_subscription",
         "dropped_no_subscriber",
+        "dropped_head",
         "confirms_at_sync",
         "publishes_confirmed_at_sync",
         "unroutable",
         "dead_letter_cycles",
     ];
     const ERRORS: &'static [&'static str] =
-        &["rejected-by-consumer", "max-deliveries", "expired", "consumer-timeout", "rejected"];
+        &["rejected-by-consumer", "delivery-limit", "expired", "consumer-timeout", "rejected", "dropped-head"];
 
     fn validate(&self, node: &Node, q: &QueueSpec, topology: &Topology) -> Result<(), Invalid> {
         if let Some(dlq) = &q.dead_letter {
@@ -199,8 +237,15 @@ impl Kind for QueueBrokerKind {
                     .fail("dead_letter", format!("expected another broker (brokers: {})", topology.list("brokers")));
             }
         }
-        if q.max_deliveries == Some(0) {
-            return node.fail("max_deliveries", "expected at least 1");
+        if let Some(n) = q.max_deliveries {
+            let limit = n.saturating_sub(1);
+            return node.fail(
+                "max_deliveries",
+                format!(
+                    "renamed `delivery_limit`, which counts returns as RabbitMQ's x-delivery-limit does: \
+                     `max_deliveries = {n}` is `delivery_limit = {limit}`"
+                ),
+            );
         }
         for sub in q.subscriptions.keys() {
             // The name becomes an effect domain, read in paths like `domains.NAME.lost`.
@@ -239,7 +284,7 @@ pub struct QueuePublishers {
 #[derive(Debug, Default)]
 pub struct PublishRoutes {
     /// Route numbers, one per routing key.
-    pub ids: Vec<u32>,
+    pub ids: Vec<u16>,
 }
 
 /// Dead letters must end somewhere: follows the chain, refuses a loop.

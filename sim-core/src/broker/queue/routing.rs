@@ -44,9 +44,6 @@ pub(crate) fn check(node: &Node, q: &QueueSpec) -> Result<(), Invalid> {
     }
     check_dead_letters(node, q, &[], q.dead_letter_exchange.as_deref(), q.dead_letter_routing_key.is_some())?;
     for (name, args) in &q.queues {
-        if args.max_deliveries == Some(0) {
-            return Err(node.invalid_at(&["queues", name, "max_deliveries"], "expected at least 1"));
-        }
         let dlx = args.dead_letter_exchange.as_deref().or(q.dead_letter_exchange.as_deref());
         let keyed = args.dead_letter_routing_key.is_some();
         check_dead_letters(node, q, &["queues", name], dlx, keyed)?;
@@ -107,12 +104,14 @@ pub(crate) fn resolve(q: &QueueSpec, publishers: &Publishers) -> (Router, Vec<(u
 }
 
 /// The route numbers of each publisher, as [`resolve`] numbers them.
-pub(crate) fn route_ids(publishers: &Publishers) -> Vec<(String, Vec<u32>)> {
-    let mut next = 1;
+pub(crate) fn route_ids(publishers: &Publishers) -> Vec<(String, Vec<u16>)> {
+    let mut next: u16 = 1;
     let mut out = Vec::new();
     for (name, (_, keys)) in publishers {
-        out.push((name.clone(), (next..next + keys.len() as u32).collect()));
-        next += keys.len() as u32;
+        // Validation keeps the routes of a broker below 2^16.
+        let n = u16::try_from(keys.len()).unwrap_or(u16::MAX);
+        out.push((name.clone(), (next..next.saturating_add(n)).collect()));
+        next = next.saturating_add(n);
     }
     out
 }

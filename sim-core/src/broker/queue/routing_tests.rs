@@ -27,7 +27,7 @@ fn routed(
     exchange: &str,
     keys: &[&str],
     readers: &[(NodeId, usize)],
-) -> (Harness, QueueBroker, Vec<u32>) {
+) -> (Harness, QueueBroker, Vec<u16>) {
     let mut publishers = Publishers::new();
     publishers.insert("p".into(), (exchange.into(), keys.iter().map(|k| k.to_string()).collect()));
     let (router, routes, dlx) = resolve(spec, &publishers);
@@ -40,9 +40,22 @@ fn queues(names: &[(&str, QueueArgs)]) -> BTreeMap<String, QueueArgs> {
     names.iter().map(|(n, a)| (n.to_string(), a.clone())).collect()
 }
 
-fn publish(h: &mut Harness, b: &mut QueueBroker, id: MsgId, route: u32) -> crate::engine::Emitted {
+fn publish(h: &mut Harness, b: &mut QueueBroker, id: MsgId, route: u16) -> crate::engine::Emitted {
     let rec = Record::new(id, 0);
-    h.message(b, P, QueueMsg::Publish { rec, want_ack: true, attempt: 1, channel: 0, tag: 0, persistent: false, route })
+    h.message(
+        b,
+        P,
+        QueueMsg::Publish {
+            rec,
+            want_ack: true,
+            attempt: 1,
+            channel: 0,
+            tag: 0,
+            persistent: false,
+            route,
+            expiration: crate::protocol::NO_EXPIRATION,
+        },
+    )
 }
 
 /// The ids waiting in each queue, by queue number.
