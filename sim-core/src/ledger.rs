@@ -113,11 +113,15 @@ pub enum LossCause {
     /// while the cluster went on under a new leader without it; truncated
     /// away when the old leader rejoined as a follower.
     TruncatedAfterPartition,
+    /// Held by a node lost with its disk (`node-loss`), and by no other
+    /// node: a classic queue's messages on its node, or a quorum queue's
+    /// when no majority of its replicas survived.
+    NodeLost,
 }
 
 impl LossCause {
     /// Every cause, in order.
-    pub const ALL: [LossCause; 20] = [
+    pub const ALL: [LossCause; 21] = [
         LossCause::Unexplained,
         LossCause::NetworkLoss,
         LossCause::Partition,
@@ -138,6 +142,7 @@ impl LossCause {
         LossCause::SkippedOffset,
         LossCause::Unflushed,
         LossCause::TruncatedAfterPartition,
+        LossCause::NodeLost,
     ];
 
     /// The name `summary.json` uses.
@@ -163,6 +168,7 @@ impl LossCause {
             LossCause::SkippedOffset => "skipped_offset",
             LossCause::Unflushed => "unflushed",
             LossCause::TruncatedAfterPartition => "truncated_after_partition",
+            LossCause::NodeLost => "node_lost",
         }
     }
 }
