@@ -26,6 +26,10 @@ const KINDS: &[(&str, &str)] = &[
     ("leader-crash-skipped", "no effect: a leader-crash fault found no live leader to crash"),
     ("leader-not-available", "refused, then retried: a write found its partition without a leader"),
     ("max-deliveries", "dead-lettered: a message was due for delivery again after max_deliveries"),
+    (
+        "no-leader",
+        "dropped, then retried by its producer: a publish reached a cluster node that could not serve it (no quorum queue leader known there)",
+    ),
     ("not-enough-replicas", "refused, then retried: fewer than min_insync_replicas replicas were in sync"),
     (
         "not-enough-replicas-after-append",

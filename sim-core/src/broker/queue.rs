@@ -78,7 +78,7 @@ use crate::sequencer::{Offer, Sequencer};
 use crate::time::ms_to_ns;
 use std::collections::BTreeMap;
 
-mod core;
+pub(crate) mod core;
 mod kind;
 pub use self::core::QueueTimer;
 use self::core::{discard, Entry, Policy, QueueCore};

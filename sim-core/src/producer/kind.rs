@@ -91,6 +91,9 @@ impl Kind for ProducerKind {
             let brokers = topology.list("brokers");
             return node.fail("target", format!("no broker named `{}` (brokers: {brokers})", p.target));
         }
+        if let Some(why) = crate::broker::queue_cluster::refuse_cluster_name(topology, &p.target) {
+            return node.fail("target", why);
+        }
         p.arrival.check().map_err(|m| node.invalid("arrival", m))?;
         check_acks(node, p)?;
         if p.max_in_flight == Some(0) {

@@ -164,9 +164,38 @@ pub(crate) struct QueueCore {
     /// Cancelled consumers are told again every `redelivery_timeout_ms`
     /// until they subscribe anew: the notice may be lost on the network.
     cancel_notices: Deadlines,
+    /// The ids of the messages that left the queue for good (acked,
+    /// dead-lettered, expired), when its host replicates them (a quorum
+    /// queue's leader); `None` when nobody asks.
+    settled: Option<Vec<MsgId>>,
 }
 
 impl QueueCore {
+    /// Collects the ids of the messages that leave the queue for good, for
+    /// [`QueueCore::take_settled`].
+    pub(crate) fn tracking_settled(mut self) -> Self {
+        self.settled = Some(Vec::new());
+        self
+    }
+
+    /// Numbers deliveries from `tag` on (a new leader's tags must not be
+    /// mistaken for its predecessor's).
+    pub(crate) fn with_first_tag(mut self, tag: u64) -> Self {
+        self.next_tag = tag;
+        self
+    }
+
+    /// The ids settled since the last call (none unless tracking).
+    pub(crate) fn take_settled(&mut self) -> Vec<MsgId> {
+        self.settled.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn settle(&mut self, id: MsgId) {
+        if let Some(s) = &mut self.settled {
+            s.push(id);
+        }
+    }
+
     pub(crate) fn new(policy: Policy, durable: bool, index: usize, reader: Option<NodeId>) -> Self {
         QueueCore {
             policy,
@@ -183,6 +212,7 @@ impl QueueCore {
             deadlines: Deadlines::default(),
             expiry: None,
             cancel_notices: Deadlines::default(),
+            settled: None,
         }
     }
 
@@ -211,6 +241,7 @@ impl QueueCore {
             let mut entry = self.queue.pop_front().expect("queue is not empty");
             if self.policy.max_deliveries.is_some_and(|m| entry.deliveries >= m) {
                 // Checked here, where every path back into the queue meets.
+                self.settle(entry.rec.id);
                 self.policy.dead_letter(ctx, entry, Death::MaxDeliveries, self.reader);
                 continue;
             }
@@ -228,6 +259,8 @@ impl QueueCore {
                 let deadline = ctx.now().saturating_add(self.policy.redelivery_ns);
                 self.unacked.insert(tag, Unacked { consumer: sub.node, entry, deadline });
                 self.deadlines.add(ctx, deadline, tag, T::from(QueueTimer::Redeliver(self.index)));
+            } else {
+                self.settle(entry.rec.id);
             }
             self.expire_head(ctx);
         }
@@ -238,6 +271,7 @@ impl QueueCore {
     pub(crate) fn expire_head<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
         while self.queue.front().is_some_and(|e| self.policy.expired(e, ctx.now())) {
             let entry = self.queue.pop_front().expect("the head exists");
+            self.settle(entry.rec.id);
             self.policy.dead_letter(ctx, entry, Death::Expired, self.reader);
         }
     }
@@ -261,6 +295,7 @@ impl QueueCore {
             if let Some(s) = self.subscriber(u.consumer) {
                 s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
             }
+            self.settle(u.entry.rec.id);
         }
     }
 
@@ -274,6 +309,7 @@ impl QueueCore {
         if requeue {
             self.queue.push_front(u.entry);
         } else {
+            self.settle(u.entry.rec.id);
             self.policy.dead_letter(ctx, u.entry, Death::Rejected, self.reader);
         }
     }

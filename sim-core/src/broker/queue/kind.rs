@@ -40,6 +40,22 @@ pub struct QueueSpec {
     /// publish. Empty (the default) means point-to-point: one queue.
     #[serde(default)]
     pub subscriptions: BTreeMap<String, SubscriptionSpec>,
+    /// A RabbitMQ-like cluster of this many nodes, `NAME-1` .. `NAME-N`
+    /// (see [`crate::broker::queue_cluster`]); absent: one node.
+    #[serde(default)]
+    pub nodes: Option<u32>,
+    /// In a cluster, the queue's type: classic (the default, as RabbitMQ
+    /// declares a queue) or quorum.
+    #[serde(default)]
+    pub queue_type: Option<crate::broker::queue_cluster::QueueType>,
+    /// In a cluster, the node (1-based) that holds a classic queue, or
+    /// first leads a quorum queue (default 1).
+    #[serde(default)]
+    pub home: Option<u32>,
+    /// In a cluster, a quorum queue's replicas (RabbitMQ's
+    /// `x-quorum-initial-group-size`; default 3, or every node if fewer).
+    #[serde(default)]
+    pub group_size: Option<u32>,
 }
 
 impl Default for QueueSpec {
@@ -52,6 +68,10 @@ impl Default for QueueSpec {
             ttl_ms: None,
             dead_letter: None,
             subscriptions: BTreeMap::new(),
+            nodes: None,
+            queue_type: None,
+            home: None,
+            group_size: None,
         }
     }
 }
@@ -98,7 +118,8 @@ impl Kind for QueueBrokerKind {
     type Spec = QueueSpec;
     const NAME: &'static str = "queue";
     const SECTION: &'static str = "brokers";
-    const METRICS: &'static [&'static str] = &["deleted_with_subscription", "dropped_no_subscriber"];
+    const METRICS: &'static [&'static str] =
+        &["deleted_with_subscription", "dropped_no_subscriber", "leader_elections"];
     const ERRORS: &'static [&'static str] = &[
         "rejected-by-consumer",
         "max-deliveries",
@@ -107,9 +128,11 @@ impl Kind for QueueBrokerKind {
         "rejected",
         "fenced",
         "out-of-order",
+        "no-leader",
     ];
 
     fn validate(&self, node: &Node, q: &QueueSpec, topology: &Topology) -> Result<(), Invalid> {
+        crate::broker::queue_cluster::validate(node, q)?;
         if let Some(dlq) = &q.dead_letter {
             if !topology.is_in(dlq, "brokers") || dlq == node.name() {
                 return node
@@ -126,7 +149,14 @@ impl Kind for QueueBrokerKind {
         dead_letter_loop(node, topology)
     }
 
+    fn members(&self, name: &str, q: &QueueSpec) -> Vec<crate::kind::Member> {
+        crate::broker::queue_cluster::members(name, q)
+    }
+
     fn build(&self, node: &Node, q: &QueueSpec, build: &mut Build) -> Box<dyn DynComponent> {
+        if q.nodes.is_some() {
+            return crate::broker::queue_cluster::table_node();
+        }
         let route = build.take_note::<QueueReaders>(node.name()).route;
         boxed(QueueBroker::new(q, q.dead_letter.as_deref().map(|d| build.id(d)), route))
     }
