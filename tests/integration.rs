@@ -60,6 +60,10 @@ mod progress;
 mod properties;
 #[path = "pubsub.rs"]
 mod pubsub;
+#[path = "queue_cluster.rs"]
+mod queue_cluster;
+#[path = "queue_cluster_properties.rs"]
+mod queue_cluster_properties;
 #[path = "queueing_theory.rs"]
 mod queueing_theory;
 #[path = "references.rs"]
