@@ -97,6 +97,8 @@ fn a_wrong_queue_cluster_is_refused_with_its_field() {
     assert!(err.contains("`rabbit-1` .. `rabbit-3`"), "{err}");
     let consumer = "[consumers.c]\nprocessing = { dist = \"constant\", ms = 1 }\nsource = \"rabbit\"";
     check_bad("qc-source", &cluster("nodes = 3", consumer), "source = \"rabbit\"", "consumers.c.source");
+    let idem = cluster("nodes = 3", "").replace("acks = \"broker\"", "acks = \"broker\"\nidempotent = true");
+    check_bad("qc-idempotent", &idem, "idempotent", "producers.p.idempotent");
     // node-loss hits a cluster's node only.
     let loss = "[[faults]]\nkind = \"node-loss\"\nnode = \"p\"\nat_ms = 100";
     let err = check_bad("qc-loss", &cluster("nodes = 3", loss), "node = \"p\"", "faults.0.node");

@@ -94,6 +94,9 @@ impl Kind for ProducerKind {
         if let Some(why) = crate::broker::queue_cluster::refuse_cluster_name(topology, &p.target) {
             return node.fail("target", why);
         }
+        if p.idempotent == Some(true) && topology.node(&p.target).is_some_and(|n| n.kind() == "queue-cluster-node") {
+            return node.fail("idempotent", "publisher deduplication is not modelled in a queue cluster: remove it");
+        }
         p.arrival.check().map_err(|m| node.invalid("arrival", m))?;
         check_acks(node, p)?;
         if p.max_in_flight == Some(0) {

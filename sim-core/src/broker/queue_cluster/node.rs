@@ -9,8 +9,8 @@
 //! through the consumer's own node is skipped; its acks and subscriptions
 //! do take that hop); a publish reaching a node that cannot serve it (no
 //! known leader, or a deposed one) is dropped, and its producer's timeout
-//! and retry recover it; idempotent producers' sequence numbers are not
-//! checked (a cluster treats every publish as a plain one); consumers'
+//! and retry recover it; idempotent producers are refused (RabbitMQ
+//! deduplicates publishes only in streams); consumers'
 //! deliveries are not in the Raft state, so after a leader change every
 //! unsettled message is delivered again (counted as redelivered).
 
