@@ -62,6 +62,10 @@ mod properties;
 mod publisher_confirms;
 #[path = "pubsub.rs"]
 mod pubsub;
+#[path = "queue_cluster.rs"]
+mod queue_cluster;
+#[path = "queue_cluster_properties.rs"]
+mod queue_cluster_properties;
 #[path = "queue_semantics.rs"]
 mod queue_semantics;
 #[path = "queueing_theory.rs"]

@@ -127,11 +127,15 @@ pub enum LossCause {
     /// publish (`overflow = "drop-head"`, RabbitMQ's default), and not
     /// dead-lettered anywhere that delivered it.
     DroppedHead,
+    /// Held by a node lost with its disk (`node-loss`), and by no other
+    /// node: a classic queue's messages on its node, or a quorum queue's
+    /// when no majority of its replicas survived.
+    NodeLost,
 }
 
 impl LossCause {
     /// Every cause, in order.
-    pub const ALL: [LossCause; 24] = [
+    pub const ALL: [LossCause; 25] = [
         LossCause::Unexplained,
         LossCause::NetworkLoss,
         LossCause::Partition,
@@ -156,6 +160,7 @@ impl LossCause {
         LossCause::DeadLetterCycle,
         LossCause::Transient,
         LossCause::DroppedHead,
+        LossCause::NodeLost,
     ];
 
     /// The name `summary.json` uses.
@@ -185,6 +190,7 @@ impl LossCause {
             LossCause::DeadLetterCycle => "dead_letter_cycle",
             LossCause::Transient => "transient",
             LossCause::DroppedHead => "dropped_head",
+            LossCause::NodeLost => "node_lost",
         }
     }
 }

@@ -182,6 +182,9 @@ pub enum FaultAction {
     Crash {
         /// Which node.
         node: NodeId,
+        /// The node is lost with its disk: it is told first
+        /// ([`NodeFault::DiskLoss`]), so that it forgets its durable state too.
+        lose_disk: bool,
     },
     /// A part of the node fails: the node is told and acts it out.
     Part {
@@ -265,6 +268,10 @@ pub enum NodeFault {
         /// Replica indices; empty: every replica.
         replicas: Vec<u32>,
     },
+    /// The node is lost with its disk (a `node-loss` fault): told just
+    /// before it crashes, it forgets everything, durable state included,
+    /// and comes back empty when the fault ends.
+    DiskLoss,
 }
 
 /// A scheduled fault: an action in force from `start` until `end` (or until

@@ -10,7 +10,16 @@ use std::path::Path;
 /// The source files of each built-in kind's component, relative to `src/`.
 const SOURCES: [(&str, &[&str]); 6] = [
     ("producer", &["producer.rs", "producer/cluster.rs", "producer/sequence.rs"]),
-    ("queue", &["broker/queue.rs", "broker/queue/core.rs", "broker/queue/confirm.rs"]),
+    (
+        "queue",
+        &[
+            "broker/queue.rs",
+            "broker/queue/core.rs",
+            "broker/queue/confirm.rs",
+            "broker/queue_cluster/node.rs",
+            "broker/queue_cluster/raft.rs",
+        ],
+    ),
     (
         "log",
         &[

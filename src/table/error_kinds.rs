@@ -27,6 +27,10 @@ const KINDS: &[(&str, &str)] = &[
     ("forward-timeout", "retried: a consumer's forward got no ack in time, so it sent it again"),
     ("leader-crash-skipped", "no effect: a leader-crash fault found no live leader to crash"),
     ("leader-not-available", "refused, then retried: a write found its partition without a leader"),
+    (
+        "no-leader",
+        "dropped, then retried by its producer: a publish reached a cluster node that could not serve it (no quorum queue leader known there)",
+    ),
     ("not-enough-replicas", "refused, then retried: fewer than min_insync_replicas replicas were in sync"),
     (
         "not-enough-replicas-after-append",

@@ -8,6 +8,7 @@
 pub mod cluster;
 mod log;
 mod queue;
+pub mod queue_cluster;
 
 pub use crate::protocol::{publish, Acks, FetchError, LogMsg, QueueMsg, Transaction};
 pub use log::{

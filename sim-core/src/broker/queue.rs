@@ -101,7 +101,7 @@ use crate::time::ms_to_ns;
 use std::collections::BTreeMap;
 
 mod confirm;
-mod core;
+pub(crate) mod core;
 pub mod exchange;
 mod kind;
 mod routing;

@@ -192,6 +192,9 @@ impl Kind for ConsumerKind {
 
 /// Refuses a `source` that names no broker.
 pub(crate) fn check_source(node: &Node, source: &str, topology: &Topology) -> Result<(), Invalid> {
+    if let Some(why) = crate::broker::queue_cluster::refuse_cluster_name(topology, source) {
+        return node.fail("source", why);
+    }
     if topology.is_in(source, "brokers") {
         return Ok(());
     }

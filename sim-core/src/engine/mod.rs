@@ -533,7 +533,10 @@ impl Engine {
                     self.dispatch(node, |c, p| c.on_fault(p, fault, true));
                 }
             }
-            FaultAction::Crash { node } => {
+            FaultAction::Crash { node, lose_disk } => {
+                if lose_disk && self.core.alive[node as usize] {
+                    self.dispatch(node, |c, p| c.on_fault(p, &crate::net::NodeFault::DiskLoss, true));
+                }
                 self.down[node as usize] += 1;
                 if self.down[node as usize] == 1 {
                     self.crash(node);
@@ -565,7 +568,7 @@ impl Engine {
                     self.dispatch(node, |c, p| c.on_fault(p, fault, false));
                 }
             }
-            FaultAction::Crash { node } => {
+            FaultAction::Crash { node, .. } => {
                 let down = &mut self.down[node as usize];
                 *down = down.checked_sub(1).expect("a crash fault ends only after it began");
                 if *down == 0 {

@@ -124,6 +124,12 @@ impl Kind for ProducerKind {
             let brokers = topology.list("brokers");
             return node.fail("target", format!("no broker named `{}` (brokers: {brokers})", p.target));
         }
+        if let Some(why) = crate::broker::queue_cluster::refuse_cluster_name(topology, &p.target) {
+            return node.fail("target", why);
+        }
+        if p.idempotent == Some(true) && topology.node(&p.target).is_some_and(|n| n.kind() == "queue-cluster-node") {
+            return node.fail("idempotent", "publisher deduplication is not modelled in a queue cluster: remove it");
+        }
         p.arrival.check().map_err(|m| node.invalid("arrival", m))?;
         if p.idempotent == Some(true) && topology.spec::<LogSpec>(&p.target).is_none() {
             return node.fail("idempotent", no_queue_dedup(&p.target));

@@ -30,11 +30,13 @@ pub mod cluster;
 pub mod log;
 pub mod offsets;
 pub mod queue;
+pub mod queue_cluster;
 pub mod wire;
 
 pub use cluster::ClusterMsg;
 pub use log::{Acks, FetchError, LogMsg, ProduceError, Transaction};
 pub use queue::{publish, publish_ack, QueueMsg, NO_EXPIRATION};
+pub use queue_cluster::QueueClusterMsg;
 
 /// Global identity of one produced message, assigned by the ledger in
 /// production order (0, 1, 2, ...).
@@ -148,6 +150,8 @@ pub enum Msg {
     Log(LogMsg),
     /// The cluster protocol (inside a log cluster, and clients' metadata).
     Cluster(ClusterMsg),
+    /// Inside a queue cluster (channels' forwards, quorum queues' Raft).
+    QueueCluster(QueueClusterMsg),
     /// A connection notice.
     Notice(Notice),
 }
@@ -183,6 +187,7 @@ macro_rules! each_protocol {
             Msg::Queue($m) => $body,
             Msg::Log($m) => $body,
             Msg::Cluster($m) => $body,
+            Msg::QueueCluster($m) => $body,
             Msg::Notice($m) => $body,
         }
     };

@@ -100,7 +100,12 @@ fn resolve_fault(
             let blocked = a.iter().flat_map(|&x| b.iter().map(move |&y| (x, y))).collect();
             (FaultAction::Partition { blocked }, format!("one-way partition {} -> {}", show(from), show(to)))
         }
-        FaultSpec::Crash { node, .. } => (FaultAction::Crash { node: id(node) }, format!("crash {node}")),
+        FaultSpec::Crash { node, .. } => {
+            (FaultAction::Crash { node: id(node), lose_disk: false }, format!("crash {node}"))
+        }
+        FaultSpec::NodeLoss { node, .. } => {
+            (FaultAction::Crash { node: id(node), lose_disk: true }, format!("lose {node} with its disk"))
+        }
         FaultSpec::ReplicaCrash { broker, replica, .. } => (
             FaultAction::Part { node: id(broker), fault: NodeFault::ReplicaCrash { replica: *replica } },
             format!("crash {broker} replica {replica}"),

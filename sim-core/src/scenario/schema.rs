@@ -282,6 +282,17 @@ pub enum FaultSpec {
         /// Which replicas (0-based); empty: all.
         replicas: Vec<u32>,
     },
+    /// Node `node` (a queue cluster's node) is lost with its disk: it
+    /// crashes and forgets its durable state too; it comes back empty at
+    /// `until_ms` (never, without it).
+    NodeLoss {
+        /// Start.
+        at_ms: Millis,
+        /// Back, empty.
+        until_ms: Option<Millis>,
+        /// Which node.
+        node: String,
+    },
     /// Loss rises to `probability` on links touching `nodes` (all links
     /// when `nodes` is empty or absent).
     LossSpike {
@@ -355,6 +366,7 @@ enum FaultKind {
     ReplicaCrash,
     LeaderCrash,
     PowerLoss,
+    NodeLoss,
 }
 
 impl FaultKind {
@@ -371,6 +383,7 @@ impl FaultKind {
             FaultKind::ReplicaCrash => ("replica-crash", &["broker", "replica"]),
             FaultKind::LeaderCrash => ("leader-crash", &["broker", "topic", "partition"]),
             FaultKind::PowerLoss => ("power-loss", &["broker", "replicas"]),
+            FaultKind::NodeLoss => ("node-loss", &["node"]),
         }
     }
 }
@@ -427,6 +440,7 @@ impl TryFrom<FaultTable> for FaultSpec {
                 partition: t.partition.unwrap_or(0),
             },
             FaultKind::PowerLoss => power_loss(t, at_ms, until_ms, w)?,
+            FaultKind::NodeLoss => FaultSpec::NodeLoss { at_ms, until_ms, node: need(t.node, "node", w)? },
             FaultKind::LossSpike => FaultSpec::LossSpike {
                 at_ms,
                 until_ms,
@@ -462,6 +476,7 @@ impl FaultSpec {
             FaultSpec::Partition { at_ms, until_ms, .. }
             | FaultSpec::OneWayPartition { at_ms, until_ms, .. }
             | FaultSpec::Crash { at_ms, until_ms, .. }
+            | FaultSpec::NodeLoss { at_ms, until_ms, .. }
             | FaultSpec::Slow { at_ms, until_ms, .. }
             | FaultSpec::LossSpike { at_ms, until_ms, .. }
             | FaultSpec::DuplicateSpike { at_ms, until_ms, .. }

@@ -128,6 +128,14 @@ fn check_fault(i: &str, f: &FaultSpec, topology: &Topology) -> Result<(), Invali
             check("to", to)
         }
         FaultSpec::Crash { node, .. } => check("node", std::slice::from_ref(node)),
+        FaultSpec::NodeLoss { node, .. } => {
+            check("node", std::slice::from_ref(node))?;
+            if topology.node(node).is_some_and(|n| n.kind() != "queue-cluster-node") {
+                let message = format!("`{node}` keeps no disk this fault could lose: node-loss applies to a queue cluster's nodes (`NAME-1` ..); use `crash`");
+                return fail(&["faults", i, "node"], message);
+            }
+            Ok(())
+        }
         FaultSpec::Slow { node, factor, .. } => {
             check("node", std::slice::from_ref(node))?;
             if factor.0 < 1.0 {

@@ -690,6 +690,8 @@ impl LogBroker {
                 }
             }
             NodeFault::PowerLoss { ref replicas } => self.power_loss(ctx, replicas, begins),
+            // Validation aims node-loss at queue cluster nodes only.
+            NodeFault::DiskLoss => {}
         }
     }
 

@@ -223,9 +223,38 @@ pub(crate) struct QueueCore {
     cancel_notices: Deadlines,
     /// Dead letters for the dead-letter exchange, until the broker routes them.
     dead: Vec<(Entry, Death)>,
+    /// The ids of the messages that left the queue for good (acked,
+    /// dead-lettered, expired), when its host replicates them (a quorum
+    /// queue's leader); `None` when nobody asks.
+    settled: Option<Vec<MsgId>>,
 }
 
 impl QueueCore {
+    /// Collects the ids of the messages that leave the queue for good, for
+    /// [`QueueCore::take_settled`].
+    pub(crate) fn tracking_settled(mut self) -> Self {
+        self.settled = Some(Vec::new());
+        self
+    }
+
+    /// Numbers deliveries from `tag` on (a new leader's tags must not be
+    /// mistaken for its predecessor's).
+    pub(crate) fn with_first_tag(mut self, tag: u64) -> Self {
+        self.next_tag = tag;
+        self
+    }
+
+    /// The ids settled since the last call (none unless tracking).
+    pub(crate) fn take_settled(&mut self) -> Vec<MsgId> {
+        self.settled.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn settle(&mut self, id: MsgId) {
+        if let Some(s) = &mut self.settled {
+            s.push(id);
+        }
+    }
+
     pub(crate) fn new(policy: Policy, durable: bool, index: usize, reader: Option<NodeId>) -> Self {
         QueueCore {
             policy,
@@ -243,6 +272,7 @@ impl QueueCore {
             expiry: None,
             cancel_notices: Deadlines::default(),
             dead: Vec::new(),
+            settled: None,
         }
     }
 
@@ -261,6 +291,7 @@ impl QueueCore {
     /// (held in [`QueueCore::dead`] for the broker to route), to the
     /// dead-letter broker, or gone.
     fn dead_letter<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, entry: Entry, why: Death) {
+        self.settle(entry.rec.id);
         ctx.error(why.kind());
         discard(ctx, self.reader, entry.rec.id, why.cause());
         if self.policy.dead_letter_exchange.is_some() {
@@ -362,6 +393,8 @@ impl QueueCore {
                 let deadline = ctx.now().saturating_add(self.policy.redelivery_ns);
                 self.unacked.insert(tag, Unacked { consumer: sub.node, entry, deadline });
                 self.deadlines.add(ctx, deadline, tag, T::from(QueueTimer::Redeliver(self.index)));
+            } else {
+                self.settle(entry.rec.id);
             }
             self.expire_head(ctx, true);
         }
@@ -396,6 +429,7 @@ impl QueueCore {
         if let Some(s) = self.subscriber(u.consumer) {
             s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
         }
+        self.settle(u.entry.rec.id);
         Some(u.entry.rec.id)
     }
 

@@ -79,6 +79,22 @@ pub struct QueueSpec {
     /// conversion (it counted deliveries, not returns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_deliveries: Option<u32>,
+    /// A RabbitMQ-like cluster of this many nodes, `NAME-1` .. `NAME-N`
+    /// (see [`crate::broker::queue_cluster`]); absent: one node.
+    #[serde(default)]
+    pub nodes: Option<u32>,
+    /// In a cluster, the queue's type: classic (the default, as RabbitMQ
+    /// declares a queue) or quorum.
+    #[serde(default)]
+    pub queue_type: Option<crate::broker::queue_cluster::QueueType>,
+    /// In a cluster, the node (1-based) that holds a classic queue, or
+    /// first leads a quorum queue (default 1).
+    #[serde(default)]
+    pub home: Option<u32>,
+    /// In a cluster, a quorum queue's replicas (RabbitMQ's
+    /// `x-quorum-initial-group-size`; default 3, or every node if fewer).
+    #[serde(default)]
+    pub group_size: Option<u32>,
 }
 
 /// What a queue at its `capacity` does with a new publish (RabbitMQ's
@@ -168,6 +184,10 @@ impl Default for QueueSpec {
             exchanges: BTreeMap::new(),
             overflow: Overflow::default(),
             max_deliveries: None,
+            nodes: None,
+            queue_type: None,
+            home: None,
+            group_size: None,
         }
     }
 }
@@ -226,11 +246,20 @@ impl Kind for QueueBrokerKind {
         "publishes_confirmed_at_sync",
         "unroutable",
         "dead_letter_cycles",
+        "leader_elections",
     ];
-    const ERRORS: &'static [&'static str] =
-        &["rejected-by-consumer", "delivery-limit", "expired", "consumer-timeout", "rejected", "dropped-head"];
+    const ERRORS: &'static [&'static str] = &[
+        "rejected-by-consumer",
+        "delivery-limit",
+        "expired",
+        "consumer-timeout",
+        "rejected",
+        "dropped-head",
+        "no-leader",
+    ];
 
     fn validate(&self, node: &Node, q: &QueueSpec, topology: &Topology) -> Result<(), Invalid> {
+        crate::broker::queue_cluster::validate(node, q)?;
         if let Some(dlq) = &q.dead_letter {
             if !topology.is_in(dlq, "brokers") || dlq == node.name() {
                 return node
@@ -255,7 +284,14 @@ impl Kind for QueueBrokerKind {
         dead_letter_loop(node, topology)
     }
 
+    fn members(&self, name: &str, q: &QueueSpec) -> Vec<crate::kind::Member> {
+        crate::broker::queue_cluster::members(name, q)
+    }
+
     fn build(&self, node: &Node, q: &QueueSpec, build: &mut Build) -> Box<dyn DynComponent> {
+        if q.nodes.is_some() {
+            return crate::broker::queue_cluster::table_node();
+        }
         let route = build.take_note::<QueueReaders>(node.name()).route;
         let broker = QueueBroker::new(q, q.dead_letter.as_deref().map(|d| build.id(d)), route);
         if !q.routes() {
