@@ -226,3 +226,24 @@ fn a_channel_forwards_to_the_leader_and_relays_its_confirm() {
     let consume = Msg::QueueCluster(Qc::Consume { consumer: C, prefetch: 5, session: 1, auto_ack: false });
     assert!(e.sent_to(N[2]).contains(&consume));
 }
+
+#[test]
+fn a_follower_that_lost_its_disk_is_sent_the_log_from_its_start_and_no_longer_counts() {
+    let (mut h, mut leader) = node(QueueType::Quorum, 0);
+    h.message(&mut leader, P, publish(rec(0), true, 1));
+    h.message(&mut leader, N[1], reply(1, 1));
+    h.message(&mut leader, N[2], reply(1, 1));
+    // N[2] comes back empty from a disk loss and refuses the next append.
+    let refused = Qc::AppendReply { term: 1, ok: false, matched: 0, voter: false };
+    h.message(&mut leader, N[2], refused);
+    let e = h.message(&mut leader, P, publish(rec(1), true, 1));
+    let to_lost = appends(&e, N[2]);
+    assert_eq!(to_lost.len(), 1);
+    assert_eq!(to_lost[0].prev_index, 0, "from the start of the log, not from what it held before");
+    assert_eq!(to_lost[0].entries, vec![enqueue(1, 0), enqueue(1, 1)]);
+    // Its old copy no longer makes a majority: only N[1]'s does.
+    let e = h.message(&mut leader, N[2], reply(1, 0));
+    assert!(confirms(&e).is_empty(), "an empty replica confirms nothing");
+    let e = h.message(&mut leader, N[1], reply(1, 2));
+    assert_eq!(confirms(&e), vec![1]);
+}

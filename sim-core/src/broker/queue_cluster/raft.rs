@@ -583,8 +583,12 @@ impl QueueClusterNode {
             // Sent again with the next append or heartbeat, not at once: a
             // refusal comes back for every append in flight, and answering
             // each would multiply them.
-            let floor = r.matched.get(&from).copied().unwrap_or(0);
-            r.next.insert(from, matched.max(floor) + 1);
+            // The follower holds no more than it says: after a disk loss,
+            // less than it once did, so what it matched before no longer
+            // counts towards a majority.
+            let m = r.matched.entry(from).or_insert(0);
+            *m = (*m).min(matched);
+            r.next.insert(from, matched + 1);
         }
     }
 }
