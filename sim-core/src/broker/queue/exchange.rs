@@ -68,10 +68,18 @@ pub fn matches(kind: ExchangeType, binding: &str, routing_key: &str) -> bool {
         ExchangeType::Direct => binding == routing_key,
         ExchangeType::Fanout => true,
         ExchangeType::Topic => {
-            let pattern: Vec<&str> = binding.split('.').collect();
-            let words: Vec<&str> = if routing_key.is_empty() { Vec::new() } else { routing_key.split('.').collect() };
-            topic_match(&pattern, &words)
+            // Both split alike: an empty key (or binding) has no words.
+            topic_match(&words(binding), &words(routing_key))
         }
+    }
+}
+
+/// The dot-separated words of a key; an empty key has none.
+fn words(key: &str) -> Vec<&str> {
+    if key.is_empty() {
+        Vec::new()
+    } else {
+        key.split('.').collect()
     }
 }
 
@@ -207,6 +215,8 @@ mod tests {
         assert!(!t("a.#.z", "a.b.c"));
         assert!(!t("*", ""));
         assert!(t("*", "a"));
+        assert!(t("", ""), "an empty binding matches an empty key");
+        assert!(!t("", "a"));
     }
 
     #[test]
