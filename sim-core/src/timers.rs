@@ -113,6 +113,15 @@ impl Deadlines {
         self.clear();
     }
 
+    /// Drops the deadlines `live` no longer cares about, now rather than
+    /// when they come due: for an owner whose deadlines lie far ahead (a
+    /// 30-minute consumer timeout) and are mostly cancelled long before.
+    /// Timers already set stay set.
+    pub fn compact(&mut self, live: impl Fn(u64, Time) -> bool) {
+        self.in_order.retain(|&(at, key)| live(key, at));
+        self.out_of_order.retain(|&Reverse((at, key))| live(key, at));
+    }
+
     /// Number of deadlines kept (including lazily cancelled ones).
     pub fn len(&self) -> usize {
         self.in_order.len() + self.out_of_order.len()

@@ -430,7 +430,18 @@ impl QueueCore {
             s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
         }
         self.settle(u.entry.rec.id);
+        self.compact_deadlines();
         Some(u.entry.rec.id)
+    }
+
+    /// Drops the deadlines of acked deliveries once they are most of those
+    /// kept: with RabbitMQ's 30-minute consumer timeout they would
+    /// otherwise pile up, one per delivery, for 30 minutes.
+    fn compact_deadlines(&mut self) {
+        if self.deadlines.len() > 2 * self.unacked.len() + 1024 {
+            let unacked = &self.unacked;
+            self.deadlines.compact(|t, at| unacked.get(&t).is_some_and(|u| u.deadline == at));
+        }
     }
 
     /// Takes back an unacked delivery: to the head of the queue, or, when
