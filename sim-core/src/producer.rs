@@ -927,6 +927,7 @@ impl Producer {
         multiple: bool,
     ) {
         if tag == 0 {
+            self.confirm.forget(id);
             return self.on_ack(ctx, id, ok, attempt, ProduceError::None);
         }
         for (key, attempt) in self.confirm.settle(id, tag, multiple) {

@@ -323,6 +323,7 @@ impl QueueBroker {
             ctx.metric_add("unroutable", 1.0);
             discard(ctx, self.subs[from as usize].reader, id, LossCause::Unroutable);
         }
+        let mut kept = false;
         for &q in targets {
             let s = &mut self.subs[q as usize];
             if why != Death::Rejected && is_cycle(history, q) {
@@ -336,8 +337,11 @@ impl QueueBroker {
                 // expiration removed, as RabbitMQ republishes a dead letter.
                 let fresh =
                     Entry { key, persistent: entry.persistent, ..Entry::new(entry.rec, ctx.now(), None, s.policy()) };
-                s.enqueue(ctx, fresh);
+                kept |= s.enqueue(ctx, fresh);
             }
+        }
+        if !kept {
+            self.deaths.remove(&id); // held nowhere any more: forget its history
         }
     }
 

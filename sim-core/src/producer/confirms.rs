@@ -47,6 +47,15 @@ impl ConfirmChannel {
         (self.number, tag)
     }
 
+    /// An unnumbered answer (tag 0) about message `id`, as a queue
+    /// cluster's node sends: forgets the tags its publishes took, so that
+    /// they do not pile up.
+    pub(super) fn forget(&mut self, id: MsgId) {
+        if !self.tags.is_empty() {
+            self.tags.retain(|_, &mut (key, _)| key != id);
+        }
+    }
+
     /// A confirm (or nack) of `tag`, whose message is `id`: the messages
     /// and attempts it settles (none when it is stale).
     pub(super) fn settle(&mut self, id: MsgId, tag: u64, multiple: bool) -> Vec<(MsgId, u32)> {
@@ -58,5 +67,26 @@ impl ConfirmChannel {
         }
         let later = self.tags.split_off(&(tag + 1));
         std::mem::replace(&mut self.tags, later).into_values().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConfirmChannel;
+
+    #[test]
+    fn unnumbered_answers_forget_the_tags_of_their_message_so_none_pile_up() {
+        let mut c = ConfirmChannel::default();
+        c.open();
+        for id in 0..100 {
+            c.publish(id, 1);
+            if id >= 2 {
+                c.forget(id - 2); // a cluster's node answers with tag 0
+            }
+        }
+        assert_eq!(c.tags.len(), 2, "only the two unanswered publishes are awaited");
+        c.publish(99, 2); // a resend of 99: both its tags go with one answer
+        c.forget(99);
+        assert_eq!(c.tags.values().map(|&(id, _)| id).collect::<Vec<_>>(), vec![98]);
     }
 }

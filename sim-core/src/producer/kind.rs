@@ -337,8 +337,15 @@ fn check_queue_target(node: &Node, p: &ProducerSpec, topology: &Topology) -> Res
     if p.topic.is_some() {
         return node.fail("topic", "only log brokers have topics");
     }
-    if p.persistent.is_some() && topology.spec::<crate::broker::QueueSpec>(&p.target).is_none() {
-        return node.fail("persistent", "only a queue broker's messages have a delivery mode");
+    if topology.spec::<crate::broker::QueueSpec>(&p.target).is_none() {
+        // A node of a queue cluster: it keeps every message it confirmed
+        // (a quorum queue as RabbitMQ does; a classic one here, a
+        // simplification), and carries no per-message TTL.
+        for (field, set) in [("persistent", p.persistent.is_some()), ("message_ttl_ms", p.message_ttl_ms.is_some())] {
+            if set {
+                return node.fail(field, "not modelled for a queue cluster's node: its queue keeps every message it confirmed, with no TTL of its own");
+            }
+        }
     }
     for (field, set) in [
         ("batch_size", p.batch_size.is_some()),

@@ -129,6 +129,7 @@ pub(crate) fn validate(node: &Node, q: &QueueSpec) -> Result<(), Invalid> {
         ("queues", !q.queues.is_empty()),
         ("exchanges", !q.exchanges.is_empty()),
         ("dead_letter_exchange", q.dead_letter_exchange.is_some()),
+        ("overflow", q.overflow != crate::broker::Overflow::default()),
     ];
     for (field, set) in not_modelled {
         if set {
