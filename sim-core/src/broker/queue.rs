@@ -164,8 +164,9 @@ impl QueueBroker {
     /// [`QueueSpec::queue_names`]) each consumer node reads.
     pub fn new(spec: &QueueSpec, dead_letter: Option<NodeId>, route: BTreeMap<NodeId, usize>) -> Self {
         let names = spec.queue_names();
-        let router =
-            if spec.routes() { Router::new(&names, &spec.exchanges, []) } else { Router::implicit(names.len()) };
+        // A routed broker routes nothing until `with_routing` gives it its
+        // exchanges resolved for its producers' keys.
+        let router = if spec.routes() { Router::default() } else { Router::implicit(names.len()) };
         let reader = |i: usize| route.iter().find(|&(_, &s)| s == i).map(|(&node, _)| node);
         let mut subs = Vec::new();
         let mut persist = Vec::new();
@@ -360,7 +361,8 @@ impl QueueBroker {
             Msg::Queue(QueueMsg::Ack { tag }) => {
                 let Some(i) = self.sub_of(from) else { return };
                 let s = &mut self.subs[i];
-                if let Some(id) = s.ack(tag) {
+                let acked = s.ack(tag);
+                if let Some(id) = acked.filter(|_| self.dead_letter_exchanges) {
                     self.deaths.remove(&id);
                 }
                 s.dispatch(ctx);

@@ -238,10 +238,7 @@ fn check_queue(node: &Node, k: &ConsumerSpec, q: &QueueSpec) -> Result<(), Inval
 
 /// Checks `subscription` against the source broker's subscriptions.
 fn check_subscription(node: &Node, k: &ConsumerSpec, q: &QueueSpec) -> Result<(), Invalid> {
-    if !q.queues.is_empty() {
-        return check_queue(node, k, q);
-    }
-    if k.queue.is_some() {
+    if !q.queues.is_empty() || k.queue.is_some() {
         return check_queue(node, k, q);
     }
     let subs = crate::kind::quoted(q.subscriptions.keys().map(String::as_str));
