@@ -196,6 +196,9 @@ pub struct Metrics {
     /// Named figures a component reports for its domain (a broker's
     /// truncated records, a client's late responses...).
     pub named: BTreeMap<&'static str, f64>,
+    /// The user-facing durations, by [`crate::engine::Timing`] (made at
+    /// the first one measured: most runs measure none).
+    timings: [Option<Box<LatencyStats>>; 2],
     last_sample: (Time, u64, u64, u64),
     /// `errors` as of the last sample.
     last_errors: BTreeMap<&'static str, u64>,
@@ -227,6 +230,17 @@ impl Metrics {
     pub fn max(&mut self, name: &'static str, v: f64) {
         let e = self.named.entry(name).or_insert(v);
         *e = e.max(v);
+    }
+
+    /// Records one user-facing duration.
+    pub fn timing(&mut self, kind: crate::engine::Timing, ns: u64) {
+        let i = crate::engine::Timing::ALL.iter().position(|&t| t == kind).unwrap_or(0);
+        self.timings[i].get_or_insert_with(Default::default).record(ns);
+    }
+
+    /// The user-facing durations measured, in [`crate::engine::Timing::ALL`] order.
+    pub fn timing_summaries(&self) -> [Option<LatencySummary>; 2] {
+        [0, 1].map(|i| self.timings[i].as_ref().map(|s| s.summary()))
     }
 
     /// Sets `node`'s queue depth.

@@ -87,6 +87,21 @@ pub struct VariantSummary {
     pub latency_ms: LatencySummary,
     /// Production to first start of processing.
     pub wait_ms: LatencySummary,
+    /// The user-visible response time, measured at the users' side: from
+    /// a request to the answer they see (success, error or their own
+    /// timeout, retries included). Present when the scenario has users.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_ms: Option<LatencySummary>,
+    /// From a request to its outcome being known to the user: the
+    /// response of a synchronous call, the poll or callback that brings
+    /// an asynchronous one's. Present when the scenario has users.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_ms: Option<LatencySummary>,
+    /// The highest fraction, 0 to 1, of an edge service's workers busy at
+    /// once (an edge service is one users call): `metrics.pool_saturation_max`,
+    /// repeated here. Present when the scenario has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool_saturation_max: Option<f64>,
     /// Time-average number of produced, unapplied messages (Little's L).
     pub mean_in_system: f64,
     /// Highest total number of messages waiting in broker queues.
@@ -129,6 +144,9 @@ impl VariantSummary {
             throughput_per_s: if horizon_s > 0.0 { c.processed as f64 / horizon_s } else { 0.0 },
             latency_ms: out.latency.clone(),
             wait_ms: out.wait.clone(),
+            response_ms: out.timings[0].clone(),
+            completion_ms: out.timings[1].clone(),
+            pool_saturation_max: out.metrics.get(POOL_SATURATION_MAX).copied(),
             mean_in_system: out.mean_in_system,
             max_queue_depth: out.max_queue_depth,
             errors_by_kind: out.errors.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
@@ -191,6 +209,10 @@ fn ordered<S: Serializer>(v: &[(String, VariantSummary)], s: S) -> Result<S::Ok,
     map.end()
 }
 
+/// The metric an edge service raises to its pool's highest busy fraction,
+/// which the summary repeats at its top level.
+pub const POOL_SATURATION_MAX: &str = "pool_saturation_max";
+
 /// Metric names the engine itself reports, whatever the nodes: reportable
 /// in every scenario. None today: every figure under `metrics` comes from a
 /// component, whose kind declares it ([`crate::kind::Kind::METRICS`]).
@@ -228,7 +250,13 @@ pub fn kind_plots(topology: &Topology) -> Vec<crate::kind::KindPlot> {
 
 /// The keys an expectation may name, read off the summary's own shape.
 pub fn expectation_keys() -> Keys {
-    let summary = serde_json::to_value(VariantSummary::default()).unwrap_or_default();
+    let every = VariantSummary {
+        response_ms: Some(LatencySummary::default()),
+        completion_ms: Some(LatencySummary::default()),
+        pool_saturation_max: Some(0.0),
+        ..VariantSummary::default()
+    };
+    let summary = serde_json::to_value(every).unwrap_or_default();
     let domain = serde_json::to_value(DomainCounts::default()).unwrap_or_default();
     Keys::of(&summary, &domain)
 }
@@ -240,7 +268,16 @@ mod tests {
     #[test]
     fn expectations_may_name_every_numeric_key_of_the_summary() {
         let keys = expectation_keys();
-        for key in ["lost", "duplicated", "latency_ms.p99", "throughput_per_s", "run.events"] {
+        for key in [
+            "lost",
+            "duplicated",
+            "latency_ms.p99",
+            "throughput_per_s",
+            "run.events",
+            "response_ms.p99",
+            "completion_ms.p999",
+            "pool_saturation_max",
+        ] {
             assert!(keys.known.iter().any(|k| k == key), "{key} is missing from {:?}", keys.known);
         }
         assert!(keys.per_domain.iter().any(|k| k == "latency_ms.p999"));

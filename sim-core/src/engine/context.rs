@@ -292,6 +292,12 @@ impl<'a, T: Timer> Ctx<'a, T> {
         self.emit(Effect::Metric(Metric::Max(name, v)));
     }
 
+    /// Records one user-facing duration of `kind` (reported in the
+    /// summary's `response_ms` or `completion_ms`).
+    pub fn timing(&mut self, kind: crate::engine::Timing, ns: u64) {
+        self.emit(Effect::Metric(Metric::Timing(kind, ns)));
+    }
+
     /// Counts an error of `kind` (a refused publish, a timeout, ...).
     pub fn error(&mut self, kind: &'static str) {
         self.emit(Effect::Metric(Metric::Error(kind)));

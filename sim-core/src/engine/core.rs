@@ -184,6 +184,7 @@ impl Core {
             Metric::Max(name, v) => self.metrics.max(name, v),
             Metric::Error(kind) => self.metrics.error(kind),
             Metric::QueueDepth(depth) => self.metrics.set_depth(node as usize, depth),
+            Metric::Timing(kind, ns) => self.metrics.timing(kind, ns),
         }
     }
 }

@@ -36,7 +36,7 @@ mod queue;
 use self::core::Core;
 use context::Sink;
 pub use context::{boxed, Component, Ctx, DynComponent, NoTimer, Parts, Timer};
-pub use effect::{Effect, Fact, Metric};
+pub use effect::{Effect, Fact, Metric, Timing};
 pub use harness::{Emitted, Harness};
 pub use progress::{Progress, Snapshot, RUN_SHARE};
 use queue::Ev;
@@ -131,6 +131,9 @@ pub struct RunOutput {
     pub mean_in_system: f64,
     /// Errors by kind.
     pub errors: std::collections::BTreeMap<&'static str, u64>,
+    /// The user-facing durations measured, in [`Timing::ALL`] order
+    /// (`None` for one never measured).
+    pub timings: [Option<crate::metrics::LatencySummary>; 2],
     /// Total errors.
     pub errors_total: u64,
     /// Highest total queue depth.
@@ -759,6 +762,7 @@ impl Engine {
             wait: self.core.ledger.wait.summary(),
             mean_in_system,
             errors: std::mem::take(&mut self.core.metrics.errors),
+            timings: self.core.metrics.timing_summaries(),
             errors_total: self.core.metrics.errors_total,
             max_queue_depth: self.core.metrics.depth_max,
             network: self.core.net.stats.clone(),

@@ -8,7 +8,9 @@
 //! spoken by producers, group members and the log broker; the cluster
 //! protocol ([`ClusterMsg`]: heartbeats, metadata, ISR changes and
 //! replication inside a log cluster, and clients' leader lookups); and connection
-//! notices ([`Notice`]), which the engine itself sends. [`Msg`] only wraps
+//! notices ([`Notice`]), which the engine itself sends; and the
+//! request/response protocol ([`RpcMsg`]: calls, replies, status polls and
+//! callbacks) of users, services and stores. [`Msg`] only wraps
 //! one of them. (The protocols sit here rather than in the broker modules
 //! because several kinds of component speak each; a protocol spoken by one
 //! kind only can live in that kind's module.)
@@ -31,12 +33,14 @@ pub mod log;
 pub mod offsets;
 pub mod queue;
 pub mod queue_cluster;
+pub mod rpc;
 pub mod wire;
 
 pub use cluster::ClusterMsg;
 pub use log::{Acks, FetchError, LogMsg, ProduceError, Transaction};
 pub use queue::{publish, publish_ack, QueueMsg, NO_EXPIRATION};
 pub use queue_cluster::QueueClusterMsg;
+pub use rpc::{JobState, RpcMsg, Status};
 
 /// Global identity of one produced message, assigned by the ledger in
 /// production order (0, 1, 2, ...).
@@ -152,6 +156,8 @@ pub enum Msg {
     Cluster(ClusterMsg),
     /// Inside a queue cluster (channels' forwards, quorum queues' Raft).
     QueueCluster(QueueClusterMsg),
+    /// Request/response (users, services, stores).
+    Rpc(RpcMsg),
     /// A connection notice.
     Notice(Notice),
 }
@@ -174,6 +180,12 @@ impl From<ClusterMsg> for Msg {
     }
 }
 
+impl From<RpcMsg> for Msg {
+    fn from(m: RpcMsg) -> Self {
+        Msg::Rpc(m)
+    }
+}
+
 impl From<Notice> for Msg {
     fn from(m: Notice) -> Self {
         Msg::Notice(m)
@@ -188,6 +200,7 @@ macro_rules! each_protocol {
             Msg::Log($m) => $body,
             Msg::Cluster($m) => $body,
             Msg::QueueCluster($m) => $body,
+            Msg::Rpc($m) => $body,
             Msg::Notice($m) => $body,
         }
     };
