@@ -227,3 +227,31 @@ fn kinds_are_unique_within_their_section_and_sections_rank_as_before() {
     }
     assert_eq!(registry.kinds().count(), 6);
 }
+
+/// `messages = 0` switches a source off (a variant comparing two sources
+/// of one file runs one of them): it makes nothing and does not hold the
+/// run phase open.
+#[test]
+fn a_producer_asked_for_no_messages_is_switched_off() {
+    let text = r#"
+name = "off"
+concept = "c"
+[producers.on]
+target = "q"
+messages = 50
+arrival = { process = "constant", rate_per_s = 100 }
+[producers.off]
+target = "q"
+messages = 0
+arrival = { process = "constant", rate_per_s = 100 }
+[brokers.q]
+kind = "queue"
+[consumers.c]
+source = "q"
+processing = { dist = "constant", ms = 1 }
+"#;
+    let out = crate::common::run(text, 1);
+    assert_eq!(out.counts.produced, 50, "{}", crate::common::show(&out));
+    assert_eq!(out.counts.processed, 50);
+    assert!(out.run_end < 1_000_000_000, "the run phase ended with the producer that had work: {}", out.run_end);
+}
