@@ -19,6 +19,10 @@ use crate::time::{ms_to_ns, Time};
 use crate::timers::Deadlines;
 use std::collections::BTreeMap;
 
+/// The metrics a saga reports.
+pub(super) const METRICS: [&str; 6] =
+    ["sagas_completed", "sagas_compensated", "sagas_stuck", "compensation_retries", "saga_messages", "state_locations"];
+
 /// A saga's timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SagaTimer {
@@ -247,7 +251,7 @@ impl Component for Saga {
     type Timer = SagaTimer;
 
     fn start(&mut self, ctx: &mut Ctx<SagaTimer>) {
-        for name in super::METRICS {
+        for name in METRICS {
             ctx.metric_add(name, 0.0);
         }
         ctx.metric_max("state_locations", self.locations as f64);

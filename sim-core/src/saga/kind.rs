@@ -3,7 +3,7 @@
 //! wiring of each participant into its saga (who comes before and after it
 //! in a choreographed flow).
 
-use super::{Saga, Step, METRICS};
+use super::{coordinator, step, Saga, Step};
 use crate::dist::Dist;
 use crate::engine::{boxed, DynComponent};
 use crate::kind::{Build, Footprint, Invalid, Kind, Node, Topology};
@@ -172,7 +172,7 @@ impl Kind for SagaKind {
     type Spec = SagaSpec;
     const NAME: &'static str = "saga";
     const SECTION: &'static str = "sagas";
-    const METRICS: &'static [&'static str] = &METRICS;
+    const METRICS: &'static [&'static str] = &coordinator::METRICS;
 
     fn validate(&self, node: &Node, k: &SagaSpec, topology: &Topology) -> Result<(), Invalid> {
         Self::check_steps(node, k, topology)?;
@@ -227,7 +227,7 @@ impl Kind for StepKind {
     type Spec = StepSpec;
     const NAME: &'static str = "saga-step";
     const SECTION: &'static str = "participants";
-    const METRICS: &'static [&'static str] = &METRICS;
+    const METRICS: &'static [&'static str] = &step::METRICS;
 
     fn validate(&self, node: &Node, k: &StepSpec, _topology: &Topology) -> Result<(), Invalid> {
         k.processing.check().map_err(|m| node.invalid("processing", m))?;

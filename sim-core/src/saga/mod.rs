@@ -87,15 +87,3 @@ impl Action {
         }
     }
 }
-
-/// The metrics of both kinds.
-const METRICS: [&str; 8] = [
-    "sagas_completed",
-    "sagas_compensated",
-    "sagas_stuck",
-    "compensations_run",
-    "compensation_retries",
-    "saga_messages",
-    "state_locations",
-    "steps_applied",
-];

@@ -21,6 +21,9 @@ use crate::time::{ms_to_ns, Time};
 use crate::timers::Deadlines;
 use std::collections::BTreeMap;
 
+/// The metrics a participant reports.
+pub(super) const METRICS: [&str; 4] = ["steps_applied", "compensations_run", "compensation_retries", "saga_messages"];
+
 /// A participant's timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepTimer {
@@ -218,6 +221,9 @@ impl Component for Step {
     type Timer = StepTimer;
 
     fn start(&mut self, ctx: &mut Ctx<StepTimer>) {
+        for name in METRICS {
+            ctx.metric_add(name, 0.0);
+        }
         // After a restart: the outbox survived, its timers did not.
         let now = ctx.now();
         let pending: Vec<(MsgId, bool)> = self.outbox.keys().copied().collect();
