@@ -93,6 +93,7 @@ pub mod reliable;
 pub mod rng;
 pub mod scenario;
 pub mod sequencer;
+pub mod service;
 pub mod size;
 pub mod store;
 pub mod subscription;
