@@ -267,3 +267,33 @@ fn a_worker_does_every_job_and_tells_notify() {
     assert_eq!(metric(&out, "stub_dones"), 300.0, "{s}");
     assert!(metric(&out, "pool_saturation_max") > 0.0, "{s}");
 }
+
+/// Bad tables are refused naming the field and its line.
+#[test]
+fn bad_service_tables_name_the_field_and_line() {
+    let mut registry = Registry::builtin();
+    registry.register(CallerKind).register(StubKind);
+    let cases = [
+        ("[[services.a.dependencies]]\ntarget = \"nowhere\"\n", "services.a.dependencies.0.target", "nowhere"),
+        ("[[services.a.dependencies]]\ntarget = \"a\"\n", "services.a.dependencies.0.target", "itself"),
+        (
+            "[[services.a.dependencies]]\ntarget = \"b\"\nbreaker = { half_open_calls = 0 }\n",
+            "services.a.dependencies.0.breaker.half_open_calls",
+            "expected",
+        ),
+        (
+            "[[services.a.dependencies]]\ntarget = \"b\"\njiter = \"full\"\n",
+            "services.a.dependencies.0.jiter",
+            "jitter",
+        ),
+        ("notify = \"b\"\n", "services.a.notify", "worker"),
+        ("source = \"b\"\n", "services.a.source", "queue broker"),
+    ];
+    for (extra, field, words) in cases {
+        let text = format!("{HEAD}[stores.b]\nkind = \"stub\"\nstatus = 200\n[services.a]\nworkers = 2\n{extra}");
+        let err = Scenario::parse_with("s.toml", &text, registry.clone()).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some(field), "{err}");
+        assert!(err.message.contains(words), "{err}");
+        assert!(err.line.is_some(), "{err}");
+    }
+}

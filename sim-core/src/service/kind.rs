@@ -181,7 +181,7 @@ impl Kind for ServiceKind {
         "bulkhead_rejected",
         "work_for_gone_callers",
         "expired_dropped",
-        crate::summary::POOL_SATURATION_MAX,
+        "pool_saturation_max",
         "job_retries",
         "jobs_failed",
     ];

@@ -275,7 +275,7 @@ impl Service {
         }
         req.working = true;
         self.busy += 1;
-        ctx.metric_max(crate::summary::POOL_SATURATION_MAX, self.busy as f64 / self.workers as f64);
+        ctx.metric_max("pool_saturation_max", self.busy as f64 / self.workers as f64);
         if self.propagate && req.deadline > 0 {
             self.req_deadlines.add(ctx, req.deadline, rid, ServiceTimer::RequestDeadline);
         }
@@ -426,8 +426,9 @@ impl Component for Service {
     }
 
     fn on_fault(&mut self, _ctx: &mut Ctx<ServiceTimer>, fault: &NodeFault, begins: bool) {
-        // The `errors` fault (store branch) is one arm here:
-        // NodeFault::Errors { per_mille } => self.set_errors(*per_mille, begins),
+        // The `errors` fault (store branch) is one arm here, once merged
+        // (with `const ACCEPTS_ERRORS_FAULT: bool = true` in the kind):
+        // `if let NodeFault::Errors { per_mille } = fault { self.set_errors(*per_mille, begins) }`
         let _ = (fault, begins);
     }
 
