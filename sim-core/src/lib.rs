@@ -94,6 +94,7 @@ pub mod rng;
 pub mod saga;
 pub mod scenario;
 pub mod sequencer;
+pub mod service;
 pub mod size;
 pub mod store;
 pub mod subscription;

@@ -38,5 +38,7 @@ mod outbox;
 mod progress;
 #[path = "request_response.rs"]
 mod request_response;
+#[path = "services.rs"]
+mod services;
 #[path = "transactions.rs"]
 mod transactions;

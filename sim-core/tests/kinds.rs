@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The source files of each built-in kind's component, relative to `src/`.
-const SOURCES: [(&str, &[&str]); 8] = [
+const SOURCES: [(&str, &[&str]); 9] = [
     ("producer", &["producer.rs", "producer/cluster.rs", "producer/sequence.rs"]),
     (
         "queue",
@@ -46,6 +46,7 @@ const SOURCES: [(&str, &[&str]); 8] = [
     ("client", &["client.rs"]),
     ("saga", &["saga/coordinator.rs"]),
     ("saga-step", &["saga/step.rs"]),
+    ("service", &["service/mod.rs", "service/calls.rs", "service/worker.rs"]),
 ];
 
 /// Files that report metrics or errors but belong to no kind (the engine's own).
@@ -221,13 +222,17 @@ fn every_listed_field_is_taken_and_no_other() {
 fn kinds_are_unique_within_their_section_and_sections_rank_as_before() {
     let registry = Registry::builtin();
     let sections: Vec<&str> = registry.sections().iter().map(|s| s.name).collect();
-    assert_eq!(sections, ["producers", "brokers", "consumers", "clients", "sagas", "participants"]);
+    // The built-in sections first, then those registered kinds open.
+    assert_eq!(sections[..4], ["producers", "brokers", "consumers", "clients"]);
+    for s in ["sagas", "participants", "services"] {
+        assert!(sections.contains(&s), "{s}");
+    }
     let mut seen = BTreeSet::new();
     for k in registry.kinds() {
         assert!(seen.insert((k.section(), k.name())), "{}.{} twice", k.section(), k.name());
         assert!(sections.contains(&k.section()), "kind `{}` in an unknown section", k.name());
     }
-    assert_eq!(registry.kinds().count(), 8);
+    assert_eq!(registry.kinds().count(), 9);
 }
 
 /// `messages = 0` switches a source off (a variant comparing two sources
