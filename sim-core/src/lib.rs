@@ -102,3 +102,4 @@ pub mod time;
 pub mod timers;
 pub mod trace;
 pub mod units;
+pub mod users;
