@@ -40,3 +40,7 @@ mod progress;
 mod request_response;
 #[path = "transactions.rs"]
 mod transactions;
+#[path = "users_edge.rs"]
+mod users_edge;
+#[path = "users_service.rs"]
+mod users_service;
