@@ -2,13 +2,14 @@
 //! requests settled, failed or not, for the report's gauges. Read and
 //! reset at each sample.
 
-use crate::metrics::Gauges;
+use crate::metrics::{Gauges, LatencyStats};
 
 /// Responses and settled requests since the last sample.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct Window {
-    /// Response times (ns) of the interval.
-    responses: Vec<u64>,
+    /// Response times of the interval (a histogram: bounded memory even
+    /// when no sample is kept for a long while).
+    responses: LatencyStats,
     settled: u64,
     failed: u64,
 }
@@ -16,7 +17,7 @@ pub(super) struct Window {
 impl Window {
     /// A response after `ns` from the request's first attempt.
     pub(super) fn response(&mut self, ns: u64) {
-        self.responses.push(ns);
+        self.responses.record(ns);
     }
 
     /// A request whose outcome became known (`failed` or not).
@@ -29,15 +30,10 @@ impl Window {
     /// nodes that report it, and starts a new interval. A gauge with
     /// nothing behind it in the interval is not reported.
     pub(super) fn report(&mut self, out: &mut Gauges) {
-        const MS: f64 = crate::time::NS_PER_MS as f64;
-        if !self.responses.is_empty() {
-            self.responses.sort_unstable();
-            let n = self.responses.len();
-            let mean = self.responses.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
-            // The nearest-rank p99.
-            let rank = ((0.99 * n as f64).ceil() as usize).clamp(1, n);
-            out.max("response_mean_ms", mean / MS);
-            out.max("response_p99_ms", self.responses[rank - 1] as f64 / MS);
+        if self.responses.count() > 0 {
+            let s = self.responses.summary();
+            out.max("response_mean_ms", s.mean);
+            out.max("response_p99_ms", s.p99);
         }
         if self.settled > 0 {
             out.max("error_rate", self.failed as f64 / self.settled as f64);
