@@ -415,7 +415,10 @@ impl Component for Users {
             RpcMsg::Done { id, status } => {
                 ctx.send(from, RpcMsg::DoneAck { id });
                 ctx.metric_add("callbacks", 1.0);
-                self.outcome_known(ctx, id, JobState::Finished(status));
+                // Only a user who asked for callbacks listens for them.
+                if self.outcome == Outcome::Callback {
+                    self.outcome_known(ctx, id, JobState::Finished(status));
+                }
             }
             _ => {}
         }
