@@ -104,3 +104,4 @@ pub mod time;
 pub mod timers;
 pub mod trace;
 pub mod units;
+pub mod users;

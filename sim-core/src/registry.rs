@@ -124,8 +124,9 @@ impl Registry {
         r.register(ConsumerKind);
         r.register(LogConsumerKind);
         r.register(ClientKind);
-        r.register(crate::saga::SagaKind).register(crate::saga::StepKind);
+        r.register(crate::users::UsersKind).register(crate::users::EdgeKind);
         r.register(crate::service::ServiceKind);
+        r.register(crate::saga::SagaKind).register(crate::saga::StepKind);
         r
     }
 

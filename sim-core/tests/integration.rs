@@ -42,3 +42,7 @@ mod request_response;
 mod services;
 #[path = "transactions.rs"]
 mod transactions;
+#[path = "users_edge.rs"]
+mod users_edge;
+#[path = "users_service.rs"]
+mod users_service;

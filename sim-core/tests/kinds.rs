@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The source files of each built-in kind's component, relative to `src/`.
-const SOURCES: [(&str, &[&str]); 9] = [
+const SOURCES: [(&str, &[&str]); 11] = [
     ("producer", &["producer.rs", "producer/cluster.rs", "producer/sequence.rs"]),
     (
         "queue",
@@ -47,6 +47,8 @@ const SOURCES: [(&str, &[&str]); 9] = [
     ("saga", &["saga/coordinator.rs"]),
     ("saga-step", &["saga/step.rs"]),
     ("service", &["service/mod.rs", "service/calls.rs", "service/worker.rs"]),
+    ("users", &["users/mod.rs"]),
+    ("edge", &["users/edge.rs"]),
 ];
 
 /// Files that report metrics or errors but belong to no kind (the engine's own).
@@ -224,7 +226,7 @@ fn kinds_are_unique_within_their_section_and_sections_rank_as_before() {
     let sections: Vec<&str> = registry.sections().iter().map(|s| s.name).collect();
     // The built-in sections first, then those registered kinds open.
     assert_eq!(sections[..4], ["producers", "brokers", "consumers", "clients"]);
-    for s in ["sagas", "participants", "services"] {
+    for s in ["users", "edges", "services", "sagas", "participants"] {
         assert!(sections.contains(&s), "{s}");
     }
     let mut seen = BTreeSet::new();
@@ -232,7 +234,7 @@ fn kinds_are_unique_within_their_section_and_sections_rank_as_before() {
         assert!(seen.insert((k.section(), k.name())), "{}.{} twice", k.section(), k.name());
         assert!(sections.contains(&k.section()), "kind `{}` in an unknown section", k.name());
     }
-    assert_eq!(registry.kinds().count(), 9);
+    assert_eq!(registry.kinds().count(), 11);
 }
 
 /// `messages = 0` switches a source off (a variant comparing two sources

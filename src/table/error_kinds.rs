@@ -25,6 +25,8 @@ const KINDS: &[(&str, &str)] = &[
     ("fenced", "refused: a send from an idempotent producer's older session"),
     ("forward-failed", "given up: a consumer stopped forwarding a message after forward_retries"),
     ("forward-timeout", "retried: a consumer's forward got no ack in time, so it sent it again"),
+    ("gateway-timeout", "seen by a user: a request's last attempt was answered 504 (a dependency timed out)"),
+    ("job-failed", "seen by a user: an accepted (202) job finished with a failure"),
     ("leader-crash-skipped", "no effect: a leader-crash fault found no live leader to crash"),
     ("leader-not-available", "refused, then retried: a write found its partition without a leader"),
     (
@@ -42,8 +44,11 @@ const KINDS: &[(&str, &str)] = &[
     ("permanent-failure", "failed: processing a poison message failed"),
     ("rejected", "refused: a full queue with reject-publish turned a publish away (a producer waiting for acks sends again)"),
     ("rejected-by-consumer", "dead-lettered: a consumer nacked a message without requeue"),
+    ("server-error", "seen by a user: a request's last attempt was answered 500"),
+    ("timeout", "seen by a user: a request's last attempt got no reply within timeout_ms"),
     ("transaction-aborted", "retried: a transaction found an output partition without a leader"),
     ("transient-failure", "failed once: a processing attempt failed by chance (failure_probability)"),
+    ("unavailable", "seen by a user: a request's last attempt was answered 503 (refused at once: a full accept queue, an open breaker, an unconfirmed job)"),
     ("unknown-partition", "refused: a write named a topic or partition the broker does not have"),
 ];
 
