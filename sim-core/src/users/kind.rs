@@ -144,9 +144,6 @@ impl Kind for UsersKind {
             return node.fail("poll_interval_ms", "expected above 0");
         }
         node.check_name("domain", u.domain.as_deref())?;
-        if u.messages == Some(0) {
-            return node.fail("messages", "expected at least 1 (remove the users to send nothing)");
-        }
         check_keys(node, &u.keys)
     }
 
@@ -214,7 +211,6 @@ fn check_load(node: &Node, u: &UsersSpec) -> Result<(), Invalid> {
             }
             a.check().map_err(|m| node.invalid("arrival", m))
         }
-        (None, Some(0)) => node.fail("users", "expected at least 1"),
         (None, Some(_)) => match &u.think {
             Some(d) => d.check().map_err(|m| node.invalid("think", m)),
             None => Ok(()),

@@ -385,9 +385,15 @@ impl Users {
     }
 
     /// Every closed-loop user starts thinking (so that they do not all
-    /// request at the same instant).
+    /// request at the same instant). No users, or no requests to make,
+    /// switch the loop off: it is done at once.
     fn start_closed(&mut self, ctx: &mut Ctx<UsersTimer>) {
-        let n = self.closed.as_ref().map_or(0, |c| c.n);
+        let Some(c) = self.closed.as_mut() else { return };
+        if !c.done && (c.n == 0 || c.limit == Some(0)) {
+            c.done = true;
+            ctx.producer_done();
+        }
+        let n = c.n;
         for u in 0..n {
             self.think(ctx, u);
         }
