@@ -37,7 +37,6 @@ processing = {{ dist = "constant", ms = 5 }}
 }
 
 #[test]
-#[ignore = "needs the `service` kind (branch svc, not on main at this branch's deadline); passed on a trial merge with svc at 772c835"]
 fn a_synchronous_call_is_answered_applied_and_timed_once() {
     let out = run(&sync("", ""), 1);
     let s = show(&out);
@@ -50,7 +49,6 @@ fn a_synchronous_call_is_answered_applied_and_timed_once() {
 }
 
 #[test]
-#[ignore = "needs the `service` kind (branch svc, not on main at this branch's deadline); passed on a trial merge with svc at 772c835"]
 fn user_retries_amplify_the_load_on_a_failing_service() {
     let out = run(&sync("error_probability = 0.5", "retries = 2\nretry_backoff_ms = 10\njitter = \"full\""), 1);
     let s = show(&out);
@@ -95,7 +93,6 @@ notify = "front"
 }
 
 #[test]
-#[ignore = "needs the `service` kind (branch svc, not on main at this branch's deadline); passed on a trial merge with svc at 772c835"]
 fn the_asynchronous_chain_completes_every_request_without_errors() {
     for outcome in ["poll", "callback"] {
         let out = run(&async_chain(outcome), 1);
