@@ -124,6 +124,7 @@ impl Registry {
         r.register(ConsumerKind);
         r.register(LogConsumerKind);
         r.register(ClientKind);
+        r.register(crate::store::StoreKind);
         r
     }
 

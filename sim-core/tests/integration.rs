@@ -38,5 +38,7 @@ mod outbox;
 mod progress;
 #[path = "request_response.rs"]
 mod request_response;
+#[path = "store.rs"]
+mod store;
 #[path = "transactions.rs"]
 mod transactions;
