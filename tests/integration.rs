@@ -76,6 +76,8 @@ mod rabbitmq_routing;
 mod references;
 #[path = "report.rs"]
 mod report;
+#[path = "saga.rs"]
+mod saga;
 #[path = "scale.rs"]
 mod scale;
 #[path = "table.rs"]

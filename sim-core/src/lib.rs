@@ -93,6 +93,7 @@ pub mod protocol;
 pub mod registry;
 pub mod reliable;
 pub mod rng;
+pub mod saga;
 pub mod scenario;
 pub mod sequencer;
 pub mod size;

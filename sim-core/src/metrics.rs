@@ -21,6 +21,25 @@ pub const CDF_POINTS: usize = 1_000;
 /// values are counted at this value, but `max` and `mean` stay exact.
 const HIST_HIGH_NS: u64 = 1 << 50;
 
+/// The user-facing durations a run measures besides the ledger's latency,
+/// each reported in the summary under its own top-level key when some
+/// component measured one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// From a user's request to the answer the user sees (success, error
+    /// or timeout, including the client's own retries): `response_ms`.
+    Response,
+    /// From a user's request to its outcome being known to the user (for
+    /// a synchronous call, its response; for an asynchronous one, the
+    /// poll or callback that brings the outcome): `completion_ms`.
+    Completion,
+}
+
+impl Timing {
+    /// Every timing, in summary order.
+    pub const ALL: [Timing; 2] = [Timing::Response, Timing::Completion];
+}
+
 /// Latency percentiles in milliseconds. Percentiles come from an HDR
 /// histogram with 3 significant digits: each is rounded up to the top of
 /// its bucket (at most 0.1% above the true value), then clamped to the
@@ -196,7 +215,7 @@ pub struct Metrics {
     /// Named figures a component reports for its domain (a broker's
     /// truncated records, a client's late responses...).
     pub named: BTreeMap<&'static str, f64>,
-    /// The user-facing durations, by [`crate::engine::Timing`] (made at
+    /// The user-facing durations, by [`Timing`] (made at
     /// the first one measured: most runs measure none).
     timings: [Option<Box<LatencyStats>>; 2],
     last_sample: (Time, u64, u64, u64),
@@ -233,12 +252,12 @@ impl Metrics {
     }
 
     /// Records one user-facing duration.
-    pub fn timing(&mut self, kind: crate::engine::Timing, ns: u64) {
-        let i = crate::engine::Timing::ALL.iter().position(|&t| t == kind).unwrap_or(0);
+    pub fn timing(&mut self, kind: Timing, ns: u64) {
+        let i = Timing::ALL.iter().position(|&t| t == kind).unwrap_or(0);
         self.timings[i].get_or_insert_with(Default::default).record(ns);
     }
 
-    /// The user-facing durations measured, in [`crate::engine::Timing::ALL`] order.
+    /// The user-facing durations measured, in [`Timing::ALL`] order.
     pub fn timing_summaries(&self) -> [Option<LatencySummary>; 2] {
         [0, 1].map(|i| self.timings[i].as_ref().map(|s| s.summary()))
     }

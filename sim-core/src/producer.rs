@@ -557,8 +557,13 @@ impl<T: Timer> Workload<T> {
     }
 
     /// At a start or restart: arms the next arrival, unless all is made or
-    /// the run phase is over.
+    /// the run phase is over. A source asked for no messages at all (a
+    /// variant switching it off) is done at once.
     pub(crate) fn start(&mut self, ctx: &mut Ctx<T>) {
+        if !self.done && self.limit == Some(0) {
+            self.done = true;
+            ctx.producer_done();
+        }
         if !self.done && !ctx.draining() {
             self.schedule(ctx);
         }

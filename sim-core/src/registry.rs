@@ -125,6 +125,7 @@ impl Registry {
         r.register(LogConsumerKind);
         r.register(ClientKind);
         r.register(crate::store::StoreKind);
+        r.register(crate::saga::SagaKind).register(crate::saga::StepKind);
         r
     }
 

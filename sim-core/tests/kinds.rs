@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The source files of each built-in kind's component, relative to `src/`.
-const SOURCES: [(&str, &[&str]); 7] = [
+const SOURCES: [(&str, &[&str]); 9] = [
     ("producer", &["producer.rs", "producer/cluster.rs", "producer/sequence.rs"]),
     (
         "queue",
@@ -45,6 +45,8 @@ const SOURCES: [(&str, &[&str]); 7] = [
     ("log-consumer", &["log_consumer.rs", "log_consumer/membership.rs", "log_consumer/cluster.rs"]),
     ("client", &["client.rs"]),
     ("store", &["store/mod.rs"]),
+    ("saga", &["saga/coordinator.rs"]),
+    ("saga-step", &["saga/step.rs"]),
 ];
 
 /// Files that report metrics or errors but belong to no kind (the engine's own).
@@ -220,13 +222,39 @@ fn every_listed_field_is_taken_and_no_other() {
 fn kinds_are_unique_within_their_section_and_sections_rank_as_before() {
     let registry = Registry::builtin();
     let sections: Vec<&str> = registry.sections().iter().map(|s| s.name).collect();
-    // The built-in sections first, then those registered kinds open.
-    assert_eq!(sections[..4], ["producers", "brokers", "consumers", "clients"]);
-    assert!(sections.contains(&"stores"));
+    assert_eq!(sections, ["producers", "brokers", "consumers", "clients", "stores", "sagas", "participants"]);
     let mut seen = BTreeSet::new();
     for k in registry.kinds() {
         assert!(seen.insert((k.section(), k.name())), "{}.{} twice", k.section(), k.name());
         assert!(sections.contains(&k.section()), "kind `{}` in an unknown section", k.name());
     }
-    assert_eq!(registry.kinds().count(), 7);
+    assert_eq!(registry.kinds().count(), 9);
+}
+
+/// `messages = 0` switches a source off (a variant comparing two sources
+/// of one file runs one of them): it makes nothing and does not hold the
+/// run phase open.
+#[test]
+fn a_producer_asked_for_no_messages_is_switched_off() {
+    let text = r#"
+name = "off"
+concept = "c"
+[producers.on]
+target = "q"
+messages = 50
+arrival = { process = "constant", rate_per_s = 100 }
+[producers.off]
+target = "q"
+messages = 0
+arrival = { process = "constant", rate_per_s = 100 }
+[brokers.q]
+kind = "queue"
+[consumers.c]
+source = "q"
+processing = { dist = "constant", ms = 1 }
+"#;
+    let out = crate::common::run(text, 1);
+    assert_eq!(out.counts.produced, 50, "{}", crate::common::show(&out));
+    assert_eq!(out.counts.processed, 50);
+    assert!(out.run_end < 1_000_000_000, "the run phase ended with the producer that had work: {}", out.run_end);
 }

@@ -6,6 +6,7 @@
 
 use crate::ledger::{DupCause, LossCause};
 use crate::message::{Msg, MsgId, NodeId};
+pub use crate::metrics::Timing;
 use crate::time::Duration;
 
 /// One thing a handler asks for.
@@ -111,23 +112,4 @@ pub enum Metric {
     QueueDepth(u64),
     /// One measured duration of a user-facing kind, in ns.
     Timing(Timing, u64),
-}
-
-/// The user-facing durations a run measures besides the ledger's latency,
-/// each reported in the summary under its own top-level key when some
-/// component measured one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Timing {
-    /// From a user's request to the answer the user sees (success, error
-    /// or timeout, including the client's own retries): `response_ms`.
-    Response,
-    /// From a user's request to its outcome being known to the user (for
-    /// a synchronous call, its response; for an asynchronous one, the
-    /// poll or callback that brings the outcome): `completion_ms`.
-    Completion,
-}
-
-impl Timing {
-    /// Every timing, in summary order.
-    pub const ALL: [Timing; 2] = [Timing::Response, Timing::Completion];
 }

@@ -138,9 +138,6 @@ impl Kind for ProducerKind {
         if p.max_in_flight == Some(0) {
             return node.fail("max_in_flight", "expected at least 1");
         }
-        if p.messages == Some(0) {
-            return node.fail("messages", "expected at least 1 (remove the producer to send nothing)");
-        }
         check_keys(node, &p.keys)?;
         match topology.spec::<LogSpec>(&p.target) {
             Some(log) => check_log_target(node, p, log),
