@@ -64,6 +64,11 @@ pub trait Kind: Send + Sync + 'static {
     /// or the prefix of a family (`lag_seconds` for `lag_seconds.GROUP`).
     /// An alarm may watch only a gauge some node of the scenario reports.
     const GAUGES: &'static [&'static str] = &[];
+    /// Whether its nodes answer calls and so may be given an `errors`
+    /// fault ([`crate::net::NodeFault::Errors`]), which they act out in
+    /// `on_fault`: a scenario's `errors` fault on a node of any other kind
+    /// is refused.
+    const ACCEPTS_ERRORS_FAULT: bool = false;
 
     /// The fields its table accepts (besides `kind`); by default those
     /// serde reads into [`Kind::Spec`].
@@ -193,6 +198,8 @@ pub trait DynKind: Send + Sync {
     fn plots(&self) -> &'static [KindPlot];
     /// [`Kind::GAUGES`].
     fn gauges(&self) -> &'static [&'static str];
+    /// [`Kind::ACCEPTS_ERRORS_FAULT`].
+    fn accepts_errors_fault(&self) -> bool;
     /// Reads a table (without its `kind`) into the kind's spec. The path of
     /// a refusal is relative to the table.
     fn read(&self, table: toml::Value) -> Result<Arc<dyn AnySpec>, Invalid>;
@@ -259,6 +266,9 @@ impl<K: Kind> DynKind for Typed<K> {
     }
     fn gauges(&self) -> &'static [&'static str] {
         K::GAUGES
+    }
+    fn accepts_errors_fault(&self) -> bool {
+        K::ACCEPTS_ERRORS_FAULT
     }
     fn read(&self, table: toml::Value) -> Result<Arc<dyn AnySpec>, Invalid> {
         match serde_path_to_error::deserialize::<_, K::Spec>(table) {

@@ -9,7 +9,8 @@
 //! - [`engine`]: the event queue, the dispatch loop, the phases of a run;
 //! - [`protocol`]: the messages of each protocol, and their envelope;
 //! - [`net`]: links, latency, loss, duplication, partitions, crashes;
-//! - [`store`]: state that outlives components (dedup stores);
+//! - [`store`]: state that outlives components (dedup stores), and the
+//!   `store` kind (a database called over the network);
 //! - [`timers`], [`reliable`]: many deadlines behind few timers, and
 //!   sending until acked (attempts, retries, backoff, give-up);
 //! - [`subscription`]: a queue subscriber's subscribe handshake;
@@ -75,6 +76,7 @@ pub mod alarms;
 pub mod broker;
 pub mod client;
 pub mod consumer;
+pub mod dedup;
 pub mod digest;
 pub mod dist;
 pub mod engine;

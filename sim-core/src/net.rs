@@ -272,6 +272,13 @@ pub enum NodeFault {
     /// before it crashes, it forgets everything, durable state included,
     /// and comes back empty when the fault ends.
     DiskLoss,
+    /// The node answers each call with an error (500), without doing the
+    /// work, with probability `per_mille` / 1000 (an `errors` fault). Only
+    /// kinds that answer calls take it ([`crate::kind::Kind::ACCEPTS_ERRORS_FAULT`]).
+    Errors {
+        /// The probability of an error, in thousandths.
+        per_mille: u32,
+    },
 }
 
 /// A scheduled fault: an action in force from `start` until `end` (or until

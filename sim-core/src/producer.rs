@@ -71,6 +71,7 @@ mod batch;
 mod cluster;
 mod confirms;
 mod kind;
+mod profile;
 mod requests;
 mod sequence;
 mod settings;
@@ -127,12 +128,49 @@ pub enum Arrival {
         /// Length of a quiet period.
         off_ms: Millis,
     },
+    /// Poisson at `rate_per_s`, then at `to_rate_per_s` from `at_ms` on.
+    Step {
+        /// Rate before the step.
+        rate_per_s: Rate,
+        /// Rate from the step on.
+        to_rate_per_s: Rate,
+        /// When the rate changes.
+        at_ms: Millis,
+    },
+    /// Poisson at `rate_per_s` until `from_ms`, its rate rising (or
+    /// falling) linearly to `to_rate_per_s` at `until_ms`, then steady.
+    Ramp {
+        /// Rate before the ramp.
+        rate_per_s: Rate,
+        /// Rate at its end and after.
+        to_rate_per_s: Rate,
+        /// When the ramp begins (default 0).
+        from_ms: Millis,
+        /// When it ends.
+        until_ms: Millis,
+    },
+    /// Poisson at `rate_per_s`, at `spike_rate_per_s` from `at_ms` until
+    /// `until_ms`.
+    Spike {
+        /// Rate outside the spike.
+        rate_per_s: Rate,
+        /// Rate during the spike.
+        spike_rate_per_s: Rate,
+        /// When the spike begins.
+        at_ms: Millis,
+        /// When it ends.
+        until_ms: Millis,
+    },
 }
 
 impl Arrival {
-    /// The mean number of messages per second.
+    /// The mean number of messages per second: over the long run (what
+    /// the count over a time tends to, divided by it), so a step or a ramp
+    /// counts as its final rate and a spike as its rate outside the spike.
     pub fn mean_rate_per_s(&self) -> f64 {
         match self {
+            Arrival::Step { to_rate_per_s: r, .. } | Arrival::Ramp { to_rate_per_s: r, .. } => r.0,
+            Arrival::Spike { rate_per_s, .. } => rate_per_s.0,
             Arrival::Constant { rate_per_s } | Arrival::Poisson { rate_per_s } => rate_per_s.0,
             Arrival::Bursty { on_rate_per_s, off_rate_per_s, on_ms, off_ms } => {
                 let cycle = on_ms.0 + off_ms.0;
@@ -156,6 +194,11 @@ struct ArrivalTable {
     off_rate_per_s: Option<RateOrZero>,
     on_ms: Option<Millis>,
     off_ms: Option<Millis>,
+    to_rate_per_s: Option<Rate>,
+    spike_rate_per_s: Option<Rate>,
+    at_ms: Option<Millis>,
+    from_ms: Option<Millis>,
+    until_ms: Option<Millis>,
 }
 
 #[derive(Deserialize)]
@@ -164,6 +207,9 @@ enum ArrivalKind {
     Constant,
     Poisson,
     Bursty,
+    Step,
+    Ramp,
+    Spike,
 }
 
 impl TryFrom<ArrivalTable> for Arrival {
@@ -171,7 +217,19 @@ impl TryFrom<ArrivalTable> for Arrival {
 
     fn try_from(t: ArrivalTable) -> Result<Self, String> {
         use crate::tagged::{need, only, present};
-        let p = present!(t, rate_per_s, on_rate_per_s, off_rate_per_s, on_ms, off_ms);
+        let p = present!(
+            t,
+            rate_per_s,
+            on_rate_per_s,
+            off_rate_per_s,
+            on_ms,
+            off_ms,
+            to_rate_per_s,
+            spike_rate_per_s,
+            at_ms,
+            from_ms,
+            until_ms
+        );
         Ok(match t.process {
             ArrivalKind::Constant | ArrivalKind::Poisson => {
                 let constant = matches!(t.process, ArrivalKind::Constant);
@@ -194,8 +252,43 @@ impl TryFrom<ArrivalTable> for Arrival {
                     off_ms: need(t.off_ms, "off_ms", w)?,
                 }
             }
+            ArrivalKind::Step | ArrivalKind::Ramp | ArrivalKind::Spike => profile_arrival(t, p)?,
         })
     }
+}
+
+/// A `step`, `ramp` or `spike` arrival table.
+fn profile_arrival(t: ArrivalTable, p: Vec<&'static str>) -> Result<Arrival, String> {
+    use crate::tagged::{need, only};
+    let rate = |w: &str| need(t.rate_per_s, "rate_per_s", w);
+    Ok(match t.process {
+        ArrivalKind::Step => {
+            let w = "a step `process`";
+            only(&p, &["rate_per_s", "to_rate_per_s", "at_ms"], w)?;
+            let to_rate_per_s = need(t.to_rate_per_s, "to_rate_per_s", w)?;
+            Arrival::Step { rate_per_s: rate(w)?, to_rate_per_s, at_ms: need(t.at_ms, "at_ms", w)? }
+        }
+        ArrivalKind::Ramp => {
+            let w = "a ramp `process`";
+            only(&p, &["rate_per_s", "to_rate_per_s", "from_ms", "until_ms"], w)?;
+            Arrival::Ramp {
+                rate_per_s: rate(w)?,
+                to_rate_per_s: need(t.to_rate_per_s, "to_rate_per_s", w)?,
+                from_ms: t.from_ms.unwrap_or(Millis(0.0)),
+                until_ms: need(t.until_ms, "until_ms", w)?,
+            }
+        }
+        _ => {
+            let w = "a spike `process`";
+            only(&p, &["rate_per_s", "spike_rate_per_s", "at_ms", "until_ms"], w)?;
+            Arrival::Spike {
+                rate_per_s: rate(w)?,
+                spike_rate_per_s: need(t.spike_rate_per_s, "spike_rate_per_s", w)?,
+                at_ms: need(t.at_ms, "at_ms", w)?,
+                until_ms: need(t.until_ms, "until_ms", w)?,
+            }
+        }
+    })
 }
 
 impl Arrival {
@@ -203,15 +296,47 @@ impl Arrival {
     pub fn check(&self) -> Result<(), String> {
         match self {
             Arrival::Bursty { on_ms, .. } if on_ms.0 <= 0.0 => Err("on_ms must be above 0".into()),
+            Arrival::Ramp { from_ms, until_ms, .. } if until_ms.0 <= from_ms.0 => {
+                Err(format!("a ramp's `until_ms` ({} ms) must be after its `from_ms` ({} ms)", until_ms.0, from_ms.0))
+            }
+            Arrival::Spike { at_ms, until_ms, .. } if until_ms.0 <= at_ms.0 => {
+                Err(format!("a spike's `until_ms` ({} ms) must be after its `at_ms` ({} ms)", until_ms.0, at_ms.0))
+            }
             _ => Ok(()),
         }
+    }
+
+    /// A rate profile's knots (time in seconds, rate); `None` for the
+    /// other processes.
+    pub(crate) fn knots(&self) -> Option<profile::Knots> {
+        let s = |ms: &Millis| ms.0 / 1000.0;
+        Some(match self {
+            Arrival::Step { rate_per_s: r, to_rate_per_s: to, at_ms } => {
+                profile::Knots::new(&[(0.0, r.0), (s(at_ms), r.0), (s(at_ms), to.0)])
+            }
+            Arrival::Ramp { rate_per_s: r, to_rate_per_s: to, from_ms, until_ms } => {
+                profile::Knots::new(&[(0.0, r.0), (s(from_ms), r.0), (s(until_ms), to.0)])
+            }
+            Arrival::Spike { rate_per_s: r, spike_rate_per_s: x, at_ms, until_ms } => profile::Knots::new(&[
+                (0.0, r.0),
+                (s(at_ms), r.0),
+                (s(at_ms), x.0),
+                (s(until_ms), x.0),
+                (s(until_ms), r.0),
+            ]),
+            _ => return None,
+        })
     }
 
     /// Time from `now` to the next arrival.
     pub fn next_gap(&self, now: Time, rng: &mut SimRng) -> Duration {
         let exp_gap =
             |rate: f64, rng: &mut SimRng| -> f64 { crate::dist::standard_exponential(rng) / rate * NS_PER_S as f64 };
+        if let Some(knots) = self.knots() {
+            return knots.next_gap(now, rng);
+        }
         match self {
+            Arrival::Step { .. } | Arrival::Ramp { .. } | Arrival::Spike { .. } => unreachable!("a profile has knots"),
             Arrival::Constant { rate_per_s } => ((NS_PER_S as f64 / rate_per_s.0).round() as u64).max(1),
             Arrival::Poisson { rate_per_s } => (exp_gap(rate_per_s.0, rng).round() as u64).max(1),
             Arrival::Bursty { on_rate_per_s, off_rate_per_s, on_ms, off_ms } => {

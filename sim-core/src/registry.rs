@@ -126,6 +126,7 @@ impl Registry {
         r.register(ClientKind);
         r.register(crate::users::UsersKind).register(crate::users::EdgeKind);
         r.register(crate::service::ServiceKind);
+        r.register(crate::store::StoreKind);
         r.register(crate::saga::SagaKind).register(crate::saga::StepKind);
         r
     }

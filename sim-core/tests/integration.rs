@@ -40,6 +40,8 @@ mod progress;
 mod request_response;
 #[path = "services.rs"]
 mod services;
+#[path = "store.rs"]
+mod store;
 #[path = "transactions.rs"]
 mod transactions;
 #[path = "users_edge.rs"]

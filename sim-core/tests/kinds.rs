@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The source files of each built-in kind's component, relative to `src/`.
-const SOURCES: [(&str, &[&str]); 11] = [
+const SOURCES: [(&str, &[&str]); 12] = [
     ("producer", &["producer.rs", "producer/cluster.rs", "producer/sequence.rs"]),
     (
         "queue",
@@ -44,6 +44,7 @@ const SOURCES: [(&str, &[&str]); 11] = [
     ("consumer", &["consumer.rs"]),
     ("log-consumer", &["log_consumer.rs", "log_consumer/membership.rs", "log_consumer/cluster.rs"]),
     ("client", &["client.rs"]),
+    ("store", &["store/mod.rs"]),
     ("saga", &["saga/coordinator.rs"]),
     ("saga-step", &["saga/step.rs"]),
     ("service", &["service/mod.rs", "service/calls.rs", "service/worker.rs"]),
@@ -226,7 +227,7 @@ fn kinds_are_unique_within_their_section_and_sections_rank_as_before() {
     let sections: Vec<&str> = registry.sections().iter().map(|s| s.name).collect();
     // The built-in sections first, then those registered kinds open.
     assert_eq!(sections[..4], ["producers", "brokers", "consumers", "clients"]);
-    for s in ["users", "edges", "services", "sagas", "participants"] {
+    for s in ["users", "edges", "services", "stores", "sagas", "participants"] {
         assert!(sections.contains(&s), "{s}");
     }
     let mut seen = BTreeSet::new();
@@ -234,7 +235,7 @@ fn kinds_are_unique_within_their_section_and_sections_rank_as_before() {
         assert!(seen.insert((k.section(), k.name())), "{}.{} twice", k.section(), k.name());
         assert!(sections.contains(&k.section()), "kind `{}` in an unknown section", k.name());
     }
-    assert_eq!(registry.kinds().count(), 11);
+    assert_eq!(registry.kinds().count(), 12);
 }
 
 /// `messages = 0` switches a source off (a variant comparing two sources

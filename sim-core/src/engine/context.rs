@@ -12,12 +12,12 @@
 
 use super::core::Core;
 use super::effect::{Effect, Fact, Metric};
+use crate::dedup::Stores;
 use crate::ledger::DomainId;
 use crate::message::{Msg, MsgId, NodeId};
 pub use crate::metrics::Gauges;
 use crate::net::NodeFault;
 use crate::rng::SimRng;
-use crate::store::Stores;
 use crate::time::{Duration, Time};
 use std::marker::PhantomData;
 

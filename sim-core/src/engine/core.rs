@@ -6,11 +6,11 @@
 use super::effect::{Effect, Fact, Metric};
 use super::queue::{Ev, EventQueue};
 use super::Phase;
+use crate::dedup::Stores;
 use crate::ledger::{DomainId, DupCause, Ledger, LossCause};
 use crate::message::{Msg, NodeId, Protocol};
 use crate::metrics::Metrics;
 use crate::net::{Delivery, Network};
-use crate::store::Stores;
 use crate::time::{Duration, Time};
 use crate::trace::{DropReason, Trace, TraceWhat};
 

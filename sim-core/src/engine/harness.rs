@@ -39,11 +39,11 @@
 
 use super::context::{Component, Ctx, Parts, Recording, Sink, Timer};
 use super::effect::{Effect, Fact, Metric};
+use crate::dedup::Stores;
 use crate::ledger::DomainId;
 use crate::message::{Msg, MsgId, NodeId};
 use crate::net::NodeFault;
 use crate::rng::{stream, SimRng};
-use crate::store::Stores;
 use crate::time::{Duration, Time};
 
 /// A stand-in for the engine around one component.

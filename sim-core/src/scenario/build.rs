@@ -124,6 +124,7 @@ fn resolve_fault(
                 format!("crash the leader of {broker}/{topic}/{partition}"),
             )
         }
+        FaultSpec::Errors { node, probability, .. } => errors(id(node), node, probability.0),
         FaultSpec::Slow { node, factor, .. } => {
             (FaultAction::Slow { node: id(node), factor: factor.0 }, format!("slow {node} x{}", factor.0))
         }
@@ -147,6 +148,14 @@ fn resolve_fault(
         }
     };
     Fault { start: ms_to_ns(at), end: until.map(ms_to_ns), action, label }
+}
+
+/// An `errors` fault: the node is told, with the probability in thousandths.
+fn errors(node: NodeId, name: &str, probability: f64) -> (FaultAction, String) {
+    let per_mille = (probability * 1000.0).round() as u32;
+    let label =
+        if per_mille == 1000 { format!("errors at {name}") } else { format!("errors at {name} p={probability}") };
+    (FaultAction::Part { node, fault: NodeFault::Errors { per_mille } }, label)
 }
 
 /// "power loss of kafka" or "power loss of kafka replicas [0, 2]".

@@ -293,6 +293,19 @@ pub enum FaultSpec {
         /// Which node.
         node: String,
     },
+    /// Node `node` (one that answers calls: a store, a service) answers
+    /// each call with 500 with `probability` (default 1), without doing
+    /// the work.
+    Errors {
+        /// Start.
+        at_ms: Millis,
+        /// End.
+        until_ms: Option<Millis>,
+        /// Which node.
+        node: String,
+        /// The probability that a call is answered 500.
+        probability: Probability,
+    },
     /// Loss rises to `probability` on links touching `nodes` (all links
     /// when `nodes` is empty or absent).
     LossSpike {
@@ -367,6 +380,7 @@ enum FaultKind {
     LeaderCrash,
     PowerLoss,
     NodeLoss,
+    Errors,
 }
 
 impl FaultKind {
@@ -384,6 +398,7 @@ impl FaultKind {
             FaultKind::LeaderCrash => ("leader-crash", &["broker", "topic", "partition"]),
             FaultKind::PowerLoss => ("power-loss", &["broker", "replicas"]),
             FaultKind::NodeLoss => ("node-loss", &["node"]),
+            FaultKind::Errors => ("errors", &["node", "probability"]),
         }
     }
 }
@@ -441,26 +456,28 @@ impl TryFrom<FaultTable> for FaultSpec {
             },
             FaultKind::PowerLoss => power_loss(t, at_ms, until_ms, w)?,
             FaultKind::NodeLoss => FaultSpec::NodeLoss { at_ms, until_ms, node: need(t.node, "node", w)? },
-            FaultKind::LossSpike => FaultSpec::LossSpike {
-                at_ms,
-                until_ms,
-                probability: need(t.probability, "probability", w)?,
-                nodes: t.nodes.unwrap_or_default(),
-            },
-            FaultKind::DuplicateSpike => FaultSpec::DuplicateSpike {
-                at_ms,
-                until_ms,
-                probability: need(t.probability, "probability", w)?,
-                nodes: t.nodes.unwrap_or_default(),
-            },
-            FaultKind::Reorder => FaultSpec::Reorder {
-                at_ms,
-                until_ms,
-                probability: need(t.probability, "probability", w)?,
-                nodes: t.nodes.unwrap_or_default(),
-            },
+            FaultKind::Errors => errors(t, at_ms, until_ms, w)?,
+            FaultKind::LossSpike | FaultKind::DuplicateSpike | FaultKind::Reorder => spike(t, at_ms, until_ms, w)?,
         })
     }
+}
+
+/// A `loss-spike`, `duplicate-spike` or `reorder` fault: `nodes` defaults
+/// to none (every link).
+fn spike(t: FaultTable, at_ms: Millis, until_ms: Option<Millis>, w: &str) -> Result<FaultSpec, String> {
+    let probability = crate::tagged::need(t.probability, "probability", w)?;
+    let nodes = t.nodes.unwrap_or_default();
+    Ok(match t.kind {
+        FaultKind::LossSpike => FaultSpec::LossSpike { at_ms, until_ms, probability, nodes },
+        FaultKind::DuplicateSpike => FaultSpec::DuplicateSpike { at_ms, until_ms, probability, nodes },
+        _ => FaultSpec::Reorder { at_ms, until_ms, probability, nodes },
+    })
+}
+
+/// An `errors` fault: `probability` defaults to 1 (every call fails).
+fn errors(t: FaultTable, at_ms: Millis, until_ms: Option<Millis>, w: &str) -> Result<FaultSpec, String> {
+    let node = crate::tagged::need(t.node, "node", w)?;
+    Ok(FaultSpec::Errors { at_ms, until_ms, node, probability: t.probability.unwrap_or(Probability(1.0)) })
 }
 
 /// A `power-loss` fault: `replicas` defaults to every replica.
@@ -477,6 +494,7 @@ impl FaultSpec {
             | FaultSpec::OneWayPartition { at_ms, until_ms, .. }
             | FaultSpec::Crash { at_ms, until_ms, .. }
             | FaultSpec::NodeLoss { at_ms, until_ms, .. }
+            | FaultSpec::Errors { at_ms, until_ms, .. }
             | FaultSpec::Slow { at_ms, until_ms, .. }
             | FaultSpec::LossSpike { at_ms, until_ms, .. }
             | FaultSpec::DuplicateSpike { at_ms, until_ms, .. }

@@ -144,12 +144,30 @@ fn check_fault(i: &str, f: &FaultSpec, topology: &Topology) -> Result<(), Invali
             }
             Ok(())
         }
+        FaultSpec::Errors { node, .. } => {
+            check("node", std::slice::from_ref(node))?;
+            check_errors_fault(i, node, topology)
+        }
         FaultSpec::LossSpike { nodes, .. }
         | FaultSpec::DuplicateSpike { nodes, .. }
         | FaultSpec::Reorder { nodes, .. } => check("nodes", nodes),
         FaultSpec::ReplicaCrash { .. } | FaultSpec::LeaderCrash { .. } | FaultSpec::PowerLoss { .. } => {
             check_replica_fault(i, f, topology)
         }
+    }
+}
+
+/// An `errors` fault names a node that answers calls (its kind says so).
+fn check_errors_fault(i: &str, node: &str, topology: &Topology) -> Result<(), Invalid> {
+    match topology.node(node) {
+        Some(n) if !n.kind_ref().accepts_errors_fault() => {
+            let message = format!(
+                "`{node}` is a {}, which answers no calls: an `errors` fault applies to nodes that do (stores, services)",
+                n.kind()
+            );
+            fail(&["faults", i, "node"], message)
+        }
+        _ => Ok(()),
     }
 }
 

@@ -690,8 +690,9 @@ impl LogBroker {
                 }
             }
             NodeFault::PowerLoss { ref replicas } => self.power_loss(ctx, replicas, begins),
-            // Validation aims node-loss at queue cluster nodes only.
-            NodeFault::DiskLoss => {}
+            // Validation aims node-loss at queue cluster nodes only, and
+            // `errors` at nodes that answer calls.
+            NodeFault::DiskLoss | NodeFault::Errors { .. } => {}
         }
     }
 

@@ -1,11 +1,12 @@
-//! Stores: state that outlives the components that use it. Today these are
-//! the dedup stores of idempotent consumers: the ids whose effect each has
-//! recorded, as a database table with a unique key would hold them.
+//! Dedup stores: the ids whose effect each idempotent consumer has
+//! recorded, as a database table with a unique key would hold them. The
+//! engine owns them (a consumer checks and inserts through its context);
+//! [`crate::store`] re-exports them beside the `store` kind.
 //!
-//! Simplifications: a store never fails, answers without network delay,
-//! survives every crash, and keeps every id forever (a real one would
-//! expire them). Later work grows this module into databases and caches
-//! with their own latencies and failures.
+//! Simplifications: a dedup store never fails, answers without network
+//! delay, survives every crash, and keeps every id forever (a real one
+//! would expire them). The `store` kind ([`crate::store`]) is the
+//! database with its own latency and failures, called over the network.
 
 use crate::message::MsgId;
 use std::collections::BTreeSet;
