@@ -50,6 +50,11 @@ impl Service {
         }
         let call = self.next_call;
         self.next_call += 1;
+        if req.tries[dep] > 1 {
+            // A retry: if the attempt that timed out took effect after all,
+            // the ledger names this as why the effect is applied twice.
+            ctx.resent(req.rec.id, crate::ledger::DupCause::ProducerRetry);
+        }
         ctx.send(d.target, RpcMsg::Call { rec: req.rec, call, deadline: at });
         self.attempts.insert(call, Attempt { rid, dep, permit });
         self.attempt_deadlines.add(ctx, at, call, ServiceTimer::AttemptTimeout);

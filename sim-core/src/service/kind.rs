@@ -170,6 +170,7 @@ const MAX_DEPENDENCIES: usize = 1000;
 impl Kind for ServiceKind {
     type Spec = ServiceSpec;
     const NAME: &'static str = "service";
+    const ACCEPTS_ERRORS_FAULT: bool = true;
     const SECTION: &'static str = "services";
     const METRICS: &'static [&'static str] = &[
         "requests_rejected",

@@ -426,10 +426,9 @@ impl Component for Service {
     }
 
     fn on_fault(&mut self, _ctx: &mut Ctx<ServiceTimer>, fault: &NodeFault, begins: bool) {
-        // The `errors` fault (store branch) is one arm here, once merged
-        // (with `const ACCEPTS_ERRORS_FAULT: bool = true` in the kind):
-        // `if let NodeFault::Errors { per_mille } = fault { self.set_errors(*per_mille, begins) }`
-        let _ = (fault, begins);
+        if let NodeFault::Errors { per_mille } = fault {
+            self.set_errors(*per_mille, begins);
+        }
     }
 
     fn crash(&mut self) {

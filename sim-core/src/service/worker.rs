@@ -69,6 +69,9 @@ impl Service {
             return false;
         }
         ctx.metric_add("job_retries", 1.0);
+        // The job's calls go out again: if an earlier one took effect after
+        // all, the ledger names this retry as why it is applied twice.
+        ctx.resent(req.rec.id, crate::ledger::DupCause::ProducerRetry);
         ctx.set_timer(w.job_retry_ns, ServiceTimer::JobRetry(rid));
         true
     }
