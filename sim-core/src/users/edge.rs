@@ -142,11 +142,19 @@ impl Edge {
         self.publishing.remove(&id);
         if accepted {
             ctx.metric_add("accepted", 1.0);
-            self.jobs.insert(id, Job { caller: Some(p.caller), state: JobState::Pending, callback_due: None });
+            // A worker may have finished the job before the broker's confirm
+            // came back (the delivery overtook the confirm): keep its outcome.
+            let job = self.jobs.entry(id).or_insert(Job { caller: None, state: JobState::Pending, callback_due: None });
+            job.caller = Some(p.caller);
         }
         if !p.answered {
             let status = if accepted { Status::Accepted } else { Status::Unavailable };
             ctx.send(p.caller, RpcMsg::Reply { id, call: p.call, status });
+        }
+        let early =
+            self.jobs.get(&id).is_some_and(|j| j.callback_due.is_none() && matches!(j.state, JobState::Finished(_)));
+        if accepted && early && self.callbacks {
+            self.call_back(ctx, id);
         }
     }
 

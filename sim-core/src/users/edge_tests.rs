@@ -110,3 +110,25 @@ fn a_callback_is_resent_until_acked_and_survives_a_crash_of_the_edge() {
     h.now = 110 * MS;
     assert!(h.timer(&mut e, EdgeTimer::Callback).sent().is_empty(), "acked: no more");
 }
+
+/// The worker's delivery can overtake the broker's confirm to the edge: a
+/// job may be done before the edge records it as accepted. The confirm
+/// must not put it back to Pending (found by the async property test: the
+/// user polled a finished job forever).
+#[test]
+fn a_job_done_before_its_confirm_stays_finished_and_is_called_back() {
+    let (mut h, mut e) = edge("callbacks = true");
+    let attempt = published(&call(&mut h, &mut e, 5, 1));
+    h.message(&mut e, WORKER, RpcMsg::Done { id: 5, status: Status::Ok });
+    let confirmed = h.message(&mut e, QUEUE, publish_ack(5, true, attempt, 0));
+    assert!(replies(&confirmed).contains(&Msg::Rpc(RpcMsg::Reply { id: 5, call: 1, status: Status::Accepted })));
+    assert!(
+        replies(&confirmed).contains(&Msg::Rpc(RpcMsg::Done { id: 5, status: Status::Ok })),
+        "the caller, known only now, is called back"
+    );
+    let polled = h.message(&mut e, USER, RpcMsg::Poll { id: 5, call: 2 });
+    assert_eq!(
+        replies(&polled),
+        vec![Msg::Rpc(RpcMsg::PollReply { id: 5, call: 2, state: JobState::Finished(Status::Ok) })]
+    );
+}
