@@ -80,6 +80,8 @@ mod report;
 mod saga;
 #[path = "scale.rs"]
 mod scale;
+#[path = "sync_async.rs"]
+mod sync_async;
 #[path = "table.rs"]
 mod table;
 #[path = "trace_json.rs"]

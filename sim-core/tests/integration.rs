@@ -42,6 +42,8 @@ mod request_response;
 mod services;
 #[path = "store.rs"]
 mod store;
+#[path = "sync_async.rs"]
+mod sync_async;
 #[path = "transactions.rs"]
 mod transactions;
 #[path = "users_edge.rs"]
