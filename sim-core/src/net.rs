@@ -273,11 +273,11 @@ pub enum NodeFault {
     /// and comes back empty when the fault ends.
     DiskLoss,
     /// The node answers each call with an error (500), without doing the
-    /// work, with probability `per_mille` / 1000 (an `errors` fault). Only
+    /// work, with probability `ppm` / 1,000,000 (an `errors` fault). Only
     /// kinds that answer calls take it ([`crate::kind::Kind::ACCEPTS_ERRORS_FAULT`]).
     Errors {
-        /// The probability of an error, in thousandths.
-        per_mille: u32,
+        /// The probability of an error, in millionths.
+        ppm: u32,
     },
 }
 

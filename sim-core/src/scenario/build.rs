@@ -152,10 +152,10 @@ fn resolve_fault(
 
 /// An `errors` fault: the node is told, with the probability in thousandths.
 fn errors(node: NodeId, name: &str, probability: f64) -> (FaultAction, String) {
-    let per_mille = (probability * 1000.0).round() as u32;
+    let ppm = (probability * 1e6).round() as u32;
     let label =
-        if per_mille == 1000 { format!("errors at {name}") } else { format!("errors at {name} p={probability}") };
-    (FaultAction::Part { node, fault: NodeFault::Errors { per_mille } }, label)
+        if ppm == 1_000_000 { format!("errors at {name}") } else { format!("errors at {name} p={probability}") };
+    (FaultAction::Part { node, fault: NodeFault::Errors { ppm } }, label)
 }
 
 /// "power loss of kafka" or "power loss of kafka replicas [0, 2]".

@@ -176,8 +176,12 @@ pub struct Service {
     propagate: bool,
     deps: Vec<Dep>,
     worker: Option<Worker>,
-    /// Probability of answering 500 at once (an `errors` fault).
-    errors: f64,
+    /// The probabilities, in millionths, of the `errors` faults in force
+    /// (each fails a call independently).
+    errors: Vec<u32>,
+    /// The stream the `errors` draws come from (beside the service's own,
+    /// so a fault shifts no processing draw), made on first use.
+    errors_rng: Option<crate::rng::SimRng>,
     // Volatile.
     busy: usize,
     queue: VecDeque<u64>,
@@ -206,7 +210,8 @@ impl Service {
             propagate: spec.propagate_deadline,
             deps,
             worker,
-            errors: 0.0,
+            errors: Vec::new(),
+            errors_rng: None,
             busy: 0,
             queue: VecDeque::new(),
             reqs: BTreeMap::new(),
@@ -225,17 +230,31 @@ impl Service {
         Service::new("svc", spec, targets, worker)
     }
 
-    /// An `errors` fault begins (with this probability, in thousandths)
+    /// An `errors` fault begins (with this probability, in millionths)
     /// or ends: while it lasts, each call is answered 500 at once with
-    /// that probability.
-    pub fn set_errors(&mut self, per_mille: u32, begins: bool) {
-        self.errors = if begins { f64::from(per_mille.min(1000)) / 1000.0 } else { 0.0 };
+    /// that probability. Faults that overlap each fail a call on their own.
+    pub fn set_errors(&mut self, ppm: u32, begins: bool) {
+        if begins {
+            self.errors.push(ppm.min(1_000_000));
+        } else if let Some(i) = self.errors.iter().position(|&p| p == ppm.min(1_000_000)) {
+            self.errors.remove(i);
+        }
+    }
+
+    /// Whether an `errors` fault fails the call arriving now.
+    fn fails_now(&mut self, ctx: &mut Ctx<ServiceTimer>) -> bool {
+        if self.errors.is_empty() {
+            return false;
+        }
+        let q = 1.0 - self.errors.iter().map(|&p| 1.0 - f64::from(p) / 1e6).product::<f64>();
+        let rng = self.errors_rng.get_or_insert_with(|| crate::size::side_stream(ctx.rng(), "errors"));
+        chance(rng, q)
     }
 
     /// A call or a delivery arrives: refused, queued, or taken at once.
     fn admit(&mut self, ctx: &mut Ctx<ServiceTimer>, rec: Record, origin: Origin, deadline: Time) {
         if let Origin::Caller { from, call } = origin {
-            if self.errors > 0.0 && chance(ctx.rng(), self.errors) {
+            if self.fails_now(ctx) {
                 ctx.send(from, RpcMsg::Reply { id: rec.id, call, status: Status::Error });
                 return;
             }
@@ -426,8 +445,8 @@ impl Component for Service {
     }
 
     fn on_fault(&mut self, _ctx: &mut Ctx<ServiceTimer>, fault: &NodeFault, begins: bool) {
-        if let NodeFault::Errors { per_mille } = fault {
-            self.set_errors(*per_mille, begins);
+        if let NodeFault::Errors { ppm } = fault {
+            self.set_errors(*ppm, begins);
         }
     }
 

@@ -259,11 +259,11 @@ fn with_deadline_propagation_expired_requests_are_dropped_and_deadlines_passed_o
 #[test]
 fn the_errors_fault_answers_500_at_once() {
     let (mut h, mut s) = service(ONE_DEP);
-    s.set_errors(1000, true);
+    s.set_errors(1_000_000, true);
     let e = call(&mut h, &mut s, 1, 0);
     assert_eq!(replies(&e), vec![(1, Status::Error)]);
     assert!(e.timers::<ServiceTimer>().is_empty(), "no worker used");
-    s.set_errors(1000, false);
+    s.set_errors(1_000_000, false);
     assert!(replies(&call(&mut h, &mut s, 2, 0)).is_empty());
 }
 

@@ -88,7 +88,7 @@ pub struct Store {
     waiting: VecDeque<Pending>,
     /// The serial of the next call to start.
     next: u64,
-    /// The probabilities (per mille) of the `errors` faults in force.
+    /// The probabilities (in millionths) of the `errors` faults in force.
     errors: Vec<u32>,
     /// The stream the `errors` draws come from, made on first use.
     errors_rng: Option<SimRng>,
@@ -112,7 +112,7 @@ impl Store {
     /// The probability that a call arriving now is answered 500: each
     /// `errors` fault in force fails it independently.
     fn error_probability(&self) -> f64 {
-        1.0 - self.errors.iter().map(|&m| 1.0 - f64::from(m) / 1000.0).product::<f64>()
+        1.0 - self.errors.iter().map(|&m| 1.0 - f64::from(m) / 1e6).product::<f64>()
     }
 
     fn has_room(&self) -> bool {
@@ -199,10 +199,10 @@ impl Component for Store {
     }
 
     fn on_fault(&mut self, _ctx: &mut Ctx<Served>, fault: &NodeFault, begins: bool) {
-        if let NodeFault::Errors { per_mille } = *fault {
+        if let NodeFault::Errors { ppm } = *fault {
             if begins {
-                self.errors.push(per_mille);
-            } else if let Some(i) = self.errors.iter().position(|&m| m == per_mille) {
+                self.errors.push(ppm);
+            } else if let Some(i) = self.errors.iter().position(|&m| m == ppm) {
                 self.errors.remove(i);
             }
         }

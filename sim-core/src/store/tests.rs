@@ -137,7 +137,7 @@ fn a_retried_call_is_a_second_write() {
 #[test]
 fn under_an_errors_fault_calls_fail_at_once_without_the_work() {
     let (mut h, mut s) = store("concurrency = 1");
-    let fault = NodeFault::Errors { per_mille: 1000 };
+    let fault = NodeFault::Errors { ppm: 1000000 };
     assert!(h.fault(&mut s, &fault, true).is_empty());
     let e = h.message(&mut s, CALLER, call(1, 1));
     assert_eq!(replies(&e, CALLER), [(1, 1, Status::Error)]);
@@ -158,7 +158,7 @@ fn an_errors_fault_fails_calls_with_its_probability() {
     // standard deviation sqrt(4000 * 0.25 * 0.75) = 27.4; five deviations
     // either side is a bound a correct store misses once in 1.7 million.
     let (mut h, mut s) = store("");
-    h.fault(&mut s, &NodeFault::Errors { per_mille: 250 }, true);
+    h.fault(&mut s, &NodeFault::Errors { ppm: 250000 }, true);
     let n = 4000u64;
     let failed: usize = (0..n).map(|id| replies(&h.message(&mut s, CALLER, call(id, id)), CALLER).len()).sum();
     let (mean, sd) = (n as f64 * 0.25, (n as f64 * 0.25 * 0.75).sqrt());
@@ -168,7 +168,7 @@ fn an_errors_fault_fails_calls_with_its_probability() {
 #[test]
 fn overlapping_errors_faults_fail_calls_independently_and_end_one_by_one() {
     let (mut h, mut s) = store("");
-    let (half, all) = (NodeFault::Errors { per_mille: 500 }, NodeFault::Errors { per_mille: 1000 });
+    let (half, all) = (NodeFault::Errors { ppm: 500000 }, NodeFault::Errors { ppm: 1000000 });
     h.fault(&mut s, &half, true);
     h.fault(&mut s, &all, true);
     assert!((s.error_probability() - 1.0).abs() < 1e-12);
@@ -186,7 +186,7 @@ fn a_crash_loses_the_calls_in_progress_and_waiting_but_not_what_was_written() {
     assert_eq!(h.timer(&mut s, Served(0)).applied(), [1], "written before the crash");
     h.message(&mut s, CALLER, call(2, 2));
     h.message(&mut s, CALLER, call(3, 3));
-    h.fault(&mut s, &NodeFault::Errors { per_mille: 1000 }, true);
+    h.fault(&mut s, &NodeFault::Errors { ppm: 1000000 }, true);
     s.crash();
     let mut held = Vec::new();
     s.held(&mut held);
@@ -196,7 +196,7 @@ fn a_crash_loses_the_calls_in_progress_and_waiting_but_not_what_was_written() {
     assert_eq!(back.queue_depth(), Some(0));
     // The errors fault in force outlives the crash: it is the schedule.
     assert_eq!(replies(&h.message(&mut s, CALLER, call(4, 4)), CALLER), [(4, 4, Status::Error)]);
-    h.fault(&mut s, &NodeFault::Errors { per_mille: 1000 }, false);
+    h.fault(&mut s, &NodeFault::Errors { ppm: 1000000 }, false);
     let e = h.message(&mut s, CALLER, call(5, 5));
     assert_eq!(e.timers::<Served>(), vec![(5 * MS, Served(2))], "a new serial: an old timer cannot answer it");
 }
