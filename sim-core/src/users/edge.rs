@@ -5,10 +5,13 @@
 //! On a [`RpcMsg::Call`] the edge publishes the request's record to its
 //! queue broker (persistent, asking for a publisher confirm) and answers
 //! 202 once the broker confirms it, or 503 if the broker refuses it or no
-//! confirm comes within `confirm_timeout_ms` (a confirm that comes later
-//! still records the job, so the user's retry is answered 202 at once and
-//! the job is not queued twice). A call for a request already accepted is
-//! answered 202 at once (the request id is the idempotency key).
+//! confirm comes within `confirm_timeout_ms`. The user's retry of a
+//! request whose confirm was overdue publishes it again (the publish or
+//! its confirm may have been lost, or the broker may have crashed with
+//! it), so a job whose first publish did get through is queued twice: at
+//! least once, as every publisher that retries. A call for a request
+//! already accepted is answered 202 at once (the request id is the
+//! idempotency key).
 //!
 //! The status table holds, per accepted request, its caller and its state
 //! (Pending, or Finished with the worker's status); [`RpcMsg::Poll`]s are
@@ -20,7 +23,8 @@
 //! Durability: the status table (callbacks still owed included) is kept in
 //! a database behind the edge, so it survives a crash of the edge, and
 //! callbacks owed resume at the restart (an outbox). Publishes awaiting a
-//! confirm are volatile: the callers time out and retry. Left out: the
+//! confirm are volatile: a confirm that comes after a crash of the edge is
+//! dropped, and the caller's retry publishes the request again. Left out: the
 //! database's own latency and failures, and expiry of old table entries.
 
 use super::EdgeSpec;
@@ -67,8 +71,8 @@ struct Publishing {
 /// A row of the status table.
 #[derive(Debug, Clone, Copy)]
 struct Job {
-    /// Who to call back (unknown for a job whose confirm came after a
-    /// crash, until its caller calls again).
+    /// Who to call back (unknown for a job whose worker reported it done
+    /// before its confirm reached the edge, until the confirm comes).
     caller: Option<NodeId>,
     state: JobState,
     /// With callbacks: when the callback is resent, while owed.
@@ -118,10 +122,13 @@ impl Edge {
             return;
         }
         let deadline = ctx.now().saturating_add(self.confirm_ns);
-        if let Some(p) = self.publishing.get_mut(&id) {
+        if let Some(p) = self.publishing.get_mut(&id).filter(|p| !p.answered) {
             // A retry while the publish awaits its confirm: answer this call.
             *p = Publishing { caller: from, call, deadline, answered: false, ..*p };
         } else {
+            // New, or a retry after the confirm was overdue (the publish or
+            // its confirm may be lost, the broker may have crashed): publish
+            // again, as a new attempt.
             self.next_attempt = self.next_attempt.wrapping_add(1);
             let attempt = self.next_attempt;
             let mut msg = publish(rec, true, attempt);

@@ -132,3 +132,20 @@ fn a_job_done_before_its_confirm_stays_finished_and_is_called_back() {
         vec![Msg::Rpc(RpcMsg::PollReply { id: 5, call: 2, state: JobState::Finished(Status::Ok) })]
     );
 }
+
+/// A publish whose confirm never comes (lost, or the broker crashed with
+/// it) is answered 503; the user's retry publishes again instead of only
+/// waiting for that confirm, so a short broker outage does not become a
+/// run of errors (found in review).
+#[test]
+fn a_retry_after_an_overdue_confirm_publishes_again() {
+    let (mut h, mut e) = edge("");
+    let first = published(&call(&mut h, &mut e, 6, 1));
+    h.now = 100 * MS;
+    let late = h.timer(&mut e, EdgeTimer::Confirm);
+    assert!(replies(&late).contains(&Msg::Rpc(RpcMsg::Reply { id: 6, call: 1, status: Status::Unavailable })));
+    let second = published(&call(&mut h, &mut e, 6, 2));
+    assert_ne!(first, second, "a new attempt");
+    let confirmed = h.message(&mut e, QUEUE, publish_ack(6, true, second, 0));
+    assert_eq!(replies(&confirmed), vec![Msg::Rpc(RpcMsg::Reply { id: 6, call: 2, status: Status::Accepted })]);
+}
