@@ -287,6 +287,16 @@ fn bad_service_tables_name_the_field_and_line() {
             "jitter",
         ),
         ("notify = \"b\"\n", "services.a.notify", "worker"),
+        (
+            "source = \"q\"\nnotify = \"c\"\n[brokers.q]\nkind = \"queue\"\n[services.c]\nworkers = 1\nprocessing = { dist = \"constant\", ms = 1 }\n",
+            "services.a.notify",
+            "no edge named `c`",
+        ),
+        (
+            "[[services.a.dependencies]]\ntarget = \"c\"\n[services.c]\nworkers = 1\nprocessing = { dist = \"constant\", ms = 1 }\n[[services.c.dependencies]]\ntarget = \"a\"\n",
+            "services.a.dependencies",
+            "a -> c -> a",
+        ),
         ("source = \"b\"\n", "services.a.source", "queue broker"),
     ];
     for (extra, field, words) in cases {

@@ -205,6 +205,7 @@ impl Kind for ServiceKind {
         for (i, d) in s.dependencies.iter().enumerate() {
             check_dependency(node, i, d, topology)?;
         }
+        check_no_cycle(node, topology)?;
         check_worker_mode(node, s, topology)
     }
 
@@ -264,6 +265,33 @@ fn check_dependency(node: &Node, i: usize, d: &DependencySpec, topology: &Topolo
     Ok(())
 }
 
+/// Refuses a cycle of calls through this service (A calls B, which calls
+/// A): every request would call round it until a timeout ended it. The
+/// refusal names the cycle.
+fn check_no_cycle(node: &Node, topology: &Topology) -> Result<(), Invalid> {
+    let calls = |name: &str| -> Vec<String> {
+        topology
+            .spec::<ServiceSpec>(name)
+            .map(|s| s.dependencies.iter().map(|d| d.target.clone()).collect())
+            .unwrap_or_default()
+    };
+    // Depth-first from this service, with the path so far.
+    let mut stack: Vec<(String, Vec<String>)> = vec![(node.name().to_string(), vec![node.name().to_string()])];
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some((at, path)) = stack.pop() {
+        for next in calls(&at) {
+            if next == node.name() {
+                let cycle = [path.clone(), vec![next]].concat().join(" -> ");
+                return node.fail("dependencies", format!("the calls go round in a cycle: {cycle}"));
+            }
+            if seen.insert(next.clone()) {
+                stack.push((next.clone(), [path.clone(), vec![next]].concat()));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks `source`, `notify` and the job settings.
 fn check_worker_mode(node: &Node, s: &ServiceSpec, topology: &Topology) -> Result<(), Invalid> {
     let Some(source) = &s.source else {
@@ -292,8 +320,31 @@ fn check_worker_mode(node: &Node, s: &ServiceSpec, topology: &Topology) -> Resul
         );
     }
     if let Some(n) = &s.notify {
-        if topology.node(n).is_none() || n == node.name() {
-            return node.fail("notify", format!("no other node named `{n}` (nodes: {})", topology.list_all()));
+        // Of sim-core's kinds only an edge acknowledges `Done`: any other
+        // would leave the worker resending it, and the job held, forever.
+        // A kind registered outside sim-core may take it.
+        const NEVER_ACK_DONE: [&str; 11] = [
+            "producer",
+            "queue",
+            "log",
+            "consumer",
+            "log-consumer",
+            "client",
+            "users",
+            "service",
+            "store",
+            "saga",
+            "saga-step",
+        ];
+        match topology.node(n) {
+            Some(t) if !NEVER_ACK_DONE.contains(&t.kind()) => {}
+            _ => {
+                let edges = topology.list("edges");
+                return node.fail(
+                    "notify",
+                    format!("no edge named `{n}`: a worker tells an edge its jobs are done (edges: {edges})"),
+                );
+            }
         }
     }
     Ok(())

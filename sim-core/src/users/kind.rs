@@ -118,13 +118,20 @@ impl Kind for UsersKind {
     const METRICS: &'static [&'static str] = &METRICS;
     const ERRORS: &'static [&'static str] =
         &["timeout", "server-error", "unavailable", "gateway-timeout", "job-failed"];
-    const GAUGES: &'static [&'static str] = &["response_mean_ms", "response_p99_ms", "error_rate"];
+    const GAUGES: &'static [&'static str] =
+        &["response_mean_ms", "response_p99_ms", "completion_mean_ms", "completion_p99_ms", "error_rate"];
     const PLOTS: &'static [KindPlot] = &[
         KindPlot {
             name: "response-time",
             title: "User-visible response time (mean and p99 per interval)",
             y_label: "response time (ms)",
             gauges: &["response_mean_ms", "response_p99_ms"],
+        },
+        KindPlot {
+            name: "completion-time",
+            title: "Time to the outcome known to the user (mean and p99 of those known in the interval)",
+            y_label: "completion time (ms)",
+            gauges: &["completion_mean_ms", "completion_p99_ms"],
         },
         KindPlot {
             name: "error-rate",
@@ -198,6 +205,10 @@ fn check_target(node: &Node, u: &UsersSpec, topology: &Topology) -> Result<(), I
     }
 }
 
+/// The most closed-loop users one table may hold (each costs its own
+/// state and timer).
+const MAX_USERS: u32 = 1_000_000;
+
 /// Exactly one of an open loop (`arrival`) and a closed loop (`users`).
 fn check_load(node: &Node, u: &UsersSpec) -> Result<(), Invalid> {
     match (&u.arrival, u.users) {
@@ -211,6 +222,7 @@ fn check_load(node: &Node, u: &UsersSpec) -> Result<(), Invalid> {
             }
             a.check().map_err(|m| node.invalid("arrival", m))
         }
+        (None, Some(n)) if n > MAX_USERS => node.fail("users", format!("expected at most {MAX_USERS}")),
         (None, Some(_)) => match &u.think {
             Some(d) => d.check().map_err(|m| node.invalid("think", m)),
             None => Ok(()),

@@ -271,6 +271,7 @@ impl Users {
     fn settle(&mut self, ctx: &mut Ctx<UsersTimer>, id: MsgId, error: Option<&'static str>) {
         let Some(r) = self.requests.remove(&id) else { return };
         ctx.timing(Timing::Completion, ctx.now() - r.first);
+        self.window.borrow_mut().completion(ctx.now() - r.first);
         match error {
             None => ctx.apply_effect(id),
             Some(kind) => ctx.error(kind),

@@ -93,7 +93,13 @@ fn a_200_confirms_applies_and_times_the_request_once() {
     assert_eq!((again.metric("late_replies"), again.applied()), (1.0, vec![]), "answered already");
     assert_eq!(
         gauges(&u),
-        vec![("error_rate".into(), 0.0), ("response_mean_ms".into(), 30.0), ("response_p99_ms".into(), 30.0)]
+        vec![
+            ("completion_mean_ms".into(), 30.0),
+            ("completion_p99_ms".into(), 30.0),
+            ("error_rate".into(), 0.0),
+            ("response_mean_ms".into(), 30.0),
+            ("response_p99_ms".into(), 30.0)
+        ]
     );
     assert!(gauges(&u).is_empty(), "a sample resets the interval");
 }

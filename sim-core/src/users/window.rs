@@ -10,6 +10,9 @@ pub(super) struct Window {
     /// Response times of the interval (a histogram: bounded memory even
     /// when no sample is kept for a long while).
     responses: LatencyStats,
+    /// Completion times of the requests whose outcome became known in
+    /// the interval.
+    completions: LatencyStats,
     settled: u64,
     failed: u64,
 }
@@ -18,6 +21,11 @@ impl Window {
     /// A response after `ns` from the request's first attempt.
     pub(super) fn response(&mut self, ns: u64) {
         self.responses.record(ns);
+    }
+
+    /// A request whose outcome became known after `ns` from its first attempt.
+    pub(super) fn completion(&mut self, ns: u64) {
+        self.completions.record(ns);
     }
 
     /// A request whose outcome became known (`failed` or not).
@@ -34,6 +42,11 @@ impl Window {
             let s = self.responses.summary();
             out.max("response_mean_ms", s.mean);
             out.max("response_p99_ms", s.p99);
+        }
+        if self.completions.count() > 0 {
+            let s = self.completions.summary();
+            out.max("completion_mean_ms", s.mean);
+            out.max("completion_p99_ms", s.p99);
         }
         if self.settled > 0 {
             out.max("error_rate", self.failed as f64 / self.settled as f64);
