@@ -180,17 +180,6 @@ fn a_queue_producer_numbers_its_publishes_on_its_channel_a_resend_is_a_new_tag_a
     assert_eq!(numbered(&h.timer(&mut p, Arrival)), vec![(2, 1, 2, 1)], "a new channel, from tag 1");
 }
 
-/// Confirmed (made sent) ids in `e`.
-fn confirmed(e: &Emitted) -> Vec<MsgId> {
-    e.facts()
-        .into_iter()
-        .filter_map(|f| match f {
-            Fact::Confirmed(id) => Some(id),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn a_multiple_confirm_settles_each_covered_message_once_and_a_late_or_repeated_confirm_is_harmless() {
     let (mut h, mut p) = producer("acks = \"broker\"\nack_timeout_ms = 100", None);
@@ -199,15 +188,15 @@ fn a_multiple_confirm_settles_each_covered_message_once_and_a_late_or_repeated_c
     }
     assert_eq!(held(&p), vec![0, 1, 2, 3]);
     // Tag 2 alone, then every tag up to 3: 1 and 3 (2 is settled already).
-    assert_eq!(confirmed(&h.message(&mut p, B, confirm(1, 2, false))), vec![1]);
-    assert_eq!(confirmed(&h.message(&mut p, B, confirm(2, 3, true))), vec![0, 2]);
+    assert_eq!(h.message(&mut p, B, confirm(1, 2, false)).confirmed(), vec![1]);
+    assert_eq!(h.message(&mut p, B, confirm(2, 3, true)).confirmed(), vec![0, 2]);
     assert_eq!(held(&p), vec![3], "tag 4 is not covered");
     // The same confirms again, and a multiple one up to a tag already settled: nothing.
-    assert!(confirmed(&h.message(&mut p, B, confirm(2, 3, true))).is_empty());
-    assert!(confirmed(&h.message(&mut p, B, confirm(1, 2, false))).is_empty());
+    assert!(h.message(&mut p, B, confirm(2, 3, true)).confirmed().is_empty());
+    assert!(h.message(&mut p, B, confirm(1, 2, false)).confirmed().is_empty());
     // A confirm whose tag this channel gave another message is stale (a closed channel's).
-    assert!(confirmed(&h.message(&mut p, B, confirm(9, 4, true))).is_empty());
-    assert_eq!(confirmed(&h.message(&mut p, B, confirm(3, 4, true))), vec![3]);
+    assert!(h.message(&mut p, B, confirm(9, 4, true)).confirmed().is_empty());
+    assert_eq!(h.message(&mut p, B, confirm(3, 4, true)).confirmed(), vec![3]);
     assert!(held(&p).is_empty());
 }
 
@@ -218,11 +207,11 @@ fn a_nack_is_a_refusal_retried_with_a_new_tag_and_a_confirm_of_the_old_attempt_s
     let nack =
         QueueMsg::PublishAck { id: 0, accepted: false, attempt: 1, tag: 1, multiple: false, also: Box::default() };
     let e = h.message(&mut p, B, nack);
-    assert!(confirmed(&e).is_empty() && e.errors().is_empty(), "a refusal counts only as the broker's");
+    assert!(e.confirmed().is_empty() && e.errors().is_empty(), "a refusal counts only as the broker's");
     let (timeout, retry) = time_out(&mut h, &mut p, 100 * MS);
     assert!(timeout.errors().is_empty(), "a refused attempt is no timeout");
     assert_eq!(numbered(&retry), vec![(0, 2, 1, 2)], "resent at its deadline, tag 2");
-    assert_eq!(confirmed(&h.message(&mut p, B, confirm(0, 2, false))), vec![0]);
+    assert_eq!(h.message(&mut p, B, confirm(0, 2, false)).confirmed(), vec![0]);
     assert!(held(&p).is_empty());
 }
 
@@ -231,7 +220,7 @@ fn a_queue_producer_reopens_its_channel_when_its_broker_connection_closes() {
     let (mut h, mut p) = producer("acks = \"broker\"\nack_timeout_ms = 100\nretries = 1", None);
     h.timer(&mut p, Arrival);
     h.message(&mut p, B, crate::message::Notice::PeerDown);
-    assert!(confirmed(&h.message(&mut p, B, confirm(0, 1, false))).is_empty(), "the old channel's confirm is stale");
+    assert!(h.message(&mut p, B, confirm(0, 1, false)).confirmed().is_empty(), "the old channel's confirm is stale");
     let (_, retry) = time_out(&mut h, &mut p, 100 * MS);
     assert_eq!(numbered(&retry), vec![(0, 2, 2, 1)], "resent on channel 2, tag 1");
 }

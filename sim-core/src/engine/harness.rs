@@ -226,6 +226,17 @@ impl Emitted {
             .collect()
     }
 
+    /// The ids the component now considers sent ([`Fact::Confirmed`]).
+    pub fn confirmed(&self) -> Vec<MsgId> {
+        self.facts()
+            .into_iter()
+            .filter_map(|f| match f {
+                Fact::Confirmed(id) => Some(id),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The ids whose effect was applied.
     pub fn applied(&self) -> Vec<MsgId> {
         self.facts()

@@ -53,16 +53,6 @@ fn timings(e: &Emitted, kind: Timing) -> Vec<u64> {
         .collect()
 }
 
-fn confirmed(e: &Emitted) -> Vec<MsgId> {
-    e.facts()
-        .into_iter()
-        .filter_map(|f| match f {
-            Fact::Confirmed(id) => Some(id),
-            _ => None,
-        })
-        .collect()
-}
-
 fn gauges(u: &Users) -> Vec<(String, f64)> {
     let mut g = Gauges::default();
     u.gauges(0, &mut g);
@@ -85,7 +75,7 @@ fn a_200_confirms_applies_and_times_the_request_once() {
     h.timer(&mut u, Arrival);
     h.now = 30 * MS;
     let e = reply(&mut h, &mut u, 0, 1, Status::Ok);
-    assert_eq!((confirmed(&e), e.applied()), (vec![0], vec![0]));
+    assert_eq!((e.confirmed(), e.applied()), (vec![0], vec![0]));
     assert_eq!(timings(&e, Timing::Response), vec![30 * MS]);
     assert_eq!(timings(&e, Timing::Completion), vec![30 * MS], "sync: the outcome is the response");
     assert!(e.errors().is_empty());
@@ -112,10 +102,10 @@ fn a_timeout_without_retries_is_one_user_visible_error_and_a_late_reply_is_ignor
     let e = h.timer(&mut u, Timeout);
     assert_eq!(e.errors(), vec!["timeout"]);
     assert_eq!(timings(&e, Timing::Response), vec![100 * MS]);
-    assert!(confirmed(&e).is_empty(), "never confirmed: the ledger calls it send_failed");
+    assert!(e.confirmed().is_empty(), "never confirmed: the ledger calls it send_failed");
     h.now = 150 * MS;
     let late = reply(&mut h, &mut u, 0, 1, Status::Ok);
-    assert_eq!((late.metric("late_replies"), late.applied(), confirmed(&late)), (1.0, vec![], vec![]));
+    assert_eq!((late.metric("late_replies"), late.applied(), late.confirmed()), (1.0, vec![], vec![]));
     assert_eq!(gauges(&u).into_iter().find(|(n, _)| n == "error_rate").map(|(_, v)| v), Some(1.0));
 }
 
@@ -172,7 +162,7 @@ fn a_polling_user_polls_after_a_202_until_the_job_is_finished() {
     h.timer(&mut u, Arrival);
     h.now = 10 * MS;
     let e = reply(&mut h, &mut u, 0, 1, Status::Accepted);
-    assert_eq!((confirmed(&e), e.applied()), (vec![0], vec![]), "taken, not yet done");
+    assert_eq!((e.confirmed(), e.applied()), (vec![0], vec![]), "taken, not yet done");
     assert_eq!(timings(&e, Timing::Response), vec![10 * MS]);
     assert!(timings(&e, Timing::Completion).is_empty());
     assert!(e.timers::<UsersTimer>().contains(&(40 * MS, Poll)));
