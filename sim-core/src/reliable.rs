@@ -20,15 +20,43 @@
 //! matches acks to keys and removes what was acked, counts errors and
 //! metrics, and decides what a message given up means to it.
 //!
+//! [`backoff_ns`] is the pause of callers whose backoff grows and may be
+//! jittered (services and users), which keep their own attempts.
+//!
 //! Left out: which attempt an ack answers (an accepted ack for any attempt
-//! settles the key); backoff that grows or is jittered (one fixed pause);
-//! sending without an ack (fire-and-forget needs none of this, so the
+//! settles the key); backoff that grows or is jittered in [`UntilAcked`]
+//! (one fixed pause); sending without an ack (fire-and-forget needs none of this, so the
 //! component does it itself).
 
 use crate::engine::{Ctx, Timer};
+use crate::rng::{unit, SimRng};
 use crate::time::{Duration, Time};
 use crate::timers::Deadlines;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Randomness added to a retry's backoff (`jitter` in a scenario).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Jitter {
+    /// The backoff exactly.
+    #[default]
+    None,
+    /// AWS's "full jitter": uniform between 0 and the backoff.
+    Full,
+}
+
+/// The pause before retry `retry` (1 for the first): `base_ns` times
+/// `multiplier^(retry - 1)`, with [`Jitter::Full`] a uniform draw from 0 to
+/// that; a pause beyond a day is a day (no scenario waits that long).
+pub fn backoff_ns(base_ns: u64, multiplier: f64, retry: u32, jitter: Jitter, rng: &mut SimRng) -> u64 {
+    let exp = i32::try_from(retry.saturating_sub(1)).unwrap_or(i32::MAX);
+    let mut wait = base_ns as f64 * multiplier.powi(exp);
+    if jitter == Jitter::Full {
+        wait *= unit(rng);
+    }
+    wait.min(86_400e9) as u64
+}
 
 /// How a component retries its sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

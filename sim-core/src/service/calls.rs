@@ -8,7 +8,6 @@ use super::{Service, ServiceTimer};
 use crate::engine::Ctx;
 use crate::message::NodeId;
 use crate::protocol::rpc::{RpcMsg, Status};
-use crate::rng::unit;
 
 /// An attempt in flight.
 #[derive(Debug, Clone, Copy)]
@@ -143,13 +142,7 @@ impl Service {
             return self.dep_done(ctx, a.rid, a.dep, status);
         }
         ctx.metric_add("dependency_retries", 1.0);
-        let exp = i32::try_from(tries - 1).unwrap_or(i32::MAX);
-        let mut wait = d.backoff_ns as f64 * d.multiplier.powi(exp);
-        if d.full_jitter {
-            wait *= unit(ctx.rng());
-        }
-        // A backoff beyond a day is a day: no scenario waits that long.
-        let wait = wait.min(86_400e9) as u64;
+        let wait = crate::reliable::backoff_ns(d.backoff_ns, d.multiplier, tries, d.jitter, ctx.rng());
         if wait == 0 {
             return self.attempt(ctx, a.rid, a.dep);
         }

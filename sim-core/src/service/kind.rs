@@ -8,6 +8,7 @@ use crate::broker::{LogSpec, QueueSpec};
 use crate::dist::Dist;
 use crate::engine::{boxed, DynComponent};
 use crate::kind::{Build, Footprint, Invalid, Kind, KindPlot, Node, Topology};
+pub use crate::reliable::Jitter;
 use crate::time::ms_to_ns;
 use crate::units::{Millis, Probability};
 use serde::{Deserialize, Serialize};
@@ -21,17 +22,6 @@ pub enum CallOrder {
     Sequence,
     /// All at once; the reply waits for every one.
     Parallel,
-}
-
-/// Randomness added to a retry's backoff.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Jitter {
-    /// The backoff exactly.
-    #[default]
-    None,
-    /// AWS "full jitter": uniform between 0 and the backoff.
-    Full,
 }
 
 /// A circuit breaker's settings as written (resilience4j's defaults).

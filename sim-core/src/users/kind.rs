@@ -7,6 +7,7 @@ use crate::dist::Dist;
 use crate::engine::{boxed, DynComponent};
 use crate::kind::{Build, Footprint, Invalid, Kind, KindPlot, Node, Topology};
 use crate::producer::{check_keys, Arrival, Keys};
+pub use crate::reliable::Jitter;
 use crate::units::Millis;
 use serde::{Deserialize, Serialize};
 
@@ -20,16 +21,6 @@ pub enum Outcome {
     Poll,
     /// After a 202, wait for the edge's callback (`Done`), and ack it.
     Callback,
-}
-
-/// How a retry's backoff is spread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Jitter {
-    /// Exactly the backoff.
-    None,
-    /// AWS's "full jitter": a uniform draw from 0 to the backoff.
-    Full,
 }
 
 /// Users as written in a scenario file (`[users.NAME]`).
@@ -68,7 +59,7 @@ pub struct UsersSpec {
     #[serde(default = "default_backoff")]
     pub retry_backoff_ms: Millis,
     /// How the backoff is spread: `none` or `full` (default `none`).
-    #[serde(default = "default_jitter")]
+    #[serde(default)]
     pub jitter: Jitter,
     /// How the outcome is learnt: `response`, `poll` or `callback`.
     #[serde(default = "default_outcome")]
@@ -95,10 +86,6 @@ fn default_1s() -> Millis {
 
 fn default_backoff() -> Millis {
     Millis(100.0)
-}
-
-fn default_jitter() -> Jitter {
-    Jitter::None
 }
 
 fn default_outcome() -> Outcome {

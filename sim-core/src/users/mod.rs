@@ -241,8 +241,8 @@ impl Users {
         }
     }
 
-    /// Request `id` got the answer its user sees (a success): its
-    /// response time, and its closed-loop user moves on.
+    /// Request `id` got the answer its user sees (a success, or its last
+    /// failure): its response time, and its closed-loop user moves on.
     fn answered(&mut self, ctx: &mut Ctx<UsersTimer>, id: MsgId) {
         let Some(r) = self.requests.get_mut(&id) else { return };
         let ns = ctx.now() - r.first;
@@ -282,22 +282,14 @@ impl Users {
     /// An attempt of request `id` failed with `error`: retry it after the
     /// backoff, or give the request up.
     fn failed_attempt(&mut self, ctx: &mut Ctx<UsersTimer>, id: MsgId, error: &'static str) {
-        let Some(r) = self.requests.get_mut(&id) else { return };
-        if r.attempts > self.retries {
-            let ns = ctx.now() - r.first;
-            ctx.timing(Timing::Response, ns);
-            self.window.borrow_mut().response(ns);
-            if let Some(u) = r.user.take() {
-                self.think(ctx, u);
-            }
+        let Some(attempts) = self.requests.get(&id).map(|r| r.attempts) else { return };
+        if attempts > self.retries {
+            self.answered(ctx, id);
             self.settle(ctx, id, Some(error));
             return;
         }
-        let backoff = self.backoff_ns.saturating_mul(1 << (r.attempts - 1).min(40));
-        let delay = match self.jitter {
-            Jitter::None => backoff,
-            Jitter::Full => (crate::rng::unit(ctx.rng()) * backoff as f64) as u64,
-        };
+        let Some(r) = self.requests.get_mut(&id) else { return };
+        let delay = crate::reliable::backoff_ns(self.backoff_ns, 2.0, r.attempts, self.jitter, ctx.rng());
         if delay == 0 {
             self.attempt(ctx, id);
             return;
