@@ -160,7 +160,18 @@ pub struct KindPlot {
     pub gauges: &'static [&'static str],
 }
 
+/// The gauge that makes a [`KindPlot`] the **staleness CDF**: every read's
+/// staleness by percentile ([`crate::observer::replicas`]), drawn like the
+/// latency CDF rather than over time. A kind whose nodes answer reads
+/// declares `KindPlot { name: "staleness-cdf", gauges: &[STALENESS], .. }`.
+pub const STALENESS: &str = "@staleness";
+
 impl KindPlot {
+    /// True for the staleness CDF (see [`STALENESS`]).
+    pub fn is_staleness(&self) -> bool {
+        self.gauges == [STALENESS]
+    }
+
     /// True when gauge `name` belongs on this plot; the part after the
     /// prefix (the series' label) is returned, or the whole name when it is
     /// one of the gauges.

@@ -36,7 +36,7 @@ pub(crate) fn figure<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Fi
                 time_panel(area, fig, panel, k == 0, k + 1 == panels.len())?;
             }
         }
-        Body::Tail(series) => tail(&chart, series)?,
+        Body::Tail(series, y_desc) => tail(&chart, series, y_desc)?,
         Body::Bars(bars) => bar_chart(&chart, bars)?,
     }
     legend_strip(&legend, fig)
@@ -181,7 +181,7 @@ fn percentile_label(x: f64) -> String {
     format!("{p:.digits$}%")
 }
 
-fn tail<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, series: &[Series]) -> Out {
+fn tail<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, series: &[Series], y_desc: &str) -> Out {
     let x_max = series.iter().filter_map(|s| s.points.last().map(|p| p.0)).fold(tail_x(0.999, 1e9), f64::max);
     let y_max = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0f64, f64::max);
     let y_top = if y_max > 0.0 { y_max * 1.08 } else { 1.0 };
@@ -196,7 +196,7 @@ fn tail<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, series: &[Series]) ->
         .x_labels(x_max.ceil() as usize + 1)
         .x_label_formatter(&|x| percentile_label(*x))
         .x_desc("percentile (each step right: ten times rarer)")
-        .y_desc("latency (ms)")
+        .y_desc(y_desc)
         .y_label_formatter(&|y| value_text(*y))
         .label_style(font(13.0))
         .axis_desc_style(font(14.0))
@@ -206,7 +206,7 @@ fn tail<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, series: &[Series]) ->
         line(&mut chart, s)?;
     }
     if series.is_empty() {
-        let note = Text::new("no message completed", (x_max * 0.35, y_top * 0.5), font(16.0));
+        let note = Text::new("nothing was measured", (x_max * 0.35, y_top * 0.5), font(16.0));
         chart.draw_series(std::iter::once(note)).map_err(err)?;
     }
     Ok(())
@@ -292,7 +292,9 @@ fn legend_strip<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure)
                 entries.push((Swatch::Line(s.variant, s.dash), s.label.clone()));
             }
         }
-        Body::Tail(series) => entries.extend(series.iter().map(|s| (Swatch::Line(s.variant, s.dash), s.label.clone()))),
+        Body::Tail(series, _) => {
+            entries.extend(series.iter().map(|s| (Swatch::Line(s.variant, s.dash), s.label.clone())))
+        }
         Body::Bars(b) => entries.extend(b.bars.iter().map(|(l, v, _)| (Swatch::Box(colour(*v).to_rgba()), l.clone()))),
     }
     if matches!(fig.body, Body::Time(_)) {

@@ -68,8 +68,9 @@ pub(crate) struct Bars {
 pub(crate) enum Body {
     /// Panels of lines over time, stacked, sharing the x axis.
     Time(Vec<Panel>),
-    /// Latency by percentile, on an axis stretched toward the tail.
-    Tail(Vec<Series>),
+    /// A duration by percentile, on an axis stretched toward the tail, with
+    /// the y axis's label (`latency (ms)`).
+    Tail(Vec<Series>, &'static str),
     /// Grouped bars.
     Bars(Bars),
 }
@@ -136,7 +137,7 @@ impl Figure {
     pub(crate) fn series_labels(&self) -> Vec<String> {
         match &self.body {
             Body::Time(panels) => panels.iter().flat_map(|p| p.series.iter().map(|s| s.label.clone())).collect(),
-            Body::Tail(series) => series.iter().map(|s| s.label.clone()).collect(),
+            Body::Tail(series, _) => series.iter().map(|s| s.label.clone()).collect(),
             Body::Bars(b) => b.bars.iter().map(|(l, _, _)| l.clone()).collect(),
         }
     }

@@ -37,7 +37,11 @@ pub(crate) fn figures(runs: &[PlotRun], kind_plots: &[KindPlot]) -> Vec<Figure> 
         runs: runs.len(),
     };
     let mut figs = vec![
-        frame("latency-cdf", "Latency by percentile (production to first effect)", Body::Tail(tail(runs))),
+        frame(
+            "latency-cdf",
+            "Latency by percentile (production to first effect)",
+            Body::Tail(tail(runs, |o| (&o.latency_cdf, o.latency.count)), "latency (ms)"),
+        ),
         frame("latency-percentiles", "Latency percentiles per variant", Body::Bars(percentiles(runs))),
         frame("throughput", "Throughput over time", Body::Time(vec![throughput(runs)])),
         frame("depth-lag", "Queue depth and consumer lag over time", Body::Time(depth_lag(runs))),
@@ -45,7 +49,15 @@ pub(crate) fn figures(runs: &[PlotRun], kind_plots: &[KindPlot]) -> Vec<Figure> 
         frame("errors", "Errors over time, by kind", Body::Time(vec![errors(runs)])),
     ];
     for kp in kind_plots {
-        figs.push(frame(kp.name, kp.title, Body::Time(vec![kind_panel(runs, kp)])));
+        let body = if kp.is_staleness() {
+            Body::Tail(
+                tail(runs, |o| (&o.state.staleness_cdf, o.state.consistency.as_ref().map_or(0, |c| c.reads))),
+                "staleness (ms)",
+            )
+        } else {
+            Body::Time(vec![kind_panel(runs, kp)])
+        };
+        figs.push(frame(kp.name, kp.title, body));
     }
     figs
 }
@@ -96,17 +108,19 @@ fn push_window(windows: &mut Vec<Window>, label: &str, from_s: f64, to_s: f64, i
     }
 }
 
-/// Latency by percentile: each HDR bucket's latency, held from the previous
-/// bucket's fraction to its own (a step), on the tail axis.
-fn tail(runs: &[PlotRun]) -> Vec<Series> {
+/// A duration by percentile (the CDF and count `of` a run picks): each HDR
+/// bucket's value, held from the previous bucket's fraction to its own (a
+/// step), on the tail axis.
+fn tail(runs: &[PlotRun], of: impl Fn(&RunOutput) -> (&Vec<(f64, f64)>, u64)) -> Vec<Series> {
     runs.iter()
         .enumerate()
-        .filter(|(_, r)| !r.out.latency_cdf.is_empty())
+        .filter(|(_, r)| !of(r.out).0.is_empty())
         .map(|(i, r)| {
-            let count = r.out.latency.count.max(1) as f64;
-            let mut points = Vec::with_capacity(r.out.latency_cdf.len() * 2);
+            let (cdf, count) = of(r.out);
+            let count = count.max(1) as f64;
+            let mut points = Vec::with_capacity(cdf.len() * 2);
             let mut before = 0.0;
-            for &(ms, f) in r.out.latency_cdf.iter().filter(|p| p.0.is_finite() && p.1.is_finite()) {
+            for &(ms, f) in cdf.iter().filter(|p| p.0.is_finite() && p.1.is_finite()) {
                 points.push((tail_x(before, count), ms));
                 points.push((tail_x(f, count), ms));
                 before = f;
