@@ -32,6 +32,8 @@ mod limits;
 mod log_broker;
 #[path = "network_faults.rs"]
 mod network_faults;
+#[path = "observer.rs"]
+mod observer;
 #[path = "outbox.rs"]
 mod outbox;
 #[path = "progress.rs"]
