@@ -45,7 +45,7 @@
 //! authorisation the ATM gave up on.
 
 use super::money::DollarSampler;
-use super::{AtmSpec, MoneyFacts};
+use super::AtmSpec;
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, MsgId, NodeId};
 use crate::producer::Workload;

@@ -59,21 +59,6 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The metrics a bank reports.
 pub const BANK_METRICS: [&str; 4] = ["authorizations", "declined_funds", "reconciliations", "reconcile_repeats"];
 
-/// Until the observer lands on main: the money facts, as no-ops.
-pub(crate) trait MoneyFacts {
-    fn opened(&mut self, account: u32, balance: i64);
-    fn dispensed(&mut self, account: u32, amount: i64, offline: bool);
-    fn declined(&mut self, account: u32, amount: i64, offline: bool);
-    fn settled(&mut self, account: u32, amount: i64);
-}
-
-impl<T: Timer> MoneyFacts for Ctx<'_, T> {
-    fn opened(&mut self, _: u32, _: i64) {}
-    fn dispensed(&mut self, _: u32, _: i64, _: bool) {}
-    fn declined(&mut self, _: u32, _: i64, _: bool) {}
-    fn settled(&mut self, _: u32, _: i64) {}
-}
-
 /// A bank's timer: request `n` (the bank's own serial) has been processed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Processed(pub u64);
@@ -120,6 +105,11 @@ impl Bank {
             busy: BTreeMap::new(),
             next: 0,
         }
+    }
+
+    /// How many accounts it holds.
+    pub fn accounts(&self) -> u32 {
+        self.accounts
     }
 
     /// The balance of `account` on the books (None before the bank opened,

@@ -7,6 +7,7 @@ use super::{AtmSpec, Bank, BankSpec, Processed};
 use crate::engine::{Component, Emitted, Harness};
 use crate::ledger::DupCause;
 use crate::message::{Msg, MsgId, NodeId};
+use crate::observer::StateFact::{self, Declined, Dispensed, Opened, Settled};
 use crate::protocol::BankMsg;
 use crate::time::NS_PER_MS;
 
@@ -32,7 +33,22 @@ fn bank(extra: &str) -> (Harness, Bank) {
     let mut h = Harness::new(BANK);
     let e = h.start(&mut b);
     assert!(e.sent().is_empty() && e.timers::<Processed>().is_empty(), "a bank waits to be asked");
+    let opened: Vec<(u32, i64)> = e
+        .state_facts()
+        .into_iter()
+        .map(|f| match f {
+            Opened { account, balance } => (account, balance),
+            other => panic!("a bank only opens accounts at the start: {other:?}"),
+        })
+        .collect();
+    assert_eq!(opened.iter().map(|o| o.0).collect::<Vec<_>>(), (0..b.accounts()).collect::<Vec<_>>());
+    assert!(opened.iter().all(|&(a, x)| b.balance(a) == Some(x)), "the observer hears the balances opened");
     (h, b)
+}
+
+/// The money facts one handler reported.
+fn money(e: &Emitted) -> Vec<StateFact> {
+    e.state_facts()
 }
 
 /// The bank's answers to `to`.
@@ -88,13 +104,14 @@ fn a_reconciliation_always_debits_once_and_is_answered_every_time() {
     assert_eq!(held, [4], "held while it is processed");
     let done = h.timer(&mut b, Processed(0));
     assert_eq!(done.applied(), [4], "applied in the bank's domain");
+    assert_eq!(money(&done), [Settled { account: 0, amount: 160 }]);
     assert_eq!(answers(&done, ATM), [BankMsg::Reconciled { id: 4 }]);
     assert_eq!(b.balance(0), Some(-60), "below zero: the cash is gone");
     // A resend (its answer was lost): answered again, not debited twice.
     let e = h.message(&mut b, ATM, BankMsg::Reconcile { id: 4, account: 0, amount: 160 });
     assert!(e.started().is_empty(), "nothing new to process");
     let again = h.timer(&mut b, Processed(1));
-    assert!(again.applied().is_empty());
+    assert!(again.applied().is_empty() && money(&again).is_empty(), "settled once");
     assert_eq!(again.metric("reconcile_repeats"), 1.0);
     assert_eq!(answers(&again, ATM), [BankMsg::Reconciled { id: 4 }]);
     assert_eq!(b.balance(0), Some(-60));
@@ -190,11 +207,15 @@ fn online_a_customer_waits_for_the_bank_and_nothing_is_produced() {
     assert_eq!(e.timers::<AtmTimer>(), [(2000 * MS, AtmTimer::Timeout), (1000 * MS, AtmTimer::Arrival)]);
     assert!(e.facts().iter().all(|f| !matches!(f, crate::engine::Fact::Produced { .. })), "a request is no write");
     let e = h.message(&mut a, BANK, BankMsg::Authorized { call: 1, approved: true });
-    assert!(e.facts().is_empty() || a.online());
+    assert_eq!(money(&e), [Dispensed { account: 0, amount: 100, offline: false }]);
     assert_eq!(a.queued(), 0);
+    customer(&mut h, &mut a);
+    let e = h.message(&mut a, BANK, BankMsg::Authorized { call: 2, approved: false });
+    assert_eq!(money(&e), [Declined { account: 0, amount: 100, offline: false }], "insufficient funds");
     // The same answer again (or one the ATM gave up on) is late.
     let e = h.message(&mut a, BANK, BankMsg::Authorized { call: 1, approved: true });
     assert_eq!(e.metric("late_answers"), 1.0);
+    assert!(money(&e).is_empty(), "a late answer pays nothing out");
 }
 
 #[test]
@@ -212,6 +233,7 @@ fn consistency_declines_while_offline_and_probes_until_the_bank_answers() {
     let (mut h, mut a) = atm("policy = \"consistency\"");
     let e = lose_the_bank(&mut h, &mut a);
     assert_eq!(e.metric("declined_offline"), 1.0, "the customer who waited is declined");
+    assert_eq!(money(&e), [Declined { account: 0, amount: 100, offline: true }]);
     assert_eq!(e.metric("offline_periods"), 1.0);
     assert_eq!(e.timers::<AtmTimer>(), [(1000 * MS, AtmTimer::Probe)]);
     assert!(h.next_id() == 0, "no withdrawal, nothing produced");
@@ -235,9 +257,12 @@ fn availability_dispenses_offline_within_the_limit_per_account() {
     let (mut h, mut a) = atm("policy = \"availability\"");
     let e = lose_the_bank(&mut h, &mut a);
     assert_eq!(e.metric("declined_offline"), 0.0);
+    assert_eq!(money(&e), [Dispensed { account: 0, amount: 100, offline: true }]);
     assert_eq!(h.next_id(), 1, "an offline withdrawal is produced");
     assert_eq!(customer(&mut h, &mut a).metric("declined_offline"), 0.0);
-    assert_eq!(customer(&mut h, &mut a).metric("declined_offline"), 1.0, "$300 would pass the limit");
+    let e = customer(&mut h, &mut a);
+    assert_eq!(e.metric("declined_offline"), 1.0, "$300 would pass the limit");
+    assert_eq!(money(&e), [Declined { account: 0, amount: 100, offline: true }]);
     assert_eq!((h.next_id(), a.queued()), (2, 2));
     let mut held = Vec::new();
     a.held(&mut held);
