@@ -37,6 +37,7 @@ pub mod offsets;
 pub mod queue;
 pub mod queue_cluster;
 pub mod rpc;
+pub mod sink;
 pub mod wire;
 
 pub use bank::BankMsg;
@@ -45,6 +46,7 @@ pub use log::{Acks, FetchError, LogMsg, ProduceError, Transaction};
 pub use queue::{publish, publish_ack, QueueMsg, NO_EXPIRATION};
 pub use queue_cluster::QueueClusterMsg;
 pub use rpc::{JobState, RpcMsg, Status};
+pub use sink::SinkMsg;
 
 /// Global identity of one produced message, assigned by the ledger in
 /// production order (0, 1, 2, ...).
@@ -164,6 +166,8 @@ pub enum Msg {
     Rpc(RpcMsg),
     /// An ATM and its bank.
     Bank(BankMsg),
+    /// A log consumer's writes to its sink.
+    Sink(SinkMsg),
     /// A connection notice.
     Notice(Notice),
 }
@@ -198,6 +202,12 @@ impl From<BankMsg> for Msg {
     }
 }
 
+impl From<SinkMsg> for Msg {
+    fn from(m: SinkMsg) -> Self {
+        Msg::Sink(m)
+    }
+}
+
 impl From<Notice> for Msg {
     fn from(m: Notice) -> Self {
         Msg::Notice(m)
@@ -214,6 +224,7 @@ macro_rules! each_protocol {
             Msg::QueueCluster($m) => $body,
             Msg::Rpc($m) => $body,
             Msg::Bank($m) => $body,
+            Msg::Sink($m) => $body,
             Msg::Notice($m) => $body,
         }
     };
