@@ -16,6 +16,8 @@ mod common;
 
 #[path = "acks_all_durability.rs"]
 mod acks_all_durability;
+#[path = "atm.rs"]
+mod atm;
 #[path = "batching.rs"]
 mod batching;
 #[path = "causes.rs"]

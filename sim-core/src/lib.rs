@@ -73,6 +73,7 @@
 #![warn(missing_docs)]
 
 pub mod alarms;
+pub mod bank;
 pub mod broker;
 pub mod client;
 pub mod consumer;

@@ -10,7 +10,9 @@
 //! replication inside a log cluster, and clients' leader lookups); and connection
 //! notices ([`Notice`]), which the engine itself sends; and the
 //! request/response protocol ([`RpcMsg`]: calls, replies, status polls and
-//! callbacks) of users, services and stores. [`Msg`] only wraps
+//! callbacks) of users, services and stores; and the bank protocol
+//! ([`BankMsg`]: authorisations, reconciliations and probes) of ATMs and
+//! banks. [`Msg`] only wraps
 //! one of them. (The protocols sit here rather than in the broker modules
 //! because several kinds of component speak each; a protocol spoken by one
 //! kind only can live in that kind's module.)
@@ -28,6 +30,7 @@
 
 use crate::digest::Digest;
 
+pub mod bank;
 pub mod cluster;
 pub mod log;
 pub mod offsets;
@@ -37,6 +40,7 @@ pub mod rpc;
 pub mod sink;
 pub mod wire;
 
+pub use bank::BankMsg;
 pub use cluster::ClusterMsg;
 pub use log::{Acks, FetchError, LogMsg, ProduceError, Transaction};
 pub use queue::{publish, publish_ack, QueueMsg, NO_EXPIRATION};
@@ -160,6 +164,8 @@ pub enum Msg {
     QueueCluster(QueueClusterMsg),
     /// Request/response (users, services, stores).
     Rpc(RpcMsg),
+    /// An ATM and its bank.
+    Bank(BankMsg),
     /// A log consumer's writes to its sink.
     Sink(SinkMsg),
     /// A connection notice.
@@ -190,6 +196,12 @@ impl From<RpcMsg> for Msg {
     }
 }
 
+impl From<BankMsg> for Msg {
+    fn from(m: BankMsg) -> Self {
+        Msg::Bank(m)
+    }
+}
+
 impl From<SinkMsg> for Msg {
     fn from(m: SinkMsg) -> Self {
         Msg::Sink(m)
@@ -211,6 +223,7 @@ macro_rules! each_protocol {
             Msg::Cluster($m) => $body,
             Msg::QueueCluster($m) => $body,
             Msg::Rpc($m) => $body,
+            Msg::Bank($m) => $body,
             Msg::Sink($m) => $body,
             Msg::Notice($m) => $body,
         }
