@@ -154,13 +154,10 @@ impl Clicks {
         let delay = event_delay_ns(&self.delay, ctx.message_draw(id, "event-delay"));
         let t = ctx.now().saturating_sub(delay);
         self.clock.stamp(id, t);
-        truth(ctx, (key, t / self.clock.window_ns()));
+        ctx.happened((key, t / self.clock.window_ns()));
         t
     }
 }
-
-/// Tells the observer that one event belongs to `bucket`.
-fn truth<T: Timer>(_ctx: &mut Ctx<T>, _bucket: Bucket) {}
 
 /// An aggregator's timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,7 +257,7 @@ impl Aggregator {
     /// Reports the results fired since the last call.
     fn publish(&mut self, ctx: &mut Ctx<AggTimer>) {
         for (bucket, count) in self.out.drain(..) {
-            report(ctx, bucket, count);
+            ctx.counted(bucket, count);
         }
         let fired = self.windows.fired();
         if fired > self.fired {
@@ -269,9 +266,6 @@ impl Aggregator {
         }
     }
 }
-
-/// Tells the observer the system's result for `bucket`.
-fn report(_ctx: &mut Ctx<AggTimer>, _bucket: Bucket, _count: u64) {}
 
 impl Component for Aggregator {
     type Timer = AggTimer;

@@ -260,3 +260,39 @@ proptest! {
         prop_assert_eq!(results, counts_by_bucket(&truth_events));
     }
 }
+
+#[test]
+fn a_fired_window_and_its_late_update_are_reported_to_the_observer() {
+    use crate::observer::StateFact;
+    let (mut a, clock) = aggregator(rules(true, 30_000.0, 0.0, false));
+    let mut h = Harness::new(3);
+    for (id, t) in [(0, 10), (1, 70), (2, 20)] {
+        clock.stamp(id, s(t));
+    }
+    assert!(write(&mut h, &mut a, 0, 7).state_facts().is_empty(), "window 0 is still open");
+    let fired = write(&mut h, &mut a, 1, 8);
+    assert_eq!(fired.state_facts(), [StateFact::Counted { bucket: (7, 0), count: 1 }]);
+    let late = write(&mut h, &mut a, 2, 7);
+    assert_eq!(late.state_facts(), [StateFact::Counted { bucket: (7, 0), count: 2 }], "the late update replaces it");
+    assert_eq!(late.metric("late_updates"), 1.0);
+}
+
+#[test]
+fn a_click_source_stamps_the_event_time_and_reports_its_true_bucket_once() {
+    use crate::observer::StateFact;
+    let clock = EventClock::default();
+    let clicks = Clicks::with_clock(&crate::dist::Dist::constant_ms(30_000.0), clock.clone());
+    let mut h = Harness::new(0);
+    h.now = s(100);
+    let (t, e) = h.act::<AggTimer, _>(|ctx| clicks.happened(ctx, 5, 9));
+    assert_eq!(t, s(70));
+    assert_eq!(clock.time_of(5), Some(s(70)));
+    assert_eq!(e.state_facts(), [StateFact::Happened { bucket: (9, 1) }], "70 s is in minute 1");
+}
+
+#[test]
+fn an_event_delay_is_a_function_of_the_message_alone() {
+    let d = crate::dist::Dist::Exponential { mean_ms: crate::units::Millis(20_000.0) }.sampler();
+    assert_eq!(event_delay_ns(&d, 0.25), event_delay_ns(&d, 0.25));
+    assert_ne!(event_delay_ns(&d, 0.25), event_delay_ns(&d, 0.75));
+}
