@@ -78,6 +78,7 @@ impl Kind for AggregatorKind {
     const NAME: &'static str = "aggregator";
     const SECTION: &'static str = "processors";
     const METRICS: &'static [&'static str] = &METRICS;
+    const SINK: bool = true;
 
     fn validate(&self, node: &Node, s: &AggregatorSpec, topology: &Topology) -> Result<(), Invalid> {
         if ms_to_ns(s.window_ms.0) == 0 {

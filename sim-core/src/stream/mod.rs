@@ -53,6 +53,7 @@ pub use windows::{Bucket, Verdict, WindowRules, Windows};
 use crate::engine::{Component, Ctx, Timer};
 use crate::ledger::LossCause;
 use crate::message::{Msg, MsgId, NodeId, Record};
+use crate::protocol::SinkMsg;
 use crate::time::{Duration, Time};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -276,7 +277,14 @@ impl Component for Aggregator {
         }
     }
 
-    fn on_message(&mut self, _ctx: &mut Ctx<AggTimer>, _from: NodeId, _msg: Msg) {}
+    fn on_message(&mut self, ctx: &mut Ctx<AggTimer>, from: NodeId, msg: Msg) {
+        if let Msg::Sink(SinkMsg::Write { rec, .. }) = msg {
+            self.write(ctx, rec);
+            // Every write is answered, a dropped one too: the consumer only
+            // needs to know it may go on.
+            ctx.send(from, SinkMsg::Written { id: rec.id });
+        }
+    }
 
     fn on_timer(&mut self, ctx: &mut Ctx<AggTimer>, timer: AggTimer) {
         match timer {

@@ -296,3 +296,17 @@ fn an_event_delay_is_a_function_of_the_message_alone() {
     assert_eq!(event_delay_ns(&d, 0.25), event_delay_ns(&d, 0.25));
     assert_ne!(event_delay_ns(&d, 0.25), event_delay_ns(&d, 0.75));
 }
+
+#[test]
+fn every_sink_write_is_answered_a_dropped_one_too() {
+    use crate::protocol::SinkMsg;
+    let (mut a, clock) = aggregator(rules(true, 0.0, 0.0, true));
+    let mut h = Harness::new(3);
+    clock.stamp(0, s(100));
+    clock.stamp(1, s(1));
+    for id in [0, 0, 1] {
+        let rec = Record::new(id, 2);
+        let e = h.message(&mut a, 7, SinkMsg::Write { rec, partition: 0, offset: id });
+        assert_eq!(e.sent(), [(7, Msg::Sink(SinkMsg::Written { id }))]);
+    }
+}
