@@ -82,6 +82,8 @@ mod report;
 mod saga;
 #[path = "scale.rs"]
 mod scale;
+#[path = "stream_aggregation.rs"]
+mod stream_aggregation;
 #[path = "sync_async.rs"]
 mod sync_async;
 #[path = "table.rs"]

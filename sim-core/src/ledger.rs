@@ -131,11 +131,14 @@ pub enum LossCause {
     /// node: a classic queue's messages on its node, or a quorum queue's
     /// when no majority of its replicas survived.
     NodeLost,
+    /// Reached a stream processor after its event-time window's allowed
+    /// lateness had passed (the watermark was beyond it): dropped uncounted.
+    TooLate,
 }
 
 impl LossCause {
     /// Every cause, in order.
-    pub const ALL: [LossCause; 25] = [
+    pub const ALL: [LossCause; 26] = [
         LossCause::Unexplained,
         LossCause::NetworkLoss,
         LossCause::Partition,
@@ -161,6 +164,7 @@ impl LossCause {
         LossCause::Transient,
         LossCause::DroppedHead,
         LossCause::NodeLost,
+        LossCause::TooLate,
     ];
 
     /// The name `summary.json` uses.
@@ -191,6 +195,7 @@ impl LossCause {
             LossCause::Transient => "transient",
             LossCause::DroppedHead => "dropped_head",
             LossCause::NodeLost => "node_lost",
+            LossCause::TooLate => "too_late",
         }
     }
 }

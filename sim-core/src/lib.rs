@@ -13,6 +13,8 @@
 //!   `store` kind (a database called over the network);
 //! - [`timers`], [`reliable`]: many deadlines behind few timers, and
 //!   sending until acked (attempts, retries, backoff, give-up);
+//! - [`stream`]: windowed aggregation of click events (the `aggregator`
+//!   kind), by event or processing time;
 //! - [`subscription`]: a queue subscriber's subscribe handshake;
 //! - [`sequencer`]: a broker's idempotent-producer rule (append each
 //!   number once, in order);
@@ -101,6 +103,7 @@ pub mod sequencer;
 pub mod service;
 pub mod size;
 pub mod store;
+pub mod stream;
 pub mod subscription;
 pub mod summary;
 mod tagged;

@@ -720,6 +720,8 @@ pub struct Producer {
     /// key), one per routing key; a record takes the one its key picks.
     /// Empty: the broker's implicit route.
     routes: Vec<u16>,
+    /// A click source: when each event happened (see [`crate::stream`]).
+    clicks: Option<crate::stream::Clicks>,
 }
 
 /// The route a queue publish of `rec` takes: its key picks one of `routes`.
@@ -771,7 +773,14 @@ impl Producer {
             // Whole milliseconds within u32: validation checked it.
             expiration: spec.message_ttl_ms.map_or(crate::protocol::NO_EXPIRATION, |t| t.0 as u32),
             routes: Vec::new(),
+            clicks: None,
         }
+    }
+
+    /// Makes it a click source (see [`crate::stream::Clicks`]).
+    pub fn with_clicks(mut self, clicks: Option<crate::stream::Clicks>) -> Self {
+        self.clicks = clicks;
+        self
     }
 
     /// Publishes with the broker's numbers `routes` of its routing keys
@@ -990,6 +999,9 @@ impl Producer {
 
     fn produce_one(&mut self, ctx: &mut Ctx<ProducerTimer>, key: u64) {
         let id = ctx.produce(key, !self.settings.wait_ack());
+        if let Some(c) = &self.clicks {
+            c.happened(ctx, id, key);
+        }
         let rec = Record::sized(id, key, self.record_bytes(ctx));
         if self.log.is_none() {
             // A queue producer sends each message alone.

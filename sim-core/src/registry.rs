@@ -129,6 +129,7 @@ impl Registry {
         r.register(crate::store::StoreKind);
         r.register(crate::saga::SagaKind).register(crate::saga::StepKind);
         r.register(crate::bank::BankKind).register(crate::bank::AtmKind);
+        r.register(crate::stream::AggregatorKind);
         r
     }
 

@@ -94,6 +94,10 @@ pub struct ProducerSpec {
     /// (`key mod count`), so each key always takes the same route.
     #[serde(default)]
     pub routing_keys: Option<Vec<String>>,
+    /// A click source: each message is an event that happened this long
+    /// before it is produced (see [`crate::stream`]).
+    #[serde(default)]
+    pub event_delay: Option<crate::dist::Dist>,
 }
 
 impl ProducerSpec {
@@ -131,6 +135,9 @@ impl Kind for ProducerKind {
             return node.fail("idempotent", "publisher deduplication is not modelled in a queue cluster: remove it");
         }
         p.arrival.check().map_err(|m| node.invalid("arrival", m))?;
+        if let Some(d) = &p.event_delay {
+            d.check().map_err(|m| node.invalid("event_delay", m))?;
+        }
         if p.idempotent == Some(true) && topology.spec::<LogSpec>(&p.target).is_none() {
             return node.fail("idempotent", no_queue_dedup(&p.target));
         }
@@ -171,7 +178,8 @@ impl Kind for ProducerKind {
             LogTarget { topic: l.topic_index(topic) as u16, partitions: l.partitions_of(topic) }
         });
         let routes = build.take_note::<PublishRoutes>(node.name()).ids;
-        let producer = Producer::new(p, build.id(&p.target), log).with_routes(routes);
+        let clicks = p.event_delay.as_ref().map(|d| crate::stream::Clicks::new(d, build));
+        let producer = Producer::new(p, build.id(&p.target), log).with_routes(routes).with_clicks(clicks);
         match build.topology().spec::<LogSpec>(&p.target).and_then(|l| l.brokers) {
             Some(n) => {
                 use crate::broker::cluster::broker_name;
