@@ -75,12 +75,14 @@ mod profile;
 mod requests;
 mod sequence;
 mod settings;
+mod writes;
 use batch::Accumulator;
 use confirms::ConfirmChannel;
 pub(crate) use kind::check_keys;
 pub use kind::{ProducerKind, ProducerSpec};
 use requests::Requests;
 pub use settings::Settings;
+pub use writes::{WriteHook, WritesSpec};
 
 /// How a producer picks the partition of a record (log brokers only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -720,6 +722,9 @@ pub struct Producer {
     /// key), one per routing key; a record takes the one its key picks.
     /// Empty: the broker's implicit route.
     routes: Vec<u16>,
+    /// With a `writes` table: each message is a write its user is told of
+    /// as it is made (see [`writes`]).
+    writes: Option<WriteHook>,
 }
 
 /// The route a queue publish of `rec` takes: its key picks one of `routes`.
@@ -771,7 +776,14 @@ impl Producer {
             // Whole milliseconds within u32: validation checked it.
             expiration: spec.message_ttl_ms.map_or(crate::protocol::NO_EXPIRATION, |t| t.0 as u32),
             routes: Vec::new(),
+            writes: None,
         }
+    }
+
+    /// Makes each message a write, as `hook` says (see [`writes`]).
+    pub fn with_writes(mut self, hook: Option<WriteHook>) -> Self {
+        self.writes = hook;
+        self
     }
 
     /// Publishes with the broker's numbers `routes` of its routing keys
@@ -990,6 +1002,9 @@ impl Producer {
 
     fn produce_one(&mut self, ctx: &mut Ctx<ProducerTimer>, key: u64) {
         let id = ctx.produce(key, !self.settings.wait_ack());
+        if let Some(w) = &self.writes {
+            w.made(ctx, key, id);
+        }
         let rec = Record::sized(id, key, self.record_bytes(ctx));
         if self.log.is_none() {
             // A queue producer sends each message alone.

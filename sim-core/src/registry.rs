@@ -128,6 +128,7 @@ impl Registry {
         r.register(crate::service::ServiceKind);
         r.register(crate::store::StoreKind);
         r.register(crate::saga::SagaKind).register(crate::saga::StepKind);
+        r.register(crate::views::TableKind).register(crate::views::CacheKind).register(crate::views::ReadersKind);
         r
     }
 

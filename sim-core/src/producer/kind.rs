@@ -94,6 +94,10 @@ pub struct ProducerSpec {
     /// (`key mod count`), so each key always takes the same route.
     #[serde(default)]
     pub routing_keys: Option<Vec<String>>,
+    /// Each message is a write of its key, made (told to its user) as it
+    /// is produced: see [`super::writes`].
+    #[serde(default)]
+    pub writes: Option<super::WritesSpec>,
 }
 
 impl ProducerSpec {
@@ -139,6 +143,9 @@ impl Kind for ProducerKind {
             return node.fail("max_in_flight", "expected at least 1");
         }
         check_keys(node, &p.keys)?;
+        if let Some(w) = &p.writes {
+            w.validate(node, topology)?;
+        }
         match topology.spec::<LogSpec>(&p.target) {
             Some(log) => check_log_target(node, p, log),
             None => {
@@ -171,7 +178,9 @@ impl Kind for ProducerKind {
             LogTarget { topic: l.topic_index(topic) as u16, partitions: l.partitions_of(topic) }
         });
         let routes = build.take_note::<PublishRoutes>(node.name()).ids;
-        let producer = Producer::new(p, build.id(&p.target), log).with_routes(routes);
+        let producer = Producer::new(p, build.id(&p.target), log)
+            .with_routes(routes)
+            .with_writes(p.writes.as_ref().map(|w| w.hook(build)));
         match build.topology().spec::<LogSpec>(&p.target).and_then(|l| l.brokers) {
             Some(n) => {
                 use crate::broker::cluster::broker_name;

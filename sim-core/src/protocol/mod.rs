@@ -29,6 +29,7 @@
 use crate::digest::Digest;
 
 pub mod cluster;
+pub mod kv;
 pub mod log;
 pub mod offsets;
 pub mod queue;
@@ -38,6 +39,7 @@ pub mod sink;
 pub mod wire;
 
 pub use cluster::ClusterMsg;
+pub use kv::KvMsg;
 pub use log::{Acks, FetchError, LogMsg, ProduceError, Transaction};
 pub use queue::{publish, publish_ack, QueueMsg, NO_EXPIRATION};
 pub use queue_cluster::QueueClusterMsg;
@@ -160,6 +162,8 @@ pub enum Msg {
     QueueCluster(QueueClusterMsg),
     /// Request/response (users, services, stores).
     Rpc(RpcMsg),
+    /// Reads and cache writes of tables and caches (read models).
+    Kv(KvMsg),
     /// A log consumer's writes to its sink.
     Sink(SinkMsg),
     /// A connection notice.
@@ -190,6 +194,12 @@ impl From<RpcMsg> for Msg {
     }
 }
 
+impl From<KvMsg> for Msg {
+    fn from(m: KvMsg) -> Self {
+        Msg::Kv(m)
+    }
+}
+
 impl From<SinkMsg> for Msg {
     fn from(m: SinkMsg) -> Self {
         Msg::Sink(m)
@@ -211,6 +221,7 @@ macro_rules! each_protocol {
             Msg::Cluster($m) => $body,
             Msg::QueueCluster($m) => $body,
             Msg::Rpc($m) => $body,
+            Msg::Kv($m) => $body,
             Msg::Sink($m) => $body,
             Msg::Notice($m) => $body,
         }
