@@ -52,8 +52,9 @@ pub struct Readers {
     /// Own reads waiting for their time, by serial: (key, the user's write).
     own: BTreeMap<u64, (u64, MsgId)>,
     own_due: Deadlines,
-    /// Reads sent and not answered yet, by number: (key, own).
-    pending: BTreeMap<u64, (u64, bool)>,
+    /// Reads sent and not answered yet, by number: (key, the user's own
+    /// write it opens, for an own read).
+    pending: BTreeMap<u64, (u64, Option<MsgId>)>,
     timeouts: Deadlines,
     next: u64,
 }
@@ -80,11 +81,11 @@ impl Readers {
         self.next - 1
     }
 
-    /// Sends a read of `key`.
-    fn read(&mut self, ctx: &mut Ctx<ReadersTimer>, key: u64, own: bool) {
+    /// Sends a read of `key`; `own`: the user's write it opens.
+    fn read(&mut self, ctx: &mut Ctx<ReadersTimer>, key: u64, own: Option<MsgId>) {
         let req = self.serial();
         self.pending.insert(req, (key, own));
-        ctx.metric_add(if own { "own_reads_sent" } else { "reads_sent" }, 1.0);
+        ctx.metric_add(if own.is_some() { "own_reads_sent" } else { "reads_sent" }, 1.0);
         ctx.send(self.target, KvMsg::Get { key, req });
         let at = ctx.now().saturating_add(self.timeout);
         self.timeouts.add(ctx, at, req, ReadersTimer::Timeout);
@@ -110,15 +111,16 @@ impl Readers {
         let own = &self.own;
         for n in self.own_due.expire(ctx, ReadersTimer::Own, |n, _| own.contains_key(&n)) {
             let Some((key, id)) = self.own.remove(&n) else { continue };
-            // Someone else's write since makes the key no longer the user's own.
-            let mine = self.newest.get(&key) == Some(&id);
-            self.read(ctx, key, mine);
+            self.read(ctx, key, Some(id));
         }
     }
 
     fn answered(&mut self, ctx: &mut Ctx<ReadersTimer>, req: u64, seen: Option<MsgId>) {
         if let Some((key, own)) = self.pending.remove(&req) {
-            ctx.read(key, seen, own);
+            // Judged when the answer arrives: a write someone else made
+            // since makes the key no longer the user's own.
+            let mine = own.is_some() && self.newest.get(&key).copied() == own;
+            ctx.read(key, seen, mine);
         }
     }
 }
@@ -146,7 +148,7 @@ impl Component for Readers {
                 let Some(w) = &mut self.others else { return };
                 let Some(key) = w.arrive(ctx) else { return };
                 w.made(ctx);
-                self.read(ctx, key, false);
+                self.read(ctx, key, None);
             }
             ReadersTimer::Own => self.own_due(ctx),
             ReadersTimer::Timeout => {

@@ -233,6 +233,18 @@ fn a_delete_is_not_opened_and_a_newer_write_by_someone_else_makes_the_read_not_o
 }
 
 #[test]
+fn own_is_judged_when_the_answer_arrives_so_a_write_made_while_the_read_flew_counts() {
+    let (mut h, mut r) = readers("own_delay = { dist = \"constant\", ms = 200 }");
+    h.message(&mut r, 9, KvMsg::Made { key: 8, id: 4, delete: false });
+    h.now = 200 * MS;
+    h.timer(&mut r, ReadersTimer::Own);
+    // Someone else deletes the link while the read is on its way.
+    h.message(&mut r, 9, KvMsg::Made { key: 8, id: 5, delete: true });
+    let answer = h.message(&mut r, TABLE, KvMsg::Value { key: 8, req: 1, seen: Some(4) });
+    assert_eq!(reads(&answer), [(8, Some(4), false)]);
+}
+
+#[test]
 fn others_read_at_their_rate_until_the_drain_and_an_unanswered_read_times_out() {
     let spec =
         "arrival = { process = \"constant\", rate_per_s = 10 }\nkeys = { distribution = \"uniform\", count = 5 }";
