@@ -61,6 +61,7 @@ impl Kind for TableKind {
     const METRICS: &'static [&'static str] = &table::METRICS;
     const GAUGES: &'static [&'static str] = &CONSISTENCY_GAUGES;
     const PLOTS: &'static [KindPlot] = &[CONSISTENCY_PLOT];
+    const SINK: bool = true;
 
     fn validate(&self, node: &Node, s: &TableSpec, _topology: &Topology) -> Result<(), Invalid> {
         s.read_latency.check().map_err(|m| node.invalid("read_latency", m))?;
