@@ -90,3 +90,5 @@ mod sync_async;
 mod table;
 #[path = "trace_json.rs"]
 mod trace_json;
+#[path = "views.rs"]
+mod views;

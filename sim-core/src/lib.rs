@@ -112,3 +112,4 @@ pub mod timers;
 pub mod trace;
 pub mod units;
 pub mod users;
+pub mod views;

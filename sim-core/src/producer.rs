@@ -75,12 +75,14 @@ mod profile;
 mod requests;
 mod sequence;
 mod settings;
+mod writes;
 use batch::Accumulator;
 use confirms::ConfirmChannel;
 pub(crate) use kind::check_keys;
 pub use kind::{ProducerKind, ProducerSpec};
 use requests::Requests;
 pub use settings::Settings;
+pub use writes::{WriteHook, WritesSpec};
 
 /// How a producer picks the partition of a record (log brokers only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -722,6 +724,9 @@ pub struct Producer {
     routes: Vec<u16>,
     /// A click source: when each event happened (see [`crate::stream`]).
     clicks: Option<crate::stream::Clicks>,
+    /// With a `writes` table: each message is a write its user is told of
+    /// as it is made (see [`writes`]).
+    writes: Option<WriteHook>,
 }
 
 /// The route a queue publish of `rec` takes: its key picks one of `routes`.
@@ -774,12 +779,19 @@ impl Producer {
             expiration: spec.message_ttl_ms.map_or(crate::protocol::NO_EXPIRATION, |t| t.0 as u32),
             routes: Vec::new(),
             clicks: None,
+            writes: None,
         }
     }
 
     /// Makes it a click source (see [`crate::stream::Clicks`]).
     pub fn with_clicks(mut self, clicks: Option<crate::stream::Clicks>) -> Self {
         self.clicks = clicks;
+        self
+    }
+
+    /// Makes each message a write, as `hook` says (see [`writes`]).
+    pub fn with_writes(mut self, hook: Option<WriteHook>) -> Self {
+        self.writes = hook;
         self
     }
 
@@ -1001,6 +1013,9 @@ impl Producer {
         let id = ctx.produce(key, !self.settings.wait_ack());
         if let Some(c) = &self.clicks {
             c.happened(ctx, id, key);
+        }
+        if let Some(w) = &self.writes {
+            w.made(ctx, key, id);
         }
         let rec = Record::sized(id, key, self.record_bytes(ctx));
         if self.log.is_none() {

@@ -130,6 +130,7 @@ impl Registry {
         r.register(crate::saga::SagaKind).register(crate::saga::StepKind);
         r.register(crate::bank::BankKind).register(crate::bank::AtmKind);
         r.register(crate::stream::AggregatorKind);
+        r.register(crate::views::TableKind).register(crate::views::CacheKind).register(crate::views::ReadersKind);
         r
     }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The source files of each built-in kind's component, relative to `src/`.
-const SOURCES: [(&str, &[&str]); 15] = [
+const SOURCES: [(&str, &[&str]); 18] = [
     ("producer", &["producer.rs", "producer/cluster.rs", "producer/sequence.rs"]),
     (
         "queue",
@@ -53,6 +53,9 @@ const SOURCES: [(&str, &[&str]); 15] = [
     ("bank", &["bank/mod.rs"]),
     ("atm", &["bank/atm.rs"]),
     ("aggregator", &["stream/mod.rs"]),
+    ("table", &["views/table.rs"]),
+    ("cache", &["views/cache.rs"]),
+    ("readers", &["views/readers.rs"]),
 ];
 
 /// Files that report metrics or errors but belong to no kind (the engine's own).
@@ -230,7 +233,20 @@ fn kinds_are_unique_within_their_section_and_sections_rank_as_before() {
     let sections: Vec<&str> = registry.sections().iter().map(|s| s.name).collect();
     // The built-in sections first, then those registered kinds open.
     assert_eq!(sections[..4], ["producers", "brokers", "consumers", "clients"]);
-    for s in ["users", "edges", "services", "stores", "sagas", "participants", "banks", "atms", "processors"] {
+    for s in [
+        "users",
+        "edges",
+        "services",
+        "stores",
+        "sagas",
+        "participants",
+        "banks",
+        "atms",
+        "processors",
+        "tables",
+        "caches",
+        "readers",
+    ] {
         assert!(sections.contains(&s), "{s}");
     }
     let mut seen = BTreeSet::new();
@@ -238,7 +254,7 @@ fn kinds_are_unique_within_their_section_and_sections_rank_as_before() {
         assert!(seen.insert((k.section(), k.name())), "{}.{} twice", k.section(), k.name());
         assert!(sections.contains(&k.section()), "kind `{}` in an unknown section", k.name());
     }
-    assert_eq!(registry.kinds().count(), 15);
+    assert_eq!(registry.kinds().count(), 18);
 }
 
 /// `messages = 0` switches a source off (a variant comparing two sources

@@ -42,6 +42,7 @@ const KINDS: &[(&str, &str)] = &[
     ("out-of-order", "refused, then retried: an idempotent send arrived too far ahead of a gap"),
     ("out-of-order-sequence", "given up: an idempotent producer's batch sent after one it gave up (a new session starts)"),
     ("permanent-failure", "failed: processing a poison message failed"),
+    ("read-timeout", "given up: a reader's read of a table or cache got no answer within timeout_ms"),
     ("rejected", "refused: a full queue with reject-publish turned a publish away (a producer waiting for acks sends again)"),
     ("rejected-by-consumer", "dead-lettered: a consumer nacked a message without requeue"),
     ("server-error", "seen by a user: a request's last attempt was answered 500"),

@@ -98,6 +98,10 @@ pub struct ProducerSpec {
     /// before it is produced (see [`crate::stream`]).
     #[serde(default)]
     pub event_delay: Option<crate::dist::Dist>,
+    /// Each message is a write of its key, made (told to its user) as it
+    /// is produced: see [`super::writes`].
+    #[serde(default)]
+    pub writes: Option<super::WritesSpec>,
 }
 
 impl ProducerSpec {
@@ -146,6 +150,9 @@ impl Kind for ProducerKind {
             return node.fail("max_in_flight", "expected at least 1");
         }
         check_keys(node, &p.keys)?;
+        if let Some(w) = &p.writes {
+            w.validate(node, topology)?;
+        }
         match topology.spec::<LogSpec>(&p.target) {
             Some(log) => check_log_target(node, p, log),
             None => {
@@ -179,7 +186,10 @@ impl Kind for ProducerKind {
         });
         let routes = build.take_note::<PublishRoutes>(node.name()).ids;
         let clicks = p.event_delay.as_ref().map(|d| crate::stream::Clicks::new(d, build));
-        let producer = Producer::new(p, build.id(&p.target), log).with_routes(routes).with_clicks(clicks);
+        let producer = Producer::new(p, build.id(&p.target), log)
+            .with_routes(routes)
+            .with_clicks(clicks)
+            .with_writes(p.writes.as_ref().map(|w| w.hook(build)));
         match build.topology().spec::<LogSpec>(&p.target).and_then(|l| l.brokers) {
             Some(n) => {
                 use crate::broker::cluster::broker_name;

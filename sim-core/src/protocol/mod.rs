@@ -32,6 +32,7 @@ use crate::digest::Digest;
 
 pub mod bank;
 pub mod cluster;
+pub mod kv;
 pub mod log;
 pub mod offsets;
 pub mod queue;
@@ -42,6 +43,7 @@ pub mod wire;
 
 pub use bank::BankMsg;
 pub use cluster::ClusterMsg;
+pub use kv::KvMsg;
 pub use log::{Acks, FetchError, LogMsg, ProduceError, Transaction};
 pub use queue::{publish, publish_ack, QueueMsg, NO_EXPIRATION};
 pub use queue_cluster::QueueClusterMsg;
@@ -166,6 +168,8 @@ pub enum Msg {
     Rpc(RpcMsg),
     /// An ATM and its bank.
     Bank(BankMsg),
+    /// Reads and cache writes of tables and caches (read models).
+    Kv(KvMsg),
     /// A log consumer's writes to its sink.
     Sink(SinkMsg),
     /// A connection notice.
@@ -202,6 +206,12 @@ impl From<BankMsg> for Msg {
     }
 }
 
+impl From<KvMsg> for Msg {
+    fn from(m: KvMsg) -> Self {
+        Msg::Kv(m)
+    }
+}
+
 impl From<SinkMsg> for Msg {
     fn from(m: SinkMsg) -> Self {
         Msg::Sink(m)
@@ -224,6 +234,7 @@ macro_rules! each_protocol {
             Msg::QueueCluster($m) => $body,
             Msg::Rpc($m) => $body,
             Msg::Bank($m) => $body,
+            Msg::Kv($m) => $body,
             Msg::Sink($m) => $body,
             Msg::Notice($m) => $body,
         }
