@@ -720,6 +720,9 @@ pub struct Producer {
     /// key), one per routing key; a record takes the one its key picks.
     /// Empty: the broker's implicit route.
     routes: Vec<u16>,
+    /// With `writes`: each key's newest version (durable: the source of
+    /// truth's own count).
+    versions: Option<std::collections::BTreeMap<u64, u64>>,
 }
 
 /// The route a queue publish of `rec` takes: its key picks one of `routes`.
@@ -771,6 +774,7 @@ impl Producer {
             // Whole milliseconds within u32: validation checked it.
             expiration: spec.message_ttl_ms.map_or(crate::protocol::NO_EXPIRATION, |t| t.0 as u32),
             routes: Vec::new(),
+            versions: spec.writes.then(Default::default),
         }
     }
 
@@ -990,6 +994,9 @@ impl Producer {
 
     fn produce_one(&mut self, ctx: &mut Ctx<ProducerTimer>, key: u64) {
         let id = ctx.produce(key, !self.settings.wait_ack());
+        if let Some(versions) = &mut self.versions {
+            crate::events::made_write(ctx, versions, key, id);
+        }
         let rec = Record::sized(id, key, self.record_bytes(ctx));
         if self.log.is_none() {
             // A queue producer sends each message alone.

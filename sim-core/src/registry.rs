@@ -128,6 +128,9 @@ impl Registry {
         r.register(crate::service::ServiceKind);
         r.register(crate::store::StoreKind);
         r.register(crate::saga::SagaKind).register(crate::saga::StepKind);
+        r.register(crate::events::ProjectionKind);
+        r.register(crate::events::CrawlerKind).register(crate::events::WatcherKind);
+        r.set_default("syncs", DefaultKind::Required);
         r
     }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The source files of each built-in kind's component, relative to `src/`.
-const SOURCES: [(&str, &[&str]); 12] = [
+const SOURCES: [(&str, &[&str]); 15] = [
     ("producer", &["producer.rs", "producer/cluster.rs", "producer/sequence.rs"]),
     (
         "queue",
@@ -50,6 +50,9 @@ const SOURCES: [(&str, &[&str]); 12] = [
     ("service", &["service/mod.rs", "service/calls.rs", "service/worker.rs"]),
     ("users", &["users/mod.rs"]),
     ("edge", &["users/edge.rs"]),
+    ("projection", &["events/projection.rs"]),
+    ("crawler", &["events/syncer.rs"]),
+    ("watcher", &["events/syncer.rs"]),
 ];
 
 /// Files that report metrics or errors but belong to no kind (the engine's own).
@@ -227,7 +230,7 @@ fn kinds_are_unique_within_their_section_and_sections_rank_as_before() {
     let sections: Vec<&str> = registry.sections().iter().map(|s| s.name).collect();
     // The built-in sections first, then those registered kinds open.
     assert_eq!(sections[..4], ["producers", "brokers", "consumers", "clients"]);
-    for s in ["users", "edges", "services", "stores", "sagas", "participants"] {
+    for s in ["users", "edges", "services", "stores", "sagas", "participants", "projections", "syncs"] {
         assert!(sections.contains(&s), "{s}");
     }
     let mut seen = BTreeSet::new();
@@ -235,7 +238,7 @@ fn kinds_are_unique_within_their_section_and_sections_rank_as_before() {
         assert!(seen.insert((k.section(), k.name())), "{}.{} twice", k.section(), k.name());
         assert!(sections.contains(&k.section()), "kind `{}` in an unknown section", k.name());
     }
-    assert_eq!(registry.kinds().count(), 12);
+    assert_eq!(registry.kinds().count(), 15);
 }
 
 /// `messages = 0` switches a source off (a variant comparing two sources

@@ -94,6 +94,12 @@ pub struct ProducerSpec {
     /// (`key mod count`), so each key always takes the same route.
     #[serde(default)]
     pub routing_keys: Option<Vec<String>>,
+    /// Each message is a write of its key in a source of truth (an
+    /// event-sourced aggregate, a data-sync source): reported to the state
+    /// observer when produced, and stamped with the key's version (1, 2, ...
+    /// per key: a per-aggregate sequence number).
+    #[serde(default)]
+    pub writes: bool,
 }
 
 impl ProducerSpec {

@@ -34,6 +34,7 @@ pub mod offsets;
 pub mod queue;
 pub mod queue_cluster;
 pub mod rpc;
+pub mod sync;
 pub mod wire;
 
 pub use cluster::ClusterMsg;
@@ -41,6 +42,7 @@ pub use log::{Acks, FetchError, LogMsg, ProduceError, Transaction};
 pub use queue::{publish, publish_ack, QueueMsg, NO_EXPIRATION};
 pub use queue_cluster::QueueClusterMsg;
 pub use rpc::{JobState, RpcMsg, Status};
+pub use sync::SyncMsg;
 
 /// Global identity of one produced message, assigned by the ledger in
 /// production order (0, 1, 2, ...).
@@ -160,6 +162,8 @@ pub enum Msg {
     Rpc(RpcMsg),
     /// A connection notice.
     Notice(Notice),
+    /// Data sync: a crawler's or a watcher's copy of a key.
+    Sync(SyncMsg),
 }
 
 impl From<QueueMsg> for Msg {
@@ -186,6 +190,12 @@ impl From<RpcMsg> for Msg {
     }
 }
 
+impl From<SyncMsg> for Msg {
+    fn from(m: SyncMsg) -> Self {
+        Msg::Sync(m)
+    }
+}
+
 impl From<Notice> for Msg {
     fn from(m: Notice) -> Self {
         Msg::Notice(m)
@@ -202,6 +212,7 @@ macro_rules! each_protocol {
             Msg::QueueCluster($m) => $body,
             Msg::Rpc($m) => $body,
             Msg::Notice($m) => $body,
+            Msg::Sync($m) => $body,
         }
     };
 }
