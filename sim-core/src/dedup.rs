@@ -21,7 +21,15 @@ pub struct Stores {
     /// The source system's table (data sync): per key, its newest write
     /// and that write's version.
     source: BTreeMap<u64, (MsgId, u64)>,
+    /// Snapshots of projections, by store number: the state (per key, its
+    /// write and version) and, per partition, the next offset.
+    snapshots: BTreeMap<usize, Snapshot>,
 }
+
+/// A projection's snapshot: its state (per key, its write and that write's
+/// version) and, per partition, the offset of the first record it does not
+/// include.
+pub type Snapshot = (BTreeMap<u64, (MsgId, u64)>, BTreeMap<u32, u64>);
 
 impl Stores {
     /// Records `id` in dedup store number `store` and returns true if it was
@@ -65,6 +73,16 @@ impl Stores {
         &self.source
     }
 
+    /// Keeps `snapshot` as the newest of snapshot store `store`.
+    pub fn save_snapshot(&mut self, store: usize, snapshot: Snapshot) {
+        self.snapshots.insert(store, snapshot);
+    }
+
+    /// The newest snapshot of snapshot store `store`, if one was taken.
+    pub fn snapshot(&self, store: usize) -> Option<&Snapshot> {
+        self.snapshots.get(&store)
+    }
+
     /// Bytes the stores hold, about: each id a B-tree entry (its 8 bytes
     /// and a share of its node's slack and bookkeeping). Every id is kept
     /// forever, so a long run's stores grow with the messages processed.
@@ -73,6 +91,7 @@ impl Stores {
         self.dedup.iter().map(|s| s.len() * ENTRY_BYTES).sum::<usize>()
             + self.dedup.capacity() * std::mem::size_of::<BTreeSet<MsgId>>()
             + (self.headers.len() + self.source.len()) * 2 * ENTRY_BYTES
+            + self.snapshots.values().map(|(s, o)| (s.len() + o.len()) * 2 * ENTRY_BYTES).sum::<usize>()
     }
 }
 

@@ -2,7 +2,8 @@
 //! and construction.
 
 use super::syncer::{self, Role, Syncer};
-use super::{projection, Projection};
+use super::{projection, Projection, Setup};
+use crate::time::ms_to_ns;
 use crate::engine::{boxed, DynComponent};
 use crate::kind::{Build, Invalid, Kind, KindPlot, Node, Topology};
 use crate::units::{Millis, Rate};
@@ -35,6 +36,18 @@ pub struct ProjectionSpec {
     /// The effect domain of its writes (default: its name).
     #[serde(default)]
     pub domain: Option<String>,
+    /// How long applying one event takes (default 0).
+    #[serde(default)]
+    pub apply_ms: Option<Millis>,
+    /// Take a snapshot of the state every this many applied events.
+    #[serde(default)]
+    pub snapshot_every: Option<u64>,
+    /// Start from the newest snapshot of this projection.
+    #[serde(default)]
+    pub restore_from: Option<String>,
+    /// Report the catch-up: `replay_events` and `replay_ms`.
+    #[serde(default)]
+    pub replay: bool,
 }
 
 /// The plot of drift every scenario with a projection gets.
@@ -73,8 +86,16 @@ impl Kind for ProjectionKind {
         s.domain.clone().or_else(name)
     }
 
-    fn build(&self, _node: &Node, s: &ProjectionSpec, _build: &mut Build) -> Box<dyn DynComponent> {
-        boxed(Projection::new(s.order, s.stop_at_offset))
+    fn build(&self, node: &Node, s: &ProjectionSpec, build: &mut Build) -> Box<dyn DynComponent> {
+        let snapshots = |build: &mut Build, name: &str| build.store(format!("snapshots of {name}"));
+        boxed(Projection::new(Setup {
+            order: s.order,
+            stop_at: s.stop_at_offset,
+            apply: ms_to_ns(s.apply_ms.map_or(0.0, |m| m.0)),
+            snapshot: s.snapshot_every.map(|every| (every, snapshots(build, node.name()))),
+            restore: s.restore_from.as_deref().map(|from| snapshots(build, from)),
+            replay: s.replay,
+        }))
     }
 }
 

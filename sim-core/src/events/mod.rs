@@ -42,7 +42,7 @@ mod syncer;
 mod tests;
 
 pub use kind::{CrawlerKind, Order, ProjectionKind, ProjectionSpec, SyncerSpec, WatcherKind};
-pub use projection::Projection;
+pub use projection::{Applied, Projection, Setup};
 pub use syncer::{Role, SyncTimer, Syncer};
 
 use crate::engine::{Ctx, Timer};

@@ -1,6 +1,7 @@
 //! Unit tests of the projection, the crawler and the watcher, driven by a
 //! Harness; a property test of replay against live state.
 
+use super::projection::Applied;
 use super::*;
 use crate::engine::{Effect, Emitted, Harness, Metric, NoTimer};
 use crate::message::Msg;
@@ -62,7 +63,7 @@ fn harness(ws: &[(MsgId, u64, u64)]) -> Rig {
 
 /// Feeds write `w` at `offset`; returns the ids applied.
 fn feed(h: &mut Rig, p: &mut Projection, w: (MsgId, u64, u64), offset: u64) -> Vec<MsgId> {
-    let (_, out) = h.h.act::<NoTimer, _>(|ctx| p.write(ctx, Record::new(w.0, w.1), offset));
+    let (_, out) = h.h.act::<Applied, _>(|ctx| p.write(ctx, 2, Record::new(w.0, w.1), 0, offset));
     h.keep(out).applied()
 }
 
@@ -76,7 +77,7 @@ fn truth(ws: &[(MsgId, u64, u64)]) -> BTreeMap<u64, (MsgId, u64)> {
 fn a_sequence_projection_holds_an_early_event_until_the_gap_fills() {
     let ws = writes(&[7, 7, 7]);
     let mut h = harness(&ws);
-    let mut p = Projection::new(Order::Sequence, None);
+    let mut p = Projection::simple(Order::Sequence, None);
     let out = h.h.start(&mut p);
     h.keep(out);
     assert!(feed(&mut h, &mut p, ws[1], 0).is_empty(), "version 2 before 1 waits");
@@ -92,14 +93,14 @@ fn a_sequence_projection_holds_an_early_event_until_the_gap_fills() {
 fn a_sequence_projection_skips_a_duplicate() {
     let ws = writes(&[1, 1]);
     let mut h = harness(&ws);
-    let mut p = Projection::new(Order::Sequence, None);
+    let mut p = Projection::simple(Order::Sequence, None);
     assert_eq!(feed(&mut h, &mut p, ws[0], 0), [0]);
     assert!(feed(&mut h, &mut p, ws[0], 1).is_empty(), "applied once");
     assert_eq!(h.metric("duplicate_events"), 1.0);
     // A duplicate of an event still waiting is skipped too.
     let ws2 = writes(&[2, 2, 2]);
     let mut h = harness(&ws2);
-    let mut p = Projection::new(Order::Sequence, None);
+    let mut p = Projection::simple(Order::Sequence, None);
     feed(&mut h, &mut p, ws2[2], 0);
     feed(&mut h, &mut p, ws2[2], 1);
     assert_eq!(h.metric("duplicate_events"), 1.0);
@@ -110,14 +111,14 @@ fn a_sequence_projection_skips_a_duplicate() {
 fn regression_a_reordered_event_without_the_sequence_check_overwrites_newer_state() {
     let ws = writes(&[4, 4]);
     let mut h = harness(&ws);
-    let mut p = Projection::new(Order::Arrival, None);
+    let mut p = Projection::simple(Order::Arrival, None);
     assert_eq!(feed(&mut h, &mut p, ws[1], 0), [1]);
     assert_eq!(feed(&mut h, &mut p, ws[0], 1), [0], "applied although older");
     assert_eq!(p.state()[&4], (0, 1), "the projection went back to version 1");
     assert_eq!(feed(&mut h, &mut p, ws[0], 2), [0], "and a duplicate is applied again");
     // The same arrivals with the check end on the newest.
     let mut h = harness(&ws);
-    let mut p = Projection::new(Order::Sequence, None);
+    let mut p = Projection::simple(Order::Sequence, None);
     for (i, w) in [ws[1], ws[0], ws[0]].into_iter().enumerate() {
         feed(&mut h, &mut p, w, i as u64);
     }
@@ -128,7 +129,7 @@ fn regression_a_reordered_event_without_the_sequence_check_overwrites_newer_stat
 fn a_versioned_projection_refuses_an_older_version_without_waiting() {
     let ws = writes(&[3, 3, 3]);
     let mut h = harness(&ws);
-    let mut p = Projection::new(Order::Version, None);
+    let mut p = Projection::simple(Order::Version, None);
     assert_eq!(feed(&mut h, &mut p, ws[2], 0), [2], "a newer version is applied over a gap");
     assert!(feed(&mut h, &mut p, ws[0], 1).is_empty());
     assert_eq!(h.metric("stale_refused"), 1.0);
@@ -141,7 +142,7 @@ fn time_travel_reaches_the_state_of_the_first_n_events() {
     let ws = writes(&[1, 2, 1, 3, 2, 1, 4]);
     let n = 4;
     let mut h = harness(&ws);
-    let mut p = Projection::new(Order::Sequence, Some(n));
+    let mut p = Projection::simple(Order::Sequence, Some(n));
     let mut applied = Vec::new();
     for (offset, &w) in ws.iter().enumerate() {
         applied.extend(feed(&mut h, &mut p, w, offset as u64));
@@ -165,13 +166,13 @@ fn copy(h: &mut Rig, p: &mut Projection, w: (MsgId, u64, u64)) {
 fn regression_lost_update_a_stale_crawler_copy_overwrites_a_newer_live_change_without_versions() {
     let ws = writes(&[5, 5]);
     let mut h = harness(&ws);
-    let mut p = Projection::new(Order::Arrival, None);
+    let mut p = Projection::simple(Order::Arrival, None);
     feed(&mut h, &mut p, ws[1], 0);
     copy(&mut h, &mut p, ws[0]);
     assert_eq!(p.state()[&5].0, 0, "the destination went back to the older write");
     assert_eq!(h.metric("copies_applied"), 1.0);
     let mut h = harness(&ws);
-    let mut p = Projection::new(Order::Version, None);
+    let mut p = Projection::simple(Order::Version, None);
     feed(&mut h, &mut p, ws[1], 0);
     copy(&mut h, &mut p, ws[0]);
     assert_eq!(p.state()[&5].0, 1, "versioned: the older copy is refused");
@@ -182,7 +183,7 @@ fn regression_lost_update_a_stale_crawler_copy_overwrites_a_newer_live_change_wi
 fn a_copy_applies_no_effect_and_supersedes_waiting_events() {
     let ws = writes(&[6, 6, 6]);
     let mut h = harness(&ws);
-    let mut p = Projection::new(Order::Sequence, None);
+    let mut p = Projection::simple(Order::Sequence, None);
     feed(&mut h, &mut p, ws[1], 0);
     let out = h.h.message(&mut p, 9, SyncMsg::Copy { key: 6, id: 1, version: 2, repair: true });
     let out = h.keep(out);
@@ -271,7 +272,7 @@ proptest! {
             arrivals.swap(i % n, ix.index(n));
         }
         let mut h = harness(&ws);
-        let mut p = Projection::new(Order::Sequence, None);
+        let mut p = Projection::simple(Order::Sequence, None);
         let mut applied = Vec::new();
         for (offset, &w) in arrivals.iter().enumerate() {
             applied.extend(feed(&mut h, &mut p, w, offset as u64));
@@ -286,4 +287,49 @@ proptest! {
             prop_assert!(per_key.windows(2).all(|w| w[0] < w[1]), "key {}'s events in sequence", k);
         }
     }
+}
+
+#[test]
+fn a_snapshot_plus_the_tail_replays_fewer_events_than_the_whole_log() {
+    let ws = writes(&[1, 2, 1, 3, 2]);
+    let mut h = harness(&ws);
+    for &(id, k, v) in &ws {
+        h.stores().source_write(k, id, v);
+    }
+    let setup = Setup { snapshot: Some((2, 0)), apply: 1_000_000, ..Setup::default() };
+    let mut primary = Projection::new(setup);
+    for (offset, &w) in ws.iter().enumerate().take(3) {
+        feed(&mut h, &mut primary, w, offset as u64);
+    }
+    assert_eq!(h.metric("snapshots_taken"), 1.0, "one snapshot, after 2 events");
+    let (state, offsets) = h.stores().snapshot(0).cloned().expect("a snapshot");
+    assert_eq!(state, truth(&ws[..2]));
+    assert_eq!(offsets, BTreeMap::from([(0, 2)]), "it includes offsets 0 and 1");
+    // A late projection restores it and applies only the tail.
+    let mut late = Projection::new(Setup { restore: Some(0), replay: true, apply: 1_000_000, ..Setup::default() });
+    let out = h.h.start(&mut late);
+    h.keep(out);
+    assert_eq!(late.state(), &truth(&ws[..2]));
+    let mut applied = Vec::new();
+    for (offset, &w) in ws.iter().enumerate() {
+        applied.extend(feed(&mut h, &mut late, w, offset as u64));
+    }
+    assert_eq!(applied, [0, 1, 2, 3, 4], "every effect once: two from the snapshot, three applied");
+    assert_eq!(h.metric("snapshot_events"), 2.0);
+    assert_eq!(h.metric("replay_events"), 3.0, "caught up after the tail alone");
+    assert_eq!(late.state(), &truth(&ws));
+}
+
+#[test]
+fn applying_takes_apply_ms_one_event_at_a_time() {
+    let ws = writes(&[1, 2]);
+    let mut h = harness(&ws);
+    let mut p = Projection::new(Setup { apply: 2_000_000, ..Setup::default() });
+    let (_, out) = h.h.act::<Applied, _>(|ctx| p.write(ctx, 2, Record::new(0, 1), 0, 0));
+    assert_eq!(out.timers::<Applied>(), [(2_000_000, Applied)], "the first is done in 2 ms");
+    let (_, out) = h.h.act::<Applied, _>(|ctx| p.write(ctx, 2, Record::new(1, 2), 0, 1));
+    assert!(out.timers::<Applied>().is_empty(), "the second waits behind it");
+    h.h.now = 2_000_000;
+    let out = h.h.timer(&mut p, Applied);
+    assert_eq!(out.timers::<Applied>(), [(2_000_000, Applied)], "and is done 2 ms later");
 }
