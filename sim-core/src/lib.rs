@@ -89,6 +89,7 @@ pub mod message;
 pub mod metrics;
 pub mod names;
 pub mod net;
+pub mod observer;
 pub mod producer;
 pub mod protocol;
 pub mod registry;

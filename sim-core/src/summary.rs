@@ -102,6 +102,21 @@ pub struct VariantSummary {
     /// repeated here. Present when the scenario has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pool_saturation_max: Option<f64>,
+    /// Money (`availability`, `withdrawals`, `overdraft`, `max_exposure`,
+    /// `unsettled`, `reconciled_at_s`, keys at this level), as the state
+    /// observer judged it ([`crate::observer::accounts`]). Present when
+    /// the scenario moves money.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub money: Option<crate::observer::accounts::MoneySummary>,
+    /// Replicated state: staleness of reads, consistency windows,
+    /// divergence at the end ([`crate::observer::replicas`]). Present when
+    /// the scenario has replicas, writes or reads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<crate::observer::replicas::ConsistencySummary>,
+    /// Aggregates against the true counts ([`crate::observer::tallies`]).
+    /// Present when the scenario aggregates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aggregation: Option<crate::observer::tallies::AggregationSummary>,
     /// Time-average number of produced, unapplied messages (Little's L).
     pub mean_in_system: f64,
     /// Highest total number of messages waiting in broker queues.
@@ -147,6 +162,9 @@ impl VariantSummary {
             response_ms: out.timings[0].clone(),
             completion_ms: out.timings[1].clone(),
             pool_saturation_max: out.metrics.get(POOL_SATURATION_MAX).copied(),
+            money: out.state.money.clone(),
+            consistency: out.state.consistency.clone(),
+            aggregation: out.state.aggregation.clone(),
             mean_in_system: out.mean_in_system,
             max_queue_depth: out.max_queue_depth,
             errors_by_kind: out.errors.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
@@ -254,6 +272,9 @@ pub fn expectation_keys() -> Keys {
         response_ms: Some(LatencySummary::default()),
         completion_ms: Some(LatencySummary::default()),
         pool_saturation_max: Some(0.0),
+        money: Some(Default::default()),
+        consistency: Some(Default::default()),
+        aggregation: Some(Default::default()),
         ..VariantSummary::default()
     };
     let summary = serde_json::to_value(every).unwrap_or_default();
@@ -277,6 +298,15 @@ mod tests {
             "response_ms.p99",
             "completion_ms.p999",
             "pool_saturation_max",
+            "availability",
+            "overdraft.count",
+            "overdraft.amount",
+            "max_exposure",
+            "withdrawals.accounts_offline",
+            "consistency.stale_fraction",
+            "consistency.window_ms.p99",
+            "consistency.own_not_found",
+            "aggregation.abs_error",
         ] {
             assert!(keys.known.iter().any(|k| k == key), "{key} is missing from {:?}", keys.known);
         }

@@ -17,6 +17,7 @@ use crate::ledger::DomainId;
 use crate::message::{Msg, MsgId, NodeId};
 pub use crate::metrics::Gauges;
 use crate::net::NodeFault;
+use crate::observer::StateFact;
 use crate::rng::SimRng;
 use crate::time::{Duration, Time};
 use std::marker::PhantomData;
@@ -296,6 +297,72 @@ impl<'a, T: Timer> Ctx<'a, T> {
     /// Changes nothing in the run.
     pub fn mark(&mut self, what: &'static str) {
         self.emit(Effect::Fact(Fact::Mark(what)));
+    }
+
+    /// Reports a fact about state to the observer ([`crate::observer`]);
+    /// the named methods below say each one.
+    pub fn observe(&mut self, fact: StateFact) {
+        self.emit(Effect::Fact(Fact::State(fact)));
+    }
+
+    /// This node serves reads of keyed state (call in `start`, and in
+    /// `restart`): `complete` when it answers for every key (a table),
+    /// else a cache, which a crash empties.
+    pub fn replica(&mut self, complete: bool) {
+        self.observe(StateFact::Replica { complete });
+    }
+
+    /// The system made write `id` (a message id) of `key`: its user was
+    /// told it is done. `delete` for a delete.
+    pub fn wrote(&mut self, key: u64, id: MsgId, delete: bool) {
+        self.observe(StateFact::Wrote { key, id, delete });
+    }
+
+    /// This replica now reflects write `id` of `key` (`None`: it no longer
+    /// holds the key). Report every change, a step back included.
+    pub fn holds(&mut self, key: u64, id: Option<MsgId>) {
+        self.observe(StateFact::Holds { key, id });
+    }
+
+    /// A read of `key` was answered with write `seen` (`None`: not found);
+    /// report it where the answer reaches the reader. `own`: the reader
+    /// made the key's newest write.
+    pub fn read(&mut self, key: u64, seen: Option<MsgId>, own: bool) {
+        self.observe(StateFact::Read { key, seen, own });
+    }
+
+    /// Account `account` opens with `balance` dollars (call in `start`).
+    pub fn opened(&mut self, account: u32, balance: i64) {
+        self.observe(StateFact::Opened { account, balance });
+    }
+
+    /// `amount` dollars left a machine from `account`; `offline`: without
+    /// the bank's authorisation.
+    pub fn dispensed(&mut self, account: u32, amount: i64, offline: bool) {
+        self.observe(StateFact::Dispensed { account, amount, offline });
+    }
+
+    /// A withdrawal of `amount` from `account` was refused; `offline`:
+    /// because the bank could not be reached.
+    pub fn declined(&mut self, account: u32, amount: i64, offline: bool) {
+        self.observe(StateFact::Declined { account, amount, offline });
+    }
+
+    /// The bank's books now include an offline withdrawal of `amount`.
+    pub fn settled(&mut self, account: u32, amount: i64) {
+        self.observe(StateFact::Settled { account, amount });
+    }
+
+    /// The truth: one event belongs to `bucket` (key, window index).
+    /// Report it once per event, where it is made, never per copy.
+    pub fn happened(&mut self, bucket: (u64, u64)) {
+        self.observe(StateFact::Happened { bucket });
+    }
+
+    /// The system's count for `bucket` is now `count` (a later report
+    /// replaces an earlier one).
+    pub fn counted(&mut self, bucket: (u64, u64), count: u64) {
+        self.observe(StateFact::Counted { bucket, count });
     }
 
     /// Adds `v` to the run's named figure `name` (reported in the summary's

@@ -24,6 +24,8 @@ pub(crate) struct Core {
     pub(super) queue: EventQueue,
     pub(crate) net: Network,
     pub(super) ledger: Ledger,
+    /// The judge of state (balances, replicas, aggregates).
+    pub(super) observer: crate::observer::Observer,
     /// Nodes that handlers asked to start (true) or stop (false): the
     /// engine does it once the handler returns.
     pub(super) node_requests: Vec<(NodeId, bool)>,
@@ -53,6 +55,7 @@ impl Core {
             queue: EventQueue::new(),
             net,
             ledger: Ledger::default(),
+            observer: Default::default(),
             node_requests: Vec::new(),
             metrics: Metrics::new(n),
             trace,
@@ -153,6 +156,13 @@ impl Core {
         }
     }
 
+    /// Hands a fact about state to the observer (off the hot path).
+    #[cold]
+    #[inline(never)]
+    fn observe(&mut self, now: Time, node: NodeId, fact: crate::observer::StateFact) {
+        self.observer.record(now, node, fact);
+    }
+
     /// Applies one fact a component at `node` reported.
     #[inline]
     fn fact(&mut self, now: Time, node: NodeId, fact: Fact) {
@@ -171,6 +181,7 @@ impl Core {
                 self.trace.record(now, || TraceWhat::Process(node, id, true));
             }
             Fact::ProducerDone => self.retire(node),
+            Fact::State(s) => self.observe(now, node, s),
             Fact::Discarded { .. } | Fact::Resent { .. } | Fact::Mark(_) => self.cause(now, node, fact),
         }
     }

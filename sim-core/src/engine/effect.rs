@@ -67,6 +67,8 @@ pub enum Fact {
     Applied(MsgId),
     /// This producer has produced all it was asked to.
     ProducerDone,
+    /// A fact about state, for the state observer ([`crate::observer`]).
+    State(crate::observer::StateFact),
     /// A notable moment at this node, as its kind names it (a leader
     /// election...): not a verdict; plots, diagrams and traces show it.
     Mark(&'static str),

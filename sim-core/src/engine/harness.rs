@@ -259,6 +259,17 @@ impl Emitted {
             .collect()
     }
 
+    /// The facts about state reported for the observer, in order.
+    pub fn state_facts(&self) -> Vec<crate::observer::StateFact> {
+        self.facts()
+            .into_iter()
+            .filter_map(|f| match f {
+                Fact::State(s) => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The messages reported sent or delivered again, with why.
     pub fn resent(&self) -> Vec<(MsgId, crate::ledger::DupCause)> {
         self.facts()

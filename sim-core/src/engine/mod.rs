@@ -134,6 +134,8 @@ pub struct RunOutput {
     /// The user-facing durations measured, in [`Timing::ALL`] order
     /// (`None` for one never measured).
     pub timings: [Option<crate::metrics::LatencySummary>; 2],
+    /// What the state observer concluded (balances, replicas, aggregates).
+    pub state: crate::observer::StateReport,
     /// Total errors.
     pub errors_total: u64,
     /// Highest total queue depth.
@@ -429,7 +431,8 @@ impl Engine {
         let engine = core.queue.memory_bytes()
             + core.ledger.memory_bytes()
             + core.net.memory_bytes()
-            + core.stores.memory_bytes();
+            + core.stores.memory_bytes()
+            + core.observer.memory_bytes();
         (engine + core.trace.memory_bytes() + nodes) as u64
     }
 
@@ -604,6 +607,7 @@ impl Engine {
         let before = self.holdings(i);
         self.nodes[i].crash();
         self.core.ledger.crashed(&before, &self.holdings(i));
+        self.core.observer.crashed(self.now, node);
         // The dead process's connections close: every node it had talked to
         // hears so over the network (as a TCP reset would tell it).
         for peer in self.core.net.close_connections(node) {
@@ -727,6 +731,7 @@ impl Engine {
             for node in &self.nodes {
                 node.gauges(now, &mut gauges);
             }
+            self.core.observer.gauges(&mut gauges);
         }
         gauges
     }
@@ -763,6 +768,7 @@ impl Engine {
             mean_in_system,
             errors: std::mem::take(&mut self.core.metrics.errors),
             timings: self.core.metrics.timing_summaries(),
+            state: self.core.observer.report(),
             errors_total: self.core.metrics.errors_total,
             max_queue_depth: self.core.metrics.depth_max,
             network: self.core.net.stats.clone(),

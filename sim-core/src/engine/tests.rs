@@ -158,3 +158,68 @@ fn the_trace_names_timers_by_their_type() {
         .collect();
     assert_eq!(names, ["B", "Stop", "Start"]);
 }
+
+/// Node 0 of the state test: writes key 7 at start (write 1) and again at
+/// 5 ms (write 2), telling node 1 of the first only; stops node 1 at 10 ms.
+struct Writer;
+
+impl Component for Writer {
+    type Timer = T;
+    fn start(&mut self, ctx: &mut Ctx<T>) {
+        ctx.wrote(7, 1, false);
+        ctx.send(1, QueueMsg::Ack { tag: 1 });
+        ctx.set_timer(ms_to_ns(5.0), T::A);
+        ctx.set_timer(ms_to_ns(10.0), T::Stop);
+    }
+    fn on_message(&mut self, _: &mut Ctx<T>, _: NodeId, _: Msg) {}
+    fn on_timer(&mut self, ctx: &mut Ctx<T>, t: T) {
+        match t {
+            T::A => ctx.wrote(7, 2, false),
+            _ => ctx.stop_node(1),
+        }
+    }
+    fn crash(&mut self) {}
+}
+
+/// Node 1 of the state test: a cache that holds what it is told and reads
+/// it back at once.
+struct Cache;
+
+impl Component for Cache {
+    type Timer = T;
+    fn start(&mut self, ctx: &mut Ctx<T>) {
+        ctx.replica(false);
+    }
+    fn on_message(&mut self, ctx: &mut Ctx<T>, _: NodeId, msg: Msg) {
+        if let Msg::Queue(QueueMsg::Ack { tag }) = msg {
+            ctx.holds(7, Some(tag));
+            ctx.read(7, Some(tag), true);
+        }
+    }
+    fn on_timer(&mut self, _: &mut Ctx<T>, _: T) {}
+    fn crash(&mut self) {}
+}
+
+#[test]
+fn the_observer_hears_state_facts_and_a_crash_empties_a_cache() {
+    let names = vec!["writer".to_string(), "cache".to_string()];
+    let link = LinkModel::reliable(Dist::constant_ms(1.0).sampler());
+    let network = Network::new(1, &names, link);
+    let nodes: Vec<(String, Box<dyn DynComponent>)> =
+        vec![(names[0].clone(), boxed(Writer)), (names[1].clone(), boxed(Cache))];
+    let limits = RunLimits {
+        run_ns: Some(ms_to_ns(50.0)),
+        drain_ns: ms_to_ns(1.0),
+        sample_ns: ms_to_ns(1000.0),
+        max_events: 1000,
+        max_memory_bytes: u64::MAX,
+        trace_limit: 0,
+    };
+    let out = Engine::new(1, nodes, network, Vec::new(), limits).run().completed().expect("the run ends");
+    let c = out.state.consistency.expect("state facts were reported");
+    assert_eq!((c.writes, c.reads, c.stale_reads, c.replicas), (2, 1, 0, 1));
+    // Write 2 (5 ms) was never sent to the cache, which held write 1 until
+    // its crash at 10 ms emptied it: a window of 5 ms.
+    assert_eq!((c.window_ms.count, c.window_ms.max, c.open_windows, c.diverged), (2, 5.0, 0, 0));
+    assert!(out.state.money.is_none() && out.state.aggregation.is_none(), "only what was fed reports");
+}
