@@ -3,9 +3,9 @@
 
 use super::syncer::{self, Role, Syncer};
 use super::{projection, Projection, Setup};
-use crate::time::ms_to_ns;
 use crate::engine::{boxed, DynComponent};
 use crate::kind::{Build, Invalid, Kind, KindPlot, Node, Topology};
+use crate::time::ms_to_ns;
 use crate::units::{Millis, Rate};
 use serde::{Deserialize, Serialize};
 

@@ -74,16 +74,3 @@ pub fn digest_of(state: &BTreeMap<u64, (MsgId, u64)>) -> u64 {
     }
     d & ((1 << 52) - 1)
 }
-
-/// Until the state observer lands: its facts, as no-ops.
-pub(crate) trait ObserverShim {
-    fn replica(&mut self, complete: bool);
-    fn wrote(&mut self, key: u64, id: MsgId, delete: bool);
-    fn holds(&mut self, key: u64, id: Option<MsgId>);
-}
-
-impl<T: Timer> ObserverShim for Ctx<'_, T> {
-    fn replica(&mut self, _complete: bool) {}
-    fn wrote(&mut self, _key: u64, _id: MsgId, _delete: bool) {}
-    fn holds(&mut self, _key: u64, _id: Option<MsgId>) {}
-}

@@ -1,7 +1,7 @@
 //! The projection: keyed state derived from a log of writes, one record at
 //! a time, in the order the record's header (its key's version) says.
 
-use super::{digest_of, ObserverShim, Order};
+use super::{digest_of, Order};
 use crate::engine::{Component, Ctx, Timer};
 use crate::ledger::DomainId;
 use crate::message::{Msg, MsgId, NodeId};
@@ -242,7 +242,8 @@ impl Projection {
             return;
         }
         let source = ctx.stores_mut().source();
-        if source.len() != self.state.len() || source.iter().any(|(k, &(id, _))| self.state.get(k).map(|s| s.0) != Some(id))
+        if source.len() != self.state.len()
+            || source.iter().any(|(k, &(id, _))| self.state.get(k).map(|s| s.0) != Some(id))
         {
             return;
         }

@@ -5,6 +5,7 @@ use super::projection::Applied;
 use super::*;
 use crate::engine::{Effect, Emitted, Harness, Metric, NoTimer};
 use crate::message::Msg;
+use crate::observer::StateFact;
 use crate::protocol::{Record, SyncMsg};
 use proptest::prelude::*;
 
@@ -47,6 +48,18 @@ impl Rig {
         total
     }
 
+    /// The `holds` facts reported, in order: (key, write).
+    fn holds(&self) -> Vec<(u64, Option<MsgId>)> {
+        Emitted(self.effects.clone())
+            .state_facts()
+            .into_iter()
+            .filter_map(|f| match f {
+                StateFact::Holds { key, id } => Some((key, id)),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn stores(&mut self) -> &mut crate::store::Stores {
         self.h.stores()
     }
@@ -79,7 +92,7 @@ fn a_sequence_projection_holds_an_early_event_until_the_gap_fills() {
     let mut h = harness(&ws);
     let mut p = Projection::simple(Order::Sequence, None);
     let out = h.h.start(&mut p);
-    h.keep(out);
+    assert_eq!(h.keep(out).state_facts(), [StateFact::Replica { complete: true }]);
     assert!(feed(&mut h, &mut p, ws[1], 0).is_empty(), "version 2 before 1 waits");
     assert_eq!(p.waiting(), 1);
     assert_eq!(h.metric("out_of_order_events"), 1.0);
@@ -87,6 +100,7 @@ fn a_sequence_projection_holds_an_early_event_until_the_gap_fills() {
     assert_eq!(p.waiting(), 0);
     assert_eq!(feed(&mut h, &mut p, ws[2], 2), [2]);
     assert_eq!(p.state(), &truth(&ws));
+    assert_eq!(h.holds(), [(7, Some(0)), (7, Some(1)), (7, Some(2))], "the observer hears each step");
 }
 
 #[test]
@@ -115,6 +129,7 @@ fn regression_a_reordered_event_without_the_sequence_check_overwrites_newer_stat
     assert_eq!(feed(&mut h, &mut p, ws[1], 0), [1]);
     assert_eq!(feed(&mut h, &mut p, ws[0], 1), [0], "applied although older");
     assert_eq!(p.state()[&4], (0, 1), "the projection went back to version 1");
+    assert_eq!(h.holds(), [(4, Some(1)), (4, Some(0))], "and told the observer it went back");
     assert_eq!(feed(&mut h, &mut p, ws[0], 2), [0], "and a duplicate is applied again");
     // The same arrivals with the check end on the newest.
     let mut h = harness(&ws);
@@ -148,6 +163,7 @@ fn time_travel_reaches_the_state_of_the_first_n_events() {
         applied.extend(feed(&mut h, &mut p, w, offset as u64));
     }
     assert!(applied.is_empty(), "a time-travel projection applies no effect in the ledger");
+    assert!(h.effects.iter().all(|e| !matches!(e, Effect::Fact(crate::engine::Fact::State(_)))), "and is no replica");
     let direct = truth(&ws[..n as usize]);
     assert_eq!(p.state(), &direct);
     assert_eq!(h.metric("travel_events"), n as f64);
@@ -170,6 +186,7 @@ fn regression_lost_update_a_stale_crawler_copy_overwrites_a_newer_live_change_wi
     feed(&mut h, &mut p, ws[1], 0);
     copy(&mut h, &mut p, ws[0]);
     assert_eq!(p.state()[&5].0, 0, "the destination went back to the older write");
+    assert_eq!(h.holds(), [(5, Some(1)), (5, Some(0))], "holds reports the older id");
     assert_eq!(h.metric("copies_applied"), 1.0);
     let mut h = harness(&ws);
     let mut p = Projection::simple(Order::Version, None);
@@ -244,13 +261,15 @@ fn the_watcher_copies_every_key_each_round() {
 fn the_source_of_truth_stamps_versions_and_fills_its_table() {
     let mut h = Harness::new(0);
     let mut versions = BTreeMap::new();
-    h.act::<NoTimer, _>(|ctx| {
+    let (_, out) = h.act::<NoTimer, _>(|ctx| {
         made_write(ctx, &mut versions, 8, 0);
         made_write(ctx, &mut versions, 9, 1);
         made_write(ctx, &mut versions, 8, 2);
     });
     assert_eq!([h.stores().header(0), h.stores().header(1), h.stores().header(2)], [Some(1), Some(1), Some(2)]);
     assert_eq!(h.stores().source()[&8], (2, 2));
+    let wrote = [(8, 0), (9, 1), (8, 2)].map(|(key, id)| StateFact::Wrote { key, id, delete: false });
+    assert_eq!(out.state_facts(), wrote, "each write reported once, where it is made");
 }
 
 proptest! {
