@@ -69,6 +69,10 @@ pub trait Kind: Send + Sync + 'static {
     /// `on_fault`: a scenario's `errors` fault on a node of any other kind
     /// is refused.
     const ACCEPTS_ERRORS_FAULT: bool = false;
+    /// Whether its nodes take a log consumer's writes
+    /// ([`crate::protocol::SinkMsg`]) and answer each: only such a node may
+    /// be named as a consumer's `sink`.
+    const SINK: bool = false;
 
     /// The fields its table accepts (besides `kind`); by default those
     /// serde reads into [`Kind::Spec`].
@@ -200,6 +204,8 @@ pub trait DynKind: Send + Sync {
     fn gauges(&self) -> &'static [&'static str];
     /// [`Kind::ACCEPTS_ERRORS_FAULT`].
     fn accepts_errors_fault(&self) -> bool;
+    /// [`Kind::SINK`].
+    fn sink(&self) -> bool;
     /// Reads a table (without its `kind`) into the kind's spec. The path of
     /// a refusal is relative to the table.
     fn read(&self, table: toml::Value) -> Result<Arc<dyn AnySpec>, Invalid>;
@@ -269,6 +275,9 @@ impl<K: Kind> DynKind for Typed<K> {
     }
     fn accepts_errors_fault(&self) -> bool {
         K::ACCEPTS_ERRORS_FAULT
+    }
+    fn sink(&self) -> bool {
+        K::SINK
     }
     fn read(&self, table: toml::Value) -> Result<Arc<dyn AnySpec>, Invalid> {
         match serde_path_to_error::deserialize::<_, K::Spec>(table) {

@@ -32,6 +32,15 @@
 //! (an email sent while processing) happens outside the transaction, so it
 //! is still at-least-once.
 //!
+//! With `sink` the consumer hands each record, once its processing time is
+//! over, to another node (a table, a read model, an aggregator: any kind
+//! that speaks [`SinkMsg`]) and waits until the sink says it is written,
+//! resending the write every `sink_timeout_ms`; only then is the record
+//! processed and its offset due for commit. The sink applies the effect,
+//! in its own domain. A crash between the write and the commit writes the
+//! record again after the rebalance: the sink sees the duplicate, as a
+//! real database behind a Kafka consumer does.
+//!
 //! Simplifications: one record is processed at a time (the poll loop of a
 //! Kafka consumer); the output of a non-transactional stage is sent
 //! fire-and-forget (`acks=0`); processing never fails.
@@ -40,7 +49,7 @@ use crate::dist::{Dist, Sampler};
 use crate::engine::{Component, Ctx, Timer};
 use crate::ledger::DomainId;
 use crate::message::{Msg, MsgId, NodeId, Record};
-use crate::protocol::{Acks, ClusterMsg, FetchError, LogMsg, Transaction};
+use crate::protocol::{Acks, ClusterMsg, FetchError, LogMsg, SinkMsg, Transaction};
 use crate::time::{Duration, Time};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -66,6 +75,8 @@ pub enum LogConsumerTimer {
     JoinRetry,
     /// A lookup of leaders or of the coordinator is due (in a cluster).
     Routes,
+    /// The write to the sink is unanswered: send it again.
+    SinkRetry,
 }
 
 impl Timer for LogConsumerTimer {
@@ -79,6 +90,7 @@ impl Timer for LogConsumerTimer {
             LogConsumerTimer::PollTimeout => 5,
             LogConsumerTimer::JoinRetry => 6,
             LogConsumerTimer::Routes => 7,
+            LogConsumerTimer::SinkRetry => 8,
         }
     }
     fn from_word(word: u64) -> Option<Self> {
@@ -91,6 +103,7 @@ impl Timer for LogConsumerTimer {
             (5, 0) => LogConsumerTimer::PollTimeout,
             (6, 0) => LogConsumerTimer::JoinRetry,
             (7, 0) => LogConsumerTimer::Routes,
+            (8, 0) => LogConsumerTimer::SinkRetry,
             _ => return None,
         })
     }
@@ -140,6 +153,9 @@ pub struct LogConsumerSetup {
     pub output: Option<(u16, u32)>,
     /// Whether output and commits are one transaction.
     pub transactional: bool,
+    /// The node each processed record is written to, and how long to wait
+    /// for its answer before writing again.
+    pub sink: Option<(NodeId, Duration)>,
 }
 
 struct Assigned {
@@ -203,6 +219,9 @@ pub struct LogConsumer {
     /// Set when the source is a cluster: where partitions lead and the
     /// group's coordinator.
     cluster: Option<Box<cluster::ClusterRead>>,
+    /// The write to the sink awaiting its answer: (record, partition,
+    /// offset).
+    writing: Option<(Record, u32, u64)>,
 }
 
 impl LogConsumer {
@@ -223,6 +242,7 @@ impl LogConsumer {
             txn_seq: 0,
             domain: 0,
             cluster: None,
+            writing: None,
         }
     }
 
@@ -327,7 +347,7 @@ impl LogConsumer {
         let rec = b.recs[b.next];
         let offset = b.offset + b.next as u64;
         b.next += 1;
-        if self.s.store.is_none_or(|store| ctx.dedup_insert(store, rec.id)) {
+        if self.s.sink.is_none() && self.s.store.is_none_or(|store| ctx.dedup_insert(store, rec.id)) {
             ctx.apply_effect(rec.id);
         }
         if let Some((topic, partitions)) = self.s.output {
@@ -517,6 +537,7 @@ impl Component for LogConsumer {
             Msg::Log(LogMsg::TxnAck { partition, committed, ok, aborted }) => {
                 self.on_txn_ack(ctx, partition, committed, ok, aborted)
             }
+            Msg::Sink(SinkMsg::Written { id }) => self.on_written(ctx, id),
             Msg::Log(LogMsg::CommitAck { partition, offset, ok }) => {
                 if !ok {
                     // Kafka's CommitFailedException: fenced by a rebalance.
@@ -541,9 +562,12 @@ impl Component for LogConsumer {
     fn on_timer(&mut self, ctx: &mut Ctx<LogConsumerTimer>, timer: LogConsumerTimer) {
         match timer {
             LogConsumerTimer::Process => {
-                self.processed(ctx);
-                self.next(ctx);
+                if !self.write_to_sink(ctx) {
+                    self.processed(ctx);
+                    self.next(ctx);
+                }
             }
+            LogConsumerTimer::SinkRetry => self.send_write(ctx),
             LogConsumerTimer::Tick => self.tick(ctx),
             LogConsumerTimer::PollTimeout => self.poll_expired(ctx),
             LogConsumerTimer::JoinRetry => self.resend_join(ctx),
@@ -582,6 +606,7 @@ impl Component for LogConsumer {
         self.assigned.clear();
         self.batches.clear();
         self.in_progress = false;
+        self.writing = None;
         self.txns.clear();
         self.committing.clear();
         self.crash_routes();
@@ -603,6 +628,42 @@ impl Component for LogConsumer {
 }
 
 impl LogConsumer {
+    /// With a sink: writes the record whose processing time is over to it
+    /// and returns true (it is processed once the sink answers).
+    fn write_to_sink(&mut self, ctx: &mut Ctx<LogConsumerTimer>) -> bool {
+        if self.s.sink.is_none() {
+            return false;
+        }
+        let Some(b) = self.batches.front() else { return false };
+        let Some(&rec) = b.recs.get(b.next) else { return false };
+        self.writing = Some((rec, b.partition, b.offset + b.next as u64));
+        self.send_write(ctx);
+        true
+    }
+
+    /// Sends the write awaiting its answer (again), and arms its retry.
+    fn send_write(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
+        let (Some((rec, partition, offset)), Some((to, timeout))) = (self.writing, self.s.sink) else { return };
+        ctx.send(to, SinkMsg::Write { rec, partition, offset });
+        ctx.set_timer(timeout, LogConsumerTimer::SinkRetry);
+    }
+
+    /// The sink wrote record `id`: if it is the one awaited, it is
+    /// processed, and the next one starts.
+    fn on_written(&mut self, ctx: &mut Ctx<LogConsumerTimer>, id: MsgId) {
+        if self.writing.is_none_or(|(rec, ..)| rec.id != id) {
+            return; // a late answer to a write already answered
+        }
+        self.writing = None;
+        ctx.cancel_timer(LogConsumerTimer::SinkRetry);
+        if self.batches.front().and_then(|b| b.recs.get(b.next)).is_some_and(|r| r.id == id) {
+            self.processed(ctx);
+        } else {
+            self.in_progress = false; // its partition was revoked meanwhile
+        }
+        self.next(ctx);
+    }
+
     /// Every message this member holds: batches not yet processed, output
     /// not yet written, batches waiting for their commit.
     fn holdings(&self) -> Vec<MsgId> {

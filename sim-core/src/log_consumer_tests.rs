@@ -9,7 +9,7 @@ use crate::engine::{Component, Effect, Emitted, Harness, Timer};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::protocol::{Acks, FetchError, LogMsg, Transaction};
 use crate::time::NS_PER_MS;
-use LogConsumerTimer::{CommitRetry, PollTimeout, Process, Tick, TxnRetry};
+use LogConsumerTimer::{CommitRetry, PollTimeout, Process, SinkRetry, Tick, TxnRetry};
 
 const MS: u64 = NS_PER_MS;
 const ME: NodeId = 3;
@@ -33,6 +33,7 @@ pub(crate) fn setup(commit: CommitMode) -> LogConsumerSetup {
         store: None,
         output: None,
         transactional: false,
+        sink: None,
     }
 }
 
@@ -503,4 +504,46 @@ fn a_member_resumes_with_the_committed_epoch_and_rewinds_where_the_log_diverged(
     let e = process_all(&mut h, &mut c);
     let commit = LogMsg::Commit { group: 0, generation: 1, partition: 0, offset: 5, epoch: Some(3) };
     assert_eq!((e.applied(), to_broker(&e)), (vec![40], vec![commit, fetch(5, Some(3))]));
+}
+
+const SINK: NodeId = 20;
+
+/// The writes sent to the sink: (id, partition, offset).
+fn writes(e: &Emitted) -> Vec<(MsgId, u32, u64)> {
+    let f = |m| match m {
+        Msg::Sink(crate::protocol::SinkMsg::Write { rec, partition, offset }) => Some((rec.id, partition, offset)),
+        _ => None,
+    };
+    e.sent_to(SINK).into_iter().filter_map(f).collect()
+}
+
+#[test]
+fn with_a_sink_a_record_is_processed_only_once_the_sink_has_written_it() {
+    use crate::protocol::SinkMsg::Written;
+    let (mut h, mut c) = member(LogConsumerSetup { sink: Some((SINK, 1000 * MS)), ..setup(CommitMode::After) });
+    h.message(&mut c, B, records(0, 5, &[50, 51]));
+    h.now = 10 * MS;
+    let e = h.timer(&mut c, Process);
+    assert_eq!((writes(&e), e.applied(), started(&e)), (vec![(50, 0, 5)], vec![], vec![]), "written, not applied");
+    assert!(e.timers::<LogConsumerTimer>().contains(&(1000 * MS, SinkRetry)));
+    h.now = 1010 * MS;
+    assert_eq!(writes(&h.timer(&mut c, SinkRetry)), vec![(50, 0, 5)], "unanswered: written again");
+    assert!(h.message(&mut c, SINK, Written { id: 49 }).is_empty(), "an answer to another write changes nothing");
+    let e = h.message(&mut c, SINK, Written { id: 50 });
+    assert_eq!((e.cancelled::<LogConsumerTimer>(), started(&e), e.applied()), (vec![SinkRetry], vec![51], vec![]));
+    assert!(h.message(&mut c, SINK, Written { id: 50 }).is_empty(), "a second answer is late");
+    h.now += 10 * MS;
+    assert_eq!(writes(&h.timer(&mut c, Process)), vec![(51, 0, 6)]);
+    let e = h.message(&mut c, SINK, Written { id: 51 });
+    assert_eq!(commits(&e), vec![(1, 0, 7)], "the batch is committed once its last record is written");
+}
+
+#[test]
+fn a_crash_forgets_the_write_in_progress() {
+    let (mut h, mut c) = member(LogConsumerSetup { sink: Some((SINK, 1000 * MS)), ..setup(CommitMode::After) });
+    h.message(&mut c, B, records(0, 5, &[50]));
+    h.now = 10 * MS;
+    h.timer(&mut c, Process);
+    c.crash();
+    assert!(writes(&h.timer(&mut c, SinkRetry)).is_empty(), "nothing to write after the crash");
 }

@@ -40,6 +40,8 @@ mod progress;
 mod request_response;
 #[path = "services.rs"]
 mod services;
+#[path = "sink.rs"]
+mod sink;
 #[path = "store.rs"]
 mod store;
 #[path = "sync_async.rs"]

@@ -68,6 +68,7 @@ impl Kind for ProjectionKind {
     const METRICS: &'static [&'static str] = &projection::METRICS;
     const PLOTS: &'static [KindPlot] = &[DRIFT];
     const GAUGES: &'static [&'static str] = &["stale_replicas"];
+    const SINK: bool = true;
 
     fn validate(&self, node: &Node, s: &ProjectionSpec, _topology: &Topology) -> Result<(), Invalid> {
         node.check_name("domain", s.domain.as_deref())?;

@@ -5,9 +5,9 @@ use super::{digest_of, Order};
 use crate::engine::{Component, Ctx, Timer};
 use crate::ledger::DomainId;
 use crate::message::{Msg, MsgId, NodeId};
-use crate::protocol::{Record, SyncMsg};
+use crate::protocol::{Record, SinkMsg, SyncMsg};
 use crate::time::{Duration, Time};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The metrics a projection reports.
 pub const METRICS: [&str; 14] = [
@@ -75,6 +75,9 @@ pub struct Projection {
     since_snapshot: u64,
     /// Events a time-travel projection applied.
     travelled: u64,
+    /// Events whose effect its state holds (applied, or superseded by a
+    /// copy or a newer version), so that each counts once in the ledger.
+    effects: BTreeSet<MsgId>,
     // Volatile.
     /// Answers owed, with when each is due (applying takes `apply`).
     owed: VecDeque<(Time, NodeId, MsgId)>,
@@ -97,6 +100,7 @@ impl Projection {
             restored: BTreeMap::new(),
             since_snapshot: 0,
             travelled: 0,
+            effects: BTreeSet::new(),
             owed: VecDeque::new(),
             started: 0,
             caught_up: false,
@@ -170,10 +174,6 @@ impl Projection {
             return 1;
         };
         let held = self.state.get(&key).map_or(0, |&(_, v)| v);
-        let skip = |ctx: &mut Ctx<Applied>, what| {
-            ctx.metric_add(what, 1.0);
-            0
-        };
         match self.setup.order {
             Order::Arrival => {
                 self.apply(ctx, key, rec.id, version);
@@ -183,13 +183,18 @@ impl Projection {
                 self.apply(ctx, key, rec.id, version);
                 1
             }
-            Order::Version => skip(ctx, if version == held { "duplicate_events" } else { "stale_refused" }),
-            Order::Sequence if version <= held || self.waiting.contains_key(&(key, version)) => {
-                skip(ctx, "duplicate_events")
+            Order::Version => {
+                self.skip(ctx, rec.id, if version == held { "duplicate_events" } else { "stale_refused" })
+            }
+            Order::Sequence if version <= held => self.skip(ctx, rec.id, "duplicate_events"),
+            Order::Sequence if self.waiting.contains_key(&(key, version)) => {
+                ctx.metric_add("duplicate_events", 1.0);
+                0
             }
             Order::Sequence if version > held + 1 => {
                 self.waiting.insert((key, version), rec.id);
-                skip(ctx, "out_of_order_events")
+                ctx.metric_add("out_of_order_events", 1.0);
+                0
             }
             Order::Sequence => {
                 self.apply(ctx, key, rec.id, version);
@@ -203,6 +208,17 @@ impl Projection {
         }
     }
 
+    /// Skips event `id`, counted in `what`: its effect is in the state
+    /// already (applied, or superseded by a newer version or a copy), so
+    /// the ledger hears of it once, and never again for a repeat.
+    fn skip(&mut self, ctx: &mut Ctx<Applied>, id: MsgId, what: &'static str) -> u64 {
+        ctx.metric_add(what, 1.0);
+        if self.live() && self.effects.insert(id) {
+            ctx.apply_effect(id);
+        }
+        0
+    }
+
     /// Applies write `id` (version `version`) of `key`: its effect in the
     /// ledger (a live projection) and the state.
     fn apply(&mut self, ctx: &mut Ctx<Applied>, key: u64, id: MsgId, version: u64) {
@@ -214,7 +230,10 @@ impl Projection {
             ctx.metric_set("travel_digest", digest_of(&self.state) as f64);
             return;
         }
-        ctx.apply_effect(id);
+        // Without a check a repeat is applied again (and counted so).
+        if self.effects.insert(id) || self.setup.order == Order::Arrival {
+            ctx.apply_effect(id);
+        }
         ctx.metric_add("applied_events", 1.0);
         self.replayed += 1;
         self.set(ctx, key, id, version);
@@ -268,7 +287,13 @@ impl Projection {
         self.set(ctx, key, id, version);
         // Events of this key at or below the copy are superseded.
         if self.setup.order == Order::Sequence {
+            let superseded: Vec<MsgId> = self.waiting.range((key, 0)..=(key, version)).map(|(_, &id)| id).collect();
             self.waiting.retain(|&(k, v), _| k != key || v > version);
+            for id in superseded {
+                if self.effects.insert(id) {
+                    ctx.apply_effect(id);
+                }
+            }
         }
     }
 
@@ -287,7 +312,9 @@ impl Projection {
 }
 
 /// Answers a sink's `Write` of `id`.
-fn answer(_ctx: &mut Ctx<Applied>, _to: NodeId, _id: MsgId) {}
+fn answer(ctx: &mut Ctx<Applied>, to: NodeId, id: MsgId) {
+    ctx.send(to, SinkMsg::Written { id });
+}
 
 impl Component for Projection {
     type Timer = Applied;
@@ -303,9 +330,13 @@ impl Component for Projection {
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<Applied>, _from: NodeId, msg: Msg) {
-        if let Msg::Sync(SyncMsg::Copy { key, id, version, repair }) = msg {
-            self.copy(ctx, u64::from(key), id, u64::from(version), repair)
+    fn on_message(&mut self, ctx: &mut Ctx<Applied>, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Sink(SinkMsg::Write { rec, partition, offset }) => self.write(ctx, from, rec, partition, offset),
+            Msg::Sync(SyncMsg::Copy { key, id, version, repair }) => {
+                self.copy(ctx, u64::from(key), id, u64::from(version), repair)
+            }
+            _ => {}
         }
     }
 

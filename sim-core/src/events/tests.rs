@@ -146,8 +146,9 @@ fn a_versioned_projection_refuses_an_older_version_without_waiting() {
     let mut h = harness(&ws);
     let mut p = Projection::simple(Order::Version, None);
     assert_eq!(feed(&mut h, &mut p, ws[2], 0), [2], "a newer version is applied over a gap");
-    assert!(feed(&mut h, &mut p, ws[0], 1).is_empty());
-    assert_eq!(h.metric("stale_refused"), 1.0);
+    assert_eq!(feed(&mut h, &mut p, ws[0], 1), [0], "refused, its effect superseded: counted once");
+    assert!(feed(&mut h, &mut p, ws[0], 2).is_empty(), "and never again");
+    assert_eq!(h.metric("stale_refused"), 2.0);
     assert_eq!(p.waiting(), 0);
     assert_eq!(p.state(), &truth(&ws));
 }
@@ -197,17 +198,19 @@ fn regression_lost_update_a_stale_crawler_copy_overwrites_a_newer_live_change_wi
 }
 
 #[test]
-fn a_copy_applies_no_effect_and_supersedes_waiting_events() {
+fn a_copy_supersedes_waiting_events_and_each_effect_counts_once() {
     let ws = writes(&[6, 6, 6]);
     let mut h = harness(&ws);
     let mut p = Projection::simple(Order::Sequence, None);
     feed(&mut h, &mut p, ws[1], 0);
-    let out = h.h.message(&mut p, 9, SyncMsg::Copy { key: 6, id: 1, version: 2, repair: true });
+    let out = h.h.message(&mut p, 9, SyncMsg::Copy { key: 6, id: 2, version: 3, repair: true });
     let out = h.keep(out);
-    assert!(out.applied().is_empty(), "a copy is state, not a message");
+    assert_eq!(out.applied(), [1], "the copy holds the waiting event's write: its effect, once");
     assert_eq!(h.metric("repairs"), 1.0);
-    assert_eq!(p.waiting(), 0, "version 2 is held now: nothing waits for version 1");
-    assert_eq!(feed(&mut h, &mut p, ws[2], 1), [2]);
+    assert_eq!(p.waiting(), 0, "version 3 is held now: nothing waits for version 1");
+    assert_eq!(feed(&mut h, &mut p, ws[2], 1), [2], "the event of the copied write: counted once");
+    assert_eq!(feed(&mut h, &mut p, ws[0], 2), [0], "an older event, superseded: counted once");
+    assert!(feed(&mut h, &mut p, ws[0], 3).is_empty(), "a repeat is not counted again");
 }
 
 #[test]

@@ -99,6 +99,18 @@ pub struct LogConsumerSpec {
     /// the broker aborts it (Kafka's `transaction.timeout.ms`).
     #[serde(default = "default_transaction_timeout")]
     pub transaction_timeout_ms: Millis,
+    /// A node each processed record is written to (a table, a read model,
+    /// an aggregator), which applies the effect in its own domain.
+    #[serde(default)]
+    pub sink: Option<String>,
+    /// With `sink`: how long to wait for the sink's answer before writing
+    /// again.
+    #[serde(default = "default_sink_timeout")]
+    pub sink_timeout_ms: Millis,
+}
+
+fn default_sink_timeout() -> Millis {
+    Millis(1000.0)
 }
 
 /// Which records of transactions a log consumer reads.
@@ -202,11 +214,17 @@ impl Kind for LogConsumerKind {
         if k.max_poll_interval_ms.0 <= 0.0 {
             return node.fail("max_poll_interval_ms", "expected a duration above 0");
         }
+        check_sink(node, k, topology)?;
         check_instance(node, k, topology)
     }
 
-    fn domain(&self, k: &LogConsumerSpec, _topology: &Topology) -> Option<String> {
-        Some(k.domain.clone().unwrap_or_else(|| k.group.clone()))
+    fn domain(&self, k: &LogConsumerSpec, topology: &Topology) -> Option<String> {
+        match k.sink.as_deref().and_then(|s| topology.node(s)) {
+            // A consumer that writes to a sink has the sink's domain: what
+            // it holds is held for the sink.
+            Some(sink) => sink.kind_ref().domain(sink, topology),
+            None => Some(k.domain.clone().unwrap_or_else(|| k.group.clone())),
+        }
     }
 
     fn footprint(&self, p: &LogConsumerSpec) -> Footprint {
@@ -258,6 +276,7 @@ impl Kind for LogConsumerKind {
             store,
             output,
             transactional: k.transactional,
+            sink: k.sink.as_deref().map(|s| (build.id(s), ms_to_ns(k.sink_timeout_ms.0).max(1))),
         });
         match brokers {
             Some(brokers) => {
@@ -266,6 +285,41 @@ impl Kind for LogConsumerKind {
             None => boxed(member),
         }
     }
+}
+
+/// A sink is another node, and it takes the effect: the consumer then
+/// has no effect, domain or output of its own.
+fn check_sink(node: &Node, k: &LogConsumerSpec, topology: &Topology) -> Result<(), Invalid> {
+    let Some(sink) = &k.sink else { return Ok(()) };
+    let names: Vec<String> =
+        topology.nodes().iter().filter(|n| n.kind_ref().sink()).map(|n| n.name().to_string()).collect();
+    let sinks = || crate::kind::quoted(names.iter().map(String::as_str));
+    match topology.node(sink) {
+        None => {
+            let hint =
+                crate::expect::closest(sink, &names).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
+            return node.fail("sink", format!("no node `{sink}` (nodes that take writes: {}){hint}", sinks()));
+        }
+        Some(n) if !n.kind_ref().sink() => {
+            let message = format!("`{sink}` is a {} and takes no writes (nodes that do: {})", n.kind(), sinks());
+            return node.fail("sink", message);
+        }
+        Some(_) => {}
+    }
+    for (field, set) in [
+        ("effect", k.effect == Effect::Idempotent),
+        ("domain", k.domain.is_some()),
+        ("output_topic", k.output_topic.is_some()),
+    ] {
+        if set {
+            let message = format!("a consumer with a `sink` applies no effect of its own: `{sink}` does, and its kind decides whether duplicates are skipped and which domain it is in");
+            return node.fail(field, message);
+        }
+    }
+    if k.sink_timeout_ms.0 <= 0.0 {
+        return node.fail("sink_timeout_ms", "expected a duration above 0");
+    }
+    Ok(())
 }
 
 /// The topic read must exist, and the output topic too (another one).

@@ -34,6 +34,7 @@ pub mod offsets;
 pub mod queue;
 pub mod queue_cluster;
 pub mod rpc;
+pub mod sink;
 pub mod sync;
 pub mod wire;
 
@@ -42,6 +43,7 @@ pub use log::{Acks, FetchError, LogMsg, ProduceError, Transaction};
 pub use queue::{publish, publish_ack, QueueMsg, NO_EXPIRATION};
 pub use queue_cluster::QueueClusterMsg;
 pub use rpc::{JobState, RpcMsg, Status};
+pub use sink::SinkMsg;
 pub use sync::SyncMsg;
 
 /// Global identity of one produced message, assigned by the ledger in
@@ -160,6 +162,8 @@ pub enum Msg {
     QueueCluster(QueueClusterMsg),
     /// Request/response (users, services, stores).
     Rpc(RpcMsg),
+    /// A log consumer's writes to its sink.
+    Sink(SinkMsg),
     /// A connection notice.
     Notice(Notice),
     /// Data sync: a crawler's or a watcher's copy of a key.
@@ -196,6 +200,12 @@ impl From<SyncMsg> for Msg {
     }
 }
 
+impl From<SinkMsg> for Msg {
+    fn from(m: SinkMsg) -> Self {
+        Msg::Sink(m)
+    }
+}
+
 impl From<Notice> for Msg {
     fn from(m: Notice) -> Self {
         Msg::Notice(m)
@@ -211,6 +221,7 @@ macro_rules! each_protocol {
             Msg::Cluster($m) => $body,
             Msg::QueueCluster($m) => $body,
             Msg::Rpc($m) => $body,
+            Msg::Sink($m) => $body,
             Msg::Notice($m) => $body,
             Msg::Sync($m) => $body,
         }
