@@ -34,6 +34,8 @@ mod compare;
 mod connections;
 #[path = "diagram.rs"]
 mod diagram;
+#[path = "events.rs"]
+mod events;
 #[path = "fuzz.rs"]
 mod fuzz;
 #[path = "honest_runs.rs"]

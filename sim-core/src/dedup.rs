@@ -9,13 +9,27 @@
 //! database with its own latency and failures, called over the network.
 
 use crate::message::MsgId;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The run's stores, by index (numbered by the scenario, in order of first use).
 #[derive(Debug, Default)]
 pub struct Stores {
     dedup: Vec<BTreeSet<MsgId>>,
+    /// Headers producers stamped on their messages (a version, a
+    /// per-aggregate sequence number), by message id.
+    headers: BTreeMap<MsgId, u64>,
+    /// The source system's table (data sync): per key, its newest write
+    /// and that write's version.
+    source: BTreeMap<u64, (MsgId, u64)>,
+    /// Snapshots of projections, by store number: the state (per key, its
+    /// write and version) and, per partition, the next offset.
+    snapshots: BTreeMap<usize, Snapshot>,
 }
+
+/// A projection's snapshot: its state (per key, its write and that write's
+/// version) and, per partition, the offset of the first record it does not
+/// include.
+pub type Snapshot = (BTreeMap<u64, (MsgId, u64)>, BTreeMap<u32, u64>);
 
 impl Stores {
     /// Records `id` in dedup store number `store` and returns true if it was
@@ -36,6 +50,39 @@ impl Stores {
         self.dedup[store].insert(id)
     }
 
+    /// Stamps message `id` with header `value` (a version or a sequence
+    /// number its producer gave it). A record is 16 bytes and carries no
+    /// headers: the value waits here for whoever reads the record.
+    pub fn set_header(&mut self, id: MsgId, value: u64) {
+        self.headers.insert(id, value);
+    }
+
+    /// The header stamped on message `id`, if its producer stamped one.
+    pub fn header(&self, id: MsgId) -> Option<u64> {
+        self.headers.get(&id).copied()
+    }
+
+    /// The source system (data sync) committed write `id`, version
+    /// `version`, of `key`: its table now holds it.
+    pub fn source_write(&mut self, key: u64, id: MsgId, version: u64) {
+        self.source.insert(key, (id, version));
+    }
+
+    /// The source system's table: per key, the newest write and its version.
+    pub fn source(&self) -> &BTreeMap<u64, (MsgId, u64)> {
+        &self.source
+    }
+
+    /// Keeps `snapshot` as the newest of snapshot store `store`.
+    pub fn save_snapshot(&mut self, store: usize, snapshot: Snapshot) {
+        self.snapshots.insert(store, snapshot);
+    }
+
+    /// The newest snapshot of snapshot store `store`, if one was taken.
+    pub fn snapshot(&self, store: usize) -> Option<&Snapshot> {
+        self.snapshots.get(&store)
+    }
+
     /// Bytes the stores hold, about: each id a B-tree entry (its 8 bytes
     /// and a share of its node's slack and bookkeeping). Every id is kept
     /// forever, so a long run's stores grow with the messages processed.
@@ -43,6 +90,8 @@ impl Stores {
         const ENTRY_BYTES: usize = 16;
         self.dedup.iter().map(|s| s.len() * ENTRY_BYTES).sum::<usize>()
             + self.dedup.capacity() * std::mem::size_of::<BTreeSet<MsgId>>()
+            + (self.headers.len() + self.source.len()) * 2 * ENTRY_BYTES
+            + self.snapshots.values().map(|(s, o)| (s.len() + o.len()) * 2 * ENTRY_BYTES).sum::<usize>()
     }
 }
 

@@ -83,6 +83,7 @@ pub mod dedup;
 pub mod digest;
 pub mod dist;
 pub mod engine;
+pub mod events;
 pub mod expect;
 pub mod kind;
 pub mod ledger;

@@ -727,6 +727,9 @@ pub struct Producer {
     /// With a `writes` table: each message is a write its user is told of
     /// as it is made (see [`writes`]).
     writes: Option<WriteHook>,
+    /// With `writes`: each key's newest version (durable: the source of
+    /// truth's own count).
+    versions: Option<std::collections::BTreeMap<u64, u64>>,
 }
 
 /// The route a queue publish of `rec` takes: its key picks one of `routes`.
@@ -780,6 +783,7 @@ impl Producer {
             routes: Vec::new(),
             clicks: None,
             writes: None,
+            versions: spec.writes.is_some().then(Default::default),
         }
     }
 
@@ -1013,6 +1017,9 @@ impl Producer {
         let id = ctx.produce(key, !self.settings.wait_ack());
         if let Some(c) = &self.clicks {
             c.happened(ctx, id, key);
+        }
+        if let Some(versions) = &mut self.versions {
+            crate::events::stamp_version(ctx, versions, key, id);
         }
         if let Some(w) = &self.writes {
             w.made(ctx, key, id);

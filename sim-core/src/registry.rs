@@ -131,6 +131,9 @@ impl Registry {
         r.register(crate::bank::BankKind).register(crate::bank::AtmKind);
         r.register(crate::stream::AggregatorKind);
         r.register(crate::views::TableKind).register(crate::views::CacheKind).register(crate::views::ReadersKind);
+        r.register(crate::events::ProjectionKind);
+        r.register(crate::events::CrawlerKind).register(crate::events::WatcherKind);
+        r.set_default("syncs", DefaultKind::Required);
         r
     }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The source files of each built-in kind's component, relative to `src/`.
-const SOURCES: [(&str, &[&str]); 18] = [
+const SOURCES: [(&str, &[&str]); 21] = [
     ("producer", &["producer.rs", "producer/cluster.rs", "producer/sequence.rs"]),
     (
         "queue",
@@ -56,6 +56,9 @@ const SOURCES: [(&str, &[&str]); 18] = [
     ("table", &["views/table.rs"]),
     ("cache", &["views/cache.rs"]),
     ("readers", &["views/readers.rs"]),
+    ("projection", &["events/projection.rs"]),
+    ("crawler", &["events/syncer.rs"]),
+    ("watcher", &["events/syncer.rs"]),
 ];
 
 /// Files that report metrics or errors but belong to no kind (the engine's own).
@@ -246,6 +249,8 @@ fn kinds_are_unique_within_their_section_and_sections_rank_as_before() {
         "tables",
         "caches",
         "readers",
+        "projections",
+        "syncs",
     ] {
         assert!(sections.contains(&s), "{s}");
     }
@@ -254,7 +259,7 @@ fn kinds_are_unique_within_their_section_and_sections_rank_as_before() {
         assert!(seen.insert((k.section(), k.name())), "{}.{} twice", k.section(), k.name());
         assert!(sections.contains(&k.section()), "kind `{}` in an unknown section", k.name());
     }
-    assert_eq!(registry.kinds().count(), 18);
+    assert_eq!(registry.kinds().count(), 21);
 }
 
 /// `messages = 0` switches a source off (a variant comparing two sources

@@ -99,8 +99,10 @@ pub struct ProducerSpec {
     #[serde(default)]
     pub event_delay: Option<crate::dist::Dist>,
     /// Each message is a write of its key, made (told to its user) as it
-    /// is produced: see [`super::writes`].
-    #[serde(default)]
+    /// is produced: see [`super::writes`]. `true` for plain writes (a
+    /// source of truth: each is also stamped with its key's version, the
+    /// per-aggregate sequence number, see [`crate::events`]).
+    #[serde(default, deserialize_with = "super::writes::writes_form")]
     pub writes: Option<super::WritesSpec>,
 }
 

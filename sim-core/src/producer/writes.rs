@@ -13,10 +13,13 @@ use crate::kind::{Build, Invalid, Node, Topology};
 use crate::message::{MsgId, NodeId};
 use crate::protocol::kv::{is_delete, DELETE_DRAW};
 use crate::protocol::KvMsg;
-use serde::{Deserialize, Serialize};
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// A producer's `writes` table: its messages are writes of their keys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `writes = true` is the table with every default (plain writes, no
+/// cache, no readers told): a source of truth's changes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WritesSpec {
     /// The fraction of writes that are deletes (default 0).
@@ -125,4 +128,23 @@ impl WriteHook {
             ctx.send(u, KvMsg::Made { key, id, delete });
         }
     }
+}
+
+/// Reads a producer's `writes`: `true` (plain writes), `false` (none) or a
+/// table.
+pub(crate) fn writes_form<'de, D: Deserializer<'de>>(d: D) -> Result<Option<WritesSpec>, D::Error> {
+    struct Form;
+    impl<'de> Visitor<'de> for Form {
+        type Value = Option<WritesSpec>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("true, false or a table of writes settings")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(v.then(WritesSpec::default))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            WritesSpec::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_any(Form)
 }

@@ -39,6 +39,7 @@ pub mod queue;
 pub mod queue_cluster;
 pub mod rpc;
 pub mod sink;
+pub mod sync;
 pub mod wire;
 
 pub use bank::BankMsg;
@@ -49,6 +50,7 @@ pub use queue::{publish, publish_ack, QueueMsg, NO_EXPIRATION};
 pub use queue_cluster::QueueClusterMsg;
 pub use rpc::{JobState, RpcMsg, Status};
 pub use sink::SinkMsg;
+pub use sync::SyncMsg;
 
 /// Global identity of one produced message, assigned by the ledger in
 /// production order (0, 1, 2, ...).
@@ -174,6 +176,8 @@ pub enum Msg {
     Sink(SinkMsg),
     /// A connection notice.
     Notice(Notice),
+    /// Data sync: a crawler's or a watcher's copy of a key.
+    Sync(SyncMsg),
 }
 
 impl From<QueueMsg> for Msg {
@@ -212,6 +216,12 @@ impl From<KvMsg> for Msg {
     }
 }
 
+impl From<SyncMsg> for Msg {
+    fn from(m: SyncMsg) -> Self {
+        Msg::Sync(m)
+    }
+}
+
 impl From<SinkMsg> for Msg {
     fn from(m: SinkMsg) -> Self {
         Msg::Sink(m)
@@ -237,6 +247,7 @@ macro_rules! each_protocol {
             Msg::Kv($m) => $body,
             Msg::Sink($m) => $body,
             Msg::Notice($m) => $body,
+            Msg::Sync($m) => $body,
         }
     };
 }
