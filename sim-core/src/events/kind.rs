@@ -70,13 +70,25 @@ impl Kind for ProjectionKind {
     const GAUGES: &'static [&'static str] = &["stale_replicas"];
     const SINK: bool = true;
 
-    fn validate(&self, node: &Node, s: &ProjectionSpec, _topology: &Topology) -> Result<(), Invalid> {
+    fn validate(&self, node: &Node, s: &ProjectionSpec, topology: &Topology) -> Result<(), Invalid> {
         node.check_name("domain", s.domain.as_deref())?;
         if s.stop_at_offset.is_some() && s.domain.is_some() {
             return node
                 .fail("domain", "a time-travel projection (`stop_at_offset`) applies no effect: remove `domain`");
         }
-        Ok(())
+        if s.snapshot_every == Some(0) {
+            return node.fail("snapshot_every", "expected at least 1 (events between two snapshots)");
+        }
+        if s.replay && s.stop_at_offset.is_some() {
+            return node.fail(
+                "replay",
+                "a time-travel projection (`stop_at_offset`) stops early: it has no catch-up to measure",
+            );
+        }
+        if s.apply_ms.is_some_and(|a| a.0 < 0.0) {
+            return node.fail("apply_ms", "expected a duration of 0 or more");
+        }
+        check_restore(node, s, topology)
     }
 
     fn domain(&self, s: &ProjectionSpec, topology: &Topology) -> Option<String> {
@@ -130,6 +142,22 @@ impl SyncerSpec {
     }
 }
 
+/// `restore_from` names another projection that takes snapshots.
+fn check_restore(node: &Node, s: &ProjectionSpec, topology: &Topology) -> Result<(), Invalid> {
+    let Some(from) = &s.restore_from else { return Ok(()) };
+    let takers = || {
+        let names = topology.specs::<ProjectionSpec>().filter(|(_, p)| p.snapshot_every.is_some()).map(|(n, _)| n);
+        crate::kind::quoted(names)
+    };
+    match topology.spec::<ProjectionSpec>(from) {
+        Some(p) if p.snapshot_every.is_some() && from != node.name() => Ok(()),
+        _ => node.fail(
+            "restore_from",
+            format!("`{from}` is no other projection that takes snapshots (those that do: {})", takers()),
+        ),
+    }
+}
+
 fn check_destination(node: &Node, s: &SyncerSpec, topology: &Topology) -> Result<(), Invalid> {
     match topology.node(&s.destination) {
         Some(d) if d.kind() == ProjectionKind::NAME => Ok(()),
@@ -155,6 +183,12 @@ impl Kind for CrawlerKind {
     fn validate(&self, node: &Node, s: &SyncerSpec, topology: &Topology) -> Result<(), Invalid> {
         if s.interval_ms.is_some() {
             return node.fail("interval_ms", "a crawler copies each key once: `interval_ms` is a watcher's");
+        }
+        if s.rate_per_s.is_some_and(|r| r.0 <= 0.0) {
+            return node.fail("rate_per_s", "expected above 0");
+        }
+        if s.copy_ms.is_some_and(|c| c.0 < 0.0) {
+            return node.fail("copy_ms", "expected a duration of 0 or more");
         }
         check_destination(node, s, topology)
     }
