@@ -60,6 +60,12 @@ fn the_cqrs_window_is_about_100_ms_and_grows_with_work_and_load() {
     // The outage: 5 s without any projector, then the backlog is caught up.
     assert!(num(&v["consumer-outage"], "consistency.window_ms.max") > 5000.0);
     assert!(num(&v["consumer-outage"], "consistency.staleness_ms.max") > 4000.0);
+    // The report draws every variant's staleness CDF.
+    let plots: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/plots.json")).unwrap()).unwrap();
+    let cdf = plots.as_array().unwrap().iter().find(|p| p["name"] == "staleness-cdf").expect("a staleness CDF");
+    assert_eq!(cdf["series"].as_array().map(Vec::len), Some(5), "{cdf}");
+    assert!(dir.path().join("out/staleness-cdf.svg").exists());
 }
 
 /// A small URL shortener: one API, one partitioned topic, one

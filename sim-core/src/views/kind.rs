@@ -19,6 +19,15 @@ const CONSISTENCY_PLOT: KindPlot = KindPlot {
     gauges: &["stale_replicas", "open_windows"],
 };
 
+/// The plot every scenario with readers gets: every read's staleness by
+/// percentile, fresh reads at 0 (see [`crate::kind::STALENESS`]).
+const STALENESS_PLOT: KindPlot = KindPlot {
+    name: "staleness-cdf",
+    title: "Read staleness by percentile (how long each answer had been out of date)",
+    y_label: "ms",
+    gauges: &[crate::kind::STALENESS],
+};
+
 /// The observer's gauges of replicated state.
 const CONSISTENCY_GAUGES: [&str; 2] = ["stale_replicas", "open_windows"];
 
@@ -151,6 +160,7 @@ impl Kind for ReadersKind {
     const SECTION: &'static str = "readers";
     const METRICS: &'static [&'static str] = &readers::METRICS;
     const ERRORS: &'static [&'static str] = &readers::ERRORS;
+    const PLOTS: &'static [KindPlot] = &[STALENESS_PLOT];
 
     fn validate(&self, node: &Node, s: &ReadersSpec, topology: &Topology) -> Result<(), Invalid> {
         if topology.spec::<TableSpec>(&s.target).is_none() && topology.spec::<CacheSpec>(&s.target).is_none() {
