@@ -15,15 +15,27 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Default)]
 pub struct Stores {
     dedup: Vec<BTreeSet<MsgId>>,
-    /// Headers producers stamped on their messages (a version, a
-    /// per-aggregate sequence number), by message id.
-    headers: BTreeMap<MsgId, u64>,
+    /// Headers producers stamped on their messages, by message id and
+    /// header.
+    headers: BTreeMap<(MsgId, Header), u64>,
     /// The source system's table (data sync): per key, its newest write
     /// and that write's version.
     source: BTreeMap<u64, (MsgId, u64)>,
     /// Snapshots of projections, by store number: the state (per key, its
     /// write and version) and, per partition, the next offset.
     snapshots: BTreeMap<usize, Snapshot>,
+}
+
+/// A header a producer stamps on a message, which the 16-byte record has
+/// no room for: the reader finds it here by the message's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Header {
+    /// Its key's version (1, 2, ...): an event's per-aggregate sequence
+    /// number (see [`crate::events`]).
+    Version,
+    /// When the event it reports happened (simulated ns): a click's event
+    /// time (see [`crate::stream`]).
+    EventTime,
 }
 
 /// A projection's snapshot: its state (per key, its write and that write's
@@ -50,16 +62,16 @@ impl Stores {
         self.dedup[store].insert(id)
     }
 
-    /// Stamps message `id` with header `value` (a version or a sequence
-    /// number its producer gave it). A record is 16 bytes and carries no
-    /// headers: the value waits here for whoever reads the record.
-    pub fn set_header(&mut self, id: MsgId, value: u64) {
-        self.headers.insert(id, value);
+    /// Stamps message `id` with `value` for `header` (a version, an event
+    /// time): a record is 16 bytes and carries no headers, so the value
+    /// waits here for whoever reads the record.
+    pub fn set_header(&mut self, id: MsgId, header: Header, value: u64) {
+        self.headers.insert((id, header), value);
     }
 
-    /// The header stamped on message `id`, if its producer stamped one.
-    pub fn header(&self, id: MsgId) -> Option<u64> {
-        self.headers.get(&id).copied()
+    /// Header `header` of message `id`, if its producer stamped one.
+    pub fn header(&self, id: MsgId, header: Header) -> Option<u64> {
+        self.headers.get(&(id, header)).copied()
     }
 
     /// The source system (data sync) committed write `id`, version

@@ -165,18 +165,18 @@ impl<'a, T: Timer> Ctx<'a, T> {
     /// what a real producer writes into the record, kept in the run's
     /// stores because a record carries no headers (see
     /// [`Stores::set_header`]).
-    pub fn set_header(&mut self, id: MsgId, value: u64) {
-        self.stores_mut().set_header(id, value)
+    pub fn set_header(&mut self, id: MsgId, header: crate::dedup::Header, value: u64) {
+        self.stores_mut().set_header(id, header, value)
     }
 
     /// The header its producer stamped on message `id`, if any.
-    pub fn header(&mut self, id: MsgId) -> Option<u64> {
-        self.stores_mut().header(id)
+    pub fn header(&mut self, id: MsgId, header: crate::dedup::Header) -> Option<u64> {
+        self.stores_mut().header(id, header)
     }
 
     /// The run's stores (dedup tables, headers, the data-sync source
     /// table), shared by every node and durable.
-    pub fn stores_mut(&mut self) -> &mut Stores {
+    pub(crate) fn stores_mut(&mut self) -> &mut Stores {
         match &mut self.p.sink {
             Sink::Engine(core) => &mut core.stores,
             Sink::Record(r) => &mut r.stores,

@@ -56,7 +56,7 @@ pub(crate) fn stamp_version<T: Timer>(ctx: &mut Ctx<T>, versions: &mut BTreeMap<
     let v = versions.entry(key).or_insert(0);
     *v += 1;
     let version = *v;
-    ctx.set_header(id, version);
+    ctx.set_header(id, crate::dedup::Header::Version, version);
     ctx.stores_mut().source_write(key, id, version);
 }
 

@@ -167,7 +167,7 @@ impl Projection {
     /// Applies, holds back or skips `rec`; returns how many events it applied.
     fn take(&mut self, ctx: &mut Ctx<Applied>, rec: Record) -> u64 {
         let key = rec.key();
-        let Some(version) = ctx.header(rec.id) else {
+        let Some(version) = ctx.header(rec.id, crate::dedup::Header::Version) else {
             // Nothing to order by: applied as it comes.
             ctx.metric_add("unstamped_events", 1.0);
             self.apply(ctx, key, rec.id, 0);

@@ -69,7 +69,7 @@ impl Rig {
 fn harness(ws: &[(MsgId, u64, u64)]) -> Rig {
     let mut h = Harness::new(3);
     for &(id, _, v) in ws {
-        h.stores().set_header(id, v);
+        h.stores().set_header(id, crate::dedup::Header::Version, v);
     }
     Rig { h, effects: Vec::new() }
 }
@@ -269,7 +269,8 @@ fn the_source_of_truth_stamps_versions_and_fills_its_table() {
         stamp_version(ctx, &mut versions, 9, 1);
         stamp_version(ctx, &mut versions, 8, 2);
     });
-    assert_eq!([h.stores().header(0), h.stores().header(1), h.stores().header(2)], [Some(1), Some(1), Some(2)]);
+    let mut version = |id| h.stores().header(id, crate::dedup::Header::Version);
+    assert_eq!([version(0), version(1), version(2)], [Some(1), Some(1), Some(2)]);
     assert_eq!(h.stores().source()[&8], (2, 2));
     assert_eq!(out.state_facts(), [], "the producer's write hook reports the writes, once");
 }

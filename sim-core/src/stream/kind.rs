@@ -1,7 +1,7 @@
 //! The `aggregator` kind: the `[processors.NAME]` table, its defaults, its
 //! checks and the construction of an [`Aggregator`].
 
-use super::{Aggregator, EventClock, WindowRules, CLOCK_NOTE, DEFAULT_WINDOW_MS, METRICS};
+use super::{Aggregator, WindowRules, DEFAULT_WINDOW_MS, METRICS};
 use crate::engine::{boxed, DynComponent};
 use crate::kind::{Build, Invalid, Kind, Node, Topology};
 use crate::time::ms_to_ns;
@@ -108,12 +108,7 @@ impl Kind for AggregatorKind {
         s.domain.clone().or_else(name)
     }
 
-    fn declare(&self, _node: &Node, s: &AggregatorSpec, build: &mut Build) {
-        build.note::<EventClock>(CLOCK_NOTE).set_window(s.rules().size);
-    }
-
-    fn build(&self, _node: &Node, s: &AggregatorSpec, build: &mut Build) -> Box<dyn DynComponent> {
-        let clock = build.note::<EventClock>(CLOCK_NOTE).clone();
-        boxed(Aggregator::new(s.rules(), clock, ms_to_ns(s.end_of_input_ms.0)))
+    fn build(&self, _node: &Node, s: &AggregatorSpec, _build: &mut Build) -> Box<dyn DynComponent> {
+        boxed(Aggregator::new(s.rules(), ms_to_ns(s.end_of_input_ms.0)))
     }
 }

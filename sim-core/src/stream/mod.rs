@@ -17,8 +17,8 @@
 //! (`message_draw(id, "event-delay")`), so every variant gives a click the
 //! same delay. The event time travels with the record, as a click's
 //! payload (or a Kafka record's timestamp) carries it: the simulator keeps
-//! it in an [`EventClock`] shared by the source and the aggregators of a
-//! run, by message id, rather than in the 16-byte record. A record without
+//! it as the message's [`Header::EventTime`] in the run's stores, by
+//! message id, rather than in the 16-byte record. A record without
 //! an event time (from a source without `event_delay`) counts at its
 //! arrival time.
 //!
@@ -50,74 +50,18 @@ pub mod windows;
 pub use kind::{AggregatorKind, AggregatorSpec, WindowTime};
 pub use windows::{Bucket, Verdict, WindowRules, Windows};
 
+use crate::dedup::Header;
 use crate::engine::{Component, Ctx, Timer};
 use crate::ledger::LossCause;
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::protocol::SinkMsg;
 use crate::time::{Duration, Time};
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
 /// The metrics an aggregator reports.
 pub const METRICS: [&str; 5] = ["late_dropped", "late_updates", "duplicates_dropped", "reordered", "windows_fired"];
 
-/// The name the [`EventClock`] of a run is noted under while it is built.
-pub const CLOCK_NOTE: &str = "stream-event-clock";
-
 /// The default window length, ms (a minute).
 pub const DEFAULT_WINDOW_MS: f64 = 60_000.0;
-
-#[derive(Debug, Default)]
-struct Stamps {
-    window_ns: u64,
-    times: BTreeMap<MsgId, Time>,
-}
-
-/// Event times by message id, shared by a run's click sources and
-/// aggregators (see the module doc), and the window length the truth is
-/// bucketed by.
-#[derive(Debug, Clone, Default)]
-pub struct EventClock(Arc<Mutex<Stamps>>);
-
-impl EventClock {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Stamps> {
-        self.0.lock().expect("one run uses its clock on one thread")
-    }
-
-    /// Sets the window length (ns) of the run's aggregators.
-    pub fn set_window(&self, ns: u64) {
-        self.lock().window_ns = ns;
-    }
-
-    /// The window length the truth is bucketed by (a minute unless an
-    /// aggregator says otherwise).
-    pub fn window_ns(&self) -> u64 {
-        match self.lock().window_ns {
-            0 => crate::time::ms_to_ns(DEFAULT_WINDOW_MS),
-            ns => ns,
-        }
-    }
-
-    /// Records that event `id` happened at `t`.
-    pub fn stamp(&self, id: MsgId, t: Time) {
-        self.lock().times.insert(id, t);
-    }
-
-    /// When event `id` happened, if a click source said.
-    pub fn time_of(&self, id: MsgId) -> Option<Time> {
-        self.lock().times.get(&id).copied()
-    }
-
-    /// Event times held.
-    pub fn len(&self) -> usize {
-        self.lock().times.len()
-    }
-
-    /// True when no event time is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// The delay between a click and its production, drawn from the
 /// message's own uniform draw `u` through `dist` (a stream seeded by the
@@ -129,23 +73,25 @@ pub fn event_delay_ns(sampler: &crate::dist::Sampler, u: f64) -> Duration {
 }
 
 /// What makes a producer a click source: the distribution of its events'
-/// delays, and the run's [`EventClock`].
+/// delays, and the window length the truth is bucketed by.
 #[derive(Debug, Clone)]
 pub struct Clicks {
     delay: crate::dist::Sampler,
-    clock: EventClock,
+    window_ns: u64,
 }
 
 impl Clicks {
-    /// A click source with delays drawn from `delay`, sharing the clock
-    /// noted in `build`.
+    /// A click source with delays drawn from `delay`, bucketing the truth
+    /// by the window of the scenario's aggregators (all have one length),
+    /// a minute without any.
     pub fn new(delay: &crate::dist::Dist, build: &mut crate::kind::Build) -> Self {
-        Clicks { delay: delay.sampler(), clock: build.note::<EventClock>(CLOCK_NOTE).clone() }
+        let window = build.topology().specs::<AggregatorSpec>().next().map(|(_, s)| s.rules().size);
+        Clicks::with_window(delay, window.unwrap_or(crate::time::ms_to_ns(DEFAULT_WINDOW_MS)))
     }
 
-    /// A click source over `clock` (for tests).
-    pub fn with_clock(delay: &crate::dist::Dist, clock: EventClock) -> Self {
-        Clicks { delay: delay.sampler(), clock }
+    /// A click source bucketing by windows of `window_ns`.
+    pub fn with_window(delay: &crate::dist::Dist, window_ns: u64) -> Self {
+        Clicks { delay: delay.sampler(), window_ns: window_ns.max(1) }
     }
 
     /// Event `id` of `key`, produced now: stamps when it happened and tells
@@ -154,8 +100,8 @@ impl Clicks {
     pub fn happened<T: Timer>(&self, ctx: &mut Ctx<T>, id: MsgId, key: u64) -> Time {
         let delay = event_delay_ns(&self.delay, ctx.message_draw(id, "event-delay"));
         let t = ctx.now().saturating_sub(delay);
-        self.clock.stamp(id, t);
-        ctx.happened((key, t / self.clock.window_ns()));
+        ctx.set_header(id, Header::EventTime, t);
+        ctx.happened((key, t / self.window_ns));
         t
     }
 }
@@ -185,7 +131,6 @@ impl Timer for AggTimer {
 #[derive(Debug)]
 pub struct Aggregator {
     windows: Windows,
-    clock: EventClock,
     end_of_input: Duration,
     /// Processing time: the last window a `Close` timer is set for.
     armed: Option<u64>,
@@ -196,10 +141,11 @@ pub struct Aggregator {
 }
 
 impl Aggregator {
-    /// An aggregator counting by `rules`, reading event times from
-    /// `clock`, ending the input after `end_of_input` quiet in the drain.
-    pub fn new(rules: WindowRules, clock: EventClock, end_of_input: Duration) -> Self {
-        Aggregator { windows: Windows::new(rules), clock, end_of_input, armed: None, out: Vec::new(), fired: 0 }
+    /// An aggregator counting by `rules` (event times from the records'
+    /// [`Header::EventTime`]), ending the input after `end_of_input` quiet
+    /// in the drain.
+    pub fn new(rules: WindowRules, end_of_input: Duration) -> Self {
+        Aggregator { windows: Windows::new(rules), end_of_input, armed: None, out: Vec::new(), fired: 0 }
     }
 
     /// Its windows' state, for tests.
@@ -211,7 +157,8 @@ impl Aggregator {
     /// reports the results it fires. The caller answers the Write.
     pub fn write(&mut self, ctx: &mut Ctx<AggTimer>, rec: Record) {
         let rules = self.windows.rules();
-        let t = if rules.event_time { self.clock.time_of(rec.id).unwrap_or(ctx.now()) } else { ctx.now() };
+        let stamped = if rules.event_time { ctx.header(rec.id, Header::EventTime) } else { None };
+        let t = stamped.unwrap_or(ctx.now());
         let verdict = self.windows.add(rec.id, rec.key(), t, &mut self.out);
         match verdict {
             Verdict::Counted { behind, late } => {

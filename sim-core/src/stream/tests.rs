@@ -3,6 +3,7 @@ use crate::engine::Harness;
 use crate::ledger::LossCause;
 use crate::time::ms_to_ns;
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 
 const MIN: u64 = 60_000_000_000;
 
@@ -110,9 +111,17 @@ fn the_end_of_input_fires_every_window_and_later_events_are_too_late() {
     assert_eq!(w.add(2, 1, s(80), &mut out), Verdict::TooLate);
 }
 
-fn aggregator(rules: WindowRules) -> (Aggregator, EventClock) {
-    let clock = EventClock::default();
-    (Aggregator::new(rules, clock.clone(), ms_to_ns(5_000.0)), clock)
+fn aggregator(rules: WindowRules) -> (Aggregator, Clock) {
+    (Aggregator::new(rules, ms_to_ns(5_000.0)), Clock)
+}
+
+/// Stamps event times in a harness's stores, as a click source does.
+struct Clock;
+
+impl Clock {
+    fn stamp(&self, h: &mut Harness, id: MsgId, t: u64) {
+        h.stores().set_header(id, Header::EventTime, t);
+    }
 }
 
 fn write(h: &mut Harness, a: &mut Aggregator, id: u64, key: u64) -> crate::engine::Emitted {
@@ -123,7 +132,7 @@ fn write(h: &mut Harness, a: &mut Aggregator, id: u64, key: u64) -> crate::engin
 fn a_counted_write_applies_its_effect_a_duplicate_does_not() {
     let (mut a, clock) = aggregator(rules(true, 0.0, 0.0, true));
     let mut h = Harness::new(3);
-    clock.stamp(4, s(1));
+    clock.stamp(&mut h, 4, s(1));
     h.now = s(2);
     let first = write(&mut h, &mut a, 4, 9);
     assert_eq!(first.applied(), [4]);
@@ -136,8 +145,8 @@ fn a_counted_write_applies_its_effect_a_duplicate_does_not() {
 fn a_write_past_the_lateness_is_discarded_as_too_late() {
     let (mut a, clock) = aggregator(rules(true, 0.0, 0.0, false));
     let mut h = Harness::new(3);
-    clock.stamp(0, s(100));
-    clock.stamp(1, s(10));
+    clock.stamp(&mut h, 0, s(100));
+    clock.stamp(&mut h, 1, s(10));
     h.now = s(101);
     write(&mut h, &mut a, 0, 1);
     let late = write(&mut h, &mut a, 1, 1);
@@ -173,7 +182,7 @@ fn processing_time_sets_one_close_timer_per_window() {
 fn in_the_drain_the_input_ends_after_a_quiet_spell() {
     let (mut a, clock) = aggregator(rules(true, 0.0, 0.0, false));
     let mut h = Harness::new(3);
-    clock.stamp(0, s(1));
+    clock.stamp(&mut h, 0, s(1));
     write(&mut h, &mut a, 0, 1);
     assert_eq!(h.drain(&mut a).timers::<AggTimer>(), [(s(5), AggTimer::EndOfInput)]);
     let end = h.timer(&mut a, AggTimer::EndOfInput);
@@ -184,7 +193,7 @@ fn in_the_drain_the_input_ends_after_a_quiet_spell() {
 fn a_crash_loses_the_windows_and_the_dedup_ids() {
     let (mut a, clock) = aggregator(rules(true, 0.0, 0.0, true));
     let mut h = Harness::new(3);
-    clock.stamp(0, s(1));
+    clock.stamp(&mut h, 0, s(1));
     write(&mut h, &mut a, 0, 1);
     a.crash();
     assert_eq!(a.windows().open_buckets(), 0);
@@ -267,7 +276,7 @@ fn a_fired_window_and_its_late_update_are_reported_to_the_observer() {
     let (mut a, clock) = aggregator(rules(true, 30_000.0, 0.0, false));
     let mut h = Harness::new(3);
     for (id, t) in [(0, 10), (1, 70), (2, 20)] {
-        clock.stamp(id, s(t));
+        clock.stamp(&mut h, id, s(t));
     }
     assert!(write(&mut h, &mut a, 0, 7).state_facts().is_empty(), "window 0 is still open");
     let fired = write(&mut h, &mut a, 1, 8);
@@ -280,13 +289,12 @@ fn a_fired_window_and_its_late_update_are_reported_to_the_observer() {
 #[test]
 fn a_click_source_stamps_the_event_time_and_reports_its_true_bucket_once() {
     use crate::observer::StateFact;
-    let clock = EventClock::default();
-    let clicks = Clicks::with_clock(&crate::dist::Dist::constant_ms(30_000.0), clock.clone());
+    let clicks = Clicks::with_window(&crate::dist::Dist::constant_ms(30_000.0), s(60));
     let mut h = Harness::new(0);
     h.now = s(100);
     let (t, e) = h.act::<AggTimer, _>(|ctx| clicks.happened(ctx, 5, 9));
     assert_eq!(t, s(70));
-    assert_eq!(clock.time_of(5), Some(s(70)));
+    assert_eq!(h.stores().header(5, Header::EventTime), Some(s(70)));
     assert_eq!(e.state_facts(), [StateFact::Happened { bucket: (9, 1) }], "70 s is in minute 1");
 }
 
@@ -302,8 +310,8 @@ fn every_sink_write_is_answered_a_dropped_one_too() {
     use crate::protocol::SinkMsg;
     let (mut a, clock) = aggregator(rules(true, 0.0, 0.0, true));
     let mut h = Harness::new(3);
-    clock.stamp(0, s(100));
-    clock.stamp(1, s(1));
+    clock.stamp(&mut h, 0, s(100));
+    clock.stamp(&mut h, 1, s(1));
     for id in [0, 0, 1] {
         let rec = Record::new(id, 2);
         let e = h.message(&mut a, 7, SinkMsg::Write { rec, partition: 0, offset: id });
