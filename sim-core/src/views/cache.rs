@@ -2,7 +2,7 @@
 //! misses and set or invalidated by the writers that name it (see the
 //! module doc of [`crate::views`]).
 
-use super::CacheSpec;
+use super::{CacheSpec, Read};
 use crate::dist::Sampler;
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, MsgId, NodeId};
@@ -49,13 +49,6 @@ impl Timer for CacheTimer {
     }
 }
 
-/// A read the cache is serving: who asked, for which key, their number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Read {
-    from: NodeId,
-    key: u64,
-    req: u64,
-}
 
 /// A running cache (see the module doc of [`crate::views`]).
 #[derive(Debug)]

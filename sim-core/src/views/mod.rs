@@ -63,3 +63,12 @@ pub use cache::{Cache, CacheTimer};
 pub use kind::{CacheKind, CacheSpec, ReadersKind, ReadersSpec, TableKind, TableSpec};
 pub use readers::{Readers, ReadersTimer};
 pub use table::{Served, Table};
+
+/// A read a table or a cache is serving: who asked, for which key, under
+/// the asker's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Read {
+    from: crate::message::NodeId,
+    key: u64,
+    req: u64,
+}

@@ -2,9 +2,9 @@
 //! sink) and read by readers and caches (see the module doc of
 //! [`crate::views`]).
 
-use super::TableSpec;
+use super::{Read, TableSpec};
 use crate::dist::Sampler;
-use crate::engine::{Component, Ctx, Timer};
+use crate::engine::{Component, Ctx};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::protocol::{KvMsg, SinkMsg};
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,26 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The metrics a table reports.
 pub const METRICS: [&str; 4] = ["table_writes", "table_duplicates", "table_older_kept", "table_reads"];
 
-/// A table's timer: read number `n` (the table's own serial) is served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Served(pub u64);
-
-impl Timer for Served {
-    fn to_word(self) -> u64 {
-        self.0
-    }
-    fn from_word(word: u64) -> Option<Self> {
-        Some(Served(word))
-    }
-}
-
-/// A read being served: who asked, for which key, under which number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Read {
-    from: NodeId,
-    key: u64,
-    req: u64,
-}
+/// A table's timer, as a store's: read number `n` (the table's own
+/// serial) is served.
+pub use crate::store::Served;
 
 /// A running table (see the module doc of [`crate::views`]).
 #[derive(Debug)]
