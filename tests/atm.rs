@@ -273,3 +273,11 @@ proptest! {
         reconciled(&out, &why)?;
     }
 }
+
+#[test]
+fn a_second_bank_is_refused_the_observer_has_one_space_of_accounts() {
+    let text = include_str!("../scenarios/atm-cap.toml").replace("[banks.bank]", "[banks.bank]\n[banks.other]");
+    let err = Scenario::parse("two-banks.toml", &text).unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("banks.bank"), "{err}");
+    assert!(err.message.contains("one bank per scenario"), "{err}");
+}

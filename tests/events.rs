@@ -153,6 +153,8 @@ fn bad_event_settings_are_refused_with_the_field() {
     refused(&format!("{BASE}snapshot_every = 0\n"), "snapshot_every", 19);
     refused(&format!("{BASE}stop_at_offset = 5\nreplay = true\n"), "replay", 20);
     refused(&format!("{BASE}restore_from = \"view\"\n"), "restore_from", 19);
+    let second = "[producers.q]\ntarget = \"log\"\ntopic = \"t\"\nwrites = true\narrival = { process = \"constant\", rate_per_s = 10 }\n";
+    refused(&format!("{BASE}{second}"), "writes", 7);
     refused(&format!("{BASE}[syncs.w]\nkind = \"watcher\"\ndestination = \"log\"\n"), "destination", 21);
     refused(
         &format!("{BASE}[syncs.w]\nkind = \"crawler\"\ndestination = \"view\"\ninterval_ms = 5\n"),

@@ -183,7 +183,8 @@ impl Atm {
     /// A customer arrives: draws the account and the amount.
     fn customer(&mut self, ctx: &mut Ctx<AtmTimer>) {
         let account = (crate::rng::unit(ctx.rng()) * f64::from(self.accounts)) as u32;
-        let dollars = self.amount.draw(ctx.rng());
+        // A long-tailed draw is clamped where the parameters are (notes in u32).
+        let dollars = self.amount.draw(ctx.rng()).min(super::money::MAX_DOLLARS);
         let notes = libm::round(dollars / f64::from(NOTE_DOLLARS)).max(1.0) as u32;
         let w = Withdrawal { account: account.min(self.accounts - 1), amount: notes * NOTE_DOLLARS };
         if !self.online {

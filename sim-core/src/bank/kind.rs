@@ -58,7 +58,11 @@ impl Kind for BankKind {
     const SECTION: &'static str = "banks";
     const METRICS: &'static [&'static str] = &BANK_METRICS;
 
-    fn validate(&self, node: &Node, s: &BankSpec, _topology: &Topology) -> Result<(), Invalid> {
+    fn validate(&self, node: &Node, s: &BankSpec, topology: &Topology) -> Result<(), Invalid> {
+        if let Some(first) = topology.section("banks").map(Node::name).find(|n| *n != node.name()) {
+            let why = format!("one bank per scenario: the state observer numbers accounts from 0 in one space, so a second bank's accounts would be `{first}`'s (model several banks as one with more accounts)");
+            return Err(node.invalid_at(&[], why));
+        }
         if s.accounts == 0 || s.accounts > MAX_ACCOUNTS {
             return node.fail("accounts", format!("expected from 1 to {MAX_ACCOUNTS} accounts"));
         }

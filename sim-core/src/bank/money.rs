@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 /// The largest amount a field may name, in dollars: far above any
 /// balance a scenario needs, far below where `i64` arithmetic could wrap.
-const MAX_DOLLARS: f64 = 1e9;
+pub(super) const MAX_DOLLARS: f64 = 1e9;
 
 /// A distribution of dollar amounts, as written.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -212,8 +212,8 @@ impl Kind for WatcherKind {
         if s.rate_per_s.is_some() {
             return node.fail("rate_per_s", "a watcher copies every key each round: `rate_per_s` is a crawler's");
         }
-        if s.interval_ms.is_some_and(|i| i.0 <= 0.0) {
-            return node.fail("interval_ms", "expected above 0");
+        if s.interval_ms.is_some_and(|i| i.0 < 1.0) {
+            return node.fail("interval_ms", "expected at least 1 ms (a round reads every key)");
         }
         check_destination(node, s, topology)
     }

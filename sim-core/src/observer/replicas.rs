@@ -191,7 +191,10 @@ impl Replicas {
             return;
         }
         self.stale_reads += 1;
-        let missed = k.writes[(index + 1) as usize].1;
+        // Out of date since the first write after the newest one that showed
+        // what the read saw: for "gone", the key's last delete (if any).
+        let since = if k.is_gone(index) { k.writes.iter().rposition(|w| w.2).map_or(-1, |i| i as i64) } else { index };
+        let missed = k.writes[(since + 1) as usize].1;
         self.staleness.record(now.saturating_sub(missed));
         if own {
             self.own_stale += 1;
@@ -382,6 +385,15 @@ mod tests {
         r.crashed(3 * S, 2);
         let s = r.summary();
         assert_eq!((s.open_windows, s.diverged, s.window_ms.max), (0, 0, 1000.0));
+    }
+
+    #[test]
+    fn a_not_found_after_a_delete_and_a_create_is_stale_only_since_the_create() {
+        let mut r = table_and_cache();
+        r.wrote(S, 7, 100, true);
+        r.wrote(10 * S, 7, 101, false);
+        r.read(11 * S, 7, None, false);
+        assert_eq!(r.summary().staleness_ms.max, 1000.0, "not found was right until the create at 10 s");
     }
 
     #[test]

@@ -154,6 +154,11 @@ impl Kind for ProducerKind {
         check_keys(node, &p.keys)?;
         if let Some(w) = &p.writes {
             w.validate(node, topology)?;
+            let other = topology.specs::<ProducerSpec>().find(|(n, q)| *n != node.name() && q.writes.is_some());
+            if let Some((other, _)) = other {
+                let why = format!("one producer of writes per scenario: `{other}` makes writes too, and each would number its keys' versions alone");
+                return Err(node.invalid("writes", why));
+            }
         }
         match topology.spec::<LogSpec>(&p.target) {
             Some(log) => check_log_target(node, p, log),

@@ -49,7 +49,6 @@ impl Timer for CacheTimer {
     }
 }
 
-
 /// A running cache (see the module doc of [`crate::views`]).
 #[derive(Debug)]
 pub struct Cache {
