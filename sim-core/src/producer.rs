@@ -727,9 +727,6 @@ pub struct Producer {
     /// With a `writes` table: each message is a write its user is told of
     /// as it is made (see [`writes`]).
     writes: Option<WriteHook>,
-    /// With `writes`: each key's newest version (durable: the source of
-    /// truth's own count).
-    versions: Option<std::collections::BTreeMap<u64, u64>>,
 }
 
 /// The route a queue publish of `rec` takes: its key picks one of `routes`.
@@ -783,7 +780,6 @@ impl Producer {
             routes: Vec::new(),
             clicks: None,
             writes: None,
-            versions: spec.writes.is_some().then(Default::default),
         }
     }
 
@@ -1018,10 +1014,7 @@ impl Producer {
         if let Some(c) = &self.clicks {
             c.happened(ctx, id, key);
         }
-        if let Some(versions) = &mut self.versions {
-            crate::events::stamp_version(ctx, versions, key, id);
-        }
-        if let Some(w) = &self.writes {
+        if let Some(w) = &mut self.writes {
             w.made(ctx, key, id);
         }
         let rec = Record::sized(id, key, self.record_bytes(ctx));

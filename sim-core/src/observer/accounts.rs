@@ -105,7 +105,6 @@ impl Accounts {
             self.w.approved_offline += 1;
             self.w.amount_offline += amount;
             self.offline_accounts.insert(account);
-            self.w.accounts_offline = self.offline_accounts.len() as u64;
             self.exposure += amount;
             self.max_exposure = self.max_exposure.max(self.exposure);
         }
@@ -140,7 +139,7 @@ impl Accounts {
         let below: Vec<i64> = self.balances.values().filter(|&&b| b < 0).map(|b| -b).collect();
         MoneySummary {
             availability: if self.w.requested > 0 { self.w.approved as f64 / self.w.requested as f64 } else { 1.0 },
-            withdrawals: self.w.clone(),
+            withdrawals: Withdrawals { accounts_offline: self.offline_accounts.len() as u64, ..self.w.clone() },
             overdraft: Overdraft { count: below.len() as u64, amount: below.iter().sum() },
             max_exposure: self.max_exposure,
             unsettled: self.exposure,

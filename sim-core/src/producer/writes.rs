@@ -15,6 +15,7 @@ use crate::protocol::kv::{is_delete, DELETE_DRAW};
 use crate::protocol::KvMsg;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
 
 /// A producer's `writes` table: its messages are writes of their keys.
 /// `writes = true` is the table with every default (plain writes, no
@@ -78,7 +79,8 @@ impl WritesSpec {
             write_through: self.write_through,
             markers: self.deletion_markers,
         });
-        WriteHook { deletes: self.deletes, cache, users: self.users.as_deref().map(|u| build.id(u)) }
+        let users = self.users.as_deref().map(|u| build.id(u));
+        WriteHook { deletes: self.deletes, cache, users, versions: BTreeMap::new() }
     }
 }
 
@@ -96,24 +98,29 @@ pub struct WriteHook {
     deletes: f64,
     cache: Option<CacheLink>,
     users: Option<NodeId>,
+    /// Each key's newest version (durable: the source of truth's own count).
+    versions: BTreeMap<u64, u64>,
 }
 
 impl WriteHook {
     /// A hook with a fraction `deletes` of deletes, and nobody else to tell.
     pub fn new(deletes: f64) -> Self {
-        WriteHook { deletes, cache: None, users: None }
+        WriteHook { deletes, cache: None, users: None, versions: BTreeMap::new() }
     }
 
     /// A hook that keeps cache node `cache` up to date as its flags say and
     /// tells readers node `users`, if any.
     pub fn with_cache(deletes: f64, cache: NodeId, write_through: bool, markers: bool, users: Option<NodeId>) -> Self {
-        WriteHook { deletes, cache: Some(CacheLink { node: cache, write_through, markers }), users }
+        let cache = Some(CacheLink { node: cache, write_through, markers });
+        WriteHook { deletes, cache, users, versions: BTreeMap::new() }
     }
 
-    /// Write `id` of `key` is made: set or invalidate the cache first (the
-    /// API does it before it answers), then the 201: the state observer
-    /// hears of the write, and the user is told.
-    pub fn made<T: Timer>(&self, ctx: &mut Ctx<T>, key: u64, id: MsgId) {
+    /// Write `id` of `key` is made: it is stamped with the key's next
+    /// version (see [`crate::events`]); the cache is set or invalidated
+    /// first (the API does it before it answers), then the 201: the state
+    /// observer hears of the write, and the user is told.
+    pub fn made<T: Timer>(&mut self, ctx: &mut Ctx<T>, key: u64, id: MsgId) {
+        crate::events::stamp_version(ctx, &mut self.versions, key, id);
         let delete = is_delete(ctx.message_draw(id, DELETE_DRAW), self.deletes);
         if let Some(c) = self.cache {
             let put = if delete { c.markers } else { c.write_through };

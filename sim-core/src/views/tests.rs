@@ -268,6 +268,7 @@ fn hook(deletes: f64, write_through: bool, markers: bool) -> WriteHook {
 
 /// What the hook sent and reported for write `id` of key 7.
 fn made(hook: &WriteHook, id: MsgId) -> (Vec<Msg>, Vec<StateFact>) {
+    let mut hook = hook.clone();
     let mut h = Harness::new(ME);
     let ((), e) = h.act::<ReadersTimer, ()>(|ctx| hook.made(ctx, 7, id));
     (e.sent_to(TABLE), e.state_facts())
@@ -275,7 +276,7 @@ fn made(hook: &WriteHook, id: MsgId) -> (Vec<Msg>, Vec<StateFact>) {
 
 #[test]
 fn the_writer_sets_puts_a_marker_or_invalidates_as_the_cache_says_then_tells_the_user() {
-    let creates = hook(0.0, true, false);
+    let mut creates = hook(0.0, true, false);
     let (cache, facts) = made(&creates, 4);
     assert_eq!(cache, [Msg::Kv(KvMsg::Put { key: 7, id: 4 })]);
     assert_eq!(facts, [StateFact::Wrote { key: 7, id: 4, delete: false }]);
