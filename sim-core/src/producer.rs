@@ -104,6 +104,9 @@ pub struct LogTarget {
     pub partitions: u32,
 }
 
+/// A day in milliseconds: a daily cycle's default period.
+const DAY_MS: f64 = 86_400_000.0;
+
 /// An arrival process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "process", rename_all = "lowercase", try_from = "ArrivalTable")]
@@ -163,16 +166,34 @@ pub enum Arrival {
         /// When it ends.
         until_ms: Millis,
     },
+    /// A daily cycle: Poisson at a rate that swings as a cosine between
+    /// `trough_rate_per_s` and `peak_rate_per_s` every `period_ms`
+    /// (default a day), highest at `peak_at_ms` into each period (default
+    /// half a period: noon when the run starts at midnight).
+    Daily {
+        /// The lowest rate.
+        trough_rate_per_s: RateOrZero,
+        /// The highest rate.
+        peak_rate_per_s: Rate,
+        /// When in each period the rate peaks.
+        peak_at_ms: Millis,
+        /// The length of a cycle.
+        period_ms: Millis,
+    },
 }
 
 impl Arrival {
     /// The mean number of messages per second: over the long run (what
     /// the count over a time tends to, divided by it), so a step or a ramp
-    /// counts as its final rate and a spike as its rate outside the spike.
+    /// counts as its final rate, a spike as its rate outside the spike, and
+    /// a daily cycle as its mean over a period.
     pub fn mean_rate_per_s(&self) -> f64 {
         match self {
             Arrival::Step { to_rate_per_s: r, .. } | Arrival::Ramp { to_rate_per_s: r, .. } => r.0,
             Arrival::Spike { rate_per_s, .. } => rate_per_s.0,
+            Arrival::Daily { trough_rate_per_s, peak_rate_per_s, .. } => {
+                (trough_rate_per_s.0 + peak_rate_per_s.0) / 2.0
+            }
             Arrival::Constant { rate_per_s } | Arrival::Poisson { rate_per_s } => rate_per_s.0,
             Arrival::Bursty { on_rate_per_s, off_rate_per_s, on_ms, off_ms } => {
                 let cycle = on_ms.0 + off_ms.0;
@@ -201,6 +222,10 @@ struct ArrivalTable {
     at_ms: Option<Millis>,
     from_ms: Option<Millis>,
     until_ms: Option<Millis>,
+    trough_rate_per_s: Option<RateOrZero>,
+    peak_rate_per_s: Option<Rate>,
+    peak_at_ms: Option<Millis>,
+    period_ms: Option<Millis>,
 }
 
 #[derive(Deserialize)]
@@ -212,6 +237,7 @@ enum ArrivalKind {
     Step,
     Ramp,
     Spike,
+    Daily,
 }
 
 impl TryFrom<ArrivalTable> for Arrival {
@@ -230,7 +256,11 @@ impl TryFrom<ArrivalTable> for Arrival {
             spike_rate_per_s,
             at_ms,
             from_ms,
-            until_ms
+            until_ms,
+            trough_rate_per_s,
+            peak_rate_per_s,
+            peak_at_ms,
+            period_ms
         );
         Ok(match t.process {
             ArrivalKind::Constant | ArrivalKind::Poisson => {
@@ -254,12 +284,12 @@ impl TryFrom<ArrivalTable> for Arrival {
                     off_ms: need(t.off_ms, "off_ms", w)?,
                 }
             }
-            ArrivalKind::Step | ArrivalKind::Ramp | ArrivalKind::Spike => profile_arrival(t, p)?,
+            ArrivalKind::Step | ArrivalKind::Ramp | ArrivalKind::Spike | ArrivalKind::Daily => profile_arrival(t, p)?,
         })
     }
 }
 
-/// A `step`, `ramp` or `spike` arrival table.
+/// A `step`, `ramp`, `spike` or `daily` arrival table.
 fn profile_arrival(t: ArrivalTable, p: Vec<&'static str>) -> Result<Arrival, String> {
     use crate::tagged::{need, only};
     let rate = |w: &str| need(t.rate_per_s, "rate_per_s", w);
@@ -278,6 +308,17 @@ fn profile_arrival(t: ArrivalTable, p: Vec<&'static str>) -> Result<Arrival, Str
                 to_rate_per_s: need(t.to_rate_per_s, "to_rate_per_s", w)?,
                 from_ms: t.from_ms.unwrap_or(Millis(0.0)),
                 until_ms: need(t.until_ms, "until_ms", w)?,
+            }
+        }
+        ArrivalKind::Daily => {
+            let w = "a daily `process`";
+            only(&p, &["trough_rate_per_s", "peak_rate_per_s", "peak_at_ms", "period_ms"], w)?;
+            let period_ms = t.period_ms.unwrap_or(Millis(DAY_MS));
+            Arrival::Daily {
+                trough_rate_per_s: need(t.trough_rate_per_s, "trough_rate_per_s", w)?,
+                peak_rate_per_s: need(t.peak_rate_per_s, "peak_rate_per_s", w)?,
+                peak_at_ms: t.peak_at_ms.unwrap_or(Millis(period_ms.0 / 2.0)),
+                period_ms,
             }
         }
         _ => {
@@ -304,7 +345,42 @@ impl Arrival {
             Arrival::Spike { at_ms, until_ms, .. } if until_ms.0 <= at_ms.0 => {
                 Err(format!("a spike's `until_ms` ({} ms) must be after its `at_ms` ({} ms)", until_ms.0, at_ms.0))
             }
+            Arrival::Daily { .. } => self.check_daily(),
             _ => Ok(()),
+        }
+    }
+
+    /// A daily cycle's relations: a peak at or above the trough, a period
+    /// of at least a millisecond with the peak inside it.
+    fn check_daily(&self) -> Result<(), String> {
+        let Arrival::Daily { trough_rate_per_s: lo, peak_rate_per_s: hi, peak_at_ms, period_ms } = self else {
+            return Ok(());
+        };
+        if hi.0 < lo.0 {
+            return Err(format!(
+                "a daily cycle's `peak_rate_per_s` ({}) must not be below its `trough_rate_per_s` ({})",
+                hi.0, lo.0
+            ));
+        }
+        if period_ms.0 < 1.0 {
+            return Err(format!("a daily cycle's `period_ms` ({} ms) must be at least 1 ms", period_ms.0));
+        }
+        if peak_at_ms.0 >= period_ms.0 {
+            return Err(format!(
+                "a daily cycle's `peak_at_ms` ({} ms) must be within its period (`period_ms`, {} ms)",
+                peak_at_ms.0, period_ms.0
+            ));
+        }
+        Ok(())
+    }
+
+    /// A daily cycle's shape; `None` for the other processes.
+    pub(crate) fn cycle(&self) -> Option<profile::Cycle> {
+        match self {
+            Arrival::Daily { trough_rate_per_s: lo, peak_rate_per_s: hi, peak_at_ms, period_ms } => {
+                Some(profile::Cycle::new(lo.0, hi.0, peak_at_ms.0 / 1000.0, period_ms.0 / 1000.0))
+            }
+            _ => None,
         }
     }
 
@@ -337,8 +413,13 @@ impl Arrival {
         if let Some(knots) = self.knots() {
             return knots.next_gap(now, rng);
         }
+        if let Some(cycle) = self.cycle() {
+            return cycle.next_gap(now, rng);
+        }
         match self {
-            Arrival::Step { .. } | Arrival::Ramp { .. } | Arrival::Spike { .. } => unreachable!("a profile has knots"),
+            Arrival::Step { .. } | Arrival::Ramp { .. } | Arrival::Spike { .. } | Arrival::Daily { .. } => {
+                unreachable!("a profile has knots or a cycle")
+            }
             Arrival::Constant { rate_per_s } => ((NS_PER_S as f64 / rate_per_s.0).round() as u64).max(1),
             Arrival::Poisson { rate_per_s } => (exp_gap(rate_per_s.0, rng).round() as u64).max(1),
             Arrival::Bursty { on_rate_per_s, off_rate_per_s, on_ms, off_ms } => {
