@@ -10,6 +10,11 @@
 //! shorter than an interval, that begins and ends between two samples, is
 //! not seen, as a scraper polling at that interval would miss it.
 //!
+//! Besides the gauges the scenario's kinds declare, one is built in and
+//! may be watched in every scenario: [`QUEUE_DEPTH`], the messages waiting
+//! in every broker's queues at the sample (the time series' `queue_depth`
+//! column), as an operator watches RabbitMQ's `messages_ready`.
+//!
 //! Left out: alarms on rates (a counter's increase per interval), on
 //! combinations of gauges, and a minimum duration before firing (the
 //! `for:` clause of Prometheus rules).
@@ -17,6 +22,10 @@
 use crate::metrics::Sample;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// The built-in gauge every scenario has: the total queue depth of a
+/// sample ([`Sample::queue_depth`]).
+pub const QUEUE_DEPTH: &str = "queue_depth";
 
 /// How grave an alarm is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,7 +103,11 @@ fn judge_one(a: &AlarmSpec, samples: &[Sample]) -> AlarmOutcome {
     };
     let (mut on, mut prev_s) = (false, 0.0);
     for s in samples {
-        let v = s.gauges.iter().find(|(g, _)| *g == a.gauge).map_or(0.0, |&(_, v)| v);
+        let v = if a.gauge == QUEUE_DEPTH {
+            s.queue_depth as f64
+        } else {
+            s.gauges.iter().find(|(g, _)| *g == a.gauge).map_or(0.0, |&(_, v)| v)
+        };
         out.peak = out.peak.max(v);
         let now_on = v > a.above;
         if now_on {
@@ -172,6 +185,22 @@ mod tests {
         assert_eq!(o.peak, 3.0);
         let o = judge_one(&alarm(2.0), &samples);
         assert_eq!((o.fired, o.active_s, o.first_s), (1, 1.0, Some(2.0)));
+    }
+
+    #[test]
+    fn the_built_in_queue_depth_is_watched_from_every_samples_depth() {
+        let samples: Vec<Sample> = [0, 5, 20, 3]
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| Sample { queue_depth: d, ..sample((i + 1) as f64, None) })
+            .collect();
+        let mut a = alarm(10.0);
+        a.gauge = QUEUE_DEPTH.into();
+        let o = judge_one(&a, &samples);
+        assert_eq!((o.fired, o.first_s, o.active_s, o.peak), (1, Some(2.0), 1.0, 20.0));
+        assert_eq!(o.condition, "queue_depth > 10");
+        let none = |_: &str, _: &[&str]| None;
+        assert!(check(&[a], &[QUEUE_DEPTH], none).is_ok(), "known once the scenario's list has it");
     }
 
     #[test]

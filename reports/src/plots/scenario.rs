@@ -222,7 +222,7 @@ fn depth_lag(runs: &[PlotRun]) -> Vec<Panel> {
             y_label: "waiting in brokers (messages)".into(),
             series: depth,
             empty_note: "no samples".into(),
-            thresholds: Vec::new(),
+            thresholds: depth_thresholds(runs),
         },
         Panel {
             y_label: "not yet applied (messages)".into(),
@@ -276,6 +276,22 @@ fn kind_panel(runs: &[PlotRun], kp: &KindPlot) -> Panel {
     }
     let thresholds = thresholds(runs, kp);
     Panel { y_label: kp.y_label.to_string(), series: lines, empty_note: "nothing reported".into(), thresholds }
+}
+
+/// The alarms any variant set on the built-in `queue_depth`, each once.
+fn depth_thresholds(runs: &[PlotRun]) -> Vec<Threshold> {
+    let mut out: Vec<Threshold> = Vec::new();
+    for a in runs.iter().flat_map(|r| r.alarms).filter(|a| a.gauge == sim_core::alarms::QUEUE_DEPTH) {
+        let t = Threshold {
+            above: a.above,
+            label: format!("alarm {}: {} > {}", a.name(), a.gauge, a.above),
+            critical: a.level == Level::Critical,
+        };
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
 }
 
 /// The alarms any variant set on a gauge of `kp`, each once.

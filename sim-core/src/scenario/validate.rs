@@ -33,10 +33,12 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
     check_alarms(c)
 }
 
-/// Each alarm watches a gauge some node of the scenario reports.
+/// Each alarm watches a gauge some node of the scenario reports, or the
+/// built-in total queue depth.
 fn check_alarms(c: &Config) -> Result<(), Invalid> {
     let mut known: Vec<&str> =
         c.topology().nodes().iter().flat_map(|n| n.kind_ref().gauges().iter().copied()).collect();
+    known.push(crate::alarms::QUEUE_DEPTH);
     known.sort_unstable();
     known.dedup();
     let suggest = |name: &str, known: &[&str]| {
