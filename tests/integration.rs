@@ -36,6 +36,8 @@ mod connections;
 mod diagram;
 #[path = "events.rs"]
 mod events;
+#[path = "fire_and_forget.rs"]
+mod fire_and_forget;
 #[path = "fuzz.rs"]
 mod fuzz;
 #[path = "honest_runs.rs"]
