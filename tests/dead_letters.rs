@@ -36,7 +36,7 @@ fn schema_evolution_dead_letters_what_old_readers_cannot_read_and_the_replay_app
         assert_eq!(num(v, "dead_lettered"), 0.0, "{name}");
         // Two competing consumers with random processing times reorder a
         // customer's orders only when two of them are in flight at once
-        // (about 1 in 100 at these rates); the replay reorders nearly every
+        // (a few in 1,000 at these rates); the replay reorders nearly every
         // dead letter.
         let reordered = num(v, "reordered");
         assert!(reordered < num(breaking, "reordered") / 10.0, "{name}: reordered {reordered}");
