@@ -32,6 +32,8 @@ mod cluster_properties;
 mod compare;
 #[path = "connections.rs"]
 mod connections;
+#[path = "dead_letters.rs"]
+mod dead_letters;
 #[path = "diagram.rs"]
 mod diagram;
 #[path = "events.rs"]

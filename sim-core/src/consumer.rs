@@ -25,12 +25,16 @@
 //! Simplification: the store never fails, answers without network delay,
 //! survives every crash, and keeps every id (a real one would expire them).
 //!
-//! Processing can fail. A transient failure (`failure_probability`, drawn
-//! afresh each time) nacks the message for redelivery; a permanent one
-//! (`poison_probability`, a property of the message: it fails every time,
-//! on every consumer) nacks it without requeue, so the broker dead-letters
-//! it. With `ack = "before"` there is nothing left to nack: the message is
-//! lost.
+//! Processing can fail (see `consumer/failure.rs`). A transient failure
+//! (`failure_probability`, drawn afresh each time, or an `errors` fault on
+//! the consumer: its dependency failing) is handled as `on_failure` says:
+//! nacked for redelivery (the default), rejected (dead-lettered), retried
+//! in place after a backoff while the slot waits, or dropped. A permanent
+//! one (`poison_probability`, a property of the message: it fails every
+//! time, on every consumer; or a message schema version the consumer
+//! cannot read yet, see [`crate::contract`]) is rejected at once, so the
+//! broker dead-letters it (or dropped). With `ack = "before"` there is
+//! nothing left to nack: a failure not retried in place loses the message.
 //!
 //! A consumer subscribes at start and after every restart, and asks again
 //! every `resubscribe_ms` until the broker confirms, so a subscription lost
@@ -67,16 +71,19 @@ use crate::dist::Sampler;
 use crate::engine::{Component, Ctx, Timer};
 use crate::ledger::{DupCause, LossCause};
 use crate::message::{Msg, MsgId, NodeId, Record};
+use crate::net::NodeFault;
 use crate::protocol::{publish, QueueMsg};
 use crate::reliable::{Failed, RetryPolicy, UntilAcked};
-use crate::rng::chance;
 use crate::subscription::Subscription;
 use crate::time::{ms_to_ns, Duration};
 use crate::units::Millis;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
+mod failure;
 mod kind;
+use failure::{Attempt, Failures, Verdict};
+pub use failure::{DEFAULT_RETRY_ATTEMPTS, DEFAULT_RETRY_BACKOFF_MS};
 pub(crate) use kind::{check_effect, check_source};
 pub use kind::{ConsumerKind, ConsumerSpec};
 
@@ -98,7 +105,8 @@ pub enum AckTiming {
 }
 
 /// What a consumer does with a delivery whose processing failed
-/// transiently (a poison message is always rejected).
+/// transiently (a poison message is rejected, or dropped under `Drop`;
+/// see `consumer/failure.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnFailure {
@@ -108,6 +116,11 @@ pub enum OnFailure {
     /// Reject it (nack without requeue): the queue dead-letters it, and a
     /// dead-letter exchange can bring it back after a wait (a delayed retry).
     Reject,
+    /// Retry in place: process it again after `retry_backoff_ms`, up to
+    /// `retry_attempts` attempts in all, holding the slot; then reject it.
+    Retry,
+    /// Ack it without its effect, and go on: it is lost.
+    Drop,
 }
 
 /// Whether a consumer's forward waits for the next broker's ack.
@@ -171,6 +184,8 @@ struct Job {
     /// Processing is over, and the delivery waits for its forward's ack
     /// before it is acked (`ack = "after-forward"`): the slot stays busy.
     forwarding: bool,
+    /// Processing attempts made of this delivery (retries in place).
+    attempt: u32,
 }
 
 /// How a consumer forwards what it processed (`forward_to`); how it
@@ -214,8 +229,8 @@ pub struct Consumer {
     /// The handshake with `source` (its session count is durable).
     subscription: Subscription<ConsumerTimer>,
     ack: AckTiming,
-    failure_probability: f64,
-    poison_probability: f64,
+    /// How processing fails, and what it does then.
+    failures: Failures,
     /// The dedup store (an index into the engine's stores), when the effect is idempotent.
     store: Option<usize>,
     /// Work in progress, one entry per slot; the timer tag is the slot.
@@ -233,9 +248,6 @@ pub struct Consumer {
     next_forward: u64,
     /// This consumer's effect domain.
     domain: crate::ledger::DomainId,
-    /// Whether a transiently failed message is nacked with requeue (else
-    /// rejected: dead-lettered, for a delayed retry).
-    requeue_failed: bool,
 }
 
 impl Consumer {
@@ -254,8 +266,7 @@ impl Consumer {
                 ConsumerTimer::Resubscribe,
             ),
             ack: spec.ack,
-            failure_probability: spec.failure_probability.0,
-            poison_probability: spec.poison_probability.0,
+            failures: Failures::new(spec),
             store,
             slots: (0..concurrency).map(|_| None).collect(),
             buffer: VecDeque::new(),
@@ -265,7 +276,6 @@ impl Consumer {
             outbox_len: 0,
             next_forward: 0,
             domain: 0,
-            requeue_failed: spec.on_failure == OnFailure::Requeue,
         }
     }
 
@@ -288,18 +298,11 @@ impl Consumer {
     /// the forward's.
     fn finish(&mut self, ctx: &mut Ctx<ConsumerTimer>, slot: usize, mut job: Job) -> Option<Job> {
         let id = job.rec.id;
-        let poison = self.poison_probability > 0.0 && ctx.message_draw(id, "poison") < self.poison_probability;
-        let failed = poison || chance(ctx.rng(), self.failure_probability);
+        job.attempt += 1;
         let acks = self.ack != AckTiming::Before;
-        if failed {
-            ctx.error(if poison { "permanent-failure" } else { "transient-failure" });
-            if acks {
-                ctx.send(self.source, QueueMsg::Nack { tag: job.tag, requeue: !poison && self.requeue_failed });
-            } else {
-                // Auto-acked: the broker has forgotten it.
-                ctx.discarded(id, LossCause::ProcessingFailed);
-            }
-            return None;
+        let attempt = self.failures.attempt(ctx, id);
+        if attempt != Attempt::Ok {
+            return self.failed(ctx, slot, job, attempt);
         }
         // The dedup check and the effect are one transaction.
         let new = self.store.is_none_or(|store| ctx.dedup_insert(store, id));
@@ -330,6 +333,42 @@ impl Consumer {
             // the store skips wrote none (the first one's entry is there).
             self.add_forward(ctx, job.rec, None, true);
             ctx.metric_max("outbox_max_entries", self.outbox_len as f64);
+        }
+        None
+    }
+
+    /// Processing of `job` in `slot` failed: retry it in place (the job
+    /// is returned: its slot stays busy), or hand it back, or drop it.
+    fn failed(&mut self, ctx: &mut Ctx<ConsumerTimer>, slot: usize, job: Job, how: Attempt) -> Option<Job> {
+        let (Attempt::Transient(kind) | Attempt::Permanent(kind)) = how else { return None };
+        ctx.error(kind);
+        let id = job.rec.id;
+        let acks = self.ack != AckTiming::Before;
+        match self.failures.verdict(how, job.attempt) {
+            Verdict::RetryAfter(backoff) => {
+                ctx.metric_add("retries_in_place", 1.0);
+                let factor = ctx.slow_factor();
+                let took = self.processing.sample_scaled_ns(ctx.rng(), factor);
+                ctx.set_timer(backoff.saturating_add(took), ConsumerTimer::Slot(slot as u32));
+                return Some(job);
+            }
+            Verdict::Drop => {
+                if acks {
+                    ctx.send(self.source, QueueMsg::Ack { tag: job.tag });
+                }
+                ctx.discarded_in(self.domain, id, LossCause::DroppedOnFailure);
+            }
+            Verdict::Requeue | Verdict::Reject if !acks => {
+                // Auto-acked: the broker has forgotten it.
+                ctx.discarded(id, LossCause::ProcessingFailed);
+            }
+            Verdict::Requeue => ctx.send(self.source, QueueMsg::Nack { tag: job.tag, requeue: true }),
+            Verdict::Reject => {
+                if job.attempt > 1 {
+                    ctx.error("retries-exhausted");
+                }
+                ctx.send(self.source, QueueMsg::Nack { tag: job.tag, requeue: false });
+            }
         }
         None
     }
@@ -459,7 +498,7 @@ impl Component for Consumer {
     fn on_message(&mut self, ctx: &mut Ctx<ConsumerTimer>, _from: NodeId, msg: Msg) {
         match msg {
             Msg::Queue(QueueMsg::Deliver { rec, tag, .. }) => {
-                let job = Job { rec, tag, forwarding: false };
+                let job = Job { rec, tag, forwarding: false, attempt: 0 };
                 match self.slots.iter().position(Option::is_none) {
                     Some(slot) => self.begin(ctx, slot, job),
                     None => self.buffer.push_back(job),
@@ -522,7 +561,7 @@ impl Component for Consumer {
                     return;
                 };
                 if let Some(job) = self.finish(ctx, slot, job) {
-                    self.slots[slot] = Some(job); // waits for its forward
+                    self.slots[slot] = Some(job); // waits for its forward, or retries
                     return;
                 }
                 if let Some(next) = self.buffer.pop_front() {
@@ -564,6 +603,10 @@ impl Component for Consumer {
         self.settle_timers(ctx);
     }
 
+    fn on_fault(&mut self, _ctx: &mut Ctx<ConsumerTimer>, fault: &NodeFault, begins: bool) {
+        self.failures.on_fault(fault, begins);
+    }
+
     fn held(&self, out: &mut Vec<MsgId>) {
         // What a forwarding consumer holds is still on its way to the next
         // domain too; what a sink holds is on its way to its own only.
@@ -586,3 +629,7 @@ impl Component for Consumer {
 #[cfg(test)]
 #[path = "consumer_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "consumer_failure_tests.rs"]
+mod failure_tests;

@@ -36,6 +36,13 @@ pub enum Header {
     /// When the event it reports happened (simulated ns): a click's event
     /// time (see [`crate::stream`]).
     EventTime,
+    /// The version of the message schema it was written in, when its
+    /// producer was upgraded to version 2 (absent: version 1; see
+    /// [`crate::contract`]).
+    SchemaVersion,
+    /// The oldest reader version that can read it: its own version for a
+    /// breaking change, 1 for a compatible one (see [`crate::contract`]).
+    OldestReader,
 }
 
 /// A projection's snapshot: its state (per key, its write and that write's

@@ -134,11 +134,14 @@ pub enum LossCause {
     /// Reached a stream processor after its event-time window's allowed
     /// lateness had passed (the watermark was beyond it): dropped uncounted.
     TooLate,
+    /// Its processing failed and its consumer, whose policy is to drop
+    /// failures (`on_failure = "drop"`), acked it without applying it.
+    DroppedOnFailure,
 }
 
 impl LossCause {
     /// Every cause, in order.
-    pub const ALL: [LossCause; 26] = [
+    pub const ALL: [LossCause; 27] = [
         LossCause::Unexplained,
         LossCause::NetworkLoss,
         LossCause::Partition,
@@ -165,6 +168,7 @@ impl LossCause {
         LossCause::DroppedHead,
         LossCause::NodeLost,
         LossCause::TooLate,
+        LossCause::DroppedOnFailure,
     ];
 
     /// The name `summary.json` uses.
@@ -196,6 +200,7 @@ impl LossCause {
             LossCause::DroppedHead => "dropped_head",
             LossCause::NodeLost => "node_lost",
             LossCause::TooLate => "too_late",
+            LossCause::DroppedOnFailure => "dropped_on_failure",
         }
     }
 }

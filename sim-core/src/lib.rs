@@ -79,6 +79,7 @@ pub mod bank;
 pub mod broker;
 pub mod client;
 pub mod consumer;
+pub mod contract;
 pub mod dedup;
 pub mod digest;
 pub mod dist;

@@ -273,8 +273,9 @@ pub enum NodeFault {
     /// and comes back empty when the fault ends.
     DiskLoss,
     /// The node answers each call with an error (500), without doing the
-    /// work, with probability `ppm` / 1,000,000 (an `errors` fault). Only
-    /// kinds that answer calls take it ([`crate::kind::Kind::ACCEPTS_ERRORS_FAULT`]).
+    /// work, with probability `ppm` / 1,000,000 (an `errors` fault); a queue
+    /// consumer's processing attempt fails so (its dependency failing). Only
+    /// kinds that say so take it ([`crate::kind::Kind::ACCEPTS_ERRORS_FAULT`]).
     Errors {
         /// The probability of an error, in millionths.
         ppm: u32,

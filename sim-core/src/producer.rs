@@ -808,6 +808,8 @@ pub struct Producer {
     /// With a `writes` table: each message is a write its user is told of
     /// as it is made (see [`writes`]).
     writes: Option<WriteHook>,
+    /// Its message schema's versions (see [`crate::contract`]).
+    schema: Option<crate::contract::WriterSchema>,
 }
 
 /// The route a queue publish of `rec` takes: its key picks one of `routes`.
@@ -861,6 +863,7 @@ impl Producer {
             routes: Vec::new(),
             clicks: None,
             writes: None,
+            schema: crate::contract::WriterSchema::new(spec.schema_upgrade_at_ms, spec.schema_change),
         }
     }
 
@@ -1097,6 +1100,9 @@ impl Producer {
         }
         if let Some(w) = &mut self.writes {
             w.made(ctx, key, id);
+        }
+        if let Some(s) = &self.schema {
+            s.stamp(ctx, id);
         }
         let rec = Record::sized(id, key, self.record_bytes(ctx));
         if self.log.is_none() {

@@ -89,6 +89,14 @@
 //! broker acts, so while it is down the gauge keeps the depth it had when
 //! it crashed.
 //!
+//! Dead-letter queues: a broker named as another's `dead_letter`, and a
+//! named queue with `dead_letter_queue = true`, hold what could not be
+//! processed, for a person or a replay: each message they take is reported
+//! dead-lettered (`ctx.dead_lettered`). A wait queue of a delayed retry is
+//! not one. A dead-letter broker with `replay_to` replays (see [`replay`]):
+//! at `replay_at_ms` a shovel moves every message it holds ready then back
+//! to the work broker, same ids (metric `replayed`).
+//!
 //! Left out here: priorities, `x-max-length-bytes`, and a delay on a nack
 //! with requeue (a requeued message is available again at once; a delayed
 //! retry goes through a dead-letter exchange and a wait queue's TTL).
@@ -104,6 +112,7 @@ mod confirm;
 pub(crate) mod core;
 pub mod exchange;
 mod kind;
+pub(crate) mod replay;
 mod routing;
 pub use self::core::QueueTimer;
 use self::core::{discard, Death, Entry, Policy, QueueCore};
@@ -156,6 +165,8 @@ pub struct QueueBroker {
     /// Transient messages a crash took from durable queues, with the
     /// reader whose copy it was: reported at the restart.
     lost_transient: Vec<(Option<NodeId>, MsgId)>,
+    /// The replay of a dead-letter broker's messages (`replay_to`).
+    replay: Option<replay::Replay>,
 }
 
 impl QueueBroker {
@@ -180,6 +191,7 @@ impl QueueBroker {
                 capacity: args.capacity.or(spec.capacity),
                 overflow: args.overflow.unwrap_or(spec.overflow),
                 dead_letter_exchange: None,
+                holds_dead_letters: args.dead_letter_queue.unwrap_or(false),
             };
             // A subscription's `durable` makes its queue outlive its consumers;
             // a named queue always does, and its `durable` is its persistence.
@@ -199,7 +211,21 @@ impl QueueBroker {
             dead_letter_exchanges: false,
             confirms: Confirms::new(sync_ns),
             lost_transient: Vec::new(),
+            replay: None,
         }
+    }
+
+    /// Makes every queue of it a dead-letter queue (it is another broker's
+    /// `dead_letter`).
+    pub fn holding_dead_letters(mut self) -> Self {
+        self.subs.iter_mut().for_each(QueueCore::hold_dead_letters);
+        self
+    }
+
+    /// Replays what it holds to broker `to` at `at` (see [`replay`]).
+    pub fn replaying(mut self, to: NodeId, at: crate::time::Time) -> Self {
+        self.replay = Some(replay::Replay::new(to, at));
+        self
     }
 
     /// Routes through `router`, with its numbers `routes` of the (exchange,
@@ -413,7 +439,11 @@ fn answer(ctx: &mut Ctx<QueueTimer>, from: NodeId, p: &Publish, accepted: bool) 
 impl Component for QueueBroker {
     type Timer = QueueTimer;
 
-    fn start(&mut self, _ctx: &mut Ctx<QueueTimer>) {}
+    fn start(&mut self, ctx: &mut Ctx<QueueTimer>) {
+        if let Some(r) = &self.replay {
+            r.arm(ctx);
+        }
+    }
 
     fn on_message(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, msg: Msg) {
         self.handle(ctx, from, msg);
@@ -421,6 +451,13 @@ impl Component for QueueBroker {
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<QueueTimer>, timer: QueueTimer) {
+        if timer == QueueTimer::Replay {
+            if let Some(r) = &mut self.replay {
+                r.run(ctx, &mut self.subs);
+                self.report_depth(ctx);
+            }
+            return;
+        }
         let (QueueTimer::Redeliver(i) | QueueTimer::Expire(i) | QueueTimer::CancelNotice(i)) = timer else {
             return self.confirms.synced(ctx);
         };
@@ -449,6 +486,8 @@ impl Component for QueueBroker {
         }
         self.dispatch_all(ctx);
         self.route_dead_letters(ctx);
+        // A crash cancelled the replay's timer: set it again if it is still due.
+        self.start(ctx);
     }
 
     fn drain(&mut self, ctx: &mut Ctx<QueueTimer>) {
@@ -475,3 +514,7 @@ mod tests;
 #[cfg(test)]
 #[path = "queue/routing_tests.rs"]
 mod routing_tests;
+
+#[cfg(test)]
+#[path = "queue/dead_letter_tests.rs"]
+mod dead_letter_tests;

@@ -91,10 +91,26 @@ pub struct ConsumerSpec {
     #[serde(default)]
     pub queue: Option<String>,
     /// What to do with a message whose processing failed transiently:
-    /// `"requeue"` (nack with requeue, the default) or `"reject"` (nack
-    /// without requeue: it is dead-lettered).
+    /// `"requeue"` (nack with requeue, the default), `"reject"` (nack
+    /// without requeue: it is dead-lettered), `"retry"` (retry in place,
+    /// then reject) or `"drop"` (ack it without its effect: lost).
     #[serde(default)]
     pub on_failure: OnFailure,
+    // Retry in place and schema versions (issue 15, dead letters).
+    /// With `on_failure = "retry"`: attempts in all, the first included
+    /// (default 3).
+    #[serde(default)]
+    pub retry_attempts: Option<u32>,
+    /// With `on_failure = "retry"`: the pause before each retry (default 1 s).
+    #[serde(default)]
+    pub retry_backoff_ms: Option<Millis>,
+    /// The newest message schema version it reads (1 or 2); absent: every
+    /// version (see [`crate::contract`]).
+    #[serde(default)]
+    pub schema_version: Option<u32>,
+    /// When it is upgraded to read every version (with `schema_version = 1`).
+    #[serde(default)]
+    pub schema_upgrade_at_ms: Option<Millis>,
 }
 
 impl ConsumerSpec {
@@ -135,9 +151,16 @@ impl Kind for ConsumerKind {
     type Spec = ConsumerSpec;
     const NAME: &'static str = "consumer";
     const SECTION: &'static str = "consumers";
-    const METRICS: &'static [&'static str] = &["outbox_max_entries"];
-    const ERRORS: &'static [&'static str] =
-        &["permanent-failure", "transient-failure", "forward-failed", "forward-timeout"];
+    const METRICS: &'static [&'static str] = &["outbox_max_entries", "retries_in_place", "new_fields_ignored"];
+    const ERRORS: &'static [&'static str] = &[
+        "permanent-failure",
+        "transient-failure",
+        "forward-failed",
+        "forward-timeout",
+        "schema-mismatch",
+        "retries-exhausted",
+    ];
+    const ACCEPTS_ERRORS_FAULT: bool = true;
 
     fn validate(&self, node: &Node, k: &ConsumerSpec, topology: &Topology) -> Result<(), Invalid> {
         check_source(node, &k.source, topology)?;
@@ -155,6 +178,7 @@ impl Kind for ConsumerKind {
             return node.fail("ack", "\"auto\" (auto-commit) applies only to log consumers");
         }
         forwarding(node, k, topology)?;
+        failure_policy(node, k)?;
         if let Some(q) = topology.spec::<QueueSpec>(&k.source) {
             check_subscription(node, k, q)?;
         }
@@ -188,6 +212,29 @@ impl Kind for ConsumerKind {
         }
         boxed(consumer)
     }
+}
+
+/// Checks the retry-in-place and schema settings.
+fn failure_policy(node: &Node, k: &ConsumerSpec) -> Result<(), Invalid> {
+    if k.on_failure != OnFailure::Retry {
+        for (field, set) in
+            [("retry_attempts", k.retry_attempts.is_some()), ("retry_backoff_ms", k.retry_backoff_ms.is_some())]
+        {
+            if set {
+                return node.fail(field, "applies only to a retry in place: set on_failure = \"retry\"");
+            }
+        }
+    }
+    if k.retry_attempts == Some(0) {
+        return node.fail("retry_attempts", "expected at least 1 (the first attempt counts)");
+    }
+    if k.schema_version.is_some_and(|v| !(1..=2).contains(&v)) {
+        return node.fail("schema_version", "expected 1 or 2 (a producer writes version 1, then 2 once upgraded)");
+    }
+    if k.schema_upgrade_at_ms.is_some() && k.schema_version != Some(1) {
+        return node.fail("schema_upgrade_at_ms", "upgrades a reader of version 1: set schema_version = 1");
+    }
+    Ok(())
 }
 
 /// Refuses a `source` that names no broker.

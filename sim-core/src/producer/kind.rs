@@ -104,6 +104,16 @@ pub struct ProducerSpec {
     /// per-aggregate sequence number, see [`crate::events`]).
     #[serde(default, deserialize_with = "super::writes::writes_form")]
     pub writes: Option<super::WritesSpec>,
+    // Schema evolution (see crate::contract).
+    /// From this time on, it writes version 2 of its message schema
+    /// (version 1 before); absent, version 1 throughout.
+    #[serde(default)]
+    pub schema_upgrade_at_ms: Option<Millis>,
+    /// Whether readers of version 1 can read version 2: `"breaking"` (the
+    /// default: they reject it as poison) or `"compatible"` (they ignore
+    /// its new fields).
+    #[serde(default)]
+    pub schema_change: Option<crate::contract::SchemaChange>,
 }
 
 impl ProducerSpec {
@@ -148,6 +158,7 @@ impl Kind for ProducerKind {
             return node.fail("idempotent", no_queue_dedup(&p.target));
         }
         check_acks(node, p)?;
+        check_schema(node, p)?;
         if p.max_in_flight == Some(0) {
             return node.fail("max_in_flight", "expected at least 1");
         }
@@ -215,6 +226,14 @@ fn no_queue_dedup(target: &str) -> String {
          again): remove `idempotent`, and deduplicate at the consumer (`effect = \"idempotent\"`) or publish to a \
          log broker"
     )
+}
+
+/// A schema change needs an upgrade time.
+fn check_schema(node: &Node, p: &ProducerSpec) -> Result<(), Invalid> {
+    if p.schema_change.is_some() && p.schema_upgrade_at_ms.is_none() {
+        return node.fail("schema_change", "a change of schema needs the time it happens: set schema_upgrade_at_ms");
+    }
+    Ok(())
 }
 
 /// Checks the settings of retries and acks against each other.

@@ -164,7 +164,7 @@ fn check_errors_fault(i: &str, node: &str, topology: &Topology) -> Result<(), In
     match topology.node(node) {
         Some(n) if !n.kind_ref().accepts_errors_fault() => {
             let message = format!(
-                "`{node}` is a {}, which answers no calls: an `errors` fault applies to nodes that do (stores, services)",
+                "`{node}` is a {}, which answers no calls and calls nothing: an `errors` fault applies to nodes that do (stores, services, queue consumers)",
                 n.kind()
             );
             fail(&["faults", i, "node"], message)

@@ -30,10 +30,15 @@ pub enum QueueTimer {
     /// The host's disk sync is due (for every queue at once): persistent
     /// messages written since the last one are now safe, and confirmed.
     Sync,
+    /// The host's dead-letter replay is due (`replay_at_ms`): its shovel
+    /// moves what its queue holds back to the work queue.
+    Replay,
 }
 
 /// The timer word of [`QueueTimer::Sync`] (no queue's).
 const SYNC_WORD: u64 = u64::MAX;
+/// The timer word of [`QueueTimer::Replay`] (no queue's).
+const REPLAY_WORD: u64 = u64::MAX - 1;
 
 impl Timer for QueueTimer {
     // Three words per queue: queue k uses 3k, 3k + 1 and 3k + 2.
@@ -43,11 +48,15 @@ impl Timer for QueueTimer {
             QueueTimer::Expire(q) => 3 * u64::from(q) + 1,
             QueueTimer::CancelNotice(q) => 3 * u64::from(q) + 2,
             QueueTimer::Sync => SYNC_WORD,
+            QueueTimer::Replay => REPLAY_WORD,
         }
     }
     fn from_word(word: u64) -> Option<Self> {
         if word == SYNC_WORD {
             return Some(QueueTimer::Sync);
+        }
+        if word == REPLAY_WORD {
+            return Some(QueueTimer::Replay);
         }
         let q = u32::try_from(word / 3).ok()?;
         Some(match word % 3 {
@@ -175,6 +184,8 @@ pub(crate) struct Policy {
     pub(crate) capacity: Option<u64>,
     /// What a publish to a full queue does (`x-overflow`).
     pub(crate) overflow: Overflow,
+    /// A dead-letter queue: what it takes is reported dead-lettered.
+    pub(crate) holds_dead_letters: bool,
 }
 
 impl Policy {
@@ -335,6 +346,9 @@ impl QueueCore {
     /// consumer has taken what it can at once (a message a consumer takes
     /// never counts against the limit).
     pub(crate) fn enqueue<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, entry: Entry) -> bool {
+        if self.policy.holds_dead_letters && self.admits() {
+            ctx.dead_lettered(entry.rec.id);
+        }
         let Some(cap) = self.policy.capacity else {
             self.queue.push_back(entry);
             return true;
@@ -358,6 +372,28 @@ impl QueueCore {
             self.dead_letter(ctx, head, Death::MaxLength);
         }
         true
+    }
+
+    /// Whether a new message would be taken (not refused by a full queue).
+    fn admits(&self) -> bool {
+        self.policy
+            .capacity
+            .is_none_or(|cap| self.policy.overflow == Overflow::DropHead || (self.queue.len() as u64) < cap)
+    }
+
+    /// Makes it a dead-letter queue: what it takes is reported dead-lettered.
+    pub(crate) fn hold_dead_letters(&mut self) {
+        self.policy.holds_dead_letters = true;
+    }
+
+    /// Takes every ready message out of the queue, oldest first (a shovel
+    /// moving them elsewhere): they leave it for good.
+    pub(crate) fn take_ready(&mut self) -> Vec<Entry> {
+        let taken: Vec<Entry> = self.queue.drain(..).collect();
+        for e in &taken {
+            self.settle(e.rec.id);
+        }
+        taken
     }
 
     /// Pushes queued messages to subscribers with free credit, round-robin,
@@ -586,7 +622,7 @@ impl QueueCore {
                 self.delete_if_abandoned(ctx);
             }
             QueueTimer::Expire(_) => self.expiry = None,
-            QueueTimer::Sync => {} // the host's
+            QueueTimer::Sync | QueueTimer::Replay => {} // the host's
             QueueTimer::CancelNotice(_) => {
                 let (subs, by_node) = (&self.subscribers, &self.by_node);
                 let cancelled = |node: u64| {

@@ -95,6 +95,14 @@ pub struct QueueSpec {
     /// `x-quorum-initial-group-size`; default 3, or every node if fewer).
     #[serde(default)]
     pub group_size: Option<u32>,
+    // Dead-letter replay (issue 15; see `replay.rs`).
+    /// A dead-letter broker's replay: the broker its shovel moves the
+    /// messages back to, at `replay_at_ms`.
+    #[serde(default)]
+    pub replay_to: Option<String>,
+    /// When the shovel moves the messages held then back to `replay_to`.
+    #[serde(default)]
+    pub replay_at_ms: Option<Millis>,
 }
 
 /// What a queue at its `capacity` does with a new publish (RabbitMQ's
@@ -140,6 +148,12 @@ pub struct QueueArgs {
     /// See [`QueueSpec::dead_letter_routing_key`].
     #[serde(default)]
     pub dead_letter_routing_key: Option<String>,
+    /// A dead-letter queue: it holds what could not be processed, for a
+    /// person or a replay, and each message it takes counts in
+    /// `dead_lettered` (default false; a wait queue of a delayed retry is
+    /// not one).
+    #[serde(default)]
+    pub dead_letter_queue: Option<bool>,
 }
 
 impl QueueSpec {
@@ -188,6 +202,8 @@ impl Default for QueueSpec {
             queue_type: None,
             home: None,
             group_size: None,
+            replay_to: None,
+            replay_at_ms: None,
         }
     }
 }
@@ -247,6 +263,7 @@ impl Kind for QueueBrokerKind {
         "unroutable",
         "dead_letter_cycles",
         "leader_elections",
+        "replayed",
     ];
     const ERRORS: &'static [&'static str] = &[
         "rejected-by-consumer",
@@ -281,6 +298,7 @@ impl Kind for QueueBrokerKind {
             crate::names::check("a subscription name", sub).map_err(|m| node.invalid_at(&["subscriptions", sub], m))?;
         }
         super::routing::check(node, q)?;
+        check_replay(node, q, topology)?;
         dead_letter_loop(node, topology)
     }
 
@@ -293,7 +311,13 @@ impl Kind for QueueBrokerKind {
             return crate::broker::queue_cluster::table_node();
         }
         let route = build.take_note::<QueueReaders>(node.name()).route;
-        let broker = QueueBroker::new(q, q.dead_letter.as_deref().map(|d| build.id(d)), route);
+        let mut broker = QueueBroker::new(q, q.dead_letter.as_deref().map(|d| build.id(d)), route);
+        if build.topology().specs::<QueueSpec>().any(|(_, o)| o.dead_letter.as_deref() == Some(node.name())) {
+            broker = broker.holding_dead_letters();
+        }
+        if let (Some(to), Some(at)) = (&q.replay_to, q.replay_at_ms) {
+            broker = broker.replaying(build.id(to), crate::time::ms_to_ns(at.0));
+        }
         if !q.routes() {
             return boxed(broker);
         }
@@ -321,6 +345,37 @@ pub struct QueuePublishers {
 pub struct PublishRoutes {
     /// Route numbers, one per routing key.
     pub ids: Vec<u16>,
+}
+
+/// A replay names another queue broker without routing, and its time;
+/// it moves the broker's one queue.
+fn check_replay(node: &Node, q: &QueueSpec, topology: &Topology) -> Result<(), Invalid> {
+    let Some(to) = &q.replay_to else {
+        if q.replay_at_ms.is_some() {
+            return node.fail("replay_at_ms", "a replay needs the broker it moves the messages to: set replay_to");
+        }
+        return Ok(());
+    };
+    if q.replay_at_ms.is_none() {
+        return node.fail("replay_to", "a replay needs its time: set replay_at_ms");
+    }
+    if to == node.name() {
+        return node.fail("replay_to", "expected the work broker, not this one: it would move its messages to itself");
+    }
+    let Some(target) = topology.spec::<QueueSpec>(to) else {
+        return node.fail("replay_to", format!("no queue broker named `{to}` (brokers: {})", topology.list("brokers")));
+    };
+    if target.routes() || target.nodes.is_some() {
+        let why = format!("`{to}` routes through exchanges or is a cluster: a replay publishes to a broker's implicit queue (or its subscriptions)");
+        return node.fail("replay_to", why);
+    }
+    if !q.queues.is_empty() || !q.subscriptions.is_empty() || q.nodes.is_some() {
+        return node.fail(
+            "replay_to",
+            "a replay moves a dead-letter broker's one queue: remove its queues, subscriptions or nodes",
+        );
+    }
+    Ok(())
 }
 
 /// Dead letters must end somewhere: follows the chain, refuses a loop.

@@ -328,6 +328,7 @@ pub(super) fn policy(layout: &Layout) -> Policy {
         capacity: None,
         overflow: crate::broker::Overflow::default(),
         dead_letter_exchange: None,
+        holds_dead_letters: false,
     }
 }
 
