@@ -466,6 +466,13 @@ impl Component for QueueBroker {
             s.held(out);
         }
     }
+
+    fn gauges(&self, _now: crate::time::Time, out: &mut crate::metrics::Gauges) {
+        // Back-pressure: how much the broker stores (what a disk alarm
+        // watches), and how much of it its consumers hold.
+        out.sum(crate::summary::STORED_BYTES, self.subs.iter().map(QueueCore::stored_bytes).sum::<u64>() as f64);
+        out.sum("unacked", self.subs.iter().map(QueueCore::unacked_len).sum::<usize>() as f64);
+    }
 }
 
 #[cfg(test)]

@@ -247,7 +247,9 @@ impl Kind for QueueBrokerKind {
         "unroutable",
         "dead_letter_cycles",
         "leader_elections",
+        "max_unacked",
     ];
+    const GAUGES: &'static [&'static str] = &["stored_bytes", "unacked"];
     const ERRORS: &'static [&'static str] = &[
         "rejected-by-consumer",
         "delivery-limit",
