@@ -41,7 +41,7 @@ use crate::message::MsgId;
 use crate::metrics::LatencyStats;
 use crate::time::Time;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 // Per message.
 const CONFIRMED: u8 = 1;
@@ -394,6 +394,8 @@ pub struct Ledger {
     in_system_area: u128,
     last_change: Time,
     last_applied: Time,
+    /// Messages ever put into a dead-letter queue (few: kept by id).
+    dead: BTreeSet<MsgId>,
 }
 
 impl Default for Ledger {
@@ -424,6 +426,7 @@ impl Ledger {
             in_system_area: 0,
             last_change: 0,
             last_applied: 0,
+            dead: BTreeSet::new(),
         }
     }
 
@@ -432,7 +435,7 @@ impl Ledger {
     /// its node, estimated at [`PENDING_ENTRY_BYTES`]).
     pub fn memory_bytes(&self) -> usize {
         let flags: usize = self.flags.capacity() + self.domains.iter().map(|d| d.flags.capacity()).sum::<usize>();
-        flags + (self.pending.len() + self.domain_causes.len()) * PENDING_ENTRY_BYTES
+        flags + (self.pending.len() + self.domain_causes.len() + self.dead.len()) * PENDING_ENTRY_BYTES
     }
 
     fn advance(&mut self, now: Time) {
@@ -623,6 +626,14 @@ impl Ledger {
         self.carried = ids;
     }
 
+    /// Message `id` was put into a dead-letter queue (again, perhaps):
+    /// [`Verdict::dead_letters`] tells what became of it.
+    pub fn dead_lettered(&mut self, id: MsgId) {
+        if (id as usize) < self.flags.len() {
+            self.dead.insert(id);
+        }
+    }
+
     /// Another copy of message `id` came to exist because of `cause`: an
     /// application of it after the first, from now on, counts under it.
     pub fn copied(&mut self, id: MsgId, cause: DupCause) {
@@ -757,8 +768,44 @@ impl Ledger {
                 }
             }
         }
-        Verdict { counts: c, domains, inconsistent, lost }
+        let dead_letters = self.dead_letters(held, held_in);
+        Verdict { counts: c, domains, inconsistent, lost, dead_letters }
     }
+
+    /// What became of the dead-lettered messages, given what is still held
+    /// (sorted, as [`Ledger::finish`] leaves them).
+    fn dead_letters(&self, held: &[MsgId], held_in: &[(MsgId, DomainId)]) -> DeadLetters {
+        let mut d = DeadLetters { dead_lettered: self.dead.len() as u64, ..DeadLetters::default() };
+        for &id in &self.dead {
+            if !self.pending.contains_key(&id) {
+                d.applied += 1;
+            } else if held.binary_search(&id).is_ok()
+                || (0..self.domains.len()).any(|i| held_in.binary_search(&(id, i as DomainId)).is_ok())
+            {
+                d.held += 1;
+            } else {
+                d.lost += 1;
+            }
+        }
+        d
+    }
+}
+
+/// What became of the messages put into a dead-letter queue: each ends
+/// applied in every effect domain (after a replay, say), still held
+/// somewhere (in the dead-letter queue itself, usually), or neither.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct DeadLetters {
+    /// Distinct messages ever dead-lettered (not serialized here: the
+    /// summary puts it at its top level).
+    #[serde(skip)]
+    pub dead_lettered: u64,
+    /// Applied in every effect domain at the end.
+    pub applied: u64,
+    /// Not applied everywhere, and still held somewhere at the end.
+    pub held: u64,
+    /// Not applied everywhere, and held nowhere.
+    pub lost: u64,
 }
 
 /// Most lost messages a [`Verdict`] lists by id (all are counted).
@@ -775,6 +822,8 @@ pub struct Verdict {
     /// The lost messages, by id, each with why (in its first domain that
     /// lost it), the first [`MAX_LOST_LISTED`] of them: for diagrams.
     pub lost: Vec<(MsgId, LossCause)>,
+    /// What became of the dead-lettered messages.
+    pub dead_letters: DeadLetters,
 }
 
 #[cfg(test)]
@@ -894,6 +943,29 @@ mod tests {
         let v = l.finish(&mut vec![a], &mut vec![]);
         assert_eq!((v.counts.lost, v.counts.in_flight), (0, 1));
         assert!(v.counts.lost_by_cause.is_empty(), "only causes that occurred are listed");
+    }
+
+    #[test]
+    fn each_dead_lettered_message_ends_applied_held_or_lost() {
+        let mut l = Ledger::new(vec!["a".into(), "b".into()]);
+        let ids: Vec<MsgId> = (0..5).map(|t| l.produce(t, 0, 0, true)).collect();
+        for &id in &ids {
+            l.dead_lettered(id);
+        }
+        l.dead_lettered(ids[0]); // again: counted once
+        l.dead_lettered(99); // never produced: ignored
+                             // 0: replayed and applied in both domains; 1: applied in one only,
+                             // and held for the other; 2: held everywhere; 3: held for b only,
+                             // a never applied it: lost there; 4: nowhere.
+        for d in [0, 1] {
+            l.applied(10, d, ids[0]);
+        }
+        l.applied(10, 0, ids[1]);
+        let mut held = vec![ids[2]];
+        let mut held_in = vec![(ids[1], 1), (ids[3], 1)];
+        let v = l.finish(&mut held, &mut held_in);
+        let d = v.dead_letters;
+        assert_eq!((d.dead_lettered, d.applied, d.held, d.lost), (5, 1, 3, 1));
     }
 
     #[test]

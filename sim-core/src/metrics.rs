@@ -178,6 +178,25 @@ pub struct Sample {
     pub gauges: Vec<(String, f64)>,
 }
 
+/// How long the backlog took to drain, in simulated seconds: from the
+/// first sample where the total queue depth peaked to the first later
+/// sample whose depth is at most 1% of that peak (floored, so 0 for a peak
+/// below 100). `None` when nothing ever waited, or the backlog never
+/// drained. At the resolution of the sampling interval.
+pub fn time_to_drain_s(samples: &[Sample]) -> Option<f64> {
+    let (at, peak) =
+        samples
+            .iter()
+            .enumerate()
+            .fold((0, 0), |(at, peak), (i, s)| if s.queue_depth > peak { (i, s.queue_depth) } else { (at, peak) });
+    if peak == 0 {
+        return None;
+    }
+    let low = peak / 100;
+    let drained = samples[at..].iter().find(|s| s.queue_depth <= low)?;
+    Some(drained.time_s - samples[at].time_s)
+}
+
 /// The gauges the nodes report at one sampling instant, by name. Several
 /// nodes may report the same name: [`Gauges::sum`] adds (records waiting),
 /// [`Gauges::max`] keeps the highest (the age of the oldest).
@@ -343,6 +362,32 @@ mod tests {
         let median = cdf.iter().find(|p| p.1 >= 0.5).unwrap();
         assert!((median.0 - s.summary().p50).abs() <= 1.0, "{median:?} vs {}", s.summary().p50);
         assert!(LatencyStats::default().cdf().is_empty());
+    }
+
+    fn depths(depths: &[u64]) -> Vec<Sample> {
+        let row = |(i, &d): (usize, &u64)| Sample {
+            time_s: i as f64 + 1.0,
+            produced_per_s: 0.0,
+            processed_per_s: 0.0,
+            errors_per_s: 0.0,
+            queue_depth: d,
+            lag: 0,
+            errors_by_kind: Vec::new(),
+            gauges: Vec::new(),
+        };
+        depths.iter().enumerate().map(row).collect()
+    }
+
+    #[test]
+    fn the_drain_time_runs_from_the_first_peak_to_one_percent_of_it() {
+        // Peak 1,000 at 3 s (the first of two); 1% is 10, first reached at 7 s.
+        assert_eq!(time_to_drain_s(&depths(&[0, 400, 1000, 1000, 300, 11, 10, 0])), Some(4.0));
+        // A peak below 100 must drain to 0.
+        assert_eq!(time_to_drain_s(&depths(&[3, 50, 1, 0, 2])), Some(2.0));
+        // Never drained, and never any backlog.
+        assert_eq!(time_to_drain_s(&depths(&[5, 500, 400])), None);
+        assert_eq!(time_to_drain_s(&depths(&[0, 0])), None);
+        assert_eq!(time_to_drain_s(&[]), None);
     }
 
     #[test]

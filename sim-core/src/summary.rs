@@ -133,6 +133,14 @@ pub struct VariantSummary {
     /// `stored_bytes` gauge). Present when the scenario has a queue broker.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_stored_bytes: Option<u64>,
+    /// Simulated seconds from the sampled peak of the queue depth to its
+    /// first sample back at 1% of the peak or below; `null` when nothing
+    /// waited or the backlog never drained.
+    pub time_to_drain_s: Option<f64>,
+    /// Distinct messages ever put into a dead-letter queue.
+    pub dead_lettered: u64,
+    /// What became of them: applied everywhere, still held, or neither.
+    pub dead_letters: crate::ledger::DeadLetters,
     /// Errors by kind.
     pub errors_by_kind: BTreeMap<String, u64>,
     /// What the network did.
@@ -181,6 +189,9 @@ impl VariantSummary {
             mean_in_system: out.mean_in_system,
             max_queue_depth: out.max_queue_depth,
             max_stored_bytes: gauge_peak(&out.samples, STORED_BYTES),
+            time_to_drain_s: out.time_to_drain_s,
+            dead_lettered: out.dead_letters.dead_lettered,
+            dead_letters: out.dead_letters,
             errors_by_kind: out.errors.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             network: out.network.clone(),
             run: RunInfo {
@@ -301,6 +312,7 @@ pub fn expectation_keys() -> Keys {
         money: Some(Default::default()),
         consistency: Some(Default::default()),
         aggregation: Some(Default::default()),
+        time_to_drain_s: Some(0.0),
         ..VariantSummary::default()
     };
     let summary = serde_json::to_value(every).unwrap_or_default();
@@ -335,6 +347,9 @@ mod tests {
             "consistency.window_ms.p99",
             "consistency.own_not_found",
             "aggregation.abs_error",
+            "time_to_drain_s",
+            "dead_lettered",
+            "dead_letters.held",
         ] {
             assert!(keys.known.iter().any(|k| k == key), "{key} is missing from {:?}", keys.known);
         }

@@ -287,6 +287,14 @@ impl<'a, T: Timer> Ctx<'a, T> {
         self.emit(Effect::Fact(Fact::Resent { id, cause }));
     }
 
+    /// Reports that this node has just put message `id` into a dead-letter
+    /// queue: one that holds what could not be processed, for a person or
+    /// a replay to deal with (not a hop through a retry queue or topic).
+    /// Once per message is enough; repeats change nothing.
+    pub fn dead_lettered(&mut self, id: MsgId) {
+        self.emit(Effect::Fact(Fact::DeadLettered(id)));
+    }
+
     /// Reports that this producer has produced all it was asked to.
     pub fn producer_done(&mut self) {
         self.emit(Effect::Fact(Fact::ProducerDone));

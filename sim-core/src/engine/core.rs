@@ -146,6 +146,7 @@ impl Core {
                 self.ledger.at_risk(id, cause, domain);
             }
             Fact::Resent { id, cause } => self.ledger.copied(id, cause),
+            Fact::DeadLettered(id) => self.ledger.dead_lettered(id),
             Fact::Mark(what) => {
                 if self.marks.len() < MAX_MARKS {
                     self.marks.push((now, node, what));
@@ -182,7 +183,9 @@ impl Core {
             }
             Fact::ProducerDone => self.retire(node),
             Fact::State(s) => self.observe(now, node, s),
-            Fact::Discarded { .. } | Fact::Resent { .. } | Fact::Mark(_) => self.cause(now, node, fact),
+            Fact::Discarded { .. } | Fact::Resent { .. } | Fact::DeadLettered(_) | Fact::Mark(_) => {
+                self.cause(now, node, fact)
+            }
         }
     }
 

@@ -88,6 +88,10 @@ pub enum Fact {
         /// the node knows it (a log broker knows its groups' domains).
         domain: Option<crate::ledger::DomainId>,
     },
+    /// This node put message `id` into a dead-letter queue (a queue or
+    /// topic that holds what could not be processed, for a person or a
+    /// replay): not a retry queue's hop. The ledger keeps the set.
+    DeadLettered(MsgId),
     /// This node sent or delivered another copy of message `id` because of
     /// `cause` (a retry, a redelivery): if its effect is applied again, the
     /// ledger names this as why.

@@ -259,6 +259,17 @@ impl Emitted {
             .collect()
     }
 
+    /// The ids reported put into a dead-letter queue ([`Fact::DeadLettered`]).
+    pub fn dead_lettered(&self) -> Vec<MsgId> {
+        self.facts()
+            .into_iter()
+            .filter_map(|f| match f {
+                Fact::DeadLettered(id) => Some(id),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The facts about state reported for the observer, in order.
     pub fn state_facts(&self) -> Vec<crate::observer::StateFact> {
         self.facts()

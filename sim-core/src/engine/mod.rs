@@ -110,6 +110,12 @@ pub struct RunOutput {
     pub domains: std::collections::BTreeMap<String, DomainCounts>,
     /// Messages applied in some effect domains but not all.
     pub inconsistent: u64,
+    /// What became of the messages put into a dead-letter queue.
+    pub dead_letters: crate::ledger::DeadLetters,
+    /// Seconds from the sampled peak of the total queue depth to its first
+    /// sample back at 1% of the peak or below
+    /// ([`crate::metrics::time_to_drain_s`]).
+    pub time_to_drain_s: Option<f64>,
     /// Named figures components reported.
     pub metrics: std::collections::BTreeMap<&'static str, f64>,
     /// Latency from production to first application.
@@ -759,6 +765,8 @@ impl Engine {
             counts: verdict.counts,
             domains: verdict.domains,
             inconsistent: verdict.inconsistent,
+            dead_letters: verdict.dead_letters,
+            time_to_drain_s: crate::metrics::time_to_drain_s(&self.core.metrics.samples),
             metrics: std::mem::take(&mut self.core.metrics.named),
             latency: self.core.ledger.latency.summary(),
             latency_cdf: self.core.ledger.latency.cdf(),
