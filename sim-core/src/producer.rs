@@ -51,6 +51,14 @@
 //! that `delivery.timeout.ms` is at least `linger.ms` +
 //! `request.timeout.ms`.
 //!
+//! Back-pressure (see [`pressure`]): a token-bucket `rate_limit` holds
+//! messages in the producer until a token comes, and a queue producer's
+//! `buffer_messages` blocks callers on a full buffer for up to
+//! `max_block_ms`, then fails their sends (`buffer-full`). A queue
+//! producer measures `send_ms` (`Timing::Send`), from production to the
+//! confirm, or to leaving when fire-and-forget; a log producer does not
+//! (a batch keeps its first record's time only).
+//!
 //! Crash: messages awaiting an ack are forgotten (volatile); the count of
 //! messages produced so far is kept, so a restarted producer resumes its
 //! workload rather than starting it again.

@@ -89,6 +89,13 @@
 //! broker acts, so while it is down the gauge keeps the depth it had when
 //! it crashed.
 //!
+//! Back-pressure gauges, read at each sample: `stored_bytes`, the bytes of
+//! every message the broker holds, ready or delivered and not yet acked
+//! (what a disk alarm watches; a message weighs its record's `bytes`, its
+//! body, with no per-message overhead), and `unacked`, the deliveries its
+//! consumers hold; `max_unacked` (a metric) is the most one queue had at
+//! once, kept exact at each delivery.
+//!
 //! Left out here: priorities, `x-max-length-bytes`, and a delay on a nack
 //! with requeue (a requeued message is available again at once; a delayed
 //! retry goes through a dead-letter exchange and a wait queue's TTL).
