@@ -33,11 +33,15 @@ pub enum Timing {
     /// a synchronous call, its response; for an asynchronous one, the
     /// poll or callback that brings the outcome): `completion_ms`.
     Completion,
+    /// From a message's production to its queue broker's confirm (to its
+    /// leaving the producer when fire-and-forget): the producer-side
+    /// latency back-pressure adds to (`send_ms`; see [`crate::producer`]).
+    Send,
 }
 
 impl Timing {
     /// Every timing, in summary order.
-    pub const ALL: [Timing; 2] = [Timing::Response, Timing::Completion];
+    pub const ALL: [Timing; 3] = [Timing::Response, Timing::Completion, Timing::Send];
 }
 
 /// Latency percentiles in milliseconds. Percentiles come from an HDR
@@ -236,7 +240,7 @@ pub struct Metrics {
     pub named: BTreeMap<&'static str, f64>,
     /// The user-facing durations, by [`Timing`] (made at
     /// the first one measured: most runs measure none).
-    timings: [Option<Box<LatencyStats>>; 2],
+    timings: [Option<Box<LatencyStats>>; 3],
     last_sample: (Time, u64, u64, u64),
     /// `errors` as of the last sample.
     last_errors: BTreeMap<&'static str, u64>,
@@ -277,8 +281,8 @@ impl Metrics {
     }
 
     /// The user-facing durations measured, in [`Timing::ALL`] order.
-    pub fn timing_summaries(&self) -> [Option<LatencySummary>; 2] {
-        [0, 1].map(|i| self.timings[i].as_ref().map(|s| s.summary()))
+    pub fn timing_summaries(&self) -> [Option<LatencySummary>; 3] {
+        [0, 1, 2].map(|i| self.timings[i].as_ref().map(|s| s.summary()))
     }
 
     /// Sets `node`'s queue depth.

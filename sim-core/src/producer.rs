@@ -51,6 +51,14 @@
 //! that `delivery.timeout.ms` is at least `linger.ms` +
 //! `request.timeout.ms`.
 //!
+//! Back-pressure (see [`pressure`]): a token-bucket `rate_limit` holds
+//! messages in the producer until a token comes, and a queue producer's
+//! `buffer_messages` blocks callers on a full buffer for up to
+//! `max_block_ms`, then fails their sends (`buffer-full`). A queue
+//! producer measures `send_ms` (`Timing::Send`), from production to the
+//! confirm, or to leaving when fire-and-forget; a log producer does not
+//! (a batch keeps its first record's time only).
+//!
 //! Crash: messages awaiting an ack are forgotten (volatile); the count of
 //! messages produced so far is kept, so a restarted producer resumes its
 //! workload rather than starting it again.
@@ -71,6 +79,7 @@ mod batch;
 mod cluster;
 mod confirms;
 mod kind;
+mod pressure;
 mod profile;
 mod requests;
 mod sequence;
@@ -79,7 +88,7 @@ mod writes;
 use batch::Accumulator;
 use confirms::ConfirmChannel;
 pub(crate) use kind::check_keys;
-pub use kind::{ProducerKind, ProducerSpec};
+pub use kind::{ProducerKind, ProducerSpec, RateLimitSpec};
 use requests::Requests;
 pub use settings::Settings;
 pub use writes::{WriteHook, WritesSpec};
@@ -706,6 +715,10 @@ pub enum ProducerTimer {
     Linger,
     /// A lookup of where partitions lead is due or overdue (in a cluster).
     Routes,
+    /// The rate limit's next token is due.
+    Token,
+    /// The oldest caller blocked on a full buffer reaches `max_block_ms`.
+    Unblock,
 }
 
 impl Timer for ProducerTimer {
@@ -713,8 +726,8 @@ impl Timer for ProducerTimer {
         self as u64
     }
     fn from_word(word: u64) -> Option<Self> {
-        use ProducerTimer::{AckTimeout, Arrival, Linger, Retry, Routes};
-        [Arrival, AckTimeout, Retry, Linger, Routes].get(word as usize).copied()
+        use ProducerTimer::{AckTimeout, Arrival, Linger, Retry, Routes, Token, Unblock};
+        [Arrival, AckTimeout, Retry, Linger, Routes, Token, Unblock].get(word as usize).copied()
     }
 }
 
@@ -810,6 +823,9 @@ pub struct Producer {
     writes: Option<WriteHook>,
     /// Its message schema's versions (see [`crate::contract`]).
     schema: Option<crate::contract::WriterSchema>,
+    /// Back-pressure: messages held back by a rate limit or a full buffer
+    /// (see [`pressure`]).
+    pressure: pressure::Pressure,
 }
 
 /// The route a queue publish of `rec` takes: its key picks one of `routes`.
@@ -864,6 +880,11 @@ impl Producer {
             clicks: None,
             writes: None,
             schema: crate::contract::WriterSchema::new(spec.schema_upgrade_at_ms, spec.schema_change),
+            pressure: pressure::Pressure::new(
+                spec.rate_limit.as_ref().map(|r| (r.rate_per_s.0, r.burst)),
+                spec.buffer_messages,
+                ms_to_ns(spec.max_block_ms.map_or(kind::DEFAULT_MAX_BLOCK_MS, |m| m.0)),
+            ),
         }
     }
 
@@ -966,6 +987,7 @@ impl Producer {
     /// timeout has passed is given up unsent.
     fn fill_in_flight(&mut self, ctx: &mut Ctx<ProducerTimer>) {
         let now = ctx.now();
+        self.unblock();
         // A buffer kept between calls: no allocation per request.
         let mut batches = std::mem::take(&mut self.ready);
         while !self.settings.wait_ack() || self.cluster.is_some() || self.requests.len() < self.settings.max_in_flight {
@@ -1105,27 +1127,77 @@ impl Producer {
             s.stamp(ctx, id);
         }
         let rec = Record::sized(id, key, self.record_bytes(ctx));
+        if !self.pressure.pass_limit(ctx.now(), rec) {
+            self.arm_token(ctx);
+            return;
+        }
+        self.release(ctx, rec, ctx.now());
+    }
+
+    /// Sends (or buffers) `rec`, made at `made`, past the rate limit.
+    fn release(&mut self, ctx: &mut Ctx<ProducerTimer>, rec: Record, made: Time) {
         if self.log.is_none() {
             // A queue producer sends each message alone.
-            if self.settings.wait_ack() {
-                self.single.push_back((rec, ctx.now()));
-                self.fill_in_flight(ctx);
-            } else {
+            if !self.settings.wait_ack() {
+                ctx.timing(crate::engine::Timing::Send, ctx.now() - made);
                 self.send_and_forget(ctx, self.target, 0, Recs::One(rec));
+            } else if self.pressure.must_block(self.single.len() + self.outstanding.len()) {
+                if let Some(delay) = self.pressure.block(ctx.now(), rec, made) {
+                    ctx.set_timer(delay, ProducerTimer::Unblock);
+                }
+            } else {
+                self.single.push_back((rec, made));
+                self.fill_in_flight(ctx);
             }
             return;
         }
-        let partition = self.partition_of(key);
+        let partition = self.partition_of(rec.key());
         if let Some(at) = self.acc.add(ctx.now(), partition, rec, u64::from(rec.bytes)) {
             self.lingers.add(ctx, at, u64::from(partition), ProducerTimer::Linger);
         }
         self.fill_in_flight(ctx);
     }
 
+    /// Arms the rate limit's token timer, if messages wait for a token.
+    fn arm_token(&mut self, ctx: &mut Ctx<ProducerTimer>) {
+        if let Some(delay) = self.pressure.token_due(ctx.now()) {
+            ctx.set_timer(delay, ProducerTimer::Token);
+        }
+    }
+
+    /// The rate limit's token timer fired: what got a token goes on.
+    fn on_token(&mut self, ctx: &mut Ctx<ProducerTimer>) {
+        self.pressure.token_armed = false;
+        for (rec, made) in self.pressure.released(ctx.now()) {
+            self.release(ctx, rec, made);
+        }
+        self.arm_token(ctx);
+    }
+
+    /// Callers blocked on a full buffer go on while there is room.
+    fn unblock(&mut self) {
+        let room = self.pressure.room(self.single.len() + self.outstanding.len());
+        for (rec, made, _) in self.pressure.blocked.drain(..room) {
+            self.single.push_back((rec, made));
+        }
+    }
+
+    /// The oldest blocked caller's deadline came: those past it fail.
+    fn on_unblock(&mut self, ctx: &mut Ctx<ProducerTimer>) {
+        self.pressure.block_armed = false;
+        for _ in self.pressure.give_up(ctx.now()) {
+            ctx.error("buffer-full");
+        }
+        if let Some(delay) = self.pressure.arm_block(ctx.now()) {
+            ctx.set_timer(delay, ProducerTimer::Unblock);
+        }
+    }
+
     /// In the drain, with nothing awaiting an ack or a retry, the timeout
     /// timers guard nothing and would only keep the run waiting.
     fn settle_timers(&mut self, ctx: &mut Ctx<ProducerTimer>) {
-        if ctx.draining() && self.outstanding.is_empty() && self.acc.is_empty() && self.single.is_empty() {
+        let idle = self.acc.is_empty() && self.single.is_empty() && self.pressure.is_empty();
+        if ctx.draining() && self.outstanding.is_empty() && idle {
             self.outstanding.cancel_timers(ctx);
             self.lingers.cancel_all(ctx, ProducerTimer::Linger);
             if self.routes_idle() {
@@ -1140,7 +1212,12 @@ impl Producer {
         if accepted {
             // Any attempt that got through is enough; only an ack for a
             // send still awaited makes its records count as sent.
+            let made = self.outstanding.made_at(key).filter(|_| self.log.is_none());
             if let Some(o) = self.outstanding.remove(key) {
+                if let Some(made) = made {
+                    // A queue publish is one message, made when its entry was.
+                    ctx.timing(crate::engine::Timing::Send, ctx.now() - made);
+                }
                 self.requests.batch_done(o.request);
                 o.recs.all().iter().for_each(|r| ctx.confirm_sent(r.id));
                 self.fill_in_flight(ctx);
@@ -1238,6 +1315,8 @@ impl Component for Producer {
                 self.fill_in_flight(ctx);
             }
             ProducerTimer::Routes => self.routes_due(ctx),
+            ProducerTimer::Token => self.on_token(ctx),
+            ProducerTimer::Unblock => self.on_unblock(ctx),
         }
         self.poll_routes(ctx);
         self.settle_timers(ctx);
@@ -1257,6 +1336,7 @@ impl Component for Producer {
         self.single.clear();
         self.lingers.clear();
         self.crash_routes();
+        self.pressure.crash();
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {
@@ -1264,6 +1344,12 @@ impl Component for Producer {
         out.extend(self.outstanding.iter().flat_map(|(_, o)| o.recs.all().iter().map(|r| r.id)));
         out.extend(self.acc.records().map(|r| r.id));
         out.extend(self.single.iter().map(|(r, _)| r.id));
+        out.extend(self.pressure.ids());
+    }
+
+    fn memory_bytes(&self) -> usize {
+        // What grows with a backlog held in the producer.
+        self.single.capacity() * std::mem::size_of::<(Record, Time)>() + self.pressure.memory_bytes()
     }
 
     fn is_producer(&self) -> bool {

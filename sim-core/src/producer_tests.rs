@@ -390,3 +390,91 @@ fn an_idempotent_log_producer_that_gives_a_batch_up_starts_a_new_session_of_its_
     h.now = 202 * MS;
     assert_eq!(batches(&h.timer(&mut p, Arrival)), vec![(vec![2], 1, 2, 0, 0)], "epoch 2 from sequence 0");
 }
+
+// Back-pressure at the producer (see `pressure`).
+
+/// The producer-side latencies recorded, in ns.
+fn send_times(e: &Emitted) -> Vec<u64> {
+    e.0.iter()
+        .filter_map(|x| match x {
+            crate::engine::Effect::Metric(crate::engine::Metric::Timing(crate::engine::Timing::Send, ns)) => Some(*ns),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Ids of the fire-and-forget publishes in `e`.
+fn forgotten(e: &Emitted) -> Vec<MsgId> {
+    e.sent()
+        .into_iter()
+        .filter_map(|(_, m)| match m {
+            Msg::Queue(QueueMsg::Publish { rec, want_ack: false, .. }) => Some(rec.id),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_rate_limit_holds_the_excess_in_the_producer_until_a_token_comes() {
+    use ProducerTimer::Token;
+    // 1,000 a second produced, 100 a second allowed, a burst of 2.
+    let (mut h, mut p) = producer("rate_limit = { rate_per_s = 100, burst = 2 }", None);
+    let mut sent = Vec::new();
+    let mut timers = Vec::new();
+    for i in 0..4 {
+        h.now = i * MS;
+        let e = h.timer(&mut p, Arrival);
+        sent.extend(forgotten(&e));
+        assert!(send_times(&e).iter().all(|&t| t == 0), "the burst leaves at once");
+        timers.extend(e.timers::<ProducerTimer>().into_iter().filter(|t| t.1 == Token));
+    }
+    assert_eq!(sent, [0, 1], "the bucket's 2 tokens");
+    assert_eq!(held(&p), [2, 3], "the rest wait in the producer, counted as held");
+    // A token every 10 ms: at 2 ms the bucket holds 2 ms of the next one.
+    assert_eq!(timers, [(8 * MS, Token)], "one timer, for the next token");
+    h.now = 10 * MS;
+    let e = h.timer(&mut p, Token);
+    assert_eq!(forgotten(&e), [2]);
+    assert_eq!(send_times(&e), [8 * MS], "made at 2 ms, left at 10 ms");
+    assert_eq!(e.timers::<ProducerTimer>(), [(10 * MS, Token)], "the next token, for message 3");
+}
+
+#[test]
+fn a_full_buffer_blocks_the_caller_then_fails_its_send_after_max_block() {
+    use ProducerTimer::Unblock;
+    let table = "acks = \"broker\"\nmax_in_flight = 1\nbuffer_messages = 2\nmax_block_ms = 5";
+    let (mut h, mut p) = producer(table, None);
+    for i in 0..3 {
+        h.now = i * MS;
+        let e = h.timer(&mut p, Arrival);
+        assert_eq!(e.timers::<ProducerTimer>().contains(&(5 * MS, Unblock)), i == 2, "only the third blocks");
+    }
+    assert_eq!(held(&p), [0, 1, 2], "one awaiting a confirm, one buffered, one blocked caller");
+    // A confirm makes room: the blocked caller goes on into the buffer.
+    h.now = 3 * MS;
+    let e = h.message(&mut p, B, ack(0, 1, true));
+    assert_eq!((publishes(&e), send_times(&e)), (vec![(1, 1)], vec![3 * MS]));
+    h.now = 4 * MS;
+    h.timer(&mut p, Arrival); // message 3 blocks behind a full buffer (1 sent, 2 buffered)
+    h.now = 5 * MS;
+    let e = h.timer(&mut p, Unblock);
+    assert!(e.errors().is_empty(), "message 2 got room before its deadline; 3's is at 9 ms");
+    assert_eq!(e.timers::<ProducerTimer>(), [(4 * MS, Unblock)]);
+    h.now = 9 * MS;
+    let e = h.timer(&mut p, Unblock);
+    assert_eq!(e.errors(), ["buffer-full"]);
+    assert!(e.confirmed().is_empty() && e.sent().is_empty(), "a failed send: never sent, never confirmed");
+    assert_eq!(held(&p), [1, 2], "message 3 is gone");
+}
+
+#[test]
+fn a_queue_producer_measures_its_send_latency_to_the_confirm() {
+    let (mut h, mut p) = producer("acks = \"broker\"\nack_timeout_ms = 10\nretries = 1", None);
+    h.now = MS;
+    h.timer(&mut p, Arrival);
+    let (_, retry) = time_out(&mut h, &mut p, 11 * MS);
+    assert_eq!(publishes(&retry), [(0, 2)]);
+    h.now = 14 * MS;
+    let e = h.message(&mut p, B, ack(0, 2, true));
+    assert_eq!(send_times(&e), [13 * MS], "from production to the confirm, the retry included");
+}

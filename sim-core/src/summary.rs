@@ -97,6 +97,13 @@ pub struct VariantSummary {
     /// an asynchronous one's. Present when the scenario has users.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completion_ms: Option<LatencySummary>,
+    /// Producer-side latency: from a message's production to its queue
+    /// broker's confirm, or to its leaving the producer when
+    /// fire-and-forget (waits for a rate limit's token and for room in
+    /// the producer's buffer included). Present when the scenario has a
+    /// producer to a queue broker; sends that failed are not in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_ms: Option<LatencySummary>,
     /// The highest fraction, 0 to 1, of an edge service's workers busy at
     /// once (an edge service is one users call): `metrics.pool_saturation_max`,
     /// repeated here. Present when the scenario has one.
@@ -121,6 +128,11 @@ pub struct VariantSummary {
     pub mean_in_system: f64,
     /// Highest total number of messages waiting in broker queues.
     pub max_queue_depth: u64,
+    /// The most bytes queue brokers stored at once (ready and unacked
+    /// messages), as sampled at each `run.sample_interval_ms` (the
+    /// `stored_bytes` gauge). Present when the scenario has a queue broker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_stored_bytes: Option<u64>,
     /// Simulated seconds from the sampled peak of the queue depth to its
     /// first sample back at 1% of the peak or below; `null` when nothing
     /// waited or the backlog never drained.
@@ -169,12 +181,14 @@ impl VariantSummary {
             wait_ms: out.wait.clone(),
             response_ms: out.timings[0].clone(),
             completion_ms: out.timings[1].clone(),
+            send_ms: out.timings[2].clone(),
             pool_saturation_max: out.metrics.get(POOL_SATURATION_MAX).copied(),
             money: out.state.money.clone(),
             consistency: out.state.consistency.clone(),
             aggregation: out.state.aggregation.clone(),
             mean_in_system: out.mean_in_system,
             max_queue_depth: out.max_queue_depth,
+            max_stored_bytes: gauge_peak(&out.samples, STORED_BYTES),
             time_to_drain_s: out.time_to_drain_s,
             dead_lettered: out.dead_letters.dead_lettered,
             dead_letters: out.dead_letters,
@@ -238,6 +252,16 @@ fn ordered<S: Serializer>(v: &[(String, VariantSummary)], s: S) -> Result<S::Ok,
     map.end()
 }
 
+/// The gauge of the bytes a queue broker stores (see [`crate::broker`]'s
+/// queue broker), whose peak the summary reports as `max_stored_bytes`.
+pub const STORED_BYTES: &str = "stored_bytes";
+
+/// The highest value gauge `name` had in a sample, when some node reported it.
+fn gauge_peak(samples: &[crate::metrics::Sample], name: &str) -> Option<u64> {
+    let values = samples.iter().filter_map(|s| s.gauges.iter().find(|(g, _)| g == name).map(|&(_, v)| v as u64));
+    values.max()
+}
+
 /// The metric an edge service raises to its pool's highest busy fraction,
 /// which the summary repeats at its top level.
 pub const POOL_SATURATION_MAX: &str = "pool_saturation_max";
@@ -282,6 +306,8 @@ pub fn expectation_keys() -> Keys {
     let every = VariantSummary {
         response_ms: Some(LatencySummary::default()),
         completion_ms: Some(LatencySummary::default()),
+        send_ms: Some(LatencySummary::default()),
+        max_stored_bytes: Some(0),
         pool_saturation_max: Some(0.0),
         money: Some(Default::default()),
         consistency: Some(Default::default()),
@@ -309,6 +335,8 @@ mod tests {
             "run.events",
             "response_ms.p99",
             "completion_ms.p999",
+            "send_ms.p99",
+            "max_stored_bytes",
             "pool_saturation_max",
             "availability",
             "overdraft.count",

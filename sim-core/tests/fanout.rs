@@ -91,7 +91,8 @@ fn every_publish_is_copied_to_every_subscription() {
     assert_eq!(out.inconsistent, 0);
     assert_eq!(count(&out, "publish-ack"), 200, "one ack per publish, however many copies");
     assert_eq!(count(&out, "deliver"), 600);
-    assert!(out.metrics.is_empty(), "nothing dropped: {:?}", out.metrics);
+    // The one figure left is how many deliveries waited for an ack at once.
+    assert!(out.metrics.keys().all(|&k| k == "max_unacked"), "nothing dropped: {:?}", out.metrics);
 }
 
 #[test]

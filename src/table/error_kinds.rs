@@ -15,6 +15,10 @@ pub fn meaning(kind: &str) -> Option<&'static str> {
 const KINDS: &[(&str, &str)] = &[
     ("ack-timeout", "retried: a producer's send got no ack in time, so it sent the message again"),
     (
+        "buffer-full",
+        "given up: a caller blocked on a producer's full buffer for max_block_ms, and its send failed",
+    ),
+    (
         "consumer-timeout",
         "redelivered: a consumer held deliveries too long without acking, so the broker took them back to deliver again",
     ),

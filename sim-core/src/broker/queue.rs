@@ -97,6 +97,13 @@
 //! at `replay_at_ms` a shovel moves every message it holds ready then back
 //! to the work broker, same ids (metric `replayed`).
 //!
+//! Back-pressure gauges, read at each sample: `stored_bytes`, the bytes of
+//! every message the broker holds, ready or delivered and not yet acked
+//! (what a disk alarm watches; a message weighs its record's `bytes`, its
+//! body, with no per-message overhead), and `unacked`, the deliveries its
+//! consumers hold; `max_unacked` (a metric) is the most one queue had at
+//! once, kept exact at each delivery.
+//!
 //! Left out here: priorities, `x-max-length-bytes`, and a delay on a nack
 //! with requeue (a requeued message is available again at once; a delayed
 //! retry goes through a dead-letter exchange and a wait queue's TTL).
@@ -504,6 +511,13 @@ impl Component for QueueBroker {
         for s in &self.subs {
             s.held(out);
         }
+    }
+
+    fn gauges(&self, _now: crate::time::Time, out: &mut crate::metrics::Gauges) {
+        // Back-pressure: how much the broker stores (what a disk alarm
+        // watches), and how much of it its consumers hold.
+        out.sum(crate::summary::STORED_BYTES, self.subs.iter().map(QueueCore::stored_bytes).sum::<u64>() as f64);
+        out.sum("unacked", self.subs.iter().map(QueueCore::unacked_len).sum::<usize>() as f64);
     }
 }
 

@@ -641,3 +641,36 @@ fn with_fan_out_a_refusing_queue_nacks_the_publish_but_the_others_keep_their_cop
     assert_eq!(publish_acks(&e), vec![(1, false)], "b refused its copy");
     assert_eq!(held(&b), vec![1, 0, 0], "a keeps its copy of 1 (held lists a's queue, a's unacked, then b's)");
 }
+
+/// The broker's gauges, by name.
+fn gauges(b: &QueueBroker) -> Vec<(String, f64)> {
+    let mut g = crate::metrics::Gauges::default();
+    b.gauges(0, &mut g);
+    g.into_vec()
+}
+
+#[test]
+fn it_stores_every_message_until_acked_and_reports_what_its_consumers_hold() {
+    let (mut h, mut b) = plain();
+    for (id, bytes) in [(0, 100), (1, 200), (2, 4000)] {
+        h.message(&mut b, P, publish(Record::sized(id, 0, bytes), false, 1));
+    }
+    let g = |b: &QueueBroker| gauges(b).into_iter().map(|(_, v)| v).collect::<Vec<_>>();
+    assert_eq!(g(&b), [4300.0, 0.0], "stored_bytes, unacked: all ready");
+    // Credit for 2: two deliveries leave the queue but stay stored until acked.
+    let e = subscribe(&mut h, &mut b, C1, 2, 1);
+    assert_eq!(delivered(&e).len(), 2);
+    let peaks: Vec<f64> =
+        e.0.iter()
+            .filter_map(|x| match x {
+                Effect::Metric(Metric::Max("max_unacked", v)) => Some(*v),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(peaks, [1.0, 2.0], "each new peak of deliveries held");
+    assert_eq!(g(&b), [4300.0, 2.0]);
+    let e = h.message(&mut b, C1, QueueMsg::Ack { tag: 0 });
+    assert_eq!(delivered(&e).len(), 1, "the ack frees credit for the last one");
+    assert!(e.0.iter().all(|x| !matches!(x, Effect::Metric(Metric::Max(..)))), "no new peak: still 2 held");
+    assert_eq!(g(&b), [4200.0, 2.0], "message 0 is gone for good");
+}

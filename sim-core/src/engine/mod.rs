@@ -139,7 +139,7 @@ pub struct RunOutput {
     pub errors: std::collections::BTreeMap<&'static str, u64>,
     /// The user-facing durations measured, in [`Timing::ALL`] order
     /// (`None` for one never measured).
-    pub timings: [Option<crate::metrics::LatencySummary>; 2],
+    pub timings: [Option<crate::metrics::LatencySummary>; 3],
     /// What the state observer concluded (balances, replicas, aggregates).
     pub state: crate::observer::StateReport,
     /// Total errors.

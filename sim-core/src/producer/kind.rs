@@ -9,7 +9,7 @@ use crate::engine::{boxed, DynComponent};
 use crate::kind::{Build, Footprint, Invalid, Kind, Node, Topology};
 use crate::ledger::MAX_KEYS;
 use crate::size::MessageBytes;
-use crate::units::Millis;
+use crate::units::{Millis, Rate};
 use serde::{Deserialize, Serialize};
 
 /// A producer as written in a scenario file.
@@ -64,8 +64,9 @@ pub struct ProducerSpec {
     /// records (Kafka's `linger.ms`).
     #[serde(default)]
     pub linger_ms: Option<Millis>,
-    /// Log producers: the size of each record, in bytes (what fills a
-    /// batch; default 1,024), or a distribution drawn per record.
+    /// The size of each record, in bytes (what fills a log producer's
+    /// batch, what a queue broker stores; default 1,024), or a
+    /// distribution drawn per record.
     #[serde(default)]
     pub message_bytes: Option<MessageBytes>,
     /// The topic to write to, when the target is a log broker.
@@ -114,7 +115,39 @@ pub struct ProducerSpec {
     /// its new fields).
     #[serde(default)]
     pub schema_change: Option<crate::contract::SchemaChange>,
+    // Back-pressure (issue 15): see [`super::pressure`].
+    /// A token-bucket rate limit: messages beyond it wait in the producer.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitSpec>,
+    /// Queue producers waiting for confirms: most messages the producer
+    /// holds (unsent, awaiting a confirm or a retry); a send beyond it
+    /// blocks its caller (Kafka's `buffer.memory`, counted in messages).
+    #[serde(default)]
+    pub buffer_messages: Option<u64>,
+    /// How long a caller blocks on a full buffer before its send fails
+    /// (Kafka's `max.block.ms`; default 60 s).
+    #[serde(default)]
+    pub max_block_ms: Option<Millis>,
 }
+
+/// A producer's rate limit (`rate_limit = { rate_per_s = 100, burst = 10 }`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSpec {
+    /// Tokens per second: the most messages a second that leave, on average.
+    pub rate_per_s: Rate,
+    /// The bucket's size: how many may leave at once after a quiet spell
+    /// (default 1).
+    #[serde(default = "one_token")]
+    pub burst: u32,
+}
+
+fn one_token() -> u32 {
+    1
+}
+
+/// Kafka's `max.block.ms`.
+pub const DEFAULT_MAX_BLOCK_MS: f64 = 60_000.0;
 
 impl ProducerSpec {
     /// The routing keys its publishes carry, when it names any (or an
@@ -136,7 +169,8 @@ impl Kind for ProducerKind {
     type Spec = ProducerSpec;
     const NAME: &'static str = "producer";
     const SECTION: &'static str = "producers";
-    const ERRORS: &'static [&'static str] = &["delivery-timeout", "ack-timeout", "out-of-order-sequence"];
+    const ERRORS: &'static [&'static str] =
+        &["delivery-timeout", "ack-timeout", "out-of-order-sequence", "buffer-full"];
     const METRICS: &'static [&'static str] = &["epoch_bumps"];
 
     fn validate(&self, node: &Node, p: &ProducerSpec, topology: &Topology) -> Result<(), Invalid> {
@@ -163,6 +197,7 @@ impl Kind for ProducerKind {
             return node.fail("max_in_flight", "expected at least 1");
         }
         check_keys(node, &p.keys)?;
+        check_pressure(node, p, topology)?;
         if let Some(w) = &p.writes {
             w.validate(node, topology)?;
             let other = topology.specs::<ProducerSpec>().find(|(n, q)| *n != node.name() && q.writes.is_some());
@@ -271,6 +306,34 @@ fn check_queue_acks(node: &Node, p: &ProducerSpec) -> Result<(), Invalid> {
                 return node.fail(field, "applies only when the producer waits for acks: set acks = \"broker\"");
             }
         }
+    }
+    Ok(())
+}
+
+/// Checks the back-pressure fields: a bounded buffer is a queue
+/// producer's that waits for confirms.
+fn check_pressure(node: &Node, p: &ProducerSpec, topology: &Topology) -> Result<(), Invalid> {
+    if p.rate_limit.as_ref().is_some_and(|r| r.burst == 0) {
+        return Err(node.invalid_at(&["rate_limit", "burst"], "expected at least 1 token"));
+    }
+    if p.max_block_ms.is_some() && p.buffer_messages.is_none() {
+        return node.fail("max_block_ms", "applies only to a bounded buffer: set `buffer_messages` too");
+    }
+    let Some(n) = p.buffer_messages else { return Ok(()) };
+    if n == 0 {
+        return node.fail("buffer_messages", "expected at least 1");
+    }
+    if topology.spec::<LogSpec>(&p.target).is_some() {
+        return node.fail(
+            "buffer_messages",
+            "modelled for queue producers only: a log producer's buffer (Kafka's `buffer.memory`) is not bounded here",
+        );
+    }
+    if p.acks.unwrap_or_default() == super::AckMode::None {
+        return node.fail(
+            "buffer_messages",
+            "a fire-and-forget producer holds nothing: set acks = \"broker\" for a buffer to fill",
+        );
     }
     Ok(())
 }
@@ -392,7 +455,6 @@ fn check_queue_target(node: &Node, p: &ProducerSpec, topology: &Topology) -> Res
         ("batch_size", p.batch_size.is_some()),
         ("batch_records", p.batch_records.is_some()),
         ("linger_ms", p.linger_ms.is_some()),
-        ("message_bytes", p.message_bytes.is_some()),
     ] {
         if set {
             return node.fail(field, "only log producers batch: a queue producer sends each message alone");

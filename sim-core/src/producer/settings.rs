@@ -105,7 +105,7 @@ impl Settings {
             batch_bytes: u64::MAX,
             batch_records: 1,
             linger_ns: 0,
-            message_bytes: u64::from(DEFAULT_MESSAGE_BYTES),
+            message_bytes: u64::from(spec.message_bytes.as_ref().map_or(DEFAULT_MESSAGE_BYTES, MessageBytes::mean)),
             persistent: spec.persistent.unwrap_or(false),
         }
     }

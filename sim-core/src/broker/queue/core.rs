@@ -238,6 +238,10 @@ pub(crate) struct QueueCore {
     /// dead-lettered, expired), when its host replicates them (a quorum
     /// queue's leader); `None` when nobody asks.
     settled: Option<Vec<MsgId>>,
+    // Back-pressure (issue 15): where the backlog sits.
+    /// The most deliveries awaiting an ack at once so far (the part of
+    /// the backlog its consumers hold), reported as `max_unacked`.
+    peak_unacked: usize,
 }
 
 impl QueueCore {
@@ -284,6 +288,7 @@ impl QueueCore {
             cancel_notices: Deadlines::default(),
             dead: Vec::new(),
             settled: None,
+            peak_unacked: 0,
         }
     }
 
@@ -428,6 +433,10 @@ impl QueueCore {
                 sub.unacked += 1;
                 let deadline = ctx.now().saturating_add(self.policy.redelivery_ns);
                 self.unacked.insert(tag, Unacked { consumer: sub.node, entry, deadline });
+                if self.unacked.len() > self.peak_unacked {
+                    self.peak_unacked = self.unacked.len();
+                    ctx.metric_max("max_unacked", self.peak_unacked as f64);
+                }
                 self.deadlines.add(ctx, deadline, tag, T::from(QueueTimer::Redeliver(self.index)));
             } else {
                 self.settle(entry.rec.id);
@@ -690,6 +699,19 @@ impl QueueCore {
     pub(crate) fn memory_bytes(&self) -> usize {
         let unacked_entry = std::mem::size_of::<(u64, Unacked)>() + 16;
         self.queue.capacity() * std::mem::size_of::<Entry>() + self.unacked.len() * unacked_entry
+    }
+
+    /// The bytes it stores: every message it holds, ready or awaiting an
+    /// ack (RabbitMQ keeps a delivered message until it is acked). Counted
+    /// when asked (once a sample), so nothing is kept up to date per message.
+    pub(crate) fn stored_bytes(&self) -> u64 {
+        let ready: u64 = self.queue.iter().map(|e| u64::from(e.rec.bytes)).sum();
+        ready + self.unacked.values().map(|u| u64::from(u.entry.rec.bytes)).sum::<u64>()
+    }
+
+    /// How many deliveries await an ack: the messages its consumers hold.
+    pub(crate) fn unacked_len(&self) -> usize {
+        self.unacked.len()
     }
 
     pub(crate) fn held(&self, out: &mut Vec<MsgId>) {

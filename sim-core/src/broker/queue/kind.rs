@@ -264,7 +264,9 @@ impl Kind for QueueBrokerKind {
         "dead_letter_cycles",
         "leader_elections",
         "replayed",
+        "max_unacked",
     ];
+    const GAUGES: &'static [&'static str] = &["stored_bytes", "unacked"];
     const ERRORS: &'static [&'static str] = &[
         "rejected-by-consumer",
         "delivery-limit",
