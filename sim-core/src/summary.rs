@@ -121,6 +121,11 @@ pub struct VariantSummary {
     pub mean_in_system: f64,
     /// Highest total number of messages waiting in broker queues.
     pub max_queue_depth: u64,
+    /// Consumer lag and autoscaling: `max_lag_s`, `max_consumers`,
+    /// `consumer_hours`, `consumer_cost_usd` (keys at this level, each
+    /// present where it applies; see [`crate::replicas::cost`]).
+    #[serde(flatten)]
+    pub scaling: crate::replicas::cost::ScalingSummary,
     /// Errors by kind.
     pub errors_by_kind: BTreeMap<String, u64>,
     /// What the network did.
@@ -167,6 +172,7 @@ impl VariantSummary {
             aggregation: out.state.aggregation.clone(),
             mean_in_system: out.mean_in_system,
             max_queue_depth: out.max_queue_depth,
+            scaling: crate::replicas::cost::ScalingSummary::of(&out.samples),
             errors_by_kind: out.errors.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             network: out.network.clone(),
             run: RunInfo {
@@ -275,6 +281,7 @@ pub fn expectation_keys() -> Keys {
         money: Some(Default::default()),
         consistency: Some(Default::default()),
         aggregation: Some(Default::default()),
+        scaling: crate::replicas::cost::ScalingSummary::every(),
         ..VariantSummary::default()
     };
     let summary = serde_json::to_value(every).unwrap_or_default();
