@@ -99,3 +99,7 @@ impl LogConsumer {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "replica_tests.rs"]
+mod tests;

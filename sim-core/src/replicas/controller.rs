@@ -136,3 +136,7 @@ pub(super) fn build(c: &ControllerSpec, build: &mut Build) -> Controller {
         autoscaler: Autoscaler::new(s.autoscale.policy(partitions)),
     })
 }
+
+#[cfg(test)]
+#[path = "controller_tests.rs"]
+mod tests;
