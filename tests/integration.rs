@@ -18,6 +18,8 @@ mod common;
 mod acks_all_durability;
 #[path = "atm.rs"]
 mod atm;
+#[path = "autoscaling.rs"]
+mod autoscaling;
 #[path = "backpressure.rs"]
 mod backpressure;
 #[path = "batching.rs"]

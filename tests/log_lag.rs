@@ -66,7 +66,12 @@ fn check_scenario(name: &str) {
         .iter()
         .flat_map(|prefix| groups.iter().map(move |g| format!("{prefix}.{g}")))
         .collect();
-    assert_eq!(gauges, expected, "{name}: one lag column per group and measure, sorted");
+    let (partitions, lags): (Vec<&str>, Vec<&str>) = gauges.iter().partition(|h| h.starts_with("partition_lag_"));
+    assert_eq!(lags, expected, "{name}: one lag column per group and measure, sorted");
+    for p in &partitions {
+        let group = p.split('.').nth(1).expect("partition_lag_MEASURE.GROUP.P");
+        assert!(groups.contains(group), "{name}: a partition's lag column {p} of a group of the scenario");
+    }
     assert!(errors.windows(2).all(|w| w[0] < w[1]), "{name}: error columns sorted: {errors:?}");
     assert!(extra.iter().position(|h| h.starts_with("errors_per_s.")).is_none_or(|i| i == gauges.len()));
     // An error column is a kind the run counted.

@@ -2,7 +2,8 @@
 //! ("under-replicated partitions above 0 is critical"). A scenario lists
 //! them in `[[alarms]]`; after the run, each is judged on the time series
 //! and reported in the summary: how often it fired, when first, for how
-//! long in all, and the highest value seen.
+//! long in all, the highest value seen, and each period it was on
+//! (`events`: when it went on and off).
 //!
 //! An alarm is judged on the gauges as sampled at the end of each
 //! sampling interval (`run.sample_interval_ms`): it is on during an
@@ -82,6 +83,19 @@ pub struct AlarmOutcome {
     pub active_s: f64,
     /// The highest value the gauge had in a sample (0 if never reported).
     pub peak: f64,
+    /// Each time it was on: when it went on and when it went off, in
+    /// simulated seconds (`off_s` absent if it was still on at the end).
+    pub events: Vec<AlarmEvent>,
+}
+
+/// One period during which an alarm was on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlarmEvent {
+    /// When it went on (the start of the first interval it was on in).
+    pub on_s: f64,
+    /// When it went off (the end of the last interval it was on in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub off_s: Option<f64>,
 }
 
 /// The keys of an alarm's outcome that an expectation may compare.
@@ -100,6 +114,7 @@ fn judge_one(a: &AlarmSpec, samples: &[Sample]) -> AlarmOutcome {
         first_s: None,
         active_s: 0.0,
         peak: 0.0,
+        events: Vec::new(),
     };
     let (mut on, mut prev_s) = (false, 0.0);
     for s in samples {
@@ -115,7 +130,10 @@ fn judge_one(a: &AlarmSpec, samples: &[Sample]) -> AlarmOutcome {
             if !on {
                 out.fired += 1;
                 out.first_s.get_or_insert(prev_s);
+                out.events.push(AlarmEvent { on_s: prev_s, off_s: None });
             }
+        } else if let Some(e) = out.events.last_mut().filter(|_| on) {
+            e.off_s = Some(prev_s);
         }
         on = now_on;
         prev_s = s.time_s;
@@ -183,6 +201,8 @@ mod tests {
         assert_eq!(o.first_s, Some(1.0), "on during the interval from 1 s to 2 s");
         assert_eq!(o.active_s, 3.0);
         assert_eq!(o.peak, 3.0);
+        let periods: Vec<(f64, Option<f64>)> = o.events.iter().map(|e| (e.on_s, e.off_s)).collect();
+        assert_eq!(periods, [(1.0, Some(3.0)), (4.0, Some(5.0))], "on from 1 s to 3 s, and from 4 s to 5 s");
         let o = judge_one(&alarm(2.0), &samples);
         assert_eq!((o.fired, o.active_s, o.first_s), (1, 1.0, Some(2.0)));
     }
@@ -201,6 +221,13 @@ mod tests {
         assert_eq!(o.condition, "queue_depth > 10");
         let none = |_: &str, _: &[&str]| None;
         assert!(check(&[a], &[QUEUE_DEPTH], none).is_ok(), "known once the scenario's list has it");
+    }
+
+    #[test]
+    fn an_alarm_still_on_at_the_end_has_no_off_time() {
+        let samples = [sample(1.0, Some(0.0)), sample(2.0, Some(5.0)), sample(3.0, Some(5.0))];
+        let o = judge_one(&alarm(1.0), &samples);
+        assert_eq!(o.events, [AlarmEvent { on_s: 1.0, off_s: None }]);
     }
 
     #[test]

@@ -166,17 +166,39 @@ pub struct KindPlot {
 /// declares `KindPlot { name: "staleness-cdf", gauges: &[STALENESS], .. }`.
 pub const STALENESS: &str = "@staleness";
 
+/// A gauge entry of a [`KindPlot`] that starts a new panel below the
+/// previous ones, sharing the time axis: `gauges: &["lag_seconds",
+/// PANEL_BREAK, "consumers"]` draws lag above and the consumer count below,
+/// with the panels' y labels separated by `" | "` in `y_label`.
+pub const PANEL_BREAK: &str = "|";
+
 impl KindPlot {
     /// True for the staleness CDF (see [`STALENESS`]).
     pub fn is_staleness(&self) -> bool {
         self.gauges == [STALENESS]
     }
 
+    /// The plot as panels, each with its y label and gauges (one panel
+    /// unless it has a [`PANEL_BREAK`]).
+    pub fn panels(&self) -> Vec<KindPlot> {
+        let mut labels = self.y_label.split(" | ");
+        self.gauges
+            .split(|g| *g == PANEL_BREAK)
+            .map(|gauges| KindPlot { y_label: labels.next().unwrap_or(self.y_label), gauges, ..*self })
+            .collect()
+    }
+
     /// True when gauge `name` belongs on this plot; the part after the
     /// prefix (the series' label) is returned, or the whole name when it is
     /// one of the gauges.
     pub fn series_of<'a>(&self, name: &'a str) -> Option<&'a str> {
-        self.gauges.iter().find_map(|g| if name == *g { Some(name) } else { name.strip_prefix(g)?.strip_prefix('.') })
+        self.gauges.iter().filter(|g| **g != PANEL_BREAK).find_map(|g| {
+            if name == *g {
+                Some(name)
+            } else {
+                name.strip_prefix(g)?.strip_prefix('.')
+            }
+        })
     }
 }
 

@@ -98,6 +98,7 @@ pub mod producer;
 pub mod protocol;
 pub mod registry;
 pub mod reliable;
+pub mod replicas;
 pub mod rng;
 pub mod saga;
 pub mod scenario;

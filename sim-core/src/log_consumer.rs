@@ -56,6 +56,7 @@ use std::collections::{BTreeMap, VecDeque};
 mod cluster;
 mod kind;
 mod membership;
+mod replica;
 pub use kind::{Isolation, LogConsumerKind, LogConsumerSpec};
 
 /// A group member's timers.
@@ -77,6 +78,8 @@ pub enum LogConsumerTimer {
     Routes,
     /// The write to the sink is unanswered: send it again.
     SinkRetry,
+    /// A replica's start-up delay is over.
+    Startup,
 }
 
 impl Timer for LogConsumerTimer {
@@ -91,6 +94,7 @@ impl Timer for LogConsumerTimer {
             LogConsumerTimer::JoinRetry => 6,
             LogConsumerTimer::Routes => 7,
             LogConsumerTimer::SinkRetry => 8,
+            LogConsumerTimer::Startup => 9,
         }
     }
     fn from_word(word: u64) -> Option<Self> {
@@ -104,6 +108,7 @@ impl Timer for LogConsumerTimer {
             (6, 0) => LogConsumerTimer::JoinRetry,
             (7, 0) => LogConsumerTimer::Routes,
             (8, 0) => LogConsumerTimer::SinkRetry,
+            (9, 0) => LogConsumerTimer::Startup,
             _ => return None,
         })
     }
@@ -222,6 +227,9 @@ pub struct LogConsumer {
     /// The write to the sink awaiting its answer: (record, partition,
     /// offset).
     writing: Option<(Record, u32, u64)>,
+    /// As a member of a replicated table: stopped or started by its
+    /// controller.
+    replica: replica::Replica,
 }
 
 impl LogConsumer {
@@ -243,6 +251,7 @@ impl LogConsumer {
             domain: 0,
             cluster: None,
             writing: None,
+            replica: replica::Replica::default(),
         }
     }
 
@@ -509,6 +518,9 @@ impl Component for LogConsumer {
 
     fn start(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
         self.domain = ctx.domain();
+        if self.idle_replica() {
+            return; // its controller starts it
+        }
         self.last_auto_commit = ctx.now();
         self.join_anew(ctx);
         ctx.set_background_timer(self.s.heartbeat_ns, LogConsumerTimer::Tick);
@@ -516,6 +528,9 @@ impl Component for LogConsumer {
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<LogConsumerTimer>, from: NodeId, msg: Msg) {
+        if self.on_control(ctx, &msg) {
+            return;
+        }
         self.group_answer(ctx.now(), from, &msg);
         match msg {
             Msg::Log(LogMsg::Records { partition, error: FetchError::NotLeader, .. }) => {
@@ -560,6 +575,12 @@ impl Component for LogConsumer {
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<LogConsumerTimer>, timer: LogConsumerTimer) {
+        if timer == LogConsumerTimer::Startup {
+            return self.started(ctx);
+        }
+        if self.idle_replica() {
+            return;
+        }
         match timer {
             LogConsumerTimer::Process => {
                 if !self.write_to_sink(ctx) {
@@ -568,6 +589,7 @@ impl Component for LogConsumer {
                 }
             }
             LogConsumerTimer::SinkRetry => self.send_write(ctx),
+            LogConsumerTimer::Startup => {}
             LogConsumerTimer::Tick => self.tick(ctx),
             LogConsumerTimer::PollTimeout => self.poll_expired(ctx),
             LogConsumerTimer::JoinRetry => self.resend_join(ctx),
@@ -591,6 +613,9 @@ impl Component for LogConsumer {
     }
 
     fn drain(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
+        if self.idle_replica() {
+            return;
+        }
         // Requests lost before the network healed are sent again now.
         self.keep_membership(ctx);
         let idle: Vec<u32> = self.assigned.iter().filter(|(_, a)| a.fetch_sent.is_some()).map(|(&p, _)| p).collect();
@@ -601,6 +626,7 @@ impl Component for LogConsumer {
     }
 
     fn crash(&mut self) {
+        self.replica.starting = false; // a replica starting restarts running
         self.generation = 0;
         self.m = membership::Membership::default();
         self.assigned.clear();

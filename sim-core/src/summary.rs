@@ -141,6 +141,11 @@ pub struct VariantSummary {
     pub dead_lettered: u64,
     /// What became of them: applied everywhere, still held, or neither.
     pub dead_letters: crate::ledger::DeadLetters,
+    /// Consumer lag and autoscaling: `max_lag_s`, `max_consumers`,
+    /// `consumer_hours`, `consumer_cost_usd` (keys at this level, each
+    /// present where it applies; see [`crate::replicas::cost`]).
+    #[serde(flatten)]
+    pub scaling: crate::replicas::cost::ScalingSummary,
     /// Errors by kind.
     pub errors_by_kind: BTreeMap<String, u64>,
     /// What the network did.
@@ -192,6 +197,7 @@ impl VariantSummary {
             time_to_drain_s: out.time_to_drain_s,
             dead_lettered: out.dead_letters.dead_lettered,
             dead_letters: out.dead_letters,
+            scaling: crate::replicas::cost::ScalingSummary::of(&out.samples),
             errors_by_kind: out.errors.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             network: out.network.clone(),
             run: RunInfo {
@@ -313,6 +319,7 @@ pub fn expectation_keys() -> Keys {
         consistency: Some(Default::default()),
         aggregation: Some(Default::default()),
         time_to_drain_s: Some(0.0),
+        scaling: crate::replicas::cost::ScalingSummary::every(),
         ..VariantSummary::default()
     };
     let summary = serde_json::to_value(every).unwrap_or_default();

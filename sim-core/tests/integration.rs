@@ -14,6 +14,8 @@
 
 mod common;
 
+#[path = "autoscaler.rs"]
+mod autoscaler;
 #[path = "custom_kind.rs"]
 mod custom_kind;
 #[path = "delivery_guarantees.rs"]

@@ -55,7 +55,7 @@ pub(crate) fn figures(runs: &[PlotRun], kind_plots: &[KindPlot]) -> Vec<Figure> 
                 "staleness (ms)",
             )
         } else {
-            Body::Time(vec![kind_panel(runs, kp)])
+            Body::Time(kp.panels().iter().map(|p| kind_panel(runs, p)).collect())
         };
         figs.push(frame(kp.name, kp.title, body));
     }

@@ -12,8 +12,8 @@ pub mod queue_cluster;
 
 pub use crate::protocol::{publish, Acks, FetchError, LogMsg, QueueMsg, Transaction};
 pub use log::{
-    key_partition, Assignor, CoordTimer, Coordinator, GroupHost, GroupInfo, GroupTxn, Handled, HostTimer, LogBroker,
-    LogBrokerKind, LogGroups, LogSpec, RebalanceProtocol, TopicSpec,
+    key_partition, partitions_needed, Assignor, CoordTimer, Coordinator, GroupHost, GroupInfo, GroupTxn, Handled,
+    HostTimer, LogBroker, LogBrokerKind, LogGroups, LogSpec, RebalanceProtocol, TopicSpec,
 };
 pub use queue::exchange;
 pub use queue::{

@@ -111,6 +111,17 @@ pub struct ConsumerSpec {
     /// When it is upgraded to read every version (with `schema_version = 1`).
     #[serde(default)]
     pub schema_upgrade_at_ms: Option<Millis>,
+    // Replicated consumers (issue 15: consumer lag and autoscaling).
+    /// Makes the table N identical members, `NAME-1` .. `NAME-N`, and
+    /// their controller, `NAME-controller` ([`crate::replicas`]).
+    #[serde(default)]
+    pub replicas: Option<u32>,
+    /// The price of one member running for an hour, in dollars.
+    #[serde(default = "crate::replicas::default_price")]
+    pub price_per_hour: f64,
+    /// Which member of a replicated table this node is (never written).
+    #[serde(skip)]
+    pub member: Option<crate::replicas::MemberOf>,
 }
 
 impl ConsumerSpec {
@@ -145,6 +156,7 @@ fn default_resubscribe() -> Millis {
 
 /// The queue consumer kind: the default of `[consumers.NAME]` whose
 /// `source` is not a log broker.
+#[derive(Clone, Copy)]
 pub struct ConsumerKind;
 
 impl Kind for ConsumerKind {
@@ -163,6 +175,10 @@ impl Kind for ConsumerKind {
     const ACCEPTS_ERRORS_FAULT: bool = true;
 
     fn validate(&self, node: &Node, k: &ConsumerSpec, topology: &Topology) -> Result<(), Invalid> {
+        if k.member.is_some() {
+            return Ok(()); // its table's checks are its own
+        }
+        crate::replicas::check_replicas(node, k.replicas, k.price_per_hour)?;
         check_source(node, &k.source, topology)?;
         if topology.spec::<LogSpec>(&k.source).is_some() {
             let message = format!("`{}` is a log broker: its consumers are of kind `log-consumer`", k.source);
@@ -190,11 +206,29 @@ impl Kind for ConsumerKind {
     }
 
     fn footprint(&self, p: &ConsumerSpec) -> Footprint {
+        if p.replicas.is_some() && p.member.is_none() {
+            return Footprint::default(); // its members serve
+        }
         let slots = f64::from(p.concurrency);
         Footprint { bytes: slots * 64.0, serves_per_s: slots * 1000.0 / p.processing.mean_ms(), ..Footprint::default() }
     }
 
+    fn members(&self, name: &str, k: &ConsumerSpec) -> Vec<crate::kind::Member> {
+        let n = k.replicas.unwrap_or(0);
+        let c = crate::replicas::ControllerSpec {
+            table: name.to_string(),
+            pool: n,
+            running: n,
+            price_per_hour: k.price_per_hour,
+            scaling: None,
+        };
+        crate::replicas::members(c, ConsumerKind, k, |k, of| ConsumerSpec { member: Some(of), ..k.clone() })
+    }
+
     fn build(&self, node: &Node, k: &ConsumerSpec, build: &mut Build) -> Box<dyn DynComponent> {
+        if k.replicas.is_some() && k.member.is_none() {
+            return boxed(crate::replicas::GroupName);
+        }
         let store = k.store_name().map(|s| build.store(s));
         // A fan-out broker routes each consumer's acks and subscribes it to
         // the subscription it names (numbered in name order).

@@ -107,6 +107,22 @@ pub struct LogConsumerSpec {
     /// again.
     #[serde(default = "default_sink_timeout")]
     pub sink_timeout_ms: Millis,
+    // Replicated consumers and autoscaling (issue 15: consumer lag and
+    // autoscaling).
+    /// Makes the table N identical members of its group, `NAME-1` ..
+    /// `NAME-N`, and their controller, `NAME-controller`
+    /// ([`crate::replicas`]); with `autoscale`, where the count starts.
+    #[serde(default)]
+    pub replicas: Option<u32>,
+    /// Adds and removes members on the group's lag (needs `replicas`).
+    #[serde(default)]
+    pub autoscale: Option<crate::replicas::AutoscaleSpec>,
+    /// The price of one member running for an hour, in dollars.
+    #[serde(default = "crate::replicas::default_price")]
+    pub price_per_hour: f64,
+    /// Which member of a replicated table this node is (never written).
+    #[serde(skip)]
+    pub member: Option<crate::replicas::MemberOf>,
 }
 
 fn default_sink_timeout() -> Millis {
@@ -172,6 +188,7 @@ impl LogConsumerSpec {
 
 /// The log consumer kind: the default of `[consumers.NAME]` whose `source`
 /// is a log broker.
+#[derive(Clone, Copy)]
 pub struct LogConsumerKind;
 
 impl Kind for LogConsumerKind {
@@ -182,6 +199,10 @@ impl Kind for LogConsumerKind {
         &["poll_timeouts", "commits_failed", "offset_commit_failures", "coordinator_lost"];
 
     fn validate(&self, node: &Node, k: &LogConsumerSpec, topology: &Topology) -> Result<(), Invalid> {
+        if k.member.is_some() {
+            return Ok(()); // its table's checks are its own
+        }
+        crate::replicas::check_replicas(node, k.replicas, k.price_per_hour)?;
         check_source(node, &k.source, topology)?;
         let Some(l) = topology.spec::<LogSpec>(&k.source) else {
             return node
@@ -215,7 +236,30 @@ impl Kind for LogConsumerKind {
             return node.fail("max_poll_interval_ms", "expected a duration above 0");
         }
         check_sink(node, k, topology)?;
-        check_instance(node, k, topology)
+        check_instance(node, k, topology)?;
+        check_autoscale(node, k, l)
+    }
+
+    fn members(&self, name: &str, k: &LogConsumerSpec) -> Vec<crate::kind::Member> {
+        let n = k.replicas.unwrap_or(0);
+        let scaling = k.autoscale.clone().map(|autoscale| crate::replicas::ScalingSpec {
+            source: k.source.clone(),
+            group: k.group.clone(),
+            topic: k.topic.clone().unwrap_or_default(),
+            autoscale,
+        });
+        let c = crate::replicas::ControllerSpec {
+            table: name.to_string(),
+            pool: n.max(k.autoscale.as_ref().map_or(0, |a| a.max_replicas)),
+            running: n,
+            price_per_hour: k.price_per_hour,
+            scaling,
+        };
+        crate::replicas::members(c, LogConsumerKind, k, |k, of| LogConsumerSpec {
+            member: Some(of),
+            group_instance_id: k.group_instance_id.as_ref().map(|id| format!("{id}-{}", of.index)),
+            ..k.clone()
+        })
     }
 
     fn domain(&self, k: &LogConsumerSpec, topology: &Topology) -> Option<String> {
@@ -228,29 +272,27 @@ impl Kind for LogConsumerKind {
     }
 
     fn footprint(&self, p: &LogConsumerSpec) -> Footprint {
+        if p.replicas.is_some() && p.member.is_none() {
+            return Footprint::default(); // its members serve
+        }
         Footprint { serves_per_s: 1000.0 / p.processing.mean_ms(), ..Footprint::default() }
     }
 
     fn build(&self, node: &Node, k: &LogConsumerSpec, build: &mut Build) -> Box<dyn DynComponent> {
+        if k.replicas.is_some() && k.member.is_none() {
+            return boxed(crate::replicas::GroupName);
+        }
         let l = build.topology().spec::<LogSpec>(&k.source).expect("validated: the source is a log broker");
         // A group's default store is its own (two groups are two services,
         // each with its own database).
         let store_name = k.dedup_store.clone().unwrap_or_else(|| format!("{}/{}", k.source, k.group));
         let store = (k.effect == Effect::Idempotent).then(|| build.store(store_name));
         let max_poll_ns = ms_to_ns(k.max_poll_interval_ms.0).max(1);
-        let info = GroupInfo {
-            name: k.group.clone(),
-            topic: l.topic_index(k.topic.as_deref().unwrap_or("")),
-            domain: build.domain(node.name()),
-            assignor: k.assignment,
-            protocol: k.rebalance_protocol,
-            rebalance_timeout_ns: max_poll_ns,
-        };
-        let groups = build.note::<LogGroups>(&k.source);
-        let group = groups.join(info);
+        let (group, _) = group_of(k, node.name(), build);
+        build.note::<LogGroups>(&k.source).count_member(group as usize);
         let read_committed = k.isolation == Isolation::ReadCommitted;
-        groups.set_txn(group, GroupTxn { read_committed, timeout_ns: ms_to_ns(k.transaction_timeout_ms.0).max(1) });
-        let group = group as u16;
+        let txn = GroupTxn { read_committed, timeout_ns: ms_to_ns(k.transaction_timeout_ms.0).max(1) };
+        build.note::<LogGroups>(&k.source).set_txn(group as usize, txn);
         let output = k.output_topic.as_deref().map(|t| (l.topic_index(t) as u16, l.partitions_of(t)));
         let topic = k.topic.as_deref().unwrap_or("");
         let read = (l.topic_index(topic) as u16, l.partitions_of(topic));
@@ -278,6 +320,10 @@ impl Kind for LogConsumerKind {
             transactional: k.transactional,
             sink: k.sink.as_deref().map(|s| (build.id(s), ms_to_ns(k.sink_timeout_ms.0).max(1))),
         });
+        let member = match (k.member, &k.autoscale) {
+            (Some(of), a) => member.as_replica(of.running, a.as_ref().map_or(0, |a| ms_to_ns(a.startup_delay_ms.0))),
+            (None, _) => member,
+        };
         match brokers {
             Some(brokers) => {
                 boxed(member.in_cluster(brokers, read.0, read.1).with_session(ms_to_ns(l.session_timeout_ms.0)))
@@ -285,6 +331,46 @@ impl Kind for LogConsumerKind {
             None => boxed(member),
         }
     }
+}
+
+/// The number at its broker of the group consumer `k` (node `name`)
+/// belongs to, telling the broker of the group if it is the first to
+/// ask, and the partition count of the topic it reads.
+pub(crate) fn group_of(k: &LogConsumerSpec, name: &str, build: &mut Build) -> (u16, u32) {
+    let l = build.topology().spec::<LogSpec>(&k.source).expect("validated: the source is a log broker");
+    let topic = k.topic.as_deref().unwrap_or("");
+    let info = GroupInfo {
+        name: k.group.clone(),
+        topic: l.topic_index(topic),
+        domain: build.domain(name),
+        assignor: k.assignment,
+        protocol: k.rebalance_protocol,
+        rebalance_timeout_ns: ms_to_ns(k.max_poll_interval_ms.0).max(1),
+    };
+    let partitions = l.partitions_of(topic);
+    (build.note::<LogGroups>(&k.source).join(info) as u16, partitions)
+}
+
+/// An autoscaled group: a table with `replicas`, reading a single-node
+/// log broker, without static members.
+fn check_autoscale(node: &Node, k: &LogConsumerSpec, l: &LogSpec) -> Result<(), Invalid> {
+    let Some(a) = &k.autoscale else { return Ok(()) };
+    let Some(n) = k.replicas else {
+        return node.fail("autoscale", "an autoscaler adds and removes replicas: set `replicas` (where it starts)");
+    };
+    if l.brokers.is_some() {
+        return node.fail(
+            "autoscale",
+            "not modelled on a log cluster: the autoscaler asks a single-node log broker for the lag",
+        );
+    }
+    if k.group_instance_id.is_some() {
+        return node.fail(
+            "group_instance_id",
+            "static members do not leave their group when they stop: an autoscaled group's members are dynamic",
+        );
+    }
+    a.check(node, n, l.partitions_of(k.topic.as_deref().unwrap_or("")))
 }
 
 /// A sink is another node, and it takes the effect: the consumer then

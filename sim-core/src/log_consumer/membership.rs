@@ -158,7 +158,7 @@ impl LogConsumer {
 
     /// Commits what was processed of `only` (every partition: None), then
     /// gives it up.
-    fn revoke(&mut self, ctx: &mut Ctx<LogConsumerTimer>, only: Option<u32>) {
+    pub(super) fn revoke(&mut self, ctx: &mut Ctx<LogConsumerTimer>, only: Option<u32>) {
         let keep = |p: u32| only.is_some_and(|o| o != p);
         if !self.s.transactional && self.s.commit != CommitMode::Before {
             let done: Vec<(u32, (u64, Option<u32>))> = self

@@ -32,6 +32,7 @@ use crate::digest::Digest;
 
 pub mod bank;
 pub mod cluster;
+pub mod control;
 pub mod kv;
 pub mod log;
 pub mod offsets;
@@ -44,6 +45,7 @@ pub mod wire;
 
 pub use bank::BankMsg;
 pub use cluster::ClusterMsg;
+pub use control::ControlMsg;
 pub use kv::KvMsg;
 pub use log::{Acks, FetchError, LogMsg, ProduceError, Transaction};
 pub use queue::{publish, publish_ack, QueueMsg, NO_EXPIRATION};
@@ -178,6 +180,8 @@ pub enum Msg {
     Notice(Notice),
     /// Data sync: a crawler's or a watcher's copy of a key.
     Sync(SyncMsg),
+    /// Graceful start and stop of nodes, and lag queries (a controller's).
+    Control(ControlMsg),
 }
 
 impl From<QueueMsg> for Msg {
@@ -248,6 +252,7 @@ macro_rules! each_protocol {
             Msg::Sink($m) => $body,
             Msg::Notice($m) => $body,
             Msg::Sync($m) => $body,
+            Msg::Control($m) => $body,
         }
     };
 }

@@ -241,7 +241,16 @@ fn controller(unclean: bool) -> Controller {
         unclean_leader_election: unclean,
         ..LogSpec::default()
     };
-    spec.topics.insert("t".into(), TopicSpec { partitions: 3, retention_messages: None, retention_ms: None });
+    spec.topics.insert(
+        "t".into(),
+        TopicSpec {
+            partitions: 3,
+            retention_messages: None,
+            retention_ms: None,
+            expected_rate_per_s: None,
+            partition_rate_per_s: None,
+        },
+    );
     let layout = Layout::new(&spec, CONTROLLER, vec![1, 2, 3]);
     Controller::new(&spec, layout)
 }

@@ -3,7 +3,16 @@ use crate::broker::TopicSpec;
 
 fn spec(brokers: u32, replicas: u32, partitions: u32, racks: Option<u32>) -> LogSpec {
     let mut s = LogSpec { brokers: Some(brokers), replicas, racks, ..LogSpec::default() };
-    s.topics.insert("t".into(), TopicSpec { partitions, retention_messages: None, retention_ms: None });
+    s.topics.insert(
+        "t".into(),
+        TopicSpec {
+            partitions,
+            retention_messages: None,
+            retention_ms: None,
+            expected_rate_per_s: None,
+            partition_rate_per_s: None,
+        },
+    );
     s
 }
 
@@ -53,7 +62,16 @@ fn racks_get_one_replica_each_while_there_are_enough() {
 #[test]
 fn global_and_local_numbering_round_trip() {
     let mut s = spec(3, 3, 4, None);
-    s.topics.insert("u".into(), TopicSpec { partitions: 2, retention_messages: None, retention_ms: None });
+    s.topics.insert(
+        "u".into(),
+        TopicSpec {
+            partitions: 2,
+            retention_messages: None,
+            retention_ms: None,
+            expected_rate_per_s: None,
+            partition_rate_per_s: None,
+        },
+    );
     let l = Layout::new(&s, 9, vec![10, 11, 12]);
     assert_eq!(l.partition_count(), 6);
     for g in 0..6u32 {

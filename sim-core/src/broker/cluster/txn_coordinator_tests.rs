@@ -51,8 +51,16 @@ fn commit(writer: Writer, start: u64, end: u64, outputs: &[(u32, MsgId)]) -> Com
 #[test]
 fn the_coordinator_is_the_preferred_leader_of_the_ids_state_partition() {
     let mut spec = LogSpec { brokers: Some(3), ..LogSpec::default() };
-    spec.topics
-        .insert("t".into(), crate::broker::TopicSpec { partitions: 1, retention_messages: None, retention_ms: None });
+    spec.topics.insert(
+        "t".into(),
+        crate::broker::TopicSpec {
+            partitions: 1,
+            retention_messages: None,
+            retention_ms: None,
+            expected_rate_per_s: None,
+            partition_rate_per_s: None,
+        },
+    );
     for n in [1u32, 3, 7] {
         spec.brokers = Some(n);
         let layout = Layout::new(&spec, 0, (1..=n).collect());

@@ -46,21 +46,38 @@ impl LogBroker {
         }
     }
 
-    /// Reports `lag_records.GROUP` and `lag_seconds.GROUP` for every group.
+    /// Reports `lag_records.GROUP` and `lag_seconds.GROUP` for every group,
+    /// and each partition's share, `partition_lag_records.GROUP.P` and
+    /// `partition_lag_seconds.GROUP.P`.
     pub(super) fn lag_gauges(&self, now: Time, out: &mut Gauges) {
         for (gi, g) in self.coord.infos().enumerate() {
-            let t = &self.topics[g.topic];
             let (mut records, mut oldest_ns) = (0, 0);
-            for (part, p) in self.parts[t.first..t.first + t.partitions].iter().enumerate() {
-                let (first, lag) = uncommitted(self.coord.committed(gi, part), p);
+            for (part, lag, age_ns) in self.partition_lags(gi, now) {
                 records += lag;
-                if let Some(e) = p.entry(first).filter(|_| lag > 0) {
-                    oldest_ns = oldest_ns.max(now.saturating_sub(e.at));
-                }
+                oldest_ns = oldest_ns.max(age_ns);
+                out.sum(format!("partition_lag_records.{}.{part}", g.name), lag as f64);
+                out.max(format!("partition_lag_seconds.{}.{part}", g.name), age_ns as f64 / 1e9);
             }
             out.sum(format!("lag_records.{}", g.name), records as f64);
             out.max(format!("lag_seconds.{}", g.name), oldest_ns as f64 / 1e9);
         }
+    }
+
+    /// Group `gi`'s lag at `now`: records not committed, over its topic's
+    /// partitions, and the age of the oldest (0 when none waits).
+    pub(super) fn group_lag(&self, gi: usize, now: Time) -> (u64, u64) {
+        self.partition_lags(gi, now).fold((0, 0), |(r, a), (_, lag, age)| (r + lag, a.max(age)))
+    }
+
+    /// Each partition of group `gi`'s topic: its number, the records the
+    /// group has not committed, and the age of the oldest of them.
+    fn partition_lags(&self, gi: usize, now: Time) -> impl Iterator<Item = (usize, u64, u64)> + '_ {
+        let t = &self.topics[self.coord.info(gi).topic];
+        self.parts[t.first..t.first + t.partitions].iter().enumerate().map(move |(part, p)| {
+            let (first, lag) = uncommitted(self.coord.committed(gi, part), p);
+            let age = p.entry(first).filter(|_| lag > 0).map_or(0, |e| now.saturating_sub(e.at));
+            (part, lag, age)
+        })
     }
 }
 

@@ -27,6 +27,14 @@ pub struct TopicSpec {
     /// Longest a record is kept.
     #[serde(default)]
     pub retention_ms: Option<Millis>,
+    /// The partition-count check: the rate the topic must take at its
+    /// peak, in records per second (with `partition_rate_per_s`).
+    #[serde(default)]
+    pub expected_rate_per_s: Option<f64>,
+    /// What one partition sustains, in records per second (in practice
+    /// the slower of one consumer's rate and the broker's per partition).
+    #[serde(default)]
+    pub partition_rate_per_s: Option<f64>,
 }
 
 fn one() -> u32 {
@@ -185,6 +193,8 @@ pub struct LogGroups {
     pub groups: Vec<GroupInfo>,
     /// How each group reads and writes transactions (by group number).
     pub txn: Vec<GroupTxn>,
+    /// How many members each group has (by group number).
+    pub members: Vec<u32>,
 }
 
 impl LogGroups {
@@ -202,6 +212,14 @@ impl LogGroups {
                 self.groups.len() - 1
             }
         }
+    }
+
+    /// Counts one more member of group `group`.
+    pub fn count_member(&mut self, group: usize) {
+        if self.members.len() <= group {
+            self.members.resize(group + 1, 0);
+        }
+        self.members[group] += 1;
     }
 
     /// Sets how group `group` reads and writes transactions.
@@ -292,6 +310,8 @@ impl Kind for LogBrokerKind {
         "offset_resets",
         "truncations_detected",
         "rebalances",
+        "partitions_needed",
+        "partitions_short",
         "members_expired",
         "members_left",
         "rejoin_timeouts",
@@ -329,6 +349,8 @@ impl Kind for LogBrokerKind {
     const GAUGES: &'static [&'static str] = &[
         "lag_records",
         "lag_seconds",
+        "partition_lag_records",
+        "partition_lag_seconds",
         "offline_partitions",
         "under_replicated_partitions",
         "under_min_isr_partitions",
@@ -364,6 +386,7 @@ impl Kind for LogBrokerKind {
             if spec.retention_messages == Some(0) {
                 return Err(node.invalid_at(&["topics", t, "retention_messages"], "expected at least 1"));
             }
+            check_sizing(node, t, spec)?;
         }
         if l.rebalance_delay_ms.is_some() {
             let message = "was removed: a rebalance now lasts as long as its protocol rounds take (members \
@@ -404,10 +427,66 @@ impl Kind for LogBrokerKind {
             return crate::broker::cluster::kind_controller(build, node.name(), l);
         }
         let note = build.take_note::<LogGroups>(node.name());
-        boxed(LogBroker::new(l, note.groups).with_transactions(note.txn))
+        let sizing = sizing(l, &note);
+        let mut broker = LogBroker::new(l, note.groups).with_transactions(note.txn);
+        broker.sizing = sizing;
+        boxed(broker)
     }
 
     fn members(&self, name: &str, l: &LogSpec) -> Vec<Member> {
         crate::broker::cluster::ClusterBrokerKind::members(name, l)
     }
+}
+
+/// The rates of the partition-count check come together, above 0.
+fn check_sizing(node: &Node, t: &str, spec: &TopicSpec) -> Result<(), Invalid> {
+    for (field, v, other) in [
+        ("expected_rate_per_s", spec.expected_rate_per_s, spec.partition_rate_per_s),
+        ("partition_rate_per_s", spec.partition_rate_per_s, spec.expected_rate_per_s),
+    ] {
+        match (v, other) {
+            (Some(v), _) if !(v.is_finite() && v > 0.0) => {
+                return Err(node.invalid_at(&["topics", t, field], "expected a rate above 0"));
+            }
+            (Some(_), None) => {
+                let message = "the partition-count check needs both expected_rate_per_s and partition_rate_per_s";
+                return Err(node.invalid_at(&["topics", t, field], message));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The partition-count rule of thumb: enough partitions for the expected
+/// rate at what one partition sustains, and at least one per consumer (a
+/// consumer beyond the partitions sits idle):
+/// `max(ceil(expected / per_partition), consumers)`.
+pub fn partitions_needed(expected_rate_per_s: f64, per_partition_rate_per_s: f64, consumers: u32) -> u32 {
+    let by_rate = if per_partition_rate_per_s > 0.0 {
+        (expected_rate_per_s / per_partition_rate_per_s).ceil().clamp(0.0, f64::from(u32::MAX)) as u32
+    } else {
+        0
+    };
+    by_rate.max(consumers)
+}
+
+/// The partition-count check of a broker's topics: for each topic with
+/// its rates, [`partitions_needed`] with the most members of one group
+/// reading it (`note` counts them: every member of a replicated table,
+/// those it may start included); the most needed, and the most lacking.
+fn sizing(l: &LogSpec, note: &LogGroups) -> (u32, u32) {
+    let (mut needed, mut short) = (0, 0);
+    for (ti, (_, spec)) in l.topics.iter().enumerate() {
+        let (Some(expected), Some(per)) = (spec.expected_rate_per_s, spec.partition_rate_per_s) else { continue };
+        let consumers = (note.groups.iter().enumerate())
+            .filter(|(_, g)| g.topic == ti)
+            .map(|(gi, _)| note.members.get(gi).copied().unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        let n = partitions_needed(expected, per, consumers);
+        needed = needed.max(n);
+        short = short.max(n.saturating_sub(spec.partitions));
+    }
+    (needed, short)
 }

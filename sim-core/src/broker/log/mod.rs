@@ -66,7 +66,7 @@ pub use coordinator::{CoordTimer, Coordinator, GroupHost, Handled, HostTimer};
 pub use group::{Assignor, GroupInfo, RebalanceProtocol};
 
 mod kind;
-pub use kind::{LogBrokerKind, LogGroups, LogSpec, TopicSpec};
+pub use kind::{partitions_needed, LogBrokerKind, LogGroups, LogSpec, TopicSpec};
 
 mod txn;
 pub use txn::GroupTxn;
@@ -76,7 +76,7 @@ use crate::engine::{Component, Ctx, Timer};
 use crate::ledger::{DomainId, DupCause, LossCause};
 use crate::message::{Msg, MsgId, NodeId, Record};
 use crate::net::NodeFault;
-use crate::protocol::{Acks, FetchError, LogMsg, ProduceError};
+use crate::protocol::{Acks, ControlMsg, FetchError, LogMsg, ProduceError};
 use crate::sequencer::Offer;
 use crate::time::{ms_to_ns, Duration, Time};
 use partition::{Entry, Idem, Parked, Partition, Produce, Waiter};
@@ -191,6 +191,9 @@ pub struct LogBroker {
     /// The replication rules of its Kafka version (see [`elr`]).
     rules: elr::Rules,
     disk: disk::Disk,
+    /// The partition-count check of its topics (`expected_rate_per_s`):
+    /// the most partitions any needs, and the most any lacks.
+    pub(crate) sizing: (u32, u32),
 }
 
 impl LogBroker {
@@ -241,6 +244,7 @@ impl LogBroker {
             election_ns: ms_to_ns(spec.election_delay_ms.0),
             rules: elr::Rules::of(spec).unwrap_or_default(),
             disk: disk::Disk::new(spec.flush_interval_ms.map(|m| m.0)),
+            sizing: (0, 0),
         }
     }
 
@@ -805,7 +809,12 @@ pub fn key_partition(key: u64, n: usize) -> usize {
 impl Component for LogBroker {
     type Timer = LogTimer;
 
-    fn start(&mut self, _ctx: &mut Ctx<LogTimer>) {}
+    fn start(&mut self, ctx: &mut Ctx<LogTimer>) {
+        if self.sizing.0 > 0 {
+            ctx.metric_max("partitions_needed", f64::from(self.sizing.0));
+            ctx.metric_max("partitions_short", f64::from(self.sizing.1));
+        }
+    }
 
     fn on_message(&mut self, ctx: &mut Ctx<LogTimer>, from: NodeId, msg: Msg) {
         let group_ok = |group: u16| self.coord.knows(group);
@@ -832,6 +841,11 @@ impl Component for LogBroker {
                 self.txn_write(ctx, from, (group, partition), generation, seq, out_topic as usize, rec);
             }
             Msg::Log(LogMsg::TxnCommit(t)) if group_ok(t.group) => self.transaction(ctx, from, *t),
+            // An autoscaler's lag query (KEDA's scaler asks for offsets).
+            Msg::Control(ControlMsg::LagQuery { group }) if group_ok(group) => {
+                let (records, oldest_ns) = self.group_lag(group as usize, ctx.now());
+                ctx.send(from, ControlMsg::Lag { group, records, oldest_ns });
+            }
             // Heartbeat, join, sync, leave, commit: the coordinator's.
             Msg::Log(m) => {
                 let logs = Logs { topics: &self.topics, parts: &self.parts };
