@@ -36,6 +36,13 @@ pub enum Header {
     /// When the event it reports happened (simulated ns): a click's event
     /// time (see [`crate::stream`]).
     EventTime,
+    /// When a record written to a retry topic is due to be tried again
+    /// (simulated ns): Spring Kafka's backoff-timestamp header (see
+    /// [`crate::log_consumer`]).
+    RetryDue,
+    /// When it was last written to a dead-letter topic (simulated ns): a
+    /// replay takes what was there when it began.
+    DeadLetteredAt,
 }
 
 /// A projection's snapshot: its state (per key, its write and that write's

@@ -134,11 +134,15 @@ pub enum LossCause {
     /// Reached a stream processor after its event-time window's allowed
     /// lateness had passed (the watermark was beyond it): dropped uncounted.
     TooLate,
+    /// Its processing failed and a log consumer skipped it: its offset was
+    /// committed with nothing done (`on_failure = "drop"`, or retries in
+    /// place run out with no dead-letter topic).
+    SkippedAfterFailure,
 }
 
 impl LossCause {
     /// Every cause, in order.
-    pub const ALL: [LossCause; 26] = [
+    pub const ALL: [LossCause; 27] = [
         LossCause::Unexplained,
         LossCause::NetworkLoss,
         LossCause::Partition,
@@ -165,6 +169,7 @@ impl LossCause {
         LossCause::DroppedHead,
         LossCause::NodeLost,
         LossCause::TooLate,
+        LossCause::SkippedAfterFailure,
     ];
 
     /// The name `summary.json` uses.
@@ -196,6 +201,7 @@ impl LossCause {
             LossCause::DroppedHead => "dropped_head",
             LossCause::NodeLost => "node_lost",
             LossCause::TooLate => "too_late",
+            LossCause::SkippedAfterFailure => "skipped_after_failure",
         }
     }
 }

@@ -185,6 +185,9 @@ pub struct LogGroups {
     pub groups: Vec<GroupInfo>,
     /// How each group reads and writes transactions (by group number).
     pub txn: Vec<GroupTxn>,
+    /// The dead-letter topics its consumers name (by topic index): what
+    /// is appended there is dead-lettered.
+    pub dead_letters: std::collections::BTreeSet<usize>,
 }
 
 impl LogGroups {
@@ -404,7 +407,7 @@ impl Kind for LogBrokerKind {
             return crate::broker::cluster::kind_controller(build, node.name(), l);
         }
         let note = build.take_note::<LogGroups>(node.name());
-        boxed(LogBroker::new(l, note.groups).with_transactions(note.txn))
+        boxed(LogBroker::new(l, note.groups).with_transactions(note.txn).with_dead_letters(note.dead_letters))
     }
 
     fn members(&self, name: &str, l: &LogSpec) -> Vec<Member> {
