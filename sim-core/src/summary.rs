@@ -129,6 +129,9 @@ pub struct VariantSummary {
     pub dead_lettered: u64,
     /// What became of them: applied everywhere, still held, or neither.
     pub dead_letters: crate::ledger::DeadLetters,
+    /// The share of the messages produced that were processed by the end
+    /// (`processed / produced`); `null` when none was produced.
+    pub success_rate: Option<f64>,
     /// Errors by kind.
     pub errors_by_kind: BTreeMap<String, u64>,
     /// What the network did.
@@ -178,6 +181,7 @@ impl VariantSummary {
             time_to_drain_s: out.time_to_drain_s,
             dead_lettered: out.dead_letters.dead_lettered,
             dead_letters: out.dead_letters,
+            success_rate: (c.produced > 0).then(|| c.processed as f64 / c.produced as f64),
             errors_by_kind: out.errors.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             network: out.network.clone(),
             run: RunInfo {
@@ -287,6 +291,7 @@ pub fn expectation_keys() -> Keys {
         consistency: Some(Default::default()),
         aggregation: Some(Default::default()),
         time_to_drain_s: Some(0.0),
+        success_rate: Some(0.0),
         ..VariantSummary::default()
     };
     let summary = serde_json::to_value(every).unwrap_or_default();
@@ -322,6 +327,7 @@ mod tests {
             "time_to_drain_s",
             "dead_lettered",
             "dead_letters.held",
+            "success_rate",
         ] {
             assert!(keys.known.iter().any(|k| k == key), "{key} is missing from {:?}", keys.known);
         }
