@@ -88,6 +88,8 @@ mod rabbitmq_routing;
 mod references;
 #[path = "report.rs"]
 mod report;
+#[path = "retries_dlq.rs"]
+mod retries_dlq;
 #[path = "saga.rs"]
 mod saga;
 #[path = "scale.rs"]

@@ -264,7 +264,7 @@ fn the_main_job_links_every_scenario_and_is_identical_on_one_thread_and_three() 
         let faulty =
             summary["variants"].as_object().unwrap().values().any(|v| !v["faults"].as_array().unwrap().is_empty());
         let throughput = std::fs::read_to_string(one.join(&name).join("throughput.svg")).unwrap();
-        let shaded = ["#C6DBEF", "#F4CCCC", "#FFEBB0", "#E0D0EC"].iter().any(|c| throughput.contains(c))
+        let shaded = ["#C6DBEF", "#F4CCCC", "#FFEBB0", "#E0D0EC", "#DDDDDD"].iter().any(|c| throughput.contains(c))
             || COLOURS.iter().any(|c| throughput.contains(&format!("opacity=\"0.6\" fill=\"{c}\"")));
         assert_eq!(shaded, faulty, "{name}: fault windows shaded exactly when the scenario has faults");
     }

@@ -43,6 +43,13 @@ pub enum Header {
     /// The oldest reader version that can read it: its own version for a
     /// breaking change, 1 for a compatible one (see [`crate::contract`]).
     OldestReader,
+    /// When a record written to a retry topic is due to be tried again
+    /// (simulated ns): Spring Kafka's backoff-timestamp header (see
+    /// [`crate::log_consumer`]).
+    RetryDue,
+    /// When it was last written to a dead-letter topic (simulated ns): a
+    /// replay takes what was there when it began.
+    DeadLetteredAt,
 }
 
 /// A projection's snapshot: its state (per key, its write and that write's

@@ -137,11 +137,15 @@ pub enum LossCause {
     /// Its processing failed and its consumer, whose policy is to drop
     /// failures (`on_failure = "drop"`), acked it without applying it.
     DroppedOnFailure,
+    /// Its processing failed and a log consumer skipped it: its offset was
+    /// committed with nothing done (`on_failure = "drop"`, or retries in
+    /// place run out with no dead-letter topic).
+    SkippedAfterFailure,
 }
 
 impl LossCause {
     /// Every cause, in order.
-    pub const ALL: [LossCause; 27] = [
+    pub const ALL: [LossCause; 28] = [
         LossCause::Unexplained,
         LossCause::NetworkLoss,
         LossCause::Partition,
@@ -169,6 +173,7 @@ impl LossCause {
         LossCause::NodeLost,
         LossCause::TooLate,
         LossCause::DroppedOnFailure,
+        LossCause::SkippedAfterFailure,
     ];
 
     /// The name `summary.json` uses.
@@ -201,6 +206,7 @@ impl LossCause {
             LossCause::NodeLost => "node_lost",
             LossCause::TooLate => "too_late",
             LossCause::DroppedOnFailure => "dropped_on_failure",
+            LossCause::SkippedAfterFailure => "skipped_after_failure",
         }
     }
 }

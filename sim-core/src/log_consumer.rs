@@ -41,9 +41,15 @@
 //! record again after the rebalance: the sink sees the duplicate, as a
 //! real database behind a Kafka consumer does.
 //!
+//! Processing can fail (see [`failure`]): transiently, for good (a poison
+//! message), or while an `errors` fault says its dependency is down; then
+//! `on_failure` retries the record in place, writes it to a retry topic or
+//! a dead-letter topic, or skips it. A member with `replay_to_topic`
+//! replays a dead-letter topic into another topic.
+//!
 //! Simplifications: one record is processed at a time (the poll loop of a
 //! Kafka consumer); the output of a non-transactional stage is sent
-//! fire-and-forget (`acks=0`); processing never fails.
+//! fire-and-forget (`acks=0`).
 
 use crate::dist::{Dist, Sampler};
 use crate::engine::{Component, Ctx, Timer};
@@ -54,9 +60,11 @@ use crate::time::{Duration, Time};
 use std::collections::{BTreeMap, VecDeque};
 
 mod cluster;
+mod failure;
 mod kind;
 mod membership;
 mod replica;
+pub use failure::{Failures, OnFailure};
 pub use kind::{Isolation, LogConsumerKind, LogConsumerSpec};
 
 /// A group member's timers.
@@ -80,6 +88,12 @@ pub enum LogConsumerTimer {
     SinkRetry,
     /// A replica's start-up delay is over.
     Startup,
+    /// A retry in place is due: try the record in progress again.
+    Retry,
+    /// The record at hand, from a retry topic, is due.
+    Due,
+    /// A replaying member's replay begins.
+    Replay,
 }
 
 impl Timer for LogConsumerTimer {
@@ -95,6 +109,9 @@ impl Timer for LogConsumerTimer {
             LogConsumerTimer::Routes => 7,
             LogConsumerTimer::SinkRetry => 8,
             LogConsumerTimer::Startup => 9,
+            LogConsumerTimer::Retry => 10,
+            LogConsumerTimer::Due => 11,
+            LogConsumerTimer::Replay => 12,
         }
     }
     fn from_word(word: u64) -> Option<Self> {
@@ -109,6 +126,9 @@ impl Timer for LogConsumerTimer {
             (7, 0) => LogConsumerTimer::Routes,
             (8, 0) => LogConsumerTimer::SinkRetry,
             (9, 0) => LogConsumerTimer::Startup,
+            (10, 0) => LogConsumerTimer::Retry,
+            (11, 0) => LogConsumerTimer::Due,
+            (12, 0) => LogConsumerTimer::Replay,
             _ => return None,
         })
     }
@@ -161,6 +181,9 @@ pub struct LogConsumerSetup {
     /// The node each processed record is written to, and how long to wait
     /// for its answer before writing again.
     pub sink: Option<(NodeId, Duration)>,
+    /// How processing fails and what is done with a failed record (retries
+    /// and dead letters).
+    pub failures: Failures,
 }
 
 struct Assigned {
@@ -230,6 +253,8 @@ pub struct LogConsumer {
     /// As a member of a replicated table: stopped or started by its
     /// controller.
     replica: replica::Replica,
+    /// Retries and dead letters: attempts, faults in force, the replay.
+    f: failure::FailState,
 }
 
 impl LogConsumer {
@@ -252,6 +277,7 @@ impl LogConsumer {
             cluster: None,
             writing: None,
             replica: replica::Replica::default(),
+            f: failure::FailState::default(),
         }
     }
 
@@ -268,7 +294,12 @@ impl LogConsumer {
             return;
         }
         let to = self.fetch_node(partition);
+        let held = self.replay_holds(ctx.now());
         let Some(a) = self.assigned.get_mut(&partition) else { return };
+        if held {
+            a.fetch_sent = None; // a replay not begun, or over
+            return;
+        }
         let Some(to) = to else {
             a.fetch_sent = None; // waits for a leader
             return;
@@ -336,17 +367,31 @@ impl LogConsumer {
                 self.poll(ctx);
                 continue;
             }
-            if b.next == 0 {
+            let (first, id) = (b.next == 0, b.recs[b.next].id);
+            if let Some(wait) = self.not_due_for(ctx, id) {
+                // From a retry topic, not due yet: wait (Spring pauses the
+                // partition until the record's backoff timestamp).
+                ctx.set_timer(wait, LogConsumerTimer::Due);
+                self.in_progress = true;
+                return;
+            }
+            if first {
                 // A poll: the batch must be done within the poll interval.
                 ctx.set_timer(self.s.max_poll_ns, LogConsumerTimer::PollTimeout);
             }
-            let rec = b.recs[b.next];
-            ctx.start_processing(rec.id);
-            let factor = ctx.slow_factor();
-            let took = self.processing.sample_scaled_ns(ctx.rng(), factor);
-            ctx.set_timer(took, LogConsumerTimer::Process);
-            self.in_progress = true;
+            self.start_current(ctx);
         }
+    }
+
+    /// Starts (or starts again) the record at the head of the batches.
+    fn start_current(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
+        let Some(b) = self.batches.front() else { return };
+        let Some(&rec) = b.recs.get(b.next) else { return };
+        ctx.start_processing(rec.id);
+        let factor = ctx.slow_factor();
+        let took = self.processing.sample_scaled_ns(ctx.rng(), factor);
+        ctx.set_timer(took, LogConsumerTimer::Process);
+        self.in_progress = true;
     }
 
     fn processed(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
@@ -524,6 +569,9 @@ impl Component for LogConsumer {
         self.last_auto_commit = ctx.now();
         self.join_anew(ctx);
         ctx.set_background_timer(self.s.heartbeat_ns, LogConsumerTimer::Tick);
+        if let Some(wait) = self.replay_wait(ctx.now()) {
+            ctx.set_timer(wait, LogConsumerTimer::Replay);
+        }
         self.poll_routes(ctx);
     }
 
@@ -582,10 +630,16 @@ impl Component for LogConsumer {
             return;
         }
         match timer {
-            LogConsumerTimer::Process => {
-                if !self.write_to_sink(ctx) {
-                    self.processed(ctx);
-                    self.next(ctx);
+            LogConsumerTimer::Process => self.attempt_over(ctx),
+            LogConsumerTimer::Retry => self.retry_now(ctx),
+            LogConsumerTimer::Due => {
+                self.in_progress = false;
+                self.next(ctx);
+            }
+            LogConsumerTimer::Replay => {
+                let partitions: Vec<u32> = self.assigned.keys().copied().collect();
+                for p in partitions {
+                    self.fetch(ctx, p);
                 }
             }
             LogConsumerTimer::SinkRetry => self.send_write(ctx),
@@ -635,7 +689,12 @@ impl Component for LogConsumer {
         self.writing = None;
         self.txns.clear();
         self.committing.clear();
+        self.crash_failures();
         self.crash_routes();
+    }
+
+    fn on_fault(&mut self, _ctx: &mut Ctx<LogConsumerTimer>, fault: &crate::net::NodeFault, begins: bool) {
+        self.errors_fault(fault, begins);
     }
 
     fn held(&self, out: &mut Vec<MsgId>) {
@@ -654,6 +713,23 @@ impl Component for LogConsumer {
 }
 
 impl LogConsumer {
+    /// The processing time of the record in progress is over: replay it,
+    /// handle its failure, or write it to the sink, or it is processed.
+    fn attempt_over(&mut self, ctx: &mut Ctx<LogConsumerTimer>) {
+        if self.replay_current(ctx) {
+            return;
+        }
+        if let Some(poison) = self.attempt_failed(ctx) {
+            self.failed(ctx, poison);
+            return;
+        }
+        self.attempt_succeeded();
+        if !self.write_to_sink(ctx) {
+            self.processed(ctx);
+            self.next(ctx);
+        }
+    }
+
     /// With a sink: writes the record whose processing time is over to it
     /// and returns true (it is processed once the sink answers).
     fn write_to_sink(&mut self, ctx: &mut Ctx<LogConsumerTimer>) -> bool {

@@ -34,6 +34,7 @@ pub(crate) fn setup(commit: CommitMode) -> LogConsumerSetup {
         output: None,
         transactional: false,
         sink: None,
+        failures: Default::default(),
     }
 }
 

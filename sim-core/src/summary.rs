@@ -146,6 +146,9 @@ pub struct VariantSummary {
     /// present where it applies; see [`crate::replicas::cost`]).
     #[serde(flatten)]
     pub scaling: crate::replicas::cost::ScalingSummary,
+    /// The share of the messages produced that were processed by the end
+    /// (`processed / produced`); `null` when none was produced.
+    pub success_rate: Option<f64>,
     /// Errors by kind.
     pub errors_by_kind: BTreeMap<String, u64>,
     /// What the network did.
@@ -198,6 +201,7 @@ impl VariantSummary {
             dead_lettered: out.dead_letters.dead_lettered,
             dead_letters: out.dead_letters,
             scaling: crate::replicas::cost::ScalingSummary::of(&out.samples),
+            success_rate: (c.produced > 0).then(|| c.processed as f64 / c.produced as f64),
             errors_by_kind: out.errors.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             network: out.network.clone(),
             run: RunInfo {
@@ -320,6 +324,7 @@ pub fn expectation_keys() -> Keys {
         aggregation: Some(Default::default()),
         time_to_drain_s: Some(0.0),
         scaling: crate::replicas::cost::ScalingSummary::every(),
+        success_rate: Some(0.0),
         ..VariantSummary::default()
     };
     let summary = serde_json::to_value(every).unwrap_or_default();
@@ -357,6 +362,7 @@ mod tests {
             "time_to_drain_s",
             "dead_lettered",
             "dead_letters.held",
+            "success_rate",
         ] {
             assert!(keys.known.iter().any(|k| k == key), "{key} is missing from {:?}", keys.known);
         }

@@ -43,7 +43,10 @@ const SOURCES: [(&str, &[&str]); 21] = [
         ],
     ),
     ("consumer", &["consumer.rs", "consumer/failure.rs"]),
-    ("log-consumer", &["log_consumer.rs", "log_consumer/membership.rs", "log_consumer/cluster.rs"]),
+    (
+        "log-consumer",
+        &["log_consumer.rs", "log_consumer/membership.rs", "log_consumer/cluster.rs", "log_consumer/failure.rs"],
+    ),
     ("client", &["client.rs"]),
     ("store", &["store/mod.rs"]),
     ("saga", &["saga/coordinator.rs"]),

@@ -5,6 +5,7 @@
 //! transactions may stay open (`transaction_timeout_ms`) are told to the
 //! broker, which applies them.
 
+use super::failure::{Failures, OnFailure};
 use super::{CommitMode, LogConsumer, LogConsumerSetup};
 use crate::broker::{Assignor, GroupInfo, GroupTxn, LogGroups, LogSpec, RebalanceProtocol};
 use crate::consumer::{check_effect, check_source, AckTiming, Effect};
@@ -12,7 +13,7 @@ use crate::dist::Dist;
 use crate::engine::{boxed, DynComponent};
 use crate::kind::{Build, Footprint, Invalid, Kind, Node, Topology};
 use crate::time::ms_to_ns;
-use crate::units::Millis;
+use crate::units::{Millis, Probability};
 use serde::{Deserialize, Serialize};
 
 /// A consumer of a log broker as written in a scenario file
@@ -123,6 +124,41 @@ pub struct LogConsumerSpec {
     /// Which member of a replicated table this node is (never written).
     #[serde(skip)]
     pub member: Option<crate::replicas::MemberOf>,
+    // Retries and dead letters: processing failures and what is done with
+    // a failed record (see `failure.rs`).
+    /// Probability that one processing attempt fails (transient failure).
+    #[serde(default)]
+    pub failure_probability: Probability,
+    /// Probability that a message is poison: every attempt at it fails.
+    #[serde(default)]
+    pub poison_probability: Probability,
+    /// What is done with a record whose processing failed.
+    #[serde(default)]
+    pub on_failure: OnFailure,
+    /// The waits before each retry in place; with `retry_topics`, the
+    /// delay of each retry topic, in order.
+    #[serde(default = "default_retry_delays")]
+    pub retry_delays_ms: Vec<Millis>,
+    /// The retry topics of the same broker, in order (`on_failure =
+    /// "retry-queue"`).
+    #[serde(default)]
+    pub retry_topics: Vec<String>,
+    /// The dead-letter topic of the same broker.
+    #[serde(default)]
+    pub dead_letter_topic: Option<String>,
+    /// Makes the member a replay of the topic it reads (a dead-letter
+    /// topic) into this topic of the same broker.
+    #[serde(default)]
+    pub replay_to_topic: Option<String>,
+    /// With `replay_to_topic`: when the replay begins (from the start of
+    /// the run).
+    #[serde(default)]
+    pub replay_at_ms: Option<Millis>,
+}
+
+/// Immediately, then 5 s, then 30 s.
+fn default_retry_delays() -> Vec<Millis> {
+    vec![Millis(0.0), Millis(5000.0), Millis(30_000.0)]
 }
 
 fn default_sink_timeout() -> Millis {
@@ -195,8 +231,21 @@ impl Kind for LogConsumerKind {
     type Spec = LogConsumerSpec;
     const NAME: &'static str = "log-consumer";
     const SECTION: &'static str = "consumers";
-    const METRICS: &'static [&'static str] =
-        &["poll_timeouts", "commits_failed", "offset_commit_failures", "coordinator_lost"];
+    const METRICS: &'static [&'static str] = &[
+        "poll_timeouts",
+        "commits_failed",
+        "offset_commit_failures",
+        "coordinator_lost",
+        "failed_attempts",
+        "retries_in_place",
+        "retry_topic_writes",
+        "dead_letter_writes",
+        "skipped_failures",
+        "replayed",
+        "replay_stopped",
+    ];
+    const ERRORS: &'static [&'static str] = &["permanent-failure", "transient-failure"];
+    const ACCEPTS_ERRORS_FAULT: bool = true;
 
     fn validate(&self, node: &Node, k: &LogConsumerSpec, topology: &Topology) -> Result<(), Invalid> {
         if k.member.is_some() {
@@ -236,6 +285,7 @@ impl Kind for LogConsumerKind {
             return node.fail("max_poll_interval_ms", "expected a duration above 0");
         }
         check_sink(node, k, topology)?;
+        check_failures(node, k, l)?;
         check_instance(node, k, topology)?;
         check_autoscale(node, k, l)
     }
@@ -263,6 +313,16 @@ impl Kind for LogConsumerKind {
     }
 
     fn domain(&self, k: &LogConsumerSpec, topology: &Topology) -> Option<String> {
+        if let Some(to) = &k.replay_to_topic {
+            // A replay applies nothing: what it holds is held for the
+            // consumers of the topic it replays into.
+            let target = topology
+                .specs::<LogConsumerSpec>()
+                .find(|(_, c)| c.source == k.source && c.topic.as_ref() == Some(to) && c.replay_to_topic.is_none());
+            if let Some((_, c)) = target {
+                return self.domain(c, topology);
+            }
+        }
         match k.sink.as_deref().and_then(|s| topology.node(s)) {
             // A consumer that writes to a sink has the sink's domain: what
             // it holds is held for the sink.
@@ -319,6 +379,7 @@ impl Kind for LogConsumerKind {
             output,
             transactional: k.transactional,
             sink: k.sink.as_deref().map(|s| (build.id(s), ms_to_ns(k.sink_timeout_ms.0).max(1))),
+            failures: failures(k, l, build.note::<LogGroups>(&k.source)),
         });
         let member = match (k.member, &k.autoscale) {
             (Some(of), a) => member.as_replica(of.running, a.as_ref().map_or(0, |a| ms_to_ns(a.startup_delay_ms.0))),
@@ -493,4 +554,107 @@ fn check_stage(node: &Node, k: &LogConsumerSpec, l: &LogSpec) -> Result<(), Inva
         }
     }
     Ok(())
+}
+
+/// The retry and dead-letter settings, resolved; the dead-letter topic is
+/// told to the broker (it counts what is appended there).
+fn failures(k: &LogConsumerSpec, l: &LogSpec, groups: &mut LogGroups) -> Failures {
+    let topic = |t: &str| (l.topic_index(t) as u16, l.partitions_of(t));
+    let delays: Vec<_> = k.retry_delays_ms.iter().map(|d| ms_to_ns(d.0)).collect();
+    let read = k.topic.as_deref().unwrap_or("");
+    let at = k.retry_topics.iter().position(|t| t == read);
+    let next = at.map_or(0, |i| i + 1);
+    let next_retry = (k.on_failure == OnFailure::RetryQueue)
+        .then(|| k.retry_topics.get(next).map(|t| (topic(t), delays.get(next).copied().unwrap_or(0))))
+        .flatten();
+    let dead_letter = k.dead_letter_topic.as_deref().map(topic);
+    if let Some((t, _)) = dead_letter {
+        groups.dead_letters.insert(usize::from(t));
+    }
+    Failures {
+        failure_probability: k.failure_probability.0,
+        poison_probability: k.poison_probability.0,
+        on_failure: k.on_failure,
+        delays,
+        next_retry,
+        dead_letter,
+        reads_retry_topic: at.is_some(),
+        replay: k.replay_to_topic.as_deref().map(|t| (topic(t), ms_to_ns(k.replay_at_ms.map_or(0.0, |m| m.0)))),
+    }
+}
+
+/// The retry and dead-letter topics exist and differ from the topic read
+/// (a retry topic excepted: its own consumer reads it); a retry queue has
+/// its topics, one delay each; a replay names its time and does nothing
+/// else.
+fn check_failures(node: &Node, k: &LogConsumerSpec, l: &LogSpec) -> Result<(), Invalid> {
+    let exists = |field: &str, t: &str| -> Result<(), Invalid> {
+        if l.topics.contains_key(t) {
+            return Ok(());
+        }
+        node.fail(field, format!("no topic `{t}` (topics: {})", l.topic_list()))
+    };
+    for t in &k.retry_topics {
+        exists("retry_topics", t)?;
+    }
+    if k.on_failure == OnFailure::RetryQueue && k.retry_topics.is_empty() {
+        return node
+            .fail("retry_topics", "`on_failure = \"retry-queue\"` writes failed records to retry topics: name them");
+    }
+    if !k.retry_topics.is_empty() && k.retry_delays_ms.len() != k.retry_topics.len() {
+        let message = format!(
+            "{} delays for {} retry topics: give one delay per retry topic, in order",
+            k.retry_delays_ms.len(),
+            k.retry_topics.len()
+        );
+        return node.fail("retry_delays_ms", message);
+    }
+    if let Some(t) = &k.dead_letter_topic {
+        exists("dead_letter_topic", t)?;
+        if k.topic.as_ref() == Some(t) || k.retry_topics.contains(t) {
+            return node.fail("dead_letter_topic", "expected a topic of its own, neither read nor a retry topic");
+        }
+    }
+    let cluster = l.brokers.is_some();
+    for (field, set) in
+        [("dead_letter_topic", k.dead_letter_topic.is_some()), ("replay_to_topic", k.replay_to_topic.is_some())]
+    {
+        if set && cluster {
+            return node.fail(field, "dead-letter topics are modelled on a single-node log broker only (no `brokers`)");
+        }
+    }
+    check_replay(node, k, l)
+}
+
+/// A replay copies records into another topic from `replay_at_ms` on, and
+/// processes nothing itself.
+fn check_replay(node: &Node, k: &LogConsumerSpec, l: &LogSpec) -> Result<(), Invalid> {
+    let Some(to) = &k.replay_to_topic else {
+        return match k.replay_at_ms {
+            Some(_) => node.fail("replay_at_ms", "only a replay reads it: set `replay_to_topic` too"),
+            None => Ok(()),
+        };
+    };
+    if !l.topics.contains_key(to) {
+        return node.fail("replay_to_topic", format!("no topic `{to}` (topics: {})", l.topic_list()));
+    }
+    if k.topic.as_ref() == Some(to) {
+        return node.fail("replay_to_topic", "a replay cannot write to the topic it reads");
+    }
+    if k.replay_at_ms.is_none() {
+        return node.fail("replay_at_ms", "a replay needs its start time (after the dependency is back)");
+    }
+    let others = [
+        ("failure_probability", k.failure_probability.0 > 0.0),
+        ("poison_probability", k.poison_probability.0 > 0.0),
+        ("retry_topics", !k.retry_topics.is_empty()),
+        ("dead_letter_topic", k.dead_letter_topic.is_some()),
+        ("output_topic", k.output_topic.is_some()),
+        ("sink", k.sink.is_some()),
+        ("effect", k.effect == Effect::Idempotent),
+    ];
+    match others.iter().find(|(_, set)| *set) {
+        Some((field, _)) => node.fail(field, "a replay (`replay_to_topic`) only copies records: it processes none"),
+        None => Ok(()),
+    }
 }

@@ -195,6 +195,9 @@ pub struct LogGroups {
     pub txn: Vec<GroupTxn>,
     /// How many members each group has (by group number).
     pub members: Vec<u32>,
+    /// The dead-letter topics its consumers name (by topic index): what
+    /// is appended there is dead-lettered.
+    pub dead_letters: std::collections::BTreeSet<usize>,
 }
 
 impl LogGroups {
@@ -428,7 +431,8 @@ impl Kind for LogBrokerKind {
         }
         let note = build.take_note::<LogGroups>(node.name());
         let sizing = sizing(l, &note);
-        let mut broker = LogBroker::new(l, note.groups).with_transactions(note.txn);
+        let mut broker =
+            LogBroker::new(l, note.groups).with_transactions(note.txn).with_dead_letters(note.dead_letters);
         broker.sizing = sizing;
         boxed(broker)
     }

@@ -158,6 +158,9 @@ struct Topic {
     retention_ns: Option<Duration>,
     /// The groups that read it, by number.
     readers: Vec<usize>,
+    /// A dead-letter topic: what is appended is dead-lettered, and held
+    /// for every domain while the log keeps it.
+    dead_letter: bool,
 }
 
 /// A running log broker.
@@ -212,6 +215,7 @@ impl LogBroker {
                 retention_messages: t.retention_messages,
                 retention_ns: t.retention_ms.map(|m| ms_to_ns(m.0)),
                 readers: Vec::new(),
+                dead_letter: false,
             });
             for p in 0..n {
                 // Leadership is spread over the replicas.
@@ -381,6 +385,9 @@ impl LogBroker {
             .iter_mut()
             .find(|t| pi >= t.first && pi < t.first + t.partitions)
             .expect("a partition has a topic");
+        if topic.dead_letter {
+            recs.iter().for_each(|r| ctx.dead_lettered(r.id));
+        }
         let removed = p.trim(now, topic.retention_messages, topic.retention_ns, |id| {
             ctx.discarded(id, LossCause::Retention);
         });
@@ -764,6 +771,18 @@ impl LogBroker {
     }
 }
 
+impl LogBroker {
+    /// Makes the topics numbered in `topics` dead-letter topics.
+    pub fn with_dead_letters(mut self, topics: std::collections::BTreeSet<usize>) -> Self {
+        for t in topics {
+            if let Some(t) = self.topics.get_mut(t) {
+                t.dead_letter = true;
+            }
+        }
+        self
+    }
+}
+
 /// What the coordinator sees of the logs.
 struct Logs<'a> {
     topics: &'a [Topic],
@@ -920,6 +939,15 @@ impl Component for LogBroker {
 
     fn gauges(&self, now: Time, out: &mut crate::metrics::Gauges) {
         self.lag_gauges(now, out);
+    }
+
+    fn held(&self, out: &mut Vec<MsgId>) {
+        // A dead letter stays where a person (or a replay) can read it.
+        for t in self.topics.iter().filter(|t| t.dead_letter) {
+            for part in &self.parts[t.first..t.first + t.partitions] {
+                out.extend((part.start..part.end()).filter_map(|o| part.entry(o)).map(|e| e.rec.id));
+            }
+        }
     }
 
     fn held_in(&self, out: &mut Vec<(MsgId, DomainId)>) {

@@ -635,3 +635,23 @@ fn a_fetch_answer_holds_the_records_of_one_leader_epoch() {
     assert_eq!(records_sent(&h.message(&mut b, M1, fetch_from(1, 0, 0))), vec![(0, vec![0], 0)]);
     assert_eq!(records_sent(&h.message(&mut b, M1, fetch_from(1, 0, 1))), vec![(1, vec![1], 1)]);
 }
+
+#[test]
+fn a_dead_letter_topic_counts_what_is_appended_and_holds_it_for_every_domain() {
+    let (mut h, b) = broker("topics = { main = { partitions = 1 }, dlt = { partitions = 1 } }\n", Vec::new());
+    let mut b = b.with_dead_letters([0].into_iter().collect()); // `dlt` comes first in name order
+    let to = |topic: u16, id: MsgId| LogMsg::Produce {
+        recs: Box::new([rec(id)]),
+        acks: Acks::Leader,
+        attempt: 1,
+        epoch: 0,
+        seq: 0,
+        topic,
+        partition: 0,
+    };
+    assert!(h.message(&mut b, P, to(1, 7)).dead_lettered().is_empty(), "an ordinary topic");
+    assert_eq!(h.message(&mut b, P, to(0, 8)).dead_lettered(), [8]);
+    let mut held = Vec::new();
+    b.held(&mut held);
+    assert_eq!(held, [8], "held while the log keeps it, whoever reads it");
+}
