@@ -49,10 +49,12 @@ const KINDS: &[(&str, &str)] = &[
     ("read-timeout", "given up: a reader's read of a table or cache got no answer within timeout_ms"),
     ("rejected", "refused: a full queue with reject-publish turned a publish away (a producer waiting for acks sends again)"),
     ("rejected-by-consumer", "dead-lettered: a consumer nacked a message without requeue"),
+    ("retries-exhausted", "rejected: a consumer's retries in place of a message ran out (retry_attempts)"),
+    ("schema-mismatch", "failed: a consumer could not read a message's schema version (poison for it)"),
     ("server-error", "seen by a user: a request's last attempt was answered 500"),
     ("timeout", "seen by a user: a request's last attempt got no reply within timeout_ms"),
     ("transaction-aborted", "retried: a transaction found an output partition without a leader"),
-    ("transient-failure", "failed once: a processing attempt failed by chance (failure_probability)"),
+    ("transient-failure", "failed once: a processing attempt failed by chance (failure_probability) or by an errors fault"),
     ("unavailable", "seen by a user: a request's last attempt was answered 503 (refused at once: a full accept queue, an open breaker, an unconfirmed job)"),
     ("unknown-partition", "refused: a write named a topic or partition the broker does not have"),
 ];
