@@ -68,6 +68,11 @@ fn autoscaling_settings_are_checked_with_the_field_named() {
         ("consumers.workers.replicas=11", "replicas"),
         ("consumers.workers.autoscale={ max_replicas = 10, scale_down_lag_s = 9 }", "below scale_up_lag_s"),
         ("brokers.kafka.topics.orders.partition_rate_per_s=0", "partition_rate_per_s"),
+        // The table's own node runs nothing: a fault on it would do nothing.
+        (
+            "faults=[{ kind = \"crash\", node = \"workers\", at_ms = 1000, until_ms = 2000 }]",
+            "`workers-1` to `workers-",
+        ),
     ] {
         let o = asyncsim(&["run", FILE, "--variant", "autoscaled", "--set", set, "--out", "/dev/null/x"]);
         assert_eq!(o.status.code(), Some(2), "{set}: refused: {}", stderr(&o));

@@ -27,6 +27,8 @@ fn pubsub_fanout_durable_keeps_the_backlog_and_non_durable_loses_it() {
     // The backlog waited about three seconds for its subscriber.
     assert!(num(durable, "domains.recommendations.latency_ms.max") > 2500.0);
     assert_eq!(num(durable, "processed"), 3.0 * produced, "the totals sum over the three domains");
+    // Every effect due was applied: a share of the three domains' effects, not of the messages.
+    assert_eq!(num(durable, "success_rate"), 1.0);
 
     let non = &variants["non-durable"];
     assert!(num(non, "domains.recommendations.lost") > 0.0);
@@ -35,6 +37,9 @@ fn pubsub_fanout_durable_keeps_the_backlog_and_non_durable_loses_it() {
     assert!(num(non, "inconsistent") > 0.0);
     assert_eq!(num(non, "inconsistent"), num(non, "domains.recommendations.lost"));
     assert!(num(non, "metrics.dropped_no_subscriber") > 0.0);
+    let due = 3.0 * num(non, "produced");
+    assert_eq!(num(non, "success_rate"), num(non, "processed") / due);
+    assert!(num(non, "success_rate") < 1.0);
     for v in [durable, non] {
         let held = v["expectations"].as_array().unwrap().iter().all(|e| e["held"] == Value::Bool(true));
         assert!(held, "{}", v["expectations"]);

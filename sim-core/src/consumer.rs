@@ -356,7 +356,13 @@ impl Consumer {
                 if acks {
                     ctx.send(self.source, QueueMsg::Ack { tag: job.tag });
                 }
-                ctx.discarded_in(self.domain, id, LossCause::DroppedOnFailure);
+                // A forwarding stage holds it for the domains downstream
+                // too: dropped here, it never reaches them either.
+                if self.fwd.is_some() {
+                    ctx.discarded(id, LossCause::DroppedOnFailure);
+                } else {
+                    ctx.discarded_in(self.domain, id, LossCause::DroppedOnFailure);
+                }
             }
             Verdict::Requeue | Verdict::Reject if !acks => {
                 // Auto-acked: the broker has forgotten it.

@@ -117,6 +117,22 @@ fn drop_acks_a_failed_message_without_its_effect() {
 }
 
 #[test]
+fn a_forwarding_stage_that_drops_a_message_loses_it_in_every_domain() {
+    // Dropped here, it never reaches the domains downstream either: the
+    // cause must explain the loss there too, not only in this domain.
+    let table = "source = \"q\"\nprocessing = { dist = \"constant\", ms = 10 }\nfailure_probability = 1.0\non_failure = \"drop\"\nforward_to = \"next\"";
+    let spec = toml::from_str(table).expect("a valid consumer table");
+    let mut c = Consumer::new(&spec, Q, None).with_forward(&spec, 11);
+    let mut h = Harness::new(ME);
+    h.start(&mut c);
+    h.message(&mut c, Q, QueueMsg::Subscribed { session: 1 });
+    let e = first_attempt(&mut h, &mut c, 7, 1);
+    let every =
+        crate::engine::Fact::Discarded { id: 7, cause: LossCause::DroppedOnFailure, reader: None, domain: None };
+    assert!(e.facts().contains(&every), "{:?}", e.facts());
+}
+
+#[test]
 fn poison_is_rejected_at_once_even_under_retry_in_place() {
     let (mut h, mut c) = consumer("poison_probability = 1.0\non_failure = \"retry\"");
     let e = first_attempt(&mut h, &mut c, 7, 1);

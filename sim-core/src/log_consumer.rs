@@ -294,7 +294,7 @@ impl LogConsumer {
             return;
         }
         let to = self.fetch_node(partition);
-        let held = self.replay_holds(ctx.now());
+        let held = self.replay_holds(ctx.now(), partition);
         let Some(a) = self.assigned.get_mut(&partition) else { return };
         if held {
             a.fetch_sent = None; // a replay not begun, or over

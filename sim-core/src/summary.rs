@@ -146,8 +146,9 @@ pub struct VariantSummary {
     /// present where it applies; see [`crate::replicas::cost`]).
     #[serde(flatten)]
     pub scaling: crate::replicas::cost::ScalingSummary,
-    /// The share of the messages produced that were processed by the end
-    /// (`processed / produced`); `null` when none was produced.
+    /// The share of the effects due that were applied by the end:
+    /// `processed / (produced x effect domains)`, 0 to 1 (with one domain,
+    /// `processed / produced`); `null` when none was produced.
     pub success_rate: Option<f64>,
     /// Errors by kind.
     pub errors_by_kind: BTreeMap<String, u64>,
@@ -201,7 +202,8 @@ impl VariantSummary {
             dead_lettered: out.dead_letters.dead_lettered,
             dead_letters: out.dead_letters,
             scaling: crate::replicas::cost::ScalingSummary::of(&out.samples),
-            success_rate: (c.produced > 0).then(|| c.processed as f64 / c.produced as f64),
+            success_rate: (c.produced > 0)
+                .then(|| c.processed as f64 / (c.produced * out.domains.len().max(1) as u64) as f64),
             errors_by_kind: out.errors.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             network: out.network.clone(),
             run: RunInfo {

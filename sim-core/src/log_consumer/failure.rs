@@ -121,8 +121,9 @@ pub(super) struct FailState {
     errors: Vec<u32>,
     /// Messages already replayed (a replaying member).
     replayed: BTreeSet<MsgId>,
-    /// The replay pass met a message it had replayed: it is over.
-    pub(super) replay_done: bool,
+    /// The partitions whose replay pass met a message dead-lettered after
+    /// it began (or replayed before): the pass is over there.
+    pub(super) replay_done: BTreeSet<u32>,
     /// The draws of transient failures, and of the `errors` fault.
     failures_rng: Option<SimRng>,
     errors_rng: Option<SimRng>,
@@ -264,21 +265,26 @@ impl LogConsumer {
     pub(super) fn replay_current(&mut self, ctx: &mut Ctx<LogConsumerTimer>) -> bool {
         let Some((to, began)) = self.s.failures.replay else { return false };
         let Some((rec, _)) = self.current() else { return true };
+        let partition = self.batches.front().map_or(0, |b| b.partition);
         let later = ctx.header(rec.id, Header::DeadLetteredAt).is_some_and(|t| t > began);
         if later || !self.f.replayed.insert(rec.id) {
             // Dead-lettered after the replay began, or replayed before and
             // dead-lettered again: the pass is over; it and what follows
-            // stay in the dead-letter topic.
-            self.f.replay_done = true;
+            // stay in the dead-letter topic. Other partitions go on.
+            self.f.replay_done.insert(partition);
             self.in_progress = false;
             ctx.cancel_timer(LogConsumerTimer::PollTimeout);
-            for b in std::mem::take(&mut self.batches) {
+            let (done, rest): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut self.batches).into_iter().partition(|b| b.partition == partition);
+            self.batches = rest.into();
+            for b in done {
                 let Some(a) = self.assigned.get_mut(&b.partition) else { continue };
                 a.busy = false;
                 let at = (a.processed, a.processed_epoch);
                 self.commit(ctx, b.partition, at);
             }
             ctx.metric_add("replay_stopped", 1.0);
+            self.next(ctx);
             return true;
         }
         ctx.metric_add("replayed", 1.0);
@@ -287,10 +293,10 @@ impl LogConsumer {
         true
     }
 
-    /// Whether a replaying member may not fetch yet (before its replay
-    /// time) or any more (its pass is over).
-    pub(super) fn replay_holds(&self, now: Time) -> bool {
-        self.s.failures.replay.is_some_and(|(_, at)| now < at) || self.f.replay_done
+    /// Whether a replaying member may not fetch `partition` yet (before
+    /// its replay time) or any more (its pass over it is over).
+    pub(super) fn replay_holds(&self, now: Time, partition: u32) -> bool {
+        self.s.failures.replay.is_some_and(|(_, at)| now < at) || self.f.replay_done.contains(&partition)
     }
 
     /// When a replaying member's replay begins, if it is still ahead.
@@ -314,7 +320,7 @@ impl LogConsumer {
     pub(super) fn crash_failures(&mut self) {
         self.f.attempt = 0;
         self.f.replayed.clear();
-        self.f.replay_done = false;
+        self.f.replay_done.clear();
     }
 }
 

@@ -214,3 +214,36 @@ fn a_replay_starts_at_its_time_copies_each_message_once_and_stops_at_one_seen_be
         "the pass is over: no more fetches"
     );
 }
+
+#[test]
+fn a_replay_pass_ends_partition_by_partition() {
+    let f = Failures { replay: Some(((MAIN, 1), 0)), ..Failures::default() };
+    let mut h = Harness::new(ME);
+    let mut c = LogConsumer::new(with(f));
+    h.start(&mut c);
+    h.message(&mut c, B, LogMsg::JoinAck { generation: 1 });
+    let partitions = vec![(0, 0, None), (1, 0, None)];
+    h.message(&mut c, B, LogMsg::GroupState { generation: 1, rebalancing: false, partitions });
+    // Partition 0 holds message 1 twice (replayed, and dead-lettered again):
+    // its pass ends there. Partition 1's records were there before: replayed.
+    let zero = vec![Record::new(1, 1), Record::new(1, 1), Record::new(4, 4)];
+    h.message(&mut c, B, LogMsg::Records { partition: 0, offset: 0, recs: zero, error: FetchError::None, epoch: 0 });
+    let one = vec![Record::new(2, 2), Record::new(3, 3)];
+    h.message(&mut c, B, LogMsg::Records { partition: 1, offset: 0, recs: one, error: FetchError::None, epoch: 0 });
+    let mut all = Vec::new();
+    for _ in 0..4 {
+        h.now += 10 * MS;
+        all.extend(h.timer(&mut c, Process).0);
+    }
+    let all = Emitted(all);
+    assert_eq!(writes(&all), [(MAIN, 1), (MAIN, 2), (MAIN, 3)], "partition 1 goes on after partition 0's pass ends");
+    let fetched: Vec<u32> = all
+        .sent_to(B)
+        .iter()
+        .filter_map(|m| match m {
+            Msg::Log(LogMsg::Fetch { partition, .. }) => Some(*partition),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fetched, [1], "only the partition whose pass goes on fetches again");
+}

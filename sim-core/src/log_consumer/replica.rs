@@ -94,6 +94,9 @@ impl LogConsumer {
             LogConsumerTimer::Routes,
             LogConsumerTimer::SinkRetry,
             LogConsumerTimer::Startup,
+            LogConsumerTimer::Retry,
+            LogConsumerTimer::Due,
+            LogConsumerTimer::Replay,
         ] {
             ctx.cancel_timer(t);
         }

@@ -72,7 +72,13 @@ fn a_stopped_replica_commits_what_it_processed_and_leaves_its_group() {
         ),
         "commit offset 6 (record 1 done), then leave: {sent:?}"
     );
-    assert!(e.cancelled::<LogConsumerTimer>().contains(&LogConsumerTimer::Process), "the record in progress is left");
+    let cancelled = e.cancelled::<LogConsumerTimer>();
+    assert!(cancelled.contains(&LogConsumerTimer::Process), "the record in progress is left");
+    // A retry, a wait for a due record or a replay must not fire in the
+    // replica's next life, beside the record it is then processing.
+    for t in [LogConsumerTimer::Retry, LogConsumerTimer::Due, LogConsumerTimer::Replay] {
+        assert!(cancelled.contains(&t), "{t:?} is left pending: {cancelled:?}");
+    }
     h.now += 10 * MS;
     let e = h.timer(&mut c, LogConsumerTimer::Process);
     assert!(e.applied().is_empty() && e.sent().is_empty(), "stopped: a late timer does nothing");

@@ -95,6 +95,18 @@ fn check_network(c: &Config) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// The number of members when `name` is a replicated consumer table's own
+/// node (which runs nothing: a fault must name a member).
+fn replicated(topology: &Topology, name: &str) -> Option<u32> {
+    let queue =
+        topology.spec::<crate::consumer::ConsumerSpec>(name).filter(|s| s.member.is_none()).and_then(|s| s.replicas);
+    let log = topology
+        .spec::<crate::log_consumer::LogConsumerSpec>(name)
+        .filter(|s| s.member.is_none())
+        .and_then(|s| s.replicas);
+    queue.or(log)
+}
+
 /// Checks fault number `i`.
 fn check_fault(i: &str, f: &FaultSpec, topology: &Topology) -> Result<(), Invalid> {
     let (at, until) = f.window_ms();
@@ -104,8 +116,14 @@ fn check_fault(i: &str, f: &FaultSpec, topology: &Topology) -> Result<(), Invali
         }
     }
     let check = |field: &str, names: &[String]| -> Result<(), Invalid> {
-        match names.iter().find(|n| topology.node(n).is_none()) {
-            Some(n) => fail(&["faults", i, field], format!("no node named `{n}` (nodes: {})", topology.list_all())),
+        if let Some(n) = names.iter().find(|n| topology.node(n).is_none()) {
+            return fail(&["faults", i, field], format!("no node named `{n}` (nodes: {})", topology.list_all()));
+        }
+        match names.iter().find_map(|n| replicated(topology, n).map(|r| (n, r))) {
+            Some((n, r)) => fail(
+                &["faults", i, field],
+                format!("`{n}` is a replicated table (`replicas = {r}`) and runs nothing itself: name one of its members, `{n}-1` to `{n}-{r}`"),
+            ),
             None => Ok(()),
         }
     };
