@@ -280,27 +280,18 @@ fn kind_panel(runs: &[PlotRun], kp: &KindPlot) -> Panel {
 
 /// The alarms any variant set on the built-in `queue_depth`, each once.
 fn depth_thresholds(runs: &[PlotRun]) -> Vec<Threshold> {
-    let mut out: Vec<Threshold> = Vec::new();
-    for a in runs.iter().flat_map(|r| r.alarms).filter(|a| a.gauge == sim_core::alarms::QUEUE_DEPTH) {
-        let t = Threshold {
-            above: a.above,
-            label: format!("alarm {}: {} > {}", a.name(), a.gauge, a.above),
-            critical: a.level == Level::Critical,
-        };
-        if !out.contains(&t) {
-            out.push(t);
-        }
-    }
-    out
+    thresholds_where(runs, |gauge| gauge == sim_core::alarms::QUEUE_DEPTH)
 }
 
 /// The alarms any variant set on a gauge of `kp`, each once.
 fn thresholds(runs: &[PlotRun], kp: &KindPlot) -> Vec<Threshold> {
+    thresholds_where(runs, |gauge| kp.series_of(gauge).is_some())
+}
+
+/// The alarms any variant set on a gauge that `watched` accepts, each once.
+fn thresholds_where(runs: &[PlotRun], watched: impl Fn(&str) -> bool) -> Vec<Threshold> {
     let mut out: Vec<Threshold> = Vec::new();
-    for a in runs.iter().flat_map(|r| r.alarms) {
-        if kp.series_of(&a.gauge).is_none() {
-            continue;
-        }
+    for a in runs.iter().flat_map(|r| r.alarms).filter(|a| watched(&a.gauge)) {
         let t = Threshold {
             above: a.above,
             label: format!("alarm {}: {} > {}", a.name(), a.gauge, a.above),
