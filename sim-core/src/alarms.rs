@@ -176,16 +176,7 @@ mod tests {
     use super::*;
 
     fn sample(t: f64, v: Option<f64>) -> Sample {
-        Sample {
-            time_s: t,
-            produced_per_s: 0.0,
-            processed_per_s: 0.0,
-            errors_per_s: 0.0,
-            queue_depth: 0,
-            lag: 0,
-            errors_by_kind: Vec::new(),
-            gauges: v.map(|v| vec![("g".to_string(), v)]).unwrap_or_default(),
-        }
+        Sample { time_s: t, gauges: v.map(|v| vec![("g".to_string(), v)]).unwrap_or_default(), ..Sample::default() }
     }
 
     fn alarm(above: f64) -> AlarmSpec {

@@ -2,45 +2,24 @@
 //! `consumer/failure.rs`): retry in place, drop, the `errors` fault, poison
 //! and schema versions, each step fired by hand with the test harness.
 
+use super::tests::{deliver, to_source};
 use super::{Consumer, ConsumerTimer};
 use crate::dedup::Header;
 use crate::engine::{Emitted, Harness};
 use crate::ledger::LossCause;
-use crate::message::{Msg, MsgId, NodeId, Record};
+use crate::message::{MsgId, NodeId};
 use crate::net::NodeFault;
 use crate::protocol::QueueMsg;
 use crate::time::NS_PER_MS;
 use ConsumerTimer::Slot;
 
 const MS: u64 = NS_PER_MS;
-const ME: NodeId = 4;
 const Q: NodeId = 10;
 
 /// A consumer of broker Q (processing takes 10 ms) with `extra` settings,
-/// started and subscribed.
+/// started and subscribed (forwarding to node 11 with `forward_to`).
 fn consumer(extra: &str) -> (Harness, Consumer) {
-    let table = format!("source = \"q\"\nprocessing = {{ dist = \"constant\", ms = 10 }}\n{extra}");
-    let spec = toml::from_str(&table).expect("a valid consumer table");
-    let mut c = Consumer::new(&spec, Q, None);
-    let mut h = Harness::new(ME);
-    h.start(&mut c);
-    h.message(&mut c, Q, QueueMsg::Subscribed { session: 1 });
-    (h, c)
-}
-
-fn deliver(id: MsgId, tag: u64) -> QueueMsg {
-    QueueMsg::Deliver { rec: Record::new(id, 0), tag, redelivered: false }
-}
-
-/// The queue messages sent back to the broker.
-fn to_source(e: &Emitted) -> Vec<QueueMsg> {
-    e.sent_to(Q)
-        .into_iter()
-        .filter_map(|m| match m {
-            Msg::Queue(q) => Some(q),
-            _ => None,
-        })
-        .collect()
+    super::tests::consumer(extra, None)
 }
 
 /// Delivers `id` (tag `tag`) into idle slot 0 and ends its first attempt.
@@ -120,12 +99,7 @@ fn drop_acks_a_failed_message_without_its_effect() {
 fn a_forwarding_stage_that_drops_a_message_loses_it_in_every_domain() {
     // Dropped here, it never reaches the domains downstream either: the
     // cause must explain the loss there too, not only in this domain.
-    let table = "source = \"q\"\nprocessing = { dist = \"constant\", ms = 10 }\nfailure_probability = 1.0\non_failure = \"drop\"\nforward_to = \"next\"";
-    let spec = toml::from_str(table).expect("a valid consumer table");
-    let mut c = Consumer::new(&spec, Q, None).with_forward(&spec, 11);
-    let mut h = Harness::new(ME);
-    h.start(&mut c);
-    h.message(&mut c, Q, QueueMsg::Subscribed { session: 1 });
+    let (mut h, mut c) = consumer("failure_probability = 1.0\non_failure = \"drop\"\nforward_to = \"next\"");
     let e = first_attempt(&mut h, &mut c, 7, 1);
     let every =
         crate::engine::Fact::Discarded { id: 7, cause: LossCause::DroppedOnFailure, reader: None, domain: None };

@@ -21,7 +21,7 @@ fn spec(extra: &str) -> ConsumerSpec {
 
 /// A consumer of queue broker Q (processing takes 10 ms), forwarding to F
 /// when its table says `forward_to`; started, its subscription confirmed.
-fn consumer(extra: &str, store: Option<usize>) -> (Harness, Consumer) {
+pub(super) fn consumer(extra: &str, store: Option<usize>) -> (Harness, Consumer) {
     let spec = spec(extra);
     let mut c = Consumer::new(&spec, Q, store);
     if spec.forward_to.is_some() {
@@ -33,12 +33,12 @@ fn consumer(extra: &str, store: Option<usize>) -> (Harness, Consumer) {
     (h, c)
 }
 
-fn deliver(id: MsgId, tag: u64) -> QueueMsg {
+pub(super) fn deliver(id: MsgId, tag: u64) -> QueueMsg {
     QueueMsg::Deliver { rec: Record::new(id, 0), tag, redelivered: false }
 }
 
 /// The messages sent back to the source broker.
-fn to_source(e: &Emitted) -> Vec<QueueMsg> {
+pub(super) fn to_source(e: &Emitted) -> Vec<QueueMsg> {
     e.sent_to(Q)
         .into_iter()
         .filter_map(|m| match m {

@@ -155,7 +155,7 @@ impl LatencyStats {
 
 /// One row of the time series: what happened during the interval that ends
 /// at `time_s`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Sample {
     /// End of the interval, in simulated seconds.
     pub time_s: f64,
@@ -365,16 +365,7 @@ mod tests {
     }
 
     fn depths(depths: &[u64]) -> Vec<Sample> {
-        let row = |(i, &d): (usize, &u64)| Sample {
-            time_s: i as f64 + 1.0,
-            produced_per_s: 0.0,
-            processed_per_s: 0.0,
-            errors_per_s: 0.0,
-            queue_depth: d,
-            lag: 0,
-            errors_by_kind: Vec::new(),
-            gauges: Vec::new(),
-        };
+        let row = |(i, &d): (usize, &u64)| Sample { time_s: i as f64 + 1.0, queue_depth: d, ..Sample::default() };
         depths.iter().enumerate().map(row).collect()
     }
 

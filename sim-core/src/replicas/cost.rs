@@ -79,16 +79,8 @@ mod tests {
     use super::*;
 
     fn sample(t: f64, gauges: &[(&str, f64)]) -> Sample {
-        Sample {
-            time_s: t,
-            produced_per_s: 0.0,
-            processed_per_s: 0.0,
-            errors_per_s: 0.0,
-            queue_depth: 0,
-            lag: 0,
-            errors_by_kind: Vec::new(),
-            gauges: gauges.iter().map(|(g, v)| (g.to_string(), *v)).collect(),
-        }
+        let gauges = gauges.iter().map(|(g, v)| (g.to_string(), *v)).collect();
+        Sample { time_s: t, gauges, ..Sample::default() }
     }
 
     #[test]
