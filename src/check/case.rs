@@ -69,14 +69,26 @@ pub trait Strategy: Send {
 }
 
 /// Uniform sampling: each case is a fresh seed and 1 to `max_faults`
-/// faults drawn independently.
+/// faults. The first starts anywhere in the run phase; each next one, with
+/// probability 1/2, starts inside the window of the one before (faults
+/// that overlap are the ones that interact), else anywhere.
 pub struct Uniform;
 
 impl Strategy for Uniform {
     fn next(&mut self, space: &Space, rng: &mut ChaCha8Rng) -> Case {
         let seed = rng.random_range(1..=1_000_000u64);
         let n = rng.random_range(1..=space.max_faults);
-        let mut faults: Vec<FaultSpec> = (0..n).map(|_| space.draw_fault(rng)).collect();
+        let mut faults: Vec<FaultSpec> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let f = match faults.last().map(FaultSpec::window_ms) {
+                Some((at, Some(until))) if rng.random::<bool>() => {
+                    let start = (at + rng.random::<f64>() * (until - at)).floor();
+                    space.draw_fault_at(rng, start)
+                }
+                _ => space.draw_fault(rng),
+            };
+            faults.push(f);
+        }
         faults.sort_by(|a, b| a.window_ms().0.total_cmp(&b.window_ms().0));
         Case { seed, faults, sets: Vec::new() }
     }

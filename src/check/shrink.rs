@@ -5,9 +5,13 @@
 //! 1. drop each fault, one at a time;
 //! 2. halve each fault's window, then move its start later (to the middle
 //!    of its window), while that still fails;
-//! 3. halve each producer's `messages` (where set);
-//! 4. drop a replica of each replicated consumer table (`replicas`); other
-//!    nodes are never removed (their names tie the scenario together).
+//! 3. name fewer nodes in each fault: drop nodes from a partition's sides,
+//!    a one-way partition's lists and a spike's nodes (never emptying a
+//!    list: an empty spike list would mean every link);
+//! 4. halve each producer's `messages` (where set);
+//! 5. drop a replica of each replicated consumer table (`replicas`); other
+//!    nodes are never removed from the scenario (their names tie it
+//!    together).
 //!
 //! At most [`MAX_RUNS`] candidate runs; what is left then is reported.
 
@@ -60,6 +64,7 @@ pub fn shrink(target: &Target, invariant: &str, case: &Case) -> Shrunk {
     let mut best = case.clone();
     drop_faults(&mut s, &mut best);
     narrow_windows(&mut s, &mut best);
+    fewer_named(&mut s, &mut best);
     fewer_messages(&mut s, &mut best);
     fewer_replicas(&mut s, &mut best);
     Shrunk { case: best, runs: s.runs, cut_short: s.runs >= MAX_RUNS }
@@ -135,6 +140,43 @@ fn narrow_windows(s: &mut Shrinker, best: &mut Case) {
                 break;
             }
             *best = c;
+        }
+    }
+}
+
+/// The node lists of a fault that may lose a name.
+fn lists(f: &mut FaultSpec) -> Vec<&mut Vec<String>> {
+    match f {
+        FaultSpec::Partition { groups, .. } => groups.iter_mut().collect(),
+        FaultSpec::OneWayPartition { from, to, .. } => vec![from, to],
+        FaultSpec::LossSpike { nodes, .. }
+        | FaultSpec::DuplicateSpike { nodes, .. }
+        | FaultSpec::Reorder { nodes, .. } => {
+            vec![nodes]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn fewer_named(s: &mut Shrinker, best: &mut Case) {
+    for i in 0..best.faults.len() {
+        let mut l = 0;
+        while l < lists(&mut best.faults[i].clone()).len() {
+            let mut k = 0;
+            loop {
+                let mut c = best.clone();
+                let mut ls = lists(&mut c.faults[i]);
+                if ls[l].len() < 2 || k >= ls[l].len() {
+                    break;
+                }
+                ls[l].remove(k);
+                if s.fails(&c) {
+                    *best = c;
+                } else {
+                    k += 1;
+                }
+            }
+            l += 1;
         }
     }
 }
