@@ -493,3 +493,6 @@ fn print_violation(plan: &Value, name: &str, m: &output::Minimal, runs: usize, v
     let sets: Vec<String> = m.replay_sets.iter().map(|s| format!(" --set {}", crate::run::shell_quote(s))).collect();
     outln!("  replay: asyncsim run {} --variant {name} --seed {}{}", file, m.case.seed, sets.concat());
 }
+
+#[cfg(test)]
+mod tests;
