@@ -44,6 +44,10 @@ fn output_names(plan: &Plan) -> Vec<String> {
 /// Makes `out` ready before anything runs: created or accepted (with
 /// `force`, even holding files asyncsim did not write), and writable.
 pub fn prepare_out(out: &Path, force: bool) -> Result<()> {
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        // A folder the sweep makes is asyncsim's, so a later `run --out` there works.
+        reports::prepare_dir(parent, false)?;
+    }
     reports::prepare_dir(out, force)?;
     reports::check_writable(out).with_context(|| format!("the output folder {} is not writable", out.display()))?;
     Ok(())
@@ -336,6 +340,7 @@ fn closing(plan: &Plan, table: &Table, stopped: usize, out: &Path) -> String {
 /// 3 when a run stopped at a limit.
 pub fn finish(plan: &Value, runs: &[Value], out: &Path) -> Result<ExitCode> {
     let plan: Plan = serde_json::from_value(plan.clone()).context("the plan is not a sweep's")?;
+    plan.check().map_err(|e| anyhow::anyhow!("the plan is not a sweep's: {e}"))?;
     let records: Vec<Record> = analysis::read_records(&plan, runs)?;
     let table = Table::new(&plan, &records);
     let compared = compare_all(&plan, &table);

@@ -61,6 +61,25 @@ pub struct Unit {
 }
 
 impl Plan {
+    /// Refuses a plan no sweep makes (one read from a damaged partial
+    /// result): no variant, seed or metric, an empty range, a baseline not
+    /// run, a level outside (0, 1).
+    pub fn check(&self) -> Result<(), String> {
+        if self.variants.is_empty() || self.metrics.is_empty() || self.seeds == 0 {
+            return Err("it has no variant, no metric or no seed".into());
+        }
+        if let Some(a) = self.axes.iter().find(|a| a.values.is_empty()) {
+            return Err(format!("the range of `{}` has no value", a.path));
+        }
+        if !self.variants.contains(&self.baseline) {
+            return Err(format!("its baseline `{}` is not among its variants", self.baseline));
+        }
+        if !(self.level > 0.0 && self.level < 1.0) || self.points() > grammar::MAX_POINTS {
+            return Err("its level or its number of points is out of range".into());
+        }
+        Ok(())
+    }
+
     /// The number of points.
     pub fn points(&self) -> usize {
         grammar::point_count(&self.axes)
@@ -139,5 +158,15 @@ mod tests {
         let p = plan(2, 2, 2);
         let text = serde_json::to_string(&p).unwrap();
         assert_eq!(serde_json::from_str::<Plan>(&text).unwrap(), p);
+        assert!(p.check().is_ok());
+    }
+
+    #[test]
+    fn a_damaged_plan_is_refused() {
+        assert!(Plan { seeds: 0, ..plan(2, 2, 2) }.check().is_err());
+        assert!(Plan { baseline: "v9".into(), ..plan(2, 2, 2) }.check().is_err());
+        assert!(Plan { level: 95.0, ..plan(2, 2, 2) }.check().is_err());
+        assert!(plan(0, 2, 2).check().unwrap_err().contains("no value"));
+        assert!(plan(2, 0, 2).check().is_err());
     }
 }
