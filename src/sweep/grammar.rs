@@ -188,6 +188,29 @@ mod tests {
         assert!(sets(&["a=1..1000:1000", "b=1..1000:1000"]).unwrap_err().contains("more than"));
     }
 
+    proptest::proptest! {
+        /// Any range: N values, both ends exact, evenly spaced, integers
+        /// exactly when A, B and the step are whole.
+        #[test]
+        fn ranges_keep_their_ends_count_and_spacing(a in -1_000i64..1_000, b in -1_000i64..1_000, n in 2usize..40, frac in proptest::bool::ANY) {
+            let (a, b) = if frac { (a as f64 / 8.0, b as f64 / 8.0) } else { (a as f64, b as f64) };
+            let values = parse_range(&format!("{a}..{b}:{n}")).unwrap().unwrap();
+            proptest::prop_assert_eq!(values.len(), n);
+            let x: Vec<f64> = values.iter().map(|v| v.as_f64().unwrap()).collect();
+            proptest::prop_assert_eq!((x[0], x[n - 1]), (a, b));
+            let step = (b - a) / (n - 1) as f64;
+            for w in x.windows(2) {
+                proptest::prop_assert!(((w[1] - w[0]) - step).abs() <= 1e-9 * (1.0 + step.abs()));
+            }
+            let whole = a.fract() == 0.0 && b.fract() == 0.0 && step.fract() == 0.0;
+            proptest::prop_assert_eq!(values.iter().all(Value::is_i64), whole);
+            for v in &values {
+                let text = override_text(v);
+                proptest::prop_assert_eq!(sim_core::scenario::parse_value(&text).as_float().is_some(), !whole, "{}", text);
+            }
+        }
+    }
+
     #[test]
     fn points_are_the_cartesian_product_first_axis_slowest() {
         let s = sets(&["a=1..2:2", "b=10..30:3"]).unwrap();
