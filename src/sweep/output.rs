@@ -103,6 +103,10 @@ pub fn run_shard(prepared: &Prepared, pool: &many::Pool, shard: many::Shard, out
         shard: [shard.index, shard.count],
         runs,
     };
+    let tidied = reports::tidy_dir(out, &[PARTIAL])?;
+    for warning in &tidied.warnings {
+        eprintln!("warning: {warning}");
+    }
     partial.write(out)?;
     outln!(
         "sweep `{}`, shard {}/{}: ran {count} of {} runs; wrote {}; join the shards with `asyncsim merge DIR... --out OUT`",
