@@ -100,6 +100,8 @@ mod saga;
 mod scale;
 #[path = "stream_aggregation.rs"]
 mod stream_aggregation;
+#[path = "sweep.rs"]
+mod sweep;
 #[path = "sync_async.rs"]
 mod sync_async;
 #[path = "table.rs"]
