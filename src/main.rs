@@ -27,6 +27,7 @@ mod compare;
 mod diagram;
 mod input;
 mod progress;
+mod replications;
 mod run;
 mod table;
 mod trace_json;
