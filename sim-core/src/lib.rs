@@ -79,6 +79,7 @@
 pub mod alarms;
 pub mod bank;
 pub mod broker;
+pub mod check;
 pub mod client;
 pub mod consumer;
 pub mod contract;
