@@ -16,7 +16,7 @@ fn mser_by_definition(series: &[f64]) -> usize {
 
 fn noise(n: usize, seed: u64) -> Vec<f64> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    (0..n).map(|_| rng.gen::<f64>() - 0.5).collect()
+    (0..n).map(|_| rng.random::<f64>() - 0.5).collect()
 }
 
 #[test]
