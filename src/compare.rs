@@ -209,6 +209,7 @@ fn run_side(label: &str, side: &Loaded, names: &[String], seed: u64) -> Ran {
             let mut s = VariantSummary::new(&variant.description, out, &config.expect, &config.alarms);
             s.judge_invariants(&config.invariants);
             s.scenario_hash = config.fingerprint();
+            crate::replications::judge_intervals(&mut s, config, seed);
             (variant.name.clone(), s)
         })
         .collect();

@@ -28,6 +28,7 @@ mod diagram;
 mod input;
 mod many;
 mod progress;
+mod replications;
 mod run;
 mod sweep;
 mod table;

@@ -300,6 +300,7 @@ fn conclude(mut p: Prepared, simulated: Vec<Simulated>, up: Option<&str>) -> Res
         let mut summary = VariantSummary::new(&variant.description, &out, &config.expect, &config.alarms);
         summary.judge_invariants(&config.invariants);
         summary.scenario_hash = config.fingerprint();
+        crate::replications::judge_intervals(&mut summary, config, p.seed);
         runs.push((variant.name.clone(), out, summary));
     }
     let summary = Summary {

@@ -253,7 +253,18 @@ fn notes(out: &mut String, s: &Summary, rows: &[Row], width: usize) {
         for (name, v) in &s.variants {
             for e in &v.expectations {
                 let mark = if e.held { "ok  " } else { "FAIL" };
-                let _ = writeln!(out, "  {mark} {name}: {} (was {})", e.expect, number(e.actual));
+                let was = match (e.ci, e.n) {
+                    (Some([low, high]), Some(n)) => {
+                        format!(
+                            "mean {} over {n} seeds, interval [{}, {}]",
+                            number(e.actual),
+                            number(low),
+                            number(high)
+                        )
+                    }
+                    _ => number(e.actual),
+                };
+                let _ = writeln!(out, "  {mark} {name}: {} (was {was})", e.expect);
             }
         }
     }

@@ -781,6 +781,7 @@ fn defect_6_csv_text_fields_are_quoted_and_neutralised() {
         lag: 6,
         errors_by_kind: Vec::new(),
         gauges: Vec::new(),
+        ..sim_core::metrics::Sample::default()
     };
     let csv = reports::timeseries_csv(&[("x,=y", std::slice::from_ref(&sample))]);
     assert_eq!(csv.lines().nth(1), Some("\"x,=y\",1,2,3,0,5,6"));

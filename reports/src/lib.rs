@@ -186,6 +186,7 @@ mod tests {
             lag: 4,
             errors_by_kind: errors.to_vec(),
             gauges: gauges.iter().map(|&(n, v)| (n.to_string(), v)).collect(),
+            ..Sample::default()
         }
     }
 
@@ -220,6 +221,7 @@ mod tests {
             lag: 4,
             errors_by_kind: Vec::new(),
             gauges: Vec::new(),
+            ..Sample::default()
         };
         let csv = timeseries_csv(&[("a,\"b\"", std::slice::from_ref(&sample)), ("=x", std::slice::from_ref(&sample))]);
         let rows: Vec<&str> = csv.lines().collect();

@@ -4,7 +4,10 @@
 //!
 //! Grammar: `PATH OP NUMBER`, where PATH is a dotted key of the variant's
 //! summary and OP is one of `==`, `!=`, `<`, `<=`, `>`, `>=`; or
-//! `PATH within N% of NUMBER`.
+//! `PATH within N% of NUMBER`; or the interval form
+//! `PATH within N% of NUMBER at L%`, judged over replications (the same
+//! variant at several seeds, see [`evaluate_over`]): it holds when the L%
+//! confidence interval of the mean of PATH lies inside NUMBER ± N%.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -16,8 +19,16 @@ pub struct Outcome {
     pub expect: String,
     /// Whether it held.
     pub held: bool,
-    /// The value the summary had.
+    /// The value the summary had (for an interval expectation, the mean
+    /// over the replications).
     pub actual: f64,
+    /// An interval expectation's confidence interval of the mean, [low,
+    /// high] (absent for the other forms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ci: Option<[f64; 2]>,
+    /// How many replications an interval expectation's interval is of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,12 +46,26 @@ struct Expr {
     path: Vec<String>,
     op: Op,
     value: f64,
+    /// The confidence level (0.95) of an interval expectation.
+    level: Option<f64>,
 }
 
 fn parse(text: &str) -> Result<Expr, String> {
     let t: Vec<&str> = text.split_whitespace().collect();
-    let form = "expected `PATH OP NUMBER` (OP one of == != < <= > >=) or `PATH within N% of NUMBER`";
+    let form = "expected `PATH OP NUMBER` (OP one of == != < <= > >=), `PATH within N% of NUMBER` or `PATH within N% of NUMBER at L%`";
     let number = |s: &str| s.parse::<f64>().ok().filter(|v| v.is_finite());
+    let (t, level) = match t.as_slice() {
+        [head @ .., "at", level] => {
+            let l = level.strip_suffix('%').and_then(number).filter(|l| *l > 0.0 && *l < 100.0).ok_or_else(|| {
+                format!("`{text}`: `{level}` is not a confidence level like 95% (above 0%, below 100%); {form}")
+            })?;
+            if !matches!(head, [_, "within", _, "of", _]) {
+                return Err(format!("`{text}`: only `PATH within N% of NUMBER` takes a confidence level `at L%`"));
+            }
+            (head.to_vec(), Some(l / 100.0))
+        }
+        _ => (t, None),
+    };
     let (path, op, value) = match t.as_slice() {
         [p, op, v] => {
             let op = match *op {
@@ -64,7 +89,7 @@ fn parse(text: &str) -> Result<Expr, String> {
         }
         _ => return Err(format!("`{text}`: {form}")),
     };
-    Ok(Expr { path: path.split('.').map(str::to_string).collect(), op, value })
+    Ok(Expr { path: path.split('.').map(str::to_string).collect(), op, value, level })
 }
 
 fn lookup(json: &Value, path: &[String]) -> Option<f64> {
@@ -127,6 +152,9 @@ pub struct Scope {
     pub errors: Option<Vec<String>>,
     /// The alarms' names (`alarms.NAME.KEY`); `None` lets any name through.
     pub alarms: Option<Vec<String>>,
+    /// Whether the variant reports `steady_state` (`[run] steady_state`):
+    /// its keys may be named only then.
+    pub steady_state: bool,
 }
 
 /// Checks that every expectation parses and names a key in `keys`, or a
@@ -142,6 +170,10 @@ pub fn check_all_in(exprs: &[String], keys: &Keys, scope: &Scope) -> Result<(), 
 fn check_one(e: &str, keys: &Keys, scope: &Scope) -> Result<(), String> {
     let x = parse(e)?;
     let p = x.path.join(".");
+    if x.path.first().is_some_and(|f| f == "steady_state") && !scope.steady_state && keys.known.contains(&p) {
+        let ask = "add `steady_state = { warmup = \"mser-5\", batches = 20 }` to `[run]`";
+        return Err(format!("`{e}`: `steady_state` is reported only when the scenario asks for it: {ask}"));
+    }
     if keys.known.contains(&p) {
         return Ok(());
     }
@@ -266,17 +298,46 @@ pub fn levenshtein(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// True when `text` is an interval expectation (`... at 95%`), judged
+/// over replications by [`evaluate_over`].
+pub fn is_interval(text: &str) -> bool {
+    parse(text).is_ok_and(|x| x.level.is_some())
+}
+
 /// Checks one expectation against a variant's summary (as JSON). An
-/// expectation that does not parse, or names a missing key, does not hold.
+/// expectation that does not parse, or names a missing key, does not hold;
+/// nor does an interval expectation, which one run cannot judge (see
+/// [`evaluate_over`]).
 pub fn evaluate(text: &str, summary: &Value) -> Outcome {
-    let Ok(x) = parse(text) else {
-        return Outcome { expect: text.to_string(), held: false, actual: f64::NAN };
+    evaluate_over(text, std::slice::from_ref(summary))
+}
+
+/// Checks one expectation against the summaries of replications of one
+/// variant (the same variant at several seeds, the first the run being
+/// reported). A plain expectation is judged on the first; an interval
+/// expectation `PATH within N% of X at L%` holds when the Student t L%
+/// confidence interval of the mean of PATH over all of them
+/// ([`crate::stats::estimate`]) lies entirely inside [X - N% |X|, X + N% |X|].
+/// A wide interval fails: the claim is "we are L% sure the mean is within
+/// N%", and too few or too noisy runs cannot make it.
+pub fn evaluate_over(text: &str, summaries: &[Value]) -> Outcome {
+    let not = |actual| Outcome { expect: text.to_string(), held: false, actual, ci: None, n: None };
+    let Ok(x) = parse(text) else { return not(f64::NAN) };
+    let value_of = |summary: &Value| match lookup(summary, &x.path) {
+        Some(v) => Some(v),
+        None if zero_when_absent(&x.path) => Some(0.0),
+        None => None,
     };
-    let actual = match lookup(summary, &x.path) {
-        Some(v) => v,
-        None if zero_when_absent(&x.path) => 0.0,
-        None => return Outcome { expect: text.to_string(), held: false, actual: f64::NAN },
-    };
+    if let (Some(level), Op::Within(pct)) = (x.level, x.op) {
+        let Some(values) = summaries.iter().map(value_of).collect::<Option<Vec<f64>>>() else {
+            return not(f64::NAN);
+        };
+        let e = crate::stats::estimate(&values, level);
+        let slack = pct / 100.0 * x.value.abs();
+        let held = e.low >= x.value - slack && e.high <= x.value + slack;
+        return Outcome { expect: text.to_string(), held, actual: e.mean, ci: Some([e.low, e.high]), n: Some(e.n) };
+    }
+    let Some(actual) = summaries.first().and_then(value_of) else { return not(f64::NAN) };
     let held = match x.op {
         Op::Eq => actual == x.value,
         Op::Ne => actual != x.value,
@@ -286,7 +347,7 @@ pub fn evaluate(text: &str, summary: &Value) -> Outcome {
         Op::Ge => actual >= x.value,
         Op::Within(pct) => (actual - x.value).abs() <= pct / 100.0 * x.value.abs(),
     };
-    Outcome { expect: text.to_string(), held, actual }
+    Outcome { expect: text.to_string(), held, actual, ci: None, n: None }
 }
 
 #[cfg(test)]
@@ -374,6 +435,7 @@ mod tests {
             metrics: Some(names(&["late_responses", "request_timeouts"])),
             errors: Some(names(&["rejected"])),
             alarms: Some(names(&["urp"])),
+            steady_state: false,
         };
         let check = |e: &str| check_all_in(&[e.to_string()], &keys(), &scope);
         assert!(check("alarms.urp.fired > 0").is_ok());
@@ -422,3 +484,7 @@ mod tests {
         assert!(evaluate("domains.g.lost_by_cause.ttl == 0", &s).held);
     }
 }
+
+#[cfg(test)]
+#[path = "expect_interval_tests.rs"]
+mod interval_tests;

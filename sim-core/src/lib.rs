@@ -27,6 +27,8 @@
 //! - [`metrics`]: histograms, counters, time series;
 //! - [`scenario`]: scenario files, variants, overrides and validation;
 //! - [`expect`]: expectations that make a scenario self-checking;
+//! - [`stats`]: confidence intervals over runs, and steady-state analysis
+//!   of one run (warm-up deletion, batch means);
 //! - [`summary`]: the stable output of a run.
 //!
 //! No file, terminal, thread or wall-clock access happens in here: the same

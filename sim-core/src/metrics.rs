@@ -102,6 +102,11 @@ impl LatencyStats {
         self.count
     }
 
+    /// The sum of the latencies recorded (ns) and their count.
+    pub fn totals(&self) -> (u128, u64) {
+        (self.sum_ns, self.count)
+    }
+
     /// The distribution as (latency in ms, fraction at or below it), one
     /// point per histogram bucket that holds a value, thinned to at most
     /// [`CDF_POINTS`] (the last point, the maximum at 1.0, always kept).
@@ -176,6 +181,13 @@ pub struct Sample {
     /// The gauges components reported at the interval's end
     /// ([`crate::engine::Component::gauges`]), sorted by name.
     pub gauges: Vec<(String, f64)>,
+    /// Mean latency (production to first application, ms) of the effects
+    /// first applied during the interval; 0 when none was. Not in
+    /// `timeseries.csv`: the steady-state analysis reads it
+    /// ([`crate::stats::steady`]).
+    pub latency_ms_mean: f64,
+    /// How many latencies `latency_ms_mean` averages.
+    pub latency_count: u64,
 }
 
 /// How long the backlog took to drain, in simulated seconds: from the
@@ -242,6 +254,8 @@ pub struct Metrics {
     /// the first one measured: most runs measure none).
     timings: [Option<Box<LatencyStats>>; 3],
     last_sample: (Time, u64, u64, u64),
+    /// The ledger's latency totals (sum in ns, count) as of the last sample.
+    last_latency: (u128, u64),
     /// `errors` as of the last sample.
     last_errors: BTreeMap<&'static str, u64>,
 }
@@ -299,9 +313,9 @@ impl Metrics {
     }
 
     /// Appends a time-series row for the interval ending at `now`, given the
-    /// cumulative produced and processed counts, the current lag and the
-    /// nodes' gauges.
-    pub fn sample(&mut self, now: Time, produced: u64, processed: u64, lag: u64, gauges: Gauges) {
+    /// cumulative produced and processed counts, the current lag, the
+    /// nodes' gauges and the latency totals ([`LatencyStats::totals`]).
+    pub fn sample(&mut self, now: Time, produced: u64, processed: u64, lag: u64, gauges: Gauges, latency: (u128, u64)) {
         if !self.wants_sample(now) {
             return;
         }
@@ -317,6 +331,8 @@ impl Metrics {
             })
             .collect();
         self.last_errors.clone_from(&self.errors);
+        let (sum, count) = (latency.0 - self.last_latency.0, latency.1 - self.last_latency.1);
+        self.last_latency = latency;
         self.samples.push(Sample {
             time_s: now as f64 / 1e9,
             produced_per_s: per_s(produced - p0),
@@ -326,6 +342,8 @@ impl Metrics {
             lag,
             errors_by_kind,
             gauges: gauges.into_vec(),
+            latency_ms_mean: if count > 0 { sum as f64 / count as f64 / 1e6 } else { 0.0 },
+            latency_count: count,
         });
         self.last_sample = (now, produced, processed, self.errors_total);
     }

@@ -162,6 +162,11 @@ pub struct VariantSummary {
     /// absent when it declares none.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub alarms: BTreeMap<String, crate::alarms::AlarmOutcome>,
+    /// Steady-state intervals of the run phase (warm-up deleted, batch
+    /// means: see [`crate::stats::steady`]); present only when the scenario
+    /// asks for them (`[run] steady_state`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steady_state: Option<crate::stats::SteadyState>,
     /// Each expectation and whether it held.
     pub expectations: Vec<Outcome>,
     /// Each invariant the variant claims and whether it held (see
@@ -229,6 +234,7 @@ impl VariantSummary {
                 })
                 .collect(),
             alarms: crate::alarms::judge(alarms, &out.samples),
+            steady_state: out.steady_state.clone(),
             expectations: Vec::new(),
             invariants: Vec::new(),
         };
@@ -325,6 +331,12 @@ pub fn kind_plots(topology: &Topology) -> Vec<crate::kind::KindPlot> {
     plots
 }
 
+/// A `steady_state` with every key a number, for [`expectation_keys`].
+fn steady_example() -> crate::stats::SteadyState {
+    let e = crate::stats::estimate(&[0.0, 0.0], 0.95);
+    crate::stats::SteadyState { warmup_s: 0.0, intervals: 0, latency_ms: e, throughput_per_s: e }
+}
+
 /// The keys an expectation may name, read off the summary's own shape.
 pub fn expectation_keys() -> Keys {
     let every = VariantSummary {
@@ -339,6 +351,7 @@ pub fn expectation_keys() -> Keys {
         time_to_drain_s: Some(0.0),
         scaling: crate::replicas::cost::ScalingSummary::every(),
         success_rate: Some(0.0),
+        steady_state: Some(steady_example()),
         ..VariantSummary::default()
     };
     let summary = serde_json::to_value(every).unwrap_or_default();

@@ -50,6 +50,8 @@ mod sink;
 mod store;
 #[path = "sync_async.rs"]
 mod sync_async;
+#[path = "theory_ci.rs"]
+mod theory_ci;
 #[path = "transactions.rs"]
 mod transactions;
 #[path = "users_edge.rs"]

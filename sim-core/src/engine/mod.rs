@@ -176,6 +176,9 @@ pub struct RunOutput {
     pub trace_truncated: bool,
     /// Node names, by id.
     pub names: Vec<String>,
+    /// The steady-state analysis of the time series, when the scenario
+    /// asked for one ([`Engine::analyse_steady_state`]).
+    pub steady_state: Option<crate::stats::SteadyState>,
 }
 
 impl RunOutput {
@@ -227,6 +230,8 @@ pub struct Engine {
     started: bool,
     /// Where the run publishes its progress, if someone watches it.
     progress: Option<std::sync::Arc<Progress>>,
+    /// The steady-state analysis to make of the time series at the end.
+    steady: Option<crate::stats::SteadyStateSpec>,
 }
 
 impl Engine {
@@ -267,7 +272,15 @@ impl Engine {
             stopped: None,
             started: false,
             progress: None,
+            steady: None,
         }
+    }
+
+    /// Asks for the steady-state analysis of the run phase's time series
+    /// ([`crate::stats::steady`]), made once at the end: the run itself is
+    /// unchanged.
+    pub fn analyse_steady_state(&mut self, spec: crate::stats::SteadyStateSpec) {
+        self.steady = Some(spec);
     }
 
     /// Declares the effect domains (see [`Ledger`]) and which domain each
@@ -475,8 +488,9 @@ impl Engine {
                 digest.add(tag::SAMPLE);
                 let l = &self.core.ledger;
                 let (p, c, lag) = (l.produced(), l.processed(), l.unapplied());
+                let latency = l.latency.totals();
                 let gauges = self.gauges(time);
-                self.core.metrics.sample(time, p, c, lag, gauges);
+                self.core.metrics.sample(time, p, c, lag, gauges, latency);
                 self.core.queue.push(time.saturating_add(self.limits.sample_ns), Ev::Sample);
             }
             Ev::EndRun => {
@@ -752,21 +766,27 @@ impl Engine {
         let end = self.core.ledger.last_applied().max(run_end);
         let l = &self.core.ledger;
         let (p, c, lag) = (l.produced(), l.processed(), l.unapplied());
+        let latency = l.latency.totals();
         let gauges = self.gauges(end);
-        self.core.metrics.sample(end, p, c, lag, gauges);
+        self.core.metrics.sample(end, p, c, lag, gauges, latency);
         let mean_in_system = self.core.ledger.mean_in_system(end);
         let (mut held, mut held_in) = self.still_held();
         let verdict = self.core.ledger.finish(&mut held, &mut held_in);
         let truncated = self.core.trace.truncated();
         let digest = self.core.trace.digest.hex();
         let (trace, trace_sink) = std::mem::take(&mut self.core.trace).into_parts();
+        let samples = std::mem::take(&mut self.core.metrics.samples);
+        let steady_state = self
+            .steady
+            .as_ref()
+            .map(|spec| crate::stats::steady::analyse(spec, &samples, self.limits.sample_ns, self.run_end));
         RunOutput {
             stopped: self.stopped,
             counts: verdict.counts,
             domains: verdict.domains,
             inconsistent: verdict.inconsistent,
             dead_letters: verdict.dead_letters,
-            time_to_drain_s: crate::metrics::time_to_drain_s(&self.core.metrics.samples),
+            time_to_drain_s: crate::metrics::time_to_drain_s(&samples),
             metrics: std::mem::take(&mut self.core.metrics.named),
             latency: self.core.ledger.latency.summary(),
             latency_cdf: self.core.ledger.latency.cdf(),
@@ -787,11 +807,12 @@ impl Engine {
             events: self.events,
             digest,
             fault_log: self.fault_log,
-            samples: std::mem::take(&mut self.core.metrics.samples),
+            samples,
             trace,
             trace_sink,
             trace_truncated: truncated,
             names: self.names,
+            steady_state,
         }
     }
 }

@@ -35,6 +35,9 @@ pub fn build_engine(config: &Config, seed: u64, trace_limit: usize) -> Engine {
     };
     let mut engine = Engine::new(seed, nodes, network, faults, limits);
     engine.set_domains(domains, domain_of);
+    if let Some(spec) = &config.run.steady_state {
+        engine.analyse_steady_state(spec.clone());
+    }
     engine
 }
 

@@ -470,7 +470,9 @@ impl Scenario {
             // Metrics and error kinds: those the kinds of this variant's nodes declare.
             let (metrics, errors) = crate::summary::reportable(config.topology());
             let alarms = Some(config.alarms.iter().map(|a| a.name()).collect());
-            let scope = Scope { domains: Some(domains), metrics: Some(metrics), errors: Some(errors), alarms };
+            let steady_state = config.run.steady_state.is_some();
+            let scope =
+                Scope { domains: Some(domains), metrics: Some(metrics), errors: Some(errors), alarms, steady_state };
             // The base's expectations are the base's fault; the variant's are the variant's.
             let variant_path = vec!["variants".to_string(), v.name.clone(), "expect".to_string()];
             let keys = crate::summary::expectation_keys();

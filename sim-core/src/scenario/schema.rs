@@ -114,6 +114,19 @@ pub struct RunSpec {
     /// measured, rather than exhaust the machine.
     #[serde(default = "default_max_memory_mb")]
     pub max_memory_mb: u64,
+    /// Steady-state analysis of the run phase's time series (warm-up
+    /// deletion, batch means), reported as the summary's `steady_state`;
+    /// none unless asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady_state: Option<crate::stats::SteadyStateSpec>,
+    /// How many seeds `asyncsim run` runs a variant at (S, S+1, ...) when
+    /// one of its expectations is an interval (`... at 95%`).
+    #[serde(default = "default_replications")]
+    pub replications: u64,
+}
+
+fn default_replications() -> u64 {
+    20
 }
 
 fn default_drain() -> Millis {
@@ -137,6 +150,8 @@ impl Default for RunSpec {
             sample_interval_ms: default_sample(),
             max_events: default_max_events(),
             max_memory_mb: default_max_memory_mb(),
+            steady_state: None,
+            replications: default_replications(),
         }
     }
 }

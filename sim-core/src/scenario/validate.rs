@@ -64,6 +64,12 @@ fn check_run(c: &Config) -> Result<(), Invalid> {
     if c.run.max_memory_mb == 0 {
         return fail(&["run", "max_memory_mb"], "expected at least 1");
     }
+    if c.run.replications < 2 {
+        return fail(&["run", "replications"], "expected at least 2: an interval needs two runs");
+    }
+    if let Some(problem) = c.run.steady_state.as_ref().and_then(|s| s.problem()) {
+        return fail(&["run", "steady_state"], problem);
+    }
     if c.run.duration_ms.is_some() {
         return Ok(());
     }

@@ -3,12 +3,20 @@
 //! random numbers), and of an unpaired one (Welch), for `sweep`, interval
 //! expectations and the tests that check the simulator against theory.
 //!
+//! [`steady`] adds the steady-state analysis of one run: MSER-5 warm-up
+//! deletion and batch means (`[run] steady_state`). What each interval
+//! means: `docs/statistics.md`.
+//!
 //! What it leaves out: intervals of quantiles across runs (a p99 over seeds
 //! is treated as a mean of per-run p99s, which is what it is) and
 //! multiple-comparison corrections.
 
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
+
+pub mod steady;
+
+pub use steady::{batch_means, batch_means_weighted, mser5, within, SteadyState, SteadyStateSpec, Warmup};
 
 /// A mean with its confidence interval.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
