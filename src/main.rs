@@ -26,6 +26,7 @@ mod check;
 mod compare;
 mod diagram;
 mod input;
+mod many;
 mod progress;
 mod run;
 mod table;
@@ -74,6 +75,13 @@ enum Command {
     /// into --out. Exit status: 0 once both sides ran, 2 for bad input, 3
     /// when a run stopped at a limit.
     Compare(compare::CompareArgs),
+    /// Join the shards of a `sweep` or `check` run with --shard I/N.
+    ///
+    /// Reads DIR/partial.json of every shard and writes the same table,
+    /// files and exit status as the run on one machine. Refuses (exit 2)
+    /// partials of different commands, plans or shard counts, a missing or
+    /// repeated shard, and an unreadable file, naming it.
+    Merge(many::merge::MergeArgs),
     /// List the bundled scenarios and the concept each teaches.
     List,
     /// Check scenario files without running them.
@@ -99,6 +107,7 @@ fn main() -> ExitCode {
         Some(Command::Check(args)) => check::check(&args),
         Some(Command::Diagram(args)) => diagram::diagram(&args),
         Some(Command::Compare(args)) => compare::compare(&args),
+        Some(Command::Merge(args)) => many::merge::merge(&args),
         Some(Command::List) => run::list(),
         Some(Command::Validate { files, set }) => run::validate(&files, &set),
     };
