@@ -26,8 +26,9 @@ pub struct MergeArgs {
     /// `sweep` or `check` wrote with --shard I/N), one per shard, any order.
     #[arg(required = true, value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
-    /// Output folder, as the command's own --out.
-    #[arg(long, default_value = "out")]
+    /// Output folder: what the command run whole would have written into
+    /// its --out.
+    #[arg(long, default_value = "out/merged")]
     pub out: PathBuf,
 }
 
