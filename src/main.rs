@@ -29,6 +29,7 @@ mod input;
 mod many;
 mod progress;
 mod run;
+mod sweep;
 mod table;
 mod trace_json;
 
@@ -88,6 +89,14 @@ enum Command {
     /// partials of different commands, plans or shard counts, a missing or
     /// repeated shard, and an unreadable file, naming it.
     Merge(many::merge::MergeArgs),
+    /// Run a scenario over a range of parameters and many seeds, in
+    /// parallel: each point's mean and confidence interval per metric, paired
+    /// comparisons of variants (common random numbers), a CSV and a plot.
+    ///
+    /// `--set PATH=A..B:N` sweeps PATH over N values from A to B. Exit
+    /// status: 0 once it ran, 1 when --precision was not met, 2 for bad
+    /// input, 3 when a run stopped at a limit.
+    Sweep(sweep::SweepArgs),
     /// List the bundled scenarios and the concept each teaches.
     List,
     /// Check scenario files without running them.
@@ -114,6 +123,7 @@ fn main() -> ExitCode {
         Some(Command::Diagram(args)) => diagram::diagram(&args),
         Some(Command::Compare(args)) => compare::compare(&args),
         Some(Command::Merge(args)) => many::merge::merge(&args),
+        Some(Command::Sweep(args)) => sweep::sweep(&args),
         Some(Command::List) => run::list(),
         Some(Command::Validate { files, set }) => run::validate(&files, &set),
     };

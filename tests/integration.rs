@@ -98,6 +98,8 @@ mod scale;
 mod shards;
 #[path = "stream_aggregation.rs"]
 mod stream_aggregation;
+#[path = "sweep.rs"]
+mod sweep;
 #[path = "sync_async.rs"]
 mod sync_async;
 #[path = "table.rs"]

@@ -2,13 +2,14 @@
 //! (CSV, and Chrome trace-event JSON for Perfetto),
 //! written whole or not at all (to a temporary file, then renamed), into a
 //! folder that asyncsim made or that the user let it use; and space-time
-//! diagrams ([`diagram`]). Plots and report pages will join them here.
+//! diagrams ([`diagram`]), and the plots of a sweep ([`sweep_plot`]). Plots and report pages will join them here.
 
 pub mod diagram;
 mod folder;
 pub mod html;
 pub mod perfetto;
 pub mod plots;
+pub mod sweep_plot;
 mod tee;
 mod trace_file;
 
