@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// A small M/M/1 with two variants (one consumer thread, two): a run is a
+/// A small M/M/1 with two variants (mean service 1 ms, 0.8 ms): a run is a
 /// few hundred messages, so a sweep of a dozen runs takes well under a
 /// second, and the producer's name matches the deploy files' default sweep.
 const TINY: &str = r#"
@@ -45,10 +45,10 @@ prefetch = 1
 processing = { dist = "exponential", mean_ms = 1.0 }
 
 [variants.one]
-set = { "consumers.consumer.concurrency" = 1 }
+set = { "consumers.consumer.processing" = { dist = "exponential", mean_ms = 1.0 } }
 
 [variants.two]
-set = { "consumers.consumer.concurrency" = 2 }
+set = { "consumers.consumer.processing" = { dist = "exponential", mean_ms = 0.8 } }
 "#;
 
 /// The swept parameter of the tests, and the metrics reported.

@@ -37,7 +37,7 @@ pub struct MergeArgs {
 pub type Finish = fn(&Value, &[Value], &Path) -> Result<ExitCode>;
 
 /// The commands whose shards merge joins, by the name in `Partial::command`.
-const FINISHERS: &[(&str, Finish)] = &[("check", crate::check::finish)];
+const FINISHERS: &[(&str, Finish)] = &[("check", crate::check::finish), ("sweep", crate::sweep::finish)];
 
 /// Runs `asyncsim merge`.
 pub fn merge(args: &MergeArgs) -> Result<ExitCode> {
