@@ -50,6 +50,8 @@ mod fuzz;
 mod honest_runs;
 #[path = "hostile.rs"]
 mod hostile;
+#[path = "invariants.rs"]
+mod invariants;
 #[path = "kafka_cluster.rs"]
 mod kafka_cluster;
 #[path = "limits.rs"]

@@ -68,10 +68,11 @@ fn read_all(dirs: &[PathBuf]) -> Result<Vec<(PathBuf, Partial)>> {
     }
     dirs.iter()
         .map(|dir| {
-            let file = dir.join("partial.json");
+            let file = dir.join(super::partial::FILE);
             match Partial::read(dir) {
                 Ok(p) => Ok((file, p)),
-                Err(e) => Err(anyhow!("cannot merge {}: {e:#}", file.display())),
+                // The error names the file.
+                Err(e) => Err(anyhow!("cannot merge: {e:#}")),
             }
         })
         .collect()

@@ -1,76 +1,125 @@
-//! The runner of many runs (STAND-IN until the lead's `Shared:` commit lands:
-//! only the parts of the contract in /work/briefs/s30/interfaces.md that
-//! `merge` and `Meter` need; the lead's version replaces this file).
-// Sweep and check, on their own branches, use what merge does not.
+//! Many independent runs: the one runner behind `check` and `sweep`.
+//!
+//! A command computes a *plan* (its normalized arguments, as JSON) and a
+//! list of *units* numbered from 0 (a sweep's unit is one run; a search's is
+//! one lane of runs). It runs the units its [`Shard`] owns on a [`Pool`],
+//! turns each into a JSON record carrying its `index`, and hands the plan and
+//! the records to a pure `finish` that prints and writes everything. Because
+//! the units are independent and their results come back in index order,
+//! the output is the same for any number of threads; because a shard writes
+//! its records as a [`Partial`] and `asyncsim merge` hands the union to the
+//! same `finish`, it is the same for any number of machines.
+//!
+//! What it leaves out: work stealing across machines (a shard's slice is
+//! fixed in advance, so a slow machine finishes last) and retrying a lost
+//! shard (run it again: a shard's output depends only on its index).
+
+// `check` and `sweep` are built on it in this change; until they land, parts are unused.
 #![allow(dead_code, unused_imports)]
 
-use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
-use std::path::Path;
-
 pub mod merge;
-pub mod meter;
+mod meter;
+mod partial;
 
 pub use meter::Meter;
+pub use partial::Partial;
 
-/// One shard of the units: `--shard I/N`, I from 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+use anyhow::{bail, Context, Result};
+use std::str::FromStr;
+
+/// Worker threads for independent runs.
+pub struct Pool {
+    pool: rayon::ThreadPool,
+}
+
+impl Pool {
+    /// A pool of `jobs` threads (`None`: one per core).
+    pub fn new(jobs: Option<usize>) -> Result<Pool> {
+        let mut b = rayon::ThreadPoolBuilder::new();
+        if let Some(j) = jobs {
+            if j == 0 {
+                bail!("--jobs must be at least 1");
+            }
+            b = b.num_threads(j);
+        }
+        Ok(Pool { pool: b.build().context("starting worker threads")? })
+    }
+
+    /// Its number of threads.
+    pub fn jobs(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// `f` over `items` in parallel; the results in the items' order,
+    /// whatever the number of threads.
+    pub fn map<I: Send, T: Send>(&self, items: Vec<I>, f: impl Fn(I) -> T + Sync + Send) -> Vec<T> {
+        use rayon::prelude::*;
+        self.pool.install(|| items.into_par_iter().map(f).collect())
+    }
+}
+
+/// One slice of the units, `--shard I/N`: the units `u` with `u % N == I - 1`
+/// (so a slice's units are spread over the whole plan, and slices of a
+/// sweep cost about the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
+    /// Which slice, from 1.
     pub index: usize,
+    /// How many slices.
     pub count: usize,
 }
 
 impl Shard {
-    /// Whether this shard runs unit `unit`.
+    /// Whether unit `unit` is this slice's.
     pub fn owns(&self, unit: usize) -> bool {
         unit % self.count == self.index - 1
     }
 }
 
-impl std::str::FromStr for Shard {
+impl FromStr for Shard {
     type Err = String;
+
     fn from_str(s: &str) -> Result<Shard, String> {
-        let (i, n) = s.split_once('/').ok_or_else(|| format!("`{s}`: a shard is I/N, e.g. 2/4"))?;
-        let (index, count): (usize, usize) = match (i.trim().parse(), n.trim().parse()) {
-            (Ok(i), Ok(n)) => (i, n),
-            _ => return Err(format!("`{s}`: a shard is I/N with whole numbers, e.g. 2/4")),
-        };
+        let bad = || format!("`{s}`: expected I/N, slice I of N, with 1 <= I <= N (e.g. 2/4)");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (usize, usize) =
+            (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
         if count == 0 || index == 0 || index > count {
-            return Err(format!("`{s}`: I must be from 1 to N"));
+            return Err(bad());
         }
         Ok(Shard { index, count })
     }
 }
 
-/// One shard's results: written by `sweep`/`check` run with `--shard`, read by `merge`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Partial {
-    pub asyncsim: String,
-    pub command: String,
-    pub plan: serde_json::Value,
-    pub shard: [usize; 2],
-    pub runs: Vec<serde_json::Value>,
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
-impl Partial {
-    /// Writes DIR/partial.json, whole or not at all.
-    pub fn write(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let path = dir.join("partial.json");
-        let tmp = dir.join(".partial.json.tmp");
-        let text = serde_json::to_string(self)?;
-        std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_the_units() {
+        let shards: Vec<Shard> = (1..=3).map(|i| format!("{i}/3").parse().unwrap()).collect();
+        for u in 0..20 {
+            assert_eq!(shards.iter().filter(|s| s.owns(u)).count(), 1, "unit {u}");
+        }
+        for bad in ["0/3", "4/3", "1/0", "x/2", "3"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+        assert_eq!("2/5".parse::<Shard>().unwrap().to_string(), "2/5");
     }
 
-    /// Reads DIR/partial.json.
-    pub fn read(dir: &Path) -> Result<Partial> {
-        let path = dir.join("partial.json");
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        match serde_json::from_str(&text) {
-            Ok(p) => Ok(p),
-            Err(e) => bail!("{}: not a shard's partial.json: {e}", path.display()),
-        }
+    #[test]
+    fn results_come_back_in_order_whatever_the_threads() {
+        let work = |i: u64| (0..i * 1000).fold(i, |a, x| a.wrapping_mul(31).wrapping_add(x));
+        let one: Vec<u64> = Pool::new(Some(1)).unwrap().map((0..64).collect(), work);
+        let two: Vec<u64> = Pool::new(Some(2)).unwrap().map((0..64).collect(), work);
+        assert_eq!(one, two);
+        assert_eq!(one[5], work(5));
+        assert!(Pool::new(Some(0)).is_err());
     }
 }
