@@ -61,6 +61,7 @@ fn write(tmp: &Temp, partials: &[Partial]) -> Vec<PathBuf> {
         .enumerate()
         .map(|(k, p)| {
             let dir = tmp.0.join(format!("shard-{k}"));
+            std::fs::create_dir_all(&dir).unwrap();
             p.write(&dir).unwrap();
             dir
         })
