@@ -26,6 +26,8 @@ mod backpressure;
 mod batching;
 #[path = "causes.rs"]
 mod causes;
+#[path = "check_search.rs"]
+mod check_search;
 #[path = "cli.rs"]
 mod cli;
 #[path = "cli_args.rs"]

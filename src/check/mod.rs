@@ -345,6 +345,7 @@ fn plan(args: &CheckArgs) -> Result<(Value, Vec<Target>)> {
         let wanted = args.variant.as_deref().unwrap_or("");
         bail!("{}: no variant named `{wanted}` (variants: {})", args.file.display(), names.join(", "));
     }
+    let skipped: Vec<String> = targets.iter().filter(|t| t.invariants.is_empty()).map(|t| t.variant.clone()).collect();
     targets.retain(|t| !t.invariants.is_empty());
     if targets.is_empty() {
         bail!(
@@ -359,6 +360,7 @@ fn plan(args: &CheckArgs) -> Result<(Value, Vec<Target>)> {
         "scenario": scenario.config.name,
         "file": args.file.display().to_string(),
         "variants": variants,
+        "skipped": skipped,
         "runs": args.runs,
         "time_budget_s": args.time_budget_s,
         "seed": args.seed.unwrap_or(1),
@@ -395,6 +397,9 @@ pub fn finish(plan: &Value, records: &[Value], out: &Path) -> Result<ExitCode> {
         records.iter().map(|r| serde_json::from_value(r.clone())).collect::<Result<_, _>>()?;
     let variants: Vec<&str> =
         plan["variants"].as_array().into_iter().flatten().filter_map(|v| v["name"].as_str()).collect();
+    for name in plan["skipped"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        outln!("{name}: skipped: it claims no invariant (name one with --invariant)");
+    }
     let mut code = ExitCode::SUCCESS;
     for name in &variants {
         let mine: Vec<&LaneRecord> = records.iter().filter(|r| r.variant == *name).collect();
@@ -493,3 +498,6 @@ fn print_violation(plan: &Value, name: &str, m: &output::Minimal, runs: usize, v
     let sets: Vec<String> = m.replay_sets.iter().map(|s| format!(" --set {}", crate::run::shell_quote(s))).collect();
     outln!("  replay: asyncsim run {} --variant {name} --seed {}{}", file, m.case.seed, sets.concat());
 }
+
+#[cfg(test)]
+mod tests;

@@ -129,14 +129,17 @@ impl Space {
         self.draw_fault_at(rng, at)
     }
 
-    /// Draws one fault starting at `at_ms`: its kind, its targets and its
+    /// Draws one fault starting at `at_ms` (within the run phase): its kind, its targets and its
     /// length (from 1% to half of the run phase, log-uniform).
     pub fn draw_fault_at(&self, rng: &mut ChaCha8Rng, at_ms: f64) -> FaultSpec {
         let kinds = if self.kinds.is_empty() { &["loss-spike"][..] } else { &self.kinds[..] };
         let kind = kinds[rng.random_range(0..kinds.len())];
         let (lo, hi) = ((self.run_ms / 100.0).ln(), (self.run_ms / 2.0).ln());
         let length = (lo + rng.random::<f64>() * (hi - lo)).exp().ceil().max(1.0);
-        let (at_ms, until_ms) = (Millis(at_ms.max(0.0)), Some(Millis(at_ms.max(0.0) + length)));
+        // A start past the run phase (a window chained on a long one) is
+        // pulled back into it.
+        let at = at_ms.clamp(0.0, (self.run_ms - 1.0).max(0.0)).floor();
+        let (at_ms, until_ms) = (Millis(at), Some(Millis(at + length)));
         match kind {
             "partition" => {
                 let (a, b) = self.split(rng);

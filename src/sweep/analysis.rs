@@ -51,7 +51,7 @@ pub fn read_records(plan: &Plan, runs: &[Value]) -> Result<Vec<Record>> {
         }
     }
     if records.len() != plan.units() {
-        bail!("the runs do not make the sweep: {} runs of {}", records.len(), plan.units());
+        bail!("the runs do not make the sweep: runs {} to {} are missing", records.len(), plan.units() - 1);
     }
     Ok(records)
 }

@@ -382,3 +382,115 @@ pub fn finish(plan: &Value, runs: &[Value], out: &Path) -> Result<ExitCode> {
         ExitCode::SUCCESS
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::grammar::Axis;
+
+    fn plan() -> Plan {
+        Plan {
+            file: "f.toml".into(),
+            scenario: "f".into(),
+            source_hash: "0".into(),
+            fixed: Vec::new(),
+            axes: vec![Axis { path: "a.rate".into(), values: vec![Value::from(1), Value::from(2)] }],
+            variants: vec!["x".into(), "y".into()],
+            baseline: "x".into(),
+            metrics: vec!["m".into(), "n".into()],
+            first_seed: 5,
+            seeds: 3,
+            level: 0.95,
+            precision: None,
+        }
+    }
+
+    /// Every record of `plan`, with made-up values (some missing).
+    fn records(plan: &Plan) -> Vec<Value> {
+        (0..plan.units())
+            .map(|u| {
+                let unit = plan.unit(u);
+                let base = 10.0 * (unit.point + 1) as f64 + unit.seed as f64 * 0.7;
+                let values = vec![Some(base + unit.variant as f64), (u % 5 != 3).then_some(u as f64 / 3.0)];
+                let r = Record {
+                    index: u,
+                    point: unit.point,
+                    variant: plan.variants[unit.variant].clone(),
+                    seed: plan.seed_of(unit),
+                    values,
+                    stopped: false,
+                };
+                serde_json::to_value(r).unwrap()
+            })
+            .collect()
+    }
+
+    fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut all: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+            .collect();
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn finish_gives_the_same_bytes_whatever_order_the_records_come_in() {
+        let tmp = std::env::temp_dir().join(format!("asyncsim-sweep-finish-{}", std::process::id()));
+        let (a, b) = (tmp.join("a"), tmp.join("b"));
+        let plan = plan();
+        let json = serde_json::to_value(&plan).unwrap();
+        let runs = records(&plan);
+        let mut shuffled: Vec<Value> = runs.iter().skip(1).step_by(2).chain(runs.iter().step_by(2)).cloned().collect();
+        shuffled.reverse();
+        assert_eq!(finish(&json, &runs, &a).unwrap(), ExitCode::SUCCESS);
+        assert_eq!(finish(&json, &shuffled, &b).unwrap(), ExitCode::SUCCESS);
+        let (fa, fb) = (files(&a), files(&b));
+        let names: Vec<&str> = fa.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            output_names(&plan)
+                .iter()
+                .map(String::as_str)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+        );
+        assert!(fa == fb, "the same bytes");
+        let sweep: Value = serde_json::from_slice(&fa.iter().find(|(n, _)| n == "sweep.json").unwrap().1).unwrap();
+        // Variant y is x + 1 at every seed: paired difference exactly 1, width 0.
+        let c = &sweep["comparisons"][0]["comparison"]["paired"];
+        assert_eq!((c["mean"].as_f64(), c["half_width"].as_f64()), (Some(1.0), Some(0.0)));
+        let missing = runs.iter().filter(|r| r["values"][1].is_null()).count();
+        assert!(missing > 0);
+        let n: u64 = sweep["estimates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["metric"] == "n")
+            .map(|e| e["estimate"]["n"].as_u64().unwrap())
+            .sum();
+        assert_eq!(n as usize, plan.units() - missing, "a missing value is left out");
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+
+    #[test]
+    fn finish_refuses_runs_that_do_not_make_the_plan() {
+        let tmp = std::env::temp_dir().join(format!("asyncsim-sweep-refuse-{}", std::process::id()));
+        let plan = plan();
+        let json = serde_json::to_value(&plan).unwrap();
+        let mut runs = records(&plan);
+        let last = runs.pop().unwrap();
+        assert!(finish(&json, &runs, &tmp).unwrap_err().to_string().contains("missing"));
+        runs.push(runs[0].clone());
+        assert!(finish(&json, &runs, &tmp).unwrap_err().to_string().contains("twice"));
+        runs.pop();
+        let mut wrong = last.clone();
+        wrong["seed"] = Value::from(99);
+        runs.push(wrong);
+        assert!(finish(&json, &runs, &tmp).unwrap_err().to_string().contains("does not match the plan"));
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+}
