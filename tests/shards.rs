@@ -85,6 +85,7 @@ struct Outcome {
 /// folder then compare equal.
 fn take(o: &Output, out: &Path) -> Outcome {
     assert!(!common::stderr(o).contains("panicked"), "{}", describe(o));
+    assert!(out.is_dir(), "wrote {}:\n{}", out.display(), describe(o));
     let got = Outcome { code: o.status.code(), stdout: common::stdout(o), files: files(out) };
     std::fs::remove_dir_all(out).expect("clear the output folder");
     got
