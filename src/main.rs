@@ -122,7 +122,7 @@ fn main() -> ExitCode {
         Some(Command::Check(args)) => check::check(&args),
         Some(Command::Diagram(args)) => diagram::diagram(&args),
         Some(Command::Compare(args)) => compare::compare(&args),
-        Some(Command::Merge(args)) => many::merge::merge(&args),
+        Some(Command::Merge(args)) => many::merge::merge(&args, &[("check", check::finish), ("sweep", sweep::finish)]),
         Some(Command::Sweep(args)) => sweep::sweep(&args),
         Some(Command::List) => run::list(),
         Some(Command::Validate { files, set }) => run::validate(&files, &set),

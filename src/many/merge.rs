@@ -36,12 +36,11 @@ pub struct MergeArgs {
 /// to the table, files and exit status (`sweep::finish`, `check::finish`).
 pub type Finish = fn(&Value, &[Value], &Path) -> Result<ExitCode>;
 
-/// The commands whose shards merge joins, by the name in `Partial::command`.
-const FINISHERS: &[(&str, Finish)] = &[("check", crate::check::finish), ("sweep", crate::sweep::finish)];
-
-/// Runs `asyncsim merge`.
-pub fn merge(args: &MergeArgs) -> Result<ExitCode> {
-    merge_with(&args.dirs, &args.out, FINISHERS)
+/// Runs `asyncsim merge`; `finishers` are the commands whose shards it
+/// joins, by the name in `Partial::command` (main.rs gives them, so that
+/// this module does not depend on the commands built on it).
+pub fn merge(args: &MergeArgs, finishers: &[(&str, Finish)]) -> Result<ExitCode> {
+    merge_with(&args.dirs, &args.out, finishers)
 }
 
 /// [`merge`] with the table of commands given (tests use a fake one).
