@@ -83,6 +83,13 @@ enum Command {
     /// into --out. Exit status: 0 once both sides ran, 2 for bad input, 3
     /// when a run stopped at a limit.
     Compare(compare::CompareArgs),
+    /// Join the shards of a `sweep` or `check` run with --shard I/N.
+    ///
+    /// Reads DIR/partial.json of every shard and writes the same table,
+    /// files and exit status as the run on one machine. Refuses (exit 2)
+    /// partials of different commands, plans or shard counts, a missing or
+    /// repeated shard, and an unreadable file, naming it.
+    Merge(many::merge::MergeArgs),
     /// Run a scenario over a range of parameters and many seeds, in
     /// parallel: each point's mean and confidence interval per metric, paired
     /// comparisons of variants (common random numbers), a CSV and a plot.
@@ -116,6 +123,7 @@ fn main() -> ExitCode {
         Some(Command::Check(args)) => check::check(&args),
         Some(Command::Diagram(args)) => diagram::diagram(&args),
         Some(Command::Compare(args)) => compare::compare(&args),
+        Some(Command::Merge(args)) => many::merge::merge(&args, &[("check", check::finish), ("sweep", sweep::finish)]),
         Some(Command::Sweep(args)) => sweep::sweep(&args),
         Some(Command::List) => run::list(),
         Some(Command::Validate { files, set }) => run::validate(&files, &set),

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 /// changes it, for tests and for the impatient).
 const SHOW_AFTER: Duration = Duration::from_secs(1);
 /// How often the bar reads the runs' progress.
-const POLL: Duration = Duration::from_millis(150);
+pub(crate) const POLL: Duration = Duration::from_millis(150);
 /// Events per second are measured over about this much wall time.
 const RATE_WINDOW: Duration = Duration::from_secs(2);
 
@@ -35,6 +35,18 @@ static DISABLED: AtomicBool = AtomicBool::new(false);
 /// Turns the progress bar off for this process (`--no-progress`).
 pub fn disable() {
     DISABLED.store(true, Ordering::Relaxed);
+}
+
+/// Whether a bar may be drawn: on a terminal, and not `--no-progress`.
+pub(crate) fn shown() -> bool {
+    !DISABLED.load(Ordering::Relaxed) && std::io::stderr().is_terminal()
+}
+
+/// How long work lasts before its bar appears: [`SHOW_AFTER`], or
+/// `ASYNCSIM_PROGRESS_AFTER_MS`.
+pub(crate) fn show_after() -> Duration {
+    let after = std::env::var("ASYNCSIM_PROGRESS_AFTER_MS").ok().and_then(|v| v.parse().ok());
+    after.map_or(SHOW_AFTER, Duration::from_millis)
 }
 
 /// Messages the run phase is planned to produce: every producer's and
@@ -129,7 +141,7 @@ impl Drop for Watch {
 }
 
 /// A bar `width` characters wide, `fraction` full: `[=====>    ]`.
-fn gauge(fraction: f64, width: usize) -> String {
+pub(crate) fn gauge(fraction: f64, width: usize) -> String {
     let full = ((fraction.clamp(0.0, 1.0) * width as f64) as usize).min(width);
     let head = if full < width { ">" } else { "" };
     format!("[{}{head}{}]", "=".repeat(full), " ".repeat(width - full - head.len()))
@@ -218,7 +230,7 @@ impl Status {
 
 /// Wall time left when `fraction` of the work took `elapsed`, assuming the
 /// same pace; `None` before there is enough to go on.
-fn eta(fraction: f64, elapsed: Duration) -> Option<Duration> {
+pub(crate) fn eta(fraction: f64, elapsed: Duration) -> Option<Duration> {
     (fraction >= 0.001).then(|| elapsed.mul_f64((1.0 - fraction.min(1.0)) / fraction))
 }
 
@@ -237,7 +249,7 @@ fn sim_time(ns: u64) -> String {
 }
 
 /// A wall-clock duration as `1:02:03` or `2:03`.
-fn wall_time(d: Duration) -> String {
+pub(crate) fn wall_time(d: Duration) -> String {
     let s = d.as_secs();
     if s >= 3600 {
         format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
@@ -247,7 +259,7 @@ fn wall_time(d: Duration) -> String {
 }
 
 /// A rate with an SI prefix: `950`, `12.3 k`, `4.56 M`.
-fn si(x: f64) -> String {
+pub(crate) fn si(x: f64) -> String {
     if x >= 1e6 {
         format!("{:.2} M", x / 1e6)
     } else if x >= 1e3 {

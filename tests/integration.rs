@@ -98,6 +98,8 @@ mod retries_dlq;
 mod saga;
 #[path = "scale.rs"]
 mod scale;
+#[path = "shards.rs"]
+mod shards;
 #[path = "stream_aggregation.rs"]
 mod stream_aggregation;
 #[path = "sweep.rs"]

@@ -17,6 +17,7 @@
 // `check` and `sweep` are built on it in this change; until they land, parts are unused.
 #![allow(dead_code, unused_imports)]
 
+pub mod merge;
 mod meter;
 mod partial;
 
