@@ -14,9 +14,6 @@
 //! fixed in advance, so a slow machine finishes last) and retrying a lost
 //! shard (run it again: a shard's output depends only on its index).
 
-// `check` and `sweep` are built on it in this change; until they land, parts are unused.
-#![allow(dead_code, unused_imports)]
-
 pub mod merge;
 mod meter;
 mod partial;

@@ -9,7 +9,7 @@ use super::plan::{Plan, Precision};
 use super::SweepArgs;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
-use sim_core::expect::{self, Scope};
+use sim_core::expect;
 use sim_core::scenario::{run_config, Config, Scenario};
 use sim_core::summary::VariantSummary;
 
@@ -32,13 +32,7 @@ pub struct Prepared {
 /// Checks that `metric` names a numeric key of `config`'s summary, as an
 /// expectation's path is checked (with a did-you-mean).
 fn check_metric(metric: &str, config: &Config, variant: &str) -> Result<()> {
-    let mut domains = config.effect_domains();
-    if domains.is_empty() {
-        domains.push("default".to_string());
-    }
-    let (metrics, errors) = sim_core::summary::reportable(config.topology());
-    let alarms = Some(config.alarms.iter().map(|a| a.name()).collect());
-    let scope = Scope { domains: Some(domains), metrics: Some(metrics), errors: Some(errors), alarms };
+    let scope = sim_core::scenario::expectation_scope(config);
     let claim = format!("{metric} >= 0");
     if metric.split_whitespace().count() != 1 {
         bail!("--metric `{metric}`: a metric is one dotted path of a variant's summary, such as latency_ms.p99");

@@ -463,16 +463,7 @@ impl Scenario {
             if check_static {
                 estimate::check_static(&config).map_err(|e| self.locate(e.path, e.message, Some(v)))?;
             }
-            let mut domains = config.effect_domains();
-            if domains.is_empty() {
-                domains.push("default".to_string());
-            }
-            // Metrics and error kinds: those the kinds of this variant's nodes declare.
-            let (metrics, errors) = crate::summary::reportable(config.topology());
-            let alarms = Some(config.alarms.iter().map(|a| a.name()).collect());
-            let steady_state = config.run.steady_state.is_some();
-            let scope =
-                Scope { domains: Some(domains), metrics: Some(metrics), errors: Some(errors), alarms, steady_state };
+            let scope = expectation_scope(&config);
             // The base's expectations are the base's fault; the variant's are the variant's.
             let variant_path = vec!["variants".to_string(), v.name.clone(), "expect".to_string()];
             let keys = crate::summary::expectation_keys();
@@ -603,6 +594,20 @@ impl Fnv {
             Value::Table(t) => self.table(t),
         }
     }
+}
+
+/// What an expectation (or a sweep's metric) on `config`'s summary may
+/// name: its effect domains, the metrics and error kinds its kinds
+/// declare, its alarms, and whether it reports a steady state.
+pub fn expectation_scope(config: &Config) -> Scope {
+    let mut domains = config.effect_domains();
+    if domains.is_empty() {
+        domains.push("default".to_string());
+    }
+    let (metrics, errors) = crate::summary::reportable(config.topology());
+    let alarms = Some(config.alarms.iter().map(|a| a.name()).collect());
+    let steady_state = config.run.steady_state.is_some();
+    Scope { domains: Some(domains), metrics: Some(metrics), errors: Some(errors), alarms, steady_state }
 }
 
 /// An empty configuration, replaced as soon as the base is read.
