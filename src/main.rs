@@ -60,7 +60,13 @@ enum Command {
     /// run.max_memory_mb or --max-memory-mb), after writing what it had
     /// measured (summary.json's run.stopped says which).
     Run(run::RunArgs),
-    /// Run every variant twice and report the first divergence, if any.
+    /// Search for fault schedules that violate the scenario's invariants,
+    /// and shrink the first one found to a minimal scenario file.
+    ///
+    /// Exit status: 0 when no run violated an invariant, 1 when one did
+    /// (the minimal case is written into --out), 2 for bad input.
+    /// `--determinism` runs the older check instead: every variant twice,
+    /// reporting the first divergence, if any.
     Check(check::CheckArgs),
     /// Measure the engine: events per second and peak memory, one thread.
     Bench(bench::BenchArgs),

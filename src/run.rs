@@ -101,7 +101,7 @@ pub(crate) fn load(file: &Path, set: &[String]) -> Result<(Scenario, String)> {
     Ok((scenario, text))
 }
 
-fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,".contains(c)) {
         s.to_string()
     } else {

@@ -873,7 +873,7 @@ fn check_finds_every_bundled_scenario_deterministic() {
     for f in files.iter().filter(|p| p.extension().is_some_and(|x| x == "toml")) {
         // Scenarios with a producer named `producer` are cut to 5000 messages.
         let text = std::fs::read_to_string(f).unwrap();
-        let mut args = vec!["check", f.to_str().unwrap()];
+        let mut args = vec!["check", "--determinism", f.to_str().unwrap()];
         if text.contains("[producers.producer]") {
             args.extend(["--set", "producers.producer.messages=5000"]);
         }

@@ -419,6 +419,21 @@ impl Scenario {
         self.resolve_variants(true)
     }
 
+    /// The merged table of variant `name`, as its configuration is read:
+    /// the base with the variant's `set` and the command-line overrides
+    /// applied (no `variants`). `None` when there is no such variant. For
+    /// writing a resolved scenario file (`asyncsim check` writes its
+    /// minimal case with it).
+    pub fn resolved_table(&self, name: &str) -> Option<Table> {
+        let v = self.variants.iter().find(|v| v.name == name)?;
+        let mut table = self.base.clone();
+        for o in &v.set {
+            set_path(&mut table, &o.path, o.value.clone()).ok()?;
+        }
+        self.apply_overrides(&mut table).ok()?;
+        Some(table)
+    }
+
     /// [`Scenario::configs`], with or without the pre-flight refusal of
     /// static sizes over the memory budget.
     fn resolve_variants(&self, check_static: bool) -> Result<Vec<(Variant, Config)>, ScenarioError> {

@@ -1,4 +1,4 @@
-//! `asyncsim check`: runs every variant twice, the second time on another
+//! `asyncsim check --determinism`: runs every variant twice, the second time on another
 //! thread and in a different order, and compares digests, summaries and
 //! traces. If the runs differ, that is the most serious bug asyncsim can
 //! have, and it reports the first event where the histories part.
@@ -8,24 +8,8 @@ use rayon::prelude::*;
 use sim_core::engine::RunOutput;
 use sim_core::scenario::Scenario;
 use sim_core::summary::VariantSummary;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
-
-/// Arguments of `asyncsim check`.
-#[derive(clap::Args)]
-pub struct CheckArgs {
-    /// The scenario file.
-    pub file: PathBuf,
-    /// Seed (default: the scenario's).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Overrides, as in `run`.
-    #[arg(long = "set", value_name = "PATH=VALUE")]
-    pub set: Vec<String>,
-    /// Most trace events compared per run.
-    #[arg(long, default_value_t = 2_000_000)]
-    pub trace_limit: usize,
-}
 
 /// Where two runs of the same variant part, if they do.
 pub fn first_divergence(a: &RunOutput, b: &RunOutput) -> Option<String> {
@@ -49,14 +33,15 @@ pub fn first_divergence(a: &RunOutput, b: &RunOutput) -> Option<String> {
     })
 }
 
-/// Runs the check.
-pub fn check(args: &CheckArgs) -> Result<ExitCode> {
-    let text = crate::input::read_scenario(&args.file)?;
-    let mut scenario = Scenario::parse(&args.file.display().to_string(), &text)?;
-    scenario.set_overrides(&args.set)?;
-    let seed = args.seed.unwrap_or(scenario.config.seed);
+/// Runs the check on `file` with `seed` and overrides `set`, comparing at
+/// most `trace_limit` events of each run.
+pub fn check(file: &Path, seed: Option<u64>, set: &[String], trace_limit: usize) -> Result<ExitCode> {
+    let text = crate::input::read_scenario(file)?;
+    let mut scenario = Scenario::parse(&file.display().to_string(), &text)?;
+    scenario.set_overrides(set)?;
+    let seed = seed.unwrap_or(scenario.config.seed);
     let configs = scenario.configs()?;
-    let limit = args.trace_limit.max(1);
+    let limit = trace_limit.max(1);
     // First pass: one thread, file order. Second: all threads, reverse order.
     let n = configs.len();
     let watch = crate::progress::Watch::start(&format!("check {}", scenario.config.name), {
