@@ -36,7 +36,7 @@ fn every_drawn_fault_validates_and_lies_in_the_run_phase() {
             let list: Vec<toml::Value> = case.faults.iter().map(|f| toml::Value::try_from(f).unwrap()).collect();
             let mut s = s.clone();
             let set = format!("faults={}", toml::Value::Array(list));
-            s.set_overrides(&[set.clone()]).unwrap_or_else(|e| panic!("{name}: {set}: {e}"));
+            s.set_overrides(std::slice::from_ref(&set)).unwrap_or_else(|e| panic!("{name}: {set}: {e}"));
         }
     }
 }
