@@ -207,6 +207,7 @@ fn run_side(label: &str, side: &Loaded, names: &[String], seed: u64) -> Ran {
         .zip(&outputs)
         .map(|((variant, config), out)| {
             let mut s = VariantSummary::new(&variant.description, out, &config.expect, &config.alarms);
+            s.judge_invariants(&config.invariants);
             s.scenario_hash = config.fingerprint();
             (variant.name.clone(), s)
         })

@@ -26,6 +26,7 @@ mod check;
 mod compare;
 mod diagram;
 mod input;
+mod many;
 mod progress;
 mod run;
 mod table;

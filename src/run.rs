@@ -298,6 +298,7 @@ fn conclude(mut p: Prepared, simulated: Vec<Simulated>, up: Option<&str>) -> Res
     let mut runs = Vec::with_capacity(outputs.len());
     for ((variant, config), out) in p.chosen.iter().zip(outputs) {
         let mut summary = VariantSummary::new(&variant.description, &out, &config.expect, &config.alarms);
+        summary.judge_invariants(&config.invariants);
         summary.scenario_hash = config.fingerprint();
         runs.push((variant.name.clone(), out, summary));
     }

@@ -257,6 +257,15 @@ fn notes(out: &mut String, s: &Summary, rows: &[Row], width: usize) {
             }
         }
     }
+    if s.variants.iter().any(|(_, v)| !v.invariants.is_empty()) {
+        out.push_str("invariants:\n");
+        for (name, v) in &s.variants {
+            for j in &v.invariants {
+                let mark = if j.held { "ok  " } else { "FAIL" };
+                let _ = writeln!(out, "  {mark} {name}: {} - {}", j.invariant, j.detail);
+            }
+        }
+    }
 }
 
 /// `text` after `lead`, its words wrapped to `width` columns, the lines

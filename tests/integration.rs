@@ -26,6 +26,8 @@ mod backpressure;
 mod batching;
 #[path = "causes.rs"]
 mod causes;
+#[path = "check_search.rs"]
+mod check_search;
 #[path = "cli.rs"]
 mod cli;
 #[path = "cli_args.rs"]
@@ -50,6 +52,8 @@ mod fuzz;
 mod honest_runs;
 #[path = "hostile.rs"]
 mod hostile;
+#[path = "invariants.rs"]
+mod invariants;
 #[path = "kafka_cluster.rs"]
 mod kafka_cluster;
 #[path = "limits.rs"]

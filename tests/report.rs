@@ -183,7 +183,12 @@ fn the_page_tells_the_scenario_and_its_command_reproduces_every_byte() {
             let text = e["expect"].as_str().unwrap().replace('<', "&lt;").replace('>', "&gt;");
             assert!(page.contains(&text), "expectation {text} on the page");
         }
+        for j in v["invariants"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            let line = format!("<b>{name}</b>: <code>{}</code>", j["invariant"].as_str().unwrap());
+            assert!(page.contains(&line), "the claimed invariant {line} on the page");
+        }
     }
+    assert!(page.contains("<h2>Invariants</h2>"), "outbox's variants claim invariants");
     assert!(page.contains("crash service-a"), "the faults that happened");
     let images = links_resolve(&a.join("index.html"));
     assert!(images.len() >= 6, "every plot inline: {images:?}");

@@ -172,6 +172,27 @@ fn expectations(s: &Summary) -> String {
     out
 }
 
+/// The invariants each variant claims, judged; empty when none claims any.
+fn invariants(s: &Summary) -> String {
+    let mut out = String::new();
+    for (name, v) in &s.variants {
+        for j in &v.invariants {
+            let (class, mark) = if j.held { ("ok", "held") } else { ("fail", "VIOLATED") };
+            let _ = writeln!(
+                out,
+                "<li><span class=\"{class}\">{mark}</span> <b>{}</b>: <code>{}</code> ({})</li>",
+                esc(name),
+                esc(&j.invariant),
+                esc(&j.detail)
+            );
+        }
+    }
+    if out.is_empty() {
+        return out;
+    }
+    format!("<h2>Invariants</h2>\n<p>Claims about the whole run, judged from the ledger (see docs/invariants.md).</p>\n<ul>\n{out}</ul>\n")
+}
+
 /// The faults as they began and ended; listed once when every variant had
 /// the same, else per variant.
 fn faults(s: &Summary) -> String {
@@ -243,6 +264,7 @@ pub fn scenario_page(p: &Page) -> String {
     out.push_str("</ul>\n");
     out.push_str(&variants_table(s));
     let _ = writeln!(out, "<h2>Expectations</h2>\n{}", expectations(s));
+    out.push_str(&invariants(s));
     let _ = writeln!(out, "<h2>Plots</h2>\n{}", figures(p.plots));
     let _ = writeln!(out, "<h2>Faults</h2>\n{}", faults(s));
     let _ = writeln!(

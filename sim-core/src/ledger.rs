@@ -144,6 +144,28 @@ pub enum LossCause {
 }
 
 impl LossCause {
+    /// Whether a loss of this cause is a node forgetting what it held
+    /// (an election or a truncation cutting a log back, a power loss, a
+    /// crash emptying volatile state, a node lost with its disk), as
+    /// opposed to a policy dropping it on purpose (a TTL, a full queue, a
+    /// consumer's commit before processing or its drop on failure) or the
+    /// network losing it in transit. A loss nothing explains counts too.
+    /// A message acknowledged to its producer and lost so is an
+    /// acknowledged write lost (`acked_lost`).
+    pub fn forgets_a_write(self) -> bool {
+        matches!(
+            self,
+            LossCause::Unexplained
+                | LossCause::Crash
+                | LossCause::UncleanElection
+                | LossCause::LeaderFailover
+                | LossCause::Unflushed
+                | LossCause::TruncatedAfterPartition
+                | LossCause::Transient
+                | LossCause::NodeLost
+        )
+    }
+
     /// Every cause, in order.
     pub const ALL: [LossCause; 28] = [
         LossCause::Unexplained,
@@ -304,6 +326,10 @@ pub struct Counts {
     pub processed: u64,
     /// Considered sent by the producer, never applied, and nowhere at the end.
     pub lost: u64,
+    /// Of `lost`, those whose producer had received a broker's positive ack
+    /// and that a node then forgot (see [`LossCause::forgets_a_write`]):
+    /// acknowledged writes lost.
+    pub acked_lost: u64,
     /// Extra applications of effects.
     pub duplicated: u64,
     /// First applications that came after a later message of the same key.
@@ -726,9 +752,11 @@ impl Ledger {
         held_in.sort_unstable();
         held_in.dedup();
         let mut lost = Vec::new();
+        let mut acked_lost = 0;
         for (&id, p) in &self.pending {
             let is_held = held.binary_search(&id).is_ok();
             let confirmed = self.flags[id as usize] & CONFIRMED != 0;
+            let acked = self.flags[id as usize] & ACKED != 0;
             for i in 0..self.domains.len() {
                 if self.is_applied(i, id) {
                     continue;
@@ -739,6 +767,7 @@ impl Ledger {
                 } else if confirmed {
                     d.counts.lost += 1;
                     let cause = self.domain_causes.get(&(id, i as DomainId)).copied().unwrap_or(p.cause);
+                    acked_lost += u64::from(acked && cause.forgets_a_write());
                     d.lost_by[cause as usize] += 1;
                     if lost.len() < MAX_LOST_LISTED && lost.last().is_none_or(|&(last, _)| last != id) {
                         lost.push((id, cause));
@@ -749,6 +778,7 @@ impl Ledger {
             }
         }
         let mut c = self.counts();
+        c.acked_lost = acked_lost;
         let mut domains = BTreeMap::new();
         let multi = self.domains.len() > 1;
         for d in &self.domains {
@@ -874,7 +904,23 @@ mod tests {
         l.acked(e);
         let counts = l.finish(&mut vec![b], &mut vec![]).counts;
         assert_eq!((counts.lost, counts.in_flight, counts.send_failed), (2, 1, 2), "{a} {c} {e}");
+        assert_eq!(counts.acked_lost, 1, "of the lost a and d, only d's ack reached its producer");
         assert_eq!(counts.acked, 2);
+    }
+
+    #[test]
+    fn an_acknowledged_write_lost_is_one_a_node_forgot_not_one_a_policy_dropped() {
+        let mut l = Ledger::default();
+        let ids: Vec<MsgId> = (0..3).map(|_| l.produce(0, 0, 0, false)).collect();
+        for &id in &ids {
+            l.acked(id);
+            l.confirm(id);
+        }
+        l.at_risk(ids[0], LossCause::UncleanElection, None);
+        l.at_risk(ids[1], LossCause::Ttl, None);
+        l.at_risk(ids[2], LossCause::CommitBeforeProcess, None);
+        let counts = l.finish(&mut vec![], &mut vec![]).counts;
+        assert_eq!((counts.lost, counts.acked_lost), (3, 1));
     }
 
     #[test]

@@ -77,6 +77,7 @@
 pub mod alarms;
 pub mod bank;
 pub mod broker;
+pub mod check;
 pub mod client;
 pub mod consumer;
 pub mod contract;
@@ -105,6 +106,7 @@ pub mod scenario;
 pub mod sequencer;
 pub mod service;
 pub mod size;
+pub mod stats;
 pub mod store;
 pub mod stream;
 pub mod subscription;

@@ -164,6 +164,10 @@ pub struct VariantSummary {
     pub alarms: BTreeMap<String, crate::alarms::AlarmOutcome>,
     /// Each expectation and whether it held.
     pub expectations: Vec<Outcome>,
+    /// Each invariant the variant claims and whether it held (see
+    /// [`crate::check`]); absent when it claims none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub invariants: Vec<crate::check::Judgement>,
 }
 
 impl VariantSummary {
@@ -226,15 +230,23 @@ impl VariantSummary {
                 .collect(),
             alarms: crate::alarms::judge(alarms, &out.samples),
             expectations: Vec::new(),
+            invariants: Vec::new(),
         };
         let json = serde_json::to_value(&s).unwrap_or_default();
         s.expectations = expectations.iter().map(|e| expect::evaluate(e, &json)).collect();
         s
     }
 
-    /// True when every expectation held.
+    /// Judges the claimed `invariants` (names, as [`crate::check`] reads
+    /// them) on this summary.
+    pub fn judge_invariants(&mut self, invariants: &[String]) {
+        let json = serde_json::to_value(&*self).unwrap_or_default();
+        self.invariants = crate::check::judge_all(invariants, &json);
+    }
+
+    /// True when every expectation and every claimed invariant held.
     pub fn all_held(&self) -> bool {
-        self.expectations.iter().all(|e| e.held)
+        self.expectations.iter().all(|e| e.held) && self.invariants.iter().all(|j| j.held)
     }
 }
 

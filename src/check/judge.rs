@@ -1,38 +1,34 @@
-//! Stand-in for the lead's invariant library (`sim_core::check`) until it
-//! lands on main: the same `Judgement` and `judge_all`, for the few
-//! invariants the acceptance needs. Replaced by a re-export on merge.
+//! The invariant library is `sim_core::check`; this is the record of one
+//! judgement as the search's JSON records carry it (`Judgement` itself is
+//! only serialized, and records are read back by `finish`).
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+pub use sim_core::check::{judge_all, Invariant, Judgement};
 
-/// One invariant judged on one run's summary.
+/// A [`Judgement`], as a record holds it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Judgement {
-    /// Its name.
+pub struct Judged {
+    /// The invariant, as written back (`bounded-staleness(250)`).
     pub invariant: String,
     /// Whether it held.
     pub held: bool,
     /// False when the scenario has nothing it speaks of (then it held).
     pub applies: bool,
-    /// The figures that decided.
+    /// The figures that decided it.
     pub detail: String,
 }
 
-/// The names known.
-pub const NAMES: [&str; 3] = ["no-loss", "no-duplicates", "no-acked-write-lost"];
+impl From<&Judgement> for Judged {
+    fn from(j: &Judgement) -> Judged {
+        Judged { invariant: j.invariant.clone(), held: j.held, applies: j.applies, detail: j.detail.clone() }
+    }
+}
 
-/// Judges each of `invariants` on `summary`.
-pub fn judge_all(invariants: &[String], summary: &Value) -> Vec<Judgement> {
-    invariants
+/// The invariants of `--invariant`, checked and written as the library
+/// writes them back; a bad name is an input error naming the others.
+pub fn parse_all(names: &[String]) -> anyhow::Result<Vec<String>> {
+    names
         .iter()
-        .map(|name| {
-            let key = match name.as_str() {
-                "no-loss" => "/lost",
-                "no-duplicates" => "/duplicated",
-                _ => "/metrics/acked_records_truncated",
-            };
-            let n = summary.pointer(key).and_then(Value::as_f64).unwrap_or(0.0);
-            Judgement { invariant: name.clone(), held: n == 0.0, applies: true, detail: format!("{} = {n}", &key[1..]) }
-        })
+        .map(|n| Invariant::parse(n).map(|i| i.name()).map_err(|e| anyhow::anyhow!("--invariant: {e}")))
         .collect()
 }

@@ -23,9 +23,10 @@ mod search_compare;
 mod shrink;
 mod space;
 
-pub use case::{run_case, Case, Judgement, Ran, Strategy, Target, Uniform};
+pub use case::{run_case, Case, Ran, Strategy, Target, Uniform};
 pub use space::{SearchOpts, Space};
 
+use crate::many::{Meter, Partial, Pool, Shard};
 use anyhow::{bail, Context, Result};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -81,7 +82,7 @@ pub struct CheckArgs {
     pub out: Option<PathBuf>,
     /// Run only slice I of N (1-based) and write partial.json into --out.
     #[arg(long, value_name = "I/N")]
-    pub shard: Option<String>,
+    pub shard: Option<Shard>,
     /// How cases are chosen.
     #[arg(long, value_enum, default_value_t = SearchKind::Uniform)]
     pub search: SearchKind,
@@ -160,7 +161,7 @@ pub struct Violation {
     /// What ran.
     pub case: Case,
     /// Every invariant judged.
-    pub judgements: Vec<Judgement>,
+    pub judgements: Vec<judge::Judged>,
 }
 
 /// The strategy of a lane.
@@ -200,7 +201,7 @@ impl LaneSearch<'_> {
     /// Runs the lanes `owned` (of `LANES`) on `pool`, with units numbered
     /// from `first_unit`: each round, every lane still going draws one case,
     /// the cases run in parallel, and each lane observes its own result.
-    pub fn run(&self, owned: &[usize], first_unit: usize, pool: &Pool) -> Result<Vec<LaneRecord>> {
+    pub fn run(&self, owned: &[usize], first_unit: usize, pool: &Pool, meter: &Meter) -> Result<Vec<LaneRecord>> {
         let (target, space, seed, budget) = (self.target, self.space, self.seed, self.budget);
         let mut lanes: Vec<Lane> = owned
             .iter()
@@ -230,6 +231,7 @@ impl LaneSearch<'_> {
             for r in ran {
                 let (i, ran) = r?;
                 let lane = &mut lanes[i];
+                meter.tick(ran.violated);
                 lane.strategy.observe(&ran);
                 lane.record.add(&ran);
                 lane.record.features = lane.strategy.features();
@@ -251,30 +253,9 @@ impl LaneRecord {
             self.violations.push(Violation {
                 index: ran.index,
                 case: ran.case.clone(),
-                judgements: ran.judgements.clone(),
+                judgements: ran.judgements.iter().map(judge::Judged::from).collect(),
             });
         }
-    }
-}
-
-/// A pool of worker threads: results in the items' order, whatever the
-/// number of threads. (Stands in for `many::Pool` until it lands.)
-pub struct Pool(rayon::ThreadPool);
-
-impl Pool {
-    /// `jobs` threads (default one per core).
-    pub fn new(jobs: Option<usize>) -> Result<Pool> {
-        let mut b = rayon::ThreadPoolBuilder::new();
-        if let Some(j) = jobs {
-            b = b.num_threads(j);
-        }
-        Ok(Pool(b.build()?))
-    }
-
-    /// `f` over `items` in parallel, results in order.
-    pub fn map<I: Send, T: Send>(&self, items: Vec<I>, f: impl Fn(I) -> T + Sync + Send) -> Vec<T> {
-        use rayon::prelude::*;
-        self.0.install(|| items.into_par_iter().map(f).collect())
     }
 }
 
@@ -287,33 +268,35 @@ fn search(args: &CheckArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("out/check-{}", plan["scenario"].as_str().unwrap_or("scenario"))));
     let pool = Pool::new(args.jobs)?;
-    let shard = parse_shard(args.shard.as_deref())?;
+    let shard = args.shard.unwrap_or(Shard { index: 1, count: 1 });
+    let total = args.runs.filter(|_| args.time_budget_s.is_none()).unwrap_or(1000) * targets.len();
+    let meter = Meter::start(
+        &format!("check {}", plan["scenario"].as_str().unwrap_or("")),
+        args.time_budget_s.is_none().then_some(total as u64),
+    );
     let mut records = Vec::new();
     for (v, target) in targets.iter().enumerate() {
-        let owned: Vec<usize> = (0..LANES).filter(|u| (v * LANES + u) % shard.1 == shard.0 - 1).collect();
-        let mut mine = search_variant(args, &plan, target, &owned, v * LANES, &pool)?;
+        let owned: Vec<usize> = (0..LANES).filter(|l| shard.owns(v * LANES + l)).collect();
+        let mut mine = search_variant(args, &plan, target, &owned, v * LANES, &pool, &meter)?;
         shrink_first(target, &mut mine)?;
         records.extend(mine);
     }
+    meter.finish();
     let records: Vec<Value> = records.iter().map(serde_json::to_value).collect::<Result<_, _>>()?;
     if args.shard.is_some() {
+        let partial = Partial {
+            asyncsim: env!("CARGO_PKG_VERSION").to_string(),
+            command: "check".into(),
+            plan,
+            shard: [shard.index, shard.count],
+            runs: records,
+        };
         std::fs::create_dir_all(&out)?;
-        let partial = json!({"command": "check", "plan": plan, "shard": [shard.0, shard.1], "runs": records});
-        std::fs::write(out.join("partial.json"), serde_json::to_vec_pretty(&partial)?)?;
-        outln!("shard {}/{}: wrote {}", shard.0, shard.1, out.join("partial.json").display());
+        partial.write(&out)?;
+        outln!("shard {shard}: wrote {}", out.join("partial.json").display());
         return Ok(ExitCode::SUCCESS);
     }
     finish(&plan, &records, &out)
-}
-
-fn parse_shard(s: Option<&str>) -> Result<(usize, usize)> {
-    let Some(s) = s else { return Ok((1, 1)) };
-    let (i, n) = s.split_once('/').context("--shard takes I/N")?;
-    let (i, n): (usize, usize) = (i.trim().parse()?, n.trim().parse()?);
-    if i == 0 || i > n {
-        bail!("--shard {s}: expected 1 <= I <= N");
-    }
-    Ok((i, n))
 }
 
 /// Runs one variant's baseline and its owned lanes.
@@ -324,6 +307,7 @@ fn search_variant(
     owned: &[usize],
     first_unit: usize,
     pool: &Pool,
+    meter: &Meter,
 ) -> Result<Vec<LaneRecord>> {
     let seed = plan["seed"].as_u64().unwrap_or(1);
     let base = Case { seed: target.config.seed, faults: Vec::new(), sets: Vec::new() };
@@ -337,21 +321,22 @@ fn search_variant(
         (n, None) => Budget::Runs(n.unwrap_or(1000)),
     };
     let search = LaneSearch { target, space: &space, kind: args.search, baseline: &baseline, seed, budget };
-    search.run(owned, first_unit, pool)
+    search.run(owned, first_unit, pool, meter)
 }
 
 /// The plan (the normalized arguments, the same in every shard) and each
 /// variant's target.
 fn plan(args: &CheckArgs) -> Result<(Value, Vec<Target>)> {
     let (scenario, _) = crate::run::load(&args.file, &args.set)?;
+    let extra = judge::parse_all(&args.invariants)?;
     let mut targets = Vec::new();
     for (variant, config) in scenario.configs()? {
         if args.variant.as_ref().is_some_and(|v| v != &variant.name) {
             continue;
         }
-        let claimed: Vec<String> = Vec::new();
+        let claimed: Vec<String> = config.invariants.clone();
         let mut invariants = claimed.clone();
-        invariants.extend(args.invariants.iter().filter(|i| !claimed.contains(i)).cloned());
+        invariants.extend(extra.iter().filter(|i| !claimed.contains(i)).cloned());
         let name = variant.name.clone();
         targets.push(Target { scenario: scenario.clone(), variant: name, config, claimed, invariants });
     }
@@ -360,13 +345,14 @@ fn plan(args: &CheckArgs) -> Result<(Value, Vec<Target>)> {
         let wanted = args.variant.as_deref().unwrap_or("");
         bail!("{}: no variant named `{wanted}` (variants: {})", args.file.display(), names.join(", "));
     }
+    let skipped: Vec<String> = targets.iter().filter(|t| t.invariants.is_empty()).map(|t| t.variant.clone()).collect();
     targets.retain(|t| !t.invariants.is_empty());
     if targets.is_empty() {
         bail!(
             "{}: nothing to check: the variant claims no invariant (`invariants = [...]` in the file) \
              and no --invariant NAME was given; invariants: {}",
             args.file.display(),
-            judge::NAMES.join(", ")
+            judge::Invariant::NAMES.join(", ")
         );
     }
     let variants: Vec<Value> = targets.iter().map(|t| json!({"name": t.variant, "invariants": t.invariants})).collect();
@@ -374,6 +360,7 @@ fn plan(args: &CheckArgs) -> Result<(Value, Vec<Target>)> {
         "scenario": scenario.config.name,
         "file": args.file.display().to_string(),
         "variants": variants,
+        "skipped": skipped,
         "runs": args.runs,
         "time_budget_s": args.time_budget_s,
         "seed": args.seed.unwrap_or(1),
@@ -410,6 +397,9 @@ pub fn finish(plan: &Value, records: &[Value], out: &Path) -> Result<ExitCode> {
         records.iter().map(|r| serde_json::from_value(r.clone())).collect::<Result<_, _>>()?;
     let variants: Vec<&str> =
         plan["variants"].as_array().into_iter().flatten().filter_map(|v| v["name"].as_str()).collect();
+    for name in plan["skipped"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        outln!("{name}: skipped: it claims no invariant (name one with --invariant)");
+    }
     let mut code = ExitCode::SUCCESS;
     for name in &variants {
         let mine: Vec<&LaneRecord> = records.iter().filter(|r| r.variant == *name).collect();

@@ -5,7 +5,8 @@
 //! minimal faults, the violated invariant claimed) and `minimal.svg` (its
 //! space-time diagram, from the first drawn fault on).
 
-use super::case::{Case, Judgement, Target};
+use super::case::{Case, Target};
+use super::judge::Judged;
 use super::shrink::Shrunk;
 use anyhow::{Context, Result};
 use reports::diagram::{self, Collector, Info, Window};
@@ -19,7 +20,7 @@ pub struct Minimal {
     /// The invariant violated (the first that failed in the original run).
     pub invariant: String,
     /// The judgement of the minimal case.
-    pub judgement: Judgement,
+    pub judgement: Judged,
     /// The index of the run shrunk.
     pub from_index: usize,
     /// Faults drawn in that run.
@@ -62,8 +63,12 @@ pub fn minimal(target: &Target, invariant: &str, from: &super::Violation, shrunk
     let mut table = scenario.resolved_table(&target.variant).context("the variant is gone")?;
     let faults = all_faults(&table, &case)?;
     let ran = super::case::run_case(target, from.index, case.clone())?;
-    let judgement =
-        ran.judgements.iter().find(|j| j.invariant == invariant).cloned().context("the invariant was judged")?;
+    let judgement = ran
+        .judgements
+        .iter()
+        .find(|j| j.invariant == invariant)
+        .map(Judged::from)
+        .context("the invariant was judged")?;
     let mut replay_sets: Vec<String> = scenario.overrides().iter().map(|(k, v)| format!("{k}={v}")).collect();
     replay_sets.retain(|s| !s.starts_with("faults="));
     replay_sets.push(format!("faults={}", inline_faults(&faults)));

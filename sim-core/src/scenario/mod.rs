@@ -72,6 +72,8 @@ pub struct Variant {
     pub description: String,
     /// Expectations checked on this variant only.
     pub expect: Vec<String>,
+    /// Invariants it claims besides the scenario's (see [`crate::check`]).
+    pub invariants: Vec<String>,
     /// Overrides of the base, in file order.
     pub set: Vec<Override>,
 }
@@ -344,6 +346,7 @@ impl Scenario {
                 name: "default".into(),
                 description: String::new(),
                 expect: Vec::new(),
+                invariants: Vec::new(),
                 set: Vec::new(),
             });
         }
@@ -453,6 +456,7 @@ impl Scenario {
             let mut fingerprint = Fnv::default();
             fingerprint.table(&table);
             v.expect.iter().for_each(|e| fingerprint.bytes(b's', e.as_bytes()));
+            v.invariants.iter().for_each(|e| fingerprint.bytes(b'i', e.as_bytes()));
             let mut config = self.resolve(table, Some(v))?;
             config.fingerprint = fingerprint.0;
             // After every override, so that a budget from the command line counts.
@@ -487,6 +491,11 @@ impl Scenario {
                 }
             }
             config.expect.extend(v.expect.iter().cloned());
+            for name in &v.invariants {
+                if !config.invariants.contains(name) {
+                    config.invariants.push(name.clone());
+                }
+            }
             out.push((v.clone(), config));
         }
         Ok(out)
@@ -605,6 +614,7 @@ fn placeholder_config() -> Config {
         network: NetworkSpec::default(),
         faults: Vec::new(),
         expect: Vec::new(),
+        invariants: Vec::new(),
         alarms: Vec::new(),
         nodes: Default::default(),
         fingerprint: 0,
@@ -619,7 +629,7 @@ fn read_variant(name: String, v: Value, set_item: Option<&toml_edit::Item>) -> R
     // The name becomes part of file names (`trace-NAME.csv`) and of paths.
     crate::names::check("a variant name", &name).map_err(|m| (vec!["variants".to_string(), name.clone()], m))?;
     let Value::Table(mut v) = v else {
-        let message = "expected a table with `description`, `expect` and `set`".to_string();
+        let message = "expected a table with `description`, `expect`, `invariants` and `set`".to_string();
         return Err((vec!["variants".to_string(), name.clone()], message));
     };
     let description = match v.remove("description") {
@@ -634,6 +644,18 @@ fn read_variant(name: String, v: Value, set_item: Option<&toml_edit::Item>) -> R
         }
         Some(_) => return Err((path("expect"), "expected a list of strings such as [\"lost == 0\"]".into())),
     };
+    let invariants = match v.remove("invariants") {
+        None => Vec::new(),
+        Some(Value::Array(a)) if a.iter().all(Value::is_str) => {
+            a.into_iter().filter_map(|x| x.as_str().map(str::to_string)).collect()
+        }
+        Some(_) => return Err((path("invariants"), "expected a list of names such as [\"no-loss\"]".into())),
+    };
+    if let Err((i, message)) = crate::check::check_names(&invariants) {
+        let mut at = path("invariants");
+        at.push(i.to_string());
+        return Err((at, message));
+    }
     let mut set = Vec::new();
     match v.remove("set") {
         None => {}
@@ -645,7 +667,10 @@ fn read_variant(name: String, v: Value, set_item: Option<&toml_edit::Item>) -> R
         Some(_) => return Err((path("set"), "expected a table of overrides".into())),
     }
     if let Some((k, _)) = v.iter().next() {
-        return Err((path(k), format!("unknown key `{k}`, expected one of `description`, `expect`, `set`")));
+        return Err((
+            path(k),
+            format!("unknown key `{k}`, expected one of `description`, `expect`, `invariants`, `set`"),
+        ));
     }
-    Ok(Variant { name, description, expect, set })
+    Ok(Variant { name, description, expect, invariants, set })
 }

@@ -38,6 +38,10 @@ pub struct Config {
     /// Expectations checked on every variant (`"lost == 0"`).
     #[serde(default)]
     pub expect: Vec<String>,
+    /// Invariants claimed for every variant (`"no-loss"`; see
+    /// [`crate::check`]); a variant's own are added to these.
+    #[serde(default)]
+    pub invariants: Vec<String>,
     /// Thresholds on gauges, judged after each run (see [`crate::alarms`]).
     #[serde(default)]
     pub alarms: Vec<crate::alarms::AlarmSpec>,

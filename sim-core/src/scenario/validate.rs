@@ -18,6 +18,9 @@ pub(super) fn validate(c: &Config) -> Result<(), Invalid> {
         return fail(&["producers"], "the scenario has no nodes: add producers, brokers and consumers");
     }
     check_run(c)?;
+    if let Err((i, message)) = crate::check::check_names(&c.invariants) {
+        return fail(&["invariants", &i.to_string()], message);
+    }
     for node in topology.nodes() {
         node.kind_ref().validate(node, topology)?;
         // Any kind's effect domain, user-registered ones too, becomes a key
