@@ -24,7 +24,7 @@ use super::space::Space;
 use super::{CheckArgs, Pool, SearchOpts, LANES};
 use anyhow::{bail, Result};
 use serde_json::Value;
-use standin::{estimate, unpaired, Estimate};
+use sim_core::stats::{estimate, unpaired, Estimate};
 use std::process::ExitCode;
 
 /// The command: one variant (`--variant`, or the only one), its baseline
@@ -179,50 +179,4 @@ fn print(uniform: &Figures, guided: &Figures, (coverage_runs, max_runs): (usize,
     let d = unpaired(&guided.runs, &uniform.runs, 0.95);
     let c = unpaired(&guided.features, &uniform.features, 0.95);
     outln!("  guided - uniform: runs {}   features {}", show(&d), show(&c));
-}
-
-/// Stand-in for `sim_core::stats` until the lead's commit lands on main.
-mod standin {
-    /// A Student t interval of a mean.
-    pub struct Estimate {
-        pub mean: f64,
-        pub half_width: f64,
-        pub low: f64,
-        pub high: f64,
-    }
-
-    /// The 0.975 quantile of Student's t with `df` degrees of freedom.
-    fn t975(df: f64) -> f64 {
-        const T: [f64; 30] = [
-            12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-            2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-        ];
-        let d = df.floor().max(1.0) as usize;
-        if d <= 30 {
-            T[d - 1]
-        } else {
-            1.96 + 2.4 / df
-        }
-    }
-
-    fn mean_var(x: &[f64]) -> (f64, f64) {
-        let n = x.len() as f64;
-        let m = x.iter().sum::<f64>() / n;
-        (m, x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (n - 1.0).max(1.0))
-    }
-
-    pub fn estimate(x: &[f64], _level: f64) -> Estimate {
-        let (m, v) = mean_var(x);
-        let h = t975(x.len() as f64 - 1.0) * (v / x.len() as f64).sqrt();
-        Estimate { mean: m, half_width: h, low: m - h, high: m + h }
-    }
-
-    pub fn unpaired(a: &[f64], b: &[f64], _level: f64) -> Estimate {
-        let ((ma, va), (mb, vb)) = (mean_var(a), mean_var(b));
-        let (sa, sb) = (va / a.len() as f64, vb / b.len() as f64);
-        let df = (sa + sb).powi(2) / (sa * sa / (a.len() as f64 - 1.0) + sb * sb / (b.len() as f64 - 1.0)).max(1e-300);
-        let h = t975(df) * (sa + sb).sqrt();
-        let m = ma - mb;
-        Estimate { mean: m, half_width: h, low: m - h, high: m + h }
-    }
 }
