@@ -35,6 +35,7 @@ mod svg;
 
 pub use svg::{render, Info};
 
+use sim_core::engine::quiet_mark;
 use sim_core::message::{MsgId, NodeId};
 use sim_core::time::Time;
 use sim_core::trace::{DropReason, FaultEvent, TraceEvent, TraceSink, TraceWhat, Wire};
@@ -223,7 +224,9 @@ impl Collected {
             TraceWhat::Process(node, id, applied) if inside && self.sampled_set.contains(id) => {
                 self.step(*node, *id, t, *applied)
             }
-            TraceWhat::Mark(node, what) if inside && self.marks.len() < MAX_NOTES => self.marks.push((t, *node, what)),
+            TraceWhat::Mark(node, what) if inside && self.marks.len() < MAX_NOTES && !quiet_mark(what) => {
+                self.marks.push((t, *node, what))
+            }
             TraceWhat::Crash(node, up) if self.crashes.len() < MAX_NOTES => self.crashes.push((t, *node, *up)),
             TraceWhat::Fault(label, ev) if self.faults.len() < MAX_NOTES => self.faults.push((t, label.clone(), *ev)),
             TraceWhat::Phase(p) if self.phases.len() < MAX_NOTES => self.phases.push((t, p)),

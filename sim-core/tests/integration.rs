@@ -32,6 +32,8 @@ mod kinds;
 mod limits;
 #[path = "log_broker.rs"]
 mod log_broker;
+#[path = "marks.rs"]
+mod marks;
 #[path = "network_faults.rs"]
 mod network_faults;
 #[path = "observer.rs"]

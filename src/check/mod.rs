@@ -14,9 +14,12 @@
 //! `asyncsim merge`) all give the same output.
 
 mod case;
+mod coverage;
 mod determinism;
+mod guided;
 mod judge;
 mod output;
+mod search_compare;
 mod shrink;
 mod space;
 
@@ -96,12 +99,23 @@ pub struct CheckArgs {
     /// Most trace events compared per run (--determinism).
     #[arg(long, default_value_t = 2_000_000)]
     pub trace_limit: usize,
+    /// Compare the guided search with uniform sampling over search seeds
+    /// 1..=SEEDS instead (see search_compare.rs); --runs is the coverage
+    /// budget.
+    #[arg(long, value_name = "SEEDS", hide = true)]
+    pub compare_search: Option<u64>,
+    /// With --compare-search: most runs of one search.
+    #[arg(long, default_value_t = 2_000, hide = true)]
+    pub compare_max_runs: usize,
 }
 
 /// Runs the command.
 pub fn check(args: &CheckArgs) -> Result<ExitCode> {
     if args.determinism {
         return determinism::check(&args.file, args.seed, &args.set, args.trace_limit);
+    }
+    if let Some(seeds) = args.compare_search {
+        return search_compare::run(args, seeds);
     }
     search(args)
 }
@@ -151,9 +165,10 @@ pub struct Violation {
 }
 
 /// The strategy of a lane.
-fn strategy(kind: SearchKind, _space: &Space, _baseline: &Ran) -> Box<dyn Strategy> {
+fn strategy(kind: SearchKind, space: &Space, baseline: &Ran) -> Box<dyn Strategy> {
     match kind {
-        SearchKind::Uniform | SearchKind::Guided => Box::new(Uniform),
+        SearchKind::Uniform => Box::new(Uniform),
+        SearchKind::Guided => Box::new(guided::Guided::new(space, baseline)),
     }
 }
 

@@ -88,7 +88,7 @@ fn context(runs: &[PlotRun]) -> (Vec<Window>, Vec<(f64, String)>, f64) {
         for (label, from_s) in open {
             push_window(&mut windows, label, from_s, end, i);
         }
-        for &(t, node, what) in &out.marks {
+        for &(t, node, what) in out.marks.iter().filter(|m| !sim_core::engine::quiet_mark(m.2)) {
             let who = out.names.get(node as usize).map_or("?", String::as_str);
             let m = (ns_to_s(t), format!("{what} ({who})"));
             if !marks.iter().any(|(s, w)| (s - m.0).abs() < 1e-3 && *w == m.1) {

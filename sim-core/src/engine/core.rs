@@ -16,6 +16,9 @@ use crate::trace::{DropReason, Trace, TraceWhat};
 
 /// Most marks ([`Fact::Mark`]) a run keeps; later ones still reach the trace.
 pub(crate) const MAX_MARKS: usize = 10_000;
+/// Most marks of one name a run keeps, so that a frequent moment (a
+/// transaction commit) leaves room for the rare ones (an election).
+pub(crate) const MAX_MARKS_EACH: u32 = 1_000;
 
 /// Shared run state the engine applies effects to.
 pub(crate) struct Core {
@@ -44,6 +47,8 @@ pub(crate) struct Core {
     /// Notable moments components marked: (time, node, what), at most
     /// [`MAX_MARKS`].
     pub(super) marks: Vec<(Time, NodeId, &'static str)>,
+    /// How many marks of each name were kept (few names: a list).
+    mark_counts: Vec<(&'static str, u32)>,
 }
 
 impl Core {
@@ -67,6 +72,7 @@ impl Core {
             producers_active: producers,
             retired: vec![false; n],
             marks: Vec::new(),
+            mark_counts: Vec::new(),
         }
     }
 
@@ -148,13 +154,28 @@ impl Core {
             Fact::Resent { id, cause } => self.ledger.copied(id, cause),
             Fact::DeadLettered(id) => self.ledger.dead_lettered(id),
             Fact::Mark(what) => {
-                if self.marks.len() < MAX_MARKS {
+                if self.marks.len() < MAX_MARKS && self.count_mark(what) {
                     self.marks.push((now, node, what));
                 }
                 self.trace.record(now, || TraceWhat::Mark(node, what));
             }
             _ => unreachable!("only causes come here, from {node}"),
         }
+    }
+
+    /// Counts a mark named `what`: false once [`MAX_MARKS_EACH`] of them
+    /// were kept.
+    fn count_mark(&mut self, what: &'static str) -> bool {
+        let at = match self.mark_counts.iter().position(|(w, _)| *w == what) {
+            Some(at) => at,
+            None => {
+                self.mark_counts.push((what, 0));
+                self.mark_counts.len() - 1
+            }
+        };
+        let n = &mut self.mark_counts[at].1;
+        *n += 1;
+        *n <= MAX_MARKS_EACH
     }
 
     /// Hands a fact about state to the observer (off the hot path).

@@ -70,7 +70,8 @@ pub enum Fact {
     /// A fact about state, for the state observer ([`crate::observer`]).
     State(crate::observer::StateFact),
     /// A notable moment at this node, as its kind names it (a leader
-    /// election...): not a verdict; plots, diagrams and traces show it.
+    /// election...): not a verdict; plots, diagrams and traces show it,
+    /// except the [`QUIET_MARKS`].
     Mark(&'static str),
     /// This node let message `id` go for `cause` (dropped it: a full queue,
     /// a TTL, a truncation...), or left it unprotected (committed its offset
@@ -118,4 +119,24 @@ pub enum Metric {
     QueueDepth(u64),
     /// One measured duration of a user-facing kind, in ns.
     Timing(Timing, u64),
+}
+
+/// Marks of protocol moments that are frequent or routine (an ISR change,
+/// a rebalance, a transaction commit, a candidacy): kept in a run's marks
+/// and its trace, for the fault search to aim at (`asyncsim check
+/// --search guided`), but not drawn on plots or space-time diagrams, where
+/// they would bury the elections and failovers.
+pub const QUIET_MARKS: [&str; 7] = [
+    "isr shrunk",
+    "isr expanded",
+    "rebalance began",
+    "rebalance completed",
+    "transaction committed",
+    "election started",
+    "controller election started",
+];
+
+/// Whether mark `what` is one of the [`QUIET_MARKS`].
+pub fn quiet_mark(what: &str) -> bool {
+    QUIET_MARKS.contains(&what)
 }

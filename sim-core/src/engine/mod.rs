@@ -36,7 +36,7 @@ mod queue;
 use self::core::Core;
 use context::Sink;
 pub use context::{boxed, Component, Ctx, DynComponent, NoTimer, Parts, Timer};
-pub use effect::{Effect, Fact, Metric, Timing};
+pub use effect::{quiet_mark, Effect, Fact, Metric, Timing, QUIET_MARKS};
 pub use harness::{Emitted, Harness};
 pub use progress::{Progress, Snapshot, RUN_SHARE};
 use queue::Ev;
@@ -127,7 +127,7 @@ pub struct RunOutput {
     /// [`crate::ledger::MAX_LOST_LISTED`]).
     pub lost: Vec<(crate::message::MsgId, crate::ledger::LossCause)>,
     /// Notable moments components marked (leader elections...): (time,
-    /// node, what), the first 10,000.
+    /// node, what), the first 10,000, and the first 1,000 of each name.
     pub marks: Vec<(Time, NodeId, &'static str)>,
     /// Waiting time from production to first start of processing.
     pub wait: crate::metrics::LatencySummary,

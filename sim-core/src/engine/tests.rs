@@ -223,3 +223,38 @@ fn the_observer_hears_state_facts_and_a_crash_empties_a_cache() {
     assert_eq!((c.window_ms.count, c.window_ms.max, c.open_windows, c.diverged), (2, 5.0, 0, 0));
     assert!(out.state.money.is_none() && out.state.aggregation.is_none(), "only what was fed reports");
 }
+
+/// Marks "tick" 1,500 times at start, then "rare" once.
+struct Marker;
+
+impl Component for Marker {
+    type Timer = T;
+    fn start(&mut self, ctx: &mut Ctx<T>) {
+        for _ in 0..1_500 {
+            ctx.mark("tick");
+        }
+        ctx.mark("rare");
+    }
+    fn on_message(&mut self, _: &mut Ctx<T>, _: NodeId, _: Msg) {}
+    fn on_timer(&mut self, _: &mut Ctx<T>, _: T) {}
+    fn crash(&mut self) {}
+}
+
+#[test]
+fn a_run_keeps_at_most_a_thousand_marks_of_one_name_and_the_rare_ones_still() {
+    let names = vec!["marker".to_string()];
+    let link = LinkModel::reliable(Dist::constant_ms(1.0).sampler());
+    let network = Network::new(1, &names, link);
+    let nodes: Vec<(String, Box<dyn DynComponent>)> = vec![(names[0].clone(), boxed(Marker))];
+    let limits = RunLimits {
+        run_ns: Some(ms_to_ns(1.0)),
+        drain_ns: ms_to_ns(1.0),
+        sample_ns: ms_to_ns(1000.0),
+        max_events: 1000,
+        max_memory_bytes: u64::MAX,
+        trace_limit: 0,
+    };
+    let out = Engine::new(1, nodes, network, Vec::new(), limits).run().completed().expect("the run ends");
+    let count = |what: &str| out.marks.iter().filter(|m| m.2 == what).count();
+    assert_eq!((count("tick"), count("rare")), (core::MAX_MARKS_EACH as usize, 1));
+}

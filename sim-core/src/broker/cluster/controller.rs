@@ -232,6 +232,12 @@ pub(super) fn count<T: Timer>(ctx: &mut Ctx<T>, o: &Outcome, state: &ClusterStat
     if o.offline > 0 {
         ctx.mark("partition offline");
     }
+    if o.shrinks > 0 {
+        ctx.mark("isr shrunk");
+    }
+    if o.expands > 0 {
+        ctx.mark("isr expanded");
+    }
 }
 
 /// The highest health counts reached.

@@ -232,8 +232,10 @@ impl ClusterBroker {
                 }
                 Action::Rewritten(id) => ctx.resent(id, DupCause::AbortedTransaction),
                 Action::Count(metric) => {
-                    if metric == "transactions_aborted" {
-                        ctx.error("transaction-aborted");
+                    match metric {
+                        "transactions_aborted" => ctx.error("transaction-aborted"),
+                        "transactions_committed" => ctx.mark("transaction committed"),
+                        _ => {}
                     }
                     ctx.metric_add(metric, 1.0);
                 }

@@ -189,6 +189,7 @@ impl Voter {
         self.backing_off = false;
         let votes = self.quorum.stand();
         ctx.metric_add("controller_elections_started", 1.0);
+        ctx.mark("controller election started");
         self.send_voters(ctx, votes);
         self.after_quorum(ctx, false);
         self.reset_election(ctx);

@@ -176,6 +176,7 @@ impl Coordinator {
             return;
         }
         ctx.metric_add("rebalances", 1.0);
+        ctx.mark("rebalance began");
         g.phase = Phase::Preparing;
         g.members.iter_mut().for_each(|m| m.joined = false);
         let timeout = g.info.rebalance_timeout_ns.max(1);
@@ -202,6 +203,7 @@ impl Coordinator {
         g.phase = Phase::Stable;
         g.generation += 1;
         g.assign();
+        ctx.mark("rebalance completed");
         ctx.cancel_timer(CoordTimer::Rebalance(gi as u32).into());
         let generation = g.generation;
         let members: Vec<NodeId> = g.members.iter().map(|m| m.node).collect();

@@ -472,6 +472,7 @@ impl LogBroker {
         if !p.isr[f] && p.leo[f] >= p.hw && now.saturating_sub(p.caught_up_at[f]) <= self.lag_max_ns {
             p.isr[f] = true;
             ctx.metric_add("isr_expands", 1.0);
+            ctx.mark("isr expanded");
         }
         self.advance_hw(ctx, pi);
         self.replicate(ctx, pi);
@@ -493,6 +494,7 @@ impl LogBroker {
             if now > limit {
                 p.isr[f] = false;
                 ctx.metric_add("isr_shrinks", 1.0);
+                ctx.mark("isr shrunk");
             } else {
                 next_check = Some(next_check.map_or(limit + 1, |t| t.min(limit + 1)));
             }
@@ -561,6 +563,7 @@ impl LogBroker {
                 // The leader would have dropped it before the commit went through.
                 p.isr[r] = false;
                 ctx.metric_add("isr_shrinks", 1.0);
+                ctx.mark("isr shrunk");
             }
         }
         self.advance_hw(ctx, pi);

@@ -439,6 +439,7 @@ impl LogBroker {
         self.coord.record_commit(gi, partition, end, (writer.0, writer.1), epoch);
         self.refresh_backlog(ctx, input_pi);
         ctx.metric_add("transactions_committed", 1.0);
+        ctx.mark("transaction committed");
         self.arm_txn_expiry(ctx);
     }
 }

@@ -416,6 +416,7 @@ impl QueueClusterNode {
             r.voted_for = Some(r.me);
             r.role = Role::Candidate;
             r.leader = None;
+            ctx.mark("election started");
         }
         r.core = None;
         r.granted = BTreeSet::from([r.me]);
