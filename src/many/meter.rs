@@ -72,6 +72,7 @@ impl Meter {
     }
 
     /// Runs done and violations found so far.
+    #[cfg(test)]
     pub fn counts(&self) -> (u64, u64) {
         (self.counts.done.load(Ordering::Relaxed), self.counts.violated.load(Ordering::Relaxed))
     }

@@ -42,11 +42,6 @@ impl Pool {
         Ok(Pool { pool: b.build().context("starting worker threads")? })
     }
 
-    /// Its number of threads.
-    pub fn jobs(&self) -> usize {
-        self.pool.current_num_threads()
-    }
-
     /// `f` over `items` in parallel; the results in the items' order,
     /// whatever the number of threads.
     pub fn map<I: Send, T: Send>(&self, items: Vec<I>, f: impl Fn(I) -> T + Sync + Send) -> Vec<T> {

@@ -123,13 +123,6 @@ pub fn compare(variant: &Samples, baseline: &Samples, level: f64) -> Option<Comp
     Some(Comparison { paired, unpaired, narrowing })
 }
 
-/// `stats::within` of the contract (C adds it to `sim_core::stats`): the
-/// half-width is at most `relative` x |mean|; false for an unbounded or
-/// undefined interval. Here until that lands on main.
-fn is_within(e: &Estimate, relative: f64) -> bool {
-    e.half_width.is_finite() && e.mean.is_finite() && e.half_width <= relative * e.mean.abs()
-}
-
 /// Whether every interval of the sweep is within `relative` of its mean
 /// (an interval that could not be computed is not): how many are, of how many.
 pub fn precision_reached(plan: &Plan, table: &Table, relative: f64) -> (usize, usize) {
@@ -140,7 +133,7 @@ pub fn precision_reached(plan: &Plan, table: &Table, relative: f64) -> (usize, u
             for m in 0..plan.metrics.len() {
                 total += 1;
                 let e = estimate(table.samples(p, v, m), plan.level);
-                if e.is_some_and(|e| is_within(&e, relative)) {
+                if e.is_some_and(|e| sim_core::stats::within(&e, relative)) {
                     within += 1;
                 }
             }
