@@ -174,6 +174,12 @@ pub enum ClusterMsg {
     ReplicaFetch {
         /// The follower.
         broker: BrokerIx,
+        /// The fetch's number at the follower, echoed in the answer, as a
+        /// Kafka request's correlation id: the follower takes only the
+        /// answer to the fetch it still waits on (a duplicate, or an answer
+        /// to a fetch that timed out, would start a second fetch loop).
+        /// Not folded into the digest: it follows from the fetches sent.
+        seq: u32,
         /// Per partition, where its log ends.
         parts: Box<[FetchPart]>,
     },
@@ -181,6 +187,8 @@ pub enum ClusterMsg {
     ReplicaData {
         /// The leader.
         broker: BrokerIx,
+        /// The number of the fetch it answers.
+        seq: u32,
         /// Per partition asked, what was served.
         parts: Box<[DataPart]>,
     },
@@ -553,7 +561,7 @@ impl Protocol for ClusterMsg {
                 digest.add(u64::from(*accepted));
                 state.fold(digest);
             }
-            ClusterMsg::ReplicaFetch { broker, parts } => {
+            ClusterMsg::ReplicaFetch { broker, parts, .. } => {
                 digest.add(44);
                 digest.add(u64::from(*broker));
                 for p in parts.iter() {
@@ -562,7 +570,7 @@ impl Protocol for ClusterMsg {
                     digest.add(p.last_epoch.map_or(u64::MAX, u64::from));
                 }
             }
-            ClusterMsg::ReplicaData { broker, parts } => {
+            ClusterMsg::ReplicaData { broker, parts, .. } => {
                 digest.add(45);
                 digest.add(u64::from(*broker));
                 parts.iter().for_each(|p| fold_data(p, digest));

@@ -66,7 +66,7 @@ impl ClusterBroker {
         self.fetch_seq = self.fetch_seq.wrapping_add(1);
         let seq = self.fetch_seq;
         self.fetching.insert(leader, seq);
-        ctx.send(self.layout.node_of(leader), ClusterMsg::ReplicaFetch { broker: self.me, parts: parts.into() });
+        ctx.send(self.layout.node_of(leader), ClusterMsg::ReplicaFetch { broker: self.me, seq, parts: parts.into() });
         ctx.set_background_timer(self.cfg.socket_timeout_ns, BrokerTimer::FetchTimeout { leader, seq });
     }
 
@@ -86,8 +86,15 @@ impl ClusterBroker {
         }
     }
 
-    /// `leader`'s answer to a fetch.
-    pub(super) fn on_replica_data(&mut self, ctx: &mut Ctx, leader: BrokerIx, parts: Box<[DataPart]>) {
+    /// `leader`'s answer to fetch `seq`. Only the answer to the fetch
+    /// outstanding there counts: a copy the network duplicated, or a late
+    /// answer to a fetch that timed out, is dropped, as Kafka's client drops
+    /// a response whose correlation id it no longer waits on (else each
+    /// would start one more fetch loop, and duplication would multiply them).
+    pub(super) fn on_replica_data(&mut self, ctx: &mut Ctx, leader: BrokerIx, seq: u32, parts: Box<[DataPart]>) {
+        if self.fetching.get(&leader) != Some(&seq) {
+            return;
+        }
         self.fetching.remove(&leader);
         for d in parts.into_vec() {
             let pi = d.partition as usize;

@@ -266,6 +266,7 @@ impl ClusterBroker {
         &mut self,
         ctx: &mut Ctx,
         follower: BrokerIx,
+        seq: u32,
         parts: Box<[FetchPart]>,
         may_park: bool,
     ) {
@@ -292,12 +293,12 @@ impl ClusterBroker {
         }
         if idle && may_park && self.cfg.wait_max_ns > 0 {
             let until = ctx.now() + self.cfg.wait_max_ns;
-            self.parked_fetches.insert(follower, (parts, until));
+            self.parked_fetches.insert(follower, (parts, until, seq));
             ctx.set_background_timer(self.cfg.wait_max_ns, BrokerTimer::FetchWait { follower });
             return;
         }
         let node = self.layout.node_of(follower);
-        ctx.send(node, ClusterMsg::ReplicaData { broker: self.me, parts: out.into_boxed_slice() });
+        ctx.send(node, ClusterMsg::ReplicaData { broker: self.me, seq, parts: out.into_boxed_slice() });
     }
 
     /// One partition of a follower's fetch, and whether the follower's
@@ -359,21 +360,21 @@ impl ClusterBroker {
         let waiting: Vec<BrokerIx> = self
             .parked_fetches
             .iter()
-            .filter(|(_, (parts, _))| parts.iter().any(|p| p.partition == pi))
+            .filter(|(_, (parts, _, _))| parts.iter().any(|p| p.partition == pi))
             .map(|(&b, _)| b)
             .collect();
         for b in waiting {
-            if let Some((parts, _)) = self.parked_fetches.remove(&b) {
-                self.on_replica_fetch(ctx, b, parts, false);
+            if let Some((parts, _, seq)) = self.parked_fetches.remove(&b) {
+                self.on_replica_fetch(ctx, b, seq, parts, false);
             }
         }
     }
 
     /// A parked follower fetch's wait may be over.
     pub(super) fn fetch_wait_over(&mut self, ctx: &mut Ctx, follower: BrokerIx) {
-        if self.parked_fetches.get(&follower).is_some_and(|&(_, until)| until <= ctx.now()) {
-            let (parts, _) = self.parked_fetches.remove(&follower).expect("just seen");
-            self.on_replica_fetch(ctx, follower, parts, false);
+        if self.parked_fetches.get(&follower).is_some_and(|&(_, until, _)| until <= ctx.now()) {
+            let (parts, _, seq) = self.parked_fetches.remove(&follower).expect("just seen");
+            self.on_replica_fetch(ctx, follower, seq, parts, false);
         }
     }
 

@@ -184,7 +184,7 @@ pub struct ClusterBroker {
     pub(super) fetching: BTreeMap<BrokerIx, u32>,
     pub(super) fetch_seq: u32,
     /// Leader side: each follower's parked fetch, and until when.
-    pub(super) parked_fetches: BTreeMap<BrokerIx, (Box<[FetchPart]>, Time)>,
+    pub(super) parked_fetches: BTreeMap<BrokerIx, (Box<[FetchPart]>, Time, u32)>,
 }
 
 impl ClusterBroker {
@@ -373,8 +373,8 @@ impl ClusterBroker {
                     self.advance_hw(ctx, pi);
                 }
             }
-            ClusterMsg::ReplicaFetch { broker, parts } => self.on_replica_fetch(ctx, broker, parts, true),
-            ClusterMsg::ReplicaData { broker, parts } => self.on_replica_data(ctx, broker, parts),
+            ClusterMsg::ReplicaFetch { broker, seq, parts } => self.on_replica_fetch(ctx, broker, seq, parts, true),
+            ClusterMsg::ReplicaData { broker, seq, parts } => self.on_replica_data(ctx, broker, seq, parts),
             ClusterMsg::MetadataRequest { topic } => self.send_leaders(ctx, from, topic),
             ClusterMsg::FindCoordinator { group } => {
                 let node = self.coordinator_node(group);

@@ -163,7 +163,7 @@ fn brokers_heartbeat_and_followers_fetch_from_the_leader_at_start() {
     assert!(c.started[0].sent_to(NODES[0]).is_empty(), "the leader fetches from no one");
     for f in 1..3 {
         match only(&c.started[f], NODES[0]) {
-            Msg::Cluster(ClusterMsg::ReplicaFetch { broker, parts }) => {
+            Msg::Cluster(ClusterMsg::ReplicaFetch { broker, parts, .. }) => {
                 assert_eq!(broker, f as BrokerIx);
                 assert_eq!((parts[0].offset, parts[0].last_epoch, parts[0].leader_epoch), (0, None, 0));
             }
@@ -289,12 +289,12 @@ fn a_stale_leaders_tail_is_truncated_when_it_follows_the_new_leader() {
     assert_eq!(acks(&e, PRODUCER), vec![(vec![3], true)]);
     // The partition heals: broker 0 learns, and fetches from broker 1.
     let e = c.deliver(0, CONTROLLER, metadata(1, vec![new]));
-    let f = match only(&e, NODES[1]) {
-        Msg::Cluster(ClusterMsg::ReplicaFetch { broker: 0, parts }) => parts,
+    let (f, seq) = match only(&e, NODES[1]) {
+        Msg::Cluster(ClusterMsg::ReplicaFetch { broker: 0, parts, seq }) => (parts, seq),
         m => panic!("not a fetch: {m:?}"),
     };
     assert_eq!((f[0].offset, f[0].last_epoch, f[0].leader_epoch), (2, Some(0), 1));
-    let e = c.deliver(1, NODES[0], ClusterMsg::ReplicaFetch { broker: 0, parts: f });
+    let e = c.deliver(1, NODES[0], ClusterMsg::ReplicaFetch { broker: 0, seq, parts: f });
     let data = only(&e, NODES[0]);
     match &data {
         Msg::Cluster(ClusterMsg::ReplicaData { parts, .. }) => {
@@ -303,11 +303,15 @@ fn a_stale_leaders_tail_is_truncated_when_it_follows_the_new_leader() {
         }
         m => panic!("not data: {m:?}"),
     }
-    let e = c.deliver(0, NODES[1], data);
+    let e = c.deliver(0, NODES[1], data.clone());
     assert!(c.log(0).is_empty(), "cut back to the divergence point");
     let cause = LossCause::TruncatedAfterPartition;
     assert_eq!(e.discarded(), vec![(1, cause), (2, cause)]);
     assert_eq!((e.metric("truncated_records"), e.metric("acked_records_truncated")), (2.0, 2.0));
+    // A copy of that answer (the network duplicated it) answers no fetch
+    // outstanding: it starts no second fetch loop.
+    let dup = c.deliver(0, NODES[1], data);
+    assert!(dup.sent_to(NODES[1]).is_empty(), "a duplicate answer is dropped: {:?}", dup.sent_to(NODES[1]));
     // The next fetch, from 0, brings the new leader's record.
     let e = c.deliver(1, NODES[0], only(&e, NODES[1]));
     c.deliver(0, NODES[1], only(&e, NODES[0]));
