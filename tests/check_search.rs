@@ -100,6 +100,46 @@ fn a_search_with_no_invariant_is_refused_with_the_names() {
 }
 
 #[test]
+fn min_isr_1_loses_acknowledged_writes_and_the_found_case_replays() {
+    // The Jepsen case found from scratch: partitions and crashes drawn on
+    // the fault-free cluster, until an isolated leader that acknowledged
+    // alone is replaced by an out-of-sync replica.
+    let dir = TempDir::new("check-isr1");
+    let o = asyncsim(&[
+        "check",
+        "scenarios/kafka-partition.toml",
+        "--set",
+        "faults=[]",
+        "--variant",
+        "min-isr-1",
+        "--invariant",
+        "no-acked-write-lost",
+        "--fault-kinds",
+        "partition,crash",
+        "--runs",
+        "8",
+        "--no-progress",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    assert!(stdout(&o).contains("`no-acked-write-lost` VIOLATED"), "{}", describe(&o));
+    let minimal = dir.path().join("minimal.toml");
+    let replay = asyncsim(&[
+        "run",
+        minimal.to_str().unwrap(),
+        "--no-plots",
+        "--out",
+        dir.path().join("replay").to_str().unwrap(),
+    ]);
+    assert_eq!(replay.status.code(), Some(1), "the minimal case fails run too: {}", describe(&replay));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("replay/summary.json")).unwrap()).unwrap();
+    let v = summary["variants"].as_object().unwrap().values().next().unwrap();
+    assert!(v["acked_lost"].as_u64().unwrap() > 0, "acknowledged writes lost in the replay: {v}");
+}
+
+#[test]
 fn min_isr_2_with_clean_elections_keeps_every_acknowledged_write() {
     // The variant claims no-acked-write-lost itself; the search draws only
     // partitions and crashes, the faults of the Jepsen case. With unclean
