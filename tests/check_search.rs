@@ -141,11 +141,11 @@ fn min_isr_1_loses_acknowledged_writes_and_the_found_case_replays() {
 
 #[test]
 fn min_isr_2_with_clean_elections_keeps_every_acknowledged_write() {
-    // The variant claims no-acked-write-lost itself; the search draws only
-    // partitions and crashes, the faults of the Jepsen case. With unclean
-    // election on (the scenario's setting) the search finds acknowledged
-    // writes lost even at min ISR 2: an out-of-sync replica elected loses
-    // them, as Kafka documents; with clean elections, none is lost.
+    // The search draws only partitions and crashes, the faults of the
+    // Jepsen case. With unclean election on (the scenario's setting) it
+    // finds acknowledged writes lost even at min ISR 2: an out-of-sync
+    // replica elected loses them, as Kafka documents, which is why the
+    // variant claims no invariant; with clean elections, none is lost.
     let dir = TempDir::new("check-isr2");
     let o = asyncsim(&[
         "check",
@@ -156,6 +156,8 @@ fn min_isr_2_with_clean_elections_keeps_every_acknowledged_write() {
         "brokers.kafka.unclean_leader_election=false",
         "--variant",
         "min-isr-2",
+        "--invariant",
+        "no-acked-write-lost",
         "--fault-kinds",
         "partition,crash",
         "--runs",
