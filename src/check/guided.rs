@@ -37,8 +37,6 @@ use super::coverage::{self, Features};
 use super::space::Space;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use sim_core::scenario::FaultSpec;
-use sim_core::units::Millis;
 
 /// Share of cases drawn uniformly.
 const UNIFORM_SHARE: f64 = 0.2;
@@ -206,19 +204,19 @@ fn mutate(space: &Space, rng: &mut ChaCha8Rng, case: &mut Case, moments: &[(&'st
 /// Moves one fault's window by up to a tenth of the run phase either way.
 fn shift(space: &Space, rng: &mut ChaCha8Rng, case: &mut Case) {
     let i = rng.random_range(0..case.faults.len());
-    let (at, until) = window(&case.faults[i]);
+    let (at, until) = case.faults[i].span_ms();
     let by = (rng.random::<f64>() * 2.0 - 1.0) * space.run_ms / 10.0;
     let new_at = (at + by).clamp(0.0, (space.run_ms - 1.0).max(0.0)).round();
-    case.faults[i] = with_window(&case.faults[i], new_at, new_at + (until - at));
+    case.faults[i] = case.faults[i].with_window(new_at, (new_at + (until - at)).max(new_at));
 }
 
 /// Doubles or halves one fault's length (at least 1 ms).
 fn stretch(space: &Space, rng: &mut ChaCha8Rng, case: &mut Case) {
     let i = rng.random_range(0..case.faults.len());
-    let (at, until) = window(&case.faults[i]);
+    let (at, until) = case.faults[i].span_ms();
     let factor = if rng.random::<bool>() { 2.0 } else { 0.5 };
     let length = ((until - at) * factor).clamp(1.0, space.run_ms).round();
-    case.faults[i] = with_window(&case.faults[i], at, at + length);
+    case.faults[i] = case.faults[i].with_window(at, (at + length).max(at));
 }
 
 /// Gives one fault another target: a fault of the same kind drawn afresh,
@@ -226,40 +224,12 @@ fn stretch(space: &Space, rng: &mut ChaCha8Rng, case: &mut Case) {
 fn retarget(space: &Space, rng: &mut ChaCha8Rng, case: &mut Case) {
     let i = rng.random_range(0..case.faults.len());
     let old = &case.faults[i];
-    let (at, until) = window(old);
+    let (at, until) = old.span_ms();
     for _ in 0..16 {
         let new = space.draw_fault_at(rng, at);
         if std::mem::discriminant(&new) == std::mem::discriminant(old) {
-            case.faults[i] = with_window(&new, at, until);
+            case.faults[i] = new.with_window(at, until.max(at));
             return;
         }
     }
-}
-
-/// (start, end) of a fault's window in ms; an open end is the start.
-fn window(f: &FaultSpec) -> (f64, f64) {
-    let (at, until) = f.window_ms();
-    (at, until.unwrap_or(at))
-}
-
-/// `f` with its window set to [at, until].
-fn with_window(f: &FaultSpec, at: f64, until: f64) -> FaultSpec {
-    let mut f = f.clone();
-    let (a, u) = match &mut f {
-        FaultSpec::Partition { at_ms, until_ms, .. }
-        | FaultSpec::OneWayPartition { at_ms, until_ms, .. }
-        | FaultSpec::Crash { at_ms, until_ms, .. }
-        | FaultSpec::NodeLoss { at_ms, until_ms, .. }
-        | FaultSpec::Errors { at_ms, until_ms, .. }
-        | FaultSpec::Slow { at_ms, until_ms, .. }
-        | FaultSpec::LossSpike { at_ms, until_ms, .. }
-        | FaultSpec::DuplicateSpike { at_ms, until_ms, .. }
-        | FaultSpec::Reorder { at_ms, until_ms, .. }
-        | FaultSpec::ReplicaCrash { at_ms, until_ms, .. }
-        | FaultSpec::LeaderCrash { at_ms, until_ms, .. }
-        | FaultSpec::PowerLoss { at_ms, until_ms, .. } => (at_ms, until_ms),
-    };
-    *a = Millis(at);
-    *u = Some(Millis(until.max(at)));
-    f
 }

@@ -20,7 +20,6 @@ use sim_core::consumer::ConsumerSpec;
 use sim_core::log_consumer::LogConsumerSpec;
 use sim_core::producer::ProducerSpec;
 use sim_core::scenario::FaultSpec;
-use sim_core::units::Millis;
 
 /// Most candidate runs one shrink makes.
 pub const MAX_RUNS: usize = 200;
@@ -83,45 +82,17 @@ fn drop_faults(s: &mut Shrinker, best: &mut Case) {
     }
 }
 
-/// (start, end) of a fault's window, the end defaulting to the start.
-fn window(f: &FaultSpec) -> (f64, f64) {
-    let (a, u) = f.window_ms();
-    (a, u.unwrap_or(a))
-}
-
-/// `f` with its window set to [at, until].
-fn with_window(f: &FaultSpec, at: f64, until: f64) -> FaultSpec {
-    let mut f = f.clone();
-    let (a, u) = match &mut f {
-        FaultSpec::Partition { at_ms, until_ms, .. }
-        | FaultSpec::OneWayPartition { at_ms, until_ms, .. }
-        | FaultSpec::Crash { at_ms, until_ms, .. }
-        | FaultSpec::NodeLoss { at_ms, until_ms, .. }
-        | FaultSpec::Errors { at_ms, until_ms, .. }
-        | FaultSpec::Slow { at_ms, until_ms, .. }
-        | FaultSpec::LossSpike { at_ms, until_ms, .. }
-        | FaultSpec::DuplicateSpike { at_ms, until_ms, .. }
-        | FaultSpec::Reorder { at_ms, until_ms, .. }
-        | FaultSpec::ReplicaCrash { at_ms, until_ms, .. }
-        | FaultSpec::LeaderCrash { at_ms, until_ms, .. }
-        | FaultSpec::PowerLoss { at_ms, until_ms, .. } => (at_ms, until_ms),
-    };
-    *a = Millis(at);
-    *u = Some(Millis(until));
-    f
-}
-
 fn narrow_windows(s: &mut Shrinker, best: &mut Case) {
     for i in 0..best.faults.len() {
         // Shorter: halve the length, keeping the start.
         loop {
-            let (at, until) = window(&best.faults[i]);
+            let (at, until) = best.faults[i].span_ms();
             let half = ((until - at) / 2.0).floor();
             if half < 1.0 {
                 break;
             }
             let mut c = best.clone();
-            c.faults[i] = with_window(&best.faults[i], at, at + half);
+            c.faults[i] = best.faults[i].with_window(at, at + half);
             if !s.fails(&c) {
                 break;
             }
@@ -129,13 +100,13 @@ fn narrow_windows(s: &mut Shrinker, best: &mut Case) {
         }
         // Later: move the start to the middle of the window.
         loop {
-            let (at, until) = window(&best.faults[i]);
+            let (at, until) = best.faults[i].span_ms();
             let later = (at + (until - at) / 2.0).floor();
             if later <= at {
                 break;
             }
             let mut c = best.clone();
-            c.faults[i] = with_window(&best.faults[i], later, until);
+            c.faults[i] = best.faults[i].with_window(later, until);
             if !s.fails(&c) {
                 break;
             }

@@ -524,4 +524,32 @@ impl FaultSpec {
         };
         (a.0, u.map(|u| u.0))
     }
+
+    /// (start, end) in milliseconds, an open end taken as the start.
+    pub fn span_ms(&self) -> (f64, f64) {
+        let (a, u) = self.window_ms();
+        (a, u.unwrap_or(a))
+    }
+
+    /// This fault with its window set to [`at`, `until`] milliseconds.
+    pub fn with_window(&self, at: f64, until: f64) -> FaultSpec {
+        let mut f = self.clone();
+        let (a, u) = match &mut f {
+            FaultSpec::Partition { at_ms, until_ms, .. }
+            | FaultSpec::OneWayPartition { at_ms, until_ms, .. }
+            | FaultSpec::Crash { at_ms, until_ms, .. }
+            | FaultSpec::NodeLoss { at_ms, until_ms, .. }
+            | FaultSpec::Errors { at_ms, until_ms, .. }
+            | FaultSpec::Slow { at_ms, until_ms, .. }
+            | FaultSpec::LossSpike { at_ms, until_ms, .. }
+            | FaultSpec::DuplicateSpike { at_ms, until_ms, .. }
+            | FaultSpec::Reorder { at_ms, until_ms, .. }
+            | FaultSpec::ReplicaCrash { at_ms, until_ms, .. }
+            | FaultSpec::LeaderCrash { at_ms, until_ms, .. }
+            | FaultSpec::PowerLoss { at_ms, until_ms, .. } => (at_ms, until_ms),
+        };
+        *a = Millis(at);
+        *u = Some(Millis(until));
+        f
+    }
 }
