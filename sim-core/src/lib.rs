@@ -78,6 +78,8 @@
 
 pub mod alarms;
 pub mod bank;
+#[doc(hidden)]
+pub mod bench_hooks;
 pub mod broker;
 pub mod check;
 pub mod client;
