@@ -24,6 +24,8 @@ mod autoscaling;
 mod backpressure;
 #[path = "batching.rs"]
 mod batching;
+#[path = "bench.rs"]
+mod bench;
 #[path = "causes.rs"]
 mod causes;
 #[path = "check_search.rs"]
