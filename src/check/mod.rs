@@ -199,10 +199,14 @@ pub struct LaneSearch<'a> {
 
 impl LaneSearch<'_> {
     /// Runs the lanes `owned` (of `LANES`) on `pool`, with units numbered
-    /// from `first_unit`: each round, every lane still going draws one case,
-    /// the cases run in parallel, and each lane observes its own result.
+    /// from `first_unit`. A lane's cases depend only on its own results, so
+    /// with a run count each lane runs to its end as one task: no thread
+    /// waits for the slowest run of a round, and the records are the same.
+    /// With a time budget, rounds: each round, every lane still going draws
+    /// one case, the cases run in parallel, and each lane observes its own
+    /// result (so every lane gets its share of the time).
     pub fn run(&self, owned: &[usize], first_unit: usize, pool: &Pool, meter: &Meter) -> Result<Vec<LaneRecord>> {
-        let (target, space, seed, budget) = (self.target, self.space, self.seed, self.budget);
+        let (target, space, seed) = (self.target, self.space, self.seed);
         let mut lanes: Vec<Lane> = owned
             .iter()
             .map(|&l| Lane {
@@ -212,32 +216,48 @@ impl LaneSearch<'_> {
                 record: LaneRecord { index: first_unit + l, variant: target.variant.clone(), ..Default::default() },
             })
             .collect();
+        let t = match self.budget {
+            Budget::Runs(n) => {
+                let done = pool.map(lanes, |mut lane| {
+                    let mut round = 0;
+                    while round * LANES + lane.lane < n {
+                        let case = lane.strategy.next(space, &mut lane.rng);
+                        lane.observe(&run_case(target, round * LANES + lane.lane, case)?, meter);
+                        round += 1;
+                    }
+                    Ok(lane.record)
+                });
+                return done.into_iter().collect();
+            }
+            Budget::Time(t) => t,
+        };
         let started = std::time::Instant::now();
         for round in 0.. {
-            let go = |l: usize| match budget {
-                Budget::Runs(n) => round * LANES + l < n,
-                Budget::Time(t) => started.elapsed() < t,
-            };
+            if lanes.is_empty() || started.elapsed() >= t {
+                break;
+            }
             let cases: Vec<(usize, usize, Case)> = lanes
                 .iter_mut()
                 .enumerate()
-                .filter(|(_, lane)| go(lane.lane))
                 .map(|(i, lane)| (i, round * LANES + lane.lane, lane.strategy.next(space, &mut lane.rng)))
                 .collect();
-            if cases.is_empty() {
-                break;
-            }
             let ran = pool.map(cases, |(i, index, case)| run_case(target, index, case).map(|r| (i, r)));
             for r in ran {
                 let (i, ran) = r?;
-                let lane = &mut lanes[i];
-                meter.tick(ran.violated);
-                lane.strategy.observe(&ran);
-                lane.record.add(&ran);
-                lane.record.features = lane.strategy.features();
+                lanes[i].observe(&ran, meter);
             }
         }
         Ok(lanes.into_iter().map(|l| l.record).collect())
+    }
+}
+
+impl Lane {
+    /// Takes in one of this lane's runs.
+    fn observe(&mut self, ran: &Ran, meter: &Meter) {
+        meter.tick(ran.violated);
+        self.strategy.observe(ran);
+        self.record.add(ran);
+        self.record.features = self.strategy.features();
     }
 }
 
