@@ -1043,6 +1043,9 @@ impl Producer {
         }
         let (batches, node) = if let (Some(c), Some(log)) = (self.cluster.as_deref(), self.log) {
             let (requests, settings) = (&self.requests, &self.settings);
+            if !cluster::any_request_slot(c, requests, settings) {
+                return self.target; // no broker takes a request: none can go
+            }
             let held = self.held_behind_retries();
             let router = cluster::request_router(c, log.topic, requests, settings);
             // A partition whose batch awaits a retry sends nothing new.

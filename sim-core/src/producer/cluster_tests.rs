@@ -142,6 +142,32 @@ fn in_flight_requests_are_counted_per_broker() {
     assert!(produces(&h.timer(&mut p, Arrival)).is_empty(), "broker 12's one slot is taken");
 }
 
+#[test]
+fn with_every_broker_s_slots_taken_nothing_goes_until_an_ack_frees_one() {
+    let spec: ProducerSpec = toml::from_str(
+        "target = \"kafka\"\ntopic = \"t\"\narrival = { process = \"constant\", rate_per_s = 1000 }\npartitioner = \"round-robin\"\nlinger_ms = 0\nmax_in_flight = 1",
+    )
+    .expect("a valid producer table");
+    let mut h = Harness::new(ME);
+    let log = LogTarget { topic: 0, partitions: 3 };
+    let mut p = Producer::new(&spec, CONTROLLER, Some(log)).in_cluster(BROKERS.to_vec());
+    h.start(&mut p);
+    h.message(&mut p, 11, leaders(&[(Some(11), 0), (Some(12), 0), (Some(13), 0)]));
+    let mut sent = Vec::new();
+    for i in 0..6 {
+        h.now = i * MS;
+        sent.extend(produces(&h.timer(&mut p, Arrival)));
+    }
+    assert_eq!(sent, vec![(11, 0, 1, 0), (12, 1, 1, 1), (13, 2, 1, 2)], "one request per broker, then none");
+    h.now = 10 * MS;
+    let e = h.message(&mut p, 12, accepted(1, 1));
+    assert_eq!(produces(&e), vec![(12, 4, 1, 1)], "12's slot is free: partition 1's waiting batch goes");
+    let mut held = Vec::new();
+    p.held(&mut held);
+    held.sort_unstable();
+    assert_eq!(held, vec![0, 2, 3, 4, 5], "the others wait in flight or in the accumulator");
+}
+
 /// (node, first id, attempt, epoch, seq) of every produce to partition 0.
 fn numbered(e: &Emitted) -> Vec<(NodeId, MsgId, u32, u32, u64)> {
     e.sent()

@@ -109,6 +109,9 @@ pub struct Routes {
     cursor: usize,
     timing: RouteTiming,
     topics: BTreeMap<u16, Vec<Route>>,
+    /// Per topic, how many of its partitions have no known leader (kept
+    /// so that a client asks it without a scan of every partition).
+    unknown: BTreeMap<u16, usize>,
     metadata: Ask,
     /// Topics asked in the request in flight and not answered yet.
     unanswered: BTreeSet<u16>,
@@ -132,6 +135,7 @@ impl Routes {
             cursor: 0,
             timing,
             topics: topics.iter().map(|&(t, n)| (t, vec![Route::default(); n as usize])).collect(),
+            unknown: topics.iter().map(|&(t, n)| (t, n as usize)).collect(),
             metadata: Ask { wanted: true, ..Ask::default() },
             unanswered: BTreeSet::new(),
             refreshed_at: 0,
@@ -161,9 +165,20 @@ impl Routes {
         move |partition| routes.get(partition as usize)?.leader
     }
 
+    /// Whether the leader of every partition of `topic` is known (false
+    /// for a topic the client does not route).
+    pub fn knows_every_leader(&self, topic: u16) -> bool {
+        self.unknown.get(&topic) == Some(&0)
+    }
+
     /// The leader epoch known for `partition` of `topic`.
     pub fn epoch(&self, topic: u16, partition: u32) -> Option<u32> {
         self.topics.get(&topic)?.get(partition as usize)?.epoch
+    }
+
+    /// The cluster's brokers, in order (every leader is one of them).
+    pub fn brokers(&self) -> &[NodeId] {
+        &self.brokers
     }
 
     /// The broker the next lookup goes to.
@@ -195,6 +210,7 @@ impl Routes {
             }
             *r = Route { leader, epoch: Some(epoch) };
         }
+        self.unknown.insert(topic, routes.iter().filter(|r| r.leader.is_none()).count());
         if self.unanswered.remove(&topic) && self.unanswered.is_empty() {
             self.metadata.sent = None;
             self.refreshed_at = now;
@@ -223,6 +239,7 @@ impl Routes {
         let forget = r.leader == Some(node);
         if forget {
             r.leader = None;
+            *self.unknown.entry(topic).or_default() += 1;
         }
         forget
     }
@@ -314,8 +331,9 @@ impl Routes {
     /// A restart: leaders and the coordinator are learned afresh (a client
     /// keeps no metadata across a crash).
     pub fn restart(&mut self) {
-        for routes in self.topics.values_mut() {
+        for (&topic, routes) in &mut self.topics {
             routes.iter_mut().for_each(|r| *r = Route::default());
+            self.unknown.insert(topic, routes.len());
         }
         self.metadata = Ask { wanted: true, ..Ask::default() };
         self.unanswered.clear();

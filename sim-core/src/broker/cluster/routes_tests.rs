@@ -141,3 +141,26 @@ fn the_timer_is_armed_once_for_the_earliest_wake_and_a_restart_forgets_everythin
     assert_eq!((r.leader(2, 0), r.epoch(2, 0)), (None, None));
     assert_eq!(poll(&mut r, 2 * MS).0, vec![ask(11, 2), ask(11, 5)], "asks again at once");
 }
+
+#[test]
+fn every_leader_is_known_once_each_partition_has_one_until_one_is_forgotten() {
+    let mut r = routes();
+    let all_known = |r: &Routes| (0..3).all(|p| r.leader(2, p).is_some());
+    assert!(!r.knows_every_leader(2) && !all_known(&r), "a new client knows no leader");
+    r.on_leaders(0, 2, &[(Some(12), 0), (Some(13), 0), (None, 0)]);
+    assert!(!r.knows_every_leader(2), "partition 2 is offline");
+    r.on_leaders(0, 2, &[(Some(12), 0), (Some(13), 0), (Some(11), 1)]);
+    assert!(r.knows_every_leader(2) && all_known(&r));
+    assert!(!r.knows_every_leader(5), "topic 5 was not answered");
+    assert!(!r.knows_every_leader(9), "a topic not routed");
+    assert!(!r.not_leader(2, 1, 11), "11 does not lead partition 1: nothing forgotten");
+    assert!(r.knows_every_leader(2));
+    assert!(r.not_leader(2, 1, 13));
+    assert!(!r.knows_every_leader(2) && !all_known(&r));
+    r.on_leaders(0, 2, &[(Some(12), 0), (Some(12), 1), (Some(11), 1)]);
+    assert!(r.knows_every_leader(2));
+    r.on_leaders(0, 2, &[(Some(12), 0), (None, 0), (Some(11), 1)]);
+    assert!(r.knows_every_leader(2) && all_known(&r), "an older epoch's view is ignored");
+    r.restart();
+    assert!(!r.knows_every_leader(2) && !all_known(&r), "a restart forgets every leader");
+}
