@@ -15,10 +15,15 @@
 //!   and neither do Kafka or AMQP);
 //! - **latency**: from production to the first application of the effect.
 //!
-//! Memory: one byte of flags per produced message (and one more per effect
-//! domain after the first), plus a record for each
-//! message whose effect is not yet applied. An applied message costs its
-//! flag byte only, so ten million processed messages cost about 10 MB.
+//! **Memory** depends on the messages in flight, not on the messages
+//! processed (see [`window`] for the layout and [`archive`]): a dense
+//! window of 24-byte slots over the recent ids (plus a byte per extra
+//! domain), a sparse map of the old messages still unapplied somewhere
+//! (so one lost for good does not pin the window), and, for every message
+//! applied everywhere, only the few bits a later fact can still read or
+//! change (its ack, its deliveries, the cause of its last copy),
+//! run-length encoded: a steady run's are all alike. An M/M/1 run of
+//! 100 million messages holds what one of a million does.
 //!
 //! **Causes.** The verdict stays the ledger's; a cause only explains it.
 //! Each pending message keeps the last thing observed to put it at risk
@@ -37,11 +42,19 @@
 //! is `unexplained` (a component that loses or repeats messages without
 //! saying why shows up there).
 
+mod archive;
+#[cfg(test)]
+mod model_tests;
+#[cfg(test)]
+mod reference;
+mod window;
+
 use crate::message::MsgId;
 use crate::metrics::LatencyStats;
 use crate::time::Time;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use window::{Messages, Slot, ARCHIVE_BLOCK, MIN_WINDOW};
 
 // Per message.
 const CONFIRMED: u8 = 1;
@@ -283,6 +296,14 @@ const _: () = assert!(DupCause::ALL.len() <= 8);
 /// sum to the count it explains).
 pub type ByCause = BTreeMap<&'static str, u64>;
 
+/// Sets `bit` in `f`: true if it was not set.
+#[inline]
+fn set_bit(f: &mut u8, bit: u8) -> bool {
+    let new = *f & bit == 0;
+    *f |= bit;
+    new
+}
+
 fn by_cause<C: Copy>(counts: &[u64], all: &[C], name: fn(C) -> &'static str) -> ByCause {
     all.iter().zip(counts).filter(|(_, &n)| n > 0).map(|(&c, &n)| (name(c), n)).collect()
 }
@@ -293,20 +314,9 @@ pub const MAX_KEYS: u64 = 1 << 20;
 /// Index of an effect domain (see [`Ledger`]).
 pub type DomainId = u16;
 
-/// A pending message's share of a B-tree node: its key (8 bytes), its
-/// value (32), and the node's slack and bookkeeping.
+/// A side-table entry's share of a B-tree node: its key, its value, and
+/// the node's slack and bookkeeping.
 const PENDING_ENTRY_BYTES: usize = 64;
-
-struct Pending {
-    produced_at: Time,
-    /// Index into `sequences`: which (producer, key) this message is ordered in.
-    stream: usize,
-    key_seq: u64,
-    /// Domains whose effect is not applied yet.
-    remaining: DomainId,
-    /// The last thing seen to put it at risk (fits the record's padding).
-    cause: LossCause,
-}
 
 /// The ledger's final verdict on a run.
 ///
@@ -374,7 +384,6 @@ pub struct DomainCounts {
 /// One effect domain: where a message's effect must be applied once.
 struct Domain {
     name: String,
-    flags: Vec<u8>,
     /// Highest production sequence applied, per (producer, key) stream.
     max_applied: Vec<u64>,
     counts: DomainCounts,
@@ -387,7 +396,6 @@ impl Domain {
     fn new(name: String) -> Self {
         Domain {
             name,
-            flags: Vec::new(),
             max_applied: Vec::new(),
             counts: DomainCounts::default(),
             latency: LatencyStats::default(),
@@ -408,9 +416,9 @@ impl Domain {
 /// reordered), and a message applied in some domains but not all at the
 /// end is **inconsistent**.
 pub struct Ledger {
-    flags: Vec<u8>,
+    /// Every message's flags, and the record of each unapplied one.
+    msgs: Messages,
     domains: Vec<Domain>,
-    pending: BTreeMap<MsgId, Pending>,
     /// Causes that concern one domain only (they take precedence there over
     /// the message's own), for pending messages.
     domain_causes: BTreeMap<(MsgId, DomainId), LossCause>,
@@ -443,14 +451,20 @@ impl Default for Ledger {
 
 impl Ledger {
     /// A ledger with the given effect domains (at least one).
-    pub fn new(mut domains: Vec<String>) -> Self {
+    pub fn new(domains: Vec<String>) -> Self {
+        Ledger::with_window(domains, MIN_WINDOW, ARCHIVE_BLOCK)
+    }
+
+    /// A ledger whose window keeps at least `min_window` ids, and whose
+    /// archive is in blocks of `block` ids (small ones in tests, so that
+    /// short histories leave the window).
+    fn with_window(mut domains: Vec<String>, min_window: usize, block: usize) -> Self {
         if domains.is_empty() {
             domains.push("default".to_string());
         }
         Ledger {
-            flags: Vec::new(),
+            msgs: Messages::new(domains.len(), min_window, block),
             domains: domains.into_iter().map(Domain::new).collect(),
-            pending: BTreeMap::new(),
             domain_causes: BTreeMap::new(),
             carried: Vec::new(),
             streams: Vec::new(),
@@ -467,12 +481,12 @@ impl Ledger {
         }
     }
 
-    /// Bytes of allocated capacity that grow with the run: the per-message
-    /// flag vectors, and the pending messages (a B-tree entry's share of
-    /// its node, estimated at [`PENDING_ENTRY_BYTES`]).
+    /// Bytes of allocated capacity that grow with the run: the messages'
+    /// state (see [`window`]), and the side tables of causes and dead
+    /// letters (a B-tree entry's share of its node, estimated at
+    /// [`PENDING_ENTRY_BYTES`]).
     pub fn memory_bytes(&self) -> usize {
-        let flags: usize = self.flags.capacity() + self.domains.iter().map(|d| d.flags.capacity()).sum::<usize>();
-        flags + (self.pending.len() + self.domain_causes.len() + self.dead.len()) * PENDING_ENTRY_BYTES
+        self.msgs.memory_bytes() + (self.domain_causes.len() + self.dead.len()) * PENDING_ENTRY_BYTES
     }
 
     fn advance(&mut self, now: Time) {
@@ -486,11 +500,22 @@ impl Ledger {
     /// it sent at once).
     pub fn produce(&mut self, now: Time, producer: u32, key: u64, confirmed: bool) -> MsgId {
         self.advance(now);
-        let id = self.flags.len() as MsgId;
-        self.flags.push(if confirmed { CONFIRMED } else { 0 });
-        for d in self.domains.iter_mut().skip(1) {
-            d.flags.push(0);
-        }
+        let id = self.msgs.len();
+        let stream = self.stream(producer, key);
+        self.sequences[stream] += 1;
+        let key_seq = self.sequences[stream];
+        let remaining = self.domains.len() as DomainId;
+        let flags = if confirmed { CONFIRMED } else { 0 };
+        let cause = LossCause::Unexplained;
+        self.msgs.push(Slot { produced_at: now, key_seq, stream: stream as u32, remaining, cause, flags });
+        self.produced += 1;
+        self.unapplied += u64::from(remaining);
+        id
+    }
+
+    /// The index into `sequences` of (`producer`, `key`), made on first use.
+    #[inline]
+    fn stream(&mut self, producer: u32, key: u64) -> usize {
         let (p, k) = (producer as usize, key.min(MAX_KEYS - 1) as usize);
         if p >= self.streams.len() {
             self.streams.resize(p + 1, Vec::new());
@@ -498,7 +523,7 @@ impl Ledger {
         if k >= self.streams[p].len() {
             self.streams[p].resize(k + 1, None);
         }
-        let stream = match self.streams[p][k] {
+        match self.streams[p][k] {
             Some(s) => s as usize,
             None => {
                 self.sequences.push(0);
@@ -509,52 +534,21 @@ impl Ledger {
                 self.streams[p][k] = Some(s as u32);
                 s
             }
-        };
-        self.sequences[stream] += 1;
-        let key_seq = self.sequences[stream];
-        let remaining = self.domains.len() as DomainId;
-        self.pending
-            .insert(id, Pending { produced_at: now, stream, key_seq, remaining, cause: LossCause::Unexplained });
-        self.produced += 1;
-        self.unapplied += u64::from(remaining);
-        id
+        }
     }
 
+    /// Sets `bit` of the message's own flags: true if it was not set.
     fn flag(&mut self, id: MsgId, bit: u8) -> bool {
-        match self.flags.get_mut(id as usize) {
-            Some(f) if *f & bit == 0 => {
-                *f |= bit;
-                true
-            }
-            _ => false,
-        }
+        self.msgs.with_byte(0, id, |f| set_bit(f, bit)).unwrap_or(false)
     }
 
-    /// The flag byte of `id` in `domain` and the shift of its bits there.
-    fn domain_byte(&mut self, domain: DomainId, id: MsgId) -> Option<(&mut u8, u32)> {
-        if domain == 0 {
-            self.flags.get_mut(id as usize).map(|f| (f, FIRST_DOMAIN))
-        } else {
-            self.domains.get_mut(domain as usize).and_then(|d| d.flags.get_mut(id as usize)).map(|f| (f, 0))
-        }
-    }
-
+    /// Sets `bit` of `id`'s flags in `domain`: true if it was not set.
     fn domain_flag(&mut self, domain: DomainId, id: MsgId, bit: u8) -> bool {
-        match self.domain_byte(domain, id) {
-            Some((f, shift)) if *f & (bit << shift) == 0 => {
-                *f |= bit << shift;
-                true
-            }
-            _ => false,
+        if domain as usize >= self.domains.len() {
+            return false;
         }
-    }
-
-    fn is_applied(&self, domain: usize, id: MsgId) -> bool {
-        if domain == 0 {
-            self.flags[id as usize] & (APPLIED << FIRST_DOMAIN) != 0
-        } else {
-            self.domains[domain].flags[id as usize] & APPLIED != 0
-        }
+        let bit = bit << if domain == 0 { FIRST_DOMAIN } else { 0 };
+        self.msgs.with_byte(domain as usize, id, |f| set_bit(f, bit)).unwrap_or(false)
     }
 
     /// The number of effect domains.
@@ -588,7 +582,7 @@ impl Ledger {
     /// ends its wait).
     pub fn started(&mut self, now: Time, id: MsgId) {
         if self.flag(id, STARTED) {
-            if let Some(p) = self.pending.get(&id) {
+            if let Some(p) = self.msgs.unapplied(id) {
                 self.wait.record(now - p.produced_at);
             }
         }
@@ -600,28 +594,24 @@ impl Ledger {
         if domain as usize >= self.domains.len() {
             return;
         }
-        let Some((f, shift)) = self.domain_byte(domain, id) else { return };
-        if *f & (APPLIED << shift) != 0 {
-            let cause = (self.flags[id as usize] & DUP_MASK) >> DUP_SHIFT;
+        let bit = APPLIED << if domain == 0 { FIRST_DOMAIN } else { 0 };
+        let Some(first) = self.msgs.with_byte(domain as usize, id, |f| set_bit(f, bit)) else { return };
+        if !first {
+            let cause = self.msgs.with_byte(0, id, |f| (*f & DUP_MASK) >> DUP_SHIFT).unwrap_or(0);
             let d = &mut self.domains[domain as usize];
             d.counts.duplicated += 1;
             d.duplicated_by[cause as usize] += 1;
             return;
         }
-        *f |= APPLIED << shift;
         self.advance(now);
         let d = &mut self.domains[domain as usize];
-        // One lookup: the hot path of every run.
-        let std::collections::btree_map::Entry::Occupied(mut entry) = self.pending.entry(id) else {
-            unreachable!("an unapplied message is pending")
-        };
-        let p = entry.get_mut();
+        let p = self.msgs.unapplied(id).expect("an unapplied message is pending");
         let latency = now - p.produced_at;
         d.counts.processed += 1;
         if multi {
             d.latency.record(latency);
         }
-        let max = &mut d.max_applied[p.stream];
+        let max = &mut d.max_applied[p.stream as usize];
         if p.key_seq < *max {
             d.counts.reordered += 1;
         } else {
@@ -629,11 +619,34 @@ impl Ledger {
         }
         p.remaining = p.remaining.checked_sub(1).expect("a message is applied once per domain");
         if p.remaining == 0 {
-            entry.remove();
+            self.settled(id);
         }
         self.unapplied = self.unapplied.checked_sub(1).expect("every unapplied effect was counted");
         self.last_applied = now;
         self.latency.record(latency);
+    }
+
+    /// `id` is now applied in every domain: what only an unapplied message
+    /// needs goes.
+    #[inline]
+    fn settled(&mut self, id: MsgId) {
+        if self.msgs.index(id).is_some() {
+            self.msgs.settled_in_window();
+        } else {
+            self.msgs.settle_stuck(id);
+        }
+        if !self.domain_causes.is_empty() {
+            self.forget_domain_causes(id);
+        }
+    }
+
+    /// Drops the causes kept for `id` in single domains.
+    #[cold]
+    fn forget_domain_causes(&mut self, id: MsgId) {
+        let keys: Vec<_> = self.domain_causes.range((id, 0)..=(id, DomainId::MAX)).map(|(&k, _)| k).collect();
+        for k in keys {
+            self.domain_causes.remove(&k);
+        }
     }
 
     /// Message `id` was put at risk by `cause` (in `domain` only, when
@@ -641,7 +654,7 @@ impl Ledger {
     /// later does. A crash does not replace `commit_before_process`: the
     /// crash is how that risk turns into a loss.
     pub fn at_risk(&mut self, id: MsgId, cause: LossCause, domain: Option<DomainId>) {
-        let Some(p) = self.pending.get_mut(&id) else { return };
+        let Some(p) = self.msgs.unapplied(id) else { return };
         match domain {
             Some(d) => {
                 self.domain_causes.insert((id, d), cause);
@@ -666,7 +679,7 @@ impl Ledger {
     /// Message `id` was put into a dead-letter queue (again, perhaps):
     /// [`Verdict::dead_letters`] tells what became of it.
     pub fn dead_lettered(&mut self, id: MsgId) {
-        if (id as usize) < self.flags.len() {
+        if id < self.msgs.len() {
             self.dead.insert(id);
         }
     }
@@ -674,9 +687,7 @@ impl Ledger {
     /// Another copy of message `id` came to exist because of `cause`: an
     /// application of it after the first, from now on, counts under it.
     pub fn copied(&mut self, id: MsgId, cause: DupCause) {
-        if let Some(f) = self.flags.get_mut(id as usize) {
-            *f = (*f & !DUP_MASK) | ((cause as u8) << DUP_SHIFT);
-        }
+        self.msgs.with_byte(0, id, |f| *f = (*f & !DUP_MASK) | ((cause as u8) << DUP_SHIFT));
     }
 
     /// Every produced message that `fill` appends was copied because of `cause`.
@@ -751,32 +762,10 @@ impl Ledger {
         held.dedup();
         held_in.sort_unstable();
         held_in.dedup();
-        let mut lost = Vec::new();
-        let mut acked_lost = 0;
-        for (&id, p) in &self.pending {
-            let is_held = held.binary_search(&id).is_ok();
-            let confirmed = self.flags[id as usize] & CONFIRMED != 0;
-            let acked = self.flags[id as usize] & ACKED != 0;
-            for i in 0..self.domains.len() {
-                if self.is_applied(i, id) {
-                    continue;
-                }
-                let d = &mut self.domains[i];
-                if is_held || held_in.binary_search(&(id, i as DomainId)).is_ok() {
-                    d.counts.in_flight += 1;
-                } else if confirmed {
-                    d.counts.lost += 1;
-                    let cause = self.domain_causes.get(&(id, i as DomainId)).copied().unwrap_or(p.cause);
-                    acked_lost += u64::from(acked && cause.forgets_a_write());
-                    d.lost_by[cause as usize] += 1;
-                    if lost.len() < MAX_LOST_LISTED && lost.last().is_none_or(|&(last, _)| last != id) {
-                        lost.push((id, cause));
-                    }
-                } else {
-                    d.counts.send_failed += 1;
-                }
-            }
-        }
+        let mut end = End { held, held_in, lost: Vec::new(), acked_lost: 0, inconsistent: 0 };
+        let (domains, causes) = (&mut self.domains, &self.domain_causes);
+        self.msgs.each_unapplied(|id, p, extra| end.settle(domains, causes, id, p, extra));
+        let End { lost, acked_lost, inconsistent, .. } = end;
         let mut c = self.counts();
         c.acked_lost = acked_lost;
         let mut domains = BTreeMap::new();
@@ -800,15 +789,6 @@ impl Ledger {
             }
             domains.insert(d.name.clone(), dc);
         }
-        // Applied in some domains and not in others.
-        let mut inconsistent = 0;
-        if multi {
-            for p in self.pending.values() {
-                if (p.remaining as usize) < self.domains.len() {
-                    inconsistent += 1;
-                }
-            }
-        }
         let dead_letters = self.dead_letters(held, held_in);
         Verdict { counts: c, domains, inconsistent, lost, dead_letters }
     }
@@ -818,7 +798,7 @@ impl Ledger {
     fn dead_letters(&self, held: &[MsgId], held_in: &[(MsgId, DomainId)]) -> DeadLetters {
         let mut d = DeadLetters { dead_lettered: self.dead.len() as u64, ..DeadLetters::default() };
         for &id in &self.dead {
-            if !self.pending.contains_key(&id) {
+            if !self.msgs.is_unapplied(id) {
                 d.applied += 1;
             } else if held.binary_search(&id).is_ok()
                 || (0..self.domains.len()).any(|i| held_in.binary_search(&(id, i as DomainId)).is_ok())
@@ -829,6 +809,55 @@ impl Ledger {
             }
         }
         d
+    }
+}
+
+/// What [`Ledger::finish`] gathers about the unapplied messages, in id order.
+struct End<'a> {
+    held: &'a [MsgId],
+    held_in: &'a [(MsgId, DomainId)],
+    lost: Vec<(MsgId, LossCause)>,
+    acked_lost: u64,
+    /// Messages applied in some domains and not in others.
+    inconsistent: u64,
+}
+
+impl End<'_> {
+    /// Judges unapplied message `id` in each domain that did not apply it:
+    /// in flight, lost or a failed send.
+    fn settle(
+        &mut self,
+        domains: &mut [Domain],
+        causes: &BTreeMap<(MsgId, DomainId), LossCause>,
+        id: MsgId,
+        p: &Slot,
+        extra: &dyn Fn(usize) -> u8,
+    ) {
+        let is_held = self.held.binary_search(&id).is_ok();
+        let confirmed = p.flags & CONFIRMED != 0;
+        let acked = p.flags & ACKED != 0;
+        for (i, d) in domains.iter_mut().enumerate() {
+            let applied = if i == 0 { p.flags & (APPLIED << FIRST_DOMAIN) != 0 } else { extra(i) & APPLIED != 0 };
+            if applied {
+                continue;
+            }
+            if is_held || self.held_in.binary_search(&(id, i as DomainId)).is_ok() {
+                d.counts.in_flight += 1;
+            } else if confirmed {
+                d.counts.lost += 1;
+                let cause = causes.get(&(id, i as DomainId)).copied().unwrap_or(p.cause);
+                self.acked_lost += u64::from(acked && cause.forgets_a_write());
+                d.lost_by[cause as usize] += 1;
+                if self.lost.len() < MAX_LOST_LISTED && self.lost.last().is_none_or(|&(last, _)| last != id) {
+                    self.lost.push((id, cause));
+                }
+            } else {
+                d.counts.send_failed += 1;
+            }
+        }
+        if domains.len() > 1 && (p.remaining as usize) < domains.len() {
+            self.inconsistent += 1;
+        }
     }
 }
 
