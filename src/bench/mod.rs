@@ -116,14 +116,22 @@ impl Row {
     }
 }
 
-/// Loads `file` with `sets`, and `messages` per producer when given.
-fn load(file: &Path, messages: Option<u64>, sets: &[String]) -> Result<Scenario> {
+/// Loads `file` with `sets_given`, and `messages` per producer when given
+/// (with a bound on events raised to fit them).
+fn load(file: &Path, messages: Option<u64>, sets_given: &[String]) -> Result<Scenario> {
     let text = crate::input::read_scenario(file)?;
     let mut scenario = Scenario::parse(&file.display().to_string(), &text)?;
-    let mut sets = sets.to_vec();
+    let mut sets = Vec::new();
     if let Some(n) = messages {
-        sets.extend(scenario.config.specs::<ProducerSpec>().map(|(p, _)| format!("producers.{p}.messages={n}")));
+        let producers: Vec<String> = scenario.config.specs::<ProducerSpec>().map(|(p, _)| p.to_string()).collect();
+        // A message costs about 5 events on the M/M/1 path: keep the bound
+        // on events out of the way of a long run (a --set of it still wins,
+        // being applied after).
+        let bound = n.saturating_mul(10).saturating_mul(producers.len() as u64).max(scenario.config.run.max_events);
+        sets.push(format!("run.max_events={bound}"));
+        sets.extend(producers.iter().map(|p| format!("producers.{p}.messages={n}")));
     }
+    sets.extend_from_slice(sets_given);
     scenario.set_overrides(&sets)?;
     Ok(scenario)
 }
