@@ -39,6 +39,8 @@ pub use context::{boxed, Component, Ctx, DynComponent, NoTimer, Parts, Timer};
 pub use effect::{quiet_mark, Effect, Fact, Metric, Timing, QUIET_MARKS};
 pub use harness::{Emitted, Harness};
 pub use progress::{Progress, Snapshot, RUN_SHARE};
+#[doc(hidden)]
+pub use queue::bench as event_queue;
 use queue::Ev;
 
 /// Which phase the run is in.
