@@ -67,34 +67,76 @@ pub struct LatencySummary {
     pub count: u64,
 }
 
+/// The HDR histogram's layout (lowest value 1, highest [`HIST_HIGH_NS`], 3
+/// significant digits): 2,048 sub-buckets, of which buckets above the first
+/// use the upper half (1,024), each bucket twice as wide as the one before.
+const SUB_BUCKET_HALF_MAGNITUDE: u32 = 10;
+const SUB_BUCKET_MASK: u64 = (1 << (SUB_BUCKET_HALF_MAGNITUDE + 1)) - 1;
+/// 64 minus the unit magnitude (0) minus the sub-bucket count's magnitude (11).
+const LEADING_ZERO_COUNT_BASE: u32 = 53;
+/// Counts the layout needs to reach [`HIST_HIGH_NS`]: (41 buckets + 1) x 1,024.
+const HIST_COUNTS: usize = 42 << SUB_BUCKET_HALF_MAGNITUDE;
+
+/// The index of `value`'s count, as the HDR histogram computes it.
+#[inline]
+fn hist_index(value: u64) -> usize {
+    let bucket = LEADING_ZERO_COUNT_BASE - (value | SUB_BUCKET_MASK).leading_zeros();
+    let sub = (value >> bucket) as usize;
+    ((bucket as usize + 1) << SUB_BUCKET_HALF_MAGNITUDE) + sub - (1 << SUB_BUCKET_HALF_MAGNITUDE)
+}
+
+/// The lowest value counted at `index` (the HDR histogram's `value_for`).
+fn hist_value(index: usize) -> u64 {
+    let half = 1usize << SUB_BUCKET_HALF_MAGNITUDE;
+    let bucket = (index >> SUB_BUCKET_HALF_MAGNITUDE) as i64 - 1;
+    let sub = (index & (half - 1)) + half;
+    if bucket < 0 {
+        (sub - half) as u64
+    } else {
+        (sub as u64) << bucket
+    }
+}
+
 /// A latency distribution: percentiles from an HDR histogram (3 significant
 /// digits), mean and maximum exact.
+///
+/// Recording only counts the value in its bucket, in an array laid out as
+/// the HDR histogram lays out its own (about 10 instructions, against 60
+/// for the crate's `saturating_record`, which also tracks a minimum, a
+/// maximum and a total, and checks bounds on the way); the histogram itself
+/// is built from the counts when a summary asks, each bucket's count
+/// recorded at the bucket's lowest value. Percentiles and CDF points depend
+/// only on the counts per bucket, so they come out exactly as if every value
+/// had been recorded in the histogram directly.
+#[derive(Default)]
 pub struct LatencyStats {
-    hist: Histogram<u64>,
+    /// Counts by bucket (allocated at the first value).
+    counts: Vec<u64>,
     sum_ns: u128,
     count: u64,
     max_ns: u64,
-}
-
-impl Default for LatencyStats {
-    fn default() -> Self {
-        LatencyStats {
-            hist: Histogram::new_with_bounds(1, HIST_HIGH_NS, 3).expect("valid histogram bounds"),
-            sum_ns: 0,
-            count: 0,
-            max_ns: 0,
-        }
-    }
 }
 
 impl LatencyStats {
     /// Records one latency.
     #[inline]
     pub fn record(&mut self, ns: u64) {
-        self.hist.saturating_record(ns.min(HIST_HIGH_NS));
+        if self.counts.is_empty() {
+            self.counts = vec![0; HIST_COUNTS];
+        }
+        self.counts[hist_index(ns.min(HIST_HIGH_NS))] += 1;
         self.sum_ns += u128::from(ns);
         self.count += 1;
         self.max_ns = self.max_ns.max(ns);
+    }
+
+    /// The HDR histogram of the values recorded.
+    fn histogram(&self) -> Histogram<u64> {
+        let mut hist = Histogram::new_with_bounds(1, HIST_HIGH_NS, 3).expect("valid histogram bounds");
+        for (i, &n) in self.counts.iter().enumerate().filter(|(_, &n)| n > 0) {
+            hist.record_n(hist_value(i), n).expect("a bucket's lowest value is in range");
+        }
+        hist
     }
 
     /// How many latencies were recorded.
@@ -115,9 +157,9 @@ impl LatencyStats {
         if self.count == 0 {
             return Vec::new();
         }
-        let total = self.hist.len() as f64;
-        let mut points: Vec<(f64, f64)> = self
-            .hist
+        let hist = self.histogram();
+        let total = hist.len() as f64;
+        let mut points: Vec<(f64, f64)> = hist
             .iter_recorded()
             .map(|v| (ns_to_ms(v.value_iterated_to().min(self.max_ns)), v.count_since_last_iteration()))
             .scan(0u64, |seen, (ms, n)| {
@@ -145,7 +187,8 @@ impl LatencyStats {
         }
         // Rounded up to the top of its bucket, a percentile may pass the
         // exact maximum: clamp it.
-        let q = |p: f64| ns_to_ms(self.hist.value_at_quantile(p).min(self.max_ns));
+        let hist = self.histogram();
+        let q = |p: f64| ns_to_ms(hist.value_at_quantile(p).min(self.max_ns));
         LatencySummary {
             mean: self.sum_ns as f64 / self.count as f64 / 1e6,
             p50: q(0.5),
@@ -289,8 +332,14 @@ impl Metrics {
     }
 
     /// Records one user-facing duration.
+    #[inline]
     pub fn timing(&mut self, kind: Timing, ns: u64) {
-        let i = Timing::ALL.iter().position(|&t| t == kind).unwrap_or(0);
+        let i = match kind {
+            Timing::Response => 0,
+            Timing::Completion => 1,
+            Timing::Send => 2,
+        };
+        debug_assert_eq!(Timing::ALL[i], kind);
         self.timings[i].get_or_insert_with(Default::default).record(ns);
     }
 
@@ -397,6 +446,53 @@ mod tests {
         assert_eq!(time_to_drain_s(&depths(&[5, 500, 400])), None);
         assert_eq!(time_to_drain_s(&depths(&[0, 0])), None);
         assert_eq!(time_to_drain_s(&[]), None);
+    }
+
+    /// The bucket of every value, and its lowest value, are the HDR
+    /// histogram's own: values at and around every bucket boundary, and
+    /// random ones.
+    #[test]
+    fn buckets_are_the_hdr_histograms_own() {
+        let hist = Histogram::<u64>::new_with_bounds(1, HIST_HIGH_NS, 3).unwrap();
+        assert_eq!(hist.distinct_values(), HIST_COUNTS);
+        let mut values: Vec<u64> = vec![0, 1, 2, 1023, 1024, 2047, 2048, 2049, HIST_HIGH_NS - 1, HIST_HIGH_NS];
+        for shift in 0..=50 {
+            let b = 1u64 << shift;
+            values.extend([b - 1, b, b + 1, b + b / 3]);
+        }
+        let mut rng = crate::rng::stream(5, "hist");
+        values.extend(
+            (0..100_000).map(|_| rand::RngCore::next_u64(&mut rng) >> (14 + rand::RngCore::next_u64(&mut rng) % 50)),
+        );
+        for v in values.into_iter().map(|v| v.min(HIST_HIGH_NS)) {
+            let i = hist_index(v);
+            assert!(i < HIST_COUNTS, "{v}");
+            assert_eq!(hist_value(i), hist.lowest_equivalent(v), "value {v} at index {i}");
+            assert_eq!(hist_index(hist_value(i)), i, "{v}");
+        }
+    }
+
+    /// Percentiles and the CDF as the HDR histogram gives them when every
+    /// value is recorded in it.
+    #[test]
+    fn percentiles_and_cdf_are_the_hdr_histograms() {
+        let mut direct = Histogram::<u64>::new_with_bounds(1, HIST_HIGH_NS, 3).unwrap();
+        let mut ours = LatencyStats::default();
+        let mut rng = crate::rng::stream(9, "latencies");
+        for _ in 0..50_000 {
+            let ns = (crate::dist::standard_exponential(&mut rng) * 3e6) as u64;
+            direct.saturating_record(ns.min(HIST_HIGH_NS));
+            ours.record(ns);
+        }
+        let built = ours.histogram();
+        for q in [0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0] {
+            assert_eq!(built.value_at_quantile(q), direct.value_at_quantile(q), "quantile {q}");
+        }
+        let it = |h: &Histogram<u64>| {
+            h.iter_recorded().map(|v| (v.value_iterated_to(), v.count_since_last_iteration())).collect::<Vec<_>>()
+        };
+        assert_eq!(it(&built), it(&direct));
+        assert_eq!(built.len(), direct.len());
     }
 
     #[test]

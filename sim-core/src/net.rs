@@ -130,6 +130,26 @@ struct Link {
     /// With a bandwidth: when the pair's connection has finished
     /// transmitting what was sent on it so far.
     busy_until: Time,
+    /// The latency of a link that can only deliver, once, after a constant
+    /// latency (no loss, duplication or reordering of its own, no
+    /// bandwidth): such a link draws no random number, so while no spike is
+    /// in force [`Network::send`] skips the general path (same draws: none).
+    constant: Option<Duration>,
+}
+
+impl Link {
+    fn new(model: LinkModel, rng: SimRng) -> Self {
+        let m = &model;
+        let plain = m.loss_probability <= 0.0
+            && m.duplicate_probability <= 0.0
+            && m.reorder_probability <= 0.0
+            && m.bandwidth.is_none();
+        let constant = match m.latency {
+            Sampler::Constant(ns) if plain => Some(ns),
+            _ => None,
+        };
+        Link { model, rng, busy_until: 0, constant }
+    }
 }
 
 impl Link {
@@ -508,8 +528,16 @@ impl Network {
             *links_made += 1;
             let model = models.get(&(from, to)).unwrap_or(default).clone();
             let name = format!("link:{}->{}", names[from as usize], names[to as usize]);
-            Box::new(Link { model, rng: stream(seed, &name), busy_until: 0 })
+            Box::new(Link::new(model, stream(seed, &name)))
         });
+        if let Some(ns) = link.constant.filter(|_| self.spikes.is_empty()) {
+            // The fast path: what the general one below computes for such a
+            // link (every chance is 0 and draws nothing; the latency is constant).
+            let delay = if factor == 1.0 { ns } else { Sampler::Constant(ns).sample_scaled_ns(&mut link.rng, factor) };
+            let (delay, _) = in_order(&mut pair.last, now, delay, None);
+            trace.record(now, || TraceWhat::Send(wire(from, to, msg), delay));
+            return Delivery::Arrives { delay, copy: None };
+        }
         let m = &link.model;
         let (loss, dup, reorder) = if !healed && self.spikes.is_empty() {
             (m.loss_probability, m.duplicate_probability, m.reorder_probability)

@@ -115,6 +115,7 @@ use crate::protocol::{QueueMsg, NO_EXPIRATION};
 use crate::time::ms_to_ns;
 use std::collections::BTreeMap;
 
+mod by_tag;
 mod confirm;
 pub(crate) mod core;
 pub mod exchange;

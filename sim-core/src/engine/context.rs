@@ -183,8 +183,10 @@ impl<'a, T: Timer> Ctx<'a, T> {
         }
     }
 
-    /// Emits one effect (the methods below each emit one kind).
-    #[inline]
+    /// Emits one effect (the methods below each emit one kind). Always
+    /// inlined, so that at each call site the engine's `apply` folds to the
+    /// one kind of effect emitted there.
+    #[inline(always)]
     pub fn emit(&mut self, effect: Effect) {
         match &mut self.p.sink {
             Sink::Engine(core) => core.apply(self.p.now, self.p.me, effect),

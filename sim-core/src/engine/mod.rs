@@ -417,7 +417,7 @@ impl Engine {
         self.core.trace.digest.add(time);
         self.handle(time, ev);
         // The run phase also ends early once every producer has produced all it was asked to.
-        if self.core.phase == Phase::Run && self.core.producers_total > 0 && self.core.producers_active == 0 {
+        if self.core.producers_active == 0 && self.core.producers_total > 0 && self.core.phase == Phase::Run {
             self.start_drain();
         }
         self.core.phase != Phase::Done

@@ -165,6 +165,7 @@ impl Protocol for QueueMsg {
         }
     }
 
+    #[inline]
     fn fold(&self, digest: &mut Digest) {
         match *self {
             QueueMsg::Publish { rec, want_ack, attempt, channel, tag, persistent, route, expiration } => {

@@ -11,6 +11,7 @@ use crate::time::{Duration, Time};
 use crate::timers::Deadlines;
 use std::collections::{BTreeMap, VecDeque};
 
+use super::by_tag::ByTag;
 use super::kind::Overflow;
 
 /// A host of queues: its timer type carries every queue's timers.
@@ -131,6 +132,8 @@ impl Entry {
 
 pub(crate) struct Unacked {
     consumer: NodeId,
+    /// Where its consumer is in the queue's subscribers.
+    sub: u32,
     entry: Entry,
     deadline: Time,
 }
@@ -218,7 +221,7 @@ pub(crate) struct QueueCore {
     /// This queue's number (its timers name it).
     index: u32,
     pub(crate) queue: VecDeque<Entry>,
-    unacked: BTreeMap<u64, Unacked>,
+    unacked: ByTag<Unacked>,
     subscribers: Vec<Subscriber>,
     /// Where each consumer is in `subscribers`.
     by_node: BTreeMap<NodeId, usize>,
@@ -277,7 +280,7 @@ impl QueueCore {
             durable,
             index: index as u32,
             queue: VecDeque::new(),
-            unacked: BTreeMap::new(),
+            unacked: ByTag::default(),
             subscribers: Vec::new(),
             by_node: BTreeMap::new(),
             inactive: 0,
@@ -408,11 +411,12 @@ impl QueueCore {
         let n = self.subscribers.len();
         self.expire_head(ctx, true);
         while !self.queue.is_empty() && n > 0 {
-            let Some(offset) = (0..n).find(|k| self.subscribers[(self.next_subscriber + k) % n].has_credit()) else {
+            // Round-robin, from the next in turn.
+            let start = self.next_subscriber % n;
+            let Some(i) = (start..n).chain(0..start).find(|&j| self.subscribers[j].has_credit()) else {
                 break;
             };
-            let i = (self.next_subscriber + offset) % n;
-            self.next_subscriber = (i + 1) % n;
+            self.next_subscriber = if i + 1 == n { 0 } else { i + 1 };
             let mut entry = self.queue.pop_front().expect("queue is not empty");
             if self.policy.past_limit(entry.deliveries) {
                 // Checked at the return too; this catches what a broker
@@ -432,7 +436,7 @@ impl QueueCore {
             if !sub.auto_ack {
                 sub.unacked += 1;
                 let deadline = ctx.now().saturating_add(self.policy.redelivery_ns);
-                self.unacked.insert(tag, Unacked { consumer: sub.node, entry, deadline });
+                self.unacked.insert(tag, Unacked { consumer: sub.node, sub: i as u32, entry, deadline });
                 if self.unacked.len() > self.peak_unacked {
                     self.peak_unacked = self.unacked.len();
                     ctx.metric_max("max_unacked", self.peak_unacked as f64);
@@ -470,10 +474,9 @@ impl QueueCore {
 
     /// Forgets an acked delivery.
     pub(crate) fn ack(&mut self, tag: u64) -> Option<MsgId> {
-        let u = self.unacked.remove(&tag)?;
-        if let Some(s) = self.subscriber(u.consumer) {
-            s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
-        }
+        let u = self.unacked.remove(tag)?;
+        let s = &mut self.subscribers[u.sub as usize];
+        s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
         self.settle(u.entry.rec.id);
         self.compact_deadlines();
         Some(u.entry.rec.id)
@@ -485,7 +488,7 @@ impl QueueCore {
     fn compact_deadlines(&mut self) {
         if self.deadlines.len() > 2 * self.unacked.len() + 1024 {
             let unacked = &self.unacked;
-            self.deadlines.compact(|t, at| unacked.get(&t).is_some_and(|u| u.deadline == at));
+            self.deadlines.compact(|t, at| unacked.get(t).is_some_and(|u| u.deadline == at));
         }
     }
 
@@ -493,10 +496,9 @@ impl QueueCore {
     /// the consumer rejected it or it has come back more often than the
     /// delivery limit allows, to the dead letters.
     pub(crate) fn take_back<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, tag: u64, requeue: bool) {
-        let Some(u) = self.unacked.remove(&tag) else { return };
-        if let Some(s) = self.subscriber(u.consumer) {
-            s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
-        }
+        let Some(u) = self.unacked.remove(tag) else { return };
+        let s = &mut self.subscribers[u.sub as usize];
+        s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
         if requeue && self.policy.past_limit(u.entry.deliveries) {
             self.dead_letter(ctx, u.entry, Death::DeliveryLimit);
         } else if requeue {
@@ -518,7 +520,7 @@ impl QueueCore {
         if !holds {
             return;
         }
-        let tags: Vec<u64> = self.unacked.iter().filter(|(_, u)| u.consumer == consumer).map(|(&t, _)| t).collect();
+        let tags: Vec<u64> = self.unacked.iter().filter(|(_, u)| u.consumer == consumer).map(|(t, _)| t).collect();
         for tag in tags.into_iter().rev() {
             self.take_back(ctx, tag, true);
         }
@@ -618,12 +620,12 @@ impl QueueCore {
             QueueTimer::Redeliver(_) => {
                 let unacked = &self.unacked;
                 let expired = self.deadlines.expire(ctx, T::from(QueueTimer::Redeliver(self.index)), |t, at| {
-                    unacked.get(&t).is_some_and(|u| u.deadline == at)
+                    unacked.get(t).is_some_and(|u| u.deadline == at)
                 });
                 // A consumer that held a delivery too long is cancelled, and all
                 // it held comes back (in reverse, so the oldest is first in line).
                 for t in expired {
-                    let Some(consumer) = self.unacked.get(&t).map(|u| u.consumer) else { continue };
+                    let Some(consumer) = self.unacked.get(t).map(|u| u.consumer) else { continue };
                     ctx.error("consumer-timeout");
                     self.close_channel(ctx, consumer);
                     self.notify_cancelled(ctx, consumer);
@@ -671,10 +673,10 @@ impl QueueCore {
     /// its transient ones, whose ids it returns; a queue that is not
     /// durable loses everything.
     pub(crate) fn crash(&mut self, persisted: bool) -> Vec<MsgId> {
-        let unacked = std::mem::take(&mut self.unacked);
+        let unacked = self.unacked.take_values();
         let mut transient = Vec::new();
         if persisted {
-            for u in unacked.into_values().rev() {
+            for u in unacked.into_iter().rev() {
                 self.queue.push_front(u.entry);
             }
             transient.extend(self.queue.iter().filter(|e| !e.persistent).map(|e| e.rec.id));
@@ -694,11 +696,10 @@ impl QueueCore {
         transient
     }
 
-    /// Bytes of allocated capacity: the queue's ring, and each unacked
-    /// delivery's B-tree entry (its key, value and a share of the node).
+    /// Bytes of allocated capacity: the queue's ring, and the ring of
+    /// unacked deliveries.
     pub(crate) fn memory_bytes(&self) -> usize {
-        let unacked_entry = std::mem::size_of::<(u64, Unacked)>() + 16;
-        self.queue.capacity() * std::mem::size_of::<Entry>() + self.unacked.len() * unacked_entry
+        self.queue.capacity() * std::mem::size_of::<Entry>() + self.unacked.memory_bytes()
     }
 
     /// The bytes it stores: every message it holds, ready or awaiting an
