@@ -533,7 +533,7 @@ impl Network {
         if let Some(ns) = link.constant.filter(|_| self.spikes.is_empty()) {
             // The fast path: what the general one below computes for such a
             // link (every chance is 0 and draws nothing; the latency is constant).
-            let delay = if factor == 1.0 { ns } else { Sampler::Constant(ns).sample_scaled_ns(&mut link.rng, factor) };
+            let delay = if factor == 1.0 { ns } else { link.model.latency.sample_scaled_ns(&mut link.rng, factor) };
             let (delay, _) = in_order(&mut pair.last, now, delay, None);
             trace.record(now, || TraceWhat::Send(wire(from, to, msg), delay));
             return Delivery::Arrives { delay, copy: None };
