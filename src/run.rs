@@ -93,8 +93,20 @@ const NOTES_SHOWN: usize = 3;
 /// Reads and parses a scenario file, with overrides; returns it and the
 /// file's text. Input errors exit with status 2: they are returned as `Err`.
 pub(crate) fn load(file: &Path, set: &[String]) -> Result<(Scenario, String)> {
+    load_variants(file, set, &[])
+}
+
+/// [`load`] keeping only the variants named (all when none is): the
+/// overrides are validated against the variants that will run. An unknown
+/// name is an error that lists the variants.
+pub(crate) fn load_variants(file: &Path, set: &[String], variants: &[String]) -> Result<(Scenario, String)> {
     let text = crate::input::read_scenario(file)?;
     let mut scenario = Scenario::parse(&file.display().to_string(), &text)?;
+    let names: Vec<&str> = scenario.variants().iter().map(|v| v.name.as_str()).collect();
+    if let Some(unknown) = variants.iter().find(|v| !names.contains(&v.as_str())) {
+        bail!("{}: no variant named `{unknown}` (variants: {})", file.display(), names.join(", "));
+    }
+    scenario.keep_variants(variants);
     if !set.is_empty() {
         scenario.set_overrides(set)?;
     }
@@ -230,15 +242,8 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
     if let Some(mb) = args.max_memory_mb {
         set.push(format!("run.max_memory_mb={mb}"));
     }
-    let (scenario, text) = load(&args.file, &set)?;
-    let mut chosen = scenario.configs()?;
-    if !args.variants.is_empty() {
-        let names: Vec<String> = chosen.iter().map(|(v, _)| v.name.clone()).collect();
-        if let Some(unknown) = args.variants.iter().find(|v| !names.contains(v)) {
-            bail!("{}: no variant named `{unknown}` (variants: {})", args.file.display(), names.join(", "));
-        }
-        chosen.retain(|(v, _)| args.variants.contains(&v.name));
-    }
+    let (scenario, text) = load_variants(&args.file, &set, &args.variants)?;
+    let chosen = scenario.configs()?;
     report_estimates(&args.file, &chosen);
     let seed = args.seed.unwrap_or(scenario.config.seed);
     let from = if args.seed.is_some() { "from --seed" } else { "the scenario's; pass --seed N to change it" };

@@ -176,3 +176,52 @@ fn defect_10_an_unknown_field_gets_a_did_you_mean() {
     let stderr = String::from_utf8_lossy(&asyncsim(&["validate", file.to_str().unwrap()]).stderr).into_owned();
     assert!(stderr.contains("did you mean `network`?"), "{stderr}");
 }
+
+/// `--set` is validated against the variants `--variant` chose, not the
+/// ones it left out: an override that only makes sense for the chosen
+/// variant runs, and the same override without `--variant` is refused,
+/// naming the variant it does not fit.
+#[test]
+fn set_is_checked_against_the_chosen_variants_only() {
+    let dir = std::env::temp_dir().join(format!("asyncsim-set-variant-{}", std::process::id()));
+    let set = "producers.producer.idempotent=true";
+    let file = "scenarios/delivery-guarantees.toml";
+    let all = asyncsim(&["run", file, "--set", set, "--out", dir.to_str().unwrap(), "--no-progress", "--no-plots"]);
+    let stderr = String::from_utf8_lossy(&all.stderr);
+    assert_eq!(all.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("at-most-once"), "the refusal should name the variant it does not fit: {stderr}");
+    let chosen = asyncsim(&[
+        "run",
+        file,
+        "--variant",
+        "at-least-once",
+        "--set",
+        set,
+        "--out",
+        dir.to_str().unwrap(),
+        "--no-progress",
+        "--no-plots",
+    ]);
+    let stderr = String::from_utf8_lossy(&chosen.stderr);
+    assert!(matches!(chosen.status.code(), Some(0 | 1)), "{stderr}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).expect("summary.json")).expect("json");
+    let variants = summary["variants"].as_object().expect("variants");
+    assert_eq!(variants.keys().collect::<Vec<_>>(), ["at-least-once"]);
+    // A field of a cache that only the chosen variant declares.
+    let cache = asyncsim(&[
+        "run",
+        "scenarios/url-shortener.toml",
+        "--variant",
+        "write-through",
+        "--set",
+        "producers.api.writes.deletion_markers=true",
+        "--out",
+        dir.to_str().unwrap(),
+        "--no-progress",
+        "--no-plots",
+    ]);
+    let stderr = String::from_utf8_lossy(&cache.stderr);
+    assert!(matches!(cache.status.code(), Some(0 | 1)), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -367,6 +367,16 @@ impl Scenario {
         Ok(scenario)
     }
 
+    /// Keeps only the variants named (in file order), so that overrides
+    /// applied next are validated against the variants that will run, not
+    /// against ones `--variant` left out. Names no variant has are the
+    /// caller's to report (see [`Scenario::variants`]); they are ignored here.
+    pub fn keep_variants(&mut self, names: &[String]) {
+        if !names.is_empty() {
+            self.variants.retain(|v| names.contains(&v.name));
+        }
+    }
+
     /// Applies command-line overrides (`path=value` each) to every variant,
     /// and validates the result.
     pub fn set_overrides(&mut self, sets: &[String]) -> Result<(), ScenarioError> {
@@ -384,7 +394,18 @@ impl Scenario {
         }
         let mut base = self.base.clone();
         self.apply_overrides(&mut base)?;
-        self.config = self.resolve(base, None)?;
+        match self.resolve(base, None) {
+            Ok(config) => self.config = config,
+            // With variants declared the base alone never runs: an override
+            // that only the variants make valid (a field of a cache that a
+            // variant adds) is checked against them, and the first one
+            // stands for the scenario's own settings.
+            Err(_) if self.declared => {
+                let (_, first) = self.configs()?.into_iter().next().expect("a declared variant");
+                self.config = first;
+            }
+            Err(e) => return Err(e),
+        }
         self.configs()?;
         Ok(())
     }
@@ -521,7 +542,8 @@ impl Scenario {
         let field = (!path.is_empty()).then(|| path.join("."));
         let related = |p: &[String]| is_prefix(p, &path) || is_prefix(&path, p);
         if let Some((k, _)) = self.overrides.iter().find(|(k, _)| related(&split_path(k))) {
-            return ScenarioError { file: "--set".into(), line: None, field: Some(k.clone()), variant: None, message };
+            let variant = variant.filter(|_| self.declared).map(|v| v.name.clone());
+            return ScenarioError { file: "--set".into(), line: None, field: Some(k.clone()), variant, message };
         }
         // Where the file writes it: in the variant's override if one touches
         // the field (plus whatever part of the path lies inside the override's
