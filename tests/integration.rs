@@ -50,6 +50,8 @@ mod events;
 mod fire_and_forget;
 #[path = "fuzz.rs"]
 mod fuzz;
+#[path = "guide.rs"]
+mod guide;
 #[path = "guide_readme.rs"]
 mod guide_readme;
 #[path = "honest_runs.rs"]
