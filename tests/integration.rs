@@ -52,6 +52,8 @@ mod fire_and_forget;
 mod fuzz;
 #[path = "guide.rs"]
 mod guide;
+#[path = "guide_readme.rs"]
+mod guide_readme;
 #[path = "honest_runs.rs"]
 mod honest_runs;
 #[path = "hostile.rs"]
