@@ -262,6 +262,7 @@ fn why(ctx: &Ctx, e: &Explained) -> String {
     let mut s = String::from("  Why\n");
     if c.lost == 0 && c.duplicated == 0 {
         s.push_str(&quiet(e));
+        s.push_str(&errors(e));
         return s;
     }
     let several = e.summary.domains.len() > 1;
@@ -284,6 +285,7 @@ fn why(ctx: &Ctx, e: &Explained) -> String {
             e.summary.inconsistent
         ));
     }
+    s.push_str(&errors(e));
     s
 }
 
@@ -291,16 +293,30 @@ fn why(ctx: &Ctx, e: &Explained) -> String {
 fn quiet(e: &Explained) -> String {
     let c = &e.summary.counts;
     let mut s = String::from("    Nothing was lost and nothing applied twice");
-    if c.in_flight > 0 || c.send_failed > 0 {
-        s.push_str(&format!(
-            "; {} were still in flight at the end and {} sends failed (their producer knew)",
-            c.in_flight, c.send_failed
-        ));
+    if c.in_flight > 0 {
+        s.push_str(&format!("; {} were still in flight at the end (held somewhere)", c.in_flight));
+    }
+    if c.send_failed > 0 {
+        s.push_str(&format!("; {} sends failed, and their producers knew (send_failed)", c.send_failed));
     }
     s.push_str(".\n");
-    if e.summary.errors > 0 {
-        let kinds: Vec<String> = e.summary.errors_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        s.push_str(&format!("    The run had {} errors (errors_by_kind: {}).\n", e.summary.errors, kinds.join(", ")));
+    s
+}
+
+/// The errors by kind, each with what it means: events a real system would
+/// log, most of them the retry machinery at work, not lost messages.
+fn errors(e: &Explained) -> String {
+    if e.summary.errors == 0 {
+        return String::new();
+    }
+    let mut s = format!(
+        "    {} errors: events a real system would log, not lost messages (errors_by_kind):\n",
+        e.summary.errors
+    );
+    for (kind, n) in &e.summary.errors_by_kind {
+        let meaning =
+            crate::table::error_kinds::meaning(kind).unwrap_or("reported by a component (see docs/concepts.md)");
+        s.push_str(&format!("      {n} {kind}: {meaning}\n"));
     }
     s
 }
