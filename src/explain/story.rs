@@ -187,9 +187,10 @@ pub fn tell(e: &Explained, kept: &Kept, id: MsgId) -> Result<String> {
     }
     let own: Vec<u64> = lines.iter().map(|(t, _)| *t).collect();
     let span = (own.first().copied().unwrap_or(0), own.last().copied().unwrap_or(0));
-    let mut all: Vec<(u64, String)> = lines;
-    all.extend(context(&events, span.0, span.1));
-    // Stable: events of one instant keep their order, faults after them.
+    // Stable: events of one instant keep their order, a fault first (what
+    // happened at the instant a fault began happened under it).
+    let mut all: Vec<(u64, String)> = context(&events, span.0, span.1);
+    all.extend(lines);
     all.sort_by_key(|(t, _)| *t);
     if all.is_empty() {
         s.push_str("    (the trace holds no event of it on the wire)\n");
