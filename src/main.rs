@@ -25,6 +25,7 @@ mod bench;
 mod check;
 mod compare;
 mod diagram;
+mod explain;
 mod input;
 mod many;
 mod progress;
@@ -98,6 +99,15 @@ enum Command {
     /// status: 0 once it ran, 1 when --precision was not met, 2 for bad
     /// input, 3 when a run stopped at a limit.
     Sweep(sweep::SweepArgs),
+    /// Run a scenario and explain it in plain words: the concept and its
+    /// chapter, what each variant changes, what happened (summary.json's
+    /// figures), why (the ledger's causes), and commands to try next.
+    ///
+    /// `--message ID` tells one message's story instead. Exit status as
+    /// `run`: 0 when every expectation held, 1 when one failed, 2 for bad
+    /// input (an unknown variant, a message id the run did not produce),
+    /// 3 when a run stopped at a limit.
+    Explain(explain::ExplainArgs),
     /// List the bundled scenarios and the concept each teaches.
     List,
     /// Check scenario files without running them.
@@ -125,6 +135,7 @@ fn main() -> ExitCode {
         Some(Command::Compare(args)) => compare::compare(&args),
         Some(Command::Merge(args)) => many::merge::merge(&args, &[("check", check::finish), ("sweep", sweep::finish)]),
         Some(Command::Sweep(args)) => sweep::sweep(&args),
+        Some(Command::Explain(args)) => explain::explain(&args),
         Some(Command::List) => run::list(),
         Some(Command::Validate { files, set }) => run::validate(&files, &set),
     };

@@ -7,7 +7,7 @@
 //! `asyncsim compare` ([`rows`]). Leaves out colour and every figure
 //! summary.json holds beyond these (domains, metrics, network).
 
-mod error_kinds;
+pub(crate) mod error_kinds;
 
 use sim_core::summary::{Summary, VariantSummary};
 use std::fmt::Write as _;

@@ -46,6 +46,8 @@ mod dead_letters;
 mod diagram;
 #[path = "events.rs"]
 mod events;
+#[path = "explain.rs"]
+mod explain;
 #[path = "fire_and_forget.rs"]
 mod fire_and_forget;
 #[path = "fuzz.rs"]
