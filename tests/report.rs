@@ -333,7 +333,8 @@ fn headless(chrome: &Path, profile: &Path, args: &[&str]) -> (String, String) {
 }
 
 /// A page that opens each report page in a frame and reports, as JSON in
-/// its DOM, every image's decoded size (0 when it failed to decode).
+/// its DOM, every image's decoded size (0 when it failed to decode), and
+/// the text each SVG of `SVGS` shows.
 const CHECKER: &str = r#"<!DOCTYPE html><html><body><pre id="out">pending</pre><script>
 function check(url) {
   return new Promise(res => {
@@ -346,8 +347,16 @@ function check(url) {
     document.body.appendChild(f);
   });
 }
-(async () => { const out = []; for (const p of PAGES) out.push(await check(p));
-  document.getElementById('out').textContent = JSON.stringify(out); })();
+function texts(url) {
+  return new Promise(res => {
+    const f = document.createElement('iframe'); f.width = 960; f.height = 540; f.src = url;
+    f.onload = () => res({url, texts: [...f.contentDocument.querySelectorAll('text')].map(t => t.textContent)});
+    document.body.appendChild(f);
+  });
+}
+(async () => { const pages = []; for (const p of PAGES) pages.push(await check(p));
+  const svgs = []; for (const s of SVGS) svgs.push(await texts(s));
+  document.getElementById('out').textContent = JSON.stringify({pages, svgs}); })();
 </script></body></html>"#;
 
 #[test]
@@ -372,7 +381,11 @@ fn the_report_renders_in_a_real_browser() {
     }
     // Every image of every page decodes, with a non-zero size.
     let checker = one.join("browser-check.html");
-    std::fs::write(&checker, CHECKER.replace("PAGES", &serde_json::to_string(&pages).unwrap())).unwrap();
+    // The causes plot of a scenario that has them: shown, and its legend
+    // names each cause the summary counts, as the browser reads the SVG.
+    let causes = "delivery-guarantees/causes.svg";
+    let script = CHECKER.replace("PAGES", &serde_json::to_string(&pages).unwrap());
+    std::fs::write(&checker, script.replace("SVGS", &serde_json::to_string(&[causes]).unwrap())).unwrap();
     let url = format!("file://{}", checker.display());
     let (dom, log) = headless(
         &chrome,
@@ -382,7 +395,24 @@ fn the_report_renders_in_a_real_browser() {
     let json = &dom[dom.find("<pre id=\"out\">").expect("the checker ran") + 14..dom.find("</pre>").unwrap()];
     let checked: Value =
         serde_json::from_str(&json.replace("&quot;", "\"")).unwrap_or_else(|e| panic!("{e}: {json}\n{log}"));
+    let svgs = checked["svgs"].as_array().unwrap();
+    let shown: Vec<&str> = svgs[0]["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    let summary = read_json(&one.join("delivery-guarantees/summary.json"));
+    for key in ["lost_by_cause", "duplicated_by_cause"] {
+        for v in summary["variants"].as_object().unwrap().values() {
+            for cause in v[key].as_object().unwrap().keys() {
+                assert!(shown.iter().any(|t| t.contains(&format!("({cause})"))), "{causes} names {cause}: {shown:?}");
+            }
+        }
+    }
+    for cause in ["network_loss", "commit_before_process"] {
+        assert!(shown.iter().any(|t| t.contains(cause)), "delivery-guarantees loses by {cause}: {shown:?}");
+    }
+    let checked = &checked["pages"];
     assert_eq!(checked.as_array().unwrap().len(), pages.len());
+    let dg = checked.as_array().unwrap().iter().find(|p| p["url"] == "delivery-guarantees/index.html").unwrap();
+    let plot = dg["images"].as_array().unwrap().iter().find(|i| i[0] == "causes.svg");
+    assert!(plot.is_some_and(|i| i[1].as_u64() > Some(0)), "the causes plot is shown: {dg}");
     for page in checked.as_array().unwrap() {
         for img in page["images"].as_array().unwrap() {
             assert!(
@@ -425,4 +455,46 @@ fn a_cluster_plots_its_health_with_the_scenarios_alarm_thresholds() {
     let variants = read_json(&one.join("kafka-partition/summary.json"))["variants"].as_object().unwrap().len();
     assert_eq!(entry["series"].as_array().unwrap().len(), 4 * variants, "four gauges per variant");
     assert!(!one.join("delivery-guarantees/cluster-health.svg").exists(), "a single node has no cluster");
+}
+
+#[test]
+fn the_causes_plot_splits_losses_and_duplicates_by_cause_in_plain_words() {
+    let (one, _) = main_job();
+    let mut drawn = 0;
+    for name in bundled() {
+        let dir = one.join(&name);
+        let summary = read_json(&dir.join("summary.json"));
+        let mut causes: Vec<(&str, String)> = Vec::new();
+        for (outcome, key) in [("lost", "lost_by_cause"), ("duplicated", "duplicated_by_cause")] {
+            let mut names = std::collections::BTreeSet::new();
+            for v in summary["variants"].as_object().unwrap().values() {
+                names.extend(v[key].as_object().unwrap().iter().filter(|(_, n)| n.as_u64() > Some(0)).map(|(c, _)| c));
+            }
+            causes.extend(names.into_iter().map(|c| (outcome, c.clone())));
+        }
+        let index = read_json(&dir.join("plots.json"));
+        let entry = index.as_array().unwrap().iter().find(|p| p["name"] == "causes");
+        let page = std::fs::read_to_string(dir.join("index.html")).unwrap();
+        if causes.is_empty() {
+            assert!(entry.is_none() && !dir.join("causes.svg").exists(), "{name}: nothing to explain, no plot");
+            assert!(page.contains("No variant lost or duplicated a message"), "{name}: the page says why");
+            continue;
+        }
+        drawn += 1;
+        let entry = entry.unwrap_or_else(|| panic!("{name}: a causes plot in plots.json"));
+        assert!(page.contains("src=\"causes.svg\""), "{name}: the page shows the causes plot");
+        let series: Vec<&str> = entry["series"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+        assert_eq!(series.len(), causes.len(), "{name}: one legend entry per cause: {series:?}");
+        let svg = std::fs::read_to_string(dir.join("causes.svg")).unwrap();
+        for (outcome, cause) in &causes {
+            let label =
+                series.iter().find(|s| s.starts_with(&format!("{outcome}: ")) && s.ends_with(&format!(" ({cause})")));
+            let label = label.unwrap_or_else(|| panic!("{name}: the legend names {outcome} by {cause}: {series:?}"));
+            let words = &label[outcome.len() + 2..label.len() - cause.len() - 3];
+            assert!(words.contains(' ') && !words.contains('_'), "{name}: {cause} in plain words: {words}");
+            assert!(svg.contains(&format!("({cause})")), "{name}: causes.svg's legend names {cause}");
+        }
+        assert_eq!(png_size(&std::fs::read(dir.join("causes.png")).unwrap()), (960, 540));
+    }
+    assert!(drawn >= 10, "most bundled scenarios lose or duplicate something: {drawn}");
 }

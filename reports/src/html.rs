@@ -266,6 +266,10 @@ pub fn scenario_page(p: &Page) -> String {
     let _ = writeln!(out, "<h2>Expectations</h2>\n{}", expectations(s));
     out.push_str(&invariants(s));
     let _ = writeln!(out, "<h2>Plots</h2>\n{}", figures(p.plots));
+    let clean = s.variants.iter().all(|(_, v)| v.counts.lost == 0 && v.counts.duplicated == 0);
+    if clean && !p.plots.is_empty() {
+        out.push_str("<p id=\"causes\">No variant lost or duplicated a message, so there are no causes to show.</p>\n");
+    }
     let _ = writeln!(out, "<h2>Faults</h2>\n{}", faults(s));
     let _ = writeln!(
         out,
