@@ -22,10 +22,12 @@ macro_rules! outln {
 }
 
 mod bench;
+mod chapters;
 mod check;
 mod compare;
 mod diagram;
 mod input;
+mod list;
 mod many;
 mod progress;
 mod replications;
@@ -98,8 +100,10 @@ enum Command {
     /// status: 0 once it ran, 1 when --precision was not met, 2 for bad
     /// input, 3 when a run stopped at a limit.
     Sweep(sweep::SweepArgs),
-    /// List the bundled scenarios and the concept each teaches.
-    List,
+    /// List the bundled scenarios by concept: the guide's chapters in
+    /// reading order, each with its number, title and file, then its
+    /// scenarios with the concept each teaches and their variants.
+    List(list::ListArgs),
     /// Check scenario files without running them.
     Validate {
         /// Scenario files.
@@ -125,7 +129,7 @@ fn main() -> ExitCode {
         Some(Command::Compare(args)) => compare::compare(&args),
         Some(Command::Merge(args)) => many::merge::merge(&args, &[("check", check::finish), ("sweep", sweep::finish)]),
         Some(Command::Sweep(args)) => sweep::sweep(&args),
-        Some(Command::List) => run::list(),
+        Some(Command::List(args)) => list::list(&args),
         Some(Command::Validate { files, set }) => run::validate(&files, &set),
     };
     match result {
