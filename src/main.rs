@@ -22,11 +22,13 @@ macro_rules! outln {
 }
 
 mod bench;
+mod chapters;
 mod check;
 mod compare;
 mod diagram;
 mod explain;
 mod input;
+mod list;
 mod many;
 mod progress;
 mod replications;
@@ -108,8 +110,10 @@ enum Command {
     /// input (an unknown variant, a message id the run did not produce),
     /// 3 when a run stopped at a limit.
     Explain(explain::ExplainArgs),
-    /// List the bundled scenarios and the concept each teaches.
-    List,
+    /// List the bundled scenarios by concept: the guide's chapters in
+    /// reading order, each with its number, title and file, then its
+    /// scenarios with the concept each teaches and their variants.
+    List(list::ListArgs),
     /// Check scenario files without running them.
     Validate {
         /// Scenario files.
@@ -136,7 +140,7 @@ fn main() -> ExitCode {
         Some(Command::Merge(args)) => many::merge::merge(&args, &[("check", check::finish), ("sweep", sweep::finish)]),
         Some(Command::Sweep(args)) => sweep::sweep(&args),
         Some(Command::Explain(args)) => explain::explain(&args),
-        Some(Command::List) => run::list(),
+        Some(Command::List(args)) => list::list(&args),
         Some(Command::Validate { files, set }) => run::validate(&files, &set),
     };
     match result {

@@ -1,5 +1,5 @@
-//! The `run`, `list` and `validate` commands, and the default job (every
-//! bundled scenario).
+//! The `run` and `validate` commands, and the default job (every bundled
+//! scenario).
 
 use crate::table;
 use anyhow::{bail, Context, Result};
@@ -335,6 +335,7 @@ fn conclude(mut p: Prepared, simulated: Vec<Simulated>, up: Option<&str>) -> Res
         reports::plots::write_plots(&args.out, &plot_runs, &p.kind_plots, true)?
     };
     let command = reproduce(args, p.seed, None);
+    let chapter = crate::chapters::link(&summary.scenario, &args.file, &args.out);
     let page = reports::html::Page {
         summary: &summary,
         file: &args.file.display().to_string(),
@@ -342,6 +343,7 @@ fn conclude(mut p: Prepared, simulated: Vec<Simulated>, up: Option<&str>) -> Res
         plots: &plots,
         command: &command,
         up,
+        chapter: chapter.as_ref(),
     };
     reports::write_atomic(&p.files.page, reports::html::scenario_page(&page).as_bytes())?;
     p.printed.push_str(&table::render(&summary));
@@ -355,15 +357,23 @@ fn conclude(mut p: Prepared, simulated: Vec<Simulated>, up: Option<&str>) -> Res
         }
     }
     p.printed.push_str(&format!("wrote {}\n", args.out.display()));
-    let entry = reports::html::IndexEntry {
+    let variants = runs.iter().map(|(n, _, _)| n.clone()).collect();
+    let entry = index_entry(&summary, args, variants, all_held);
+    let ran = Ran { all_held, stopped: runs.iter().any(|(_, o, _)| o.stopped.is_some()) };
+    Ok(Concluded { ran, entry, printed: p.printed })
+}
+
+/// The scenario's line in the default job's index, which sits in the
+/// folder above its page's (its `href` is set there).
+fn index_entry(summary: &Summary, args: &RunArgs, variants: Vec<String>, held: bool) -> reports::html::IndexEntry {
+    reports::html::IndexEntry {
         name: summary.scenario.clone(),
         concept: summary.concept.clone(),
         href: String::new(),
-        variants: runs.iter().map(|(n, _, _)| n.clone()).collect(),
-        held: all_held,
-    };
-    let ran = Ran { all_held, stopped: runs.iter().any(|(_, o, _)| o.stopped.is_some()) };
-    Ok(Concluded { ran, entry, printed: p.printed })
+        variants,
+        held,
+        chapter: crate::chapters::link(&summary.scenario, &args.file, args.out.parent().unwrap_or(&args.out)),
+    }
 }
 
 /// Finishes the streamed traces, and says which hit `--trace-limit`.
@@ -447,7 +457,7 @@ pub fn bundled_dir() -> PathBuf {
     }
 }
 
-fn bundled_files() -> Result<Vec<PathBuf>> {
+pub(crate) fn bundled_files() -> Result<Vec<PathBuf>> {
     let dir = bundled_dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .with_context(|| format!("cannot read the scenarios folder {}", dir.display()))?
@@ -554,17 +564,6 @@ fn report_bundled(
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// `asyncsim list`.
-pub fn list() -> Result<ExitCode> {
-    for file in bundled_files()? {
-        let (scenario, _) = load(&file, &[])?;
-        let variants: Vec<String> = scenario.variants().iter().map(|v| v.name.clone()).collect();
-        outln!("{:<28} {}", file.display(), scenario.config.concept);
-        outln!("{:<28}   variants: {}", "", variants.join(", "));
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Tells, on stderr, what the pre-flight estimate foresees for each

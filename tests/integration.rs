@@ -66,6 +66,8 @@ mod invariants;
 mod kafka_cluster;
 #[path = "limits.rs"]
 mod limits;
+#[path = "list.rs"]
+mod list;
 #[path = "log_cli.rs"]
 mod log_cli;
 #[path = "log_lag.rs"]

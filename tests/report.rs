@@ -59,12 +59,13 @@ fn attrs(html: &str, attr: &str) -> Vec<String> {
 }
 
 /// Checks that every link and image of the page at `page` points at a
-/// file that exists; returns the image sources.
+/// file that exists; returns the image sources. Links to the guide's
+/// chapters (`.md`) are checked apart: [`the_pages_link_their_chapter_and_the_index_groups_by_chapter`].
 fn links_resolve(page: &Path) -> Vec<String> {
     let html = std::fs::read_to_string(page).unwrap();
     let dir = page.parent().unwrap();
     let (hrefs, srcs) = (attrs(&html, "href"), attrs(&html, "src"));
-    for target in hrefs.iter().chain(&srcs) {
+    for target in hrefs.iter().filter(|h| !h.ends_with(".md")).chain(&srcs) {
         assert!(!target.contains("://"), "{}: the report fetches nothing from anywhere: {target}", page.display());
         assert!(dir.join(target).is_file(), "{}: the link {target} leads nowhere", page.display());
     }
@@ -190,6 +191,14 @@ fn the_page_tells_the_scenario_and_its_command_reproduces_every_byte() {
     }
     assert!(page.contains("<h2>Invariants</h2>"), "outbox's variants claim invariants");
     assert!(page.contains("crash service-a"), "the faults that happened");
+    let chapter = "Learn the concept: <a class=\"chapter\" href=\"";
+    let at = page.find(chapter).expect("a link to the guide's chapter") + chapter.len();
+    assert!(
+        page[at..].starts_with("../../") || page[at..].starts_with("docs/"),
+        "a path, not a URL: {}",
+        &page[at..at + 80]
+    );
+    assert!(page[at..].contains("07-outbox.md\">Chapter 07: The outbox"), "{}", &page[at..at + 120]);
     let images = links_resolve(&a.join("index.html"));
     assert!(images.len() >= 6, "every plot inline: {images:?}");
     // The page's command, run as written (into another folder), gives
@@ -333,7 +342,8 @@ fn headless(chrome: &Path, profile: &Path, args: &[&str]) -> (String, String) {
 }
 
 /// A page that opens each report page in a frame and reports, as JSON in
-/// its DOM, every image's decoded size (0 when it failed to decode).
+/// its DOM, every image's decoded size (0 when it failed to decode), and
+/// the text each SVG of `SVGS` shows.
 const CHECKER: &str = r#"<!DOCTYPE html><html><body><pre id="out">pending</pre><script>
 function check(url) {
   return new Promise(res => {
@@ -346,8 +356,16 @@ function check(url) {
     document.body.appendChild(f);
   });
 }
-(async () => { const out = []; for (const p of PAGES) out.push(await check(p));
-  document.getElementById('out').textContent = JSON.stringify(out); })();
+function texts(url) {
+  return new Promise(res => {
+    const f = document.createElement('iframe'); f.width = 960; f.height = 540; f.src = url;
+    f.onload = () => res({url, texts: [...f.contentDocument.querySelectorAll('text')].map(t => t.textContent)});
+    document.body.appendChild(f);
+  });
+}
+(async () => { const pages = []; for (const p of PAGES) pages.push(await check(p));
+  const svgs = []; for (const s of SVGS) svgs.push(await texts(s));
+  document.getElementById('out').textContent = JSON.stringify({pages, svgs}); })();
 </script></body></html>"#;
 
 #[test]
@@ -372,7 +390,11 @@ fn the_report_renders_in_a_real_browser() {
     }
     // Every image of every page decodes, with a non-zero size.
     let checker = one.join("browser-check.html");
-    std::fs::write(&checker, CHECKER.replace("PAGES", &serde_json::to_string(&pages).unwrap())).unwrap();
+    // The causes plot of a scenario that has them: shown, and its legend
+    // names each cause the summary counts, as the browser reads the SVG.
+    let causes = "delivery-guarantees/causes.svg";
+    let script = CHECKER.replace("PAGES", &serde_json::to_string(&pages).unwrap());
+    std::fs::write(&checker, script.replace("SVGS", &serde_json::to_string(&[causes]).unwrap())).unwrap();
     let url = format!("file://{}", checker.display());
     let (dom, log) = headless(
         &chrome,
@@ -382,7 +404,24 @@ fn the_report_renders_in_a_real_browser() {
     let json = &dom[dom.find("<pre id=\"out\">").expect("the checker ran") + 14..dom.find("</pre>").unwrap()];
     let checked: Value =
         serde_json::from_str(&json.replace("&quot;", "\"")).unwrap_or_else(|e| panic!("{e}: {json}\n{log}"));
+    let svgs = checked["svgs"].as_array().unwrap();
+    let shown: Vec<&str> = svgs[0]["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    let summary = read_json(&one.join("delivery-guarantees/summary.json"));
+    for key in ["lost_by_cause", "duplicated_by_cause"] {
+        for v in summary["variants"].as_object().unwrap().values() {
+            for cause in v[key].as_object().unwrap().keys() {
+                assert!(shown.iter().any(|t| t.contains(&format!("({cause})"))), "{causes} names {cause}: {shown:?}");
+            }
+        }
+    }
+    for cause in ["network_loss", "commit_before_process"] {
+        assert!(shown.iter().any(|t| t.contains(cause)), "delivery-guarantees loses by {cause}: {shown:?}");
+    }
+    let checked = &checked["pages"];
     assert_eq!(checked.as_array().unwrap().len(), pages.len());
+    let dg = checked.as_array().unwrap().iter().find(|p| p["url"] == "delivery-guarantees/index.html").unwrap();
+    let plot = dg["images"].as_array().unwrap().iter().find(|i| i[0] == "causes.svg");
+    assert!(plot.is_some_and(|i| i[1].as_u64() > Some(0)), "the causes plot is shown: {dg}");
     for page in checked.as_array().unwrap() {
         for img in page["images"].as_array().unwrap() {
             assert!(
@@ -425,4 +464,112 @@ fn a_cluster_plots_its_health_with_the_scenarios_alarm_thresholds() {
     let variants = read_json(&one.join("kafka-partition/summary.json"))["variants"].as_object().unwrap().len();
     assert_eq!(entry["series"].as_array().unwrap().len(), 4 * variants, "four gauges per variant");
     assert!(!one.join("delivery-guarantees/cluster-health.svg").exists(), "a single node has no cluster");
+}
+
+/// Text escaped as the report escapes it.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+/// The guide's chapters, read off chapters.toml: (number, file from the
+/// repository's root, title, scenarios).
+fn guide_chapters() -> Vec<(usize, String, String, Vec<String>)> {
+    let text = std::fs::read_to_string(repo().join("docs/guide/chapters.toml")).unwrap();
+    let parsed: toml::Value = toml::from_str(&text).unwrap();
+    let chapters = parsed["chapter"].as_array().unwrap().iter().enumerate();
+    chapters
+        .map(|(i, c)| {
+            let file = format!("docs/guide/{:02}-{}.md", i + 1, c["slug"].as_str().unwrap());
+            let scenarios = c["scenarios"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string());
+            (i + 1, file, c["title"].as_str().unwrap().to_string(), scenarios.collect())
+        })
+        .collect()
+}
+
+/// The target of the link whose text is `text` in `html`.
+fn link_to(html: &str, text: &str) -> Option<String> {
+    let end = html.find(&format!("\">{text}</a>"))?;
+    let start = html[..end].rfind("href=\"")? + "href=\"".len();
+    Some(html[start..end].replace("&amp;", "&"))
+}
+
+/// Checks that `href`, from the folder `dir`, names the chapter `file`,
+/// and leads to it when the repository holds it (a chapter not yet
+/// written is linked by its path from the repository's root;
+/// tests/guide.rs checks that every chapter exists).
+fn leads_to_chapter(dir: &Path, href: &str, file: &str) {
+    assert!(href.ends_with(file), "{}: the link {href} names {file}", dir.display());
+    if repo().join(file).is_file() {
+        let target = dir.join(href);
+        assert!(target.is_file(), "{}: the chapter link {href} leads nowhere", dir.display());
+        assert_eq!(target.canonicalize().unwrap(), repo().join(file).canonicalize().unwrap(), "{href}");
+    } else {
+        assert_eq!(href, file, "a chapter not written yet: its path from the repository's root");
+    }
+}
+
+#[test]
+fn the_pages_link_their_chapter_and_the_index_groups_by_chapter() {
+    let (one, _) = main_job();
+    let chapters = guide_chapters();
+    let index = std::fs::read_to_string(one.join("index.html")).unwrap();
+    let mut at = 0;
+    for (n, file, title, scenarios) in &chapters {
+        let text = esc(&format!("Chapter {n:02}: {title}"));
+        let heading = index[at..].find(&format!(">{text}</a></h2>")).map(|i| i + at);
+        let heading = heading.unwrap_or_else(|| panic!("the index has a heading for {text}, after the chapter before"));
+        let next = index[heading..].find("<h2").map_or(index.len(), |i| i + heading);
+        leads_to_chapter(one, &link_to(&index[at..next], &text).unwrap(), file);
+        for s in scenarios {
+            assert!(index[heading..next].contains(&format!("href=\"{s}/index.html\"")), "{s} listed under {text}");
+            let page = std::fs::read_to_string(one.join(s).join("index.html")).unwrap();
+            assert!(page.contains("Learn the concept: <a class=\"chapter\" href="), "{s}: a chapter link");
+            let href = link_to(&page, &text).unwrap_or_else(|| panic!("{s}'s page links {text}"));
+            leads_to_chapter(&one.join(s), &href, file);
+        }
+        at = next;
+    }
+    assert!(!index.contains("Other scenarios"), "every bundled scenario is in a chapter");
+}
+
+#[test]
+fn the_causes_plot_splits_losses_and_duplicates_by_cause_in_plain_words() {
+    let (one, _) = main_job();
+    let mut drawn = 0;
+    for name in bundled() {
+        let dir = one.join(&name);
+        let summary = read_json(&dir.join("summary.json"));
+        let mut causes: Vec<(&str, String)> = Vec::new();
+        for (outcome, key) in [("lost", "lost_by_cause"), ("duplicated", "duplicated_by_cause")] {
+            let mut names = std::collections::BTreeSet::new();
+            for v in summary["variants"].as_object().unwrap().values() {
+                names.extend(v[key].as_object().unwrap().iter().filter(|(_, n)| n.as_u64() > Some(0)).map(|(c, _)| c));
+            }
+            causes.extend(names.into_iter().map(|c| (outcome, c.clone())));
+        }
+        let index = read_json(&dir.join("plots.json"));
+        let entry = index.as_array().unwrap().iter().find(|p| p["name"] == "causes");
+        let page = std::fs::read_to_string(dir.join("index.html")).unwrap();
+        if causes.is_empty() {
+            assert!(entry.is_none() && !dir.join("causes.svg").exists(), "{name}: nothing to explain, no plot");
+            assert!(page.contains("No variant lost or duplicated a message"), "{name}: the page says why");
+            continue;
+        }
+        drawn += 1;
+        let entry = entry.unwrap_or_else(|| panic!("{name}: a causes plot in plots.json"));
+        assert!(page.contains("src=\"causes.svg\""), "{name}: the page shows the causes plot");
+        let series: Vec<&str> = entry["series"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+        assert_eq!(series.len(), causes.len(), "{name}: one legend entry per cause: {series:?}");
+        let svg = std::fs::read_to_string(dir.join("causes.svg")).unwrap();
+        for (outcome, cause) in &causes {
+            let label =
+                series.iter().find(|s| s.starts_with(&format!("{outcome}: ")) && s.ends_with(&format!(" ({cause})")));
+            let label = label.unwrap_or_else(|| panic!("{name}: the legend names {outcome} by {cause}: {series:?}"));
+            let words = &label[outcome.len() + 2..label.len() - cause.len() - 3];
+            assert!(words.contains(' ') && !words.contains('_'), "{name}: {cause} in plain words: {words}");
+            assert!(svg.contains(&format!("({cause})")), "{name}: causes.svg's legend names {cause}");
+        }
+        assert_eq!(png_size(&std::fs::read(dir.join("causes.png")).unwrap()), (960, 540));
+    }
+    assert!(drawn >= 10, "most bundled scenarios lose or duplicate something: {drawn}");
 }

@@ -1,6 +1,7 @@
 //! The HTML report: one page per scenario (what it teaches, its variants
 //! side by side, every plot, the expectations, the faults, the command that
-//! reproduces it) and an index of the scenarios. Pages are self-contained:
+//! reproduces it, a link to the guide's chapter on its concept) and an
+//! index of the scenarios, grouped by chapter. Pages are self-contained:
 //! styles inline, the font embedded, plots beside them as files; nothing is
 //! fetched from anywhere and there is no script. They read on a projector
 //! (large type, strong contrast) and on a phone (one column, tables that
@@ -28,6 +29,30 @@ pub fn esc(s: &str) -> String {
     out
 }
 
+/// A link to the chapter of the guide (`docs/guide/NN-slug.md`) that
+/// teaches a scenario's concept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChapterLink {
+    /// The chapter's number, from 1, in reading order.
+    pub number: usize,
+    /// Its title.
+    pub title: String,
+    /// Where the link leads, from the page that shows it.
+    pub href: String,
+}
+
+impl ChapterLink {
+    /// `Chapter NN: title`.
+    pub fn text(&self) -> String {
+        format!("Chapter {:02}: {}", self.number, self.title)
+    }
+
+    /// The link, as HTML.
+    fn anchor(&self) -> String {
+        format!("<a class=\"chapter\" href=\"{}\">{}</a>", esc(&self.href), esc(&self.text()))
+    }
+}
+
 /// What a scenario's page shows.
 pub struct Page<'a> {
     /// The run's summary.
@@ -42,6 +67,8 @@ pub struct Page<'a> {
     pub command: &'a str,
     /// A link back to the index of scenarios, when there is one.
     pub up: Option<&'a str>,
+    /// The guide's chapter on the scenario's concept, when it has one.
+    pub chapter: Option<&'a ChapterLink>,
 }
 
 /// The comment a scenario file opens with: its leading `#` lines, the
@@ -248,6 +275,9 @@ pub fn scenario_page(p: &Page) -> String {
         let _ = writeln!(out, "<p><a href=\"{}\">← all scenarios</a></p>", esc(up));
     }
     let _ = writeln!(out, "<h1>{}</h1>\n<p class=\"concept\">{}</p>", esc(&s.scenario), esc(&s.concept));
+    if let Some(chapter) = p.chapter {
+        let _ = writeln!(out, "<p>Learn the concept: {}</p>", chapter.anchor());
+    }
     if !p.header.is_empty() {
         let _ = writeln!(out, "<pre class=\"header\">{}</pre>", esc(p.header));
     }
@@ -266,6 +296,10 @@ pub fn scenario_page(p: &Page) -> String {
     let _ = writeln!(out, "<h2>Expectations</h2>\n{}", expectations(s));
     out.push_str(&invariants(s));
     let _ = writeln!(out, "<h2>Plots</h2>\n{}", figures(p.plots));
+    let clean = s.variants.iter().all(|(_, v)| v.counts.lost == 0 && v.counts.duplicated == 0);
+    if clean && !p.plots.is_empty() {
+        out.push_str("<p id=\"causes\">No variant lost or duplicated a message, so there are no causes to show.</p>\n");
+    }
     let _ = writeln!(out, "<h2>Faults</h2>\n{}", faults(s));
     let _ = writeln!(
         out,
@@ -290,16 +324,43 @@ pub struct IndexEntry {
     pub variants: Vec<String>,
     /// Every expectation held.
     pub held: bool,
+    /// The guide's chapter on its concept (the link relative to the index).
+    pub chapter: Option<ChapterLink>,
 }
 
-/// The index of scenarios.
+/// The index of scenarios, grouped by the guide's chapters in reading
+/// order (scenarios in no chapter last), each group in the order given.
 pub fn index_page(entries: &[IndexEntry], command: &str) -> String {
     let mut out = head("asyncsim report");
     let _ = writeln!(
         out,
-        "<h1>asyncsim report</h1>\n<p>Every bundled scenario, run with its own seed. Each page shows what the scenario teaches, its variants side by side, the plots, the expectations and the faults. Made by <code>{}</code>.</p>\n<div class=\"scroll\"><table>\n<tr><th>scenario</th><th class=\"wrap\">what it shows</th><th class=\"wrap\">variants</th><th>expectations</th></tr>",
+        "<h1>asyncsim report</h1>\n<p>Every bundled scenario, run with its own seed, grouped by the chapter of the guide that teaches its concept. Each page shows what the scenario teaches, its variants side by side, the plots, the expectations and the faults. Made by <code>{}</code>.</p>",
         esc(command)
     );
+    let mut groups: Vec<(Option<&ChapterLink>, Vec<&IndexEntry>)> = Vec::new();
+    for e in entries {
+        match groups.iter_mut().find(|(c, _)| c.map(|c| c.number) == e.chapter.as_ref().map(|c| c.number)) {
+            Some((_, members)) => members.push(e),
+            None => groups.push((e.chapter.as_ref(), vec![e])),
+        }
+    }
+    groups.sort_by_key(|(c, _)| c.map_or(usize::MAX, |c| c.number));
+    for (chapter, members) in groups {
+        match chapter {
+            Some(c) => {
+                let _ = writeln!(out, "<h2 class=\"chapter\">{}</h2>", c.anchor());
+            }
+            None => out.push_str("<h2>Other scenarios</h2>\n"),
+        }
+        out.push_str(&index_table(&members));
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+/// A table of scenarios in the index.
+fn index_table(entries: &[&IndexEntry]) -> String {
+    let mut out = String::from("<div class=\"scroll\"><table>\n<tr><th>scenario</th><th class=\"wrap\">what it shows</th><th class=\"wrap\">variants</th><th>expectations</th></tr>\n");
     for e in entries {
         let (class, mark) = if e.held { ("ok", "all held") } else { ("fail", "some failed") };
         let _ = writeln!(
@@ -311,7 +372,7 @@ pub fn index_page(entries: &[IndexEntry], command: &str) -> String {
             esc(&e.variants.join(", ")),
         );
     }
-    out.push_str("</table></div>\n</body>\n</html>\n");
+    out.push_str("</table></div>\n");
     out
 }
 

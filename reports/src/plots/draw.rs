@@ -3,9 +3,10 @@
 //! line, every fault window's shade and the marks. Bars carry their value
 //! as text, so a projector's washed-out colours lose nothing.
 
-use super::figure::{Bars, Body, Figure, Panel, Series, Threshold, Window};
+use super::figure::{Bars, Body, Figure, Panel, Series, Stacks, Threshold, Window};
 use super::scenario::tail_x;
-use super::style::{colour, fault_shade, Dash, FONT};
+use super::style::{cause_colour, colour, fault_shade, Dash, FONT};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -38,6 +39,7 @@ pub(crate) fn figure<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Fi
         }
         Body::Tail(series, y_desc) => tail(&chart, series, y_desc)?,
         Body::Bars(bars) => bar_chart(&chart, bars)?,
+        Body::Stacks(stacks) => stacked(&chart, stacks)?,
     }
     legend_strip(&legend, fig)
 }
@@ -282,6 +284,142 @@ fn bar_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, b: &Bars) -> Out
     Ok(())
 }
 
+/// The total of variant `v`'s column for outcome `o`.
+fn column_total(s: &Stacks, v: usize, o: usize) -> f64 {
+    s.causes.iter().zip(&s.counts[v]).filter(|(c, _)| c.outcome == o).map(|(_, n)| n).sum()
+}
+
+/// Draws `text` on `area` centred on the backend's pixel column `px`,
+/// its top at the backend's pixel row `py`.
+fn centred<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str, (px, py): (i32, i32), size: f64) -> Out {
+    let (w, _) = area.estimate_text_size(text, &font(size)).map_err(err)?;
+    let (bx, by) = area.get_base_pixel();
+    area.draw(&Text::new(text.to_string(), (px - bx - w as i32 / 2, py - by), font(size))).map_err(err)
+}
+
+type Plane<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Stacked bars: per variant, a column per outcome, a segment per cause
+/// (its count written in it when it is tall enough), the column's total
+/// on top, the outcome under it and the variant's name, with its colour,
+/// under its columns.
+fn stacked<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Stacks) -> Out {
+    let (nv, no) = (s.variants.len(), s.outcomes.len());
+    let hi = (0..nv).flat_map(|v| (0..no).map(move |o| (v, o))).map(|(v, o)| column_total(s, v, o)).fold(0.0, f64::max);
+    let y1 = if hi > 0.0 { hi * 1.15 } else { 1.0 };
+    let mut chart = ChartBuilder::on(area)
+        .margin(8)
+        .x_label_area_size(60)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..nv.max(1) as f64, 0.0..y1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_label_formatter(&|y| value_text(*y))
+        .y_desc(s.y_label.as_str())
+        .label_style(font(13.0))
+        .axis_desc_style(font(14.0))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(err)?;
+    let width = 0.8 / no.max(1) as f64;
+    let group_px = chart.backend_coord(&(1.0, 0.0)).0 - chart.backend_coord(&(0.0, 0.0)).0;
+    let column_px = (group_px as f64 * width) as u32;
+    for (v, _) in s.variants.iter().enumerate() {
+        for o in 0..no {
+            let x0 = v as f64 + 0.1 + o as f64 * width;
+            let mut base = 0.0;
+            for (k, _) in s.causes.iter().enumerate().filter(|(_, c)| c.outcome == o) {
+                let n = s.counts[v][k];
+                if n > 0.0 {
+                    segment(&mut chart, [(x0, base), (x0 + width * 0.92, base + n)], k, n)?;
+                    base += n;
+                }
+            }
+            let total = Text::new(value_text(base), (x0, base + y1 * 0.015), font(12.0));
+            chart.draw_series(std::iter::once(total)).map_err(err)?;
+            let (px, py) = chart.backend_coord(&(x0 + width * 0.46, 0.0));
+            // A narrow column says `dup.` (the legend spells it out).
+            let wide = area.estimate_text_size(&s.outcomes[o], &font(12.0)).map_err(err)?.0 < column_px;
+            let outcome = if wide || s.outcomes[o] != "duplicated" { s.outcomes[o].as_str() } else { "dup." };
+            centred(area, outcome, (px, py + 4), 12.0)?;
+        }
+    }
+    variant_names(area, &chart, s, group_px)
+}
+
+/// The variants' names under their columns, each after a swatch of its
+/// colour: on two staggered rows when one row cannot hold them whole.
+fn variant_names<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &Plane<DB>,
+    s: &Stacks,
+    group_px: i32,
+) -> Out {
+    let room = |rows: i32| ((group_px * rows) / 8 - 3).max(4) as usize;
+    let rows = if s.variants.iter().all(|(n, _)| n.chars().count() <= room(1)) { 1 } else { 2 };
+    for (v, (name, variant)) in s.variants.iter().enumerate() {
+        let (px, py) = chart.backend_coord(&(v as f64 + 0.5, 0.0));
+        let label = short(name, room(rows));
+        let (w, _) = area.estimate_text_size(&label, &font(13.0)).map_err(err)?;
+        let (bx, by) = area.get_base_pixel();
+        let row = py + 22 + 16 * (v as i32 % rows);
+        let (x, y) = (px - bx - w as i32 / 2, row - by);
+        area.draw(&Rectangle::new([(x - 16, y + 2), (x - 4, y + 14)], colour(*variant).filled())).map_err(err)?;
+        centred(area, &label, (px, row), 13.0)?;
+    }
+    Ok(())
+}
+
+/// One cause's segment of a column: its colour, a white edge between
+/// segments, and its count when the segment is tall enough to hold it.
+fn segment<DB: DrawingBackend>(chart: &mut Plane<DB>, [from, to]: [(f64, f64); 2], k: usize, n: f64) -> Out {
+    chart.draw_series(std::iter::once(Rectangle::new([from, to], cause_colour(k).filled()))).map_err(err)?;
+    chart.draw_series(std::iter::once(Rectangle::new([from, to], WHITE.stroke_width(1)))).map_err(err)?;
+    let px = chart.backend_coord(&from).1 - chart.backend_coord(&to).1;
+    if px >= 18 {
+        // Text hangs from its anchor: half its height above the middle.
+        let y = (from.1 + to.1) / 2.0 + (to.1 - from.1) * 6.0 / px as f64;
+        let text = Text::new(value_text(n), (from.0 + (to.0 - from.0) * 0.08, y), font(12.0));
+        chart.draw_series(std::iter::once(text)).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// The legend of a [`Stacks`]: per outcome a heading, then a swatch per
+/// cause with its plain words and its name, wrapped to fit.
+fn stacks_legend(s: &Stacks) -> Vec<(Swatch, String)> {
+    let mut entries = Vec::new();
+    for (o, outcome) in s.outcomes.iter().enumerate() {
+        entries.push((Swatch::None, format!("Why {outcome}:")));
+        for (k, c) in s.causes.iter().enumerate().filter(|(_, c)| c.outcome == o) {
+            for (i, line) in wrap(&format!("{} ({})", c.words, c.name), 40).into_iter().enumerate() {
+                let swatch = if i == 0 { Swatch::Box(cause_colour(k).to_rgba()) } else { Swatch::None };
+                entries.push((swatch, line));
+            }
+        }
+    }
+    entries
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a
+/// longer word stays whole on its own line).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split(' ') {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
+}
+
 /// The legend: a swatch and a name per series, then the fault shades and
 /// the marks, cut short (and said so) when they do not fit.
 fn legend_strip<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure) -> Out {
@@ -296,6 +434,7 @@ fn legend_strip<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, fig: &Figure)
             entries.extend(series.iter().map(|s| (Swatch::Line(s.variant, s.dash), s.label.clone())))
         }
         Body::Bars(b) => entries.extend(b.bars.iter().map(|(l, v, _)| (Swatch::Box(colour(*v).to_rgba()), l.clone()))),
+        Body::Stacks(s) => entries.extend(stacks_legend(s)),
     }
     if matches!(fig.body, Body::Time(_)) {
         for (k, label) in fig.fault_labels().into_iter().enumerate() {

@@ -63,6 +63,43 @@ pub(crate) struct Bars {
     pub log: bool,
 }
 
+/// Stacked bars: for each variant, a column per outcome (`lost`,
+/// `duplicated`), each split into one segment per cause, a colour per
+/// cause (not per variant: the variant's name is written under its columns).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Stacks {
+    /// The outcomes, in column order within a variant.
+    pub outcomes: Vec<String>,
+    /// The variants: (name, index), in order.
+    pub variants: Vec<(String, usize)>,
+    /// The causes, in legend order: cause `k` has colour `k`.
+    pub causes: Vec<Cause>,
+    /// How many messages each variant had of each cause: `counts[v][k]`.
+    pub counts: Vec<Vec<f64>>,
+    /// The y axis label, with its unit.
+    pub y_label: String,
+}
+
+/// One cause of one outcome, as the legend names it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Cause {
+    /// Which outcome it explains (an index into [`Stacks::outcomes`]).
+    pub outcome: usize,
+    /// The name `summary.json` uses (`network_loss`).
+    pub name: String,
+    /// The same in plain words.
+    pub words: String,
+}
+
+impl Stacks {
+    /// The legend's text of cause `k`: its outcome, plain words, then the
+    /// name `summary.json` uses, in brackets.
+    pub(crate) fn label(&self, k: usize) -> String {
+        let c = &self.causes[k];
+        format!("{}: {} ({})", self.outcomes[c.outcome], c.words, c.name)
+    }
+}
+
 /// What a figure draws.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Body {
@@ -73,6 +110,8 @@ pub(crate) enum Body {
     Tail(Vec<Series>, &'static str),
     /// Grouped bars.
     Bars(Bars),
+    /// Stacked bars by cause.
+    Stacks(Stacks),
 }
 
 /// A stretch of time when a fault was in force.
@@ -139,6 +178,7 @@ impl Figure {
             Body::Time(panels) => panels.iter().flat_map(|p| p.series.iter().map(|s| s.label.clone())).collect(),
             Body::Tail(series, _) => series.iter().map(|s| s.label.clone()).collect(),
             Body::Bars(b) => b.bars.iter().map(|(l, _, _)| l.clone()).collect(),
+            Body::Stacks(s) => (0..s.causes.len()).map(|k| s.label(k)).collect(),
         }
     }
 }

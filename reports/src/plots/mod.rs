@@ -1,17 +1,24 @@
 //! Plots of a scenario's run, as SVG (always) and PNG (unless asked not
 //! to), drawn with plotters in an embedded font, so they look the same on
-//! any machine. Every scenario gets six (see [`scenario`]); a kind adds its
+//! any machine. Every scenario gets six (see [`scenario`]), and a seventh,
+//! [`CAUSES`], when a variant lost or duplicated messages; a kind adds its
 //! own by declaring [`sim_core::kind::KindPlot`]s over the gauges its
 //! components report. Time plots shade the fault windows and mark notable
 //! moments (elections). Plots are drawn from the run's outputs only: the
 //! same run gives the same bytes.
 
+mod causes;
 mod draw;
 mod figure;
 mod scenario;
 pub mod style;
 
+pub use causes::{dup_words, loss_words};
 pub use scenario::PlotRun;
+
+/// The stem of the plot of losses and duplicates by cause, drawn only when
+/// some variant had one.
+pub const CAUSES: &str = "causes";
 
 use crate::{out_path, write_atomic, OutputError};
 use plotters::prelude::{BitMapBackend, IntoDrawingArea, SVGBackend};
@@ -37,7 +44,7 @@ pub struct PlotFile {
 /// The file names [`write_plots`] will write for a scenario whose kinds add
 /// `kind_plots` (for the output folder's manifest, before the run).
 pub fn plot_file_names(kind_plots: &[KindPlot], png: bool) -> Vec<String> {
-    let stems = ["latency-cdf", "latency-percentiles", "throughput", "depth-lag", "outcomes", "errors"];
+    let stems = ["latency-cdf", "latency-percentiles", "throughput", "depth-lag", "outcomes", CAUSES, "errors"];
     let stems = stems.iter().copied().chain(kind_plots.iter().map(|k| k.name));
     let exts: &[&str] = if png { &["svg", "png"] } else { &["svg"] };
     let files = stems.flat_map(|s| exts.iter().map(move |e| format!("{s}.{e}")));
@@ -59,7 +66,11 @@ pub fn write_plots(
     png: bool,
 ) -> Result<Vec<PlotFile>, OutputError> {
     let mut written = Vec::new();
-    for fig in scenario::figures(runs, kind_plots) {
+    let figures = scenario::figures(runs, kind_plots);
+    if !figures.iter().any(|f| f.name == CAUSES) {
+        remove_stale(dir, CAUSES)?;
+    }
+    for fig in figures {
         let svg_name = format!("{}.svg", fig.name);
         let svg = render_svg(&fig).map_err(|e| drawing_error(&svg_name, e))?;
         write_atomic(&out_path(dir, &svg_name)?, svg.as_bytes())?;
@@ -83,6 +94,18 @@ pub fn write_plots(
     index.push('\n');
     write_atomic(&out_path(dir, PLOTS_INDEX)?, index.as_bytes())?;
     Ok(written)
+}
+
+/// Removes the plot `stem` that an earlier run into `dir` may have drawn
+/// and this one does not (the manifest lists it: this run might have).
+fn remove_stale(dir: &Path, stem: &str) -> Result<(), OutputError> {
+    for ext in ["svg", "png"] {
+        let path = out_path(dir, &format!("{stem}.{ext}"))?;
+        if path.is_file() {
+            std::fs::remove_file(&path).map_err(|source| OutputError::Io { path, source })?;
+        }
+    }
+    Ok(())
 }
 
 fn drawing_error(name: &str, e: String) -> OutputError {

@@ -1,6 +1,7 @@
 //! The plots of one scenario, built from its variants' runs: the six every
 //! scenario gets (latency by percentile, percentile bars, throughput,
-//! queue depth and lag, outcomes, errors by kind) and those its kinds add
+//! queue depth and lag, outcomes, errors by kind), the causes of losses
+//! and duplicates when there were any ([`super::causes`]), and those its kinds add
 //! ([`sim_core::kind::KindPlot`]). Variant `i` has colour `i` in all of
 //! them; fault windows and marks are taken from every variant (they are
 //! the same in most scenarios: the schedule is the file's).
@@ -46,8 +47,11 @@ pub(crate) fn figures(runs: &[PlotRun], kind_plots: &[KindPlot]) -> Vec<Figure> 
         frame("throughput", "Throughput over time", Body::Time(vec![throughput(runs)])),
         frame("depth-lag", "Queue depth and consumer lag over time", Body::Time(depth_lag(runs))),
         frame("outcomes", "What happened to the messages", Body::Bars(outcomes(runs))),
-        frame("errors", "Errors over time, by kind", Body::Time(vec![errors(runs)])),
     ];
+    if let Some(stacks) = super::causes::stacks(runs) {
+        figs.push(frame(super::CAUSES, "Why messages were lost or duplicated, by cause", Body::Stacks(stacks)));
+    }
+    figs.push(frame("errors", "Errors over time, by kind", Body::Time(vec![errors(runs)])));
     for kp in kind_plots {
         let body = if kp.is_staleness() {
             Body::Tail(

@@ -59,6 +59,27 @@ pub(crate) fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// The colours of causes (in the `causes` plot, where a colour is a cause,
+/// not a variant): Paul Tol's "light" palette, told apart with the common
+/// forms of colour blindness and light enough for black text on each. A
+/// tenth cause starts again.
+pub(crate) const CAUSE_PALETTE: [RGBColor; 9] = [
+    RGBColor(0x77, 0xAA, 0xDD), // light blue
+    RGBColor(0xEE, 0x88, 0x66), // orange
+    RGBColor(0xEE, 0xDD, 0x88), // light yellow
+    RGBColor(0xFF, 0xAA, 0xBB), // pink
+    RGBColor(0x99, 0xDD, 0xFF), // light cyan
+    RGBColor(0x44, 0xBB, 0x99), // mint
+    RGBColor(0xBB, 0xCC, 0x33), // pear
+    RGBColor(0xAA, 0xAA, 0x00), // olive
+    RGBColor(0xDD, 0xDD, 0xDD), // pale grey
+];
+
+/// The colour of cause `k` (its place in the plot's legend).
+pub(crate) fn cause_colour(k: usize) -> RGBColor {
+    CAUSE_PALETTE[k % CAUSE_PALETTE.len()]
+}
+
 /// Hex form of a colour, for the report's legend swatches.
 pub fn hex(c: RGBColor) -> String {
     format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
