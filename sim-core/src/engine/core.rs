@@ -106,8 +106,9 @@ impl Core {
         }
     }
 
-    /// Sets timer `tag` of `node` to fire after `delay`.
-    #[inline]
+    /// Sets timer `tag` of `node` to fire after `delay` (inlined into the
+    /// context's `set_timer`).
+    #[inline(always)]
     pub(crate) fn set_timer(&mut self, now: Time, node: NodeId, delay: Duration, tag: u64, background: bool) {
         let incarnation = self.incarnation[node as usize];
         self.queue.push_timer(now.saturating_add(delay), node, incarnation, tag, background);
@@ -130,7 +131,8 @@ impl Core {
     }
 
     /// Hands `msg` to the network and schedules the copies that survive.
-    #[inline]
+    /// Inlined into each context's send: one call (the network's) per hop.
+    #[inline(always)]
     pub(crate) fn send(&mut self, now: Time, from: NodeId, to: NodeId, msg: Msg) {
         match self.net.send(now, from, to, &msg, &mut self.trace) {
             Delivery::Arrives { delay, copy } => {

@@ -365,6 +365,8 @@ impl Engine {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn begin(&mut self) {
         self.started = true;
         self.core.trace.record(0, || TraceWhat::Phase("run"));
@@ -715,6 +717,8 @@ impl Engine {
         self.dispatch(node, |c, p| c.restart(p));
     }
 
+    #[cold]
+    #[inline(never)]
     fn start_drain(&mut self) {
         self.core.phase = Phase::Drain;
         self.run_end = self.now;
@@ -743,6 +747,8 @@ impl Engine {
         self.core.queue.push(self.now.saturating_add(self.limits.drain_ns), Ev::EndDrain);
     }
 
+    #[cold]
+    #[inline(never)]
     fn finish_phase(&mut self) {
         if self.core.phase == Phase::Run {
             self.run_end = self.now;
