@@ -22,18 +22,24 @@ pub struct Deadlines {
     out_of_order: BinaryHeap<Reverse<(Time, u64)>>,
     /// Engine timers already set, by firing time: how many at each.
     timers: BTreeMap<Time, u32>,
+    /// The earliest key of `timers`, kept so that adding a deadline (once
+    /// per message) reads a field rather than walks the map.
+    earliest: Option<Time>,
 }
 
 impl Deadlines {
+    #[inline]
     fn arm<T: Timer>(&mut self, ctx: &mut Ctx<T>, at: Time, tag: T) {
-        if self.timers.first_key_value().is_none_or(|(&t, _)| at < t) {
+        if self.earliest.is_none_or(|t| at < t) {
             ctx.set_timer(at.saturating_sub(ctx.now()), tag);
             *self.timers.entry(at).or_default() += 1;
+            self.earliest = Some(at);
         }
     }
 
     /// Adds a deadline at `at` for `key`, setting the engine timer `tag` if
     /// no timer fires by then.
+    #[inline]
     pub fn add<T: Timer>(&mut self, ctx: &mut Ctx<T>, at: Time, key: u64, tag: T) {
         if self.in_order.back().is_none_or(|&(last, _)| last <= at) {
             self.in_order.push_back((at, key));
@@ -75,6 +81,7 @@ impl Deadlines {
             *count = count.checked_sub(1).expect("an armed timer was counted");
             if *count == 0 {
                 self.timers.remove(&now);
+                self.earliest = self.timers.first_key_value().map(|(&t, _)| t);
             }
         }
         let mut out = Vec::new();
@@ -102,6 +109,7 @@ impl Deadlines {
         self.in_order.clear();
         self.out_of_order.clear();
         self.timers.clear();
+        self.earliest = None;
     }
 
     /// Forgets everything and cancels the engine timers (`tag`) set for it:
@@ -130,5 +138,56 @@ impl Deadlines {
     /// True when no deadline is kept.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Harness;
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    struct Due;
+
+    impl Timer for Due {
+        fn to_word(self) -> u64 {
+            1
+        }
+        fn from_word(word: u64) -> Option<Self> {
+            (word == 1).then_some(Due)
+        }
+    }
+
+    /// Deadlines in order need one engine timer, for the first; an earlier
+    /// one sets another; each expiry hands back what is due and sets a
+    /// timer for the next live deadline only if none is set by then.
+    #[test]
+    fn one_engine_timer_serves_deadlines_in_order_until_an_earlier_one_comes() {
+        let mut h = Harness::new(0);
+        let mut d = Deadlines::default();
+        let (_, e) = h.act(|ctx| {
+            d.add(ctx, 100, 1, Due);
+            d.add(ctx, 200, 2, Due);
+            d.add(ctx, 300, 3, Due);
+        });
+        assert_eq!(e.timers::<Due>(), vec![(100, Due)], "one timer, for the first");
+        let (_, e) = h.act(|ctx| d.add(ctx, 50, 4, Due));
+        assert_eq!(e.timers::<Due>(), vec![(50, Due)], "an earlier deadline sets its own");
+        h.now = 50;
+        let (due, e) = h.act(|ctx| d.expire(ctx, Due, |_, _| true));
+        assert_eq!(due, vec![4]);
+        assert!(e.timers::<Due>().is_empty(), "the timer at 100 still serves the next");
+        h.now = 100;
+        let (due, e) = h.act(|ctx| d.expire(ctx, Due, |key, _| key != 2));
+        assert_eq!(due, vec![1]);
+        // Key 2 (at 200) was cancelled: the next live one is at 300.
+        assert_eq!(e.timers::<Due>(), vec![(200, Due)]);
+        h.now = 300;
+        let (due, e) = h.act(|ctx| d.expire(ctx, Due, |key, _| key != 2));
+        assert_eq!(due, vec![3]);
+        assert!(e.timers::<Due>().is_empty() && d.is_empty());
+        // Nothing is armed any more: a new deadline sets a timer again.
+        let (_, e) = h.act(|ctx| d.add(ctx, 400, 5, Due));
+        assert_eq!(e.timers::<Due>(), vec![(100, Due)]);
     }
 }

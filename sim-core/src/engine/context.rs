@@ -393,6 +393,7 @@ impl<'a, T: Timer> Ctx<'a, T> {
 
     /// Records one user-facing duration of `kind` (reported in the
     /// summary's `response_ms` or `completion_ms`).
+    #[inline]
     pub fn timing(&mut self, kind: crate::engine::Timing, ns: u64) {
         self.emit(Effect::Metric(Metric::Timing(kind, ns)));
     }

@@ -4,7 +4,7 @@
 //! see their [`super::Ctx`].
 
 use super::effect::{Effect, Fact, Metric};
-use super::queue::{Ev, EventQueue};
+use super::queue::EventQueue;
 use super::Phase;
 use crate::dedup::Stores;
 use crate::ledger::{DomainId, DupCause, Ledger, LossCause};
@@ -41,6 +41,10 @@ pub(crate) struct Core {
     pub(crate) phase: Phase,
     pub(super) producers_total: usize,
     pub(super) producers_active: usize,
+    /// Set when the last active producer retires: the engine ends the run
+    /// phase after the event (and clears it), so that it checks one flag
+    /// per event rather than the counts and the phase.
+    pub(super) all_retired: bool,
     /// Producers that will produce no more in the run phase: done, or
     /// crashed with no restart before the drain.
     pub(super) retired: Vec<bool>,
@@ -70,6 +74,7 @@ impl Core {
             phase: Phase::Run,
             producers_total: producers,
             producers_active: producers,
+            all_retired: false,
             retired: vec![false; n],
             marks: Vec::new(),
             mark_counts: Vec::new(),
@@ -84,18 +89,29 @@ impl Core {
             Effect::Send { to, msg } => self.send(now, node, to, msg),
             Effect::SetTimer { delay, timer, background } => self.set_timer(now, node, delay, timer, background),
             Effect::CancelTimer { timer } => self.queue.cancel_timer(node, timer),
+            // The frequent facts and figures go straight to their own small
+            // functions (the match folds at each call site), the rest
+            // through one out-of-line match.
+            Effect::Fact(Fact::Produced { id, key, fire_and_forget }) => {
+                self.produced(now, node, id, key, fire_and_forget)
+            }
+            Effect::Fact(Fact::Confirmed(id)) => self.ledger.confirm(id),
+            Effect::Fact(Fact::Started(id)) => self.started(now, node, id),
+            Effect::Fact(Fact::Applied(id)) => self.applied(now, node, id),
             Effect::Fact(fact) => self.fact(now, node, fact),
+            Effect::Metric(Metric::QueueDepth(depth)) => self.metrics.set_depth(node as usize, depth),
+            Effect::Metric(Metric::Timing(kind, ns)) => self.metrics.timing(kind, ns),
             Effect::Metric(metric) => self.metric(node, metric),
             Effect::Node(target, up) => self.node_requests.push((target, up)),
         }
     }
 
-    /// Sets timer `tag` of `node` to fire after `delay`.
-    #[inline]
+    /// Sets timer `tag` of `node` to fire after `delay` (inlined into the
+    /// context's `set_timer`).
+    #[inline(always)]
     pub(crate) fn set_timer(&mut self, now: Time, node: NodeId, delay: Duration, tag: u64, background: bool) {
         let incarnation = self.incarnation[node as usize];
-        let ev = if background { Ev::Tick { node, incarnation, tag } } else { Ev::Timer { node, incarnation, tag } };
-        self.queue.push(now.saturating_add(delay), ev);
+        self.queue.push_timer(now.saturating_add(delay), node, incarnation, tag, background);
     }
 
     /// The id the next produced message gets.
@@ -110,22 +126,31 @@ impl Core {
         if !*retired {
             *retired = true;
             self.producers_active = self.producers_active.checked_sub(1).expect("a producer retires once");
+            self.all_retired = self.producers_active == 0;
         }
     }
 
     /// Hands `msg` to the network and schedules the copies that survive.
-    #[inline]
+    /// Inlined into each context's send: one call (the network's) per hop.
+    #[inline(always)]
     pub(crate) fn send(&mut self, now: Time, from: NodeId, to: NodeId, msg: Msg) {
         match self.net.send(now, from, to, &msg, &mut self.trace) {
             Delivery::Arrives { delay, copy } => {
                 if let Some(copy) = copy {
-                    self.ledger.all_copied(|ids| msg.carried(ids), DupCause::NetworkCopy);
-                    self.queue.push(now.saturating_add(copy), Ev::Arrive { from, to, msg: msg.clone() });
+                    self.copied(now.saturating_add(copy), from, to, &msg);
                 }
-                self.queue.push(now.saturating_add(delay), Ev::Arrive { from, to, msg });
+                self.queue.push_arrive(now.saturating_add(delay), from, to, msg);
             }
             Delivery::Dropped(reason) => self.dropped(reason, &msg),
         }
+    }
+
+    /// The network made an extra copy of `msg`, arriving at `at`.
+    #[cold]
+    #[inline(never)]
+    fn copied(&mut self, at: Time, from: NodeId, to: NodeId, msg: &Msg) {
+        self.ledger.all_copied(|ids| msg.carried(ids), DupCause::NetworkCopy);
+        self.queue.push_arrive(at, from, to, msg.clone());
     }
 
     /// Tells the ledger why what `msg` carries may be lost: the reason the
@@ -185,23 +210,36 @@ impl Core {
         self.observer.record(now, node, fact);
     }
 
-    /// Applies one fact a component at `node` reported.
+    /// `node` produced message `id`.
     #[inline]
+    fn produced(&mut self, now: Time, node: NodeId, id: crate::message::MsgId, key: u64, fire_and_forget: bool) {
+        let got = self.ledger.produce(now, node, key, fire_and_forget);
+        assert_eq!(got, id, "the context allocates ids in the ledger's order");
+    }
+
+    /// `node` starts processing message `id`.
+    #[inline]
+    fn started(&mut self, now: Time, node: NodeId, id: crate::message::MsgId) {
+        self.ledger.started(now, id);
+        self.trace.record(now, || TraceWhat::Process(node, id, false));
+    }
+
+    /// `node` applied the effect of message `id`.
+    #[inline]
+    fn applied(&mut self, now: Time, node: NodeId, id: crate::message::MsgId) {
+        self.ledger.applied(now, self.domain_of[node as usize], id);
+        self.trace.record(now, || TraceWhat::Process(node, id, true));
+    }
+
+    /// Applies one fact a component at `node` reported (the frequent ones
+    /// come to their own functions from [`Core::apply`]).
+    #[inline(never)]
     fn fact(&mut self, now: Time, node: NodeId, fact: Fact) {
         match fact {
-            Fact::Produced { id, key, fire_and_forget } => {
-                let got = self.ledger.produce(now, node, key, fire_and_forget);
-                assert_eq!(got, id, "the context allocates ids in the ledger's order");
-            }
+            Fact::Produced { id, key, fire_and_forget } => self.produced(now, node, id, key, fire_and_forget),
             Fact::Confirmed(id) => self.ledger.confirm(id),
-            Fact::Started(id) => {
-                self.ledger.started(now, id);
-                self.trace.record(now, || TraceWhat::Process(node, id, false));
-            }
-            Fact::Applied(id) => {
-                self.ledger.applied(now, self.domain_of[node as usize], id);
-                self.trace.record(now, || TraceWhat::Process(node, id, true));
-            }
+            Fact::Started(id) => self.started(now, node, id),
+            Fact::Applied(id) => self.applied(now, node, id),
             Fact::ProducerDone => self.retire(node),
             Fact::State(s) => self.observe(now, node, s),
             Fact::Discarded { .. } | Fact::Resent { .. } | Fact::DeadLettered(_) | Fact::Mark(_) => {
@@ -211,7 +249,7 @@ impl Core {
     }
 
     /// Applies one figure a component at `node` reported.
-    #[inline]
+    #[inline(never)]
     fn metric(&mut self, node: NodeId, metric: Metric) {
         match metric {
             Metric::Add(name, v) => self.metrics.add(name, v),

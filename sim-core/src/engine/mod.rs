@@ -348,16 +348,25 @@ impl Engine {
         let parts = Parts { now: self.now, me: node, rng: &mut self.rngs[i], sink: Sink::Engine(core) };
         handler(self.nodes[i].as_mut(), parts);
         if !self.core.node_requests.is_empty() {
-            for (target, up) in std::mem::take(&mut self.core.node_requests) {
-                if !up {
-                    self.crash(target);
-                } else if self.down[target as usize] == 0 {
-                    self.restart(target);
-                }
+            self.node_requests();
+        }
+    }
+
+    /// Starts and stops the nodes a handler asked to.
+    #[cold]
+    #[inline(never)]
+    fn node_requests(&mut self) {
+        for (target, up) in std::mem::take(&mut self.core.node_requests) {
+            if !up {
+                self.crash(target);
+            } else if self.down[target as usize] == 0 {
+                self.restart(target);
             }
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn begin(&mut self) {
         self.started = true;
         self.core.trace.record(0, || TraceWhat::Phase("run"));
@@ -382,6 +391,11 @@ impl Engine {
     }
 
     /// Dispatches one event. Returns false once the run is over.
+    ///
+    /// The common path is a straight line: one branch each for "not
+    /// started", "over", "no work left", "a bound to check" and "every
+    /// producer just finished", each answered by one flag or count kept as
+    /// it changes; the rare answers are handled out of line.
     pub fn step(&mut self) -> bool {
         if !self.started {
             self.begin();
@@ -389,20 +403,8 @@ impl Engine {
         if self.core.phase == Phase::Done {
             return false;
         }
-        if self.core.queue.work() == 0 {
-            match self.core.phase {
-                Phase::Drain => {
-                    self.finish_phase();
-                    return false;
-                }
-                // Nothing can ever happen again (a producer crashed for good,
-                // say): heal and drain rather than spin on samples.
-                Phase::Run if self.core.queue.steering() == 0 => {
-                    self.quiescent = true;
-                    self.start_drain();
-                }
-                _ => {}
-            }
+        if self.core.queue.idle() && self.on_idle() {
+            return false;
         }
         // One compare per event: the bounds are checked every few thousand.
         if self.events >= self.check_at && self.over_limit() {
@@ -414,13 +416,46 @@ impl Engine {
         };
         self.now = time;
         self.events += 1;
-        self.core.trace.digest.add(time);
-        self.handle(time, ev);
+        let mut digest = self.core.trace.digest;
+        digest.add(time);
+        self.handle(time, ev, digest);
         // The run phase also ends early once every producer has produced all it was asked to.
-        if self.core.producers_active == 0 && self.core.producers_total > 0 && self.core.phase == Phase::Run {
-            self.start_drain();
+        if self.core.all_retired {
+            self.on_all_retired();
         }
         self.core.phase != Phase::Done
+    }
+
+    /// No message or timer is pending: ends the drain (returns true: the
+    /// run is over), or, in the run phase with nothing left that could
+    /// start work again (a producer crashed for good, say), heals and
+    /// drains rather than spin on samples.
+    #[cold]
+    #[inline(never)]
+    fn on_idle(&mut self) -> bool {
+        match self.core.phase {
+            Phase::Drain => {
+                self.finish_phase();
+                true
+            }
+            Phase::Run if self.core.queue.steering() == 0 => {
+                self.quiescent = true;
+                self.start_drain();
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// The last producer has just retired: the run phase ends (if it is
+    /// still on).
+    #[cold]
+    #[inline(never)]
+    fn on_all_retired(&mut self) {
+        self.core.all_retired = false;
+        if self.core.phase == Phase::Run {
+            self.start_drain();
+        }
     }
 
     /// Checks the bounds at the `check_at`-th event: stops the run (and
@@ -429,6 +464,8 @@ impl Engine {
     #[cold]
     fn over_limit(&mut self) -> bool {
         self.publish();
+        // The counts' own check (below zero they would wrap), now and then.
+        let _ = (self.core.queue.work(), self.core.queue.steering());
         let reason = if self.events >= self.limits.max_events {
             "max_events"
         } else if self.memory_bytes() > self.limits.max_memory_bytes {
@@ -457,21 +494,38 @@ impl Engine {
         (engine + core.trace.memory_bytes() + nodes) as u64
     }
 
-    /// Handles one event popped at `time`.
+    /// Handles one event popped at `time`; `digest` is the run's digest
+    /// with the time folded in, kept in a register while the event's words
+    /// are folded and stored back before anything else can fold.
     #[inline]
-    fn handle(&mut self, time: Time, ev: Ev) {
-        let digest = &mut self.core.trace.digest;
+    fn handle(&mut self, time: Time, ev: Ev, mut digest: crate::digest::Digest) {
         match ev {
             Ev::Arrive { from, to, msg } => {
                 self.last_work = time;
                 digest.add(tag::ARRIVE);
                 digest.add(u64::from(from) << 32 | u64::from(to));
-                msg.fold(digest);
+                msg.fold(&mut digest);
+                self.core.trace.digest = digest;
                 self.arrive(from, to, msg);
             }
             Ev::Timer { node, incarnation, tag: t } | Ev::Tick { node, incarnation, tag: t } => {
-                self.timer(time, node, incarnation, t);
+                self.timer(time, node, incarnation, t, digest);
             }
+            other => {
+                self.core.trace.digest = digest;
+                self.handle_other(time, other);
+            }
+        }
+    }
+
+    /// Handles an event that is neither a message nor a timer (faults,
+    /// samples, the phases' deadlines).
+    #[cold]
+    #[inline(never)]
+    fn handle_other(&mut self, time: Time, ev: Ev) {
+        let digest = &mut self.core.trace.digest;
+        match ev {
+            Ev::Arrive { .. } | Ev::Timer { .. } | Ev::Tick { .. } => unreachable!("handled on the hot path"),
             Ev::FaultBegin(i) => {
                 digest.add(tag::FAULT_BEGIN);
                 digest.add(i as u64);
@@ -503,7 +557,7 @@ impl Engine {
             }
             Ev::EndDrain => {
                 digest.add(tag::END_DRAIN);
-                self.drain_cut = self.core.queue.work() > 0;
+                self.drain_cut = !self.core.queue.idle();
                 self.finish_phase();
             }
         }
@@ -512,16 +566,18 @@ impl Engine {
     /// A timer of `node` set in its `incarnation` fires (a stale one, set
     /// before a crash, is ignored).
     #[inline]
-    fn timer(&mut self, time: Time, node: NodeId, incarnation: u32, word: u64) {
+    fn timer(&mut self, time: Time, node: NodeId, incarnation: u32, word: u64, mut digest: crate::digest::Digest) {
         let core = &mut self.core;
         if core.incarnation[node as usize] != incarnation || !core.alive[node as usize] {
-            core.trace.digest.add(tag::STALE_TIMER);
+            digest.add(tag::STALE_TIMER);
+            core.trace.digest = digest;
             return;
         }
         self.last_work = time;
-        core.trace.digest.add(tag::TIMER);
-        core.trace.digest.add(u64::from(node));
-        core.trace.digest.add(word);
+        digest.add(tag::TIMER);
+        digest.add(u64::from(node));
+        digest.add(word);
+        core.trace.digest = digest;
         let nodes = &self.nodes;
         core.trace.record(time, || TraceWhat::Timer(node, nodes[node as usize].timer_name(word)));
         self.dispatch(node, |c, p| c.on_timer(p, word));
@@ -661,6 +717,8 @@ impl Engine {
         self.dispatch(node, |c, p| c.restart(p));
     }
 
+    #[cold]
+    #[inline(never)]
     fn start_drain(&mut self) {
         self.core.phase = Phase::Drain;
         self.run_end = self.now;
@@ -689,6 +747,8 @@ impl Engine {
         self.core.queue.push(self.now.saturating_add(self.limits.drain_ns), Ev::EndDrain);
     }
 
+    #[cold]
+    #[inline(never)]
     fn finish_phase(&mut self) {
         if self.core.phase == Phase::Run {
             self.run_end = self.now;

@@ -31,11 +31,15 @@
 //! is still ordered exactly: the radix heap refiles its keys from zero.
 //!
 //! Cancelling a timer (by its value) or all of a node's timers (a crash)
-//! looks only at that node's timers: each node keeps the slots its timers
-//! were put in, checked against the slab when read (a slot may have fired
-//! and been reused since) and compacted once stale entries outnumber the
-//! live ones. So a cancel costs the node's own pending timers, and 50,000
-//! consumers confirming their subscriptions stay linear.
+//! looks only at that node's pending timers: they are linked into a list
+//! per node through their slab entries (each entry holds the slots of the
+//! node's previous and next pending timer), so setting a timer links it in
+//! and firing or cancelling it unlinks it, a few stores each, with no list
+//! to grow, compact or check for stale slots. A cancel walks the node's own
+//! pending timers, and 50,000 consumers confirming their subscriptions stay
+//! linear. (Round 2 of issue 17: this replaced per-node vectors of slots,
+//! compacted as they went stale, which cost a vector push, a capacity check
+//! and periodic retain/sort/dedup per timer.)
 
 mod keys;
 mod radix;
@@ -72,11 +76,6 @@ pub(crate) enum Ev {
 }
 
 impl Ev {
-    /// Messages and timers are work.
-    pub(crate) fn is_work(&self) -> bool {
-        matches!(self, Ev::Arrive { .. } | Ev::Timer { .. })
-    }
-
     /// The word of this event if it is a timer of `node`.
     fn timer_of(&self, node: NodeId) -> Option<u64> {
         match self {
@@ -85,19 +84,32 @@ impl Ev {
         }
     }
 
-    /// The node whose timer this event is, if it is one.
+    /// What the queue counts of this event, decoded once: (is work, is
+    /// steering, the node whose timer it is). Messages and timers are work
+    /// (while any is pending, something can still happen); faults and the
+    /// run deadline steer the run; samples only observe.
     #[inline(always)]
-    fn timer_owner(&self) -> Option<NodeId> {
-        match self {
-            Ev::Timer { node, .. } | Ev::Tick { node, .. } => Some(*node),
-            _ => None,
+    fn class(&self) -> (bool, bool, Option<NodeId>) {
+        match *self {
+            Ev::Arrive { .. } => (true, false, None),
+            Ev::Timer { node, .. } => (true, false, Some(node)),
+            Ev::Tick { node, .. } => (false, false, Some(node)),
+            Ev::FaultBegin(_) | Ev::FaultEnd(_) | Ev::EndRun => (false, true, None),
+            Ev::Sample | Ev::EndDrain => (false, false, None),
         }
     }
+}
 
-    /// Faults and the run deadline steer the run; samples only observe.
-    pub(crate) fn is_steering(&self) -> bool {
-        matches!(self, Ev::FaultBegin(_) | Ev::FaultEnd(_) | Ev::EndRun)
-    }
+/// No slot: the end of a node's list of pending timers.
+const NONE: u32 = u32::MAX;
+
+/// One slot of the slab: an event (none once it was taken, until its key
+/// comes up and frees the slot) and, for a pending timer, the slots of its
+/// node's previous and next pending timers.
+struct Entry {
+    ev: Option<Ev>,
+    prev: u32,
+    next: u32,
 }
 
 /// The pending events, earliest first, ties in insertion order. Events live
@@ -105,22 +117,13 @@ impl Ev {
 pub(crate) struct EventQueue<K: Keys = Chosen> {
     /// The keys (time, slot), in their order.
     keys: K,
-    slab: Vec<Option<Ev>>,
+    slab: Vec<Entry>,
     free: Vec<u32>,
     work: u64,
     steering: u64,
-    /// Per node, the slots its timers were put in.
-    timers: Vec<NodeTimers>,
-    /// The capacity of all the nodes' slot lists, in entries.
-    listed: usize,
-}
-
-/// The slots a node's timers were put in, some perhaps stale (fired, then
-/// reused), and how many of its timers are pending.
-#[derive(Default)]
-struct NodeTimers {
-    slots: Vec<u32>,
-    live: u32,
+    /// Per node, the slot of its latest pending timer ([`NONE`]: none),
+    /// the head of its list.
+    heads: Vec<u32>,
 }
 
 impl<K: Keys> EventQueue<K> {
@@ -131,70 +134,104 @@ impl<K: Keys> EventQueue<K> {
 
     /// An empty queue ordering its events with `keys`.
     fn with_keys(keys: K) -> Self {
-        EventQueue { keys, slab: Vec::new(), free: Vec::new(), work: 0, steering: 0, timers: Vec::new(), listed: 0 }
+        EventQueue { keys, slab: Vec::new(), free: Vec::new(), work: 0, steering: 0, heads: Vec::new() }
     }
 
+    /// Adds `ev` at `time` (after every event pushed before it at that time).
     #[inline(always)]
     pub(crate) fn push(&mut self, time: Time, ev: Ev) {
-        self.work += u64::from(ev.is_work());
-        self.steering += u64::from(ev.is_steering());
-        let owner = ev.timer_owner();
+        let (work, steering, owner) = ev.class();
+        self.insert(time, ev, work, steering, owner);
+    }
+
+    /// Adds the arrival of `msg` from `from` at `to` at `time`: a push that
+    /// knows its kind (a message's own tag shares the event's, so a general
+    /// push would decode it).
+    #[inline(always)]
+    pub(crate) fn push_arrive(&mut self, time: Time, from: NodeId, to: NodeId, msg: Msg) {
+        self.insert(time, Ev::Arrive { from, to, msg }, true, false, None);
+    }
+
+    /// Adds timer `tag` of `node` (set in its `incarnation`) at `time`; a
+    /// `background` one is not work.
+    #[inline(always)]
+    pub(crate) fn push_timer(&mut self, time: Time, node: NodeId, incarnation: u32, tag: u64, background: bool) {
+        let ev = if background { Ev::Tick { node, incarnation, tag } } else { Ev::Timer { node, incarnation, tag } };
+        self.insert(time, ev, !background, false, Some(node));
+    }
+
+    /// Puts `ev` in a slot, its key in the ordering, and a timer in its
+    /// node's list; `work`, `steering` and `owner` say what it is.
+    #[inline(always)]
+    fn insert(&mut self, time: Time, ev: Ev, work: bool, steering: bool, owner: Option<NodeId>) {
+        self.work += u64::from(work);
+        self.steering += u64::from(steering);
+        let entry = Entry { ev: Some(ev), prev: NONE, next: NONE };
         let slot = match self.free.pop() {
             Some(slot) => {
-                self.slab[slot as usize] = Some(ev);
+                // A free slot is empty (its event was taken): replacing it
+                // needs no drop glue.
+                let old = std::mem::replace(&mut self.slab[slot as usize], entry);
+                debug_assert!(old.ev.is_none(), "a free slot holds no event");
+                std::mem::forget(old);
                 slot
             }
             None => {
-                self.slab.push(Some(ev));
+                self.slab.push(entry);
                 u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 pending events")
             }
         };
         self.keys.push(time, slot);
         if let Some(node) = owner {
-            self.note_timer(node, slot);
+            self.link(node, slot);
         }
     }
 
-    /// Remembers that `node` has a timer in `slot`. The list is compacted
-    /// when stale entries outnumber live ones (with some slack, so that a
-    /// node with one timer at a time compacts every 64 timers, not each).
+    /// Puts the timer in `slot` at the head of `node`'s list.
     #[inline(always)]
-    fn note_timer(&mut self, node: NodeId, slot: u32) {
+    fn link(&mut self, node: NodeId, slot: u32) {
         let i = node as usize;
-        if i >= self.timers.len() {
-            self.timers.resize_with(i + 1, NodeTimers::default);
+        if i >= self.heads.len() {
+            self.grow(i);
         }
-        let t = &mut self.timers[i];
-        let before = t.slots.capacity();
-        t.slots.push(slot);
-        self.listed += t.slots.capacity() - before;
-        t.live += 1;
-        if t.slots.len() > 2 * t.live as usize + 64 {
-            self.compact(node);
+        let head = std::mem::replace(&mut self.heads[i], slot);
+        self.slab[slot as usize].next = head;
+        if head != NONE {
+            self.slab[head as usize].prev = slot;
         }
     }
 
-    /// Drops `node`'s stale slot entries (and repeats: a slot reused for
-    /// another of its timers is listed twice).
+    /// Makes room in the heads for node `i`.
     #[cold]
-    fn compact(&mut self, node: NodeId) {
-        let mut slots = std::mem::take(&mut self.timers[node as usize].slots);
-        slots.retain(|&slot| self.slab[slot as usize].as_ref().is_some_and(|ev| ev.timer_owner() == Some(node)));
-        slots.sort_unstable();
-        slots.dedup();
-        self.timers[node as usize].slots = slots;
+    fn grow(&mut self, i: usize) {
+        self.heads.resize(i + 1, NONE);
+    }
+
+    /// Takes the timer in `slot` (of `node`) out of its node's list.
+    #[inline(always)]
+    fn unlink(&mut self, node: NodeId, slot: u32) {
+        let Entry { prev, next, .. } = self.slab[slot as usize];
+        if prev == NONE {
+            self.heads[node as usize] = next;
+        } else {
+            self.slab[prev as usize].next = next;
+        }
+        if next != NONE {
+            self.slab[next as usize].prev = prev;
+        }
     }
 
     /// Takes the event out of `slot`.
     #[inline(always)]
     fn take(&mut self, slot: u32) -> Option<Ev> {
-        let ev = self.slab[slot as usize].take()?;
+        let ev = self.slab[slot as usize].ev.take()?;
         // Checked where they are read: below zero they would wrap past the
         // number of pending events.
-        self.work = self.work.wrapping_sub(u64::from(ev.is_work()));
-        self.steering = self.steering.wrapping_sub(u64::from(ev.is_steering()));
-        if let Some(node) = ev.timer_owner() {
-            self.timers[node as usize].live -= 1;
+        let (work, steering, owner) = ev.class();
+        self.work = self.work.wrapping_sub(u64::from(work));
+        self.steering = self.steering.wrapping_sub(u64::from(steering));
+        if let Some(node) = owner {
+            self.unlink(node, slot);
         }
         Some(ev)
     }
@@ -224,19 +261,22 @@ impl<K: Keys> EventQueue<K> {
 
     /// Cancels the pending timers of `node` whose word passes `pick`.
     fn cancel_where(&mut self, node: NodeId, pick: impl Fn(u64) -> bool) {
-        let Some(t) = self.timers.get_mut(node as usize) else { return };
-        if t.live == 0 {
-            t.slots.clear();
-            return;
-        }
-        let slots = std::mem::take(&mut t.slots);
-        for &slot in &slots {
-            if self.slab[slot as usize].as_ref().and_then(|ev| ev.timer_of(node)).is_some_and(&pick) {
+        let mut slot = self.heads.get(node as usize).copied().unwrap_or(NONE);
+        while slot != NONE {
+            let entry = &self.slab[slot as usize];
+            let next = entry.next;
+            if entry.ev.as_ref().and_then(|ev| ev.timer_of(node)).is_some_and(&pick) {
                 self.take(slot);
             }
+            slot = next;
         }
-        self.timers[node as usize].slots = slots;
-        self.compact(node);
+    }
+
+    /// True when no message or timer is pending (the engine asks at every
+    /// event; [`EventQueue::work`] checks the count).
+    #[inline(always)]
+    pub(crate) fn idle(&self) -> bool {
+        self.work == 0
     }
 
     /// Pending messages and timers: while any is left, something can still happen.
@@ -252,18 +292,17 @@ impl<K: Keys> EventQueue<K> {
     }
 
     /// Bytes of allocated capacity: the slab's slots, the keys, the free
-    /// list and the timer lists.
+    /// list and the heads of the timer lists.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.slab.capacity() * std::mem::size_of::<Option<Ev>>()
+        self.slab.capacity() * std::mem::size_of::<Entry>()
             + self.keys.memory_bytes()
             + self.free.capacity() * std::mem::size_of::<u32>()
-            + self.timers.capacity() * std::mem::size_of::<NodeTimers>()
-            + self.listed * std::mem::size_of::<u32>()
+            + self.heads.capacity() * std::mem::size_of::<u32>()
     }
 
     /// The events still pending, in no particular order.
     pub(crate) fn pending(&self) -> impl Iterator<Item = &Ev> {
-        self.slab.iter().flatten()
+        self.slab.iter().filter_map(|e| e.ev.as_ref())
     }
 }
 

@@ -11,6 +11,11 @@
 //! A key pushed earlier than `last` (the engine never does it) is still
 //! ordered exactly: the heap rebases on zero and sorts its keys into
 //! buckets again.
+//!
+//! Which buckets hold keys is kept in two 64-bit masks rather than one
+//! 128-bit one: setting or clearing bit `b` of a `u128` compiles to a
+//! double-word shift and selects, of a `u64` to one shift (issue 17,
+//! round 2).
 
 use super::keys::{pack, unpack, Keys, Seq};
 use crate::time::Time;
@@ -23,8 +28,10 @@ const BUCKETS: usize = 128;
 pub struct Radix {
     /// Bucket `b`: keys whose highest bit differing from `last` is bit `b`.
     buckets: Vec<Vec<u128>>,
-    /// Bit `b` is set when bucket `b` holds a key.
-    mask: u128,
+    /// Bit `b` is set when bucket `b` (below 64) holds a key.
+    lo: u64,
+    /// Bit `b - 64` is set when bucket `b` (64 and up) holds a key.
+    hi: u64,
     /// The last key popped: every pending key is later.
     last: u128,
     seq: Seq,
@@ -32,7 +39,7 @@ pub struct Radix {
 
 impl Default for Radix {
     fn default() -> Self {
-        Radix { buckets: (0..BUCKETS).map(|_| Vec::new()).collect(), mask: 0, last: 0, seq: Seq::default() }
+        Radix { buckets: (0..BUCKETS).map(|_| Vec::new()).collect(), lo: 0, hi: 0, last: 0, seq: Seq::default() }
     }
 }
 
@@ -48,7 +55,34 @@ impl Radix {
     fn insert(&mut self, key: u128) {
         let b = bucket(key, self.last);
         self.buckets[b].push(key);
-        self.mask |= 1 << b;
+        self.mark(b);
+    }
+
+    /// Notes that bucket `b` holds a key.
+    #[inline(always)]
+    fn mark(&mut self, b: usize) {
+        if b < 64 {
+            self.lo |= 1 << b;
+        } else {
+            self.hi |= 1 << (b - 64);
+        }
+    }
+
+    /// The lowest bucket that holds a key, marked empty (it is about to
+    /// be emptied).
+    #[inline(always)]
+    fn take_lowest(&mut self) -> Option<usize> {
+        if self.lo != 0 {
+            let b = self.lo.trailing_zeros() as usize;
+            self.lo &= self.lo - 1;
+            Some(b)
+        } else if self.hi != 0 {
+            let b = self.hi.trailing_zeros() as usize;
+            self.hi &= self.hi - 1;
+            Some(64 + b)
+        } else {
+            None
+        }
     }
 
     /// Takes every pending key out, lets `change` renumber them, and puts
@@ -57,12 +91,41 @@ impl Radix {
     fn rebase<T>(&mut self, change: impl FnOnce(&mut Seq, &mut [u128]) -> T) -> T {
         let mut keys: Vec<u128> = self.buckets.iter_mut().flat_map(std::mem::take).collect();
         let out = change(&mut self.seq, &mut keys);
-        self.mask = 0;
+        self.lo = 0;
+        self.hi = 0;
         self.last = 0;
         for key in keys {
             self.insert(key);
         }
         out
+    }
+}
+
+impl Radix {
+    /// Takes the smallest key of bucket `b` (holding several) as the new
+    /// `last`, moves the others to lower buckets, and returns it.
+    #[inline(never)]
+    fn refile(&mut self, b: usize) -> u128 {
+        let (lower, rest) = self.buckets.split_at_mut(b);
+        let here = &mut rest[0];
+        let min = *here.iter().min().expect("a marked bucket holds keys");
+        self.last = min;
+        let (mut lo, mut hi) = (0u64, 0u64);
+        for &key in here.iter() {
+            if key != min {
+                let c = bucket(key, min);
+                lower[c].push(key);
+                if c < 64 {
+                    lo |= 1 << c;
+                } else {
+                    hi |= 1 << (c - 64);
+                }
+            }
+        }
+        here.clear();
+        self.lo |= lo;
+        self.hi |= hi;
+        min
     }
 }
 
@@ -82,29 +145,14 @@ impl Keys for Radix {
 
     #[inline(always)]
     fn pop(&mut self) -> Option<(Time, u32)> {
-        if self.mask == 0 {
-            return None;
-        }
-        let b = self.mask.trailing_zeros() as usize;
-        self.mask &= !(1 << b);
-        let (lower, rest) = self.buckets.split_at_mut(b);
-        let here = &mut rest[0];
+        let b = self.take_lowest()?;
+        let here = &mut self.buckets[b];
         if here.len() == 1 {
             let key = here.pop().expect("one key");
             self.last = key;
             return Some(unpack(key));
         }
-        let min = *here.iter().min().expect("a marked bucket holds keys");
-        self.last = min;
-        for &key in here.iter() {
-            if key != min {
-                let c = bucket(key, min);
-                lower[c].push(key);
-                self.mask |= 1 << c;
-            }
-        }
-        here.clear();
-        Some(unpack(min))
+        Some(unpack(self.refile(b)))
     }
 
     fn memory_bytes(&self) -> usize {
