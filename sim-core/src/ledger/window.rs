@@ -4,9 +4,8 @@
 //!
 //! Ids are allocated in order and most messages are applied soon after,
 //! so the state of ids from a low watermark `base` up lives in a dense
-//! ring (`VecDeque`, index = id - base): one [`Slot`] of 24 bytes, plus a
-//! byte per extra domain. When the window is longer than `min_len`, its
-//! front leaves it:
+//! window: one [`Slot`] of 24 bytes, plus a byte per extra domain. When
+//! the window is longer than `min_len`, its front leaves it:
 //!
 //! - applied in every domain: only its residual flags stay, in the
 //!   [`Archive`] of each domain's byte plane (run-length encoded: a steady
@@ -22,12 +21,21 @@
 //! replaced a byte per produced message plus a `BTreeMap` entry per
 //! unapplied one: in M/M/1 the map's inserts and removes were about 8% of
 //! all instructions, and a window slot is one index.
+//!
+//! The window is a plain `Vec` whose first `head` slots have left (and
+//! each extra domain's bytes a `Vec` beside it, on the same index): the
+//! front leaves by moving `head` on, and once the departed half the
+//! vector they are cut off in one move (each slot moves at most once per
+//! time the window's length passes through it, so about once). A slot is
+//! then one add and one bounds check away from its id, and a push is a
+//! `Vec` push, where the `VecDeque` it replaced wrapped around on every
+//! index.
 
 use super::archive::Archive;
 use super::{LossCause, APPLIED, DELIVERED, DUP_MASK, FIRST_DOMAIN};
 use crate::message::MsgId;
 use crate::time::Time;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 // The bits of a settled message that a later fact can read: its ack, and
 // per domain whether it was applied (always, once settled) and delivered,
@@ -40,6 +48,8 @@ const RESIDUAL_OTHER: u8 = APPLIED | DELIVERED;
 pub(super) const MIN_WINDOW: usize = 1024;
 /// Ids per block of the archive.
 pub(super) const ARCHIVE_BLOCK: usize = 1024;
+/// Departed slots kept at least before they are cut off (see the module doc).
+const COMPACT_MIN: usize = 64;
 /// A stuck message's share of a B-tree node (key, [`Stuck`], slack).
 const STUCK_ENTRY_BYTES: usize = 96;
 
@@ -69,10 +79,13 @@ pub(super) struct Stuck {
 /// Every produced message's state (see the module doc).
 #[derive(Debug)]
 pub(super) struct Messages {
+    /// The id of the window's front, `window[head]`.
     base: MsgId,
-    window: VecDeque<Slot>,
-    /// Per domain after the first, its byte for each id in the window.
-    extra: Vec<VecDeque<u8>>,
+    /// The window from `head` on; the slots before it have left.
+    window: Vec<Slot>,
+    head: usize,
+    /// Per domain after the first, its byte for each slot of `window`.
+    extra: Vec<Vec<u8>>,
     /// Messages in the window not yet applied everywhere.
     window_pending: usize,
     /// Ids below `base` not yet applied everywhere.
@@ -91,8 +104,9 @@ impl Messages {
             (0..domains).map(|d| Archive::new(if d == 0 { RESIDUAL_FIRST } else { RESIDUAL_OTHER }, block)).collect();
         Messages {
             base: 0,
-            window: VecDeque::new(),
-            extra: vec![VecDeque::new(); domains - 1],
+            window: Vec::new(),
+            head: 0,
+            extra: vec![Vec::new(); domains - 1],
             window_pending: 0,
             stuck: BTreeMap::new(),
             archive,
@@ -103,13 +117,19 @@ impl Messages {
     /// Ids produced so far.
     #[inline]
     pub(super) fn len(&self) -> MsgId {
-        self.base + self.window.len() as MsgId
+        self.base + self.span() as MsgId
+    }
+
+    /// Ids in the window.
+    #[inline]
+    fn span(&self) -> usize {
+        self.window.len() - self.head
     }
 
     /// Bytes held.
     pub(super) fn memory_bytes(&self) -> usize {
         let window = self.window.capacity() * std::mem::size_of::<Slot>();
-        let extra: usize = self.extra.iter().map(VecDeque::capacity).sum();
+        let extra: usize = self.extra.iter().map(Vec::capacity).sum();
         let archive: usize = self.archive.iter().map(Archive::memory_bytes).sum();
         window + extra + archive + self.stuck.len() * (STUCK_ENTRY_BYTES + self.extra.len())
     }
@@ -119,12 +139,12 @@ impl Messages {
     #[inline]
     pub(super) fn push(&mut self, slot: Slot) {
         debug_assert!(slot.remaining > 0);
-        self.window.push_back(slot);
+        self.window.push(slot);
         for e in &mut self.extra {
-            e.push_back(0);
+            e.push(0);
         }
         self.window_pending += 1;
-        if self.window.len() > self.min_len {
+        if self.span() > self.min_len {
             self.slide();
         }
     }
@@ -133,30 +153,41 @@ impl Messages {
     /// and the front may go (see the module doc).
     #[inline]
     fn slide(&mut self) {
-        while self.window.len() > self.min_len {
-            let front = self.window[0];
+        while self.span() > self.min_len {
+            let front = self.window[self.head];
             if front.remaining == 0 {
                 self.archive[0].push(front.flags);
                 for (a, e) in self.archive[1..].iter_mut().zip(&self.extra) {
-                    a.push(e[0]);
+                    a.push(e[self.head]);
                 }
-            } else if self.window_pending * 2 < self.window.len() {
+            } else if self.window_pending * 2 < self.span() {
                 self.unpin(front);
             } else {
-                return;
+                break;
             }
-            self.window.pop_front();
-            for e in &mut self.extra {
-                e.pop_front();
-            }
+            self.head += 1;
             self.base += 1;
         }
+        if self.head >= self.min_len.max(COMPACT_MIN) && 2 * self.head >= self.window.len() {
+            self.compact();
+        }
+    }
+
+    /// Cuts off the slots that left the window (see the module doc).
+    #[cold]
+    #[inline(never)]
+    fn compact(&mut self) {
+        self.window.drain(..self.head);
+        for e in &mut self.extra {
+            e.drain(..self.head);
+        }
+        self.head = 0;
     }
 
     /// The unapplied front leaves the window for the stuck map.
     #[cold]
     fn unpin(&mut self, slot: Slot) {
-        let extra = self.extra.iter().map(|e| e[0]).collect();
+        let extra = self.extra.iter().map(|e| e[self.head]).collect();
         self.stuck.insert(self.base, Stuck { slot, extra });
         self.window_pending -= 1;
         for a in &mut self.archive {
@@ -164,11 +195,28 @@ impl Messages {
         }
     }
 
-    /// The window index of `id`, if the window holds it.
+    /// Where the window holds `id` (an index for [`Messages::at`] and
+    /// [`Messages::byte_at`]), if it does.
     #[inline]
     pub(super) fn index(&self, id: MsgId) -> Option<usize> {
-        let i = id.checked_sub(self.base)? as usize;
-        (i < self.window.len()).then_some(i)
+        // An id below `base` wraps around to a huge offset.
+        let offset = id.wrapping_sub(self.base);
+        (offset < self.span() as MsgId).then_some(self.head + offset as usize)
+    }
+
+    /// The slot at window index `i` (from [`Messages::index`]).
+    #[inline]
+    pub(super) fn at(&mut self, i: usize) -> &mut Slot {
+        &mut self.window[i]
+    }
+
+    /// The byte of `domain` at window index `i` (see [`Messages::with_byte`]).
+    #[inline]
+    pub(super) fn byte_at(&mut self, domain: usize, i: usize) -> &mut u8 {
+        match domain {
+            0 => &mut self.window[i].flags,
+            d => &mut self.extra[d - 1][i],
+        }
     }
 
     /// The state of `id` if it is not applied everywhere yet (in the
@@ -193,13 +241,18 @@ impl Messages {
     /// are in the message's byte, shifted by [`FIRST_DOMAIN`]; `domain` 0
     /// also reaches the message's own flags). A settled message keeps only
     /// its residual bits: what `f` sets in others is forgotten.
+    #[inline]
     pub(super) fn with_byte<R>(&mut self, domain: usize, id: MsgId, f: impl FnOnce(&mut u8) -> R) -> Option<R> {
-        if let Some(i) = self.index(id) {
-            return Some(match domain {
-                0 => f(&mut self.window[i].flags),
-                d => f(&mut self.extra[d - 1][i]),
-            });
+        match self.index(id) {
+            Some(i) => Some(f(self.byte_at(domain, i))),
+            None => self.with_byte_outside(domain, id, f),
         }
+    }
+
+    /// [`Messages::with_byte`] for an id the window does not hold.
+    #[cold]
+    #[inline(never)]
+    fn with_byte_outside<R>(&mut self, domain: usize, id: MsgId, f: impl FnOnce(&mut u8) -> R) -> Option<R> {
         if id >= self.base {
             return None;
         }
@@ -241,9 +294,9 @@ impl Messages {
         for (&id, s) in &self.stuck {
             f(id, &s.slot, &|d| s.extra[d - 1]);
         }
-        for (i, slot) in self.window.iter().enumerate() {
+        for (i, slot) in self.window.iter().enumerate().skip(self.head) {
             if slot.remaining > 0 {
-                f(self.base + i as MsgId, slot, &|d| self.extra[d - 1][i]);
+                f(self.base + (i - self.head) as MsgId, slot, &|d| self.extra[d - 1][i]);
             }
         }
     }
