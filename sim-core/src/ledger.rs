@@ -502,8 +502,9 @@ impl Ledger {
         self.advance(now);
         let id = self.msgs.len();
         let stream = self.stream(producer, key);
-        self.sequences[stream] += 1;
-        let key_seq = self.sequences[stream];
+        let seq = &mut self.sequences[stream];
+        *seq += 1;
+        let key_seq = *seq;
         let remaining = self.domains.len() as DomainId;
         let flags = if confirmed { CONFIRMED } else { 0 };
         let cause = LossCause::Unexplained;
@@ -517,6 +518,16 @@ impl Ledger {
     #[inline]
     fn stream(&mut self, producer: u32, key: u64) -> usize {
         let (p, k) = (producer as usize, key.min(MAX_KEYS - 1) as usize);
+        match self.streams.get(p).and_then(|keys| keys.get(k)) {
+            Some(&Some(s)) => s as usize,
+            _ => self.new_stream(p, k),
+        }
+    }
+
+    /// [`Ledger::stream`] for a (producer, key) seen for the first time.
+    #[cold]
+    #[inline(never)]
+    fn new_stream(&mut self, p: usize, k: usize) -> usize {
         if p >= self.streams.len() {
             self.streams.resize(p + 1, Vec::new());
         }
@@ -538,11 +549,13 @@ impl Ledger {
     }
 
     /// Sets `bit` of the message's own flags: true if it was not set.
+    #[inline]
     fn flag(&mut self, id: MsgId, bit: u8) -> bool {
         self.msgs.with_byte(0, id, |f| set_bit(f, bit)).unwrap_or(false)
     }
 
     /// Sets `bit` of `id`'s flags in `domain`: true if it was not set.
+    #[inline]
     fn domain_flag(&mut self, domain: DomainId, id: MsgId, bit: u8) -> bool {
         if domain as usize >= self.domains.len() {
             return false;
@@ -581,31 +594,50 @@ impl Ledger {
     /// A consumer started processing `id` (the first start, in any domain,
     /// ends its wait).
     pub fn started(&mut self, now: Time, id: MsgId) {
-        if self.flag(id, STARTED) {
-            if let Some(p) = self.msgs.unapplied(id) {
+        if let Some(i) = self.msgs.index(id) {
+            // In the window: one look-up serves the flag and the record.
+            let p = self.msgs.at(i);
+            if set_bit(&mut p.flags, STARTED) && p.remaining > 0 {
                 self.wait.record(now - p.produced_at);
+            }
+        } else {
+            // Stuck or settled: a settled message has no wait to end.
+            if self.flag(id, STARTED) {
+                if let Some(p) = self.msgs.unapplied(id) {
+                    self.wait.record(now - p.produced_at);
+                }
             }
         }
     }
 
     /// The effect of `id` in `domain` was applied (again, perhaps).
+    ///
+    /// The message's state is looked up once: a window index serves the
+    /// domain's bit, the record and the settling.
     pub fn applied(&mut self, now: Time, domain: DomainId, id: MsgId) {
         let multi = self.domains.len() > 1;
         if domain as usize >= self.domains.len() {
             return;
         }
         let bit = APPLIED << if domain == 0 { FIRST_DOMAIN } else { 0 };
-        let Some(first) = self.msgs.with_byte(domain as usize, id, |f| set_bit(f, bit)) else { return };
+        let at = self.msgs.index(id);
+        let first = match at {
+            Some(i) => set_bit(self.msgs.byte_at(domain as usize, i), bit),
+            None => match self.msgs.with_byte(domain as usize, id, |f| set_bit(f, bit)) {
+                Some(first) => first,
+                None => return,
+            },
+        };
         if !first {
-            let cause = self.msgs.with_byte(0, id, |f| (*f & DUP_MASK) >> DUP_SHIFT).unwrap_or(0);
-            let d = &mut self.domains[domain as usize];
-            d.counts.duplicated += 1;
-            d.duplicated_by[cause as usize] += 1;
+            self.applied_again(domain, id);
             return;
         }
         self.advance(now);
         let d = &mut self.domains[domain as usize];
-        let p = self.msgs.unapplied(id).expect("an unapplied message is pending");
+        let p = match at {
+            Some(i) => self.msgs.at(i),
+            None => self.msgs.unapplied(id).expect("an unapplied message is pending"),
+        };
         let latency = now - p.produced_at;
         d.counts.processed += 1;
         if multi {
@@ -619,18 +651,29 @@ impl Ledger {
         }
         p.remaining = p.remaining.checked_sub(1).expect("a message is applied once per domain");
         if p.remaining == 0 {
-            self.settled(id);
+            self.settled(id, at.is_some());
         }
         self.unapplied = self.unapplied.checked_sub(1).expect("every unapplied effect was counted");
         self.last_applied = now;
         self.latency.record(latency);
     }
 
-    /// `id` is now applied in every domain: what only an unapplied message
-    /// needs goes.
+    /// An application of `id` in `domain` after the first: a duplicate,
+    /// counted under the cause of the message's last copy.
+    #[cold]
+    #[inline(never)]
+    fn applied_again(&mut self, domain: DomainId, id: MsgId) {
+        let cause = self.msgs.with_byte(0, id, |f| (*f & DUP_MASK) >> DUP_SHIFT).unwrap_or(0);
+        let d = &mut self.domains[domain as usize];
+        d.counts.duplicated += 1;
+        d.duplicated_by[cause as usize] += 1;
+    }
+
+    /// `id` (in the window, or stuck) is now applied in every domain: what
+    /// only an unapplied message needs goes.
     #[inline]
-    fn settled(&mut self, id: MsgId) {
-        if self.msgs.index(id).is_some() {
+    fn settled(&mut self, id: MsgId, in_window: bool) {
+        if in_window {
             self.msgs.settled_in_window();
         } else {
             self.msgs.settle_stuck(id);

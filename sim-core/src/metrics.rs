@@ -101,8 +101,9 @@ fn hist_value(index: usize) -> u64 {
 /// digits), mean and maximum exact.
 ///
 /// Recording only counts the value in its bucket, in an array laid out as
-/// the HDR histogram lays out its own (about 10 instructions, against 60
-/// for the crate's `saturating_record`, which also tracks a minimum, a
+/// the HDR histogram lays out its own (about 15 instructions inlined, one
+/// bounds check doubling as the test for the first value, against 60 for
+/// the crate's `saturating_record`, which also tracks a minimum, a
 /// maximum and a total, and checks bounds on the way); the histogram itself
 /// is built from the counts when a summary asks, each bucket's count
 /// recorded at the bucket's lowest value. Percentiles and CDF points depend
@@ -119,15 +120,24 @@ pub struct LatencyStats {
 
 impl LatencyStats {
     /// Records one latency.
-    #[inline]
+    #[inline(always)]
     pub fn record(&mut self, ns: u64) {
-        if self.counts.is_empty() {
-            self.counts = vec![0; HIST_COUNTS];
+        let i = hist_index(ns.min(HIST_HIGH_NS));
+        match self.counts.get_mut(i) {
+            Some(n) => *n += 1,
+            None => self.first(i),
         }
-        self.counts[hist_index(ns.min(HIST_HIGH_NS))] += 1;
         self.sum_ns += u128::from(ns);
         self.count += 1;
         self.max_ns = self.max_ns.max(ns);
+    }
+
+    /// Makes the counts at the first value, and counts it at `i`.
+    #[cold]
+    #[inline(never)]
+    fn first(&mut self, i: usize) {
+        self.counts = vec![0; HIST_COUNTS];
+        self.counts[i] += 1;
     }
 
     /// The HDR histogram of the values recorded.
