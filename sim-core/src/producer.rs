@@ -679,7 +679,8 @@ impl<T: Timer> Workload<T> {
         if self.done || ctx.draining() {
             return None;
         }
-        Some(self.keys.draw(ctx.rng()))
+        // One key is the common case: no call, no draw.
+        Some(if let KeyGen::One = self.keys { 0 } else { self.keys.draw(ctx.rng()) })
     }
 
     /// Counts a message made; arms the next arrival, or reports the source
@@ -1198,7 +1199,7 @@ impl Producer {
 
     /// In the drain, with nothing awaiting an ack or a retry, the timeout
     /// timers guard nothing and would only keep the run waiting.
-    #[inline]
+    #[inline(always)]
     fn settle_timers(&mut self, ctx: &mut Ctx<ProducerTimer>) {
         if ctx.draining() {
             self.settle_timers_in_drain(ctx);

@@ -269,7 +269,7 @@ impl QueueBroker {
     }
 
     /// Reports the messages waiting, over all queues, if that changed.
-    #[inline]
+    #[inline(always)]
     fn report_depth(&mut self, ctx: &mut Ctx<QueueTimer>) {
         let depth = match &self.subs[..] {
             [one] => one.queue.len() as u64,
@@ -282,6 +282,7 @@ impl QueueBroker {
     }
 
     /// Dispatches every queue.
+    #[inline]
     fn dispatch_all(&mut self, ctx: &mut Ctx<QueueTimer>) {
         for s in &mut self.subs {
             s.dispatch(ctx);
@@ -327,7 +328,7 @@ impl QueueBroker {
     /// Routes the dead letters of every queue through its dead-letter
     /// exchange, until none is left (a queue they reach may dead-letter
     /// them again at once: a TTL of 0, say).
-    #[inline]
+    #[inline(always)]
     fn route_dead_letters(&mut self, ctx: &mut Ctx<QueueTimer>) {
         if self.dead_letter_exchanges {
             self.route_dead_letters_now(ctx);

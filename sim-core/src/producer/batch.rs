@@ -197,7 +197,11 @@ impl Accumulator {
     /// Like [`Accumulator::drain`], for one destination: the partitions
     /// `route` sends where the oldest ready batch it routes goes (in a
     /// cluster: the leader of its partition). Partitions it routes nowhere
-    /// keep their batches.
+    /// keep their batches. Always inlined into its one caller, with its
+    /// `route` closure (so is [`Accumulator::next_ready_by`]): out of line,
+    /// the scans call the closure for every partition (about 25M more
+    /// instructions on the cluster benchmark).
+    #[inline(always)]
     pub fn drain_by(&mut self, now: Time, max_bytes: u64, route: impl Fn(u32) -> Option<u64>) -> Vec<(u32, Batch)> {
         let Some(first) = self.next_ready_by(now, &route) else { return Vec::new() };
         let to = route(first);

@@ -95,6 +95,7 @@ const UNACKED_COUNTS: &str = "a subscriber's unacked counts its deliveries await
 
 impl Subscriber {
     /// Prefetch 0 is no limit, as `basic.qos` 0 (RabbitMQ's default).
+    #[inline]
     fn has_credit(&self) -> bool {
         self.active && (self.auto_ack || self.prefetch == 0 || self.unacked < self.prefetch)
     }
@@ -477,12 +478,18 @@ impl QueueCore {
     /// `next_subscriber`), if any of the `n` has credit.
     #[inline]
     fn next_with_credit(&self, n: usize) -> Option<usize> {
-        let subs = &self.subscribers;
-        let start = self.next_subscriber % n;
-        if subs[start].has_credit() {
-            return Some(start);
+        // Subscribers are never removed, so the next in turn is below `n`.
+        let start = if self.next_subscriber < n { self.next_subscriber } else { 0 };
+        let mut j = start;
+        loop {
+            if self.subscribers[j].has_credit() {
+                return Some(j);
+            }
+            j = if j + 1 == n { 0 } else { j + 1 };
+            if j == start {
+                return None;
+            }
         }
-        (start + 1..n).chain(0..start).find(|&j| subs[j].has_credit())
     }
 
     /// Sets the redelivery timer for a deadline `at`, unless one fires by then.
@@ -700,7 +707,7 @@ impl QueueCore {
     /// In the drain, timers with nothing left to guard would only keep the
     /// run waiting: cancel them. (During the run this would cancel and re-arm
     /// them for every message.)
-    #[inline]
+    #[inline(always)]
     pub(crate) fn settle_timers<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
         if ctx.draining() {
             self.settle_timers_in_drain(ctx);
