@@ -137,7 +137,8 @@ impl Accumulator {
 
     /// Like [`Accumulator::next_ready`], among the partitions `route`
     /// gives a destination (in a cluster: a known leader with a free
-    /// request slot).
+    /// request slot). Always inlined, as [`Accumulator::drain_by`] is.
+    #[inline(always)]
     fn next_ready_by(&self, now: Time, route: impl Fn(u32) -> Option<u64>) -> Option<u32> {
         // Both lists in (opened at, partition) order, merged: the first
         // ready one that `route` takes is the oldest, the lowest partition
