@@ -50,6 +50,8 @@ mod events;
 mod fire_and_forget;
 #[path = "fuzz.rs"]
 mod fuzz;
+#[path = "guide.rs"]
+mod guide;
 #[path = "honest_runs.rs"]
 mod honest_runs;
 #[path = "hostile.rs"]
