@@ -481,28 +481,11 @@ impl Consumer {
         self.slots[slot] = Some(job);
         ctx.set_timer(took, ConsumerTimer::Slot(slot as u32));
     }
-}
 
-impl Component for Consumer {
-    type Timer = ConsumerTimer;
-
-    fn start(&mut self, ctx: &mut Ctx<ConsumerTimer>) {
-        self.domain = ctx.domain();
-        self.subscription.start(ctx);
-    }
-
-    fn restart(&mut self, ctx: &mut Ctx<ConsumerTimer>) {
-        self.start(ctx);
-        // The outbox relay starts again on every entry still there.
-        let entries: Vec<u64> = self.forwards.keys().collect();
-        for fid in entries {
-            let delay = self.fwd.as_ref().map_or(0, |f| f.delay.sample_ns(ctx.rng()));
-            self.send_after(ctx, fid, delay);
-        }
-    }
-
-    fn on_message(&mut self, ctx: &mut Ctx<ConsumerTimer>, _from: NodeId, msg: Msg) {
-        match msg {
+    /// Handles one message from the broker.
+    #[inline]
+    fn handle(&mut self, ctx: &mut Ctx<ConsumerTimer>, msg: &Msg) {
+        match *msg {
             Msg::Queue(QueueMsg::Deliver { rec, tag, .. }) => {
                 let job = Job { rec, tag, forwarding: false, attempt: 0 };
                 match self.slots.iter().position(Option::is_none) {
@@ -540,6 +523,30 @@ impl Component for Consumer {
             }
             _ => {}
         }
+    }
+}
+
+impl Component for Consumer {
+    type Timer = ConsumerTimer;
+
+    fn start(&mut self, ctx: &mut Ctx<ConsumerTimer>) {
+        self.domain = ctx.domain();
+        self.subscription.start(ctx);
+    }
+
+    fn restart(&mut self, ctx: &mut Ctx<ConsumerTimer>) {
+        self.start(ctx);
+        // The outbox relay starts again on every entry still there.
+        let entries: Vec<u64> = self.forwards.keys().collect();
+        for fid in entries {
+            let delay = self.fwd.as_ref().map_or(0, |f| f.delay.sample_ns(ctx.rng()));
+            self.send_after(ctx, fid, delay);
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<ConsumerTimer>, _from: NodeId, msg: Msg) {
+        self.handle(ctx, &msg);
+        release(msg);
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<ConsumerTimer>, timer: ConsumerTimer) {
@@ -629,6 +636,17 @@ impl Component for Consumer {
             out.extend(self.slots.iter().flatten().map(|j| (j.rec.id, d)));
             out.extend(self.buffer.iter().map(|j| (j.rec.id, d)));
         }
+    }
+}
+
+/// Drops `msg`, skipping the call to its drop glue for the queue messages
+/// a consumer gets most, which own no heap memory (as the queue broker does).
+#[inline(always)]
+fn release(msg: Msg) {
+    if matches!(msg, Msg::Queue(QueueMsg::Deliver { .. } | QueueMsg::Subscribed { .. } | QueueMsg::Cancelled { .. })) {
+        std::mem::forget(msg);
+    } else {
+        drop(msg);
     }
 }
 

@@ -416,18 +416,13 @@ impl Arrival {
     }
 
     /// Time from `now` to the next arrival.
+    #[inline]
     pub fn next_gap(&self, now: Time, rng: &mut SimRng) -> Duration {
         let exp_gap =
             |rate: f64, rng: &mut SimRng| -> f64 { crate::dist::standard_exponential(rng) / rate * NS_PER_S as f64 };
-        if let Some(knots) = self.knots() {
-            return knots.next_gap(now, rng);
-        }
-        if let Some(cycle) = self.cycle() {
-            return cycle.next_gap(now, rng);
-        }
         match self {
             Arrival::Step { .. } | Arrival::Ramp { .. } | Arrival::Spike { .. } | Arrival::Daily { .. } => {
-                unreachable!("a profile has knots or a cycle")
+                self.profile_gap(now, rng)
             }
             Arrival::Constant { rate_per_s } => ((NS_PER_S as f64 / rate_per_s.0).round() as u64).max(1),
             Arrival::Poisson { rate_per_s } => (exp_gap(rate_per_s.0, rng).round() as u64).max(1),
@@ -452,6 +447,15 @@ impl Arrival {
                 (t - now).max(1)
             }
         }
+    }
+
+    /// [`Arrival::next_gap`] of a rate profile (a step, ramp, spike or daily cycle).
+    fn profile_gap(&self, now: Time, rng: &mut SimRng) -> Duration {
+        if let Some(knots) = self.knots() {
+            return knots.next_gap(now, rng);
+        }
+        let cycle = self.cycle().expect("a profile has knots or a cycle");
+        cycle.next_gap(now, rng)
     }
 }
 
@@ -555,6 +559,7 @@ impl KeyGen {
     }
 
     /// Draws one key.
+    #[inline]
     pub fn draw(&self, rng: &mut SimRng) -> u64 {
         match self {
             KeyGen::One => 0,
@@ -674,7 +679,8 @@ impl<T: Timer> Workload<T> {
         if self.done || ctx.draining() {
             return None;
         }
-        Some(self.keys.draw(ctx.rng()))
+        // One key is the common case: no call, no draw.
+        Some(if let KeyGen::One = self.keys { 0 } else { self.keys.draw(ctx.rng()) })
     }
 
     /// Counts a message made; arms the next arrival, or reports the source
@@ -1075,23 +1081,18 @@ impl Producer {
                 topic: l.topic,
                 partition,
             }),
-            (None, recs) => {
-                let (persistent, expiration) = (self.settings.persistent, self.expiration);
-                let rec = recs.all()[0];
-                let route = route_of(&self.routes, rec);
-                Msg::Queue(QueueMsg::Publish {
-                    rec,
-                    want_ack: false,
-                    attempt: 1,
-                    channel: 0,
-                    tag: 0,
-                    persistent,
-                    route,
-                    expiration,
-                })
-            }
+            (None, recs) => return self.publish_and_forget(ctx, to, recs.all()[0]),
         };
         ctx.send(to, msg);
+    }
+
+    /// Publishes `rec` to queue broker `to` with no ack wanted.
+    #[inline]
+    fn publish_and_forget(&mut self, ctx: &mut Ctx<ProducerTimer>, to: NodeId, rec: Record) {
+        let (persistent, expiration) = (self.settings.persistent, self.expiration);
+        let route = route_of(&self.routes, rec);
+        let (want_ack, attempt, channel, tag) = (false, 1, 0, 0);
+        ctx.send(to, QueueMsg::Publish { rec, want_ack, attempt, channel, tag, persistent, route, expiration });
     }
 
     /// The size of the next record: fixed (no draw), or drawn from the
@@ -1143,7 +1144,7 @@ impl Producer {
             // A queue producer sends each message alone.
             if !self.settings.wait_ack() {
                 ctx.timing(crate::engine::Timing::Send, ctx.now() - made);
-                self.send_and_forget(ctx, self.target, 0, Recs::One(rec));
+                self.publish_and_forget(ctx, self.target, rec);
             } else if self.pressure.must_block(self.single.len() + self.outstanding.len()) {
                 if let Some(delay) = self.pressure.block(ctx.now(), rec, made) {
                     ctx.set_timer(delay, ProducerTimer::Unblock);
@@ -1198,9 +1199,19 @@ impl Producer {
 
     /// In the drain, with nothing awaiting an ack or a retry, the timeout
     /// timers guard nothing and would only keep the run waiting.
+    #[inline(always)]
     fn settle_timers(&mut self, ctx: &mut Ctx<ProducerTimer>) {
+        if ctx.draining() {
+            self.settle_timers_in_drain(ctx);
+        }
+    }
+
+    /// [`Producer::settle_timers`] once draining (off the hot path).
+    #[cold]
+    #[inline(never)]
+    fn settle_timers_in_drain(&mut self, ctx: &mut Ctx<ProducerTimer>) {
         let idle = self.acc.is_empty() && self.single.is_empty() && self.pressure.is_empty();
-        if ctx.draining() && self.outstanding.is_empty() && idle {
+        if self.outstanding.is_empty() && idle {
             self.outstanding.cancel_timers(ctx);
             self.lingers.cancel_all(ctx, ProducerTimer::Linger);
             if self.routes_idle() {

@@ -674,3 +674,114 @@ fn it_stores_every_message_until_acked_and_reports_what_its_consumers_hold() {
     assert!(e.0.iter().all(|x| !matches!(x, Effect::Metric(Metric::Max(..)))), "no new peak: still 2 held");
     assert_eq!(g(&b), [4200.0, 2.0], "message 0 is gone for good");
 }
+
+/// The redelivery deadlines of a consumer's deliveries, against a model
+/// of the engine's timer queue: random publishes, acks and waits, every
+/// redelivery timer fired when it comes due.
+mod redelivery_deadlines {
+    use super::*;
+    use crate::engine::Timer;
+    use proptest::prelude::*;
+
+    /// The redelivery timeout.
+    const R: u64 = 100 * MS;
+
+    /// The broker, the redelivery timers it has pending (when each fires),
+    /// and the deliveries C1 holds (tag, deadline).
+    struct World {
+        h: Harness,
+        b: QueueBroker,
+        pending: Vec<u64>,
+        held: BTreeMap<u64, u64>,
+        session: u32,
+        prefetch: u32,
+    }
+
+    impl World {
+        fn new(prefetch: u32) -> World {
+            let spec = QueueSpec { redelivery_timeout_ms: Millis(100.0), ..QueueSpec::default() };
+            let (h, b) = broker(spec, None);
+            let mut w = World { h, b, pending: Vec::new(), held: BTreeMap::new(), session: 1, prefetch };
+            let e = subscribe(&mut w.h, &mut w.b, C1, prefetch, 1);
+            w.absorb(&e);
+            w
+        }
+
+        /// Follows what the broker emitted, in order; C1 subscribes again
+        /// when it is cancelled.
+        fn absorb(&mut self, e: &Emitted) {
+            let (now, redeliver) = (self.h.now, QueueTimer::Redeliver(0).to_word());
+            let mut cancelled = false;
+            for x in &e.0 {
+                match x {
+                    Effect::CancelTimer { timer } if *timer == redeliver => self.pending.clear(),
+                    Effect::SetTimer { delay, timer, .. } if *timer == redeliver => self.pending.push(now + delay),
+                    Effect::Send { to: C1, msg: Msg::Queue(QueueMsg::Deliver { tag, .. }) } => {
+                        self.held.insert(*tag, now + R);
+                    }
+                    Effect::Send { to: C1, msg: Msg::Queue(QueueMsg::Cancelled { .. }) } => {
+                        self.held.clear();
+                        cancelled = true;
+                    }
+                    _ => {}
+                }
+            }
+            if cancelled {
+                self.session += 1;
+                let e = subscribe(&mut self.h, &mut self.b, C1, self.prefetch, self.session);
+                self.absorb(&e);
+            }
+        }
+
+        /// Time passes to `until`, each redelivery timer firing when due.
+        fn wait(&mut self, until: u64) {
+            while let Some((i, &at)) =
+                self.pending.iter().enumerate().filter(|(_, &at)| at <= until).min_by_key(|(_, &at)| at)
+            {
+                self.pending.remove(i);
+                self.h.now = at;
+                let e = self.h.timer(&mut self.b, QueueTimer::Redeliver(0));
+                self.absorb(&e);
+                self.check();
+            }
+            self.h.now = until;
+        }
+
+        fn check(&self) {
+            assert!(self.pending.len() <= 1, "one redelivery timer at a time: {:?}", self.pending);
+            if let Some(&first) = self.held.values().min() {
+                assert!(first > self.h.now, "a delivery held past its deadline {first} at {}", self.h.now);
+                let timer = self.pending.iter().min().copied();
+                assert!(timer.is_some_and(|t| t <= first), "no timer by the deadline {first}: {timer:?}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_delivery_held_past_its_deadline_comes_back_by_one_timer(
+            prefetch in 1u32..4,
+            ops in prop::collection::vec((0u8..4, 0u64..150), 1..120),
+        ) {
+            let mut w = World::new(prefetch);
+            for (id, (op, x)) in ops.into_iter().enumerate() {
+                match op {
+                    0 => {
+                        let e = send(&mut w.h, &mut w.b, id as MsgId);
+                        w.absorb(&e);
+                    }
+                    1 | 2 => {
+                        let tag = if op == 1 { w.held.keys().next() } else { w.held.keys().next_back() };
+                        if let Some(tag) = tag.copied() {
+                            w.held.remove(&tag);
+                            let e = w.h.message(&mut w.b, C1, QueueMsg::Ack { tag });
+                            w.absorb(&e);
+                        }
+                    }
+                    _ => w.wait(w.h.now + x * MS),
+                }
+                w.check();
+            }
+        }
+    }
+}

@@ -70,11 +70,18 @@ pub struct Failures {
     /// Draws the `errors` faults' failures (made at the first).
     errors_rng: Option<SimRng>,
     reader: Option<ReaderSchema>,
+    /// Nothing configured can fail an attempt (no failure or poison
+    /// probability, no schema): while no `errors` fault is in force, an
+    /// attempt succeeds with no draw, and is not asked more (issue 17).
+    never_fails: bool,
 }
 
 impl Failures {
     /// The failure model of `spec`.
     pub fn new(spec: &ConsumerSpec) -> Self {
+        let reader = ReaderSchema::new(spec.schema_version, spec.schema_upgrade_at_ms);
+        // As `chance` draws nothing for a probability of 0 or below.
+        let never_fails = reader.is_none() && spec.poison_probability.0 <= 0.0 && spec.failure_probability.0 <= 0.0;
         Failures {
             failure_probability: spec.failure_probability.0,
             poison_probability: spec.poison_probability.0,
@@ -83,12 +90,22 @@ impl Failures {
             backoff: ms_to_ns(spec.retry_backoff_ms.unwrap_or(Millis(DEFAULT_RETRY_BACKOFF_MS)).0),
             errors: Vec::new(),
             errors_rng: None,
-            reader: ReaderSchema::new(spec.schema_version, spec.schema_upgrade_at_ms),
+            reader,
+            never_fails,
         }
     }
 
     /// Processes message `id` once: how did it go?
+    #[inline]
     pub fn attempt<T: crate::engine::Timer>(&mut self, ctx: &mut Ctx<T>, id: MsgId) -> Attempt {
+        if self.never_fails && self.errors.is_empty() {
+            return Attempt::Ok;
+        }
+        self.attempt_drawn(ctx, id)
+    }
+
+    /// [`Failures::attempt`] when something configured can fail it.
+    fn attempt_drawn<T: crate::engine::Timer>(&mut self, ctx: &mut Ctx<T>, id: MsgId) -> Attempt {
         match self.reader.map(|r| r.read(ctx, id)) {
             Some(Read::Cannot) => return Attempt::Permanent("schema-mismatch"),
             Some(Read::IgnoresNewFields) => ctx.metric_add("new_fields_ignored", 1.0),

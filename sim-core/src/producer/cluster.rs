@@ -139,8 +139,18 @@ impl Producer {
         }
     }
 
-    /// Sends the lookups due now and sets the route timer for the next.
+    /// Sends the lookups due now and sets the route timer for the next
+    /// (in a cluster; a producer to one broker has none to look up).
+    #[inline(always)]
     pub(super) fn poll_routes(&mut self, ctx: &mut Ctx<ProducerTimer>) {
+        if self.cluster.is_some() {
+            self.poll_cluster_routes(ctx);
+        }
+    }
+
+    /// [`Producer::poll_routes`] in a cluster.
+    #[inline(never)]
+    fn poll_cluster_routes(&mut self, ctx: &mut Ctx<ProducerTimer>) {
         let Some(c) = self.cluster.as_mut() else { return };
         let now = ctx.now();
         // Parked batches past their delivery timeout are given up here too.

@@ -2,6 +2,15 @@
 //! its queues (see the broker's module for the behaviour it models). A host
 //! (the single-node broker, a node of a cluster) feeds it publishes and its
 //! consumers' messages, and carries its timers in its own timer type.
+//!
+//! Speed (issue 17): the redelivery deadlines of the unacked deliveries need
+//! no structure of their own. A delivery's deadline is its time plus the
+//! queue's constant `redelivery_timeout_ms`, and tags rise with time, so the
+//! unacked deliveries in tag order are in deadline order: the earliest is
+//! the oldest unacked, and one engine timer, armed for it, serves them all
+//! (a [`Deadlines`] kept a second copy of every deadline, about 80
+//! instructions per message on the M/M/1 benchmark). The TTL checks run only
+//! in a queue where a message can expire.
 
 use crate::engine::{Ctx, Timer};
 use crate::ledger::{DupCause, LossCause};
@@ -86,6 +95,7 @@ const UNACKED_COUNTS: &str = "a subscriber's unacked counts its deliveries await
 
 impl Subscriber {
     /// Prefetch 0 is no limit, as `basic.qos` 0 (RabbitMQ's default).
+    #[inline]
     fn has_credit(&self) -> bool {
         self.active && (self.auto_ack || self.prefetch == 0 || self.unacked < self.prefetch)
     }
@@ -229,7 +239,11 @@ pub(crate) struct QueueCore {
     inactive: usize,
     next_subscriber: usize,
     next_tag: u64,
-    deadlines: Deadlines,
+    /// When the engine timer for the redelivery deadlines fires, if one is
+    /// set. At most one is: it is armed for the earliest deadline of the
+    /// unacked deliveries (or for a new one when none was armed), and a new
+    /// deadline is never earlier than an armed one (see the module doc).
+    redeliver_at: Option<Time>,
     /// When the pending expiry timer fires, if one is.
     expiry: Option<Time>,
     /// Cancelled consumers are told again every `redelivery_timeout_ms`
@@ -245,6 +259,10 @@ pub(crate) struct QueueCore {
     /// The most deliveries awaiting an ack at once so far (the part of
     /// the backlog its consumers hold), reported as `max_unacked`.
     peak_unacked: usize,
+    /// A message with its own TTL entered through [`QueueCore::enqueue`]
+    /// (the other ways in carry the queue's TTL only): with no TTL of the
+    /// queue's either, no message can expire, and dispatch skips the checks.
+    own_ttls: bool,
 }
 
 impl QueueCore {
@@ -286,12 +304,13 @@ impl QueueCore {
             inactive: 0,
             next_subscriber: 0,
             next_tag: 0,
-            deadlines: Deadlines::default(),
+            redeliver_at: None,
             expiry: None,
             cancel_notices: Deadlines::default(),
             dead: Vec::new(),
             settled: None,
             peak_unacked: 0,
+            own_ttls: false,
         }
     }
 
@@ -357,6 +376,7 @@ impl QueueCore {
         if self.policy.holds_dead_letters && self.admits() {
             ctx.dead_lettered(entry.rec.id);
         }
+        self.own_ttls |= entry.expires_at.is_some();
         let Some(cap) = self.policy.capacity else {
             self.queue.push_back(entry);
             return true;
@@ -409,13 +429,12 @@ impl QueueCore {
     /// goes to a consumer only if one takes it the moment it arrives.
     pub(crate) fn dispatch<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
         let n = self.subscribers.len();
-        self.expire_head(ctx, true);
+        let may_expire = self.own_ttls || self.policy.ttl_ns.is_some();
+        if may_expire {
+            self.expire_head(ctx, true);
+        }
         while !self.queue.is_empty() && n > 0 {
-            // Round-robin, from the next in turn.
-            let start = self.next_subscriber % n;
-            let Some(i) = (start..n).chain(0..start).find(|&j| self.subscribers[j].has_credit()) else {
-                break;
-            };
+            let Some(i) = self.next_with_credit(n) else { break };
             self.next_subscriber = if i + 1 == n { 0 } else { i + 1 };
             let mut entry = self.queue.pop_front().expect("queue is not empty");
             if self.policy.past_limit(entry.deliveries) {
@@ -441,14 +460,52 @@ impl QueueCore {
                     self.peak_unacked = self.unacked.len();
                     ctx.metric_max("max_unacked", self.peak_unacked as f64);
                 }
-                self.deadlines.add(ctx, deadline, tag, T::from(QueueTimer::Redeliver(self.index)));
+                self.arm_redelivery(ctx, deadline);
             } else {
                 self.settle(entry.rec.id);
             }
-            self.expire_head(ctx, true);
+            if may_expire {
+                self.expire_head(ctx, true);
+            }
         }
-        self.expire_head(ctx, false);
-        self.arm_expiry(ctx);
+        if may_expire {
+            self.expire_head(ctx, false);
+            self.arm_expiry(ctx);
+        }
+    }
+
+    /// The subscriber with credit next in turn (round-robin, from
+    /// `next_subscriber`), if any of the `n` has credit.
+    #[inline]
+    fn next_with_credit(&self, n: usize) -> Option<usize> {
+        // Subscribers are never removed, so the next in turn is below `n`.
+        let start = if self.next_subscriber < n { self.next_subscriber } else { 0 };
+        let mut j = start;
+        loop {
+            if self.subscribers[j].has_credit() {
+                return Some(j);
+            }
+            j = if j + 1 == n { 0 } else { j + 1 };
+            if j == start {
+                return None;
+            }
+        }
+    }
+
+    /// Sets the redelivery timer for a deadline `at`, unless one fires by then.
+    #[inline]
+    fn arm_redelivery<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, at: Time) {
+        if self.redeliver_at.is_none_or(|t| at < t) {
+            ctx.set_timer(at.saturating_sub(ctx.now()), T::from(QueueTimer::Redeliver(self.index)));
+            self.redeliver_at = Some(at);
+        }
+    }
+
+    /// Cancels the redelivery timer, if one is set.
+    fn cancel_redelivery<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
+        if self.redeliver_at.take().is_some() {
+            ctx.cancel_timer(T::from(QueueTimer::Redeliver(self.index)));
+        }
     }
 
     /// Removes expired messages from the head of the queue (sparing one
@@ -478,18 +535,7 @@ impl QueueCore {
         let s = &mut self.subscribers[u.sub as usize];
         s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
         self.settle(u.entry.rec.id);
-        self.compact_deadlines();
         Some(u.entry.rec.id)
-    }
-
-    /// Drops the deadlines of acked deliveries once they are most of those
-    /// kept: with RabbitMQ's 30-minute consumer timeout they would
-    /// otherwise pile up, one per delivery, for 30 minutes.
-    fn compact_deadlines(&mut self) {
-        if self.deadlines.len() > 2 * self.unacked.len() + 1024 {
-            let unacked = &self.unacked;
-            self.deadlines.compact(|t, at| unacked.get(t).is_some_and(|u| u.deadline == at));
-        }
     }
 
     /// Takes back an unacked delivery: to the head of the queue, or, when
@@ -545,7 +591,7 @@ impl QueueCore {
         for s in &mut self.subscribers {
             s.unacked = 0;
         }
-        self.deadlines.cancel_all(ctx, T::from(QueueTimer::Redeliver(self.index)));
+        self.cancel_redelivery(ctx);
         if self.expiry.take().is_some() {
             ctx.cancel_timer(T::from(QueueTimer::Expire(self.index)));
         }
@@ -618,10 +664,18 @@ impl QueueCore {
     pub(crate) fn on_timer<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, timer: QueueTimer) {
         match timer {
             QueueTimer::Redeliver(_) => {
-                let unacked = &self.unacked;
-                let expired = self.deadlines.expire(ctx, T::from(QueueTimer::Redeliver(self.index)), |t, at| {
-                    unacked.get(t).is_some_and(|u| u.deadline == at)
-                });
+                // The deliveries past their deadline, in deadline order (tag
+                // order); the timer is set again for the earliest other one.
+                let now = ctx.now();
+                if self.redeliver_at == Some(now) {
+                    self.redeliver_at = None;
+                }
+                let expired: Vec<u64> =
+                    self.unacked.iter().take_while(|(_, u)| u.deadline <= now).map(|(t, _)| t).collect();
+                let next = self.unacked.values().map(|u| u.deadline).find(|&at| at > now);
+                if let Some(next) = next {
+                    self.arm_redelivery(ctx, next);
+                }
                 // A consumer that held a delivery too long is cancelled, and all
                 // it held comes back (in reverse, so the oldest is first in line).
                 for t in expired {
@@ -653,12 +707,19 @@ impl QueueCore {
     /// In the drain, timers with nothing left to guard would only keep the
     /// run waiting: cancel them. (During the run this would cancel and re-arm
     /// them for every message.)
+    #[inline(always)]
     pub(crate) fn settle_timers<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
-        if !ctx.draining() {
-            return;
+        if ctx.draining() {
+            self.settle_timers_in_drain(ctx);
         }
+    }
+
+    /// [`QueueCore::settle_timers`] once draining (off the hot path).
+    #[cold]
+    #[inline(never)]
+    fn settle_timers_in_drain<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
         if self.unacked.is_empty() {
-            self.deadlines.cancel_all(ctx, T::from(QueueTimer::Redeliver(self.index)));
+            self.cancel_redelivery(ctx);
         }
         if self.queue.is_empty() && self.expiry.take().is_some() {
             ctx.cancel_timer(T::from(QueueTimer::Expire(self.index)));
@@ -690,7 +751,7 @@ impl QueueCore {
             s.active = true;
         }
         self.inactive = 0;
-        self.deadlines.clear();
+        self.redeliver_at = None;
         self.expiry = None;
         self.cancel_notices.clear();
         transient
