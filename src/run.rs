@@ -296,16 +296,24 @@ fn reproduce(args: &RunArgs, seed: u64, variant: Option<&str>) -> String {
     cmd
 }
 
+/// Summarises a variant's run as `summary.json` holds it: expectations,
+/// invariants, fingerprint and interval expectations over replications
+/// (`explain` quotes the same figures through it).
+pub(crate) fn summarise(variant: &Variant, config: &Config, out: &RunOutput, seed: u64) -> VariantSummary {
+    let mut summary = VariantSummary::new(&variant.description, out, &config.expect, &config.alarms);
+    summary.judge_invariants(&config.invariants);
+    summary.scenario_hash = config.fingerprint();
+    crate::replications::judge_intervals(&mut summary, config, seed);
+    summary
+}
+
 /// Writes what the runs of `p` measured (summary, time series, traces,
 /// plots, the report page) and tells how they went.
 fn conclude(mut p: Prepared, simulated: Vec<Simulated>, up: Option<&str>) -> Result<Concluded> {
     let (outputs, json_traces): (Vec<RunOutput>, Vec<_>) = simulated.into_iter().unzip();
     let mut runs = Vec::with_capacity(outputs.len());
     for ((variant, config), out) in p.chosen.iter().zip(outputs) {
-        let mut summary = VariantSummary::new(&variant.description, &out, &config.expect, &config.alarms);
-        summary.judge_invariants(&config.invariants);
-        summary.scenario_hash = config.fingerprint();
-        crate::replications::judge_intervals(&mut summary, config, p.seed);
+        let summary = summarise(variant, config, &out, p.seed);
         runs.push((variant.name.clone(), out, summary));
     }
     let summary = Summary {

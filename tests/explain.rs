@@ -230,6 +230,8 @@ fn every_try_next_command_applies() {
             let base = scenario.clone();
             let flag = |name: &str| words.windows(2).filter(|w| w[0] == name).map(|w| w[1].clone()).collect::<Vec<_>>();
             let sets = flag("--set");
+            // As the command runs: `--variant` keeps its variants before `--set` applies.
+            scenario.keep_variants(&flag("--variant"));
             scenario.set_overrides(&sets).unwrap_or_else(|e| panic!("{stem}: `{cmd}` does not apply: {e}"));
             for v in flag("--variant") {
                 assert!(scenario.variants().iter().any(|x| x.name == v), "{stem}: `{cmd}`: no variant {v}");

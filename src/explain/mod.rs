@@ -20,7 +20,6 @@ mod words;
 
 use anyhow::{bail, Result};
 use rayon::prelude::*;
-use serde::Deserialize;
 use serde_json::Value;
 use sim_core::engine::RunOutput;
 use sim_core::scenario::{build_engine, Config, Scenario, Variant};
@@ -51,24 +50,10 @@ pub struct ExplainArgs {
     pub causes: bool,
 }
 
-/// A chapter of the guide, as `docs/guide/chapters.toml` lists it.
-#[derive(Deserialize)]
-struct Chapter {
-    slug: String,
-    title: String,
-    scenarios: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Chapters {
-    chapter: Vec<Chapter>,
-}
-
 /// The chapter that teaches scenario `name`: "Chapter 6, Title: docs/guide/06-slug.md".
 fn chapter_of(name: &str) -> Option<String> {
-    let list: Chapters = toml::from_str(include_str!("../../docs/guide/chapters.toml")).ok()?;
-    let (i, c) = list.chapter.iter().enumerate().find(|(_, c)| c.scenarios.iter().any(|s| s == name))?;
-    Some(format!("Chapter {}, {}: docs/guide/{:02}-{}.md", i + 1, c.title, i + 1, c.slug))
+    let (number, c) = crate::chapters::chapter_of(name)?;
+    Some(format!("Chapter {number}, {}: {}", c.title, c.file(number)))
 }
 
 /// One variant, run and summarised.
@@ -91,31 +76,13 @@ pub(crate) struct Ctx<'a> {
     pub header: String,
 }
 
-/// Summarises a variant's run exactly as `asyncsim run` does for
-/// `summary.json` (expectations, invariants, fingerprint, interval
-/// expectations over replications).
-fn summarise(variant: &Variant, config: &Config, out: &RunOutput, seed: u64) -> VariantSummary {
-    let mut summary = VariantSummary::new(&variant.description, out, &config.expect, &config.alarms);
-    summary.judge_invariants(&config.invariants);
-    summary.scenario_hash = config.fingerprint();
-    crate::replications::judge_intervals(&mut summary, config, seed);
-    summary
-}
-
 /// A loaded scenario, its file's text, and the variants chosen.
 type Loaded = (Scenario, String, Vec<(Variant, Config)>);
 
 /// Loads the scenario and picks the variants asked for.
 fn load(args: &ExplainArgs, file: &std::path::Path) -> Result<Loaded> {
-    let (scenario, text) = crate::run::load(file, &args.set)?;
-    let mut chosen = scenario.configs()?;
-    if !args.variants.is_empty() {
-        let names: Vec<String> = chosen.iter().map(|(v, _)| v.name.clone()).collect();
-        if let Some(unknown) = args.variants.iter().find(|v| !names.contains(v)) {
-            bail!("{}: no variant named `{unknown}` (variants: {})", file.display(), names.join(", "));
-        }
-        chosen.retain(|(v, _)| args.variants.contains(&v.name));
-    }
+    let (scenario, text) = crate::run::load_variants(file, &args.set, &args.variants)?;
+    let chosen = scenario.configs()?;
     crate::run::report_estimates(file, &chosen);
     Ok((scenario, text, chosen))
 }
@@ -138,7 +105,7 @@ fn simulate(ctx: &Ctx, chosen: Vec<(Variant, Config)>) -> Vec<(Explained, Option
                 engine.stream_trace(k.sink());
             }
             let out = watch.run_engine(i, engine);
-            let summary = summarise(&variant, &config, &out, seed);
+            let summary = crate::run::summarise(&variant, &config, &out, seed);
             let json = serde_json::to_value(&summary).unwrap_or_default();
             (Explained { variant, config, out, summary, json }, kept)
         })

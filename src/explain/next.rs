@@ -37,7 +37,12 @@ fn assign(path: &str, value: &toml::Value) -> String {
 /// command line's own) and change something in `variant`.
 fn applies(ctx: &Ctx, variant: &str, sets: &[String]) -> bool {
     let mut s = ctx.scenario.clone();
-    if s.set_overrides(sets).is_err() || !s.variants().iter().any(|v| v.name == variant) {
+    if !s.variants().iter().any(|v| v.name == variant) {
+        return false;
+    }
+    // As the suggested command runs it: `--variant` keeps that one variant.
+    s.keep_variants(&[variant.to_string()]);
+    if s.set_overrides(sets).is_err() {
         return false;
     }
     s.resolved_table(variant) != ctx.scenario.resolved_table(variant)
