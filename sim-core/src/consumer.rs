@@ -546,7 +546,7 @@ impl Component for Consumer {
 
     fn on_message(&mut self, ctx: &mut Ctx<ConsumerTimer>, _from: NodeId, msg: Msg) {
         self.handle(ctx, &msg);
-        release(msg);
+        crate::protocol::queue::release(msg);
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<ConsumerTimer>, timer: ConsumerTimer) {
@@ -636,17 +636,6 @@ impl Component for Consumer {
             out.extend(self.slots.iter().flatten().map(|j| (j.rec.id, d)));
             out.extend(self.buffer.iter().map(|j| (j.rec.id, d)));
         }
-    }
-}
-
-/// Drops `msg`, skipping the call to its drop glue for the queue messages
-/// a consumer gets most, which own no heap memory (as the queue broker does).
-#[inline(always)]
-fn release(msg: Msg) {
-    if matches!(msg, Msg::Queue(QueueMsg::Deliver { .. } | QueueMsg::Subscribed { .. } | QueueMsg::Cancelled { .. })) {
-        std::mem::forget(msg);
-    } else {
-        drop(msg);
     }
 }
 

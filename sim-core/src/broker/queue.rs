@@ -458,22 +458,6 @@ fn is_cycle(history: &[(u32, Death)], q: u32) -> bool {
     }
 }
 
-/// Drops `msg`, skipping the call to its drop glue (about 18 instructions
-/// per message) for the queue protocol's messages that own no heap memory:
-/// every one but a publish ack, whose `also` may.
-#[inline(always)]
-pub(crate) fn release(msg: Msg) {
-    use QueueMsg::{Ack, Deliver, Nack, Publish, Subscribe, Subscribed};
-    if matches!(
-        msg,
-        Msg::Queue(Publish { .. } | Ack { .. } | Nack { .. } | Deliver { .. } | Subscribe { .. } | Subscribed { .. })
-    ) {
-        std::mem::forget(msg);
-    } else {
-        drop(msg);
-    }
-}
-
 /// Answers a publish, if its producer waits for an answer.
 fn answer(ctx: &mut Ctx<QueueTimer>, from: NodeId, p: &Publish, accepted: bool) {
     if p.want_ack {
@@ -493,7 +477,7 @@ impl Component for QueueBroker {
     fn on_message(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, msg: Msg) {
         self.handle(ctx, from, &msg);
         self.route_dead_letters(ctx);
-        release(msg);
+        crate::protocol::queue::release(msg);
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<QueueTimer>, timer: QueueTimer) {

@@ -279,3 +279,30 @@ pub(crate) fn fold_ack(digest: &mut Digest, id: MsgId, accepted: bool, attempt: 
     digest.add(id);
     digest.add(u64::from(accepted) << 32 | u64::from(attempt));
 }
+
+/// Drops `msg`, skipping the call to its drop glue (about 18 instructions
+/// per message, on the queue broker's and the consumer's hot path) for the
+/// queue messages that own no heap memory: every one but a publish ack,
+/// whose `also` may. Kept beside the type, so that a field added to one of
+/// these variants is seen here: a field that owns heap memory must take its
+/// variant out of this list, or it leaks.
+#[inline(always)]
+pub(crate) fn release(msg: super::Msg) {
+    use QueueMsg::{Ack, Cancelled, Deliver, Nack, Publish, Subscribe, Subscribed};
+    if matches!(
+        msg,
+        super::Msg::Queue(
+            Publish { .. }
+                | Ack { .. }
+                | Nack { .. }
+                | Deliver { .. }
+                | Subscribe { .. }
+                | Subscribed { .. }
+                | Cancelled { .. }
+        )
+    ) {
+        std::mem::forget(msg);
+    } else {
+        drop(msg);
+    }
+}
