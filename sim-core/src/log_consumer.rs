@@ -493,7 +493,12 @@ impl LogConsumer {
             }
             self.committing.insert(partition, batch);
             self.commit(ctx, partition, (end, Some(epoch)));
-            ctx.set_timer(self.s.request_timeout_ns, LogConsumerTimer::CommitRetry(partition));
+            // The retry timer belongs to this commit: one left by an earlier
+            // commit of the partition (given up in a rebalance) must not
+            // resend this one before its own timeout.
+            let retry = LogConsumerTimer::CommitRetry(partition);
+            ctx.cancel_timer(retry);
+            ctx.set_timer(self.s.request_timeout_ns, retry);
             return;
         }
         self.batches.push_back(batch);
@@ -608,6 +613,9 @@ impl Component for LogConsumer {
                 }
                 let end = self.committing.get(&partition).map(|b| b.offset + b.recs.len() as u64);
                 if end == Some(offset) {
+                    // Answered: its retry timer must not resend the next
+                    // batch's commit early (and call the coordinator lost).
+                    ctx.cancel_timer(LogConsumerTimer::CommitRetry(partition));
                     let batch = self.committing.remove(&partition).expect("just seen");
                     if ok {
                         self.batches.push_back(batch);
@@ -651,7 +659,13 @@ impl Component for LogConsumer {
             LogConsumerTimer::CommitRetry(partition) => {
                 let committing = self.committing.get(&partition);
                 if let Some(end) = committing.map(|b| (b.offset + b.recs.len() as u64, Some(b.epoch))) {
-                    self.group_request_lost();
+                    // A commit sent and unanswered means the coordinator is
+                    // lost; one never sent (the coordinator was unknown) or
+                    // already given up at a tick blames nobody, so a
+                    // coordinator found since is used, not forgotten again.
+                    if self.commit_unanswered(partition) {
+                        self.group_request_lost();
+                    }
                     self.commit(ctx, partition, end);
                     ctx.set_timer(self.s.request_timeout_ns, timer);
                 }

@@ -299,6 +299,12 @@ impl LogConsumer {
         }
     }
 
+    /// Whether a commit of `partition` was sent to the coordinator and is
+    /// still unanswered (not yet given up at a tick).
+    pub(super) fn commit_unanswered(&self, partition: u32) -> bool {
+        self.cluster.as_ref().is_some_and(|c| c.commits.contains_key(&partition))
+    }
+
     /// A group request went unanswered: look the coordinator up again.
     pub(super) fn group_request_lost(&mut self) {
         if let Some(c) = self.cluster.as_mut() {
