@@ -120,7 +120,9 @@ fn run_pair_stepping(steps: usize) -> (Vec<(Time, NodeId, String)>, RunOutput) {
 #[test]
 fn stepping_then_running_makes_the_same_history_as_running() {
     let (log, out) = run_pair();
-    assert!(out.events > 10, "a run with a few events: {}", out.events);
+    // Three arrivals, timers B, Stop, Start and the restarted worker's A,
+    // the two deadlines: a handful of events.
+    assert!(out.events >= 5, "a run with a few events: {}", out.events);
     // Stop stepping before the start, mid-run, and after the end.
     for steps in [1, 7, out.events as usize + 5] {
         let (log2, out2) = run_pair_stepping(steps);
