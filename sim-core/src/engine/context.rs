@@ -50,6 +50,11 @@ impl Timer for NoTimer {
 pub struct Parts<'a> {
     pub(crate) now: Time,
     pub(crate) me: NodeId,
+    /// The node's incarnation (its timers carry it): fixed for the call,
+    /// since a node stops or starts only between handler calls.
+    pub(crate) incarnation: u32,
+    /// The node's effect domain.
+    pub(crate) domain: DomainId,
     pub(crate) rng: &'a mut SimRng,
     pub(crate) sink: Sink<'a>,
 }
@@ -104,10 +109,7 @@ impl<'a, T: Timer> Ctx<'a, T> {
     /// The effect domain this node applies effects in.
     #[inline]
     pub fn domain(&self) -> DomainId {
-        match &self.p.sink {
-            Sink::Engine(core) => core.domain_of[self.p.me as usize],
-            Sink::Record(r) => r.domain,
-        }
+        self.p.domain
     }
 
     /// This component's own random stream.
@@ -189,7 +191,7 @@ impl<'a, T: Timer> Ctx<'a, T> {
     #[inline(always)]
     pub fn emit(&mut self, effect: Effect) {
         match &mut self.p.sink {
-            Sink::Engine(core) => core.apply(self.p.now, self.p.me, effect),
+            Sink::Engine(core) => core.apply(self.p.now, self.p.me, (self.p.incarnation, self.p.domain), effect),
             Sink::Record(r) => r.out.push(effect),
         }
     }
@@ -209,7 +211,9 @@ impl<'a, T: Timer> Ctx<'a, T> {
     #[inline]
     pub fn set_timer(&mut self, delay: Duration, timer: T) {
         match &mut self.p.sink {
-            Sink::Engine(core) => core.set_timer(self.p.now, self.p.me, delay, timer.to_word(), false),
+            Sink::Engine(core) => {
+                core.set_timer(self.p.now, self.p.me, self.p.incarnation, delay, timer.to_word(), false)
+            }
             Sink::Record(r) => r.out.push(Effect::SetTimer { delay, timer: timer.to_word(), background: false }),
         }
     }
@@ -517,7 +521,10 @@ impl<C: Component> DynComponent for C {
     }
     #[inline]
     fn on_timer(&mut self, p: Parts, word: u64) {
-        let timer = C::Timer::from_word(word).unwrap_or_else(|| panic!("a timer word no timer makes: {word:#x}"));
+        let timer = match C::Timer::from_word(word) {
+            Some(timer) => timer,
+            None => unknown_timer(word),
+        };
         Component::on_timer(self, &mut Ctx::new(p), timer);
     }
     fn on_fault(&mut self, p: Parts, fault: &NodeFault, begins: bool) {
@@ -550,6 +557,15 @@ impl<C: Component> DynComponent for C {
             None => format!("unknown({word:#x})"),
         }
     }
+}
+
+/// A timer word that no timer of the node's kind makes: a bug (the engine
+/// only fires words the node's own context set). Out of line, so the
+/// decode on every timer is one test.
+#[cold]
+#[inline(never)]
+fn unknown_timer(word: u64) -> ! {
+    panic!("a timer word no timer makes: {word:#x}")
 }
 
 /// Boxes a component for the engine.

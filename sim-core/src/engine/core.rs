@@ -34,10 +34,9 @@ pub(crate) struct Core {
     pub(super) node_requests: Vec<(NodeId, bool)>,
     pub(super) metrics: Metrics,
     pub(super) trace: Trace,
-    pub(super) alive: Vec<bool>,
-    /// Each node's effect domain (for nodes that apply effects).
+    /// Each node's effect domain (for nodes that apply effects), for the
+    /// rare lookup of another node's; a handler's own comes in its context.
     pub(crate) domain_of: Vec<DomainId>,
-    pub(super) incarnation: Vec<u32>,
     pub(crate) phase: Phase,
     pub(super) producers_total: usize,
     pub(super) producers_active: usize,
@@ -68,9 +67,7 @@ impl Core {
             node_requests: Vec::new(),
             metrics: Metrics::new(n),
             trace,
-            alive: vec![true; n],
             domain_of: vec![0; n],
-            incarnation: vec![0; n],
             phase: Phase::Run,
             producers_total: producers,
             producers_active: producers,
@@ -81,13 +78,16 @@ impl Core {
         }
     }
 
-    /// Applies one effect emitted at `now` by `node`. Always inlined: a
-    /// context emits one known kind at each call site, so the match folds.
+    /// Applies one effect emitted at `now` by `node`, in its (incarnation,
+    /// effect domain). Always inlined: a context emits one known kind at
+    /// each call site, so the match folds.
     #[inline(always)]
-    pub(crate) fn apply(&mut self, now: Time, node: NodeId, effect: Effect) {
+    pub(crate) fn apply(&mut self, now: Time, node: NodeId, (incarnation, domain): (u32, DomainId), effect: Effect) {
         match effect {
             Effect::Send { to, msg } => self.send(now, node, to, msg),
-            Effect::SetTimer { delay, timer, background } => self.set_timer(now, node, delay, timer, background),
+            Effect::SetTimer { delay, timer, background } => {
+                self.set_timer(now, node, incarnation, delay, timer, background)
+            }
             Effect::CancelTimer { timer } => self.queue.cancel_timer(node, timer),
             // The frequent facts and figures go straight to their own small
             // functions (the match folds at each call site), the rest
@@ -97,7 +97,7 @@ impl Core {
             }
             Effect::Fact(Fact::Confirmed(id)) => self.ledger.confirm(id),
             Effect::Fact(Fact::Started(id)) => self.started(now, node, id),
-            Effect::Fact(Fact::Applied(id)) => self.applied(now, node, id),
+            Effect::Fact(Fact::Applied(id)) => self.applied(now, node, domain, id),
             Effect::Fact(fact) => self.fact(now, node, fact),
             Effect::Metric(Metric::QueueDepth(depth)) => self.metrics.set_depth(node as usize, depth),
             Effect::Metric(Metric::Timing(kind, ns)) => self.metrics.timing(kind, ns),
@@ -106,11 +106,18 @@ impl Core {
         }
     }
 
-    /// Sets timer `tag` of `node` to fire after `delay` (inlined into the
-    /// context's `set_timer`).
+    /// Sets timer `tag` of `node` (in its `incarnation`) to fire after
+    /// `delay` (inlined into the context's `set_timer`).
     #[inline(always)]
-    pub(crate) fn set_timer(&mut self, now: Time, node: NodeId, delay: Duration, tag: u64, background: bool) {
-        let incarnation = self.incarnation[node as usize];
+    pub(crate) fn set_timer(
+        &mut self,
+        now: Time,
+        node: NodeId,
+        incarnation: u32,
+        delay: Duration,
+        tag: u64,
+        background: bool,
+    ) {
         self.queue.push_timer(now.saturating_add(delay), node, incarnation, tag, background);
     }
 
@@ -224,10 +231,10 @@ impl Core {
         self.trace.record(now, || TraceWhat::Process(node, id, false));
     }
 
-    /// `node` applied the effect of message `id`.
+    /// `node` applied the effect of message `id` in its `domain`.
     #[inline]
-    fn applied(&mut self, now: Time, node: NodeId, id: crate::message::MsgId) {
-        self.ledger.applied(now, self.domain_of[node as usize], id);
+    fn applied(&mut self, now: Time, node: NodeId, domain: DomainId, id: crate::message::MsgId) {
+        self.ledger.applied(now, domain, id);
         self.trace.record(now, || TraceWhat::Process(node, id, true));
     }
 
@@ -239,7 +246,7 @@ impl Core {
             Fact::Produced { id, key, fire_and_forget } => self.produced(now, node, id, key, fire_and_forget),
             Fact::Confirmed(id) => self.ledger.confirm(id),
             Fact::Started(id) => self.started(now, node, id),
-            Fact::Applied(id) => self.applied(now, node, id),
+            Fact::Applied(id) => self.applied(now, node, self.domain_of[node as usize], id),
             Fact::ProducerDone => self.retire(node),
             Fact::State(s) => self.observe(now, node, s),
             Fact::Discarded { .. } | Fact::Resent { .. } | Fact::DeadLettered(_) | Fact::Mark(_) => {

@@ -102,7 +102,14 @@ impl Harness {
     }
 
     fn call<T: Timer>(&mut self, f: impl FnOnce(&mut Ctx<T>)) -> Emitted {
-        let parts = Parts { now: self.now, me: self.me, rng: &mut self.rng, sink: Sink::Record(&mut self.recording) };
+        let parts = Parts {
+            now: self.now,
+            me: self.me,
+            incarnation: 0,
+            domain: self.recording.domain,
+            rng: &mut self.rng,
+            sink: Sink::Record(&mut self.recording),
+        };
         f(&mut Ctx::new(parts));
         Emitted(std::mem::take(&mut self.recording.out))
     }

@@ -88,6 +88,12 @@ impl Component for Worker {
 }
 
 fn run_pair() -> (Vec<(Time, NodeId, String)>, RunOutput) {
+    run_pair_stepping(0)
+}
+
+/// [`run_pair`], with the first `steps` events dispatched one
+/// [`Engine::step`] at a time before [`Engine::run`] finishes it.
+fn run_pair_stepping(steps: usize) -> (Vec<(Time, NodeId, String)>, RunOutput) {
     let seen: Shared = Rc::default();
     let names = vec!["boss".to_string(), "worker".to_string()];
     let link = LinkModel::reliable(Dist::constant_ms(1.0).sampler());
@@ -102,9 +108,27 @@ fn run_pair() -> (Vec<(Time, NodeId, String)>, RunOutput) {
         max_memory_bytes: u64::MAX,
         trace_limit: 1000,
     };
-    let out = Engine::new(1, nodes, network, Vec::new(), limits).run().completed().expect("the run ends");
+    let mut engine = Engine::new(1, nodes, network, Vec::new(), limits);
+    for _ in 0..steps {
+        engine.step();
+    }
+    let out = engine.run().completed().expect("the run ends");
     let log = std::mem::take(&mut seen.borrow_mut().log);
     (log, out)
+}
+
+#[test]
+fn stepping_then_running_makes_the_same_history_as_running() {
+    let (log, out) = run_pair();
+    // Three arrivals, timers B, Stop, Start and the restarted worker's A,
+    // the two deadlines: a handful of events.
+    assert!(out.events >= 5, "a run with a few events: {}", out.events);
+    // Stop stepping before the start, mid-run, and after the end.
+    for steps in [1, 7, out.events as usize + 5] {
+        let (log2, out2) = run_pair_stepping(steps);
+        assert_eq!(log2, log, "after {steps} steps");
+        assert_eq!((out2.events, &out2.digest, out2.trace.len()), (out.events, &out.digest, out.trace.len()));
+    }
 }
 
 #[test]
