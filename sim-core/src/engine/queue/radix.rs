@@ -102,6 +102,21 @@ impl Radix {
 }
 
 impl Radix {
+    /// [`Keys::due`] when `last` is not at `now` (after a rebase): the
+    /// earliest key is in the lowest non-empty bucket.
+    #[cold]
+    #[inline(never)]
+    fn due_slow(&self, now: Time) -> bool {
+        let b = if self.lo != 0 {
+            self.lo.trailing_zeros() as usize
+        } else if self.hi != 0 {
+            64 + self.hi.trailing_zeros() as usize
+        } else {
+            return false;
+        };
+        self.buckets[b].iter().min().is_some_and(|&k| unpack(k).0 <= now)
+    }
+
     /// Takes the smallest key of bucket `b` (holding several) as the new
     /// `last`, moves the others to lower buckets, and returns it.
     #[inline(never)]
@@ -153,6 +168,17 @@ impl Keys for Radix {
             return Some(unpack(key));
         }
         Some(unpack(self.refile(b)))
+    }
+
+    /// Keys at the time of `last` differ from it in the low 64 bits only:
+    /// they are in the buckets below 64, and the later ones above.
+    #[inline(always)]
+    fn due(&self, now: Time) -> bool {
+        if unpack(self.last).0 == now {
+            self.lo != 0
+        } else {
+            self.due_slow(now)
+        }
     }
 
     fn memory_bytes(&self) -> usize {
