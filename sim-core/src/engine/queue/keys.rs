@@ -22,6 +22,9 @@ pub trait Keys: Default {
     fn push(&mut self, time: Time, slot: u32);
     /// Removes the earliest key (of equal times, the first pushed).
     fn pop(&mut self) -> Option<(Time, u32)>;
+    /// True when a key is at `now` or earlier (`now` is the time of the
+    /// last key popped, or earlier: no key is earlier than it).
+    fn due(&self, now: Time) -> bool;
     /// Bytes of allocated capacity.
     fn memory_bytes(&self) -> usize;
     /// The same structure renumbering its sequence once `limit` keys were
@@ -74,6 +77,11 @@ impl Keys for Binary24 {
     #[inline(always)]
     fn pop(&mut self) -> Option<(Time, u32)> {
         self.heap.pop().map(|k| (k.time, k.slot))
+    }
+
+    #[inline(always)]
+    fn due(&self, now: Time) -> bool {
+        self.heap.peek().is_some_and(|k| k.time <= now)
     }
 
     fn memory_bytes(&self) -> usize {
@@ -184,6 +192,11 @@ impl Keys for Binary16 {
         self.heap.pop().map(|k| unpack(!k))
     }
 
+    #[inline(always)]
+    fn due(&self, now: Time) -> bool {
+        self.heap.peek().is_some_and(|&k| unpack(!k).0 <= now)
+    }
+
     fn memory_bytes(&self) -> usize {
         self.heap.capacity() * std::mem::size_of::<u128>()
     }
@@ -268,6 +281,11 @@ impl Keys for Quad16 {
         };
         self.sift_down(last);
         Some(unpack(top))
+    }
+
+    #[inline(always)]
+    fn due(&self, now: Time) -> bool {
+        self.heap.first().is_some_and(|&k| unpack(k).0 <= now)
     }
 
     fn memory_bytes(&self) -> usize {

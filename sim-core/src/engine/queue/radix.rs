@@ -12,6 +12,12 @@
 //! ordered exactly: the heap rebases on zero and sorts its keys into
 //! buckets again.
 //!
+//! A bucket of two keys, the usual case when few are pending (the M/M/1
+//! workload's producer and consumer timers), moves its later key down
+//! without the general refile loop (issue 17, round 3: the loop cost about
+//! 130 instructions a refile); the buckets are an array indexed by masked
+//! bucket numbers, so no index is bounds-checked.
+//!
 //! Which buckets hold keys is kept in two 64-bit masks rather than one
 //! 128-bit one: setting or clearing bit `b` of a `u128` compiles to a
 //! double-word shift and selects, of a `u64` to one shift (issue 17,
@@ -27,7 +33,7 @@ const BUCKETS: usize = 128;
 #[doc(hidden)]
 pub struct Radix {
     /// Bucket `b`: keys whose highest bit differing from `last` is bit `b`.
-    buckets: Vec<Vec<u128>>,
+    buckets: Box<[Vec<u128>; BUCKETS]>,
     /// Bit `b` is set when bucket `b` (below 64) holds a key.
     lo: u64,
     /// Bit `b - 64` is set when bucket `b` (64 and up) holds a key.
@@ -39,15 +45,18 @@ pub struct Radix {
 
 impl Default for Radix {
     fn default() -> Self {
-        Radix { buckets: (0..BUCKETS).map(|_| Vec::new()).collect(), lo: 0, hi: 0, last: 0, seq: Seq::default() }
+        let buckets = Box::new(std::array::from_fn(|_| Vec::new()));
+        Radix { buckets, lo: 0, hi: 0, last: 0, seq: Seq::default() }
     }
 }
 
 /// The bucket of `key`, later than `last` (no key is zero, so even the
-/// first is later than the initial `last`).
+/// first is later than the initial `last`). Masked to the bucket count,
+/// which it is below by construction (keys differ from `last`), so that
+/// indexing the buckets needs no bounds check.
 #[inline(always)]
 fn bucket(key: u128, last: u128) -> usize {
-    BUCKETS - 1 - (key ^ last).leading_zeros() as usize
+    (BUCKETS - 1 - (key ^ last).leading_zeros() as usize) & (BUCKETS - 1)
 }
 
 impl Radix {
@@ -79,7 +88,8 @@ impl Radix {
         } else if self.hi != 0 {
             let b = self.hi.trailing_zeros() as usize;
             self.hi &= self.hi - 1;
-            Some(64 + b)
+            // Below 128: `hi` is not zero.
+            Some((64 + b) & (BUCKETS - 1))
         } else {
             None
         }
@@ -102,6 +112,21 @@ impl Radix {
 }
 
 impl Radix {
+    /// [`Keys::due`] when `last` is not at `now` (after a rebase): the
+    /// earliest key is in the lowest non-empty bucket.
+    #[cold]
+    #[inline(never)]
+    fn due_slow(&self, now: Time) -> bool {
+        let b = if self.lo != 0 {
+            self.lo.trailing_zeros() as usize
+        } else if self.hi != 0 {
+            64 + self.hi.trailing_zeros() as usize
+        } else {
+            return false;
+        };
+        self.buckets[b].iter().min().is_some_and(|&k| unpack(k).0 <= now)
+    }
+
     /// Takes the smallest key of bucket `b` (holding several) as the new
     /// `last`, moves the others to lower buckets, and returns it.
     #[inline(never)]
@@ -147,17 +172,40 @@ impl Keys for Radix {
     fn pop(&mut self) -> Option<(Time, u32)> {
         let b = self.take_lowest()?;
         let here = &mut self.buckets[b];
-        if here.len() == 1 {
-            let key = here.pop().expect("one key");
-            self.last = key;
-            return Some(unpack(key));
+        let key = match *here.as_slice() {
+            [key] => {
+                here.clear();
+                self.last = key;
+                key
+            }
+            // Two keys (the common refile when few are pending): the
+            // later one moves down, without the general loop.
+            [x, y] => {
+                here.clear();
+                let (min, other) = if x < y { (x, y) } else { (y, x) };
+                self.last = min;
+                self.insert(other);
+                min
+            }
+            _ => self.refile(b),
+        };
+        Some(unpack(key))
+    }
+
+    /// Keys at the time of `last` differ from it in the low 64 bits only:
+    /// they are in the buckets below 64, and the later ones above.
+    #[inline(always)]
+    fn due(&self, now: Time) -> bool {
+        if unpack(self.last).0 == now {
+            self.lo != 0
+        } else {
+            self.due_slow(now)
         }
-        Some(unpack(self.refile(b)))
     }
 
     fn memory_bytes(&self) -> usize {
         let keys: usize = self.buckets.iter().map(Vec::capacity).sum();
-        self.buckets.capacity() * std::mem::size_of::<Vec<u128>>() + keys * std::mem::size_of::<u128>()
+        BUCKETS * std::mem::size_of::<Vec<u128>>() + keys * std::mem::size_of::<u128>()
     }
 
     #[cfg(test)]

@@ -240,6 +240,166 @@ proptest! {
     }
 }
 
+/// One step of a use of the queue that mostly pushes at the present (the
+/// lane's case): zero-latency hops and timers, among later ones.
+#[derive(Debug, Clone)]
+enum LaneOp {
+    /// A message arriving `delay` after now (`past`: before it).
+    Arrive {
+        delay: u64,
+        past: bool,
+        to: NodeId,
+    },
+    /// A timer (a tick when `background`) of `node` `delay` after now.
+    Timer {
+        delay: u64,
+        node: NodeId,
+        word: u64,
+        background: bool,
+    },
+    /// A sample (not work, not a timer) `delay` after now.
+    Sample {
+        delay: u64,
+    },
+    Pop,
+    Cancel {
+        node: NodeId,
+        word: u64,
+    },
+    Crash {
+        node: NodeId,
+    },
+}
+
+fn lane_op() -> impl Strategy<Value = LaneOp> {
+    // Half of the pushes at the present, the rest soon or much later.
+    let delay = || prop_oneof![4 => Just(0u64), 2 => 1u64..3, 1 => 0u64..1 << 40];
+    prop_oneof![
+        4 => (delay(), 0u8..40, 0u32..4).prop_map(|(delay, p, to)| LaneOp::Arrive { delay, past: p == 0, to }),
+        3 => (delay(), 0u32..4, 0u64..3, any::<bool>())
+            .prop_map(|(delay, node, word, background)| LaneOp::Timer { delay, node, word, background }),
+        1 => delay().prop_map(|delay| LaneOp::Sample { delay }),
+        6 => Just(LaneOp::Pop),
+        1 => (0u32..4, 0u64..3).prop_map(|(node, word)| LaneOp::Cancel { node, word }),
+        1 => (0u32..4).prop_map(|node| LaneOp::Crash { node }),
+    ]
+}
+
+/// What a popped event is seen as: (kind, node, the number of the push).
+type Id = (u8, NodeId, u64);
+
+fn id_of(ev: &Ev) -> Id {
+    match ev {
+        Ev::Arrive { to, msg: Msg::Queue(crate::protocol::QueueMsg::Ack { tag }), .. } => (0, *to, *tag),
+        Ev::Timer { node, incarnation, .. } => (1, *node, u64::from(*incarnation)),
+        Ev::Tick { node, incarnation, .. } => (2, *node, u64::from(*incarnation)),
+        Ev::Sample => (3, 0, 0),
+        other => panic!("not pushed: {other:?}"),
+    }
+}
+
+/// The reference: a binary heap of (time, push number), the live events
+/// by push number (a cancel removes them; the heap skips what is gone),
+/// and each live timer's word.
+#[derive(Default)]
+struct HeapReference {
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(Time, u64)>>,
+    live: std::collections::BTreeMap<u64, (Id, Option<u64>)>,
+}
+
+impl HeapReference {
+    fn pop(&mut self) -> Option<(Time, Id)> {
+        while let Some(std::cmp::Reverse((time, n))) = self.heap.pop() {
+            if let Some((id, _)) = self.live.remove(&n) {
+                return Some((time, id));
+            }
+        }
+        None
+    }
+
+    fn cancel(&mut self, node: NodeId, word: Option<u64>) {
+        self.live.retain(|_, (id, w)| !(id.0 != 0 && id.0 != 3 && id.1 == node && (word.is_none() || *w == word)));
+    }
+}
+
+/// Runs `ops` on a queue ordered by `keys` and on the heap reference: they
+/// pop the same events at the same times, and the queue's counts and
+/// pending events agree with the reference throughout.
+fn agree_with_heap<K: Keys>(keys: K, ops: &[LaneOp]) -> Result<(), TestCaseError> {
+    let mut q = EventQueue::with_keys(keys);
+    let mut r = HeapReference::default();
+    let mut now: Time = 0;
+    for (n, op) in ops.iter().enumerate() {
+        let n = n as u64;
+        let file = |r: &mut HeapReference, delay: u64, id: Id, word: Option<u64>| {
+            let time = now.saturating_add(delay);
+            r.heap.push(std::cmp::Reverse((time, n)));
+            r.live.insert(n, (id, word));
+            time
+        };
+        match *op {
+            LaneOp::Arrive { delay, past, to } => {
+                let time = if past { now.saturating_sub(delay) } else { now.saturating_add(delay) };
+                r.heap.push(std::cmp::Reverse((time, n)));
+                r.live.insert(n, ((0, to, n), None));
+                q.push_arrive(time, 9, to, Msg::Queue(crate::protocol::QueueMsg::Ack { tag: n }));
+            }
+            LaneOp::Timer { delay, node, word, background } => {
+                let time = file(&mut r, delay, (1 + u8::from(background), node, n), Some(word));
+                q.push_timer(time, node, n as u32, word, background);
+            }
+            LaneOp::Sample { delay } => {
+                let time = file(&mut r, delay, (3, 0, 0), None);
+                q.push(time, Ev::Sample);
+            }
+            LaneOp::Pop => {
+                let got = q.pop().map(|(t, ev)| (t, id_of(&ev)));
+                prop_assert_eq!(got, r.pop());
+                if let Some((t, _)) = got {
+                    now = t;
+                }
+            }
+            LaneOp::Cancel { node, word } => {
+                q.cancel_timer(node, word);
+                r.cancel(node, Some(word));
+            }
+            LaneOp::Crash { node } => {
+                q.cancel_timers_of(node);
+                r.cancel(node, None);
+            }
+        }
+        let count = |kinds: &[u8]| r.live.values().filter(|(id, _)| kinds.contains(&id.0)).count() as u64;
+        prop_assert_eq!(q.work(), count(&[0, 1]));
+        prop_assert_eq!(q.steering(), 0);
+        let mut pending: Vec<Id> = q.pending().map(id_of).collect();
+        let mut want: Vec<Id> = r.live.values().map(|(id, _)| *id).collect();
+        pending.sort_unstable();
+        want.sort_unstable();
+        prop_assert_eq!(pending, want);
+        prop_assert!(q.memory_bytes() > 0 || r.live.is_empty());
+    }
+    while let Some(want) = r.pop() {
+        prop_assert_eq!(q.pop().map(|(t, ev)| (t, id_of(&ev))), Some(want));
+    }
+    prop_assert!(q.pop().is_none());
+    prop_assert_eq!(q.work(), 0);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// The lane (events pushed at the present) keeps exactly the (time,
+    /// sequence) order of a binary heap, with cancels and crashes of
+    /// timers in the lane and in the ordering, and pushes into the past.
+    #[test]
+    fn the_lane_pops_in_a_binary_heaps_order(ops in prop::collection::vec(lane_op(), 0..300)) {
+        agree_with_heap(Radix::default(), &ops)?;
+        agree_with_heap(Radix::with_seq_limit(8), &ops)?;
+        agree_with_heap(Quad16::default(), &ops)?;
+    }
+}
+
 /// A hold run (pop one, push one later) at a steady size: after the queue
 /// has seen its spread of delays, its memory stops growing.
 fn hold_memory<K: Keys>() -> (usize, usize) {
