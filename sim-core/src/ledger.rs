@@ -428,16 +428,18 @@ pub struct Ledger {
     streams: Vec<Vec<Option<u32>>>,
     /// Per stream: messages produced so far.
     sequences: Vec<u64>,
-    produced: u64,
     acked: u64,
-    /// Effects not applied yet, over all domains.
-    unapplied: u64,
     /// Production to first application (in any domain).
     pub latency: LatencyStats,
     /// Production to the first start of processing (waiting time).
     pub wait: LatencyStats,
-    in_system_area: u128,
-    last_change: Time,
+    /// The sum of every message's production time, and of every first
+    /// application's time: with the number unapplied they give the area
+    /// under the number in system (see [`Ledger::mean_in_system`]) with one
+    /// addition per fact.
+    produced_at_sum: u128,
+    applied_at_sum: u128,
+    last_produced: Time,
     last_applied: Time,
     /// Messages ever put into a dead-letter queue (few: kept by id).
     dead: BTreeSet<MsgId>,
@@ -469,13 +471,12 @@ impl Ledger {
             carried: Vec::new(),
             streams: Vec::new(),
             sequences: Vec::new(),
-            produced: 0,
             acked: 0,
-            unapplied: 0,
             latency: LatencyStats::default(),
             wait: LatencyStats::default(),
-            in_system_area: 0,
-            last_change: 0,
+            produced_at_sum: 0,
+            applied_at_sum: 0,
+            last_produced: 0,
             last_applied: 0,
             dead: BTreeSet::new(),
         }
@@ -489,17 +490,11 @@ impl Ledger {
         self.msgs.memory_bytes() + (self.domain_causes.len() + self.dead.len()) * PENDING_ENTRY_BYTES
     }
 
-    fn advance(&mut self, now: Time) {
-        let dt = now.saturating_sub(self.last_change);
-        self.in_system_area += u128::from(dt) * u128::from(self.unapplied);
-        self.last_change = now;
-    }
-
     /// Registers a message newly produced by `producer` with `key`;
     /// `confirmed` is true for a fire-and-forget send (the producer considers
     /// it sent at once).
+    #[inline]
     pub fn produce(&mut self, now: Time, producer: u32, key: u64, confirmed: bool) -> MsgId {
-        self.advance(now);
         let id = self.msgs.len();
         let stream = self.stream(producer, key);
         let seq = &mut self.sequences[stream];
@@ -509,8 +504,8 @@ impl Ledger {
         let flags = if confirmed { CONFIRMED } else { 0 };
         let cause = LossCause::Unexplained;
         self.msgs.push(Slot { produced_at: now, key_seq, stream: stream as u32, remaining, cause, flags });
-        self.produced += 1;
-        self.unapplied += u64::from(remaining);
+        self.produced_at_sum += u128::from(now);
+        self.last_produced = now;
         id
     }
 
@@ -585,7 +580,25 @@ impl Ledger {
     }
 
     /// A delivery of `id` reached a consumer of `domain`.
+    ///
+    /// Inlined: the first domain's delivery of a message in the window is
+    /// a bit set and a count; the rest goes to [`Ledger::delivered_general`].
+    #[inline]
     pub fn delivered(&mut self, domain: DomainId, id: MsgId) {
+        if domain == 0 {
+            if let (Some(p), Some(d)) = (self.msgs.slot_mut(id), self.domains.first_mut()) {
+                if set_bit(&mut p.flags, DELIVERED << FIRST_DOMAIN) {
+                    d.counts.delivered += 1;
+                }
+                return;
+            }
+        }
+        self.delivered_general(domain, id);
+    }
+
+    /// [`Ledger::delivered`] in another domain, or of a message out of the window.
+    #[inline(never)]
+    fn delivered_general(&mut self, domain: DomainId, id: MsgId) {
         if self.domain_flag(domain, id, DELIVERED) {
             self.domains[domain as usize].counts.delivered += 1;
         }
@@ -593,28 +606,73 @@ impl Ledger {
 
     /// A consumer started processing `id` (the first start, in any domain,
     /// ends its wait).
+    #[inline]
     pub fn started(&mut self, now: Time, id: MsgId) {
-        if let Some(i) = self.msgs.index(id) {
+        match self.msgs.slot_mut(id) {
             // In the window: one look-up serves the flag and the record.
-            let p = self.msgs.at(i);
-            if set_bit(&mut p.flags, STARTED) && p.remaining > 0 {
-                self.wait.record(now - p.produced_at);
-            }
-        } else {
-            // Stuck or settled: a settled message has no wait to end.
-            if self.flag(id, STARTED) {
-                if let Some(p) = self.msgs.unapplied(id) {
+            Some(p) => {
+                if set_bit(&mut p.flags, STARTED) && p.remaining > 0 {
                     self.wait.record(now - p.produced_at);
                 }
+            }
+            None => self.started_outside(now, id),
+        }
+    }
+
+    /// [`Ledger::started`] for a message out of the window: stuck or
+    /// settled (a settled message has no wait to end).
+    #[cold]
+    #[inline(never)]
+    fn started_outside(&mut self, now: Time, id: MsgId) {
+        if self.flag(id, STARTED) {
+            if let Some(p) = self.msgs.unapplied(id) {
+                self.wait.record(now - p.produced_at);
             }
         }
     }
 
     /// The effect of `id` in `domain` was applied (again, perhaps).
     ///
+    /// Inlined: the common case, a first application of a message in the
+    /// window in a scenario of one domain, is a straight path (the bit, the
+    /// counts, the order, the latency); every other case goes to
+    /// [`Ledger::applied_general`].
+    #[inline]
+    pub fn applied(&mut self, now: Time, domain: DomainId, id: MsgId) {
+        const BIT: u8 = APPLIED << FIRST_DOMAIN;
+        if let (0, [d], Some(p)) = (domain, &mut self.domains[..], self.msgs.slot_mut(id)) {
+            if p.flags & BIT == 0 {
+                // One domain, not applied there: this settles it.
+                debug_assert_eq!(p.remaining, 1);
+                p.flags |= BIT;
+                p.remaining = 0;
+                d.counts.processed += 1;
+                let max = &mut d.max_applied[p.stream as usize];
+                if p.key_seq < *max {
+                    d.counts.reordered += 1;
+                } else {
+                    *max = p.key_seq;
+                }
+                let latency = now - p.produced_at;
+                self.msgs.settled_in_window();
+                if !self.domain_causes.is_empty() {
+                    self.forget_domain_causes(id);
+                }
+                self.applied_at_sum += u128::from(now);
+                self.last_applied = now;
+                self.latency.record(latency);
+                return;
+            }
+        }
+        self.applied_general(now, domain, id);
+    }
+
+    /// [`Ledger::applied`] by every rule: any domain, any message.
+    ///
     /// The message's state is looked up once: a window index serves the
     /// domain's bit, the record and the settling.
-    pub fn applied(&mut self, now: Time, domain: DomainId, id: MsgId) {
+    #[inline(never)]
+    fn applied_general(&mut self, now: Time, domain: DomainId, id: MsgId) {
         let multi = self.domains.len() > 1;
         if domain as usize >= self.domains.len() {
             return;
@@ -632,7 +690,6 @@ impl Ledger {
             self.applied_again(domain, id);
             return;
         }
-        self.advance(now);
         let d = &mut self.domains[domain as usize];
         let p = match at {
             Some(i) => self.msgs.at(i),
@@ -653,7 +710,7 @@ impl Ledger {
         if p.remaining == 0 {
             self.settled(id, at.is_some());
         }
-        self.unapplied = self.unapplied.checked_sub(1).expect("every unapplied effect was counted");
+        self.applied_at_sum += u128::from(now);
         self.last_applied = now;
         self.latency.record(latency);
     }
@@ -757,7 +814,7 @@ impl Ledger {
     /// Counts so far, summed over domains (lost, in flight and failed are
     /// settled by [`Ledger::finish`]).
     pub fn counts(&self) -> Counts {
-        let mut c = Counts { produced: self.produced, acked: self.acked, ..Counts::default() };
+        let mut c = Counts { produced: self.produced(), acked: self.acked, ..Counts::default() };
         for d in &self.domains {
             c.delivered += d.counts.delivered;
             c.processed += d.counts.processed;
@@ -768,8 +825,9 @@ impl Ledger {
     }
 
     /// Messages produced so far.
+    #[inline]
     pub fn produced(&self) -> u64 {
-        self.produced
+        self.msgs.len()
     }
 
     /// Effects applied so far (first applications, over all domains).
@@ -784,17 +842,26 @@ impl Ledger {
 
     /// Effects not applied yet, over all domains (messages, with one domain).
     pub fn unapplied(&self) -> u64 {
-        self.unapplied
+        self.produced() * self.domains.len() as u64 - self.processed()
     }
 
     /// The time-average number of effects produced but not applied, from
     /// time 0 to `now` (the L of Little's law; messages, with one domain).
+    ///
+    /// The area under that number up to a time `t` no earlier than any fact
+    /// is the sum, over effects, of the time each spent unapplied before
+    /// `t`: the first applications' times, plus `t` for each effect still
+    /// unapplied, minus every effect's production time (a message's, once
+    /// per domain). Up to a `now`
+    /// before the last fact, it is the area up to that fact.
     pub fn mean_in_system(&self, now: Time) -> f64 {
         if now == 0 {
             return 0.0;
         }
-        let tail = u128::from(now.saturating_sub(self.last_change)) * u128::from(self.unapplied);
-        (self.in_system_area + tail) as f64 / now as f64
+        let t = now.max(self.last_produced).max(self.last_applied);
+        let domains = self.domains.len() as u128;
+        let area = self.applied_at_sum + u128::from(t) * u128::from(self.unapplied()) - domains * self.produced_at_sum;
+        area as f64 / now as f64
     }
 
     /// Settles every unapplied effect at the end of a run. `held` lists the
@@ -819,7 +886,7 @@ impl Ledger {
             c.send_failed += d.counts.send_failed;
             let dc = &d.counts;
             // Every produced message ends as exactly one of these, per domain.
-            assert_eq!(self.produced, dc.processed + dc.lost + dc.in_flight + dc.send_failed);
+            assert_eq!(self.produced(), dc.processed + dc.lost + dc.in_flight + dc.send_failed);
             let mut dc = dc.clone();
             dc.latency_ms = if multi { d.latency.summary() } else { self.latency.summary() };
             dc.lost_by_cause = by_cause(&d.lost_by, &LossCause::ALL, LossCause::name);

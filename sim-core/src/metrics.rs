@@ -75,7 +75,13 @@ const SUB_BUCKET_MASK: u64 = (1 << (SUB_BUCKET_HALF_MAGNITUDE + 1)) - 1;
 /// 64 minus the unit magnitude (0) minus the sub-bucket count's magnitude (11).
 const LEADING_ZERO_COUNT_BASE: u32 = 53;
 /// Counts the layout needs to reach [`HIST_HIGH_NS`]: (41 buckets + 1) x 1,024.
+#[cfg(test)]
 const HIST_COUNTS: usize = 42 << SUB_BUCKET_HALF_MAGNITUDE;
+/// Counts the layout needs to reach `u64::MAX` (54 buckets + 1): a value
+/// above [`HIST_HIGH_NS`] is counted at its own index, and folded into the
+/// highest value's bucket only when the histogram is built, so recording
+/// need not clamp it.
+const HIST_SLOTS: usize = 55 << SUB_BUCKET_HALF_MAGNITUDE;
 
 /// The index of `value`'s count, as the HDR histogram computes it.
 #[inline]
@@ -122,7 +128,7 @@ impl LatencyStats {
     /// Records one latency.
     #[inline(always)]
     pub fn record(&mut self, ns: u64) {
-        let i = hist_index(ns.min(HIST_HIGH_NS));
+        let i = hist_index(ns);
         match self.counts.get_mut(i) {
             Some(n) => *n += 1,
             None => self.first(i),
@@ -136,15 +142,18 @@ impl LatencyStats {
     #[cold]
     #[inline(never)]
     fn first(&mut self, i: usize) {
-        self.counts = vec![0; HIST_COUNTS];
+        self.counts = vec![0; HIST_SLOTS];
         self.counts[i] += 1;
     }
 
-    /// The HDR histogram of the values recorded.
+    /// The HDR histogram of the values recorded (the counts up to the
+    /// maximum's bucket: none is above it), those above [`HIST_HIGH_NS`]
+    /// at that value.
     fn histogram(&self) -> Histogram<u64> {
         let mut hist = Histogram::new_with_bounds(1, HIST_HIGH_NS, 3).expect("valid histogram bounds");
-        for (i, &n) in self.counts.iter().enumerate().filter(|(_, &n)| n > 0) {
-            hist.record_n(hist_value(i), n).expect("a bucket's lowest value is in range");
+        let top = if self.count == 0 { 0 } else { hist_index(self.max_ns) + 1 };
+        for (i, &n) in self.counts[..top].iter().enumerate().filter(|(_, &n)| n > 0) {
+            hist.record_n(hist_value(i).min(HIST_HIGH_NS), n).expect("a bucket's lowest value is in range");
         }
         hist
     }
@@ -303,9 +312,9 @@ pub struct Metrics {
     /// Named figures a component reports for its domain (a broker's
     /// truncated records, a client's late responses...).
     pub named: BTreeMap<&'static str, f64>,
-    /// The user-facing durations, by [`Timing`] (made at
-    /// the first one measured: most runs measure none).
-    timings: [Option<Box<LatencyStats>>; 3],
+    /// The user-facing durations, by [`Timing`] (a kind with no value
+    /// recorded was not measured: most runs measure none).
+    timings: [LatencyStats; 3],
     last_sample: (Time, u64, u64, u64),
     /// The ledger's latency totals (sum in ns, count) as of the last sample.
     last_latency: (u128, u64),
@@ -350,12 +359,12 @@ impl Metrics {
             Timing::Send => 2,
         };
         debug_assert_eq!(Timing::ALL[i], kind);
-        self.timings[i].get_or_insert_with(Default::default).record(ns);
+        self.timings[i].record(ns);
     }
 
     /// The user-facing durations measured, in [`Timing::ALL`] order.
     pub fn timing_summaries(&self) -> [Option<LatencySummary>; 3] {
-        [0, 1, 2].map(|i| self.timings[i].as_ref().map(|s| s.summary()))
+        [0, 1, 2].map(|i| (self.timings[i].count() > 0).then(|| self.timings[i].summary()))
     }
 
     /// Sets `node`'s queue depth.
@@ -503,6 +512,27 @@ mod tests {
         };
         assert_eq!(it(&built), it(&direct));
         assert_eq!(built.len(), direct.len());
+    }
+
+    /// Values beyond the histogram's highest are counted at it, as the
+    /// HDR histogram's saturating record counts them, up to `u64::MAX`;
+    /// the maximum and the mean stay exact.
+    #[test]
+    fn values_beyond_the_highest_count_at_it() {
+        let mut direct = Histogram::<u64>::new_with_bounds(1, HIST_HIGH_NS, 3).unwrap();
+        let mut ours = LatencyStats::default();
+        let values = [5, 3_000, HIST_HIGH_NS, HIST_HIGH_NS + 7, 3 << 50, 1 << 52, u64::MAX / 3, u64::MAX];
+        for v in values {
+            direct.saturating_record(v.min(HIST_HIGH_NS));
+            ours.record(v);
+        }
+        let built = ours.histogram();
+        for q in [0.0, 0.1, 0.25, 0.5, 0.9, 1.0] {
+            assert_eq!(built.value_at_quantile(q), direct.value_at_quantile(q), "quantile {q}");
+        }
+        assert_eq!(built.len(), direct.len());
+        assert_eq!(ours.summary().max, ns_to_ms(u64::MAX));
+        assert_eq!(ours.totals().0, values.iter().map(|&v| u128::from(v)).sum::<u128>());
     }
 
     #[test]

@@ -530,8 +530,10 @@ impl Network {
     /// `Network::send` and `on_arrival` cost 70.8M instructions, about 118
     /// a hop, out of line; their fast paths inlined cost about 16M). Every
     /// other send takes [`Network::send_general`], which decides it as
-    /// before, rule by rule.
-    #[inline]
+    /// before, rule by rule. Always inlined, so that the [`Delivery`] of
+    /// the fast path folds into the caller's match (out of line, the call
+    /// and the returned record cost more than the path itself).
+    #[inline(always)]
     pub(crate) fn send(&mut self, now: Time, from: NodeId, to: NodeId, msg: &Msg, trace: &mut Trace) -> Delivery {
         if self.fast() {
             let list = &mut self.pairs[from as usize];

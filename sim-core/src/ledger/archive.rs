@@ -42,6 +42,9 @@ pub(super) struct Archive {
     mask: u8,
     /// The last byte appended (what a placeholder repeats).
     last: u8,
+    /// False while every byte of the tail is known to be equal (then
+    /// sealing it makes a run without looking at it).
+    mixed: bool,
     dense: usize,
 }
 
@@ -52,7 +55,16 @@ impl Archive {
     /// An empty archive that keeps the bits of `mask`, in blocks of `block` ids.
     pub(super) fn new(mask: u8, block: usize) -> Self {
         assert!(block >= 2, "a block holds at least two ids");
-        Archive { blocks: BTreeMap::new(), tail: Vec::new(), tail_start: 0, block, mask, last: 0, dense: 0 }
+        Archive {
+            blocks: BTreeMap::new(),
+            tail: Vec::new(),
+            tail_start: 0,
+            block,
+            mask,
+            last: 0,
+            mixed: false,
+            dense: 0,
+        }
     }
 
     /// Ids archived so far.
@@ -69,10 +81,41 @@ impl Archive {
     #[inline]
     pub(super) fn push(&mut self, byte: u8) {
         let byte = byte & self.mask;
+        self.mixed |= self.tail.first().is_some_and(|&b| b != byte);
         self.last = byte;
         self.tail.push(byte);
         if self.tail.len() == self.block {
             self.seal();
+        }
+    }
+
+    /// Appends `n` ids' bytes, all `byte`: whole blocks of them, with the
+    /// tail empty, extend the last run without being written out (the
+    /// ledger's window leaves a steady run's settled ids so).
+    pub(super) fn push_n(&mut self, byte: u8, mut n: usize) {
+        if n == 0 {
+            return;
+        }
+        let byte = byte & self.mask;
+        self.last = byte;
+        while n > 0 {
+            if self.tail.is_empty() && n >= self.block {
+                let whole = n - n % self.block;
+                let extends = matches!(self.blocks.last_key_value(), Some((_, Block::Run(u))) if *u == byte);
+                if !extends {
+                    self.blocks.insert(self.tail_start, Block::Run(byte));
+                }
+                self.tail_start += whole as MsgId;
+                n -= whole;
+                continue;
+            }
+            let take = n.min(self.block - self.tail.len());
+            self.mixed |= self.tail.first().is_some_and(|&b| b != byte);
+            self.tail.resize(self.tail.len() + take, byte);
+            n -= take;
+            if self.tail.len() == self.block {
+                self.seal();
+            }
         }
     }
 
@@ -85,7 +128,7 @@ impl Archive {
     /// Moves the full tail into the map.
     fn seal(&mut self) {
         let first = self.tail[0];
-        let block = if self.tail.iter().all(|&b| b == first) {
+        let block = if !self.mixed || self.tail.iter().all(|&b| b == first) {
             Block::Run(first)
         } else {
             self.dense += 1;
@@ -97,6 +140,7 @@ impl Archive {
             self.blocks.insert(self.tail_start, block);
         }
         self.tail.clear();
+        self.mixed = false;
         self.tail_start += self.block as MsgId;
     }
 
@@ -118,6 +162,7 @@ impl Archive {
         let byte = byte & self.mask;
         if id >= self.tail_start {
             self.tail[(id - self.tail_start) as usize] = byte;
+            self.mixed = true;
             return;
         }
         let block = self.block as MsgId;
@@ -201,6 +246,29 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
+        /// Appending `n` equal bytes at once leaves the archive exactly as
+        /// appending them one by one does (same runs, same dense blocks),
+        /// rewrites included.
+        #[test]
+        fn push_n_is_n_pushes(
+            stretches in proptest::collection::vec((0u8..3, 0usize..40), 0..40),
+            sets in proptest::collection::vec((0usize..800, 0u8..3), 0..10),
+            block in 2usize..9,
+        ) {
+            let (mut batched, mut single) = (Archive::new(0b11, block), Archive::new(0b11, block));
+            for (i, &(byte, n)) in stretches.iter().enumerate() {
+                batched.push_n(byte | 4, n);
+                (0..n).for_each(|_| single.push(byte | 4));
+                if let Some(&(at, b)) = sets.get(i % sets.len().max(1)).filter(|s| (s.0 as MsgId) < single.len()) {
+                    batched.set(at as MsgId, b);
+                    single.set(at as MsgId, b);
+                }
+                prop_assert_eq!(&batched.blocks, &single.blocks);
+                prop_assert_eq!((&batched.tail, batched.tail_start), (&single.tail, single.tail_start));
+                prop_assert_eq!((batched.last, batched.dense), (single.last, single.dense));
+            }
+        }
+
         /// Pushes and rewrites read back exactly as a plain vector does.
         #[test]
         fn reads_back_as_a_vector(

@@ -89,7 +89,12 @@ pub(super) struct Messages {
     /// `span` ids are at `head`, `head + 1`, ... modulo that length.
     window: Vec<Slot>,
     head: usize,
+    /// `window.len() - 1` (0 while empty): a position is an id's offset
+    /// from the front, plus `head`, masked.
+    mask: usize,
     span: usize,
+    /// The window's span at which [`Messages::push`] slides its front out.
+    slide_at: usize,
     /// Per domain after the first, its byte for each position of `window`.
     extra: Vec<Vec<u8>>,
     /// Messages in the window not yet applied everywhere.
@@ -112,7 +117,9 @@ impl Messages {
             base: 0,
             window: Vec::new(),
             head: 0,
+            mask: 0,
             span: 0,
+            slide_at: min_len + min_len / 8,
             extra: vec![Vec::new(); domains - 1],
             window_pending: 0,
             stuck: BTreeMap::new(),
@@ -136,7 +143,7 @@ impl Messages {
     /// The ring position `k` places after the front.
     #[inline]
     fn position(&self, k: usize) -> usize {
-        (self.head + k) & (self.window.len() - 1)
+        (self.head + k) & self.mask
     }
 
     /// Bytes held.
@@ -164,7 +171,7 @@ impl Messages {
         }
         self.span += 1;
         self.window_pending += 1;
-        if self.span > self.min_len + self.min_len / 8 {
+        if self.span > self.slide_at {
             self.slide();
         }
     }
@@ -189,31 +196,54 @@ impl Messages {
         }
         debug_assert_eq!(self.span, old);
         self.head = 0;
+        self.mask = len - 1;
     }
 
     /// Moves the front out of the window while the window is long enough
-    /// and the front may go (see the module doc).
+    /// and the front may go (see the module doc). With one domain, a
+    /// settled stretch of the front whose residual bytes are all equal
+    /// goes to the archive in one call ([`Archive::push_n`]): a steady run
+    /// costs a load and a compare or two per id, not an archive push each.
     #[inline(never)]
     fn slide(&mut self) {
-        let mask = self.window.len() - 1;
         while self.span > self.min_len {
             let front = self.window[self.head];
-            if front.remaining == 0 {
+            let n = if front.remaining == 0 && self.extra.is_empty() {
+                let byte = front.flags & RESIDUAL_FIRST;
+                let n = self.settled_run(byte, self.span - self.min_len);
+                self.archive[0].push_n(byte, n);
+                n
+            } else if front.remaining == 0 {
                 self.archive[0].push(front.flags);
-                if !self.extra.is_empty() {
-                    for (a, e) in self.archive[1..].iter_mut().zip(&self.extra) {
-                        a.push(e[self.head]);
-                    }
+                for (a, e) in self.archive[1..].iter_mut().zip(&self.extra) {
+                    a.push(e[self.head]);
                 }
+                1
             } else if self.window_pending * 2 < self.span {
                 self.unpin(front);
+                1
             } else {
                 break;
-            }
-            self.head = (self.head + 1) & mask;
-            self.span -= 1;
-            self.base += 1;
+            };
+            self.head = (self.head + n) & self.mask;
+            self.span -= n;
+            self.base += n as MsgId;
         }
+    }
+
+    /// How many of the front's first `most` ids (at least one, the
+    /// front, settled with residual `byte`) are settled with that
+    /// residual: the ring's two stretches, each a slice scan.
+    fn settled_run(&self, byte: u8, most: usize) -> usize {
+        let alike = |s: &Slot| s.remaining == 0 && s.flags & RESIDUAL_FIRST == byte;
+        let upper = &self.window[self.head..];
+        let upper = &upper[..most.min(upper.len())];
+        let n = upper.iter().position(|s| !alike(s)).unwrap_or(upper.len());
+        if n < upper.len() || n == most {
+            return n;
+        }
+        let lower = &self.window[..most - n];
+        n + lower.iter().position(|s| !alike(s)).unwrap_or(lower.len())
     }
 
     /// The unapplied front leaves the window for the stuck map.
@@ -234,6 +264,17 @@ impl Messages {
         // An id below `base` wraps around to a huge offset.
         let offset = id.wrapping_sub(self.base);
         (offset < self.span as MsgId).then(|| self.position(offset as usize))
+    }
+
+    /// The slot of `id`, if the window holds it: a subtraction, a
+    /// comparison and a mask (the ledger's fast paths start here).
+    #[inline(always)]
+    pub(super) fn slot_mut(&mut self, id: MsgId) -> Option<&mut Slot> {
+        let offset = id.wrapping_sub(self.base);
+        if offset >= self.span as MsgId {
+            return None;
+        }
+        self.window.get_mut((self.head + offset as usize) & self.mask)
     }
 
     /// The slot at window index `i` (from [`Messages::index`]).
