@@ -63,6 +63,7 @@
 //! messages produced so far is kept, so a restarted producer resumes its
 //! workload rather than starting it again.
 
+use crate::dist::round_to_u64;
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, MsgId, NodeId, Notice, Record};
 use crate::protocol::{Acks, ClusterMsg, LogMsg, ProduceError, QueueMsg};
@@ -424,8 +425,8 @@ impl Arrival {
             Arrival::Step { .. } | Arrival::Ramp { .. } | Arrival::Spike { .. } | Arrival::Daily { .. } => {
                 self.profile_gap(now, rng)
             }
-            Arrival::Constant { rate_per_s } => ((NS_PER_S as f64 / rate_per_s.0).round() as u64).max(1),
-            Arrival::Poisson { rate_per_s } => (exp_gap(rate_per_s.0, rng).round() as u64).max(1),
+            Arrival::Constant { rate_per_s } => round_to_u64(NS_PER_S as f64 / rate_per_s.0).max(1),
+            Arrival::Poisson { rate_per_s } => round_to_u64(exp_gap(rate_per_s.0, rng)).max(1),
             Arrival::Bursty { on_rate_per_s, off_rate_per_s, on_ms, off_ms } => {
                 let (on, off) = (ms_to_ns(on_ms.0), ms_to_ns(off_ms.0));
                 let period = on + off;
@@ -437,7 +438,7 @@ impl Arrival {
                     let (rate, boundary) =
                         if pos < on { (on_rate_per_s.0, t - pos + on) } else { (off_rate_per_s.0, t - pos + period) };
                     if rate > 0.0 {
-                        let next = t.saturating_add(exp_gap(rate, rng).round() as u64);
+                        let next = t.saturating_add(round_to_u64(exp_gap(rate, rng)));
                         if next < boundary {
                             return (next - now).max(1);
                         }
