@@ -307,6 +307,7 @@ impl Sampler {
 /// into the draw: about 15 instructions fewer per draw than the call
 /// (two draws per message on M/M/1). `ln_open_unit_is_libm_log` checks it.
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // msun's constants, digit for digit
 fn ln_open_unit(x: f64) -> f64 {
     const LN2_HI: f64 = 6.93147180369123816490e-01; /* 3fe62e42 fee00000 */
     const LN2_LO: f64 = 1.90821492927058770002e-10; /* 3dea39ef 35793c76 */
