@@ -474,6 +474,7 @@ impl Consumer {
         }
     }
 
+    #[inline]
     fn begin(&mut self, ctx: &mut Ctx<ConsumerTimer>, slot: usize, job: Job) {
         ctx.start_processing(job.rec.id);
         let factor = ctx.slow_factor();
@@ -482,17 +483,21 @@ impl Consumer {
         ctx.set_timer(took, ConsumerTimer::Slot(slot as u32));
     }
 
-    /// Handles one message from the broker.
-    #[inline]
+    /// A delivery of `rec` under `tag`: begun in a free slot, or buffered.
+    #[inline(always)]
+    fn deliver(&mut self, ctx: &mut Ctx<ConsumerTimer>, rec: Record, tag: u64) {
+        let job = Job { rec, tag, forwarding: false, attempt: 0 };
+        match self.slots.iter().position(Option::is_none) {
+            Some(slot) => self.begin(ctx, slot, job),
+            None => self.buffer.push_back(job),
+        }
+    }
+
+    /// Handles one message from the broker other than a delivery.
+    #[inline(never)]
     fn handle(&mut self, ctx: &mut Ctx<ConsumerTimer>, msg: &Msg) {
         match *msg {
-            Msg::Queue(QueueMsg::Deliver { rec, tag, .. }) => {
-                let job = Job { rec, tag, forwarding: false, attempt: 0 };
-                match self.slots.iter().position(Option::is_none) {
-                    Some(slot) => self.begin(ctx, slot, job),
-                    None => self.buffer.push_back(job),
-                }
-            }
+            Msg::Queue(QueueMsg::Deliver { rec, tag, .. }) => self.deliver(ctx, rec, tag),
             Msg::Queue(QueueMsg::Cancelled { session }) if session == self.subscription.session() => {
                 // The broker took back everything we held: the buffered
                 // deliveries are void, and we must subscribe afresh. Work in
@@ -524,6 +529,31 @@ impl Consumer {
             _ => {}
         }
     }
+
+    /// The timers other than a slot's (out of line: rare on the hot path).
+    #[inline(never)]
+    fn on_other_timer(&mut self, ctx: &mut Ctx<ConsumerTimer>, timer: ConsumerTimer) {
+        match timer {
+            // The subscribe or its confirmation may have been lost: ask again.
+            ConsumerTimer::Resubscribe => self.subscription.on_timer(ctx),
+            ConsumerTimer::ForwardSend => {
+                for fid in self.forwards.due(ctx) {
+                    self.send_forward(ctx, fid);
+                }
+                self.settle_timers(ctx);
+            }
+            ConsumerTimer::ForwardAck => {
+                for fid in self.forwards.timed_out(ctx) {
+                    if !self.forwards.is_refused(fid) {
+                        ctx.error("forward-timeout");
+                    }
+                    self.forward_failed(ctx, fid);
+                }
+                self.settle_timers(ctx);
+            }
+            ConsumerTimer::Slot(_) => {}
+        }
+    }
 }
 
 impl Component for Consumer {
@@ -545,42 +575,31 @@ impl Component for Consumer {
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<ConsumerTimer>, _from: NodeId, msg: Msg) {
+        // A delivery, the common message, is handled inline (and released
+        // knowing its variant: no copy, no drop glue).
+        if let Msg::Queue(QueueMsg::Deliver { rec, tag, .. }) = msg {
+            self.deliver(ctx, rec, tag);
+            crate::protocol::queue::release(msg);
+            return;
+        }
         self.handle(ctx, &msg);
         crate::protocol::queue::release(msg);
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<ConsumerTimer>, timer: ConsumerTimer) {
-        match timer {
-            // The subscribe or its confirmation may have been lost: ask again.
-            ConsumerTimer::Resubscribe => self.subscription.on_timer(ctx),
-            ConsumerTimer::ForwardSend => {
-                for fid in self.forwards.due(ctx) {
-                    self.send_forward(ctx, fid);
-                }
-                self.settle_timers(ctx);
-            }
-            ConsumerTimer::ForwardAck => {
-                for fid in self.forwards.timed_out(ctx) {
-                    if !self.forwards.is_refused(fid) {
-                        ctx.error("forward-timeout");
-                    }
-                    self.forward_failed(ctx, fid);
-                }
-                self.settle_timers(ctx);
-            }
-            ConsumerTimer::Slot(slot) => {
-                let slot = slot as usize;
-                let Some(job) = self.slots.get_mut(slot).and_then(Option::take) else {
-                    return;
-                };
-                if let Some(job) = self.finish(ctx, slot, job) {
-                    self.slots[slot] = Some(job); // waits for its forward, or retries
-                    return;
-                }
-                if let Some(next) = self.buffer.pop_front() {
-                    self.begin(ctx, slot, next);
-                }
-            }
+        let ConsumerTimer::Slot(slot) = timer else {
+            return self.on_other_timer(ctx, timer);
+        };
+        let slot = slot as usize;
+        let Some(job) = self.slots.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        if let Some(job) = self.finish(ctx, slot, job) {
+            self.slots[slot] = Some(job); // waits for its forward, or retries
+            return;
+        }
+        if let Some(next) = self.buffer.pop_front() {
+            self.begin(ctx, slot, next);
         }
     }
 

@@ -63,6 +63,7 @@
 //! messages produced so far is kept, so a restarted producer resumes its
 //! workload rather than starting it again.
 
+use crate::dist::round_to_u64;
 use crate::engine::{Component, Ctx, Timer};
 use crate::message::{Msg, MsgId, NodeId, Notice, Record};
 use crate::protocol::{Acks, ClusterMsg, LogMsg, ProduceError, QueueMsg};
@@ -415,17 +416,25 @@ impl Arrival {
         })
     }
 
-    /// Time from `now` to the next arrival.
-    #[inline]
+    /// Time from `now` to the next arrival. A Poisson process's gap is
+    /// drawn inline; the other processes' in [`Arrival::next_gap_other`].
+    #[inline(always)]
     pub fn next_gap(&self, now: Time, rng: &mut SimRng) -> Duration {
-        let exp_gap =
-            |rate: f64, rng: &mut SimRng| -> f64 { crate::dist::standard_exponential(rng) / rate * NS_PER_S as f64 };
+        match self {
+            Arrival::Poisson { rate_per_s } => round_to_u64(exp_gap(rate_per_s.0, rng)).max(1),
+            _ => self.next_gap_other(now, rng),
+        }
+    }
+
+    /// [`Arrival::next_gap`] of every process (out of line).
+    #[inline(never)]
+    fn next_gap_other(&self, now: Time, rng: &mut SimRng) -> Duration {
         match self {
             Arrival::Step { .. } | Arrival::Ramp { .. } | Arrival::Spike { .. } | Arrival::Daily { .. } => {
                 self.profile_gap(now, rng)
             }
-            Arrival::Constant { rate_per_s } => ((NS_PER_S as f64 / rate_per_s.0).round() as u64).max(1),
-            Arrival::Poisson { rate_per_s } => (exp_gap(rate_per_s.0, rng).round() as u64).max(1),
+            Arrival::Constant { rate_per_s } => round_to_u64(NS_PER_S as f64 / rate_per_s.0).max(1),
+            Arrival::Poisson { rate_per_s } => round_to_u64(exp_gap(rate_per_s.0, rng)).max(1),
             Arrival::Bursty { on_rate_per_s, off_rate_per_s, on_ms, off_ms } => {
                 let (on, off) = (ms_to_ns(on_ms.0), ms_to_ns(off_ms.0));
                 let period = on + off;
@@ -437,7 +446,7 @@ impl Arrival {
                     let (rate, boundary) =
                         if pos < on { (on_rate_per_s.0, t - pos + on) } else { (off_rate_per_s.0, t - pos + period) };
                     if rate > 0.0 {
-                        let next = t.saturating_add(exp_gap(rate, rng).round() as u64);
+                        let next = t.saturating_add(round_to_u64(exp_gap(rate, rng)));
                         if next < boundary {
                             return (next - now).max(1);
                         }
@@ -457,6 +466,12 @@ impl Arrival {
         let cycle = self.cycle().expect("a profile has knots or a cycle");
         cycle.next_gap(now, rng)
     }
+}
+
+/// An exponential gap in ns at `rate` per second, unrounded.
+#[inline(always)]
+fn exp_gap(rate: f64, rng: &mut SimRng) -> f64 {
+    crate::dist::standard_exponential(rng) / rate * NS_PER_S as f64
 }
 
 /// Which keys messages carry. Order is judged within a key.
@@ -1138,14 +1153,25 @@ impl Producer {
         self.release(ctx, rec, ctx.now());
     }
 
-    /// Sends (or buffers) `rec`, made at `made`, past the rate limit.
+    /// Sends (or buffers) `rec`, made at `made`, past the rate limit. A
+    /// fire-and-forget queue producer publishes it here, inline; the other
+    /// producers go on in [`Producer::release_held`].
+    #[inline(always)]
     fn release(&mut self, ctx: &mut Ctx<ProducerTimer>, rec: Record, made: Time) {
+        if self.log.is_none() && !self.settings.wait_ack() {
+            ctx.timing(crate::engine::Timing::Send, ctx.now() - made);
+            self.publish_and_forget(ctx, self.target, rec);
+        } else {
+            self.release_held(ctx, rec, made);
+        }
+    }
+
+    /// [`Producer::release`] of a producer that waits for acks, or batches.
+    #[inline(never)]
+    fn release_held(&mut self, ctx: &mut Ctx<ProducerTimer>, rec: Record, made: Time) {
         if self.log.is_none() {
             // A queue producer sends each message alone.
-            if !self.settings.wait_ack() {
-                ctx.timing(crate::engine::Timing::Send, ctx.now() - made);
-                self.publish_and_forget(ctx, self.target, rec);
-            } else if self.pressure.must_block(self.single.len() + self.outstanding.len()) {
+            if self.pressure.must_block(self.single.len() + self.outstanding.len()) {
                 if let Some(delay) = self.pressure.block(ctx.now(), rec, made) {
                     ctx.set_timer(delay, ProducerTimer::Unblock);
                 }
@@ -1269,6 +1295,36 @@ impl Producer {
             self.on_ack(ctx, key, ok, attempt, ProduceError::None);
         }
     }
+
+    /// The timers other than an arrival (out of line: rare on the hot path).
+    #[inline(never)]
+    fn on_other_timer(&mut self, ctx: &mut Ctx<ProducerTimer>, timer: ProducerTimer) {
+        match timer {
+            ProducerTimer::Arrival => {}
+            ProducerTimer::AckTimeout => {
+                for key in self.outstanding.timed_out(ctx) {
+                    // A refused attempt counts only as the broker's refusal.
+                    if !self.outstanding.is_refused(key) {
+                        ctx.error("ack-timeout");
+                        self.ack_timed_out();
+                    }
+                    self.attempt_failed(ctx, key);
+                }
+            }
+            ProducerTimer::Retry => {
+                for key in self.outstanding.due(ctx) {
+                    self.send(ctx, key);
+                }
+            }
+            ProducerTimer::Linger => {
+                self.lingers.expire(ctx, ProducerTimer::Linger, |_, _| true);
+                self.fill_in_flight(ctx);
+            }
+            ProducerTimer::Routes => self.routes_due(ctx),
+            ProducerTimer::Token => self.on_token(ctx),
+            ProducerTimer::Unblock => self.on_unblock(ctx),
+        }
+    }
 }
 
 impl Component for Producer {
@@ -1303,34 +1359,13 @@ impl Component for Producer {
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<ProducerTimer>, timer: ProducerTimer) {
-        match timer {
-            ProducerTimer::Arrival => {
-                let Some(key) = self.workload.arrive(ctx) else { return };
-                self.produce_one(ctx, key);
-                self.workload.made(ctx);
-            }
-            ProducerTimer::AckTimeout => {
-                for key in self.outstanding.timed_out(ctx) {
-                    // A refused attempt counts only as the broker's refusal.
-                    if !self.outstanding.is_refused(key) {
-                        ctx.error("ack-timeout");
-                        self.ack_timed_out();
-                    }
-                    self.attempt_failed(ctx, key);
-                }
-            }
-            ProducerTimer::Retry => {
-                for key in self.outstanding.due(ctx) {
-                    self.send(ctx, key);
-                }
-            }
-            ProducerTimer::Linger => {
-                self.lingers.expire(ctx, ProducerTimer::Linger, |_, _| true);
-                self.fill_in_flight(ctx);
-            }
-            ProducerTimer::Routes => self.routes_due(ctx),
-            ProducerTimer::Token => self.on_token(ctx),
-            ProducerTimer::Unblock => self.on_unblock(ctx),
+        if timer == ProducerTimer::Arrival {
+            // The common event, kept apart from the others' code.
+            let Some(key) = self.workload.arrive(ctx) else { return };
+            self.produce_one(ctx, key);
+            self.workload.made(ctx);
+        } else {
+            self.on_other_timer(ctx, timer);
         }
         self.poll_routes(ctx);
         self.settle_timers(ctx);
