@@ -218,21 +218,21 @@ impl Core {
     }
 
     /// `node` produced message `id`.
-    #[inline]
+    #[inline(always)]
     fn produced(&mut self, now: Time, node: NodeId, id: crate::message::MsgId, key: u64, fire_and_forget: bool) {
         let got = self.ledger.produce(now, node, key, fire_and_forget);
         assert_eq!(got, id, "the context allocates ids in the ledger's order");
     }
 
     /// `node` starts processing message `id`.
-    #[inline]
+    #[inline(always)]
     fn started(&mut self, now: Time, node: NodeId, id: crate::message::MsgId) {
         self.ledger.started(now, id);
         self.trace.record(now, || TraceWhat::Process(node, id, false));
     }
 
     /// `node` applied the effect of message `id` in its `domain`.
-    #[inline]
+    #[inline(always)]
     fn applied(&mut self, now: Time, node: NodeId, domain: DomainId, id: crate::message::MsgId) {
         self.ledger.applied(now, domain, id);
         self.trace.record(now, || TraceWhat::Process(node, id, true));
