@@ -88,16 +88,46 @@ pub(crate) struct Subscriber {
     /// False once the broker cancelled it (consumer timeout) or learned its
     /// connection closed, until it subscribes again with a new session.
     active: bool,
+    /// The most deliveries it may hold unacked now, from the four fields
+    /// above (see [`Subscriber::set`]): 0 while it is not active, no limit
+    /// with auto-ack or prefetch 0. The credit check of every delivery is
+    /// then one comparison.
+    limit: u32,
 }
 
 /// Why a subscriber's `unacked` cannot be 0 when one of its deliveries leaves.
 const UNACKED_COUNTS: &str = "a subscriber's unacked counts its deliveries awaiting an ack";
 
 impl Subscriber {
-    /// Prefetch 0 is no limit, as `basic.qos` 0 (RabbitMQ's default).
+    /// A subscriber as a `subscribe` makes it.
+    fn new(node: NodeId, prefetch: u32, session: u32, auto_ack: bool) -> Self {
+        let mut s = Subscriber { node, prefetch, unacked: 0, session, auto_ack, active: true, limit: 0 };
+        s.set(prefetch, session, auto_ack, true);
+        s
+    }
+
+    /// Sets what a subscribe or a cancellation changes, and the limit that
+    /// follows. Prefetch 0 is no limit, as `basic.qos` 0 (RabbitMQ's
+    /// default); an auto-ack subscriber has none either.
+    fn set(&mut self, prefetch: u32, session: u32, auto_ack: bool, active: bool) {
+        (self.prefetch, self.session, self.auto_ack, self.active) = (prefetch, session, auto_ack, active);
+        self.limit = match (active, auto_ack || prefetch == 0) {
+            (false, _) => 0,
+            (true, true) => u32::MAX,
+            (true, false) => prefetch,
+        };
+    }
+
+    /// Makes it active or not, keeping the rest.
+    fn set_active(&mut self, active: bool) {
+        self.set(self.prefetch, self.session, self.auto_ack, active);
+    }
+
+    /// Whether it may take one more delivery now (an auto-ack subscriber
+    /// never counts any, so it stays below its limit).
     #[inline]
     fn has_credit(&self) -> bool {
-        self.active && (self.auto_ack || self.prefetch == 0 || self.unacked < self.prefetch)
+        self.unacked < self.limit
     }
 }
 
@@ -372,7 +402,19 @@ impl QueueCore {
     /// `drop-head` accepts it and drops the oldest ready messages, once a
     /// consumer has taken what it can at once (a message a consumer takes
     /// never counts against the limit).
+    #[inline]
     pub(crate) fn enqueue<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, entry: Entry) -> bool {
+        if self.policy.holds_dead_letters || self.policy.capacity.is_some() {
+            return self.enqueue_checked(ctx, entry);
+        }
+        self.own_ttls |= entry.expires_at.is_some();
+        self.queue.push_back(entry);
+        true
+    }
+
+    /// [`QueueCore::enqueue`] into a dead-letter queue or one with a capacity.
+    #[inline(never)]
+    fn enqueue_checked<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, entry: Entry) -> bool {
         if self.policy.holds_dead_letters && self.admits() {
             ctx.dead_lettered(entry.rec.id);
         }
@@ -427,43 +469,39 @@ impl QueueCore {
     /// Pushes queued messages to subscribers with free credit, round-robin,
     /// expiring what has outlived its TTL on the way: a message with TTL 0
     /// goes to a consumer only if one takes it the moment it arrives.
+    #[inline]
     pub(crate) fn dispatch<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
-        let n = self.subscribers.len();
+        if self.own_ttls || self.policy.ttl_ns.is_some() || self.policy.delivery_limit.is_some() {
+            return self.dispatch_checked(ctx);
+        }
+        // Nothing can expire or be past its limit: deliver while someone takes.
+        while !self.queue.is_empty() {
+            let Some(i) = self.next_with_credit() else { break };
+            self.next_subscriber = if i + 1 == self.subscribers.len() { 0 } else { i + 1 };
+            let entry = self.queue.pop_front().expect("queue is not empty");
+            self.deliver(ctx, i, entry);
+        }
+    }
+
+    /// [`QueueCore::dispatch`] in a queue where a message may expire or
+    /// be past its delivery limit.
+    #[inline(never)]
+    fn dispatch_checked<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
         let may_expire = self.own_ttls || self.policy.ttl_ns.is_some();
         if may_expire {
             self.expire_head(ctx, true);
         }
-        while !self.queue.is_empty() && n > 0 {
-            let Some(i) = self.next_with_credit(n) else { break };
-            self.next_subscriber = if i + 1 == n { 0 } else { i + 1 };
-            let mut entry = self.queue.pop_front().expect("queue is not empty");
+        while !self.queue.is_empty() {
+            let Some(i) = self.next_with_credit() else { break };
+            self.next_subscriber = if i + 1 == self.subscribers.len() { 0 } else { i + 1 };
+            let entry = self.queue.pop_front().expect("queue is not empty");
             if self.policy.past_limit(entry.deliveries) {
                 // Checked at the return too; this catches what a broker
                 // restart put back.
                 self.dead_letter(ctx, entry, Death::DeliveryLimit);
                 continue;
             }
-            let redelivered = entry.deliveries > 0;
-            if redelivered {
-                ctx.resent(entry.rec.id, DupCause::Redelivered);
-            }
-            entry.deliveries += 1;
-            let sub = &mut self.subscribers[i];
-            let tag = self.next_tag;
-            self.next_tag += 1;
-            ctx.send(sub.node, QueueMsg::Deliver { rec: entry.rec, tag, redelivered });
-            if !sub.auto_ack {
-                sub.unacked += 1;
-                let deadline = ctx.now().saturating_add(self.policy.redelivery_ns);
-                self.unacked.insert(tag, Unacked { consumer: sub.node, sub: i as u32, entry, deadline });
-                if self.unacked.len() > self.peak_unacked {
-                    self.peak_unacked = self.unacked.len();
-                    ctx.metric_max("max_unacked", self.peak_unacked as f64);
-                }
-                self.arm_redelivery(ctx, deadline);
-            } else {
-                self.settle(entry.rec.id);
-            }
+            self.deliver(ctx, i, entry);
             if may_expire {
                 self.expire_head(ctx, true);
             }
@@ -474,21 +512,43 @@ impl QueueCore {
         }
     }
 
-    /// The subscriber with credit next in turn (round-robin, from
-    /// `next_subscriber`), if any of the `n` has credit.
+    /// Delivers `entry` to subscriber `i`, who has credit.
     #[inline]
-    fn next_with_credit(&self, n: usize) -> Option<usize> {
-        // Subscribers are never removed, so the next in turn is below `n`.
-        let start = if self.next_subscriber < n { self.next_subscriber } else { 0 };
-        let mut j = start;
-        loop {
-            if self.subscribers[j].has_credit() {
-                return Some(j);
+    fn deliver<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, i: usize, mut entry: Entry) {
+        let redelivered = entry.deliveries > 0;
+        if redelivered {
+            ctx.resent(entry.rec.id, DupCause::Redelivered);
+        }
+        entry.deliveries += 1;
+        let sub = &mut self.subscribers[i];
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        ctx.send(sub.node, QueueMsg::Deliver { rec: entry.rec, tag, redelivered });
+        if !sub.auto_ack {
+            sub.unacked += 1;
+            let deadline = ctx.now().saturating_add(self.policy.redelivery_ns);
+            self.unacked.insert(tag, Unacked { consumer: sub.node, sub: i as u32, entry, deadline });
+            if self.unacked.len() > self.peak_unacked {
+                self.peak_unacked = self.unacked.len();
+                ctx.metric_max("max_unacked", self.peak_unacked as f64);
             }
-            j = if j + 1 == n { 0 } else { j + 1 };
-            if j == start {
-                return None;
-            }
+            self.arm_redelivery(ctx, deadline);
+        } else {
+            self.settle(entry.rec.id);
+        }
+    }
+
+    /// The subscriber with credit next in turn (round-robin, from
+    /// `next_subscriber`), if any has credit.
+    #[inline]
+    fn next_with_credit(&self) -> Option<usize> {
+        // Subscribers are never removed, so the next in turn is in range.
+        let subs = &self.subscribers[..];
+        let start = if self.next_subscriber < subs.len() { self.next_subscriber } else { 0 };
+        let (before, after) = subs.split_at(start);
+        match after.iter().position(Subscriber::has_credit) {
+            Some(j) => Some(start + j),
+            None => before.iter().position(Subscriber::has_credit),
         }
     }
 
@@ -530,12 +590,13 @@ impl QueueCore {
     }
 
     /// Forgets an acked delivery.
+    #[inline]
     pub(crate) fn ack(&mut self, tag: u64) -> Option<MsgId> {
-        let u = self.unacked.remove(tag)?;
-        let s = &mut self.subscribers[u.sub as usize];
+        let (sub, id) = self.unacked.remove_with(tag, |u| (u.sub, u.entry.rec.id))?;
+        let s = &mut self.subscribers[sub as usize];
         s.unacked = s.unacked.checked_sub(1).expect(UNACKED_COUNTS);
-        self.settle(u.entry.rec.id);
-        Some(u.entry.rec.id)
+        self.settle(id);
+        Some(id)
     }
 
     /// Takes back an unacked delivery: to the head of the queue, or, when
@@ -560,7 +621,8 @@ impl QueueCore {
     pub(crate) fn close_channel<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, consumer: NodeId) {
         let Some(s) = self.subscriber(consumer) else { return };
         let holds = s.unacked > 0;
-        if std::mem::replace(&mut s.active, false) {
+        if s.active {
+            s.set_active(false);
             self.inactive += 1;
         }
         if !holds {
@@ -632,11 +694,11 @@ impl QueueCore {
                 if !s.active {
                     self.inactive -= 1;
                 }
-                (s.prefetch, s.session, s.auto_ack, s.active) = (prefetch, session, auto_ack, true);
+                s.set(prefetch, session, auto_ack, true);
             }
             None => {
                 self.by_node.insert(from, self.subscribers.len());
-                self.subscribers.push(Subscriber { node: from, prefetch, unacked: 0, session, auto_ack, active: true })
+                self.subscribers.push(Subscriber::new(from, prefetch, session, auto_ack));
             }
         }
         ctx.send(from, QueueMsg::Subscribed { session });
@@ -748,7 +810,7 @@ impl QueueCore {
         // Connections reconnect when the broker comes back, cancelled ones too.
         for s in &mut self.subscribers {
             s.unacked = 0;
-            s.active = true;
+            s.set_active(true);
         }
         self.inactive = 0;
         self.redeliver_at = None;
