@@ -430,7 +430,8 @@ impl QueueBroker {
         }
     }
 
-    /// Handles one message (its dead letters are routed after).
+    /// Handles one message (its dead letters are routed after): a publish
+    /// and an ack, two per message, here; the others apart.
     #[inline]
     fn handle(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, msg: &Msg) {
         match *msg {
@@ -441,7 +442,12 @@ impl QueueBroker {
                     publish.want_ack = false; // its channel is closed: nobody to confirm to
                 }
                 self.append(ctx, from, publish);
-                self.dispatch_all(ctx);
+                if self.direct {
+                    self.subs[0].dispatch(ctx);
+                    self.report_depth(ctx);
+                } else {
+                    self.dispatch_all(ctx);
+                }
             }
             Msg::Queue(QueueMsg::Ack { tag }) => {
                 let Some(i) = self.sub_of(from) else { return };
@@ -454,6 +460,15 @@ impl QueueBroker {
                 self.report_depth(ctx);
                 self.subs[i].settle_timers(ctx);
             }
+            _ => self.handle_other(ctx, from, msg),
+        }
+    }
+
+    /// [`QueueBroker::handle`] of a message that is neither a publish nor
+    /// an ack (off the hot path).
+    #[inline(never)]
+    fn handle_other(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, msg: &Msg) {
+        match *msg {
             Msg::Queue(QueueMsg::Nack { tag, requeue }) => {
                 let Some(i) = self.sub_of(from) else { return };
                 let s = &mut self.subs[i];
