@@ -599,3 +599,18 @@ mod routing_tests;
 #[cfg(test)]
 #[path = "queue/dead_letter_tests.rs"]
 mod dead_letter_tests;
+
+#[cfg(test)]
+#[path = "queue/shortcut_tests.rs"]
+mod shortcut_tests;
+
+#[cfg(test)]
+impl QueueBroker {
+    /// The same broker without its shortcuts (the direct publish, the
+    /// unchecked dispatch), to test that they change nothing.
+    fn without_shortcuts(mut self) -> Self {
+        self.direct = false;
+        self.subs.iter_mut().for_each(QueueCore::check_always);
+        self
+    }
+}

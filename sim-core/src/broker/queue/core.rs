@@ -11,6 +11,16 @@
 //! (a [`Deadlines`] kept a second copy of every deadline, about 80
 //! instructions per message on the M/M/1 benchmark). The TTL checks run only
 //! in a queue where a message can expire.
+//!
+//! Third round: a subscriber keeps its credit limit (0 while inactive, none
+//! with auto-ack or prefetch 0), so the credit check is one comparison; a
+//! queue where nothing can expire or pass a delivery limit (`checks` false)
+//! dispatches without those checks, and returns inline when its one
+//! subscriber is busy (a publish to a queue whose consumer is working: 9 in
+//! 10 on the M/M/1 benchmark); an ack reads the two fields it needs of the
+//! oldest delivery in place and pops it. With the broker's direct publish,
+//! the broker's own cost on that benchmark (callgrind, 200,000 messages)
+//! fell from about 785 to about 505 instructions per message.
 
 use crate::engine::{Ctx, Timer};
 use crate::ledger::{DupCause, LossCause};
@@ -293,6 +303,10 @@ pub(crate) struct QueueCore {
     /// (the other ways in carry the queue's TTL only): with no TTL of the
     /// queue's either, no message can expire, and dispatch skips the checks.
     own_ttls: bool,
+    /// A message may expire or be past the delivery limit here (`own_ttls`,
+    /// a TTL or a delivery limit of the queue's): dispatch checks for them.
+    /// Without, it takes the short way (see [`QueueCore::dispatch`]).
+    checks: bool,
 }
 
 impl QueueCore {
@@ -323,7 +337,6 @@ impl QueueCore {
 
     pub(crate) fn new(policy: Policy, durable: bool, index: usize, reader: Option<NodeId>) -> Self {
         QueueCore {
-            policy,
             reader,
             durable,
             index: index as u32,
@@ -339,9 +352,18 @@ impl QueueCore {
             cancel_notices: Deadlines::default(),
             dead: Vec::new(),
             settled: None,
+            checks: policy.ttl_ns.is_some() || policy.delivery_limit.is_some(),
             peak_unacked: 0,
             own_ttls: false,
+            policy,
         }
+    }
+
+    /// Makes dispatch take the checked path always (for tests of the
+    /// shortcut).
+    #[cfg(test)]
+    pub(crate) fn check_always(&mut self) {
+        self.checks = true;
     }
 
     /// Its settings.
@@ -407,9 +429,18 @@ impl QueueCore {
         if self.policy.holds_dead_letters || self.policy.capacity.is_some() {
             return self.enqueue_checked(ctx, entry);
         }
-        self.own_ttls |= entry.expires_at.is_some();
+        self.note_ttl(&entry);
         self.queue.push_back(entry);
         true
+    }
+
+    /// Notes that `entry`, entering, may carry its own TTL.
+    #[inline(always)]
+    fn note_ttl(&mut self, entry: &Entry) {
+        if entry.expires_at.is_some() {
+            self.own_ttls = true;
+            self.checks = true;
+        }
     }
 
     /// [`QueueCore::enqueue`] into a dead-letter queue or one with a capacity.
@@ -418,7 +449,7 @@ impl QueueCore {
         if self.policy.holds_dead_letters && self.admits() {
             ctx.dead_lettered(entry.rec.id);
         }
-        self.own_ttls |= entry.expires_at.is_some();
+        self.note_ttl(&entry);
         let Some(cap) = self.policy.capacity else {
             self.queue.push_back(entry);
             return true;
@@ -469,12 +500,27 @@ impl QueueCore {
     /// Pushes queued messages to subscribers with free credit, round-robin,
     /// expiring what has outlived its TTL on the way: a message with TTL 0
     /// goes to a consumer only if one takes it the moment it arrives.
-    #[inline]
+    ///
+    /// Where nothing can expire or be past its limit (`checks` is false),
+    /// the common cases return at once, inline: an empty queue, and one
+    /// subscriber without credit (a publish while the consumer is busy).
+    #[inline(always)]
     pub(crate) fn dispatch<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
-        if self.own_ttls || self.policy.ttl_ns.is_some() || self.policy.delivery_limit.is_some() {
+        if self.checks {
             return self.dispatch_checked(ctx);
         }
-        // Nothing can expire or be past its limit: deliver while someone takes.
+        let busy = match &self.subscribers[..] {
+            [one] => !one.has_credit(),
+            _ => false,
+        };
+        if !self.queue.is_empty() && !busy {
+            self.dispatch_ready(ctx);
+        }
+    }
+
+    /// [`QueueCore::dispatch`] without checks, once there may be work.
+    #[inline(never)]
+    fn dispatch_ready<T: QueueHost>(&mut self, ctx: &mut Ctx<T>) {
         while !self.queue.is_empty() {
             let Some(i) = self.next_with_credit() else { break };
             self.next_subscriber = if i + 1 == self.subscribers.len() { 0 } else { i + 1 };
@@ -513,7 +559,7 @@ impl QueueCore {
     }
 
     /// Delivers `entry` to subscriber `i`, who has credit.
-    #[inline]
+    #[inline(always)]
     fn deliver<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, i: usize, mut entry: Entry) {
         let redelivered = entry.deliveries > 0;
         if redelivered {
