@@ -178,6 +178,10 @@ pub struct QueueBroker {
     /// The queue depth last reported: an unchanged depth is not reported
     /// again (the gauge holds it; half the reports on the M/M/1 benchmark).
     depth_reported: Option<u64>,
+    /// Every publish goes to queue 0, which always exists: one queue that
+    /// outlives its consumers, no exchanges (decided at construction, so
+    /// that a publish skips the route lookup; see [`QueueBroker::direct`]).
+    direct: bool,
 }
 
 impl QueueBroker {
@@ -212,6 +216,7 @@ impl QueueBroker {
             persist.push(spec.durable && exists && args.durable.unwrap_or(true));
         }
         let sync_ns = ms_to_ns(spec.sync_interval_ms.map_or(DEFAULT_SYNC_INTERVAL_MS, |m| m.0));
+        let direct = !spec.routes() && matches!(&subs[..], [one] if one.durable);
         QueueBroker {
             subs,
             persist,
@@ -224,6 +229,7 @@ impl QueueBroker {
             lost_transient: Vec::new(),
             replay: None,
             depth_reported: None,
+            direct,
         }
     }
 
@@ -255,6 +261,7 @@ impl QueueBroker {
         }
         self.router = router;
         self.routes = routes;
+        self.direct = false;
         self
     }
 
@@ -295,13 +302,16 @@ impl QueueBroker {
     /// consumer connected has no queue: its copy is dropped. A publish
     /// that reaches no queue is unroutable: dropped, and confirmed.
     fn append(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, p: Publish) -> bool {
+        if self.direct {
+            return self.append_direct(ctx, from, p);
+        }
         let (exchange, key) = self.routes.get(p.route as usize).copied().unwrap_or((0, 0));
         let targets = self.router.route(exchange, key);
         if targets.is_empty() {
             ctx.metric_add("unroutable", 1.0);
             ctx.discarded(p.rec.id, LossCause::Unroutable);
         }
-        let ttl = (p.expiration != NO_EXPIRATION).then(|| ms_to_ns(f64::from(p.expiration)));
+        let ttl = own_ttl(&p);
         // Whether a durable queue took it to disk (and its confirm waits for the sync).
         let (mut accepted, mut on_disk) = (true, false);
         for &q in targets {
@@ -317,12 +327,32 @@ impl QueueBroker {
                 discard(ctx, s.reader, p.rec.id, LossCause::NoSubscriber);
             }
         }
+        self.answer(ctx, from, &p, accepted, on_disk);
+        accepted
+    }
+
+    /// [`QueueBroker::append`] when the broker is `direct`: its one queue,
+    /// which exists, takes it with routing key 0.
+    #[inline]
+    fn append_direct(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, p: Publish) -> bool {
+        let s = &mut self.subs[0];
+        let entry = Entry { persistent: p.persistent, ..Entry::new(p.rec, ctx.now(), own_ttl(&p), s.policy()) };
+        let taken = s.enqueue(ctx, entry);
+        let on_disk = taken && p.persistent && self.persist[0];
+        self.answer(ctx, from, &p, taken, on_disk);
+        taken
+    }
+
+    /// Answers a publish the queues took (`accepted`) or one refused, at
+    /// once, or at the next sync when a durable queue took it to disk
+    /// (`on_disk`) and its producer waits for a confirm.
+    #[inline]
+    fn answer(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, p: &Publish, accepted: bool, on_disk: bool) {
         if accepted && on_disk && p.want_ack && p.tag > 0 {
             self.confirms.after_sync(ctx, from, p.rec.id, p.attempt, p.tag);
-        } else {
-            answer(ctx, from, &p, accepted);
+        } else if p.want_ack {
+            ctx.send(from, crate::protocol::publish_ack(p.rec.id, accepted, p.attempt, p.tag));
         }
-        accepted
     }
 
     /// Routes the dead letters of every queue through its dead-letter
@@ -400,7 +430,8 @@ impl QueueBroker {
         }
     }
 
-    /// Handles one message (its dead letters are routed after).
+    /// Handles one message (its dead letters are routed after): a publish
+    /// and an ack, two per message, here; the others apart.
     #[inline]
     fn handle(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, msg: &Msg) {
         match *msg {
@@ -411,7 +442,12 @@ impl QueueBroker {
                     publish.want_ack = false; // its channel is closed: nobody to confirm to
                 }
                 self.append(ctx, from, publish);
-                self.dispatch_all(ctx);
+                if self.direct {
+                    self.subs[0].dispatch(ctx);
+                    self.report_depth(ctx);
+                } else {
+                    self.dispatch_all(ctx);
+                }
             }
             Msg::Queue(QueueMsg::Ack { tag }) => {
                 let Some(i) = self.sub_of(from) else { return };
@@ -424,6 +460,15 @@ impl QueueBroker {
                 self.report_depth(ctx);
                 self.subs[i].settle_timers(ctx);
             }
+            _ => self.handle_other(ctx, from, msg),
+        }
+    }
+
+    /// [`QueueBroker::handle`] of a message that is neither a publish nor
+    /// an ack (off the hot path).
+    #[inline(never)]
+    fn handle_other(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, msg: &Msg) {
+        match *msg {
             Msg::Queue(QueueMsg::Nack { tag, requeue }) => {
                 let Some(i) = self.sub_of(from) else { return };
                 let s = &mut self.subs[i];
@@ -458,11 +503,10 @@ fn is_cycle(history: &[(u32, Death)], q: u32) -> bool {
     }
 }
 
-/// Answers a publish, if its producer waits for an answer.
-fn answer(ctx: &mut Ctx<QueueTimer>, from: NodeId, p: &Publish, accepted: bool) {
-    if p.want_ack {
-        ctx.send(from, crate::protocol::publish_ack(p.rec.id, accepted, p.attempt, p.tag));
-    }
+/// A publish's own TTL (`expiration`), if it has one.
+#[inline]
+fn own_ttl(p: &Publish) -> Option<crate::time::Duration> {
+    (p.expiration != NO_EXPIRATION).then(|| ms_to_ns(f64::from(p.expiration)))
 }
 
 impl Component for QueueBroker {
@@ -555,3 +599,18 @@ mod routing_tests;
 #[cfg(test)]
 #[path = "queue/dead_letter_tests.rs"]
 mod dead_letter_tests;
+
+#[cfg(test)]
+#[path = "queue/shortcut_tests.rs"]
+mod shortcut_tests;
+
+#[cfg(test)]
+impl QueueBroker {
+    /// The same broker without its shortcuts (the direct publish, the
+    /// unchecked dispatch), to test that they change nothing.
+    fn without_shortcuts(mut self) -> Self {
+        self.direct = false;
+        self.subs.iter_mut().for_each(QueueCore::check_always);
+        self
+    }
+}
