@@ -194,10 +194,7 @@ impl<K: Keys> EventQueue<K> {
     pub(crate) fn push(&mut self, time: Time, ev: Ev) {
         let (work, steering, owner) = ev.class();
         if owner.is_none() && time == self.now {
-            self.work += u64::from(work);
-            self.steering += u64::from(steering);
-            self.lane.push_back(Lane::Ev(ev));
-            return;
+            return self.hold(ev, work, steering);
         }
         self.insert(time, ev, work, steering, owner);
     }
@@ -208,9 +205,7 @@ impl<K: Keys> EventQueue<K> {
     #[inline(always)]
     pub(crate) fn push_arrive(&mut self, time: Time, from: NodeId, to: NodeId, msg: Msg) {
         if time == self.now {
-            self.work += 1;
-            self.lane.push_back(Lane::Ev(Ev::Arrive { from, to, msg }));
-            return;
+            return self.hold(Ev::Arrive { from, to, msg }, true, false);
         }
         self.insert(time, Ev::Arrive { from, to, msg }, true, false, None);
     }
@@ -221,6 +216,15 @@ impl<K: Keys> EventQueue<K> {
     pub(crate) fn push_timer(&mut self, time: Time, node: NodeId, incarnation: u32, tag: u64, background: bool) {
         let ev = if background { Ev::Tick { node, incarnation, tag } } else { Ev::Timer { node, incarnation, tag } };
         self.insert(time, ev, !background, false, Some(node));
+    }
+
+    /// Holds `ev`, pushed at `now` and not a timer (nothing can cancel
+    /// it), whole in the lane; `work` and `steering` say what it is.
+    #[inline(always)]
+    fn hold(&mut self, ev: Ev, work: bool, steering: bool) {
+        self.work += u64::from(work);
+        self.steering += u64::from(steering);
+        self.lane.push_back(Lane::Ev(ev));
     }
 
     /// Puts `ev` in a slot, the slot in the lane (at `now`) or its key in
