@@ -41,7 +41,7 @@ pub use harness::{Emitted, Harness};
 pub use progress::{Progress, Snapshot, RUN_SHARE};
 #[doc(hidden)]
 pub use queue::bench as event_queue;
-use queue::Ev;
+use queue::{Ev, Next};
 
 /// Which phase the run is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -477,15 +477,12 @@ impl Engine {
         if self.events >= self.check_at && self.over_limit() {
             return false;
         }
-        let Some((time, ev)) = self.core.queue.pop() else {
+        let Some(next) = self.core.queue.next() else {
             self.finish_phase();
             return false;
         };
-        self.now = time;
         self.events += 1;
-        let mut digest = self.core.trace.digest;
-        digest.add(time);
-        self.handle(time, ev, digest);
+        self.handle(next);
         // The run phase also ends early once every producer has produced all it was asked to.
         if self.core.all_retired {
             self.on_all_retired();
@@ -561,38 +558,53 @@ impl Engine {
         (engine + core.trace.memory_bytes() + nodes) as u64
     }
 
-    /// Handles one event popped at `time`; `digest` is the run's digest
-    /// with the time folded in, kept in a register while the event's words
-    /// are folded and stored back before anything else can fold.
+    /// Handles one event taken out of the queue: the time moves to it,
+    /// and the digest folds it in (kept in a register while the event's
+    /// words are folded, and stored back before anything else can fold).
     #[inline(always)]
-    fn handle(&mut self, time: Time, ev: Ev, mut digest: crate::digest::Digest) {
-        match ev {
-            Ev::Arrive { from, to, msg } => {
-                self.last_work = time;
-                digest.add(tag::ARRIVE);
-                digest.add(u64::from(from) << 32 | u64::from(to));
-                msg.fold(&mut digest);
-                self.core.trace.digest = digest;
-                self.arrive(from, to, msg);
-            }
-            Ev::Timer { node, incarnation, tag: t } | Ev::Tick { node, incarnation, tag: t } => {
+    fn handle(&mut self, next: Next) {
+        let mut digest = self.core.trace.digest;
+        match next {
+            // At the present, from the lane (a message with a delay comes
+            // as `Other`).
+            Next::Arrive { from, to, msg } => self.arrival(self.core.queue.now(), from, to, msg, digest),
+            Next::Timer { time, node, incarnation, tag: t, .. } => {
+                self.now = time;
+                digest.add(time);
                 self.timer(time, node, incarnation, t, digest);
             }
-            other => {
-                self.core.trace.digest = digest;
-                self.handle_other(time, other);
-            }
+            Next::Other(time, ev) => self.handle_other(time, ev, digest),
         }
     }
 
-    /// Handles an event that is neither a message nor a timer (faults,
-    /// samples, the phases' deadlines).
-    #[cold]
+    /// A message arrives at `time`; `digest` as in [`Engine::handle`].
+    #[inline(always)]
+    fn arrival(&mut self, time: Time, from: NodeId, to: NodeId, msg: Msg, mut digest: crate::digest::Digest) {
+        self.now = time;
+        self.last_work = time;
+        digest.add(time);
+        digest.add(tag::ARRIVE);
+        digest.add(u64::from(from) << 32 | u64::from(to));
+        msg.fold(&mut digest);
+        self.core.trace.digest = digest;
+        self.arrive(from, to, msg);
+    }
+
+    /// Handles an event that is not a timer nor a message at the present:
+    /// a message that was on the wire for a while (most of them, in most
+    /// scenarios: out of line, it costs a call), faults, samples, the
+    /// phases' deadlines.
     #[inline(never)]
-    fn handle_other(&mut self, time: Time, ev: Ev) {
+    fn handle_other(&mut self, time: Time, ev: Ev, mut digest: crate::digest::Digest) {
+        if let Ev::Arrive { from, to, msg } = ev {
+            return self.arrival(time, from, to, msg, digest);
+        }
+        self.now = time;
+        digest.add(time);
+        self.core.trace.digest = digest;
         let digest = &mut self.core.trace.digest;
         match ev {
-            Ev::Arrive { .. } | Ev::Timer { .. } | Ev::Tick { .. } => unreachable!("handled on the hot path"),
+            Ev::Arrive { .. } | Ev::Timer { .. } | Ev::Tick { .. } => unreachable!("handled apart"),
             Ev::FaultBegin(i) => {
                 digest.add(tag::FAULT_BEGIN);
                 digest.add(i as u64);
@@ -651,7 +663,7 @@ impl Engine {
         self.after_handler();
     }
 
-    #[inline]
+    #[inline(always)]
     fn arrive(&mut self, from: NodeId, to: NodeId, msg: Msg) {
         let now = self.now;
         let core = &mut self.core;
@@ -875,7 +887,7 @@ impl Engine {
             }
         }
         for ev in self.core.queue.pending() {
-            if let Ev::Arrive { msg, .. } = ev {
+            if let Ev::Arrive { msg, .. } = &ev {
                 msg.carried(&mut held);
             }
         }

@@ -82,7 +82,7 @@ use std::collections::VecDeque;
 pub(crate) type Chosen = Radix;
 
 /// Something that happens at an instant.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Ev {
     /// A message arrives at `to`.
     Arrive { from: NodeId, to: NodeId, msg: Msg },
@@ -104,14 +104,6 @@ pub(crate) enum Ev {
 }
 
 impl Ev {
-    /// The word of this event if it is a timer of `node`.
-    fn timer_of(&self, node: NodeId) -> Option<u64> {
-        match self {
-            Ev::Timer { node: n, tag, .. } | Ev::Tick { node: n, tag, .. } if *n == node => Some(*tag),
-            _ => None,
-        }
-    }
-
     /// What the queue counts of this event, decoded once: (is work, is
     /// steering, the node whose timer it is). Messages and timers are work
     /// (while any is pending, something can still happen); faults and the
@@ -131,26 +123,63 @@ impl Ev {
 /// No slot: the end of a node's list of pending timers.
 const NONE: u32 = u32::MAX;
 
-/// One slot of the slab: an event (none once it was taken, until its key
-/// comes up and frees the slot) and, for a pending timer, the slots of its
-/// node's previous and next pending timers.
-struct Entry {
-    ev: Option<Ev>,
+/// The bit that marks a key's slot as one of the timers' slab (clear: the
+/// other events' slab).
+const TIMER_SLOT: u32 = 1 << 31;
+
+/// One slot of the timers' slab: a pending timer, compact (32 bytes, no
+/// event enum to build, move or decode), and the slots of its node's
+/// previous and next pending timers.
+#[derive(Clone, Copy)]
+struct TimerEntry {
+    tag: u64,
+    node: NodeId,
+    incarnation: u32,
     prev: u32,
     next: u32,
+    /// What the slot holds: [`TimerState`].
+    state: TimerState,
+}
+
+/// What a slot of the timers' slab holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TimerState {
+    /// Nothing: the timer fired or was cancelled (a cancelled one's key is
+    /// still in the ordering, a tombstone that frees the slot when it
+    /// comes up).
+    Empty,
+    /// A timer: work.
+    Timer,
+    /// A background timer (a tick): not work.
+    Tick,
 }
 
 /// An event pushed at the present time, in the lane.
 enum Lane {
-    /// An event that cannot be cancelled (not a timer), held here.
-    Ev(Ev),
-    /// A timer, held in the slab (and its node's list) so that it can be
-    /// cancelled; a cancelled one leaves a tombstone here.
+    /// A message's arrival (it cannot be cancelled), held here whole: the
+    /// common case, three of the M/M/1 workload's five events a message.
+    Arrive { from: NodeId, to: NodeId, msg: Msg },
+    /// Any other event, held in a slab: a timer (in its node's list, so
+    /// that it can be cancelled; a cancelled one leaves a tombstone here),
+    /// or a rare fault, sample or deadline at the present.
     Slot(u32),
 }
 
+/// The next event, as [`EventQueue::next`] takes it out: its kinds kept
+/// apart so that the engine's hot paths need not build and decode an
+/// [`Ev`].
+pub(crate) enum Next {
+    /// A message arrives at `to`, now.
+    Arrive { from: NodeId, to: NodeId, msg: Msg },
+    /// A timer (a tick if `background`) of `node`, set in its
+    /// `incarnation`, fires at `time`.
+    Timer { time: Time, node: NodeId, incarnation: u32, tag: u64, background: bool },
+    /// Any other event at `time` (a message with a delay among them).
+    Other(Time, Ev),
+}
+
 /// The pending events, earliest first, ties in insertion order. Events live
-/// in a slab whose slots are reused, so the steady state allocates nothing.
+/// in slabs whose slots are reused, so the steady state allocates nothing.
 pub(crate) struct EventQueue<K: Keys = Chosen> {
     /// The keys (time, slot) of the events later than `now`, in their
     /// order, and of those at `now` pushed before `now` was reached.
@@ -160,8 +189,12 @@ pub(crate) struct EventQueue<K: Keys = Chosen> {
     lane: VecDeque<Lane>,
     /// The time of the last event popped (zero before the first).
     now: Time,
-    slab: Vec<Entry>,
-    free: Vec<u32>,
+    /// The events other than timers (none once taken, until the key comes up).
+    events: Vec<Option<Ev>>,
+    free_events: Vec<u32>,
+    /// The timers, with their nodes' lists.
+    timers: Vec<TimerEntry>,
+    free_timers: Vec<u32>,
     work: u64,
     steering: u64,
     /// Per node, the slot of its latest pending timer ([`NONE`]: none),
@@ -181,8 +214,10 @@ impl<K: Keys> EventQueue<K> {
             keys,
             lane: VecDeque::new(),
             now: 0,
-            slab: Vec::new(),
-            free: Vec::new(),
+            events: Vec::new(),
+            free_events: Vec::new(),
+            timers: Vec::new(),
+            free_timers: Vec::new(),
             work: 0,
             steering: 0,
             heads: Vec::new(),
@@ -190,60 +225,73 @@ impl<K: Keys> EventQueue<K> {
     }
 
     /// Adds `ev` at `time` (after every event pushed before it at that time).
-    #[inline(always)]
     pub(crate) fn push(&mut self, time: Time, ev: Ev) {
-        let (work, steering, owner) = ev.class();
-        if owner.is_none() && time == self.now {
-            return self.hold(ev, work, steering);
+        match ev {
+            Ev::Arrive { from, to, msg } => self.push_arrive(time, from, to, msg),
+            Ev::Timer { node, incarnation, tag } => self.push_timer(time, node, incarnation, tag, false),
+            Ev::Tick { node, incarnation, tag } => self.push_timer(time, node, incarnation, tag, true),
+            other => {
+                let (work, steering, _) = other.class();
+                self.work += u64::from(work);
+                self.steering += u64::from(steering);
+                let slot = self.store(other);
+                self.file(time, slot);
+            }
         }
-        self.insert(time, ev, work, steering, owner);
     }
 
-    /// Adds the arrival of `msg` from `from` at `to` at `time`: a push that
-    /// knows its kind (a message's own tag shares the event's, so a general
-    /// push would decode it).
+    /// Adds the arrival of `msg` from `from` at `to` at `time`.
     #[inline(always)]
     pub(crate) fn push_arrive(&mut self, time: Time, from: NodeId, to: NodeId, msg: Msg) {
+        self.work += 1;
         if time == self.now {
-            return self.hold(Ev::Arrive { from, to, msg }, true, false);
+            self.lane.push_back(Lane::Arrive { from, to, msg });
+        } else {
+            let slot = self.store(Ev::Arrive { from, to, msg });
+            self.file(time, slot);
         }
-        self.insert(time, Ev::Arrive { from, to, msg }, true, false, None);
     }
 
     /// Adds timer `tag` of `node` (set in its `incarnation`) at `time`; a
     /// `background` one is not work.
     #[inline(always)]
     pub(crate) fn push_timer(&mut self, time: Time, node: NodeId, incarnation: u32, tag: u64, background: bool) {
-        let ev = if background { Ev::Tick { node, incarnation, tag } } else { Ev::Timer { node, incarnation, tag } };
-        self.insert(time, ev, !background, false, Some(node));
+        self.work += u64::from(!background);
+        let state = if background { TimerState::Tick } else { TimerState::Timer };
+        let i = node as usize;
+        if i >= self.heads.len() {
+            self.grow(i);
+        }
+        // At the head of its node's list.
+        let head = std::mem::replace(&mut self.heads[i], NONE);
+        let entry = TimerEntry { tag, node, incarnation, prev: NONE, next: head, state };
+        let slot = match self.free_timers.pop() {
+            Some(slot) => {
+                self.timers[slot as usize] = entry;
+                slot
+            }
+            None => {
+                self.timers.push(entry);
+                u32::try_from(self.timers.len() - 1).ok().filter(|&s| s < TIMER_SLOT).expect("fewer than 2^31 timers")
+            }
+        };
+        self.heads[i] = slot;
+        if head != NONE {
+            self.timers[head as usize].prev = slot;
+        }
+        self.file(time, slot | TIMER_SLOT);
     }
 
-    /// Holds `ev`, pushed at `now` and not a timer (nothing can cancel
-    /// it), whole in the lane; `work` and `steering` say what it is.
+    /// Files `slot` at `time`: in the lane (at `now`) or its key in the
+    /// ordering.
     #[inline(always)]
-    fn hold(&mut self, ev: Ev, work: bool, steering: bool) {
-        self.work += u64::from(work);
-        self.steering += u64::from(steering);
-        self.lane.push_back(Lane::Ev(ev));
-    }
-
-    /// Puts `ev` in a slot, the slot in the lane (at `now`) or its key in
-    /// the ordering, and a timer in its node's list; `work`, `steering` and
-    /// `owner` say what it is.
-    #[inline(always)]
-    fn insert(&mut self, time: Time, ev: Ev, work: bool, steering: bool, owner: Option<NodeId>) {
-        self.work += u64::from(work);
-        self.steering += u64::from(steering);
-        let slot = self.store(ev);
+    fn file(&mut self, time: Time, slot: u32) {
         if time == self.now {
             self.lane.push_back(Lane::Slot(slot));
         } else if time > self.now {
             self.keys.push(time, slot);
         } else {
             self.past(time, slot);
-        }
-        if let Some(node) = owner {
-            self.link(node, slot);
         }
     }
 
@@ -257,7 +305,7 @@ impl<K: Keys> EventQueue<K> {
         let now = self.now;
         for item in std::mem::take(&mut self.lane) {
             let at = match item {
-                Lane::Ev(ev) => self.store(ev),
+                Lane::Arrive { from, to, msg } => self.store(Ev::Arrive { from, to, msg }),
                 Lane::Slot(at) => at,
             };
             self.keys.push(now, at);
@@ -266,37 +314,22 @@ impl<K: Keys> EventQueue<K> {
         self.now = time;
     }
 
-    /// Puts `ev` in a free slot (or a new one) and returns the slot.
+    /// Puts `ev` (not a timer) in a free slot (or a new one) and returns the slot.
     #[inline(always)]
     fn store(&mut self, ev: Ev) -> u32 {
-        let entry = Entry { ev: Some(ev), prev: NONE, next: NONE };
-        match self.free.pop() {
+        match self.free_events.pop() {
             Some(slot) => {
                 // A free slot is empty (its event was taken): replacing it
                 // needs no drop glue.
-                let old = std::mem::replace(&mut self.slab[slot as usize], entry);
-                debug_assert!(old.ev.is_none(), "a free slot holds no event");
+                let old = self.events[slot as usize].replace(ev);
+                debug_assert!(old.is_none(), "a free slot holds no event");
                 std::mem::forget(old);
                 slot
             }
             None => {
-                self.slab.push(entry);
-                u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 pending events")
+                self.events.push(Some(ev));
+                u32::try_from(self.events.len() - 1).ok().filter(|&s| s < TIMER_SLOT).expect("fewer than 2^31 events")
             }
-        }
-    }
-
-    /// Puts the timer in `slot` at the head of `node`'s list.
-    #[inline(always)]
-    fn link(&mut self, node: NodeId, slot: u32) {
-        let i = node as usize;
-        if i >= self.heads.len() {
-            self.grow(i);
-        }
-        let head = std::mem::replace(&mut self.heads[i], slot);
-        self.slab[slot as usize].next = head;
-        if head != NONE {
-            self.slab[head as usize].prev = slot;
         }
     }
 
@@ -306,75 +339,106 @@ impl<K: Keys> EventQueue<K> {
         self.heads.resize(i + 1, NONE);
     }
 
-    /// Takes the timer in `slot` (of `node`) out of its node's list.
+    /// Takes the timer in timers' `slot` out (none: it was cancelled), out
+    /// of its node's list.
     #[inline(always)]
-    fn unlink(&mut self, node: NodeId, slot: u32) {
-        let Entry { prev, next, .. } = self.slab[slot as usize];
-        if prev == NONE {
-            self.heads[node as usize] = next;
+    fn take_timer(&mut self, slot: u32) -> Option<TimerEntry> {
+        let entry = &mut self.timers[slot as usize];
+        let t = *entry;
+        if t.state == TimerState::Empty {
+            return None;
+        }
+        entry.state = TimerState::Empty;
+        // Checked where it is read: below zero it would wrap past the
+        // number of pending events.
+        self.work = self.work.wrapping_sub(u64::from(t.state == TimerState::Timer));
+        if t.prev == NONE {
+            self.heads[t.node as usize] = t.next;
         } else {
-            self.slab[prev as usize].next = next;
+            self.timers[t.prev as usize].next = t.next;
         }
-        if next != NONE {
-            self.slab[next as usize].prev = prev;
+        if t.next != NONE {
+            self.timers[t.next as usize].prev = t.prev;
         }
+        Some(t)
     }
 
-    /// Takes the event out of `slot`.
+    /// Takes the event in events' `slot` out.
     #[inline(always)]
-    fn take(&mut self, slot: u32) -> Option<Ev> {
-        let ev = self.slab[slot as usize].ev.take()?;
-        // Checked where they are read: below zero they would wrap past the
-        // number of pending events.
-        let (work, steering, owner) = ev.class();
+    fn take_event(&mut self, slot: u32) -> Ev {
+        let ev = self.events[slot as usize].take().expect("only timers are cancelled");
+        let (work, steering, _) = ev.class();
         self.work = self.work.wrapping_sub(u64::from(work));
         self.steering = self.steering.wrapping_sub(u64::from(steering));
-        if let Some(node) = owner {
-            self.unlink(node, slot);
+        ev
+    }
+
+    /// Takes what `slot` (of either slab) holds, at `time`, and frees the
+    /// slot (none: a cancelled timer's tombstone).
+    #[inline(always)]
+    fn take_slot(&mut self, time: Time, slot: u32) -> Option<Next> {
+        if slot & TIMER_SLOT != 0 {
+            let slot = slot & !TIMER_SLOT;
+            self.free_timers.push(slot);
+            let t = self.take_timer(slot)?;
+            let background = t.state == TimerState::Tick;
+            let (node, incarnation, tag) = (t.node, t.incarnation, t.tag);
+            Some(Next::Timer { time, node, incarnation, tag, background })
+        } else {
+            self.free_events.push(slot);
+            Some(Next::Other(time, self.take_event(slot)))
         }
-        Some(ev)
     }
 
     /// Takes the earliest event out: the keys at `now` first, then the
     /// lane, then the later keys.
-    #[inline]
-    pub(crate) fn pop(&mut self) -> Option<(Time, Ev)> {
+    #[inline(always)]
+    pub(crate) fn next(&mut self) -> Option<Next> {
         loop {
             if !self.lane.is_empty() && !self.keys.due(self.now) {
-                if let Some(ev) = self.pop_lane() {
-                    return Some((self.now, ev));
+                match self.lane.pop_front() {
+                    Some(Lane::Arrive { from, to, msg }) => {
+                        self.work = self.work.wrapping_sub(1);
+                        return Some(Next::Arrive { from, to, msg });
+                    }
+                    Some(Lane::Slot(slot)) => match self.take_slot(self.now, slot) {
+                        Some(next) => return Some(next),
+                        None => continue,
+                    },
+                    None => unreachable!("the lane is not empty"),
                 }
-                continue;
             }
             let (time, slot) = self.keys.pop()?;
             self.now = time;
-            self.free.push(slot);
-            // A cancelled event left an empty slot behind (a tombstone).
-            if let Some(ev) = self.take(slot) {
-                return Some((time, ev));
+            if let Some(next) = self.take_slot(time, slot) {
+                return Some(next);
             }
         }
     }
 
-    /// Takes the lane's first event (none: it was a cancelled timer).
+    /// Takes the earliest event out, as an [`Ev`] (the tests' and the
+    /// benchmark's form).
+    pub(crate) fn pop(&mut self) -> Option<(Time, Ev)> {
+        Some(match self.next()? {
+            Next::Arrive { from, to, msg } => (self.now, Ev::Arrive { from, to, msg }),
+            Next::Timer { time, node, incarnation, tag, background: false } => {
+                (time, Ev::Timer { node, incarnation, tag })
+            }
+            Next::Timer { time, node, incarnation, tag, background: true } => {
+                (time, Ev::Tick { node, incarnation, tag })
+            }
+            Next::Other(time, ev) => (time, ev),
+        })
+    }
+
+    /// The time of the last event taken out.
     #[inline(always)]
-    fn pop_lane(&mut self) -> Option<Ev> {
-        match self.lane.pop_front()? {
-            Lane::Ev(ev) => {
-                let (work, steering, _) = ev.class();
-                self.work = self.work.wrapping_sub(u64::from(work));
-                self.steering = self.steering.wrapping_sub(u64::from(steering));
-                Some(ev)
-            }
-            Lane::Slot(slot) => {
-                self.free.push(slot);
-                self.take(slot)
-            }
-        }
+    pub(crate) fn now(&self) -> Time {
+        self.now
     }
 
     /// Cancels every pending timer of `node` whose word is `word`. Its key
-    /// stays in the heap as a tombstone and frees the slot when it comes up.
+    /// stays in the ordering as a tombstone and frees the slot when it comes up.
     pub(crate) fn cancel_timer(&mut self, node: NodeId, word: u64) {
         self.cancel_where(node, |w| w == word);
     }
@@ -388,12 +452,15 @@ impl<K: Keys> EventQueue<K> {
     fn cancel_where(&mut self, node: NodeId, pick: impl Fn(u64) -> bool) {
         let mut slot = self.heads.get(node as usize).copied().unwrap_or(NONE);
         while slot != NONE {
-            let entry = &self.slab[slot as usize];
-            let next = entry.next;
-            if entry.ev.as_ref().and_then(|ev| ev.timer_of(node)).is_some_and(&pick) {
-                self.take(slot);
+            let entry = self.timers[slot as usize];
+            debug_assert!(
+                entry.node == node && entry.state != TimerState::Empty,
+                "a list holds its node's pending timers"
+            );
+            if pick(entry.tag) {
+                self.take_timer(slot);
             }
-            slot = next;
+            slot = entry.next;
         }
     }
 
@@ -416,28 +483,35 @@ impl<K: Keys> EventQueue<K> {
         self.steering
     }
 
-    /// Places for pending events: the slab's slots and the lane's.
+    /// Places for pending events: the slabs' slots and the lane's.
     fn held(&self) -> u64 {
-        (self.slab.len() + self.lane.len()) as u64
+        (self.events.len() + self.timers.len() + self.lane.len()) as u64
     }
 
-    /// Bytes of allocated capacity: the slab's slots, the keys, the lane,
-    /// the free list and the heads of the timer lists.
+    /// Bytes of allocated capacity: the slabs' slots, the keys, the lane,
+    /// the free lists and the heads of the timer lists.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.slab.capacity() * std::mem::size_of::<Entry>()
+        self.events.capacity() * std::mem::size_of::<Option<Ev>>()
+            + self.timers.capacity() * std::mem::size_of::<TimerEntry>()
             + self.keys.memory_bytes()
             + self.lane.capacity() * std::mem::size_of::<Lane>()
-            + self.free.capacity() * std::mem::size_of::<u32>()
+            + (self.free_events.capacity() + self.free_timers.capacity()) * std::mem::size_of::<u32>()
             + self.heads.capacity() * std::mem::size_of::<u32>()
     }
 
-    /// The events still pending, in no particular order.
-    pub(crate) fn pending(&self) -> impl Iterator<Item = &Ev> {
+    /// The events still pending, in no particular order (copies: the end
+    /// of a run and the tests ask).
+    pub(crate) fn pending(&self) -> impl Iterator<Item = Ev> + '_ {
         let lane = self.lane.iter().filter_map(|item| match item {
-            Lane::Ev(ev) => Some(ev),
+            Lane::Arrive { from, to, msg } => Some(Ev::Arrive { from: *from, to: *to, msg: msg.clone() }),
             Lane::Slot(_) => None,
         });
-        self.slab.iter().filter_map(|e| e.ev.as_ref()).chain(lane)
+        let timers = self.timers.iter().filter_map(|t| match t.state {
+            TimerState::Empty => None,
+            TimerState::Timer => Some(Ev::Timer { node: t.node, incarnation: t.incarnation, tag: t.tag }),
+            TimerState::Tick => Some(Ev::Tick { node: t.node, incarnation: t.incarnation, tag: t.tag }),
+        });
+        self.events.iter().filter_map(|e| e.clone()).chain(timers).chain(lane)
     }
 }
 

@@ -73,8 +73,8 @@ fn a_nodes_list_of_timers_holds_only_its_pending_ones() {
     let mut listed = Vec::new();
     let mut slot = q.heads[0];
     while slot != NONE {
-        listed.push(q.slab[slot as usize].ev.as_ref().and_then(|ev| ev.timer_of(0)));
-        slot = q.slab[slot as usize].next;
+        listed.push(Some(q.timers[slot as usize].tag));
+        slot = q.timers[slot as usize].next;
     }
     assert_eq!(listed, vec![Some(1), Some(2)], "latest first");
     let lists = q.memory_bytes() - q.keys.memory_bytes();
@@ -371,7 +371,7 @@ fn agree_with_heap<K: Keys>(keys: K, ops: &[LaneOp]) -> Result<(), TestCaseError
         let count = |kinds: &[u8]| r.live.values().filter(|(id, _)| kinds.contains(&id.0)).count() as u64;
         prop_assert_eq!(q.work(), count(&[0, 1]));
         prop_assert_eq!(q.steering(), 0);
-        let mut pending: Vec<Id> = q.pending().map(id_of).collect();
+        let mut pending: Vec<Id> = q.pending().map(|ev| id_of(&ev)).collect();
         let mut want: Vec<Id> = r.live.values().map(|(id, _)| *id).collect();
         pending.sort_unstable();
         want.sort_unstable();
