@@ -266,7 +266,9 @@ impl Protocol for Msg {
     fn id(&self) -> Option<MsgId> {
         each_protocol!(self, m => m.id())
     }
-    #[inline]
+    // Always inlined: the engine folds every arrival, and a call would
+    // need the message in memory (a copy) and a call's cost.
+    #[inline(always)]
     fn fold(&self, digest: &mut Digest) {
         each_protocol!(self, m => m.fold(digest))
     }
@@ -274,7 +276,7 @@ impl Protocol for Msg {
     fn carried(&self, out: &mut Vec<MsgId>) {
         each_protocol!(self, m => m.carried(out))
     }
-    #[inline]
+    #[inline(always)]
     fn observe(&self, see: &mut impl FnMut(Observed)) {
         each_protocol!(self, m => m.observe(see))
     }
