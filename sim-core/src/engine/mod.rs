@@ -41,7 +41,7 @@ pub use harness::{Emitted, Harness};
 pub use progress::{Progress, Snapshot, RUN_SHARE};
 #[doc(hidden)]
 pub use queue::bench as event_queue;
-use queue::{Ev, Next};
+use queue::{is_timer, Ev, Lane};
 
 /// Which phase the run is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -477,12 +477,10 @@ impl Engine {
         if self.events >= self.check_at && self.over_limit() {
             return false;
         }
-        let Some(next) = self.core.queue.next() else {
+        if !self.next_event() {
             self.finish_phase();
             return false;
-        };
-        self.events += 1;
-        self.handle(next);
+        }
         // The run phase also ends early once every producer has produced all it was asked to.
         if self.core.all_retired {
             self.on_all_retired();
@@ -558,26 +556,51 @@ impl Engine {
         (engine + core.trace.memory_bytes() + nodes) as u64
     }
 
-    /// Handles one event taken out of the queue: the time moves to it,
-    /// and the digest folds it in (kept in a register while the event's
-    /// words are folded, and stored back before anything else can fold).
+    /// Takes the next event out of the queue and handles it (false: none
+    /// is left). The time moves to it, and the digest folds it in (kept in
+    /// a register while the event's words are folded, and stored back
+    /// before anything else can fold). Each kind goes its own way from the
+    /// queue to its handler, with no event record in between.
     #[inline(always)]
-    fn handle(&mut self, next: Next) {
-        let mut digest = self.core.trace.digest;
-        match next {
-            // At the present, from the lane (a message with a delay comes
-            // as `Other`).
-            Next::Arrive { from, to, msg } => self.arrival(self.core.queue.now(), from, to, msg, digest),
-            Next::Timer { time, node, incarnation, tag: t, .. } => {
-                self.now = time;
-                digest.add(time);
-                self.timer(time, node, incarnation, t, digest);
+    fn next_event(&mut self) -> bool {
+        let digest = self.core.trace.digest;
+        loop {
+            let q = &mut self.core.queue;
+            let (time, slot) = if q.lane_first() {
+                match q.pop_lane() {
+                    // At the present.
+                    Lane::Arrive { from, to, msg } => {
+                        let now = q.now();
+                        self.events += 1;
+                        self.arrival(now, from, to, msg, digest);
+                        return true;
+                    }
+                    Lane::Slot(slot) => (q.now(), slot),
+                }
+            } else {
+                let Some(key) = q.pop_key() else { return false };
+                key
+            };
+            if !is_timer(slot) {
+                // A message with a delay among them.
+                let ev = q.take_event(slot);
+                self.events += 1;
+                self.handle_other(time, ev, digest);
+                return true;
             }
-            Next::Other(time, ev) => self.handle_other(time, ev, digest),
+            // None: a cancelled timer's tombstone.
+            if let Some((node, incarnation, word)) = q.take_timer(slot) {
+                self.events += 1;
+                self.now = time;
+                let mut digest = digest;
+                digest.add(time);
+                self.timer(time, node, incarnation, word, digest);
+                return true;
+            }
         }
     }
 
-    /// A message arrives at `time`; `digest` as in [`Engine::handle`].
+    /// A message arrives at `time`; `digest` as in [`Engine::next_event`].
     #[inline(always)]
     fn arrival(&mut self, time: Time, from: NodeId, to: NodeId, msg: Msg, mut digest: crate::digest::Digest) {
         self.now = time;

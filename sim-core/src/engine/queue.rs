@@ -127,6 +127,13 @@ const NONE: u32 = u32::MAX;
 /// other events' slab).
 const TIMER_SLOT: u32 = 1 << 31;
 
+/// Whether `slot` (from the lane or a key) is a timer's: take it with
+/// [`EventQueue::take_timer`], else with [`EventQueue::take_event`].
+#[inline(always)]
+pub(crate) fn is_timer(slot: u32) -> bool {
+    slot & TIMER_SLOT != 0
+}
+
 /// One slot of the timers' slab: a pending timer, compact (32 bytes, no
 /// event enum to build, move or decode), and the slots of its node's
 /// previous and next pending timers.
@@ -155,7 +162,7 @@ enum TimerState {
 }
 
 /// An event pushed at the present time, in the lane.
-enum Lane {
+pub(crate) enum Lane {
     /// A message's arrival (it cannot be cancelled), held here whole: the
     /// common case, three of the M/M/1 workload's five events a message.
     Arrive { from: NodeId, to: NodeId, msg: Msg },
@@ -163,19 +170,6 @@ enum Lane {
     /// that it can be cancelled; a cancelled one leaves a tombstone here),
     /// or a rare fault, sample or deadline at the present.
     Slot(u32),
-}
-
-/// The next event, as [`EventQueue::next`] takes it out: its kinds kept
-/// apart so that the engine's hot paths need not build and decode an
-/// [`Ev`].
-pub(crate) enum Next {
-    /// A message arrives at `to`, now.
-    Arrive { from: NodeId, to: NodeId, msg: Msg },
-    /// A timer (a tick if `background`) of `node`, set in its
-    /// `incarnation`, fires at `time`.
-    Timer { time: Time, node: NodeId, incarnation: u32, tag: u64, background: bool },
-    /// Any other event at `time` (a message with a delay among them).
-    Other(Time, Ev),
 }
 
 /// The pending events, earliest first, ties in insertion order. Events live
@@ -342,7 +336,7 @@ impl<K: Keys> EventQueue<K> {
     /// Takes the timer in timers' `slot` out (none: it was cancelled), out
     /// of its node's list.
     #[inline(always)]
-    fn take_timer(&mut self, slot: u32) -> Option<TimerEntry> {
+    fn take_timer_entry(&mut self, slot: u32) -> Option<TimerEntry> {
         let entry = &mut self.timers[slot as usize];
         let t = *entry;
         if t.state == TimerState::Empty {
@@ -363,9 +357,51 @@ impl<K: Keys> EventQueue<K> {
         Some(t)
     }
 
-    /// Takes the event in events' `slot` out.
+    /// Whether the next event is the lane's first: the lane holds one
+    /// and the ordering none at `now`. The engine then takes it with
+    /// [`EventQueue::pop_lane`], else the next key with
+    /// [`EventQueue::pop_key`]. (Steps rather than one pop returning an
+    /// event: each kind of event then goes its own way in the engine,
+    /// with no event record built, stored and decoded in between.)
     #[inline(always)]
-    fn take_event(&mut self, slot: u32) -> Ev {
+    pub(crate) fn lane_first(&self) -> bool {
+        !self.lane.is_empty() && !self.keys.due(self.now)
+    }
+
+    /// Takes the lane's first event out (there must be one): an arrival,
+    /// or the slot of another event, at `now`.
+    #[inline(always)]
+    pub(crate) fn pop_lane(&mut self) -> Lane {
+        let item = self.lane.pop_front().expect("the lane holds an event");
+        if let Lane::Arrive { .. } = item {
+            self.work = self.work.wrapping_sub(1);
+        }
+        item
+    }
+
+    /// Takes the next key out of the ordering: its time (now the present)
+    /// and its slot.
+    #[inline(always)]
+    pub(crate) fn pop_key(&mut self) -> Option<(Time, u32)> {
+        let (time, slot) = self.keys.pop()?;
+        self.now = time;
+        Some((time, slot))
+    }
+
+    /// Takes the timer in `slot` out and frees the slot: (its node, its
+    /// incarnation, its word), or none for a cancelled one's tombstone.
+    #[inline(always)]
+    pub(crate) fn take_timer(&mut self, slot: u32) -> Option<(NodeId, u32, u64)> {
+        let slot = slot & !TIMER_SLOT;
+        self.free_timers.push(slot);
+        let t = self.take_timer_entry(slot)?;
+        Some((t.node, t.incarnation, t.tag))
+    }
+
+    /// Takes the event (not a timer) in `slot` out and frees the slot.
+    #[inline(always)]
+    pub(crate) fn take_event(&mut self, slot: u32) -> Ev {
+        self.free_events.push(slot);
         let ev = self.events[slot as usize].take().expect("only timers are cancelled");
         let (work, steering, _) = ev.class();
         self.work = self.work.wrapping_sub(u64::from(work));
@@ -373,62 +409,29 @@ impl<K: Keys> EventQueue<K> {
         ev
     }
 
-    /// Takes what `slot` (of either slab) holds, at `time`, and frees the
-    /// slot (none: a cancelled timer's tombstone).
-    #[inline(always)]
-    fn take_slot(&mut self, time: Time, slot: u32) -> Option<Next> {
-        if slot & TIMER_SLOT != 0 {
-            let slot = slot & !TIMER_SLOT;
-            self.free_timers.push(slot);
-            let t = self.take_timer(slot)?;
-            let background = t.state == TimerState::Tick;
-            let (node, incarnation, tag) = (t.node, t.incarnation, t.tag);
-            Some(Next::Timer { time, node, incarnation, tag, background })
-        } else {
-            self.free_events.push(slot);
-            Some(Next::Other(time, self.take_event(slot)))
-        }
-    }
-
     /// Takes the earliest event out: the keys at `now` first, then the
-    /// lane, then the later keys.
-    #[inline(always)]
-    pub(crate) fn next(&mut self) -> Option<Next> {
+    /// lane, then the later keys (the tests' and the benchmark's form of
+    /// the engine's steps).
+    pub(crate) fn pop(&mut self) -> Option<(Time, Ev)> {
         loop {
-            if !self.lane.is_empty() && !self.keys.due(self.now) {
-                match self.lane.pop_front() {
-                    Some(Lane::Arrive { from, to, msg }) => {
-                        self.work = self.work.wrapping_sub(1);
-                        return Some(Next::Arrive { from, to, msg });
-                    }
-                    Some(Lane::Slot(slot)) => match self.take_slot(self.now, slot) {
-                        Some(next) => return Some(next),
-                        None => continue,
-                    },
-                    None => unreachable!("the lane is not empty"),
+            let (time, slot) = if self.lane_first() {
+                match self.pop_lane() {
+                    Lane::Arrive { from, to, msg } => return Some((self.now, Ev::Arrive { from, to, msg })),
+                    Lane::Slot(slot) => (self.now, slot),
                 }
+            } else {
+                self.pop_key()?
+            };
+            if !is_timer(slot) {
+                return Some((time, self.take_event(slot)));
             }
-            let (time, slot) = self.keys.pop()?;
-            self.now = time;
-            if let Some(next) = self.take_slot(time, slot) {
-                return Some(next);
+            let background = self.timers[(slot & !TIMER_SLOT) as usize].state == TimerState::Tick;
+            if let Some((node, incarnation, tag)) = self.take_timer(slot) {
+                let ev =
+                    if background { Ev::Tick { node, incarnation, tag } } else { Ev::Timer { node, incarnation, tag } };
+                return Some((time, ev));
             }
         }
-    }
-
-    /// Takes the earliest event out, as an [`Ev`] (the tests' and the
-    /// benchmark's form).
-    pub(crate) fn pop(&mut self) -> Option<(Time, Ev)> {
-        Some(match self.next()? {
-            Next::Arrive { from, to, msg } => (self.now, Ev::Arrive { from, to, msg }),
-            Next::Timer { time, node, incarnation, tag, background: false } => {
-                (time, Ev::Timer { node, incarnation, tag })
-            }
-            Next::Timer { time, node, incarnation, tag, background: true } => {
-                (time, Ev::Tick { node, incarnation, tag })
-            }
-            Next::Other(time, ev) => (time, ev),
-        })
     }
 
     /// The time of the last event taken out.
@@ -458,7 +461,7 @@ impl<K: Keys> EventQueue<K> {
                 "a list holds its node's pending timers"
             );
             if pick(entry.tag) {
-                self.take_timer(slot);
+                self.take_timer_entry(slot);
             }
             slot = entry.next;
         }
