@@ -1,8 +1,20 @@
 //! The event queue: pending events ordered by (time, insertion sequence),
-//! earliest first. The events sit in a slab whose slots are reused, so the
+//! earliest first. The events sit in slabs whose slots are reused, so the
 //! steady state allocates nothing; what is ordered is a small key per
 //! event (its time, its sequence and its slot), and a cancelled timer
-//! leaves a tombstone key that frees its slot when it comes up.
+//! leaves a tombstone key that frees its slot when it comes up. Timers
+//! have a slab of their own, of compact 32-byte entries (node,
+//! incarnation, word and their node's list), and a key's slot says which
+//! slab it points into (round 4 of issue 17: a timer no longer builds,
+//! moves and decodes a whole event record).
+//!
+//! The engine takes the next event in steps rather than as one popped
+//! record ([`EventQueue::lane_first`], [`EventQueue::pop_lane`],
+//! [`EventQueue::pop_key`], then [`EventQueue::take_timer`] or
+//! [`EventQueue::take_event`]): each kind of event then goes straight
+//! from where it was to its handler, with nothing built, merged and
+//! decoded in between. [`EventQueue::pop`] composes the steps, for the
+//! tests and the benchmark.
 //!
 //! The keys are ordered by a radix heap ([`Radix`], in `queue/radix.rs`):
 //! simulated time never goes back, so every key pushed is later than the
@@ -50,7 +62,9 @@
 //!
 //! A timer at `now` goes to the lane as its slot (it stays in the slab and
 //! its node's list, so a cancel finds it and drops `work` at once; the
-//! lane then holds a tombstone that frees the slot when it comes up). A
+//! lane then holds a tombstone that frees the slot when it comes up), and
+//! so does any other event at `now` but a message (a fault, a sample: rare,
+//! and kept in the slab so that the lane holds only arrivals whole). A
 //! push earlier than `now` (the engine never makes one) moves the lane's
 //! events into the ordering at `now`, in order, and `now` back to the
 //! pushed time, so the rules above hold again. Measured on mm1 at 200k
