@@ -618,8 +618,9 @@ impl QueueCore {
         }
     }
 
-    /// Sets the redelivery timer for a deadline `at`, unless one fires by then.
-    #[inline]
+    /// Sets the redelivery timer for a deadline `at`, unless one fires by
+    /// then (nearly always: always inlined, the test is all a delivery pays).
+    #[inline(always)]
     fn arm_redelivery<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, at: Time) {
         if self.redeliver_at.is_none_or(|t| at < t) {
             ctx.set_timer(at.saturating_sub(ctx.now()), T::from(QueueTimer::Redeliver(self.index)));
