@@ -131,6 +131,10 @@ pub use kind::{
     DEFAULT_SYNC_INTERVAL_MS,
 };
 
+/// [`QueueBroker::depth_reported`] before any report: no queue holds
+/// `u64::MAX` messages, so the first depth always differs from it.
+const NOT_REPORTED: u64 = u64::MAX;
+
 /// A publish as the broker handles it.
 #[derive(Clone, Copy)]
 struct Publish {
@@ -175,9 +179,10 @@ pub struct QueueBroker {
     lost_transient: Vec<(Option<NodeId>, MsgId)>,
     /// The replay of a dead-letter broker's messages (`replay_to`).
     replay: Option<replay::Replay>,
-    /// The queue depth last reported: an unchanged depth is not reported
-    /// again (the gauge holds it; half the reports on the M/M/1 benchmark).
-    depth_reported: Option<u64>,
+    /// The queue depth last reported ([`NOT_REPORTED`] before the first
+    /// report): an unchanged depth is not reported again (the gauge holds
+    /// it; half the reports on the M/M/1 benchmark).
+    depth_reported: u64,
     /// Every publish goes to queue 0, which always exists: one queue that
     /// outlives its consumers, no exchanges (decided at construction, so
     /// that a publish skips the route lookup; see [`QueueBroker::direct`]).
@@ -228,7 +233,7 @@ impl QueueBroker {
             confirms: Confirms::new(sync_ns),
             lost_transient: Vec::new(),
             replay: None,
-            depth_reported: None,
+            depth_reported: NOT_REPORTED,
             direct,
         }
     }
@@ -282,8 +287,8 @@ impl QueueBroker {
             [one] => one.queue.len() as u64,
             subs => subs.iter().map(|s| s.queue.len() as u64).sum(),
         };
-        if self.depth_reported != Some(depth) {
-            self.depth_reported = Some(depth);
+        if self.depth_reported != depth {
+            self.depth_reported = depth;
             ctx.set_queue_depth(depth);
         }
     }
@@ -302,9 +307,6 @@ impl QueueBroker {
     /// consumer connected has no queue: its copy is dropped. A publish
     /// that reaches no queue is unroutable: dropped, and confirmed.
     fn append(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, p: Publish) -> bool {
-        if self.direct {
-            return self.append_direct(ctx, from, p);
-        }
         let (exchange, key) = self.routes.get(p.route as usize).copied().unwrap_or((0, 0));
         let targets = self.router.route(exchange, key);
         if targets.is_empty() {
@@ -430,42 +432,40 @@ impl QueueBroker {
         }
     }
 
-    /// Handles one message (its dead letters are routed after): a publish
-    /// and an ack, two per message, here; the others apart.
+    /// Handles a publish from `from` on its `channel` (its dead letters
+    /// are routed after).
     #[inline]
-    fn handle(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, msg: &Msg) {
-        match *msg {
-            Msg::Queue(QueueMsg::Publish { rec, want_ack, attempt, channel, tag, persistent, route, expiration }) => {
-                let tag = u64::from(tag);
-                let mut publish = Publish { rec, want_ack, attempt, tag, persistent, route, expiration };
-                if tag > 0 && !self.confirms.publish(from, channel, tag) {
-                    publish.want_ack = false; // its channel is closed: nobody to confirm to
-                }
-                self.append(ctx, from, publish);
-                if self.direct {
-                    self.subs[0].dispatch(ctx);
-                    self.report_depth(ctx);
-                } else {
-                    self.dispatch_all(ctx);
-                }
-            }
-            Msg::Queue(QueueMsg::Ack { tag }) => {
-                let Some(i) = self.sub_of(from) else { return };
-                let s = &mut self.subs[i];
-                let acked = s.ack(tag);
-                if let Some(id) = acked.filter(|_| self.dead_letter_exchanges) {
-                    self.deaths.remove(&id);
-                }
-                s.dispatch(ctx);
-                self.report_depth(ctx);
-                self.subs[i].settle_timers(ctx);
-            }
-            _ => self.handle_other(ctx, from, msg),
+    fn on_publish(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, channel: u32, mut publish: Publish) {
+        if publish.tag > 0 && !self.confirms.publish(from, channel, publish.tag) {
+            publish.want_ack = false; // its channel is closed: nobody to confirm to
+        }
+        if self.direct {
+            self.append_direct(ctx, from, publish);
+            self.subs[0].dispatch(ctx);
+            self.report_depth(ctx);
+        } else {
+            self.append(ctx, from, publish);
+            self.dispatch_all(ctx);
         }
     }
 
-    /// [`QueueBroker::handle`] of a message that is neither a publish nor
-    /// an ack (off the hot path).
+    /// Handles an ack of delivery `tag` from `from` (its dead letters are
+    /// routed after).
+    #[inline]
+    fn on_ack(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, tag: u64) {
+        let Some(i) = self.sub_of(from) else { return };
+        let s = &mut self.subs[i];
+        let acked = s.ack(tag);
+        if let Some(id) = acked.filter(|_| self.dead_letter_exchanges) {
+            self.deaths.remove(&id);
+        }
+        s.dispatch(ctx);
+        self.report_depth(ctx);
+        self.subs[i].settle_timers(ctx);
+    }
+
+    /// Handles a message that is neither a publish nor an ack (off the hot
+    /// path).
     #[inline(never)]
     fn handle_other(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, msg: &Msg) {
         match *msg {
@@ -519,9 +519,27 @@ impl Component for QueueBroker {
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, msg: Msg) {
-        self.handle(ctx, from, &msg);
-        self.route_dead_letters(ctx);
-        crate::protocol::queue::release(msg);
+        // A publish and an ack, two per message, in their own arms, each
+        // forgetting its message as `release` would (they own nothing to
+        // free), so that their kind is tested once; the others apart.
+        match msg {
+            Msg::Queue(QueueMsg::Publish { rec, want_ack, attempt, channel, tag, persistent, route, expiration }) => {
+                let publish = Publish { rec, want_ack, attempt, tag: u64::from(tag), persistent, route, expiration };
+                self.on_publish(ctx, from, channel, publish);
+                self.route_dead_letters(ctx);
+                std::mem::forget(msg);
+            }
+            Msg::Queue(QueueMsg::Ack { tag }) => {
+                self.on_ack(ctx, from, tag);
+                self.route_dead_letters(ctx);
+                std::mem::forget(msg);
+            }
+            _ => {
+                self.handle_other(ctx, from, &msg);
+                self.route_dead_letters(ctx);
+                crate::protocol::queue::release(msg);
+            }
+        }
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<QueueTimer>, timer: QueueTimer) {

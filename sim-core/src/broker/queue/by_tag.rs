@@ -28,8 +28,10 @@ impl<V> Default for ByTag<V> {
 }
 
 impl<V> ByTag<V> {
-    /// Adds `value` under `tag`, above every tag held so far.
-    #[inline]
+    /// Adds `value` under `tag`, above every tag held so far. Always
+    /// inlined: a delivery builds its value in place rather than copying
+    /// it into a call (once per message).
+    #[inline(always)]
     pub(crate) fn insert(&mut self, tag: u64, value: V) {
         assert!(self.ring.back().is_none_or(|&(last, _)| last < tag), "tags are inserted in rising order");
         self.ring.push_back((tag, Some(value)));
