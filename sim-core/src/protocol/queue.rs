@@ -241,7 +241,9 @@ impl Protocol for QueueMsg {
         }
     }
 
-    #[inline]
+    // Always inlined into the engine's arrival, like `fold` (left to
+    // itself, the compiler keeps it out of line in some builds).
+    #[inline(always)]
     fn observe(&self, see: &mut impl FnMut(Observed)) {
         match *self {
             QueueMsg::PublishAck { id, accepted: true, ref also, .. } => {
