@@ -297,7 +297,8 @@ impl<K: Keys> EventQueue<K> {
         if time == self.now {
             self.lane.push_back(Lane::Slot(slot));
         } else if time > self.now {
-            self.keys.push(time, slot);
+            // Every key popped so far is at `now` or earlier.
+            self.keys.push_later(time, slot);
         } else {
             self.past(time, slot);
         }

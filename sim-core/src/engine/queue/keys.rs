@@ -20,6 +20,13 @@ use std::collections::BinaryHeap;
 pub trait Keys: Default {
     /// Adds the event in `slot` at `time`, after every key pushed before it.
     fn push(&mut self, time: Time, slot: u32);
+    /// Like [`Keys::push`], for a `time` later than every key popped so
+    /// far (the event queue knows it is, for a key later than `now`): an
+    /// ordering may then skip its checks for an earlier one.
+    #[inline(always)]
+    fn push_later(&mut self, time: Time, slot: u32) {
+        self.push(time, slot);
+    }
     /// Removes the earliest key (of equal times, the first pushed).
     fn pop(&mut self) -> Option<(Time, u32)>;
     /// True when a key is at `now` or earlier (`now` is the time of the

@@ -168,6 +168,24 @@ impl Keys for Radix {
         self.insert(key);
     }
 
+    /// A key later in time than the last popped: no rebase for an earlier
+    /// key, and its bucket from the times alone (they differ, so the
+    /// highest differing bit is among theirs: the same bucket as
+    /// [`bucket`] finds).
+    #[inline(always)]
+    fn push_later(&mut self, time: Time, slot: u32) {
+        let last = unpack(self.last).0;
+        debug_assert!(time > last, "a later key");
+        let seq = match self.seq.take() {
+            Some(seq) => seq,
+            None => return self.push(time, slot),
+        };
+        let b = BUCKETS - 1 - (time ^ last).leading_zeros() as usize;
+        debug_assert_eq!(b, bucket(pack(time, seq, slot), self.last));
+        self.buckets[b].push(pack(time, seq, slot));
+        self.hi |= 1 << (b - 64);
+    }
+
     #[inline(always)]
     fn pop(&mut self) -> Option<(Time, u32)> {
         let b = self.take_lowest()?;
