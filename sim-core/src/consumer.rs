@@ -474,7 +474,9 @@ impl Consumer {
         }
     }
 
-    #[inline]
+    /// Begins `job` in free `slot`: draws its processing time. Inlined into
+    /// every caller: a delivery begins a job on every message's path.
+    #[inline(always)]
     fn begin(&mut self, ctx: &mut Ctx<ConsumerTimer>, slot: usize, job: Job) {
         ctx.start_processing(job.rec.id);
         let factor = ctx.slow_factor();

@@ -681,6 +681,8 @@ impl<T: Timer> Workload<T> {
         }
     }
 
+    /// Inlined: the next arrival's draw and timer are on every message's path.
+    #[inline(always)]
     fn schedule(&mut self, ctx: &mut Ctx<T>) {
         let gap = self.arrival.next_gap(ctx.now(), ctx.rng());
         ctx.set_timer(gap, self.tag);
