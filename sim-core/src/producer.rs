@@ -701,7 +701,9 @@ impl<T: Timer> Workload<T> {
     }
 
     /// Counts a message made; arms the next arrival, or reports the source
-    /// done once it has made its count.
+    /// done once it has made its count. Inlined, as [`Workload::schedule`]
+    /// is: once per message.
+    #[inline(always)]
     pub(crate) fn made(&mut self, ctx: &mut Ctx<T>) {
         self.produced += 1;
         if self.limit.is_some_and(|n| self.produced >= n) {
