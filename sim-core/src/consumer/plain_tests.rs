@@ -3,7 +3,7 @@
 //! in the same order, draw for draw.
 
 use super::{Consumer, ConsumerSpec, ConsumerTimer};
-use crate::engine::{Component, Emitted, Harness};
+use crate::engine::{Emitted, Harness};
 use crate::message::{NodeId, Record};
 use crate::net::NodeFault;
 use crate::protocol::QueueMsg;
@@ -18,10 +18,10 @@ fn run(extra: &str, general: bool) -> (bool, Vec<Emitted>) {
     let mut c = Consumer::new(&spec, Q, None);
     let mut h = Harness::new(4);
     let mut out = vec![h.start(&mut c)];
-    let plain = c.plain;
     if general {
         c.plain = false;
     }
+    let plain = c.plain;
     out.push(h.message(&mut c, Q, QueueMsg::Subscribed { session: 1 }));
     let fault = NodeFault::Errors { ppm: 500_000 };
     for round in 0..40u64 {

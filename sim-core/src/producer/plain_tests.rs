@@ -3,7 +3,7 @@
 //! effects, in the same order, draw for draw.
 
 use super::{Producer, ProducerSpec, ProducerTimer};
-use crate::engine::{Component, Emitted, Harness};
+use crate::engine::{Emitted, Harness};
 use crate::message::NodeId;
 
 const B: NodeId = 5;
