@@ -248,6 +248,9 @@ pub struct Consumer {
     next_forward: u64,
     /// This consumer's effect domain.
     domain: crate::ledger::DomainId,
+    /// Set at start when it has no dedup store and no forward: a slot's
+    /// end takes [`Consumer::finish_plain`] while no attempt can fail.
+    plain: bool,
 }
 
 impl Consumer {
@@ -276,6 +279,7 @@ impl Consumer {
             outbox_len: 0,
             next_forward: 0,
             domain: 0,
+            plain: false,
         }
     }
 
@@ -291,6 +295,26 @@ impl Consumer {
         assert!(self.forwards.is_empty(), "forwarding is set up before the consumer runs");
         self.forwards = UntilAcked::new(forward_policy(spec), ConsumerTimer::ForwardAck, ConsumerTimer::ForwardSend);
         self
+    }
+
+    /// Processing in `slot` ended, in a plain consumer (see `plain`) whose
+    /// attempt cannot fail: step for step what [`Consumer::finish`] does
+    /// then (no draw, an effect always new with no store, an ack unless
+    /// auto-acked, nothing to forward), reading the job in place. Then
+    /// the next buffered delivery begins, as after the general path.
+    #[inline(always)]
+    fn finish_plain(&mut self, ctx: &mut Ctx<ConsumerTimer>, slot: usize) {
+        let Some(cell) = self.slots.get_mut(slot) else { return };
+        let Some(job) = cell else { return };
+        let (id, tag) = (job.rec.id, job.tag);
+        *cell = None;
+        ctx.apply_effect(id);
+        if self.ack != AckTiming::Before {
+            ctx.send(self.source, QueueMsg::Ack { tag });
+        }
+        if let Some(next) = self.buffer.pop_front() {
+            self.begin(ctx, slot, next);
+        }
     }
 
     /// Processing of `job` in `slot` ended: apply its effect and ack, or
@@ -474,7 +498,9 @@ impl Consumer {
         }
     }
 
-    #[inline]
+    /// Begins `job` in free `slot`: draws its processing time. Inlined into
+    /// every caller: a delivery begins a job on every message's path.
+    #[inline(always)]
     fn begin(&mut self, ctx: &mut Ctx<ConsumerTimer>, slot: usize, job: Job) {
         ctx.start_processing(job.rec.id);
         let factor = ctx.slow_factor();
@@ -560,6 +586,7 @@ impl Component for Consumer {
     type Timer = ConsumerTimer;
 
     fn start(&mut self, ctx: &mut Ctx<ConsumerTimer>) {
+        self.plain = self.store.is_none() && self.fwd.is_none();
         self.domain = ctx.domain();
         self.subscription.start(ctx);
     }
@@ -591,6 +618,9 @@ impl Component for Consumer {
             return self.on_other_timer(ctx, timer);
         };
         let slot = slot as usize;
+        if self.plain && self.failures.cannot_fail() {
+            return self.finish_plain(ctx, slot);
+        }
         let Some(job) = self.slots.get_mut(slot).and_then(Option::take) else {
             return;
         };
@@ -665,3 +695,6 @@ mod tests;
 #[cfg(test)]
 #[path = "consumer_failure_tests.rs"]
 mod failure_tests;
+
+#[cfg(test)]
+mod plain_tests;

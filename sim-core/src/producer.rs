@@ -681,6 +681,8 @@ impl<T: Timer> Workload<T> {
         }
     }
 
+    /// Inlined: the next arrival's draw and timer are on every message's path.
+    #[inline(always)]
     fn schedule(&mut self, ctx: &mut Ctx<T>) {
         let gap = self.arrival.next_gap(ctx.now(), ctx.rng());
         ctx.set_timer(gap, self.tag);
@@ -699,7 +701,9 @@ impl<T: Timer> Workload<T> {
     }
 
     /// Counts a message made; arms the next arrival, or reports the source
-    /// done once it has made its count.
+    /// done once it has made its count. Inlined, as [`Workload::schedule`]
+    /// is: once per message.
+    #[inline(always)]
     pub(crate) fn made(&mut self, ctx: &mut Ctx<T>) {
         self.produced += 1;
         if self.limit.is_some_and(|n| self.produced >= n) {
@@ -847,6 +851,10 @@ pub struct Producer {
     /// Back-pressure: messages held back by a rate limit or a full buffer
     /// (see [`pressure`]).
     pressure: pressure::Pressure,
+    /// Set at start when [`Producer::is_plain`]: each arrival takes
+    /// [`Producer::produce_plain`], with none of the checks of options
+    /// that never change during a run.
+    plain: bool,
 }
 
 /// The route a queue publish of `rec` takes: its key picks one of `routes`.
@@ -906,7 +914,16 @@ impl Producer {
                 spec.buffer_messages,
                 ms_to_ns(spec.max_block_ms.map_or(kind::DEFAULT_MAX_BLOCK_MS, |m| m.0)),
             ),
+            plain: false,
         }
+    }
+
+    /// A fire-and-forget queue producer of fixed-size records with no rate
+    /// limit, no clicks, no writes and no schema: what a message does on
+    /// [`Producer::produce_one`]'s general path is then fixed for the run.
+    fn is_plain(&self) -> bool {
+        let hooks = self.clicks.is_none() && self.writes.is_none() && self.schema.is_none();
+        self.log.is_none() && !self.settings.wait_ack() && self.sizes.is_none() && self.pressure.unlimited() && hooks
     }
 
     /// Makes it a click source (see [`crate::stream::Clicks`]).
@@ -1134,6 +1151,19 @@ impl Producer {
         }
     }
 
+    /// [`Producer::produce_one`] of a plain producer (see
+    /// [`Producer::is_plain`]), step for step what the general path does
+    /// there: produced fire-and-forget, no hook, the fixed size, past a
+    /// limit that holds nothing back, its send latency 0 (sent as it is
+    /// made), published at once.
+    #[inline(always)]
+    fn produce_plain(&mut self, ctx: &mut Ctx<ProducerTimer>, key: u64) {
+        let id = ctx.produce(key, true);
+        let rec = Record::sized(id, key, self.settings.message_bytes as u32);
+        ctx.timing(crate::engine::Timing::Send, 0);
+        self.publish_and_forget(ctx, self.target, rec);
+    }
+
     fn produce_one(&mut self, ctx: &mut Ctx<ProducerTimer>, key: u64) {
         let id = ctx.produce(key, !self.settings.wait_ack());
         if let Some(c) = &self.clicks {
@@ -1331,6 +1361,7 @@ impl Component for Producer {
     type Timer = ProducerTimer;
 
     fn start(&mut self, ctx: &mut Ctx<ProducerTimer>) {
+        self.plain = self.is_plain();
         // A (re)start is a new idempotent session.
         self.epochs.iter_mut().for_each(|e| *e += 1);
         self.next_seq.iter_mut().for_each(|s| *s = 0);
@@ -1362,8 +1393,19 @@ impl Component for Producer {
         if timer == ProducerTimer::Arrival {
             // The common event, kept apart from the others' code.
             let Some(key) = self.workload.arrive(ctx) else { return };
-            self.produce_one(ctx, key);
+            let plain = self.plain;
+            if plain {
+                self.produce_plain(ctx, key);
+            } else {
+                self.produce_one(ctx, key);
+            }
             self.workload.made(ctx);
+            if plain {
+                // Nothing to poll or settle: a plain producer is in no
+                // cluster, and an arrival that made a message is not in the
+                // drain (the phase changes only between events).
+                return;
+            }
         } else {
             self.on_other_timer(ctx, timer);
         }
@@ -1409,3 +1451,6 @@ impl Component for Producer {
 #[cfg(test)]
 #[path = "producer_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+mod plain_tests;

@@ -95,10 +95,17 @@ impl Failures {
         }
     }
 
+    /// No attempt can fail now: [`Failures::attempt`] answers
+    /// [`Attempt::Ok`] with no draw.
+    #[inline]
+    pub fn cannot_fail(&self) -> bool {
+        self.never_fails && self.errors.is_empty()
+    }
+
     /// Processes message `id` once: how did it go?
     #[inline]
     pub fn attempt<T: crate::engine::Timer>(&mut self, ctx: &mut Ctx<T>, id: MsgId) -> Attempt {
-        if self.never_fails && self.errors.is_empty() {
+        if self.cannot_fail() {
             return Attempt::Ok;
         }
         self.attempt_drawn(ctx, id)

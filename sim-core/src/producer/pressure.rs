@@ -179,6 +179,11 @@ impl Pressure {
         out
     }
 
+    /// No rate limit: every message passes [`Pressure::pass_limit`] at once.
+    pub(crate) fn unlimited(&self) -> bool {
+        self.bucket.is_none()
+    }
+
     /// Nothing is held back.
     pub(crate) fn is_empty(&self) -> bool {
         self.throttled.is_empty() && self.blocked.is_empty()
