@@ -84,13 +84,17 @@ pub(crate) struct Recording {
 /// A component's window on the simulation while it handles one event;
 /// `T` is its timer type.
 pub struct Ctx<'a, T> {
-    p: Parts<'a>,
+    /// Borrowed, not owned: the engine's handler call builds the parts on
+    /// its stack and every layer reads them there (a copy at each layer
+    /// cost a store-forwarding stall: the parts are written field by
+    /// field and a copy reads them in wide words).
+    p: &'a mut Parts<'a>,
     _timer: PhantomData<fn(T)>,
 }
 
 impl<'a, T: Timer> Ctx<'a, T> {
     /// A context over `parts`.
-    pub(crate) fn new(p: Parts<'a>) -> Self {
+    pub(crate) fn new(p: &'a mut Parts<'a>) -> Self {
         Ctx { p, _timer: PhantomData }
     }
 
@@ -481,17 +485,17 @@ pub trait Component {
 /// erased. Every `Component` is one; make one with [`boxed`].
 pub trait DynComponent {
     #[doc(hidden)]
-    fn start(&mut self, p: Parts);
+    fn start<'a>(&mut self, p: &'a mut Parts<'a>);
     #[doc(hidden)]
-    fn restart(&mut self, p: Parts);
+    fn restart<'a>(&mut self, p: &'a mut Parts<'a>);
     #[doc(hidden)]
-    fn on_message(&mut self, p: Parts, from: NodeId, msg: Msg);
+    fn on_message<'a>(&mut self, p: &'a mut Parts<'a>, from: NodeId, msg: Msg);
     #[doc(hidden)]
-    fn on_timer(&mut self, p: Parts, word: u64);
+    fn on_timer<'a>(&mut self, p: &'a mut Parts<'a>, word: u64);
     #[doc(hidden)]
-    fn on_fault(&mut self, p: Parts, fault: &NodeFault, begins: bool);
+    fn on_fault<'a>(&mut self, p: &'a mut Parts<'a>, fault: &NodeFault, begins: bool);
     #[doc(hidden)]
-    fn drain(&mut self, p: Parts);
+    fn drain<'a>(&mut self, p: &'a mut Parts<'a>);
     /// See [`Component::crash`].
     fn crash(&mut self);
     /// See [`Component::held`].
@@ -509,28 +513,28 @@ pub trait DynComponent {
 }
 
 impl<C: Component> DynComponent for C {
-    fn start(&mut self, p: Parts) {
+    fn start<'a>(&mut self, p: &'a mut Parts<'a>) {
         Component::start(self, &mut Ctx::new(p));
     }
-    fn restart(&mut self, p: Parts) {
+    fn restart<'a>(&mut self, p: &'a mut Parts<'a>) {
         Component::restart(self, &mut Ctx::new(p));
     }
     #[inline]
-    fn on_message(&mut self, p: Parts, from: NodeId, msg: Msg) {
+    fn on_message<'a>(&mut self, p: &'a mut Parts<'a>, from: NodeId, msg: Msg) {
         Component::on_message(self, &mut Ctx::new(p), from, msg);
     }
     #[inline]
-    fn on_timer(&mut self, p: Parts, word: u64) {
+    fn on_timer<'a>(&mut self, p: &'a mut Parts<'a>, word: u64) {
         let timer = match C::Timer::from_word(word) {
             Some(timer) => timer,
             None => unknown_timer(word),
         };
         Component::on_timer(self, &mut Ctx::new(p), timer);
     }
-    fn on_fault(&mut self, p: Parts, fault: &NodeFault, begins: bool) {
+    fn on_fault<'a>(&mut self, p: &'a mut Parts<'a>, fault: &NodeFault, begins: bool) {
         Component::on_fault(self, &mut Ctx::new(p), fault, begins);
     }
-    fn drain(&mut self, p: Parts) {
+    fn drain<'a>(&mut self, p: &'a mut Parts<'a>) {
         Component::drain(self, &mut Ctx::new(p));
     }
     fn crash(&mut self) {

@@ -102,7 +102,7 @@ impl Harness {
     }
 
     fn call<T: Timer>(&mut self, f: impl FnOnce(&mut Ctx<T>)) -> Emitted {
-        let parts = Parts {
+        let mut parts = Parts {
             now: self.now,
             me: self.me,
             incarnation: 0,
@@ -110,7 +110,7 @@ impl Harness {
             rng: &mut self.rng,
             sink: Sink::Record(&mut self.recording),
         };
-        f(&mut Ctx::new(parts));
+        f(&mut Ctx::new(&mut parts));
         Emitted(std::mem::take(&mut self.recording.out))
     }
 

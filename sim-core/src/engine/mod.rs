@@ -219,8 +219,8 @@ struct Node {
 /// emits applied to `core` as they come. The caller then serves the nodes
 /// it asked to start or stop ([`Engine::node_requests`]).
 #[inline(always)]
-fn call(core: &mut Core, now: Time, me: NodeId, node: &mut Node, handler: impl FnOnce(&mut dyn DynComponent, Parts)) {
-    let parts = Parts {
+fn call(core: &mut Core, now: Time, me: NodeId, node: &mut Node, handler: impl Handler) {
+    let mut parts = Parts {
         now,
         me,
         incarnation: node.incarnation,
@@ -228,8 +228,13 @@ fn call(core: &mut Core, now: Time, me: NodeId, node: &mut Node, handler: impl F
         rng: &mut node.rng,
         sink: Sink::Engine(core),
     };
-    handler(node.component.as_mut(), parts);
+    handler(node.component.as_mut(), &mut parts);
 }
+
+/// A call of one of a component's handlers, with the parts of its context
+/// (lent: see [`Ctx`]).
+trait Handler: for<'a> FnOnce(&mut dyn DynComponent, &'a mut Parts<'a>) {}
+impl<F: for<'a> FnOnce(&mut dyn DynComponent, &'a mut Parts<'a>)> Handler for F {}
 
 /// A simulation ready to run.
 pub struct Engine {
@@ -383,7 +388,7 @@ impl Engine {
     /// Calls one handler of `node`; the effects it emits are applied as
     /// they come, and the nodes it starts or stops once it returns.
     #[inline]
-    fn dispatch(&mut self, node: NodeId, handler: impl FnOnce(&mut dyn DynComponent, Parts)) {
+    fn dispatch(&mut self, node: NodeId, handler: impl Handler) {
         call(&mut self.core, self.now, node, &mut self.nodes[node as usize], handler);
         self.after_handler();
     }
