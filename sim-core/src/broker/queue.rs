@@ -338,8 +338,13 @@ impl QueueBroker {
     #[inline]
     fn append_direct(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, p: Publish) -> bool {
         let s = &mut self.subs[0];
-        let entry = Entry { persistent: p.persistent, ..Entry::new(p.rec, ctx.now(), own_ttl(&p), s.policy()) };
-        let taken = s.enqueue(ctx, entry);
+        let (now, ttl) = (ctx.now(), own_ttl(&p));
+        let taken = if s.takes_all() {
+            s.enqueue_unchecked(Entry { persistent: p.persistent, ..Entry::new(p.rec, now, ttl, s.policy()) });
+            true
+        } else {
+            s.enqueue(ctx, Entry { persistent: p.persistent, ..Entry::new(p.rec, now, ttl, s.policy()) })
+        };
         let on_disk = taken && p.persistent && self.persist[0];
         self.answer(ctx, from, &p, taken, on_disk);
         taken

@@ -426,12 +426,30 @@ impl QueueCore {
     /// never counts against the limit).
     #[inline]
     pub(crate) fn enqueue<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, entry: Entry) -> bool {
-        if self.policy.holds_dead_letters || self.policy.capacity.is_some() {
+        if !self.takes_all() {
             return self.enqueue_checked(ctx, entry);
         }
+        self.enqueue_unchecked(entry);
+        true
+    }
+
+    /// Whether [`QueueCore::enqueue`] takes every publish (no capacity,
+    /// not a dead-letter queue): then [`QueueCore::enqueue_unchecked`]
+    /// does what it does.
+    #[inline(always)]
+    pub(crate) fn takes_all(&self) -> bool {
+        !(self.policy.holds_dead_letters || self.policy.capacity.is_some())
+    }
+
+    /// [`QueueCore::enqueue`] for a queue that [`QueueCore::takes_all`].
+    /// Always inlined, with the entry built in the call: it is then written
+    /// straight into the queue (an entry built on the stack first, then
+    /// copied, was read back in wide words before its field-by-field
+    /// stores had retired: a store-forwarding stall on every publish).
+    #[inline(always)]
+    pub(crate) fn enqueue_unchecked(&mut self, entry: Entry) {
         self.note_ttl(&entry);
         self.queue.push_back(entry);
-        true
     }
 
     /// Notes that `entry`, entering, may carry its own TTL.
