@@ -207,9 +207,11 @@ pub(super) fn request_router<'a>(
     s: &'a Settings,
 ) -> impl Fn(u32) -> Option<u64> + 'a {
     let leader = c.routes.leaders_of(topic);
+    // Read once for the scan, not per partition.
+    let (wait_ack, max_in_flight) = (s.wait_ack(), s.max_in_flight);
     move |p| {
         let node = leader(p)?;
-        let free = !s.wait_ack() || requests.len_to(node) < s.max_in_flight;
+        let free = !wait_ack || requests.len_to(node) < max_in_flight;
         free.then_some(u64::from(node))
     }
 }

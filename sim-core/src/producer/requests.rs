@@ -57,6 +57,7 @@ impl Requests {
     }
 
     /// How many requests to `node` are in flight.
+    #[inline]
     pub fn len_to(&self, node: NodeId) -> usize {
         self.per_node.iter().find(|(n, _)| *n == node).map_or(0, |&(_, count)| count)
     }

@@ -111,6 +111,7 @@ impl Settings {
     }
 
     /// True when the producer waits for acks.
+    #[inline]
     pub fn wait_ack(&self) -> bool {
         self.acks != AckMode::None
     }
