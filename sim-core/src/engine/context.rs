@@ -200,8 +200,12 @@ impl<'a, T: Timer> Ctx<'a, T> {
         }
     }
 
-    /// Sends `msg` to `to` over the network.
-    #[inline]
+    /// Sends `msg` to `to` over the network. Always inlined: the message
+    /// is then written straight into the event queue where it is built
+    /// (out of line, the copy at entry read the caller's field-by-field
+    /// stores back in wide words before they had retired: a
+    /// store-forwarding stall on every send).
+    #[inline(always)]
     pub fn send(&mut self, to: NodeId, msg: impl Into<Msg>) {
         // The engine's path applies the effect without building it.
         match &mut self.p.sink {
