@@ -339,11 +339,13 @@ impl QueueBroker {
     fn append_direct(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, p: Publish) -> bool {
         let s = &mut self.subs[0];
         let (now, ttl) = (ctx.now(), own_ttl(&p));
+        // Built in each call, not before: see `enqueue_unchecked`.
+        let entry = |s: &QueueCore| Entry { persistent: p.persistent, ..Entry::new(p.rec, now, ttl, s.policy()) };
         let taken = if s.takes_all() {
-            s.enqueue_unchecked(Entry { persistent: p.persistent, ..Entry::new(p.rec, now, ttl, s.policy()) });
+            s.enqueue_unchecked(entry(s));
             true
         } else {
-            s.enqueue(ctx, Entry { persistent: p.persistent, ..Entry::new(p.rec, now, ttl, s.policy()) })
+            s.enqueue(ctx, entry(s))
         };
         let on_disk = taken && p.persistent && self.persist[0];
         self.answer(ctx, from, &p, taken, on_disk);

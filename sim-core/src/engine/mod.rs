@@ -596,9 +596,6 @@ impl Engine {
             // None: a cancelled timer's tombstone.
             if let Some((node, incarnation, word)) = q.take_timer(slot) {
                 self.events += 1;
-                self.now = time;
-                let mut digest = digest;
-                digest.add(time);
                 self.timer(time, node, incarnation, word, digest);
                 return true;
             }
@@ -670,10 +667,13 @@ impl Engine {
         }
     }
 
-    /// A timer of `node` set in its `incarnation` fires (a stale one, set
-    /// before a crash, is ignored).
+    /// A timer of `node` set in its `incarnation` fires at `time` (a stale
+    /// one, set before a crash, is ignored); `digest` as in
+    /// [`Engine::next_event`].
     #[inline]
     fn timer(&mut self, time: Time, node: NodeId, incarnation: u32, word: u64, mut digest: crate::digest::Digest) {
+        self.now = time;
+        digest.add(time);
         let core = &mut self.core;
         let n = &mut self.nodes[node as usize];
         if n.incarnation != incarnation || !n.alive {

@@ -148,6 +148,13 @@ pub(crate) fn is_timer(slot: u32) -> bool {
     slot & TIMER_SLOT != 0
 }
 
+/// The slot of the last entry of `slab` (either slab: its number leaves
+/// the timer bit clear).
+#[inline(always)]
+fn last_slot<T>(slab: &[T]) -> u32 {
+    u32::try_from(slab.len() - 1).ok().filter(|&s| s < TIMER_SLOT).expect("fewer than 2^31 pending events of a kind")
+}
+
 /// One slot of the timers' slab: a pending timer, compact (32 bytes, no
 /// event enum to build, move or decode), and the slots of its node's
 /// previous and next pending timers.
@@ -280,7 +287,7 @@ impl<K: Keys> EventQueue<K> {
             }
             None => {
                 self.timers.push(entry);
-                u32::try_from(self.timers.len() - 1).ok().filter(|&s| s < TIMER_SLOT).expect("fewer than 2^31 timers")
+                last_slot(&self.timers)
             }
         };
         self.heads[i] = slot;
@@ -337,7 +344,7 @@ impl<K: Keys> EventQueue<K> {
             }
             None => {
                 self.events.push(Some(ev));
-                u32::try_from(self.events.len() - 1).ok().filter(|&s| s < TIMER_SLOT).expect("fewer than 2^31 events")
+                last_slot(&self.events)
             }
         }
     }

@@ -180,9 +180,9 @@ impl Keys for Radix {
             Some(seq) => seq,
             None => return self.push(time, slot),
         };
-        let b = BUCKETS - 1 - (time ^ last).leading_zeros() as usize;
-        debug_assert_eq!(b, bucket(pack(time, seq, slot), self.last));
-        self.buckets[b].push(pack(time, seq, slot));
+        let (key, b) = (pack(time, seq, slot), BUCKETS - 1 - (time ^ last).leading_zeros() as usize);
+        debug_assert_eq!(b, bucket(key, self.last));
+        self.buckets[b].push(key);
         self.hi |= 1 << (b - 64);
     }
 
