@@ -104,6 +104,7 @@ pub mod protocol;
 pub mod registry;
 pub mod reliable;
 pub mod replicas;
+mod ring;
 pub mod rng;
 pub mod saga;
 pub mod scenario;

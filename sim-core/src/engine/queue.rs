@@ -89,8 +89,8 @@ pub use keys::{Binary16, Binary24, Keys, Quad16};
 pub use radix::Radix;
 
 use crate::message::{Msg, NodeId};
+use crate::ring::Ring;
 use crate::time::Time;
-use std::collections::VecDeque;
 
 /// The ordering the engine uses (see the module doc for why).
 pub(crate) type Chosen = Radix;
@@ -201,7 +201,7 @@ pub(crate) struct EventQueue<K: Keys = Chosen> {
     keys: K,
     /// The events pushed at `now` once it was reached, in push order: they
     /// come after the keys at `now` and before every later key.
-    lane: VecDeque<Lane>,
+    lane: Ring<Lane>,
     /// The time of the last event popped (zero before the first).
     now: Time,
     /// The events other than timers (none once taken, until the key comes up).
@@ -227,7 +227,7 @@ impl<K: Keys> EventQueue<K> {
     fn with_keys(keys: K) -> Self {
         EventQueue {
             keys,
-            lane: VecDeque::new(),
+            lane: Ring::new(),
             now: 0,
             events: Vec::new(),
             free_events: Vec::new(),
@@ -319,7 +319,7 @@ impl<K: Keys> EventQueue<K> {
     #[inline(never)]
     fn past(&mut self, time: Time, slot: u32) {
         let now = self.now;
-        for item in std::mem::take(&mut self.lane) {
+        for item in std::mem::take(&mut self.lane).drain_all() {
             let at = match item {
                 Lane::Arrive { from, to, msg } => self.store(Ev::Arrive { from, to, msg }),
                 Lane::Slot(at) => at,

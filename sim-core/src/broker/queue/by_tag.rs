@@ -12,18 +12,18 @@
 //! are acked after it) are compacted away once they outnumber the live
 //! entries, so memory stays proportional to the deliveries awaiting an ack.
 
-use std::collections::VecDeque;
+use crate::ring::Ring;
 
 /// Values by rising `u64` tag, inserted in tag order.
 #[derive(Debug)]
 pub(crate) struct ByTag<V> {
-    ring: VecDeque<(u64, Option<V>)>,
+    ring: Ring<(u64, Option<V>)>,
     live: usize,
 }
 
 impl<V> Default for ByTag<V> {
     fn default() -> Self {
-        ByTag { ring: VecDeque::new(), live: 0 }
+        ByTag { ring: Ring::new(), live: 0 }
     }
 }
 
@@ -144,7 +144,7 @@ impl<V> ByTag<V> {
     /// Takes every value out, in tag order.
     pub(crate) fn take_values(&mut self) -> Vec<V> {
         self.live = 0;
-        self.ring.drain(..).filter_map(|(_, v)| v).collect()
+        self.ring.drain_all().filter_map(|(_, v)| v).collect()
     }
 
     /// Bytes of allocated capacity.

@@ -26,9 +26,10 @@ use crate::engine::{Ctx, Timer};
 use crate::ledger::{DupCause, LossCause};
 use crate::message::{MsgId, NodeId, Record};
 use crate::protocol::QueueMsg;
+use crate::ring::Ring;
 use crate::time::{Duration, Time};
 use crate::timers::Deadlines;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use super::by_tag::ByTag;
 use super::kind::Overflow;
@@ -270,7 +271,7 @@ pub(crate) struct QueueCore {
     pub(crate) durable: bool,
     /// This queue's number (its timers name it).
     index: u32,
-    pub(crate) queue: VecDeque<Entry>,
+    pub(crate) queue: Ring<Entry>,
     unacked: ByTag<Unacked>,
     subscribers: Vec<Subscriber>,
     /// Where each consumer is in `subscribers`.
@@ -340,7 +341,7 @@ impl QueueCore {
             reader,
             durable,
             index: index as u32,
-            queue: VecDeque::new(),
+            queue: Ring::new(),
             unacked: ByTag::default(),
             subscribers: Vec::new(),
             by_node: BTreeMap::new(),
@@ -508,7 +509,7 @@ impl QueueCore {
     /// Takes every ready message out of the queue, oldest first (a shovel
     /// moving them elsewhere): they leave it for good.
     pub(crate) fn take_ready(&mut self) -> Vec<Entry> {
-        let taken: Vec<Entry> = self.queue.drain(..).collect();
+        let taken: Vec<Entry> = self.queue.drain_all().collect();
         for e in &taken {
             self.settle(e.rec.id);
         }
