@@ -350,6 +350,20 @@ fn find_or_insert(list: &mut Vec<Pair>, to: NodeId, made: &mut usize) -> usize {
     }
 }
 
+/// The pair to `to` in a sender's sorted list, if there is one, looked up
+/// for a send's fast path: most senders send to a few receivers (a
+/// consumer to its broker, a broker to its consumers), and a scan of a
+/// short list is inlined where the slice's binary search is a call (mm1
+/// 200k: two look-ups a message, about 22 instructions each in the call).
+#[inline(always)]
+fn find_mut(list: &mut [Pair], to: NodeId) -> Option<&mut Pair> {
+    if list.len() <= 4 {
+        return list.iter_mut().find(|p| p.to == to);
+    }
+    let i = list.binary_search_by_key(&to, |p| p.to).ok()?;
+    Some(&mut list[i])
+}
+
 /// A link's loss, duplication and reorder probabilities: none once
 /// `healed` (the drain), else raised by the `spikes` in force.
 #[cold]
@@ -537,8 +551,7 @@ impl Network {
     pub(crate) fn send(&mut self, now: Time, from: NodeId, to: NodeId, msg: &Msg, trace: &mut Trace) -> Delivery {
         if self.fast() {
             let list = &mut self.pairs[from as usize];
-            if let Ok(i) = list.binary_search_by_key(&to, |p| p.to) {
-                let pair = &mut list[i];
+            if let Some(pair) = find_mut(list, to) {
                 if let Some(ns) = pair.constant {
                     // What the general path computes for such a send.
                     self.stats.sent += 1;
