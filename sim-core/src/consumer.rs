@@ -601,6 +601,8 @@ impl Component for Consumer {
         }
     }
 
+    // Inlined into the engine's handler shim, as the queue broker's.
+    #[inline]
     fn on_message(&mut self, ctx: &mut Ctx<ConsumerTimer>, _from: NodeId, msg: Msg) {
         // A delivery, the common message, is handled inline (and released
         // knowing its variant: no copy, no drop glue).
@@ -613,6 +615,8 @@ impl Component for Consumer {
         crate::protocol::queue::release(msg);
     }
 
+    // Inlined into the engine's handler shim, as the queue broker's.
+    #[inline]
     fn on_timer(&mut self, ctx: &mut Ctx<ConsumerTimer>, timer: ConsumerTimer) {
         let ConsumerTimer::Slot(slot) = timer else {
             return self.on_other_timer(ctx, timer);
