@@ -355,8 +355,18 @@ impl QueueBroker {
     /// Answers a publish the queues took (`accepted`) or one refused, at
     /// once, or at the next sync when a durable queue took it to disk
     /// (`on_disk`) and its producer waits for a confirm.
-    #[inline]
+    /// Always inlined: a fire-and-forget publish (none is waited for)
+    /// then costs one branch, not a call.
+    #[inline(always)]
     fn answer(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, p: &Publish, accepted: bool, on_disk: bool) {
+        if p.want_ack {
+            self.answer_now(ctx, from, p, accepted, on_disk);
+        }
+    }
+
+    /// [`QueueBroker::answer`] to a publish whose producer waits for it.
+    #[inline(never)]
+    fn answer_now(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, p: &Publish, accepted: bool, on_disk: bool) {
         if accepted && on_disk && p.want_ack && p.tag > 0 {
             self.confirms.after_sync(ctx, from, p.rec.id, p.attempt, p.tag);
         } else if p.want_ack {
