@@ -58,8 +58,14 @@ impl<T> Ring<T> {
     }
 
     /// How many values it can hold before it grows.
+    #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Bytes of allocated capacity.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Option<T>>()
     }
 
     /// The slot of the `i`-th value from the front (`i` below the

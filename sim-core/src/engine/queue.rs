@@ -519,7 +519,7 @@ impl<K: Keys> EventQueue<K> {
         self.events.capacity() * std::mem::size_of::<Option<Ev>>()
             + self.timers.capacity() * std::mem::size_of::<TimerEntry>()
             + self.keys.memory_bytes()
-            + self.lane.capacity() * std::mem::size_of::<Lane>()
+            + self.lane.memory_bytes()
             + (self.free_events.capacity() + self.free_timers.capacity()) * std::mem::size_of::<u32>()
             + self.heads.capacity() * std::mem::size_of::<u32>()
     }

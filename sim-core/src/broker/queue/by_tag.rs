@@ -149,7 +149,7 @@ impl<V> ByTag<V> {
 
     /// Bytes of allocated capacity.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.ring.capacity() * std::mem::size_of::<(u64, Option<V>)>()
+        self.ring.memory_bytes()
     }
 }
 

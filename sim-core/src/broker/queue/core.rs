@@ -909,7 +909,7 @@ impl QueueCore {
     /// Bytes of allocated capacity: the queue's ring, and the ring of
     /// unacked deliveries.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.queue.capacity() * std::mem::size_of::<Entry>() + self.unacked.memory_bytes()
+        self.queue.memory_bytes() + self.unacked.memory_bytes()
     }
 
     /// The bytes it stores: every message it holds, ready or awaiting an
