@@ -22,6 +22,7 @@ use crate::digest::tag;
 use crate::ledger::{Counts, DomainCounts, DomainId, Ledger};
 use crate::message::{Msg, MsgId, NodeId, Notice, Observed, Protocol};
 use crate::net::{Fault, FaultAction, Network};
+use crate::protocol::Seen;
 use crate::rng::{stream, SimRng};
 use crate::time::{Duration, Time};
 use crate::trace::{FaultEvent, Trace, TraceEvent, TraceWhat, Wire};
@@ -610,9 +611,9 @@ impl Engine {
         digest.add(time);
         digest.add(tag::ARRIVE);
         digest.add(u64::from(from) << 32 | u64::from(to));
-        msg.fold(&mut digest);
+        let seen = msg.fold_seen(&mut digest);
         self.core.trace.digest = digest;
-        self.arrive(from, to, msg);
+        self.arrive(from, to, msg, seen);
     }
 
     /// Handles an event that is not a timer nor a message at the present:
@@ -691,8 +692,10 @@ impl Engine {
         self.after_handler();
     }
 
+    /// `msg` arrives at `to` (the digest has folded it; `seen` is what it
+    /// proves, from the same fold).
     #[inline(always)]
-    fn arrive(&mut self, from: NodeId, to: NodeId, msg: Msg) {
+    fn arrive(&mut self, from: NodeId, to: NodeId, msg: Msg, seen: Seen) {
         let now = self.now;
         let core = &mut self.core;
         let node = &mut self.nodes[to as usize];
@@ -706,10 +709,15 @@ impl Engine {
         core.trace.record(now, || TraceWhat::Arrive(Wire { from, to, msg: msg.name(), id: msg.id() }));
         // The engine, not the components, tells the ledger what the wire saw.
         let (ledger, domain) = (&mut core.ledger, node.domain);
-        msg.observe(&mut |seen| match seen {
+        let mut note = |seen| match seen {
             Observed::Acked(id) => ledger.acked(id),
             Observed::Delivered(id) => ledger.delivered(domain, id),
-        });
+        };
+        match seen {
+            Seen::Nothing => {}
+            Seen::One(one) => note(one),
+            Seen::Later => msg.observe(&mut note),
+        }
         call(core, now, to, node, |c, p| c.on_message(p, from, msg));
         self.after_handler();
     }

@@ -107,6 +107,17 @@ pub enum Observed {
     Delivered(MsgId),
 }
 
+/// What [`Protocol::fold_seen`] found that a message's arrival proves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// Nothing: [`Protocol::observe`] would tell nothing.
+    Nothing,
+    /// Exactly this, and nothing else.
+    One(Observed),
+    /// Ask [`Protocol::observe`].
+    Later,
+}
+
 /// What every protocol tells the engine and the ledger about its messages.
 pub trait Protocol {
     /// A short name for traces ("publish", "fetch", ...).
@@ -121,6 +132,16 @@ pub trait Protocol {
     fn carried(&self, out: &mut Vec<MsgId>);
     /// Tells `see` what its arrival proves, if anything.
     fn observe(&self, see: &mut impl FnMut(Observed));
+    /// [`Protocol::fold`], and what [`Protocol::observe`] would tell when
+    /// that is at most one thing: the engine folds and observes every
+    /// arrival, and a protocol whose common messages prove at most one
+    /// thing can then decode its message once instead of twice. By
+    /// default it folds, and asks for `observe`.
+    #[inline(always)]
+    fn fold_seen(&self, digest: &mut Digest) -> Seen {
+        self.fold(digest);
+        Seen::Later
+    }
     /// Its size on the wire in bytes: header and payload (see [`wire`]).
     /// Only a link with a bandwidth asks.
     fn wire_bytes(&self) -> u64;
@@ -279,6 +300,10 @@ impl Protocol for Msg {
     #[inline(always)]
     fn observe(&self, see: &mut impl FnMut(Observed)) {
         each_protocol!(self, m => m.observe(see))
+    }
+    #[inline(always)]
+    fn fold_seen(&self, digest: &mut Digest) -> Seen {
+        each_protocol!(self, m => m.fold_seen(digest))
     }
     fn wire_bytes(&self) -> u64 {
         each_protocol!(self, m => m.wire_bytes())
