@@ -83,6 +83,10 @@ const HIST_COUNTS: usize = 42 << SUB_BUCKET_HALF_MAGNITUDE;
 /// need not clamp it.
 const HIST_SLOTS: usize = 55 << SUB_BUCKET_HALF_MAGNITUDE;
 
+/// One bucket's count in [`LatencyStats`], less its spilled excess (a
+/// byte: see there why).
+type Count = u8;
+
 /// The index of `value`'s count, as the HDR histogram computes it.
 #[inline]
 fn hist_index(value: u64) -> usize {
@@ -115,10 +119,24 @@ fn hist_value(index: usize) -> u64 {
 /// recorded at the bucket's lowest value. Percentiles and CDF points depend
 /// only on the counts per bucket, so they come out exactly as if every value
 /// had been recorded in the histogram directly.
+///
+/// The counts are bytes (`Count`), far narrower than a count can grow,
+/// so that the slots a run's latencies fall in stay in the first-level
+/// cache: on M/M/1 the latency and the wait each touch about 10,000 slots
+/// at random, 80 KB each as `u64`s, 10 KB as bytes. A count that would
+/// pass `Count::MAX` goes back to zero and adds `Count::MAX + 1` to its
+/// slot's entry in a side table (`record_rare`, at most once per 256
+/// values in a slot), which the histogram adds back: every count comes
+/// out whole, so percentiles and CDF points are exactly the same.
 #[derive(Default)]
 pub struct LatencyStats {
-    /// Counts by bucket (allocated at the first value).
-    counts: Vec<u64>,
+    /// Counts by bucket (allocated at the first value), less the excess
+    /// in `spilled`.
+    counts: Vec<Count>,
+    /// The counts beyond what `counts` holds, by bucket (in multiples of
+    /// `Count::MAX + 1`): empty unless one bucket counts more than
+    /// `Count::MAX`.
+    spilled: BTreeMap<usize, u64>,
     sum_ns: u128,
     count: u64,
     max_ns: u64,
@@ -130,20 +148,29 @@ impl LatencyStats {
     pub fn record(&mut self, ns: u64) {
         let i = hist_index(ns);
         match self.counts.get_mut(i) {
-            Some(n) => *n += 1,
-            None => self.first(i),
+            Some(n) if *n < Count::MAX => *n += 1,
+            _ => self.record_rare(i),
         }
         self.sum_ns += u128::from(ns);
         self.count += 1;
         self.max_ns = self.max_ns.max(ns);
     }
 
-    /// Makes the counts at the first value, and counts it at `i`.
+    /// Counts one value at `i` when [`LatencyStats::record`] cannot: at
+    /// the first value (it makes the counts), or when the count at `i` is
+    /// full (it moves the count to `spilled`).
     #[cold]
     #[inline(never)]
-    fn first(&mut self, i: usize) {
-        self.counts = vec![0; HIST_SLOTS];
-        self.counts[i] += 1;
+    fn record_rare(&mut self, i: usize) {
+        if self.counts.is_empty() {
+            self.counts = vec![0; HIST_SLOTS];
+        }
+        if self.counts[i] == Count::MAX {
+            self.counts[i] = 0;
+            *self.spilled.entry(i).or_insert(0) += u64::from(Count::MAX) + 1;
+        } else {
+            self.counts[i] += 1;
+        }
     }
 
     /// The HDR histogram of the values recorded (the counts up to the
@@ -152,7 +179,10 @@ impl LatencyStats {
     fn histogram(&self) -> Histogram<u64> {
         let mut hist = Histogram::new_with_bounds(1, HIST_HIGH_NS, 3).expect("valid histogram bounds");
         let top = if self.count == 0 { 0 } else { hist_index(self.max_ns) + 1 };
-        for (i, &n) in self.counts[..top].iter().enumerate().filter(|(_, &n)| n > 0) {
+        // A spilled bucket is recorded twice, its count then its excess:
+        // the histogram adds them up.
+        let counts = self.counts[..top].iter().enumerate().map(|(i, &n)| (i, u64::from(n)));
+        for (i, n) in counts.chain(self.spilled.iter().map(|(&i, &n)| (i, n))).filter(|&(_, n)| n > 0) {
             hist.record_n(hist_value(i).min(HIST_HIGH_NS), n).expect("a bucket's lowest value is in range");
         }
         hist
@@ -533,6 +563,36 @@ mod tests {
         assert_eq!(built.len(), direct.len());
         assert_eq!(ours.summary().max, ns_to_ms(u64::MAX));
         assert_eq!(ours.totals().0, values.iter().map(|&v| u128::from(v)).sum::<u128>());
+    }
+
+    /// A bucket that counts past `Count::MAX` spills its excess and still
+    /// comes out whole: percentiles, CDF and totals as the HDR histogram
+    /// gives them, for a count that wraps several times, one that ends at
+    /// exactly a multiple of `Count::MAX + 1` (nothing left in the slot),
+    /// and one one short of wrapping.
+    #[test]
+    fn counts_past_the_narrow_maximum_spill_and_stay_whole() {
+        let mut direct = Histogram::<u64>::new_with_bounds(1, HIST_HIGH_NS, 3).unwrap();
+        let mut ours = LatencyStats::default();
+        let wrap = u64::from(Count::MAX) + 1;
+        for (ns, n) in [(7_000, 3 * wrap + 5), (2_000_000, 2 * wrap), (90_000_000, wrap - 1), (3, 1)] {
+            for _ in 0..n {
+                ours.record(ns);
+            }
+            direct.record_n(ns, n).unwrap();
+        }
+        assert_eq!(ours.spilled.len(), 2, "{:?}", ours.spilled);
+        assert_eq!(ours.counts[hist_index(2_000_000)], 0);
+        let built = ours.histogram();
+        for q in [0.0, 0.1, 0.5, 0.6, 0.9, 0.99, 1.0] {
+            assert_eq!(built.value_at_quantile(q), direct.value_at_quantile(q), "quantile {q}");
+        }
+        let it = |h: &Histogram<u64>| {
+            h.iter_recorded().map(|v| (v.value_iterated_to(), v.count_since_last_iteration())).collect::<Vec<_>>()
+        };
+        assert_eq!(it(&built), it(&direct));
+        assert_eq!(built.len(), direct.len());
+        assert_eq!(ours.count(), direct.len());
     }
 
     #[test]

@@ -1118,8 +1118,11 @@ impl Producer {
         ctx.send(to, msg);
     }
 
-    /// Publishes `rec` to queue broker `to` with no ack wanted.
-    #[inline]
+    /// Publishes `rec` to queue broker `to` with no ack wanted. Always
+    /// inlined: out of line, the record (written field by field by its
+    /// maker) went through memory and was read back as one 16-byte load,
+    /// which waits for the stores to retire (a failed store forward).
+    #[inline(always)]
     fn publish_and_forget(&mut self, ctx: &mut Ctx<ProducerTimer>, to: NodeId, rec: Record) {
         let (persistent, expiration) = (self.settings.persistent, self.expiration);
         let route = route_of(&self.routes, rec);
