@@ -549,20 +549,32 @@ impl Network {
     /// and the returned record cost more than the path itself).
     #[inline(always)]
     pub(crate) fn send(&mut self, now: Time, from: NodeId, to: NodeId, msg: &Msg, trace: &mut Trace) -> Delivery {
-        if self.fast() {
-            let list = &mut self.pairs[from as usize];
-            if let Some(pair) = find_mut(list, to) {
-                if let Some(ns) = pair.constant {
-                    // What the general path computes for such a send.
-                    self.stats.sent += 1;
-                    pair.connected = true;
-                    let (delay, _) = in_order(&mut pair.last, now, ns, None);
-                    trace.record(now, || TraceWhat::Send(wire(from, to, msg), delay));
-                    return Delivery::Arrives { delay, copy: None };
-                }
-            }
+        match self.send_fast(now, from, to, trace.enabled()) {
+            Some(delay) => Delivery::Arrives { delay, copy: None },
+            None => self.send_general(now, from, to, msg, trace),
         }
-        self.send_general(now, from, to, msg, trace)
+    }
+
+    /// [`Network::send`]'s fast path, which needs nothing of the message:
+    /// the delay of a send that takes it, or `None` for the general path
+    /// (which a `traced` send always takes, to record it). The engine
+    /// calls it with the message still unstored, so that a message no
+    /// rule needs to look at is written once, where it waits in the event
+    /// queue (a message whose address went to the general path was built
+    /// on the stack, field by field, then copied in wide words: a
+    /// store-forwarding stall on every hop).
+    #[inline(always)]
+    pub(crate) fn send_fast(&mut self, now: Time, from: NodeId, to: NodeId, traced: bool) -> Option<Duration> {
+        if !self.fast() || traced {
+            return None;
+        }
+        let pair = find_mut(&mut self.pairs[from as usize], to)?;
+        // What the general path computes for such a send.
+        let ns = pair.constant?;
+        self.stats.sent += 1;
+        pair.connected = true;
+        let (delay, _) = in_order(&mut pair.last, now, ns, None);
+        Some(delay)
     }
 
     /// Whether [`Network::send`] may take its fast path.
@@ -582,7 +594,14 @@ impl Network {
 
     /// [`Network::send`] by every rule: any link, any fault in force.
     #[inline(never)]
-    fn send_general(&mut self, now: Time, from: NodeId, to: NodeId, msg: &Msg, trace: &mut Trace) -> Delivery {
+    pub(crate) fn send_general(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        to: NodeId,
+        msg: &Msg,
+        trace: &mut Trace,
+    ) -> Delivery {
         self.stats.sent += 1;
         let factor = self.slow[from as usize].max(self.slow[to as usize]);
         let (seed, healed) = (self.seed, self.healed);

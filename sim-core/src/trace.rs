@@ -170,6 +170,12 @@ impl Trace {
         self.sink = Some(sink);
     }
 
+    /// Whether it records events.
+    #[inline]
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// Records the event `what()` at `time`, if recording.
     #[inline]
     pub fn record(&mut self, time: Time, what: impl FnOnce() -> TraceWhat) {

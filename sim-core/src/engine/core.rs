@@ -138,10 +138,22 @@ impl Core {
     }
 
     /// Hands `msg` to the network and schedules the copies that survive.
-    /// Inlined into each context's send: one call (the network's) per hop.
+    /// Inlined into each context's send. The network's fast path needs
+    /// nothing of the message, so a message that takes it goes from where
+    /// its handler builds it straight into the event queue; only the
+    /// general path, out of line, takes it whole.
     #[inline(always)]
     pub(crate) fn send(&mut self, now: Time, from: NodeId, to: NodeId, msg: Msg) {
-        match self.net.send(now, from, to, &msg, &mut self.trace) {
+        match self.net.send_fast(now, from, to, self.trace.enabled()) {
+            Some(delay) => self.queue.push_arrive(now.saturating_add(delay), from, to, msg),
+            None => self.send_general(now, from, to, msg),
+        }
+    }
+
+    /// [`Core::send`] by the network's general path.
+    #[inline(never)]
+    fn send_general(&mut self, now: Time, from: NodeId, to: NodeId, msg: Msg) {
+        match self.net.send_general(now, from, to, &msg, &mut self.trace) {
             Delivery::Arrives { delay, copy } => {
                 if let Some(copy) = copy {
                     self.copied(now.saturating_add(copy), from, to, &msg);
