@@ -544,9 +544,8 @@ impl Network {
     /// `Network::send` and `on_arrival` cost 70.8M instructions, about 118
     /// a hop, out of line; their fast paths inlined cost about 16M). Every
     /// other send takes [`Network::send_general`], which decides it as
-    /// before, rule by rule. Always inlined, so that the [`Delivery`] of
-    /// the fast path folds into the caller's match (out of line, the call
-    /// and the returned record cost more than the path itself).
+    /// before, rule by rule. The engine calls the two itself (see
+    /// [`Network::send_fast`]); this composes them for the other callers.
     #[inline(always)]
     pub(crate) fn send(&mut self, now: Time, from: NodeId, to: NodeId, msg: &Msg, trace: &mut Trace) -> Delivery {
         match self.send_fast(now, from, to, trace.enabled()) {

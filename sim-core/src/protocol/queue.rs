@@ -184,18 +184,7 @@ impl Protocol for QueueMsg {
                 digest.add(u64::from(want_ack) << 32 | u64::from(attempt));
                 digest.add(u64::from(channel));
                 digest.add(u64::from(tag));
-                if persistent {
-                    digest.add(1);
-                }
-                if route != 0 {
-                    // Only a routed publish folds its route: digests of runs
-                    // without exchanges are those of before routing existed.
-                    digest.add(u64::from(route) | 1 << 40);
-                }
-                if expiration != NO_EXPIRATION {
-                    // Only when set, so digests without TTLs do not move.
-                    digest.add(u64::from(expiration));
-                }
+                fold_publish_options(digest, persistent, route, expiration);
                 Seen::Nothing
             }
             QueueMsg::PublishAck { id, accepted, attempt, tag, multiple, ref also } => {
@@ -292,6 +281,21 @@ impl Protocol for QueueMsg {
             | QueueMsg::Subscribed { .. }
             | QueueMsg::Cancelled { .. } => super::wire::control(0),
         }
+    }
+}
+
+/// The digest words of a publish's options, each only when set, so that
+/// the digests of runs without them are those of before they existed.
+#[inline(always)]
+fn fold_publish_options(digest: &mut Digest, persistent: bool, route: u16, expiration: u32) {
+    if persistent {
+        digest.add(1);
+    }
+    if route != 0 {
+        digest.add(u64::from(route) | 1 << 40);
+    }
+    if expiration != NO_EXPIRATION {
+        digest.add(u64::from(expiration));
     }
 }
 
