@@ -546,7 +546,7 @@ impl Network {
     /// other send takes [`Network::send_general`], which decides it as
     /// before, rule by rule. The engine calls the two itself (see
     /// [`Network::send_fast`]); this composes them for the other callers.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn send(&mut self, now: Time, from: NodeId, to: NodeId, msg: &Msg, trace: &mut Trace) -> Delivery {
         match self.send_fast(now, from, to, trace.enabled()) {
             Some(delay) => Delivery::Arrives { delay, copy: None },

@@ -345,7 +345,7 @@ impl QueueBroker {
             s.enqueue_unchecked(entry(s));
             true
         } else {
-            s.enqueue(ctx, entry(s))
+            s.enqueue_checked(ctx, entry(s))
         };
         let on_disk = taken && p.persistent && self.persist[0];
         self.answer(ctx, from, &p, taken, on_disk);
@@ -367,9 +367,9 @@ impl QueueBroker {
     /// [`QueueBroker::answer`] to a publish whose producer waits for it.
     #[inline(never)]
     fn answer_now(&mut self, ctx: &mut Ctx<QueueTimer>, from: NodeId, p: &Publish, accepted: bool, on_disk: bool) {
-        if accepted && on_disk && p.want_ack && p.tag > 0 {
+        if accepted && on_disk && p.tag > 0 {
             self.confirms.after_sync(ctx, from, p.rec.id, p.attempt, p.tag);
-        } else if p.want_ack {
+        } else {
             ctx.send(from, crate::protocol::publish_ack(p.rec.id, accepted, p.attempt, p.tag));
         }
     }

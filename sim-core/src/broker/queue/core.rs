@@ -464,7 +464,7 @@ impl QueueCore {
 
     /// [`QueueCore::enqueue`] into a dead-letter queue or one with a capacity.
     #[inline(never)]
-    fn enqueue_checked<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, entry: Entry) -> bool {
+    pub(crate) fn enqueue_checked<T: QueueHost>(&mut self, ctx: &mut Ctx<T>, entry: Entry) -> bool {
         if self.policy.holds_dead_letters && self.admits() {
             ctx.dead_lettered(entry.rec.id);
         }
